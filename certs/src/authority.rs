@@ -1,0 +1,179 @@
+//! The cluster CA, held by the coordinator.
+//!
+//! State dir layout: `ca.crt` / `ca.key` (the CA, made once), `coordinator.crt` /
+//! `coordinator.key` (re-issued at every start so its SANs follow the `--san` flags), and
+//! `join-secret`. Keys are mode 0600.
+//!
+//! A CA reloaded from disk and re-signed is not byte-identical to the original (ECDSA signatures
+//! are random), so the original DER read from `ca.crt` is what is served and hashed.
+
+use crate::{cert_sha256_hex, files, token, CertError, JoinToken};
+use rcgen::{
+    BasicConstraints, CertificateParams, CertificateSigningRequestParams, DistinguishedName,
+    DnType, ExtendedKeyUsagePurpose, IsCa, KeyPair, KeyUsagePurpose,
+};
+use rustls_pki_types::{CertificateDer, CertificateSigningRequestDer, PrivateKeyDer};
+use std::path::{Path, PathBuf};
+
+/// The coordinator's trust state.
+pub struct Authority {
+    dir: PathBuf,
+    ca_der: Vec<u8>,
+    /// The CA as rcgen needs it to sign (re-signed from the stored params; see module docs).
+    ca_signer: rcgen::Certificate,
+    ca_key: KeyPair,
+    server_cert_der: Vec<u8>,
+    server_key_der: Vec<u8>,
+}
+
+impl Authority {
+    /// Loads the CA from `dir`, creating it on first start, and issues the coordinator's own
+    /// certificate for `localhost`, `127.0.0.1`, the stable coordinator name and `extra_sans`.
+    pub fn load_or_create(
+        dir: &Path,
+        server_name: &str,
+        extra_sans: &[String],
+    ) -> Result<Self, CertError> {
+        files::create_private_dir(dir)?;
+        let (ca_pem, key_pem) = match (
+            files::read_optional(&dir.join("ca.crt"))?,
+            files::read_optional(&dir.join("ca.key"))?,
+        ) {
+            (Some(cert), Some(key)) => (
+                String::from_utf8_lossy(&cert).into_owned(),
+                String::from_utf8_lossy(&key).into_owned(),
+            ),
+            _ => create_ca(dir)?,
+        };
+        let ca_key = KeyPair::from_pem(&key_pem)?;
+        let ca_params = CertificateParams::from_ca_cert_pem(&ca_pem)?;
+        let ca_signer = ca_params.self_signed(&ca_key)?;
+        let ca_der = pem_to_der(&ca_pem)?;
+
+        let mut sans = vec!["localhost".to_string(), "127.0.0.1".to_string(), server_name.into()];
+        sans.extend(extra_sans.iter().cloned());
+        sans.dedup();
+        let mut params = CertificateParams::new(sans)?;
+        params.distinguished_name = name("marmot coordinator");
+        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+        params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+        let server_key = KeyPair::generate()?;
+        let server_cert = params.signed_by(&server_key, &ca_signer, &ca_key)?;
+        files::write_public(&dir.join("coordinator.crt"), server_cert.pem().as_bytes())?;
+        files::write_private(&dir.join("coordinator.key"), server_key.serialize_pem().as_bytes())?;
+
+        Ok(Authority {
+            dir: dir.to_path_buf(),
+            ca_der,
+            ca_signer,
+            ca_key,
+            server_cert_der: server_cert.der().to_vec(),
+            server_key_der: server_key.serialize_der(),
+        })
+    }
+
+    /// The CA certificate, exactly as stored.
+    pub fn ca_der(&self) -> &[u8] {
+        &self.ca_der
+    }
+
+    /// The coordinator's chain (its certificate, then the CA) and key, for rustls.
+    pub fn server_identity(&self) -> (Vec<CertificateDer<'static>>, PrivateKeyDer<'static>) {
+        let chain = vec![
+            CertificateDer::from(self.server_cert_der.clone()),
+            CertificateDer::from(self.ca_der.clone()),
+        ];
+        let key = PrivateKeyDer::Pkcs8(self.server_key_der.clone().into());
+        (chain, key)
+    }
+
+    /// The current join token.
+    pub fn join_token(&self) -> Result<JoinToken, CertError> {
+        let secret = token::load_or_create_secret(&self.secret_path())?;
+        Ok(JoinToken { ca_sha256: cert_sha256_hex(&self.ca_der), secret })
+    }
+
+    /// Replaces the join secret; tokens printed before stop working for new joins.
+    pub fn rotate_join_token(&self) -> Result<JoinToken, CertError> {
+        let secret = token::rotate_secret(&self.secret_path())?;
+        Ok(JoinToken { ca_sha256: cert_sha256_hex(&self.ca_der), secret })
+    }
+
+    /// Signs a worker's certificate request. Only the public key is taken from the request;
+    /// every other field is ours.
+    pub fn sign_worker(&self, csr_der: &[u8], worker_name: &str) -> Result<Vec<u8>, CertError> {
+        let csr_der = CertificateSigningRequestDer::from(csr_der.to_vec());
+        let mut csr = CertificateSigningRequestParams::from_der(&csr_der)?;
+        let mut params = CertificateParams::new(Vec::<String>::new())?;
+        params.distinguished_name = name(worker_name);
+        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+        params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+        csr.params = params;
+        let cert = csr.signed_by(&self.ca_signer, &self.ca_key)?;
+        Ok(cert.der().to_vec())
+    }
+
+    fn secret_path(&self) -> PathBuf {
+        self.dir.join("join-secret")
+    }
+}
+
+fn name(common_name: &str) -> DistinguishedName {
+    let mut dn = DistinguishedName::new();
+    dn.push(DnType::CommonName, common_name);
+    dn
+}
+
+fn create_ca(dir: &Path) -> Result<(String, String), CertError> {
+    let mut params = CertificateParams::new(Vec::<String>::new())?;
+    params.distinguished_name = name("marmot cluster CA");
+    params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
+    params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+    let key = KeyPair::generate()?;
+    let cert = params.self_signed(&key)?;
+    let (cert_pem, key_pem) = (cert.pem(), key.serialize_pem());
+    // Key first: a crash between the two writes leaves no certificate without its key.
+    files::write_private(&dir.join("ca.key"), key_pem.as_bytes())?;
+    files::write_public(&dir.join("ca.crt"), cert_pem.as_bytes())?;
+    Ok((cert_pem, key_pem))
+}
+
+/// The DER inside a single-certificate PEM file.
+pub(crate) fn pem_to_der(pem: &str) -> Result<Vec<u8>, CertError> {
+    use rustls_pki_types::pem::PemObject;
+    CertificateDer::from_pem_slice(pem.as_bytes())
+        .map(|c| c.to_vec())
+        .map_err(|e| CertError::Invalid(format!("unreadable certificate: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    #[test]
+    fn ca_is_made_once_and_keys_are_private() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = Authority::load_or_create(dir.path(), "coordinator.marmot", &[]).unwrap();
+        let b = Authority::load_or_create(dir.path(), "coordinator.marmot", &["10.1.2.3".into()])
+            .unwrap();
+        assert_eq!(a.ca_der(), b.ca_der(), "the CA survives a restart byte for byte");
+        for key in ["ca.key", "coordinator.key", "join-secret"] {
+            b.join_token().unwrap();
+            let mode = std::fs::metadata(dir.path().join(key)).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600, "{key}");
+        }
+    }
+
+    #[test]
+    fn token_names_the_ca_and_rotates() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = Authority::load_or_create(dir.path(), "coordinator.marmot", &[]).unwrap();
+        let t1 = a.join_token().unwrap();
+        assert_eq!(t1.ca_sha256, cert_sha256_hex(a.ca_der()));
+        assert_eq!(a.join_token().unwrap(), t1);
+        let t2 = a.rotate_join_token().unwrap();
+        assert_ne!(t1.secret, t2.secret);
+        assert_eq!(a.join_token().unwrap(), t2);
+    }
+}

@@ -1,0 +1,48 @@
+//! Marmot's cluster trust: who may join, and how every connection is authenticated.
+//!
+//! # Layout
+//! - [`authority`]: the coordinator's side. Creates the cluster CA and the coordinator's
+//!   certificate in its state dir on first start, reloads them afterwards, and signs workers'
+//!   certificate requests.
+//! - [`member`]: the worker's side. Makes a key and a certificate request, stores the signed
+//!   certificate and the CA it belongs to.
+//! - [`token`]: join tokens. A token carries the CA certificate's SHA-256 (so a new worker can
+//!   pin the coordinator before trusting it) and a secret (so the coordinator can tell a worker
+//!   it invited from anyone else on the LAN).
+//! - [`tls`]: rustls configurations for the three kinds of connection: coordinator, joining
+//!   worker (CA pinned by hash, no client certificate) and member worker (mutual TLS).
+//! - [`files`]: writing secrets to disk with mode 0600, atomically.
+//!
+//! Nothing here is ever committed: every key and certificate is made at run time.
+
+pub mod authority;
+pub mod files;
+pub mod member;
+pub mod tls;
+pub mod token;
+
+pub use authority::Authority;
+pub use member::Membership;
+pub use token::JoinToken;
+
+use sha2::{Digest, Sha256};
+
+/// Why a trust operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum CertError {
+    #[error("{path}: {source}")]
+    Io { path: std::path::PathBuf, source: std::io::Error },
+    #[error("certificate generation failed: {0}")]
+    Rcgen(#[from] rcgen::Error),
+    #[error("TLS configuration failed: {0}")]
+    Tls(#[from] rustls::Error),
+    #[error("TLS client verifier: {0}")]
+    Verifier(#[from] rustls::server::VerifierBuilderError),
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// The SHA-256 of a DER certificate, in lowercase hex: how tokens name a CA.
+pub fn cert_sha256_hex(der: &[u8]) -> String {
+    hex::encode(Sha256::digest(der))
+}

@@ -1,0 +1,83 @@
+//! A worker's membership: its key, the certificate the coordinator signed for it, and the CA.
+//!
+//! Stored in the worker's state dir as `worker.key` (0600), `worker.crt` and `cluster-ca.crt`
+//! (named apart from the coordinator's `ca.crt`, so both roles can share a state dir). Once
+//! these exist the worker connects with mutual TLS and never needs its join token again.
+
+use crate::authority::pem_to_der;
+use crate::{files, CertError};
+use rcgen::{CertificateParams, DistinguishedName, DnType, KeyPair};
+use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+use std::path::Path;
+
+/// A worker's credentials.
+#[derive(Clone)]
+pub struct Membership {
+    pub ca_der: Vec<u8>,
+    pub cert_der: Vec<u8>,
+    key_der: Vec<u8>,
+}
+
+/// A key and the certificate request for it, before the coordinator signed it.
+pub struct PendingJoin {
+    key: KeyPair,
+    pub csr_der: Vec<u8>,
+}
+
+impl PendingJoin {
+    /// A fresh key and a request naming the worker.
+    pub fn new(worker_name: &str) -> Result<Self, CertError> {
+        let key = KeyPair::generate()?;
+        let mut params = CertificateParams::new(Vec::<String>::new())?;
+        let mut dn = DistinguishedName::new();
+        dn.push(DnType::CommonName, worker_name);
+        params.distinguished_name = dn;
+        let csr = params.serialize_request(&key)?;
+        Ok(PendingJoin { csr_der: csr.der().to_vec(), key })
+    }
+
+    /// Stores the signed certificate with the key and CA, and returns the membership.
+    pub fn complete(
+        self,
+        dir: &Path,
+        cert_der: Vec<u8>,
+        ca_der: Vec<u8>,
+    ) -> Result<Membership, CertError> {
+        files::create_private_dir(dir)?;
+        files::write_private(&dir.join("worker.key"), self.key.serialize_pem().as_bytes())?;
+        files::write_public(&dir.join("worker.crt"), der_to_pem(&cert_der).as_bytes())?;
+        files::write_public(&dir.join("cluster-ca.crt"), der_to_pem(&ca_der).as_bytes())?;
+        Ok(Membership { ca_der, cert_der, key_der: self.key.serialize_der() })
+    }
+}
+
+impl Membership {
+    /// The stored membership, or `None` if this worker has not joined yet.
+    pub fn load(dir: &Path) -> Result<Option<Self>, CertError> {
+        let (Some(key), Some(cert), Some(ca)) = (
+            files::read_optional(&dir.join("worker.key"))?,
+            files::read_optional(&dir.join("worker.crt"))?,
+            files::read_optional(&dir.join("cluster-ca.crt"))?,
+        ) else {
+            return Ok(None);
+        };
+        let key = KeyPair::from_pem(&String::from_utf8_lossy(&key))?;
+        Ok(Some(Membership {
+            ca_der: pem_to_der(&String::from_utf8_lossy(&ca))?,
+            cert_der: pem_to_der(&String::from_utf8_lossy(&cert))?,
+            key_der: key.serialize_der(),
+        }))
+    }
+
+    /// The client chain and key, for rustls.
+    pub fn client_identity(&self) -> (Vec<CertificateDer<'static>>, PrivateKeyDer<'static>) {
+        (
+            vec![CertificateDer::from(self.cert_der.clone())],
+            PrivateKeyDer::Pkcs8(self.key_der.clone().into()),
+        )
+    }
+}
+
+fn der_to_pem(der: &[u8]) -> String {
+    pem::encode(&pem::Pem::new("CERTIFICATE", der.to_vec()))
+}

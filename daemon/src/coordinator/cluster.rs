@@ -1,0 +1,373 @@
+//! The coordinator's shared state: the worker registry, the jobs, and the scheduler that ties
+//! them together.
+//!
+//! Every change goes through [`Cluster::apply`]: feed the scheduler one event, then carry out
+//! its actions in order (start a chunk stream, cancel one, fold a result in, end a job). It runs
+//! under one std mutex that is never held across an `.await`; anything slow (network I/O) is
+//! spawned, and reports back through `apply` again.
+
+use super::chunk;
+use super::jobs::JobRecord;
+use crate::scheduler::{
+    self, Action, AssignmentId, Event, JobId, Outcome, Scheduler, WorkerId,
+};
+use certs::Authority;
+use proto::api::{JobView, PingResult, Status, WorkerView};
+use proto::task::{ChunkOutput, TaskSpec};
+use proto::wire::{ChunkRequest, Control, Hello};
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use tokio::sync::{mpsc, watch};
+use tokio_util::sync::CancellationToken;
+
+/// How many ended jobs are kept for `jobs` and `wait`.
+const KEEP_ENDED_JOBS: usize = 100;
+
+/// Why a control request cannot be served; the control API maps these to HTTP statuses.
+#[derive(Debug, thiserror::Error)]
+pub enum ClusterError {
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    Invalid(String),
+    #[error("{0}")]
+    Unavailable(String),
+    #[error("{0}")]
+    Internal(String),
+}
+
+/// A connected worker.
+pub struct WorkerEntry {
+    pub hello: Hello,
+    pub conn: quinn::Connection,
+    since: SystemTime,
+    control: mpsc::UnboundedSender<Control>,
+    /// Datagrams received at the last check, and when that count last moved.
+    last_rx: (u64, Instant),
+}
+
+struct Inner {
+    scheduler: Scheduler<ChunkOutput>,
+    workers: BTreeMap<WorkerId, WorkerEntry>,
+    jobs: BTreeMap<JobId, JobRecord>,
+    ended: VecDeque<JobId>,
+    /// Cancel handles of the chunk streams in flight.
+    assignments: HashMap<AssignmentId, CancellationToken>,
+    next_worker: WorkerId,
+    next_job: JobId,
+}
+
+/// The coordinator's state, shared by the QUIC side and the control API.
+pub struct Cluster {
+    inner: Mutex<Inner>,
+    epoch: Instant,
+    pub authority: Authority,
+    pub listen: SocketAddr,
+}
+
+impl Cluster {
+    pub fn new(authority: Authority, listen: SocketAddr, config: scheduler::Config) -> Arc<Self> {
+        Arc::new(Cluster {
+            inner: Mutex::new(Inner {
+                scheduler: Scheduler::new(config),
+                workers: BTreeMap::new(),
+                jobs: BTreeMap::new(),
+                ended: VecDeque::new(),
+                assignments: HashMap::new(),
+                next_worker: 1,
+                next_job: 1,
+            }),
+            epoch: Instant::now(),
+            authority,
+            listen,
+        })
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        // A panic while holding the lock leaves state that is still consistent enough to
+        // serve (every mutation is a single scheduler step), so poisoning is ignored.
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    // ----- workers -----
+
+    /// Adds a worker whose session was welcomed. A live session of the same name is taken to
+    /// be this worker's previous connection (a reconnect beat the idle timeout) and replaced.
+    pub fn register(
+        self: &Arc<Self>,
+        hello: Hello,
+        conn: quinn::Connection,
+        control: mpsc::UnboundedSender<Control>,
+    ) -> WorkerId {
+        let mut inner = self.lock();
+        let stale: Vec<WorkerId> = inner
+            .workers
+            .iter()
+            .filter(|(_, w)| w.hello.name == hello.name)
+            .map(|(&id, _)| id)
+            .collect();
+        for id in stale {
+            if let Some(old) = inner.workers.remove(&id) {
+                old.conn.close(crate::transport::codes::REPLACED, b"replaced by a new connection");
+            }
+            self.apply(&mut inner, Event::WorkerLost { worker: id });
+        }
+        let id = inner.next_worker;
+        inner.next_worker += 1;
+        let slots = hello.slots;
+        let entry = WorkerEntry {
+            hello,
+            conn,
+            since: SystemTime::now(),
+            control,
+            last_rx: (0, Instant::now()),
+        };
+        inner.workers.insert(id, entry);
+        self.apply(&mut inner, Event::WorkerJoined { worker: id, slots });
+        id
+    }
+
+    /// Removes a worker whose connection ended; its chunks run elsewhere.
+    pub fn unregister(self: &Arc<Self>, id: WorkerId) {
+        let mut inner = self.lock();
+        if inner.workers.remove(&id).is_some() {
+            self.apply(&mut inner, Event::WorkerLost { worker: id });
+        }
+    }
+
+    /// Notes how many datagrams a worker's connection has received, for "last seen".
+    pub fn touch(&self, id: WorkerId, datagrams: u64) {
+        let mut inner = self.lock();
+        if let Some(w) = inner.workers.get_mut(&id) {
+            if w.last_rx.0 != datagrams {
+                w.last_rx = (datagrams, Instant::now());
+            }
+        }
+    }
+
+    pub fn workers(&self) -> Vec<WorkerView> {
+        let inner = self.lock();
+        inner
+            .workers
+            .iter()
+            .map(|(&id, w)| WorkerView {
+                name: w.hello.name.clone(),
+                address: w.conn.remote_address().to_string(),
+                slots: w.hello.slots,
+                slots_busy: inner.scheduler.busy_slots(id),
+                version: w.hello.version.clone(),
+                binary_sha256: w.hello.binary_sha256.clone(),
+                arch: w.hello.arch.clone(),
+                os: w.hello.os.clone(),
+                connected_since: w.since.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs()),
+                last_seen_ms: w.last_rx.1.elapsed().as_millis() as u64,
+                rtt_ms: w.conn.rtt().as_secs_f64() * 1e3,
+            })
+            .collect()
+    }
+
+    /// Tells the named workers to hand back their chunks and exit; returns the names told.
+    pub fn tell_exit(self: &Arc<Self>, names: &[String]) -> Result<Vec<String>, ClusterError> {
+        let inner = self.lock();
+        let targets = select_workers(&inner, names)?;
+        let mut told = vec![];
+        for (_, w) in targets {
+            if w.control.send(Control::Exit).is_ok() {
+                told.push(w.hello.name.clone());
+            }
+        }
+        Ok(told)
+    }
+
+    /// Pings the named workers (all when `names` is empty), each bounded by `timeout`.
+    pub async fn ping(&self, names: &[String], timeout: Duration) -> Result<Vec<PingResult>, ClusterError> {
+        let targets: Vec<(String, quinn::Connection)> = {
+            let inner = self.lock();
+            select_workers(&inner, names)?
+                .into_iter()
+                .map(|(_, w)| (w.hello.name.clone(), w.conn.clone()))
+                .collect()
+        };
+        let pings = targets.into_iter().map(|(name, conn)| async move {
+            match tokio::time::timeout(timeout, chunk::ping(&conn)).await {
+                Ok(Ok(rtt)) => PingResult { worker: name, rtt_ms: Some(rtt.as_secs_f64() * 1e3), error: None },
+                Ok(Err(e)) => PingResult { worker: name, rtt_ms: None, error: Some(e.to_string()) },
+                Err(_) => PingResult { worker: name, rtt_ms: None, error: Some("timeout".into()) },
+            }
+        });
+        Ok(futures_util::future::join_all(pings).await)
+    }
+
+    // ----- jobs -----
+
+    /// Queues a job.
+    pub fn submit(self: &Arc<Self>, spec: TaskSpec) -> Result<JobView, ClusterError> {
+        validate(&spec)?;
+        let mut inner = self.lock();
+        if inner.workers.is_empty() {
+            return Err(ClusterError::Unavailable(
+                "no workers are connected: start one with `marmotd worker --coordinator HOST:PORT --token TOKEN`".into(),
+            ));
+        }
+        let id = inner.next_job;
+        inner.next_job += 1;
+        let record = JobRecord::new(id, spec);
+        let units = record.spec.units();
+        let units_per_second = record.nominal_rate();
+        inner.jobs.insert(id, record);
+        self.apply(&mut inner, Event::JobSubmitted { job: id, units, units_per_second });
+        Ok(job_view(&inner, id).expect("job just inserted"))
+    }
+
+    /// Cancels a running job (a no-op on an ended one).
+    pub fn cancel(self: &Arc<Self>, id: JobId) -> Result<JobView, ClusterError> {
+        let mut inner = self.lock();
+        job_view(&inner, id)?;
+        self.apply(&mut inner, Event::JobCancelled { job: id });
+        job_view(&inner, id)
+    }
+
+    pub fn job(&self, id: JobId) -> Result<(JobView, watch::Receiver<bool>), ClusterError> {
+        let inner = self.lock();
+        let view = job_view(&inner, id)?;
+        Ok((view, inner.jobs[&id].subscribe()))
+    }
+
+    pub fn jobs(&self) -> Vec<JobView> {
+        let inner = self.lock();
+        inner.jobs.keys().filter_map(|&id| job_view(&inner, id).ok()).collect()
+    }
+
+    pub fn status(&self) -> Status {
+        let inner = self.lock();
+        let load = inner.scheduler.load();
+        Status {
+            version: env!("CARGO_PKG_VERSION").to_string(),
+            listen: self.listen.to_string(),
+            uptime_seconds: self.epoch.elapsed().as_secs_f64(),
+            workers: inner.workers.len(),
+            slots: load.slots,
+            slots_busy: load.slots_busy,
+            chunks_queued: load.chunks_queued,
+            jobs_running: inner.jobs.values().filter(|j| !j.state.is_finished()).count(),
+        }
+    }
+
+    // ----- events from chunk streams and timers -----
+
+    pub fn chunk_finished(self: &Arc<Self>, assignment: AssignmentId, result: ChunkOutput) {
+        let mut inner = self.lock();
+        inner.assignments.remove(&assignment);
+        self.apply(&mut inner, Event::ChunkFinished { assignment, result });
+    }
+
+    pub fn chunk_failed(self: &Arc<Self>, assignment: AssignmentId, error: String) {
+        let mut inner = self.lock();
+        inner.assignments.remove(&assignment);
+        self.apply(&mut inner, Event::ChunkFailed { assignment, error });
+    }
+
+    pub fn tick(self: &Arc<Self>) {
+        let mut inner = self.lock();
+        self.apply(&mut inner, Event::Tick);
+    }
+
+    /// Feeds one event to the scheduler and carries out its actions.
+    fn apply(self: &Arc<Self>, inner: &mut Inner, event: Event<ChunkOutput>) {
+        let now = self.epoch.elapsed();
+        let mut actions: VecDeque<_> = inner.scheduler.handle(now, event).into();
+        while let Some(action) = actions.pop_front() {
+            match action {
+                Action::Assign { assignment, worker, job, chunk, start, end } => {
+                    let (Some(w), Some(record)) = (inner.workers.get(&worker), inner.jobs.get(&job))
+                    else {
+                        // The scheduler only knows registered workers and running jobs.
+                        continue;
+                    };
+                    let request = ChunkRequest { job, chunk, task: record.spec.clone(), start, end };
+                    let cancel = CancellationToken::new();
+                    inner.assignments.insert(assignment, cancel.clone());
+                    let run = chunk::run(self.clone(), w.conn.clone(), assignment, request, cancel);
+                    tokio::spawn(run);
+                }
+                Action::Cancel { assignment, .. } => {
+                    if let Some(cancel) = inner.assignments.remove(&assignment) {
+                        cancel.cancel();
+                    }
+                }
+                Action::Reduce { job, worker, start, end, result, .. } => {
+                    let name = inner.workers.get(&worker).map_or_else(
+                        || format!("worker-{worker}"),
+                        |w| w.hello.name.clone(),
+                    );
+                    let answered = inner
+                        .jobs
+                        .get_mut(&job)
+                        .is_some_and(|record| record.reduce(&name, start, end, result));
+                    if answered {
+                        actions.extend(inner.scheduler.handle(now, Event::JobAnswered { job }));
+                    }
+                }
+                Action::JobEnded { job, outcome, progress } => {
+                    if let Some(record) = inner.jobs.get_mut(&job) {
+                        if let Outcome::Failed(message) = &outcome {
+                            tracing::warn!("job {job} failed: {message}");
+                        }
+                        record.end(outcome, progress);
+                    }
+                    inner.ended.push_back(job);
+                    while inner.ended.len() > KEEP_ENDED_JOBS {
+                        if let Some(old) = inner.ended.pop_front() {
+                            inner.jobs.remove(&old);
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn job_view(inner: &Inner, id: JobId) -> Result<JobView, ClusterError> {
+    let record = inner.jobs.get(&id).ok_or_else(|| {
+        ClusterError::NotFound(format!("no job {id}: `marmotctl jobs` lists the recent ones"))
+    })?;
+    Ok(record.view(inner.scheduler.progress(id)))
+}
+
+/// The named workers, or all of them when `names` is empty.
+fn select_workers<'a>(
+    inner: &'a Inner,
+    names: &[String],
+) -> Result<Vec<(WorkerId, &'a WorkerEntry)>, ClusterError> {
+    if names.is_empty() {
+        return Ok(inner.workers.iter().map(|(&id, w)| (id, w)).collect());
+    }
+    names
+        .iter()
+        .map(|name| {
+            inner
+                .workers
+                .iter()
+                .find(|(_, w)| &w.hello.name == name)
+                .map(|(&id, w)| (id, w))
+                .ok_or_else(|| {
+                    ClusterError::NotFound(format!(
+                        "unknown worker '{name}': `marmotctl workers` lists the connected ones"
+                    ))
+                })
+        })
+        .collect()
+}
+
+/// Refuses specs no kernel can run.
+fn validate(spec: &TaskSpec) -> Result<(), ClusterError> {
+    match spec {
+        TaskSpec::Pi { samples: 0, .. } => {
+            Err(ClusterError::Invalid("pi needs at least 1 sample".into()))
+        }
+        TaskSpec::Pi { .. } => Ok(()),
+    }
+}
+

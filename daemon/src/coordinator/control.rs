@@ -1,0 +1,120 @@
+//! The control API: HTTP/1.1 with JSON bodies on the coordinator's Unix socket, in the manner
+//! of Docker's Engine API, so `curl --unix-socket SOCK http://localhost/v1/workers` works.
+//! Routes and bodies are documented with their types in `proto::api`.
+
+use super::cluster::{Cluster, ClusterError};
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use proto::api::{ApiError, JobView, JoinToken, PingRequest, PingResult, Status, WorkerView};
+use proto::task::TaskSpec;
+use serde::Deserialize;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// The longest a `GET /v1/jobs/{id}?wait_ms=` long poll is held.
+const MAX_WAIT: Duration = Duration::from_secs(60);
+/// The longest ping timeout accepted.
+const MAX_PING_TIMEOUT: Duration = Duration::from_secs(300);
+
+pub fn router(cluster: Arc<Cluster>) -> Router {
+    Router::new()
+        .route("/v1/status", get(status))
+        .route("/v1/workers", get(workers))
+        .route("/v1/ping", post(ping))
+        .route("/v1/jobs", get(jobs).post(submit))
+        .route("/v1/jobs/{id}", get(job).delete(cancel))
+        .route("/v1/join-token", get(join_token))
+        .route("/v1/join-token/rotate", post(rotate_join_token))
+        .fallback(|| async {
+            Failure(StatusCode::NOT_FOUND, "no such route: the API lives under /v1/".into())
+        })
+        .with_state(cluster)
+}
+
+/// An error response: a status and an [`ApiError`] body.
+struct Failure(StatusCode, String);
+
+impl IntoResponse for Failure {
+    fn into_response(self) -> Response {
+        (self.0, Json(ApiError { error: self.1 })).into_response()
+    }
+}
+
+impl From<ClusterError> for Failure {
+    fn from(e: ClusterError) -> Self {
+        let status = match e {
+            ClusterError::NotFound(_) => StatusCode::NOT_FOUND,
+            ClusterError::Invalid(_) => StatusCode::BAD_REQUEST,
+            ClusterError::Unavailable(_) => StatusCode::CONFLICT,
+            ClusterError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        };
+        Failure(status, e.to_string())
+    }
+}
+
+type Reply<T> = Result<Json<T>, Failure>;
+
+async fn status(State(cluster): State<Arc<Cluster>>) -> Json<Status> {
+    Json(cluster.status())
+}
+
+async fn workers(State(cluster): State<Arc<Cluster>>) -> Json<Vec<WorkerView>> {
+    Json(cluster.workers())
+}
+
+async fn ping(State(cluster): State<Arc<Cluster>>, Json(req): Json<PingRequest>) -> Reply<Vec<PingResult>> {
+    let timeout = Duration::from_millis(req.timeout_ms);
+    if timeout.is_zero() || timeout > MAX_PING_TIMEOUT {
+        return Err(Failure(StatusCode::BAD_REQUEST, "ping timeout must be between 1 ms and 300 s".into()));
+    }
+    Ok(Json(cluster.ping(&req.workers, timeout).await?))
+}
+
+async fn jobs(State(cluster): State<Arc<Cluster>>) -> Json<Vec<JobView>> {
+    Json(cluster.jobs())
+}
+
+async fn submit(State(cluster): State<Arc<Cluster>>, Json(spec): Json<TaskSpec>) -> Reply<JobView> {
+    Ok(Json(cluster.submit(spec)?))
+}
+
+#[derive(Deserialize)]
+struct WaitQuery {
+    wait_ms: Option<u64>,
+}
+
+async fn job(
+    State(cluster): State<Arc<Cluster>>,
+    Path(id): Path<u64>,
+    Query(query): Query<WaitQuery>,
+) -> Reply<JobView> {
+    let (view, mut ended) = cluster.job(id)?;
+    let wait = Duration::from_millis(query.wait_ms.unwrap_or(0)).min(MAX_WAIT);
+    if view.state.is_finished() || wait.is_zero() {
+        return Ok(Json(view));
+    }
+    let _ = tokio::time::timeout(wait, ended.wait_for(|&ended| ended)).await;
+    Ok(Json(cluster.job(id)?.0))
+}
+
+async fn cancel(State(cluster): State<Arc<Cluster>>, Path(id): Path<u64>) -> Reply<JobView> {
+    Ok(Json(cluster.cancel(id)?))
+}
+
+async fn join_token(State(cluster): State<Arc<Cluster>>) -> Reply<JoinToken> {
+    let token = cluster.authority.join_token().map_err(internal)?;
+    Ok(Json(JoinToken { token: token.to_string() }))
+}
+
+async fn rotate_join_token(State(cluster): State<Arc<Cluster>>) -> Reply<JoinToken> {
+    let token = cluster.authority.rotate_join_token().map_err(internal)?;
+    tracing::info!("join token rotated: earlier tokens no longer let workers join");
+    Ok(Json(JoinToken { token: token.to_string() }))
+}
+
+fn internal(e: impl std::fmt::Display) -> Failure {
+    Failure(StatusCode::INTERNAL_SERVER_ERROR, e.to_string())
+}

@@ -1,0 +1,159 @@
+//! Jobs as the coordinator keeps them: the task, the running reduction of chunk results, who
+//! computed what, and the result document once the job ends.
+//!
+//! The scheduler decides *whether* a result counts (exactly once per chunk); this module
+//! decides *what* it adds up to. [`check_output`] runs first, on results straight off the
+//! network, so a hostile or buggy worker cannot make a reduction nonsensical.
+
+use crate::kernels;
+use crate::scheduler::{JobId, Outcome, Progress};
+use proto::api::{JobState, JobView, PiResult, WorkerShare};
+use proto::task::{ChunkOutput, TaskSpec};
+use std::collections::BTreeMap;
+use std::time::Instant;
+use tokio::sync::watch;
+
+/// Whether `output` can be the result of units `start..end` of `task`.
+pub fn check_output(task: &TaskSpec, start: u64, end: u64, output: &ChunkOutput) -> Result<(), String> {
+    match (task, output) {
+        (TaskSpec::Pi { .. }, ChunkOutput::Pi { inside }) if *inside <= end - start => Ok(()),
+        _ => Err(format!("worker returned an impossible result for {} chunk {start}..{end}", task.name())),
+    }
+}
+
+/// A task's partial result.
+enum Reduction {
+    Pi { inside: u64 },
+}
+
+impl Reduction {
+    fn new(task: &TaskSpec) -> Self {
+        match task {
+            TaskSpec::Pi { .. } => Reduction::Pi { inside: 0 },
+        }
+    }
+
+    /// Folds one chunk in; `true` when the task now has its answer and the rest can stop.
+    fn add(&mut self, output: ChunkOutput) -> bool {
+        match (self, output) {
+            (Reduction::Pi { inside }, ChunkOutput::Pi { inside: more }) => *inside += more,
+        }
+        false
+    }
+}
+
+/// One job, running or ended.
+pub struct JobRecord {
+    pub id: JobId,
+    pub spec: TaskSpec,
+    pub state: JobState,
+    submitted: Instant,
+    ended: Option<Instant>,
+    /// Final progress once ended (the scheduler's while running).
+    pub progress: Progress,
+    reduction: Reduction,
+    shares: BTreeMap<String, WorkerShare>,
+    result: Option<serde_json::Value>,
+    error: Option<String>,
+    ended_tx: watch::Sender<bool>,
+}
+
+impl JobRecord {
+    pub fn new(id: JobId, spec: TaskSpec) -> Self {
+        JobRecord {
+            id,
+            reduction: Reduction::new(&spec),
+            spec,
+            state: JobState::Running,
+            submitted: Instant::now(),
+            ended: None,
+            progress: Progress::default(),
+            shares: BTreeMap::new(),
+            result: None,
+            error: None,
+            ended_tx: watch::channel(false).0,
+        }
+    }
+
+    /// The units a slot is expected to do per second, to size chunks.
+    pub fn nominal_rate(&self) -> f64 {
+        kernels::nominal_rate(&self.spec)
+    }
+
+    /// Folds in a chunk that `worker` computed; `true` when the job has its answer.
+    pub fn reduce(&mut self, worker: &str, start: u64, end: u64, output: ChunkOutput) -> bool {
+        let share = self.shares.entry(worker.to_string()).or_insert_with(|| WorkerShare {
+            name: worker.to_string(),
+            chunks: 0,
+            units: 0,
+        });
+        share.chunks += 1;
+        share.units += end - start;
+        self.reduction.add(output)
+    }
+
+    /// Records the end of the job and wakes everyone waiting for it.
+    pub fn end(&mut self, outcome: Outcome, progress: Progress) {
+        let now = Instant::now();
+        self.ended = Some(now);
+        self.progress = progress;
+        let seconds = now.duration_since(self.submitted).as_secs_f64();
+        match outcome {
+            Outcome::Done | Outcome::Answered => {
+                self.state = JobState::Done;
+                self.result = Some(self.result_document(seconds));
+            }
+            Outcome::Cancelled => self.state = JobState::Cancelled,
+            Outcome::Failed(message) => {
+                self.state = JobState::Failed;
+                self.error = Some(message);
+            }
+        }
+        self.ended_tx.send_replace(true);
+    }
+
+    /// A receiver that turns `true` when the job ends.
+    pub fn subscribe(&self) -> watch::Receiver<bool> {
+        self.ended_tx.subscribe()
+    }
+
+    pub fn view(&self, live: Option<Progress>) -> JobView {
+        let p = live.unwrap_or(self.progress);
+        let elapsed = self.ended.unwrap_or_else(Instant::now).duration_since(self.submitted);
+        JobView {
+            id: self.id,
+            task: self.spec.name().to_string(),
+            spec: self.spec.clone(),
+            state: self.state,
+            chunks_done: p.chunks_done,
+            chunks_total: p.chunks_total,
+            units_done: p.units_done,
+            units_total: p.units_total,
+            elapsed_seconds: elapsed.as_secs_f64(),
+            chunks_rerun: p.chunks_rerun,
+            result: self.result.clone(),
+            error: self.error.clone(),
+        }
+    }
+
+    fn result_document(&self, seconds: f64) -> serde_json::Value {
+        let workers: Vec<WorkerShare> = self.shares.values().cloned().collect();
+        let doc = match (&self.spec, &self.reduction) {
+            (TaskSpec::Pi { samples, seed }, Reduction::Pi { inside }) => {
+                let (estimate, std_error) = kernels::pi::estimate(*inside, *samples);
+                serde_json::to_value(PiResult {
+                    task: "pi".into(),
+                    samples: *samples,
+                    seed: *seed,
+                    inside: *inside,
+                    estimate,
+                    std_error,
+                    seconds,
+                    samples_per_second: *samples as f64 / seconds.max(1e-9),
+                    workers,
+                })
+            }
+        };
+        doc.unwrap_or_else(|e| serde_json::json!({ "error": e.to_string() }))
+    }
+}

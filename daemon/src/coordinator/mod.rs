@@ -1,0 +1,114 @@
+//! The coordinator role: accepts workers over QUIC, drives the scheduler, and serves the
+//! control API on a Unix socket.
+//!
+//! # Layout
+//! - [`cluster`]: the shared state (registry, jobs, scheduler) and the one place events apply.
+//! - [`session`]: an incoming connection, from handshake to the worker leaving.
+//! - [`chunk`]: the streams the coordinator opens: chunks and pings.
+//! - [`jobs`]: job records, result reduction and result documents.
+//! - [`control`]: the HTTP control API; [`socket`]: its Unix socket.
+//!
+//! Shutdown order (on SIGTERM/SIGINT or when the caller cancels): stop accepting, close worker
+//! connections with a "shutting down" code (their running chunks are dropped with them), stop
+//! the control API, wait briefly for the endpoint to go idle, remove the socket file.
+
+pub mod chunk;
+pub mod cluster;
+pub mod control;
+pub mod jobs;
+pub mod session;
+pub mod socket;
+
+pub use cluster::Cluster;
+
+use crate::{scheduler, transport};
+use anyhow::{Context, Result};
+use certs::Authority;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+/// Everything a coordinator needs, resolved from flags.
+#[derive(Clone, Debug)]
+pub struct CoordinatorConfig {
+    pub listen: SocketAddr,
+    pub state_dir: PathBuf,
+    pub socket: PathBuf,
+    pub socket_group: Option<String>,
+    /// Extra names and IPs for the coordinator's certificate.
+    pub sans: Vec<String>,
+    pub dead_after: Duration,
+    pub straggler_factor: f64,
+}
+
+/// A started coordinator.
+pub struct Running {
+    pub cluster: Arc<Cluster>,
+    /// The UDP address actually bound (the OS picks the port for `:0`).
+    pub local_addr: SocketAddr,
+    pub socket: PathBuf,
+    task: JoinHandle<()>,
+}
+
+impl Running {
+    /// Waits until the coordinator has shut down (after its token was cancelled).
+    pub async fn stopped(self) {
+        let _ = self.task.await;
+    }
+}
+
+/// Loads trust state, binds the QUIC endpoint and the control socket, and starts serving.
+pub async fn start(config: CoordinatorConfig, shutdown: CancellationToken) -> Result<Running> {
+    let authority =
+        Authority::load_or_create(&config.state_dir, proto::COORDINATOR_SERVER_NAME, &config.sans)
+            .with_context(|| format!("cannot set up the cluster CA in {}", config.state_dir.display()))?;
+    let tls = certs::tls::server(&authority, proto::ALPN)?;
+    let endpoint = transport::server_endpoint(config.listen, tls, config.dead_after)?;
+    let local_addr = endpoint.local_addr()?;
+    let listener = socket::bind(&config.socket, config.socket_group.as_deref())?;
+    let scheduler_config =
+        scheduler::Config { straggler_factor: config.straggler_factor, ..Default::default() };
+    let cluster = Cluster::new(authority, local_addr, scheduler_config);
+    tracing::info!("coordinator listening on UDP {local_addr}, control socket {}", config.socket.display());
+
+    let api = {
+        let router = control::router(cluster.clone());
+        let shutdown = shutdown.clone();
+        tokio::spawn(async move {
+            let served = axum::serve(listener, router)
+                .with_graceful_shutdown(async move { shutdown.cancelled().await })
+                .await;
+            if let Err(e) = served {
+                tracing::error!("control API stopped: {e}");
+            }
+        })
+    };
+    let ticker = {
+        let (cluster, shutdown) = (cluster.clone(), shutdown.clone());
+        tokio::spawn(async move {
+            let mut every = tokio::time::interval(Duration::from_millis(100));
+            while shutdown.run_until_cancelled(every.tick()).await.is_some() {
+                cluster.tick();
+            }
+        })
+    };
+    let socket_path = config.socket.clone();
+    let task = {
+        let cluster = cluster.clone();
+        tokio::spawn(async move {
+            while let Some(Some(incoming)) = shutdown.run_until_cancelled(endpoint.accept()).await {
+                tokio::spawn(session::handle(cluster.clone(), incoming, shutdown.clone()));
+            }
+            endpoint.close(transport::codes::DONE, b"coordinator shutting down");
+            let _ = api.await;
+            let _ = ticker.await;
+            let _ = tokio::time::timeout(Duration::from_secs(1), endpoint.wait_idle()).await;
+            let _ = std::fs::remove_file(&socket_path);
+            tracing::info!("coordinator stopped");
+        })
+    };
+    Ok(Running { cluster, local_addr, socket: config.socket, task })
+}

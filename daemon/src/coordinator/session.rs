@@ -1,0 +1,174 @@
+//! One incoming connection: a join, or a member worker's session.
+//!
+//! Nothing from the peer is trusted until checked: the first stream must arrive and carry a
+//! well-formed first message within a deadline; a join must carry the current token's secret;
+//! a hello must come over a connection with a client certificate signed by the cluster CA (TLS
+//! checked the signature; here we check one was presented) and speak our protocol version.
+//! A refused peer is told why, logged, and never appears as a worker.
+
+use super::cluster::Cluster;
+use crate::transport::codes;
+use proto::wire::{Control, Hello, JoinReply, JoinRequest, Welcome, WorkerOpen};
+use proto::{MessageReader, MessageWriter};
+use quinn::{RecvStream, SendStream};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+const FIRST_MESSAGE_TIMEOUT: Duration = Duration::from_secs(10);
+
+pub async fn handle(cluster: Arc<Cluster>, incoming: quinn::Incoming, shutdown: CancellationToken) {
+    let addr = incoming.remote_address();
+    let conn = match incoming.await {
+        Ok(conn) => conn,
+        Err(e) => {
+            tracing::warn!("refused a connection from {addr}: {e}");
+            return;
+        }
+    };
+    let first = async {
+        let (send, recv) = conn.accept_bi().await?;
+        let mut reader = MessageReader::new(recv);
+        let msg = reader.recv::<WorkerOpen>().await?;
+        anyhow::Ok((MessageWriter::new(send), reader, msg))
+    };
+    let (writer, reader, msg) = match tokio::time::timeout(FIRST_MESSAGE_TIMEOUT, first).await {
+        Ok(Ok((writer, reader, Some(msg)))) => (writer, reader, msg),
+        Ok(Ok((_, _, None))) => return,
+        Ok(Err(e)) => {
+            match conn.close_reason() {
+                Some(reason) => tracing::warn!("refused a connection from {addr}: {reason}"),
+                None => tracing::warn!("dropped a connection from {addr}: {e:#}"),
+            }
+            conn.close(codes::PROTOCOL, b"bad first message");
+            return;
+        }
+        Err(_) => {
+            conn.close(codes::PROTOCOL, b"no first message in time");
+            return;
+        }
+    };
+    match msg {
+        WorkerOpen::Join(request) => join(&cluster, &conn, writer, request, addr).await,
+        WorkerOpen::Hello(hello) => {
+            serve_member(cluster, conn, writer, reader, hello, addr, shutdown).await
+        }
+    }
+}
+
+async fn join(
+    cluster: &Cluster,
+    conn: &quinn::Connection,
+    mut writer: MessageWriter<SendStream>,
+    request: JoinRequest,
+    addr: SocketAddr,
+) {
+    let name = request.name.clone();
+    let reply = match decide_join(cluster, &request) {
+        Ok(cert_der) => {
+            tracing::info!("worker '{name}' at {addr} joined the cluster");
+            JoinReply::Accepted { cert_der, ca_der: cluster.authority.ca_der().to_vec() }
+        }
+        Err(reason) => {
+            tracing::warn!("refused to let '{name}' at {addr} join: {reason}");
+            JoinReply::Refused { reason }
+        }
+    };
+    if writer.send(&reply).await.is_ok() {
+        let _ = writer.get_mut().finish();
+    }
+    // The worker closes once it has read the reply; don't cut it off before.
+    let _ = tokio::time::timeout(Duration::from_secs(5), conn.closed()).await;
+}
+
+fn decide_join(cluster: &Cluster, request: &JoinRequest) -> Result<Vec<u8>, String> {
+    if request.protocol != proto::PROTOCOL_VERSION {
+        return Err(version_mismatch(request.protocol));
+    }
+    let token = cluster.authority.join_token().map_err(|e| format!("coordinator error: {e}"))?;
+    if !token.secret_matches(&request.secret) {
+        return Err("wrong join token (it may have been rotated): \
+                    get the current one with `marmotctl join-token` on the coordinator"
+            .into());
+    }
+    if request.name.is_empty() || request.name.len() > 253 {
+        return Err("worker names must be 1 to 253 characters".into());
+    }
+    cluster
+        .authority
+        .sign_worker(&request.csr_der, &request.name)
+        .map_err(|e| format!("bad certificate request: {e}"))
+}
+
+fn version_mismatch(theirs: u32) -> String {
+    format!(
+        "incompatible protocol: the worker speaks version {theirs}, the coordinator version {}; \
+         update one of them (`marmotctl update`)",
+        proto::PROTOCOL_VERSION
+    )
+}
+
+fn refusal(conn: &quinn::Connection, hello: &Hello) -> Option<String> {
+    let has_cert = conn
+        .peer_identity()
+        .and_then(|id| id.downcast::<Vec<rustls::pki_types::CertificateDer<'static>>>().ok())
+        .is_some_and(|chain| !chain.is_empty());
+    if !has_cert {
+        return Some("no client certificate: join the cluster with a token first".into());
+    }
+    if hello.protocol != proto::PROTOCOL_VERSION {
+        return Some(version_mismatch(hello.protocol));
+    }
+    if hello.slots == 0 || hello.slots > 4096 || hello.name.is_empty() || hello.name.len() > 253 {
+        return Some("bad hello: slots must be 1 to 4096 and names 1 to 253 characters".into());
+    }
+    None
+}
+
+async fn serve_member(
+    cluster: Arc<Cluster>,
+    conn: quinn::Connection,
+    mut writer: MessageWriter<SendStream>,
+    _reader: MessageReader<RecvStream>,
+    hello: Hello,
+    addr: SocketAddr,
+    shutdown: CancellationToken,
+) {
+    let name = hello.name.clone();
+    if let Some(reason) = refusal(&conn, &hello) {
+        tracing::warn!("refused worker '{name}' at {addr}: {reason}");
+        let _ = writer.send(&Welcome::Refused { reason }).await;
+        let _ = writer.get_mut().finish();
+        let _ = tokio::time::timeout(Duration::from_secs(2), conn.closed()).await;
+        conn.close(codes::REFUSED, b"refused");
+        return;
+    }
+    let welcome = Welcome::Accepted { coordinator_version: env!("CARGO_PKG_VERSION").into() };
+    if writer.send(&welcome).await.is_err() {
+        return;
+    }
+    let (control_tx, mut control_rx) = mpsc::unbounded_channel::<Control>();
+    let slots = hello.slots;
+    let id = cluster.register(hello, conn.clone(), control_tx);
+    tracing::info!("worker '{name}' connected from {addr} with {slots} slots");
+    let mut seen = tokio::time::interval(Duration::from_secs(1));
+    loop {
+        tokio::select! {
+            reason = conn.closed() => {
+                tracing::info!("worker '{name}' left: {reason}");
+                break;
+            }
+            Some(msg) = control_rx.recv() => {
+                let _ = writer.send(&msg).await;
+            }
+            _ = seen.tick() => cluster.touch(id, conn.stats().udp_rx.datagrams),
+            _ = shutdown.cancelled() => {
+                conn.close(codes::DONE, b"coordinator shutting down");
+                break;
+            }
+        }
+    }
+    cluster.unregister(id);
+}

@@ -1,0 +1,141 @@
+//! Monte Carlo pi: count the points of a unit square that fall inside the quarter circle.
+//!
+//! Point i is a pure function of (seed, i): SplitMix64's output for counter i, split into two
+//! 31-bit coordinates. So the count over a range does not depend on how a job was cut, who ran
+//! which part, or in which order: any split gives bit-identical totals. Integer arithmetic keeps
+//! that true across SIMD levels too (no float rounding differences between AVX and scalar).
+//!
+//! The inner loop is branch-free and vectorises to 4 (AVX2) or 8 (AVX-512) lanes.
+
+use super::simd::Level;
+use super::{Cancel, KernelError};
+
+const GOLDEN: u64 = 0x9e37_79b9_7f4a_7c15;
+/// Points per cancellation check: ~0.3 ms at full speed, ~7 ms on a slow scalar core.
+const BLOCK: u64 = 1 << 20;
+/// x² + y² < 2^62 ⇔ inside the quarter circle of radius 2^31.
+const RADIUS_SQUARED: u64 = 1 << 62;
+
+/// SplitMix64's output number `i` (0-based) for a generator seeded with `seed`.
+#[inline(always)]
+pub fn splitmix64(seed: u64, i: u64) -> u64 {
+    let mut z = seed.wrapping_add(i.wrapping_add(1).wrapping_mul(GOLDEN));
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+/// Whether point `i` of `seed` is inside.
+#[inline(always)]
+fn is_inside(seed: u64, i: u64) -> bool {
+    let h = splitmix64(seed, i);
+    let x = h >> 33; // top 31 bits
+    let y = (h & 0xffff_ffff) >> 1; // low word's top 31 bits
+    x * x + y * y < RADIUS_SQUARED
+}
+
+#[inline(always)]
+fn count_block(seed: u64, start: u64, end: u64) -> u64 {
+    let mut inside = 0u64;
+    for i in start..end {
+        inside += u64::from(is_inside(seed, i));
+    }
+    inside
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn count_block_avx2(seed: u64, start: u64, end: u64) -> u64 {
+    count_block(seed, start, end)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512dq,avx512vl")]
+fn count_block_avx512(seed: u64, start: u64, end: u64) -> u64 {
+    count_block(seed, start, end)
+}
+
+fn count_block_at(level: Level, seed: u64, start: u64, end: u64) -> u64 {
+    match level {
+        Level::Scalar => count_block(seed, start, end),
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: callers pass a level from `Level::detect`/`available`, so the CPU has it.
+        Level::Avx2 => unsafe { count_block_avx2(seed, start, end) },
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: as above.
+        Level::Avx512 => unsafe { count_block_avx512(seed, start, end) },
+        #[cfg(not(target_arch = "x86_64"))]
+        _ => count_block(seed, start, end),
+    }
+}
+
+/// Points of `start..end` inside the circle, computed at `level`, which the CPU must support
+/// (take it from [`Level::detect`] or [`Level::available`]).
+pub fn count_inside(
+    level: Level,
+    seed: u64,
+    start: u64,
+    end: u64,
+    cancel: &Cancel,
+) -> Result<u64, KernelError> {
+    assert!(level <= Level::detect(), "SIMD level {level:?} is not supported by this CPU");
+    let mut inside = 0;
+    let mut at = start;
+    while at < end {
+        cancel.check()?;
+        let stop = end.min(at.saturating_add(BLOCK));
+        inside += count_block_at(level, seed, at, stop);
+        at = stop;
+    }
+    Ok(inside)
+}
+
+/// The estimate and its standard error from a count.
+pub fn estimate(inside: u64, samples: u64) -> (f64, f64) {
+    if samples == 0 {
+        return (f64::NAN, f64::NAN);
+    }
+    let p = inside as f64 / samples as f64;
+    (4.0 * p, 4.0 * (p * (1.0 - p) / samples as f64).sqrt())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn count(level: Level, seed: u64, start: u64, end: u64) -> u64 {
+        count_inside(level, seed, start, end, &Cancel::default()).unwrap()
+    }
+
+    #[test]
+    fn splitmix_matches_the_reference_sequence() {
+        // SplitMix64 seeded with 0 (Vigna's reference implementation).
+        assert_eq!(splitmix64(0, 0), 0xe220_a839_7b1d_cdaf);
+        assert_eq!(splitmix64(0, 1), 0x6e78_9e6a_a1b9_65f4);
+    }
+
+    #[test]
+    fn every_level_and_split_agrees() {
+        let whole = count(Level::Scalar, 42, 0, 3_000_001);
+        for level in Level::available() {
+            assert_eq!(count(level, 42, 0, 3_000_001), whole, "{level:?}");
+            let parts = count(level, 42, 0, 17) + count(level, 42, 17, 2_000_000)
+                + count(level, 42, 2_000_000, 3_000_001);
+            assert_eq!(parts, whole, "{level:?} split");
+        }
+    }
+
+    #[test]
+    fn estimate_is_close_to_pi() {
+        let n = 4_000_000;
+        let (est, err) = estimate(count(Level::detect(), 7, 0, n), n);
+        assert!((est - std::f64::consts::PI).abs() < 5.0 * err, "{est} ± {err}");
+    }
+
+    #[test]
+    fn cancellation_stops_the_kernel() {
+        let cancel = Cancel::default();
+        cancel.cancel();
+        assert_eq!(count_inside(Level::Scalar, 1, 0, u64::MAX, &cancel), Err(KernelError::Cancelled));
+    }
+}

@@ -1,0 +1,18 @@
+//! marmotd: one binary that is a marmot coordinator, a worker, or a whole local cluster.
+//!
+//! # Layout
+//! - [`scheduler`]: the sans-IO scheduling state machine (events in, actions out).
+//! - [`kernels`]: the tasks' compute kernels, plain functions with a cancellation flag.
+//! - [`coordinator`]: accepts workers over QUIC, drives the scheduler, serves the control API.
+//! - [`worker`]: joins, connects forever, runs chunks on a pool of slot threads.
+//! - [`transport`]: quinn endpoints and transport settings shared by both roles.
+//! - [`local`]: a coordinator and N workers in one process, and the `demo`.
+//! - [`cli`]: command-line flags, turned into the plain configs the modules take.
+
+pub mod cli;
+pub mod coordinator;
+pub mod kernels;
+pub mod local;
+pub mod scheduler;
+pub mod transport;
+pub mod worker;

@@ -1,0 +1,148 @@
+//! A whole cluster in one process: a coordinator and N workers on 127.0.0.1, with real QUIC,
+//! fresh state in a temp dir, and the join flow included. `marmotd local` keeps it running for
+//! `marmotctl`; `marmotd demo` runs ping and every task once and exits.
+
+use crate::cli::{default_dead_after, LocalArgs};
+use crate::coordinator::{self, Cluster, CoordinatorConfig};
+use crate::worker::{self, identity, WorkerConfig};
+use anyhow::{bail, Context, Result};
+use proto::api::{JobState, PiResult};
+use proto::task::TaskSpec;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio_util::sync::CancellationToken;
+
+/// A running local cluster; dropping it does not stop it, cancelling its token does.
+pub struct LocalCluster {
+    pub cluster: Arc<Cluster>,
+    pub socket: std::path::PathBuf,
+    coordinator: coordinator::Running,
+    workers: Vec<tokio::task::JoinHandle<()>>,
+    _dir: tempfile::TempDir,
+}
+
+impl LocalCluster {
+    /// Starts the coordinator, joins `args.workers` workers, and waits until all are listed.
+    pub async fn start(args: &LocalArgs, shutdown: &CancellationToken) -> Result<Self> {
+        let dir = tempfile::Builder::new().prefix("marmot-local-").tempdir()?;
+        let config = CoordinatorConfig {
+            listen: "127.0.0.1:0".parse()?,
+            state_dir: dir.path().join("coordinator"),
+            socket: dir.path().join("marmotd.sock"),
+            socket_group: None,
+            sans: vec![],
+            dead_after: default_dead_after(),
+            straggler_factor: 3.0,
+        };
+        let coordinator = coordinator::start(config, shutdown.clone()).await?;
+        let token = coordinator.cluster.authority.join_token()?.to_string();
+        let slots = args
+            .slots
+            .unwrap_or_else(|| (identity::default_slots() / args.workers).max(1));
+        let workers = (1..=args.workers)
+            .map(|i| {
+                let config = WorkerConfig {
+                    coordinator: coordinator.local_addr.to_string(),
+                    token: Some(token.clone()),
+                    name: format!("local-{i}"),
+                    slots,
+                    state_dir: dir.path().join(format!("worker-{i}")),
+                    dead_after: default_dead_after(),
+                };
+                let shutdown = shutdown.clone();
+                tokio::spawn(async move {
+                    if let Err(e) = worker::run(config, shutdown).await {
+                        tracing::error!("local worker stopped: {e:#}");
+                    }
+                })
+            })
+            .collect();
+        let local = LocalCluster {
+            cluster: coordinator.cluster.clone(),
+            socket: coordinator.socket.clone(),
+            coordinator,
+            workers,
+            _dir: dir,
+        };
+        local.wait_for_workers(args.workers as usize).await?;
+        Ok(local)
+    }
+
+    async fn wait_for_workers(&self, n: usize) -> Result<()> {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while self.cluster.workers().len() < n {
+            if Instant::now() > deadline {
+                bail!("the local workers did not connect within 30 s");
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        Ok(())
+    }
+
+    /// Waits for everything to stop (after the shutdown token was cancelled).
+    pub async fn stopped(self) {
+        for w in self.workers {
+            let _ = w.await;
+        }
+        self.coordinator.stopped().await;
+    }
+}
+
+/// `marmotd local`: runs until Ctrl-C.
+pub async fn run_local(args: LocalArgs, shutdown: CancellationToken) -> Result<()> {
+    let local = LocalCluster::start(&args, &shutdown).await?;
+    let status = local.cluster.status();
+    println!(
+        "marmot local cluster: coordinator on {}, {} workers, {} slots",
+        status.listen, status.workers, status.slots
+    );
+    println!("control socket: {}", local.socket.display());
+    println!("  export MARMOT_SOCKET={}", local.socket.display());
+    println!("  marmotctl workers; marmotctl run pi 1e10");
+    println!("Ctrl-C stops the cluster.");
+    shutdown.cancelled().await;
+    local.stopped().await;
+    Ok(())
+}
+
+/// `marmotd demo`: ping, then each task once, then exit.
+pub async fn run_demo(args: LocalArgs, shutdown: CancellationToken) -> Result<()> {
+    let started = Instant::now();
+    let local = LocalCluster::start(&args, &shutdown).await?;
+    let status = local.cluster.status();
+    println!(
+        "started a local cluster in {:.2} s: coordinator on {}, {} workers, {} slots\n",
+        started.elapsed().as_secs_f64(),
+        status.listen,
+        status.workers,
+        status.slots
+    );
+
+    println!("$ marmotctl ping");
+    for result in local.cluster.ping(&[], Duration::from_secs(2)).await? {
+        match result.rtt_ms {
+            Some(ms) => println!("  {:<12} {ms:.3} ms", result.worker),
+            None => println!("  {:<12} {}", result.worker, result.error.unwrap_or_default()),
+        }
+    }
+
+    println!("\n$ marmotctl run pi 1e9");
+    let pi: PiResult = run_job(&local.cluster, TaskSpec::Pi { samples: 1_000_000_000, seed: 1 }).await?;
+    print!("{pi}");
+
+    shutdown.cancel();
+    local.stopped().await;
+    Ok(())
+}
+
+/// Submits a job and waits for its result document.
+async fn run_job<T: serde::de::DeserializeOwned>(cluster: &Arc<Cluster>, spec: TaskSpec) -> Result<T> {
+    let job = cluster.submit(spec)?;
+    let (_, mut ended) = cluster.job(job.id)?;
+    ended.wait_for(|&ended| ended).await.context("the job vanished")?;
+    let (view, _) = cluster.job(job.id)?;
+    match (view.state, view.result) {
+        (JobState::Done, Some(result)) => Ok(serde_json::from_value(result)?),
+        (state, _) => bail!("job {} ended {state:?}: {}", view.id, view.error.unwrap_or_default()),
+    }
+}

@@ -1,0 +1,449 @@
+//! The scheduler: which chunk of which job runs on which worker slot, as a sans-IO state
+//! machine.
+//!
+//! It holds no sockets, tasks or clocks. The coordinator feeds it [`Event`]s with the current
+//! time and carries out the [`Action`]s it returns, in order; property tests feed it random
+//! interleavings instead (see `tests.rs`). This is the shape of quinn-proto under quinn.
+//!
+//! Policies, each in one place:
+//! - *Self-scheduling*: a chunk goes to a slot when the slot frees up, so faster or bigger
+//!   machines simply come back for more; there is no static split.
+//! - *Fair sharing*: free slots go round-robin over the jobs with work left.
+//! - *Exactly once*: a chunk's result is reduced the first time it arrives; late copies,
+//!   duplicates and results of cancelled assignments are dropped.
+//! - *Lost workers*: their running chunks go back to the front of their job's queue.
+//! - *Stragglers*: once a job's queue is empty, a chunk running far past the job's median
+//!   chunk time gets a backup copy on an idle slot; the first result wins.
+//! - *Failures*: a failed chunk is retried, preferably on a worker it has not failed on; the
+//!   job fails after [`Config::max_failures`] failures of one chunk.
+
+mod chunking;
+#[cfg(test)]
+mod tests;
+
+pub use chunking::{plan_chunks, ChunkPlan};
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::time::Duration;
+
+pub type WorkerId = u64;
+pub type JobId = u64;
+pub type AssignmentId = u64;
+pub type ChunkIndex = u32;
+
+/// Tunables.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// A chunk is a straggler when it has run this many times the job's median chunk time.
+    pub straggler_factor: f64,
+    /// A job fails when one of its chunks failed this many times.
+    pub max_failures: u32,
+    /// Chunk sizing: see [`plan_chunks`].
+    pub chunking: chunking::ChunkTargets,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config { straggler_factor: 3.0, max_failures: 3, chunking: Default::default() }
+    }
+}
+
+/// Something that happened, fed to [`Scheduler::handle`].
+#[derive(Clone, Debug)]
+pub enum Event<R> {
+    WorkerJoined { worker: WorkerId, slots: u32 },
+    /// The worker's connection closed or timed out: its chunks must run elsewhere.
+    WorkerLost { worker: WorkerId },
+    /// The worker takes no new chunks (it is about to update or exit).
+    WorkerDraining { worker: WorkerId },
+    /// A new job of `units` units, expected to run at `units_per_second` on one slot.
+    JobSubmitted { job: JobId, units: u64, units_per_second: f64 },
+    JobCancelled { job: JobId },
+    /// The job's task found its answer in a chunk already reduced: stop the rest.
+    JobAnswered { job: JobId },
+    ChunkFinished { assignment: AssignmentId, result: R },
+    ChunkFailed { assignment: AssignmentId, error: String },
+    /// Time passed (stragglers are looked for).
+    Tick,
+}
+
+/// Something the driver must do, returned by [`Scheduler::handle`] in the order to do it.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Action<R> {
+    /// Run units `start..end` of `job` on `worker`.
+    Assign {
+        assignment: AssignmentId,
+        worker: WorkerId,
+        job: JobId,
+        chunk: ChunkIndex,
+        start: u64,
+        end: u64,
+    },
+    /// Stop an assignment; its slot is already counted as free.
+    Cancel { assignment: AssignmentId, worker: WorkerId },
+    /// Fold this result into the job: the first and only time for this chunk.
+    Reduce { job: JobId, chunk: ChunkIndex, worker: WorkerId, start: u64, end: u64, result: R },
+    /// The job is over, with its final progress; the scheduler has forgotten it.
+    JobEnded { job: JobId, outcome: Outcome, progress: Progress },
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// Every chunk was reduced.
+    Done,
+    /// A chunk's result answered the job early.
+    Answered,
+    Cancelled,
+    Failed(String),
+}
+
+/// How far a job has got.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Progress {
+    pub chunks_done: u64,
+    pub chunks_total: u64,
+    pub units_done: u64,
+    pub units_total: u64,
+    /// Chunks run again: after a lost worker, a failure, or as a straggler's backup.
+    pub chunks_rerun: u64,
+}
+
+/// Cluster-wide load.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Load {
+    pub slots: u32,
+    pub slots_busy: u32,
+    pub chunks_queued: u64,
+}
+
+struct Worker {
+    slots: u32,
+    running: BTreeSet<AssignmentId>,
+    draining: bool,
+}
+
+impl Worker {
+    fn free_slots(&self) -> u32 {
+        if self.draining {
+            return 0;
+        }
+        self.slots.saturating_sub(self.running.len() as u32)
+    }
+}
+
+#[derive(Default)]
+struct Chunk {
+    done: bool,
+    running: Vec<AssignmentId>,
+    failures: u32,
+    failed_on: Vec<WorkerId>,
+}
+
+struct Job {
+    plan: ChunkPlan,
+    chunks: Vec<Chunk>,
+    queue: VecDeque<ChunkIndex>,
+    /// Wall time of each reduced chunk, for the straggler threshold.
+    durations: Vec<Duration>,
+    progress: Progress,
+}
+
+struct Assignment {
+    job: JobId,
+    chunk: ChunkIndex,
+    worker: WorkerId,
+    started: Duration,
+}
+
+/// The scheduler's whole state. `R` is a chunk's result, opaque here.
+pub struct Scheduler<R> {
+    config: Config,
+    workers: BTreeMap<WorkerId, Worker>,
+    jobs: BTreeMap<JobId, Job>,
+    assignments: BTreeMap<AssignmentId, Assignment>,
+    next_assignment: AssignmentId,
+    /// The job after which the next round-robin turn starts.
+    last_served: Option<JobId>,
+    _result: std::marker::PhantomData<R>,
+}
+
+impl<R> Scheduler<R> {
+    pub fn new(config: Config) -> Self {
+        Scheduler {
+            config,
+            workers: BTreeMap::new(),
+            jobs: BTreeMap::new(),
+            assignments: BTreeMap::new(),
+            next_assignment: 1,
+            last_served: None,
+            _result: std::marker::PhantomData,
+        }
+    }
+
+    /// Applies one event at time `now` (any monotonic origin) and returns what to do.
+    pub fn handle(&mut self, now: Duration, event: Event<R>) -> Vec<Action<R>> {
+        let mut out = Vec::new();
+        match event {
+            Event::WorkerJoined { worker, slots } => {
+                // A reused id means the old connection is gone: treat it as lost first.
+                self.lose_worker(worker);
+                let running = BTreeSet::new();
+                self.workers.insert(worker, Worker { slots, running, draining: false });
+            }
+            Event::WorkerLost { worker } => self.lose_worker(worker),
+            Event::WorkerDraining { worker } => {
+                if let Some(w) = self.workers.get_mut(&worker) {
+                    w.draining = true;
+                }
+            }
+            Event::JobSubmitted { job, units, units_per_second } => {
+                self.submit(job, units, units_per_second, &mut out)
+            }
+            Event::JobCancelled { job } => self.end_job(job, Outcome::Cancelled, &mut out),
+            Event::JobAnswered { job } => self.end_job(job, Outcome::Answered, &mut out),
+            Event::ChunkFinished { assignment, result } => {
+                self.finish_chunk(now, assignment, result, &mut out)
+            }
+            Event::ChunkFailed { assignment, error } => self.fail_chunk(assignment, error, &mut out),
+            Event::Tick => {}
+        }
+        self.dispatch(now, &mut out);
+        out
+    }
+
+    /// Progress of a job the scheduler still runs.
+    pub fn progress(&self, job: JobId) -> Option<Progress> {
+        self.jobs.get(&job).map(|j| j.progress)
+    }
+
+    /// Slots in use and chunks waiting, over the whole cluster.
+    pub fn load(&self) -> Load {
+        let mut load = Load::default();
+        for w in self.workers.values() {
+            load.slots += w.slots;
+            load.slots_busy += w.running.len() as u32;
+        }
+        load.chunks_queued = self.jobs.values().map(|j| j.queue.len() as u64).sum();
+        load
+    }
+
+    /// Chunks running on one worker.
+    pub fn busy_slots(&self, worker: WorkerId) -> u32 {
+        self.workers.get(&worker).map_or(0, |w| w.running.len() as u32)
+    }
+
+    fn submit(&mut self, job: JobId, units: u64, units_per_second: f64, out: &mut Vec<Action<R>>) {
+        let slots = self.workers.values().map(|w| w.slots).sum::<u32>().max(1);
+        let plan = plan_chunks(units, units_per_second, slots, &self.config.chunking);
+        let n = plan.len();
+        let job_state = Job {
+            chunks: (0..n).map(|_| Chunk::default()).collect(),
+            queue: (0..n as ChunkIndex).collect(),
+            durations: Vec::new(),
+            progress: Progress { chunks_total: n as u64, units_total: units, ..Default::default() },
+            plan,
+        };
+        if n == 0 {
+            let progress = job_state.progress;
+            out.push(Action::JobEnded { job, outcome: Outcome::Done, progress });
+            return;
+        }
+        self.jobs.insert(job, job_state);
+    }
+
+    fn lose_worker(&mut self, worker: WorkerId) {
+        let Some(w) = self.workers.remove(&worker) else { return };
+        for id in w.running {
+            let Some(a) = self.assignments.remove(&id) else { continue };
+            let Some(job) = self.jobs.get_mut(&a.job) else { continue };
+            let chunk = &mut job.chunks[a.chunk as usize];
+            chunk.running.retain(|&r| r != id);
+            if !chunk.done && chunk.running.is_empty() {
+                job.queue.push_front(a.chunk);
+                job.progress.chunks_rerun += 1;
+            }
+        }
+    }
+
+    fn finish_chunk(
+        &mut self,
+        now: Duration,
+        assignment: AssignmentId,
+        result: R,
+        out: &mut Vec<Action<R>>,
+    ) {
+        // Unknown: cancelled, from a lost worker, or a duplicate. Dropped.
+        let Some(a) = self.assignments.remove(&assignment) else { return };
+        if let Some(w) = self.workers.get_mut(&a.worker) {
+            w.running.remove(&assignment);
+        }
+        let Some(job) = self.jobs.get_mut(&a.job) else { return };
+        let chunk = &mut job.chunks[a.chunk as usize];
+        chunk.running.retain(|&r| r != assignment);
+        if chunk.done {
+            return;
+        }
+        chunk.done = true;
+        let others = std::mem::take(&mut chunk.running);
+        let (start, end) = job.plan.range(a.chunk);
+        job.durations.push(now.saturating_sub(a.started));
+        job.progress.chunks_done += 1;
+        job.progress.units_done += end - start;
+        let finished = job.progress.chunks_done == job.progress.chunks_total;
+        out.push(Action::Reduce { job: a.job, chunk: a.chunk, worker: a.worker, start, end, result });
+        for other in others {
+            self.cancel_assignment(other, out);
+        }
+        if finished {
+            if let Some(job) = self.jobs.remove(&a.job) {
+                let progress = job.progress;
+                out.push(Action::JobEnded { job: a.job, outcome: Outcome::Done, progress });
+            }
+        }
+    }
+
+    fn fail_chunk(&mut self, assignment: AssignmentId, error: String, out: &mut Vec<Action<R>>) {
+        let Some(a) = self.assignments.remove(&assignment) else { return };
+        if let Some(w) = self.workers.get_mut(&a.worker) {
+            w.running.remove(&assignment);
+        }
+        let Some(job) = self.jobs.get_mut(&a.job) else { return };
+        let chunk = &mut job.chunks[a.chunk as usize];
+        chunk.running.retain(|&r| r != assignment);
+        if chunk.done {
+            return;
+        }
+        chunk.failures += 1;
+        chunk.failed_on.push(a.worker);
+        if chunk.failures >= self.config.max_failures {
+            let message = format!(
+                "chunk {} failed {} times, last on worker {}: {error}",
+                a.chunk, chunk.failures, a.worker
+            );
+            self.end_job(a.job, Outcome::Failed(message), out);
+            return;
+        }
+        if chunk.running.is_empty() {
+            job.queue.push_front(a.chunk);
+            job.progress.chunks_rerun += 1;
+        }
+    }
+
+    fn end_job(&mut self, job: JobId, outcome: Outcome, out: &mut Vec<Action<R>>) {
+        let Some(state) = self.jobs.remove(&job) else { return };
+        for chunk in state.chunks {
+            for id in chunk.running {
+                self.cancel_assignment(id, out);
+            }
+        }
+        out.push(Action::JobEnded { job, outcome, progress: state.progress });
+    }
+
+    fn cancel_assignment(&mut self, id: AssignmentId, out: &mut Vec<Action<R>>) {
+        let Some(a) = self.assignments.remove(&id) else { return };
+        if let Some(w) = self.workers.get_mut(&a.worker) {
+            w.running.remove(&id);
+        }
+        out.push(Action::Cancel { assignment: id, worker: a.worker });
+    }
+
+    /// Fills free slots, one chunk at a time, round-robin over jobs.
+    fn dispatch(&mut self, now: Duration, out: &mut Vec<Action<R>>) {
+        while self.workers.values().any(|w| w.free_slots() > 0) {
+            let Some((job, chunk, worker)) = self.next_placement(now) else { break };
+            self.assign(now, job, chunk, worker, out);
+        }
+    }
+
+    /// The next (job, chunk, worker) to start, taking jobs in turn after the last one served.
+    fn next_placement(&self, now: Duration) -> Option<(JobId, ChunkIndex, WorkerId)> {
+        let after = self.last_served.unwrap_or(0);
+        let order = self.jobs.range(after + 1..).chain(self.jobs.range(..=after));
+        for (&job_id, job) in order {
+            if let Some(placement) = self.place_queued(job) {
+                return Some((job_id, placement.0, placement.1));
+            }
+            if let Some(placement) = self.place_backup(now, job) {
+                return Some((job_id, placement.0, placement.1));
+            }
+        }
+        None
+    }
+
+    /// The first queued chunk of `job` that a free slot may take, and that slot's worker.
+    fn place_queued(&self, job: &Job) -> Option<(ChunkIndex, WorkerId)> {
+        // Only retried chunks can refuse a free slot (they avoid workers they failed on), so
+        // this scan stops at the first fresh chunk at the latest.
+        job.queue.iter().find_map(|&chunk| {
+            let worker = self.pick_worker(&job.chunks[chunk as usize], &[])?;
+            Some((chunk, worker))
+        })
+    }
+
+    /// A straggler of `job` that deserves a backup copy, and where to run it.
+    fn place_backup(&self, now: Duration, job: &Job) -> Option<(ChunkIndex, WorkerId)> {
+        if !job.queue.is_empty() || job.durations.is_empty() {
+            return None;
+        }
+        let mut sorted = job.durations.clone();
+        sorted.sort();
+        let median = sorted[sorted.len() / 2];
+        let threshold = median.mul_f64(self.config.straggler_factor).max(Duration::from_millis(1));
+        for (index, chunk) in job.chunks.iter().enumerate() {
+            let [only] = chunk.running[..] else { continue };
+            let Some(a) = self.assignments.get(&only) else { continue };
+            if now.saturating_sub(a.started) <= threshold {
+                continue;
+            }
+            if let Some(worker) = self.pick_worker(chunk, &[a.worker]) {
+                return Some((index as ChunkIndex, worker));
+            }
+        }
+        None
+    }
+
+    /// The worker with the most free slots, avoiding `exclude` always and the chunk's failed
+    /// workers unless no other worker is connected.
+    fn pick_worker(&self, chunk: &Chunk, exclude: &[WorkerId]) -> Option<WorkerId> {
+        let candidates = || {
+            self.workers
+                .iter()
+                .filter(|(id, _)| !exclude.contains(id))
+                .map(|(&id, w)| (id, w))
+        };
+        let untried = |id: &WorkerId| !chunk.failed_on.contains(id);
+        let any_untried = candidates().any(|(id, _)| untried(&id));
+        candidates()
+            .filter(|(id, _)| !any_untried || untried(id))
+            .filter(|(_, w)| w.free_slots() > 0)
+            .max_by_key(|(id, w)| (w.free_slots(), std::cmp::Reverse(*id)))
+            .map(|(id, _)| id)
+    }
+
+    fn assign(
+        &mut self,
+        now: Duration,
+        job_id: JobId,
+        chunk: ChunkIndex,
+        worker: WorkerId,
+        out: &mut Vec<Action<R>>,
+    ) {
+        let id = self.next_assignment;
+        self.next_assignment += 1;
+        let Some(job) = self.jobs.get_mut(&job_id) else { return };
+        let state = &mut job.chunks[chunk as usize];
+        if let Some(position) = job.queue.iter().position(|&c| c == chunk) {
+            job.queue.remove(position);
+        } else {
+            job.progress.chunks_rerun += 1; // a straggler's backup
+        }
+        state.running.push(id);
+        let (start, end) = job.plan.range(chunk);
+        if let Some(w) = self.workers.get_mut(&worker) {
+            w.running.insert(id);
+        }
+        self.assignments.insert(id, Assignment { job: job_id, chunk, worker, started: now });
+        self.last_served = Some(job_id);
+        out.push(Action::Assign { assignment: id, worker, job: job_id, chunk, start, end });
+    }
+}

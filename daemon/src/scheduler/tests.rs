@@ -1,0 +1,319 @@
+//! The scheduler alone, under random interleavings of everything that can happen to it.
+//!
+//! A [`Harness`] plays the cluster: it keeps the assignments the scheduler handed out, checks
+//! every action against the invariants as it arrives, and at the end finishes whatever is left
+//! so every job must end.
+
+use super::*;
+use proptest::prelude::*;
+use std::collections::HashMap;
+
+/// A chunk result: which assignment produced it, so double counting is visible.
+type Result = AssignmentId;
+
+#[derive(Clone, Debug)]
+enum Op {
+    Join { slots: u32 },
+    Lose { pick: usize },
+    Drain { pick: usize },
+    Submit { units: u64 },
+    Cancel { pick: usize },
+    Answer { pick: usize },
+    Finish { pick: usize },
+    /// Deliver a result again (or for an assignment that was cancelled or lost).
+    Duplicate { pick: usize },
+    Fail { pick: usize },
+    Advance { millis: u64 },
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    prop_oneof![
+        2 => (1u32..4).prop_map(|slots| Op::Join { slots }),
+        1 => any::<usize>().prop_map(|pick| Op::Lose { pick }),
+        1 => any::<usize>().prop_map(|pick| Op::Drain { pick }),
+        2 => (0u64..5_000).prop_map(|units| Op::Submit { units }),
+        1 => any::<usize>().prop_map(|pick| Op::Cancel { pick }),
+        1 => any::<usize>().prop_map(|pick| Op::Answer { pick }),
+        8 => any::<usize>().prop_map(|pick| Op::Finish { pick }),
+        2 => any::<usize>().prop_map(|pick| Op::Duplicate { pick }),
+        2 => any::<usize>().prop_map(|pick| Op::Fail { pick }),
+        3 => (0u64..2_000).prop_map(|millis| Op::Advance { millis }),
+    ]
+}
+
+#[derive(Default)]
+struct Harness {
+    now: Duration,
+    next_worker: WorkerId,
+    next_job: JobId,
+    /// Connected workers and their slots.
+    workers: BTreeMap<WorkerId, u32>,
+    /// Assignments the scheduler believes are running: id → (worker, job, chunk).
+    running: BTreeMap<AssignmentId, (WorkerId, JobId, ChunkIndex)>,
+    /// Every assignment ever made, for duplicate deliveries.
+    issued: Vec<AssignmentId>,
+    /// Jobs not yet ended, with their chunk count and units.
+    open_jobs: BTreeMap<JobId, (u64, u64)>,
+    /// Reductions per (job, chunk).
+    reduced: HashMap<(JobId, ChunkIndex), u32>,
+    /// Units reduced per job.
+    units_reduced: HashMap<JobId, u64>,
+    ended: HashMap<JobId, Outcome>,
+}
+
+impl Harness {
+    fn feed(&mut self, s: &mut Scheduler<Result>, event: Event<Result>) {
+        for action in s.handle(self.now, event) {
+            self.check(action);
+        }
+        for (&w, &slots) in &self.workers {
+            let running = self.running.values().filter(|r| r.0 == w).count() as u32;
+            assert!(running <= slots, "worker {w} runs {running} chunks on {slots} slots");
+            assert_eq!(s.busy_slots(w), running);
+        }
+    }
+
+    fn check(&mut self, action: Action<Result>) {
+        match action {
+            Action::Assign { assignment, worker, job, chunk, start, end } => {
+                assert!(self.workers.contains_key(&worker), "assigned to lost worker {worker}");
+                assert!(self.open_jobs.contains_key(&job), "assigned a chunk of ended job {job}");
+                assert!(start < end);
+                assert!(!self.running.contains_key(&assignment));
+                self.running.insert(assignment, (worker, job, chunk));
+                self.issued.push(assignment);
+            }
+            Action::Cancel { assignment, worker } => {
+                let (w, _, _) = self.running.remove(&assignment).expect("cancel of unknown");
+                assert_eq!(w, worker);
+            }
+            Action::Reduce { job, chunk, start, end, result, .. } => {
+                assert!(self.open_jobs.contains_key(&job), "reduce into ended job {job}");
+                let count = self.reduced.entry((job, chunk)).or_default();
+                *count += 1;
+                assert_eq!(*count, 1, "chunk {chunk} of job {job} reduced twice");
+                *self.units_reduced.entry(job).or_default() += end - start;
+                assert!(self.issued.contains(&result));
+            }
+            Action::JobEnded { job, outcome, progress } => {
+                let (chunks, units) = self.open_jobs.remove(&job).expect("job ended twice");
+                if outcome == Outcome::Done {
+                    let reduced = (0..chunks as u32).filter(|c| self.reduced.contains_key(&(job, *c)));
+                    assert_eq!(reduced.count() as u64, chunks, "job {job} done with chunks left");
+                    assert_eq!(self.units_reduced.get(&job).copied().unwrap_or(0), units);
+                    assert_eq!(progress.units_done, units);
+                    assert_eq!(progress.chunks_done, chunks);
+                }
+                assert!(!self.running.values().any(|r| r.1 == job), "ended job {job} still runs");
+                self.ended.insert(job, outcome);
+            }
+        }
+    }
+
+    fn pick<T: Copy>(items: impl Iterator<Item = T>, pick: usize) -> Option<T> {
+        let items: Vec<T> = items.collect();
+        (!items.is_empty()).then(|| items[pick % items.len()])
+    }
+
+    fn apply(&mut self, s: &mut Scheduler<Result>, op: Op) {
+        match op {
+            Op::Join { slots } => {
+                self.next_worker += 1;
+                self.workers.insert(self.next_worker, slots);
+                self.feed(s, Event::WorkerJoined { worker: self.next_worker, slots });
+            }
+            Op::Lose { pick } => {
+                if let Some(worker) = Self::pick(self.workers.keys().copied(), pick) {
+                    self.workers.remove(&worker);
+                    self.running.retain(|_, r| r.0 != worker);
+                    self.feed(s, Event::WorkerLost { worker });
+                }
+            }
+            Op::Drain { pick } => {
+                if let Some(worker) = Self::pick(self.workers.keys().copied(), pick) {
+                    self.feed(s, Event::WorkerDraining { worker });
+                }
+            }
+            Op::Submit { units } => {
+                self.next_job += 1;
+                let slots = s.load().slots.max(1);
+                let plan = plan_chunks(units, 1e5, slots, &Config::default().chunking);
+                self.open_jobs.insert(self.next_job, (plan.len() as u64, units));
+                let event = Event::JobSubmitted { job: self.next_job, units, units_per_second: 1e5 };
+                self.feed(s, event);
+            }
+            Op::Cancel { pick } => {
+                if let Some(job) = Self::pick(self.open_jobs.keys().copied(), pick) {
+                    self.feed(s, Event::JobCancelled { job });
+                    assert_eq!(self.ended.get(&job), Some(&Outcome::Cancelled));
+                }
+            }
+            Op::Answer { pick } => {
+                if let Some(job) = Self::pick(self.open_jobs.keys().copied(), pick) {
+                    self.feed(s, Event::JobAnswered { job });
+                    assert_eq!(self.ended.get(&job), Some(&Outcome::Answered));
+                }
+            }
+            Op::Finish { pick } => {
+                if let Some(assignment) = Self::pick(self.running.keys().copied(), pick) {
+                    self.running.remove(&assignment);
+                    self.feed(s, Event::ChunkFinished { assignment, result: assignment });
+                }
+            }
+            Op::Duplicate { pick } => {
+                if let Some(assignment) = Self::pick(self.issued.iter().copied(), pick) {
+                    if !self.running.contains_key(&assignment) {
+                        self.feed(s, Event::ChunkFinished { assignment, result: assignment });
+                    }
+                }
+            }
+            Op::Fail { pick } => {
+                if let Some(assignment) = Self::pick(self.running.keys().copied(), pick) {
+                    self.running.remove(&assignment);
+                    self.feed(s, Event::ChunkFailed { assignment, error: "boom".into() });
+                }
+            }
+            Op::Advance { millis } => {
+                self.now += Duration::from_millis(millis);
+                self.feed(s, Event::Tick);
+            }
+        }
+    }
+
+    /// Finishes everything: every open job must then end.
+    fn settle(&mut self, s: &mut Scheduler<Result>) {
+        self.apply(s, Op::Join { slots: 2 });
+        for _ in 0..100_000 {
+            let Some(&assignment) = self.running.keys().next() else { break };
+            self.running.remove(&assignment);
+            self.feed(s, Event::ChunkFinished { assignment, result: assignment });
+        }
+        assert!(self.open_jobs.is_empty(), "jobs never ended: {:?}", self.open_jobs);
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+
+    #[test]
+    fn invariants_hold_under_random_interleavings(ops in proptest::collection::vec(op(), 1..120)) {
+        let mut s = Scheduler::new(Config::default());
+        let mut h = Harness::default();
+        for op in ops {
+            h.apply(&mut s, op);
+        }
+        h.settle(&mut s);
+        prop_assert_eq!(s.load().slots_busy, 0);
+    }
+}
+
+fn finish(s: &mut Scheduler<u64>, now: Duration, a: AssignmentId) -> Vec<Action<u64>> {
+    s.handle(now, Event::ChunkFinished { assignment: a, result: a })
+}
+
+fn assigned(actions: &[Action<u64>]) -> Vec<(AssignmentId, WorkerId, JobId)> {
+    actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::Assign { assignment, worker, job, .. } => Some((*assignment, *worker, *job)),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn jobs_share_slots_round_robin() {
+    let mut s = Scheduler::new(Config::default());
+    let t = Duration::ZERO;
+    s.handle(t, Event::WorkerJoined { worker: 1, slots: 1 });
+    // A long job takes the only slot; a short job arrives.
+    let a = s.handle(t, Event::JobSubmitted { job: 1, units: 1_000_000, units_per_second: 1e3 });
+    let first = assigned(&a)[0].0;
+    s.handle(t, Event::JobSubmitted { job: 2, units: 10, units_per_second: 1e3 });
+    // When the slot frees, the short job gets it, not the long one's next chunk.
+    let next = assigned(&finish(&mut s, t, first));
+    assert_eq!(next[0].2, 2);
+}
+
+#[test]
+fn a_straggler_gets_a_backup_and_the_first_result_wins() {
+    let mut s = Scheduler::new(Config::default());
+    let ms = Duration::from_millis;
+    s.handle(ms(0), Event::WorkerJoined { worker: 1, slots: 1 });
+    s.handle(ms(0), Event::WorkerJoined { worker: 2, slots: 1 });
+    // 2 s of work on 2 slots: 8 chunks of 0.25 s.
+    let a = s.handle(ms(0), Event::JobSubmitted { job: 1, units: 2_000, units_per_second: 1e3 });
+    let (straggler, mut fast) = (assigned(&a)[0], assigned(&a)[1]);
+    assert_eq!(straggler.1, 1);
+    // Worker 2 runs chunk after chunk in 100 ms while worker 1 sits on chunk 0. No backup is
+    // made while the queue has work; once it is empty, chunk 0 (past 3× the 100 ms median)
+    // is copied to worker 2.
+    let mut now = ms(0);
+    let backup = loop {
+        now += ms(100);
+        let actions = finish(&mut s, now, fast.0);
+        let assign = actions.iter().find(|a| matches!(a, Action::Assign { .. }));
+        let Some(&Action::Assign { assignment, worker, chunk, .. }) = assign else {
+            panic!("worker 2 went idle with a straggler running: {actions:?}");
+        };
+        assert_eq!(worker, 2);
+        if chunk == 0 {
+            break assignment;
+        }
+        fast = (assignment, worker, 1);
+    };
+    assert_eq!(now, ms(700), "the backup starts as soon as the queue is empty");
+    let actions = finish(&mut s, now + ms(100), backup);
+    assert!(actions.contains(&Action::Cancel { assignment: straggler.0, worker: 1 }));
+    assert!(matches!(actions.last(), Some(Action::JobEnded { outcome: Outcome::Done, .. })));
+    // The straggler's own result, arriving late, is dropped.
+    assert!(finish(&mut s, now + ms(200), straggler.0).is_empty());
+}
+
+#[test]
+fn a_chunk_failing_three_times_fails_the_job() {
+    let mut s = Scheduler::new(Config::default());
+    let t = Duration::ZERO;
+    for w in 1..=3 {
+        s.handle(t, Event::WorkerJoined { worker: w, slots: 1 });
+    }
+    let mut actions = s.handle(t, Event::JobSubmitted { job: 1, units: 5, units_per_second: 1e3 });
+    let mut tried = vec![];
+    for _ in 0..3 {
+        let (id, worker, _) = assigned(&actions)[0];
+        tried.push(worker);
+        actions = s.handle(t, Event::ChunkFailed { assignment: id, error: "disk on fire".into() });
+    }
+    tried.sort();
+    assert_eq!(tried, vec![1, 2, 3], "each retry went to a worker that had not failed it");
+    let Some(Action::JobEnded { outcome: Outcome::Failed(message), .. }) = actions.last() else {
+        panic!("{actions:?}")
+    };
+    assert!(message.contains("disk on fire"), "{message}");
+}
+
+#[test]
+fn a_lost_workers_chunks_run_elsewhere_and_a_new_worker_gets_work() {
+    let mut s = Scheduler::new(Config::default());
+    let t = Duration::ZERO;
+    s.handle(t, Event::WorkerJoined { worker: 1, slots: 2 });
+    let a = s.handle(t, Event::JobSubmitted { job: 1, units: 100_000, units_per_second: 1e3 });
+    assert_eq!(assigned(&a).len(), 2);
+    // A worker joining mid-job is put to work at once.
+    let joined = s.handle(t, Event::WorkerJoined { worker: 2, slots: 1 });
+    assert_eq!(assigned(&joined).len(), 1);
+    assert_eq!(assigned(&joined)[0].1, 2);
+    // Losing worker 1 frees its chunks; they wait at the head of the queue for a slot.
+    s.handle(t, Event::WorkerLost { worker: 1 });
+    assert_eq!(s.progress(1).map(|p| p.chunks_rerun), Some(2));
+    let back = s.handle(t, Event::WorkerJoined { worker: 3, slots: 2 });
+    let ranges: Vec<_> = back
+        .iter()
+        .filter_map(|a| match a {
+            Action::Assign { start, .. } => Some(*start),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(ranges.len(), 2);
+    assert!(ranges.contains(&0), "the lost first chunk runs again first: {ranges:?}");
+}

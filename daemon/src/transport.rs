@@ -1,0 +1,77 @@
+//! QUIC endpoints for both roles, and the transport settings that make a dead peer visible.
+//!
+//! QUIC's idle timer is marmot's dead-peer detector (crash, pulled cable, suspended laptop):
+//! with keep-alives every fifth of the timeout, a silent peer is declared dead after
+//! `dead_after` on both ends. The negotiated timeout is the smaller of the two peers' values.
+
+use anyhow::{Context, Result};
+use quinn::crypto::rustls::{QuicClientConfig, QuicServerConfig};
+use quinn::{Endpoint, IdleTimeout, TransportConfig, VarInt};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Application close and stream error codes.
+pub mod codes {
+    use quinn::VarInt;
+    /// Normal end: shutdown, or a join that completed.
+    pub const DONE: VarInt = VarInt::from_u32(0);
+    /// A chunk was cancelled by the coordinator.
+    pub const CANCELLED: VarInt = VarInt::from_u32(1);
+    /// The peer broke the protocol (bad frame, unexpected message).
+    pub const PROTOCOL: VarInt = VarInt::from_u32(2);
+    /// The peer was refused (bad token, no certificate, incompatible version).
+    pub const REFUSED: VarInt = VarInt::from_u32(3);
+    /// A newer connection from the same worker replaced this one.
+    pub const REPLACED: VarInt = VarInt::from_u32(4);
+    /// The worker is leaving because it was told to exit.
+    pub const EXITING: VarInt = VarInt::from_u32(5);
+}
+
+/// The default time after which a silent peer is considered dead.
+pub const DEFAULT_DEAD_AFTER: Duration = Duration::from_secs(5);
+
+/// Transport settings: `dead_after` idle timeout, keep-alives, and how many bidirectional
+/// streams the *peer* may open to us.
+pub fn transport_config(dead_after: Duration, peer_streams: u32) -> Result<TransportConfig> {
+    let mut t = TransportConfig::default();
+    let idle = IdleTimeout::try_from(dead_after).context("--dead-after is too long")?;
+    t.max_idle_timeout(Some(idle));
+    t.keep_alive_interval(Some((dead_after / 5).max(Duration::from_millis(50))));
+    t.max_concurrent_bidi_streams(VarInt::from_u32(peer_streams));
+    t.max_concurrent_uni_streams(VarInt::from_u32(0));
+    Ok(t)
+}
+
+/// The coordinator's endpoint, bound to `listen`.
+pub fn server_endpoint(
+    listen: SocketAddr,
+    tls: rustls::ServerConfig,
+    dead_after: Duration,
+) -> Result<Endpoint> {
+    let crypto = QuicServerConfig::try_from(tls).context("TLS config unusable for QUIC")?;
+    let mut config = quinn::ServerConfig::with_crypto(Arc::new(crypto));
+    // Workers open one stream per session (join or hello); a few spare for reconnect races.
+    config.transport_config(Arc::new(transport_config(dead_after, 4)?));
+    Endpoint::server(config, listen).with_context(|| format!("cannot listen on UDP {listen}"))
+}
+
+/// A client endpoint on an ephemeral port of the coordinator address's family.
+pub fn client_endpoint(coordinator: SocketAddr) -> Result<Endpoint> {
+    let bind: SocketAddr =
+        if coordinator.is_ipv6() { "[::]:0".parse()? } else { "0.0.0.0:0".parse()? };
+    Endpoint::client(bind).with_context(|| format!("cannot bind a UDP socket on {bind}"))
+}
+
+/// A client config from rustls settings; `peer_streams` is how many chunk and ping streams the
+/// coordinator may have open to this worker at once.
+pub fn client_config(
+    tls: rustls::ClientConfig,
+    dead_after: Duration,
+    peer_streams: u32,
+) -> Result<quinn::ClientConfig> {
+    let crypto = QuicClientConfig::try_from(tls).context("TLS config unusable for QUIC")?;
+    let mut config = quinn::ClientConfig::new(Arc::new(crypto));
+    config.transport_config(Arc::new(transport_config(dead_after, peer_streams)?));
+    Ok(config)
+}

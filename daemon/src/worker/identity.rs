@@ -1,0 +1,60 @@
+//! What a worker tells the coordinator about itself in its `Hello`.
+
+use super::WorkerConfig;
+use anyhow::{Context, Result};
+use proto::wire::Hello;
+use sha2::{Digest, Sha256};
+use std::io::Read;
+use std::path::Path;
+
+/// The worker's description, computed once at start.
+#[derive(Clone, Debug)]
+pub struct WorkerInfo {
+    pub hello: Hello,
+}
+
+impl WorkerInfo {
+    pub async fn detect(config: &WorkerConfig) -> Result<Self> {
+        let exe = std::env::current_exe().context("cannot find this program's executable")?;
+        let binary_sha256 = tokio::task::spawn_blocking(move || file_sha256(&exe))
+            .await
+            .context("hashing task panicked")??;
+        Ok(WorkerInfo {
+            hello: Hello {
+                protocol: proto::PROTOCOL_VERSION,
+                name: config.name.clone(),
+                slots: config.slots,
+                version: env!("CARGO_PKG_VERSION").to_string(),
+                binary_sha256,
+                arch: std::env::consts::ARCH.to_string(),
+                os: std::env::consts::OS.to_string(),
+            },
+        })
+    }
+}
+
+/// SHA-256 of a file, lowercase hex, read in blocks.
+pub fn file_sha256(path: &Path) -> Result<String> {
+    let mut file = std::fs::File::open(path)
+        .with_context(|| format!("cannot read {}", path.display()))?;
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; 1 << 16];
+    loop {
+        let n = file.read(&mut buf).with_context(|| format!("cannot read {}", path.display()))?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+    }
+    Ok(hex::encode(hasher.finalize()))
+}
+
+/// The machine's host name, the default worker name.
+pub fn hostname() -> String {
+    gethostname::gethostname().to_string_lossy().into_owned()
+}
+
+/// The default number of slots: the cores available to this process.
+pub fn default_slots() -> u32 {
+    std::thread::available_parallelism().map_or(1, |n| n.get() as u32)
+}

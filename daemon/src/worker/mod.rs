@@ -1,0 +1,150 @@
+//! The worker role: join once with a token, then stay connected to the coordinator forever.
+//!
+//! # Layout
+//! - [`identity`]: what the worker says about itself (name, slots, version, binary hash).
+//! - [`join`]: first contact, trading the token's secret for a client certificate.
+//! - [`session`]: one live connection, serving ping and chunk streams.
+//! - [`pool`]: the slot threads that run kernels, away from the async runtime.
+//!
+//! The connect loop below never gives up on network trouble: it retries with exponential
+//! backoff and jitter (1 s growing to 30 s), and starts again from 1 s after any session that
+//! was welcomed. It stops only on shutdown, on an `exit` from the coordinator, or on errors
+//! retrying cannot fix (a refused token, another cluster's CA, an incompatible version).
+
+pub mod identity;
+pub mod join;
+pub mod pool;
+pub mod session;
+
+use crate::transport;
+use anyhow::{bail, Context, Result};
+use backon::BackoffBuilder;
+use certs::Membership;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+
+/// Everything a worker needs, resolved from flags.
+#[derive(Clone, Debug)]
+pub struct WorkerConfig {
+    /// `HOST:PORT` of the coordinator, resolved again at every attempt.
+    pub coordinator: String,
+    pub token: Option<String>,
+    pub name: String,
+    pub slots: u32,
+    pub state_dir: PathBuf,
+    pub dead_after: Duration,
+}
+
+/// How a worker's run ended, when it ended without an error.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Exit {
+    Shutdown,
+    /// The coordinator told this worker to exit.
+    Told,
+}
+
+/// How one connection attempt ended.
+pub(crate) enum Attempt {
+    /// A welcomed session ended (the connection was lost): reconnect from the shortest wait.
+    SessionEnded,
+    /// No session came up; wait longer before the next try.
+    Failed(anyhow::Error),
+    Exit(Exit),
+}
+
+/// Runs the worker until shutdown or an unrecoverable error.
+pub async fn run(config: WorkerConfig, shutdown: CancellationToken) -> Result<Exit> {
+    certs::files::create_private_dir(&config.state_dir)
+        .with_context(|| "cannot create the worker's state dir")?;
+    let info = identity::WorkerInfo::detect(&config).await?;
+    let mut membership = Membership::load(&config.state_dir)?;
+    if membership.is_none() && config.token.is_none() {
+        bail!(
+            "this worker has not joined a cluster yet: pass --token TOKEN \
+             (print one with `marmotctl join-token` on the coordinator)"
+        );
+    }
+    let pool = pool::SlotPool::new(config.slots)?;
+    tracing::info!(name = %info.hello.name, slots = config.slots, "worker starting");
+    let mut backoff = new_backoff();
+    loop {
+        let attempt = tokio::select! {
+            _ = shutdown.cancelled() => return Ok(Exit::Shutdown),
+            attempt = connect_once(&config, &info, &mut membership, &pool, &shutdown) => attempt?,
+        };
+        let wait = match attempt {
+            Attempt::Exit(exit) => return Ok(exit),
+            Attempt::SessionEnded => {
+                backoff = new_backoff();
+                backoff.next().unwrap_or(Duration::from_secs(1))
+            }
+            Attempt::Failed(e) => {
+                let wait = backoff.next().unwrap_or(Duration::from_secs(30));
+                tracing::warn!("cannot reach the coordinator at {}: {e:#}", config.coordinator);
+                wait
+            }
+        };
+        tracing::info!("reconnecting in {:.1} s", wait.as_secs_f64());
+        tokio::select! {
+            _ = shutdown.cancelled() => return Ok(Exit::Shutdown),
+            _ = tokio::time::sleep(wait) => {}
+        }
+    }
+}
+
+fn new_backoff() -> impl Iterator<Item = Duration> {
+    backon::ExponentialBuilder::default()
+        .with_min_delay(Duration::from_secs(1))
+        .with_max_delay(Duration::from_secs(30))
+        .with_factor(2.0)
+        .with_jitter()
+        .without_max_times()
+        .build()
+}
+
+/// One attempt: resolve, join if needed, connect with mutual TLS and serve the session.
+/// `Err` only for what retrying cannot fix.
+async fn connect_once(
+    config: &WorkerConfig,
+    info: &identity::WorkerInfo,
+    membership: &mut Option<Membership>,
+    pool: &pool::SlotPool,
+    shutdown: &CancellationToken,
+) -> Result<Attempt> {
+    let addr = match resolve(&config.coordinator).await {
+        Ok(addr) => addr,
+        Err(e) => return Ok(Attempt::Failed(e)),
+    };
+    let endpoint = match transport::client_endpoint(addr) {
+        Ok(endpoint) => endpoint,
+        Err(e) => return Ok(Attempt::Failed(e)),
+    };
+    let current = match membership {
+        Some(m) => m.clone(),
+        None => {
+            let token = config.token.as_deref().context("no join token")?;
+            match join::join(&endpoint, addr, token, config).await? {
+                Ok(joined) => {
+                    tracing::info!("joined the cluster; certificate stored in {}", config.state_dir.display());
+                    *membership = Some(joined.clone());
+                    joined
+                }
+                Err(e) => return Ok(Attempt::Failed(e)),
+            }
+        }
+    };
+    let attempt = session::run(&endpoint, addr, &current, info, config, pool, shutdown).await;
+    endpoint.close(transport::codes::DONE, b"bye");
+    // Give the close a moment to reach the coordinator, so it sees us leave at once.
+    let _ = tokio::time::timeout(Duration::from_millis(200), endpoint.wait_idle()).await;
+    attempt
+}
+
+async fn resolve(host_port: &str) -> Result<SocketAddr> {
+    let mut addrs = tokio::net::lookup_host(host_port)
+        .await
+        .with_context(|| format!("cannot resolve {host_port}"))?;
+    addrs.next().with_context(|| format!("{host_port} resolves to no address"))
+}

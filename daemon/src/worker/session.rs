@@ -1,0 +1,163 @@
+//! One live session with the coordinator: mutual TLS, `Hello`/`Welcome`, then serving the
+//! streams the coordinator opens (pings and chunks) until the connection ends.
+//!
+//! A chunk's kernel runs on a slot thread; the stream task waits for it while watching for the
+//! coordinator stopping the stream (cancellation, a backup copy that won, a lost connection),
+//! and then raises the kernel's cancellation flag.
+
+use super::identity::WorkerInfo;
+use super::pool::SlotPool;
+use super::{Attempt, Exit, WorkerConfig};
+use crate::kernels::{self, Cancel};
+use crate::transport::{self, codes};
+use anyhow::{anyhow, bail, Result};
+use certs::Membership;
+use proto::wire::{ChunkReply, Control, CoordinatorOpen, Pong, Welcome, WorkerOpen};
+use proto::{MessageReader, MessageWriter};
+use quinn::{ConnectionError, Endpoint, RecvStream, SendStream};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+
+const HELLO_TIMEOUT: Duration = Duration::from_secs(10);
+
+pub(crate) async fn run(
+    endpoint: &Endpoint,
+    addr: SocketAddr,
+    membership: &Membership,
+    info: &WorkerInfo,
+    config: &WorkerConfig,
+    pool: &SlotPool,
+    shutdown: &CancellationToken,
+) -> Result<Attempt> {
+    let tls = certs::tls::member_client(membership, proto::ALPN)?;
+    let client = transport::client_config(tls, config.dead_after, config.slots * 2 + 16)?;
+    let connecting = match endpoint.connect_with(client, addr, proto::COORDINATOR_SERVER_NAME) {
+        Ok(connecting) => connecting,
+        Err(e) => return Ok(Attempt::Failed(e.into())),
+    };
+    let conn = match connecting.await {
+        Ok(conn) => conn,
+        Err(e) => return Ok(Attempt::Failed(explain(e, config))),
+    };
+    let hello = async {
+        let (send, recv) = conn.open_bi().await?;
+        let mut writer = MessageWriter::new(send);
+        writer.send(&WorkerOpen::Hello(info.hello.clone())).await?;
+        let mut reader = MessageReader::new(recv);
+        let welcome = reader.recv::<Welcome>().await?;
+        anyhow::Ok((writer, reader, welcome))
+    };
+    let (_writer, mut control, welcome) = match tokio::time::timeout(HELLO_TIMEOUT, hello).await {
+        Ok(Ok(parts)) => parts,
+        Ok(Err(e)) => {
+            let e = match conn.close_reason() {
+                Some(reason) => explain(reason, config),
+                None => e,
+            };
+            return Ok(Attempt::Failed(e));
+        }
+        Err(_) => return Ok(Attempt::Failed(anyhow!("no welcome within {HELLO_TIMEOUT:?}"))),
+    };
+    match welcome {
+        Some(Welcome::Accepted { coordinator_version }) => tracing::info!(
+            "connected to the coordinator at {addr} (marmotd {coordinator_version})"
+        ),
+        Some(Welcome::Refused { reason }) => bail!("the coordinator refused this worker: {reason}"),
+        None => return Ok(Attempt::Failed(anyhow!("the coordinator closed the session stream"))),
+    }
+
+    let mut control_open = true;
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => {
+                conn.close(codes::DONE, b"worker shutting down");
+                return Ok(Attempt::Exit(Exit::Shutdown));
+            }
+            msg = control.recv::<Control>(), if control_open => match msg {
+                Ok(Some(Control::Exit)) => {
+                    tracing::info!("the coordinator told this worker to exit");
+                    conn.close(codes::EXITING, b"exiting");
+                    return Ok(Attempt::Exit(Exit::Told));
+                }
+                Ok(None) | Err(_) => control_open = false,
+            },
+            stream = conn.accept_bi() => match stream {
+                Ok((send, recv)) => {
+                    tokio::spawn(serve_stream(send, recv, pool.clone()));
+                }
+                Err(e) => {
+                    tracing::warn!("lost the coordinator: {}", explain(e, config));
+                    return Ok(Attempt::SessionEnded);
+                }
+            },
+        }
+    }
+}
+
+/// A readable account of why a connection failed, with what to do where there is something.
+fn explain(e: ConnectionError, config: &WorkerConfig) -> anyhow::Error {
+    match &e {
+        // QUIC carries TLS alerts as transport codes 0x100..0x200.
+        ConnectionError::ConnectionClosed(close)
+            if (0x100..0x200).contains(&u64::from(close.error_code)) =>
+        {
+            anyhow!(
+                "the coordinator refused this worker's certificate ({e}): it belongs to another \
+                 cluster; delete {} and join again with a new --token",
+                config.state_dir.join("worker.crt").display()
+            )
+        }
+        ConnectionError::TransportError(_) => anyhow!(
+            "the coordinator's certificate is not from this worker's cluster ({e}); \
+             if the coordinator was re-created, delete {} and join again with a new --token",
+            config.state_dir.join("worker.crt").display()
+        ),
+        _ => e.into(),
+    }
+}
+
+/// Serves one stream the coordinator opened.
+async fn serve_stream(send: SendStream, recv: RecvStream, pool: SlotPool) {
+    let mut reader = MessageReader::new(recv);
+    let mut writer = MessageWriter::new(send);
+    let first = match tokio::time::timeout(HELLO_TIMEOUT, reader.recv::<CoordinatorOpen>()).await {
+        Ok(Ok(Some(msg))) => msg,
+        Ok(Ok(None)) | Err(_) => return,
+        Ok(Err(e)) => {
+            tracing::warn!("bad stream from the coordinator: {e}");
+            let _ = writer.get_mut().reset(codes::PROTOCOL);
+            return;
+        }
+    };
+    match first {
+        CoordinatorOpen::Ping { nonce } => {
+            if writer.send(&Pong { nonce }).await.is_ok() {
+                let _ = writer.get_mut().finish();
+            }
+        }
+        CoordinatorOpen::Chunk(request) => {
+            let cancel = Arc::new(Cancel::default());
+            let work = {
+                let cancel = cancel.clone();
+                pool.run(move || kernels::run_chunk(&request.task, request.start, request.end, &cancel))
+            };
+            let result = tokio::select! {
+                result = work => result,
+                _ = writer.get_mut().stopped() => {
+                    cancel.cancel();
+                    return;
+                }
+            };
+            let reply = match result {
+                Some(Ok(output)) => ChunkReply::Done(output),
+                Some(Err(e)) => ChunkReply::Failed { error: e.to_string() },
+                None => ChunkReply::Failed { error: "the kernel panicked".into() },
+            };
+            if writer.send(&reply).await.is_ok() {
+                let _ = writer.get_mut().finish();
+            }
+        }
+    }
+}

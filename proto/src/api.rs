@@ -1,0 +1,152 @@
+//! JSON bodies of the coordinator's control API, served over HTTP/1.1 on a Unix socket.
+//!
+//! Routes (all under `/v1/`):
+//! - `GET /v1/status` → [`Status`]
+//! - `GET /v1/workers` → `Vec<WorkerView>`
+//! - `POST /v1/ping` [`PingRequest`] → `Vec<PingResult>`
+//! - `POST /v1/jobs` [`TaskSpec`] → [`JobView`] (the job just queued)
+//! - `GET /v1/jobs` → `Vec<JobView>`; `GET /v1/jobs/{id}?wait_ms=N` → [`JobView`], answering
+//!   early when the job ends (a long poll, so clients see the end without delay)
+//! - `DELETE /v1/jobs/{id}` → [`JobView`] (cancels it)
+//! - `GET /v1/join-token`, `POST /v1/join-token/rotate` → [`JoinToken`]
+//!
+//! Errors come back with a 4xx/5xx status and an [`ApiError`] body.
+
+use crate::task::TaskSpec;
+use serde::{Deserialize, Serialize};
+
+/// An error, as every route returns it.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ApiError {
+    pub error: String,
+}
+
+/// `GET /v1/status`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Status {
+    pub version: String,
+    /// The UDP address workers connect to.
+    pub listen: String,
+    pub uptime_seconds: f64,
+    pub workers: usize,
+    pub slots: u32,
+    pub slots_busy: u32,
+    pub chunks_queued: u64,
+    pub jobs_running: usize,
+}
+
+/// One connected worker.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct WorkerView {
+    pub name: String,
+    pub address: String,
+    pub slots: u32,
+    pub slots_busy: u32,
+    pub version: String,
+    pub binary_sha256: String,
+    pub arch: String,
+    pub os: String,
+    /// Unix time, seconds.
+    pub connected_since: u64,
+    /// Milliseconds since the last packet from this worker.
+    pub last_seen_ms: u64,
+    /// QUIC's smoothed round-trip estimate.
+    pub rtt_ms: f64,
+}
+
+/// `POST /v1/ping`: ping the named workers, or all when `workers` is empty.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct PingRequest {
+    pub timeout_ms: u64,
+    #[serde(default)]
+    pub workers: Vec<String>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct PingResult {
+    pub worker: String,
+    /// Round trip of a ping stream; `None` when it timed out or failed.
+    pub rtt_ms: Option<f64>,
+    pub error: Option<String>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum JobState {
+    Running,
+    Done,
+    Failed,
+    Cancelled,
+}
+
+impl JobState {
+    pub fn is_finished(self) -> bool {
+        self != JobState::Running
+    }
+}
+
+/// A job, running or finished.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct JobView {
+    pub id: u64,
+    pub task: String,
+    pub spec: TaskSpec,
+    pub state: JobState,
+    pub chunks_done: u64,
+    pub chunks_total: u64,
+    pub units_done: u64,
+    pub units_total: u64,
+    pub elapsed_seconds: f64,
+    /// Chunks that had to run again (lost workers, failures, stragglers).
+    pub chunks_rerun: u64,
+    /// The task's result document, once the job is done (e.g. [`PiResult`]).
+    pub result: Option<serde_json::Value>,
+    pub error: Option<String>,
+}
+
+/// Work one worker did for a job.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct WorkerShare {
+    pub name: String,
+    pub chunks: u64,
+    pub units: u64,
+}
+
+/// The result of a `pi` job.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct PiResult {
+    pub task: String,
+    pub samples: u64,
+    pub seed: u64,
+    pub inside: u64,
+    pub estimate: f64,
+    pub std_error: f64,
+    pub seconds: f64,
+    pub samples_per_second: f64,
+    pub workers: Vec<WorkerShare>,
+}
+
+/// `GET /v1/join-token`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct JoinToken {
+    pub token: String,
+}
+
+impl std::fmt::Display for PiResult {
+    /// The human summary `marmotctl run pi` and `marmotd demo` print.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        writeln!(f, "pi ≈ {:.10} ± {:.2e}", self.estimate, self.std_error)?;
+        writeln!(
+            f,
+            "{} samples (seed {}) in {:.3} s: {:.3} G samples/s",
+            self.samples,
+            self.seed,
+            self.seconds,
+            self.samples_per_second / 1e9
+        )?;
+        for w in &self.workers {
+            writeln!(f, "  {:<20} {:>6} chunks {:>16} samples", w.name, w.chunks, w.units)?;
+        }
+        Ok(())
+    }
+}

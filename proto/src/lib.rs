@@ -1,0 +1,42 @@
+//! Marmot's wire protocol and control-API types.
+//!
+//! # Layout
+//! - [`frame`]: bytes ↔ messages. A length prefix plus bincode, with a hard size limit, so a
+//!   hostile peer can cost at most one bounded frame of memory.
+//! - [`framed`]: reading and writing whole messages on any async byte stream (a QUIC stream in
+//!   the daemon, an in-memory pipe in tests).
+//! - [`wire`]: the messages coordinator and workers exchange, named by who opens the stream.
+//! - [`task`]: what a chunk of work is and what it returns, for every built-in task.
+//! - [`paths`]: default socket and state locations, shared by both binaries.
+//! - [`api`]: the JSON bodies of the coordinator's HTTP control API (`/v1/...`).
+//!
+//! The protocol version lives in [`PROTOCOL_VERSION`] and in the ALPN string [`ALPN`]; a change
+//! that old peers cannot decode bumps both.
+
+pub mod api;
+pub mod frame;
+pub mod framed;
+pub mod paths;
+pub mod task;
+pub mod wire;
+
+pub use frame::{FrameError, MAX_FRAME};
+pub use framed::{MessageReader, MessageWriter};
+
+/// The version carried in every `Hello` and `JoinRequest`.
+///
+/// History:
+/// - 1: first version (join, hello, ping, chunks of `pi`).
+pub const PROTOCOL_VERSION: u32 = 1;
+
+/// ALPN protocol name negotiated by QUIC; a peer speaking another major version fails the TLS
+/// handshake instead of sending bytes we would misread.
+pub const ALPN: &[u8] = b"marmot/1";
+
+/// The default UDP port of a coordinator.
+pub const DEFAULT_PORT: u16 = 7070;
+
+/// The DNS name every coordinator certificate carries, whatever its IP addresses: workers check
+/// it instead of the address they dialled, so a coordinator whose DHCP lease changed keeps
+/// working.
+pub const COORDINATOR_SERVER_NAME: &str = "coordinator.marmot";

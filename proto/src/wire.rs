@@ -1,0 +1,91 @@
+//! Messages between coordinator and workers, named by who opens the stream.
+//!
+//! - A worker opens one stream per connection and sends [`WorkerOpen`]: either a
+//!   [`JoinRequest`] (first contact, no client certificate yet) answered by a [`JoinReply`], or
+//!   a [`Hello`] answered by a [`Welcome`]. The hello stream then stays open as the session's
+//!   control channel, carrying [`Control`] messages to the worker.
+//! - The coordinator opens one stream per ping and per chunk and sends [`CoordinatorOpen`]; the
+//!   worker answers a ping with [`Pong`] and a chunk with a [`ChunkReply`].
+//!
+//! bincode encodes enum variants by position: append new variants, never reorder or reuse them.
+
+use crate::task::{ChunkOutput, TaskSpec};
+use serde::{Deserialize, Serialize};
+
+/// The first message on a stream a worker opens.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum WorkerOpen {
+    Join(JoinRequest),
+    Hello(Hello),
+}
+
+/// A worker's request for a client certificate, proving it holds the join token's secret.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JoinRequest {
+    pub protocol: u32,
+    pub name: String,
+    /// The join token's secret part. The worker has already checked the coordinator's CA
+    /// against the token's hash, so this crosses an authenticated, encrypted channel.
+    pub secret: String,
+    /// A PKCS#10 certificate signing request for the worker's own key.
+    pub csr_der: Vec<u8>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum JoinReply {
+    Accepted { cert_der: Vec<u8>, ca_der: Vec<u8> },
+    Refused { reason: String },
+}
+
+/// What a worker says about itself when its session starts.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Hello {
+    pub protocol: u32,
+    pub name: String,
+    pub slots: u32,
+    pub version: String,
+    pub binary_sha256: String,
+    pub arch: String,
+    pub os: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Welcome {
+    Accepted { coordinator_version: String },
+    Refused { reason: String },
+}
+
+/// Messages on the session stream, coordinator to worker.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Control {
+    /// Hand back running chunks and exit with status 0.
+    Exit,
+}
+
+/// The first message on a stream the coordinator opens.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum CoordinatorOpen {
+    Ping { nonce: u64 },
+    Chunk(ChunkRequest),
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Pong {
+    pub nonce: u64,
+}
+
+/// Run units `start..end` of a job's task.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChunkRequest {
+    pub job: u64,
+    pub chunk: u32,
+    pub task: TaskSpec,
+    pub start: u64,
+    pub end: u64,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ChunkReply {
+    Done(ChunkOutput),
+    Failed { error: String },
+}
