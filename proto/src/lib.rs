@@ -8,6 +8,7 @@
 //! - [`wire`]: the messages coordinator and workers exchange, named by who opens the stream.
 //! - [`task`]: what a chunk of work is and what it returns, for every built-in task.
 //! - [`paths`]: default socket and state locations, shared by both binaries.
+//! - [`usage`]: clap usage errors folded into one line, for both binaries.
 //! - [`api`]: the JSON bodies of the coordinator's HTTP control API (`/v1/...`).
 //!
 //! The protocol version lives in [`PROTOCOL_VERSION`] and in the ALPN string [`ALPN`]; a change
@@ -17,6 +18,7 @@ pub mod api;
 pub mod frame;
 pub mod framed;
 pub mod paths;
+pub mod usage;
 pub mod task;
 pub mod wire;
 

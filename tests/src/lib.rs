@@ -1,1 +1,2 @@
-//! stub
+//! End-to-end tests for marmot live in `tests/e2e/`: they start the real `marmotd` and
+//! `marmotctl` binaries over real QUIC on 127.0.0.1. This library is empty on purpose.

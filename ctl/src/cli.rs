@@ -1,0 +1,138 @@
+//! `marmotctl`'s command line, and the parsers for the numbers and durations users type.
+
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+use std::time::Duration;
+
+#[derive(Parser, Debug)]
+#[command(name = "marmotctl", version, about = "Control a marmot cluster from its coordinator's machine")]
+pub struct Cli {
+    /// The coordinator's control socket.
+    #[arg(long, global = true, env = proto::paths::SOCKET_ENV)]
+    pub socket: Option<PathBuf>,
+    /// Print one JSON document instead of human output.
+    #[arg(long, global = true)]
+    pub json: bool,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// The coordinator's state: workers, slots in use, chunks queued, jobs running.
+    Status,
+    /// The connected workers.
+    Workers,
+    /// Round-trip time to each worker (all, or those named); exits 1 if any timed out.
+    Ping {
+        /// How long to wait for each worker.
+        #[arg(long, default_value = "2s", value_parser = parse_duration)]
+        timeout: Duration,
+        workers: Vec<String>,
+    },
+    /// Run a task on the cluster and print its result.
+    Run {
+        #[command(subcommand)]
+        task: RunTask,
+        /// Print the job id and return at once; `marmotctl wait JOB` gets the result.
+        #[arg(long, global = true)]
+        detach: bool,
+    },
+    /// Running and recent jobs.
+    Jobs,
+    /// Follow a job to its end (with a progress bar) and print its result.
+    Wait { job: u64 },
+    /// Cancel a running job.
+    Cancel { job: u64 },
+    /// Print the token a new worker joins with (`marmotd worker --token ...`).
+    JoinToken {
+        /// Make a new token; earlier ones stop working for new joins.
+        #[arg(long)]
+        rotate: bool,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum RunTask {
+    /// Monte Carlo estimate of pi.
+    Pi(PiArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct PiArgs {
+    /// How many random points: 10000000000, 1e10 and 10_000_000_000 all work.
+    #[arg(value_parser = parse_count, allow_hyphen_values = true)]
+    pub samples: u64,
+    /// The random seed: the same samples and seed always give the same estimate.
+    #[arg(long, default_value = "0", value_parser = parse_u64)]
+    pub seed: u64,
+}
+
+/// A count of at least 1, written as digits (with optional `_`) or in scientific notation.
+pub fn parse_count(s: &str) -> Result<u64, String> {
+    let n = parse_u64(s)?;
+    if n == 0 {
+        return Err("must be at least 1".into());
+    }
+    Ok(n)
+}
+
+/// A whole number from 0 to 2^64-1: `10000000000`, `1e10` or `10_000_000_000`.
+pub fn parse_u64(s: &str) -> Result<u64, String> {
+    let bad = || format!("'{s}' is not a whole number (write it like 1000000, 1e6 or 1_000_000)");
+    let digits: String = s.trim().chars().filter(|&c| c != '_').collect();
+    if digits.starts_with('-') {
+        return Err(format!("'{s}' is negative; it must be a positive whole number"));
+    }
+    if !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) {
+        return digits.parse::<u64>().map_err(|_| format!("'{s}' is larger than 2^64-1"));
+    }
+    let (mantissa, exponent) = digits.split_once(['e', 'E']).ok_or_else(bad)?;
+    let exponent: u32 = exponent.strip_prefix('+').unwrap_or(exponent).parse().map_err(|_| bad())?;
+    let (int, frac) = mantissa.split_once('.').unwrap_or((mantissa, ""));
+    if int.is_empty() && frac.is_empty()
+        || !int.bytes().chain(frac.bytes()).all(|b| b.is_ascii_digit())
+    {
+        return Err(bad());
+    }
+    // Exact integer arithmetic: 1.5e3 = 15 × 10^(3-1).
+    let shift = exponent.checked_sub(frac.len() as u32).ok_or_else(|| {
+        format!("'{s}' is not a whole number")
+    })?;
+    let base: u64 = format!("{int}{frac}").parse().map_err(|_| bad())?;
+    10u64
+        .checked_pow(shift)
+        .and_then(|p| base.checked_mul(p))
+        .ok_or_else(|| format!("'{s}' is larger than 2^64-1"))
+}
+
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    let d = humantime::parse_duration(s).map_err(|e| format!("{e}: write it like 2s or 500ms"))?;
+    if d.is_zero() || d > Duration::from_secs(300) {
+        return Err("must be between 1ms and 5m".into());
+    }
+    Ok(d)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_in_every_spelling() {
+        for s in ["10000000000", "1e10", "10_000_000_000", "1E10", "1.0e10", "1e+10", "0.1e11"] {
+            assert_eq!(parse_count(s), Ok(10_000_000_000), "{s}");
+        }
+        assert_eq!(parse_count("2.5e3"), Ok(2500));
+        assert_eq!(parse_u64("18446744073709551615"), Ok(u64::MAX));
+    }
+
+    #[test]
+    fn bad_counts_say_why() {
+        for s in ["0", "-5", "abc", "", "1.5", "1.25e1", "1e20", "99999999999999999999", "e5", "1e", "--"] {
+            assert!(parse_count(s).is_err(), "{s}");
+        }
+        assert!(parse_count("-5").unwrap_err().contains("negative"));
+        assert!(parse_count("0").unwrap_err().contains("at least 1"));
+    }
+}

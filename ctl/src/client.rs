@@ -1,0 +1,83 @@
+//! The control API client: one HTTP/1.1 request per call over the coordinator's Unix socket.
+
+use anyhow::{anyhow, bail, Context, Result};
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::{Method, Request};
+use hyper_util::rt::TokioIo;
+use proto::api::ApiError;
+use serde::{de::DeserializeOwned, Serialize};
+use std::io::ErrorKind;
+use std::path::PathBuf;
+
+pub struct Client {
+    socket: PathBuf,
+}
+
+impl Client {
+    pub fn new(socket: PathBuf) -> Self {
+        Client { socket }
+    }
+
+    pub async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T> {
+        self.call(Method::GET, path, None::<&()>).await
+    }
+
+    pub async fn post<B: Serialize, T: DeserializeOwned>(&self, path: &str, body: &B) -> Result<T> {
+        self.call(Method::POST, path, Some(body)).await
+    }
+
+    pub async fn delete<T: DeserializeOwned>(&self, path: &str) -> Result<T> {
+        self.call(Method::DELETE, path, None::<&()>).await
+    }
+
+    async fn call<B: Serialize, T: DeserializeOwned>(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&B>,
+    ) -> Result<T> {
+        let stream = tokio::net::UnixStream::connect(&self.socket)
+            .await
+            .map_err(|e| self.connect_error(e))?;
+        let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+            .await
+            .context("the control socket did not speak HTTP")?;
+        tokio::spawn(conn);
+        let body = match body {
+            Some(b) => Bytes::from(serde_json::to_vec(b)?),
+            None => Bytes::new(),
+        };
+        let request = Request::builder()
+            .method(method)
+            .uri(path)
+            .header("host", "localhost")
+            .header("content-type", "application/json")
+            .body(Full::new(body))?;
+        let response = sender.send_request(request).await.context("the coordinator hung up")?;
+        let status = response.status();
+        let bytes = response.into_body().collect().await?.to_bytes();
+        if !status.is_success() {
+            let message = serde_json::from_slice::<ApiError>(&bytes)
+                .map(|e| e.error)
+                .unwrap_or_else(|_| String::from_utf8_lossy(&bytes).into_owned());
+            bail!("{message}");
+        }
+        serde_json::from_slice(&bytes).context("unreadable answer from the coordinator")
+    }
+
+    fn connect_error(&self, e: std::io::Error) -> anyhow::Error {
+        let path = self.socket.display();
+        match e.kind() {
+            ErrorKind::NotFound | ErrorKind::ConnectionRefused => anyhow!(
+                "no coordinator at {path}: start `marmotd coordinator` (or `marmotd local`), \
+                 or point --socket / MARMOT_SOCKET at its socket"
+            ),
+            ErrorKind::PermissionDenied => anyhow!(
+                "permission denied on {path}: run as the coordinator's user, or start it with \
+                 --socket-group and join that group"
+            ),
+            _ => anyhow!("cannot connect to {path}: {e}"),
+        }
+    }
+}

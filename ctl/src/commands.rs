@@ -1,0 +1,193 @@
+//! One function per `marmotctl` command: call the control API, print human output or JSON.
+
+use crate::cli::{Command, RunTask};
+use crate::client::Client;
+use crate::follow::{follow, Followed};
+use anyhow::{bail, Result};
+use proto::api::{JobState, JobView, JoinToken, PiResult, PingRequest, PingResult, Status, WorkerView};
+use proto::task::TaskSpec;
+use serde::Serialize;
+use std::process::ExitCode;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// Exit status of a job the user interrupted with Ctrl-C (128 + SIGINT).
+const INTERRUPTED: u8 = 130;
+
+pub async fn run(client: &Client, command: Command, json: bool) -> Result<ExitCode> {
+    match command {
+        Command::Status => status(client, json).await,
+        Command::Workers => workers(client, json).await,
+        Command::Ping { timeout, workers } => ping(client, timeout, workers, json).await,
+        Command::Run { task, detach } => {
+            let spec = match task {
+                RunTask::Pi(args) => TaskSpec::Pi { samples: args.samples, seed: args.seed },
+            };
+            run_job(client, spec, detach, json).await
+        }
+        Command::Jobs => jobs(client, json).await,
+        Command::Wait { job } => wait(client, job, json).await,
+        Command::Cancel { job } => {
+            let view: JobView = client.delete(&format!("/v1/jobs/{job}")).await?;
+            print(json, &view, || println!("job {} is {}", view.id, state_name(view.state)));
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::JoinToken { rotate } => {
+            let token: JoinToken = if rotate {
+                client.post("/v1/join-token/rotate", &()).await?
+            } else {
+                client.get("/v1/join-token").await?
+            };
+            print(json, &token, || println!("{}", token.token));
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+/// Prints `value` as JSON, or runs `human`.
+fn print<T: Serialize>(json: bool, value: &T, human: impl FnOnce()) {
+    if json {
+        match serde_json::to_string_pretty(value) {
+            Ok(text) => println!("{text}"),
+            Err(e) => eprintln!("marmotctl: error: cannot print JSON: {e}"),
+        }
+    } else {
+        human();
+    }
+}
+
+async fn status(client: &Client, json: bool) -> Result<ExitCode> {
+    let s: Status = client.get("/v1/status").await?;
+    print(json, &s, || {
+        println!("coordinator  marmotd {} on {}, up {:.0} s", s.version, s.listen, s.uptime_seconds);
+        println!("workers      {}", s.workers);
+        println!("slots        {} busy of {}", s.slots_busy, s.slots);
+        println!("queued       {} chunks", s.chunks_queued);
+        println!("jobs         {} running", s.jobs_running);
+    });
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn workers(client: &Client, json: bool) -> Result<ExitCode> {
+    let list: Vec<WorkerView> = client.get("/v1/workers").await?;
+    print(json, &list, || {
+        if list.is_empty() {
+            println!("no workers connected (add one with `marmotd worker --coordinator HOST --token TOKEN`)");
+            return;
+        }
+        println!(
+            "{:<16} {:<22} {:>5} {:>4} {:<8} {:<12} {:>8} {:>9} {:>10}",
+            "NAME", "ADDRESS", "SLOTS", "BUSY", "VERSION", "SHA256", "RTT", "SEEN", "CONNECTED"
+        );
+        let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+        for w in &list {
+            println!(
+                "{:<16} {:<22} {:>5} {:>4} {:<8} {:<12} {:>6.2}ms {:>7}ms {:>9}s",
+                w.name,
+                w.address,
+                w.slots,
+                w.slots_busy,
+                w.version,
+                &w.binary_sha256[..w.binary_sha256.len().min(12)],
+                w.rtt_ms,
+                w.last_seen_ms,
+                now.saturating_sub(w.connected_since),
+            );
+        }
+    });
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn ping(client: &Client, timeout: Duration, workers: Vec<String>, json: bool) -> Result<ExitCode> {
+    let request = PingRequest { timeout_ms: timeout.as_millis().max(1) as u64, workers };
+    let results: Vec<PingResult> = client.post("/v1/ping", &request).await?;
+    print(json, &results, || {
+        if results.is_empty() {
+            println!("no workers connected");
+        }
+        for r in &results {
+            match (r.rtt_ms, &r.error) {
+                (Some(ms), _) => println!("{:<16} {ms:.3} ms", r.worker),
+                (None, Some(e)) => println!("{:<16} {e}", r.worker),
+                (None, None) => println!("{:<16} no answer", r.worker),
+            }
+        }
+    });
+    let all_answered = results.iter().all(|r| r.rtt_ms.is_some());
+    Ok(if all_answered { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+}
+
+async fn run_job(client: &Client, spec: TaskSpec, detach: bool, json: bool) -> Result<ExitCode> {
+    let job: JobView = client.post("/v1/jobs", &spec).await?;
+    if detach {
+        print(json, &job, || println!("{}", job.id));
+        return Ok(ExitCode::SUCCESS);
+    }
+    finish(client, job.id, json).await
+}
+
+async fn wait(client: &Client, id: u64, json: bool) -> Result<ExitCode> {
+    finish(client, id, json).await
+}
+
+/// Follows a job and prints how it ended.
+async fn finish(client: &Client, id: u64, json: bool) -> Result<ExitCode> {
+    let view = match follow(client, id, json).await? {
+        Followed::Interrupted(id) => {
+            eprintln!("marmotctl: cancelled job {id}");
+            return Ok(ExitCode::from(INTERRUPTED));
+        }
+        Followed::Ended(view) => view,
+    };
+    match (view.state, &view.result) {
+        (JobState::Done, Some(result)) => {
+            print(json, result, || print_result(&view.task, result));
+            Ok(ExitCode::SUCCESS)
+        }
+        (JobState::Cancelled, _) => bail!("job {id} was cancelled"),
+        _ => bail!("job {id} failed: {}", view.error.as_deref().unwrap_or("no reason given")),
+    }
+}
+
+fn print_result(task: &str, result: &serde_json::Value) {
+    let parsed = match task {
+        "pi" => serde_json::from_value::<PiResult>(result.clone()).map(|r| r.to_string()),
+        _ => Ok(serde_json::to_string_pretty(result).unwrap_or_default()),
+    };
+    match parsed {
+        Ok(text) => print!("{text}"),
+        Err(_) => println!("{result}"),
+    }
+}
+
+async fn jobs(client: &Client, json: bool) -> Result<ExitCode> {
+    let list: Vec<JobView> = client.get("/v1/jobs").await?;
+    print(json, &list, || {
+        if list.is_empty() {
+            println!("no jobs yet");
+            return;
+        }
+        println!("{:>5}  {:<8} {:<10} {:>17} {:>10}", "ID", "TASK", "STATE", "PROGRESS", "ELAPSED");
+        for j in &list {
+            println!(
+                "{:>5}  {:<8} {:<10} {:>8}/{:<8} {:>9.2}s",
+                j.id,
+                j.task,
+                state_name(j.state),
+                j.chunks_done,
+                j.chunks_total,
+                j.elapsed_seconds
+            );
+        }
+    });
+    Ok(ExitCode::SUCCESS)
+}
+
+fn state_name(state: JobState) -> &'static str {
+    match state {
+        JobState::Running => "running",
+        JobState::Done => "done",
+        JobState::Failed => "failed",
+        JobState::Cancelled => "cancelled",
+    }
+}
+

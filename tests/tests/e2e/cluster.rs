@@ -1,0 +1,108 @@
+use crate::util::*;
+use std::time::Duration;
+
+#[test]
+fn two_workers_join_ping_and_estimate_pi_identically_in_any_shape() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = Coordinator::start(dir.path());
+    let _w1 = c.worker("alpha", 1);
+    let mut w2 = c.worker("beta", 2);
+    c.wait_for_workers(&["alpha", "beta"]);
+
+    let pings = c.json(&["ping", "--timeout", "2s"]);
+    let mut pinged: Vec<&str> = pings.as_array().unwrap().iter().map(|p| p["worker"].as_str().unwrap()).collect();
+    pinged.sort();
+    assert_eq!(pinged, ["alpha", "beta"]);
+    assert!(pings.as_array().unwrap().iter().all(|p| p["rtt_ms"].as_f64().unwrap() > 0.0));
+
+    let two = run_pi(&c, "200000000", "7");
+    let estimate = two["estimate"].as_f64().unwrap();
+    assert!((estimate - std::f64::consts::PI).abs() < 0.001, "estimate {estimate}");
+    assert_eq!(two["samples"], 200_000_000u64);
+    let shares = two["workers"].as_array().unwrap();
+    let units: u64 = shares.iter().map(|s| s["units"].as_u64().unwrap()).sum();
+    assert_eq!(units, 200_000_000, "every sample counted once: {shares:?}");
+    assert_eq!(shares.len(), 2, "both workers computed: {shares:?}");
+    for key in ["inside", "std_error", "seconds", "samples_per_second"] {
+        assert!(two.get(key).is_some(), "{key} missing from {two}");
+    }
+
+    // One worker, another number of slots and so another cut: the same bits.
+    w2.kill();
+    c.wait_for_workers(&["alpha"]);
+    let one = run_pi(&c, "2e8", "7");
+    assert_eq!(one["inside"], two["inside"]);
+    assert_eq!(one["estimate"].as_f64().unwrap().to_bits(), estimate.to_bits());
+    // Another seed, another estimate.
+    assert_ne!(run_pi(&c, "2e8", "8")["inside"], two["inside"]);
+}
+
+#[test]
+fn a_wrong_token_is_refused_and_rotation_retires_the_old_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = Coordinator::start(dir.path());
+    let token = c.token();
+    let rotated = c.json(&["join-token", "--rotate"])["token"].as_str().unwrap().to_string();
+    assert_ne!(token, rotated);
+    assert_eq!(c.token(), rotated);
+
+    // The old token names the right CA but its secret no longer lets anyone join.
+    let mut old = start_worker(dir.path(), &c.addr, "old-token", 1, Some(&token));
+    let status = old.wait_exit(Duration::from_secs(30));
+    assert!(!status.success());
+    assert!(old.log_text().contains("refused to let this worker join"), "{}", old.log_text());
+    wait_for("the coordinator's refusal in its log", Duration::from_secs(10), || {
+        c.proc.log_text().contains("refused to let 'old-token'").then_some(())
+    });
+    assert!(c.worker_names().is_empty());
+
+    // The rotated token works.
+    let _new = start_worker(dir.path(), &c.addr, "new-token", 1, Some(&rotated));
+    c.wait_for_workers(&["new-token"]);
+}
+
+#[test]
+fn a_worker_with_another_clusters_certificate_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = Coordinator::start(&dir.path().join("a"));
+    let b = Coordinator::start(&dir.path().join("b"));
+
+    // A token for A does not let a worker join B: B's CA is not the one it names.
+    let mut wrong_ca = start_worker(dir.path(), &b.addr, "pinned", 1, Some(&a.token()));
+    assert!(!wrong_ca.wait_exit(Duration::from_secs(30)).success());
+    assert!(wrong_ca.log_text().contains("does not match the join token"), "{}", wrong_ca.log_text());
+
+    // A worker that joined B, trusting A's CA but holding B's certificate, is refused by A.
+    let mut member_of_b = b.worker("intruder", 1);
+    b.wait_for_workers(&["intruder"]);
+    member_of_b.kill();
+    let state = b.dir.join("intruder");
+    std::fs::copy(a.dir.join("state/ca.crt"), state.join("cluster-ca.crt")).unwrap();
+    let intruder = start_worker(&b.dir, &a.addr, "intruder", 1, None);
+    wait_for("A to refuse the intruder", Duration::from_secs(30), || {
+        a.proc.log_text().contains("refused a connection").then_some(())
+    });
+    wait_for("the intruder to log its refusal", Duration::from_secs(30), || {
+        intruder.log_text().contains("refused this worker's certificate").then_some(())
+    });
+    assert!(a.worker_names().is_empty());
+}
+
+#[test]
+fn workers_come_back_after_the_coordinator_restarts() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut c = Coordinator::start(dir.path());
+    let _w1 = c.worker("one", 1);
+    let _w2 = c.worker("two", 1);
+    c.wait_for_workers(&["one", "two"]);
+    let token = c.token();
+    let addr = c.addr.clone();
+
+    c.proc.kill(); // a crash: no goodbye to the workers
+    drop(c);
+    let c = Coordinator::start_on(dir.path(), &addr);
+    c.wait_for_workers(&["one", "two"]);
+    assert_eq!(c.token(), token, "the join token survives a restart");
+    let pi = run_pi(&c, "1e7", "3");
+    assert_eq!(pi["samples"], 10_000_000u64);
+}

@@ -1,0 +1,112 @@
+use crate::util::*;
+use serde_json::Value;
+use std::time::Duration;
+
+fn busy_slots(c: &Coordinator, worker: &str) -> u64 {
+    c.json(&["workers"])
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|w| w["name"] == worker)
+        .map_or(0, |w| w["slots_busy"].as_u64().unwrap())
+}
+
+fn wait_result(c: &Coordinator, id: u64) -> Value {
+    c.json(&["wait", &id.to_string()])
+}
+
+#[test]
+fn a_job_survives_a_worker_killed_mid_chunk() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = Coordinator::start(dir.path());
+    let _a = c.worker("a", 1);
+    let _b = c.worker("b", 1);
+    let mut victim = c.worker("victim", 1);
+    c.wait_for_workers(&["a", "b", "victim"]);
+    let undisturbed = run_pi(&c, "4e9", "11");
+
+    let id = detach(&c, &["pi", "4e9", "--seed", "11"]);
+    wait_for("the victim to hold a chunk", Duration::from_secs(30), || {
+        (busy_slots(&c, "victim") > 0).then_some(())
+    });
+    victim.kill();
+    let survived = wait_result(&c, id);
+    assert_eq!(survived["inside"], undisturbed["inside"], "bit-identical despite the kill");
+    assert_eq!(survived["estimate"], undisturbed["estimate"]);
+    let units: u64 = survived["workers"].as_array().unwrap().iter().map(|w| w["units"].as_u64().unwrap()).sum();
+    assert_eq!(units, 4_000_000_000, "every chunk counted exactly once");
+    assert!(job_view(&c, id)["chunks_rerun"].as_u64().unwrap() >= 1, "the lost chunk ran again");
+}
+
+#[test]
+fn cancelling_frees_every_slot_and_ctrl_c_cancels_too() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = Coordinator::start(dir.path());
+    let _a = c.worker("a", 1);
+    let _b = c.worker("b", 1);
+    c.wait_for_workers(&["a", "b"]);
+
+    let id = detach(&c, &["pi", "1e14"]);
+    wait_for("both slots busy", Duration::from_secs(30), || {
+        (c.json(&["status"])["slots_busy"] == 2).then_some(())
+    });
+    let cancelled = c.json(&["cancel", &id.to_string()]);
+    assert_eq!(cancelled["state"], "cancelled");
+    wait_for("every slot idle", Duration::from_secs(1), || {
+        let s = c.json(&["status"]);
+        (s["slots_busy"] == 0 && s["jobs_running"] == 0).then_some(())
+    });
+    // The freed slots take new work at once.
+    assert_eq!(run_pi(&c, "1e8", "1")["samples"], 100_000_000u64);
+
+    // Ctrl-C in `marmotctl run` cancels the job on the cluster.
+    let mut run = std::process::Command::new(bin("marmotctl"))
+        .arg("--socket")
+        .arg(&c.socket)
+        .args(["run", "pi", "1e14"])
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let job = wait_for("the job to start", Duration::from_secs(30), || {
+        let jobs = c.json(&["jobs"]);
+        jobs.as_array().unwrap().iter().find(|j| j["state"] == "running").map(|j| j["id"].as_u64().unwrap())
+    });
+    let pid = nix::unistd::Pid::from_raw(run.id() as i32);
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGINT).unwrap();
+    let status = run.wait().unwrap();
+    assert_eq!(status.code(), Some(130));
+    assert_eq!(job_view(&c, job)["state"], "cancelled");
+    wait_for("every slot idle", Duration::from_secs(1), || {
+        (c.json(&["status"])["slots_busy"] == 0).then_some(())
+    });
+}
+
+#[test]
+fn a_worker_joining_mid_job_gets_chunks_of_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = Coordinator::start(dir.path());
+    let _first = c.worker("first", 1);
+    c.wait_for_workers(&["first"]);
+    let id = detach(&c, &["pi", "2e10", "--seed", "5"]);
+    let _late = c.worker("late", 1);
+    c.wait_for_workers(&["first", "late"]);
+    assert_eq!(job_view(&c, id)["state"], "running", "the job must still run when 'late' joins");
+    let result = wait_result(&c, id);
+    let late = result["workers"].as_array().unwrap().iter().find(|w| w["name"] == "late").cloned();
+    assert!(late.is_some_and(|w| w["chunks"].as_u64().unwrap() > 0), "{result}");
+}
+
+#[test]
+fn jobs_are_listed_and_waitable_after_they_end() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = Coordinator::start(dir.path());
+    let _w = c.worker("w", 1);
+    c.wait_for_workers(&["w"]);
+    let id = detach(&c, &["pi", "1e7", "--seed", "2"]);
+    let first = wait_result(&c, id);
+    let again = wait_result(&c, id);
+    assert_eq!(first["inside"], again["inside"]);
+    let view = job_view(&c, id);
+    assert_eq!(view["state"], "done");
+    assert_eq!(view["chunks_done"], view["chunks_total"]);
+}

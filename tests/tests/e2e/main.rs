@@ -1,0 +1,14 @@
+//! End-to-end tests: the real `marmotd` and `marmotctl` binaries, real QUIC on 127.0.0.1,
+//! temp dirs and OS-chosen ports. Every wait is for an event (a socket appears, a worker is
+//! listed, a job ends), bounded by a deadline; none is a fixed sleep.
+//!
+//! The binaries are the ones `cargo test --workspace` builds next to this test.
+
+mod util;
+
+/// Joining, trust and refusals, restarts.
+mod cluster;
+/// Jobs under failure: killed workers, cancellation, workers joining mid-job.
+mod jobs;
+/// Mistakes a user can make, each one clear line and a non-zero exit.
+mod errors;

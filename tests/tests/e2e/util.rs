@@ -1,0 +1,207 @@
+//! Starting coordinators and workers as child processes, and talking to them with marmotctl.
+
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+/// The directory holding the built binaries: this test runs from `target/<profile>/deps/`.
+fn bin_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os("MARMOT_BIN_DIR") {
+        return dir.into();
+    }
+    let exe = std::env::current_exe().expect("test executable path");
+    exe.parent().and_then(Path::parent).expect("target dir").to_path_buf()
+}
+
+pub fn bin(name: &str) -> PathBuf {
+    let path = bin_dir().join(name);
+    assert!(
+        path.exists(),
+        "{} is missing: run the tests with `cargo test --workspace`, which builds it",
+        path.display()
+    );
+    path
+}
+
+/// Polls `check` until it returns `Some`, or panics after `limit` saying what never happened.
+pub fn wait_for<T>(what: &str, limit: Duration, mut check: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(value) = check() {
+            return value;
+        }
+        assert!(Instant::now() < deadline, "timed out after {limit:?} waiting for {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// A child process, killed when dropped; its stderr goes to a log file.
+pub struct Proc {
+    child: Child,
+    pub log: PathBuf,
+}
+
+impl Proc {
+    fn spawn(mut cmd: Command, log: PathBuf) -> Proc {
+        let file = std::fs::File::create(&log).expect("log file");
+        cmd.stdin(Stdio::null()).stdout(Stdio::null()).stderr(file);
+        let child = cmd.spawn().expect("spawn");
+        Proc { child, log }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// SIGKILL: a crash, as far as everyone else can tell.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    pub fn signal(&self, signal: nix::sys::signal::Signal) {
+        let pid = nix::unistd::Pid::from_raw(self.child.id() as i32);
+        nix::sys::signal::kill(pid, signal).expect("signal");
+    }
+
+    /// Waits for the process to exit by itself.
+    pub fn wait_exit(&mut self, limit: Duration) -> std::process::ExitStatus {
+        wait_for("process exit", limit, || self.child.try_wait().expect("try_wait"))
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// A coordinator with its own state dir and socket.
+pub struct Coordinator {
+    pub proc: Proc,
+    pub dir: PathBuf,
+    pub socket: PathBuf,
+    pub addr: String,
+}
+
+impl Coordinator {
+    /// Starts a coordinator on an OS-chosen port and waits for its socket.
+    pub fn start(dir: &Path) -> Coordinator {
+        Self::start_on(dir, "127.0.0.1:0")
+    }
+
+    pub fn start_on(dir: &Path, listen: &str) -> Coordinator {
+        std::fs::create_dir_all(dir).expect("dir");
+        let socket = dir.join("marmotd.sock");
+        let mut cmd = Command::new(bin("marmotd"));
+        cmd.args(["coordinator", "--listen", listen, "--dead-after", "2s"]);
+        cmd.arg("--state-dir").arg(dir.join("state"));
+        cmd.arg("--socket").arg(&socket);
+        let proc = Proc::spawn(cmd, dir.join(format!("coordinator-{}.log", unique())));
+        // A crashed predecessor may have left its socket file: wait until one answers.
+        wait_for("the control socket", Duration::from_secs(20), || {
+            std::os::unix::net::UnixStream::connect(&socket).ok().map(drop)
+        });
+        let mut c = Coordinator { proc, dir: dir.to_path_buf(), socket, addr: String::new() };
+        c.addr = c.json(&["status"])["listen"].as_str().expect("listen").to_string();
+        c
+    }
+
+    pub fn ctl(&self, args: &[&str]) -> Output {
+        Command::new(bin("marmotctl"))
+            .arg("--socket")
+            .arg(&self.socket)
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .expect("run marmotctl")
+    }
+
+    /// Runs `marmotctl --json ARGS`, which must succeed, and parses its output.
+    pub fn json(&self, args: &[&str]) -> Value {
+        let mut all = vec!["--json"];
+        all.extend_from_slice(args);
+        let out = self.ctl(&all);
+        assert!(
+            out.status.success(),
+            "marmotctl {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).expect("marmotctl printed JSON")
+    }
+
+    pub fn token(&self) -> String {
+        self.json(&["join-token"])["token"].as_str().expect("token").to_string()
+    }
+
+    /// The names of the connected workers, sorted.
+    pub fn worker_names(&self) -> Vec<String> {
+        let mut names: Vec<String> = self.json(&["workers"])
+            .as_array()
+            .expect("list")
+            .iter()
+            .map(|w| w["name"].as_str().expect("name").to_string())
+            .collect();
+        names.sort();
+        names
+    }
+
+    pub fn wait_for_workers(&self, names: &[&str]) {
+        let mut want: Vec<String> = names.iter().map(|s| s.to_string()).collect();
+        want.sort();
+        wait_for(&format!("workers {want:?}"), Duration::from_secs(60), || {
+            (self.worker_names() == want).then_some(())
+        });
+    }
+
+    /// Starts a worker that joins with this coordinator's token.
+    pub fn worker(&self, name: &str, slots: u32) -> Proc {
+        let token = self.token();
+        start_worker(&self.dir, &self.addr, name, slots, Some(&token))
+    }
+}
+
+/// Starts a worker; its state dir is `dir/NAME`.
+pub fn start_worker(dir: &Path, addr: &str, name: &str, slots: u32, token: Option<&str>) -> Proc {
+    let mut cmd = Command::new(bin("marmotd"));
+    cmd.args(["worker", "--coordinator", addr, "--name", name, "--dead-after", "2s"]);
+    cmd.args(["--slots", &slots.to_string()]);
+    cmd.arg("--state-dir").arg(dir.join(name));
+    if let Some(token) = token {
+        cmd.args(["--token", token]);
+    }
+    Proc::spawn(cmd, dir.join(format!("{name}-{}.log", unique())))
+}
+
+fn unique() -> u128 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos())
+}
+
+/// A job's view from `marmotctl jobs --json`.
+pub fn job_view(c: &Coordinator, id: u64) -> Value {
+    c.json(&["jobs"])
+        .as_array()
+        .expect("jobs")
+        .iter()
+        .find(|j| j["id"] == id)
+        .cloned()
+        .expect("job listed")
+}
+
+/// Submits a job with `--detach` and returns its id.
+pub fn detach(c: &Coordinator, args: &[&str]) -> u64 {
+    let mut all = vec!["run"];
+    all.extend_from_slice(args);
+    all.push("--detach");
+    c.json(&all)["id"].as_u64().expect("job id")
+}
+
+/// `marmotctl run pi SAMPLES --seed SEED --json`.
+pub fn run_pi(c: &Coordinator, samples: &str, seed: &str) -> Value {
+    c.json(&["run", "pi", samples, "--seed", seed])
+}
