@@ -50,9 +50,5 @@ pub fn read_optional(path: &Path) -> Result<Option<Vec<u8>>, CertError> {
 /// Creates a state directory (and its parents), private to its owner.
 pub fn create_private_dir(dir: &Path) -> Result<(), CertError> {
     use std::os::unix::fs::DirBuilderExt;
-    std::fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(dir)
-        .map_err(io_err(dir))
+    std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir).map_err(io_err(dir))
 }

@@ -33,9 +33,10 @@ fn roots(ca_der: &[u8]) -> Result<Arc<RootCertStore>, CertError> {
 
 /// The coordinator's config.
 pub fn server(authority: &Authority, alpn: &[u8]) -> Result<ServerConfig, CertError> {
-    let verifier = WebPkiClientVerifier::builder_with_provider(roots(authority.ca_der())?, provider())
-        .allow_unauthenticated()
-        .build()?;
+    let verifier =
+        WebPkiClientVerifier::builder_with_provider(roots(authority.ca_der())?, provider())
+            .allow_unauthenticated()
+            .build()?;
     let (chain, key) = authority.server_identity();
     let mut config = ServerConfig::builder_with_provider(provider())
         .with_protocol_versions(&[&rustls::version::TLS13])?
@@ -85,16 +86,15 @@ impl ServerCertVerifier for PinnedCaVerifier {
         ocsp_response: &[u8],
         now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
-        let ca = intermediates
-            .iter()
-            .find(|c| cert_sha256_hex(c) == self.ca_sha256)
-            .ok_or_else(|| {
+        let ca = intermediates.iter().find(|c| cert_sha256_hex(c) == self.ca_sha256).ok_or_else(
+            || {
                 rustls::Error::General(
                     "the coordinator's CA does not match the join token's hash \
                      (another cluster, or a stale token)"
                         .into(),
                 )
-            })?;
+            },
+        )?;
         let roots = roots(ca).map_err(|e| rustls::Error::General(e.to_string()))?;
         let inner = WebPkiServerVerifier::builder_with_provider(roots, self.provider.clone())
             .build()

@@ -5,7 +5,11 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 #[derive(Parser, Debug)]
-#[command(name = "marmotctl", version, about = "Control a marmot cluster from its coordinator's machine")]
+#[command(
+    name = "marmotctl",
+    version,
+    about = "Control a marmot cluster from its coordinator's machine"
+)]
 pub struct Cli {
     /// The coordinator's control socket.
     #[arg(long, global = true, env = proto::paths::SOCKET_ENV)]
@@ -88,7 +92,8 @@ pub fn parse_u64(s: &str) -> Result<u64, String> {
         return digits.parse::<u64>().map_err(|_| format!("'{s}' is larger than 2^64-1"));
     }
     let (mantissa, exponent) = digits.split_once(['e', 'E']).ok_or_else(bad)?;
-    let exponent: u32 = exponent.strip_prefix('+').unwrap_or(exponent).parse().map_err(|_| bad())?;
+    let exponent: u32 =
+        exponent.strip_prefix('+').unwrap_or(exponent).parse().map_err(|_| bad())?;
     let (int, frac) = mantissa.split_once('.').unwrap_or((mantissa, ""));
     if int.is_empty() && frac.is_empty()
         || !int.bytes().chain(frac.bytes()).all(|b| b.is_ascii_digit())
@@ -96,9 +101,9 @@ pub fn parse_u64(s: &str) -> Result<u64, String> {
         return Err(bad());
     }
     // Exact integer arithmetic: 1.5e3 = 15 × 10^(3-1).
-    let shift = exponent.checked_sub(frac.len() as u32).ok_or_else(|| {
-        format!("'{s}' is not a whole number")
-    })?;
+    let shift = exponent
+        .checked_sub(frac.len() as u32)
+        .ok_or_else(|| format!("'{s}' is not a whole number"))?;
     let base: u64 = format!("{int}{frac}").parse().map_err(|_| bad())?;
     10u64
         .checked_pow(shift)
@@ -129,7 +134,19 @@ mod tests {
 
     #[test]
     fn bad_counts_say_why() {
-        for s in ["0", "-5", "abc", "", "1.5", "1.25e1", "1e20", "99999999999999999999", "e5", "1e", "--"] {
+        for s in [
+            "0",
+            "-5",
+            "abc",
+            "",
+            "1.5",
+            "1.25e1",
+            "1e20",
+            "99999999999999999999",
+            "e5",
+            "1e",
+            "--",
+        ] {
             assert!(parse_count(s).is_err(), "{s}");
         }
         assert!(parse_count("-5").unwrap_err().contains("negative"));

@@ -2,13 +2,16 @@
 
 use crate::cli::{Command, RunTask};
 use crate::client::Client;
-use crate::follow::{follow, Followed};
+use crate::follow::{follow, interrupt, Followed};
 use anyhow::{bail, Result};
-use proto::api::{JobState, JobView, JoinToken, PiResult, PingRequest, PingResult, Status, WorkerView};
+use proto::api::{
+    JobState, JobView, JoinToken, PiResult, PingRequest, PingResult, Status, WorkerView,
+};
 use proto::task::TaskSpec;
 use serde::Serialize;
 use std::process::ExitCode;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use tokio::signal::unix::Signal;
 
 /// Exit status of a job the user interrupted with Ctrl-C (128 + SIGINT).
 const INTERRUPTED: u8 = 130;
@@ -58,7 +61,10 @@ fn print<T: Serialize>(json: bool, value: &T, human: impl FnOnce()) {
 async fn status(client: &Client, json: bool) -> Result<ExitCode> {
     let s: Status = client.get("/v1/status").await?;
     print(json, &s, || {
-        println!("coordinator  marmotd {} on {}, up {:.0} s", s.version, s.listen, s.uptime_seconds);
+        println!(
+            "coordinator  marmotd {} on {}, up {:.0} s",
+            s.version, s.listen, s.uptime_seconds
+        );
         println!("workers      {}", s.workers);
         println!("slots        {} busy of {}", s.slots_busy, s.slots);
         println!("queued       {} chunks", s.chunks_queued);
@@ -97,7 +103,12 @@ async fn workers(client: &Client, json: bool) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-async fn ping(client: &Client, timeout: Duration, workers: Vec<String>, json: bool) -> Result<ExitCode> {
+async fn ping(
+    client: &Client,
+    timeout: Duration,
+    workers: Vec<String>,
+    json: bool,
+) -> Result<ExitCode> {
     let request = PingRequest { timeout_ms: timeout.as_millis().max(1) as u64, workers };
     let results: Vec<PingResult> = client.post("/v1/ping", &request).await?;
     print(json, &results, || {
@@ -117,21 +128,22 @@ async fn ping(client: &Client, timeout: Duration, workers: Vec<String>, json: bo
 }
 
 async fn run_job(client: &Client, spec: TaskSpec, detach: bool, json: bool) -> Result<ExitCode> {
+    let interrupt = interrupt()?;
     let job: JobView = client.post("/v1/jobs", &spec).await?;
     if detach {
         print(json, &job, || println!("{}", job.id));
         return Ok(ExitCode::SUCCESS);
     }
-    finish(client, job.id, json).await
+    finish(client, job.id, json, interrupt).await
 }
 
 async fn wait(client: &Client, id: u64, json: bool) -> Result<ExitCode> {
-    finish(client, id, json).await
+    finish(client, id, json, interrupt()?).await
 }
 
 /// Follows a job and prints how it ended.
-async fn finish(client: &Client, id: u64, json: bool) -> Result<ExitCode> {
-    let view = match follow(client, id, json).await? {
+async fn finish(client: &Client, id: u64, json: bool, interrupt: Signal) -> Result<ExitCode> {
+    let view = match follow(client, id, json, interrupt).await? {
         Followed::Interrupted(id) => {
             eprintln!("marmotctl: cancelled job {id}");
             return Ok(ExitCode::from(INTERRUPTED));
@@ -190,4 +202,3 @@ fn state_name(state: JobState) -> &'static str {
         JobState::Cancelled => "cancelled",
     }
 }
-

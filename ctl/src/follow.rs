@@ -6,6 +6,7 @@ use anyhow::Result;
 use indicatif::{ProgressBar, ProgressStyle};
 use proto::api::JobView;
 use std::io::IsTerminal;
+use tokio::signal::unix::{signal, Signal, SignalKind};
 
 /// How a followed job ended, as far as this command is concerned.
 pub enum Followed {
@@ -14,8 +15,19 @@ pub enum Followed {
     Interrupted(u64),
 }
 
+/// Ctrl-C, listened for from before the job is submitted: a Ctrl-C that lands between the
+/// submission and the first poll must still cancel the job, not kill `marmotctl` silently.
+pub fn interrupt() -> Result<Signal> {
+    Ok(signal(SignalKind::interrupt())?)
+}
+
 /// Polls job `id` until it ends; shows progress unless `quiet` or stderr is not a terminal.
-pub async fn follow(client: &Client, id: u64, quiet: bool) -> Result<Followed> {
+pub async fn follow(
+    client: &Client,
+    id: u64,
+    quiet: bool,
+    mut interrupt: Signal,
+) -> Result<Followed> {
     let bar = (!quiet && std::io::stderr().is_terminal()).then(new_bar);
     let poll = async {
         loop {
@@ -33,7 +45,7 @@ pub async fn follow(client: &Client, id: u64, quiet: bool) -> Result<Followed> {
     };
     let result = tokio::select! {
         view = poll => view.map(Followed::Ended),
-        _ = tokio::signal::ctrl_c() => {
+        _ = interrupt.recv() => {
             let _: Result<JobView> = client.delete(&format!("/v1/jobs/{id}")).await;
             Ok(Followed::Interrupted(id))
         }

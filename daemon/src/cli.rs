@@ -117,13 +117,14 @@ impl CoordinatorArgs {
 
 impl WorkerArgs {
     pub fn into_config(self) -> WorkerConfig {
-        let coordinator = if self.coordinator.rsplit_once(':').is_some_and(|(_, p)| p.parse::<u16>().is_ok())
-            && !self.coordinator.ends_with(']')
-        {
-            self.coordinator
-        } else {
-            format!("{}:{}", self.coordinator, proto::DEFAULT_PORT)
-        };
+        let coordinator =
+            if self.coordinator.rsplit_once(':').is_some_and(|(_, p)| p.parse::<u16>().is_ok())
+                && !self.coordinator.ends_with(']')
+            {
+                self.coordinator
+            } else {
+                format!("{}:{}", self.coordinator, proto::DEFAULT_PORT)
+            };
         WorkerConfig {
             coordinator,
             token: self.token,

@@ -36,9 +36,7 @@ impl LocalCluster {
         };
         let coordinator = coordinator::start(config, shutdown.clone()).await?;
         let token = coordinator.cluster.authority.join_token()?.to_string();
-        let slots = args
-            .slots
-            .unwrap_or_else(|| (identity::default_slots() / args.workers).max(1));
+        let slots = args.slots.unwrap_or_else(|| (identity::default_slots() / args.workers).max(1));
         let workers = (1..=args.workers)
             .map(|i| {
                 let config = WorkerConfig {
@@ -127,7 +125,8 @@ pub async fn run_demo(args: LocalArgs, shutdown: CancellationToken) -> Result<()
     }
 
     println!("\n$ marmotctl run pi 1e9");
-    let pi: PiResult = run_job(&local.cluster, TaskSpec::Pi { samples: 1_000_000_000, seed: 1 }).await?;
+    let pi: PiResult =
+        run_job(&local.cluster, TaskSpec::Pi { samples: 1_000_000_000, seed: 1 }).await?;
     print!("{pi}");
 
     shutdown.cancel();
@@ -136,7 +135,10 @@ pub async fn run_demo(args: LocalArgs, shutdown: CancellationToken) -> Result<()
 }
 
 /// Submits a job and waits for its result document.
-async fn run_job<T: serde::de::DeserializeOwned>(cluster: &Arc<Cluster>, spec: TaskSpec) -> Result<T> {
+async fn run_job<T: serde::de::DeserializeOwned>(
+    cluster: &Arc<Cluster>,
+    spec: TaskSpec,
+) -> Result<T> {
     let job = cluster.submit(spec)?;
     let (_, mut ended) = cluster.job(job.id)?;
     ended.wait_for(|&ended| ended).await.context("the job vanished")?;

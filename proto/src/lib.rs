@@ -18,8 +18,8 @@ pub mod api;
 pub mod frame;
 pub mod framed;
 pub mod paths;
-pub mod usage;
 pub mod task;
+pub mod usage;
 pub mod wire;
 
 pub use frame::{FrameError, MAX_FRAME};

@@ -8,9 +8,7 @@
 
 use super::chunk;
 use super::jobs::JobRecord;
-use crate::scheduler::{
-    self, Action, AssignmentId, Event, JobId, Outcome, Scheduler, WorkerId,
-};
+use crate::scheduler::{self, Action, AssignmentId, Event, JobId, Outcome, Scheduler, WorkerId};
 use certs::Authority;
 use proto::api::{JobView, PingResult, Status, WorkerView};
 use proto::task::{ChunkOutput, TaskSpec};
@@ -182,7 +180,11 @@ impl Cluster {
     }
 
     /// Pings the named workers (all when `names` is empty), each bounded by `timeout`.
-    pub async fn ping(&self, names: &[String], timeout: Duration) -> Result<Vec<PingResult>, ClusterError> {
+    pub async fn ping(
+        &self,
+        names: &[String],
+        timeout: Duration,
+    ) -> Result<Vec<PingResult>, ClusterError> {
         let targets: Vec<(String, quinn::Connection)> = {
             let inner = self.lock();
             select_workers(&inner, names)?
@@ -192,7 +194,9 @@ impl Cluster {
         };
         let pings = targets.into_iter().map(|(name, conn)| async move {
             match tokio::time::timeout(timeout, chunk::ping(&conn)).await {
-                Ok(Ok(rtt)) => PingResult { worker: name, rtt_ms: Some(rtt.as_secs_f64() * 1e3), error: None },
+                Ok(Ok(rtt)) => {
+                    PingResult { worker: name, rtt_ms: Some(rtt.as_secs_f64() * 1e3), error: None }
+                }
                 Ok(Err(e)) => PingResult { worker: name, rtt_ms: None, error: Some(e.to_string()) },
                 Err(_) => PingResult { worker: name, rtt_ms: None, error: Some("timeout".into()) },
             }
@@ -281,12 +285,14 @@ impl Cluster {
         while let Some(action) = actions.pop_front() {
             match action {
                 Action::Assign { assignment, worker, job, chunk, start, end } => {
-                    let (Some(w), Some(record)) = (inner.workers.get(&worker), inner.jobs.get(&job))
+                    let (Some(w), Some(record)) =
+                        (inner.workers.get(&worker), inner.jobs.get(&job))
                     else {
                         // The scheduler only knows registered workers and running jobs.
                         continue;
                     };
-                    let request = ChunkRequest { job, chunk, task: record.spec.clone(), start, end };
+                    let request =
+                        ChunkRequest { job, chunk, task: record.spec.clone(), start, end };
                     let cancel = CancellationToken::new();
                     inner.assignments.insert(assignment, cancel.clone());
                     let run = chunk::run(self.clone(), w.conn.clone(), assignment, request, cancel);
@@ -298,10 +304,10 @@ impl Cluster {
                     }
                 }
                 Action::Reduce { job, worker, start, end, result, .. } => {
-                    let name = inner.workers.get(&worker).map_or_else(
-                        || format!("worker-{worker}"),
-                        |w| w.hello.name.clone(),
-                    );
+                    let name = inner
+                        .workers
+                        .get(&worker)
+                        .map_or_else(|| format!("worker-{worker}"), |w| w.hello.name.clone());
                     let answered = inner
                         .jobs
                         .get_mut(&job)
@@ -370,4 +376,3 @@ fn validate(spec: &TaskSpec) -> Result<(), ClusterError> {
         TaskSpec::Pi { .. } => Ok(()),
     }
 }
-

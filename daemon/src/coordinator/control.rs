@@ -65,10 +65,16 @@ async fn workers(State(cluster): State<Arc<Cluster>>) -> Json<Vec<WorkerView>> {
     Json(cluster.workers())
 }
 
-async fn ping(State(cluster): State<Arc<Cluster>>, Json(req): Json<PingRequest>) -> Reply<Vec<PingResult>> {
+async fn ping(
+    State(cluster): State<Arc<Cluster>>,
+    Json(req): Json<PingRequest>,
+) -> Reply<Vec<PingResult>> {
     let timeout = Duration::from_millis(req.timeout_ms);
     if timeout.is_zero() || timeout > MAX_PING_TIMEOUT {
-        return Err(Failure(StatusCode::BAD_REQUEST, "ping timeout must be between 1 ms and 300 s".into()));
+        return Err(Failure(
+            StatusCode::BAD_REQUEST,
+            "ping timeout must be between 1 ms and 300 s".into(),
+        ));
     }
     Ok(Json(cluster.ping(&req.workers, timeout).await?))
 }

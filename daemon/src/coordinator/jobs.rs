@@ -14,10 +14,18 @@ use std::time::Instant;
 use tokio::sync::watch;
 
 /// Whether `output` can be the result of units `start..end` of `task`.
-pub fn check_output(task: &TaskSpec, start: u64, end: u64, output: &ChunkOutput) -> Result<(), String> {
+pub fn check_output(
+    task: &TaskSpec,
+    start: u64,
+    end: u64,
+    output: &ChunkOutput,
+) -> Result<(), String> {
     match (task, output) {
         (TaskSpec::Pi { .. }, ChunkOutput::Pi { inside }) if *inside <= end - start => Ok(()),
-        _ => Err(format!("worker returned an impossible result for {} chunk {start}..{end}", task.name())),
+        _ => Err(format!(
+            "worker returned an impossible result for {} chunk {start}..{end}",
+            task.name()
+        )),
     }
 }
 

@@ -64,7 +64,9 @@ impl Running {
 pub async fn start(config: CoordinatorConfig, shutdown: CancellationToken) -> Result<Running> {
     let authority =
         Authority::load_or_create(&config.state_dir, proto::COORDINATOR_SERVER_NAME, &config.sans)
-            .with_context(|| format!("cannot set up the cluster CA in {}", config.state_dir.display()))?;
+            .with_context(|| {
+                format!("cannot set up the cluster CA in {}", config.state_dir.display())
+            })?;
     let tls = certs::tls::server(&authority, proto::ALPN)?;
     let endpoint = transport::server_endpoint(config.listen, tls, config.dead_after)?;
     let local_addr = endpoint.local_addr()?;
@@ -72,7 +74,10 @@ pub async fn start(config: CoordinatorConfig, shutdown: CancellationToken) -> Re
     let scheduler_config =
         scheduler::Config { straggler_factor: config.straggler_factor, ..Default::default() };
     let cluster = Cluster::new(authority, local_addr, scheduler_config);
-    tracing::info!("coordinator listening on UDP {local_addr}, control socket {}", config.socket.display());
+    tracing::info!(
+        "coordinator listening on UDP {local_addr}, control socket {}",
+        config.socket.display()
+    );
 
     let api = {
         let router = control::router(cluster.clone());

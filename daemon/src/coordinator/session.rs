@@ -172,3 +172,82 @@ async fn serve_member(
     }
     cluster.unregister(id);
 }
+
+#[cfg(test)]
+mod tests {
+    //! Peers the real worker never is: no certificate, garbage bytes. Driven in-process against
+    //! a real coordinator on 127.0.0.1.
+
+    use crate::coordinator::{self, CoordinatorConfig};
+    use crate::transport;
+    use proto::wire::{Hello, Welcome, WorkerOpen};
+    use proto::{MessageReader, MessageWriter};
+    use tokio_util::sync::CancellationToken;
+
+    async fn connect_without_certificate(running: &coordinator::Running) -> quinn::Connection {
+        let token = running.cluster.authority.join_token().unwrap();
+        let tls = certs::tls::joining_client(&token.ca_sha256, proto::ALPN).unwrap();
+        let client = transport::client_config(tls, transport::DEFAULT_DEAD_AFTER, 4).unwrap();
+        let endpoint = transport::client_endpoint(running.local_addr).unwrap();
+        let connecting =
+            endpoint.connect_with(client, running.local_addr, proto::COORDINATOR_SERVER_NAME);
+        connecting.unwrap().await.unwrap()
+    }
+
+    #[tokio::test]
+    async fn hostile_peers_lose_their_connection_not_the_coordinator() {
+        let dir = tempfile::tempdir().unwrap();
+        let shutdown = CancellationToken::new();
+        let config = CoordinatorConfig {
+            listen: "127.0.0.1:0".parse().unwrap(),
+            state_dir: dir.path().join("state"),
+            socket: dir.path().join("sock"),
+            socket_group: None,
+            sans: vec![],
+            dead_after: transport::DEFAULT_DEAD_AFTER,
+            straggler_factor: 3.0,
+        };
+        let running = coordinator::start(config, shutdown.clone()).await.unwrap();
+
+        // A hello over a connection without a client certificate is refused.
+        let conn = connect_without_certificate(&running).await;
+        let (send, recv) = conn.open_bi().await.unwrap();
+        let hello = Hello {
+            protocol: proto::PROTOCOL_VERSION,
+            name: "sneaky".into(),
+            slots: 1,
+            version: "0".into(),
+            binary_sha256: String::new(),
+            arch: "x86_64".into(),
+            os: "linux".into(),
+        };
+        MessageWriter::new(send).send(&WorkerOpen::Hello(hello)).await.unwrap();
+        let reply = MessageReader::new(recv).recv::<Welcome>().await.unwrap();
+        let Some(Welcome::Refused { reason }) = reply else { panic!("{reply:?}") };
+        assert!(reason.contains("no client certificate"), "{reason}");
+        assert!(running.cluster.workers().is_empty());
+
+        // A frame claiming 4 GiB, then garbage: the connection is closed.
+        let conn = connect_without_certificate(&running).await;
+        let (mut send, _recv) = conn.open_bi().await.unwrap();
+        send.write_all(&u32::MAX.to_be_bytes()).await.unwrap();
+        send.write_all(&[0xAB; 64]).await.unwrap();
+        let reason = conn.closed().await;
+        assert!(reason.to_string().contains("bad first message"), "{reason}");
+
+        // A well-formed frame that is not a message.
+        let conn = connect_without_certificate(&running).await;
+        let (mut send, _recv) = conn.open_bi().await.unwrap();
+        send.write_all(&8u32.to_be_bytes()).await.unwrap();
+        send.write_all(&[0xFF; 8]).await.unwrap();
+        conn.closed().await;
+
+        // The coordinator still serves.
+        assert_eq!(running.cluster.status().workers, 0);
+        let conn = connect_without_certificate(&running).await;
+        assert!(conn.open_bi().await.is_ok());
+
+        shutdown.cancel();
+        running.stopped().await;
+    }
+}

@@ -34,7 +34,8 @@ pub fn bind(path: &Path, group: Option<&str>) -> Result<UnixListener> {
                 path.display()
             );
         }
-        std::fs::remove_file(path).with_context(|| format!("cannot remove stale {}", path.display()))?;
+        std::fs::remove_file(path)
+            .with_context(|| format!("cannot remove stale {}", path.display()))?;
     }
     let listener = UnixListener::bind(path)
         .with_context(|| format!("cannot create the control socket {}", path.display()))?;

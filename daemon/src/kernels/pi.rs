@@ -19,26 +19,33 @@ const RADIUS_SQUARED: u64 = 1 << 62;
 /// SplitMix64's output number `i` (0-based) for a generator seeded with `seed`.
 #[inline(always)]
 pub fn splitmix64(seed: u64, i: u64) -> u64 {
-    let mut z = seed.wrapping_add(i.wrapping_add(1).wrapping_mul(GOLDEN));
+    mix(seed.wrapping_add(i.wrapping_add(1).wrapping_mul(GOLDEN)))
+}
+
+/// SplitMix64's output function, applied to a Weyl-sequence state.
+#[inline(always)]
+fn mix(mut z: u64) -> u64 {
     z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
     z ^ (z >> 31)
 }
 
-/// Whether point `i` of `seed` is inside.
+/// Whether the point drawn as `h` is inside: its top 31 bits are x, its low 31 bits y.
 #[inline(always)]
-fn is_inside(seed: u64, i: u64) -> bool {
-    let h = splitmix64(seed, i);
-    let x = h >> 33; // top 31 bits
-    let y = (h & 0xffff_ffff) >> 1; // low word's top 31 bits
+fn is_inside(h: u64) -> bool {
+    let x = h >> 33;
+    let y = h & 0x7fff_ffff;
     x * x + y * y < RADIUS_SQUARED
 }
 
 #[inline(always)]
 fn count_block(seed: u64, start: u64, end: u64) -> u64 {
+    // The Weyl state of point i is seed + (i+1)·GOLDEN: step it by addition, not by multiplying.
+    let mut state = seed.wrapping_add(start.wrapping_add(1).wrapping_mul(GOLDEN));
     let mut inside = 0u64;
-    for i in start..end {
-        inside += u64::from(is_inside(seed, i));
+    for _ in start..end {
+        inside += u64::from(is_inside(mix(state)));
+        state = state.wrapping_add(GOLDEN);
     }
     inside
 }
@@ -119,7 +126,8 @@ mod tests {
         let whole = count(Level::Scalar, 42, 0, 3_000_001);
         for level in Level::available() {
             assert_eq!(count(level, 42, 0, 3_000_001), whole, "{level:?}");
-            let parts = count(level, 42, 0, 17) + count(level, 42, 17, 2_000_000)
+            let parts = count(level, 42, 0, 17)
+                + count(level, 42, 17, 2_000_000)
                 + count(level, 42, 2_000_000, 3_000_001);
             assert_eq!(parts, whole, "{level:?} split");
         }
@@ -136,6 +144,9 @@ mod tests {
     fn cancellation_stops_the_kernel() {
         let cancel = Cancel::default();
         cancel.cancel();
-        assert_eq!(count_inside(Level::Scalar, 1, 0, u64::MAX, &cancel), Err(KernelError::Cancelled));
+        assert_eq!(
+            count_inside(Level::Scalar, 1, 0, u64::MAX, &cancel),
+            Err(KernelError::Cancelled)
+        );
     }
 }

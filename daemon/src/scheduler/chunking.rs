@@ -19,7 +19,12 @@ pub struct ChunkTargets {
 
 impl Default for ChunkTargets {
     fn default() -> Self {
-        ChunkTargets { chunks_per_slot: 4, min_seconds: 0.01, max_seconds: 0.5, max_chunks: 1 << 20 }
+        ChunkTargets {
+            chunks_per_slot: 4,
+            min_seconds: 0.01,
+            max_seconds: 0.5,
+            max_chunks: 1 << 20,
+        }
     }
 }
 
@@ -48,11 +53,8 @@ impl ChunkPlan {
 
 /// Plans `units` of work expected to run at `units_per_second` on one slot, over `slots` slots.
 pub fn plan_chunks(units: u64, units_per_second: f64, slots: u32, t: &ChunkTargets) -> ChunkPlan {
-    let rate = if units_per_second.is_finite() && units_per_second > 0.0 {
-        units_per_second
-    } else {
-        1.0
-    };
+    let rate =
+        if units_per_second.is_finite() && units_per_second > 0.0 { units_per_second } else { 1.0 };
     let total_seconds = units as f64 / rate;
     let wanted = f64::from(t.chunks_per_slot.max(1)) * f64::from(slots.max(1));
     let seconds = (total_seconds / wanted).clamp(t.min_seconds, t.max_seconds);

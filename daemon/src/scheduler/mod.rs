@@ -51,18 +51,39 @@ impl Default for Config {
 /// Something that happened, fed to [`Scheduler::handle`].
 #[derive(Clone, Debug)]
 pub enum Event<R> {
-    WorkerJoined { worker: WorkerId, slots: u32 },
+    WorkerJoined {
+        worker: WorkerId,
+        slots: u32,
+    },
     /// The worker's connection closed or timed out: its chunks must run elsewhere.
-    WorkerLost { worker: WorkerId },
+    WorkerLost {
+        worker: WorkerId,
+    },
     /// The worker takes no new chunks (it is about to update or exit).
-    WorkerDraining { worker: WorkerId },
+    WorkerDraining {
+        worker: WorkerId,
+    },
     /// A new job of `units` units, expected to run at `units_per_second` on one slot.
-    JobSubmitted { job: JobId, units: u64, units_per_second: f64 },
-    JobCancelled { job: JobId },
+    JobSubmitted {
+        job: JobId,
+        units: u64,
+        units_per_second: f64,
+    },
+    JobCancelled {
+        job: JobId,
+    },
     /// The job's task found its answer in a chunk already reduced: stop the rest.
-    JobAnswered { job: JobId },
-    ChunkFinished { assignment: AssignmentId, result: R },
-    ChunkFailed { assignment: AssignmentId, error: String },
+    JobAnswered {
+        job: JobId,
+    },
+    ChunkFinished {
+        assignment: AssignmentId,
+        result: R,
+    },
+    ChunkFailed {
+        assignment: AssignmentId,
+        error: String,
+    },
     /// Time passed (stragglers are looked for).
     Tick,
 }
@@ -79,7 +100,8 @@ pub enum Action<R> {
         start: u64,
         end: u64,
     },
-    /// Stop an assignment; its slot is already counted as free.
+    /// Stop an assignment (or forget it, when its worker was lost); its slot is already
+    /// counted as free.
     Cancel { assignment: AssignmentId, worker: WorkerId },
     /// Fold this result into the job: the first and only time for this chunk.
     Reduce { job: JobId, chunk: ChunkIndex, worker: WorkerId, start: u64, end: u64, result: R },
@@ -186,11 +208,11 @@ impl<R> Scheduler<R> {
         match event {
             Event::WorkerJoined { worker, slots } => {
                 // A reused id means the old connection is gone: treat it as lost first.
-                self.lose_worker(worker);
+                self.lose_worker(worker, &mut out);
                 let running = BTreeSet::new();
                 self.workers.insert(worker, Worker { slots, running, draining: false });
             }
-            Event::WorkerLost { worker } => self.lose_worker(worker),
+            Event::WorkerLost { worker } => self.lose_worker(worker, &mut out),
             Event::WorkerDraining { worker } => {
                 if let Some(w) = self.workers.get_mut(&worker) {
                     w.draining = true;
@@ -204,7 +226,9 @@ impl<R> Scheduler<R> {
             Event::ChunkFinished { assignment, result } => {
                 self.finish_chunk(now, assignment, result, &mut out)
             }
-            Event::ChunkFailed { assignment, error } => self.fail_chunk(assignment, error, &mut out),
+            Event::ChunkFailed { assignment, error } => {
+                self.fail_chunk(assignment, error, &mut out)
+            }
             Event::Tick => {}
         }
         self.dispatch(now, &mut out);
@@ -251,10 +275,13 @@ impl<R> Scheduler<R> {
         self.jobs.insert(job, job_state);
     }
 
-    fn lose_worker(&mut self, worker: WorkerId) {
+    /// Forgets a worker. Its assignments are cancelled (so the driver can drop what it holds
+    /// for them) and their chunks queued again at the front.
+    fn lose_worker(&mut self, worker: WorkerId, out: &mut Vec<Action<R>>) {
         let Some(w) = self.workers.remove(&worker) else { return };
         for id in w.running {
             let Some(a) = self.assignments.remove(&id) else { continue };
+            out.push(Action::Cancel { assignment: id, worker });
             let Some(job) = self.jobs.get_mut(&a.job) else { continue };
             let chunk = &mut job.chunks[a.chunk as usize];
             chunk.running.retain(|&r| r != id);
@@ -290,7 +317,14 @@ impl<R> Scheduler<R> {
         job.progress.chunks_done += 1;
         job.progress.units_done += end - start;
         let finished = job.progress.chunks_done == job.progress.chunks_total;
-        out.push(Action::Reduce { job: a.job, chunk: a.chunk, worker: a.worker, start, end, result });
+        out.push(Action::Reduce {
+            job: a.job,
+            chunk: a.chunk,
+            worker: a.worker,
+            start,
+            end,
+            result,
+        });
         for other in others {
             self.cancel_assignment(other, out);
         }
@@ -405,12 +439,8 @@ impl<R> Scheduler<R> {
     /// The worker with the most free slots, avoiding `exclude` always and the chunk's failed
     /// workers unless no other worker is connected.
     fn pick_worker(&self, chunk: &Chunk, exclude: &[WorkerId]) -> Option<WorkerId> {
-        let candidates = || {
-            self.workers
-                .iter()
-                .filter(|(id, _)| !exclude.contains(id))
-                .map(|(&id, w)| (id, w))
-        };
+        let candidates =
+            || self.workers.iter().filter(|(id, _)| !exclude.contains(id)).map(|(&id, w)| (id, w));
         let untried = |id: &WorkerId| !chunk.failed_on.contains(id);
         let any_untried = candidates().any(|(id, _)| untried(&id));
         candidates()

@@ -58,7 +58,9 @@ pub async fn join(
     };
     conn.close(transport::codes::DONE, b"joined");
     match reply {
-        JoinReply::Refused { reason } => bail!("the coordinator refused to let this worker join: {reason}"),
+        JoinReply::Refused { reason } => {
+            bail!("the coordinator refused to let this worker join: {reason}")
+        }
         JoinReply::Accepted { cert_der, ca_der } => {
             if certs::cert_sha256_hex(&ca_der) != token.ca_sha256 {
                 bail!("the coordinator sent a CA that does not match the join token");

@@ -66,6 +66,12 @@ pub async fn run(config: WorkerConfig, shutdown: CancellationToken) -> Result<Ex
              (print one with `marmotctl join-token` on the coordinator)"
         );
     }
+    if let Some(token) = &config.token {
+        token.parse::<certs::JoinToken>()?;
+    }
+    // An address that does not resolve now is most likely a typo: say so and stop. Later
+    // failures (the coordinator down, the network gone) are retried forever.
+    resolve(&config.coordinator).await?;
     let pool = pool::SlotPool::new(config.slots)?;
     tracing::info!(name = %info.hello.name, slots = config.slots, "worker starting");
     let mut backoff = new_backoff();
@@ -127,7 +133,10 @@ async fn connect_once(
             let token = config.token.as_deref().context("no join token")?;
             match join::join(&endpoint, addr, token, config).await? {
                 Ok(joined) => {
-                    tracing::info!("joined the cluster; certificate stored in {}", config.state_dir.display());
+                    tracing::info!(
+                        "joined the cluster; certificate stored in {}",
+                        config.state_dir.display()
+                    );
                     *membership = Some(joined.clone());
                     joined
                 }
@@ -145,6 +154,6 @@ async fn connect_once(
 async fn resolve(host_port: &str) -> Result<SocketAddr> {
     let mut addrs = tokio::net::lookup_host(host_port)
         .await
-        .with_context(|| format!("cannot resolve {host_port}"))?;
+        .with_context(|| format!("cannot resolve the coordinator address {host_port}"))?;
     addrs.next().with_context(|| format!("{host_port} resolves to no address"))
 }

@@ -61,9 +61,9 @@ pub(crate) async fn run(
         Err(_) => return Ok(Attempt::Failed(anyhow!("no welcome within {HELLO_TIMEOUT:?}"))),
     };
     match welcome {
-        Some(Welcome::Accepted { coordinator_version }) => tracing::info!(
-            "connected to the coordinator at {addr} (marmotd {coordinator_version})"
-        ),
+        Some(Welcome::Accepted { coordinator_version }) => {
+            tracing::info!("connected to the coordinator at {addr} (marmotd {coordinator_version})")
+        }
         Some(Welcome::Refused { reason }) => bail!("the coordinator refused this worker: {reason}"),
         None => return Ok(Attempt::Failed(anyhow!("the coordinator closed the session stream"))),
     }
@@ -141,7 +141,9 @@ async fn serve_stream(send: SendStream, recv: RecvStream, pool: SlotPool) {
             let cancel = Arc::new(Cancel::default());
             let work = {
                 let cancel = cancel.clone();
-                pool.run(move || kernels::run_chunk(&request.task, request.start, request.end, &cancel))
+                pool.run(move || {
+                    kernels::run_chunk(&request.task, request.start, request.end, &cancel)
+                })
             };
             let result = tokio::select! {
                 result = work => result,

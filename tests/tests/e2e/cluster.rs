@@ -10,7 +10,8 @@ fn two_workers_join_ping_and_estimate_pi_identically_in_any_shape() {
     c.wait_for_workers(&["alpha", "beta"]);
 
     let pings = c.json(&["ping", "--timeout", "2s"]);
-    let mut pinged: Vec<&str> = pings.as_array().unwrap().iter().map(|p| p["worker"].as_str().unwrap()).collect();
+    let mut pinged: Vec<&str> =
+        pings.as_array().unwrap().iter().map(|p| p["worker"].as_str().unwrap()).collect();
     pinged.sort();
     assert_eq!(pinged, ["alpha", "beta"]);
     assert!(pings.as_array().unwrap().iter().all(|p| p["rtt_ms"].as_f64().unwrap() > 0.0));
@@ -70,7 +71,11 @@ fn a_worker_with_another_clusters_certificate_is_refused() {
     // A token for A does not let a worker join B: B's CA is not the one it names.
     let mut wrong_ca = start_worker(dir.path(), &b.addr, "pinned", 1, Some(&a.token()));
     assert!(!wrong_ca.wait_exit(Duration::from_secs(30)).success());
-    assert!(wrong_ca.log_text().contains("does not match the join token"), "{}", wrong_ca.log_text());
+    assert!(
+        wrong_ca.log_text().contains("does not match the join token"),
+        "{}",
+        wrong_ca.log_text()
+    );
 
     // A worker that joined B, trusting A's CA but holding B's certificate, is refused by A.
     let mut member_of_b = b.worker("intruder", 1);

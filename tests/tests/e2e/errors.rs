@@ -24,16 +24,12 @@ fn marmotctl_without_a_coordinator_says_so() {
 }
 
 #[test]
-fn bad_input_gets_one_clear_line() {
+fn unknown_workers_and_jobs_get_one_clear_line() {
     let dir = tempfile::tempdir().unwrap();
     let c = Coordinator::start(dir.path());
     let _w = c.worker("solo", 1);
     c.wait_for_workers(&["solo"]);
-    one_line_error(&c.ctl(&["run", "pi", "0"]), "at least 1");
-    one_line_error(&c.ctl(&["run", "pi", "-5"]), "negative");
-    one_line_error(&c.ctl(&["run", "pi", "abc"]), "not a whole number");
     one_line_error(&c.ctl(&["ping", "nobody"]), "unknown worker 'nobody'");
-    one_line_error(&c.ctl(&["ping", "--timeout", "soon"]), "2s");
     one_line_error(&c.ctl(&["cancel", "12345"]), "no job 12345");
     one_line_error(&c.ctl(&["wait", "12345"]), "no job 12345");
 }
@@ -51,6 +47,15 @@ fn a_worker_with_a_bad_token_or_no_token_exits_with_one_line() {
     };
     one_line_error(&run(Some("not-a-token")), "malformed join token");
     one_line_error(&run(None), "--token");
+    let well_formed = format!("marmot1-{}-{}", "ab".repeat(32), "cd".repeat(16));
+    let out = Command::new(bin("marmotd"))
+        .args(["worker", "--coordinator", "no-such-host.invalid:7070", "--token", &well_formed])
+        .arg("--state-dir")
+        .arg(dir.path())
+        .env("RUST_LOG", "off")
+        .output()
+        .unwrap();
+    one_line_error(&out, "cannot resolve the coordinator address");
 }
 
 #[test]

@@ -33,7 +33,8 @@ fn a_job_survives_a_worker_killed_mid_chunk() {
     let survived = wait_result(&c, id);
     assert_eq!(survived["inside"], undisturbed["inside"], "bit-identical despite the kill");
     assert_eq!(survived["estimate"], undisturbed["estimate"]);
-    let units: u64 = survived["workers"].as_array().unwrap().iter().map(|w| w["units"].as_u64().unwrap()).sum();
+    let units: u64 =
+        survived["workers"].as_array().unwrap().iter().map(|w| w["units"].as_u64().unwrap()).sum();
     assert_eq!(units, 4_000_000_000, "every chunk counted exactly once");
     assert!(job_view(&c, id)["chunks_rerun"].as_u64().unwrap() >= 1, "the lost chunk ran again");
 }
@@ -69,7 +70,11 @@ fn cancelling_frees_every_slot_and_ctrl_c_cancels_too() {
         .unwrap();
     let job = wait_for("the job to start", Duration::from_secs(30), || {
         let jobs = c.json(&["jobs"]);
-        jobs.as_array().unwrap().iter().find(|j| j["state"] == "running").map(|j| j["id"].as_u64().unwrap())
+        jobs.as_array()
+            .unwrap()
+            .iter()
+            .find(|j| j["state"] == "running")
+            .map(|j| j["id"].as_u64().unwrap())
     });
     let pid = nix::unistd::Pid::from_raw(run.id() as i32);
     nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGINT).unwrap();

@@ -4,11 +4,14 @@
 //!
 //! The binaries are the ones `cargo test --workspace` builds next to this test.
 
+// Helpers outside `#[test]` functions panic on purpose: a panic is a test failure.
+#![allow(clippy::unwrap_used)]
+
 mod util;
 
 /// Joining, trust and refusals, restarts.
 mod cluster;
-/// Jobs under failure: killed workers, cancellation, workers joining mid-job.
-mod jobs;
 /// Mistakes a user can make, each one clear line and a non-zero exit.
 mod errors;
+/// Jobs under failure: killed workers, cancellation, workers joining mid-job.
+mod jobs;

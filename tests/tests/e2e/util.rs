@@ -50,10 +50,6 @@ impl Proc {
         Proc { child, log }
     }
 
-    pub fn pid(&self) -> u32 {
-        self.child.id()
-    }
-
     pub fn log_text(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
@@ -141,7 +137,8 @@ impl Coordinator {
 
     /// The names of the connected workers, sorted.
     pub fn worker_names(&self) -> Vec<String> {
-        let mut names: Vec<String> = self.json(&["workers"])
+        let mut names: Vec<String> = self
+            .json(&["workers"])
             .as_array()
             .expect("list")
             .iter()

@@ -1,0 +1,29 @@
+//! `marmotctl`'s command line, run as the real binary: usage errors are one line and exit 2.
+//!
+//! (Having integration tests here also makes `cargo test --workspace` build the `marmotctl`
+//! binary that the end-to-end tests in `tests/` run.)
+
+use std::process::Command;
+
+fn marmotctl(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_marmotctl")).args(args).output().expect("run marmotctl")
+}
+
+#[test]
+fn bad_numbers_and_durations_are_one_line_before_any_connection() {
+    for (args, needle) in [
+        (&["run", "pi", "0"][..], "at least 1"),
+        (&["run", "pi", "-5"], "negative"),
+        (&["run", "pi", "abc"], "not a whole number"),
+        (&["run", "pi", "1e30"], "larger than"),
+        (&["run", "pi"], "SAMPLES"),
+        (&["ping", "--timeout", "soon"], "2s"),
+        (&["cancel", "x"], "x"),
+    ] {
+        let out = marmotctl(args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(stderr.trim_end().lines().count(), 1, "{args:?}: {stderr}");
+        assert!(stderr.contains(needle), "{args:?}: {stderr}");
+    }
+}
