@@ -19,8 +19,8 @@ fn setup(jobs: u64) -> (Scheduler<u64>, Vec<u64>) {
         s.handle(Duration::ZERO, Event::WorkerJoined { worker, slots: 4 });
     }
     for job in 0..jobs {
-        // 100 units/s and the 10 ms minimum chunk: one unit per chunk.
-        let event = Event::JobSubmitted { job, units: CHUNKS / jobs, units_per_second: 100.0 };
+        // One unit a second and chunks of at most 0.5 s: one unit per chunk.
+        let event = Event::JobSubmitted { job, units: CHUNKS / jobs, units_per_second: 1.0 };
         running.extend(assignments(s.handle(Duration::ZERO, event)));
     }
     (s, running)
@@ -33,11 +33,13 @@ fn assignments(actions: Vec<Action<u64>>) -> impl Iterator<Item = u64> {
     })
 }
 
-/// Feeds results back until every chunk is done; returns the events fed.
-fn drain(mut s: Scheduler<u64>, mut running: Vec<u64>) -> u64 {
+/// Feeds results back, oldest assignment first, until every chunk is done; returns the
+/// events fed.
+fn drain(mut s: Scheduler<u64>, running: Vec<u64>) -> u64 {
+    let mut running = std::collections::VecDeque::from(running);
     let mut events = 0;
     let mut now = Duration::ZERO;
-    while let Some(assignment) = running.pop() {
+    while let Some(assignment) = running.pop_front() {
         now += Duration::from_micros(10);
         events += 1;
         running.extend(assignments(s.handle(now, Event::ChunkFinished { assignment, result: 1 })));
@@ -51,7 +53,11 @@ fn throughput(c: &mut Criterion) {
     group.sample_size(10);
     for jobs in [1, 4] {
         group.bench_function(format!("chunk-events/{jobs}-jobs"), |b| {
-            b.iter_batched(|| setup(jobs), |(s, r)| drain(s, r), BatchSize::LargeInput)
+            b.iter_batched(
+                || setup(jobs),
+                |(s, r)| assert_eq!(drain(s, r), CHUNKS),
+                BatchSize::LargeInput,
+            )
         });
     }
     group.finish();

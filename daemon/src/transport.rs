@@ -1,7 +1,7 @@
 //! QUIC endpoints for both roles, and the transport settings that make a dead peer visible.
 //!
 //! QUIC's idle timer is marmot's dead-peer detector (crash, pulled cable, suspended laptop):
-//! with keep-alives every fifth of the timeout, a silent peer is declared dead after
+//! with keep-alives every fifth of `dead_after`, a silent peer is declared dead within
 //! `dead_after` on both ends. The negotiated timeout is the smaller of the two peers' values.
 
 use anyhow::{Context, Result};
@@ -35,9 +35,13 @@ pub const DEFAULT_DEAD_AFTER: Duration = Duration::from_secs(5);
 /// streams the *peer* may open to us.
 pub fn transport_config(dead_after: Duration, peer_streams: u32) -> Result<TransportConfig> {
     let mut t = TransportConfig::default();
-    let idle = IdleTimeout::try_from(dead_after).context("--dead-after is too long")?;
+    // Sending a keep-alive restarts QUIC's idle timer too, so a dead peer is noticed up to one
+    // keep-alive interval after the idle timeout: the two add up to `dead_after`.
+    let keep_alive = (dead_after / 5).max(Duration::from_millis(20));
+    let idle = IdleTimeout::try_from(dead_after.saturating_sub(keep_alive))
+        .context("--dead-after is too long")?;
     t.max_idle_timeout(Some(idle));
-    t.keep_alive_interval(Some((dead_after / 5).max(Duration::from_millis(50))));
+    t.keep_alive_interval(Some(keep_alive));
     t.max_concurrent_bidi_streams(VarInt::from_u32(peer_streams));
     t.max_concurrent_uni_streams(VarInt::from_u32(0));
     Ok(t)

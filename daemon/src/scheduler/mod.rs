@@ -31,6 +31,9 @@ pub type JobId = u64;
 pub type AssignmentId = u64;
 pub type ChunkIndex = u32;
 
+/// How many recent chunk times the straggler threshold's median is taken over.
+const RECENT_DURATIONS: usize = 256;
+
 /// Tunables.
 #[derive(Clone, Debug)]
 pub struct Config {
@@ -165,8 +168,8 @@ struct Job {
     plan: ChunkPlan,
     chunks: Vec<Chunk>,
     queue: VecDeque<ChunkIndex>,
-    /// Wall time of each reduced chunk, for the straggler threshold.
-    durations: Vec<Duration>,
+    /// Wall time of the most recently reduced chunks, for the straggler threshold.
+    durations: VecDeque<Duration>,
     progress: Progress,
 }
 
@@ -263,7 +266,7 @@ impl<R> Scheduler<R> {
         let job_state = Job {
             chunks: (0..n).map(|_| Chunk::default()).collect(),
             queue: (0..n as ChunkIndex).collect(),
-            durations: Vec::new(),
+            durations: VecDeque::new(),
             progress: Progress { chunks_total: n as u64, units_total: units, ..Default::default() },
             plan,
         };
@@ -313,7 +316,10 @@ impl<R> Scheduler<R> {
         chunk.done = true;
         let others = std::mem::take(&mut chunk.running);
         let (start, end) = job.plan.range(a.chunk);
-        job.durations.push(now.saturating_sub(a.started));
+        if job.durations.len() == RECENT_DURATIONS {
+            job.durations.pop_front();
+        }
+        job.durations.push_back(now.saturating_sub(a.started));
         job.progress.chunks_done += 1;
         job.progress.units_done += end - start;
         let finished = job.progress.chunks_done == job.progress.chunks_total;
@@ -397,7 +403,7 @@ impl<R> Scheduler<R> {
             if let Some(placement) = self.place_queued(job) {
                 return Some((job_id, placement.0, placement.1));
             }
-            if let Some(placement) = self.place_backup(now, job) {
+            if let Some(placement) = self.place_backup(now, job_id, job) {
                 return Some((job_id, placement.0, placement.1));
             }
         }
@@ -415,25 +421,28 @@ impl<R> Scheduler<R> {
     }
 
     /// A straggler of `job` that deserves a backup copy, and where to run it.
-    fn place_backup(&self, now: Duration, job: &Job) -> Option<(ChunkIndex, WorkerId)> {
+    fn place_backup(
+        &self,
+        now: Duration,
+        job_id: JobId,
+        job: &Job,
+    ) -> Option<(ChunkIndex, WorkerId)> {
         if !job.queue.is_empty() || job.durations.is_empty() {
             return None;
         }
-        let mut sorted = job.durations.clone();
-        sorted.sort();
-        let median = sorted[sorted.len() / 2];
+        let mut recent: Vec<Duration> = job.durations.iter().copied().collect();
+        recent.sort_unstable();
+        let median = recent[recent.len() / 2];
         let threshold = median.mul_f64(self.config.straggler_factor).max(Duration::from_millis(1));
-        for (index, chunk) in job.chunks.iter().enumerate() {
-            let [only] = chunk.running[..] else { continue };
-            let Some(a) = self.assignments.get(&only) else { continue };
-            if now.saturating_sub(a.started) <= threshold {
-                continue;
+        // Running assignments are at most the cluster's slots: cheaper to scan than chunks.
+        self.assignments.iter().filter(|(_, a)| a.job == job_id).find_map(|(&id, a)| {
+            let chunk = &job.chunks[a.chunk as usize];
+            let alone = chunk.running == [id];
+            if !alone || now.saturating_sub(a.started) <= threshold {
+                return None;
             }
-            if let Some(worker) = self.pick_worker(chunk, &[a.worker]) {
-                return Some((index as ChunkIndex, worker));
-            }
-        }
-        None
+            Some((a.chunk, self.pick_worker(chunk, &[a.worker])?))
+        })
     }
 
     /// The worker with the most free slots, avoiding `exclude` always and the chunk's failed
