@@ -180,7 +180,7 @@ mod tests {
 
     use crate::coordinator::{self, CoordinatorConfig};
     use crate::transport;
-    use proto::wire::{Hello, Welcome, WorkerOpen};
+    use proto::wire::{Hello, JoinReply, JoinRequest, Welcome, WorkerOpen};
     use proto::{MessageReader, MessageWriter};
     use tokio_util::sync::CancellationToken;
 
@@ -226,6 +226,22 @@ mod tests {
         let Some(Welcome::Refused { reason }) = reply else { panic!("{reply:?}") };
         assert!(reason.contains("no client certificate"), "{reason}");
         assert!(running.cluster.workers().is_empty());
+
+        // A peer speaking another protocol version is told both versions.
+        let conn = connect_without_certificate(&running).await;
+        let (send, recv) = conn.open_bi().await.unwrap();
+        let join = JoinRequest {
+            protocol: proto::PROTOCOL_VERSION + 1,
+            name: "future".into(),
+            secret: running.cluster.authority.join_token().unwrap().secret,
+            csr_der: vec![],
+        };
+        MessageWriter::new(send).send(&WorkerOpen::Join(join)).await.unwrap();
+        let reply = MessageReader::new(recv).recv::<JoinReply>().await.unwrap();
+        let Some(JoinReply::Refused { reason }) = reply else { panic!("{reply:?}") };
+        let (ours, theirs) = (proto::PROTOCOL_VERSION, proto::PROTOCOL_VERSION + 1);
+        assert!(reason.contains(&format!("worker speaks version {theirs}")), "{reason}");
+        assert!(reason.contains(&format!("coordinator version {ours}")), "{reason}");
 
         // A frame claiming 4 GiB, then garbage: the connection is closed.
         let conn = connect_without_certificate(&running).await;

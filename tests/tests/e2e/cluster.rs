@@ -1,4 +1,5 @@
 use crate::util::*;
+use std::os::unix::fs::PermissionsExt;
 use std::time::Duration;
 
 #[test]
@@ -8,6 +9,15 @@ fn two_workers_join_ping_and_estimate_pi_identically_in_any_shape() {
     let _w1 = c.worker("alpha", 1);
     let mut w2 = c.worker("beta", 2);
     c.wait_for_workers(&["alpha", "beta"]);
+    let mode = std::fs::metadata(&c.socket).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600, "the control socket is the owner's alone");
+    for w in c.json(&["workers"]).as_array().unwrap() {
+        assert_eq!(w["version"], env!("CARGO_PKG_VERSION"));
+        assert_eq!(w["binary_sha256"].as_str().unwrap().len(), 64);
+        assert_eq!(w["arch"], std::env::consts::ARCH);
+        assert_eq!(w["os"], std::env::consts::OS);
+        assert!(w["connected_since"].as_u64().unwrap() > 0);
+    }
 
     let pings = c.json(&["ping", "--timeout", "2s"]);
     let mut pinged: Vec<&str> =
