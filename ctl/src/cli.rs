@@ -48,6 +48,15 @@ pub enum Command {
     Wait { job: u64 },
     /// Cancel a running job.
     Cancel { job: u64 },
+    /// Tell workers to hand back their running chunks and exit; the coordinator keeps running.
+    Exit {
+        /// The workers to stop.
+        #[arg(required_unless_present = "all", conflicts_with = "all")]
+        workers: Vec<String>,
+        /// Stop every connected worker.
+        #[arg(long)]
+        all: bool,
+    },
     /// Print the token a new worker joins with (`marmotd worker --token ...`).
     JoinToken {
         /// Make a new token; earlier ones stop working for new joins.
@@ -60,6 +69,36 @@ pub enum Command {
 pub enum RunTask {
     /// Monte Carlo estimate of pi.
     Pi(PiArgs),
+    /// Is N prime? Prints a factor if not; the first chunk that finds one ends the job.
+    Prime(PrimeArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct PrimeArgs {
+    /// A whole number from 0 to 2^128-1 (digits, `_` allowed).
+    #[arg(value_parser = parse_u128, allow_hyphen_values = true)]
+    pub n: u128,
+    /// trial: divide by every candidate up to √N; auto: a primality test, then rho.
+    #[arg(long, value_enum, default_value_t = Method::Trial)]
+    pub method: Method,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug)]
+pub enum Method {
+    Trial,
+    Auto,
+}
+
+/// A whole number from 0 to 2^128-1, in digits with optional `_`.
+pub fn parse_u128(s: &str) -> Result<u128, String> {
+    let digits: String = s.trim().chars().filter(|&c| c != '_').collect();
+    if digits.starts_with('-') {
+        return Err(format!("'{s}' is negative; it must be a whole number from 0 to 2^128-1"));
+    }
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(format!("'{s}' is not a whole number (write it in digits, like 1000003)"));
+    }
+    digits.parse().map_err(|_| format!("'{s}' is larger than 2^128-1"))
 }
 
 #[derive(Args, Debug)]
@@ -151,5 +190,14 @@ mod tests {
         }
         assert!(parse_count("-5").unwrap_err().contains("negative"));
         assert!(parse_count("0").unwrap_err().contains("at least 1"));
+    }
+
+    #[test]
+    fn big_integers() {
+        assert_eq!(parse_u128("340282366920938463463374607431768211455"), Ok(u128::MAX));
+        assert_eq!(parse_u128("943_349_775_459_380_173"), Ok(943349775459380173));
+        for s in ["340282366920938463463374607431768211456", "-1", "1e5", "", "x"] {
+            assert!(parse_u128(s).is_err(), "{s}");
+        }
     }
 }

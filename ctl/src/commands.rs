@@ -1,13 +1,14 @@
 //! One function per `marmotctl` command: call the control API, print human output or JSON.
 
-use crate::cli::{Command, RunTask};
+use crate::cli::{Command, Method, RunTask};
 use crate::client::Client;
 use crate::follow::{follow, interrupt, Followed};
 use anyhow::{bail, Result};
 use proto::api::{
-    JobState, JobView, JoinToken, PiResult, PingRequest, PingResult, Status, WorkerView,
+    ExitReply, ExitRequest, JobState, JobView, JoinToken, PiResult, PingRequest, PingResult,
+    PrimeResult, Status, WorkerView,
 };
-use proto::task::TaskSpec;
+use proto::task::{PrimeMethod, TaskSpec};
 use serde::Serialize;
 use std::process::ExitCode;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -24,6 +25,13 @@ pub async fn run(client: &Client, command: Command, json: bool) -> Result<ExitCo
         Command::Run { task, detach } => {
             let spec = match task {
                 RunTask::Pi(args) => TaskSpec::Pi { samples: args.samples, seed: args.seed },
+                RunTask::Prime(args) => TaskSpec::Prime {
+                    n: args.n,
+                    method: match args.method {
+                        Method::Trial => PrimeMethod::Trial,
+                        Method::Auto => PrimeMethod::Auto,
+                    },
+                },
             };
             run_job(client, spec, detach, json).await
         }
@@ -34,6 +42,7 @@ pub async fn run(client: &Client, command: Command, json: bool) -> Result<ExitCo
             print(json, &view, || println!("job {} is {}", view.id, state_name(view.state)));
             Ok(ExitCode::SUCCESS)
         }
+        Command::Exit { workers, all } => exit(client, workers, all, json).await,
         Command::JoinToken { rotate } => {
             let token: JoinToken = if rotate {
                 client.post("/v1/join-token/rotate", &()).await?
@@ -163,6 +172,7 @@ async fn finish(client: &Client, id: u64, json: bool, interrupt: Signal) -> Resu
 fn print_result(task: &str, result: &serde_json::Value) {
     let parsed = match task {
         "pi" => serde_json::from_value::<PiResult>(result.clone()).map(|r| r.to_string()),
+        "prime" => serde_json::from_value::<PrimeResult>(result.clone()).map(|r| r.to_string()),
         _ => Ok(serde_json::to_string_pretty(result).unwrap_or_default()),
     };
     match parsed {
@@ -201,4 +211,36 @@ fn state_name(state: JobState) -> &'static str {
         JobState::Failed => "failed",
         JobState::Cancelled => "cancelled",
     }
+}
+
+/// How long `exit` waits for the told workers to disconnect.
+const EXIT_WAIT: Duration = Duration::from_secs(10);
+
+async fn exit(client: &Client, workers: Vec<String>, all: bool, json: bool) -> Result<ExitCode> {
+    let reply: ExitReply = client.post("/v1/exit", &ExitRequest { workers, all }).await?;
+    let deadline = tokio::time::Instant::now() + EXIT_WAIT;
+    let still = loop {
+        let connected: Vec<WorkerView> = client.get("/v1/workers").await?;
+        let still: Vec<String> = reply
+            .told
+            .iter()
+            .filter(|n| connected.iter().any(|w| &w.name == *n))
+            .cloned()
+            .collect();
+        if still.is_empty() || tokio::time::Instant::now() >= deadline {
+            break still;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let left: Vec<&String> = reply.told.iter().filter(|n| !still.contains(n)).collect();
+    let doc = serde_json::json!({ "left": left, "still_connected": still });
+    print(json, &doc, || {
+        for name in &left {
+            println!("{name} left");
+        }
+        for name in &still {
+            println!("{name} was told to exit but is still connected");
+        }
+    });
+    Ok(if still.is_empty() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }

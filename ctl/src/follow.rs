@@ -69,6 +69,7 @@ fn new_bar() -> ProgressBar {
 fn unit_name(task: &str) -> &'static str {
     match task {
         "pi" => "samples",
+        "prime" => "divisors",
         _ => "units",
     }
 }

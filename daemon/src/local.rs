@@ -6,8 +6,8 @@ use crate::cli::{default_dead_after, LocalArgs};
 use crate::coordinator::{self, Cluster, CoordinatorConfig};
 use crate::worker::{self, identity, WorkerConfig};
 use anyhow::{bail, Context, Result};
-use proto::api::{JobState, PiResult};
-use proto::task::TaskSpec;
+use proto::api::{JobState, PiResult, PrimeResult};
+use proto::task::{PrimeMethod, TaskSpec};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
@@ -128,6 +128,20 @@ pub async fn run_demo(args: LocalArgs, shutdown: CancellationToken) -> Result<()
     let pi: PiResult =
         run_job(&local.cluster, TaskSpec::Pi { samples: 1_000_000_000, seed: 1 }).await?;
     print!("{pi}");
+
+    // The lab notebook's favourite: prime, so trial division scans all ~10^9 candidates.
+    let notebook = 943_349_775_459_380_173;
+    for method in [PrimeMethod::Trial, PrimeMethod::Auto] {
+        println!("\n$ marmotctl run prime {notebook} --method {}", method.name());
+        let prime: PrimeResult =
+            run_job(&local.cluster, TaskSpec::Prime { n: notebook, method }).await?;
+        print!("{prime}");
+    }
+    let semiprime = 999_999_937 * 999_999_929;
+    println!("\n$ marmotctl run prime {semiprime} --method auto");
+    let spec = TaskSpec::Prime { n: semiprime, method: PrimeMethod::Auto };
+    let prime: PrimeResult = run_job(&local.cluster, spec).await?;
+    print!("{prime}");
 
     shutdown.cancel();
     local.stopped().await;

@@ -9,6 +9,7 @@
 //!   early when the job ends (a long poll, so clients see the end without delay)
 //! - `DELETE /v1/jobs/{id}` → [`JobView`] (cancels it)
 //! - `GET /v1/join-token`, `POST /v1/join-token/rotate` → [`JoinToken`]
+//! - `POST /v1/exit` [`ExitRequest`] → [`ExitReply`]: workers hand back their chunks and exit
 //!
 //! Errors come back with a 4xx/5xx status and an [`ApiError`] body.
 
@@ -126,6 +127,38 @@ pub struct PiResult {
     pub workers: Vec<WorkerShare>,
 }
 
+/// `POST /v1/exit`: tell workers to hand back their chunks and exit with status 0.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ExitRequest {
+    /// The workers to stop; empty means none unless `all`.
+    #[serde(default)]
+    pub workers: Vec<String>,
+    #[serde(default)]
+    pub all: bool,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ExitReply {
+    /// The workers that were told.
+    pub told: Vec<String>,
+}
+
+/// The result of a `prime` job. Numbers up to 2^128 are written as decimal strings, which
+/// every JSON reader keeps exact.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct PrimeResult {
+    pub task: String,
+    pub n: String,
+    pub prime: bool,
+    /// A non-trivial factor, when one was found.
+    pub factor: Option<String>,
+    /// `n / factor`.
+    pub cofactor: Option<String>,
+    pub method: String,
+    pub seconds: f64,
+    pub workers: Vec<WorkerShare>,
+}
+
 /// `GET /v1/join-token`.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct JoinToken {
@@ -144,9 +177,32 @@ impl std::fmt::Display for PiResult {
             self.seconds,
             self.samples_per_second / 1e9
         )?;
-        for w in &self.workers {
-            writeln!(f, "  {:<20} {:>6} chunks {:>16} samples", w.name, w.chunks, w.units)?;
-        }
-        Ok(())
+        write_shares(f, &self.workers, "samples")
     }
+}
+
+impl std::fmt::Display for PrimeResult {
+    /// The human summary `marmotctl run prime` and `marmotd demo` print.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match (&self.factor, &self.cofactor) {
+            (Some(factor), Some(cofactor)) => writeln!(f, "{} = {factor} × {cofactor}", self.n)?,
+            _ if self.prime => writeln!(f, "{} is prime", self.n)?,
+            _ => writeln!(f, "{} is not prime (no factor found)", self.n)?,
+        }
+        writeln!(f, "method {} in {:.3} s", self.method, self.seconds)?;
+        let unit = if self.method == "trial" { "divisors" } else { "rho attempts" };
+        write_shares(f, &self.workers, unit)
+    }
+}
+
+/// One line per worker: the chunks and units it computed.
+fn write_shares(
+    f: &mut std::fmt::Formatter<'_>,
+    workers: &[WorkerShare],
+    unit: &str,
+) -> std::fmt::Result {
+    for w in workers {
+        writeln!(f, "  {:<20} {:>6} chunks {:>20} {unit}", w.name, w.chunks, w.units)?;
+    }
+    Ok(())
 }

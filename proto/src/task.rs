@@ -1,8 +1,8 @@
 //! The built-in tasks as they travel: what a job asks for ([`TaskSpec`]) and what one chunk of
 //! it returns ([`ChunkOutput`]).
 //!
-//! Every task's work is a range of `u64` units (samples, divisors, letters, time steps); a chunk
-//! is a sub-range. That one shape lets the scheduler cut and re-cut any job without knowing
+//! Every task's work is a range of `u64` units (samples, divisors, rho attempts, ...); a chunk
+//! is a sub-range. How many units a job holds is the daemon's business (`kernels::units`). That one shape lets the scheduler cut and re-cut any job without knowing
 //! what the units mean.
 //!
 //! bincode encodes enum variants by position: append new variants, never reorder or reuse them.
@@ -15,6 +15,28 @@ use serde::{Deserialize, Serialize};
 pub enum TaskSpec {
     /// Monte Carlo estimate of pi: `samples` points, point i a pure function of (seed, i).
     Pi { samples: u64, seed: u64 },
+    /// Is `n` prime? A factor if not. The first chunk with a factor ends the job.
+    Prime { n: u128, method: PrimeMethod },
+}
+
+/// How `prime` looks for a factor.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum PrimeMethod {
+    /// Trial division of every candidate up to √n, spread over the slots.
+    #[default]
+    Trial,
+    /// A primality test, then Pollard–Brent rho on every slot for a composite.
+    Auto,
+}
+
+impl PrimeMethod {
+    pub fn name(self) -> &'static str {
+        match self {
+            PrimeMethod::Trial => "trial",
+            PrimeMethod::Auto => "auto",
+        }
+    }
 }
 
 impl TaskSpec {
@@ -22,13 +44,7 @@ impl TaskSpec {
     pub fn name(&self) -> &'static str {
         match self {
             TaskSpec::Pi { .. } => "pi",
-        }
-    }
-
-    /// How many units of work the whole job holds.
-    pub fn units(&self) -> u64 {
-        match self {
-            TaskSpec::Pi { samples, .. } => *samples,
+            TaskSpec::Prime { .. } => "prime",
         }
     }
 }
@@ -39,4 +55,6 @@ impl TaskSpec {
 pub enum ChunkOutput {
     /// How many of the chunk's points fell inside the quarter circle.
     Pi { inside: u64 },
+    /// A non-trivial factor of `n` found in the chunk, if any.
+    Prime { factor: Option<u128> },
 }

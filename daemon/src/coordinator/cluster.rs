@@ -166,14 +166,19 @@ impl Cluster {
             .collect()
     }
 
-    /// Tells the named workers to hand back their chunks and exit; returns the names told.
+    /// Tells the named workers (all when `names` is empty) to hand back their chunks and exit.
+    /// They take no new chunks from now on; their running chunks are queued again when their
+    /// connections close. Returns the names told.
     pub fn tell_exit(self: &Arc<Self>, names: &[String]) -> Result<Vec<String>, ClusterError> {
-        let inner = self.lock();
-        let targets = select_workers(&inner, names)?;
+        let mut inner = self.lock();
+        let targets: Vec<WorkerId> =
+            select_workers(&inner, names)?.into_iter().map(|(id, _)| id).collect();
         let mut told = vec![];
-        for (_, w) in targets {
+        for id in targets {
+            let Some(w) = inner.workers.get(&id) else { continue };
             if w.control.send(Control::Exit).is_ok() {
                 told.push(w.hello.name.clone());
+                self.apply(&mut inner, Event::WorkerDraining { worker: id });
             }
         }
         Ok(told)
@@ -218,7 +223,7 @@ impl Cluster {
         let id = inner.next_job;
         inner.next_job += 1;
         let record = JobRecord::new(id, spec);
-        let units = record.spec.units();
+        let units = crate::kernels::units(&record.spec);
         let units_per_second = record.nominal_rate();
         inner.jobs.insert(id, record);
         self.apply(&mut inner, Event::JobSubmitted { job: id, units, units_per_second });
@@ -373,6 +378,6 @@ fn validate(spec: &TaskSpec) -> Result<(), ClusterError> {
         TaskSpec::Pi { samples: 0, .. } => {
             Err(ClusterError::Invalid("pi needs at least 1 sample".into()))
         }
-        TaskSpec::Pi { .. } => Ok(()),
+        TaskSpec::Pi { .. } | TaskSpec::Prime { .. } => Ok(()),
     }
 }

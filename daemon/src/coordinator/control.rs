@@ -8,7 +8,10 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use proto::api::{ApiError, JobView, JoinToken, PingRequest, PingResult, Status, WorkerView};
+use proto::api::{
+    ApiError, ExitReply, ExitRequest, JobView, JoinToken, PingRequest, PingResult, Status,
+    WorkerView,
+};
 use proto::task::TaskSpec;
 use serde::Deserialize;
 use std::sync::Arc;
@@ -28,6 +31,7 @@ pub fn router(cluster: Arc<Cluster>) -> Router {
         .route("/v1/jobs/{id}", get(job).delete(cancel))
         .route("/v1/join-token", get(join_token))
         .route("/v1/join-token/rotate", post(rotate_join_token))
+        .route("/v1/exit", post(exit))
         .fallback(|| async {
             Failure(StatusCode::NOT_FOUND, "no such route: the API lives under /v1/".into())
         })
@@ -119,6 +123,23 @@ async fn rotate_join_token(State(cluster): State<Arc<Cluster>>) -> Reply<JoinTok
     let token = cluster.authority.rotate_join_token().map_err(internal)?;
     tracing::info!("join token rotated: earlier tokens no longer let workers join");
     Ok(Json(JoinToken { token: token.to_string() }))
+}
+
+async fn exit(
+    State(cluster): State<Arc<Cluster>>,
+    Json(req): Json<ExitRequest>,
+) -> Reply<ExitReply> {
+    if req.workers.is_empty() && !req.all {
+        return Err(Failure(
+            StatusCode::BAD_REQUEST,
+            "name the workers to stop, or pass all".into(),
+        ));
+    }
+    let told = cluster.tell_exit(&req.workers)?;
+    for name in &told {
+        tracing::info!("told worker '{name}' to exit");
+    }
+    Ok(Json(ExitReply { told }))
 }
 
 fn internal(e: impl std::fmt::Display) -> Failure {

@@ -7,8 +7,8 @@
 
 use crate::kernels;
 use crate::scheduler::{JobId, Outcome, Progress};
-use proto::api::{JobState, JobView, PiResult, WorkerShare};
-use proto::task::{ChunkOutput, TaskSpec};
+use proto::api::{JobState, JobView, PiResult, PrimeResult, WorkerShare};
+use proto::task::{ChunkOutput, PrimeMethod, TaskSpec};
 use std::collections::BTreeMap;
 use std::time::Instant;
 use tokio::sync::watch;
@@ -22,6 +22,12 @@ pub fn check_output(
 ) -> Result<(), String> {
     match (task, output) {
         (TaskSpec::Pi { .. }, ChunkOutput::Pi { inside }) if *inside <= end - start => Ok(()),
+        (TaskSpec::Prime { .. }, ChunkOutput::Prime { factor: None }) => Ok(()),
+        (TaskSpec::Prime { n, .. }, ChunkOutput::Prime { factor: Some(f) })
+            if *f > 1 && f < n && n % f == 0 =>
+        {
+            Ok(())
+        }
         _ => Err(format!(
             "worker returned an impossible result for {} chunk {start}..{end}",
             task.name()
@@ -32,21 +38,31 @@ pub fn check_output(
 /// A task's partial result.
 enum Reduction {
     Pi { inside: u64 },
+    Prime { factor: Option<u128> },
 }
 
 impl Reduction {
     fn new(task: &TaskSpec) -> Self {
         match task {
             TaskSpec::Pi { .. } => Reduction::Pi { inside: 0 },
+            TaskSpec::Prime { .. } => Reduction::Prime { factor: None },
         }
     }
 
     /// Folds one chunk in; `true` when the task now has its answer and the rest can stop.
     fn add(&mut self, output: ChunkOutput) -> bool {
         match (self, output) {
-            (Reduction::Pi { inside }, ChunkOutput::Pi { inside: more }) => *inside += more,
+            (Reduction::Pi { inside }, ChunkOutput::Pi { inside: more }) => {
+                *inside += more;
+                false
+            }
+            (Reduction::Prime { factor }, ChunkOutput::Prime { factor: found }) => {
+                *factor = factor.or(found);
+                factor.is_some()
+            }
+            // `check_output` lets only the task's own output through.
+            _ => false,
         }
-        false
     }
 }
 
@@ -161,6 +177,24 @@ impl JobRecord {
                     workers,
                 })
             }
+            (TaskSpec::Prime { n, method }, Reduction::Prime { factor }) => {
+                let prime = factor.is_none()
+                    && match method {
+                        PrimeMethod::Trial => *n >= 2,
+                        PrimeMethod::Auto => kernels::prime::is_prime(*n),
+                    };
+                serde_json::to_value(PrimeResult {
+                    task: "prime".into(),
+                    n: n.to_string(),
+                    prime,
+                    factor: factor.map(|f| f.to_string()),
+                    cofactor: factor.map(|f| (n / f).to_string()),
+                    method: method.name().into(),
+                    seconds,
+                    workers,
+                })
+            }
+            _ => Err(serde::ser::Error::custom("task and reduction disagree")),
         };
         doc.unwrap_or_else(|e| serde_json::json!({ "error": e.to_string() }))
     }

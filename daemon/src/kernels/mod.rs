@@ -6,9 +6,10 @@
 //! [`simd`], so one binary is fast on a new server and still runs on an old laptop.
 
 pub mod pi;
+pub mod prime;
 pub mod simd;
 
-use proto::task::{ChunkOutput, TaskSpec};
+use proto::task::{ChunkOutput, PrimeMethod, TaskSpec};
 use std::sync::atomic::{AtomicBool, Ordering};
 
 /// Why a kernel did not produce a result.
@@ -50,15 +51,33 @@ pub fn run_chunk(
     end: u64,
     cancel: &Cancel,
 ) -> Result<ChunkOutput, KernelError> {
-    let units = task.units();
+    let units = units(task);
     if start > end || end > units {
         return Err(KernelError::OutOfRange { start, end, units });
     }
+    let level = simd::Level::detect();
     match *task {
         TaskSpec::Pi { seed, .. } => {
-            let inside = pi::count_inside(simd::Level::detect(), seed, start, end, cancel)?;
+            let inside = pi::count_inside(level, seed, start, end, cancel)?;
             Ok(ChunkOutput::Pi { inside })
         }
+        TaskSpec::Prime { n, method: PrimeMethod::Trial } => {
+            Ok(ChunkOutput::Prime { factor: prime::trial(n, start, end, level, cancel)? })
+        }
+        TaskSpec::Prime { n, method: PrimeMethod::Auto } => {
+            Ok(ChunkOutput::Prime { factor: prime::rho(n, start, end, cancel)? })
+        }
+    }
+}
+
+/// How many units of work a job of `task` holds.
+pub fn units(task: &TaskSpec) -> u64 {
+    match *task {
+        TaskSpec::Pi { samples, .. } => samples,
+        TaskSpec::Prime { n, method: PrimeMethod::Trial } => prime::trial_units(n),
+        // A prime (or 0, 1) needs no search: its verdict is the primality test's.
+        TaskSpec::Prime { n, method: PrimeMethod::Auto } if n < 4 || prime::is_prime(n) => 0,
+        TaskSpec::Prime { method: PrimeMethod::Auto, .. } => prime::RHO_ATTEMPTS,
     }
 }
 
@@ -66,5 +85,9 @@ pub fn run_chunk(
 pub fn nominal_rate(task: &TaskSpec) -> f64 {
     match task {
         TaskSpec::Pi { .. } => 1.0e9,
+        TaskSpec::Prime { n, method: PrimeMethod::Trial } if *n <= u128::from(u64::MAX) => 2.0e9,
+        TaskSpec::Prime { method: PrimeMethod::Trial, .. } => 3.0e7,
+        // About 0.1 s per rho attempt: chunks of a few attempts.
+        TaskSpec::Prime { method: PrimeMethod::Auto, .. } => 10.0,
     }
 }

@@ -47,7 +47,7 @@ impl ChunkPlan {
     /// The units of chunk `index`, as `(start, end)`.
     pub fn range(&self, index: u32) -> (u64, u64) {
         let start = u64::from(index) * self.chunk_units;
-        (start, (start + self.chunk_units).min(self.units))
+        (start, start.saturating_add(self.chunk_units).min(self.units))
     }
 }
 

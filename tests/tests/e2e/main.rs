@@ -7,6 +7,7 @@
 // Helpers outside `#[test]` functions panic on purpose: a panic is a test failure.
 #![allow(clippy::unwrap_used)]
 
+mod oracle;
 mod util;
 
 /// Joining, trust and refusals, restarts.
@@ -15,3 +16,5 @@ mod cluster;
 mod errors;
 /// Jobs under failure: killed workers, cancellation, workers joining mid-job.
 mod jobs;
+/// The lab notebook's tasks, each checked against an independent oracle.
+mod tasks;
