@@ -71,6 +71,39 @@ pub enum RunTask {
     Pi(PiArgs),
     /// Is N prime? Prints a factor if not; the first chunk that finds one ends the job.
     Prime(PrimeArgs),
+    /// How often a letter occurs: in random letters, inline text, or a file.
+    Count(CountArgs),
+}
+
+#[derive(Args, Debug)]
+#[command(group(clap::ArgGroup::new("source").required(true).args(["random", "file", "text"])))]
+pub struct CountArgs {
+    /// The character to count (any one Unicode character).
+    #[arg(value_parser = parse_letter)]
+    pub letter: String,
+    /// Count in N random lowercase letters made on the workers (1e10 works).
+    #[arg(long, value_name = "N", value_parser = parse_count)]
+    pub random: Option<u64>,
+    /// The seed of --random: the same N and seed always give the same count.
+    #[arg(long, default_value = "0", value_parser = parse_u64, requires = "random")]
+    pub seed: u64,
+    /// Count in a file (read by the coordinator, so on its machine).
+    #[arg(long, value_name = "PATH")]
+    pub file: Option<PathBuf>,
+    /// Count in this text.
+    #[arg(long, value_name = "TEXT")]
+    pub text: Option<String>,
+    /// Count upper and lower case alike.
+    #[arg(long)]
+    pub ignore_case: bool,
+}
+
+fn parse_letter(s: &str) -> Result<String, String> {
+    let mut chars = s.chars();
+    match (chars.next(), chars.next()) {
+        (Some(_), None) => Ok(s.to_string()),
+        _ => Err(format!("'{s}' is not one character; count one letter at a time")),
+    }
 }
 
 #[derive(Args, Debug)]

@@ -1,14 +1,14 @@
 //! One function per `marmotctl` command: call the control API, print human output or JSON.
 
-use crate::cli::{Command, Method, RunTask};
+use crate::cli::{Command, CountArgs, Method, RunTask};
 use crate::client::Client;
 use crate::follow::{follow, interrupt, Followed};
-use anyhow::{bail, Result};
+use anyhow::{bail, Context, Result};
 use proto::api::{
-    ExitReply, ExitRequest, JobState, JobView, JoinToken, PiResult, PingRequest, PingResult,
-    PrimeResult, Status, WorkerView,
+    CountResult, ExitReply, ExitRequest, JobState, JobView, JoinToken, PiResult, PingRequest,
+    PingResult, PrimeResult, Status, WorkerView,
 };
-use proto::task::{PrimeMethod, TaskSpec};
+use proto::task::{CountSource, PrimeMethod, TaskSpec};
 use serde::Serialize;
 use std::process::ExitCode;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -25,6 +25,7 @@ pub async fn run(client: &Client, command: Command, json: bool) -> Result<ExitCo
         Command::Run { task, detach } => {
             let spec = match task {
                 RunTask::Pi(args) => TaskSpec::Pi { samples: args.samples, seed: args.seed },
+                RunTask::Count(args) => count_spec(args)?,
                 RunTask::Prime(args) => TaskSpec::Prime {
                     n: args.n,
                     method: match args.method {
@@ -173,6 +174,7 @@ fn print_result(task: &str, result: &serde_json::Value) {
     let parsed = match task {
         "pi" => serde_json::from_value::<PiResult>(result.clone()).map(|r| r.to_string()),
         "prime" => serde_json::from_value::<PrimeResult>(result.clone()).map(|r| r.to_string()),
+        "count" => serde_json::from_value::<CountResult>(result.clone()).map(|r| r.to_string()),
         _ => Ok(serde_json::to_string_pretty(result).unwrap_or_default()),
     };
     match parsed {
@@ -243,4 +245,19 @@ async fn exit(client: &Client, workers: Vec<String>, all: bool, json: bool) -> R
         }
     });
     Ok(if still.is_empty() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+}
+
+/// A `count` job; a file's path is made absolute, since the coordinator reads it.
+fn count_spec(args: CountArgs) -> Result<TaskSpec> {
+    let source = match (args.random, args.file, args.text) {
+        (Some(letters), _, _) => CountSource::Random { letters, seed: args.seed },
+        (_, Some(path), _) => {
+            let path = std::fs::canonicalize(&path)
+                .with_context(|| format!("cannot read {}", path.display()))?;
+            CountSource::File { path: path.to_string_lossy().into_owned(), bytes: 0 }
+        }
+        (_, _, Some(text)) => CountSource::Text { text },
+        _ => bail!("count needs --random N, --file PATH or --text TEXT"),
+    };
+    Ok(TaskSpec::Count { letter: args.letter, ignore_case: args.ignore_case, source })
 }

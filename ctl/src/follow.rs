@@ -70,6 +70,7 @@ fn unit_name(task: &str) -> &'static str {
     match task {
         "pi" => "samples",
         "prime" => "divisors",
+        "count" => "B",
         _ => "units",
     }
 }

@@ -19,6 +19,10 @@ fn bad_numbers_and_durations_are_one_line_before_any_connection() {
         (&["run", "pi"], "SAMPLES"),
         (&["ping", "--timeout", "soon"], "2s"),
         (&["cancel", "x"], "x"),
+        (&["run", "count", "ab", "--random", "5"], "not one character"),
+        (&["run", "count", "e"], "--random"),
+        (&["run", "count", "e", "--random", "5", "--text", "x"], "cannot be used with"),
+        (&["run", "prime", "-7"], "negative"),
     ] {
         let out = marmotctl(args);
         assert_eq!(out.status.code(), Some(2), "{args:?}");
@@ -26,4 +30,21 @@ fn bad_numbers_and_durations_are_one_line_before_any_connection() {
         assert_eq!(stderr.trim_end().lines().count(), 1, "{args:?}: {stderr}");
         assert!(stderr.contains(needle), "{args:?}: {stderr}");
     }
+}
+
+#[test]
+fn a_file_that_cannot_be_read_is_one_line_before_any_connection() {
+    let out = marmotctl(&[
+        "--socket",
+        "/nonexistent.sock",
+        "run",
+        "count",
+        "e",
+        "--file",
+        "/no/such/file",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("cannot read /no/such/file"), "{stderr}");
 }

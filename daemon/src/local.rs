@@ -6,8 +6,8 @@ use crate::cli::{default_dead_after, LocalArgs};
 use crate::coordinator::{self, Cluster, CoordinatorConfig};
 use crate::worker::{self, identity, WorkerConfig};
 use anyhow::{bail, Context, Result};
-use proto::api::{JobState, PiResult, PrimeResult};
-use proto::task::{PrimeMethod, TaskSpec};
+use proto::api::{CountResult, JobState, PiResult, PrimeResult};
+use proto::task::{CountSource, PrimeMethod, TaskSpec};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
@@ -137,6 +137,18 @@ pub async fn run_demo(args: LocalArgs, shutdown: CancellationToken) -> Result<()
             run_job(&local.cluster, TaskSpec::Prime { n: notebook, method }).await?;
         print!("{prime}");
     }
+    println!("\n$ marmotctl run count e --random 1e9");
+    let source = CountSource::Random { letters: 1_000_000_000, seed: 0 };
+    let spec = TaskSpec::Count { letter: "e".into(), ignore_case: false, source };
+    let count: CountResult = run_job(&local.cluster, spec).await?;
+    print!("{count}");
+
+    println!("\n$ marmotctl run count e --text 1eMyWordToCountE --ignore-case");
+    let source = CountSource::Text { text: "1eMyWordToCountE".into() };
+    let spec = TaskSpec::Count { letter: "e".into(), ignore_case: true, source };
+    let count: CountResult = run_job(&local.cluster, spec).await?;
+    print!("{count}");
+
     let semiprime = 999_999_937 * 999_999_929;
     println!("\n$ marmotctl run prime {semiprime} --method auto");
     let spec = TaskSpec::Prime { n: semiprime, method: PrimeMethod::Auto };

@@ -159,6 +159,20 @@ pub struct PrimeResult {
     pub workers: Vec<WorkerShare>,
 }
 
+/// The result of a `count` job.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct CountResult {
+    pub task: String,
+    pub letter: String,
+    pub ignore_case: bool,
+    pub count: u64,
+    /// Bytes (random letters, for `--random`) looked at.
+    pub bytes: u64,
+    pub seconds: f64,
+    pub bytes_per_second: f64,
+    pub workers: Vec<WorkerShare>,
+}
+
 /// `GET /v1/join-token`.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct JoinToken {
@@ -192,6 +206,16 @@ impl std::fmt::Display for PrimeResult {
         writeln!(f, "method {} in {:.3} s", self.method, self.seconds)?;
         let unit = if self.method == "trial" { "divisors" } else { "rho attempts" };
         write_shares(f, &self.workers, unit)
+    }
+}
+
+impl std::fmt::Display for CountResult {
+    /// The human summary `marmotctl run count` and `marmotd demo` print.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let case = if self.ignore_case { " (any case)" } else { "" };
+        writeln!(f, "'{}'{case} occurs {} times in {} bytes", self.letter, self.count, self.bytes)?;
+        writeln!(f, "{:.3} s: {:.2} GB/s", self.seconds, self.bytes_per_second / 1e9)?;
+        write_shares(f, &self.workers, "bytes")
     }
 }
 

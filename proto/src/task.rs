@@ -17,6 +17,24 @@ pub enum TaskSpec {
     Pi { samples: u64, seed: u64 },
     /// Is `n` prime? A factor if not. The first chunk with a factor ends the job.
     Prime { n: u128, method: PrimeMethod },
+    /// How often `letter` (one Unicode character) occurs in some bytes.
+    Count { letter: String, ignore_case: bool, source: CountSource },
+}
+
+/// Where `count` gets its bytes. Units are bytes (letters, for `Random`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CountSource {
+    /// `letters` random lowercase letters, letter i a pure function of (seed, i), made on the
+    /// workers: only this recipe crosses the network.
+    Random { letters: u64, seed: u64 },
+    /// Inline text.
+    Text { text: String },
+    /// A file on the coordinator's machine (`bytes` is filled in by the coordinator).
+    File { path: String, bytes: u64 },
+    /// On the way to a worker, `Text` and `File` become this: the chunk's bytes follow the
+    /// request on its stream as [`crate::wire::ChunkData`] frames.
+    Streamed,
 }
 
 /// How `prime` looks for a factor.
@@ -45,6 +63,7 @@ impl TaskSpec {
         match self {
             TaskSpec::Pi { .. } => "pi",
             TaskSpec::Prime { .. } => "prime",
+            TaskSpec::Count { .. } => "count",
         }
     }
 }
@@ -57,4 +76,6 @@ pub enum ChunkOutput {
     Pi { inside: u64 },
     /// A non-trivial factor of `n` found in the chunk, if any.
     Prime { factor: Option<u128> },
+    /// Occurrences starting in the chunk.
+    Count { count: u64 },
 }

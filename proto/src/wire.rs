@@ -84,6 +84,13 @@ pub struct ChunkRequest {
     pub end: u64,
 }
 
+/// A piece of a chunk's input, after its [`ChunkRequest`] (for tasks whose bytes live on the
+/// coordinator). The coordinator finishes the stream after the last piece.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChunkData {
+    pub bytes: Vec<u8>,
+}
+
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum ChunkReply {
     Done(ChunkOutput),

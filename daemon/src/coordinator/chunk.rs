@@ -5,15 +5,18 @@
 //! sees that and raises its kernel's cancellation flag.
 
 use super::cluster::Cluster;
-use super::jobs::check_output;
+use super::jobs::{check_output, ChunkInput, DataSource};
 use crate::scheduler::AssignmentId;
 use anyhow::{anyhow, bail, Context, Result};
-use proto::wire::{ChunkReply, ChunkRequest, CoordinatorOpen, Pong};
+use proto::wire::{ChunkData, ChunkReply, ChunkRequest, CoordinatorOpen, Pong};
 use proto::{MessageReader, MessageWriter};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use tokio::io::{AsyncReadExt, AsyncSeekExt};
 use tokio_util::sync::CancellationToken;
 
+/// Bytes per data frame of a streamed chunk (well under the frame limit).
+const PIECE: usize = 1 << 20;
 /// Bounds `open_bi`, which waits silently while the worker's stream limit is reached.
 const OPEN_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -23,11 +26,12 @@ pub async fn run(
     conn: quinn::Connection,
     assignment: AssignmentId,
     request: ChunkRequest,
+    input: Option<ChunkInput>,
     cancel: CancellationToken,
 ) {
     let outcome = tokio::select! {
         _ = cancel.cancelled() => return,
-        outcome = exchange(&conn, &request) => outcome,
+        outcome = exchange(&conn, &request, input) => outcome,
     };
     match outcome {
         Ok(ChunkReply::Done(output)) => {
@@ -43,15 +47,57 @@ pub async fn run(
     }
 }
 
-async fn exchange(conn: &quinn::Connection, request: &ChunkRequest) -> Result<ChunkReply> {
+async fn exchange(
+    conn: &quinn::Connection,
+    request: &ChunkRequest,
+    input: Option<ChunkInput>,
+) -> Result<ChunkReply> {
     let (send, recv) = tokio::time::timeout(OPEN_TIMEOUT, conn.open_bi())
         .await
         .context("the worker accepts no more streams")??;
     let mut writer = MessageWriter::new(send);
     writer.send(&CoordinatorOpen::Chunk(request.clone())).await?;
+    if let Some(input) = input {
+        stream_input(&mut writer, input).await?;
+    }
     writer.get_mut().finish()?;
     let reply = MessageReader::new(recv).recv::<ChunkReply>().await?;
     reply.ok_or_else(|| anyhow!("the worker closed the chunk stream without a result"))
+}
+
+/// Sends a chunk's bytes in pieces, reading the source as it goes: memory stays at one piece
+/// per chunk in flight, whatever the size of the file.
+async fn stream_input(
+    writer: &mut MessageWriter<quinn::SendStream>,
+    input: ChunkInput,
+) -> Result<()> {
+    let len = input.stop.saturating_sub(input.start);
+    match &*input.source {
+        DataSource::Text(bytes) => {
+            let (a, b) = (input.start as usize, input.stop as usize);
+            let slice = bytes.get(a..b).context("chunk outside the text")?;
+            for piece in slice.chunks(PIECE) {
+                writer.send(&ChunkData { bytes: piece.to_vec() }).await?;
+            }
+        }
+        DataSource::File(path) => {
+            let mut file = tokio::fs::File::open(path)
+                .await
+                .with_context(|| format!("cannot read {}", path.display()))?;
+            file.seek(std::io::SeekFrom::Start(input.start)).await?;
+            let mut left = len;
+            let mut piece = vec![0u8; PIECE];
+            while left > 0 {
+                let want = (left as usize).min(PIECE);
+                file.read_exact(&mut piece[..want])
+                    .await
+                    .with_context(|| format!("{} changed while being counted", path.display()))?;
+                writer.send(&ChunkData { bytes: piece[..want].to_vec() }).await?;
+                left -= want as u64;
+            }
+        }
+    }
+    Ok(())
 }
 
 /// One ping round trip on a stream of its own.

@@ -11,7 +11,7 @@ use super::jobs::JobRecord;
 use crate::scheduler::{self, Action, AssignmentId, Event, JobId, Outcome, Scheduler, WorkerId};
 use certs::Authority;
 use proto::api::{JobView, PingResult, Status, WorkerView};
-use proto::task::{ChunkOutput, TaskSpec};
+use proto::task::{ChunkOutput, CountSource, TaskSpec};
 use proto::wire::{ChunkRequest, Control, Hello};
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::net::SocketAddr;
@@ -213,7 +213,7 @@ impl Cluster {
 
     /// Queues a job.
     pub fn submit(self: &Arc<Self>, spec: TaskSpec) -> Result<JobView, ClusterError> {
-        validate(&spec)?;
+        let spec = prepare(spec)?;
         let mut inner = self.lock();
         if inner.workers.is_empty() {
             return Err(ClusterError::Unavailable(
@@ -297,11 +297,18 @@ impl Cluster {
                         continue;
                     };
                     let request =
-                        ChunkRequest { job, chunk, task: record.spec.clone(), start, end };
-                    let cancel = CancellationToken::new();
+                        ChunkRequest { job, chunk, task: record.chunk_spec(), start, end };
+                    let input = record.chunk_input(start, end);
+                    let (conn, cancel) = (w.conn.clone(), CancellationToken::new());
                     inner.assignments.insert(assignment, cancel.clone());
-                    let run = chunk::run(self.clone(), w.conn.clone(), assignment, request, cancel);
-                    tokio::spawn(run);
+                    tokio::spawn(chunk::run(
+                        self.clone(),
+                        conn,
+                        assignment,
+                        request,
+                        input,
+                        cancel,
+                    ));
                 }
                 Action::Cancel { assignment, .. } => {
                     if let Some(cancel) = inner.assignments.remove(&assignment) {
@@ -372,12 +379,27 @@ fn select_workers<'a>(
         .collect()
 }
 
-/// Refuses specs no kernel can run.
-fn validate(spec: &TaskSpec) -> Result<(), ClusterError> {
+/// Refuses specs no kernel can run, and fills in what the coordinator knows (a file's size).
+fn prepare(spec: TaskSpec) -> Result<TaskSpec, ClusterError> {
+    let invalid = |m: String| Err(ClusterError::Invalid(m));
     match spec {
-        TaskSpec::Pi { samples: 0, .. } => {
-            Err(ClusterError::Invalid("pi needs at least 1 sample".into()))
+        TaskSpec::Pi { samples: 0, .. } => invalid("pi needs at least 1 sample".into()),
+        TaskSpec::Count { ref letter, .. } if crate::kernels::one_char(letter).is_err() => {
+            invalid(format!("count needs exactly one character to count, not '{letter}'"))
         }
-        TaskSpec::Pi { .. } | TaskSpec::Prime { .. } => Ok(()),
+        TaskSpec::Count { source: CountSource::Streamed, .. } => {
+            invalid("count needs --random, --text or --file".into())
+        }
+        TaskSpec::Count { letter, ignore_case, source: CountSource::File { path, .. } } => {
+            let meta = std::fs::metadata(&path).map_err(|e| {
+                ClusterError::Invalid(format!("the coordinator cannot read {path}: {e}"))
+            })?;
+            if !meta.is_file() {
+                return invalid(format!("{path} is not a regular file"));
+            }
+            let source = CountSource::File { path, bytes: meta.len() };
+            Ok(TaskSpec::Count { letter, ignore_case, source })
+        }
+        spec => Ok(spec),
     }
 }

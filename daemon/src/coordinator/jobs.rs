@@ -7,9 +7,11 @@
 
 use crate::kernels;
 use crate::scheduler::{JobId, Outcome, Progress};
-use proto::api::{JobState, JobView, PiResult, PrimeResult, WorkerShare};
-use proto::task::{ChunkOutput, PrimeMethod, TaskSpec};
+use proto::api::{CountResult, JobState, JobView, PiResult, PrimeResult, WorkerShare};
+use proto::task::{ChunkOutput, CountSource, PrimeMethod, TaskSpec};
 use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Instant;
 use tokio::sync::watch;
 
@@ -23,6 +25,7 @@ pub fn check_output(
     match (task, output) {
         (TaskSpec::Pi { .. }, ChunkOutput::Pi { inside }) if *inside <= end - start => Ok(()),
         (TaskSpec::Prime { .. }, ChunkOutput::Prime { factor: None }) => Ok(()),
+        (TaskSpec::Count { .. }, ChunkOutput::Count { count }) if *count <= end - start => Ok(()),
         (TaskSpec::Prime { n, .. }, ChunkOutput::Prime { factor: Some(f) })
             if *f > 1 && f < n && n % f == 0 =>
         {
@@ -39,6 +42,7 @@ pub fn check_output(
 enum Reduction {
     Pi { inside: u64 },
     Prime { factor: Option<u128> },
+    Count { count: u64 },
 }
 
 impl Reduction {
@@ -46,6 +50,7 @@ impl Reduction {
         match task {
             TaskSpec::Pi { .. } => Reduction::Pi { inside: 0 },
             TaskSpec::Prime { .. } => Reduction::Prime { factor: None },
+            TaskSpec::Count { .. } => Reduction::Count { count: 0 },
         }
     }
 
@@ -54,6 +59,10 @@ impl Reduction {
         match (self, output) {
             (Reduction::Pi { inside }, ChunkOutput::Pi { inside: more }) => {
                 *inside += more;
+                false
+            }
+            (Reduction::Count { count }, ChunkOutput::Count { count: more }) => {
+                *count += more;
                 false
             }
             (Reduction::Prime { factor }, ChunkOutput::Prime { factor: found }) => {
@@ -66,10 +75,40 @@ impl Reduction {
     }
 }
 
+/// Bytes a job's chunks read from the coordinator (`count --text` and `--file`).
+pub enum DataSource {
+    Text(Arc<[u8]>),
+    File(PathBuf),
+}
+
+impl DataSource {
+    /// The job's data source, if its chunks need one.
+    pub fn of(spec: &TaskSpec) -> Option<Arc<DataSource>> {
+        match spec {
+            TaskSpec::Count { source: CountSource::Text { text }, .. } => {
+                Some(Arc::new(DataSource::Text(text.as_bytes().into())))
+            }
+            TaskSpec::Count { source: CountSource::File { path, .. }, .. } => {
+                Some(Arc::new(DataSource::File(path.into())))
+            }
+            _ => None,
+        }
+    }
+}
+
+/// A chunk's bytes: `start..stop` of the job's data source.
+pub struct ChunkInput {
+    pub source: Arc<DataSource>,
+    pub start: u64,
+    pub stop: u64,
+}
+
 /// One job, running or ended.
 pub struct JobRecord {
     pub id: JobId,
     pub spec: TaskSpec,
+    /// Where the chunks' bytes come from, for tasks that stream them.
+    pub source: Option<Arc<DataSource>>,
     pub state: JobState,
     submitted: Instant,
     ended: Option<Instant>,
@@ -87,6 +126,7 @@ impl JobRecord {
         JobRecord {
             id,
             reduction: Reduction::new(&spec),
+            source: DataSource::of(&spec),
             spec,
             state: JobState::Running,
             submitted: Instant::now(),
@@ -97,6 +137,33 @@ impl JobRecord {
             error: None,
             ended_tx: watch::channel(false).0,
         }
+    }
+
+    /// The task as a worker sees it: streamed sources are replaced by their bytes.
+    pub fn chunk_spec(&self) -> TaskSpec {
+        match &self.spec {
+            TaskSpec::Count {
+                letter,
+                ignore_case,
+                source: CountSource::Text { .. } | CountSource::File { .. },
+            } => TaskSpec::Count {
+                letter: letter.clone(),
+                ignore_case: *ignore_case,
+                source: CountSource::Streamed,
+            },
+            spec => spec.clone(),
+        }
+    }
+
+    /// The bytes chunk `start..end` reads, if its task streams them: its own range plus the
+    /// few bytes a character starting at its end may run into.
+    pub fn chunk_input(&self, start: u64, end: u64) -> Option<ChunkInput> {
+        let source = self.source.clone()?;
+        let TaskSpec::Count { letter, ignore_case, .. } = &self.spec else { return None };
+        let tail = kernels::one_char(letter)
+            .map_or(0, |c| kernels::count::Pattern::new(c, *ignore_case).max_len() - 1);
+        let stop = end.saturating_add(tail as u64).min(kernels::units(&self.spec));
+        Some(ChunkInput { source, start, stop })
     }
 
     /// The units a slot is expected to do per second, to size chunks.
@@ -191,6 +258,19 @@ impl JobRecord {
                     cofactor: factor.map(|f| (n / f).to_string()),
                     method: method.name().into(),
                     seconds,
+                    workers,
+                })
+            }
+            (TaskSpec::Count { letter, ignore_case, .. }, Reduction::Count { count }) => {
+                let bytes = kernels::units(&self.spec);
+                serde_json::to_value(CountResult {
+                    task: "count".into(),
+                    letter: letter.clone(),
+                    ignore_case: *ignore_case,
+                    count: *count,
+                    bytes,
+                    seconds,
+                    bytes_per_second: bytes as f64 / seconds.max(1e-9),
                     workers,
                 })
             }

@@ -5,11 +5,12 @@
 //! chunk request to its kernel. Kernels that have SIMD versions pick one at run time through
 //! [`simd`], so one binary is fast on a new server and still runs on an old laptop.
 
+pub mod count;
 pub mod pi;
 pub mod prime;
 pub mod simd;
 
-use proto::task::{ChunkOutput, PrimeMethod, TaskSpec};
+use proto::task::{ChunkOutput, CountSource, PrimeMethod, TaskSpec};
 use std::sync::atomic::{AtomicBool, Ordering};
 
 /// Why a kernel did not produce a result.
@@ -19,6 +20,8 @@ pub enum KernelError {
     Cancelled,
     #[error("units {start}..{end} are outside the task's 0..{units}")]
     OutOfRange { start: u64, end: u64, units: u64 },
+    #[error("{0}")]
+    BadRequest(String),
 }
 
 /// A shared flag a kernel polls; set when the chunk's stream is stopped.
@@ -67,6 +70,25 @@ pub fn run_chunk(
         TaskSpec::Prime { n, method: PrimeMethod::Auto } => {
             Ok(ChunkOutput::Prime { factor: prime::rho(n, start, end, cancel)? })
         }
+        TaskSpec::Count { ref letter, ignore_case, source: CountSource::Random { seed, .. } } => {
+            let pattern = count::Pattern::new(one_char(letter)?, ignore_case);
+            let count = count::count_random(&pattern, seed, start, end, level, cancel)?;
+            Ok(ChunkOutput::Count { count })
+        }
+        TaskSpec::Count { .. } => Err(KernelError::BadRequest(
+            "a count over bytes needs its bytes streamed with the chunk".into(),
+        )),
+    }
+}
+
+/// The one character of a `count` letter.
+pub fn one_char(letter: &str) -> Result<char, KernelError> {
+    let mut chars = letter.chars();
+    match (chars.next(), chars.next()) {
+        (Some(c), None) => Ok(c),
+        _ => Err(KernelError::BadRequest(format!(
+            "the letter to count must be exactly one character, not '{letter}'"
+        ))),
     }
 }
 
@@ -78,6 +100,12 @@ pub fn units(task: &TaskSpec) -> u64 {
         // A prime (or 0, 1) needs no search: its verdict is the primality test's.
         TaskSpec::Prime { n, method: PrimeMethod::Auto } if n < 4 || prime::is_prime(n) => 0,
         TaskSpec::Prime { method: PrimeMethod::Auto, .. } => prime::RHO_ATTEMPTS,
+        TaskSpec::Count { ref source, .. } => match source {
+            CountSource::Random { letters, .. } => *letters,
+            CountSource::Text { text } => text.len() as u64,
+            CountSource::File { bytes, .. } => *bytes,
+            CountSource::Streamed => 0,
+        },
     }
 }
 
@@ -89,5 +117,8 @@ pub fn nominal_rate(task: &TaskSpec) -> f64 {
         TaskSpec::Prime { method: PrimeMethod::Trial, .. } => 3.0e7,
         // About 0.1 s per rho attempt: chunks of a few attempts.
         TaskSpec::Prime { method: PrimeMethod::Auto, .. } => 10.0,
+        TaskSpec::Count { source: CountSource::Random { .. }, .. } => 2.0e9,
+        // Streamed bytes: bounded by the network and the coordinator's disk.
+        TaskSpec::Count { .. } => 5.0e8,
     }
 }

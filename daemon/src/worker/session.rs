@@ -8,11 +8,15 @@
 use super::identity::WorkerInfo;
 use super::pool::SlotPool;
 use super::{Attempt, Exit, WorkerConfig};
+use crate::kernels::count::{Pattern, StreamCounter};
 use crate::kernels::{self, Cancel};
 use crate::transport::{self, codes};
 use anyhow::{anyhow, bail, Result};
 use certs::Membership;
-use proto::wire::{ChunkReply, Control, CoordinatorOpen, Pong, Welcome, WorkerOpen};
+use proto::task::{ChunkOutput, CountSource, TaskSpec};
+use proto::wire::{
+    ChunkData, ChunkReply, ChunkRequest, Control, CoordinatorOpen, Pong, Welcome, WorkerOpen,
+};
 use proto::{MessageReader, MessageWriter};
 use quinn::{ConnectionError, Endpoint, RecvStream, SendStream};
 use std::net::SocketAddr;
@@ -137,6 +141,17 @@ async fn serve_stream(send: SendStream, recv: RecvStream, pool: SlotPool) {
                 let _ = writer.get_mut().finish();
             }
         }
+        CoordinatorOpen::Chunk(request) if is_streamed(&request.task) => {
+            let reply = match count_streamed(&request, &mut reader, &pool).await {
+                Ok(count) => ChunkReply::Done(ChunkOutput::Count { count }),
+                // The coordinator stopped or reset the stream: nobody is waiting for a reply.
+                Err(StreamError::Gone) => return,
+                Err(StreamError::Bad(error)) => ChunkReply::Failed { error },
+            };
+            if writer.send(&reply).await.is_ok() {
+                let _ = writer.get_mut().finish();
+            }
+        }
         CoordinatorOpen::Chunk(request) => {
             let cancel = Arc::new(Cancel::default());
             let work = {
@@ -162,4 +177,55 @@ async fn serve_stream(send: SendStream, recv: RecvStream, pool: SlotPool) {
             }
         }
     }
+}
+
+fn is_streamed(task: &TaskSpec) -> bool {
+    matches!(task, TaskSpec::Count { source: CountSource::Streamed, .. })
+}
+
+enum StreamError {
+    Gone,
+    Bad(String),
+}
+
+/// Counts a chunk whose bytes follow its request, piece by piece on a slot thread. The
+/// coordinator may send the chunk's own bytes plus a character's worth past its end, no more.
+async fn count_streamed(
+    request: &ChunkRequest,
+    reader: &mut MessageReader<RecvStream>,
+    pool: &SlotPool,
+) -> Result<u64, StreamError> {
+    let TaskSpec::Count { letter, ignore_case, .. } = &request.task else {
+        return Err(StreamError::Bad("not a count".into()));
+    };
+    let letter = kernels::one_char(letter).map_err(|e| StreamError::Bad(e.to_string()))?;
+    let pattern = Pattern::new(letter, *ignore_case);
+    let own = request.end.saturating_sub(request.start);
+    let allowed = own + pattern.max_len() as u64 - 1;
+    let mut counter = StreamCounter::new(pattern, own);
+    let mut received = 0u64;
+    loop {
+        let piece = match reader.recv::<ChunkData>().await {
+            Ok(Some(piece)) => piece,
+            Ok(None) => break,
+            Err(_) => return Err(StreamError::Gone),
+        };
+        received += piece.bytes.len() as u64;
+        if received > allowed {
+            return Err(StreamError::Bad(format!(
+                "the chunk sent {received} bytes, over {allowed}"
+            )));
+        }
+        counter = pool
+            .run(move || {
+                counter.feed(&piece.bytes);
+                counter
+            })
+            .await
+            .ok_or(StreamError::Bad("the counting thread panicked".into()))?;
+    }
+    if received < own {
+        return Err(StreamError::Bad(format!("the chunk sent {received} of its {own} bytes")));
+    }
+    Ok(counter.finish())
 }

@@ -43,3 +43,14 @@ pub fn is_prime_u64(n: u64) -> bool {
         false
     })
 }
+
+/// Random letter `i` of `seed`, as the README documents the recipe: byte `i mod 8` of
+/// SplitMix64's output number `i / 8`, mapped to `a + (b·26 >> 8)`.
+pub fn random_letter(seed: u64, i: u64) -> u8 {
+    let mut z = seed.wrapping_add((i / 8 + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15));
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^= z >> 31;
+    let b = z.to_le_bytes()[(i % 8) as usize];
+    b'a' + ((u16::from(b) * 26) >> 8) as u8
+}

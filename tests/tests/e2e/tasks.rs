@@ -106,3 +106,64 @@ fn exit_stops_workers_with_status_zero_and_keeps_the_coordinator() {
     assert!(!bad.status.success());
     assert_eq!(c.worker_names(), ["staying"]);
 }
+
+fn count(c: &Coordinator, args: &[&str]) -> Value {
+    let mut all = vec!["run", "count"];
+    all.extend_from_slice(args);
+    c.json(&all)
+}
+
+#[test]
+fn count_against_plain_counts() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = Coordinator::start(dir.path());
+    let _a = c.worker("a", 1);
+    let mut b = c.worker("b", 2);
+    c.wait_for_workers(&["a", "b"]);
+
+    // Random letters: the recipe, regenerated here, counted plainly.
+    let n = 3_000_000u64;
+    let plain = (0..n).filter(|&i| crate::oracle::random_letter(5, i) == b'q').count() as u64;
+    let two = count(&c, &["q", "--random", "3e6", "--seed", "5"]);
+    assert_eq!(two["count"], plain);
+    assert_eq!(two["bytes"], n);
+    assert_eq!(
+        count(&c, &["Q", "--random", "3e6", "--seed", "5", "--ignore-case"])["count"],
+        plain
+    );
+
+    // Inline text, the notebook's case.
+    let text = count(&c, &["e", "--text", "1eMyWordToCountE", "--ignore-case"]);
+    assert_eq!(text["count"], 2);
+
+    // A file big enough to be cut into several chunks, dense with a two-byte letter so some
+    // straddle chunk boundaries.
+    let body = "éaé bé x ÉÉé\n".repeat(2_500_000);
+    let path = dir.path().join("letters.txt");
+    std::fs::write(&path, &body).unwrap();
+    let path = path.to_str().unwrap();
+    for (letter, ignore_case) in [("é", false), ("é", true), ("a", false), ("É", false)] {
+        let plain = body
+            .chars()
+            .filter(|ch| {
+                let l = letter.chars().next().unwrap();
+                *ch == l || ignore_case && ch.to_lowercase().eq(l.to_lowercase())
+            })
+            .count();
+        let mut args = vec![letter, "--file", path];
+        if ignore_case {
+            args.push("--ignore-case");
+        }
+        let result = count(&c, &args);
+        assert_eq!(result["count"], plain as u64, "{letter} ignore_case={ignore_case}");
+        assert_eq!(result["bytes"], body.len() as u64);
+    }
+    let jobs = c.json(&["jobs"]);
+    let last = jobs.as_array().unwrap().last().unwrap().clone();
+    assert!(last["chunks_total"].as_u64().unwrap() >= 2, "the file was cut: {last}");
+
+    // The same random count with one worker: the same answer.
+    b.kill();
+    c.wait_for_workers(&["a"]);
+    assert_eq!(count(&c, &["q", "--random", "3e6", "--seed", "5"])["count"], plain);
+}
