@@ -42,6 +42,13 @@ pub enum Command {
         #[arg(long, global = true)]
         detach: bool,
     },
+    /// Score every worker: the pi kernel on all its slots at once for a while. Scores show in
+    /// `workers` and size the chunks of later jobs.
+    Bench {
+        /// How long each slot runs the kernel.
+        #[arg(long, default_value = "1s", value_parser = parse_duration)]
+        length: Duration,
+    },
     /// Running and recent jobs.
     Jobs,
     /// Follow a job to its end (with a progress bar) and print its result.

@@ -5,8 +5,8 @@ use crate::client::Client;
 use crate::follow::{follow, interrupt, Followed};
 use anyhow::{bail, Context, Result};
 use proto::api::{
-    CountResult, ExitReply, ExitRequest, JobState, JobView, JoinToken, PiResult, PingRequest,
-    PingResult, PrimeResult, Status, WorkerView,
+    BenchRequest, BenchResult, CountResult, ExitReply, ExitRequest, JobState, JobView, JoinToken,
+    PiResult, PingRequest, PingResult, PrimeResult, Status, WorkerView,
 };
 use proto::task::{CountSource, PrimeMethod, TaskSpec};
 use serde::Serialize;
@@ -37,6 +37,7 @@ pub async fn run(client: &Client, command: Command, json: bool) -> Result<ExitCo
             run_job(client, spec, detach, json).await
         }
         Command::Jobs => jobs(client, json).await,
+        Command::Bench { length } => bench(client, length, json).await,
         Command::Wait { job } => wait(client, job, json).await,
         Command::Cancel { job } => {
             let view: JobView = client.delete(&format!("/v1/jobs/{job}")).await?;
@@ -91,17 +92,28 @@ async fn workers(client: &Client, json: bool) -> Result<ExitCode> {
             return;
         }
         println!(
-            "{:<16} {:<22} {:>5} {:>4} {:<8} {:<12} {:>8} {:>9} {:>10}",
-            "NAME", "ADDRESS", "SLOTS", "BUSY", "VERSION", "SHA256", "RTT", "SEEN", "CONNECTED"
+            "{:<16} {:<22} {:>5} {:>4} {:>7} {:<8} {:<12} {:>8} {:>9} {:>10}",
+            "NAME",
+            "ADDRESS",
+            "SLOTS",
+            "BUSY",
+            "SCORE",
+            "VERSION",
+            "SHA256",
+            "RTT",
+            "SEEN",
+            "CONNECTED"
         );
         let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
         for w in &list {
+            let score = w.score.map_or("-".to_string(), |s| format!("{s:.2}"));
             println!(
-                "{:<16} {:<22} {:>5} {:>4} {:<8} {:<12} {:>6.2}ms {:>7}ms {:>9}s",
+                "{:<16} {:<22} {:>5} {:>4} {:>7} {:<8} {:<12} {:>6.2}ms {:>7}ms {:>9}s",
                 w.name,
                 w.address,
                 w.slots,
                 w.slots_busy,
+                score,
                 w.version,
                 &w.binary_sha256[..w.binary_sha256.len().min(12)],
                 w.rtt_ms,
@@ -260,4 +272,31 @@ fn count_spec(args: CountArgs) -> Result<TaskSpec> {
         _ => bail!("count needs --random N, --file PATH or --text TEXT"),
     };
     Ok(TaskSpec::Count { letter: args.letter, ignore_case: args.ignore_case, source })
+}
+
+async fn bench(client: &Client, length: Duration, json: bool) -> Result<ExitCode> {
+    let millis = u32::try_from(length.as_millis()).unwrap_or(u32::MAX);
+    let results: Vec<BenchResult> = client.post("/v1/bench", &BenchRequest { millis }).await?;
+    print(json, &results, || {
+        if results.is_empty() {
+            println!("no workers connected");
+        }
+        for r in &results {
+            match (r.score, &r.error) {
+                (Some(score), _) => {
+                    let slots: Vec<String> =
+                        r.slot_scores.iter().map(|s| format!("{s:.2}")).collect();
+                    println!(
+                        "{:<16} {score:.2} G samples/s ({} slots: {})",
+                        r.worker,
+                        slots.len(),
+                        slots.join(" ")
+                    );
+                }
+                (None, e) => println!("{:<16} failed: {}", r.worker, e.as_deref().unwrap_or("?")),
+            }
+        }
+    });
+    let all_scored = results.iter().all(|r| r.score.is_some());
+    Ok(if all_scored { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }

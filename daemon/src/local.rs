@@ -124,6 +124,12 @@ pub async fn run_demo(args: LocalArgs, shutdown: CancellationToken) -> Result<()
         }
     }
 
+    println!("\n$ marmotctl bench");
+    for result in local.cluster.bench(Duration::from_millis(500)).await {
+        let score = result.score.map_or("failed".into(), |s| format!("{s:.2} G samples/s"));
+        println!("  {:<12} {score}", result.worker);
+    }
+
     println!("\n$ marmotctl run pi 1e9");
     let pi: PiResult =
         run_job(&local.cluster, TaskSpec::Pi { samples: 1_000_000_000, seed: 1 }).await?;

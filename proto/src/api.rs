@@ -10,6 +10,7 @@
 //! - `DELETE /v1/jobs/{id}` → [`JobView`] (cancels it)
 //! - `GET /v1/join-token`, `POST /v1/join-token/rotate` → [`JoinToken`]
 //! - `POST /v1/exit` [`ExitRequest`] → [`ExitReply`]: workers hand back their chunks and exit
+//! - `POST /v1/bench` [`BenchRequest`] → `Vec<BenchResult>`: score every worker
 //!
 //! Errors come back with a 4xx/5xx status and an [`ApiError`] body.
 
@@ -53,6 +54,26 @@ pub struct WorkerView {
     pub last_seen_ms: u64,
     /// QUIC's smoothed round-trip estimate.
     pub rtt_ms: f64,
+    /// The last `bench` score: G pi samples per second over all slots.
+    pub score: Option<f64>,
+    /// The last `bench` score of each slot.
+    #[serde(default)]
+    pub slot_scores: Vec<f64>,
+}
+
+/// `POST /v1/bench`: run the benchmark kernel on every slot of every worker.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct BenchRequest {
+    pub millis: u32,
+}
+
+/// One worker's benchmark: G pi samples per second, in all and per slot.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct BenchResult {
+    pub worker: String,
+    pub score: Option<f64>,
+    pub slot_scores: Vec<f64>,
+    pub error: Option<String>,
 }
 
 /// `POST /v1/ping`: ping the named workers, or all when `workers` is empty.

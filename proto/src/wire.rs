@@ -65,8 +65,21 @@ pub enum Control {
 /// The first message on a stream the coordinator opens.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum CoordinatorOpen {
-    Ping { nonce: u64 },
+    Ping {
+        nonce: u64,
+    },
     Chunk(ChunkRequest),
+    /// Run the benchmark kernel on every slot at once for `millis`; answered by a
+    /// [`BenchReply`].
+    Bench {
+        millis: u32,
+    },
+}
+
+/// Units per second of the benchmark kernel (pi samples), one entry per slot.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct BenchReply {
+    pub slot_rates: Vec<f64>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -8,7 +8,7 @@ use super::cluster::Cluster;
 use super::jobs::{check_output, ChunkInput, DataSource};
 use crate::scheduler::AssignmentId;
 use anyhow::{anyhow, bail, Context, Result};
-use proto::wire::{ChunkData, ChunkReply, ChunkRequest, CoordinatorOpen, Pong};
+use proto::wire::{BenchReply, ChunkData, ChunkReply, ChunkRequest, CoordinatorOpen, Pong};
 use proto::{MessageReader, MessageWriter};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -98,6 +98,21 @@ async fn stream_input(
         }
     }
     Ok(())
+}
+
+/// Runs the benchmark on one worker: its slots' pi samples per second.
+pub async fn bench(conn: &quinn::Connection, length: Duration) -> Result<Vec<f64>> {
+    let (send, recv) = conn.open_bi().await?;
+    let mut writer = MessageWriter::new(send);
+    let millis = u32::try_from(length.as_millis()).unwrap_or(u32::MAX);
+    writer.send(&CoordinatorOpen::Bench { millis }).await?;
+    writer.get_mut().finish()?;
+    let reply = MessageReader::new(recv).recv::<BenchReply>().await?;
+    let rates = reply.context("the worker closed the bench stream")?.slot_rates;
+    if rates.is_empty() || rates.iter().any(|r| !r.is_finite() || *r < 0.0) {
+        bail!("the worker sent impossible scores");
+    }
+    Ok(rates)
 }
 
 /// One ping round trip on a stream of its own.

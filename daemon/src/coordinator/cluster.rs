@@ -10,7 +10,7 @@ use super::chunk;
 use super::jobs::JobRecord;
 use crate::scheduler::{self, Action, AssignmentId, Event, JobId, Outcome, Scheduler, WorkerId};
 use certs::Authority;
-use proto::api::{JobView, PingResult, Status, WorkerView};
+use proto::api::{BenchResult, JobView, PingResult, Status, WorkerView};
 use proto::task::{ChunkOutput, CountSource, TaskSpec};
 use proto::wire::{ChunkRequest, Control, Hello};
 use std::collections::{BTreeMap, HashMap, VecDeque};
@@ -44,6 +44,8 @@ pub struct WorkerEntry {
     control: mpsc::UnboundedSender<Control>,
     /// Datagrams received at the last check, and when that count last moved.
     last_rx: (u64, Instant),
+    /// The last benchmark: pi samples per second of each slot.
+    slot_rates: Vec<f64>,
 }
 
 struct Inner {
@@ -121,6 +123,7 @@ impl Cluster {
             since: SystemTime::now(),
             control,
             last_rx: (0, Instant::now()),
+            slot_rates: Vec::new(),
         };
         inner.workers.insert(id, entry);
         self.apply(&mut inner, Event::WorkerJoined { worker: id, slots });
@@ -162,6 +165,8 @@ impl Cluster {
                 connected_since: w.since.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs()),
                 last_seen_ms: w.last_rx.1.elapsed().as_millis() as u64,
                 rtt_ms: w.conn.rtt().as_secs_f64() * 1e3,
+                score: (!w.slot_rates.is_empty()).then(|| w.slot_rates.iter().sum::<f64>() / 1e9),
+                slot_scores: w.slot_rates.iter().map(|r| r / 1e9).collect(),
             })
             .collect()
     }
@@ -209,6 +214,48 @@ impl Cluster {
         Ok(futures_util::future::join_all(pings).await)
     }
 
+    /// Runs the benchmark on every slot of every worker at once for `length`, and keeps the
+    /// scores for chunk sizing.
+    pub async fn bench(&self, length: Duration) -> Vec<BenchResult> {
+        let targets: Vec<(WorkerId, String, quinn::Connection)> = {
+            let inner = self.lock();
+            inner
+                .workers
+                .iter()
+                .map(|(&id, w)| (id, w.hello.name.clone(), w.conn.clone()))
+                .collect()
+        };
+        let limit = length + Duration::from_secs(10);
+        let runs = targets.into_iter().map(|(id, name, conn)| async move {
+            let outcome = tokio::time::timeout(limit, chunk::bench(&conn, length)).await;
+            (id, name, outcome.map_err(|_| anyhow::anyhow!("no answer in time")).and_then(|r| r))
+        });
+        let outcomes = futures_util::future::join_all(runs).await;
+        let mut inner = self.lock();
+        outcomes
+            .into_iter()
+            .map(|(id, worker, outcome)| match outcome {
+                Ok(rates) => {
+                    if let Some(w) = inner.workers.get_mut(&id) {
+                        w.slot_rates = rates.clone();
+                    }
+                    BenchResult {
+                        worker,
+                        score: Some(rates.iter().sum::<f64>() / 1e9),
+                        slot_scores: rates.iter().map(|r| r / 1e9).collect(),
+                        error: None,
+                    }
+                }
+                Err(e) => BenchResult {
+                    worker,
+                    score: None,
+                    slot_scores: vec![],
+                    error: Some(format!("{e:#}")),
+                },
+            })
+            .collect()
+    }
+
     // ----- jobs -----
 
     /// Queues a job.
@@ -224,7 +271,7 @@ impl Cluster {
         inner.next_job += 1;
         let record = JobRecord::new(id, spec);
         let units = crate::kernels::units(&record.spec);
-        let units_per_second = record.nominal_rate();
+        let units_per_second = record.nominal_rate() * speed_factor(&inner);
         inner.jobs.insert(id, record);
         self.apply(&mut inner, Event::JobSubmitted { job: id, units, units_per_second });
         Ok(job_view(&inner, id).expect("job just inserted"))
@@ -345,6 +392,18 @@ impl Cluster {
             }
         }
     }
+}
+
+/// How the benchmarked slots compare with the slot the tasks' nominal rates assume (one that
+/// does [`crate::kernels::NOMINAL_PI_RATE`] pi samples per second); 1 before any benchmark.
+fn speed_factor(inner: &Inner) -> f64 {
+    let rates: Vec<f64> =
+        inner.workers.values().flat_map(|w| w.slot_rates.iter().copied()).collect();
+    if rates.is_empty() {
+        return 1.0;
+    }
+    let mean = rates.iter().sum::<f64>() / rates.len() as f64;
+    (mean / crate::kernels::NOMINAL_PI_RATE).clamp(0.01, 100.0)
 }
 
 fn job_view(inner: &Inner, id: JobId) -> Result<JobView, ClusterError> {

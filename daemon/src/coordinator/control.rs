@@ -9,8 +9,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use proto::api::{
-    ApiError, ExitReply, ExitRequest, JobView, JoinToken, PingRequest, PingResult, Status,
-    WorkerView,
+    ApiError, BenchRequest, BenchResult, ExitReply, ExitRequest, JobView, JoinToken, PingRequest,
+    PingResult, Status, WorkerView,
 };
 use proto::task::TaskSpec;
 use serde::Deserialize;
@@ -32,6 +32,7 @@ pub fn router(cluster: Arc<Cluster>) -> Router {
         .route("/v1/join-token", get(join_token))
         .route("/v1/join-token/rotate", post(rotate_join_token))
         .route("/v1/exit", post(exit))
+        .route("/v1/bench", post(bench))
         .fallback(|| async {
             Failure(StatusCode::NOT_FOUND, "no such route: the API lives under /v1/".into())
         })
@@ -140,6 +141,16 @@ async fn exit(
         tracing::info!("told worker '{name}' to exit");
     }
     Ok(Json(ExitReply { told }))
+}
+
+async fn bench(
+    State(cluster): State<Arc<Cluster>>,
+    Json(req): Json<BenchRequest>,
+) -> Reply<Vec<BenchResult>> {
+    if !(100..=10_000).contains(&req.millis) {
+        return Err(Failure(StatusCode::BAD_REQUEST, "bench length must be 100 ms to 10 s".into()));
+    }
+    Ok(Json(cluster.bench(Duration::from_millis(u64::from(req.millis))).await))
 }
 
 fn internal(e: impl std::fmt::Display) -> Failure {

@@ -5,6 +5,7 @@
 //! chunk request to its kernel. Kernels that have SIMD versions pick one at run time through
 //! [`simd`], so one binary is fast on a new server and still runs on an old laptop.
 
+pub mod bench;
 pub mod count;
 pub mod pi;
 pub mod prime;
@@ -109,10 +110,15 @@ pub fn units(task: &TaskSpec) -> u64 {
     }
 }
 
-/// Expected units per second of one slot, before any measurement: sizes a job's chunks.
+/// The pi samples per second of the slot [`nominal_rate`] assumes; `bench` scores are
+/// compared with it.
+pub const NOMINAL_PI_RATE: f64 = 1.0e9;
+
+/// Expected units per second of a slot that does [`NOMINAL_PI_RATE`] pi samples per second:
+/// sizes a job's chunks, scaled by the cluster's `bench` scores once it has them.
 pub fn nominal_rate(task: &TaskSpec) -> f64 {
     match task {
-        TaskSpec::Pi { .. } => 1.0e9,
+        TaskSpec::Pi { .. } => NOMINAL_PI_RATE,
         TaskSpec::Prime { n, method: PrimeMethod::Trial } if *n <= u128::from(u64::MAX) => 2.0e9,
         TaskSpec::Prime { method: PrimeMethod::Trial, .. } => 3.0e7,
         // About 0.1 s per rho attempt: chunks of a few attempts.

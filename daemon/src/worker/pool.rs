@@ -19,6 +19,11 @@ impl SlotPool {
         Ok(SlotPool { pool: Arc::new(pool) })
     }
 
+    /// How many slot threads there are.
+    pub fn slots(&self) -> usize {
+        self.pool.current_num_threads()
+    }
+
     /// Runs `work` on a slot thread and waits for it without blocking the runtime.
     pub async fn run<T: Send + 'static>(
         &self,

@@ -9,13 +9,14 @@ use super::identity::WorkerInfo;
 use super::pool::SlotPool;
 use super::{Attempt, Exit, WorkerConfig};
 use crate::kernels::count::{Pattern, StreamCounter};
-use crate::kernels::{self, Cancel};
+use crate::kernels::{self, bench, Cancel};
 use crate::transport::{self, codes};
 use anyhow::{anyhow, bail, Result};
 use certs::Membership;
 use proto::task::{ChunkOutput, CountSource, TaskSpec};
 use proto::wire::{
-    ChunkData, ChunkReply, ChunkRequest, Control, CoordinatorOpen, Pong, Welcome, WorkerOpen,
+    BenchReply, ChunkData, ChunkReply, ChunkRequest, Control, CoordinatorOpen, Pong, Welcome,
+    WorkerOpen,
 };
 use proto::{MessageReader, MessageWriter};
 use quinn::{ConnectionError, Endpoint, RecvStream, SendStream};
@@ -138,6 +139,16 @@ async fn serve_stream(send: SendStream, recv: RecvStream, pool: SlotPool) {
     match first {
         CoordinatorOpen::Ping { nonce } => {
             if writer.send(&Pong { nonce }).await.is_ok() {
+                let _ = writer.get_mut().finish();
+            }
+        }
+        CoordinatorOpen::Bench { millis } => {
+            let length = Duration::from_millis(u64::from(millis.min(10_000)));
+            let runs =
+                (0..pool.slots()).map(|_| pool.run(move || bench::samples_per_second(length)));
+            let slot_rates =
+                futures_util::future::join_all(runs).await.into_iter().flatten().collect();
+            if writer.send(&BenchReply { slot_rates }).await.is_ok() {
                 let _ = writer.get_mut().finish();
             }
         }

@@ -167,3 +167,26 @@ fn count_against_plain_counts() {
     c.wait_for_workers(&["a"]);
     assert_eq!(count(&c, &["q", "--random", "3e6", "--seed", "5"])["count"], plain);
 }
+
+#[test]
+fn bench_scores_every_worker_and_workers_shows_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = Coordinator::start(dir.path());
+    let _a = c.worker("a", 1);
+    let _b = c.worker("b", 2);
+    c.wait_for_workers(&["a", "b"]);
+    let results = c.json(&["bench", "--length", "200ms"]);
+    assert_eq!(results.as_array().unwrap().len(), 2);
+    for r in results.as_array().unwrap() {
+        assert!(r["score"].as_f64().unwrap() > 0.0, "{r}");
+    }
+    for w in c.json(&["workers"]).as_array().unwrap() {
+        let slots = w["slots"].as_u64().unwrap() as usize;
+        let scores = w["slot_scores"].as_array().unwrap();
+        assert_eq!(scores.len(), slots, "a score per slot: {w}");
+        assert!(scores.iter().all(|s| s.as_f64().unwrap() > 0.0));
+        assert!(w["score"].as_f64().unwrap() > 0.0);
+    }
+    // Jobs still run, sized by the scores.
+    assert_eq!(run_pi(&c, "1e8", "1")["samples"], 100_000_000u64);
+}
