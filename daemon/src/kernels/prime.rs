@@ -2,9 +2,9 @@
 //!
 //! *Trial division* scans candidate divisors `d` in a chunk's range for `n % d == 0`. Unit `u`
 //! of a job is the divisor `u + 2`, so the job's units cover `2..=isqrt(n)`. Candidates skip
-//! multiples of 2, 3 and 5 (a 30-wheel: 8 of every 30 numbers). For `n < 2^64` and divisors
-//! past 2^16 the test is branch-free and vectorises: `q = n / d` in `f64` is off by at most one
-//! there, so `r = n - q·d` is `0`, `d` or `-d` exactly when `d` divides `n`.
+//! multiples of 2, 3 and 5 (a 30-wheel: 8 of every 30 numbers). For `n < 2^63` and divisors
+//! past 2^16 the test is branch-free, division-free and vectorises (see [`any_divides`]);
+//! a hit is then confirmed with a plain `%`.
 //!
 //! *Auto* asks `machine-prime` for a verdict (deterministic for 64-bit `n`, BPSW above), and
 //! for a composite runs Brent's rho from a different start per unit, so every slot searches
@@ -17,7 +17,7 @@ use super::{Cancel, KernelError};
 const WHEEL: [u64; 8] = [1, 7, 11, 13, 17, 19, 23, 29];
 /// Wheel turns (of 30 numbers) between cancellation checks: ~0.1–1 ms.
 const TURNS_PER_CHECK: u64 = 1 << 14;
-/// Divisors from here on use the vectorisable floating-point test.
+/// Divisors from here on use the vectorised test (below, the plain one is cheap anyway).
 const FLOAT_TEST_FROM: u64 = 1 << 16;
 /// Iterations of one rho attempt before the next start is tried (and cancellation checked).
 const RHO_ITERATIONS: usize = 1 << 17;
@@ -77,7 +77,7 @@ fn scan_u128(n: u128, first: u64, stop: u64, lo: u64, hi: u64) -> Option<u64> {
 }
 
 fn scan_u64(n: u64, first: u64, stop: u64, lo: u64, hi: u64, level: Level) -> Option<u64> {
-    // Edges of the range, and small divisors where the float test is not exact: plainly.
+    // Edges of the range, and small divisors: plainly.
     let float_from = FLOAT_TEST_FROM.div_ceil(30).max(lo.div_ceil(30));
     let float_to = (hi / 30).max(float_from);
     let plain = |a: u64, b: u64| {
@@ -91,9 +91,11 @@ fn scan_u64(n: u64, first: u64, stop: u64, lo: u64, hi: u64, level: Level) -> Op
         }
     }
     let (a, b) = (first.max(float_from), stop.min(float_to));
-    if a < b && any_divides_at(level, n, a, b) {
-        // Rare: find which one, exactly.
-        return plain(a, b);
+    if a < b && (n >= 1 << 63 || any_divides_at(level, n, a, b)) {
+        // Rare (or n too large for the fast test): find which one, exactly.
+        if let Some(d) = plain(a, b) {
+            return Some(d);
+        }
     }
     if stop > float_to {
         return plain(first.max(float_to), stop);
@@ -102,14 +104,43 @@ fn scan_u64(n: u64, first: u64, stop: u64, lo: u64, hi: u64, level: Level) -> Op
 }
 
 /// Whether any wheel candidate of turns `first..stop` divides `n`. Every candidate must be at
-/// least 2^16 (so `n / d < 2^48` and the float quotient is within one of the true one).
+/// least 2^16, and `n` below 2^63.
+///
+/// For odd `d`, `q = n · d⁻¹ mod 2^64` is `n / d` when `d` divides `n`, and otherwise a number
+/// with `q · d ≥ 2^64` (were it smaller, `q · d ≡ n` would make it equal `n`). So `d | n`
+/// exactly when `q · d < 2^63 > n`, which a float product decides with room to spare. The
+/// inverse comes from Newton's iteration, all multiplications: no division in the loop.
+///
+/// This wins where 64-bit multiplies are vector instructions (AVX-512); without them
+/// [`any_divides_by_division`] is faster.
 #[inline(always)]
 fn any_divides(n: u64, first: u64, stop: u64) -> bool {
-    let nf = n as f64;
+    const LIMIT: f64 = (1u64 << 63) as f64;
     let mut hits = 0u64;
     for turn in first..stop {
         for r in WHEEL {
             // Below 2^64 by the caller's range; wrapping keeps debug overflow checks out.
+            let d = turn.wrapping_mul(30).wrapping_add(r);
+            // d·x ≡ 1 mod 2^k: 3·d ^ 2 holds for k = 5, and each step doubles k.
+            let mut inv = d.wrapping_mul(3) ^ 2;
+            for _ in 0..4 {
+                inv = inv.wrapping_mul(2u64.wrapping_sub(d.wrapping_mul(inv)));
+            }
+            let q = n.wrapping_mul(inv);
+            hits |= u64::from((q as f64) * (d as f64) < LIMIT);
+        }
+    }
+    hits != 0
+}
+
+/// [`any_divides`] by float division: `q = n / d` in `f64` is within one of the true quotient
+/// (`n / d < 2^48`), so `r = n - q·d` is `0`, `d` or `-d` exactly when `d` divides `n`.
+#[inline(always)]
+fn any_divides_by_division(n: u64, first: u64, stop: u64) -> bool {
+    let nf = n as f64;
+    let mut hits = 0u64;
+    for turn in first..stop {
+        for r in WHEEL {
             let d = turn.wrapping_mul(30).wrapping_add(r);
             let q = (nf / d as f64) as u64;
             let rem = n.wrapping_sub(q.wrapping_mul(d));
@@ -122,7 +153,7 @@ fn any_divides(n: u64, first: u64, stop: u64) -> bool {
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
 fn any_divides_avx2(n: u64, first: u64, stop: u64) -> bool {
-    any_divides(n, first, stop)
+    any_divides_by_division(n, first, stop)
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -133,7 +164,7 @@ fn any_divides_avx512(n: u64, first: u64, stop: u64) -> bool {
 
 fn any_divides_at(level: Level, n: u64, first: u64, stop: u64) -> bool {
     match level {
-        Level::Scalar => any_divides(n, first, stop),
+        Level::Scalar => any_divides_by_division(n, first, stop),
         #[cfg(target_arch = "x86_64")]
         // SAFETY: callers pass a level from `Level::detect`/`available`, so the CPU has it.
         Level::Avx2 => unsafe { any_divides_avx2(n, first, stop) },
@@ -141,7 +172,7 @@ fn any_divides_at(level: Level, n: u64, first: u64, stop: u64) -> bool {
         // SAFETY: as above.
         Level::Avx512 => unsafe { any_divides_avx512(n, first, stop) },
         #[cfg(not(target_arch = "x86_64"))]
-        _ => any_divides(n, first, stop),
+        _ => any_divides_by_division(n, first, stop),
     }
 }
 
