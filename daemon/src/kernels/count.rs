@@ -11,7 +11,7 @@
 //! how the job was cut.
 
 use super::pi::splitmix64;
-use super::simd::Level;
+use super::simd::{dispatch_by_level, Level};
 use super::{Cancel, KernelError};
 
 /// Random letters made per cancellation check (64 KiB: ~10 µs of work).
@@ -120,29 +120,11 @@ fn fill_letters(seed: u64, first_draw: u64, out: &mut [u8]) {
     }
 }
 
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
-fn fill_letters_avx2(seed: u64, first_draw: u64, out: &mut [u8]) {
-    fill_letters(seed, first_draw, out)
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f,avx512dq,avx512vl,avx512bw")]
-fn fill_letters_avx512(seed: u64, first_draw: u64, out: &mut [u8]) {
-    fill_letters(seed, first_draw, out)
-}
-
-fn fill_letters_at(level: Level, seed: u64, first_draw: u64, out: &mut [u8]) {
-    match level {
-        Level::Scalar => fill_letters(seed, first_draw, out),
-        #[cfg(target_arch = "x86_64")]
-        // SAFETY: callers pass a level from `Level::detect`/`available`, so the CPU has it.
-        Level::Avx2 => unsafe { fill_letters_avx2(seed, first_draw, out) },
-        #[cfg(target_arch = "x86_64")]
-        // SAFETY: as above; `detect` checks avx512bw too before answering Avx512.
-        Level::Avx512 => unsafe { fill_letters_avx512(seed, first_draw, out) },
-        #[cfg(not(target_arch = "x86_64"))]
-        _ => fill_letters(seed, first_draw, out),
+dispatch_by_level! {
+    fn fill_letters_at(seed: u64, first_draw: u64, out: &mut [u8]) -> () {
+        scalar: fill_letters,
+        avx2: fill_letters,
+        avx512: fill_letters,
     }
 }
 

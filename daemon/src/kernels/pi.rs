@@ -7,7 +7,7 @@
 //!
 //! The inner loop is branch-free and vectorises to 4 (AVX2) or 8 (AVX-512) lanes.
 
-use super::simd::Level;
+use super::simd::{dispatch_by_level, Level};
 use super::{Cancel, KernelError};
 
 const GOLDEN: u64 = 0x9e37_79b9_7f4a_7c15;
@@ -52,29 +52,11 @@ fn count_block(seed: u64, start: u64, end: u64) -> u64 {
     inside
 }
 
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
-fn count_block_avx2(seed: u64, start: u64, end: u64) -> u64 {
-    count_block(seed, start, end)
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f,avx512dq,avx512vl")]
-fn count_block_avx512(seed: u64, start: u64, end: u64) -> u64 {
-    count_block(seed, start, end)
-}
-
-fn count_block_at(level: Level, seed: u64, start: u64, end: u64) -> u64 {
-    match level {
-        Level::Scalar => count_block(seed, start, end),
-        #[cfg(target_arch = "x86_64")]
-        // SAFETY: callers pass a level from `Level::detect`/`available`, so the CPU has it.
-        Level::Avx2 => unsafe { count_block_avx2(seed, start, end) },
-        #[cfg(target_arch = "x86_64")]
-        // SAFETY: as above.
-        Level::Avx512 => unsafe { count_block_avx512(seed, start, end) },
-        #[cfg(not(target_arch = "x86_64"))]
-        _ => count_block(seed, start, end),
+dispatch_by_level! {
+    fn count_block_at(seed: u64, start: u64, end: u64) -> u64 {
+        scalar: count_block,
+        avx2: count_block,
+        avx512: count_block,
     }
 }
 
@@ -87,7 +69,6 @@ pub fn count_inside(
     end: u64,
     cancel: &Cancel,
 ) -> Result<u64, KernelError> {
-    assert!(level <= Level::detect(), "SIMD level {level:?} is not supported by this CPU");
     let mut inside = 0;
     let mut at = start;
     while at < end {

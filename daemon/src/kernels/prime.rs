@@ -10,7 +10,7 @@
 //! for a composite runs Brent's rho from a different start per unit, so every slot searches
 //! its own walk and the first factor found ends the job.
 
-use super::simd::Level;
+use super::simd::{dispatch_by_level, Level};
 use super::{Cancel, KernelError};
 
 /// Residues mod 30 coprime to 30: the 30-wheel's candidates.
@@ -150,29 +150,11 @@ fn any_divides_by_division(n: u64, first: u64, stop: u64) -> bool {
     hits != 0
 }
 
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
-fn any_divides_avx2(n: u64, first: u64, stop: u64) -> bool {
-    any_divides_by_division(n, first, stop)
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f,avx512dq,avx512vl")]
-fn any_divides_avx512(n: u64, first: u64, stop: u64) -> bool {
-    any_divides(n, first, stop)
-}
-
-fn any_divides_at(level: Level, n: u64, first: u64, stop: u64) -> bool {
-    match level {
-        Level::Scalar => any_divides_by_division(n, first, stop),
-        #[cfg(target_arch = "x86_64")]
-        // SAFETY: callers pass a level from `Level::detect`/`available`, so the CPU has it.
-        Level::Avx2 => unsafe { any_divides_avx2(n, first, stop) },
-        #[cfg(target_arch = "x86_64")]
-        // SAFETY: as above.
-        Level::Avx512 => unsafe { any_divides_avx512(n, first, stop) },
-        #[cfg(not(target_arch = "x86_64"))]
-        _ => any_divides_by_division(n, first, stop),
+dispatch_by_level! {
+    fn any_divides_at(n: u64, first: u64, stop: u64) -> bool {
+        scalar: any_divides_by_division,
+        avx2: any_divides_by_division,
+        avx512: any_divides,
     }
 }
 
