@@ -1,8 +1,8 @@
 //! The cluster CA, held by the coordinator.
 //!
 //! State dir layout: `ca.crt` / `ca.key` (the CA, made once), `coordinator.crt` /
-//! `coordinator.key` (re-issued at every start so its SANs follow the `--san` flags), and
-//! `join-secret`. Keys are mode 0600.
+//! `coordinator.key` (re-issued at every start so its SANs follow the `--san` flags),
+//! `join-secret`, and `reset-key` (signs QUIC stateless resets). Secrets are mode 0600.
 //!
 //! A CA reloaded from disk and re-signed is not byte-identical to the original (ECDSA signatures
 //! are random), so the original DER read from `ca.crt` is what is served and hashed.
@@ -113,6 +113,18 @@ impl Authority {
         Ok(cert.der().to_vec())
     }
 
+    /// The key that signs QUIC stateless resets, made once and kept (see the transport).
+    pub fn reset_key(&self) -> Result<Vec<u8>, CertError> {
+        let path = self.dir.join("reset-key");
+        if let Some(key) = files::read_optional(&path)?.filter(|k| k.len() == 32) {
+            return Ok(key);
+        }
+        let mut key = vec![0u8; 32];
+        rand::RngCore::fill_bytes(&mut rand::rng(), &mut key);
+        files::write_private(&path, &key)?;
+        Ok(key)
+    }
+
     fn secret_path(&self) -> PathBuf {
         self.dir.join("join-secret")
     }
@@ -158,7 +170,8 @@ mod tests {
         let b = Authority::load_or_create(dir.path(), "coordinator.marmot", &["10.1.2.3".into()])
             .unwrap();
         assert_eq!(a.ca_der(), b.ca_der(), "the CA survives a restart byte for byte");
-        for key in ["ca.key", "coordinator.key", "join-secret"] {
+        assert_eq!(a.reset_key().unwrap(), b.reset_key().unwrap(), "kept across restarts");
+        for key in ["ca.key", "coordinator.key", "join-secret", "reset-key"] {
             b.join_token().unwrap();
             let mode = std::fs::metadata(dir.path().join(key)).unwrap().permissions().mode();
             assert_eq!(mode & 0o777, 0o600, "{key}");

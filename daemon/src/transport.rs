@@ -48,16 +48,32 @@ pub fn transport_config(dead_after: Duration, peer_streams: u32) -> Result<Trans
 }
 
 /// The coordinator's endpoint, bound to `listen`.
+///
+/// `reset_key` signs stateless resets and keys the connection-ID generator. Kept across
+/// restarts (in the state dir), it lets a restarted coordinator recognise its previous life's
+/// connection IDs and answer their packets with a reset the workers believe, so they reconnect
+/// at once instead of after `dead_after`.
 pub fn server_endpoint(
     listen: SocketAddr,
     tls: rustls::ServerConfig,
     dead_after: Duration,
+    reset_key: &[u8],
 ) -> Result<Endpoint> {
     let crypto = QuicServerConfig::try_from(tls).context("TLS config unusable for QUIC")?;
     let mut config = quinn::ServerConfig::with_crypto(Arc::new(crypto));
     // Workers open one stream per session (join or hello); a few spare for reconnect races.
     config.transport_config(Arc::new(transport_config(dead_after, 4)?));
-    Endpoint::server(config, listen).with_context(|| format!("cannot listen on UDP {listen}"))
+    let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, reset_key);
+    let cid_key = ring::hmac::sign(&key, b"marmot connection ids");
+    let cid_key = u64::from_le_bytes(cid_key.as_ref()[..8].try_into()?);
+    let mut endpoint_config = quinn::EndpointConfig::new(Arc::new(key));
+    endpoint_config.cid_generator(move || {
+        Box::new(quinn_proto::HashedConnectionIdGenerator::from_key(cid_key))
+    });
+    let socket = std::net::UdpSocket::bind(listen)
+        .with_context(|| format!("cannot listen on UDP {listen}"))?;
+    Endpoint::new(endpoint_config, Some(config), socket, Arc::new(quinn::TokioRuntime))
+        .with_context(|| format!("cannot listen on UDP {listen}"))
 }
 
 /// A client endpoint on an ephemeral port of the coordinator address's family.

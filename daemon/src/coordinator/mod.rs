@@ -68,7 +68,8 @@ pub async fn start(config: CoordinatorConfig, shutdown: CancellationToken) -> Re
                 format!("cannot set up the cluster CA in {}", config.state_dir.display())
             })?;
     let tls = certs::tls::server(&authority, proto::ALPN)?;
-    let endpoint = transport::server_endpoint(config.listen, tls, config.dead_after)?;
+    let reset_key = authority.reset_key()?;
+    let endpoint = transport::server_endpoint(config.listen, tls, config.dead_after, &reset_key)?;
     let local_addr = endpoint.local_addr()?;
     let listener = socket::bind(&config.socket, config.socket_group.as_deref())?;
     let scheduler_config =
