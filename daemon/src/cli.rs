@@ -2,7 +2,6 @@
 //! worker and local cluster take (the logic never sees raw flags).
 
 use crate::coordinator::CoordinatorConfig;
-use crate::transport::DEFAULT_DEAD_AFTER;
 use crate::worker::{identity, WorkerConfig};
 use clap::{Args, Parser, Subcommand};
 use std::net::SocketAddr;
@@ -134,9 +133,4 @@ impl WorkerArgs {
             dead_after: self.dead_after,
         }
     }
-}
-
-/// The default dead-peer time, for configs built without flags.
-pub fn default_dead_after() -> Duration {
-    DEFAULT_DEAD_AFTER
 }

@@ -2,8 +2,9 @@
 //! fresh state in a temp dir, and the join flow included. `marmotd local` keeps it running for
 //! `marmotctl`; `marmotd demo` runs ping and every task once and exits.
 
-use crate::cli::{default_dead_after, LocalArgs};
+use crate::cli::LocalArgs;
 use crate::coordinator::{self, Cluster, CoordinatorConfig};
+use crate::transport::DEFAULT_DEAD_AFTER;
 use crate::worker::{self, identity, WorkerConfig};
 use anyhow::{bail, Context, Result};
 use proto::api::{CountResult, JobState, PiResult, PrimeResult};
@@ -31,7 +32,7 @@ impl LocalCluster {
             socket: dir.path().join("marmotd.sock"),
             socket_group: None,
             sans: vec![],
-            dead_after: default_dead_after(),
+            dead_after: DEFAULT_DEAD_AFTER,
             straggler_factor: 3.0,
         };
         let coordinator = coordinator::start(config, shutdown.clone()).await?;
@@ -45,7 +46,7 @@ impl LocalCluster {
                     name: format!("local-{i}"),
                     slots,
                     state_dir: dir.path().join(format!("worker-{i}")),
-                    dead_after: default_dead_after(),
+                    dead_after: DEFAULT_DEAD_AFTER,
                 };
                 let shutdown = shutdown.clone();
                 tokio::spawn(async move {

@@ -44,8 +44,6 @@ pub struct WorkerEntry {
     control: mpsc::UnboundedSender<Control>,
     /// Datagrams received at the last check, and when that count last moved.
     last_rx: (u64, Instant),
-    /// The last benchmark: pi samples per second of each slot.
-    slot_rates: Vec<f64>,
 }
 
 struct Inner {
@@ -55,6 +53,9 @@ struct Inner {
     ended: VecDeque<JobId>,
     /// Cancel handles of the chunk streams in flight.
     assignments: HashMap<AssignmentId, CancellationToken>,
+    /// The last benchmark of each worker by name (kept across reconnections): pi samples per
+    /// second of each slot.
+    slot_rates: HashMap<String, Vec<f64>>,
     next_worker: WorkerId,
     next_job: JobId,
 }
@@ -76,6 +77,7 @@ impl Cluster {
                 jobs: BTreeMap::new(),
                 ended: VecDeque::new(),
                 assignments: HashMap::new(),
+                slot_rates: HashMap::new(),
                 next_worker: 1,
                 next_job: 1,
             }),
@@ -123,7 +125,6 @@ impl Cluster {
             since: SystemTime::now(),
             control,
             last_rx: (0, Instant::now()),
-            slot_rates: Vec::new(),
         };
         inner.workers.insert(id, entry);
         self.apply(&mut inner, Event::WorkerJoined { worker: id, slots });
@@ -153,7 +154,10 @@ impl Cluster {
         inner
             .workers
             .iter()
-            .map(|(&id, w)| WorkerView {
+            .map(|(&id, w)| {
+                (id, w, inner.slot_rates.get(&w.hello.name).cloned().unwrap_or_default())
+            })
+            .map(|(id, w, rates)| WorkerView {
                 name: w.hello.name.clone(),
                 address: w.conn.remote_address().to_string(),
                 slots: w.hello.slots,
@@ -165,8 +169,8 @@ impl Cluster {
                 connected_since: w.since.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs()),
                 last_seen_ms: w.last_rx.1.elapsed().as_millis() as u64,
                 rtt_ms: w.conn.rtt().as_secs_f64() * 1e3,
-                score: (!w.slot_rates.is_empty()).then(|| w.slot_rates.iter().sum::<f64>() / 1e9),
-                slot_scores: w.slot_rates.iter().map(|r| r / 1e9).collect(),
+                score: (!rates.is_empty()).then(|| rates.iter().sum::<f64>() / 1e9),
+                slot_scores: rates.iter().map(|r| r / 1e9).collect(),
             })
             .collect()
     }
@@ -217,28 +221,22 @@ impl Cluster {
     /// Runs the benchmark on every slot of every worker at once for `length`, and keeps the
     /// scores for chunk sizing.
     pub async fn bench(&self, length: Duration) -> Vec<BenchResult> {
-        let targets: Vec<(WorkerId, String, quinn::Connection)> = {
+        let targets: Vec<(String, quinn::Connection)> = {
             let inner = self.lock();
-            inner
-                .workers
-                .iter()
-                .map(|(&id, w)| (id, w.hello.name.clone(), w.conn.clone()))
-                .collect()
+            inner.workers.values().map(|w| (w.hello.name.clone(), w.conn.clone())).collect()
         };
         let limit = length + Duration::from_secs(10);
-        let runs = targets.into_iter().map(|(id, name, conn)| async move {
+        let runs = targets.into_iter().map(|(name, conn)| async move {
             let outcome = tokio::time::timeout(limit, chunk::bench(&conn, length)).await;
-            (id, name, outcome.map_err(|_| anyhow::anyhow!("no answer in time")).and_then(|r| r))
+            (name, outcome.map_err(|_| anyhow::anyhow!("no answer in time")).and_then(|r| r))
         });
         let outcomes = futures_util::future::join_all(runs).await;
         let mut inner = self.lock();
         outcomes
             .into_iter()
-            .map(|(id, worker, outcome)| match outcome {
+            .map(|(worker, outcome)| match outcome {
                 Ok(rates) => {
-                    if let Some(w) = inner.workers.get_mut(&id) {
-                        w.slot_rates = rates.clone();
-                    }
+                    inner.slot_rates.insert(worker.clone(), rates.clone());
                     BenchResult {
                         worker,
                         score: Some(rates.iter().sum::<f64>() / 1e9),
@@ -397,8 +395,13 @@ impl Cluster {
 /// How the benchmarked slots compare with the slot the tasks' nominal rates assume (one that
 /// does [`crate::kernels::NOMINAL_PI_RATE`] pi samples per second); 1 before any benchmark.
 fn speed_factor(inner: &Inner) -> f64 {
-    let rates: Vec<f64> =
-        inner.workers.values().flat_map(|w| w.slot_rates.iter().copied()).collect();
+    let rates: Vec<f64> = inner
+        .workers
+        .values()
+        .filter_map(|w| inner.slot_rates.get(&w.hello.name))
+        .flatten()
+        .copied()
+        .collect();
     if rates.is_empty() {
         return 1.0;
     }
