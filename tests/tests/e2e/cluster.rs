@@ -6,9 +6,7 @@ use std::time::Duration;
 fn two_workers_join_ping_and_estimate_pi_identically_in_any_shape() {
     let dir = tempfile::tempdir().unwrap();
     let c = Coordinator::start(dir.path());
-    let _w1 = c.worker("alpha", 1);
-    let mut w2 = c.worker("beta", 2);
-    c.wait_for_workers(&["alpha", "beta"]);
+    let [_w1, mut w2] = c.workers([("alpha", 1), ("beta", 2)]);
     let mode = std::fs::metadata(&c.socket).unwrap().permissions().mode();
     assert_eq!(mode & 0o777, 0o600, "the control socket is the owner's alone");
     for w in c.json(&["workers"]).as_array().unwrap() {
@@ -107,9 +105,7 @@ fn a_worker_with_another_clusters_certificate_is_refused() {
 fn workers_come_back_after_the_coordinator_restarts() {
     let dir = tempfile::tempdir().unwrap();
     let mut c = Coordinator::start(dir.path());
-    let _w1 = c.worker("one", 1);
-    let _w2 = c.worker("two", 1);
-    c.wait_for_workers(&["one", "two"]);
+    let _workers = c.workers([("one", 1), ("two", 1)]);
     let token = c.token();
     let addr = c.addr.clone();
 

@@ -27,8 +27,7 @@ fn marmotctl_without_a_coordinator_says_so() {
 fn unknown_workers_and_jobs_get_one_clear_line() {
     let dir = tempfile::tempdir().unwrap();
     let c = Coordinator::start(dir.path());
-    let _w = c.worker("solo", 1);
-    c.wait_for_workers(&["solo"]);
+    let _workers = c.workers([("solo", 1)]);
     one_line_error(&c.ctl(&["ping", "nobody"]), "unknown worker 'nobody'");
     one_line_error(&c.ctl(&["cancel", "12345"]), "no job 12345");
     one_line_error(&c.ctl(&["wait", "12345"]), "no job 12345");
@@ -62,8 +61,7 @@ fn a_worker_with_a_bad_token_or_no_token_exits_with_one_line() {
 fn ping_of_an_unreachable_worker_times_out_on_time() {
     let dir = tempfile::tempdir().unwrap();
     let c = Coordinator::start(dir.path());
-    let w = c.worker("frozen", 1);
-    c.wait_for_workers(&["frozen"]);
+    let [w] = c.workers([("frozen", 1)]);
     // SIGSTOP: the process is there but answers nothing, like a pulled cable.
     w.signal(nix::sys::signal::Signal::SIGSTOP);
     let started = std::time::Instant::now();

@@ -19,10 +19,7 @@ fn wait_result(c: &Coordinator, id: u64) -> Value {
 fn a_job_survives_a_worker_killed_mid_chunk() {
     let dir = tempfile::tempdir().unwrap();
     let c = Coordinator::start(dir.path());
-    let _a = c.worker("a", 1);
-    let _b = c.worker("b", 1);
-    let mut victim = c.worker("victim", 1);
-    c.wait_for_workers(&["a", "b", "victim"]);
+    let [_a, _b, mut victim] = c.workers([("a", 1), ("b", 1), ("victim", 1)]);
     let undisturbed = run_pi(&c, "4e9", "11");
 
     let id = detach(&c, &["pi", "4e9", "--seed", "11"]);
@@ -43,9 +40,7 @@ fn a_job_survives_a_worker_killed_mid_chunk() {
 fn cancelling_frees_every_slot_and_ctrl_c_cancels_too() {
     let dir = tempfile::tempdir().unwrap();
     let c = Coordinator::start(dir.path());
-    let _a = c.worker("a", 1);
-    let _b = c.worker("b", 1);
-    c.wait_for_workers(&["a", "b"]);
+    let _workers = c.workers([("a", 1), ("b", 1)]);
 
     let id = detach(&c, &["pi", "1e14"]);
     wait_for("both slots busy", Duration::from_secs(30), || {
@@ -53,10 +48,7 @@ fn cancelling_frees_every_slot_and_ctrl_c_cancels_too() {
     });
     let cancelled = c.json(&["cancel", &id.to_string()]);
     assert_eq!(cancelled["state"], "cancelled");
-    wait_for("every slot idle", Duration::from_secs(1), || {
-        let s = c.json(&["status"]);
-        (s["slots_busy"] == 0 && s["jobs_running"] == 0).then_some(())
-    });
+    c.wait_idle(Duration::from_secs(1));
     // The freed slots take new work at once.
     assert_eq!(run_pi(&c, "1e8", "1")["samples"], 100_000_000u64);
 
@@ -81,17 +73,14 @@ fn cancelling_frees_every_slot_and_ctrl_c_cancels_too() {
     let status = run.wait().unwrap();
     assert_eq!(status.code(), Some(130));
     assert_eq!(job_view(&c, job)["state"], "cancelled");
-    wait_for("every slot idle", Duration::from_secs(1), || {
-        (c.json(&["status"])["slots_busy"] == 0).then_some(())
-    });
+    c.wait_idle(Duration::from_secs(1));
 }
 
 #[test]
 fn a_worker_joining_mid_job_gets_chunks_of_it() {
     let dir = tempfile::tempdir().unwrap();
     let c = Coordinator::start(dir.path());
-    let _first = c.worker("first", 1);
-    c.wait_for_workers(&["first"]);
+    let _first = c.workers([("first", 1)]);
     let id = detach(&c, &["pi", "2e10", "--seed", "5"]);
     let _late = c.worker("late", 1);
     c.wait_for_workers(&["first", "late"]);
@@ -105,8 +94,7 @@ fn a_worker_joining_mid_job_gets_chunks_of_it() {
 fn jobs_are_listed_and_waitable_after_they_end() {
     let dir = tempfile::tempdir().unwrap();
     let c = Coordinator::start(dir.path());
-    let _w = c.worker("w", 1);
-    c.wait_for_workers(&["w"]);
+    let _workers = c.workers([("w", 1)]);
     let id = detach(&c, &["pi", "1e7", "--seed", "2"]);
     let first = wait_result(&c, id);
     let again = wait_result(&c, id);

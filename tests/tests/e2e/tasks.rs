@@ -41,9 +41,7 @@ fn check(result: &Value, n: u64) {
 fn prime_by_both_methods_against_an_oracle() {
     let dir = tempfile::tempdir().unwrap();
     let c = Coordinator::start(dir.path());
-    let _a = c.worker("a", 1);
-    let _b = c.worker("b", 1);
-    c.wait_for_workers(&["a", "b"]);
+    let _workers = c.workers([("a", 1), ("b", 1)]);
     for n in NOTEBOOK {
         check(&prime(&c, &n.to_string(), "auto"), n);
     }
@@ -70,26 +68,20 @@ fn prime_by_both_methods_against_an_oracle() {
 fn a_found_factor_ends_the_job_and_frees_every_slot() {
     let dir = tempfile::tempdir().unwrap();
     let c = Coordinator::start(dir.path());
-    let _a = c.worker("a", 1);
-    let _b = c.worker("b", 1);
-    c.wait_for_workers(&["a", "b"]);
+    let _workers = c.workers([("a", 1), ("b", 1)]);
     // 2^127 - 1 is prime; times 3 it has a factor in the first chunk, and its scan would
     // otherwise take years.
     let n = ((1u128 << 127) - 1) * 2 + 1; // odd, 2^128 - 1 = 3 × 5 × 17 × 257 × ...
     let result = prime(&c, &n.to_string(), "trial");
     assert_eq!(result["factor"], "3");
-    wait_for("every slot idle", Duration::from_secs(1), || {
-        (c.json(&["status"])["slots_busy"] == 0).then_some(())
-    });
+    c.wait_idle(Duration::from_secs(1));
 }
 
 #[test]
 fn exit_stops_workers_with_status_zero_and_keeps_the_coordinator() {
     let dir = tempfile::tempdir().unwrap();
     let c = Coordinator::start(dir.path());
-    let mut leaving = c.worker("leaving", 1);
-    let _staying = c.worker("staying", 1);
-    c.wait_for_workers(&["leaving", "staying"]);
+    let [mut leaving, _staying] = c.workers([("leaving", 1), ("staying", 1)]);
     let id = detach(&c, &["pi", "3e9", "--seed", "4"]);
     let out = c.json(&["exit", "leaving"]);
     assert_eq!(out["left"], serde_json::json!(["leaving"]));
@@ -117,9 +109,7 @@ fn count(c: &Coordinator, args: &[&str]) -> Value {
 fn count_against_plain_counts() {
     let dir = tempfile::tempdir().unwrap();
     let c = Coordinator::start(dir.path());
-    let _a = c.worker("a", 1);
-    let mut b = c.worker("b", 2);
-    c.wait_for_workers(&["a", "b"]);
+    let [_a, mut b] = c.workers([("a", 1), ("b", 2)]);
 
     // Random letters: the recipe, regenerated here, counted plainly.
     let n = 3_000_000u64;
@@ -172,9 +162,7 @@ fn count_against_plain_counts() {
 fn bench_scores_every_worker_and_workers_shows_it() {
     let dir = tempfile::tempdir().unwrap();
     let c = Coordinator::start(dir.path());
-    let _a = c.worker("a", 1);
-    let _b = c.worker("b", 2);
-    c.wait_for_workers(&["a", "b"]);
+    let _workers = c.workers([("a", 1), ("b", 2)]);
     let results = c.json(&["bench", "--length", "200ms"]);
     assert_eq!(results.as_array().unwrap().len(), 2);
     for r in results.as_array().unwrap() {

@@ -156,6 +156,23 @@ impl Coordinator {
         });
     }
 
+    /// Starts workers `(name, slots)` that join with this coordinator's token, and waits until
+    /// all of them are listed.
+    pub fn workers<const N: usize>(&self, spec: [(&str, u32); N]) -> [Proc; N] {
+        let names = spec.map(|(name, _)| name);
+        let procs = spec.map(|(name, slots)| self.worker(name, slots));
+        self.wait_for_workers(&names);
+        procs
+    }
+
+    /// Waits until no slot is busy and no job runs, for at most `limit`.
+    pub fn wait_idle(&self, limit: Duration) {
+        wait_for("every slot idle", limit, || {
+            let s = self.json(&["status"]);
+            (s["slots_busy"] == 0 && s["jobs_running"] == 0).then_some(())
+        });
+    }
+
     /// Starts a worker that joins with this coordinator's token.
     pub fn worker(&self, name: &str, slots: u32) -> Proc {
         let token = self.token();
