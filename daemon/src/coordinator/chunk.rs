@@ -1,12 +1,13 @@
 //! Streams the coordinator opens to a worker: one per chunk, one per ping.
 //!
-//! A chunk stream carries the request, then the reply. Cancelling drops the stream, which stops
-//! the worker's side (quinn sends STOP_SENDING for a receive stream dropped unread); the worker
-//! sees that and raises its kernel's cancellation flag.
+//! A chunk stream carries the request (and, for some tasks, its input), then the reply.
+//! Cancelling resets and stops the stream with the `CANCELLED` code; the worker sees that and
+//! raises its kernel's cancellation flag.
 
 use super::cluster::Cluster;
 use super::jobs::{check_output, ChunkInput, DataSource};
 use crate::scheduler::AssignmentId;
+use crate::transport::codes;
 use anyhow::{anyhow, bail, Context, Result};
 use proto::wire::{BenchReply, ChunkData, ChunkReply, ChunkRequest, CoordinatorOpen, Pong};
 use proto::{MessageReader, MessageWriter};
@@ -29,9 +30,29 @@ pub async fn run(
     input: Option<ChunkInput>,
     cancel: CancellationToken,
 ) {
-    let outcome = tokio::select! {
+    let opened = tokio::select! {
         _ = cancel.cancelled() => return,
-        outcome = exchange(&conn, &request, input) => outcome,
+        opened = tokio::time::timeout(OPEN_TIMEOUT, conn.open_bi()) => opened,
+    };
+    let outcome = match opened {
+        Ok(Ok((send, recv))) => {
+            let (mut writer, mut reader) = (MessageWriter::new(send), MessageReader::new(recv));
+            let talk = exchange(&mut writer, &mut reader, &request, input);
+            let outcome = tokio::select! {
+                _ = cancel.cancelled() => None,
+                outcome = talk => Some(outcome),
+            };
+            let Some(outcome) = outcome else {
+                // Reset both ways, so the worker's kernel stops and a half-sent input is never
+                // mistaken for a whole one.
+                let _ = writer.get_mut().reset(codes::CANCELLED);
+                let _ = reader.get_mut().stop(codes::CANCELLED);
+                return;
+            };
+            outcome
+        }
+        Ok(Err(e)) => Err(e.into()),
+        Err(_) => Err(anyhow!("the worker accepts no more streams")),
     };
     match outcome {
         Ok(ChunkReply::Done(output)) => {
@@ -47,21 +68,19 @@ pub async fn run(
     }
 }
 
+/// Sends the request (and input), then reads the reply.
 async fn exchange(
-    conn: &quinn::Connection,
+    writer: &mut MessageWriter<quinn::SendStream>,
+    reader: &mut MessageReader<quinn::RecvStream>,
     request: &ChunkRequest,
     input: Option<ChunkInput>,
 ) -> Result<ChunkReply> {
-    let (send, recv) = tokio::time::timeout(OPEN_TIMEOUT, conn.open_bi())
-        .await
-        .context("the worker accepts no more streams")??;
-    let mut writer = MessageWriter::new(send);
     writer.send(&CoordinatorOpen::Chunk(request.clone())).await?;
     if let Some(input) = input {
-        stream_input(&mut writer, input).await?;
+        stream_input(writer, input).await?;
     }
     writer.get_mut().finish()?;
-    let reply = MessageReader::new(recv).recv::<ChunkReply>().await?;
+    let reply = reader.recv::<ChunkReply>().await?;
     reply.ok_or_else(|| anyhow!("the worker closed the chunk stream without a result"))
 }
 

@@ -269,7 +269,7 @@ impl Cluster {
         inner.next_job += 1;
         let record = JobRecord::new(id, spec);
         let units = crate::kernels::units(&record.spec);
-        let units_per_second = record.nominal_rate() * speed_factor(&inner);
+        let units_per_second = crate::kernels::nominal_rate(&record.spec) * speed_factor(&inner);
         inner.jobs.insert(id, record);
         self.apply(&mut inner, Event::JobSubmitted { job: id, units, units_per_second });
         Ok(job_view(&inner, id).expect("job just inserted"))

@@ -166,11 +166,6 @@ impl JobRecord {
         Some(ChunkInput { source, start, stop })
     }
 
-    /// The units a slot is expected to do per second, to size chunks.
-    pub fn nominal_rate(&self) -> f64 {
-        kernels::nominal_rate(&self.spec)
-    }
-
     /// Folds in a chunk that `worker` computed; `true` when the job has its answer.
     pub fn reduce(&mut self, worker: &str, start: u64, end: u64, output: ChunkOutput) -> bool {
         let share = self.shares.entry(worker.to_string()).or_insert_with(|| WorkerShare {

@@ -131,6 +131,7 @@ async fn serve_member(
     cluster: Arc<Cluster>,
     conn: quinn::Connection,
     mut writer: MessageWriter<SendStream>,
+    // Held, not read: dropping it would stop the worker's side of the session stream.
     _reader: MessageReader<RecvStream>,
     hello: Hello,
     addr: SocketAddr,
