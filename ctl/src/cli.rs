@@ -80,6 +80,80 @@ pub enum RunTask {
     Prime(PrimeArgs),
     /// How often a letter occurs: in random letters, inline text, or a file.
     Count(CountArgs),
+    /// A body thrown up, every dt seconds until it lands: `t y` lines (gnuplot-ready) and a
+    /// plot, streamed in order while the cluster computes them.
+    Freefall(FreefallArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct FreefallArgs {
+    /// Starting height, m.
+    #[arg(long, default_value = "100000", value_parser = parse_real, allow_hyphen_values = true)]
+    pub y0: f64,
+    /// Starting upward speed, m/s.
+    #[arg(long, default_value = "10000", value_parser = parse_real, allow_hyphen_values = true)]
+    pub v0: f64,
+    /// Gravity, m/s².
+    #[arg(long, default_value = "9.81", value_parser = parse_real, allow_hyphen_values = true)]
+    pub g: f64,
+    /// Seconds between two points.
+    #[arg(long, default_value = "0.001", value_parser = parse_real, allow_hyphen_values = true)]
+    pub dt: f64,
+    /// Quadratic air drag K (a = -g - K·v·|v|), integrated with RK4.
+    #[arg(long, default_value = "0", value_parser = parse_real, allow_hyphen_values = true)]
+    pub drag: f64,
+    /// One whole trajectory per drag value from A to B in STEPS values: rows of
+    /// `drag time_to_ground impact_speed max_height`.
+    #[arg(long, value_name = "A:B:STEPS", value_parser = parse_sweep, conflicts_with = "drag")]
+    pub sweep_drag: Option<SweepRange>,
+    /// Write the results here as text lines (`-` for stdout).
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+    /// Draw the results into this PNG.
+    #[arg(long, value_name = "FILE.png")]
+    pub plot: Option<PathBuf>,
+    /// The plot's size in pixels.
+    #[arg(long, value_name = "WxH", default_value = "1200x800", value_parser = parse_size)]
+    pub size: (u32, u32),
+}
+
+/// `--sweep-drag A:B:STEPS`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct SweepRange {
+    pub from: f64,
+    pub to: f64,
+    pub steps: u64,
+}
+
+/// A finite decimal number: `9.81`, `1e-4`, `-50`.
+pub fn parse_real(s: &str) -> Result<f64, String> {
+    match s.trim().parse::<f64>() {
+        Ok(x) if x.is_finite() => Ok(x),
+        _ => Err(format!("'{s}' is not a number (write it like 9.81 or 1e-4)")),
+    }
+}
+
+fn parse_sweep(s: &str) -> Result<SweepRange, String> {
+    let parts: Vec<&str> = s.split(':').collect();
+    let [from, to, steps] = parts[..] else {
+        return Err(format!("'{s}' is not A:B:STEPS (like 0:0.001:50)"));
+    };
+    let (from, to, steps) = (parse_real(from)?, parse_real(to)?, parse_count(steps)?);
+    if from < 0.0 || to < 0.0 {
+        return Err("drag values must be zero or positive".into());
+    }
+    Ok(SweepRange { from, to, steps })
+}
+
+fn parse_size(s: &str) -> Result<(u32, u32), String> {
+    let bad = || format!("'{s}' is not a size like 1200x800");
+    let (w, h) = s.split_once(['x', 'X']).ok_or_else(bad)?;
+    let (w, h): (u32, u32) =
+        (w.trim().parse().map_err(|_| bad())?, h.trim().parse().map_err(|_| bad())?);
+    if !(100..=10_000).contains(&w) || !(100..=10_000).contains(&h) {
+        return Err(format!("'{s}': width and height must be 100 to 10000 pixels"));
+    }
+    Ok((w, h))
 }
 
 #[derive(Args, Debug)]
@@ -230,6 +304,19 @@ mod tests {
         }
         assert!(parse_count("-5").unwrap_err().contains("negative"));
         assert!(parse_count("0").unwrap_err().contains("at least 1"));
+    }
+
+    #[test]
+    fn freefall_arguments() {
+        assert_eq!(parse_sweep("0:1e-3:50"), Ok(SweepRange { from: 0.0, to: 1e-3, steps: 50 }));
+        for bad in ["0:1", "0:x:5", "0:1:0", "-1:1:5", "0:1:2:3"] {
+            assert!(parse_sweep(bad).is_err(), "{bad}");
+        }
+        assert_eq!(parse_size("640x480"), Ok((640, 480)));
+        for bad in ["640", "0x480", "axb", "99999x100"] {
+            assert!(parse_size(bad).is_err(), "{bad}");
+        }
+        assert!(parse_real("inf").is_err() && parse_real("nan").is_err());
     }
 
     #[test]

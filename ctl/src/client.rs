@@ -3,7 +3,7 @@
 use anyhow::{anyhow, bail, Context, Result};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
-use hyper::{Method, Request};
+use hyper::{HeaderMap, Method, Request, StatusCode};
 use hyper_util::rt::TokioIo;
 use proto::api::ApiError;
 use serde::{de::DeserializeOwned, Serialize};
@@ -12,6 +12,13 @@ use std::path::PathBuf;
 
 pub struct Client {
     socket: PathBuf,
+}
+
+/// A successful answer's status, headers and raw body, for routes that do not answer JSON.
+pub struct RawReply {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Bytes,
 }
 
 impl Client {
@@ -31,12 +38,27 @@ impl Client {
         self.call(Method::DELETE, path, None::<&()>).await
     }
 
+    /// A GET whose answer is not JSON (errors still are).
+    pub async fn get_raw(&self, path: &str) -> Result<RawReply> {
+        self.send(Method::GET, path, None::<&()>).await
+    }
+
     async fn call<B: Serialize, T: DeserializeOwned>(
         &self,
         method: Method,
         path: &str,
         body: Option<&B>,
     ) -> Result<T> {
+        let reply = self.send(method, path, body).await?;
+        serde_json::from_slice(&reply.body).context("unreadable answer from the coordinator")
+    }
+
+    async fn send<B: Serialize>(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&B>,
+    ) -> Result<RawReply> {
         let stream = tokio::net::UnixStream::connect(&self.socket)
             .await
             .map_err(|e| self.connect_error(e))?;
@@ -56,14 +78,15 @@ impl Client {
             .body(Full::new(body))?;
         let response = sender.send_request(request).await.context("the coordinator hung up")?;
         let status = response.status();
-        let bytes = response.into_body().collect().await?.to_bytes();
+        let headers = response.headers().clone();
+        let body = response.into_body().collect().await?.to_bytes();
         if !status.is_success() {
-            let message = serde_json::from_slice::<ApiError>(&bytes)
+            let message = serde_json::from_slice::<ApiError>(&body)
                 .map(|e| e.error)
-                .unwrap_or_else(|_| String::from_utf8_lossy(&bytes).into_owned());
+                .unwrap_or_else(|_| String::from_utf8_lossy(&body).into_owned());
             bail!("{message}");
         }
-        serde_json::from_slice(&bytes).context("unreadable answer from the coordinator")
+        Ok(RawReply { status, headers, body })
     }
 
     fn connect_error(&self, e: std::io::Error) -> anyhow::Error {

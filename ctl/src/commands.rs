@@ -33,6 +33,10 @@ pub async fn run(client: &Client, command: Command, json: bool) -> Result<ExitCo
                         Method::Auto => PrimeMethod::Auto,
                     },
                 },
+                RunTask::Freefall(_) if detach => bail!(
+                    "freefall streams its points to marmotctl as they come; it cannot be detached"
+                ),
+                RunTask::Freefall(args) => return crate::freefall::run(client, args, json).await,
             };
             run_job(client, spec, detach, json).await
         }
@@ -170,7 +174,7 @@ async fn finish(client: &Client, id: u64, json: bool, interrupt: Signal) -> Resu
             eprintln!("marmotctl: cancelled job {id}");
             return Ok(ExitCode::from(INTERRUPTED));
         }
-        Followed::Ended(view) => view,
+        Followed::Ended(view) => *view,
     };
     match (view.state, &view.result) {
         (JobState::Done, Some(result)) => {

@@ -10,7 +10,7 @@ use tokio::signal::unix::{signal, Signal, SignalKind};
 
 /// How a followed job ended, as far as this command is concerned.
 pub enum Followed {
-    Ended(JobView),
+    Ended(Box<JobView>),
     /// The user pressed Ctrl-C and the job was cancelled.
     Interrupted(u64),
 }
@@ -44,7 +44,7 @@ pub async fn follow(
         }
     };
     let result = tokio::select! {
-        view = poll => view.map(Followed::Ended),
+        view = poll => view.map(|v| Followed::Ended(Box::new(v))),
         _ = interrupt.recv() => {
             let _: Result<JobView> = client.delete(&format!("/v1/jobs/{id}")).await;
             Ok(Followed::Interrupted(id))

@@ -11,6 +11,8 @@ mod cli;
 mod client;
 mod commands;
 mod follow;
+mod freefall;
+mod plot;
 
 use clap::Parser;
 use std::process::ExitCode;

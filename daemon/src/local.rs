@@ -7,8 +7,8 @@ use crate::coordinator::{self, Cluster, CoordinatorConfig};
 use crate::transport::DEFAULT_DEAD_AFTER;
 use crate::worker::{self, identity, WorkerConfig};
 use anyhow::{bail, Context, Result};
-use proto::api::{CountResult, JobState, PiResult, PrimeResult};
-use proto::task::{CountSource, PrimeMethod, TaskSpec};
+use proto::api::{CountResult, FreefallResult, JobState, PiResult, PrimeResult};
+use proto::task::{CountSource, Fall, PrimeMethod, TaskSpec};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
@@ -162,9 +162,38 @@ pub async fn run_demo(args: LocalArgs, shutdown: CancellationToken) -> Result<()
     let prime: PrimeResult = run_job(&local.cluster, spec).await?;
     print!("{prime}");
 
+    println!("\n$ marmotctl run freefall   # --out FILE --plot FILE.png write and draw the points");
+    let spec = TaskSpec::Freefall { fall: Fall::default(), points: 0 };
+    let job = local.cluster.submit(spec)?;
+    let points = drain_series(&local.cluster, job.id).await?;
+    let fall: FreefallResult = run_job_result(&local.cluster, job.id).await?;
+    if points != fall.points {
+        bail!("freefall streamed {points} of its {} points", fall.points);
+    }
+    print!("{fall}");
+
     shutdown.cancel();
     local.stopped().await;
     Ok(())
+}
+
+/// Takes every chunk of a series job in order, as `marmotctl` does, and counts the values.
+async fn drain_series(cluster: &Arc<Cluster>, id: u64) -> Result<u64> {
+    let (mut chunk, mut values) = (0, 0);
+    loop {
+        match cluster.take_chunk(id, chunk)? {
+            (Ok(taken), view) => {
+                values += taken.values.len() as u64;
+                chunk += 1;
+                if u64::from(chunk) >= view.chunks_total {
+                    return Ok(values);
+                }
+            }
+            (Err(mut changed), _) => {
+                changed.changed().await.context("the job vanished")?;
+            }
+        }
+    }
 }
 
 /// Submits a job and waits for its result document.
@@ -173,9 +202,17 @@ async fn run_job<T: serde::de::DeserializeOwned>(
     spec: TaskSpec,
 ) -> Result<T> {
     let job = cluster.submit(spec)?;
-    let (_, mut ended) = cluster.job(job.id)?;
+    run_job_result(cluster, job.id).await
+}
+
+/// Waits for a submitted job's result document.
+async fn run_job_result<T: serde::de::DeserializeOwned>(
+    cluster: &Arc<Cluster>,
+    id: u64,
+) -> Result<T> {
+    let (_, mut ended) = cluster.job(id)?;
     ended.wait_for(|&ended| ended).await.context("the job vanished")?;
-    let (view, _) = cluster.job(job.id)?;
+    let (view, _) = cluster.job(id)?;
     match (view.state, view.result) {
         (JobState::Done, Some(result)) => Ok(serde_json::from_value(result)?),
         (state, _) => bail!("job {} ended {state:?}: {}", view.id, view.error.unwrap_or_default()),

@@ -7,6 +7,11 @@
 //! - `POST /v1/jobs` [`TaskSpec`] → [`JobView`] (the job just queued)
 //! - `GET /v1/jobs` → `Vec<JobView>`; `GET /v1/jobs/{id}?wait_ms=N` → [`JobView`], answering
 //!   early when the job ends (a long poll, so clients see the end without delay)
+//! - `GET /v1/jobs/{id}/chunks/{k}?wait_ms=N` → chunk k of a `freefall` or `sweep` job's
+//!   results, as little-endian `f64`s (`application/octet-stream`), with headers
+//!   [`FIRST_UNIT_HEADER`], [`CHUNKS_HEADER`] and [`UNITS_HEADER`]; `204 No Content` when it is not ready
+//!   within the wait. A client takes chunks in order; each chunk is handed out once, and
+//!   taking it lets the job run further (the coordinator holds only a window of chunks)
 //! - `DELETE /v1/jobs/{id}` → [`JobView`] (cancels it)
 //! - `GET /v1/join-token`, `POST /v1/join-token/rotate` → [`JoinToken`]
 //! - `POST /v1/exit` [`ExitRequest`] → [`ExitReply`]: workers hand back their chunks and exit
@@ -14,8 +19,15 @@
 //!
 //! Errors come back with a 4xx/5xx status and an [`ApiError`] body.
 
-use crate::task::TaskSpec;
+use crate::task::{Fall, Landing, TaskSpec};
 use serde::{Deserialize, Serialize};
+
+/// Header of a taken chunk: the index of its first unit (point, or sweep value).
+pub const FIRST_UNIT_HEADER: &str = "marmot-first-unit";
+/// Header of a taken chunk: how many chunks the job's results have in all.
+pub const CHUNKS_HEADER: &str = "marmot-chunks";
+/// Header of a taken chunk: how many units (points, or sweep values) the job has in all.
+pub const UNITS_HEADER: &str = "marmot-units";
 
 /// An error, as every route returns it.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -194,6 +206,31 @@ pub struct CountResult {
     pub workers: Vec<WorkerShare>,
 }
 
+/// The result of a `freefall` job. The points themselves went to the client chunk by chunk.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct FreefallResult {
+    pub task: String,
+    pub fall: Fall,
+    pub points: u64,
+    pub landing: Landing,
+    pub seconds: f64,
+    pub points_per_second: f64,
+    pub workers: Vec<WorkerShare>,
+}
+
+/// The result of a `sweep` job (a freefall per drag value). The rows went to the client
+/// chunk by chunk.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct SweepResult {
+    pub task: String,
+    pub fall: Fall,
+    pub from: f64,
+    pub to: f64,
+    pub steps: u64,
+    pub seconds: f64,
+    pub workers: Vec<WorkerShare>,
+}
+
 /// `GET /v1/join-token`.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct JoinToken {
@@ -237,6 +274,35 @@ impl std::fmt::Display for CountResult {
         writeln!(f, "'{}'{case} occurs {} times in {} bytes", self.letter, self.count, self.bytes)?;
         writeln!(f, "{:.3} s: {:.2} GB/s", self.seconds, self.bytes_per_second / 1e9)?;
         write_shares(f, &self.workers, "bytes")
+    }
+}
+
+impl std::fmt::Display for FreefallResult {
+    /// The human summary `marmotctl run freefall` and `marmotd demo` print.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let Fall { y0, v0, g, dt, drag } = self.fall;
+        let drag = if drag > 0.0 { format!(", drag {drag}") } else { String::new() };
+        writeln!(f, "thrown from {y0} m at {v0} m/s, g = {g} m/s²{drag}, a point every {dt} s")?;
+        let Landing { ground_time, impact_speed, max_height } = self.landing;
+        writeln!(
+            f,
+            "{} points: ground at t = {ground_time:.3} s, {impact_speed:.3} m/s, peak {max_height:.3} m",
+            self.points
+        )?;
+        writeln!(f, "{:.3} s: {:.1} M points/s", self.seconds, self.points_per_second / 1e6)?;
+        write_shares(f, &self.workers, "points")
+    }
+}
+
+impl std::fmt::Display for SweepResult {
+    /// The human summary `marmotctl run freefall --sweep-drag` prints.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        writeln!(
+            f,
+            "{} trajectories, drag {} to {}, in {:.3} s",
+            self.steps, self.from, self.to, self.seconds
+        )?;
+        write_shares(f, &self.workers, "trajectories")
     }
 }
 

@@ -10,7 +10,7 @@
 use serde::{Deserialize, Serialize};
 
 /// A job's task and parameters, as submitted and as sent with each chunk.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum TaskSpec {
     /// Monte Carlo estimate of pi: `samples` points, point i a pure function of (seed, i).
@@ -19,6 +19,71 @@ pub enum TaskSpec {
     Prime { n: u128, method: PrimeMethod },
     /// How often `letter` (one Unicode character) occurs in some bytes.
     Count { letter: String, ignore_case: bool, source: CountSource },
+    /// The height of a falling body every `fall.dt` seconds until it reaches the ground: unit
+    /// i is the point at t = i·dt. `points` is filled in by the coordinator (with drag, after
+    /// a first pass finds where the body lands).
+    Freefall { fall: Fall, points: u64 },
+    /// One whole trajectory per drag coefficient `from..=to` in `steps` even steps (unit i is
+    /// value i); each gives its time to ground, impact speed and maximum height.
+    Sweep { fall: Fall, from: f64, to: f64, steps: u64 },
+    /// On the way to a worker, a `Freefall` with drag becomes this: integrate from state
+    /// `(y, v)` at point `at` (a checkpoint at or before the chunk's start).
+    FreefallFrom { fall: Fall, points: u64, at: u64, y: f64, v: f64 },
+    /// A `Freefall` with drag starts with this one-unit pass: integrate the whole trajectory,
+    /// return where it lands and the state every `spacing` points.
+    Survey { fall: Fall, spacing: u64 },
+}
+
+/// A body thrown straight up from height `y0` (m) at `v0` (m/s) under gravity `g` (m/s²),
+/// with quadratic air drag: a = −g − drag·v·|v|. Points are `dt` seconds apart.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Fall {
+    pub y0: f64,
+    pub v0: f64,
+    pub g: f64,
+    pub dt: f64,
+    #[serde(default)]
+    pub drag: f64,
+}
+
+impl Default for Fall {
+    /// The lab notebook's throw: ground at t ≈ 2048.7 s, about 2,048,700 points.
+    fn default() -> Self {
+        Fall { y0: 100_000.0, v0: 10_000.0, g: 9.81, dt: 0.001, drag: 0.0 }
+    }
+}
+
+impl Fall {
+    /// The time of point `i`: i/n when dt is 1/n for a whole n (0.001, 0.01, ...), which is
+    /// the correctly rounded decimal and prints as one (0.009, not 0.009000000000000001);
+    /// i·dt otherwise. Workers and clients both use it, so a printed `t` is the `t` the height
+    /// was computed at.
+    pub fn time(&self, i: u64) -> f64 {
+        let per_second = (1.0 / self.dt).round();
+        if per_second >= 1.0 && 1.0 / per_second == self.dt {
+            i as f64 / per_second
+        } else {
+            i as f64 * self.dt
+        }
+    }
+}
+
+/// The drag coefficient of value `i` of a sweep of `steps` values from `from` to `to`.
+pub fn sweep_drag(from: f64, to: f64, steps: u64, i: u64) -> f64 {
+    if steps <= 1 {
+        return from;
+    }
+    from + (to - from) * (i as f64 / (steps - 1) as f64)
+}
+
+/// How a trajectory ends.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Landing {
+    /// Seconds from the throw to y = 0.
+    pub ground_time: f64,
+    /// |v| at y = 0, m/s.
+    pub impact_speed: f64,
+    pub max_height: f64,
 }
 
 /// Where `count` gets its bytes. Units are bytes (letters, for `Random`).
@@ -64,12 +129,16 @@ impl TaskSpec {
             TaskSpec::Pi { .. } => "pi",
             TaskSpec::Prime { .. } => "prime",
             TaskSpec::Count { .. } => "count",
+            TaskSpec::Freefall { .. } | TaskSpec::FreefallFrom { .. } | TaskSpec::Survey { .. } => {
+                "freefall"
+            }
+            TaskSpec::Sweep { .. } => "sweep",
         }
     }
 }
 
 /// One chunk's result.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ChunkOutput {
     /// How many of the chunk's points fell inside the quarter circle.
@@ -78,4 +147,10 @@ pub enum ChunkOutput {
     Prime { factor: Option<u128> },
     /// Occurrences starting in the chunk.
     Count { count: u64 },
+    /// Numbers for each unit of the chunk, in order: a height per `freefall` point, a
+    /// (ground time, impact speed, maximum height) triple per `sweep` value.
+    Series { values: Vec<f64> },
+    /// A `survey`: the trajectory's point count, its landing, and the state (y, v) at points
+    /// 0, spacing, 2·spacing, ... before the last.
+    Survey { points: u64, landing: Landing, checkpoints: Vec<(f64, f64)> },
 }

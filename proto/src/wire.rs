@@ -63,7 +63,7 @@ pub enum Control {
 }
 
 /// The first message on a stream the coordinator opens.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum CoordinatorOpen {
     Ping {
         nonce: u64,
@@ -88,7 +88,7 @@ pub struct Pong {
 }
 
 /// Run units `start..end` of a job's task.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ChunkRequest {
     pub job: u64,
     pub chunk: u32,
@@ -104,7 +104,7 @@ pub struct ChunkData {
     pub bytes: Vec<u8>,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum ChunkReply {
     Done(ChunkOutput),
     Failed { error: String },

@@ -7,11 +7,14 @@
 //! spawned, and reports back through `apply` again.
 
 use super::chunk;
-use super::jobs::JobRecord;
-use crate::scheduler::{self, Action, AssignmentId, Event, JobId, Outcome, Scheduler, WorkerId};
+use super::jobs::{JobRecord, TakenChunk};
+use crate::kernels::freefall;
+use crate::scheduler::{
+    self, Action, AssignmentId, ChunkIndex, Event, JobId, Outcome, Scheduler, WorkerId,
+};
 use certs::Authority;
 use proto::api::{BenchResult, JobView, PingResult, Status, WorkerView};
-use proto::task::{ChunkOutput, CountSource, TaskSpec};
+use proto::task::{ChunkOutput, CountSource, Fall, TaskSpec};
 use proto::wire::{ChunkRequest, Control, Hello};
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::net::SocketAddr;
@@ -268,11 +271,29 @@ impl Cluster {
         let id = inner.next_job;
         inner.next_job += 1;
         let record = JobRecord::new(id, spec);
-        let units = crate::kernels::units(&record.spec);
-        let units_per_second = crate::kernels::nominal_rate(&record.spec) * speed_factor(&inner);
+        let shape = record.shape(speed_factor(&inner));
         inner.jobs.insert(id, record);
-        self.apply(&mut inner, Event::JobSubmitted { job: id, units, units_per_second });
-        Ok(job_view(&inner, id).expect("job just inserted"))
+        self.apply(&mut inner, Event::JobSubmitted { job: id, shape });
+        job_view(&inner, id)
+    }
+
+    /// Takes chunk `chunk` of a series job's results if it is ready, else returns a receiver
+    /// that changes when it may be. Also returns the job's view, for its chunk and unit totals.
+    pub fn take_chunk(
+        self: &Arc<Self>,
+        id: JobId,
+        chunk: ChunkIndex,
+    ) -> Result<(Result<TakenChunk, watch::Receiver<u64>>, JobView), ClusterError> {
+        let mut inner = self.lock();
+        let view = job_view(&inner, id)?;
+        let record = inner.jobs.get_mut(&id).expect("job_view found it");
+        let Some(taken) = record.take_chunk(chunk)? else {
+            return Ok((Err(record.subscribe_series()), view));
+        };
+        if let Some(upto) = record.window() {
+            self.apply(&mut inner, Event::JobWindow { job: id, upto });
+        }
+        Ok((Ok(taken), view))
     }
 
     /// Cancels a running job (a no-op on an ended one).
@@ -342,7 +363,7 @@ impl Cluster {
                         continue;
                     };
                     let request =
-                        ChunkRequest { job, chunk, task: record.chunk_spec(), start, end };
+                        ChunkRequest { job, chunk, task: record.chunk_spec(start), start, end };
                     let input = record.chunk_input(start, end);
                     let (conn, cancel) = (w.conn.clone(), CancellationToken::new());
                     inner.assignments.insert(assignment, cancel.clone());
@@ -360,7 +381,7 @@ impl Cluster {
                         cancel.cancel();
                     }
                 }
-                Action::Reduce { job, worker, start, end, result, .. } => {
+                Action::Reduce { job, chunk, worker, start, end, result } => {
                     let name = inner
                         .workers
                         .get(&worker)
@@ -368,12 +389,22 @@ impl Cluster {
                     let answered = inner
                         .jobs
                         .get_mut(&job)
-                        .is_some_and(|record| record.reduce(&name, start, end, result));
+                        .is_some_and(|record| record.reduce(&name, (chunk, start, end), result));
                     if answered {
                         actions.extend(inner.scheduler.handle(now, Event::JobAnswered { job }));
                     }
                 }
                 Action::JobEnded { job, outcome, progress } => {
+                    let speed = speed_factor(inner);
+                    let next = match (&outcome, inner.jobs.get_mut(&job)) {
+                        (Outcome::Done, Some(record)) => record.next_phase(speed),
+                        _ => None,
+                    };
+                    if let Some(shape) = next {
+                        let event = Event::JobSubmitted { job, shape };
+                        actions.extend(inner.scheduler.handle(now, event));
+                        continue;
+                    }
                     if let Some(record) = inner.jobs.get_mut(&job) {
                         if let Outcome::Failed(message) = &outcome {
                             tracing::warn!("job {job} failed: {message}");
@@ -461,6 +492,33 @@ fn prepare(spec: TaskSpec) -> Result<TaskSpec, ClusterError> {
             }
             let source = CountSource::File { path, bytes: meta.len() };
             Ok(TaskSpec::Count { letter, ignore_case, source })
+        }
+        TaskSpec::Freefall { fall, .. } => {
+            freefall::validate(&fall).map_err(ClusterError::Invalid)?;
+            // Without drag the points are known now; with drag, once the survey has run.
+            let points = if fall.drag == 0.0 {
+                freefall::vacuum_points(&fall).map_err(|e| ClusterError::Invalid(e.to_string()))?
+            } else {
+                0
+            };
+            Ok(TaskSpec::Freefall { fall, points })
+        }
+        TaskSpec::Sweep { fall, from, to, steps } => {
+            let fall = Fall { drag: from.max(to), ..fall };
+            freefall::validate(&fall).map_err(ClusterError::Invalid)?;
+            if !(from >= 0.0 && to >= 0.0) {
+                return invalid(format!("drag values must be zero or positive, not {from}:{to}"));
+            }
+            if !(1..=freefall::MAX_SWEEP_STEPS).contains(&steps) {
+                return invalid(format!(
+                    "a sweep takes 1 to {} drag values, not {steps}",
+                    freefall::MAX_SWEEP_STEPS
+                ));
+            }
+            Ok(TaskSpec::Sweep { fall: Fall { drag: 0.0, ..fall }, from, to, steps })
+        }
+        TaskSpec::FreefallFrom { .. } | TaskSpec::Survey { .. } => {
+            invalid("this task is a freefall's inner step: submit a freefall".into())
         }
         spec => Ok(spec),
     }

@@ -4,13 +4,13 @@
 
 use super::cluster::{Cluster, ClusterError};
 use axum::extract::{Path, Query, State};
-use axum::http::StatusCode;
+use axum::http::{header, HeaderName, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use proto::api::{
     ApiError, BenchRequest, BenchResult, ExitReply, ExitRequest, JobView, JoinToken, PingRequest,
-    PingResult, Status, WorkerView,
+    PingResult, Status, WorkerView, CHUNKS_HEADER, FIRST_UNIT_HEADER, UNITS_HEADER,
 };
 use proto::task::TaskSpec;
 use serde::Deserialize;
@@ -29,6 +29,7 @@ pub fn router(cluster: Arc<Cluster>) -> Router {
         .route("/v1/ping", post(ping))
         .route("/v1/jobs", get(jobs).post(submit))
         .route("/v1/jobs/{id}", get(job).delete(cancel))
+        .route("/v1/jobs/{id}/chunks/{chunk}", get(take_chunk))
         .route("/v1/join-token", get(join_token))
         .route("/v1/join-token/rotate", post(rotate_join_token))
         .route("/v1/exit", post(exit))
@@ -109,6 +110,41 @@ async fn job(
     }
     let _ = tokio::time::timeout(wait, ended.wait_for(|&ended| ended)).await;
     Ok(Json(cluster.job(id)?.0))
+}
+
+/// Hands out one chunk of a series job's results as raw little-endian `f64`s: at 8 bytes a
+/// number, JSON would cost more to write and parse than the numbers cost to compute.
+async fn take_chunk(
+    State(cluster): State<Arc<Cluster>>,
+    Path((id, chunk)): Path<(u64, u32)>,
+    Query(query): Query<WaitQuery>,
+) -> Result<Response, Failure> {
+    let wait = Duration::from_millis(query.wait_ms.unwrap_or(0)).min(MAX_WAIT);
+    let deadline = tokio::time::Instant::now() + wait;
+    loop {
+        let (taken, view) = cluster.take_chunk(id, chunk)?;
+        match taken {
+            Ok(taken) => {
+                let mut body = Vec::with_capacity(taken.values.len() * 8);
+                for v in &taken.values {
+                    body.extend_from_slice(&v.to_le_bytes());
+                }
+                let headers = [
+                    (header::CONTENT_TYPE, "application/octet-stream".to_string()),
+                    (HeaderName::from_static(FIRST_UNIT_HEADER), taken.first_unit.to_string()),
+                    (HeaderName::from_static(CHUNKS_HEADER), view.chunks_total.to_string()),
+                    (HeaderName::from_static(UNITS_HEADER), view.units_total.to_string()),
+                ];
+                return Ok((headers, body).into_response());
+            }
+            Err(mut changed) => {
+                let woke = tokio::time::timeout_at(deadline, changed.changed()).await;
+                if !matches!(woke, Ok(Ok(()))) {
+                    return Ok(StatusCode::NO_CONTENT.into_response());
+                }
+            }
+        }
+    }
 }
 
 async fn cancel(State(cluster): State<Arc<Cluster>>, Path(id): Path<u64>) -> Reply<JobView> {

@@ -5,17 +5,25 @@
 //! decides *what* it adds up to. [`check_output`] runs first, on results straight off the
 //! network, so a hostile or buggy worker cannot make a reduction nonsensical.
 
-use crate::kernels;
-use crate::scheduler::{JobId, Outcome, Progress};
-use proto::api::{CountResult, JobState, JobView, PiResult, PrimeResult, WorkerShare};
-use proto::task::{ChunkOutput, CountSource, PrimeMethod, TaskSpec};
+use super::cluster::ClusterError;
+use crate::kernels::{self, freefall};
+use crate::scheduler::{ChunkIndex, JobId, JobShape, Outcome, Progress};
+use proto::api::{
+    CountResult, FreefallResult, JobState, JobView, PiResult, PrimeResult, SweepResult, WorkerShare,
+};
+use proto::task::{ChunkOutput, CountSource, Fall, Landing, PrimeMethod, TaskSpec};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
 use tokio::sync::watch;
 
-/// Whether `output` can be the result of units `start..end` of `task`.
+/// Chunks of a series a client may be behind by: what the coordinator holds for it is at most
+/// this many chunks' results (8 MiB of heights), however long the series.
+pub const SERIES_WINDOW: ChunkIndex = 16;
+
+/// Whether `output` can be the result of units `start..end` of `task` (the chunk's task, as
+/// sent to the worker).
 pub fn check_output(
     task: &TaskSpec,
     start: u64,
@@ -31,6 +39,23 @@ pub fn check_output(
         {
             Ok(())
         }
+        (
+            TaskSpec::Freefall { .. } | TaskSpec::FreefallFrom { .. },
+            ChunkOutput::Series { values },
+        ) if values.len() as u64 == end - start && values.iter().all(|v| v.is_finite()) => Ok(()),
+        (TaskSpec::Sweep { .. }, ChunkOutput::Series { values })
+            if values.len() as u64 == (end - start) * freefall::SWEEP_WIDTH as u64
+                && values.iter().all(|v| v.is_finite()) =>
+        {
+            Ok(())
+        }
+        (TaskSpec::Survey { spacing, .. }, ChunkOutput::Survey { points, checkpoints, .. })
+            if (1..=freefall::MAX_POINTS).contains(points)
+                && checkpoints.len() as u64 == points.div_ceil((*spacing).max(1))
+                && checkpoints.iter().all(|(y, v)| y.is_finite() && v.is_finite()) =>
+        {
+            Ok(())
+        }
         _ => Err(format!(
             "worker returned an impossible result for {} chunk {start}..{end}",
             task.name()
@@ -40,9 +65,40 @@ pub fn check_output(
 
 /// A task's partial result.
 enum Reduction {
-    Pi { inside: u64 },
-    Prime { factor: Option<u128> },
-    Count { count: u64 },
+    Pi {
+        inside: u64,
+    },
+    Prime {
+        factor: Option<u128>,
+    },
+    Count {
+        count: u64,
+    },
+    /// A freefall with drag, waiting for its survey (then a `Series`).
+    Survey,
+    /// Results a client takes in order (freefall heights, sweep rows).
+    Series(Series),
+}
+
+/// Chunk results held for the client of a series job, and what its chunks start from.
+#[derive(Default)]
+pub struct Series {
+    /// Reduced chunks not yet taken: index → (first unit, values).
+    held: BTreeMap<ChunkIndex, (u64, Vec<f64>)>,
+    /// Every chunk before this one was taken (or skipped by the client).
+    taken: ChunkIndex,
+    /// A freefall's landing, once known.
+    landing: Option<Landing>,
+    /// A freefall with drag: its point count and its state every `CHECKPOINT_SPACING`
+    /// points, as its survey found them.
+    surveyed_points: u64,
+    checkpoints: Vec<(f64, f64)>,
+}
+
+/// A chunk of a series, as the client takes it.
+pub struct TakenChunk {
+    pub first_unit: u64,
+    pub values: Vec<f64>,
 }
 
 impl Reduction {
@@ -51,12 +107,38 @@ impl Reduction {
             TaskSpec::Pi { .. } => Reduction::Pi { inside: 0 },
             TaskSpec::Prime { .. } => Reduction::Prime { factor: None },
             TaskSpec::Count { .. } => Reduction::Count { count: 0 },
+            TaskSpec::Freefall { fall, .. } if fall.drag != 0.0 => Reduction::Survey,
+            TaskSpec::Freefall { fall, .. } | TaskSpec::FreefallFrom { fall, .. } => {
+                let landing = Some(freefall::vacuum_landing(fall));
+                Reduction::Series(Series { landing, ..Default::default() })
+            }
+            TaskSpec::Sweep { .. } | TaskSpec::Survey { .. } => {
+                Reduction::Series(Series::default())
+            }
         }
     }
 
     /// Folds one chunk in; `true` when the task now has its answer and the rest can stop.
-    fn add(&mut self, output: ChunkOutput) -> bool {
+    fn add(&mut self, chunk: ChunkIndex, start: u64, output: ChunkOutput) -> bool {
         match (self, output) {
+            (Reduction::Series(series), ChunkOutput::Series { values }) => {
+                if chunk >= series.taken {
+                    series.held.insert(chunk, (start, values));
+                }
+                false
+            }
+            (
+                reduction @ Reduction::Survey,
+                ChunkOutput::Survey { points, landing, checkpoints },
+            ) => {
+                *reduction = Reduction::Series(Series {
+                    landing: Some(landing),
+                    surveyed_points: points,
+                    checkpoints,
+                    ..Default::default()
+                });
+                false
+            }
             (Reduction::Pi { inside }, ChunkOutput::Pi { inside: more }) => {
                 *inside += more;
                 false
@@ -72,6 +154,23 @@ impl Reduction {
             // `check_output` lets only the task's own output through.
             _ => false,
         }
+    }
+}
+
+/// A task as a worker sees it: `count --text` and `--file` become bytes streamed with each
+/// chunk.
+fn streamed(spec: &TaskSpec) -> TaskSpec {
+    match spec {
+        TaskSpec::Count {
+            letter,
+            ignore_case,
+            source: CountSource::Text { .. } | CountSource::File { .. },
+        } => TaskSpec::Count {
+            letter: letter.clone(),
+            ignore_case: *ignore_case,
+            source: CountSource::Streamed,
+        },
+        spec => spec.clone(),
     }
 }
 
@@ -119,6 +218,8 @@ pub struct JobRecord {
     result: Option<serde_json::Value>,
     error: Option<String>,
     ended_tx: watch::Sender<bool>,
+    /// Bumped whenever a series chunk is held, and when the job ends.
+    series_tx: watch::Sender<u64>,
 }
 
 impl JobRecord {
@@ -136,22 +237,65 @@ impl JobRecord {
             result: None,
             error: None,
             ended_tx: watch::channel(false).0,
+            series_tx: watch::channel(0).0,
         }
     }
 
-    /// The task as a worker sees it: streamed sources are replaced by their bytes.
-    pub fn chunk_spec(&self) -> TaskSpec {
-        match &self.spec {
-            TaskSpec::Count {
-                letter,
-                ignore_case,
-                source: CountSource::Text { .. } | CountSource::File { .. },
-            } => TaskSpec::Count {
-                letter: letter.clone(),
-                ignore_case: *ignore_case,
-                source: CountSource::Streamed,
-            },
-            spec => spec.clone(),
+    /// How the scheduler should run the job's current phase, on slots `speed` times the
+    /// nominal one.
+    pub fn shape(&self, speed: f64) -> JobShape {
+        // The units are the job's (a streamed count's chunks do not know their source's size);
+        // the rate is its chunks' (a freefall's survey is one whole trajectory).
+        let rate = kernels::nominal_rate(&self.chunk_spec(0)) * speed;
+        let mut shape = JobShape::new(kernels::units(&self.spec), rate);
+        match (&self.spec, &self.reduction) {
+            (TaskSpec::Freefall { .. }, Reduction::Survey) => {
+                shape.units = 1;
+            }
+            (TaskSpec::Freefall { .. }, _) => {
+                shape.max_chunk_units = freefall::MAX_CHUNK_POINTS;
+                shape.window = Some(SERIES_WINDOW);
+            }
+            (TaskSpec::Sweep { .. }, _) => {
+                shape.max_chunk_units = freefall::MAX_CHUNK_POINTS / freefall::SWEEP_WIDTH as u64;
+                shape.window = Some(SERIES_WINDOW);
+            }
+            _ => {}
+        }
+        shape
+    }
+
+    /// After a phase ends done: the shape of the next phase, if the job has one (a freefall
+    /// with drag runs its points once its survey has found where the body lands).
+    pub fn next_phase(&mut self, speed: f64) -> Option<JobShape> {
+        let (TaskSpec::Freefall { points, .. }, Reduction::Series(series)) =
+            (&mut self.spec, &self.reduction)
+        else {
+            return None;
+        };
+        if *points != 0 || series.surveyed_points == 0 {
+            return None;
+        }
+        *points = series.surveyed_points;
+        Some(self.shape(speed))
+    }
+
+    /// The task as a worker sees it for a chunk from unit `start`: streamed sources are
+    /// replaced by their bytes, a freefall with drag starts from its checkpoint.
+    pub fn chunk_spec(&self, start: u64) -> TaskSpec {
+        match (&self.spec, &self.reduction) {
+            (TaskSpec::Freefall { fall, .. }, Reduction::Survey) => {
+                TaskSpec::Survey { fall: *fall, spacing: freefall::CHECKPOINT_SPACING }
+            }
+            (TaskSpec::Freefall { fall, points }, Reduction::Series(series))
+                if fall.drag != 0.0 =>
+            {
+                let k = start / freefall::CHECKPOINT_SPACING;
+                let (y, v) = series.checkpoints.get(k as usize).copied().unwrap_or_default();
+                let at = k * freefall::CHECKPOINT_SPACING;
+                TaskSpec::FreefallFrom { fall: *fall, points: *points, at, y, v }
+            }
+            (spec, _) => streamed(spec),
         }
     }
 
@@ -166,8 +310,14 @@ impl JobRecord {
         Some(ChunkInput { source, start, stop })
     }
 
-    /// Folds in a chunk that `worker` computed; `true` when the job has its answer.
-    pub fn reduce(&mut self, worker: &str, start: u64, end: u64, output: ChunkOutput) -> bool {
+    /// Folds in chunk `chunk` (units `start..end`) that `worker` computed; `true` when the job
+    /// has its answer.
+    pub fn reduce(
+        &mut self,
+        worker: &str,
+        (chunk, start, end): (ChunkIndex, u64, u64),
+        output: ChunkOutput,
+    ) -> bool {
         let share = self.shares.entry(worker.to_string()).or_insert_with(|| WorkerShare {
             name: worker.to_string(),
             chunks: 0,
@@ -175,7 +325,60 @@ impl JobRecord {
         });
         share.chunks += 1;
         share.units += end - start;
-        self.reduction.add(output)
+        let answered = self.reduction.add(chunk, start, output);
+        self.series_tx.send_modify(|n| *n += 1);
+        answered
+    }
+
+    /// Takes chunk `chunk` of a series job's results, if it is ready, with the index of the
+    /// first chunk the client may take next; the scheduler's window moves to match.
+    pub fn take_chunk(&mut self, chunk: ChunkIndex) -> Result<Option<TakenChunk>, ClusterError> {
+        let id = self.id;
+        let series = match &mut self.reduction {
+            Reduction::Series(series) => Some(series),
+            Reduction::Survey => None,
+            _ => {
+                let task = self.spec.name();
+                return Err(ClusterError::Invalid(format!("job {id} ({task}) has no chunks")));
+            }
+        };
+        if let Some(series) = &series {
+            if chunk < series.taken {
+                return Err(ClusterError::Invalid(format!(
+                    "chunk {chunk} of job {id} was already taken: a job's results go to one client"
+                )));
+            }
+        }
+        let held = series.and_then(|s| s.held.remove(&chunk).map(|held| (s, held)));
+        let Some((series, (first_unit, values))) = held else {
+            return match self.state {
+                JobState::Running => Ok(None),
+                // Every chunk was reduced: this one was taken, or never existed.
+                JobState::Done => Err(ClusterError::NotFound(format!(
+                    "job {id} has no chunk {chunk} left to take"
+                ))),
+                JobState::Cancelled | JobState::Failed => {
+                    let why = self.error.clone().unwrap_or_else(|| "it was cancelled".into());
+                    Err(ClusterError::Unavailable(format!("job {id} ended early: {why}")))
+                }
+            };
+        };
+        series.taken = chunk + 1;
+        series.held.retain(|&k, _| k > chunk);
+        Ok(Some(TakenChunk { first_unit, values }))
+    }
+
+    /// Where the scheduler's window of a series job stands.
+    pub fn window(&self) -> Option<ChunkIndex> {
+        match &self.reduction {
+            Reduction::Series(series) => Some(series.taken.saturating_add(SERIES_WINDOW)),
+            _ => None,
+        }
+    }
+
+    /// A receiver that changes when a series chunk is held or the job ends.
+    pub fn subscribe_series(&self) -> watch::Receiver<u64> {
+        self.series_tx.subscribe()
     }
 
     /// Records the end of the job and wakes everyone waiting for it.
@@ -195,7 +398,14 @@ impl JobRecord {
                 self.error = Some(message);
             }
         }
+        if self.state != JobState::Done {
+            // Nobody will take what was held.
+            if let Reduction::Series(series) = &mut self.reduction {
+                series.held.clear();
+            }
+        }
         self.ended_tx.send_replace(true);
+        self.series_tx.send_modify(|n| *n += 1);
     }
 
     /// A receiver that turns `true` when the job ends.
@@ -266,6 +476,28 @@ impl JobRecord {
                     bytes,
                     seconds,
                     bytes_per_second: bytes as f64 / seconds.max(1e-9),
+                    workers,
+                })
+            }
+            (TaskSpec::Freefall { fall, points }, Reduction::Series(series)) => {
+                serde_json::to_value(FreefallResult {
+                    task: "freefall".into(),
+                    fall: *fall,
+                    points: *points,
+                    landing: series.landing.unwrap_or_default(),
+                    seconds,
+                    points_per_second: *points as f64 / seconds.max(1e-9),
+                    workers,
+                })
+            }
+            (TaskSpec::Sweep { fall, from, to, steps }, Reduction::Series(_)) => {
+                serde_json::to_value(SweepResult {
+                    task: "sweep".into(),
+                    fall: Fall { drag: 0.0, ..*fall },
+                    from: *from,
+                    to: *to,
+                    steps: *steps,
+                    seconds,
                     workers,
                 })
             }

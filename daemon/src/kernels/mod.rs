@@ -7,6 +7,7 @@
 
 pub mod bench;
 pub mod count;
+pub mod freefall;
 pub mod pi;
 pub mod prime;
 pub mod simd;
@@ -79,6 +80,28 @@ pub fn run_chunk(
         TaskSpec::Count { .. } => Err(KernelError::BadRequest(
             "a count over bytes needs its bytes streamed with the chunk".into(),
         )),
+        TaskSpec::Freefall { ref fall, .. } if fall.drag == 0.0 => {
+            Ok(ChunkOutput::Series { values: freefall::vacuum_heights(fall, start, end, cancel)? })
+        }
+        TaskSpec::Freefall { .. } => Err(KernelError::BadRequest(
+            "a freefall with drag needs its checkpoint sent with the chunk".into(),
+        )),
+        TaskSpec::FreefallFrom { ref fall, at, y, v, .. } => {
+            let values = freefall::drag_heights(fall, (at, y, v), start, end, cancel)?;
+            Ok(ChunkOutput::Series { values })
+        }
+        TaskSpec::Survey { ref fall, spacing } => {
+            let s = freefall::survey(fall, Some(spacing.max(1)), cancel)?;
+            Ok(ChunkOutput::Survey {
+                points: s.points,
+                landing: s.landing,
+                checkpoints: s.checkpoints,
+            })
+        }
+        TaskSpec::Sweep { ref fall, from, to, steps } => {
+            let values = freefall::sweep(fall, (from, to, steps), start, end, cancel)?;
+            Ok(ChunkOutput::Series { values })
+        }
     }
 }
 
@@ -107,6 +130,9 @@ pub fn units(task: &TaskSpec) -> u64 {
             CountSource::File { bytes, .. } => *bytes,
             CountSource::Streamed => 0,
         },
+        TaskSpec::Freefall { points, .. } | TaskSpec::FreefallFrom { points, .. } => points,
+        TaskSpec::Survey { .. } => 1,
+        TaskSpec::Sweep { steps, .. } => steps,
     }
 }
 
@@ -126,5 +152,13 @@ pub fn nominal_rate(task: &TaskSpec) -> f64 {
         TaskSpec::Count { source: CountSource::Random { .. }, .. } => 2.0e9,
         // Streamed bytes: bounded by the network and the coordinator's disk.
         TaskSpec::Count { .. } => 5.0e8,
+        // Heights are cheap; shipping them (8 bytes each) is what takes the time.
+        TaskSpec::Freefall { .. } => 5.0e7,
+        TaskSpec::FreefallFrom { .. } => 2.0e7,
+        // A unit is a whole trajectory: ~25 ns per RK4 step.
+        TaskSpec::Survey { fall, .. } | TaskSpec::Sweep { fall, .. } => {
+            let steps = freefall::vacuum_landing(fall).ground_time / fall.dt;
+            1.0 / (steps.max(1.0) * 25e-9)
+        }
     }
 }

@@ -13,8 +13,10 @@ pub struct ChunkTargets {
     pub min_seconds: f64,
     /// No chunk is planned longer than this on one slot.
     pub max_seconds: f64,
-    /// A bound on the bookkeeping of one job.
+    /// A bound on the bookkeeping of one job (wins over `max_units`).
     pub max_chunks: u64,
+    /// No chunk holds more units than this.
+    pub max_units: u64,
 }
 
 impl Default for ChunkTargets {
@@ -24,6 +26,7 @@ impl Default for ChunkTargets {
             min_seconds: 0.01,
             max_seconds: 0.5,
             max_chunks: 1 << 20,
+            max_units: u64::MAX,
         }
     }
 }
@@ -58,7 +61,7 @@ pub fn plan_chunks(units: u64, units_per_second: f64, slots: u32, t: &ChunkTarge
     let total_seconds = units as f64 / rate;
     let wanted = f64::from(t.chunks_per_slot.max(1)) * f64::from(slots.max(1));
     let seconds = (total_seconds / wanted).clamp(t.min_seconds, t.max_seconds);
-    let mut chunk_units = ((seconds * rate).ceil() as u64).max(1);
+    let mut chunk_units = ((seconds * rate).ceil() as u64).clamp(1, t.max_units.max(1));
     if units.div_ceil(chunk_units) > t.max_chunks {
         chunk_units = units.div_ceil(t.max_chunks);
     }

@@ -21,7 +21,7 @@ mod chunking;
 #[cfg(test)]
 mod tests;
 
-pub use chunking::{plan_chunks, ChunkPlan};
+pub use chunking::{plan_chunks, ChunkPlan, ChunkTargets};
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::time::Duration;
@@ -66,11 +66,15 @@ pub enum Event<R> {
     WorkerDraining {
         worker: WorkerId,
     },
-    /// A new job of `units` units, expected to run at `units_per_second` on one slot.
     JobSubmitted {
         job: JobId,
-        units: u64,
-        units_per_second: f64,
+        shape: JobShape,
+    },
+    /// The job's client has taken its results up to chunk `upto − window`: chunks before
+    /// `upto` may run. Windows only move forward.
+    JobWindow {
+        job: JobId,
+        upto: ChunkIndex,
     },
     JobCancelled {
         job: JobId,
@@ -89,6 +93,27 @@ pub enum Event<R> {
     },
     /// Time passed (stragglers are looked for).
     Tick,
+}
+
+/// What the scheduler needs to know of a new job.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct JobShape {
+    pub units: u64,
+    /// Expected units per second on one slot: sizes the chunks.
+    pub units_per_second: f64,
+    /// No chunk holds more units than this: a bound on one chunk's result, for tasks whose
+    /// results grow with their units.
+    pub max_chunk_units: u64,
+    /// Only chunks before this index run until [`Event::JobWindow`] moves it: for results a
+    /// client takes in order, so what waits for it is bounded. `None`: no window.
+    pub window: Option<ChunkIndex>,
+}
+
+impl JobShape {
+    /// A job of `units` units expected to run at `units_per_second` on one slot.
+    pub fn new(units: u64, units_per_second: f64) -> Self {
+        JobShape { units, units_per_second, max_chunk_units: u64::MAX, window: None }
+    }
 }
 
 /// Something the driver must do, returned by [`Scheduler::handle`] in the order to do it.
@@ -166,11 +191,21 @@ struct Chunk {
 
 struct Job {
     plan: ChunkPlan,
+    window: Option<ChunkIndex>,
     chunks: Vec<Chunk>,
     queue: VecDeque<ChunkIndex>,
     /// Wall time of the most recently reduced chunks, for the straggler threshold.
     durations: VecDeque<Duration>,
     progress: Progress,
+}
+
+impl Job {
+    /// Queued chunks inside the window, in queue order. Retried chunks (at the front) ran
+    /// before, so they are inside; fresh chunks are in index order, so the scan stops at the
+    /// first one outside.
+    fn runnable(&self) -> impl Iterator<Item = ChunkIndex> + '_ {
+        self.queue.iter().copied().take_while(|&c| self.window.is_none_or(|w| c < w))
+    }
 }
 
 struct Assignment {
@@ -221,8 +256,11 @@ impl<R> Scheduler<R> {
                     w.draining = true;
                 }
             }
-            Event::JobSubmitted { job, units, units_per_second } => {
-                self.submit(job, units, units_per_second, &mut out)
+            Event::JobSubmitted { job, shape } => self.submit(job, shape, &mut out),
+            Event::JobWindow { job, upto } => {
+                if let Some(job) = self.jobs.get_mut(&job) {
+                    job.window = job.window.map(|w| w.max(upto));
+                }
             }
             Event::JobCancelled { job } => self.end_job(job, Outcome::Cancelled, &mut out),
             Event::JobAnswered { job } => self.end_job(job, Outcome::Answered, &mut out),
@@ -259,11 +297,15 @@ impl<R> Scheduler<R> {
         self.workers.get(&worker).map_or(0, |w| w.running.len() as u32)
     }
 
-    fn submit(&mut self, job: JobId, units: u64, units_per_second: f64, out: &mut Vec<Action<R>>) {
+    fn submit(&mut self, job: JobId, shape: JobShape, out: &mut Vec<Action<R>>) {
         let slots = self.workers.values().map(|w| w.slots).sum::<u32>().max(1);
-        let plan = plan_chunks(units, units_per_second, slots, &self.config.chunking);
+        let units = shape.units;
+        let mut targets = self.config.chunking.clone();
+        targets.max_units = shape.max_chunk_units;
+        let plan = plan_chunks(units, shape.units_per_second, slots, &targets);
         let n = plan.len();
         let job_state = Job {
+            window: shape.window,
             chunks: (0..n).map(|_| Chunk::default()).collect(),
             queue: (0..n as ChunkIndex).collect(),
             durations: VecDeque::new(),
@@ -414,7 +456,7 @@ impl<R> Scheduler<R> {
     fn place_queued(&self, job: &Job) -> Option<(ChunkIndex, WorkerId)> {
         // Only retried chunks can refuse a free slot (they avoid workers they failed on), so
         // this scan stops at the first fresh chunk at the latest.
-        job.queue.iter().find_map(|&chunk| {
+        job.runnable().find_map(|chunk| {
             let worker = self.pick_worker(&job.chunks[chunk as usize], &[])?;
             Some((chunk, worker))
         })
@@ -427,7 +469,7 @@ impl<R> Scheduler<R> {
         job_id: JobId,
         job: &Job,
     ) -> Option<(ChunkIndex, WorkerId)> {
-        if !job.queue.is_empty() || job.durations.is_empty() {
+        if job.runnable().next().is_some() || job.durations.is_empty() {
             return None;
         }
         let mut recent: Vec<Duration> = job.durations.iter().copied().collect();

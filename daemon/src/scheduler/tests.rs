@@ -24,6 +24,13 @@ enum Op {
     },
     Submit {
         units: u64,
+        max_chunk_units: u64,
+        window: Option<ChunkIndex>,
+    },
+    /// The client of a windowed job takes results: its window moves forward.
+    Window {
+        pick: usize,
+        by: ChunkIndex,
     },
     Cancel {
         pick: usize,
@@ -51,7 +58,10 @@ fn op() -> impl Strategy<Value = Op> {
         2 => (1u32..4).prop_map(|slots| Op::Join { slots }),
         1 => any::<usize>().prop_map(|pick| Op::Lose { pick }),
         1 => any::<usize>().prop_map(|pick| Op::Drain { pick }),
-        2 => (0u64..5_000).prop_map(|units| Op::Submit { units }),
+        2 => (0u64..5_000, 1u64..2_000, proptest::option::of(1u32..6)).prop_map(
+            |(units, max_chunk_units, window)| Op::Submit { units, max_chunk_units, window }
+        ),
+        1 => (any::<usize>(), 1u32..4).prop_map(|(pick, by)| Op::Window { pick, by }),
         1 => any::<usize>().prop_map(|pick| Op::Cancel { pick }),
         1 => any::<usize>().prop_map(|pick| Op::Answer { pick }),
         8 => any::<usize>().prop_map(|pick| Op::Finish { pick }),
@@ -79,6 +89,8 @@ struct Harness {
     /// Units reduced per job.
     units_reduced: HashMap<JobId, u64>,
     ended: HashMap<JobId, Outcome>,
+    /// Windows of windowed jobs: chunks from this index on must not run.
+    windows: HashMap<JobId, ChunkIndex>,
 }
 
 impl Harness {
@@ -99,6 +111,9 @@ impl Harness {
                 assert!(self.workers.contains_key(&worker), "assigned to lost worker {worker}");
                 assert!(self.open_jobs.contains_key(&job), "assigned a chunk of ended job {job}");
                 assert!(start < end);
+                if let Some(&window) = self.windows.get(&job) {
+                    assert!(chunk < window, "chunk {chunk} of job {job} outside window {window}");
+                }
                 assert!(!self.running.contains_key(&assignment));
                 self.running.insert(assignment, (worker, job, chunk));
                 self.issued.push(assignment);
@@ -157,14 +172,26 @@ impl Harness {
                     self.feed(s, Event::WorkerDraining { worker });
                 }
             }
-            Op::Submit { units } => {
+            Op::Submit { units, max_chunk_units, window } => {
                 self.next_job += 1;
                 let slots = s.load().slots.max(1);
-                let plan = plan_chunks(units, 1e5, slots, &Config::default().chunking);
+                let targets = ChunkTargets { max_units: max_chunk_units, ..Default::default() };
+                let plan = plan_chunks(units, 1e5, slots, &targets);
+                assert!(plan.chunk_units <= max_chunk_units);
                 self.open_jobs.insert(self.next_job, (plan.len() as u64, units));
-                let event =
-                    Event::JobSubmitted { job: self.next_job, units, units_per_second: 1e5 };
-                self.feed(s, event);
+                if let Some(window) = window {
+                    self.windows.insert(self.next_job, window);
+                }
+                let shape = JobShape { max_chunk_units, window, ..JobShape::new(units, 1e5) };
+                self.feed(s, Event::JobSubmitted { job: self.next_job, shape });
+            }
+            Op::Window { pick, by } => {
+                let open = self.windows.keys().copied().filter(|j| self.open_jobs.contains_key(j));
+                if let Some(job) = Self::pick(open, pick) {
+                    let upto = self.windows[&job] + by;
+                    self.windows.insert(job, upto);
+                    self.feed(s, Event::JobWindow { job, upto });
+                }
             }
             Op::Cancel { pick } => {
                 if let Some(job) = Self::pick(self.open_jobs.keys().copied(), pick) {
@@ -208,7 +235,19 @@ impl Harness {
     fn settle(&mut self, s: &mut Scheduler<Result>) {
         self.apply(s, Op::Join { slots: 2 });
         for _ in 0..100_000 {
-            let Some(&assignment) = self.running.keys().next() else { break };
+            let windowed: Vec<JobId> =
+                self.windows.keys().copied().filter(|j| self.open_jobs.contains_key(j)).collect();
+            for job in windowed {
+                let upto = self.windows[&job] + 1;
+                self.windows.insert(job, upto);
+                self.feed(s, Event::JobWindow { job, upto });
+            }
+            let Some(&assignment) = self.running.keys().next() else {
+                if self.open_jobs.is_empty() {
+                    break;
+                }
+                continue;
+            };
             self.running.remove(&assignment);
             self.feed(s, Event::ChunkFinished { assignment, result: assignment });
         }
@@ -251,9 +290,9 @@ fn jobs_share_slots_round_robin() {
     let t = Duration::ZERO;
     s.handle(t, Event::WorkerJoined { worker: 1, slots: 1 });
     // A long job takes the only slot; a short job arrives.
-    let a = s.handle(t, Event::JobSubmitted { job: 1, units: 1_000_000, units_per_second: 1e3 });
+    let a = s.handle(t, Event::JobSubmitted { job: 1, shape: JobShape::new(1_000_000, 1e3) });
     let first = assigned(&a)[0].0;
-    s.handle(t, Event::JobSubmitted { job: 2, units: 10, units_per_second: 1e3 });
+    s.handle(t, Event::JobSubmitted { job: 2, shape: JobShape::new(10, 1e3) });
     // When the slot frees, the short job gets it, not the long one's next chunk.
     let next = assigned(&finish(&mut s, t, first));
     assert_eq!(next[0].2, 2);
@@ -266,7 +305,7 @@ fn a_straggler_gets_a_backup_and_the_first_result_wins() {
     s.handle(ms(0), Event::WorkerJoined { worker: 1, slots: 1 });
     s.handle(ms(0), Event::WorkerJoined { worker: 2, slots: 1 });
     // 2 s of work on 2 slots: 8 chunks of 0.25 s.
-    let a = s.handle(ms(0), Event::JobSubmitted { job: 1, units: 2_000, units_per_second: 1e3 });
+    let a = s.handle(ms(0), Event::JobSubmitted { job: 1, shape: JobShape::new(2_000, 1e3) });
     let (straggler, mut fast) = (assigned(&a)[0], assigned(&a)[1]);
     assert_eq!(straggler.1, 1);
     // Worker 2 runs chunk after chunk in 100 ms while worker 1 sits on chunk 0. No backup is
@@ -301,7 +340,7 @@ fn a_chunk_failing_three_times_fails_the_job() {
     for w in 1..=3 {
         s.handle(t, Event::WorkerJoined { worker: w, slots: 1 });
     }
-    let mut actions = s.handle(t, Event::JobSubmitted { job: 1, units: 5, units_per_second: 1e3 });
+    let mut actions = s.handle(t, Event::JobSubmitted { job: 1, shape: JobShape::new(5, 1e3) });
     let mut tried = vec![];
     for _ in 0..3 {
         let (id, worker, _) = assigned(&actions)[0];
@@ -321,7 +360,7 @@ fn a_lost_workers_chunks_run_elsewhere_and_a_new_worker_gets_work() {
     let mut s = Scheduler::new(Config::default());
     let t = Duration::ZERO;
     s.handle(t, Event::WorkerJoined { worker: 1, slots: 2 });
-    let a = s.handle(t, Event::JobSubmitted { job: 1, units: 100_000, units_per_second: 1e3 });
+    let a = s.handle(t, Event::JobSubmitted { job: 1, shape: JobShape::new(100_000, 1e3) });
     assert_eq!(assigned(&a).len(), 2);
     // A worker joining mid-job is put to work at once.
     let joined = s.handle(t, Event::WorkerJoined { worker: 2, slots: 1 });
@@ -340,4 +379,31 @@ fn a_lost_workers_chunks_run_elsewhere_and_a_new_worker_gets_work() {
         .collect();
     assert_eq!(ranges.len(), 2);
     assert!(ranges.contains(&0), "the lost first chunk runs again first: {ranges:?}");
+}
+
+#[test]
+fn a_window_holds_chunks_back_until_it_moves_and_stragglers_inside_get_backups() {
+    let mut s = Scheduler::new(Config::default());
+    let ms = Duration::from_millis;
+    s.handle(ms(0), Event::WorkerJoined { worker: 1, slots: 4 });
+    s.handle(ms(0), Event::WorkerJoined { worker: 2, slots: 1 });
+    let shape = JobShape { max_chunk_units: 10, window: Some(2), ..JobShape::new(100, 1e3) };
+    let a = s.handle(ms(0), Event::JobSubmitted { job: 1, shape });
+    let chunks: Vec<ChunkIndex> = a
+        .iter()
+        .filter_map(|a| if let Action::Assign { chunk, .. } = a { Some(*chunk) } else { None })
+        .collect();
+    assert_eq!(chunks, vec![0, 1], "5 free slots, but only the window's 2 chunks run");
+    assert_eq!(s.progress(1).map(|p| p.chunks_total), Some(10), "chunks of at most 10 units");
+    // Chunk 1 finishes fast; chunk 0 straggles. Chunk 2 is outside the window, so the
+    // straggler gets a backup although the queue is not empty.
+    let first = assigned(&a)[0];
+    let done = finish(&mut s, ms(10), assigned(&a)[1].0);
+    assert!(assigned(&done).is_empty());
+    let later = s.handle(ms(100), Event::Tick);
+    assert_eq!(assigned(&later).len(), 1, "a backup of chunk 0: {later:?}");
+    assert_ne!(assigned(&later)[0].1, first.1, "the backup runs on another worker");
+    // Moving the window lets the next chunks run (on worker 1's 3 free slots).
+    let moved = s.handle(ms(100), Event::JobWindow { job: 1, upto: 4 });
+    assert_eq!(assigned(&moved).len(), 2);
 }

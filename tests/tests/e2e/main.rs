@@ -14,6 +14,8 @@ mod util;
 mod cluster;
 /// Mistakes a user can make, each one clear line and a non-zero exit.
 mod errors;
+/// freefall: points streamed in order, plots, drag and sweeps.
+mod freefall;
 /// Jobs under failure: killed workers, cancellation, workers joining mid-job.
 mod jobs;
 /// The lab notebook's tasks, each checked against an independent oracle.

@@ -54,3 +54,26 @@ pub fn random_letter(seed: u64, i: u64) -> u8 {
     let b = z.to_le_bytes()[(i % 8) as usize];
     b'a' + ((u16::from(b) * 26) >> 8) as u8
 }
+
+/// A throw's heights, integrated step by step with classical RK4 (a = −g − k·v·|v|), written
+/// apart from the daemon's kernel: `(t, y)` of every point until the body is below ground.
+pub fn fall_rk4(y0: f64, v0: f64, g: f64, k: f64, dt: f64) -> Vec<f64> {
+    let a = |v: f64| -g - k * v * v.abs();
+    let (mut y, mut v) = (y0, v0);
+    let mut heights = vec![];
+    while y >= 0.0 {
+        heights.push(y);
+        let (k1y, k1v) = (v, a(v));
+        let (k2y, k2v) = (v + dt / 2.0 * k1v, a(v + dt / 2.0 * k1v));
+        let (k3y, k3v) = (v + dt / 2.0 * k2v, a(v + dt / 2.0 * k2v));
+        let (k4y, k4v) = (v + dt * k3v, a(v + dt * k3v));
+        y += dt / 6.0 * (k1y + 2.0 * k2y + 2.0 * k3y + k4y);
+        v += dt / 6.0 * (k1v + 2.0 * k2v + 2.0 * k3v + k4v);
+    }
+    heights
+}
+
+/// Where a throw without drag lands: t = (v0 + √(v0² + 2·g·y0)) / g.
+pub fn ground_time(y0: f64, v0: f64, g: f64) -> f64 {
+    (v0 + (v0 * v0 + 2.0 * g * y0).sqrt()) / g
+}

@@ -1,0 +1,283 @@
+//! `marmotctl run freefall`: submits the job, takes its results chunk by chunk in order, and
+//! writes them as text lines and/or reduces them for a plot while they arrive.
+//!
+//! Memory stays bounded whatever the number of points: the coordinator holds a window of
+//! chunks, this process a few more in a channel between the fetching task and the writing
+//! thread, and the plot keeps four points per pixel column.
+
+use crate::cli::{FreefallArgs, SweepRange};
+use crate::client::Client;
+use crate::follow::interrupt;
+use crate::plot::{self, Columns, Panel};
+use anyhow::{bail, Context, Result};
+use indicatif::{ProgressBar, ProgressStyle};
+use proto::api::{
+    FreefallResult, JobState, JobView, SweepResult, CHUNKS_HEADER, FIRST_UNIT_HEADER, UNITS_HEADER,
+};
+use proto::task::{sweep_drag, Fall, TaskSpec};
+use std::fs::File;
+use std::io::{BufWriter, IsTerminal, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use tokio::sync::mpsc;
+
+/// Exit status of a job the user interrupted with Ctrl-C (128 + SIGINT).
+const INTERRUPTED: u8 = 130;
+/// Chunks fetched ahead of the writer.
+const AHEAD: usize = 4;
+/// How long one chunk request may wait on the coordinator before asking again.
+const POLL_MS: u64 = 1000;
+
+/// One chunk of results as it came off the socket.
+struct Chunk {
+    first_unit: u64,
+    /// Units of the whole job (points, or drag values).
+    units: u64,
+    values: Vec<f64>,
+}
+
+/// What the results are, and so how they are written and plotted.
+#[derive(Clone, Copy)]
+enum Kind {
+    /// A height per point.
+    Points(Fall),
+    /// (ground time, impact speed, max height) per drag value.
+    Sweep(SweepRange),
+}
+
+impl Kind {
+    /// Numbers per unit.
+    fn width(self) -> usize {
+        match self {
+            Kind::Points(_) => 1,
+            Kind::Sweep(_) => 3,
+        }
+    }
+}
+
+pub async fn run(client: &Client, args: FreefallArgs, json: bool) -> Result<ExitCode> {
+    let fall = Fall { y0: args.y0, v0: args.v0, g: args.g, dt: args.dt, drag: args.drag };
+    let (spec, kind) = match args.sweep_drag {
+        Some(range) => {
+            let SweepRange { from, to, steps } = range;
+            (TaskSpec::Sweep { fall, from, to, steps }, Kind::Sweep(range))
+        }
+        None => (TaskSpec::Freefall { fall, points: 0 }, Kind::Points(fall)),
+    };
+    // Sweep rows are few: without --out they go to the terminal (unless JSON does).
+    let data_on_stdout = match (&args.out, kind) {
+        (Some(path), _) => path.as_os_str() == "-",
+        (None, Kind::Sweep(_)) => !json,
+        (None, _) => false,
+    };
+    let out = match (&args.out, kind) {
+        (Some(path), _) if path.as_os_str() == "-" => Output::Stdout,
+        (Some(path), _) => Output::File(path.clone()),
+        (None, Kind::Sweep(_)) if !json => Output::Stdout,
+        (None, _) => Output::None,
+    };
+    let mut interrupt = interrupt()?;
+    let job: JobView = client.post("/v1/jobs", &spec).await?;
+    let id = job.id;
+    let (tx, rx) = mpsc::channel::<Chunk>(AHEAD);
+    let sink = Sink::new(kind, out, args.plot.clone(), args.size)?;
+    let writer = tokio::task::spawn_blocking(move || sink.consume(rx));
+    let bar = (!json && std::io::stderr().is_terminal()).then(new_bar);
+    let fetched = tokio::select! {
+        fetched = fetch_all(client, id, kind, tx, bar.as_ref()) => fetched,
+        _ = interrupt.recv() => {
+            let _: Result<JobView> = client.delete(&format!("/v1/jobs/{id}")).await;
+            if let Some(bar) = &bar {
+                bar.finish_and_clear();
+            }
+            eprintln!("marmotctl: cancelled job {id}");
+            return Ok(ExitCode::from(INTERRUPTED));
+        }
+    };
+    if let Some(bar) = &bar {
+        bar.finish_and_clear();
+    }
+    if let Err(e) = fetched {
+        let _: Result<JobView> = client.delete(&format!("/v1/jobs/{id}")).await;
+        return Err(e);
+    }
+    writer.await.context("the writer stopped")??;
+    let view = loop {
+        let view: JobView = client.get(&format!("/v1/jobs/{id}?wait_ms={POLL_MS}")).await?;
+        if view.state.is_finished() {
+            break view;
+        }
+    };
+    let (JobState::Done, Some(result)) = (view.state, view.result) else {
+        bail!("job {id} failed: {}", view.error.as_deref().unwrap_or("no reason given"));
+    };
+    let summary = match kind {
+        _ if json => serde_json::to_string_pretty(&result)? + "\n",
+        Kind::Points(_) => serde_json::from_value::<FreefallResult>(result)?.to_string(),
+        Kind::Sweep(_) => serde_json::from_value::<SweepResult>(result)?.to_string(),
+    };
+    // The summary keeps out of the way of results written to stdout.
+    if data_on_stdout {
+        eprint!("{summary}");
+    } else {
+        print!("{summary}");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Takes the job's chunks in order and hands them to the writer.
+async fn fetch_all(
+    client: &Client,
+    id: u64,
+    kind: Kind,
+    tx: mpsc::Sender<Chunk>,
+    bar: Option<&ProgressBar>,
+) -> Result<()> {
+    let mut k = 0u64;
+    loop {
+        let reply = client.get_raw(&format!("/v1/jobs/{id}/chunks/{k}?wait_ms={POLL_MS}")).await?;
+        if reply.status == hyper::StatusCode::NO_CONTENT {
+            continue;
+        }
+        let header = |name: &str| -> Result<u64> {
+            let value = reply.headers.get(name).and_then(|v| v.to_str().ok());
+            value.and_then(|v| v.parse().ok()).with_context(|| format!("no {name} header"))
+        };
+        let (first_unit, chunks) = (header(FIRST_UNIT_HEADER)?, header(CHUNKS_HEADER)?);
+        let units = header(UNITS_HEADER)?;
+        if reply.body.len() % (8 * kind.width()) != 0 {
+            bail!("chunk {k} of job {id} came back cut short");
+        }
+        let values = reply
+            .body
+            .chunks_exact(8)
+            .map(|b| f64::from_le_bytes(b.try_into().unwrap_or_default()))
+            .collect();
+        if tx.send(Chunk { first_unit, units, values }).await.is_err() {
+            // The writer stopped: its error is the one to report.
+            return Ok(());
+        }
+        k += 1;
+        if let Some(bar) = bar {
+            bar.set_length(chunks);
+            bar.set_position(k);
+        }
+        if k >= chunks {
+            return Ok(());
+        }
+    }
+}
+
+enum Output {
+    None,
+    Stdout,
+    File(PathBuf),
+}
+
+/// Where the results go: text lines, and the columns of a plot.
+struct Sink {
+    kind: Kind,
+    out: Option<BufWriter<Box<dyn Write + Send>>>,
+    out_name: String,
+    plot: Option<(PathBuf, (u32, u32))>,
+    /// The plot's panels, made when the first chunk tells the x range.
+    columns: Vec<Columns>,
+}
+
+impl Sink {
+    fn new(kind: Kind, out: Output, plot: Option<PathBuf>, size: (u32, u32)) -> Result<Self> {
+        let (out, out_name): (Option<Box<dyn Write + Send>>, String) = match out {
+            Output::None => (None, String::new()),
+            Output::Stdout => (Some(Box::new(std::io::stdout())), "stdout".into()),
+            Output::File(path) => {
+                let file = File::create(&path)
+                    .with_context(|| format!("cannot create {}", path.display()))?;
+                (Some(Box::new(file)), path.display().to_string())
+            }
+        };
+        let out = out.map(|w| BufWriter::with_capacity(1 << 20, w));
+        Ok(Sink { kind, out, out_name, plot: plot.map(|p| (p, size)), columns: vec![] })
+    }
+
+    /// Writes and reduces every chunk as it arrives, then draws the plot.
+    fn consume(mut self, mut rx: mpsc::Receiver<Chunk>) -> Result<()> {
+        let mut line = Vec::with_capacity(128);
+        let mut numbers = ryu::Buffer::new();
+        while let Some(chunk) = rx.blocking_recv() {
+            let width = self.kind.width();
+            for (n, row) in chunk.values.chunks_exact(width).enumerate() {
+                let unit = chunk.first_unit + n as u64;
+                let x = match self.kind {
+                    Kind::Points(fall) => fall.time(unit),
+                    Kind::Sweep(r) => sweep_drag(r.from, r.to, r.steps, unit),
+                };
+                if let Some(out) = &mut self.out {
+                    line.clear();
+                    line.extend_from_slice(numbers.format(x).as_bytes());
+                    for v in row {
+                        line.push(b' ');
+                        line.extend_from_slice(numbers.format(*v).as_bytes());
+                    }
+                    line.push(b'\n');
+                    out.write_all(&line)
+                        .with_context(|| format!("cannot write {}", self.out_name))?;
+                }
+                if self.plot.is_some() {
+                    if self.columns.is_empty() {
+                        self.columns = self.panels_for(chunk.units);
+                    }
+                    for (columns, y) in self.columns.iter_mut().zip(row) {
+                        columns.add(x, *y);
+                    }
+                }
+            }
+        }
+        if let Some(mut out) = self.out.take() {
+            out.flush().with_context(|| format!("cannot write {}", self.out_name))?;
+        }
+        if let Some((path, size)) = &self.plot {
+            let (title, x_label, labels): (String, &str, &[&str]) = match self.kind {
+                Kind::Points(fall) if fall.drag > 0.0 => {
+                    (format!("freefall, drag {}", fall.drag), "t (s)", &["y (m)"])
+                }
+                Kind::Points(_) => ("freefall".into(), "t (s)", &["y (m)"]),
+                Kind::Sweep(_) => (
+                    "freefall by drag coefficient".into(),
+                    "drag K (1/m)",
+                    &["time to ground (s)", "impact speed (m/s)", "max height (m)"],
+                ),
+            };
+            if self.columns.is_empty() {
+                self.columns = self.panels_for(1);
+            }
+            let panels: Vec<Panel<'_>> = labels
+                .iter()
+                .zip(&self.columns)
+                .map(|(y_label, columns)| Panel { y_label, columns })
+                .collect();
+            plot::draw_png(path, *size, &title, x_label, &panels)?;
+        }
+        Ok(())
+    }
+
+    /// Empty panels over the x range of a job of `units` units.
+    fn panels_for(&self, units: u64) -> Vec<Columns> {
+        let Some((_, (width, _))) = self.plot else { return vec![] };
+        match self.kind {
+            Kind::Points(fall) => {
+                vec![Columns::new(0.0, fall.time(units.saturating_sub(1)), width)]
+            }
+            Kind::Sweep(r) => (0..3).map(|_| Columns::new(r.from, r.to, width)).collect(),
+        }
+    }
+}
+
+fn new_bar() -> ProgressBar {
+    let bar = ProgressBar::new(0);
+    let style = ProgressStyle::with_template(
+        "{bar:30.cyan/blue} {pos}/{len} chunks  {per_sec}  {elapsed_precise} (ETA {eta})",
+    )
+    .unwrap_or_else(|_| ProgressStyle::default_bar());
+    bar.set_style(style);
+    bar
+}

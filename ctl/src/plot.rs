@@ -1,0 +1,170 @@
+//! Line plots of millions of points, drawn from a per-pixel-column reduction.
+//!
+//! A pixel column can show at most a vertical run from its lowest to its highest point, joined
+//! to its neighbours. So each column keeps four points: its first, lowest, highest and last
+//! (the "M4" reduction). Drawing those in time order gives the same pixels as drawing every
+//! point, with memory and drawing time bounded by the image width, not by the data.
+
+use anyhow::{anyhow, Context, Result};
+use plotters::prelude::*;
+use std::path::Path;
+
+/// The four points of one pixel column.
+#[derive(Clone, Copy, Debug)]
+struct Column {
+    first: (f64, f64),
+    low: (f64, f64),
+    high: (f64, f64),
+    last: (f64, f64),
+}
+
+/// A series reduced to a fixed number of columns over a known x range.
+#[derive(Debug)]
+pub struct Columns {
+    x0: f64,
+    x1: f64,
+    columns: Vec<Option<Column>>,
+}
+
+impl Columns {
+    /// `width` columns over `x0..=x1`.
+    pub fn new(x0: f64, x1: f64, width: u32) -> Self {
+        Columns { x0, x1, columns: vec![None; width.max(1) as usize] }
+    }
+
+    /// Adds a point; points must come in increasing x.
+    pub fn add(&mut self, x: f64, y: f64) {
+        let span = (self.x1 - self.x0).max(f64::MIN_POSITIVE);
+        let last = self.columns.len() - 1;
+        let i = (((x - self.x0) / span) * last as f64).round().clamp(0.0, last as f64) as usize;
+        let p = (x, y);
+        match &mut self.columns[i] {
+            None => self.columns[i] = Some(Column { first: p, low: p, high: p, last: p }),
+            Some(c) => {
+                if y < c.low.1 {
+                    c.low = p;
+                }
+                if y > c.high.1 {
+                    c.high = p;
+                }
+                c.last = p;
+            }
+        }
+    }
+
+    /// The reduced series, in x order.
+    pub fn points(&self) -> Vec<(f64, f64)> {
+        let mut out = Vec::with_capacity(self.columns.len() * 4);
+        for c in self.columns.iter().flatten() {
+            let (a, b) = if c.low.0 <= c.high.0 { (c.low, c.high) } else { (c.high, c.low) };
+            for p in [c.first, a, b, c.last] {
+                if out.last() != Some(&p) {
+                    out.push(p);
+                }
+            }
+        }
+        out
+    }
+
+    fn y_range(&self) -> Option<(f64, f64)> {
+        let cols = self.columns.iter().flatten();
+        let low = cols.clone().map(|c| c.low.1).reduce(f64::min)?;
+        let high = cols.map(|c| c.high.1).reduce(f64::max)?;
+        Some((low, high))
+    }
+}
+
+/// One panel of a figure: a series and its y axis label.
+pub struct Panel<'a> {
+    pub y_label: &'a str,
+    pub columns: &'a Columns,
+}
+
+/// Draws the panels one above the other, sharing the x axis, into a PNG of `size` pixels.
+pub fn draw_png(
+    path: &Path,
+    size: (u32, u32),
+    title: &str,
+    x_label: &str,
+    panels: &[Panel<'_>],
+) -> Result<()> {
+    // The same font on every machine, with no system fonts needed. Registering twice is
+    // harmless (the second registration is ignored).
+    plotters::style::register_font("sans-serif", FontStyle::Normal, dejavu::sans::regular())
+        .map_err(|_| anyhow!("the embedded plot font is unreadable"))?;
+    let root = BitMapBackend::new(path, size).into_drawing_area();
+    let draw_error = |e: DrawingAreaErrorKind<_>| anyhow!("cannot draw {}: {e}", path.display());
+    root.fill(&WHITE).map_err(draw_error)?;
+    let root = root.titled(title, ("sans-serif", 22)).map_err(draw_error)?;
+    let areas = root.split_evenly((panels.len().max(1), 1));
+    for (panel, area) in panels.iter().zip(areas) {
+        let (x0, x1) = (panel.columns.x0, panel.columns.x1);
+        let (y0, y1) = panel.columns.y_range().unwrap_or((0.0, 1.0));
+        let pad = ((y1 - y0) * 0.05).max(1e-9);
+        let x1 = if x1 > x0 { x1 } else { x0 + 1.0 };
+        let mut chart = ChartBuilder::on(&area)
+            .margin(12)
+            .x_label_area_size(40)
+            .y_label_area_size(90)
+            .build_cartesian_2d(x0..x1, (y0 - pad)..(y1 + pad))
+            .map_err(draw_error)?;
+        chart
+            .configure_mesh()
+            .x_desc(x_label)
+            .y_desc(panel.y_label)
+            .label_style(("sans-serif", 14))
+            .x_label_formatter(&|x| tick(*x))
+            .y_label_formatter(&|y| tick(*y))
+            .draw()
+            .map_err(draw_error)?;
+        chart.draw_series(LineSeries::new(panel.columns.points(), &BLUE)).map_err(draw_error)?;
+    }
+    root.present().map_err(draw_error).with_context(|| format!("writing {}", path.display()))
+}
+
+/// An axis label: short whatever the scale (5.2e6, 0.001, 250).
+fn tick(v: f64) -> String {
+    let a = v.abs();
+    if a != 0.0 && !(1e-3..1e5).contains(&a) {
+        return format!("{v:.2e}");
+    }
+    let text = format!("{v:.4}");
+    text.trim_end_matches('0').trim_end_matches('.').to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn columns_keep_first_extremes_and_last_in_order() {
+        let mut c = Columns::new(0.0, 9.0, 2);
+        for (x, y) in [(0.0, 5.0), (1.0, 9.0), (2.0, -3.0), (3.0, 4.0), (9.0, 1.0)] {
+            c.add(x, y);
+        }
+        assert_eq!(c.points(), vec![(0.0, 5.0), (1.0, 9.0), (2.0, -3.0), (3.0, 4.0), (9.0, 1.0)]);
+    }
+
+    #[test]
+    fn ticks_stay_short() {
+        assert_eq!(tick(5_200_000.0), "5.20e6");
+        assert_eq!(tick(250.0), "250");
+        assert_eq!(tick(0.0005), "5.00e-4");
+        assert_eq!(tick(0.25), "0.25");
+        assert_eq!(tick(0.0), "0");
+    }
+
+    #[test]
+    fn a_million_points_reduce_to_a_few_per_column() {
+        let mut c = Columns::new(0.0, 1.0, 100);
+        for i in 0..1_000_000 {
+            let x = i as f64 / 999_999.0;
+            c.add(x, (x * 50.0).sin());
+        }
+        let points = c.points();
+        assert!(points.len() <= 400, "{}", points.len());
+        assert!(points.windows(2).all(|w| w[0].0 <= w[1].0), "in x order");
+        let (low, high) = c.y_range().unwrap();
+        assert!(low < -0.999 && high > 0.999, "extremes kept: {low} {high}");
+    }
+}
