@@ -64,6 +64,23 @@ pub enum Command {
         #[arg(long)]
         all: bool,
     },
+    /// Roll a new marmotd over the workers, a few at a time, each drained first; with
+    /// --coordinator, then the coordinator itself. Exits non-zero unless every worker ends
+    /// up updated or already current.
+    Update {
+        /// marmotd binaries, one per CPU architecture: each worker gets the one for its own.
+        #[arg(required = true, value_name = "BINARY")]
+        binaries: Vec<PathBuf>,
+        /// Workers updated at once (at most a quarter of them).
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
+        parallel: u32,
+        /// Install binaries older than what runs now.
+        #[arg(long)]
+        allow_downgrade: bool,
+        /// Then replace and restart the coordinator too (workers reconnect on their own).
+        #[arg(long)]
+        coordinator: bool,
+    },
     /// Print the token a new worker joins with (`marmotd worker --token ...`).
     JoinToken {
         /// Make a new token; earlier ones stop working for new joins.

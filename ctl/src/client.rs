@@ -14,6 +14,13 @@ pub struct Client {
     socket: PathBuf,
 }
 
+/// A request's body.
+enum Body {
+    Empty,
+    Json(Bytes),
+    Raw(Bytes),
+}
+
 /// A successful answer's status, headers and raw body, for routes that do not answer JSON.
 pub struct RawReply {
     pub status: StatusCode,
@@ -38,9 +45,15 @@ impl Client {
         self.call(Method::DELETE, path, None::<&()>).await
     }
 
+    /// A POST of raw bytes (a binary), answered with JSON.
+    pub async fn post_bytes<T: DeserializeOwned>(&self, path: &str, body: Vec<u8>) -> Result<T> {
+        let reply = self.send(Method::POST, path, Body::Raw(body.into())).await?;
+        serde_json::from_slice(&reply.body).context("unreadable answer from the coordinator")
+    }
+
     /// A GET whose answer is not JSON (errors still are).
     pub async fn get_raw(&self, path: &str) -> Result<RawReply> {
-        self.send(Method::GET, path, None::<&()>).await
+        self.send(Method::GET, path, Body::Empty).await
     }
 
     async fn call<B: Serialize, T: DeserializeOwned>(
@@ -49,16 +62,15 @@ impl Client {
         path: &str,
         body: Option<&B>,
     ) -> Result<T> {
+        let body = match body {
+            Some(b) => Body::Json(Bytes::from(serde_json::to_vec(b)?)),
+            None => Body::Empty,
+        };
         let reply = self.send(method, path, body).await?;
         serde_json::from_slice(&reply.body).context("unreadable answer from the coordinator")
     }
 
-    async fn send<B: Serialize>(
-        &self,
-        method: Method,
-        path: &str,
-        body: Option<&B>,
-    ) -> Result<RawReply> {
+    async fn send(&self, method: Method, path: &str, body: Body) -> Result<RawReply> {
         let stream = tokio::net::UnixStream::connect(&self.socket)
             .await
             .map_err(|e| self.connect_error(e))?;
@@ -66,15 +78,16 @@ impl Client {
             .await
             .context("the control socket did not speak HTTP")?;
         tokio::spawn(conn);
-        let body = match body {
-            Some(b) => Bytes::from(serde_json::to_vec(b)?),
-            None => Bytes::new(),
+        let (content_type, body) = match body {
+            Body::Empty => ("application/json", Bytes::new()),
+            Body::Json(bytes) => ("application/json", bytes),
+            Body::Raw(bytes) => ("application/octet-stream", bytes),
         };
         let request = Request::builder()
             .method(method)
             .uri(path)
             .header("host", "localhost")
-            .header("content-type", "application/json")
+            .header("content-type", content_type)
             .body(Full::new(body))?;
         let response = sender.send_request(request).await.context("the coordinator hung up")?;
         let status = response.status();

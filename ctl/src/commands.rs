@@ -6,7 +6,7 @@ use crate::follow::{follow, interrupt, Followed};
 use anyhow::{bail, Context, Result};
 use proto::api::{
     BenchRequest, BenchResult, CountResult, ExitReply, ExitRequest, JobState, JobView, JoinToken,
-    PiResult, PingRequest, PingResult, PrimeResult, Status, WorkerView,
+    PiResult, PingRequest, PingResult, PrimeResult, Status, UpdateRequest, WorkerView,
 };
 use proto::task::{CountSource, PrimeMethod, TaskSpec};
 use serde::Serialize;
@@ -49,6 +49,15 @@ pub async fn run(client: &Client, command: Command, json: bool) -> Result<ExitCo
             Ok(ExitCode::SUCCESS)
         }
         Command::Exit { workers, all } => exit(client, workers, all, json).await,
+        Command::Update { binaries, parallel, allow_downgrade, coordinator } => {
+            let request = UpdateRequest {
+                binaries: vec![],
+                parallel: Some(parallel),
+                allow_downgrade,
+                coordinator,
+            };
+            crate::update::run(client, &binaries, request, json).await
+        }
         Command::JoinToken { rotate } => {
             let token: JoinToken = if rotate {
                 client.post("/v1/join-token/rotate", &()).await?
@@ -62,7 +71,7 @@ pub async fn run(client: &Client, command: Command, json: bool) -> Result<ExitCo
 }
 
 /// Prints `value` as JSON, or runs `human`.
-fn print<T: Serialize>(json: bool, value: &T, human: impl FnOnce()) {
+pub fn print<T: Serialize>(json: bool, value: &T, human: impl FnOnce()) {
     if json {
         match serde_json::to_string_pretty(value) {
             Ok(text) => println!("{text}"),
@@ -96,7 +105,7 @@ async fn workers(client: &Client, json: bool) -> Result<ExitCode> {
             return;
         }
         println!(
-            "{:<16} {:<22} {:>5} {:>4} {:>7} {:<8} {:<12} {:>8} {:>9} {:>10}",
+            "{:<16} {:<22} {:>5} {:>4} {:>7} {:<21} {:<12} {:>8} {:>9} {:>10}",
             "NAME",
             "ADDRESS",
             "SLOTS",
@@ -112,7 +121,7 @@ async fn workers(client: &Client, json: bool) -> Result<ExitCode> {
         for w in &list {
             let score = w.score.map_or("-".to_string(), |s| format!("{s:.2}"));
             println!(
-                "{:<16} {:<22} {:>5} {:>4} {:>7} {:<8} {:<12} {:>6.2}ms {:>7}ms {:>9}s",
+                "{:<16} {:<22} {:>5} {:>4} {:>7} {:<21} {:<12} {:>6.2}ms {:>7}ms {:>9}s",
                 w.name,
                 w.address,
                 w.slots,

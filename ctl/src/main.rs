@@ -13,6 +13,7 @@ mod commands;
 mod follow;
 mod freefall;
 mod plot;
+mod update;
 
 use clap::Parser;
 use std::process::ExitCode;

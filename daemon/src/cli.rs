@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 #[derive(Parser, Debug)]
-#[command(name = "marmotd", version, about = "A compute cluster for the machines you own", long_about = None)]
+#[command(name = "marmotd", version = crate::update::version::current(), about = "A compute cluster for the machines you own", long_about = None)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -72,6 +72,9 @@ pub struct WorkerArgs {
     /// The coordinator silent this long is considered gone, and the worker reconnects.
     #[arg(long, default_value = "5s", value_parser = parse_duration)]
     pub dead_after: Duration,
+    /// Internal: the trial start of a newly received binary (connect, shake hands, exit).
+    #[arg(long = "update-trial", hide = true)]
+    pub update_trial: bool,
 }
 
 #[derive(Args, Debug)]
@@ -131,6 +134,7 @@ impl WorkerArgs {
             slots: self.slots.unwrap_or_else(identity::default_slots),
             state_dir: self.state_dir.unwrap_or_else(proto::paths::default_state_dir),
             dead_after: self.dead_after,
+            updatable: true,
         }
     }
 }

@@ -6,7 +6,9 @@
 //! - [`coordinator`]: accepts workers over QUIC, drives the scheduler, serves the control API.
 //! - [`worker`]: joins, connects forever, runs chunks on a pool of slot threads.
 //! - [`transport`]: quinn endpoints and transport settings shared by both roles.
+//! - [`update`]: receiving, checking and installing a new `marmotd`, with rollback.
 //! - [`local`]: a coordinator and N workers in one process, and the `demo`.
+//! - [`systemd`]: readiness notification for `Type=notify` units.
 //! - [`cli`]: command-line flags, turned into the plain configs the modules take.
 
 pub mod cli;
@@ -14,5 +16,7 @@ pub mod coordinator;
 pub mod kernels;
 pub mod local;
 pub mod scheduler;
+pub mod systemd;
 pub mod transport;
+pub mod update;
 pub mod worker;

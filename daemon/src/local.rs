@@ -47,6 +47,7 @@ impl LocalCluster {
                     slots,
                     state_dir: dir.path().join(format!("worker-{i}")),
                     dead_after: DEFAULT_DEAD_AFTER,
+                    updatable: false,
                 };
                 let shutdown = shutdown.clone();
                 tokio::spawn(async move {

@@ -1,14 +1,30 @@
 //! `marmotd`: parses flags, sets up logging and signals, runs the chosen role, and turns its
 //! result into an exit code with one readable error line.
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use clap::Parser;
 use marmotd::cli::{Cli, Command};
+use marmotd::update::pending::{self, Boot};
+use marmotd::update::{binary, install, Invocation};
 use marmotd::{coordinator, local, worker};
 use std::process::ExitCode;
 use tokio_util::sync::CancellationToken;
 
+/// What the process does once its role returns.
+enum Next {
+    Exit,
+    /// Re-execute the binary in place: a new one was installed, or the old one restored.
+    Reexec,
+    /// The same, for a coordinator: on the UDP address it had (a `--listen` port 0 keeps the
+    /// port the OS gave it, so workers find it again).
+    ReexecListening(std::net::SocketAddr),
+}
+
 fn main() -> ExitCode {
+    if let Err(e) = Invocation::capture() {
+        eprintln!("marmotd: error: cannot find this program's executable: {e}");
+        return ExitCode::FAILURE;
+    }
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) if !e.use_stderr() => e.exit(), // --help, --version
@@ -30,8 +46,24 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(run(cli)) {
-        Ok(()) => ExitCode::SUCCESS,
+    let result = runtime.block_on(run(cli));
+    // Stop every task and thread of the old program before becoming the new one.
+    runtime.shutdown_timeout(std::time::Duration::from_secs(2));
+    match result {
+        Ok(Next::Exit) => ExitCode::SUCCESS,
+        Ok(Next::Reexec) => {
+            tracing::info!("re-executing");
+            eprintln!("marmotd: error: {:#}", install::exec_self(None));
+            ExitCode::FAILURE
+        }
+        Ok(Next::ReexecListening(addr)) => {
+            tracing::info!("re-executing on {addr}");
+            eprintln!(
+                "marmotd: error: {:#}",
+                install::exec_self(Some(("--listen", addr.to_string())))
+            );
+            ExitCode::FAILURE
+        }
         Err(e) => {
             eprintln!("marmotd: error: {e:#}");
             ExitCode::FAILURE
@@ -39,23 +71,60 @@ fn main() -> ExitCode {
     }
 }
 
-async fn run(cli: Cli) -> Result<()> {
+async fn run(cli: Cli) -> Result<Next> {
     let shutdown = CancellationToken::new();
     tokio::spawn(cancel_on_signal(shutdown.clone()));
     match cli.command {
-        Command::Coordinator(args) => {
-            let running = coordinator::start(args.into_config(), shutdown).await?;
-            running.stopped().await;
-            Ok(())
+        Command::Coordinator(args) => run_coordinator(args.into_config(), shutdown).await,
+        Command::Worker(args) if args.update_trial => {
+            worker::trial(args.into_config()).await?;
+            Ok(Next::Exit)
         }
         Command::Worker(args) => {
             let exit = worker::run(args.into_config(), shutdown).await?;
             tracing::info!("worker stopped ({exit:?})");
-            Ok(())
+            Ok(if exit == worker::Exit::Restart { Next::Reexec } else { Next::Exit })
         }
-        Command::Local(args) => local::run_local(args, shutdown).await,
-        Command::Demo(args) => local::run_demo(args, shutdown).await,
+        Command::Local(args) => local::run_local(args, shutdown).await.map(|()| Next::Exit),
+        Command::Demo(args) => local::run_demo(args, shutdown).await.map(|()| Next::Exit),
     }
+}
+
+/// Runs the coordinator; a new binary that fails to start puts the previous one back.
+async fn run_coordinator(
+    config: coordinator::CoordinatorConfig,
+    shutdown: CancellationToken,
+) -> Result<Next> {
+    let exe = Invocation::get().context("no invocation")?.exe.clone();
+    let state_dir = config.state_dir.clone();
+    let own = {
+        let exe = exe.clone();
+        tokio::task::spawn_blocking(move || binary::file_sha256(&exe)).await??
+    };
+    let boot = pending::on_start(&state_dir, &exe, &own)?;
+    if boot == Boot::RolledBack {
+        return Ok(Next::Reexec);
+    }
+    let running = match coordinator::start(config, shutdown).await {
+        Ok(running) => running,
+        Err(e) if boot == Boot::OnProbation => {
+            pending::roll_back(
+                &state_dir,
+                &exe,
+                &format!("the new binary failed to start: {e:#}"),
+            )?;
+            return Ok(Next::Reexec);
+        }
+        Err(e) => return Err(e),
+    };
+    // Listening: a new binary on probation has proved itself.
+    pending::commit(&state_dir);
+    marmotd::systemd::notify_ready();
+    let listening = running.local_addr;
+    Ok(match running.stopped().await {
+        coordinator::Stopped::Restart => Next::ReexecListening(listening),
+        coordinator::Stopped::Shutdown => Next::Exit,
+    })
 }
 
 /// SIGINT (Ctrl-C) and SIGTERM (systemd's stop) both start a graceful shutdown.

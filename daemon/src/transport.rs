@@ -26,6 +26,8 @@ pub mod codes {
     pub const REPLACED: VarInt = VarInt::from_u32(4);
     /// The worker is leaving because it was told to exit.
     pub const EXITING: VarInt = VarInt::from_u32(5);
+    /// The worker is re-executing itself on a new binary.
+    pub const UPDATING: VarInt = VarInt::from_u32(6);
 }
 
 /// The default time after which a silent peer is considered dead.

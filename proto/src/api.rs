@@ -16,6 +16,10 @@
 //! - `GET /v1/join-token`, `POST /v1/join-token/rotate` → [`JoinToken`]
 //! - `POST /v1/exit` [`ExitRequest`] → [`ExitReply`]: workers hand back their chunks and exit
 //! - `POST /v1/bench` [`BenchRequest`] → `Vec<BenchResult>`: score every worker
+//! - `POST /v1/binaries` (the raw bytes of a `marmotd`) → [`BinaryInfo`]: stores a binary on
+//!   the coordinator for an update
+//! - `POST /v1/update` [`UpdateRequest`] → [`UpdateReport`]: rolls stored binaries over the
+//!   workers (and the coordinator); answers when the rollout is over
 //!
 //! Errors come back with a 4xx/5xx status and an [`ApiError`] body.
 
@@ -39,6 +43,9 @@ pub struct ApiError {
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Status {
     pub version: String,
+    /// SHA-256 of the coordinator's own binary.
+    #[serde(default)]
+    pub binary_sha256: String,
     /// The UDP address workers connect to.
     pub listen: String,
     pub uptime_seconds: f64,
@@ -229,6 +236,77 @@ pub struct SweepResult {
     pub steps: u64,
     pub seconds: f64,
     pub workers: Vec<WorkerShare>,
+}
+
+/// A `marmotd` stored on the coordinator, as read from its bytes.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct BinaryInfo {
+    pub sha256: String,
+    pub size: u64,
+    /// `semver+build`, from the version stamp in the binary.
+    pub version: String,
+    /// From its ELF header: `x86_64`, `aarch64`, ...
+    pub arch: String,
+}
+
+/// `POST /v1/update`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct UpdateRequest {
+    /// SHA-256 of stored binaries (`POST /v1/binaries`): each worker gets the one for its
+    /// architecture.
+    pub binaries: Vec<String>,
+    /// Workers updated at once (default 1; at most a quarter of the workers).
+    #[serde(default)]
+    pub parallel: Option<u32>,
+    #[serde(default)]
+    pub allow_downgrade: bool,
+    /// Then update the coordinator itself (it re-executes once the answer is sent).
+    #[serde(default)]
+    pub coordinator: bool,
+}
+
+/// How one machine's update went.
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum UpdateStatus {
+    Updated,
+    Current,
+    Skipped,
+    Failed,
+    RolledBack,
+    /// The coordinator: replaced, and re-executing once this answer is sent.
+    Restarting,
+}
+
+impl UpdateStatus {
+    /// Whether the machine ends up on the asked binary.
+    pub fn is_success(self) -> bool {
+        matches!(self, UpdateStatus::Updated | UpdateStatus::Current | UpdateStatus::Restarting)
+    }
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct MachineUpdate {
+    /// A worker's name, or `coordinator`.
+    pub name: String,
+    pub status: UpdateStatus,
+    /// Why, for skipped, failed and rolled back.
+    pub detail: Option<String>,
+    /// The binary it ran before, and runs now (SHA-256).
+    pub from_sha256: String,
+    pub to_sha256: String,
+    pub version: String,
+}
+
+/// `POST /v1/update`'s answer.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct UpdateReport {
+    pub workers: Vec<MachineUpdate>,
+    pub coordinator: Option<MachineUpdate>,
+    pub seconds: f64,
+    /// Binary bytes sent to workers, and their rate.
+    pub bytes_sent: u64,
+    pub bytes_per_second: f64,
 }
 
 /// `GET /v1/join-token`.

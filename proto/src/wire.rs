@@ -7,6 +7,10 @@
 //! - The coordinator opens one stream per ping and per chunk and sends [`CoordinatorOpen`]; the
 //!   worker answers a ping with [`Pong`] and a chunk with a [`ChunkReply`].
 //!
+//! - To update a worker, the coordinator opens a stream with [`CoordinatorOpen::Update`]; the
+//!   worker answers an [`UpdateAnswer`]; on `Accept` the binary follows as [`ChunkData`]
+//!   pieces and the stream is finished; the worker ends with an [`UpdateOutcome`].
+//!
 //! bincode encodes enum variants by position: append new variants, never reorder or reuse them.
 
 use crate::task::{ChunkOutput, TaskSpec};
@@ -17,6 +21,10 @@ use serde::{Deserialize, Serialize};
 pub enum WorkerOpen {
     Join(JoinRequest),
     Hello(Hello),
+    /// A freshly received binary's trial start: the handshake of a [`Hello`], answered by a
+    /// [`Welcome`], without becoming a worker. A new binary must pass it before it replaces
+    /// the old one.
+    Trial(Hello),
 }
 
 /// A worker's request for a client certificate, proving it holds the join token's secret.
@@ -74,6 +82,54 @@ pub enum CoordinatorOpen {
     Bench {
         millis: u32,
     },
+    /// Offer a new `marmotd`.
+    Update(UpdateOffer),
+}
+
+/// A new `marmotd` on offer: what it is, before any of its bytes are sent.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UpdateOffer {
+    /// Its version (`semver+build`), read from the stamp in its bytes.
+    pub version: String,
+    pub size: u64,
+    /// Lowercase hex.
+    pub sha256: String,
+    /// The CPU architecture of its ELF header, as Rust names it (`x86_64`, `aarch64`).
+    pub arch: String,
+    /// Take it even when it is older than the running version.
+    pub allow_downgrade: bool,
+}
+
+/// A worker's answer to an [`UpdateOffer`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum UpdateAnswer {
+    /// Send the bytes.
+    Accept,
+    /// The worker already runs this binary.
+    Current,
+    /// The binary is for another architecture than the worker's.
+    WrongArch {
+        ours: String,
+    },
+    /// The binary is older than the worker's, and downgrades were not allowed.
+    Downgrade {
+        ours: String,
+    },
+    Refused {
+        reason: String,
+    },
+}
+
+/// How a worker's update ended, after the bytes were sent.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum UpdateOutcome {
+    /// The binary passed its checks and its trial start, replaced the old one, and the worker
+    /// is re-executing itself: it will reconnect on the new binary.
+    Restarting,
+    /// Nothing was replaced (a bad transfer, not an executable for this machine, ...).
+    Failed { reason: String },
+    /// The binary failed its trial start; the worker stays on its old binary.
+    RolledBack { reason: String },
 }
 
 /// Units per second of the benchmark kernel (pi samples), one entry per slot.

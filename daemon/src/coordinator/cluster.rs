@@ -18,6 +18,8 @@ use proto::task::{ChunkOutput, CountSource, Fall, TaskSpec};
 use proto::wire::{ChunkRequest, Control, Hello};
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tokio::sync::{mpsc, watch};
@@ -69,10 +71,33 @@ pub struct Cluster {
     epoch: Instant,
     pub authority: Authority,
     pub listen: SocketAddr,
+    /// SHA-256 of the coordinator's own binary.
+    pub binary_sha256: String,
+    /// Where the coordinator keeps its state (CA, keys, uploaded binaries).
+    pub state_dir: PathBuf,
+    /// Bumped after every change of workers, jobs or assignments, for those waiting on one.
+    changes: watch::Sender<u64>,
+    shutdown: CancellationToken,
+    restart: AtomicBool,
+    /// Held while an update rolls out: one at a time.
+    pub rollout_lock: tokio::sync::Mutex<()>,
+}
+
+/// What the coordinator is, for [`Cluster::new`].
+pub struct Identity {
+    pub authority: Authority,
+    pub listen: SocketAddr,
+    pub binary_sha256: String,
+    pub state_dir: PathBuf,
 }
 
 impl Cluster {
-    pub fn new(authority: Authority, listen: SocketAddr, config: scheduler::Config) -> Arc<Self> {
+    pub fn new(
+        identity: Identity,
+        config: scheduler::Config,
+        shutdown: CancellationToken,
+    ) -> Arc<Self> {
+        let Identity { authority, listen, binary_sha256, state_dir } = identity;
         Arc::new(Cluster {
             inner: Mutex::new(Inner {
                 scheduler: Scheduler::new(config),
@@ -87,7 +112,57 @@ impl Cluster {
             epoch: Instant::now(),
             authority,
             listen,
+            binary_sha256,
+            state_dir,
+            changes: watch::channel(0).0,
+            shutdown,
+            restart: AtomicBool::new(false),
+            rollout_lock: tokio::sync::Mutex::new(()),
         })
+    }
+
+    /// A receiver that changes after any change of workers, jobs or assignments.
+    pub fn subscribe_changes(&self) -> watch::Receiver<u64> {
+        self.changes.subscribe()
+    }
+
+    /// Stops the coordinator so that `marmotd` re-executes its (new) binary.
+    pub fn request_restart(&self) {
+        self.restart.store(true, Ordering::SeqCst);
+        self.shutdown.cancel();
+    }
+
+    pub fn restart_requested(&self) -> bool {
+        self.restart.load(Ordering::SeqCst)
+    }
+
+    /// The connected workers' hellos, by id.
+    pub fn hellos(&self) -> Vec<(WorkerId, Hello)> {
+        self.lock().workers.iter().map(|(&id, w)| (id, w.hello.clone())).collect()
+    }
+
+    /// A connected worker's connection.
+    pub fn connection(&self, id: WorkerId) -> Option<quinn::Connection> {
+        self.lock().workers.get(&id).map(|w| w.conn.clone())
+    }
+
+    /// Chunks running on a worker; `None` once it is gone.
+    pub fn busy_slots(&self, id: WorkerId) -> Option<u32> {
+        let inner = self.lock();
+        inner.workers.contains_key(&id).then(|| inner.scheduler.busy_slots(id))
+    }
+
+    /// Stops giving a worker new chunks (`resume: false`), or starts again.
+    pub fn set_draining(self: &Arc<Self>, id: WorkerId, draining: bool) {
+        let mut inner = self.lock();
+        if inner.workers.contains_key(&id) {
+            let event = if draining {
+                Event::WorkerDraining { worker: id }
+            } else {
+                Event::WorkerResumed { worker: id }
+            };
+            self.apply(&mut inner, event);
+        }
     }
 
     fn lock(&self) -> MutexGuard<'_, Inner> {
@@ -319,7 +394,8 @@ impl Cluster {
         let inner = self.lock();
         let load = inner.scheduler.load();
         Status {
-            version: env!("CARGO_PKG_VERSION").to_string(),
+            version: crate::update::version::current().to_string(),
+            binary_sha256: self.binary_sha256.clone(),
             listen: self.listen.to_string(),
             uptime_seconds: self.epoch.elapsed().as_secs_f64(),
             workers: inner.workers.len(),
@@ -351,6 +427,7 @@ impl Cluster {
 
     /// Feeds one event to the scheduler and carries out its actions.
     fn apply(self: &Arc<Self>, inner: &mut Inner, event: Event<ChunkOutput>) {
+        self.changes.send_modify(|n| *n += 1);
         let now = self.epoch.elapsed();
         let mut actions: VecDeque<_> = inner.scheduler.handle(now, event).into();
         while let Some(action) = actions.pop_front() {

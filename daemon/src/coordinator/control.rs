@@ -3,14 +3,18 @@
 //! Routes and bodies are documented with their types in `proto::api`.
 
 use super::cluster::{Cluster, ClusterError};
+use super::rollout;
+use axum::body::Body;
 use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderName, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use futures_util::StreamExt;
 use proto::api::{
-    ApiError, BenchRequest, BenchResult, ExitReply, ExitRequest, JobView, JoinToken, PingRequest,
-    PingResult, Status, WorkerView, CHUNKS_HEADER, FIRST_UNIT_HEADER, UNITS_HEADER,
+    ApiError, BenchRequest, BenchResult, BinaryInfo, ExitReply, ExitRequest, JobView, JoinToken,
+    PingRequest, PingResult, Status, UpdateReport, UpdateRequest, WorkerView, CHUNKS_HEADER,
+    FIRST_UNIT_HEADER, UNITS_HEADER,
 };
 use proto::task::TaskSpec;
 use serde::Deserialize;
@@ -34,6 +38,8 @@ pub fn router(cluster: Arc<Cluster>) -> Router {
         .route("/v1/join-token/rotate", post(rotate_join_token))
         .route("/v1/exit", post(exit))
         .route("/v1/bench", post(bench))
+        .route("/v1/binaries", post(upload_binary))
+        .route("/v1/update", post(update))
         .fallback(|| async {
             Failure(StatusCode::NOT_FOUND, "no such route: the API lives under /v1/".into())
         })
@@ -187,6 +193,29 @@ async fn bench(
         return Err(Failure(StatusCode::BAD_REQUEST, "bench length must be 100 ms to 10 s".into()));
     }
     Ok(Json(cluster.bench(Duration::from_millis(u64::from(req.millis))).await))
+}
+
+/// Stores a binary for a later update, streamed to disk as it arrives.
+async fn upload_binary(State(cluster): State<Arc<Cluster>>, body: Body) -> Reply<BinaryInfo> {
+    let mut upload = rollout::Upload::start(&cluster)?;
+    let mut stream = body.into_data_stream();
+    while let Some(bytes) = stream.next().await {
+        let bytes = bytes.map_err(|e| Failure(StatusCode::BAD_REQUEST, e.to_string()))?;
+        upload.write(&bytes)?;
+    }
+    let info = tokio::task::spawn_blocking(move || upload.finish()).await.map_err(internal)??;
+    tracing::info!("stored marmotd {} for {} ({})", info.version, info.arch, info.sha256);
+    Ok(Json(info))
+}
+
+async fn update(
+    State(cluster): State<Arc<Cluster>>,
+    Json(request): Json<UpdateRequest>,
+) -> Reply<UpdateReport> {
+    let Ok(_one_at_a_time) = cluster.rollout_lock.try_lock() else {
+        return Err(Failure(StatusCode::CONFLICT, "an update is already rolling out".into()));
+    };
+    Ok(Json(rollout::rollout(cluster.clone(), request).await?))
 }
 
 fn internal(e: impl std::fmt::Display) -> Failure {

@@ -7,6 +7,8 @@
 //! - [`chunk`]: the streams the coordinator opens: chunks and pings.
 //! - [`jobs`]: job records, result reduction and result documents.
 //! - [`control`]: the HTTP control API; [`socket`]: its Unix socket.
+//! - [`rollout`]: `marmotctl update`: stored binaries rolled over the workers, then the
+//!   coordinator itself.
 //!
 //! Shutdown order (on SIGTERM/SIGINT or when the caller cancels): stop accepting, close worker
 //! connections with a "shutting down" code (their running chunks are dropped with them), stop
@@ -16,12 +18,13 @@ pub mod chunk;
 pub mod cluster;
 pub mod control;
 pub mod jobs;
+pub mod rollout;
 pub mod session;
 pub mod socket;
 
 pub use cluster::Cluster;
 
-use crate::{scheduler, transport};
+use crate::{scheduler, transport, update};
 use anyhow::{Context, Result};
 use certs::Authority;
 use std::net::SocketAddr;
@@ -53,10 +56,23 @@ pub struct Running {
     task: JoinHandle<()>,
 }
 
+/// How a coordinator stopped.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Stopped {
+    Shutdown,
+    /// Its binary was replaced by `marmotctl update --coordinator`: re-execute it.
+    Restart,
+}
+
 impl Running {
     /// Waits until the coordinator has shut down (after its token was cancelled).
-    pub async fn stopped(self) {
+    pub async fn stopped(self) -> Stopped {
         let _ = self.task.await;
+        if self.cluster.restart_requested() {
+            Stopped::Restart
+        } else {
+            Stopped::Shutdown
+        }
     }
 }
 
@@ -74,7 +90,17 @@ pub async fn start(config: CoordinatorConfig, shutdown: CancellationToken) -> Re
     let listener = socket::bind(&config.socket, config.socket_group.as_deref())?;
     let scheduler_config =
         scheduler::Config { straggler_factor: config.straggler_factor, ..Default::default() };
-    let cluster = Cluster::new(authority, local_addr, scheduler_config);
+    let exe = std::env::current_exe().context("cannot find this program's executable")?;
+    let binary_sha256 = tokio::task::spawn_blocking(move || update::binary::file_sha256(&exe))
+        .await
+        .context("hashing task panicked")??;
+    let identity = cluster::Identity {
+        authority,
+        listen: local_addr,
+        binary_sha256,
+        state_dir: config.state_dir.clone(),
+    };
+    let cluster = Cluster::new(identity, scheduler_config, shutdown.clone());
     tracing::info!(
         "coordinator listening on UDP {local_addr}, control socket {}",
         config.socket.display()

@@ -55,7 +55,36 @@ pub async fn handle(cluster: Arc<Cluster>, incoming: quinn::Incoming, shutdown: 
         WorkerOpen::Hello(hello) => {
             serve_member(cluster, conn, writer, reader, hello, addr, shutdown).await
         }
+        WorkerOpen::Trial(hello) => trial(&conn, writer, hello, addr).await,
     }
+}
+
+/// A new binary's trial start: the same checks and welcome as a member's hello, and nothing
+/// else; the worker it belongs to stays connected on its own session meanwhile.
+async fn trial(
+    conn: &quinn::Connection,
+    mut writer: MessageWriter<SendStream>,
+    hello: Hello,
+    addr: SocketAddr,
+) {
+    let welcome = match refusal(conn, &hello) {
+        Some(reason) => {
+            tracing::warn!("refused the trial start of '{}' at {addr}: {reason}", hello.name);
+            Welcome::Refused { reason }
+        }
+        None => {
+            tracing::info!("trial start of a new binary of '{}' welcomed", hello.name);
+            welcome()
+        }
+    };
+    if writer.send(&welcome).await.is_ok() {
+        let _ = writer.get_mut().finish();
+    }
+    let _ = tokio::time::timeout(Duration::from_secs(5), conn.closed()).await;
+}
+
+fn welcome() -> Welcome {
+    Welcome::Accepted { coordinator_version: crate::update::version::current().into() }
 }
 
 async fn join(
@@ -146,8 +175,7 @@ async fn serve_member(
         conn.close(codes::REFUSED, b"refused");
         return;
     }
-    let welcome = Welcome::Accepted { coordinator_version: env!("CARGO_PKG_VERSION").into() };
-    if writer.send(&welcome).await.is_err() {
+    if writer.send(&welcome()).await.is_err() {
         return;
     }
     let (control_tx, mut control_rx) = mpsc::unbounded_channel::<Control>();

@@ -66,6 +66,10 @@ pub enum Event<R> {
     WorkerDraining {
         worker: WorkerId,
     },
+    /// A draining worker takes chunks again (its update was declined or failed).
+    WorkerResumed {
+        worker: WorkerId,
+    },
     JobSubmitted {
         job: JobId,
         shape: JobShape,
@@ -251,9 +255,10 @@ impl<R> Scheduler<R> {
                 self.workers.insert(worker, Worker { slots, running, draining: false });
             }
             Event::WorkerLost { worker } => self.lose_worker(worker, &mut out),
-            Event::WorkerDraining { worker } => {
+            Event::WorkerDraining { worker } | Event::WorkerResumed { worker } => {
+                let draining = matches!(event, Event::WorkerDraining { .. });
                 if let Some(w) = self.workers.get_mut(&worker) {
-                    w.draining = true;
+                    w.draining = draining;
                 }
             }
             Event::JobSubmitted { job, shape } => self.submit(job, shape, &mut out),

@@ -22,6 +22,9 @@ enum Op {
     Drain {
         pick: usize,
     },
+    Resume {
+        pick: usize,
+    },
     Submit {
         units: u64,
         max_chunk_units: u64,
@@ -58,6 +61,7 @@ fn op() -> impl Strategy<Value = Op> {
         2 => (1u32..4).prop_map(|slots| Op::Join { slots }),
         1 => any::<usize>().prop_map(|pick| Op::Lose { pick }),
         1 => any::<usize>().prop_map(|pick| Op::Drain { pick }),
+        1 => any::<usize>().prop_map(|pick| Op::Resume { pick }),
         2 => (0u64..5_000, 1u64..2_000, proptest::option::of(1u32..6)).prop_map(
             |(units, max_chunk_units, window)| Op::Submit { units, max_chunk_units, window }
         ),
@@ -89,6 +93,8 @@ struct Harness {
     /// Units reduced per job.
     units_reduced: HashMap<JobId, u64>,
     ended: HashMap<JobId, Outcome>,
+    /// Workers told to drain (and not resumed): they must get no new chunks.
+    draining: std::collections::BTreeSet<WorkerId>,
     /// Windows of windowed jobs: chunks from this index on must not run.
     windows: HashMap<JobId, ChunkIndex>,
 }
@@ -109,6 +115,7 @@ impl Harness {
         match action {
             Action::Assign { assignment, worker, job, chunk, start, end } => {
                 assert!(self.workers.contains_key(&worker), "assigned to lost worker {worker}");
+                assert!(!self.draining.contains(&worker), "assigned to draining worker {worker}");
                 assert!(self.open_jobs.contains_key(&job), "assigned a chunk of ended job {job}");
                 assert!(start < end);
                 if let Some(&window) = self.windows.get(&job) {
@@ -169,7 +176,14 @@ impl Harness {
             }
             Op::Drain { pick } => {
                 if let Some(worker) = Self::pick(self.workers.keys().copied(), pick) {
+                    self.draining.insert(worker);
                     self.feed(s, Event::WorkerDraining { worker });
+                }
+            }
+            Op::Resume { pick } => {
+                if let Some(worker) = Self::pick(self.workers.keys().copied(), pick) {
+                    self.draining.remove(&worker);
+                    self.feed(s, Event::WorkerResumed { worker });
                 }
             }
             Op::Submit { units, max_chunk_units, window } => {

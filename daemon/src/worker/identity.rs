@@ -1,11 +1,9 @@
 //! What a worker tells the coordinator about itself in its `Hello`.
 
 use super::WorkerConfig;
+use crate::update::{binary, version};
 use anyhow::{Context, Result};
 use proto::wire::Hello;
-use sha2::{Digest, Sha256};
-use std::io::Read;
-use std::path::Path;
 
 /// The worker's description, computed once at start.
 #[derive(Clone, Debug)]
@@ -16,7 +14,7 @@ pub struct WorkerInfo {
 impl WorkerInfo {
     pub async fn detect(config: &WorkerConfig) -> Result<Self> {
         let exe = std::env::current_exe().context("cannot find this program's executable")?;
-        let binary_sha256 = tokio::task::spawn_blocking(move || file_sha256(&exe))
+        let binary_sha256 = tokio::task::spawn_blocking(move || binary::file_sha256(&exe))
             .await
             .context("hashing task panicked")??;
         Ok(WorkerInfo {
@@ -24,29 +22,13 @@ impl WorkerInfo {
                 protocol: proto::PROTOCOL_VERSION,
                 name: config.name.clone(),
                 slots: config.slots,
-                version: env!("CARGO_PKG_VERSION").to_string(),
+                version: version::current().to_string(),
                 binary_sha256,
                 arch: std::env::consts::ARCH.to_string(),
                 os: std::env::consts::OS.to_string(),
             },
         })
     }
-}
-
-/// SHA-256 of a file, lowercase hex, read in blocks.
-pub fn file_sha256(path: &Path) -> Result<String> {
-    let mut file =
-        std::fs::File::open(path).with_context(|| format!("cannot read {}", path.display()))?;
-    let mut hasher = Sha256::new();
-    let mut buf = vec![0u8; 1 << 16];
-    loop {
-        let n = file.read(&mut buf).with_context(|| format!("cannot read {}", path.display()))?;
-        if n == 0 {
-            break;
-        }
-        hasher.update(&buf[..n]);
-    }
-    Ok(hex::encode(hasher.finalize()))
 }
 
 /// The machine's host name, the default worker name.

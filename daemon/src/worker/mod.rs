@@ -5,6 +5,7 @@
 //! - [`join`]: first contact, trading the token's secret for a client certificate.
 //! - [`session`]: one live connection, serving ping and chunk streams.
 //! - [`pool`]: the slot threads that run kernels, away from the async runtime.
+//! - [`update`]: receiving a new binary, its trial start, and the swap.
 //!
 //! The connect loop below never gives up on network trouble: it retries with exponential
 //! backoff and jitter (1 s growing to 30 s), and starts again from 1 s after any session that
@@ -15,13 +16,17 @@ pub mod identity;
 pub mod join;
 pub mod pool;
 pub mod session;
+pub mod update;
 
 use crate::transport;
+use crate::update::pending::{self, Boot};
+use crate::update::Invocation;
 use anyhow::{bail, Context, Result};
 use backon::BackoffBuilder;
 use certs::Membership;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
@@ -35,6 +40,9 @@ pub struct WorkerConfig {
     pub slots: u32,
     pub state_dir: PathBuf,
     pub dead_after: Duration,
+    /// Whether this worker is its own process and may replace its binary (not so for
+    /// `marmotd local`'s in-process workers).
+    pub updatable: bool,
 }
 
 /// How a worker's run ended, when it ended without an error.
@@ -43,7 +51,13 @@ pub enum Exit {
     Shutdown,
     /// The coordinator told this worker to exit.
     Told,
+    /// A new binary was installed (or the old one put back): re-execute it.
+    Restart,
 }
+
+/// How long a new binary may run without a welcome from the coordinator before the previous
+/// one is put back.
+pub const PROBATION: Duration = Duration::from_secs(120);
 
 /// How one connection attempt ended.
 pub(crate) enum Attempt {
@@ -59,6 +73,17 @@ pub async fn run(config: WorkerConfig, shutdown: CancellationToken) -> Result<Ex
     certs::files::create_private_dir(&config.state_dir)
         .with_context(|| "cannot create the worker's state dir")?;
     let info = identity::WorkerInfo::detect(&config).await?;
+    let restart = CancellationToken::new();
+    if let (true, Some(invocation)) = (config.updatable, Invocation::get()) {
+        let own = &info.hello.binary_sha256;
+        match pending::on_start(&config.state_dir, &invocation.exe, own)? {
+            Boot::Normal => {}
+            Boot::RolledBack => return Ok(Exit::Restart),
+            Boot::OnProbation => {
+                tokio::spawn(probation(config.state_dir.clone(), restart.clone()));
+            }
+        }
+    }
     let mut membership = Membership::load(&config.state_dir)?;
     if membership.is_none() && config.token.is_none() {
         bail!(
@@ -73,12 +98,18 @@ pub async fn run(config: WorkerConfig, shutdown: CancellationToken) -> Result<Ex
     // failures (the coordinator down, the network gone) are retried forever.
     resolve(&config.coordinator).await?;
     let pool = pool::SlotPool::new(config.slots)?;
+    let updater = Arc::new(update::Updater::new(info.clone(), config.clone(), restart.clone()));
     tracing::info!(name = %info.hello.name, slots = config.slots, "worker starting");
+    // Loaded and about to connect: ready, for systemd (a coordinator that is not there yet is
+    // waited for, not a failure).
+    crate::systemd::notify_ready();
     let mut backoff = new_backoff();
     loop {
+        let session = Session { config: &config, info: &info, pool: &pool, updater: &updater };
         let attempt = tokio::select! {
             _ = shutdown.cancelled() => return Ok(Exit::Shutdown),
-            attempt = connect_once(&config, &info, &mut membership, &pool, &shutdown) => attempt?,
+            _ = restart.cancelled() => return Ok(Exit::Restart),
+            attempt = connect_once(&session, &mut membership, &shutdown) => attempt?,
         };
         let wait = match attempt {
             Attempt::Exit(exit) => return Ok(exit),
@@ -95,9 +126,48 @@ pub async fn run(config: WorkerConfig, shutdown: CancellationToken) -> Result<Ex
         tracing::info!("reconnecting in {:.1} s", wait.as_secs_f64());
         tokio::select! {
             _ = shutdown.cancelled() => return Ok(Exit::Shutdown),
+            _ = restart.cancelled() => return Ok(Exit::Restart),
             _ = tokio::time::sleep(wait) => {}
         }
     }
+}
+
+/// What one session needs from the worker.
+pub(crate) struct Session<'a> {
+    pub config: &'a WorkerConfig,
+    pub info: &'a identity::WorkerInfo,
+    pub pool: &'a pool::SlotPool,
+    pub updater: &'a Arc<update::Updater>,
+}
+
+/// A new binary on probation: unless a welcome commits the update in time, put the previous
+/// binary back and restart.
+async fn probation(state_dir: PathBuf, restart: CancellationToken) {
+    tokio::time::sleep(PROBATION).await;
+    let Some(invocation) = Invocation::get() else { return };
+    if !pending::is_pending(&state_dir) {
+        return;
+    }
+    let why = format!("no welcome from the coordinator within {PROBATION:?}");
+    match pending::roll_back(&state_dir, &invocation.exe, &why) {
+        Ok(()) => restart.cancel(),
+        Err(e) => tracing::error!("cannot roll back: {e:#}"),
+    }
+}
+
+/// `marmotd worker ... --update-trial`: the trial start of a new binary. Loads the worker's
+/// state, connects and shakes hands with the coordinator, and returns; an error is a failed
+/// trial.
+pub async fn trial(config: WorkerConfig) -> Result<()> {
+    let info = identity::WorkerInfo::detect(&config).await?;
+    let membership = Membership::load(&config.state_dir)?
+        .context("this worker has not joined a cluster: nothing to try")?;
+    let addr = resolve(&config.coordinator).await?;
+    let endpoint = transport::client_endpoint(addr)?;
+    let result = session::trial(&endpoint, addr, &membership, &info, &config).await;
+    endpoint.close(transport::codes::DONE, b"trial done");
+    let _ = tokio::time::timeout(Duration::from_millis(200), endpoint.wait_idle()).await;
+    result
 }
 
 fn new_backoff() -> impl Iterator<Item = Duration> {
@@ -113,12 +183,11 @@ fn new_backoff() -> impl Iterator<Item = Duration> {
 /// One attempt: resolve, join if needed, connect with mutual TLS and serve the session.
 /// `Err` only for what retrying cannot fix.
 async fn connect_once(
-    config: &WorkerConfig,
-    info: &identity::WorkerInfo,
+    session: &Session<'_>,
     membership: &mut Option<Membership>,
-    pool: &pool::SlotPool,
     shutdown: &CancellationToken,
 ) -> Result<Attempt> {
+    let config = session.config;
     let addr = match resolve(&config.coordinator).await {
         Ok(addr) => addr,
         Err(e) => return Ok(Attempt::Failed(e)),
@@ -144,7 +213,7 @@ async fn connect_once(
             }
         }
     };
-    let attempt = session::run(&endpoint, addr, &current, info, config, pool, shutdown).await;
+    let attempt = session::run(&endpoint, addr, &current, session, shutdown).await;
     endpoint.close(transport::codes::DONE, b"bye");
     // Give the close a moment to reach the coordinator, so it sees us leave at once.
     let _ = tokio::time::timeout(Duration::from_millis(200), endpoint.wait_idle()).await;

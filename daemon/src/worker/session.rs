@@ -7,10 +7,12 @@
 
 use super::identity::WorkerInfo;
 use super::pool::SlotPool;
-use super::{Attempt, Exit, WorkerConfig};
+use super::update::Updater;
+use super::{Attempt, Exit, Session, WorkerConfig};
 use crate::kernels::count::{Pattern, StreamCounter};
 use crate::kernels::{self, bench, Cancel};
 use crate::transport::{self, codes};
+use crate::update::pending;
 use anyhow::{anyhow, bail, Result};
 use certs::Membership;
 use proto::task::{ChunkOutput, CountSource, TaskSpec};
@@ -31,43 +33,25 @@ pub(crate) async fn run(
     endpoint: &Endpoint,
     addr: SocketAddr,
     membership: &Membership,
-    info: &WorkerInfo,
-    config: &WorkerConfig,
-    pool: &SlotPool,
+    session: &Session<'_>,
     shutdown: &CancellationToken,
 ) -> Result<Attempt> {
-    let tls = certs::tls::member_client(membership, proto::ALPN)?;
-    let client = transport::client_config(tls, config.dead_after, config.slots * 2 + 16)?;
-    let connecting = match endpoint.connect_with(client, addr, proto::COORDINATOR_SERVER_NAME) {
-        Ok(connecting) => connecting,
-        Err(e) => return Ok(Attempt::Failed(e.into())),
-    };
-    let conn = match connecting.await {
-        Ok(conn) => conn,
-        Err(e) => return Ok(Attempt::Failed(explain(e, config))),
-    };
-    let hello = async {
-        let (send, recv) = conn.open_bi().await?;
-        let mut writer = MessageWriter::new(send);
-        writer.send(&WorkerOpen::Hello(info.hello.clone())).await?;
-        let mut reader = MessageReader::new(recv);
-        let welcome = reader.recv::<Welcome>().await?;
-        anyhow::Ok((writer, reader, welcome))
-    };
-    let (_writer, mut control, welcome) = match tokio::time::timeout(HELLO_TIMEOUT, hello).await {
-        Ok(Ok(parts)) => parts,
-        Ok(Err(e)) => {
-            let e = match conn.close_reason() {
-                Some(reason) => explain(reason, config),
-                None => e,
-            };
-            return Ok(Attempt::Failed(e));
-        }
-        Err(_) => return Ok(Attempt::Failed(anyhow!("no welcome within {HELLO_TIMEOUT:?}"))),
-    };
+    let (config, updater) = (session.config, session.updater);
+    let open = WorkerOpen::Hello(session.info.hello.clone());
+    let (conn, _writer, mut control, welcome) =
+        match handshake(endpoint, addr, membership, config, open).await {
+            Ok(parts) => parts,
+            Err(e) => return Ok(Attempt::Failed(e)),
+        };
     match welcome {
         Some(Welcome::Accepted { coordinator_version }) => {
-            tracing::info!("connected to the coordinator at {addr} (marmotd {coordinator_version})")
+            tracing::info!(
+                "connected to the coordinator at {addr} (marmotd {coordinator_version})"
+            );
+            if config.updatable {
+                // Welcomed: a new binary on probation has proved itself.
+                pending::commit(&config.state_dir);
+            }
         }
         Some(Welcome::Refused { reason }) => bail!("the coordinator refused this worker: {reason}"),
         None => return Ok(Attempt::Failed(anyhow!("the coordinator closed the session stream"))),
@@ -80,6 +64,10 @@ pub(crate) async fn run(
                 conn.close(codes::DONE, b"worker shutting down");
                 return Ok(Attempt::Exit(Exit::Shutdown));
             }
+            _ = updater.restart.cancelled() => {
+                conn.close(codes::UPDATING, b"restarting on a new binary");
+                return Ok(Attempt::Exit(Exit::Restart));
+            }
             msg = control.recv::<Control>(), if control_open => match msg {
                 Ok(Some(Control::Exit)) => {
                     tracing::info!("the coordinator told this worker to exit");
@@ -90,7 +78,7 @@ pub(crate) async fn run(
             },
             stream = conn.accept_bi() => match stream {
                 Ok((send, recv)) => {
-                    tokio::spawn(serve_stream(send, recv, pool.clone()));
+                    tokio::spawn(serve_stream(send, recv, session.pool.clone(), updater.clone()));
                 }
                 Err(e) => {
                     tracing::warn!("lost the coordinator: {}", explain(e, config));
@@ -98,6 +86,61 @@ pub(crate) async fn run(
                 }
             },
         }
+    }
+}
+
+/// Connects with mutual TLS and opens the session stream with `open` (a hello, or a trial):
+/// the connection, the stream's two halves, and the coordinator's welcome.
+async fn handshake(
+    endpoint: &Endpoint,
+    addr: SocketAddr,
+    membership: &Membership,
+    config: &WorkerConfig,
+    open: WorkerOpen,
+) -> Result<(
+    quinn::Connection,
+    MessageWriter<SendStream>,
+    MessageReader<RecvStream>,
+    Option<Welcome>,
+)> {
+    let tls = certs::tls::member_client(membership, proto::ALPN)?;
+    let client = transport::client_config(tls, config.dead_after, config.slots * 2 + 16)?;
+    let conn = endpoint.connect_with(client, addr, proto::COORDINATOR_SERVER_NAME)?;
+    let conn = conn.await.map_err(|e| explain(e, config))?;
+    let hello = async {
+        let (send, recv) = conn.open_bi().await?;
+        let mut writer = MessageWriter::new(send);
+        writer.send(&open).await?;
+        let mut reader = MessageReader::new(recv);
+        let welcome = reader.recv::<Welcome>().await?;
+        anyhow::Ok((writer, reader, welcome))
+    };
+    match tokio::time::timeout(HELLO_TIMEOUT, hello).await {
+        Ok(Ok((writer, reader, welcome))) => Ok((conn, writer, reader, welcome)),
+        Ok(Err(e)) => Err(match conn.close_reason() {
+            Some(reason) => explain(reason, config),
+            None => e,
+        }),
+        Err(_) => Err(anyhow!("no welcome within {HELLO_TIMEOUT:?}")),
+    }
+}
+
+/// A new binary's trial start: shake hands as this worker without becoming it.
+pub(crate) async fn trial(
+    endpoint: &Endpoint,
+    addr: SocketAddr,
+    membership: &Membership,
+    info: &WorkerInfo,
+    config: &WorkerConfig,
+) -> Result<()> {
+    let open = WorkerOpen::Trial(info.hello.clone());
+    let (conn, _writer, _reader, welcome) =
+        handshake(endpoint, addr, membership, config, open).await?;
+    conn.close(codes::DONE, b"trial done");
+    match welcome {
+        Some(Welcome::Accepted { .. }) => Ok(()),
+        Some(Welcome::Refused { reason }) => bail!("the coordinator refused: {reason}"),
+        None => bail!("the coordinator closed the session stream"),
     }
 }
 
@@ -124,7 +167,7 @@ fn explain(e: ConnectionError, config: &WorkerConfig) -> anyhow::Error {
 }
 
 /// Serves one stream the coordinator opened.
-async fn serve_stream(send: SendStream, recv: RecvStream, pool: SlotPool) {
+async fn serve_stream(send: SendStream, recv: RecvStream, pool: SlotPool, updater: Arc<Updater>) {
     let mut reader = MessageReader::new(recv);
     let mut writer = MessageWriter::new(send);
     let first = match tokio::time::timeout(HELLO_TIMEOUT, reader.recv::<CoordinatorOpen>()).await {
@@ -137,6 +180,7 @@ async fn serve_stream(send: SendStream, recv: RecvStream, pool: SlotPool) {
         }
     };
     match first {
+        CoordinatorOpen::Update(offer) => updater.serve(offer, reader, writer).await,
         CoordinatorOpen::Ping { nonce } => {
             if writer.send(&Pong { nonce }).await.is_ok() {
                 let _ = writer.get_mut().finish();

@@ -20,3 +20,5 @@ mod freefall;
 mod jobs;
 /// The lab notebook's tasks, each checked against an independent oracle.
 mod tasks;
+/// `marmotctl update`: rolling, in place, rollback, the coordinator too.
+mod update;

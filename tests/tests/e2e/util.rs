@@ -65,6 +65,15 @@ impl Proc {
         nix::sys::signal::kill(pid, signal).expect("signal");
     }
 
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Whether the process (still the same PID) has not exited.
+    pub fn is_running(&mut self) -> bool {
+        self.child.try_wait().expect("try_wait").is_none()
+    }
+
     /// Waits for the process to exit by itself.
     pub fn wait_exit(&mut self, limit: Duration) -> std::process::ExitStatus {
         wait_for("process exit", limit, || self.child.try_wait().expect("try_wait"))
@@ -92,9 +101,14 @@ impl Coordinator {
     }
 
     pub fn start_on(dir: &Path, listen: &str) -> Coordinator {
+        Self::start_exe(&bin("marmotd"), dir, listen)
+    }
+
+    /// Starts a coordinator from the executable `exe` (a copy it may replace when updated).
+    pub fn start_exe(exe: &Path, dir: &Path, listen: &str) -> Coordinator {
         std::fs::create_dir_all(dir).expect("dir");
         let socket = dir.join("marmotd.sock");
-        let mut cmd = Command::new(bin("marmotd"));
+        let mut cmd = Command::new(exe);
         cmd.args(["coordinator", "--listen", listen, "--dead-after", "2s"]);
         cmd.arg("--state-dir").arg(dir.join("state"));
         cmd.arg("--socket").arg(&socket);
@@ -182,7 +196,19 @@ impl Coordinator {
 
 /// Starts a worker; its state dir is `dir/NAME`.
 pub fn start_worker(dir: &Path, addr: &str, name: &str, slots: u32, token: Option<&str>) -> Proc {
-    let mut cmd = Command::new(bin("marmotd"));
+    start_worker_exe(&bin("marmotd"), dir, addr, name, slots, token)
+}
+
+/// Starts a worker from the executable `exe` (a copy it may replace when updated).
+pub fn start_worker_exe(
+    exe: &Path,
+    dir: &Path,
+    addr: &str,
+    name: &str,
+    slots: u32,
+    token: Option<&str>,
+) -> Proc {
+    let mut cmd = Command::new(exe);
     cmd.args(["worker", "--coordinator", addr, "--name", name, "--dead-after", "2s"]);
     cmd.args(["--slots", &slots.to_string()]);
     cmd.arg("--state-dir").arg(dir.join(name));
@@ -190,6 +216,40 @@ pub fn start_worker(dir: &Path, addr: &str, name: &str, slots: u32, token: Optio
         cmd.args(["--token", token]);
     }
     Proc::spawn(cmd, dir.join(format!("{name}-{}.log", unique())))
+}
+
+/// A copy of the built `marmotd` at `dir/bin/marmotd`, for a process that may replace its own
+/// binary (the one cargo built is shared by every test).
+pub fn marmotd_copy(dir: &Path) -> PathBuf {
+    let bin_dir = dir.join("bin");
+    std::fs::create_dir_all(&bin_dir).expect("bin dir");
+    let exe = bin_dir.join("marmotd");
+    std::fs::copy(bin("marmotd"), &exe).expect("copy marmotd");
+    exe
+}
+
+/// A UDP port that was free a moment ago on 127.0.0.1.
+pub fn free_udp_port() -> u16 {
+    let socket = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind");
+    socket.local_addr().expect("addr").port()
+}
+
+/// One raw HTTP/1.1 request on the control socket: the status code and the body.
+pub fn api(socket: &Path, method: &str, path: &str, body: &[u8]) -> (u16, Vec<u8>) {
+    use std::io::{Read, Write};
+    let mut stream = std::os::unix::net::UnixStream::connect(socket).expect("connect");
+    let head = format!(
+        "{method} {path} HTTP/1.1\r\nHost: localhost\r\nContent-Length: {}\r\n\
+         Content-Type: application/json\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    stream.write_all(head.as_bytes()).expect("write");
+    stream.write_all(body).expect("write");
+    let mut reply = Vec::new();
+    stream.read_to_end(&mut reply).expect("read");
+    let split = reply.windows(4).position(|w| w == b"\r\n\r\n").expect("HTTP reply");
+    let status = std::str::from_utf8(&reply[9..12]).expect("status").parse().expect("status");
+    (status, reply[split + 4..].to_vec())
 }
 
 fn unique() -> u128 {

@@ -1,0 +1,106 @@
+//! `marmotctl update`: upload the binaries, roll them out, and, when the coordinator replaced
+//! itself, wait for it to come back on the new binary.
+
+use crate::client::Client;
+use crate::commands::print;
+use anyhow::{Context, Result};
+use proto::api::{BinaryInfo, MachineUpdate, Status, UpdateReport, UpdateRequest, UpdateStatus};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+/// How long a restarting coordinator may take to answer again.
+const COORDINATOR_BACK: Duration = Duration::from_secs(60);
+
+pub async fn run(
+    client: &Client,
+    binaries: &[PathBuf],
+    mut request: UpdateRequest,
+    json: bool,
+) -> Result<ExitCode> {
+    for path in binaries {
+        let bytes =
+            std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+        let info: BinaryInfo = client
+            .post_bytes("/v1/binaries", bytes)
+            .await
+            .with_context(|| format!("{} was not taken", path.display()))?;
+        if !json {
+            eprintln!(
+                "uploaded {}: marmotd {} for {} ({})",
+                path.display(),
+                info.version,
+                info.arch,
+                short(&info.sha256)
+            );
+        }
+        request.binaries.push(info.sha256);
+    }
+    let mut report: UpdateReport = client.post("/v1/update", &request).await?;
+    if let Some(coordinator) = &mut report.coordinator {
+        if coordinator.status == UpdateStatus::Restarting {
+            wait_for_coordinator(client, coordinator).await;
+        }
+    }
+    print(json, &report, || {
+        for line in report.workers.iter().chain(&report.coordinator) {
+            println!("{}", describe(line));
+        }
+        let updated = report.workers.iter().filter(|w| w.status == UpdateStatus::Updated).count();
+        println!(
+            "{updated} of {} workers updated in {:.2} s ({:.1} MB sent at {:.0} MB/s)",
+            report.workers.len(),
+            report.seconds,
+            report.bytes_sent as f64 / 1e6,
+            report.bytes_per_second / 1e6
+        );
+    });
+    let all_good = report.workers.iter().chain(&report.coordinator).all(|m| m.status.is_success());
+    Ok(if all_good { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+}
+
+/// Waits until the coordinator answers on its new binary, and records how that went.
+async fn wait_for_coordinator(client: &Client, line: &mut MachineUpdate) {
+    let deadline = tokio::time::Instant::now() + COORDINATOR_BACK;
+    let mut last_seen = String::new();
+    while tokio::time::Instant::now() < deadline {
+        // The socket disappears while the coordinator restarts: errors mean "not yet".
+        if let Ok(status) = client.get::<Status>("/v1/status").await {
+            if status.binary_sha256 == line.to_sha256 {
+                line.status = UpdateStatus::Updated;
+                line.version = status.version;
+                return;
+            }
+            last_seen = status.binary_sha256;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    line.status =
+        if last_seen == line.from_sha256 { UpdateStatus::RolledBack } else { UpdateStatus::Failed };
+    line.detail = Some(format!("not back on the new binary within {COORDINATOR_BACK:?}"));
+}
+
+fn describe(m: &MachineUpdate) -> String {
+    let what = match m.status {
+        UpdateStatus::Updated => {
+            format!(
+                "updated      {} → {} ({})",
+                short(&m.from_sha256),
+                short(&m.to_sha256),
+                m.version
+            )
+        }
+        UpdateStatus::Current => format!("current      {}", short(&m.to_sha256)),
+        UpdateStatus::Skipped => format!("skipped      {}", m.detail.as_deref().unwrap_or("")),
+        UpdateStatus::Failed => format!("failed       {}", m.detail.as_deref().unwrap_or("")),
+        UpdateStatus::RolledBack => {
+            format!("rolled back  {}", m.detail.as_deref().unwrap_or(""))
+        }
+        UpdateStatus::Restarting => "restarting".to_string(),
+    };
+    format!("{:<16} {what}", m.name)
+}
+
+fn short(sha: &str) -> &str {
+    sha.get(..12).unwrap_or(sha)
+}

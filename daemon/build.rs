@@ -1,0 +1,18 @@
+//! Embeds a build number: the build's UTC time as YYYYMMDDhhmmss, or `SOURCE_DATE_EPOCH`'s
+//! when set (reproducible builds). `marmotd`'s version is `CARGO_PKG_VERSION+BUILD`, and
+//! updates compare versions by semver, then by this number (see `src/update/version.rs`).
+//! Cargo re-runs this script whenever a file of the package changes, so a rebuilt daemon gets
+//! a newer number.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+fn main() {
+    println!("cargo:rerun-if-env-changed=SOURCE_DATE_EPOCH");
+    let when = std::env::var("SOURCE_DATE_EPOCH")
+        .ok()
+        .and_then(|s| s.parse::<u64>().ok())
+        .map_or_else(SystemTime::now, |secs| UNIX_EPOCH + Duration::from_secs(secs));
+    let stamp = humantime::format_rfc3339_seconds(when).to_string();
+    let digits: String = stamp.chars().filter(char::is_ascii_digit).collect();
+    println!("cargo:rustc-env=MARMOT_BUILD={digits}");
+}

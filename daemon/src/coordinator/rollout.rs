@@ -1,0 +1,424 @@
+//! `marmotctl update`: new `marmotd` binaries rolled over the workers, then the coordinator.
+//!
+//! Binaries are first uploaded to the coordinator's state dir (`binaries/<sha256>`, read back
+//! for their architecture and version). A rollout then takes the workers a few at a time
+//! (`parallel`, at most a quarter of them): each is drained (no new chunks; its running chunks
+//! finish, or go back to the queue when it restarts), offered the binary for its architecture
+//! on a stream of its own, sent the bytes piece by piece, and waited for: back on the new
+//! SHA-256 (updated), back on the old one (rolled back), or not back in time (failed). A worker
+//! that declines or fails without restarting takes chunks again at once.
+//!
+//! The coordinator updates itself last, and only if no worker failed on the new binary: it
+//! checks the binary as a worker would, swaps it in, answers, then shuts down and re-executes.
+
+use super::cluster::{Cluster, ClusterError};
+use crate::scheduler::WorkerId;
+use crate::update::install::{self, Staging, MAX_BINARY_SIZE};
+use crate::update::{binary, pending, version, Invocation};
+use crate::worker::update::TRIAL_TIMEOUT;
+use anyhow::{anyhow, bail, Context, Result};
+use futures_util::StreamExt;
+use proto::api::{BinaryInfo, MachineUpdate, UpdateReport, UpdateRequest, UpdateStatus};
+use proto::wire::{ChunkData, CoordinatorOpen, Hello, UpdateAnswer, UpdateOffer, UpdateOutcome};
+use proto::{MessageReader, MessageWriter};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::io::AsyncReadExt;
+
+/// Bytes per frame of a binary on its way to a worker.
+const PIECE: usize = 1 << 20;
+/// How long a drained worker's running chunks may take to finish.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(60);
+/// How long a worker may take to answer an offer.
+const ANSWER_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long a restarting worker may take to come back.
+const COME_BACK_TIMEOUT: Duration = Duration::from_secs(60);
+/// Uploaded binaries kept (the newest).
+const KEEP_BINARIES: usize = 8;
+
+fn store(cluster: &Cluster) -> PathBuf {
+    cluster.state_dir.join("binaries")
+}
+
+/// Stores an uploaded binary, fed piece by piece, and reads back what it is.
+pub struct Upload {
+    dir: PathBuf,
+    staging: Staging,
+}
+
+impl Upload {
+    pub fn start(cluster: &Cluster) -> Result<Self, ClusterError> {
+        let dir = store(cluster);
+        certs::files::create_private_dir(&dir).map_err(internal)?;
+        // Staged as if to replace a file in the store: the same temp-file-and-verify path as
+        // an update, with the size bound applied as the bytes come.
+        let staging = Staging::create(&dir.join("upload"), MAX_BINARY_SIZE).map_err(internal)?;
+        Ok(Upload { dir, staging })
+    }
+
+    pub fn write(&mut self, bytes: &[u8]) -> Result<(), ClusterError> {
+        self.staging.write(bytes).map_err(|e| ClusterError::Invalid(format!("{e:#}")))
+    }
+
+    /// Checks the upload is a marmotd binary and files it under its SHA-256.
+    pub fn finish(self) -> Result<BinaryInfo, ClusterError> {
+        let path = self.staging.keep().map_err(internal)?;
+        let info = match binary::inspect(&path) {
+            Ok(info) => info,
+            Err(e) => {
+                let _ = std::fs::remove_file(&path);
+                return Err(ClusterError::Invalid(format!("{e:#}")));
+            }
+        };
+        std::fs::rename(&path, self.dir.join(&info.sha256)).map_err(internal)?;
+        let record = serde_json::to_vec(&info).map_err(internal)?;
+        std::fs::write(self.dir.join(format!("{}.json", info.sha256)), record).map_err(internal)?;
+        prune(&self.dir);
+        Ok(info)
+    }
+}
+
+/// Keeps the newest [`KEEP_BINARIES`] uploads (each a binary and its `.json` record).
+fn prune(dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    let mut records: Vec<(std::time::SystemTime, PathBuf)> = entries
+        .flatten()
+        .filter(|e| e.path().extension().is_some_and(|x| x == "json"))
+        .filter_map(|e| Some((e.metadata().ok()?.modified().ok()?, e.path())))
+        .collect();
+    records.sort();
+    let excess = records.len().saturating_sub(KEEP_BINARIES);
+    for (_, record) in records.into_iter().take(excess) {
+        let _ = std::fs::remove_file(record.with_extension(""));
+        let _ = std::fs::remove_file(record);
+    }
+}
+
+/// A stored binary.
+struct Stored {
+    info: BinaryInfo,
+    path: PathBuf,
+}
+
+/// Runs a whole rollout and reports on every machine.
+pub async fn rollout(
+    cluster: Arc<Cluster>,
+    request: UpdateRequest,
+) -> Result<UpdateReport, ClusterError> {
+    let started = Instant::now();
+    let binaries = load(&cluster, &request.binaries)?;
+    let workers = cluster.hellos();
+    let mut reports = Vec::new();
+    let mut to_update = Vec::new();
+    for (id, hello) in workers.iter().cloned() {
+        match binaries.iter().find(|b| b.info.arch == hello.arch) {
+            None => reports.push(report(
+                &hello,
+                UpdateStatus::Skipped,
+                Some(format!("no binary for its architecture ({})", hello.arch)),
+                &hello.binary_sha256,
+            )),
+            Some(b) if b.info.sha256 == hello.binary_sha256 => {
+                reports.push(report(&hello, UpdateStatus::Current, None, &hello.binary_sha256))
+            }
+            Some(b) => to_update.push((id, hello, b.clone())),
+        }
+    }
+    let most = (workers.len() / 4).max(1);
+    let parallel = request.parallel.unwrap_or(1).clamp(1, most as u32) as usize;
+    let sent = AtomicU64::new(0);
+    let (sent_ref, allow_downgrade) = (&sent, request.allow_downgrade);
+    let cluster_ref = &cluster;
+    let updated: Vec<MachineUpdate> = futures_util::stream::iter(to_update)
+        .map(|(id, hello, b)| async move {
+            let (status, detail, now_sha) =
+                update_worker(cluster_ref, id, &hello, &b, allow_downgrade, sent_ref).await;
+            report(&hello, status, detail, &now_sha)
+        })
+        .buffer_unordered(parallel)
+        .collect()
+        .await;
+    reports.extend(updated);
+    reports.sort_by(|a, b| a.name.cmp(&b.name));
+    let coordinator = if request.coordinator {
+        Some(update_coordinator(&cluster, &binaries, &reports, request.allow_downgrade).await)
+    } else {
+        None
+    };
+    let seconds = started.elapsed().as_secs_f64();
+    let bytes_sent = sent.load(Ordering::Relaxed);
+    Ok(UpdateReport {
+        workers: reports,
+        coordinator,
+        seconds,
+        bytes_sent,
+        bytes_per_second: bytes_sent as f64 / seconds.max(1e-9),
+    })
+}
+
+fn load(cluster: &Cluster, shas: &[String]) -> Result<Vec<Arc<Stored>>, ClusterError> {
+    if shas.is_empty() {
+        return Err(ClusterError::Invalid("name at least one binary to roll out".into()));
+    }
+    let mut out: Vec<Arc<Stored>> = Vec::new();
+    for sha in shas {
+        if sha.len() != 64 || !sha.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(ClusterError::Invalid(format!("'{sha}' is not a SHA-256")));
+        }
+        // The record made at upload; the bytes are not hashed again here: workers check them
+        // against the SHA-256 on arrival, which also catches a stored copy gone bad.
+        let path = store(cluster).join(sha.to_ascii_lowercase());
+        let info: BinaryInfo = std::fs::read(path.with_extension("json"))
+            .ok()
+            .and_then(|record| serde_json::from_slice(&record).ok())
+            .ok_or_else(|| {
+                ClusterError::NotFound(format!(
+                    "no binary {sha} on the coordinator: upload it first"
+                ))
+            })?;
+        if let Some(other) = out.iter().find(|b| b.info.arch == info.arch) {
+            return Err(ClusterError::Invalid(format!(
+                "two binaries for {}: {} and {}",
+                info.arch, other.info.sha256, info.sha256
+            )));
+        }
+        out.push(Arc::new(Stored { info, path }));
+    }
+    Ok(out)
+}
+
+fn report(hello: &Hello, status: UpdateStatus, detail: Option<String>, now: &str) -> MachineUpdate {
+    MachineUpdate {
+        name: hello.name.clone(),
+        status,
+        detail,
+        from_sha256: hello.binary_sha256.clone(),
+        to_sha256: now.to_string(),
+        version: hello.version.clone(),
+    }
+}
+
+/// Updates one worker: drain, offer, send, and wait for it to come back. Returns the status,
+/// why (unless updated), and the SHA-256 it runs at the end.
+async fn update_worker(
+    cluster: &Arc<Cluster>,
+    id: WorkerId,
+    hello: &Hello,
+    binary: &Stored,
+    allow_downgrade: bool,
+    sent: &AtomicU64,
+) -> (UpdateStatus, Option<String>, String) {
+    let old = hello.binary_sha256.clone();
+    cluster.set_draining(id, true);
+    wait_for(cluster, DRAIN_TIMEOUT, || {
+        cluster.busy_slots(id).is_none_or(|b| b == 0).then_some(())
+    })
+    .await;
+    let outcome = offer(cluster, id, binary, allow_downgrade, sent).await;
+    let (status, detail) = match outcome {
+        Ok(Offered::Restarting) => {
+            let back = wait_for(cluster, COME_BACK_TIMEOUT, || {
+                cluster
+                    .hellos()
+                    .into_iter()
+                    .find(|(other, h)| *other != id && h.name == hello.name)
+                    .map(|(_, h)| h.binary_sha256)
+            })
+            .await;
+            return match back {
+                Some(sha) if sha == binary.info.sha256 => (UpdateStatus::Updated, None, sha),
+                Some(sha) if sha == old => {
+                    let why = "it came back on its previous binary".to_string();
+                    (UpdateStatus::RolledBack, Some(why), sha)
+                }
+                Some(sha) => (UpdateStatus::Failed, Some(format!("it came back on {sha}")), sha),
+                None => {
+                    let why = format!("it did not come back within {COME_BACK_TIMEOUT:?}");
+                    (UpdateStatus::Failed, Some(why), old)
+                }
+            };
+        }
+        Ok(Offered::Answered(UpdateAnswer::Current)) => (UpdateStatus::Current, None),
+        Ok(Offered::Answered(UpdateAnswer::WrongArch { ours })) => {
+            (UpdateStatus::Skipped, Some(format!("the worker is {ours}")))
+        }
+        Ok(Offered::Answered(UpdateAnswer::Downgrade { ours })) => (
+            UpdateStatus::Failed,
+            Some(format!(
+                "{} is older than its {ours}: pass --allow-downgrade to go back",
+                binary.info.version
+            )),
+        ),
+        Ok(Offered::Answered(UpdateAnswer::Refused { reason })) => {
+            (UpdateStatus::Failed, Some(reason))
+        }
+        Ok(Offered::Answered(UpdateAnswer::Accept)) => {
+            (UpdateStatus::Failed, Some("the worker accepted twice".into()))
+        }
+        Ok(Offered::Failed(reason)) => (UpdateStatus::Failed, Some(reason)),
+        Ok(Offered::RolledBack(reason)) => (UpdateStatus::RolledBack, Some(reason)),
+        Err(e) => (UpdateStatus::Failed, Some(format!("{e:#}"))),
+    };
+    let now = if status == UpdateStatus::Current { binary.info.sha256.clone() } else { old };
+    cluster.set_draining(id, false);
+    (status, detail, now)
+}
+
+/// How an offer ended on the worker's side.
+enum Offered {
+    /// Declined before any byte was sent.
+    Answered(UpdateAnswer),
+    /// Sent, and refused: nothing was installed.
+    Failed(String),
+    /// Sent, and failed its trial start: the worker stays on its old binary.
+    RolledBack(String),
+    /// Installed; the worker is re-executing.
+    Restarting,
+}
+
+/// Offers `binary` to worker `id` on a stream of its own and, if accepted, sends it.
+async fn offer(
+    cluster: &Cluster,
+    id: WorkerId,
+    binary: &Stored,
+    allow_downgrade: bool,
+    sent: &AtomicU64,
+) -> Result<Offered> {
+    let conn = cluster.connection(id).context("the worker left before its update")?;
+    let (send, recv) = tokio::time::timeout(ANSWER_TIMEOUT, conn.open_bi())
+        .await
+        .map_err(|_| anyhow!("the worker accepts no more streams"))??;
+    let (mut writer, mut reader) = (MessageWriter::new(send), MessageReader::new(recv));
+    let offer = UpdateOffer {
+        version: binary.info.version.clone(),
+        size: binary.info.size,
+        sha256: binary.info.sha256.clone(),
+        arch: binary.info.arch.clone(),
+        allow_downgrade,
+    };
+    writer.send(&CoordinatorOpen::Update(offer)).await?;
+    let answer = tokio::time::timeout(ANSWER_TIMEOUT, reader.recv::<UpdateAnswer>())
+        .await
+        .map_err(|_| anyhow!("the worker did not answer the offer within {ANSWER_TIMEOUT:?}"))??
+        .context("the worker closed the update stream")?;
+    if answer != UpdateAnswer::Accept {
+        return Ok(Offered::Answered(answer));
+    }
+    let mut file = tokio::fs::File::open(&binary.path).await?;
+    let mut piece = vec![0u8; PIECE];
+    loop {
+        let n = file.read(&mut piece).await?;
+        if n == 0 {
+            break;
+        }
+        writer.send(&ChunkData { bytes: piece[..n].to_vec() }).await?;
+        sent.fetch_add(n as u64, Ordering::Relaxed);
+    }
+    writer.get_mut().finish()?;
+    // The worker checks the bytes and gives the binary a trial start before answering.
+    let limit = TRIAL_TIMEOUT + ANSWER_TIMEOUT;
+    let outcome = tokio::time::timeout(limit, reader.recv::<UpdateOutcome>())
+        .await
+        .map_err(|_| anyhow!("the worker did not report within {limit:?}"))??
+        .context("the worker closed the update stream without an outcome")?;
+    Ok(match outcome {
+        UpdateOutcome::Restarting => Offered::Restarting,
+        UpdateOutcome::Failed { reason } => Offered::Failed(reason),
+        UpdateOutcome::RolledBack { reason } => Offered::RolledBack(reason),
+    })
+}
+
+/// Calls `check` after every change of the cluster until it gives an answer or `limit`
+/// passes.
+async fn wait_for<T>(
+    cluster: &Cluster,
+    limit: Duration,
+    mut check: impl FnMut() -> Option<T>,
+) -> Option<T> {
+    let mut changes = cluster.subscribe_changes();
+    let deadline = tokio::time::Instant::now() + limit;
+    loop {
+        if let Some(answer) = check() {
+            return Some(answer);
+        }
+        match tokio::time::timeout_at(deadline, changes.changed()).await {
+            Ok(Ok(())) => {}
+            _ => return check(),
+        }
+    }
+}
+
+/// Replaces the coordinator's own binary, if the workers took it well; the caller restarts.
+async fn update_coordinator(
+    cluster: &Arc<Cluster>,
+    binaries: &[Arc<Stored>],
+    workers: &[MachineUpdate],
+    allow_downgrade: bool,
+) -> MachineUpdate {
+    let own = cluster.binary_sha256.clone();
+    let line = |status, detail: Option<String>, now: &str| MachineUpdate {
+        name: "coordinator".into(),
+        status,
+        detail,
+        from_sha256: own.clone(),
+        to_sha256: now.to_string(),
+        version: version::current().into(),
+    };
+    let arch = std::env::consts::ARCH;
+    let Some(binary) = binaries.iter().find(|b| b.info.arch == arch) else {
+        return line(UpdateStatus::Skipped, Some(format!("no binary for {arch}")), &own);
+    };
+    if binary.info.sha256 == own {
+        return line(UpdateStatus::Current, None, &own);
+    }
+    let failed = workers.iter().filter(|w| !w.status.is_success()).count();
+    if failed > 0 && workers.iter().any(|w| w.to_sha256 != binary.info.sha256) {
+        let why = format!("left alone: {failed} worker(s) did not take the new binary");
+        return line(UpdateStatus::Skipped, Some(why), &own);
+    }
+    match install_own(cluster, binary, allow_downgrade).await {
+        Ok(()) => {
+            cluster.request_restart();
+            line(UpdateStatus::Restarting, None, &binary.info.sha256)
+        }
+        Err(e) => line(UpdateStatus::Failed, Some(format!("{e:#}")), &own),
+    }
+}
+
+async fn install_own(cluster: &Cluster, binary: &Stored, allow_downgrade: bool) -> Result<()> {
+    let invocation = Invocation::get()
+        .filter(|i| i.args.first().is_some_and(|a| a == "coordinator"))
+        .context("only a coordinator started as `marmotd coordinator` can replace itself")?;
+    let ordering = version::compare(&binary.info.version, version::current());
+    if ordering == Some(std::cmp::Ordering::Less) && !allow_downgrade {
+        bail!(
+            "{} is older than the running {}: pass --allow-downgrade to go back",
+            binary.info.version,
+            version::current()
+        );
+    }
+    let mut staging = Staging::create(&invocation.exe, binary.info.size)?;
+    let mut file = std::fs::File::open(&binary.path)?;
+    let mut piece = vec![0u8; PIECE];
+    loop {
+        let n = std::io::Read::read(&mut file, &mut piece)?;
+        if n == 0 {
+            break;
+        }
+        staging.write(&piece[..n])?;
+    }
+    let staged = staging.finish(&binary.info.sha256)?;
+    staged.check_runs(&binary.info.version).await?;
+    pending::record(&cluster.state_dir, &cluster.binary_sha256, &binary.info.sha256)?;
+    if let Err(e) = install::swap(&invocation.exe, staged) {
+        pending::commit(&cluster.state_dir);
+        return Err(e);
+    }
+    Ok(())
+}
+
+fn internal(e: impl std::fmt::Display) -> ClusterError {
+    ClusterError::Internal(e.to_string())
+}

@@ -1,0 +1,308 @@
+//! Installing a new binary over the running one: stage, verify, smoke-test, swap, re-execute.
+//!
+//! The new bytes are written to a temp file in the executable's own directory (the same file
+//! system, so the final rename is atomic), hashed as they arrive, and checked against the
+//! offered size and SHA-256; a mismatch deletes the file and changes nothing. The file must
+//! then be an executable for this machine and answer `--version` with the offered version
+//! within a deadline. Only then is the old binary hard-linked to `marmotd.prev` and the new
+//! one renamed over it (self-replace), and the process re-executes itself: same PID, same
+//! arguments, so systemd keeps tracking the same service.
+
+use super::binary::elf_arch;
+use super::Invocation;
+use anyhow::{anyhow, bail, Context, Result};
+use sha2::{Digest, Sha256};
+use std::ffi::OsString;
+use std::io::Write;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+use tempfile::{NamedTempFile, TempPath};
+
+/// The largest binary accepted.
+pub const MAX_BINARY_SIZE: u64 = 1 << 30;
+/// How long `NEW --version` may take.
+const SMOKE_TEST_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Where the previous binary is kept: `marmotd.prev` beside `marmotd`.
+pub fn prev_path(exe: &Path) -> PathBuf {
+    let mut name = exe.file_name().unwrap_or_default().to_os_string();
+    name.push(".prev");
+    exe.with_file_name(name)
+}
+
+/// A new binary being received: a temp file beside the executable, hashed as it is written.
+/// Dropped before [`swap`], it deletes itself.
+pub struct Staging {
+    file: NamedTempFile,
+    hasher: Sha256,
+    written: u64,
+    size: u64,
+}
+
+impl Staging {
+    /// Starts receiving a binary of `size` bytes to install at `exe`.
+    pub fn create(exe: &Path, size: u64) -> Result<Self> {
+        if size > MAX_BINARY_SIZE {
+            bail!("a {size}-byte binary is over the {MAX_BINARY_SIZE}-byte limit");
+        }
+        let dir = exe.parent().context("the executable has no directory")?;
+        let file = tempfile::Builder::new()
+            .prefix(".marmotd-update-")
+            .tempfile_in(dir)
+            .with_context(|| format!("cannot write a new binary into {}", dir.display()))?;
+        Ok(Staging { file, hasher: Sha256::new(), written: 0, size })
+    }
+
+    pub fn write(&mut self, bytes: &[u8]) -> Result<()> {
+        self.written += bytes.len() as u64;
+        if self.written > self.size {
+            bail!("more bytes than the {} offered", self.size);
+        }
+        self.hasher.update(bytes);
+        self.file.write_all(bytes).context("cannot write the new binary")
+    }
+
+    /// Keeps the bytes received so far as a file of their own (an upload, checked afterwards),
+    /// and returns its path.
+    pub fn keep(mut self) -> Result<PathBuf> {
+        self.file.flush()?;
+        let (_, path) = self.file.keep().context("cannot keep the received file")?;
+        Ok(path)
+    }
+
+    /// Checks the bytes against the offered size and SHA-256, and makes the file executable.
+    pub fn finish(mut self, sha256: &str) -> Result<Staged> {
+        if self.written != self.size {
+            bail!("received {} of {} bytes", self.written, self.size);
+        }
+        let got = hex::encode(self.hasher.finalize());
+        if got != sha256 {
+            bail!("the bytes received hash to {got}, not the offered {sha256}");
+        }
+        self.file.flush()?;
+        self.file.as_file().sync_all().context("cannot sync the new binary")?;
+        let mut permissions = self.file.as_file().metadata()?.permissions();
+        permissions.set_mode(0o755);
+        self.file.as_file().set_permissions(permissions)?;
+        // Closes our handle: Linux refuses to run a file open for writing (ETXTBSY).
+        Ok(Staged { path: self.file.into_temp_path() })
+    }
+}
+
+/// A received binary whose bytes are verified; deleted if dropped before [`swap`].
+pub struct Staged {
+    path: TempPath,
+}
+
+impl Staged {
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Checks the binary is an executable for this machine that answers `--version` with
+    /// `version`.
+    pub async fn check_runs(&self, version: &str) -> Result<()> {
+        let mut header = [0u8; 20];
+        std::io::Read::read_exact(&mut std::fs::File::open(self.path())?, &mut header)
+            .map_err(|_| anyhow!("the new binary is too short to be an executable"))?;
+        let arch = elf_arch(&header).map_err(|e| anyhow!("the new binary is {e}"))?;
+        if arch != std::env::consts::ARCH {
+            bail!("the new binary is for {arch}, this machine is {}", std::env::consts::ARCH);
+        }
+        let Some(output) = self.run(&["--version".into()], SMOKE_TEST_TIMEOUT).await? else {
+            bail!("`NEW --version` did not answer within {SMOKE_TEST_TIMEOUT:?}");
+        };
+        let said = String::from_utf8_lossy(&output.stdout);
+        if !output.status.success() || !said.contains(version) {
+            bail!(
+                "`NEW --version` {} and said {:?}, not version {version}",
+                output.status,
+                said.trim()
+            );
+        }
+        Ok(())
+    }
+}
+
+impl Staged {
+    /// Runs the binary with `args` to its end, or kills it after `limit` (`None`). Retries
+    /// while Linux reports the file busy: a child forked elsewhere in this process while the
+    /// file was open for writing holds a copy of that handle until it execs.
+    pub async fn run(
+        &self,
+        args: &[OsString],
+        limit: Duration,
+    ) -> Result<Option<std::process::Output>> {
+        for _ in 0..50 {
+            let run = tokio::process::Command::new(self.path())
+                .args(args)
+                .stdin(std::process::Stdio::null())
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .kill_on_drop(true)
+                .output();
+            match tokio::time::timeout(limit, run).await {
+                Ok(Err(e)) if e.raw_os_error() == Some(nix::libc::ETXTBSY) => {
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+                Ok(output) => return Ok(Some(output.context("the new binary does not start")?)),
+                Err(_) => return Ok(None),
+            }
+        }
+        bail!("the new binary stayed busy (ETXTBSY)")
+    }
+}
+
+/// Keeps the running binary as `marmotd.prev` and renames the new one over it.
+pub fn swap(exe: &Path, staged: Staged) -> Result<()> {
+    let prev = prev_path(exe);
+    let _ = std::fs::remove_file(&prev);
+    std::fs::hard_link(exe, &prev)
+        .or_else(|_| std::fs::copy(exe, &prev).map(drop))
+        .with_context(|| format!("cannot keep the old binary as {}", prev.display()))?;
+    replace(exe, staged.path())
+}
+
+/// Puts `marmotd.prev` back in place of the executable.
+pub fn restore_prev(exe: &Path) -> Result<()> {
+    let prev = prev_path(exe);
+    if !prev.exists() {
+        bail!("there is no {} to go back to", prev.display());
+    }
+    replace(exe, &prev)
+}
+
+/// Replaces `exe`'s contents by `new`'s, atomically, and syncs the directory so the swap
+/// survives a power cut (self-replace does not).
+fn replace(exe: &Path, new: &Path) -> Result<()> {
+    let is_running = Invocation::get().is_some_and(|i| i.exe == exe)
+        && std::env::current_exe().is_ok_and(|e| e == exe);
+    if is_running {
+        self_replace::self_replace(new).context("cannot replace the running binary")?;
+    } else {
+        let dir = exe.parent().context("the executable has no directory")?;
+        let tmp = tempfile::Builder::new().prefix(".marmotd-swap-").tempfile_in(dir)?;
+        std::fs::copy(new, tmp.path())?;
+        tmp.persist(exe).map_err(|e| e.error)?;
+    }
+    if let Some(dir) = exe.parent() {
+        std::fs::File::open(dir).and_then(|d| d.sync_all()).ok();
+    }
+    Ok(())
+}
+
+/// Re-executes this process from its executable with its arguments, the flag `set.0` (if
+/// any) set to `set.1`; returns only on failure. Retries ETXTBSY briefly: a child forked
+/// while the new file was still open for writing keeps it "busy" until it execs or exits.
+pub fn exec_self(set: Option<(&str, String)>) -> anyhow::Error {
+    use std::os::unix::process::CommandExt;
+    let Some(invocation) = Invocation::get() else {
+        return anyhow!("this process cannot re-execute itself (not started as marmotd)");
+    };
+    let args = match set {
+        Some((flag, value)) => with_flag(&invocation.args, flag, &value),
+        None => invocation.args.clone(),
+    };
+    let mut last = None;
+    for _ in 0..50 {
+        let e = std::process::Command::new(&invocation.exe).args(&args).exec();
+        if e.raw_os_error() != Some(nix::libc::ETXTBSY) {
+            return anyhow!("cannot re-execute {}: {e}", invocation.exe.display());
+        }
+        last = Some(e);
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    anyhow!("cannot re-execute {}: {last:?}", invocation.exe.display())
+}
+
+/// `args` with `--flag VALUE` (or `--flag=VALUE`) set to `value`, added if absent.
+fn with_flag(args: &[OsString], flag: &str, value: &str) -> Vec<OsString> {
+    let mut out = Vec::with_capacity(args.len() + 2);
+    let mut found = false;
+    let mut iter = args.iter();
+    while let Some(arg) = iter.next() {
+        if arg == flag {
+            out.extend([arg.clone(), value.into()]);
+            iter.next();
+            found = true;
+        } else if arg.to_str().is_some_and(|a| a.starts_with(&format!("{flag}="))) {
+            out.push(format!("{flag}={value}").into());
+            found = true;
+        } else {
+            out.push(arg.clone());
+        }
+    }
+    if !found {
+        out.extend([flag.into(), value.into()]);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_flag_is_set_in_any_spelling() {
+        let args = |v: &[&str]| v.iter().map(OsString::from).collect::<Vec<_>>();
+        let set = |v: &[&str]| with_flag(&args(v), "--listen", "1.2.3.4:5");
+        assert_eq!(
+            set(&["c", "--listen", "x:0", "-v"]),
+            args(&["c", "--listen", "1.2.3.4:5", "-v"])
+        );
+        assert_eq!(set(&["c", "--listen=x:0"]), args(&["c", "--listen=1.2.3.4:5"]));
+        assert_eq!(set(&["c"]), args(&["c", "--listen", "1.2.3.4:5"]));
+    }
+
+    fn sha(bytes: &[u8]) -> String {
+        hex::encode(Sha256::digest(bytes))
+    }
+
+    #[test]
+    fn a_transfer_must_match_its_size_and_hash() {
+        let dir = tempfile::tempdir().unwrap();
+        let exe = dir.path().join("marmotd");
+        std::fs::write(&exe, b"old").unwrap();
+        let mut staging = Staging::create(&exe, 5).unwrap();
+        staging.write(b"hello").unwrap();
+        let err = staging.finish(&sha(b"other")).err().unwrap().to_string();
+        assert!(err.contains("hash to"), "{err}");
+        // Nothing is left behind, nothing replaced.
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+        assert_eq!(std::fs::read(&exe).unwrap(), b"old");
+
+        let mut staging = Staging::create(&exe, 3).unwrap();
+        assert!(staging.write(b"toolong").is_err());
+        assert!(Staging::create(&exe, MAX_BINARY_SIZE + 1).is_err());
+    }
+
+    #[test]
+    fn swap_keeps_the_previous_binary_and_restore_brings_it_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let exe = dir.path().join("marmotd");
+        std::fs::write(&exe, b"old").unwrap();
+        let mut staging = Staging::create(&exe, 3).unwrap();
+        staging.write(b"new").unwrap();
+        let staged = staging.finish(&sha(b"new")).unwrap();
+        swap(&exe, staged).unwrap();
+        assert_eq!(std::fs::read(&exe).unwrap(), b"new");
+        assert_eq!(std::fs::read(prev_path(&exe)).unwrap(), b"old");
+        restore_prev(&exe).unwrap();
+        assert_eq!(std::fs::read(&exe).unwrap(), b"old");
+        // Only the two binaries: no temp files left.
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 2);
+    }
+
+    #[tokio::test]
+    async fn a_file_that_is_not_an_executable_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let exe = dir.path().join("marmotd");
+        let script = b"#!/bin/sh\necho marmotd 9.9.9\n";
+        let mut staging = Staging::create(&exe, script.len() as u64).unwrap();
+        staging.write(script).unwrap();
+        let staged = staging.finish(&sha(script)).unwrap();
+        let err = staged.check_runs("9.9.9").await.unwrap_err().to_string();
+        assert!(err.contains("not an ELF"), "{err}");
+    }
+}

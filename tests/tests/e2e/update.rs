@@ -1,0 +1,218 @@
+//! `marmotctl update`: new binaries rolled over real worker processes (each running from its
+//! own copy of `marmotd`), in place, with rollback, and over the coordinator itself.
+
+use crate::util::*;
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+
+/// A copy of `marmotd` with bytes appended: the same program under a new SHA-256.
+fn new_build(dir: &Path, name: &str, extra: &[u8]) -> PathBuf {
+    let path = dir.join(name);
+    let mut bytes = std::fs::read(bin("marmotd")).unwrap();
+    bytes.extend_from_slice(extra);
+    std::fs::write(&path, bytes).unwrap();
+    path
+}
+
+/// A copy of `marmotd`, edited.
+fn patched(dir: &Path, name: &str, edit: impl Fn(&mut Vec<u8>)) -> PathBuf {
+    let path = dir.join(name);
+    let mut bytes = std::fs::read(bin("marmotd")).unwrap();
+    edit(&mut bytes);
+    std::fs::write(&path, bytes).unwrap();
+    std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    path
+}
+
+fn sha256_hex(path: &Path) -> String {
+    let out = std::process::Command::new("sha256sum").arg(path).output().unwrap();
+    String::from_utf8_lossy(&out.stdout).split(' ').next().unwrap().to_string()
+}
+
+/// Worker name → SHA-256 of its binary, as `marmotctl workers` lists them.
+fn worker_shas(c: &Coordinator) -> Vec<(String, String)> {
+    let mut list: Vec<(String, String)> = c
+        .json(&["workers"])
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| (w["name"].as_str().unwrap().into(), w["binary_sha256"].as_str().unwrap().into()))
+        .collect();
+    list.sort();
+    list
+}
+
+/// Starts workers from copies of `marmotd` under `dir/NAME/`.
+fn copied_workers<const N: usize>(c: &Coordinator, dir: &Path, names: [&str; N]) -> [Proc; N] {
+    let token = c.token();
+    let procs = names.map(|name| {
+        let exe = marmotd_copy(&dir.join(name));
+        start_worker_exe(&exe, &c.dir, &c.addr, name, 1, Some(&token))
+    });
+    c.wait_for_workers(&names);
+    procs
+}
+
+/// `marmotctl update ARGS --json`: the exit status and the report.
+fn update(c: &Coordinator, args: &[&str]) -> (bool, Value) {
+    let mut all = vec!["--json", "update"];
+    all.extend_from_slice(args);
+    let out = c.ctl(&all);
+    let report = serde_json::from_slice(&out.stdout).unwrap_or_else(|_| {
+        panic!("no report: {}", String::from_utf8_lossy(&out.stderr));
+    });
+    (out.status.success(), report)
+}
+
+fn statuses(report: &Value) -> Vec<String> {
+    let workers = report["workers"].as_array().unwrap();
+    workers.iter().map(|w| w["status"].as_str().unwrap().to_string()).collect()
+}
+
+#[test]
+fn an_update_reaches_every_worker_in_place_while_a_job_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = Coordinator::start(dir.path());
+    let mut workers = copied_workers(&c, dir.path(), ["u1", "u2", "u3"]);
+    let pids: Vec<u32> = workers.iter().map(Proc::pid).collect();
+    let old = sha256_hex(&bin("marmotd"));
+    let new = new_build(dir.path(), "marmotd-new", b"a new build");
+    let new_sha = sha256_hex(&new);
+
+    // A job that runs through the rollout: its result must not change.
+    let job = detach(&c, &["pi", "4e9", "--seed", "11"]);
+    let (ok, report) = update(&c, &["--parallel", "1", new.to_str().unwrap()]);
+    assert!(ok, "{report}");
+    assert_eq!(statuses(&report), ["updated"; 3], "{report}");
+    assert!(report["bytes_sent"].as_u64().unwrap() >= 3 * std::fs::metadata(&new).unwrap().len());
+    for (name, sha) in worker_shas(&c) {
+        assert_eq!(sha, new_sha, "{name}");
+    }
+    // Same processes: updated in place (exec keeps the PID), each now running the new bytes
+    // with the old ones kept beside them.
+    for ((w, pid), name) in workers.iter_mut().zip(pids).zip(["u1", "u2", "u3"]) {
+        assert!(w.is_running(), "{name} exited");
+        assert_eq!(w.pid(), pid);
+        let exe = dir.path().join(name).join("bin/marmotd");
+        assert_eq!(sha256_hex(&exe), new_sha);
+        assert_eq!(sha256_hex(&exe.with_file_name("marmotd.prev")), old);
+        let linked = std::fs::read_link(format!("/proc/{pid}/exe")).unwrap();
+        assert_eq!(linked, exe, "{name} runs its own binary file");
+    }
+    let during = c.json(&["wait", &job.to_string()]);
+    let after = run_pi(&c, "4e9", "11");
+    assert_eq!(during["inside"], after["inside"], "pi changed across the rollout");
+
+    // Offering the same binary again: every worker is already current, nothing is sent.
+    let (ok, report) = update(&c, &[new.to_str().unwrap()]);
+    assert!(ok, "{report}");
+    assert_eq!(statuses(&report), ["current"; 3]);
+    assert_eq!(report["bytes_sent"], 0);
+}
+
+#[test]
+fn bad_binaries_change_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = Coordinator::start(dir.path());
+    let mut worker = copied_workers(&c, dir.path(), ["w"]);
+    let pid = worker[0].pid();
+    let old = sha256_hex(&bin("marmotd"));
+    let exe = dir.path().join("w/bin/marmotd");
+    let unchanged = |c: &Coordinator, worker: &mut Proc| {
+        assert_eq!(worker_shas(c), [("w".to_string(), old.clone())]);
+        assert!(worker.is_running());
+        assert_eq!(worker.pid(), pid);
+        assert_eq!(sha256_hex(&exe), old);
+        // Nothing was left beside the binary: no staging files, no marmotd.prev.
+        let files: Vec<_> = std::fs::read_dir(exe.parent().unwrap()).unwrap().collect();
+        assert_eq!(files.len(), 1, "{files:?}");
+    };
+
+    // A binary that passes `--version` and exits non-zero at start: rolled back.
+    let crash = bin("crash-at-start");
+    let (ok, report) = update(&c, &[crash.to_str().unwrap()]);
+    assert!(!ok, "{report}");
+    assert_eq!(statuses(&report), ["rolled_back"], "{report}");
+    let why = report["workers"][0]["detail"].as_str().unwrap();
+    assert!(why.contains("exited with status 3"), "{why}");
+    unchanged(&c, &mut worker[0]);
+
+    // An aarch64 binary for an x86-64 worker: skipped, and said so.
+    let aarch64 = patched(dir.path(), "marmotd-aarch64", |b| {
+        b[18..20].copy_from_slice(&183u16.to_le_bytes())
+    });
+    let (ok, report) = update(&c, &[aarch64.to_str().unwrap()]);
+    assert!(!ok, "{report}");
+    assert_eq!(statuses(&report), ["skipped"], "{report}");
+    let why = report["workers"][0]["detail"].as_str().unwrap();
+    assert!(why.contains(std::env::consts::ARCH), "{why}");
+    unchanged(&c, &mut worker[0]);
+
+    // An older version: refused unless --allow-downgrade.
+    let older = patched(dir.path(), "marmotd-older", |b| {
+        let stamp = format!("{}[{}+", "MARMOT-VERSION", env!("CARGO_PKG_VERSION"));
+        let at = b.windows(stamp.len()).position(|w| w == stamp.as_bytes()).unwrap();
+        let low = format!("{}[0.0.0+", "MARMOT-VERSION");
+        // The same length, so nothing else in the binary moves: pad with build-number digits.
+        let mut replacement = low.into_bytes();
+        replacement.resize(stamp.len(), b'0');
+        b[at..at + stamp.len()].copy_from_slice(&replacement);
+    });
+    let (ok, report) = update(&c, &[older.to_str().unwrap()]);
+    assert!(!ok, "{report}");
+    let why = report["workers"][0]["detail"].as_str().unwrap();
+    assert!(why.contains("--allow-downgrade"), "{why}");
+    unchanged(&c, &mut worker[0]);
+
+    // Bytes that do not match the offered SHA-256: the stored copy goes bad after upload.
+    let new = new_build(dir.path(), "marmotd-new", b"another build");
+    let (status, body) = api(&c.socket, "POST", "/v1/binaries", &std::fs::read(&new).unwrap());
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+    let info: Value = serde_json::from_slice(&body).unwrap();
+    let sha = info["sha256"].as_str().unwrap();
+    let stored = c.dir.join("state/binaries").join(sha);
+    let mut bytes = std::fs::read(&stored).unwrap();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0xff;
+    std::fs::write(&stored, bytes).unwrap();
+    let request = serde_json::json!({ "binaries": [sha] }).to_string();
+    let (status, body) = api(&c.socket, "POST", "/v1/update", request.as_bytes());
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+    let report: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(statuses(&report), ["failed"], "{report}");
+    let why = report["workers"][0]["detail"].as_str().unwrap();
+    assert!(why.contains("not the offered"), "{why}");
+    unchanged(&c, &mut worker[0]);
+
+    // The worker still works.
+    assert_eq!(run_pi(&c, "1e7", "1")["samples"], 10_000_000u64);
+}
+
+#[test]
+fn the_coordinator_updates_itself_and_keeps_workers_and_token() {
+    let dir = tempfile::tempdir().unwrap();
+    let exe = marmotd_copy(&dir.path().join("coordinator"));
+    let listen = format!("127.0.0.1:{}", free_udp_port());
+    let mut c = Coordinator::start_exe(&exe, dir.path(), &listen);
+    let _workers = copied_workers(&c, dir.path(), ["a", "b"]);
+    let token = c.token();
+    let pid = c.proc.pid();
+    let new = new_build(dir.path(), "marmotd-new", b"coordinator build");
+    let new_sha = sha256_hex(&new);
+
+    let (ok, report) = update(&c, &["--coordinator", new.to_str().unwrap()]);
+    assert!(ok, "{report}");
+    assert_eq!(statuses(&report), ["updated", "updated"], "{report}");
+    assert_eq!(report["coordinator"]["status"], "updated", "{report}");
+    // The same process, on the new binary, with the same CA and token; the workers came back.
+    assert_eq!(c.json(&["status"])["binary_sha256"], new_sha.as_str());
+    assert!(c.proc.is_running());
+    assert_eq!(c.proc.pid(), pid);
+    assert_eq!(sha256_hex(&exe), new_sha);
+    assert_eq!(c.token(), token);
+    c.wait_for_workers(&["a", "b"]);
+    assert_eq!(run_pi(&c, "1e7", "2")["samples"], 10_000_000u64);
+    // A new worker joins with the old token.
+    let _late = c.worker("late", 1);
+    c.wait_for_workers(&["a", "b", "late"]);
+}
