@@ -18,6 +18,8 @@ mod errors;
 mod freefall;
 /// Jobs under failure: killed workers, cancellation, workers joining mid-job.
 mod jobs;
+/// What the systemd units rely on: readiness, graceful stop, unit files that verify.
+mod service;
 /// The lab notebook's tasks, each checked against an independent oracle.
 mod tasks;
 /// `marmotctl update`: rolling, in place, rollback, the coordinator too.

@@ -43,7 +43,7 @@ pub struct Proc {
 }
 
 impl Proc {
-    fn spawn(mut cmd: Command, log: PathBuf) -> Proc {
+    pub fn spawn(mut cmd: Command, log: PathBuf) -> Proc {
         let file = std::fs::File::create(&log).expect("log file");
         cmd.stdin(Stdio::null()).stdout(Stdio::null()).stderr(file);
         let child = cmd.spawn().expect("spawn");
@@ -194,6 +194,25 @@ impl Coordinator {
     }
 }
 
+/// The command that starts a worker; its state dir is `dir/NAME`.
+pub fn worker_command(
+    exe: &Path,
+    dir: &Path,
+    addr: &str,
+    name: &str,
+    slots: u32,
+    token: Option<&str>,
+) -> Command {
+    let mut cmd = Command::new(exe);
+    cmd.args(["worker", "--coordinator", addr, "--name", name, "--dead-after", "2s"]);
+    cmd.args(["--slots", &slots.to_string()]);
+    cmd.arg("--state-dir").arg(dir.join(name));
+    if let Some(token) = token {
+        cmd.args(["--token", token]);
+    }
+    cmd
+}
+
 /// Starts a worker; its state dir is `dir/NAME`.
 pub fn start_worker(dir: &Path, addr: &str, name: &str, slots: u32, token: Option<&str>) -> Proc {
     start_worker_exe(&bin("marmotd"), dir, addr, name, slots, token)
@@ -208,13 +227,7 @@ pub fn start_worker_exe(
     slots: u32,
     token: Option<&str>,
 ) -> Proc {
-    let mut cmd = Command::new(exe);
-    cmd.args(["worker", "--coordinator", addr, "--name", name, "--dead-after", "2s"]);
-    cmd.args(["--slots", &slots.to_string()]);
-    cmd.arg("--state-dir").arg(dir.join(name));
-    if let Some(token) = token {
-        cmd.args(["--token", token]);
-    }
+    let cmd = worker_command(exe, dir, addr, name, slots, token);
     Proc::spawn(cmd, dir.join(format!("{name}-{}.log", unique())))
 }
 
@@ -252,7 +265,7 @@ pub fn api(socket: &Path, method: &str, path: &str, body: &[u8]) -> (u16, Vec<u8
     (status, reply[split + 4..].to_vec())
 }
 
-fn unique() -> u128 {
+pub fn unique() -> u128 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos())
 }
 
