@@ -48,8 +48,9 @@ pub async fn run(
         }
         let updated = report.workers.iter().filter(|w| w.status == UpdateStatus::Updated).count();
         println!(
-            "{updated} of {} workers updated in {:.2} s ({:.1} MB sent at {:.0} MB/s)",
+            "{updated} of {} workers updated, {} at a time, in {:.2} s ({:.1} MB sent at {:.0} MB/s)",
             report.workers.len(),
+            report.parallel,
             report.seconds,
             report.bytes_sent as f64 / 1e6,
             report.bytes_per_second / 1e6

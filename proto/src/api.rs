@@ -302,9 +302,11 @@ pub struct MachineUpdate {
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct UpdateReport {
     pub workers: Vec<MachineUpdate>,
+    /// Workers updated at once (the asked number, capped at a quarter of the workers).
+    pub parallel: u32,
     pub coordinator: Option<MachineUpdate>,
     pub seconds: f64,
-    /// Binary bytes sent to workers, and their rate.
+    /// Binary bytes sent to workers, and the rate while sending.
     pub bytes_sent: u64,
     pub bytes_per_second: f64,
 }

@@ -96,6 +96,13 @@ fn prune(dir: &Path) {
     }
 }
 
+/// Binary bytes sent to workers, and the time spent sending them (summed over workers).
+#[derive(Default)]
+struct Sent {
+    bytes: AtomicU64,
+    nanos: AtomicU64,
+}
+
 /// A stored binary.
 struct Stored {
     info: BinaryInfo,
@@ -128,7 +135,7 @@ pub async fn rollout(
     }
     let most = (workers.len() / 4).max(1);
     let parallel = request.parallel.unwrap_or(1).clamp(1, most as u32) as usize;
-    let sent = AtomicU64::new(0);
+    let sent = Sent::default();
     let (sent_ref, allow_downgrade) = (&sent, request.allow_downgrade);
     let cluster_ref = &cluster;
     let updated: Vec<MachineUpdate> = futures_util::stream::iter(to_update)
@@ -148,13 +155,15 @@ pub async fn rollout(
         None
     };
     let seconds = started.elapsed().as_secs_f64();
-    let bytes_sent = sent.load(Ordering::Relaxed);
+    let bytes_sent = sent.bytes.load(Ordering::Relaxed);
+    let sending = Duration::from_nanos(sent.nanos.load(Ordering::Relaxed)).as_secs_f64();
     Ok(UpdateReport {
         workers: reports,
+        parallel: parallel as u32,
         coordinator,
         seconds,
         bytes_sent,
-        bytes_per_second: bytes_sent as f64 / seconds.max(1e-9),
+        bytes_per_second: bytes_sent as f64 / sending.max(1e-9),
     })
 }
 
@@ -208,7 +217,7 @@ async fn update_worker(
     hello: &Hello,
     binary: &Stored,
     allow_downgrade: bool,
-    sent: &AtomicU64,
+    sent: &Sent,
 ) -> (UpdateStatus, Option<String>, String) {
     let old = hello.binary_sha256.clone();
     cluster.set_draining(id, true);
@@ -284,7 +293,7 @@ async fn offer(
     id: WorkerId,
     binary: &Stored,
     allow_downgrade: bool,
-    sent: &AtomicU64,
+    sent: &Sent,
 ) -> Result<Offered> {
     let conn = cluster.connection(id).context("the worker left before its update")?;
     let (send, recv) = tokio::time::timeout(ANSWER_TIMEOUT, conn.open_bi())
@@ -306,6 +315,7 @@ async fn offer(
     if answer != UpdateAnswer::Accept {
         return Ok(Offered::Answered(answer));
     }
+    let sending = Instant::now();
     let mut file = tokio::fs::File::open(&binary.path).await?;
     let mut piece = vec![0u8; PIECE];
     loop {
@@ -314,9 +324,10 @@ async fn offer(
             break;
         }
         writer.send(&ChunkData { bytes: piece[..n].to_vec() }).await?;
-        sent.fetch_add(n as u64, Ordering::Relaxed);
+        sent.bytes.fetch_add(n as u64, Ordering::Relaxed);
     }
     writer.get_mut().finish()?;
+    sent.nanos.fetch_add(sending.elapsed().as_nanos() as u64, Ordering::Relaxed);
     // The worker checks the bytes and gives the binary a trial start before answering.
     let limit = TRIAL_TIMEOUT + ANSWER_TIMEOUT;
     let outcome = tokio::time::timeout(limit, reader.recv::<UpdateOutcome>())

@@ -10,7 +10,11 @@ fn two_workers_join_ping_and_estimate_pi_identically_in_any_shape() {
     let mode = std::fs::metadata(&c.socket).unwrap().permissions().mode();
     assert_eq!(mode & 0o777, 0o600, "the control socket is the owner's alone");
     for w in c.json(&["workers"]).as_array().unwrap() {
-        assert_eq!(w["version"], env!("CARGO_PKG_VERSION"));
+        // semver, then the build number: `0.1.0+20261127094624`.
+        let version = w["version"].as_str().unwrap();
+        let (semver, build) = version.split_once('+').unwrap();
+        assert_eq!(semver, env!("CARGO_PKG_VERSION"));
+        assert!(build.len() == 14 && build.bytes().all(|b| b.is_ascii_digit()), "{version}");
         assert_eq!(w["binary_sha256"].as_str().unwrap().len(), 64);
         assert_eq!(w["arch"], std::env::consts::ARCH);
         assert_eq!(w["os"], std::env::consts::OS);

@@ -11,6 +11,7 @@ fn new_build(dir: &Path, name: &str, extra: &[u8]) -> PathBuf {
     let mut bytes = std::fs::read(bin("marmotd")).unwrap();
     bytes.extend_from_slice(extra);
     std::fs::write(&path, bytes).unwrap();
+    std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
     path
 }
 
@@ -215,4 +216,35 @@ fn the_coordinator_updates_itself_and_keeps_workers_and_token() {
     // A new worker joins with the old token.
     let _late = c.worker("late", 1);
     c.wait_for_workers(&["a", "b", "late"]);
+}
+
+#[test]
+fn a_new_binary_restarted_too_often_puts_the_previous_one_back() {
+    // What systemd's Restart=on-failure does to a binary that keeps crashing after its swap:
+    // start it again and again. The starts are counted in the state dir; past the limit the
+    // worker restores marmotd.prev and re-executes it, in the same process.
+    let dir = tempfile::tempdir().unwrap();
+    let c = Coordinator::start(dir.path());
+    let exe = marmotd_copy(&dir.path().join("w"));
+    let old = sha256_hex(&exe);
+    std::fs::rename(&exe, exe.with_file_name("marmotd.prev")).unwrap();
+    let new = new_build(dir.path(), "marmotd-new", b"a build that keeps failing");
+    std::fs::copy(&new, &exe).unwrap();
+    let state = c.dir.join("w");
+    std::fs::create_dir_all(&state).unwrap();
+    let pending = serde_json::json!({
+        "from_sha256": old,
+        "to_sha256": sha256_hex(&new),
+        "starts": 3,
+    });
+    std::fs::write(state.join("update-pending.json"), pending.to_string()).unwrap();
+
+    let mut worker = start_worker_exe(&exe, &c.dir, &c.addr, "w", 1, Some(&c.token()));
+    let pid = worker.pid();
+    c.wait_for_workers(&["w"]);
+    assert_eq!(worker_shas(&c), [("w".to_string(), old.clone())]);
+    assert!(worker.is_running());
+    assert_eq!(worker.pid(), pid);
+    assert_eq!(sha256_hex(&exe), old);
+    assert!(!state.join("update-pending.json").exists());
 }
