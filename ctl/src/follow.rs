@@ -28,7 +28,7 @@ pub async fn follow(
     quiet: bool,
     mut interrupt: Signal,
 ) -> Result<Followed> {
-    let bar = (!quiet && std::io::stderr().is_terminal()).then(new_bar);
+    let bar = (!quiet && std::io::stderr().is_terminal()).then(|| chunk_bar("{msg}"));
     let poll = async {
         loop {
             let view: JobView = client.get(&format!("/v1/jobs/{id}?wait_ms=200")).await?;
@@ -56,12 +56,15 @@ pub async fn follow(
     result
 }
 
-fn new_bar() -> ProgressBar {
+/// A progress bar over a job's chunks, with `middle` (an indicatif template piece) between
+/// the count and the times.
+pub fn chunk_bar(middle: &str) -> ProgressBar {
     let bar = ProgressBar::new(0);
-    let style = ProgressStyle::with_template(
-        "{bar:30.cyan/blue} {pos}/{len} chunks  {msg}  {elapsed_precise} (ETA {eta})",
-    )
-    .unwrap_or_else(|_| ProgressStyle::default_bar());
+    let template = format!(
+        "{{bar:30.cyan/blue}} {{pos}}/{{len}} chunks  {middle}  {{elapsed_precise}} (ETA {{eta}})"
+    );
+    let style =
+        ProgressStyle::with_template(&template).unwrap_or_else(|_| ProgressStyle::default_bar());
     bar.set_style(style);
     bar
 }

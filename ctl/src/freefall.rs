@@ -7,10 +7,10 @@
 
 use crate::cli::{FreefallArgs, SweepRange};
 use crate::client::Client;
-use crate::follow::interrupt;
+use crate::follow::{chunk_bar, interrupt};
 use crate::plot::{self, Columns, Panel};
 use anyhow::{bail, Context, Result};
-use indicatif::{ProgressBar, ProgressStyle};
+use indicatif::ProgressBar;
 use proto::api::{
     FreefallResult, JobState, JobView, SweepResult, CHUNKS_HEADER, FIRST_UNIT_HEADER, UNITS_HEADER,
 };
@@ -82,7 +82,7 @@ pub async fn run(client: &Client, args: FreefallArgs, json: bool) -> Result<Exit
     let (tx, rx) = mpsc::channel::<Chunk>(AHEAD);
     let sink = Sink::new(kind, out, args.plot.clone(), args.size)?;
     let writer = tokio::task::spawn_blocking(move || sink.consume(rx));
-    let bar = (!json && std::io::stderr().is_terminal()).then(new_bar);
+    let bar = (!json && std::io::stderr().is_terminal()).then(|| chunk_bar("{per_sec}"));
     let fetched = tokio::select! {
         fetched = fetch_all(client, id, kind, tx, bar.as_ref()) => fetched,
         _ = interrupt.recv() => {
@@ -270,14 +270,4 @@ impl Sink {
             Kind::Sweep(r) => (0..3).map(|_| Columns::new(r.from, r.to, width)).collect(),
         }
     }
-}
-
-fn new_bar() -> ProgressBar {
-    let bar = ProgressBar::new(0);
-    let style = ProgressStyle::with_template(
-        "{bar:30.cyan/blue} {pos}/{len} chunks  {per_sec}  {elapsed_precise} (ETA {eta})",
-    )
-    .unwrap_or_else(|_| ProgressStyle::default_bar());
-    bar.set_style(style);
-    bar
 }

@@ -1,7 +1,8 @@
 //! Kernel throughput, at each SIMD level on one core and at the best level on every core at
 //! once (the "plain loop on all cores" the cluster's end-to-end figures are compared with):
 //! pi samples, trial-division candidates (the notebook's 943349775459380173, whose full scan
-//! is 2..=971,261,948), and random letters made and counted.
+//! is 2..=971,261,948), and random letters made and counted. Then freefall's heights for the
+//! notebook's throw (2,048,688 points), closed form and RK4 with drag, on one core.
 //!
 //! `cargo bench -p marmotd --bench kernels`
 
@@ -87,5 +88,25 @@ fn all_cores(c: &mut Criterion) {
     }
 }
 
-criterion_group!(benches, per_level, all_cores);
+fn freefall(c: &mut Criterion) {
+    use marmotd::kernels::freefall::{drag_heights, vacuum_heights, vacuum_points};
+    use proto::task::Fall;
+    let vacuum = Fall::default();
+    let points = vacuum_points(&vacuum).unwrap_or(1);
+    let drag = Fall { drag: 1e-4, ..vacuum };
+    let mut group = c.benchmark_group("freefall-points/one-core");
+    group.throughput(Throughput::Elements(points));
+    group.sample_size(10);
+    let cancel = Cancel::default();
+    group.bench_function("closed-form", |b| {
+        b.iter(|| vacuum_heights(&vacuum, black_box(0), points, &cancel).map(|h| h.len()))
+    });
+    group.bench_function("rk4-drag", |b| {
+        let start = (0, drag.y0, drag.v0);
+        b.iter(|| drag_heights(&drag, start, black_box(0), points, &cancel).map(|h| h.len()))
+    });
+    group.finish();
+}
+
+criterion_group!(benches, per_level, all_cores, freefall);
 criterion_main!(benches);

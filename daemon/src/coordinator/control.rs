@@ -212,10 +212,14 @@ async fn update(
     State(cluster): State<Arc<Cluster>>,
     Json(request): Json<UpdateRequest>,
 ) -> Reply<UpdateReport> {
-    let Ok(_one_at_a_time) = cluster.rollout_lock.try_lock() else {
-        return Err(Failure(StatusCode::CONFLICT, "an update is already rolling out".into()));
-    };
-    Ok(Json(rollout::rollout(cluster.clone(), request).await?))
+    // Spawned, so a client that goes away mid-rollout does not leave workers drained.
+    let rollout = tokio::spawn(async move {
+        let Ok(_one_at_a_time) = cluster.rollout_lock.try_lock() else {
+            return Err(ClusterError::Unavailable("an update is already rolling out".into()));
+        };
+        rollout::rollout(cluster.clone(), request).await
+    });
+    Ok(Json(rollout.await.map_err(internal)??))
 }
 
 fn internal(e: impl std::fmt::Display) -> Failure {

@@ -342,6 +342,20 @@ impl<R> Scheduler<R> {
         }
     }
 
+    /// Forgets an assignment that reported (its slot is free again). Returns it only if its
+    /// chunk still waits for a result: unknown assignments (cancelled, from a lost worker,
+    /// duplicates) and chunks already done are dropped here.
+    fn release(&mut self, assignment: AssignmentId) -> Option<Assignment> {
+        let a = self.assignments.remove(&assignment)?;
+        if let Some(w) = self.workers.get_mut(&a.worker) {
+            w.running.remove(&assignment);
+        }
+        let job = self.jobs.get_mut(&a.job)?;
+        let chunk = &mut job.chunks[a.chunk as usize];
+        chunk.running.retain(|&r| r != assignment);
+        (!chunk.done).then_some(a)
+    }
+
     fn finish_chunk(
         &mut self,
         now: Duration,
@@ -349,17 +363,9 @@ impl<R> Scheduler<R> {
         result: R,
         out: &mut Vec<Action<R>>,
     ) {
-        // Unknown: cancelled, from a lost worker, or a duplicate. Dropped.
-        let Some(a) = self.assignments.remove(&assignment) else { return };
-        if let Some(w) = self.workers.get_mut(&a.worker) {
-            w.running.remove(&assignment);
-        }
+        let Some(a) = self.release(assignment) else { return };
         let Some(job) = self.jobs.get_mut(&a.job) else { return };
         let chunk = &mut job.chunks[a.chunk as usize];
-        chunk.running.retain(|&r| r != assignment);
-        if chunk.done {
-            return;
-        }
         chunk.done = true;
         let others = std::mem::take(&mut chunk.running);
         let (start, end) = job.plan.range(a.chunk);
@@ -390,16 +396,9 @@ impl<R> Scheduler<R> {
     }
 
     fn fail_chunk(&mut self, assignment: AssignmentId, error: String, out: &mut Vec<Action<R>>) {
-        let Some(a) = self.assignments.remove(&assignment) else { return };
-        if let Some(w) = self.workers.get_mut(&a.worker) {
-            w.running.remove(&assignment);
-        }
+        let Some(a) = self.release(assignment) else { return };
         let Some(job) = self.jobs.get_mut(&a.job) else { return };
         let chunk = &mut job.chunks[a.chunk as usize];
-        chunk.running.retain(|&r| r != assignment);
-        if chunk.done {
-            return;
-        }
         chunk.failures += 1;
         chunk.failed_on.push(a.worker);
         if chunk.failures >= self.config.max_failures {

@@ -35,7 +35,7 @@ fn both_roles_notify_readiness_and_stop_gracefully_on_sigterm() {
     let (socket, path) = notify_socket(dir.path());
     let mut cmd = worker_command(&bin("marmotd"), dir.path(), &addr, "w", 1, Some(&token));
     cmd.env("NOTIFY_SOCKET", &path);
-    let mut worker = Proc::spawn(cmd, dir.path().join("w.log"));
+    let mut worker = spawn_worker(cmd, dir.path(), "w");
     assert!(next_message(&socket).contains("READY=1"));
     assert!(worker.is_running());
     worker.signal(nix::sys::signal::Signal::SIGTERM);

@@ -48,7 +48,7 @@ fn copied_workers<const N: usize>(c: &Coordinator, dir: &Path, names: [&str; N])
     let token = c.token();
     let procs = names.map(|name| {
         let exe = marmotd_copy(&dir.join(name));
-        start_worker_exe(&exe, &c.dir, &c.addr, name, 1, Some(&token))
+        spawn_worker(worker_command(&exe, &c.dir, &c.addr, name, 1, Some(&token)), &c.dir, name)
     });
     c.wait_for_workers(&names);
     procs
@@ -239,7 +239,9 @@ fn a_new_binary_restarted_too_often_puts_the_previous_one_back() {
     });
     std::fs::write(state.join("update-pending.json"), pending.to_string()).unwrap();
 
-    let mut worker = start_worker_exe(&exe, &c.dir, &c.addr, "w", 1, Some(&c.token()));
+    let token = c.token();
+    let cmd = worker_command(&exe, &c.dir, &c.addr, "w", 1, Some(&token));
+    let mut worker = spawn_worker(cmd, &c.dir, "w");
     let pid = worker.pid();
     c.wait_for_workers(&["w"]);
     assert_eq!(worker_shas(&c), [("w".to_string(), old.clone())]);

@@ -215,19 +215,11 @@ pub fn worker_command(
 
 /// Starts a worker; its state dir is `dir/NAME`.
 pub fn start_worker(dir: &Path, addr: &str, name: &str, slots: u32, token: Option<&str>) -> Proc {
-    start_worker_exe(&bin("marmotd"), dir, addr, name, slots, token)
+    spawn_worker(worker_command(&bin("marmotd"), dir, addr, name, slots, token), dir, name)
 }
 
-/// Starts a worker from the executable `exe` (a copy it may replace when updated).
-pub fn start_worker_exe(
-    exe: &Path,
-    dir: &Path,
-    addr: &str,
-    name: &str,
-    slots: u32,
-    token: Option<&str>,
-) -> Proc {
-    let cmd = worker_command(exe, dir, addr, name, slots, token);
+/// Starts a worker from its command, logging to `dir/NAME-*.log`.
+pub fn spawn_worker(cmd: Command, dir: &Path, name: &str) -> Proc {
     Proc::spawn(cmd, dir.join(format!("{name}-{}.log", unique())))
 }
 
