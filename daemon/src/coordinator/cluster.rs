@@ -7,7 +7,7 @@
 //! spawned, and reports back through `apply` again.
 
 use super::chunk;
-use super::jobs::{JobRecord, TakenChunk};
+use super::jobs::{JobRecord, TakenChunk, ABANDONED_AFTER};
 use crate::kernels::freefall;
 use crate::scheduler::{
     self, Action, AssignmentId, ChunkIndex, Event, JobId, Outcome, Scheduler, WorkerId,
@@ -423,6 +423,16 @@ impl Cluster {
     pub fn tick(self: &Arc<Self>) {
         let mut inner = self.lock();
         self.apply(&mut inner, Event::Tick);
+        let now = Instant::now();
+        let abandoned: Vec<JobId> = inner
+            .jobs
+            .iter_mut()
+            .filter_map(|(&id, record)| record.abandoned(now, ABANDONED_AFTER).then_some(id))
+            .collect();
+        for job in abandoned {
+            tracing::warn!("job {job}: its client stopped taking results; cancelling it");
+            self.apply(&mut inner, Event::JobCancelled { job });
+        }
     }
 
     /// Feeds one event to the scheduler and carries out its actions.

@@ -15,8 +15,13 @@ use proto::task::{ChunkOutput, CountSource, Fall, Landing, PrimeMethod, TaskSpec
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 use tokio::sync::watch;
+
+/// A series job whose client has not asked for a chunk for this long, while results wait for
+/// it, is cancelled: the client is gone (killed, or its machine asleep) and would hold the job
+/// and its window of results forever. Longer than the longest long poll (60 s).
+pub const ABANDONED_AFTER: Duration = Duration::from_secs(180);
 
 /// Chunks of a series a client may be behind by: what the coordinator holds for it is at most
 /// this many chunks' results (8 MiB of heights), however long the series.
@@ -87,6 +92,8 @@ pub struct Series {
     held: BTreeMap<ChunkIndex, (u64, Vec<f64>)>,
     /// Every chunk before this one was taken (or skipped by the client).
     taken: ChunkIndex,
+    /// When the client last asked for a chunk.
+    last_asked: Option<Instant>,
     /// A freefall's landing, once known.
     landing: Option<Landing>,
     /// A freefall with drag: its point count and its state every `CHECKPOINT_SPACING`
@@ -334,7 +341,7 @@ impl JobRecord {
     /// first chunk the client may take next; the scheduler's window moves to match.
     pub fn take_chunk(&mut self, chunk: ChunkIndex) -> Result<Option<TakenChunk>, ClusterError> {
         let id = self.id;
-        let series = match &mut self.reduction {
+        let mut series = match &mut self.reduction {
             Reduction::Series(series) => Some(series),
             Reduction::Survey => None,
             _ => {
@@ -342,7 +349,8 @@ impl JobRecord {
                 return Err(ClusterError::Invalid(format!("job {id} ({task}) has no chunks")));
             }
         };
-        if let Some(series) = &series {
+        if let Some(series) = &mut series {
+            series.last_asked = Some(Instant::now());
             if chunk < series.taken {
                 return Err(ClusterError::Invalid(format!(
                     "chunk {chunk} of job {id} was already taken: a job's results go to one client"
@@ -366,6 +374,24 @@ impl JobRecord {
         series.taken = chunk + 1;
         series.held.retain(|&k, _| k > chunk);
         Ok(Some(TakenChunk { first_unit, values }))
+    }
+
+    /// Whether this running series job's client has stopped asking for its results: some
+    /// wait, and no chunk was asked for during `limit` (counted from the job's start before the
+    /// first request). Records why, for the job's error.
+    pub fn abandoned(&mut self, now: Instant, limit: Duration) -> bool {
+        let Reduction::Series(series) = &self.reduction else { return false };
+        let since = series.last_asked.unwrap_or(self.submitted);
+        let gone = self.state == JobState::Running
+            && !series.held.is_empty()
+            && now.saturating_duration_since(since) > limit;
+        if gone {
+            self.error = Some(format!(
+                "its client asked for no results for {} s: cancelled",
+                limit.as_secs()
+            ));
+        }
+        gone
     }
 
     /// Where the scheduler's window of a series job stands.
@@ -504,5 +530,60 @@ impl JobRecord {
             _ => Err(serde::ser::Error::custom("task and reduction disagree")),
         };
         doc.unwrap_or_else(|e| serde_json::json!({ "error": e.to_string() }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proto::task::Fall;
+
+    fn freefall() -> JobRecord {
+        let fall = Fall::default();
+        let points = freefall::vacuum_points(&fall).unwrap();
+        JobRecord::new(7, TaskSpec::Freefall { fall, points })
+    }
+
+    fn heights(n: usize) -> ChunkOutput {
+        ChunkOutput::Series { values: vec![1.0; n] }
+    }
+
+    #[test]
+    fn series_chunks_are_handed_out_once_in_any_order_of_arrival() {
+        let mut job = freefall();
+        assert_eq!(job.window(), Some(SERIES_WINDOW));
+        job.reduce("w", (1, 10, 20), heights(10));
+        assert!(job.take_chunk(0).unwrap().is_none(), "chunk 0 has not arrived");
+        job.reduce("w", (0, 0, 10), heights(10));
+        assert_eq!(job.take_chunk(0).unwrap().unwrap().first_unit, 0);
+        assert!(job.take_chunk(0).is_err(), "taken twice");
+        let second = job.take_chunk(1).unwrap().unwrap();
+        assert_eq!((second.first_unit, second.values.len()), (10, 10));
+        assert_eq!(job.window(), Some(2 + SERIES_WINDOW));
+    }
+
+    #[test]
+    fn a_series_whose_client_stops_asking_is_abandoned() {
+        let mut job = freefall();
+        let later = Instant::now() + ABANDONED_AFTER + Duration::from_secs(1);
+        assert!(!job.abandoned(later, ABANDONED_AFTER), "nothing waits for the client yet");
+        job.reduce("w", (0, 0, 10), heights(10));
+        assert!(!job.abandoned(Instant::now(), ABANDONED_AFTER));
+        // A client that keeps asking (for a chunk not there yet) is not gone.
+        job.reduce("w", (2, 20, 30), heights(10));
+        assert!(job.take_chunk(0).unwrap().is_some());
+        assert!(job.take_chunk(1).unwrap().is_none());
+        assert!(!job.abandoned(Instant::now(), ABANDONED_AFTER));
+        assert!(job.abandoned(later, ABANDONED_AFTER));
+        assert!(job.error.as_deref().is_some_and(|e| e.contains("asked for no results")));
+    }
+
+    #[test]
+    fn a_streamed_count_is_shaped_by_its_source_size() {
+        let source = CountSource::Text { text: "1eMyWordToCountE".into() };
+        let job =
+            JobRecord::new(1, TaskSpec::Count { letter: "e".into(), ignore_case: true, source });
+        assert_eq!(job.shape(1.0).units, 16);
+        assert_eq!(job.chunk_spec(0).name(), "count");
     }
 }

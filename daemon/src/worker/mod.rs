@@ -8,8 +8,8 @@
 //! - [`update`]: receiving a new binary, its trial start, and the swap.
 //!
 //! The connect loop below never gives up on network trouble: it retries with exponential
-//! backoff and jitter (1 s growing to 30 s), and starts again from 1 s after any session that
-//! was welcomed. It stops only on shutdown, on an `exit` from the coordinator, or on errors
+//! backoff and jitter (1 s growing to 30 s); after a welcomed session ends, the first retry
+//! comes within 0.1–0.4 s and the backoff starts again from 1 s. It stops only on shutdown, on an `exit` from the coordinator, or on errors
 //! retrying cannot fix (a refused token, another cluster's CA, an incompatible version).
 
 pub mod identity;
@@ -114,8 +114,11 @@ pub async fn run(config: WorkerConfig, shutdown: CancellationToken) -> Result<Ex
         let wait = match attempt {
             Attempt::Exit(exit) => return Ok(exit),
             Attempt::SessionEnded => {
+                // The first try after a lost session comes quickly (a restarted or updated
+                // coordinator is back within a fraction of a second); if that fails, the
+                // backoff takes over from 1 s. The jitter spreads a cluster's reconnects.
                 backoff = new_backoff();
-                backoff.next().unwrap_or(Duration::from_secs(1))
+                Duration::from_millis(rand::random_range(100..400))
             }
             Attempt::Failed(e) => {
                 let wait = backoff.next().unwrap_or(Duration::from_secs(30));
