@@ -173,6 +173,11 @@ async fn serve_stream(send: SendStream, recv: RecvStream, pool: SlotPool, update
     let first = match tokio::time::timeout(HELLO_TIMEOUT, reader.recv::<CoordinatorOpen>()).await {
         Ok(Ok(Some(msg))) => msg,
         Ok(Ok(None)) | Err(_) => return,
+        // Reset before its first message was read: a chunk cancelled at once (another chunk
+        // answered the job first). Nothing to do.
+        Ok(Err(proto::FrameError::Io(e))) if e.kind() == std::io::ErrorKind::ConnectionReset => {
+            return
+        }
         Ok(Err(e)) => {
             tracing::warn!("bad stream from the coordinator: {e}");
             let _ = writer.get_mut().reset(codes::PROTOCOL);
