@@ -52,14 +52,19 @@ impl Updater {
             Ok(staging) => (UpdateAnswer::Accept, Some(staging)),
             Err(answer) => (answer, None),
         };
-        tracing::info!("offered marmotd {} ({}): {answer:?}", offer.version, &offer.sha256[..12]);
-        if writer.send(&answer).await.is_err() {
+        let short = offer.sha256.get(..12).unwrap_or(&offer.sha256);
+        tracing::info!("offered marmotd {} ({short}): {answer:?}", offer.version);
+        let sent = writer.send(&answer).await.is_ok();
+        // Only an accepted offer holds the one-update-at-a-time flag.
+        let Some(staging) = staging else {
+            if sent {
+                let _ = writer.get_mut().finish();
+            }
+            return;
+        };
+        if !sent {
             return self.done();
         }
-        let Some(staging) = staging else {
-            let _ = writer.get_mut().finish();
-            return self.done();
-        };
         let Some(staging) = receive(staging, &mut reader).await else {
             // The coordinator went away mid-transfer: nothing was replaced.
             return self.done();
