@@ -97,10 +97,7 @@ async fn run_coordinator(
 ) -> Result<Next> {
     let exe = Invocation::get().context("no invocation")?.exe.clone();
     let state_dir = config.state_dir.clone();
-    let own = {
-        let exe = exe.clone();
-        tokio::task::spawn_blocking(move || binary::file_sha256(&exe)).await??
-    };
+    let own = binary::own_sha256().await?;
     let boot = pending::on_start(&state_dir, &exe, &own)?;
     if boot == Boot::RolledBack {
         return Ok(Next::Reexec);

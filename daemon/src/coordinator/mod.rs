@@ -90,10 +90,7 @@ pub async fn start(config: CoordinatorConfig, shutdown: CancellationToken) -> Re
     let listener = socket::bind(&config.socket, config.socket_group.as_deref())?;
     let scheduler_config =
         scheduler::Config { straggler_factor: config.straggler_factor, ..Default::default() };
-    let exe = std::env::current_exe().context("cannot find this program's executable")?;
-    let binary_sha256 = tokio::task::spawn_blocking(move || update::binary::file_sha256(&exe))
-        .await
-        .context("hashing task panicked")??;
+    let binary_sha256 = update::binary::own_sha256().await?;
     let identity = cluster::Identity {
         authority,
         listen: local_addr,

@@ -410,17 +410,22 @@ async fn install_own(cluster: &Cluster, binary: &Stored, allow_downgrade: bool) 
             version::current()
         );
     }
-    let mut staging = Staging::create(&invocation.exe, binary.info.size)?;
-    let mut file = std::fs::File::open(&binary.path)?;
-    let mut piece = vec![0u8; PIECE];
-    loop {
-        let n = std::io::Read::read(&mut file, &mut piece)?;
-        if n == 0 {
-            break;
+    // A local copy, off the async runtime: the same staging and checks as a worker's.
+    let (exe, info, path) = (invocation.exe.clone(), binary.info.clone(), binary.path.clone());
+    let staged = tokio::task::spawn_blocking(move || {
+        let mut staging = Staging::create(&exe, info.size)?;
+        let mut file = std::fs::File::open(&path)?;
+        let mut piece = vec![0u8; PIECE];
+        loop {
+            let n = std::io::Read::read(&mut file, &mut piece)?;
+            if n == 0 {
+                break;
+            }
+            staging.write(&piece[..n])?;
         }
-        staging.write(&piece[..n])?;
-    }
-    let staged = staging.finish(&binary.info.sha256)?;
+        staging.finish(&info.sha256)
+    })
+    .await??;
     staged.check_runs(&binary.info.version).await?;
     pending::record(&cluster.state_dir, &cluster.binary_sha256, &binary.info.sha256)?;
     if let Err(e) = install::swap(&invocation.exe, staged) {

@@ -58,6 +58,21 @@ pub fn file_sha256(path: &Path) -> Result<String> {
     Ok(hex::encode(hasher.finalize()))
 }
 
+/// SHA-256 of this process's own executable, hashed once per process (the coordinator, the
+/// workers of `marmotd local` and the update checks all ask for it).
+pub async fn own_sha256() -> Result<String> {
+    static OWN: tokio::sync::OnceCell<String> = tokio::sync::OnceCell::const_new();
+    let sha = OWN
+        .get_or_try_init(|| async {
+            let exe = std::env::current_exe().context("cannot find this program's executable")?;
+            tokio::task::spawn_blocking(move || file_sha256(&exe))
+                .await
+                .context("hashing task panicked")?
+        })
+        .await?;
+    Ok(sha.clone())
+}
+
 /// Reads a whole binary once: SHA-256, size, architecture and version.
 pub fn inspect(path: &Path) -> Result<BinaryInfo> {
     let mut file =

@@ -2,7 +2,7 @@
 
 use super::WorkerConfig;
 use crate::update::{binary, version};
-use anyhow::{Context, Result};
+use anyhow::Result;
 use proto::wire::Hello;
 
 /// The worker's description, computed once at start.
@@ -13,10 +13,7 @@ pub struct WorkerInfo {
 
 impl WorkerInfo {
     pub async fn detect(config: &WorkerConfig) -> Result<Self> {
-        let exe = std::env::current_exe().context("cannot find this program's executable")?;
-        let binary_sha256 = tokio::task::spawn_blocking(move || binary::file_sha256(&exe))
-            .await
-            .context("hashing task panicked")??;
+        let binary_sha256 = binary::own_sha256().await?;
         Ok(WorkerInfo {
             hello: Hello {
                 protocol: proto::PROTOCOL_VERSION,
