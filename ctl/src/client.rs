@@ -2,13 +2,14 @@
 
 use anyhow::{anyhow, bail, Context, Result};
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
+use http_body_util::{BodyExt, Full, StreamBody};
+use hyper::body::Frame;
 use hyper::{HeaderMap, Method, Request, StatusCode};
 use hyper_util::rt::TokioIo;
 use proto::api::ApiError;
 use serde::{de::DeserializeOwned, Serialize};
 use std::io::ErrorKind;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 pub struct Client {
     socket: PathBuf,
@@ -18,8 +19,14 @@ pub struct Client {
 enum Body {
     Empty,
     Json(Bytes),
-    Raw(Bytes),
+    /// A file's bytes, streamed a piece at a time (memory stays at one piece).
+    File(tokio::fs::File),
 }
+
+/// Bytes per piece of a streamed file.
+const PIECE: usize = 1 << 20;
+
+type BoxBody = http_body_util::combinators::BoxBody<Bytes, std::io::Error>;
 
 /// A successful answer's status, headers and raw body, for routes that do not answer JSON.
 pub struct RawReply {
@@ -45,9 +52,12 @@ impl Client {
         self.call(Method::DELETE, path, None::<&()>).await
     }
 
-    /// A POST of raw bytes (a binary), answered with JSON.
-    pub async fn post_bytes<T: DeserializeOwned>(&self, path: &str, body: Vec<u8>) -> Result<T> {
-        let reply = self.send(Method::POST, path, Body::Raw(body.into())).await?;
+    /// A POST of a file's bytes (a binary), streamed, answered with JSON.
+    pub async fn post_file<T: DeserializeOwned>(&self, path: &str, file: &Path) -> Result<T> {
+        let file = tokio::fs::File::open(file)
+            .await
+            .with_context(|| format!("cannot read {}", file.display()))?;
+        let reply = self.send(Method::POST, path, Body::File(file)).await?;
         serde_json::from_slice(&reply.body).context("unreadable answer from the coordinator")
     }
 
@@ -78,17 +88,18 @@ impl Client {
             .await
             .context("the control socket did not speak HTTP")?;
         tokio::spawn(conn);
-        let (content_type, body) = match body {
-            Body::Empty => ("application/json", Bytes::new()),
-            Body::Json(bytes) => ("application/json", bytes),
-            Body::Raw(bytes) => ("application/octet-stream", bytes),
+        let full = |bytes: Bytes| Full::new(bytes).map_err(|never| match never {}).boxed();
+        let (content_type, body): (_, BoxBody) = match body {
+            Body::Empty => ("application/json", full(Bytes::new())),
+            Body::Json(bytes) => ("application/json", full(bytes)),
+            Body::File(file) => ("application/octet-stream", file_body(file)),
         };
         let request = Request::builder()
             .method(method)
             .uri(path)
             .header("host", "localhost")
             .header("content-type", content_type)
-            .body(Full::new(body))?;
+            .body(body)?;
         let response = sender.send_request(request).await.context("the coordinator hung up")?;
         let status = response.status();
         let headers = response.headers().clone();
@@ -116,4 +127,16 @@ impl Client {
             _ => anyhow!("cannot connect to {path}: {e}"),
         }
     }
+}
+
+/// A file as a request body, read a piece at a time as the socket takes it.
+fn file_body(file: tokio::fs::File) -> BoxBody {
+    use tokio::io::AsyncReadExt;
+    let pieces = futures_util::stream::try_unfold(file, |mut file| async move {
+        let mut piece = vec![0u8; PIECE];
+        let n = file.read(&mut piece).await?;
+        piece.truncate(n);
+        Ok((n > 0).then(|| (Frame::data(Bytes::from(piece)), file)))
+    });
+    StreamBody::new(pieces).boxed()
 }

@@ -3,7 +3,7 @@
 
 use crate::client::Client;
 use crate::commands::print;
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 use proto::api::{BinaryInfo, MachineUpdate, Status, UpdateReport, UpdateRequest, UpdateStatus};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -19,10 +19,13 @@ pub async fn run(
     json: bool,
 ) -> Result<ExitCode> {
     for path in binaries {
-        let bytes =
-            std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+        let meta =
+            std::fs::metadata(path).with_context(|| format!("cannot read {}", path.display()))?;
+        if !meta.is_file() {
+            bail!("{} is not a file: name a marmotd binary", path.display());
+        }
         let info: BinaryInfo = client
-            .post_bytes("/v1/binaries", bytes)
+            .post_file("/v1/binaries", path)
             .await
             .with_context(|| format!("{} was not taken", path.display()))?;
         if !json {
