@@ -14,7 +14,7 @@ use indicatif::ProgressBar;
 use proto::api::{
     FreefallResult, JobState, JobView, SweepResult, CHUNKS_HEADER, FIRST_UNIT_HEADER, UNITS_HEADER,
 };
-use proto::task::{sweep_drag, Fall, TaskSpec};
+use proto::task::{sweep_drag, Fall, TaskSpec, SWEEP_WIDTH};
 use std::fs::File;
 use std::io::{BufWriter, IsTerminal, Write};
 use std::path::PathBuf;
@@ -50,7 +50,7 @@ impl Kind {
     fn width(self) -> usize {
         match self {
             Kind::Points(_) => 1,
-            Kind::Sweep(_) => 3,
+            Kind::Sweep(_) => SWEEP_WIDTH,
         }
     }
 }
@@ -267,7 +267,7 @@ impl Sink {
             Kind::Points(fall) => {
                 vec![Columns::new(0.0, fall.time(units.saturating_sub(1)), width)]
             }
-            Kind::Sweep(r) => (0..3).map(|_| Columns::new(r.from, r.to, width)).collect(),
+            Kind::Sweep(r) => (0..SWEEP_WIDTH).map(|_| Columns::new(r.from, r.to, width)).collect(),
         }
     }
 }

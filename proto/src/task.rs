@@ -68,6 +68,9 @@ impl Fall {
     }
 }
 
+/// Numbers a sweep gives per drag value: ground time, impact speed, maximum height.
+pub const SWEEP_WIDTH: usize = 3;
+
 /// The drag coefficient of value `i` of a sweep of `steps` values from `from` to `to`.
 pub fn sweep_drag(from: f64, to: f64, steps: u64, i: u64) -> f64 {
     if steps <= 1 {

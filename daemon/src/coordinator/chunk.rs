@@ -11,6 +11,7 @@ use crate::transport::codes;
 use anyhow::{anyhow, bail, Context, Result};
 use proto::wire::{BenchReply, ChunkData, ChunkReply, ChunkRequest, CoordinatorOpen, Pong};
 use proto::{MessageReader, MessageWriter};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
@@ -99,22 +100,33 @@ async fn stream_input(
                 writer.send(&ChunkData { bytes: piece.to_vec() }).await?;
             }
         }
-        DataSource::File(path) => {
-            let mut file = tokio::fs::File::open(path)
-                .await
-                .with_context(|| format!("cannot read {}", path.display()))?;
-            file.seek(std::io::SeekFrom::Start(input.start)).await?;
-            let mut left = len;
-            let mut piece = vec![0u8; PIECE];
-            while left > 0 {
-                let want = (left as usize).min(PIECE);
-                file.read_exact(&mut piece[..want])
-                    .await
-                    .with_context(|| format!("{} changed while being counted", path.display()))?;
-                writer.send(&ChunkData { bytes: piece[..want].to_vec() }).await?;
-                left -= want as u64;
-            }
-        }
+        DataSource::File(path) => send_file(writer, path, input.start, len).await?,
+    }
+    Ok(())
+}
+
+/// Sends bytes `start..start + len` of a file as [`ChunkData`] pieces, reading as it goes:
+/// memory stays at one piece whatever the file's size. Used for `count --file` chunks and
+/// for binaries on their way to an update.
+pub async fn send_file(
+    writer: &mut MessageWriter<quinn::SendStream>,
+    path: &Path,
+    start: u64,
+    len: u64,
+) -> Result<()> {
+    let mut file = tokio::fs::File::open(path)
+        .await
+        .with_context(|| format!("cannot read {}", path.display()))?;
+    file.seek(std::io::SeekFrom::Start(start)).await?;
+    let mut left = len;
+    let mut piece = vec![0u8; PIECE];
+    while left > 0 {
+        let want = (left as usize).min(PIECE);
+        file.read_exact(&mut piece[..want])
+            .await
+            .with_context(|| format!("{} changed while being sent", path.display()))?;
+        writer.send(&ChunkData { bytes: piece[..want].to_vec() }).await?;
+        left -= want as u64;
     }
     Ok(())
 }

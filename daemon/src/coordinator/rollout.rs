@@ -19,13 +19,12 @@ use crate::worker::update::TRIAL_TIMEOUT;
 use anyhow::{anyhow, bail, Context, Result};
 use futures_util::StreamExt;
 use proto::api::{BinaryInfo, MachineUpdate, UpdateReport, UpdateRequest, UpdateStatus};
-use proto::wire::{ChunkData, CoordinatorOpen, Hello, UpdateAnswer, UpdateOffer, UpdateOutcome};
+use proto::wire::{CoordinatorOpen, Hello, UpdateAnswer, UpdateOffer, UpdateOutcome};
 use proto::{MessageReader, MessageWriter};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tokio::io::AsyncReadExt;
 
 /// Bytes per frame of a binary on its way to a worker.
 const PIECE: usize = 1 << 20;
@@ -316,17 +315,9 @@ async fn offer(
         return Ok(Offered::Answered(answer));
     }
     let sending = Instant::now();
-    let mut file = tokio::fs::File::open(&binary.path).await?;
-    let mut piece = vec![0u8; PIECE];
-    loop {
-        let n = file.read(&mut piece).await?;
-        if n == 0 {
-            break;
-        }
-        writer.send(&ChunkData { bytes: piece[..n].to_vec() }).await?;
-        sent.bytes.fetch_add(n as u64, Ordering::Relaxed);
-    }
+    super::chunk::send_file(&mut writer, &binary.path, 0, binary.info.size).await?;
     writer.get_mut().finish()?;
+    sent.bytes.fetch_add(binary.info.size, Ordering::Relaxed);
     sent.nanos.fetch_add(sending.elapsed().as_nanos() as u64, Ordering::Relaxed);
     // The worker checks the bytes and gives the binary a trial start before answering.
     let limit = TRIAL_TIMEOUT + ANSWER_TIMEOUT;

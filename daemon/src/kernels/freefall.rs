@@ -10,6 +10,7 @@
 //! bit-identical to the survey's, whoever computes them.
 
 use super::{Cancel, KernelError};
+pub use proto::task::SWEEP_WIDTH;
 use proto::task::{sweep_drag, Fall, Landing};
 
 /// The most points one trajectory may have (a bound on a job's size, not on memory: points
@@ -22,8 +23,6 @@ pub const CHECKPOINT_SPACING: u64 = 1 << 16;
 pub const MAX_CHUNK_POINTS: u64 = 1 << 16;
 /// Sweep values at most.
 pub const MAX_SWEEP_STEPS: u64 = 1_000_000;
-/// How many numbers a sweep gives per drag value: ground time, impact speed, maximum height.
-pub const SWEEP_WIDTH: usize = 3;
 
 /// Points computed between two looks at the cancellation flag.
 const CHECK_EVERY: u64 = 1 << 16;

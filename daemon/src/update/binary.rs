@@ -42,19 +42,24 @@ pub fn elf_arch(header: &[u8]) -> Result<&'static str, String> {
     Ok(arch)
 }
 
-/// SHA-256 of a file, lowercase hex, read in blocks.
-pub fn file_sha256(path: &Path) -> Result<String> {
+/// Calls `each` on a file's bytes, a block at a time.
+fn for_each_block(path: &Path, mut each: impl FnMut(&[u8])) -> Result<()> {
     let mut file =
         std::fs::File::open(path).with_context(|| format!("cannot read {}", path.display()))?;
-    let mut hasher = Sha256::new();
-    let mut buf = vec![0u8; 1 << 16];
+    let mut block = vec![0u8; BLOCK];
     loop {
-        let n = file.read(&mut buf).with_context(|| format!("cannot read {}", path.display()))?;
+        let n = file.read(&mut block).with_context(|| format!("cannot read {}", path.display()))?;
         if n == 0 {
-            break;
+            return Ok(());
         }
-        hasher.update(&buf[..n]);
+        each(&block[..n]);
     }
+}
+
+/// SHA-256 of a file, lowercase hex, read in blocks.
+pub fn file_sha256(path: &Path) -> Result<String> {
+    let mut hasher = Sha256::new();
+    for_each_block(path, |bytes| hasher.update(bytes))?;
     Ok(hex::encode(hasher.finalize()))
 }
 
@@ -75,24 +80,16 @@ pub async fn own_sha256() -> Result<String> {
 
 /// Reads a whole binary once: SHA-256, size, architecture and version.
 pub fn inspect(path: &Path) -> Result<BinaryInfo> {
-    let mut file =
-        std::fs::File::open(path).with_context(|| format!("cannot read {}", path.display()))?;
     let mut hasher = Sha256::new();
     let mut size = 0u64;
     let mut header = Vec::new();
     let mut found = None;
     let mut window: Vec<u8> = Vec::with_capacity(BLOCK + OVERLAP);
-    let mut block = vec![0u8; BLOCK];
-    loop {
-        let n = file.read(&mut block).with_context(|| format!("cannot read {}", path.display()))?;
-        if n == 0 {
-            break;
-        }
-        let bytes = &block[..n];
+    for_each_block(path, |bytes| {
         hasher.update(bytes);
-        size += n as u64;
+        size += bytes.len() as u64;
         if header.len() < 20 {
-            header.extend_from_slice(&bytes[..n.min(20 - header.len())]);
+            header.extend_from_slice(&bytes[..bytes.len().min(20 - header.len())]);
         }
         if found.is_none() {
             let keep = window.len().saturating_sub(OVERLAP);
@@ -100,7 +97,7 @@ pub fn inspect(path: &Path) -> Result<BinaryInfo> {
             window.extend_from_slice(bytes);
             found = version::find_in(&window);
         }
-    }
+    })?;
     let arch = elf_arch(&header).map_err(|e| anyhow::anyhow!("the file is {e}"))?;
     let Some(version) = found else {
         bail!("the file has no marmot version stamp: it is not a marmotd binary");
