@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Checks the units with `systemd-analyze verify`. The units start /var/lib/marmot/bin/marmotd,
-# which exists only on a deployed machine, so copies pointing at a built marmotd are verified.
+# Checks the units with `systemd-analyze verify`. The units start
+# /var/lib/marmot/{coordinator,worker}/bin/marmotd, which exist only on a deployed machine, so
+# copies pointing at a built marmotd are verified.
 # Usage: systemd/verify.sh [PATH-TO-MARMOTD]   (default: target/debug/marmotd)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -12,7 +13,7 @@ fi
 scratch="$(mktemp -d)"
 trap 'rm -rf "$scratch"' EXIT
 for unit in systemd/*.service; do
-    sed "s#/var/lib/marmot/bin/marmotd#${binary}#" "$unit" > "$scratch/$(basename "$unit")"
+    sed -E "s#/var/lib/marmot/(coordinator|worker)/bin/marmotd#${binary}#" "$unit" > "$scratch/$(basename "$unit")"
 done
 # verify prints problems and exits non-zero on errors; warnings are failures here too.
 output="$(systemd-analyze verify "$scratch"/*.service 2>&1)" || { echo "$output"; exit 1; }

@@ -4,18 +4,23 @@ use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
 use std::time::Duration;
 
+/// The heading global options are listed under, apart from each command's own.
+const GLOBAL: &str = "Global options";
+
 #[derive(Parser, Debug)]
 #[command(
     name = "marmotctl",
-    version,
-    about = "Control a marmot cluster from its coordinator's machine"
+    version = proto::version::current(),
+    about = "Control a marmot cluster from its coordinator's machine",
+    arg_required_else_help = true
 )]
 pub struct Cli {
-    /// The coordinator's control socket.
-    #[arg(long, global = true, env = proto::paths::SOCKET_ENV)]
+    /// The coordinator's control socket [default: /run/marmot/marmotd.sock as root, else
+    /// $XDG_RUNTIME_DIR/marmot/marmotd.sock]
+    #[arg(long, global = true, env = proto::paths::SOCKET_ENV, help_heading = GLOBAL)]
     pub socket: Option<PathBuf>,
-    /// Print one JSON document instead of human output.
-    #[arg(long, global = true)]
+    /// Print one JSON document instead of human output (errors too: {"error": ...}).
+    #[arg(long, global = true, help_heading = GLOBAL)]
     pub json: bool,
     #[command(subcommand)]
     pub command: Command,
@@ -32,29 +37,43 @@ pub enum Command {
         /// How long to wait for each worker.
         #[arg(long, default_value = "2s", value_parser = parse_duration)]
         timeout: Duration,
+        /// The workers to ping [default: every connected worker]
         workers: Vec<String>,
     },
     /// Run a task on the cluster and print its result.
+    ///
+    /// Ctrl-C (or SIGTERM, or SIGHUP when the terminal closes) cancels the job on the cluster;
+    /// --detach leaves it running instead.
+    #[command(arg_required_else_help = true)]
     Run {
         #[command(subcommand)]
         task: RunTask,
-        /// Print the job id and return at once; `marmotctl wait JOB` gets the result.
-        #[arg(long, global = true)]
-        detach: bool,
     },
-    /// Score every worker: the pi kernel on all its slots at once for a while. Scores show in
-    /// `workers` and size the chunks of later jobs.
+    /// Score every worker's slots with the pi kernel.
+    ///
+    /// Every slot of every worker runs the kernel at once for a while. Scores show in
+    /// `workers`, size the chunks of later jobs, and are kept across coordinator restarts.
     Bench {
         /// How long each slot runs the kernel.
         #[arg(long, default_value = "1s", value_parser = parse_duration)]
         length: Duration,
     },
-    /// Running and recent jobs.
+    /// Running and recent jobs, with what each was asked to do.
     Jobs,
     /// Follow a job to its end (with a progress bar) and print its result.
-    Wait { job: u64 },
+    ///
+    /// Ctrl-C stops following; the job keeps running (`marmotctl cancel JOB` stops it).
+    Wait {
+        /// The job's id, as `run --detach` printed it or `marmotctl jobs` lists it.
+        #[arg(value_parser = parse_job_id)]
+        job: u64,
+    },
     /// Cancel a running job.
-    Cancel { job: u64 },
+    Cancel {
+        /// The job's id, as `marmotctl jobs` lists it.
+        #[arg(value_parser = parse_job_id)]
+        job: u64,
+    },
     /// Tell workers to hand back their running chunks and exit; the coordinator keeps running.
     Exit {
         /// The workers to stop.
@@ -64,16 +83,21 @@ pub enum Command {
         #[arg(long)]
         all: bool,
     },
-    /// Roll a new marmotd over the workers, a few at a time, each drained first; with
-    /// --coordinator, then the coordinator itself. Exits non-zero unless every worker ends
-    /// up updated or already current.
+    /// Roll a new marmotd over the workers (and with --coordinator, the coordinator).
+    ///
+    /// Workers are updated a few at a time, each drained first. Exits non-zero unless every
+    /// worker ends up updated or already current.
     Update {
         /// marmotd binaries, one per CPU architecture: each worker gets the one for its own.
         #[arg(required = true, value_name = "BINARY")]
         binaries: Vec<PathBuf>,
-        /// Workers updated at once (at most a quarter of them).
+        /// Workers updated at once (at most a quarter of them; the report says when fewer).
         #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
         parallel: u32,
+        /// Go on with the other workers after one rolls back (by default the rollout stops
+        /// there, since the binary is likely bad).
+        #[arg(long)]
+        keep_going: bool,
         /// Install binaries older than what runs now.
         #[arg(long)]
         allow_downgrade: bool,
@@ -87,6 +111,15 @@ pub enum Command {
         #[arg(long)]
         rotate: bool,
     },
+}
+
+/// `--detach`, offered by the tasks that can run without `marmotctl` watching.
+#[derive(Args, Debug, Default)]
+pub struct Detach {
+    /// Print the job id and return at once: the job runs on; `marmotctl wait JOB` follows
+    /// it, `marmotctl cancel JOB` stops it.
+    #[arg(long)]
+    pub detach: bool,
 }
 
 #[derive(Subcommand, Debug)]
@@ -126,12 +159,15 @@ pub struct FreefallArgs {
     /// Write the results here as text lines (`-` for stdout).
     #[arg(long, value_name = "FILE")]
     pub out: Option<PathBuf>,
-    /// Draw the results into this PNG.
-    #[arg(long, value_name = "FILE.png")]
+    /// Draw the results into this PNG (the only format; checked before the job starts).
+    #[arg(long, value_name = "FILE.png", value_parser = parse_plot_path)]
     pub plot: Option<PathBuf>,
     /// The plot's size in pixels.
     #[arg(long, value_name = "WxH", default_value = "1200x800", value_parser = parse_size)]
     pub size: (u32, u32),
+    /// Not offered (freefall streams to this command), but explained if tried.
+    #[arg(long, hide = true)]
+    pub detach: bool,
 }
 
 /// `--sweep-drag A:B:STEPS`.
@@ -182,10 +218,12 @@ pub struct CountArgs {
     /// Count in N random lowercase letters made on the workers (1e10 works).
     #[arg(long, value_name = "N", value_parser = parse_count)]
     pub random: Option<u64>,
-    /// The seed of --random: the same N and seed always give the same count.
-    #[arg(long, default_value = "0", value_parser = parse_u64, requires = "random")]
-    pub seed: u64,
-    /// Count in a file (read by the coordinator, so on its machine).
+    /// The seed of --random: the same N and seed always give the same count [default: 0].
+    /// Only --random has one: --text and --file are counted as they are.
+    #[arg(long, value_parser = parse_u64)]
+    pub seed: Option<u64>,
+    /// Count in a file, read by the coordinator with its own rights (under systemd: not in
+    /// /home, /root or /tmp; see the README).
     #[arg(long, value_name = "PATH")]
     pub file: Option<PathBuf>,
     /// Count in this text.
@@ -194,6 +232,8 @@ pub struct CountArgs {
     /// Count upper and lower case alike.
     #[arg(long)]
     pub ignore_case: bool,
+    #[command(flatten)]
+    pub detach: Detach,
 }
 
 fn parse_letter(s: &str) -> Result<String, String> {
@@ -212,6 +252,8 @@ pub struct PrimeArgs {
     /// trial: divide by every candidate up to √N; auto: a primality test, then rho.
     #[arg(long, value_enum, default_value_t = Method::Trial)]
     pub method: Method,
+    #[command(flatten)]
+    pub detach: Detach,
 }
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug)]
@@ -240,6 +282,8 @@ pub struct PiArgs {
     /// The random seed: the same samples and seed always give the same estimate.
     #[arg(long, default_value = "0", value_parser = parse_u64)]
     pub seed: u64,
+    #[command(flatten)]
+    pub detach: Detach,
 }
 
 /// A count of at least 1, written as digits (with optional `_`) or in scientific notation.
@@ -279,6 +323,34 @@ pub fn parse_u64(s: &str) -> Result<u64, String> {
         .checked_pow(shift)
         .and_then(|p| base.checked_mul(p))
         .ok_or_else(|| format!("'{s}' is larger than 2^64-1"))
+}
+
+/// A job id: a whole number from 1, as `run --detach` prints and `jobs` lists.
+fn parse_job_id(s: &str) -> Result<u64, String> {
+    match s.trim().parse::<u64>() {
+        Ok(id) if id > 0 => Ok(id),
+        _ => Err(format!(
+            "'{s}' is not a job id: ids are whole numbers like 3, as `marmotctl jobs` lists them"
+        )),
+    }
+}
+
+/// A plot's path: a PNG, in a directory that exists. Checked here, before any work is done,
+/// so a typo does not cost a whole computation.
+fn parse_plot_path(s: &str) -> Result<PathBuf, String> {
+    let path = PathBuf::from(s);
+    let is_png = path.extension().is_some_and(|x| x.eq_ignore_ascii_case("png"));
+    if !is_png {
+        return Err(format!("'{s}': plots are PNG files only; name it like plot.png"));
+    }
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    if !dir.is_dir() {
+        return Err(format!("'{s}': there is no directory {}", dir.display()));
+    }
+    Ok(path)
 }
 
 fn parse_duration(s: &str) -> Result<Duration, String> {
@@ -334,6 +406,61 @@ mod tests {
             assert!(parse_size(bad).is_err(), "{bad}");
         }
         assert!(parse_real("inf").is_err() && parse_real("nan").is_err());
+    }
+
+    #[test]
+    fn job_ids_and_plot_paths() {
+        assert_eq!(parse_job_id("3"), Ok(3));
+        for bad in ["abc", "0", "-1", "1.5", ""] {
+            let e = parse_job_id(bad).unwrap_err();
+            assert!(e.contains("not a job id") && e.contains("marmotctl jobs"), "{bad}: {e}");
+        }
+        assert!(parse_plot_path("fall.png").is_ok());
+        assert!(parse_plot_path("FALL.PNG").is_ok());
+        assert!(parse_plot_path("fall.svg").unwrap_err().contains("PNG files only"));
+        assert!(parse_plot_path("fall").unwrap_err().contains("PNG files only"));
+        assert!(parse_plot_path("/no/such/dir/fall.png").unwrap_err().contains("no directory"));
+    }
+
+    /// Every argument of every command says what it is (and a default, where it has one,
+    /// shows through clap or the text).
+    #[test]
+    fn every_argument_is_documented() {
+        use clap::CommandFactory;
+        fn walk(cmd: &clap::Command, path: &str, missing: &mut Vec<String>) {
+            for arg in cmd.get_arguments() {
+                let id = arg.get_id().as_str();
+                if matches!(id, "help" | "version") || arg.is_hide_set() {
+                    continue;
+                }
+                if arg.get_help().is_none_or(|h| h.to_string().trim().is_empty()) {
+                    missing.push(format!("{path} {id}"));
+                }
+            }
+            for sub in cmd.get_subcommands() {
+                if sub.get_about().is_none() && sub.get_name() != "help" {
+                    missing.push(format!("{path} {} (no about)", sub.get_name()));
+                }
+                walk(sub, &format!("{path} {}", sub.get_name()), missing);
+            }
+        }
+        let mut missing = vec![];
+        walk(&Cli::command(), "marmotctl", &mut missing);
+        assert!(missing.is_empty(), "undocumented: {missing:?}");
+    }
+
+    #[test]
+    fn detach_is_offered_only_where_it_works() {
+        use clap::CommandFactory;
+        let cli = Cli::command();
+        let run = cli.find_subcommand("run").unwrap();
+        for task in ["pi", "prime", "count"] {
+            let sub = run.find_subcommand(task).unwrap();
+            assert!(sub.get_arguments().any(|a| a.get_id() == "detach"), "{task}");
+        }
+        let freefall = run.find_subcommand("freefall").unwrap();
+        let detach = freefall.get_arguments().find(|a| a.get_id() == "detach").unwrap();
+        assert!(detach.is_hide_set(), "refused, so not offered in --help");
     }
 
     #[test]

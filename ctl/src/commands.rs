@@ -2,40 +2,39 @@
 
 use crate::cli::{Command, CountArgs, Method, RunTask};
 use crate::client::Client;
-use crate::follow::{follow, interrupt, Followed};
+use crate::follow::{follow, Followed, Interrupt, OnInterrupt};
 use anyhow::{bail, Context, Result};
 use proto::api::{
     BenchRequest, BenchResult, CountResult, ExitReply, ExitRequest, JobState, JobView, JoinToken,
     PiResult, PingRequest, PingResult, PrimeResult, Status, UpdateRequest, WorkerView,
 };
+use proto::human;
 use proto::task::{CountSource, PrimeMethod, TaskSpec};
 use serde::Serialize;
 use std::process::ExitCode;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
-use tokio::signal::unix::Signal;
-
-/// Exit status of a job the user interrupted with Ctrl-C (128 + SIGINT).
-const INTERRUPTED: u8 = 130;
 
 pub async fn run(client: &Client, command: Command, json: bool) -> Result<ExitCode> {
     match command {
         Command::Status => status(client, json).await,
         Command::Workers => workers(client, json).await,
         Command::Ping { timeout, workers } => ping(client, timeout, workers, json).await,
-        Command::Run { task, detach } => {
-            let spec = match task {
-                RunTask::Pi(args) => TaskSpec::Pi { samples: args.samples, seed: args.seed },
-                RunTask::Count(args) => count_spec(args)?,
-                RunTask::Prime(args) => TaskSpec::Prime {
-                    n: args.n,
-                    method: match args.method {
+        Command::Run { task } => {
+            let (spec, detach) = match task {
+                RunTask::Pi(args) => {
+                    (TaskSpec::Pi { samples: args.samples, seed: args.seed }, args.detach.detach)
+                }
+                RunTask::Count(args) => {
+                    let detach = args.detach.detach;
+                    (count_spec(args)?, detach)
+                }
+                RunTask::Prime(args) => {
+                    let method = match args.method {
                         Method::Trial => PrimeMethod::Trial,
                         Method::Auto => PrimeMethod::Auto,
-                    },
-                },
-                RunTask::Freefall(_) if detach => bail!(
-                    "freefall streams its points to marmotctl as they come; it cannot be detached"
-                ),
+                    };
+                    (TaskSpec::Prime { n: args.n, method }, args.detach.detach)
+                }
                 RunTask::Freefall(args) => return crate::freefall::run(client, args, json).await,
             };
             run_job(client, spec, detach, json).await
@@ -49,12 +48,13 @@ pub async fn run(client: &Client, command: Command, json: bool) -> Result<ExitCo
             Ok(ExitCode::SUCCESS)
         }
         Command::Exit { workers, all } => exit(client, workers, all, json).await,
-        Command::Update { binaries, parallel, allow_downgrade, coordinator } => {
+        Command::Update { binaries, parallel, keep_going, allow_downgrade, coordinator } => {
             let request = UpdateRequest {
                 binaries: vec![],
                 parallel: Some(parallel),
                 allow_downgrade,
                 coordinator,
+                keep_going,
             };
             crate::update::run(client, &binaries, request, json).await
         }
@@ -91,14 +91,15 @@ async fn status(client: &Client, json: bool) -> Result<ExitCode> {
         );
         println!("workers      {}", s.workers);
         println!("slots        {} busy of {}", s.slots_busy, s.slots);
-        println!("queued       {} chunks", s.chunks_queued);
+        println!("queued       {}", human::count(s.chunks_queued, "chunk", "chunks"));
         println!("jobs         {} running", s.jobs_running);
     });
     Ok(ExitCode::SUCCESS)
 }
 
 async fn workers(client: &Client, json: bool) -> Result<ExitCode> {
-    let list: Vec<WorkerView> = client.get("/v1/workers").await?;
+    let mut list: Vec<WorkerView> = client.get("/v1/workers").await?;
+    list.sort_by(|a, b| a.name.cmp(&b.name));
     print(json, &list, || {
         if list.is_empty() {
             println!("no workers connected (add one with `marmotd worker --coordinator HOST --token TOKEN`)");
@@ -128,7 +129,7 @@ async fn workers(client: &Client, json: bool) -> Result<ExitCode> {
                 w.slots_busy,
                 score,
                 w.version,
-                &w.binary_sha256[..w.binary_sha256.len().min(12)],
+                w.binary_sha256.get(..12).unwrap_or(&w.binary_sha256),
                 w.rtt_ms,
                 w.last_seen_ms,
                 now.saturating_sub(w.connected_since),
@@ -145,7 +146,8 @@ async fn ping(
     json: bool,
 ) -> Result<ExitCode> {
     let request = PingRequest { timeout_ms: timeout.as_millis().max(1) as u64, workers };
-    let results: Vec<PingResult> = client.post("/v1/ping", &request).await?;
+    let mut results: Vec<PingResult> = client.post("/v1/ping", &request).await?;
+    results.sort_by(|a, b| a.worker.cmp(&b.worker));
     print(json, &results, || {
         if results.is_empty() {
             println!("no workers connected");
@@ -163,25 +165,39 @@ async fn ping(
 }
 
 async fn run_job(client: &Client, spec: TaskSpec, detach: bool, json: bool) -> Result<ExitCode> {
-    let interrupt = interrupt()?;
+    let interrupt = Interrupt::listen()?;
     let job: JobView = client.post("/v1/jobs", &spec).await?;
     if detach {
         print(json, &job, || println!("{}", job.id));
         return Ok(ExitCode::SUCCESS);
     }
-    finish(client, job.id, json, interrupt).await
+    finish(client, job.id, json, interrupt, OnInterrupt::Cancel).await
 }
 
 async fn wait(client: &Client, id: u64, json: bool) -> Result<ExitCode> {
-    finish(client, id, json, interrupt()?).await
+    finish(client, id, json, Interrupt::listen()?, OnInterrupt::StopFollowing).await
 }
 
 /// Follows a job and prints how it ended.
-async fn finish(client: &Client, id: u64, json: bool, interrupt: Signal) -> Result<ExitCode> {
-    let view = match follow(client, id, json, interrupt).await? {
-        Followed::Interrupted(id) => {
-            eprintln!("marmotctl: cancelled job {id}");
-            return Ok(ExitCode::from(INTERRUPTED));
+async fn finish(
+    client: &Client,
+    id: u64,
+    json: bool,
+    interrupt: Interrupt,
+    on_interrupt: OnInterrupt,
+) -> Result<ExitCode> {
+    let view = match follow(client, id, json, interrupt, on_interrupt).await? {
+        Followed::Cancelled { id, signal } => {
+            eprintln!("marmotctl: cancelled job {id} ({})", signal.name);
+            return Ok(ExitCode::from(signal.status));
+        }
+        Followed::Left { id, signal } => {
+            eprintln!(
+                "marmotctl: stopped following job {id} ({}); it keeps running: \
+                 `marmotctl wait {id}` follows it again, `marmotctl cancel {id}` stops it",
+                signal.name
+            );
+            return Ok(ExitCode::from(signal.status));
         }
         Followed::Ended(view) => *view,
     };
@@ -215,20 +231,65 @@ async fn jobs(client: &Client, json: bool) -> Result<ExitCode> {
             println!("no jobs yet");
             return;
         }
-        println!("{:>5}  {:<8} {:<10} {:>17} {:>10}", "ID", "TASK", "STATE", "PROGRESS", "ELAPSED");
+        println!("{:>5}  {:<10} {:>17} {:>10}  JOB", "ID", "STATE", "PROGRESS", "ELAPSED");
         for j in &list {
             println!(
-                "{:>5}  {:<8} {:<10} {:>8}/{:<8} {:>9.2}s",
+                "{:>5}  {:<10} {:>8}/{:<8} {:>9.2}s  {}",
                 j.id,
-                j.task,
                 state_name(j.state),
                 j.chunks_done,
                 j.chunks_total,
-                j.elapsed_seconds
+                j.elapsed_seconds,
+                describe_spec(&j.spec)
             );
         }
     });
     Ok(ExitCode::SUCCESS)
+}
+
+/// What a job was asked to do, in the words of the `marmotctl run` that submits it.
+pub fn describe_spec(spec: &TaskSpec) -> String {
+    let method = |m: &PrimeMethod| match m {
+        PrimeMethod::Trial => "trial",
+        PrimeMethod::Auto => "auto",
+    };
+    let fall =
+        |f: &proto::task::Fall| format!("--y0 {} --v0 {} --g {} --dt {}", f.y0, f.v0, f.g, f.dt);
+    match spec {
+        TaskSpec::Pi { samples, seed } => format!("pi {samples} --seed {seed}"),
+        TaskSpec::Prime { n, method: m } => format!("prime {n} --method {}", method(m)),
+        TaskSpec::Count { letter, ignore_case, source } => {
+            let case = if *ignore_case { " --ignore-case" } else { "" };
+            let source = match source {
+                CountSource::Random { letters, seed } => {
+                    format!("--random {letters} --seed {seed}")
+                }
+                CountSource::Text { text } => {
+                    format!(
+                        "--text ({})",
+                        human::count(text.chars().count() as u64, "character", "characters")
+                    )
+                }
+                CountSource::File { path, bytes } => {
+                    format!(
+                        "--file {} ({})",
+                        path.escape_debug(),
+                        human::amount(*bytes as f64, "B")
+                    )
+                }
+                CountSource::Streamed => "(streamed)".into(),
+            };
+            format!("count '{}' {source}{case}", letter.escape_debug())
+        }
+        TaskSpec::Freefall { fall: f, .. } if f.drag > 0.0 => {
+            format!("freefall {} --drag {}", fall(f), f.drag)
+        }
+        TaskSpec::Freefall { fall: f, .. } => format!("freefall {}", fall(f)),
+        TaskSpec::Sweep { fall: f, from, to, steps } => {
+            format!("freefall {} --sweep-drag {from}:{to}:{steps}", fall(f))
+        }
+        TaskSpec::FreefallFrom { .. } | TaskSpec::Survey { .. } => "freefall (inner step)".into(),
+    }
 }
 
 fn state_name(state: JobState) -> &'static str {
@@ -274,8 +335,11 @@ async fn exit(client: &Client, workers: Vec<String>, all: bool, json: bool) -> R
 
 /// A `count` job; a file's path is made absolute, since the coordinator reads it.
 fn count_spec(args: CountArgs) -> Result<TaskSpec> {
+    if args.seed.is_some() && args.random.is_none() {
+        bail!("--seed goes with --random: --text and --file are counted as they are, with no seed");
+    }
     let source = match (args.random, args.file, args.text) {
-        (Some(letters), _, _) => CountSource::Random { letters, seed: args.seed },
+        (Some(letters), _, _) => CountSource::Random { letters, seed: args.seed.unwrap_or(0) },
         (_, Some(path), _) => {
             let path = std::fs::canonicalize(&path)
                 .with_context(|| format!("cannot read {}", path.display()))?;
@@ -289,7 +353,8 @@ fn count_spec(args: CountArgs) -> Result<TaskSpec> {
 
 async fn bench(client: &Client, length: Duration, json: bool) -> Result<ExitCode> {
     let millis = u32::try_from(length.as_millis()).unwrap_or(u32::MAX);
-    let results: Vec<BenchResult> = client.post("/v1/bench", &BenchRequest { millis }).await?;
+    let mut results: Vec<BenchResult> = client.post("/v1/bench", &BenchRequest { millis }).await?;
+    results.sort_by(|a, b| a.worker.cmp(&b.worker));
     print(json, &results, || {
         if results.is_empty() {
             println!("no workers connected");
@@ -300,9 +365,9 @@ async fn bench(client: &Client, length: Duration, json: bool) -> Result<ExitCode
                     let slots: Vec<String> =
                         r.slot_scores.iter().map(|s| format!("{s:.2}")).collect();
                     println!(
-                        "{:<16} {score:.2} G samples/s ({} slots: {})",
+                        "{:<16} {score:.2} G samples/s ({}: {})",
                         r.worker,
-                        slots.len(),
+                        human::count(slots.len() as u64, "slot", "slots"),
                         slots.join(" ")
                     );
                 }

@@ -1,5 +1,10 @@
-//! Following a job to its end: a long poll every 200 ms, a progress bar on a terminal, and
-//! Ctrl-C cancelling the job on the cluster rather than abandoning it.
+//! Following a job to its end: a long poll every 200 ms and a progress bar on a terminal.
+//!
+//! What an interruption means depends on who started the job. `run` started it, so Ctrl-C
+//! (and SIGTERM, and SIGHUP from a closed terminal or ssh session) cancels it on the cluster:
+//! nobody would be left to read its result. `wait` only watches a job that runs on its own,
+//! so there the same signals stop the watching and leave the job running, as `docker logs -f`
+//! does.
 
 use crate::client::Client;
 use anyhow::Result;
@@ -11,14 +16,62 @@ use tokio::signal::unix::{signal, Signal, SignalKind};
 /// How a followed job ended, as far as this command is concerned.
 pub enum Followed {
     Ended(Box<JobView>),
-    /// The user pressed Ctrl-C and the job was cancelled.
-    Interrupted(u64),
+    /// Interrupted, and the job was cancelled on the cluster (by `run`).
+    Cancelled {
+        id: u64,
+        signal: Signalled,
+    },
+    /// Interrupted, and the job left running (by `wait`).
+    Left {
+        id: u64,
+        signal: Signalled,
+    },
 }
 
-/// Ctrl-C, listened for from before the job is submitted: a Ctrl-C that lands between the
-/// submission and the first poll must still cancel the job, not kill `marmotctl` silently.
-pub fn interrupt() -> Result<Signal> {
-    Ok(signal(SignalKind::interrupt())?)
+/// The signal that interrupted a command: its name, and the exit status that reports it
+/// (128 + its number, as a shell reports a process killed by it).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Signalled {
+    pub name: &'static str,
+    pub status: u8,
+}
+
+/// What an interruption does to the followed job.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OnInterrupt {
+    /// Cancel it: this command started it (`run`).
+    Cancel,
+    /// Leave it running: this command only watches it (`wait`).
+    StopFollowing,
+}
+
+/// Ctrl-C, SIGTERM and SIGHUP, listened for from before the job is submitted: a signal that
+/// lands between the submission and the first poll must still reach the job, not kill
+/// `marmotctl` silently and leave an orphan.
+pub struct Interrupt {
+    int: Signal,
+    term: Signal,
+    hup: Signal,
+}
+
+impl Interrupt {
+    pub fn listen() -> Result<Self> {
+        Ok(Interrupt {
+            int: signal(SignalKind::interrupt())?,
+            term: signal(SignalKind::terminate())?,
+            hup: signal(SignalKind::hangup())?,
+        })
+    }
+
+    /// Waits for the next of the three.
+    pub async fn recv(&mut self) -> Signalled {
+        let (name, number) = tokio::select! {
+            _ = self.int.recv() => ("Ctrl-C", 2),
+            _ = self.term.recv() => ("SIGTERM", 15),
+            _ = self.hup.recv() => ("SIGHUP", 1),
+        };
+        Signalled { name, status: 128 + number }
+    }
 }
 
 /// Polls job `id` until it ends; shows progress unless `quiet` or stderr is not a terminal.
@@ -26,17 +79,21 @@ pub async fn follow(
     client: &Client,
     id: u64,
     quiet: bool,
-    mut interrupt: Signal,
+    mut interrupt: Interrupt,
+    on_interrupt: OnInterrupt,
 ) -> Result<Followed> {
-    let bar = (!quiet && std::io::stderr().is_terminal()).then(|| chunk_bar("{msg}"));
+    let hint = match on_interrupt {
+        OnInterrupt::Cancel => "Ctrl-C cancels the job",
+        OnInterrupt::StopFollowing => "Ctrl-C stops following; the job runs on",
+    };
+    let bar = (!quiet && std::io::stderr().is_terminal()).then(|| job_bar(hint));
     let poll = async {
         loop {
             let view: JobView = client.get(&format!("/v1/jobs/{id}?wait_ms=200")).await?;
             if let Some(bar) = &bar {
                 bar.set_length(view.chunks_total);
                 bar.set_position(view.chunks_done);
-                let rate = view.units_done as f64 / view.elapsed_seconds.max(1e-9);
-                bar.set_message(format!("{} {}/s", human_count(rate), unit_name(&view.task)));
+                bar.set_message(progress_message(&view));
             }
             if view.state.is_finished() {
                 return anyhow::Ok(view);
@@ -45,15 +102,53 @@ pub async fn follow(
     };
     let result = tokio::select! {
         view = poll => view.map(|v| Followed::Ended(Box::new(v))),
-        _ = interrupt.recv() => {
-            let _: Result<JobView> = client.delete(&format!("/v1/jobs/{id}")).await;
-            Ok(Followed::Interrupted(id))
+        signal = interrupt.recv() => match on_interrupt {
+            OnInterrupt::Cancel => {
+                let _: Result<JobView> = client.delete(&format!("/v1/jobs/{id}")).await;
+                Ok(Followed::Cancelled { id, signal })
+            }
+            OnInterrupt::StopFollowing => Ok(Followed::Left { id, signal }),
         }
     };
     if let Some(bar) = bar {
         bar.finish_and_clear();
     }
     result
+}
+
+/// The progress bar of a followed job: chunks, then [`progress_message`], then `hint`.
+fn job_bar(hint: &str) -> ProgressBar {
+    let bar = ProgressBar::new(0);
+    let template = format!("{{bar:30.cyan/blue}} {{pos}}/{{len}} chunks  {{msg}}  ({hint})");
+    let style =
+        ProgressStyle::with_template(&template).unwrap_or_else(|_| ProgressStyle::default_bar());
+    bar.set_style(style);
+    bar
+}
+
+/// Rate, elapsed time and ETA of a job, from the job's own progress and times: a `wait` that
+/// starts on a job half done shows the job's rate and what is left of it, not a rate counted
+/// from the moment `wait` began.
+pub fn progress_message(view: &JobView) -> String {
+    let elapsed = view.elapsed_seconds.max(0.0);
+    let rate = if elapsed > 0.0 { view.units_done as f64 / elapsed } else { 0.0 };
+    let left = view.units_total.saturating_sub(view.units_done) as f64;
+    let eta = if rate > 0.0 { clock(left / rate) } else { "?".to_string() };
+    format!(
+        "{}  {} elapsed, ETA {eta}",
+        proto::human::rate(rate, unit_name(&view.task)),
+        clock(elapsed)
+    )
+}
+
+/// Seconds as `7s`, `3m05s` or `2h03m`.
+pub fn clock(seconds: f64) -> String {
+    let s = seconds.max(0.0).round() as u64;
+    match s {
+        s if s < 60 => format!("{s}s"),
+        s if s < 3600 => format!("{}m{:02}s", s / 60, s % 60),
+        s => format!("{}h{:02}m", s / 3600, s / 60 % 60),
+    }
 }
 
 /// A progress bar over a job's chunks, with `middle` (an indicatif template piece) between
@@ -78,14 +173,48 @@ fn unit_name(task: &str) -> &'static str {
     }
 }
 
-/// 1234567 → "1.23 M".
-pub fn human_count(x: f64) -> String {
-    let (value, suffix) = match x {
-        x if x >= 1e12 => (x / 1e12, " T"),
-        x if x >= 1e9 => (x / 1e9, " G"),
-        x if x >= 1e6 => (x / 1e6, " M"),
-        x if x >= 1e3 => (x / 1e3, " k"),
-        x => (x, ""),
-    };
-    format!("{value:.2}{suffix}")
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proto::api::JobState;
+    use proto::task::TaskSpec;
+
+    fn view(units_done: u64, units_total: u64, elapsed_seconds: f64) -> JobView {
+        JobView {
+            id: 1,
+            task: "pi".into(),
+            spec: TaskSpec::Pi { samples: units_total, seed: 0 },
+            state: JobState::Running,
+            chunks_done: 0,
+            chunks_total: 10,
+            units_done,
+            units_total,
+            elapsed_seconds,
+            chunks_rerun: 0,
+            result: None,
+            error: None,
+        }
+    }
+
+    #[test]
+    fn eta_comes_from_the_jobs_own_progress() {
+        // Half done after 100 s: 100 s to go, however long anyone has been watching.
+        assert_eq!(
+            progress_message(&view(5_000, 10_000, 100.0)),
+            "50.0 samples/s  1m40s elapsed, ETA 1m40s"
+        );
+        assert_eq!(
+            progress_message(&view(9_000_000_000, 10_000_000_000, 3.0)),
+            "3.00 G samples/s  3s elapsed, ETA 0s"
+        );
+        assert_eq!(progress_message(&view(0, 10, 0.0)), "0.00 samples/s  0s elapsed, ETA ?");
+    }
+
+    #[test]
+    fn clocks() {
+        assert_eq!(clock(7.4), "7s");
+        assert_eq!(clock(185.0), "3m05s");
+        assert_eq!(clock(7380.0), "2h03m");
+        assert_eq!(clock(-1.0), "0s");
+    }
 }

@@ -7,7 +7,7 @@
 
 use crate::cli::{FreefallArgs, SweepRange};
 use crate::client::Client;
-use crate::follow::{chunk_bar, interrupt};
+use crate::follow::{chunk_bar, Interrupt};
 use crate::plot::{self, Columns, Panel};
 use anyhow::{bail, Context, Result};
 use indicatif::ProgressBar;
@@ -21,8 +21,6 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use tokio::sync::mpsc;
 
-/// Exit status of a job the user interrupted with Ctrl-C (128 + SIGINT).
-const INTERRUPTED: u8 = 130;
 /// Chunks fetched ahead of the writer.
 const AHEAD: usize = 4;
 /// How long one chunk request may wait on the coordinator before asking again.
@@ -56,6 +54,9 @@ impl Kind {
 }
 
 pub async fn run(client: &Client, args: FreefallArgs, json: bool) -> Result<ExitCode> {
+    if args.detach {
+        bail!("freefall streams its points to marmotctl as they come; it cannot be detached");
+    }
     let fall = Fall { y0: args.y0, v0: args.v0, g: args.g, dt: args.dt, drag: args.drag };
     let (spec, kind) = match args.sweep_drag {
         Some(range) => {
@@ -76,22 +77,23 @@ pub async fn run(client: &Client, args: FreefallArgs, json: bool) -> Result<Exit
         (None, Kind::Sweep(_)) if !json => Output::Stdout,
         (None, _) => Output::None,
     };
-    let mut interrupt = interrupt()?;
+    let mut interrupt = Interrupt::listen()?;
+    // Files are checked before the job runs: a typo must not cost a whole computation.
+    let sink = Sink::new(kind, out, args.plot.clone(), args.size)?;
     let job: JobView = client.post("/v1/jobs", &spec).await?;
     let id = job.id;
     let (tx, rx) = mpsc::channel::<Chunk>(AHEAD);
-    let sink = Sink::new(kind, out, args.plot.clone(), args.size)?;
     let writer = tokio::task::spawn_blocking(move || sink.consume(rx));
     let bar = (!json && std::io::stderr().is_terminal()).then(|| chunk_bar("{per_sec}"));
     let fetched = tokio::select! {
         fetched = fetch_all(client, id, kind, tx, bar.as_ref()) => fetched,
-        _ = interrupt.recv() => {
+        signal = interrupt.recv() => {
             let _: Result<JobView> = client.delete(&format!("/v1/jobs/{id}")).await;
             if let Some(bar) = &bar {
                 bar.finish_and_clear();
             }
-            eprintln!("marmotctl: cancelled job {id}");
-            return Ok(ExitCode::from(INTERRUPTED));
+            eprintln!("marmotctl: cancelled job {id} ({})", signal.name);
+            return Ok(ExitCode::from(signal.status));
         }
     };
     if let Some(bar) = &bar {
@@ -196,6 +198,9 @@ impl Sink {
             }
         };
         let out = out.map(|w| BufWriter::with_capacity(1 << 20, w));
+        if let Some(path) = &plot {
+            plot::check_writable(path)?;
+        }
         Ok(Sink { kind, out, out_name, plot: plot.map(|p| (p, size)), columns: vec![] })
     }
 

@@ -1,11 +1,13 @@
 //! `marmotctl`: the command-line client of a marmot coordinator, talking HTTP over its local
-//! Unix socket. Every failure ends as one `marmotctl: error: ...` line and a non-zero exit.
+//! Unix socket. Every failure ends as one `marmotctl: error: ...` line (with `--json`, one
+//! `{"error": ...}` document on stdout) and a non-zero exit.
 //!
 //! # Layout
 //! - `cli`: flags, and parsers for counts (`1e10`, `10_000_000_000`) and durations (`2s`).
 //! - `client`: one HTTP request per call over the socket, with readable connection errors.
 //! - `commands`: one function per command, human output or `--json`.
-//! - `follow`: following a job with a progress bar; Ctrl-C cancels it on the cluster.
+//! - `follow`: following a job with a progress bar; Ctrl-C cancels it (`run`) or stops
+//!   following (`wait`).
 
 mod cli;
 mod client;
@@ -22,16 +24,22 @@ fn main() -> ExitCode {
     let cli = match cli::Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) if !e.use_stderr() => e.exit(), // --help, --version
+        Err(e) if e.kind() == clap::error::ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
+            // `marmotctl` or `marmotctl run` alone: the usage and the list of commands.
+            let _ = e.print();
+            return ExitCode::from(proto::exit::USAGE);
+        }
         Err(e) => {
-            eprintln!("marmotctl: error: {}", proto::usage::one_line(&e.render().to_string()));
-            return ExitCode::from(2);
+            let json = std::env::args().any(|a| a == "--json");
+            report(json, &proto::usage::one_line(&e.render().to_string()));
+            return ExitCode::from(proto::exit::USAGE);
         }
     };
     let socket = cli.socket.clone().unwrap_or_else(proto::paths::default_socket);
     let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
-            eprintln!("marmotctl: error: cannot start the async runtime: {e}");
+            report(cli.json, &format!("cannot start the async runtime: {e}"));
             return ExitCode::FAILURE;
         }
     };
@@ -39,8 +47,19 @@ fn main() -> ExitCode {
     match runtime.block_on(commands::run(&client, cli.command, cli.json)) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("marmotctl: error: {e:#}");
+            report(cli.json, &format!("{e:#}"));
             ExitCode::FAILURE
         }
+    }
+}
+
+/// Reports a failure: one line on stderr, or with `--json` one `{"error": ...}` document on
+/// stdout, where a script reading the output finds it.
+fn report(json: bool, message: &str) {
+    if json {
+        let doc = proto::api::ApiError { error: message.to_string() };
+        println!("{}", serde_json::to_string(&doc).unwrap_or_default());
+    } else {
+        eprintln!("marmotctl: error: {message}");
     }
 }

@@ -7,6 +7,7 @@
 
 use anyhow::{anyhow, Context, Result};
 use plotters::prelude::*;
+use plotters_bitmap::BitMapBackendError;
 use std::path::Path;
 
 /// The four points of one pixel column.
@@ -93,7 +94,9 @@ pub fn draw_png(
     plotters::style::register_font("sans-serif", FontStyle::Normal, dejavu::sans::regular())
         .map_err(|_| anyhow!("the embedded plot font is unreadable"))?;
     let root = BitMapBackend::new(path, size).into_drawing_area();
-    let draw_error = |e: DrawingAreaErrorKind<_>| anyhow!("cannot draw {}: {e}", path.display());
+    let draw_error = |e: DrawingAreaErrorKind<BitMapBackendError>| {
+        anyhow!("cannot draw {}: {}", path.display(), in_words(&e))
+    };
     root.fill(&WHITE).map_err(draw_error)?;
     let root = root.titled(title, ("sans-serif", 22)).map_err(draw_error)?;
     let areas = root.split_evenly((panels.len().max(1), 1));
@@ -120,6 +123,35 @@ pub fn draw_png(
         chart.draw_series(LineSeries::new(panel.columns.points(), &BLUE)).map_err(draw_error)?;
     }
     root.present().map_err(draw_error).with_context(|| format!("writing {}", path.display()))
+}
+
+/// A plotting error in words: plotters shows the bitmap backend's errors with `Debug`.
+fn in_words(e: &DrawingAreaErrorKind<BitMapBackendError>) -> String {
+    use plotters_backend::DrawingErrorKind::{DrawingError, FontError};
+    use DrawingAreaErrorKind::BackendError;
+    match e {
+        BackendError(DrawingError(BitMapBackendError::IOError(io))) => io.to_string(),
+        BackendError(DrawingError(BitMapBackendError::InvalidBuffer)) => "bad image buffer".into(),
+        BackendError(DrawingError(BitMapBackendError::ImageError(e))) => e.to_string(),
+        BackendError(FontError(e)) => format!("font: {e}"),
+        other => other.to_string(),
+    }
+}
+
+/// Checks that a plot can be written at `path` before the work that fills it runs, leaving
+/// nothing behind: a file that was not there is created and removed again.
+pub fn check_writable(path: &Path) -> Result<()> {
+    let existed = path.exists();
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(path)
+        .with_context(|| format!("cannot write the plot {}", path.display()))?;
+    if !existed {
+        let _ = std::fs::remove_file(path);
+    }
+    Ok(())
 }
 
 /// An axis label: short whatever the scale (5.2e6, 0.001, 250).

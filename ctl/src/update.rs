@@ -39,6 +39,7 @@ pub async fn run(
         }
         request.binaries.push(info.sha256);
     }
+    let asked = request.parallel.unwrap_or(1);
     let mut report: UpdateReport = client.post("/v1/update", &request).await?;
     if let Some(coordinator) = &mut report.coordinator {
         if coordinator.status == UpdateStatus::Restarting {
@@ -51,13 +52,16 @@ pub async fn run(
         }
         let updated = report.workers.iter().filter(|w| w.status == UpdateStatus::Updated).count();
         println!(
-            "{updated} of {} workers updated, {} at a time, in {:.2} s ({:.1} MB sent at {:.0} MB/s)",
-            report.workers.len(),
+            "{updated} of {} updated, {} at a time, in {:.2} s ({} sent at {})",
+            proto::human::count(report.workers.len() as u64, "worker", "workers"),
             report.parallel,
             report.seconds,
-            report.bytes_sent as f64 / 1e6,
-            report.bytes_per_second / 1e6
+            proto::human::amount(report.bytes_sent as f64, "B"),
+            proto::human::rate(report.bytes_per_second, "B")
         );
+        if report.parallel < asked {
+            println!("{}", fewer_at_a_time(asked, report.parallel, report.workers.len()));
+        }
     });
     let all_good = report.workers.iter().chain(&report.coordinator).all(|m| m.status.is_success());
     Ok(if all_good { ExitCode::SUCCESS } else { ExitCode::FAILURE })
@@ -84,6 +88,15 @@ async fn wait_for_coordinator(client: &Client, line: &mut MachineUpdate) {
     line.detail = Some(format!("not back on the new binary within {COORDINATOR_BACK:?}"));
 }
 
+/// Why a rollout updated fewer workers at a time than asked.
+fn fewer_at_a_time(asked: u32, used: u32, workers: usize) -> String {
+    format!(
+        "(asked for {asked} at a time, used {used}: at most a quarter of the {} are \
+         updated at once, so the rest keep computing)",
+        proto::human::count(workers as u64, "worker", "workers")
+    )
+}
+
 fn describe(m: &MachineUpdate) -> String {
     let what = match m.status {
         UpdateStatus::Updated => {
@@ -107,4 +120,16 @@ fn describe(m: &MachineUpdate) -> String {
 
 fn short(sha: &str) -> &str {
     sha.get(..12).unwrap_or(sha)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn says_why_fewer_ran_at_once() {
+        assert_eq!(
+            super::fewer_at_a_time(4, 1, 3),
+            "(asked for 4 at a time, used 1: at most a quarter of the 3 workers are updated at \
+             once, so the rest keep computing)"
+        );
+    }
 }

@@ -2,6 +2,7 @@
 //! worker and local cluster take (the logic never sees raw flags).
 
 use crate::coordinator::CoordinatorConfig;
+use crate::state_dir::{self, Role};
 use crate::worker::{identity, WorkerConfig};
 use clap::{Args, Parser, Subcommand};
 use std::net::SocketAddr;
@@ -9,7 +10,13 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 #[derive(Parser, Debug)]
-#[command(name = "marmotd", version = crate::update::version::current(), about = "A compute cluster for the machines you own", long_about = None)]
+#[command(
+    name = "marmotd",
+    version = crate::update::version::current(),
+    about = "A compute cluster for the machines you own",
+    long_about = None,
+    arg_required_else_help = true
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -32,13 +39,17 @@ pub struct CoordinatorArgs {
     /// UDP address workers connect to.
     #[arg(long, default_value_t = SocketAddr::from(([0, 0, 0, 0], proto::DEFAULT_PORT)))]
     pub listen: SocketAddr,
-    /// Another DNS name or IP for the coordinator's certificate (repeatable), e.g. its LAN IP.
+    /// Optional: another DNS name or IP to put in the coordinator's certificate (repeatable).
+    /// Workers need none: they check the name `coordinator.marmot`, not the address they
+    /// dial, so a new DHCP lease breaks nothing. For other tools that check the address.
     #[arg(long = "san", value_name = "NAME|IP")]
     pub sans: Vec<String>,
-    /// Where the cluster CA, keys and join secret live.
+    /// Where the cluster CA, keys and join secret live [default: /var/lib/marmot/coordinator
+    /// as root, else $XDG_DATA_HOME/marmot/coordinator]
     #[arg(long)]
     pub state_dir: Option<PathBuf>,
-    /// The control socket `marmotctl` talks to.
+    /// The control socket `marmotctl` talks to [default: /run/marmot/marmotd.sock as root,
+    /// else $XDG_RUNTIME_DIR/marmot/marmotd.sock]
     #[arg(long, env = proto::paths::SOCKET_ENV)]
     pub socket: Option<PathBuf>,
     /// Make the control socket 0660 and owned by this group (default: 0600, owner only).
@@ -54,19 +65,22 @@ pub struct CoordinatorArgs {
 
 #[derive(Args, Debug)]
 pub struct WorkerArgs {
-    /// The coordinator, as HOST or HOST:PORT (default port 7070).
-    #[arg(long, value_name = "HOST:PORT")]
+    /// The coordinator, as HOST or HOST:PORT (default port 7070). A name that does not
+    /// resolve yet (DNS not up at boot) is retried, like an unreachable coordinator.
+    #[arg(long, value_name = "HOST:PORT", value_parser = parse_coordinator)]
     pub coordinator: String,
-    /// The join token from `marmotctl join-token` (needed once; may stay in the unit file).
+    /// The join token from `marmotctl join-token`, needed for the first start only. Prefer
+    /// the environment variable: arguments are visible to every user in `ps`.
     #[arg(long, env = "MARMOT_TOKEN", hide_env_values = true)]
     pub token: Option<String>,
-    /// The name this worker is listed under (default: the host name).
+    /// The name this worker is listed under [default: the host name]
     #[arg(long)]
     pub name: Option<String>,
-    /// How many chunks run at once (default: the available cores).
+    /// How many chunks run at once [default: the available cores]
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..=4096))]
     pub slots: Option<u32>,
-    /// Where the worker's key and certificate live.
+    /// Where the worker's key and certificate live [default: /var/lib/marmot/worker as root,
+    /// else $XDG_DATA_HOME/marmot/worker]
     #[arg(long)]
     pub state_dir: Option<PathBuf>,
     /// The coordinator silent this long is considered gone, and the worker reconnects.
@@ -82,7 +96,7 @@ pub struct LocalArgs {
     /// How many workers to start.
     #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..=64))]
     pub workers: u32,
-    /// Slots per worker (default: the machine's cores shared between the workers).
+    /// Slots per worker [default: the machine's cores shared between the workers]
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..=4096))]
     pub slots: Option<u32>,
 }
@@ -96,6 +110,44 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
     Ok(d)
 }
 
+/// The coordinator's address as `HOST:PORT`: `HOST` alone gets port 7070; an IPv6 address
+/// is written `[ADDR]:PORT` (or bare, for the default port). Only the form is checked here:
+/// whether the name resolves is found out, and retried, when connecting.
+fn parse_coordinator(s: &str) -> Result<String, String> {
+    use std::net::{IpAddr, SocketAddr};
+    let s = s.trim();
+    let bad = |why: &str| Err(format!("'{s}' {why}: write HOST, HOST:PORT or [IPv6]:PORT"));
+    if let Ok(addr) = s.parse::<SocketAddr>() {
+        return if addr.port() == 0 { bad("has port 0") } else { Ok(addr.to_string()) };
+    }
+    if let Ok(ip) = s.parse::<IpAddr>() {
+        return Ok(SocketAddr::new(ip, proto::DEFAULT_PORT).to_string());
+    }
+    let (host, port) = match s.rsplit_once(':') {
+        Some((host, port)) => match port.parse::<u16>() {
+            Ok(p) if p > 0 => (host, p),
+            _ => return bad("has no valid port (1 to 65535)"),
+        },
+        None => (s, proto::DEFAULT_PORT),
+    };
+    let valid = |c: char| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_');
+    if host.is_empty() || !host.chars().all(valid) {
+        return bad("is not a host name or address");
+    }
+    Ok(format!("{host}:{port}"))
+}
+
+/// The state dir from `--state-dir`, or the role's default (warning about an old layout).
+fn state_dir_or_default(flag: Option<PathBuf>, role: Role) -> PathBuf {
+    flag.unwrap_or_else(|| {
+        let (dir, warning) = state_dir::default_for(role);
+        if let Some(warning) = warning {
+            tracing::warn!("{warning}");
+        }
+        dir
+    })
+}
+
 fn parse_factor(s: &str) -> Result<f64, String> {
     match s.parse::<f64>() {
         Ok(f) if f.is_finite() && f > 1.0 => Ok(f),
@@ -107,7 +159,7 @@ impl CoordinatorArgs {
     pub fn into_config(self) -> CoordinatorConfig {
         CoordinatorConfig {
             listen: self.listen,
-            state_dir: self.state_dir.unwrap_or_else(proto::paths::default_state_dir),
+            state_dir: state_dir_or_default(self.state_dir, Role::Coordinator),
             socket: self.socket.unwrap_or_else(proto::paths::default_socket),
             socket_group: self.socket_group,
             sans: self.sans,
@@ -119,22 +171,38 @@ impl CoordinatorArgs {
 
 impl WorkerArgs {
     pub fn into_config(self) -> WorkerConfig {
-        let coordinator =
-            if self.coordinator.rsplit_once(':').is_some_and(|(_, p)| p.parse::<u16>().is_ok())
-                && !self.coordinator.ends_with(']')
-            {
-                self.coordinator
-            } else {
-                format!("{}:{}", self.coordinator, proto::DEFAULT_PORT)
-            };
         WorkerConfig {
-            coordinator,
+            coordinator: self.coordinator,
             token: self.token,
             name: self.name.unwrap_or_else(identity::hostname),
             slots: self.slots.unwrap_or_else(identity::default_slots),
-            state_dir: self.state_dir.unwrap_or_else(proto::paths::default_state_dir),
+            state_dir: state_dir_or_default(self.state_dir, Role::Worker),
             dead_after: self.dead_after,
             updatable: true,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_coordinator;
+
+    #[test]
+    fn coordinator_addresses() {
+        for (given, meant) in [
+            ("192.168.1.25", "192.168.1.25:7070"),
+            ("192.168.1.25:7171", "192.168.1.25:7171"),
+            ("laptop.local", "laptop.local:7070"),
+            ("laptop:9000", "laptop:9000"),
+            ("::1", "[::1]:7070"),
+            ("[::1]:7071", "[::1]:7071"),
+            ("no-such-host.invalid", "no-such-host.invalid:7070"),
+        ] {
+            assert_eq!(parse_coordinator(given).as_deref(), Ok(meant), "{given}");
+        }
+        for bad in ["", ":7070", "host:99999", "host:0", "host:x", "a b", "1.2.3.4:0", "h/x"] {
+            let e = parse_coordinator(bad).unwrap_err();
+            assert!(e.contains("HOST:PORT"), "{bad}: {e}");
         }
     }
 }

@@ -10,12 +10,18 @@
 //! - [`local`]: a coordinator and N workers in one process, and the `demo`.
 //! - [`systemd`]: readiness notification for `Type=notify` units.
 //! - [`cli`]: command-line flags, turned into the plain configs the modules take.
+//! - [`logging`]: log output for a terminal, a pipe, or the journal.
+//! - [`fatal`]: errors that restarting cannot fix (exit status 78, not restarted by systemd).
+//! - [`state_dir`]: each role's state directory, and the lock that keeps it to one process.
 
 pub mod cli;
 pub mod coordinator;
+pub mod fatal;
 pub mod kernels;
 pub mod local;
+pub mod logging;
 pub mod scheduler;
+pub mod state_dir;
 pub mod systemd;
 pub mod transport;
 pub mod update;

@@ -4,6 +4,8 @@
 use anyhow::{Context, Result};
 use clap::Parser;
 use marmotd::cli::{Cli, Command};
+use marmotd::fatal::is_config_error;
+use marmotd::state_dir::{self, Role};
 use marmotd::update::pending::{self, Boot};
 use marmotd::update::{binary, install, Invocation};
 use marmotd::{coordinator, local, worker};
@@ -28,16 +30,18 @@ fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) if !e.use_stderr() => e.exit(), // --help, --version
+        Err(e) if e.kind() == clap::error::ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
+            // `marmotd` alone: the usage and the list of roles.
+            let _ = e.print();
+            return ExitCode::from(proto::exit::USAGE);
+        }
         Err(e) => {
             eprintln!("marmotd: error: {}", proto::usage::one_line(&e.render().to_string()));
-            return ExitCode::from(2);
+            return ExitCode::from(proto::exit::USAGE);
         }
     };
     let quiet = matches!(cli.command, Command::Demo(_));
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
-        tracing_subscriber::EnvFilter::new(if quiet { "warn" } else { "info" })
-    });
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    marmotd::logging::init(if quiet { "warn" } else { "info" });
 
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
@@ -66,7 +70,12 @@ fn main() -> ExitCode {
         }
         Err(e) => {
             eprintln!("marmotd: error: {e:#}");
-            ExitCode::FAILURE
+            // A mistake only a person can fix: systemd must not restart into it forever.
+            if is_config_error(&e) {
+                ExitCode::from(proto::exit::CONFIG)
+            } else {
+                ExitCode::FAILURE
+            }
         }
     }
 }
@@ -81,8 +90,10 @@ async fn run(cli: Cli) -> Result<Next> {
             Ok(Next::Exit)
         }
         Command::Worker(args) => {
-            let exit = worker::run(args.into_config(), shutdown).await?;
-            tracing::info!("worker stopped ({exit:?})");
+            let config = args.into_config();
+            let _lock = state_dir::lock(&config.state_dir, Role::Worker)?;
+            let exit = worker::run(config, shutdown).await?;
+            tracing::info!("worker stopped: {exit}");
             Ok(if exit == worker::Exit::Restart { Next::Reexec } else { Next::Exit })
         }
         Command::Local(args) => local::run_local(args, shutdown).await.map(|()| Next::Exit),
@@ -97,6 +108,7 @@ async fn run_coordinator(
 ) -> Result<Next> {
     let exe = Invocation::get().context("no invocation")?.exe.clone();
     let state_dir = config.state_dir.clone();
+    let _lock = state_dir::lock(&state_dir, Role::Coordinator)?;
     let own = binary::own_sha256().await?;
     let boot = pending::on_start(&state_dir, &exe, &own)?;
     if boot == Boot::RolledBack {

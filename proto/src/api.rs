@@ -23,6 +23,7 @@
 //!
 //! Errors come back with a 4xx/5xx status and an [`ApiError`] body.
 
+use crate::human;
 use crate::task::{Fall, Landing, TaskSpec};
 use serde::{Deserialize, Serialize};
 
@@ -263,6 +264,10 @@ pub struct UpdateRequest {
     /// Then update the coordinator itself (it re-executes once the answer is sent).
     #[serde(default)]
     pub coordinator: bool,
+    /// Go on after a worker rolls back (by default the rollout stops there: the binary is
+    /// likely bad, and the rest are reported as not tried).
+    #[serde(default)]
+    pub keep_going: bool,
 }
 
 /// How one machine's update went.
@@ -323,13 +328,13 @@ impl std::fmt::Display for PiResult {
         writeln!(f, "pi ≈ {:.10} ± {:.2e}", self.estimate, self.std_error)?;
         writeln!(
             f,
-            "{} samples (seed {}) in {:.3} s: {:.3} G samples/s",
-            self.samples,
+            "{} (seed {}) in {:.3} s: {}",
+            human::count(self.samples, "sample", "samples"),
             self.seed,
             self.seconds,
-            self.samples_per_second / 1e9
+            human::rate(self.samples_per_second, "samples")
         )?;
-        write_shares(f, &self.workers, "samples")
+        write_shares(f, &self.workers, ("sample", "samples"))
     }
 }
 
@@ -342,7 +347,11 @@ impl std::fmt::Display for PrimeResult {
             _ => writeln!(f, "{} is not prime (no factor found)", self.n)?,
         }
         writeln!(f, "method {} in {:.3} s", self.method, self.seconds)?;
-        let unit = if self.method == "trial" { "divisors" } else { "rho attempts" };
+        let unit = if self.method == "trial" {
+            ("divisor", "divisors")
+        } else {
+            ("rho attempt", "rho attempts")
+        };
         write_shares(f, &self.workers, unit)
     }
 }
@@ -351,9 +360,11 @@ impl std::fmt::Display for CountResult {
     /// The human summary `marmotctl run count` and `marmotd demo` print.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let case = if self.ignore_case { " (any case)" } else { "" };
-        writeln!(f, "'{}'{case} occurs {} times in {} bytes", self.letter, self.count, self.bytes)?;
-        writeln!(f, "{:.3} s: {:.2} GB/s", self.seconds, self.bytes_per_second / 1e9)?;
-        write_shares(f, &self.workers, "bytes")
+        let times = human::count(self.count, "time", "times");
+        let bytes = human::count(self.bytes, "byte", "bytes");
+        writeln!(f, "'{}'{case} occurs {times} in {bytes}", self.letter.escape_debug())?;
+        writeln!(f, "{:.3} s: {}", self.seconds, human::rate(self.bytes_per_second, "B"))?;
+        write_shares(f, &self.workers, ("byte", "bytes"))
     }
 }
 
@@ -366,11 +377,11 @@ impl std::fmt::Display for FreefallResult {
         let Landing { ground_time, impact_speed, max_height } = self.landing;
         writeln!(
             f,
-            "{} points: ground at t = {ground_time:.3} s, {impact_speed:.3} m/s, peak {max_height:.3} m",
-            self.points
+            "{}: ground at t = {ground_time:.3} s, {impact_speed:.3} m/s, peak {max_height:.3} m",
+            human::count(self.points, "point", "points")
         )?;
-        writeln!(f, "{:.3} s: {:.1} M points/s", self.seconds, self.points_per_second / 1e6)?;
-        write_shares(f, &self.workers, "points")
+        writeln!(f, "{:.3} s: {}", self.seconds, human::rate(self.points_per_second, "points"))?;
+        write_shares(f, &self.workers, ("point", "points"))
     }
 }
 
@@ -379,10 +390,13 @@ impl std::fmt::Display for SweepResult {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         writeln!(
             f,
-            "{} trajectories, drag {} to {}, in {:.3} s",
-            self.steps, self.from, self.to, self.seconds
+            "{}, drag {} to {}, in {:.3} s",
+            human::count(self.steps, "trajectory", "trajectories"),
+            self.from,
+            self.to,
+            self.seconds
         )?;
-        write_shares(f, &self.workers, "trajectories")
+        write_shares(f, &self.workers, ("trajectory", "trajectories"))
     }
 }
 
@@ -390,10 +404,12 @@ impl std::fmt::Display for SweepResult {
 fn write_shares(
     f: &mut std::fmt::Formatter<'_>,
     workers: &[WorkerShare],
-    unit: &str,
+    (one, many): (&str, &str),
 ) -> std::fmt::Result {
     for w in workers {
-        writeln!(f, "  {:<20} {:>6} chunks {:>20} {unit}", w.name, w.chunks, w.units)?;
+        let chunks = if w.chunks == 1 { "chunk " } else { "chunks" };
+        let unit = if w.units == 1 { one } else { many };
+        writeln!(f, "  {:<20} {:>6} {chunks} {:>20} {unit}", w.name, w.chunks, w.units)?;
     }
     Ok(())
 }

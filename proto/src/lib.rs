@@ -9,17 +9,23 @@
 //! - [`task`]: what a chunk of work is and what it returns, for every built-in task.
 //! - [`paths`]: default socket and state locations, shared by both binaries.
 //! - [`usage`]: clap usage errors folded into one line, for both binaries.
+//! - [`version`]: the build stamp both binaries report.
+//! - [`human`]: counts and rates as people read them ("1 chunk", "2.50 GB/s").
+//! - [`exit`]: exit statuses the binaries share with the systemd units.
 //! - [`api`]: the JSON bodies of the coordinator's HTTP control API (`/v1/...`).
 //!
 //! The protocol version lives in [`PROTOCOL_VERSION`] and in the ALPN string [`ALPN`]; a change
 //! that old peers cannot decode bumps both.
 
 pub mod api;
+pub mod exit;
 pub mod frame;
 pub mod framed;
+pub mod human;
 pub mod paths;
 pub mod task;
 pub mod usage;
+pub mod version;
 pub mod wire;
 
 pub use frame::{FrameError, MAX_FRAME};

@@ -3,8 +3,9 @@
 //!
 //! As root (a systemd service): `/run/marmot/marmotd.sock` and `/var/lib/marmot`. Otherwise:
 //! `$XDG_RUNTIME_DIR/marmot/marmotd.sock` and `$XDG_DATA_HOME/marmot` (falling back to
-//! `/tmp/marmot-UID/` and `~/.local/share/marmot`). `--socket`/`MARMOT_SOCKET` and
-//! `--state-dir` override them.
+//! `/tmp/marmot-UID/` and `~/.local/share/marmot`). Each role keeps its state in its own
+//! directory below the state base (`marmotd`'s `state_dir` module). `--socket`/`MARMOT_SOCKET`
+//! and `--state-dir` override them.
 
 use std::path::PathBuf;
 
@@ -30,8 +31,8 @@ pub fn default_socket() -> PathBuf {
     base.join("marmotd.sock")
 }
 
-/// The default state directory.
-pub fn default_state_dir() -> PathBuf {
+/// The directory under which each role keeps its state directory.
+pub fn state_base() -> PathBuf {
     if is_root() {
         return PathBuf::from("/var/lib/marmot");
     }

@@ -165,3 +165,27 @@ pub enum ChunkReply {
     Done(ChunkOutput),
     Failed { error: String },
 }
+
+impl std::fmt::Display for UpdateAnswer {
+    /// In words, for logs.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            UpdateAnswer::Accept => write!(f, "accepted"),
+            UpdateAnswer::Current => write!(f, "already running it"),
+            UpdateAnswer::WrongArch { ours } => write!(f, "declined: this worker is {ours}"),
+            UpdateAnswer::Downgrade { ours } => write!(f, "declined: older than this {ours}"),
+            UpdateAnswer::Refused { reason } => write!(f, "refused: {reason}"),
+        }
+    }
+}
+
+impl std::fmt::Display for UpdateOutcome {
+    /// In words, for logs.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            UpdateOutcome::Restarting => write!(f, "installed; restarting on it"),
+            UpdateOutcome::Failed { reason } => write!(f, "failed: {reason}"),
+            UpdateOutcome::RolledBack { reason } => write!(f, "rolled back: {reason}"),
+        }
+    }
+}

@@ -105,7 +105,7 @@ impl Cluster {
                 jobs: BTreeMap::new(),
                 ended: VecDeque::new(),
                 assignments: HashMap::new(),
-                slot_rates: HashMap::new(),
+                slot_rates: super::scores::load(&state_dir),
                 next_worker: 1,
                 next_job: 1,
             }),
@@ -227,9 +227,10 @@ impl Cluster {
         }
     }
 
+    /// The connected workers, by name.
     pub fn workers(&self) -> Vec<WorkerView> {
         let inner = self.lock();
-        inner
+        let mut list = inner
             .workers
             .iter()
             .map(|(&id, w)| {
@@ -250,7 +251,9 @@ impl Cluster {
                 score: (!rates.is_empty()).then(|| rates.iter().sum::<f64>() / 1e9),
                 slot_scores: rates.iter().map(|r| r / 1e9).collect(),
             })
-            .collect()
+            .collect::<Vec<_>>();
+        list.sort_by(|a, b| a.name.cmp(&b.name));
+        list
     }
 
     /// Tells the named workers (all when `names` is empty) to hand back their chunks and exit.
@@ -293,7 +296,9 @@ impl Cluster {
                 Err(_) => PingResult { worker: name, rtt_ms: None, error: Some("timeout".into()) },
             }
         });
-        Ok(futures_util::future::join_all(pings).await)
+        let mut results = futures_util::future::join_all(pings).await;
+        results.sort_by(|a, b| a.worker.cmp(&b.worker));
+        Ok(results)
     }
 
     /// Runs the benchmark on every slot of every worker at once for `length`, and keeps the
@@ -310,7 +315,7 @@ impl Cluster {
         });
         let outcomes = futures_util::future::join_all(runs).await;
         let mut inner = self.lock();
-        outcomes
+        let mut results: Vec<BenchResult> = outcomes
             .into_iter()
             .map(|(worker, outcome)| match outcome {
                 Ok(rates) => {
@@ -329,7 +334,12 @@ impl Cluster {
                     error: Some(format!("{e:#}")),
                 },
             })
-            .collect()
+            .collect();
+        let scores = inner.slot_rates.clone();
+        drop(inner);
+        super::scores::save(&self.state_dir, &scores);
+        results.sort_by(|a, b| a.worker.cmp(&b.worker));
+        results
     }
 
     // ----- jobs -----
@@ -571,12 +581,20 @@ fn prepare(spec: TaskSpec) -> Result<TaskSpec, ClusterError> {
             invalid("count needs --random, --text or --file".into())
         }
         TaskSpec::Count { letter, ignore_case, source: CountSource::File { path, .. } } => {
-            let meta = std::fs::metadata(&path).map_err(|e| {
-                ClusterError::Invalid(format!("the coordinator cannot read {path}: {e}"))
-            })?;
-            if !meta.is_file() {
-                return invalid(format!("{path} is not a regular file"));
+            // Opened now, with the coordinator's own rights, so a file it cannot read is
+            // refused at once instead of failing on every worker in turn.
+            let unreadable = |e: std::io::Error| {
+                ClusterError::Invalid(format!(
+                    "the coordinator cannot read {path}: {e}. It reads files with its own \
+                     rights (under systemd: user marmot, with /home, /root and /tmp hidden): \
+                     put the file where that user can read it, e.g. under /srv/marmot"
+                ))
+            };
+            // Checked before opening: opening a FIFO would block until a writer came.
+            if !std::fs::metadata(&path).map_err(unreadable)?.is_file() {
+                return invalid(format!("{path} is not a regular file: count reads files"));
             }
+            let meta = std::fs::File::open(&path).and_then(|f| f.metadata()).map_err(unreadable)?;
             let source = CountSource::File { path, bytes: meta.len() };
             Ok(TaskSpec::Count { letter, ignore_case, source })
         }

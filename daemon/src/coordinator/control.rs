@@ -1,12 +1,17 @@
 //! The control API: HTTP/1.1 with JSON bodies on the coordinator's Unix socket, in the manner
 //! of Docker's Engine API, so `curl --unix-socket SOCK http://localhost/v1/workers` works.
 //! Routes and bodies are documented with their types in `proto::api`.
+//!
+//! Request bodies are read as JSON whatever their `Content-Type` (`curl -d` says it sends a
+//! form), and every failure, axum's own rejections included (404, 405, 413, a path that does
+//! not parse), is answered with the documented `{"error": ...}` body.
 
 use super::cluster::{Cluster, ClusterError};
 use super::rollout;
-use axum::body::Body;
-use axum::extract::{Path, Query, State};
-use axum::http::{header, HeaderName, StatusCode};
+use axum::body::{Body, Bytes};
+use axum::extract::{FromRequest, Path, Query, Request, State};
+use axum::http::{header, HeaderName, HeaderValue, StatusCode};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -17,6 +22,7 @@ use proto::api::{
     FIRST_UNIT_HEADER, UNITS_HEADER,
 };
 use proto::task::TaskSpec;
+use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use std::sync::Arc;
 use std::time::Duration;
@@ -43,7 +49,61 @@ pub fn router(cluster: Arc<Cluster>) -> Router {
         .fallback(|| async {
             Failure(StatusCode::NOT_FOUND, "no such route: the API lives under /v1/".into())
         })
+        .layer(axum::middleware::from_fn(errors_as_json))
         .with_state(cluster)
+}
+
+/// A JSON request body, read whatever its `Content-Type` says; a body that is not JSON for
+/// the route is a 400 with a JSON error.
+struct JsonBody<T>(T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
+    type Rejection = Failure;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Failure> {
+        let bytes = Bytes::from_request(req, state)
+            .await
+            .map_err(|e| Failure(e.status(), e.body_text()))?;
+        serde_json::from_slice(&bytes).map(JsonBody).map_err(|e| {
+            Failure(
+                StatusCode::BAD_REQUEST,
+                format!("the request body is not what this route takes: {e}"),
+            )
+        })
+    }
+}
+
+/// The largest error body of axum's own that is carried over into the JSON error.
+const MAX_ERROR_TEXT: usize = 64 * 1024;
+
+/// Rewrites any failure that is not JSON yet (axum's rejections answer in plain text, or
+/// nothing) as `{"error": ...}`, keeping its status and headers such as `Allow`.
+async fn errors_as_json(request: Request, next: Next) -> Response {
+    let (method, path) = (request.method().clone(), request.uri().path().to_string());
+    let response = next.run(request).await;
+    let status = response.status();
+    let is_json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+    if !(status.is_client_error() || status.is_server_error()) || is_json {
+        return response;
+    }
+    let (mut parts, body) = response.into_parts();
+    let text = axum::body::to_bytes(body, MAX_ERROR_TEXT).await.unwrap_or_default();
+    let text = String::from_utf8_lossy(&text).trim().to_string();
+    let error = match status {
+        StatusCode::METHOD_NOT_ALLOWED => {
+            let allowed = parts.headers.get(header::ALLOW).and_then(|v| v.to_str().ok());
+            format!("{method} is not allowed on {path} (allowed: {})", allowed.unwrap_or("none"))
+        }
+        _ if text.is_empty() => status.canonical_reason().unwrap_or("request failed").to_string(),
+        _ => text,
+    };
+    let body = serde_json::to_vec(&ApiError { error }).unwrap_or_default();
+    parts.headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    parts.headers.remove(header::CONTENT_LENGTH);
+    Response::from_parts(parts, Body::from(body))
 }
 
 /// An error response: a status and an [`ApiError`] body.
@@ -79,7 +139,7 @@ async fn workers(State(cluster): State<Arc<Cluster>>) -> Json<Vec<WorkerView>> {
 
 async fn ping(
     State(cluster): State<Arc<Cluster>>,
-    Json(req): Json<PingRequest>,
+    JsonBody(req): JsonBody<PingRequest>,
 ) -> Reply<Vec<PingResult>> {
     let timeout = Duration::from_millis(req.timeout_ms);
     if timeout.is_zero() || timeout > MAX_PING_TIMEOUT {
@@ -95,7 +155,10 @@ async fn jobs(State(cluster): State<Arc<Cluster>>) -> Json<Vec<JobView>> {
     Json(cluster.jobs())
 }
 
-async fn submit(State(cluster): State<Arc<Cluster>>, Json(spec): Json<TaskSpec>) -> Reply<JobView> {
+async fn submit(
+    State(cluster): State<Arc<Cluster>>,
+    JsonBody(spec): JsonBody<TaskSpec>,
+) -> Reply<JobView> {
     Ok(Json(cluster.submit(spec)?))
 }
 
@@ -170,7 +233,7 @@ async fn rotate_join_token(State(cluster): State<Arc<Cluster>>) -> Reply<JoinTok
 
 async fn exit(
     State(cluster): State<Arc<Cluster>>,
-    Json(req): Json<ExitRequest>,
+    JsonBody(req): JsonBody<ExitRequest>,
 ) -> Reply<ExitReply> {
     if req.workers.is_empty() && !req.all {
         return Err(Failure(
@@ -187,7 +250,7 @@ async fn exit(
 
 async fn bench(
     State(cluster): State<Arc<Cluster>>,
-    Json(req): Json<BenchRequest>,
+    JsonBody(req): JsonBody<BenchRequest>,
 ) -> Reply<Vec<BenchResult>> {
     if !(100..=10_000).contains(&req.millis) {
         return Err(Failure(StatusCode::BAD_REQUEST, "bench length must be 100 ms to 10 s".into()));
@@ -210,7 +273,7 @@ async fn upload_binary(State(cluster): State<Arc<Cluster>>, body: Body) -> Reply
 
 async fn update(
     State(cluster): State<Arc<Cluster>>,
-    Json(request): Json<UpdateRequest>,
+    JsonBody(request): JsonBody<UpdateRequest>,
 ) -> Reply<UpdateReport> {
     // Spawned, so a client that goes away mid-rollout does not leave workers drained.
     let rollout = tokio::spawn(async move {

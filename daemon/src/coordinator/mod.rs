@@ -9,6 +9,7 @@
 //! - [`control`]: the HTTP control API; [`socket`]: its Unix socket.
 //! - [`rollout`]: `marmotctl update`: stored binaries rolled over the workers, then the
 //!   coordinator itself.
+//! - [`scores`]: bench scores kept in the state dir across restarts.
 //!
 //! Shutdown order (on SIGTERM/SIGINT or when the caller cancels): stop accepting, close worker
 //! connections with a "shutting down" code (their running chunks are dropped with them), stop
@@ -19,6 +20,7 @@ pub mod cluster;
 pub mod control;
 pub mod jobs;
 pub mod rollout;
+pub mod scores;
 pub mod session;
 pub mod socket;
 

@@ -8,6 +8,9 @@
 //! SHA-256 (updated), back on the old one (rolled back), or not back in time (failed). A worker
 //! that declines or fails without restarting takes chunks again at once.
 //!
+//! A worker that rolls back stops the rollout: the workers not yet started are reported as
+//! not tried (unless `keep_going`).
+//!
 //! The coordinator updates itself last, and only if no worker failed on the new binary: it
 //! checks the binary as a worker would, swaps it in, answers, then shuts down and re-executes.
 
@@ -137,10 +140,26 @@ pub async fn rollout(
     let sent = Sent::default();
     let (sent_ref, allow_downgrade) = (&sent, request.allow_downgrade);
     let cluster_ref = &cluster;
+    // The first worker that rolls back, after which (unless `keep_going`) no other is tried:
+    // a binary that fails its trial start on one machine likely fails on the next.
+    let stopped_at = std::sync::Mutex::new(None::<String>);
+    let (stopped_ref, keep_going) = (&stopped_at, request.keep_going);
     let updated: Vec<MachineUpdate> = futures_util::stream::iter(to_update)
         .map(|(id, hello, b)| async move {
+            let stopped = stopped_ref.lock().map(|s| s.clone()).unwrap_or(None);
+            if let (Some(who), false) = (stopped, keep_going) {
+                let why = format!(
+                    "not tried: the rollout stopped after {who} rolled back (--keep-going goes on)"
+                );
+                return report(&hello, UpdateStatus::Skipped, Some(why), &hello.binary_sha256);
+            }
             let (status, detail, now_sha) =
                 update_worker(cluster_ref, id, &hello, &b, allow_downgrade, sent_ref).await;
+            if status == UpdateStatus::RolledBack {
+                if let Ok(mut stopped) = stopped_ref.lock() {
+                    stopped.get_or_insert_with(|| hello.name.clone());
+                }
+            }
             report(&hello, status, detail, &now_sha)
         })
         .buffer_unordered(parallel)

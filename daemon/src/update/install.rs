@@ -213,7 +213,8 @@ pub fn exec_self(set: Option<(&str, String)>) -> anyhow::Error {
         last = Some(e);
         std::thread::sleep(Duration::from_millis(20));
     }
-    anyhow!("cannot re-execute {}: {last:?}", invocation.exe.display())
+    let last = last.map_or_else(|| "no attempt".to_string(), |e| e.to_string());
+    anyhow!("cannot re-execute {}: {last}", invocation.exe.display())
 }
 
 /// `args` with `--flag VALUE` (or `--flag=VALUE`) set to `value`, added if absent.

@@ -3,28 +3,17 @@
 //! The version is `CARGO_PKG_VERSION+BUILD`, BUILD being the build's UTC time as
 //! YYYYMMDDhhmmss (see `build.rs`). It is stored once, inside a stamp `MARMOT-VERSION[...]`
 //! kept verbatim in the binary: `--version`, the worker's `Hello` and the coordinator's status
-//! all read it from there, and a coordinator finds it in the bytes of a binary built for
+//! all read it from there (the stamp itself is made in `proto`, so `marmotctl` shows the same), and a coordinator finds it in the bytes of a binary built for
 //! another machine. Versions order by semver precedence, then by build number (semver's own
 //! order of build metadata compares numbers numerically).
 
 use std::cmp::Ordering;
 
-/// The stamp's opening; the version and `]` follow.
-const OPEN: &[u8] = b"MARMOT-VERSION[";
+pub use proto::version::current;
+use proto::version::OPEN;
+
 /// The longest version a stamp may hold.
 const MAX_LEN: usize = 64;
-
-#[used]
-static STAMP: &str =
-    concat!("MARMOT-VERSION[", env!("CARGO_PKG_VERSION"), "+", env!("MARMOT_BUILD"), "]");
-
-/// This binary's version, as stamped.
-pub fn current() -> &'static str {
-    // Read through black_box so the bytes in the binary are what counts, not a copy the
-    // compiler folded in elsewhere.
-    let stamp: &'static str = std::hint::black_box(STAMP);
-    stamp.strip_prefix("MARMOT-VERSION[").and_then(|s| s.strip_suffix(']')).unwrap_or(stamp)
-}
 
 /// The version stamped in some bytes, if they hold one.
 pub fn find_in(bytes: &[u8]) -> Option<String> {

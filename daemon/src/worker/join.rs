@@ -6,8 +6,9 @@
 //! another cluster's CA) are returned as the outer `Err`; network trouble as the inner one.
 
 use super::WorkerConfig;
+use crate::fatal::ConfigError;
 use crate::transport;
-use anyhow::{anyhow, bail, Context, Result};
+use anyhow::{anyhow, Context, Result};
 use certs::member::PendingJoin;
 use certs::{JoinToken, Membership};
 use proto::wire::{JoinReply, JoinRequest, WorkerOpen};
@@ -24,16 +25,19 @@ pub async fn join(
     token: &str,
     config: &WorkerConfig,
 ) -> Result<Result<Membership>> {
-    let token: JoinToken = token.parse()?;
+    let token: JoinToken =
+        token.parse().map_err(|e: certs::CertError| ConfigError::error(e.to_string()))?;
     let tls = certs::tls::joining_client(&token.ca_sha256, proto::ALPN)?;
     let client = transport::client_config(tls, config.dead_after, 4)?;
     let connecting = endpoint.connect_with(client, addr, proto::COORDINATOR_SERVER_NAME)?;
     let conn = match connecting.await {
         Ok(conn) => conn,
-        Err(ConnectionError::TransportError(e)) => bail!(
-            "refusing to join {addr}: its certificate does not match the join token ({e}); \
-             check the address and the token"
-        ),
+        Err(ConnectionError::TransportError(e)) => {
+            return Err(ConfigError::error(format!(
+                "refusing to join {addr}: its certificate does not match the join token ({e}); \
+                 check the address and the token"
+            )))
+        }
         Err(e) => return Ok(Err(anyhow!("join: {e}"))),
     };
     let pending = PendingJoin::new(&config.name)?;
@@ -58,12 +62,14 @@ pub async fn join(
     };
     conn.close(transport::codes::DONE, b"joined");
     match reply {
-        JoinReply::Refused { reason } => {
-            bail!("the coordinator refused to let this worker join: {reason}")
-        }
+        JoinReply::Refused { reason } => Err(ConfigError::error(format!(
+            "the coordinator refused to let this worker join: {reason}"
+        ))),
         JoinReply::Accepted { cert_der, ca_der } => {
             if certs::cert_sha256_hex(&ca_der) != token.ca_sha256 {
-                bail!("the coordinator sent a CA that does not match the join token");
+                return Err(ConfigError::error(
+                    "the coordinator sent a CA that does not match the join token",
+                ));
             }
             Ok(Ok(pending.complete(&config.state_dir, cert_der, ca_der)?))
         }

@@ -9,8 +9,12 @@
 //!
 //! The connect loop below never gives up on network trouble: it retries with exponential
 //! backoff and jitter (1 s growing to 30 s); after a welcomed session ends, the first retry
-//! comes within 0.1–0.4 s and the backoff starts again from 1 s. It stops only on shutdown, on an `exit` from the coordinator, or on errors
-//! retrying cannot fix (a refused token, another cluster's CA, an incompatible version).
+//! comes within 0.1–0.4 s and the backoff starts again from 1 s. A coordinator name that does
+//! not resolve is retried the same way (DNS is often not up yet at boot). It stops only on
+//! shutdown, on an `exit` from the coordinator, or on errors retrying cannot fix (a refused
+//! token, another cluster's CA, an incompatible version): those are
+//! [`ConfigError`](crate::fatal::ConfigError)s, and `marmotd` exits with status 78, which
+//! the unit does not restart.
 
 pub mod identity;
 pub mod join;
@@ -18,10 +22,11 @@ pub mod pool;
 pub mod session;
 pub mod update;
 
+use crate::fatal::ConfigError;
 use crate::transport;
 use crate::update::pending::{self, Boot};
 use crate::update::Invocation;
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 use backon::BackoffBuilder;
 use certs::Membership;
 use std::net::SocketAddr;
@@ -55,6 +60,17 @@ pub enum Exit {
     Restart,
 }
 
+impl std::fmt::Display for Exit {
+    /// In words, for the log.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Exit::Shutdown => "shut down",
+            Exit::Told => "told to exit by the coordinator",
+            Exit::Restart => "restarting on its new binary",
+        })
+    }
+}
+
 /// How long a new binary may run without a welcome from the coordinator before the previous
 /// one is put back.
 pub const PROBATION: Duration = Duration::from_secs(120);
@@ -86,17 +102,16 @@ pub async fn run(config: WorkerConfig, shutdown: CancellationToken) -> Result<Ex
     }
     let mut membership = Membership::load(&config.state_dir)?;
     if membership.is_none() && config.token.is_none() {
-        bail!(
-            "this worker has not joined a cluster yet: pass --token TOKEN \
-             (print one with `marmotctl join-token` on the coordinator)"
-        );
+        return Err(ConfigError::error(
+            "this worker has not joined a cluster yet: set MARMOT_TOKEN (or pass --token) to \
+             a token from `marmotctl join-token` on the coordinator",
+        ));
     }
     if let Some(token) = &config.token {
-        token.parse::<certs::JoinToken>()?;
+        token.parse::<certs::JoinToken>().map_err(|e| ConfigError::error(e.to_string()))?;
     }
-    // An address that does not resolve now is most likely a typo: say so and stop. Later
-    // failures (the coordinator down, the network gone) are retried forever.
-    resolve(&config.coordinator).await?;
+    // The coordinator's name is not resolved here: at boot DNS may not be up yet, so a name
+    // that does not resolve is retried with the backoff, like an unreachable coordinator.
     let pool = pool::SlotPool::new(config.slots)?;
     let updater = Arc::new(update::Updater::new(info.clone(), config.clone(), restart.clone()));
     tracing::info!(name = %info.hello.name, slots = config.slots, "worker starting");

@@ -9,6 +9,7 @@ use super::identity::WorkerInfo;
 use super::pool::SlotPool;
 use super::update::Updater;
 use super::{Attempt, Exit, Session, WorkerConfig};
+use crate::fatal::ConfigError;
 use crate::kernels::count::{Pattern, StreamCounter};
 use crate::kernels::{self, bench, Cancel};
 use crate::transport::{self, codes};
@@ -53,7 +54,11 @@ pub(crate) async fn run(
                 pending::commit(&config.state_dir);
             }
         }
-        Some(Welcome::Refused { reason }) => bail!("the coordinator refused this worker: {reason}"),
+        Some(Welcome::Refused { reason }) => {
+            return Err(ConfigError::error(format!(
+                "the coordinator refused this worker: {reason}"
+            )))
+        }
         None => return Ok(Attempt::Failed(anyhow!("the coordinator closed the session stream"))),
     }
 

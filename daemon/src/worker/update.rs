@@ -53,7 +53,7 @@ impl Updater {
             Err(answer) => (answer, None),
         };
         let short = offer.sha256.get(..12).unwrap_or(&offer.sha256);
-        tracing::info!("offered marmotd {} ({short}): {answer:?}", offer.version);
+        tracing::info!("offered marmotd {} ({short}): {answer}", offer.version);
         let sent = writer.send(&answer).await.is_ok();
         // Only an accepted offer holds the one-update-at-a-time flag.
         let Some(staging) = staging else {
@@ -73,7 +73,7 @@ impl Updater {
             Ok(outcome) => outcome,
             Err(e) => UpdateOutcome::Failed { reason: format!("{e:#}") },
         };
-        tracing::info!("update to {}: {outcome:?}", offer.version);
+        tracing::info!("update to {}: {outcome}", offer.version);
         let restarting = outcome == UpdateOutcome::Restarting;
         if writer.send(&outcome).await.is_ok() {
             let _ = writer.get_mut().finish();

@@ -112,12 +112,52 @@ fn workers_come_back_after_the_coordinator_restarts() {
     let _workers = c.workers([("one", 1), ("two", 1)]);
     let token = c.token();
     let addr = c.addr.clone();
+    c.json(&["bench", "--length", "100ms"]);
+    let scores = |c: &Coordinator| {
+        let workers = c.json(&["workers"]);
+        let list = workers.as_array().unwrap();
+        list.iter().map(|w| (w["name"].clone(), w["slot_scores"].clone())).collect::<Vec<_>>()
+    };
+    let benched = scores(&c);
+    assert!(benched.iter().all(|(_, s)| s.as_array().is_some_and(|s| s.len() == 1)), "{benched:?}");
 
     c.proc.kill(); // a crash: no goodbye to the workers
     drop(c);
     let c = Coordinator::start_on(dir.path(), &addr);
     c.wait_for_workers(&["one", "two"]);
     assert_eq!(c.token(), token, "the join token survives a restart");
+    // The same scores, to the last digits JSON carries them with.
+    let close = |a: &serde_json::Value, b: &serde_json::Value| {
+        (a.as_f64().unwrap() - b.as_f64().unwrap()).abs() < 1e-12
+    };
+    let restored = scores(&c);
+    assert_eq!(restored.len(), benched.len());
+    for ((name, before), (again, after)) in benched.iter().zip(&restored) {
+        assert_eq!(name, again);
+        assert!(
+            close(&before[0], &after[0]),
+            "bench scores survive a restart: {benched:?} {restored:?}"
+        );
+    }
     let pi = run_pi(&c, "1e7", "3");
     assert_eq!(pi["samples"], 10_000_000u64);
+}
+
+#[test]
+fn workers_and_pings_are_listed_by_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = Coordinator::start(dir.path());
+    // Joined in the other order.
+    let _zeta = c.workers([("zeta", 1)]);
+    let _alpha = c.worker("alpha", 1);
+    c.wait_for_workers(&["alpha", "zeta"]);
+    let names = |list: serde_json::Value, key: &str| -> Vec<String> {
+        list.as_array().unwrap().iter().map(|w| w[key].as_str().unwrap().to_string()).collect()
+    };
+    assert_eq!(names(c.json(&["workers"]), "name"), ["alpha", "zeta"]);
+    assert_eq!(names(c.json(&["ping"]), "worker"), ["alpha", "zeta"]);
+    let out = c.ctl(&["workers"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    let (alpha, zeta) = (text.find("alpha").unwrap(), text.find("zeta").unwrap());
+    assert!(alpha < zeta, "{text}");
 }

@@ -2,15 +2,6 @@ use crate::util::*;
 use std::process::Command;
 use std::time::Duration;
 
-/// Asserts a failed run printed exactly one line on stderr, mentioning `needle`.
-fn one_line_error(out: &std::process::Output, needle: &str) {
-    assert!(!out.status.success(), "should have failed");
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(stderr.trim_end().lines().count(), 1, "one line, got: {stderr}");
-    assert!(stderr.contains(needle), "'{needle}' not in: {stderr}");
-    assert!(!stderr.contains("panicked"), "{stderr}");
-}
-
 #[test]
 fn marmotctl_without_a_coordinator_says_so() {
     let dir = tempfile::tempdir().unwrap();
@@ -34,7 +25,7 @@ fn unknown_workers_and_jobs_get_one_clear_line() {
 }
 
 #[test]
-fn a_worker_with_a_bad_token_or_no_token_exits_with_one_line() {
+fn a_worker_with_a_bad_token_or_no_token_exits_with_one_line_and_status_78() {
     let dir = tempfile::tempdir().unwrap();
     let run = |token: Option<&str>| {
         let mut cmd = Command::new(bin("marmotd"));
@@ -44,17 +35,186 @@ fn a_worker_with_a_bad_token_or_no_token_exits_with_one_line() {
         }
         cmd.env("RUST_LOG", "off").output().unwrap()
     };
-    one_line_error(&run(Some("not-a-token")), "malformed join token");
-    one_line_error(&run(None), "--token");
-    let well_formed = format!("marmot1-{}-{}", "ab".repeat(32), "cd".repeat(16));
+    // 78 is in the unit's RestartPreventExitStatus=: systemd does not loop on these.
+    let out = run(Some("not-a-token"));
+    one_line_error(&out, "malformed join token");
+    assert_eq!(out.status.code(), Some(78));
+    let out = run(None);
+    one_line_error(&out, "MARMOT_TOKEN");
+    assert_eq!(out.status.code(), Some(78));
+
+    // A well-formed token the coordinator refuses: the same.
+    let c = Coordinator::start(&dir.path().join("c"));
+    let token = c.token();
+    let (ca_hash, _) = token.strip_prefix("marmot1-").unwrap().split_once('-').unwrap();
+    let wrong_secret = format!("marmot1-{ca_hash}-{}", "cd".repeat(16));
     let out = Command::new(bin("marmotd"))
-        .args(["worker", "--coordinator", "no-such-host.invalid:7070", "--token", &well_formed])
-        .arg("--state-dir")
-        .arg(dir.path())
+        .args(["worker", "--coordinator", &c.addr, "--token", &wrong_secret, "--state-dir"])
+        .arg(dir.path().join("refused"))
         .env("RUST_LOG", "off")
         .output()
         .unwrap();
-    one_line_error(&out, "cannot resolve the coordinator address");
+    one_line_error(&out, "refused");
+    assert_eq!(out.status.code(), Some(78));
+
+    // A malformed address is a usage error (2), also not restarted.
+    let out = Command::new(bin("marmotd"))
+        .args(["worker", "--coordinator", "laptop:99999", "--token", &token])
+        .output()
+        .unwrap();
+    one_line_error(&out, "HOST:PORT");
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn a_coordinator_name_that_does_not_resolve_yet_is_retried() {
+    // At boot DNS is often not up: the worker waits for the name as for an absent coordinator.
+    let dir = tempfile::tempdir().unwrap();
+    let well_formed = format!("marmot1-{}-{}", "ab".repeat(32), "cd".repeat(16));
+    let mut cmd = Command::new(bin("marmotd"));
+    cmd.args(["worker", "--coordinator", "no-such-host.invalid", "--token", &well_formed]);
+    cmd.arg("--state-dir").arg(dir.path().join("w"));
+    let mut worker = Proc::spawn(cmd, dir.path().join("w.log"));
+    wait_for("a retried resolution in the log", Duration::from_secs(20), || {
+        let log = worker.log_text();
+        (log.contains("cannot resolve the coordinator address no-such-host.invalid:7070")
+            && log.contains("reconnecting in"))
+        .then_some(())
+    });
+    assert!(worker.is_running(), "{}", worker.log_text());
+}
+
+#[test]
+fn a_second_process_on_a_state_dir_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = Coordinator::start(dir.path());
+    let out = Command::new(bin("marmotd"))
+        .args(["coordinator", "--listen", "127.0.0.1:0", "--state-dir"])
+        .arg(c.dir.join("state"))
+        .arg("--socket")
+        .arg(dir.path().join("second.sock"))
+        .env("RUST_LOG", "off")
+        .output()
+        .unwrap();
+    one_line_error(&out, &format!("another marmotd (pid {})", c.proc.pid()));
+    assert_eq!(out.status.code(), Some(78));
+    assert!(!dir.path().join("second.sock").exists());
+
+    let [w] = c.workers([("w", 1)]);
+    let out = worker_command(&bin("marmotd"), &c.dir, &c.addr, "w", 1, None)
+        .env("RUST_LOG", "off")
+        .output()
+        .unwrap();
+    one_line_error(&out, &format!("another marmotd (pid {})", w.pid()));
+    assert_eq!(out.status.code(), Some(78));
+    // The first ones carry on.
+    assert_eq!(run_pi(&c, "1e6", "1")["samples"], 1_000_000u64);
+}
+
+#[test]
+fn no_command_prints_the_usage_and_the_commands() {
+    for (program, commands) in
+        [("marmotctl", ["run", "wait", "workers"]), ("marmotd", ["coordinator", "worker", "demo"])]
+    {
+        let out = Command::new(bin(program)).output().unwrap();
+        assert_eq!(out.status.code(), Some(2), "{program}");
+        let text = String::from_utf8_lossy(&out.stderr);
+        assert!(text.contains("Usage:"), "{program}: {text}");
+        for command in commands {
+            assert!(text.contains(command), "{program}: '{command}' not in {text}");
+        }
+    }
+    let out = Command::new(bin("marmotctl")).arg("run").output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let text = String::from_utf8_lossy(&out.stderr);
+    assert!(text.contains("pi") && text.contains("freefall"), "{text}");
+}
+
+#[test]
+fn marmotctl_mistakes_say_what_to_do() {
+    let dir = tempfile::tempdir().unwrap();
+    let ctl = |args: &[&str]| {
+        Command::new(bin("marmotctl"))
+            .arg("--socket")
+            .arg(dir.path().join("none.sock"))
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    one_line_error(&ctl(&["wait", "abc"]), "ids are whole numbers like 3");
+    one_line_error(
+        &ctl(&["run", "count", "e", "--text", "hello", "--seed", "3"]),
+        "--seed goes with --random",
+    );
+    one_line_error(&ctl(&["run", "freefall", "--plot", "fall.svg"]), "PNG files only");
+    // With --json, the error is a JSON document on stdout.
+    let out = ctl(&["--json", "status"]);
+    assert!(!out.status.success());
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(doc["error"].as_str().unwrap().contains("no coordinator at"), "{doc}");
+    let out = ctl(&["--json", "wait", "x"]);
+    assert_eq!(out.status.code(), Some(2));
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(doc["error"].as_str().unwrap().contains("not a job id"), "{doc}");
+    // Both binaries of one build carry one version.
+    let version = |program: &str| {
+        let out = Command::new(bin(program)).arg("--version").output().unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        text.split_whitespace().last().unwrap().to_string()
+    };
+    assert_eq!(version("marmotctl"), version("marmotd"));
+    assert!(version("marmotctl").contains('+'), "a build stamp: {}", version("marmotctl"));
+}
+
+/// A deployed coordinator runs as an unprivileged user: a file it cannot read and a socket
+/// group it is not in are each refused at once, in one line that says what to do.
+#[test]
+fn a_coordinator_without_rights_says_what_it_cannot_do() {
+    if !is_root() {
+        eprintln!("skipped: dropping to user nobody needs root");
+        return;
+    }
+    let dir = tempfile::Builder::new().prefix("marmot-nobody-").tempdir().unwrap();
+    std::fs::set_permissions(dir.path(), std::os::unix::fs::PermissionsExt::from_mode(0o777))
+        .unwrap();
+    // nobody may not read the build tree: a copy of marmotd it can run.
+    let exe = dir.path().join("marmotd");
+    std::fs::copy(bin("marmotd"), &exe).unwrap();
+
+    let out = as_nobody(&exe)
+        .args(["coordinator", "--listen", "127.0.0.1:0", "--socket-group", "root", "--state-dir"])
+        .arg(dir.path().join("grouped"))
+        .arg("--socket")
+        .arg(dir.path().join("grouped.sock"))
+        .env("RUST_LOG", "off")
+        .output()
+        .unwrap();
+    one_line_error(&out, "SupplementaryGroups=root");
+    assert_eq!(out.status.code(), Some(78), "not restarted by systemd");
+
+    let mut cmd = as_nobody(&exe);
+    cmd.args(["coordinator", "--listen", "127.0.0.1:0", "--state-dir"]);
+    cmd.arg(dir.path().join("state")).arg("--socket").arg(dir.path().join("c.sock"));
+    let _coordinator = Proc::spawn(cmd, dir.path().join("c.log"));
+    let socket = dir.path().join("c.sock");
+    wait_for("the control socket", Duration::from_secs(20), || {
+        std::os::unix::net::UnixStream::connect(&socket).ok().map(drop)
+    });
+    let secret = dir.path().join("root-only.txt");
+    std::fs::write(&secret, "eeee").unwrap();
+    std::fs::set_permissions(&secret, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
+    let started = std::time::Instant::now();
+    let out = Command::new(bin("marmotctl"))
+        .arg("--socket")
+        .arg(&socket)
+        .args(["run", "count", "e", "--file"])
+        .arg(&secret)
+        .output()
+        .unwrap();
+    one_line_error(&out, "the coordinator cannot read");
+    let text = String::from_utf8_lossy(&out.stderr);
+    assert!(text.contains("Permission denied") && text.contains("/srv/marmot"), "{text}");
+    assert!(started.elapsed() < Duration::from_secs(5), "refused at submission, not after retries");
 }
 
 #[test]

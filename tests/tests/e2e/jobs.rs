@@ -103,3 +103,78 @@ fn jobs_are_listed_and_waitable_after_they_end() {
     assert_eq!(view["state"], "done");
     assert_eq!(view["chunks_done"], view["chunks_total"]);
 }
+
+/// `marmotctl --socket S ARGS`, spawned with its stderr kept.
+fn spawn_ctl(c: &Coordinator, args: &[&str]) -> std::process::Child {
+    std::process::Command::new(bin("marmotctl"))
+        .arg("--socket")
+        .arg(&c.socket)
+        .args(args)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+fn send(child: &std::process::Child, signal: nix::sys::signal::Signal) {
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), signal).unwrap();
+}
+
+#[test]
+fn ctrl_c_on_wait_stops_following_and_leaves_the_job_running() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = Coordinator::start(dir.path());
+    let _workers = c.workers([("w", 1)]);
+    let id = detach(&c, &["pi", "1e14"]);
+    let wait = spawn_ctl(&c, &["wait", &id.to_string()]);
+    wait_for_handler(wait.id(), nix::sys::signal::Signal::SIGINT);
+    send(&wait, nix::sys::signal::Signal::SIGINT);
+    let out = wait.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(130));
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(said.contains(&format!("stopped following job {id}")), "{said}");
+    assert!(said.contains(&format!("marmotctl cancel {id}")), "{said}");
+    assert_eq!(job_view(&c, id)["state"], "running", "wait must not cancel: {said}");
+    c.json(&["cancel", &id.to_string()]);
+}
+
+#[test]
+fn sigterm_and_sighup_on_run_cancel_its_job_like_ctrl_c() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = Coordinator::start(dir.path());
+    let _workers = c.workers([("w", 1)]);
+    for (signal, status) in
+        [(nix::sys::signal::Signal::SIGTERM, 143), (nix::sys::signal::Signal::SIGHUP, 129)]
+    {
+        let before = c.json(&["jobs"]).as_array().unwrap().len();
+        let run = spawn_ctl(&c, &["run", "pi", "1e14"]);
+        let job = wait_for("the job to be listed", Duration::from_secs(30), || {
+            let jobs = c.json(&["jobs"]);
+            let jobs = jobs.as_array().unwrap();
+            (jobs.len() > before).then(|| jobs.iter().map(|j| j["id"].as_u64().unwrap()).max())?
+        });
+        wait_for_handler(run.id(), signal);
+        send(&run, signal);
+        let out = run.wait_with_output().unwrap();
+        assert_eq!(out.status.code(), Some(status), "{signal}");
+        let said = String::from_utf8_lossy(&out.stderr);
+        assert!(said.contains(&format!("cancelled job {job}")), "{said}");
+        assert_eq!(job_view(&c, job)["state"], "cancelled", "{signal} left an orphan job");
+        c.wait_idle(Duration::from_secs(5));
+    }
+}
+
+#[test]
+fn jobs_lists_what_each_job_was_asked() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = Coordinator::start(dir.path());
+    let _workers = c.workers([("w", 1)]);
+    let id = detach(&c, &["pi", "1e6", "--seed", "7"]);
+    wait_result(&c, id);
+    let counted = detach(&c, &["count", "é", "--text", "héllo"]);
+    wait_result(&c, counted);
+    let out = c.ctl(&["jobs"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("pi 1000000 --seed 7"), "{text}");
+    assert!(text.contains("count 'é' --text (5 characters)"), "{text}");
+}

@@ -10,6 +10,8 @@
 mod oracle;
 mod util;
 
+/// The control API as scripts use it: the README's curl examples, JSON errors.
+mod api;
 /// Joining, trust and refusals, restarts.
 mod cluster;
 /// Mistakes a user can make, each one clear line and a non-zero exit.

@@ -71,3 +71,35 @@ fn the_units_pass_systemd_analyze_verify() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[test]
+fn logs_are_plain_words_in_a_pipe_and_unstamped_in_the_journal() {
+    use std::os::unix::fs::MetadataExt;
+    let dir = tempfile::tempdir().unwrap();
+    let c = Coordinator::start(dir.path());
+    let token = c.token();
+
+    // The worker's stderr is a file standing in for the journal's stream: JOURNAL_STREAM
+    // names its device and inode, as systemd sets it.
+    let log = dir.path().join("journal.log");
+    std::fs::write(&log, "").unwrap();
+    let meta = std::fs::metadata(&log).unwrap();
+    let mut cmd = worker_command(&bin("marmotd"), dir.path(), &c.addr, "w", 1, Some(&token));
+    cmd.env("JOURNAL_STREAM", format!("{}:{}", meta.dev(), meta.ino()));
+    let mut worker = Proc::spawn(cmd, log);
+    c.wait_for_workers(&["w"]);
+    c.json(&["exit", "w"]);
+    assert!(worker.wait_exit(Duration::from_secs(10)).success());
+
+    let journal = worker.log_text();
+    assert!(journal.contains("worker stopped: told to exit by the coordinator"), "{journal}");
+    for line in journal.lines() {
+        assert!(!line.starts_with(|ch: char| ch.is_ascii_digit()), "a timestamp: {line}");
+    }
+    for text in [journal, c.proc.log_text()] {
+        assert!(!text.contains('\u{1b}'), "colours in a pipe: {text}");
+        assert!(!text.contains("Told") && !text.contains("Refused {"), "Debug output: {text}");
+    }
+    // Outside the journal, lines keep their own timestamps.
+    assert!(c.proc.log_text().lines().next().is_some_and(|l| l.starts_with("20")));
+}

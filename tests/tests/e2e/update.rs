@@ -250,3 +250,30 @@ fn a_new_binary_restarted_too_often_puts_the_previous_one_back() {
     assert_eq!(sha256_hex(&exe), old);
     assert!(!state.join("update-pending.json").exists());
 }
+
+#[test]
+fn a_rollout_stops_after_the_first_rollback_unless_keep_going() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = Coordinator::start(dir.path());
+    let _workers = copied_workers(&c, dir.path(), ["w1", "w2"]);
+    let crash = bin("crash-at-start");
+
+    let (ok, report) = update(&c, &[crash.to_str().unwrap()]);
+    assert!(!ok, "{report}");
+    let mut got = statuses(&report);
+    got.sort();
+    assert_eq!(got, ["rolled_back", "skipped"], "{report}");
+    let workers = report["workers"].as_array().unwrap();
+    let rolled = workers.iter().find(|w| w["status"] == "rolled_back").unwrap();
+    let skipped = workers.iter().find(|w| w["status"] == "skipped").unwrap();
+    let why = skipped["detail"].as_str().unwrap();
+    assert!(
+        why.contains(&format!("stopped after {} rolled back", rolled["name"].as_str().unwrap())),
+        "{why}"
+    );
+    assert!(why.contains("--keep-going"), "{why}");
+
+    let (ok, report) = update(&c, &["--keep-going", crash.to_str().unwrap()]);
+    assert!(!ok, "{report}");
+    assert_eq!(statuses(&report), ["rolled_back", "rolled_back"], "{report}");
+}

@@ -46,7 +46,16 @@ impl Proc {
     pub fn spawn(mut cmd: Command, log: PathBuf) -> Proc {
         let file = std::fs::File::create(&log).expect("log file");
         cmd.stdin(Stdio::null()).stdout(Stdio::null()).stderr(file);
-        let child = cmd.spawn().expect("spawn");
+        // A binary copied a moment ago can be "busy" while another test thread's fork still
+        // holds the copy's write descriptor (until that child execs): a known Linux race.
+        let child =
+            wait_for("a spawn not refused as text file busy", Duration::from_secs(5), || match cmd
+                .spawn()
+            {
+                Ok(child) => Some(child),
+                Err(e) if e.raw_os_error() == Some(nix::libc::ETXTBSY) => None,
+                Err(e) => panic!("spawn: {e}"),
+            });
         Proc { child, log }
     }
 
@@ -283,4 +292,38 @@ pub fn detach(c: &Coordinator, args: &[&str]) -> u64 {
 /// `marmotctl run pi SAMPLES --seed SEED --json`.
 pub fn run_pi(c: &Coordinator, samples: &str, seed: &str) -> Value {
     c.json(&["run", "pi", samples, "--seed", seed])
+}
+
+/// Waits until process `pid` has a handler for `signal` (its `SigCgt` mask in
+/// `/proc/PID/status`): from then on the signal is handled, not fatal. The event a test waits
+/// for before signalling a command that installs its handlers at start.
+pub fn wait_for_handler(pid: u32, signal: nix::sys::signal::Signal) {
+    let bit = 1u64 << (signal as i32 - 1);
+    wait_for(&format!("process {pid} to handle {signal}"), Duration::from_secs(20), || {
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+        let mask = status.lines().find_map(|l| l.strip_prefix("SigCgt:"))?.trim().to_string();
+        let mask = u64::from_str_radix(&mask, 16).ok()?;
+        (mask & bit != 0).then_some(())
+    })
+}
+
+/// Asserts a failed run printed exactly one line on stderr, mentioning `needle`.
+pub fn one_line_error(out: &std::process::Output, needle: &str) {
+    assert!(!out.status.success(), "should have failed");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(stderr.trim_end().lines().count(), 1, "one line, got: {stderr}");
+    assert!(stderr.contains(needle), "'{needle}' not in: {stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
+/// Whether the tests run as root (some cases drop to another user with `setpriv`).
+pub fn is_root() -> bool {
+    nix::unistd::geteuid().is_root()
+}
+
+/// A command that runs `exe ARGS` as the user `nobody`, with no supplementary groups.
+pub fn as_nobody(exe: &Path) -> Command {
+    let mut cmd = Command::new("setpriv");
+    cmd.args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"]).arg(exe);
+    cmd
 }

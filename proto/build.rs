@@ -1,14 +1,15 @@
 //! Embeds a build number: the build's UTC time as YYYYMMDDhhmmss, or `SOURCE_DATE_EPOCH`'s
-//! when set (reproducible builds). `marmotd`'s version is `CARGO_PKG_VERSION+BUILD`, and
-//! updates compare versions by semver, then by this number (see `src/update/version.rs`).
-//! The script re-runs whenever the package's sources change, so a rebuilt daemon gets a newer
-//! number (a `rerun-if-env-changed` alone would freeze it).
+//! when set (reproducible builds). The version of both binaries is `CARGO_PKG_VERSION+BUILD`
+//! (see `src/version.rs`); updates compare versions by semver, then by this number. It lives
+//! here, in the crate both binaries link, so `marmotd` and `marmotctl` built together carry
+//! the same stamp. The script re-runs whenever any crate's sources change, so a rebuilt daemon
+//! gets a newer number (a `rerun-if-env-changed` alone would freeze it).
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 fn main() {
     println!("cargo:rerun-if-env-changed=SOURCE_DATE_EPOCH");
-    for path in ["src", "build.rs", "Cargo.toml", "../proto/src", "../certs/src"] {
+    for path in ["src", "build.rs", "Cargo.toml", "../daemon/src", "../ctl/src", "../certs/src"] {
         println!("cargo:rerun-if-changed={path}");
     }
     let when = std::env::var("SOURCE_DATE_EPOCH")

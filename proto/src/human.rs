@@ -1,0 +1,63 @@
+//! Numbers as people read them, shared by both binaries' output: counts with the right
+//! plural ("1 chunk", "2 chunks") and rates scaled to a readable prefix ("512 B/s",
+//! "1.23 GB/s") instead of "0.00 GB/s" for a tiny job.
+
+/// `n` and the noun: `count(1, "chunk", "chunks")` is "1 chunk".
+pub fn count(n: u64, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
+/// A rate with an SI prefix chosen so that three significant digits show:
+/// `rate(2.5e9, "B")` is "2.50 GB/s", `rate(40.0, "B")` is "40.0 B/s",
+/// `rate(5.4e9, "samples")` is "5.40 G samples/s".
+pub fn rate(per_second: f64, unit: &str) -> String {
+    format!("{}/s", amount(per_second, unit))
+}
+
+/// An amount with an SI prefix and three significant digits: `amount(1234567.0, "B")` is
+/// "1.23 MB", `amount(12.0, "points")` is "12.0 points". A symbol (one letter, like `B`)
+/// takes the prefix glued on; a word takes it apart.
+pub fn amount(x: f64, unit: &str) -> String {
+    let prefixes = [(1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k")];
+    let (value, prefix) = prefixes
+        .iter()
+        .find(|(p, _)| x.is_finite() && x.abs() >= *p)
+        .map_or((x, ""), |&(p, name)| (x / p, name));
+    let digits = match value.abs() {
+        v if v >= 100.0 => 0,
+        v if v >= 10.0 => 1,
+        _ => 2,
+    };
+    let symbol = unit.chars().count() == 1;
+    match (prefix, symbol) {
+        ("", _) => format!("{value:.digits$} {unit}"),
+        (p, true) => format!("{value:.digits$} {p}{unit}"),
+        (p, false) => format!("{value:.digits$} {p} {unit}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plurals() {
+        assert_eq!(count(0, "chunk", "chunks"), "0 chunks");
+        assert_eq!(count(1, "chunk", "chunks"), "1 chunk");
+        assert_eq!(count(2, "slot", "slots"), "2 slots");
+        assert_eq!(count(1, "trajectory", "trajectories"), "1 trajectory");
+    }
+
+    #[test]
+    fn rates_keep_three_digits_at_any_size() {
+        assert_eq!(rate(2.5e9, "B"), "2.50 GB/s");
+        assert_eq!(rate(40.0, "B"), "40.0 B/s");
+        assert_eq!(rate(7.0, "B"), "7.00 B/s");
+        assert_eq!(rate(123_456.0, "B"), "123 kB/s");
+        assert_eq!(rate(5.4e9, "samples"), "5.40 G samples/s");
+        assert_eq!(rate(999.0, "points"), "999 points/s");
+        assert_eq!(rate(1.5e12, "B"), "1.50 TB/s");
+        assert_eq!(amount(0.0, "B"), "0.00 B");
+        assert_eq!(amount(12_345_678.0, "points"), "12.3 M points");
+    }
+}

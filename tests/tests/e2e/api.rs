@@ -1,0 +1,127 @@
+//! The control API as scripts use it: the README's `curl` examples run as written, and every
+//! rejection (axum's own included) answered with the documented `{"error": ...}` body.
+
+use crate::util::*;
+use serde_json::Value;
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+/// The README's `curl` command lines (backslash continuations joined), in order.
+fn readme_curl_examples() -> Vec<String> {
+    let readme = Path::new(env!("CARGO_MANIFEST_DIR")).join("../README.md");
+    let text = std::fs::read_to_string(readme).unwrap();
+    let mut examples = vec![];
+    let mut current: Option<String> = None;
+    for line in text.lines() {
+        let line = line.trim();
+        match &mut current {
+            Some(command) => command.push_str(line.trim_end_matches('\\')),
+            None if line.starts_with("curl --unix-socket") => {
+                current = Some(line.trim_end_matches('\\').to_string());
+            }
+            None => continue,
+        }
+        if !line.ends_with('\\') {
+            examples.extend(current.take());
+        }
+    }
+    examples
+}
+
+#[test]
+fn the_readmes_curl_examples_work_as_written() {
+    let examples = readme_curl_examples();
+    assert!(examples.len() >= 3, "the README shows the API with curl: {examples:?}");
+    let dir = tempfile::tempdir().unwrap();
+    let c = Coordinator::start(dir.path());
+    let _workers = c.workers([("a", 1), ("b", 1)]);
+    for example in &examples {
+        let out = Command::new("sh")
+            .arg("-c")
+            .arg(format!("{example} --silent --show-error"))
+            .env("MARMOT_SOCKET", &c.socket)
+            .output()
+            .expect("curl (the tests need it: apt-get install curl)");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "{example}: {}", String::from_utf8_lossy(&out.stderr));
+        let answer: Value = serde_json::from_str(&stdout)
+            .unwrap_or_else(|e| panic!("{example} answered no JSON ({e}): {stdout}"));
+        assert!(answer.get("error").is_none_or(Value::is_null), "{example} failed: {answer}");
+    }
+}
+
+/// One raw request with a chosen `Content-Type` (or none): the status and the body.
+fn request(
+    c: &Coordinator,
+    method: &str,
+    path: &str,
+    content_type: Option<&str>,
+    body: &[u8],
+) -> (u16, Value) {
+    use std::io::{Read, Write};
+    let mut stream = std::os::unix::net::UnixStream::connect(&c.socket).unwrap();
+    let content_type = content_type.map(|t| format!("Content-Type: {t}\r\n")).unwrap_or_default();
+    let head = format!(
+        "{method} {path} HTTP/1.1\r\nHost: localhost\r\nContent-Length: {}\r\n{content_type}\
+         Connection: close\r\n\r\n",
+        body.len()
+    );
+    stream.write_all(head.as_bytes()).unwrap();
+    let _ = stream.write_all(body);
+    let mut reply = Vec::new();
+    let _ = stream.read_to_end(&mut reply);
+    let split = reply.windows(4).position(|w| w == b"\r\n\r\n").expect("an HTTP reply");
+    let status = std::str::from_utf8(&reply[9..12]).unwrap().parse().unwrap();
+    let head = String::from_utf8_lossy(&reply[..split]).to_ascii_lowercase();
+    let body = &reply[split + 4..];
+    let json = serde_json::from_slice(body).unwrap_or_else(|_| {
+        panic!("{method} {path}: not JSON: {head}\n{}", String::from_utf8_lossy(body))
+    });
+    if status >= 400 {
+        assert!(head.contains("content-type: application/json"), "{method} {path}: {head}");
+    }
+    (status, json)
+}
+
+#[test]
+fn bodies_are_json_whatever_the_content_type_and_every_rejection_is_json() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = Coordinator::start(dir.path());
+    let _workers = c.workers([("w", 1)]);
+    let job = br#"{"pi":{"samples":1000,"seed":1}}"#;
+    for content_type in [None, Some("application/x-www-form-urlencoded"), Some("text/plain")] {
+        let (status, view) = request(&c, "POST", "/v1/jobs", content_type, job);
+        assert_eq!(status, 200, "{content_type:?}: {view}");
+        assert!(view["id"].as_u64().is_some(), "{view}");
+    }
+    let error = |status: u16, answer: &Value, needle: &str| {
+        let text = answer["error"].as_str().unwrap_or_else(|| panic!("no error text: {answer}"));
+        assert!(text.to_lowercase().contains(needle), "{status}: '{needle}' not in '{text}'");
+    };
+    let (status, answer) = request(&c, "POST", "/v1/jobs", None, b"not json");
+    assert_eq!(status, 400);
+    error(status, &answer, "not what this route takes");
+    let (status, answer) = request(&c, "POST", "/v1/jobs", None, br#"{"dance":{}}"#);
+    assert_eq!(status, 400);
+    error(status, &answer, "unknown variant");
+    let (status, answer) = request(&c, "GET", "/v1/nowhere", None, b"");
+    assert_eq!(status, 404);
+    error(status, &answer, "no such route");
+    let (status, answer) = request(&c, "DELETE", "/v1/status", None, b"");
+    assert_eq!(status, 405);
+    error(status, &answer, "delete is not allowed on /v1/status");
+    let (status, answer) = request(&c, "GET", "/v1/jobs/abc", None, b"");
+    assert_eq!(status, 400);
+    error(status, &answer, "abc");
+    let (status, answer) = request(&c, "GET", "/v1/jobs/999999", None, b"");
+    assert_eq!(status, 404);
+    error(status, &answer, "no job 999999");
+    let huge = vec![b' '; 3 << 20];
+    let (status, answer) = request(&c, "POST", "/v1/jobs", Some("application/json"), &huge);
+    assert_eq!(status, 413);
+    assert!(answer["error"].as_str().is_some(), "{answer}");
+    // The coordinator still serves.
+    c.wait_idle(Duration::from_secs(20));
+    assert_eq!(c.json(&["status"])["workers"], 1);
+}
