@@ -105,19 +105,22 @@ pub fn draw_png(
         let (y0, y1) = panel.columns.y_range().unwrap_or((0.0, 1.0));
         let pad = ((y1 - y0) * 0.05).max(1e-9);
         let x1 = if x1 > x0 { x1 } else { x0 + 1.0 };
+        let (x_axis, y_axis) = (Axis::new(x0, x1), Axis::new(y0 - pad, y1 + pad));
         let mut chart = ChartBuilder::on(&area)
             .margin(12)
+            // Room for the last x label, centred on the right edge.
+            .margin_right(36)
             .x_label_area_size(40)
-            .y_label_area_size(90)
+            .y_label_area_size(70)
             .build_cartesian_2d(x0..x1, (y0 - pad)..(y1 + pad))
             .map_err(draw_error)?;
         chart
             .configure_mesh()
-            .x_desc(x_label)
-            .y_desc(panel.y_label)
+            .x_desc(x_axis.title(x_label))
+            .y_desc(y_axis.title(panel.y_label))
             .label_style(("sans-serif", 14))
-            .x_label_formatter(&|x| tick(*x))
-            .y_label_formatter(&|y| tick(*y))
+            .x_label_formatter(&|x| x_axis.label(*x))
+            .y_label_formatter(&|y| y_axis.label(*y))
             .draw()
             .map_err(draw_error)?;
         chart.draw_series(LineSeries::new(panel.columns.points(), &BLUE)).map_err(draw_error)?;
@@ -154,14 +157,46 @@ pub fn check_writable(path: &Path) -> Result<()> {
     Ok(())
 }
 
-/// An axis label: short whatever the scale (5.2e6, 0.001, 250).
-fn tick(v: f64) -> String {
-    let a = v.abs();
-    if a != 0.0 && !(1e-3..1e5).contains(&a) {
-        return format!("{v:.2e}");
+/// How one axis writes its labels: all in one format, with the same number of decimals, and
+/// a power of ten shared by all of them moved into the axis title (`max height (m) ×1e6`,
+/// labels 0.0 to 5.0) when the values are very large or very small.
+struct Axis {
+    exponent: i32,
+    decimals: usize,
+}
+
+impl Axis {
+    /// The axis over `lo..hi`, with about ten labels.
+    fn new(lo: f64, hi: f64) -> Self {
+        let largest = lo.abs().max(hi.abs());
+        let exponent = if largest > 0.0 && !(1e-2..1e5).contains(&largest) {
+            largest.log10().floor() as i32
+        } else {
+            0
+        };
+        let step = (hi - lo).abs() / 10f64.powi(exponent) / 10.0;
+        let decimals = if step > 0.0 && step.is_finite() {
+            (-step.log10().floor()).clamp(0.0, 6.0) as usize
+        } else {
+            0
+        };
+        Axis { exponent, decimals }
     }
-    let text = format!("{v:.4}");
-    text.trim_end_matches('0').trim_end_matches('.').to_string()
+
+    fn label(&self, v: f64) -> String {
+        let scaled = v / 10f64.powi(self.exponent);
+        // No "-0.0" for a value that rounds to zero.
+        let scaled =
+            if scaled.abs() < 0.5 * 10f64.powi(-(self.decimals as i32)) { 0.0 } else { scaled };
+        format!("{scaled:.*}", self.decimals)
+    }
+
+    fn title(&self, text: &str) -> String {
+        match self.exponent {
+            0 => text.to_string(),
+            e => format!("{text} ×1e{e}"),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -178,12 +213,26 @@ mod tests {
     }
 
     #[test]
-    fn ticks_stay_short() {
-        assert_eq!(tick(5_200_000.0), "5.20e6");
-        assert_eq!(tick(250.0), "250");
-        assert_eq!(tick(0.0005), "5.00e-4");
-        assert_eq!(tick(0.25), "0.25");
-        assert_eq!(tick(0.0), "0");
+    fn an_axis_has_one_format() {
+        // A drag sweep's x axis: 0 to 0.001 reads 0.0 to 1.0, ×1e-3.
+        let drag = Axis::new(0.0, 0.001);
+        let labels: Vec<String> =
+            [0.0, 0.0001, 0.0005, 0.001].iter().map(|&v| drag.label(v)).collect();
+        assert_eq!(labels, ["0.0", "0.1", "0.5", "1.0"]);
+        assert_eq!(drag.title("drag K (1/m)"), "drag K (1/m) ×1e-3");
+        // A peak height of millions: one exponent for all.
+        let height = Axis::new(-260_000.0, 5_460_000.0);
+        assert_eq!(height.label(5_000_000.0), "5.0");
+        assert_eq!(height.label(0.0), "0.0");
+        assert_eq!(height.title("y (m)"), "y (m) ×1e6");
+        // Ordinary numbers stay as they are.
+        let time = Axis::new(0.0, 2048.7);
+        assert_eq!((time.label(250.0), time.label(2000.0)), ("250".into(), "2000".into()));
+        assert_eq!(time.title("t (s)"), "t (s)");
+        let small = Axis::new(0.0, 1.0);
+        assert_eq!(small.label(0.25), "0.2");
+        assert_eq!(Axis::new(3.0, 3.0).label(3.0), "3");
+        assert_eq!(Axis::new(-1e-9, 1e-9).label(-1e-12), "0.0");
     }
 
     #[test]

@@ -88,23 +88,19 @@ fn a_coordinator_name_that_does_not_resolve_yet_is_retried() {
 fn a_second_process_on_a_state_dir_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let c = Coordinator::start(dir.path());
-    let out = Command::new(bin("marmotd"))
-        .args(["coordinator", "--listen", "127.0.0.1:0", "--state-dir"])
-        .arg(c.dir.join("state"))
-        .arg("--socket")
-        .arg(dir.path().join("second.sock"))
-        .env("RUST_LOG", "off")
-        .output()
-        .unwrap();
+    let mut second = Command::new(bin("marmotd"));
+    second.args(["coordinator", "--listen", "127.0.0.1:0", "--state-dir"]);
+    second.arg(c.dir.join("state")).arg("--socket").arg(dir.path().join("second.sock"));
+    second.env("RUST_LOG", "off");
+    let out = output_within(second, Duration::from_secs(20));
     one_line_error(&out, &format!("another marmotd (pid {})", c.proc.pid()));
     assert_eq!(out.status.code(), Some(78));
     assert!(!dir.path().join("second.sock").exists());
 
     let [w] = c.workers([("w", 1)]);
-    let out = worker_command(&bin("marmotd"), &c.dir, &c.addr, "w", 1, None)
-        .env("RUST_LOG", "off")
-        .output()
-        .unwrap();
+    let mut second = worker_command(&bin("marmotd"), &c.dir, &c.addr, "w", 1, None);
+    second.env("RUST_LOG", "off");
+    let out = output_within(second, Duration::from_secs(20));
     one_line_error(&out, &format!("another marmotd (pid {})", w.pid()));
     assert_eq!(out.status.code(), Some(78));
     // The first ones carry on.

@@ -327,3 +327,27 @@ pub fn as_nobody(exe: &Path) -> Command {
     cmd.args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"]).arg(exe);
     cmd
 }
+
+/// Runs `cmd` to its end like `Command::output`, but fails the test (killing the process)
+/// if it is still running after `limit`: a refusal that never comes must not hang the suite.
+pub fn output_within(mut cmd: Command, limit: Duration) -> Output {
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let deadline = Instant::now() + limit;
+    while child.try_wait().expect("try_wait").is_none() {
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            let out = child.wait_with_output().expect("wait");
+            panic!(
+                "{cmd:?} still running after {limit:?}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.wait_with_output().expect("wait")
+}
