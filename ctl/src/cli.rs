@@ -422,33 +422,6 @@ mod tests {
         assert!(parse_plot_path("/no/such/dir/fall.png").unwrap_err().contains("no directory"));
     }
 
-    /// Every argument of every command says what it is (and a default, where it has one,
-    /// shows through clap or the text).
-    #[test]
-    fn every_argument_is_documented() {
-        use clap::CommandFactory;
-        fn walk(cmd: &clap::Command, path: &str, missing: &mut Vec<String>) {
-            for arg in cmd.get_arguments() {
-                let id = arg.get_id().as_str();
-                if matches!(id, "help" | "version") || arg.is_hide_set() {
-                    continue;
-                }
-                if arg.get_help().is_none_or(|h| h.to_string().trim().is_empty()) {
-                    missing.push(format!("{path} {id}"));
-                }
-            }
-            for sub in cmd.get_subcommands() {
-                if sub.get_about().is_none() && sub.get_name() != "help" {
-                    missing.push(format!("{path} {} (no about)", sub.get_name()));
-                }
-                walk(sub, &format!("{path} {}", sub.get_name()), missing);
-            }
-        }
-        let mut missing = vec![];
-        walk(&Cli::command(), "marmotctl", &mut missing);
-        assert!(missing.is_empty(), "undocumented: {missing:?}");
-    }
-
     #[test]
     fn detach_is_offered_only_where_it_works() {
         use clap::CommandFactory;

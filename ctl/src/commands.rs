@@ -44,7 +44,7 @@ pub async fn run(client: &Client, command: Command, json: bool) -> Result<ExitCo
         Command::Wait { job } => wait(client, job, json).await,
         Command::Cancel { job } => {
             let view: JobView = client.delete(&format!("/v1/jobs/{job}")).await?;
-            print(json, &view, || println!("job {} is {}", view.id, state_name(view.state)));
+            print(json, &view, || println!("job {} is {}", view.id, view.state));
             Ok(ExitCode::SUCCESS)
         }
         Command::Exit { workers, all } => exit(client, workers, all, json).await,
@@ -236,7 +236,7 @@ async fn jobs(client: &Client, json: bool) -> Result<ExitCode> {
             println!(
                 "{:>5}  {:<10} {:>8}/{:<8} {:>9.2}s  {}",
                 j.id,
-                state_name(j.state),
+                j.state.to_string(),
                 j.chunks_done,
                 j.chunks_total,
                 j.elapsed_seconds,
@@ -289,15 +289,6 @@ pub fn describe_spec(spec: &TaskSpec) -> String {
             format!("freefall {} --sweep-drag {from}:{to}:{steps}", fall(f))
         }
         TaskSpec::FreefallFrom { .. } | TaskSpec::Survey { .. } => "freefall (inner step)".into(),
-    }
-}
-
-fn state_name(state: JobState) -> &'static str {
-    match state {
-        JobState::Running => "running",
-        JobState::Done => "done",
-        JobState::Failed => "failed",
-        JobState::Cancelled => "cancelled",
     }
 }
 
@@ -377,4 +368,51 @@ async fn bench(client: &Client, length: Duration, json: bool) -> Result<ExitCode
     });
     let all_scored = results.iter().all(|r| r.score.is_some());
     Ok(if all_scored { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::describe_spec;
+    use proto::task::{CountSource, Fall, PrimeMethod, TaskSpec};
+
+    #[test]
+    fn jobs_are_described_as_run_would_ask_for_them() {
+        let fall = Fall { y0: 100.0, v0: 10.0, g: 9.81, dt: 0.5, drag: 0.0 };
+        let count = |source| TaskSpec::Count { letter: "e".into(), ignore_case: true, source };
+        for (spec, words) in [
+            (TaskSpec::Pi { samples: 1000, seed: 7 }, "pi 1000 --seed 7"),
+            (TaskSpec::Prime { n: 97, method: PrimeMethod::Auto }, "prime 97 --method auto"),
+            (TaskSpec::Prime { n: 9, method: PrimeMethod::Trial }, "prime 9 --method trial"),
+            (
+                count(CountSource::Random { letters: 50, seed: 2 }),
+                "count 'e' --random 50 --seed 2 --ignore-case",
+            ),
+            (
+                count(CountSource::Text { text: "a\nb".into() }),
+                "count 'e' --text (3 characters) --ignore-case",
+            ),
+            (
+                count(CountSource::File { path: "/srv/x\ty".into(), bytes: 2_500_000 }),
+                "count 'e' --file /srv/x\\ty (2.50 MB) --ignore-case",
+            ),
+            (TaskSpec::Freefall { fall, points: 0 }, "freefall --y0 100 --v0 10 --g 9.81 --dt 0.5"),
+            (
+                TaskSpec::Freefall { fall: Fall { drag: 0.01, ..fall }, points: 0 },
+                "freefall --y0 100 --v0 10 --g 9.81 --dt 0.5 --drag 0.01",
+            ),
+            (
+                TaskSpec::Sweep { fall, from: 0.0, to: 0.5, steps: 3 },
+                "freefall --y0 100 --v0 10 --g 9.81 --dt 0.5 --sweep-drag 0:0.5:3",
+            ),
+            (TaskSpec::Survey { fall, spacing: 4 }, "freefall (inner step)"),
+        ] {
+            assert_eq!(describe_spec(&spec), words);
+        }
+        let control = TaskSpec::Count {
+            letter: "\u{7}".into(),
+            ignore_case: false,
+            source: CountSource::Text { text: "x".into() },
+        };
+        assert_eq!(describe_spec(&control), "count '\\u{7}' --text (1 character)");
+    }
 }

@@ -216,6 +216,6 @@ async fn run_job_result<T: serde::de::DeserializeOwned>(
     let (view, _) = cluster.job(id)?;
     match (view.state, view.result) {
         (JobState::Done, Some(result)) => Ok(serde_json::from_value(result)?),
-        (state, _) => bail!("job {} ended {state:?}: {}", view.id, view.error.unwrap_or_default()),
+        (state, _) => bail!("job {} ended {state}: {}", view.id, view.error.unwrap_or_default()),
     }
 }

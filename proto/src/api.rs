@@ -127,6 +127,18 @@ impl JobState {
     }
 }
 
+impl std::fmt::Display for JobState {
+    /// The state as the API spells it: `running`, `done`, `failed`, `cancelled`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            JobState::Running => "running",
+            JobState::Done => "done",
+            JobState::Failed => "failed",
+            JobState::Cancelled => "cancelled",
+        })
+    }
+}
+
 /// A job, running or finished.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct JobView {

@@ -95,28 +95,23 @@ fn bodies_are_json_whatever_the_content_type_and_every_rejection_is_json() {
         assert_eq!(status, 200, "{content_type:?}: {view}");
         assert!(view["id"].as_u64().is_some(), "{view}");
     }
-    let error = |status: u16, answer: &Value, needle: &str| {
+    let rejections: [(&str, &str, &[u8], u16, &str); 6] = [
+        ("POST", "/v1/jobs", b"not json", 400, "not what this route takes"),
+        ("POST", "/v1/jobs", br#"{"dance":{}}"#, 400, "unknown variant"),
+        ("GET", "/v1/nowhere", b"", 404, "no such route"),
+        ("DELETE", "/v1/status", b"", 405, "delete is not allowed on /v1/status"),
+        ("GET", "/v1/jobs/abc", b"", 400, "abc"),
+        ("GET", "/v1/jobs/999999", b"", 404, "no job 999999"),
+    ];
+    for (method, path, body, want, needle) in rejections {
+        let (status, answer) = request(&c, method, path, None, body);
+        assert_eq!(status, want, "{method} {path}: {answer}");
         let text = answer["error"].as_str().unwrap_or_else(|| panic!("no error text: {answer}"));
-        assert!(text.to_lowercase().contains(needle), "{status}: '{needle}' not in '{text}'");
-    };
-    let (status, answer) = request(&c, "POST", "/v1/jobs", None, b"not json");
-    assert_eq!(status, 400);
-    error(status, &answer, "not what this route takes");
-    let (status, answer) = request(&c, "POST", "/v1/jobs", None, br#"{"dance":{}}"#);
-    assert_eq!(status, 400);
-    error(status, &answer, "unknown variant");
-    let (status, answer) = request(&c, "GET", "/v1/nowhere", None, b"");
-    assert_eq!(status, 404);
-    error(status, &answer, "no such route");
-    let (status, answer) = request(&c, "DELETE", "/v1/status", None, b"");
-    assert_eq!(status, 405);
-    error(status, &answer, "delete is not allowed on /v1/status");
-    let (status, answer) = request(&c, "GET", "/v1/jobs/abc", None, b"");
-    assert_eq!(status, 400);
-    error(status, &answer, "abc");
-    let (status, answer) = request(&c, "GET", "/v1/jobs/999999", None, b"");
-    assert_eq!(status, 404);
-    error(status, &answer, "no job 999999");
+        assert!(
+            text.to_lowercase().contains(needle),
+            "{method} {path}: '{needle}' not in '{text}'"
+        );
+    }
     let huge = vec![b' '; 3 << 20];
     let (status, answer) = request(&c, "POST", "/v1/jobs", Some("application/json"), &huge);
     assert_eq!(status, 413);

@@ -229,3 +229,52 @@ fn ping_of_an_unreachable_worker_times_out_on_time() {
     // The bound is the command's promise (timeout + 100 ms); process start-up is extra slack.
     assert!(took < Duration::from_millis(500 + 400), "ping took {took:?}");
 }
+
+/// The subcommands `--help` lists under "Commands:" (without `help`).
+fn subcommands(help: &str) -> Vec<String> {
+    help.lines()
+        .skip_while(|l| !l.starts_with("Commands:"))
+        .skip(1)
+        .take_while(|l| l.starts_with("  "))
+        .filter_map(|l| l.split_whitespace().next())
+        .filter(|name| *name != "help")
+        .map(str::to_string)
+        .collect()
+}
+
+#[test]
+fn every_argument_of_both_programs_says_what_it_is() {
+    // An entry of clap's help: the flag, <VALUE> or command, two spaces, then its text.
+    let documented = |line: &str| {
+        let line = line.trim_start();
+        let spec_end = line.find("  ").unwrap_or(line.len());
+        !line[spec_end..].trim().is_empty()
+    };
+    // Each program's help pages: the top one and one per command (and task).
+    for (program, pages) in [("marmotd", 5), ("marmotctl", 16)] {
+        let mut queue = vec![vec![]];
+        let mut seen = 0;
+        while let Some(path) = queue.pop() {
+            let out = Command::new(bin(program)).args(&path).arg("--help").output().unwrap();
+            assert!(out.status.success(), "{program} {path:?} --help");
+            let help = String::from_utf8_lossy(&out.stdout).into_owned();
+            // Every entry (an argument, an option, a command) is indented; each has its text
+            // beside it, or (clap's layout for long texts) on the next, deeper indented line.
+            let lines: Vec<&str> = help.lines().collect();
+            for (i, line) in lines.iter().enumerate() {
+                let indent = line.len() - line.trim_start().len();
+                if !(2..10).contains(&indent) || documented(line) {
+                    continue;
+                }
+                let next = lines.get(i + 1).copied().unwrap_or("");
+                let below = next.len() - next.trim_start().len() >= 10 && !next.trim().is_empty();
+                assert!(below, "{program} {path:?}: bare '{line}'");
+            }
+            for sub in subcommands(&help) {
+                queue.push([path.clone(), vec![sub]].concat());
+            }
+            seen += 1;
+        }
+        assert_eq!(seen, pages, "{program}: help pages");
+    }
+}
