@@ -213,6 +213,10 @@ mod tests {
     #[test]
     fn clocks() {
         assert_eq!(clock(7.4), "7s");
+        assert_eq!(clock(59.0), "59s");
+        assert_eq!(clock(60.0), "1m00s");
+        assert_eq!(clock(3599.0), "59m59s");
+        assert_eq!(clock(3600.0), "1h00m");
         assert_eq!(clock(185.0), "3m05s");
         assert_eq!(clock(7380.0), "2h03m");
         assert_eq!(clock(-1.0), "0s");

@@ -233,6 +233,40 @@ mod tests {
         assert_eq!(small.label(0.25), "0.2");
         assert_eq!(Axis::new(3.0, 3.0).label(3.0), "3");
         assert_eq!(Axis::new(-1e-9, 1e-9).label(-1e-12), "0.0");
+        // Only what rounds to zero is shown as zero: 0.05 is (just above) half a step.
+        assert_eq!(small.label(0.05), "0.1");
+        assert_eq!(small.label(0.04), "0.0");
+    }
+
+    #[test]
+    fn plot_errors_in_words() {
+        use plotters_backend::DrawingErrorKind::{DrawingError, FontError};
+        let io = std::io::Error::new(std::io::ErrorKind::StorageFull, "no space left on device");
+        let e = DrawingAreaErrorKind::BackendError(DrawingError(BitMapBackendError::IOError(io)));
+        assert_eq!(in_words(&e), "no space left on device");
+        let e = DrawingAreaErrorKind::BackendError(DrawingError(BitMapBackendError::InvalidBuffer));
+        assert_eq!(in_words(&e), "bad image buffer");
+        let font: Box<dyn std::error::Error + Send + Sync> = "missing glyph".into();
+        let e = DrawingAreaErrorKind::<BitMapBackendError>::BackendError(FontError(font));
+        assert_eq!(in_words(&e), "font: missing glyph");
+        let e = DrawingAreaErrorKind::<BitMapBackendError>::LayoutError;
+        assert!(!in_words(&e).is_empty());
+    }
+
+    #[test]
+    fn a_plot_path_is_checked_and_nothing_left_behind() {
+        let dir = tempfile::tempdir().unwrap();
+        let new = dir.path().join("new.png");
+        check_writable(&new).unwrap();
+        assert!(!new.exists(), "the check leaves no empty file");
+        let old = dir.path().join("old.png");
+        std::fs::write(&old, b"an earlier plot").unwrap();
+        check_writable(&old).unwrap();
+        assert_eq!(std::fs::read(&old).unwrap(), b"an earlier plot", "kept until replaced");
+        let taken = dir.path().join("taken.png");
+        std::fs::create_dir(&taken).unwrap();
+        let e = check_writable(&taken).unwrap_err();
+        assert!(format!("{e:#}").contains("cannot write the plot"), "{e:#}");
     }
 
     #[test]

@@ -185,7 +185,17 @@ impl WorkerArgs {
 
 #[cfg(test)]
 mod tests {
-    use super::parse_coordinator;
+    use super::{parse_coordinator, state_dir_or_default};
+    use crate::state_dir::Role;
+    use std::path::PathBuf;
+
+    #[test]
+    fn state_dirs_from_the_flag_or_the_roles_default() {
+        let given = PathBuf::from("/srv/marmot-state");
+        assert_eq!(state_dir_or_default(Some(given.clone()), Role::Worker), given);
+        let default = state_dir_or_default(None, Role::Worker);
+        assert!(default.ends_with("marmot/worker"), "{}", default.display());
+    }
 
     #[test]
     fn coordinator_addresses() {

@@ -425,3 +425,113 @@ fn write_shares(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn shares(units: &[u64]) -> Vec<WorkerShare> {
+        let name = |i: usize| format!("w{i}");
+        units
+            .iter()
+            .enumerate()
+            .map(|(i, &u)| WorkerShare { name: name(i), chunks: u.min(3), units: u })
+            .collect()
+    }
+
+    #[test]
+    fn results_read_as_sentences_with_plurals_and_scaled_rates() {
+        let pi = PiResult {
+            task: "pi".into(),
+            samples: 1_000_000,
+            seed: 7,
+            inside: 785_398,
+            estimate: 3.141592,
+            std_error: 0.00164,
+            seconds: 0.5,
+            samples_per_second: 2e6,
+            workers: shares(&[1, 999_999]),
+        };
+        assert_eq!(
+            pi.to_string(),
+            "pi ≈ 3.1415920000 ± 1.64e-3\n1000000 samples (seed 7) in 0.500 s: 2.00 M samples/s\n  \
+             w0                        1 chunk                     1 sample\n  \
+             w1                        3 chunks               999999 samples\n"
+        );
+        let prime = |factor: Option<&str>, prime: bool, method: &str| PrimeResult {
+            task: "prime".into(),
+            n: "91".into(),
+            prime,
+            factor: factor.map(Into::into),
+            cofactor: factor.map(|_| "13".into()),
+            method: method.into(),
+            seconds: 0.25,
+            workers: shares(&[2]),
+        };
+        assert_eq!(
+            prime(Some("7"), false, "trial").to_string(),
+            "91 = 7 × 13\nmethod trial in 0.250 s\n  w0                        2 chunks                    2 divisors\n"
+        );
+        assert_eq!(
+            prime(None, true, "auto").to_string(),
+            "91 is prime\nmethod auto in 0.250 s\n  w0                        2 chunks                    2 rho attempts\n"
+        );
+        assert!(prime(None, false, "auto")
+            .to_string()
+            .starts_with("91 is not prime (no factor found)\n"));
+        let count = CountResult {
+            task: "count".into(),
+            letter: "e".into(),
+            ignore_case: true,
+            count: 1,
+            bytes: 16,
+            seconds: 0.0003,
+            bytes_per_second: 53_333.0,
+            workers: vec![],
+        };
+        assert_eq!(
+            count.to_string(),
+            "'e' (any case) occurs 1 time in 16 bytes\n0.000 s: 53.3 kB/s\n"
+        );
+        let fall = Fall { y0: 100.0, v0: 10.0, g: 9.81, dt: 0.5, drag: 0.0 };
+        let landing = Landing { ground_time: 5.678, impact_speed: 45.5, max_height: 105.1 };
+        let freefall = |drag| FreefallResult {
+            task: "freefall".into(),
+            fall: Fall { drag, ..fall },
+            points: 12,
+            landing,
+            seconds: 0.002,
+            points_per_second: 6000.0,
+            workers: vec![],
+        };
+        assert_eq!(
+            freefall(0.0).to_string(),
+            "thrown from 100 m at 10 m/s, g = 9.81 m/s², a point every 0.5 s\n12 points: ground at \
+             t = 5.678 s, 45.500 m/s, peak 105.100 m\n0.002 s: 6.00 k points/s\n"
+        );
+        assert!(freefall(0.01).to_string().contains("g = 9.81 m/s², drag 0.01, a point"));
+        let sweep = SweepResult {
+            task: "sweep".into(),
+            fall,
+            from: 0.0,
+            to: 0.5,
+            steps: 1,
+            seconds: 0.1,
+            workers: shares(&[1]),
+        };
+        assert_eq!(
+            sweep.to_string(),
+            "1 trajectory, drag 0 to 0.5, in 0.100 s\n  w0                        1 chunk                     1 trajectory\n"
+        );
+    }
+
+    #[test]
+    fn job_states_in_the_apis_words() {
+        let words: Vec<String> =
+            [JobState::Running, JobState::Done, JobState::Failed, JobState::Cancelled]
+                .iter()
+                .map(ToString::to_string)
+                .collect();
+        assert_eq!(words, ["running", "done", "failed", "cancelled"]);
+    }
+}

@@ -189,3 +189,34 @@ impl std::fmt::Display for UpdateOutcome {
         }
     }
 }
+
+#[cfg(test)]
+mod display_tests {
+    use super::*;
+
+    #[test]
+    fn update_answers_and_outcomes_in_words() {
+        let reason = || "disk full".to_string();
+        let answers = [
+            (UpdateAnswer::Accept, "accepted"),
+            (UpdateAnswer::Current, "already running it"),
+            (
+                UpdateAnswer::WrongArch { ours: "aarch64".into() },
+                "declined: this worker is aarch64",
+            ),
+            (UpdateAnswer::Downgrade { ours: "0.2.0".into() }, "declined: older than this 0.2.0"),
+            (UpdateAnswer::Refused { reason: reason() }, "refused: disk full"),
+        ];
+        for (answer, words) in answers {
+            assert_eq!(answer.to_string(), words);
+        }
+        let outcomes = [
+            (UpdateOutcome::Restarting, "installed; restarting on it"),
+            (UpdateOutcome::Failed { reason: reason() }, "failed: disk full"),
+            (UpdateOutcome::RolledBack { reason: reason() }, "rolled back: disk full"),
+        ];
+        for (outcome, words) in outcomes {
+            assert_eq!(outcome.to_string(), words);
+        }
+    }
+}

@@ -19,24 +19,25 @@ fn file(state_dir: &Path) -> PathBuf {
     state_dir.join("bench-scores.json")
 }
 
-/// The scores saved by an earlier run, or none.
+/// The scores saved by an earlier run, or none (with a warning if the file is bad).
 pub fn load(state_dir: &Path) -> SlotRates {
+    read(state_dir).unwrap_or_else(|why| {
+        tracing::warn!("bench scores not loaded: {why}");
+        SlotRates::new()
+    })
+}
+
+/// The saved scores: none if there is no file yet, an error if it cannot be used.
+fn read(state_dir: &Path) -> Result<SlotRates, String> {
     let path = file(state_dir);
     let bytes = match std::fs::read(&path) {
         Ok(bytes) => bytes,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return SlotRates::new(),
-        Err(e) => {
-            tracing::warn!("bench scores not loaded: cannot read {}: {e}", path.display());
-            return SlotRates::new();
-        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(SlotRates::new()),
+        Err(e) => return Err(format!("cannot read {}: {e}", path.display())),
     };
-    match serde_json::from_slice::<SlotRates>(&bytes) {
-        Ok(scores) => scores.into_iter().filter(|(_, rates)| plausible(rates)).collect(),
-        Err(e) => {
-            tracing::warn!("bench scores not loaded: {} is not valid: {e}", path.display());
-            SlotRates::new()
-        }
-    }
+    let scores: SlotRates = serde_json::from_slice(&bytes)
+        .map_err(|e| format!("{} is not valid: {e}", path.display()))?;
+    Ok(scores.into_iter().filter(|(_, rates)| plausible(rates)).collect())
 }
 
 /// Saves the plausible scores (atomically); a failure is logged, the scores stay in memory.
@@ -78,5 +79,26 @@ mod tests {
         assert_eq!(back["laptop-1"], vec![2.5e9, 2.4e9]);
         std::fs::write(file(dir.path()), "{not json").unwrap();
         assert!(load(dir.path()).is_empty());
+        assert!(read(dir.path()).unwrap_err().contains("is not valid"));
+    }
+
+    #[test]
+    fn no_file_is_no_scores_and_an_unreadable_one_is_said() {
+        let dir = tempfile::tempdir().unwrap();
+        assert_eq!(read(dir.path()), Ok(SlotRates::new()));
+        std::fs::create_dir(file(dir.path())).unwrap();
+        assert!(read(dir.path()).unwrap_err().contains("cannot read"));
+    }
+
+    #[test]
+    fn only_plausible_rates_count() {
+        assert!(plausible(&[1.0, 2.5e9]));
+        assert!(!plausible(&[]));
+        assert!(!plausible(&[1.0, 0.0]), "a slot that did nothing");
+        assert!(!plausible(&[1.0, -1.0]));
+        assert!(!plausible(&[f64::INFINITY]));
+        assert!(!plausible(&[f64::NAN, 1.0]));
+        assert!(plausible(&vec![1.0; MAX_SLOTS]));
+        assert!(!plausible(&vec![1.0; MAX_SLOTS + 1]));
     }
 }

@@ -95,6 +95,13 @@ mod tests {
     }
 
     #[test]
+    fn our_own_group_is_usable() {
+        let egid = nix::unistd::getegid();
+        let group = nix::unistd::Group::from_gid(egid).unwrap().unwrap();
+        assert_eq!(group_we_can_use(&group.name).unwrap(), egid.as_raw());
+    }
+
+    #[test]
     fn unknown_groups_are_a_configuration_error() {
         let e = group_we_can_use("no-such-group-marmot").unwrap_err();
         assert!(crate::fatal::is_config_error(&e));

@@ -71,6 +71,20 @@ impl std::fmt::Display for Exit {
     }
 }
 
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn exits_in_words() {
+        use super::Exit;
+        let words: Vec<String> =
+            [Exit::Shutdown, Exit::Told, Exit::Restart].iter().map(ToString::to_string).collect();
+        assert_eq!(
+            words,
+            ["shut down", "told to exit by the coordinator", "restarting on its new binary"]
+        );
+    }
+}
+
 /// How long a new binary may run without a welcome from the coordinator before the previous
 /// one is put back.
 pub const PROBATION: Duration = Duration::from_secs(120);
