@@ -71,20 +71,6 @@ impl std::fmt::Display for Exit {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn exits_in_words() {
-        use super::Exit;
-        let words: Vec<String> =
-            [Exit::Shutdown, Exit::Told, Exit::Restart].iter().map(ToString::to_string).collect();
-        assert_eq!(
-            words,
-            ["shut down", "told to exit by the coordinator", "restarting on its new binary"]
-        );
-    }
-}
-
 /// How long a new binary may run without a welcome from the coordinator before the previous
 /// one is put back.
 pub const PROBATION: Duration = Duration::from_secs(120);
@@ -257,4 +243,18 @@ async fn resolve(host_port: &str) -> Result<SocketAddr> {
         .await
         .with_context(|| format!("cannot resolve the coordinator address {host_port}"))?;
     addrs.next().with_context(|| format!("{host_port} resolves to no address"))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn exits_in_words() {
+        use super::Exit;
+        let words: Vec<String> =
+            [Exit::Shutdown, Exit::Told, Exit::Restart].iter().map(ToString::to_string).collect();
+        assert_eq!(
+            words,
+            ["shut down", "told to exit by the coordinator", "restarting on its new binary"]
+        );
+    }
 }
