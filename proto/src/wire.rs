@@ -39,10 +39,23 @@ pub struct JoinRequest {
     pub csr_der: Vec<u8>,
 }
 
+/// The coordinator's answer to a [`JoinRequest`].
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum JoinReply {
-    Accepted { cert_der: Vec<u8>, ca_der: Vec<u8> },
-    Refused { reason: String },
+    Accepted {
+        cert_der: Vec<u8>,
+        ca_der: Vec<u8>,
+    },
+    /// For good: a wrong token, another protocol version, a bad request. The worker stops.
+    Refused {
+        reason: String,
+    },
+    /// Not now: the coordinator failed on its side (a state file it cannot read, no file
+    /// descriptors left). The worker tries again later. Appended last, so an older worker
+    /// fails to decode it and retries too.
+    Unavailable {
+        reason: String,
+    },
 }
 
 /// What a worker says about itself when its session starts.

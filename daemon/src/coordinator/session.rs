@@ -100,9 +100,17 @@ async fn join(
             tracing::info!("worker '{name}' at {addr} joined the cluster");
             JoinReply::Accepted { cert_der, ca_der: cluster.authority.ca_der().to_vec() }
         }
-        Err(reason) => {
-            tracing::warn!("refused to let '{name}' at {addr} join: {reason}");
-            JoinReply::Refused { reason }
+        Err(refusal) => {
+            match &refusal {
+                JoinReply::Unavailable { reason } => {
+                    tracing::error!("cannot serve the join of '{name}' at {addr}: {reason}")
+                }
+                JoinReply::Refused { reason } => {
+                    tracing::warn!("refused to let '{name}' at {addr} join: {reason}")
+                }
+                JoinReply::Accepted { .. } => {}
+            }
+            refusal
         }
     };
     if writer.send(&reply).await.is_ok() {
@@ -112,23 +120,31 @@ async fn join(
     let _ = tokio::time::timeout(Duration::from_secs(5), conn.closed()).await;
 }
 
-fn decide_join(cluster: &Cluster, request: &JoinRequest) -> Result<Vec<u8>, String> {
+/// The worker's certificate, or the reply that says why not: [`JoinReply::Refused`] for the
+/// worker's mistakes, [`JoinReply::Unavailable`] for the coordinator's own failures, which
+/// must not make a worker give up.
+fn decide_join(cluster: &Cluster, request: &JoinRequest) -> Result<Vec<u8>, JoinReply> {
+    let refused = |reason: String| JoinReply::Refused { reason };
     if request.protocol != proto::PROTOCOL_VERSION {
-        return Err(version_mismatch(request.protocol));
+        return Err(refused(version_mismatch(request.protocol)));
     }
-    let token = cluster.authority.join_token().map_err(|e| format!("coordinator error: {e}"))?;
+    let token = cluster.authority.join_token().map_err(|e| JoinReply::Unavailable {
+        reason: format!("the coordinator cannot read its join secret: {e}"),
+    })?;
     if !token.secret_matches(&request.secret) {
-        return Err("wrong join token (it may have been rotated): \
-                    get the current one with `marmotctl join-token` on the coordinator"
-            .into());
+        return Err(refused(
+            "wrong join token (it may have been rotated): \
+             get the current one with `marmotctl join-token` on the coordinator"
+                .into(),
+        ));
     }
     if request.name.is_empty() || request.name.len() > 253 {
-        return Err("worker names must be 1 to 253 characters".into());
+        return Err(refused("worker names must be 1 to 253 characters".into()));
     }
     cluster
         .authority
         .sign_worker(&request.csr_der, &request.name)
-        .map_err(|e| format!("bad certificate request: {e}"))
+        .map_err(|e| refused(format!("bad certificate request: {e}")))
 }
 
 fn version_mismatch(theirs: u32) -> String {
@@ -214,8 +230,8 @@ mod tests {
     use tokio_util::sync::CancellationToken;
 
     async fn connect_without_certificate(running: &coordinator::Running) -> quinn::Connection {
-        let token = running.cluster.authority.join_token().unwrap();
-        let tls = certs::tls::joining_client(&token.ca_sha256, proto::ALPN).unwrap();
+        let ca_sha256 = certs::cert_sha256_hex(running.cluster.authority.ca_der());
+        let tls = certs::tls::joining_client(&ca_sha256, proto::ALPN).unwrap();
         let client = transport::client_config(tls, transport::DEFAULT_DEAD_AFTER, 4).unwrap();
         let endpoint = transport::client_endpoint(running.local_addr).unwrap();
         let connecting =
@@ -271,6 +287,26 @@ mod tests {
         let (ours, theirs) = (proto::PROTOCOL_VERSION, proto::PROTOCOL_VERSION + 1);
         assert!(reason.contains(&format!("worker speaks version {theirs}")), "{reason}");
         assert!(reason.contains(&format!("coordinator version {ours}")), "{reason}");
+
+        // The coordinator's own failure is "not now", never a refusal that stops a worker.
+        let secret_path = dir.path().join("state/join-secret");
+        let secret = std::fs::read(&secret_path).unwrap();
+        std::fs::remove_file(&secret_path).unwrap();
+        std::fs::create_dir(&secret_path).unwrap();
+        let conn = connect_without_certificate(&running).await;
+        let (send, recv) = conn.open_bi().await.unwrap();
+        let join = JoinRequest {
+            protocol: proto::PROTOCOL_VERSION,
+            name: "early".into(),
+            secret: String::from_utf8(secret.clone()).unwrap().trim().to_string(),
+            csr_der: vec![],
+        };
+        MessageWriter::new(send).send(&WorkerOpen::Join(join)).await.unwrap();
+        let reply = MessageReader::new(recv).recv::<JoinReply>().await.unwrap();
+        let Some(JoinReply::Unavailable { reason }) = reply else { panic!("{reply:?}") };
+        assert!(reason.contains("cannot read its join secret"), "{reason}");
+        std::fs::remove_dir(&secret_path).unwrap();
+        std::fs::write(&secret_path, secret).unwrap();
 
         // A frame claiming 4 GiB, then garbage: the connection is closed.
         let conn = connect_without_certificate(&running).await;

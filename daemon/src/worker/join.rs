@@ -65,6 +65,10 @@ pub async fn join(
         JoinReply::Refused { reason } => Err(ConfigError::error(format!(
             "the coordinator refused to let this worker join: {reason}"
         ))),
+        // The coordinator's own trouble: try again with the backoff, like a network failure.
+        JoinReply::Unavailable { reason } => {
+            Ok(Err(anyhow!("the coordinator cannot take joins just now: {reason}")))
+        }
         JoinReply::Accepted { cert_der, ca_der } => {
             if certs::cert_sha256_hex(&ca_der) != token.ca_sha256 {
                 return Err(ConfigError::error(

@@ -161,3 +161,26 @@ fn workers_and_pings_are_listed_by_name() {
     let (alpha, zeta) = (text.find("alpha").unwrap(), text.find("zeta").unwrap());
     assert!(alpha < zeta, "{text}");
 }
+
+#[test]
+fn a_coordinator_failing_on_its_side_of_a_join_is_waited_for() {
+    // A refusal stops a worker for good (status 78, not restarted): the coordinator's own
+    // trouble must not look like one. Here its join secret cannot be read for a while.
+    let dir = tempfile::tempdir().unwrap();
+    let c = Coordinator::start(dir.path());
+    let token = c.token();
+    let secret_path = c.dir.join("state/join-secret");
+    let secret = std::fs::read(&secret_path).unwrap();
+    std::fs::remove_file(&secret_path).unwrap();
+    std::fs::create_dir(&secret_path).unwrap();
+
+    let mut worker = start_worker(&c.dir, &c.addr, "patient", 1, Some(&token));
+    wait_for("the worker to be told to come back later", Duration::from_secs(20), || {
+        worker.log_text().contains("cannot take joins just now").then_some(())
+    });
+    assert!(worker.is_running(), "{}", worker.log_text());
+
+    std::fs::remove_dir(&secret_path).unwrap();
+    std::fs::write(&secret_path, secret).unwrap();
+    c.wait_for_workers(&["patient"]);
+}
