@@ -239,6 +239,56 @@ mod tests {
         connecting.unwrap().await.unwrap()
     }
 
+    /// Sends one join request on a connection of its own and returns the reply.
+    async fn join_reply(running: &coordinator::Running, join: JoinRequest) -> JoinReply {
+        let conn = connect_without_certificate(running).await;
+        let (send, recv) = conn.open_bi().await.unwrap();
+        MessageWriter::new(send).send(&WorkerOpen::Join(join)).await.unwrap();
+        let reply = MessageReader::new(recv).recv::<JoinReply>().await.unwrap().unwrap();
+        conn.close(0u32.into(), b"read");
+        reply
+    }
+
+    #[tokio::test]
+    async fn joins_are_refused_for_the_workers_mistakes() {
+        let dir = tempfile::tempdir().unwrap();
+        let shutdown = CancellationToken::new();
+        let config = CoordinatorConfig {
+            listen: "127.0.0.1:0".parse().unwrap(),
+            state_dir: dir.path().join("state"),
+            socket: dir.path().join("sock"),
+            socket_group: None,
+            sans: vec![],
+            dead_after: transport::DEFAULT_DEAD_AFTER,
+            straggler_factor: 3.0,
+        };
+        let running = coordinator::start(config, shutdown.clone()).await.unwrap();
+        let secret = running.cluster.authority.join_token().unwrap().secret;
+        let request = |name: String, secret: String| JoinRequest {
+            protocol: proto::PROTOCOL_VERSION,
+            name,
+            secret,
+            csr_der: b"not a CSR".to_vec(),
+        };
+        let refusal = |reply: JoinReply| match reply {
+            JoinReply::Refused { reason } => reason,
+            other => panic!("{other:?}"),
+        };
+        let wrong = refusal(join_reply(&running, request("w".into(), "00".repeat(16))).await);
+        assert!(wrong.contains("wrong join token"), "{wrong}");
+        for name in [String::new(), "n".repeat(254)] {
+            let reason = refusal(join_reply(&running, request(name, secret.clone())).await);
+            assert!(reason.contains("1 to 253 characters"), "{reason}");
+        }
+        // The right secret and a name of the longest length get as far as the CSR.
+        let reason = refusal(join_reply(&running, request("n".repeat(253), secret.clone())).await);
+        assert!(reason.contains("bad certificate request"), "{reason}");
+        let reason = refusal(join_reply(&running, request("w".into(), secret)).await);
+        assert!(reason.contains("bad certificate request"), "{reason}");
+        shutdown.cancel();
+        running.stopped().await;
+    }
+
     #[tokio::test]
     async fn hostile_peers_lose_their_connection_not_the_coordinator() {
         let dir = tempfile::tempdir().unwrap();
