@@ -239,18 +239,8 @@ mod tests {
         connecting.unwrap().await.unwrap()
     }
 
-    /// Sends one join request on a connection of its own and returns the reply.
-    async fn join_reply(running: &coordinator::Running, join: JoinRequest) -> JoinReply {
-        let conn = connect_without_certificate(running).await;
-        let (send, recv) = conn.open_bi().await.unwrap();
-        MessageWriter::new(send).send(&WorkerOpen::Join(join)).await.unwrap();
-        let reply = MessageReader::new(recv).recv::<JoinReply>().await.unwrap().unwrap();
-        conn.close(0u32.into(), b"read");
-        reply
-    }
-
-    #[tokio::test]
-    async fn joins_are_refused_for_the_workers_mistakes() {
+    /// A real coordinator on 127.0.0.1 with its state in a temp dir.
+    async fn start_coordinator() -> (tempfile::TempDir, CancellationToken, coordinator::Running) {
         let dir = tempfile::tempdir().unwrap();
         let shutdown = CancellationToken::new();
         let config = CoordinatorConfig {
@@ -263,6 +253,22 @@ mod tests {
             straggler_factor: 3.0,
         };
         let running = coordinator::start(config, shutdown.clone()).await.unwrap();
+        (dir, shutdown, running)
+    }
+
+    /// Sends one join request on a connection of its own and returns the reply.
+    async fn join_reply(running: &coordinator::Running, join: JoinRequest) -> JoinReply {
+        let conn = connect_without_certificate(running).await;
+        let (send, recv) = conn.open_bi().await.unwrap();
+        MessageWriter::new(send).send(&WorkerOpen::Join(join)).await.unwrap();
+        let reply = MessageReader::new(recv).recv::<JoinReply>().await.unwrap().unwrap();
+        conn.close(0u32.into(), b"read");
+        reply
+    }
+
+    #[tokio::test]
+    async fn joins_are_refused_for_the_workers_mistakes() {
+        let (_dir, shutdown, running) = start_coordinator().await;
         let secret = running.cluster.authority.join_token().unwrap().secret;
         let request = |name: String, secret: String| JoinRequest {
             protocol: proto::PROTOCOL_VERSION,
@@ -291,18 +297,7 @@ mod tests {
 
     #[tokio::test]
     async fn hostile_peers_lose_their_connection_not_the_coordinator() {
-        let dir = tempfile::tempdir().unwrap();
-        let shutdown = CancellationToken::new();
-        let config = CoordinatorConfig {
-            listen: "127.0.0.1:0".parse().unwrap(),
-            state_dir: dir.path().join("state"),
-            socket: dir.path().join("sock"),
-            socket_group: None,
-            sans: vec![],
-            dead_after: transport::DEFAULT_DEAD_AFTER,
-            straggler_factor: 3.0,
-        };
-        let running = coordinator::start(config, shutdown.clone()).await.unwrap();
+        let (dir, shutdown, running) = start_coordinator().await;
 
         // A hello over a connection without a client certificate is refused.
         let conn = connect_without_certificate(&running).await;
