@@ -98,8 +98,7 @@ async fn status(client: &Client, json: bool) -> Result<ExitCode> {
 }
 
 async fn workers(client: &Client, json: bool) -> Result<ExitCode> {
-    let mut list: Vec<WorkerView> = client.get("/v1/workers").await?;
-    list.sort_by(|a, b| a.name.cmp(&b.name));
+    let list: Vec<WorkerView> = client.get("/v1/workers").await?;
     print(json, &list, || {
         if list.is_empty() {
             println!("no workers connected (add one with `marmotd worker --coordinator HOST --token TOKEN`)");
@@ -146,8 +145,7 @@ async fn ping(
     json: bool,
 ) -> Result<ExitCode> {
     let request = PingRequest { timeout_ms: timeout.as_millis().max(1) as u64, workers };
-    let mut results: Vec<PingResult> = client.post("/v1/ping", &request).await?;
-    results.sort_by(|a, b| a.worker.cmp(&b.worker));
+    let results: Vec<PingResult> = client.post("/v1/ping", &request).await?;
     print(json, &results, || {
         if results.is_empty() {
             println!("no workers connected");
@@ -236,7 +234,7 @@ async fn jobs(client: &Client, json: bool) -> Result<ExitCode> {
             println!(
                 "{:>5}  {:<10} {:>8}/{:<8} {:>9.2}s  {}",
                 j.id,
-                j.state.to_string(),
+                j.state,
                 j.chunks_done,
                 j.chunks_total,
                 j.elapsed_seconds,
@@ -344,8 +342,7 @@ fn count_spec(args: CountArgs) -> Result<TaskSpec> {
 
 async fn bench(client: &Client, length: Duration, json: bool) -> Result<ExitCode> {
     let millis = u32::try_from(length.as_millis()).unwrap_or(u32::MAX);
-    let mut results: Vec<BenchResult> = client.post("/v1/bench", &BenchRequest { millis }).await?;
-    results.sort_by(|a, b| a.worker.cmp(&b.worker));
+    let results: Vec<BenchResult> = client.post("/v1/bench", &BenchRequest { millis }).await?;
     print(json, &results, || {
         if results.is_empty() {
             println!("no workers connected");

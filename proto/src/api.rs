@@ -128,9 +128,10 @@ impl JobState {
 }
 
 impl std::fmt::Display for JobState {
-    /// The state as the API spells it: `running`, `done`, `failed`, `cancelled`.
+    /// The state as the API spells it: `running`, `done`, `failed`, `cancelled` (padded to
+    /// a width, when one is given, for tables).
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
+        f.pad(match self {
             JobState::Running => "running",
             JobState::Done => "done",
             JobState::Failed => "failed",
@@ -419,9 +420,9 @@ fn write_shares(
     (one, many): (&str, &str),
 ) -> std::fmt::Result {
     for w in workers {
-        let chunks = if w.chunks == 1 { "chunk " } else { "chunks" };
-        let unit = if w.units == 1 { one } else { many };
-        writeln!(f, "  {:<20} {:>6} {chunks} {:>20} {unit}", w.name, w.chunks, w.units)?;
+        let chunks = human::noun(w.chunks, "chunk", "chunks");
+        let unit = human::noun(w.units, one, many);
+        writeln!(f, "  {:<20} {:>6} {chunks:<6} {:>20} {unit}", w.name, w.chunks, w.units)?;
     }
     Ok(())
 }

@@ -4,7 +4,16 @@
 
 /// `n` and the noun: `count(1, "chunk", "chunks")` is "1 chunk".
 pub fn count(n: u64, one: &str, many: &str) -> String {
-    format!("{n} {}", if n == 1 { one } else { many })
+    format!("{n} {}", noun(n, one, many))
+}
+
+/// The noun for `n` of a thing, for tables that print the number apart.
+pub fn noun<'a>(n: u64, one: &'a str, many: &'a str) -> &'a str {
+    if n == 1 {
+        one
+    } else {
+        many
+    }
 }
 
 /// A rate with an SI prefix chosen so that three significant digits show:

@@ -79,14 +79,18 @@ const MAX_ERROR_TEXT: usize = 64 * 1024;
 /// Rewrites any failure that is not JSON yet (axum's rejections answer in plain text, or
 /// nothing) as `{"error": ...}`, keeping its status and headers such as `Allow`.
 async fn errors_as_json(request: Request, next: Next) -> Response {
-    let (method, path) = (request.method().clone(), request.uri().path().to_string());
+    // Both are reference-counted clones: nothing is copied for the requests that succeed.
+    let (method, uri) = (request.method().clone(), request.uri().clone());
     let response = next.run(request).await;
     let status = response.status();
+    if !(status.is_client_error() || status.is_server_error()) {
+        return response;
+    }
     let is_json = response
         .headers()
         .get(header::CONTENT_TYPE)
         .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
-    if !(status.is_client_error() || status.is_server_error()) || is_json {
+    if is_json {
         return response;
     }
     let (mut parts, body) = response.into_parts();
@@ -95,6 +99,7 @@ async fn errors_as_json(request: Request, next: Next) -> Response {
     let error = match status {
         StatusCode::METHOD_NOT_ALLOWED => {
             let allowed = parts.headers.get(header::ALLOW).and_then(|v| v.to_str().ok());
+            let path = uri.path();
             format!("{method} is not allowed on {path} (allowed: {})", allowed.unwrap_or("none"))
         }
         _ if text.is_empty() => status.canonical_reason().unwrap_or("request failed").to_string(),

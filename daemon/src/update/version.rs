@@ -1,11 +1,12 @@
 //! This build's version, and how versions compare.
 //!
 //! The version is `CARGO_PKG_VERSION+BUILD`, BUILD being the build's UTC time as
-//! YYYYMMDDhhmmss (see `build.rs`). It is stored once, inside a stamp `MARMOT-VERSION[...]`
-//! kept verbatim in the binary: `--version`, the worker's `Hello` and the coordinator's status
-//! all read it from there (the stamp itself is made in `proto`, so `marmotctl` shows the same), and a coordinator finds it in the bytes of a binary built for
-//! another machine. Versions order by semver precedence, then by build number (semver's own
-//! order of build metadata compares numbers numerically).
+//! YYYYMMDDhhmmss (see `proto/build.rs`). It is stored once, inside a stamp
+//! `MARMOT-VERSION[...]` kept verbatim in the binary and made in `proto` (so `marmotctl` shows
+//! the same): `--version`, the worker's `Hello` and the coordinator's status all read it from
+//! there, and a coordinator finds it in the bytes of a binary built for another machine.
+//! Versions order by semver precedence, then by build number (semver's own order of build
+//! metadata compares numbers numerically).
 
 use std::cmp::Ordering;
 

@@ -51,7 +51,8 @@ fn the_readmes_curl_examples_work_as_written() {
     }
 }
 
-/// One raw request with a chosen `Content-Type` (or none): the status and the body.
+/// One request with a chosen `Content-Type` (or none): the status and the body, which must
+/// be JSON (and a failure's must say so in its `Content-Type`).
 fn request(
     c: &Coordinator,
     method: &str,
@@ -59,24 +60,10 @@ fn request(
     content_type: Option<&str>,
     body: &[u8],
 ) -> (u16, Value) {
-    use std::io::{Read, Write};
-    let mut stream = std::os::unix::net::UnixStream::connect(&c.socket).unwrap();
-    let content_type = content_type.map(|t| format!("Content-Type: {t}\r\n")).unwrap_or_default();
-    let head = format!(
-        "{method} {path} HTTP/1.1\r\nHost: localhost\r\nContent-Length: {}\r\n{content_type}\
-         Connection: close\r\n\r\n",
-        body.len()
-    );
-    stream.write_all(head.as_bytes()).unwrap();
-    let _ = stream.write_all(body);
-    let mut reply = Vec::new();
-    let _ = stream.read_to_end(&mut reply);
-    let split = reply.windows(4).position(|w| w == b"\r\n\r\n").expect("an HTTP reply");
-    let status = std::str::from_utf8(&reply[9..12]).unwrap().parse().unwrap();
-    let head = String::from_utf8_lossy(&reply[..split]).to_ascii_lowercase();
-    let body = &reply[split + 4..];
-    let json = serde_json::from_slice(body).unwrap_or_else(|_| {
-        panic!("{method} {path}: not JSON: {head}\n{}", String::from_utf8_lossy(body))
+    let (status, head, body) = api_with(&c.socket, method, path, content_type, body);
+    let head = head.to_ascii_lowercase();
+    let json = serde_json::from_slice(&body).unwrap_or_else(|_| {
+        panic!("{method} {path}: not JSON: {head}\n{}", String::from_utf8_lossy(&body))
     });
     if status >= 400 {
         assert!(head.contains("content-type: application/json"), "{method} {path}: {head}");

@@ -248,22 +248,38 @@ pub fn free_udp_port() -> u16 {
     socket.local_addr().expect("addr").port()
 }
 
-/// One raw HTTP/1.1 request on the control socket: the status code and the body.
+/// One raw HTTP/1.1 JSON request on the control socket: the status code and the body.
 pub fn api(socket: &Path, method: &str, path: &str, body: &[u8]) -> (u16, Vec<u8>) {
+    let (status, _head, body) = api_with(socket, method, path, Some("application/json"), body);
+    (status, body)
+}
+
+/// One raw HTTP/1.1 request with the given `Content-Type` (or none): the status code, the
+/// reply's head (status line and headers) and its body. A body the server stops reading (a
+/// refused upload) still gets its reply read.
+pub fn api_with(
+    socket: &Path,
+    method: &str,
+    path: &str,
+    content_type: Option<&str>,
+    body: &[u8],
+) -> (u16, String, Vec<u8>) {
     use std::io::{Read, Write};
     let mut stream = std::os::unix::net::UnixStream::connect(socket).expect("connect");
+    let content_type = content_type.map(|t| format!("Content-Type: {t}\r\n")).unwrap_or_default();
     let head = format!(
         "{method} {path} HTTP/1.1\r\nHost: localhost\r\nContent-Length: {}\r\n\
-         Content-Type: application/json\r\nConnection: close\r\n\r\n",
+         {content_type}Connection: close\r\n\r\n",
         body.len()
     );
     stream.write_all(head.as_bytes()).expect("write");
-    stream.write_all(body).expect("write");
+    let _ = stream.write_all(body);
     let mut reply = Vec::new();
-    stream.read_to_end(&mut reply).expect("read");
+    let _ = stream.read_to_end(&mut reply);
     let split = reply.windows(4).position(|w| w == b"\r\n\r\n").expect("HTTP reply");
     let status = std::str::from_utf8(&reply[9..12]).expect("status").parse().expect("status");
-    (status, reply[split + 4..].to_vec())
+    let head = String::from_utf8_lossy(&reply[..split]).into_owned();
+    (status, head, reply[split + 4..].to_vec())
 }
 
 pub fn unique() -> u128 {
