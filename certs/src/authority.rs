@@ -15,6 +15,9 @@ use rcgen::{
 use rustls_pki_types::{CertificateDer, CertificateSigningRequestDer, PrivateKeyDer};
 use std::path::{Path, PathBuf};
 
+/// The file holding the current join secret, in the coordinator's state dir.
+const SECRET_FILE: &str = "join-secret";
+
 /// The coordinator's trust state.
 pub struct Authority {
     dir: PathBuf,
@@ -126,8 +129,21 @@ impl Authority {
     }
 
     fn secret_path(&self) -> PathBuf {
-        self.dir.join("join-secret")
+        self.dir.join(SECRET_FILE)
     }
+}
+
+/// The join token of the coordinator whose state is in `dir`, read without creating anything
+/// (`None` before its first start): for `marmotd install`, which runs beside the service.
+pub fn stored_join_token(dir: &Path) -> Result<Option<JoinToken>, CertError> {
+    let (Some(ca_pem), Some(secret)) =
+        (files::read_optional(&dir.join("ca.crt"))?, files::read_optional(&dir.join(SECRET_FILE))?)
+    else {
+        return Ok(None);
+    };
+    let ca_der = pem_to_der(&String::from_utf8_lossy(&ca_pem))?;
+    let secret = String::from_utf8_lossy(&secret).trim().to_string();
+    Ok(Some(JoinToken { ca_sha256: cert_sha256_hex(&ca_der), secret }))
 }
 
 fn name(common_name: &str) -> DistinguishedName {
@@ -176,6 +192,17 @@ mod tests {
             let mode = std::fs::metadata(dir.path().join(key)).unwrap().permissions().mode();
             assert_eq!(mode & 0o777, 0o600, "{key}");
         }
+    }
+
+    #[test]
+    fn the_stored_token_is_the_authoritys_and_reading_it_creates_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        assert_eq!(stored_join_token(dir.path()).unwrap(), None);
+        assert!(!dir.path().join(SECRET_FILE).exists());
+        let a = Authority::load_or_create(dir.path(), "coordinator.marmot", &[]).unwrap();
+        assert_eq!(stored_join_token(dir.path()).unwrap(), None, "no secret yet");
+        let token = a.join_token().unwrap();
+        assert_eq!(stored_join_token(dir.path()).unwrap(), Some(token));
     }
 
     #[test]

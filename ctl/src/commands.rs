@@ -1,9 +1,10 @@
 //! One function per `marmotctl` command: call the control API, print human output or JSON.
 
-use crate::cli::{Command, CountArgs, Method, RunTask};
+use crate::cli::{Cli, Command, CountArgs, Method, RunTask};
 use crate::client::Client;
 use crate::follow::{follow, Followed, Interrupt, OnInterrupt};
 use anyhow::{bail, Context, Result};
+use clap::CommandFactory;
 use proto::api::{
     BenchRequest, BenchResult, CountResult, ExitReply, ExitRequest, JobState, JobView, JoinToken,
     PiResult, PingRequest, PingResult, PrimeResult, Status, UpdateRequest, WorkerView,
@@ -65,6 +66,16 @@ pub async fn run(client: &Client, command: Command, json: bool) -> Result<ExitCo
                 client.get("/v1/join-token").await?
             };
             print(json, &token, || println!("{}", token.token));
+            Ok(ExitCode::SUCCESS)
+        }
+        // Documentation: no coordinator needed.
+        Command::Completions { shell } => {
+            proto::docs::completions(Cli::command(), shell, &mut std::io::stdout());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::ManPages { dir } => {
+            proto::docs::write_man_pages(Cli::command(), &dir)
+                .with_context(|| format!("cannot write man pages in {}", dir.display()))?;
             Ok(ExitCode::SUCCESS)
         }
     }

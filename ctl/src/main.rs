@@ -5,7 +5,8 @@
 //! # Layout
 //! - `cli`: flags, and parsers for counts (`1e10`, `10_000_000_000`) and durations (`2s`).
 //! - `client`: one HTTP request per call over the socket, with readable connection errors.
-//! - `commands`: one function per command, human output or `--json`.
+//! - `commands`: one function per command, human output or `--json` (and `completions`,
+//!   the one that needs no coordinator).
 //! - `follow`: following a job with a progress bar; Ctrl-C cancels it (`run`) or stops
 //!   following (`wait`).
 

@@ -32,6 +32,88 @@ pub enum Command {
     Local(LocalArgs),
     /// Start a local cluster, run ping and every task once, print the results and exit.
     Demo(LocalArgs),
+    /// Install marmot as a systemd service on this machine (as root), or change its settings.
+    ///
+    /// Creates the user marmot, copies this binary into the role's state dir, writes the unit
+    /// and /etc/marmot/ROLE.env, enables and starts the service and waits for it to be ready.
+    /// Running it again applies new settings and keeps the state.
+    #[command(arg_required_else_help = true)]
+    Install(InstallArgs),
+    /// Stop and remove an installed role (both, if none is named); its state is kept unless
+    /// --purge.
+    Uninstall(UninstallArgs),
+    /// Print a shell completion script (bash: `marmotd completions bash >
+    /// ~/.local/share/bash-completion/completions/marmotd`).
+    Completions {
+        /// The shell to complete for.
+        #[arg(value_parser = clap::value_parser!(proto::docs::Shell))]
+        shell: proto::docs::Shell,
+    },
+    /// Write marmotd's man pages into DIR (used to package and install them).
+    #[command(hide = true)]
+    ManPages {
+        /// Where to write the pages (marmotd.1, marmotd-install.1, ...).
+        dir: PathBuf,
+    },
+}
+
+#[derive(Args, Debug)]
+pub struct InstallArgs {
+    /// Print every step instead of doing it.
+    #[arg(long, global = true)]
+    pub dry_run: bool,
+    #[command(subcommand)]
+    pub role: InstallRole,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum InstallRole {
+    /// This machine coordinates: prints the command that adds a worker.
+    Coordinator {
+        /// Another DNS name or IP for the coordinator's certificate (repeatable); workers need
+        /// none.
+        #[arg(long = "san", value_name = "NAME|IP")]
+        sans: Vec<String>,
+    },
+    /// This machine works for the coordinator at HOST[:PORT].
+    Worker {
+        /// The coordinator, as HOST or HOST:PORT (default port 7070).
+        #[arg(long, value_name = "HOST:PORT", value_parser = parse_coordinator)]
+        coordinator: String,
+        /// The join token from `marmotctl join-token` (kept from the last install if not
+        /// given; not needed once the worker has joined).
+        #[arg(long, env = "MARMOT_TOKEN", hide_env_values = true, value_parser = parse_token)]
+        token: Option<String>,
+        /// The name this worker is listed under [default: the host name]
+        #[arg(long)]
+        name: Option<String>,
+        /// How many chunks run at once [default: the available cores]
+        #[arg(long, value_parser = clap::value_parser!(u32).range(1..=4096))]
+        slots: Option<u32>,
+    },
+    /// For the Debian package's postinst: put this binary in place for each role unless that
+    /// role runs a newer one, restarting running services onto it.
+    #[command(hide = true)]
+    Refresh,
+}
+
+#[derive(Args, Debug)]
+pub struct UninstallArgs {
+    /// The role to remove [default: every role installed]
+    #[arg(value_parser = ["coordinator", "worker"])]
+    pub role: Option<String>,
+    /// Remove the state too: the cluster CA and keys (a coordinator), the membership (a
+    /// worker), and the user marmot when nothing is left.
+    #[arg(long)]
+    pub purge: bool,
+    /// Print every step instead of doing it.
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+/// A join token, checked for its form (the coordinator checks the rest).
+fn parse_token(s: &str) -> Result<String, String> {
+    s.parse::<certs::JoinToken>().map(|t| t.to_string()).map_err(|e| e.to_string())
 }
 
 #[derive(Args, Debug)]
@@ -165,6 +247,30 @@ impl CoordinatorArgs {
             sans: self.sans,
             dead_after: self.dead_after,
             straggler_factor: self.straggler_factor,
+        }
+    }
+}
+
+impl InstallRole {
+    /// The installer's settings; `None` for the package's refresh.
+    pub fn into_settings(self) -> Option<crate::install::env_file::Settings> {
+        use crate::install::env_file::Settings;
+        match self {
+            InstallRole::Coordinator { sans } => Some(Settings::Coordinator { sans }),
+            InstallRole::Worker { coordinator, token, name, slots } => {
+                Some(Settings::Worker { coordinator, token, name, slots })
+            }
+            InstallRole::Refresh => None,
+        }
+    }
+}
+
+impl UninstallArgs {
+    pub fn role(&self) -> Option<Role> {
+        match self.role.as_deref() {
+            Some("coordinator") => Some(Role::Coordinator),
+            Some(_) => Some(Role::Worker),
+            None => None,
         }
     }
 }

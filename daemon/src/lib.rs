@@ -9,6 +9,7 @@
 //! - [`update`]: receiving, checking and installing a new `marmotd`, with rollback.
 //! - [`local`]: a coordinator and N workers in one process, and the `demo`.
 //! - [`systemd`]: readiness notification for `Type=notify` units.
+//! - [`install`]: `marmotd install`/`uninstall`: the systemd services in one command.
 //! - [`cli`]: command-line flags, turned into the plain configs the modules take.
 //! - [`logging`]: log output for a terminal, a pipe, or the journal.
 //! - [`fatal`]: errors that restarting cannot fix (exit status 78, not restarted by systemd).
@@ -17,6 +18,7 @@
 pub mod cli;
 pub mod coordinator;
 pub mod fatal;
+pub mod install;
 pub mod kernels;
 pub mod local;
 pub mod logging;

@@ -2,13 +2,13 @@
 //! result into an exit code with one readable error line.
 
 use anyhow::{Context, Result};
-use clap::Parser;
+use clap::{CommandFactory, Parser};
 use marmotd::cli::{Cli, Command};
 use marmotd::fatal::is_config_error;
 use marmotd::state_dir::{self, Role};
 use marmotd::update::pending::{self, Boot};
-use marmotd::update::{binary, install, Invocation};
-use marmotd::{coordinator, local, worker};
+use marmotd::update::{binary, Invocation};
+use marmotd::{coordinator, install, local, worker};
 use std::process::ExitCode;
 use tokio_util::sync::CancellationToken;
 
@@ -40,7 +40,34 @@ fn main() -> ExitCode {
             return ExitCode::from(proto::exit::USAGE);
         }
     };
-    let quiet = matches!(cli.command, Command::Demo(_));
+    // Commands for the machine's administrator: no runtime, no logging, plain lines.
+    let admin = match cli.command {
+        Command::Install(args) => match args.role.into_settings() {
+            Some(settings) => install::install(&settings, args.dry_run),
+            None => install::refresh(),
+        },
+        Command::Uninstall(args) => install::uninstall(args.role(), args.purge, args.dry_run),
+        Command::Completions { shell } => {
+            proto::docs::completions(Cli::command(), shell, &mut std::io::stdout());
+            Ok(())
+        }
+        Command::ManPages { dir } => proto::docs::write_man_pages(Cli::command(), &dir)
+            .map(|_| ())
+            .with_context(|| format!("cannot write man pages in {}", dir.display())),
+        command => return run_role(command),
+    };
+    match admin {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("marmotd: error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Runs a role (or the local cluster) until it stops, then exits or re-executes.
+fn run_role(command: Command) -> ExitCode {
+    let quiet = matches!(command, Command::Demo(_));
     marmotd::logging::init(if quiet { "warn" } else { "info" });
 
     let runtime = match tokio::runtime::Runtime::new() {
@@ -50,21 +77,21 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let result = runtime.block_on(run(cli));
+    let result = runtime.block_on(run(command));
     // Stop every task and thread of the old program before becoming the new one.
     runtime.shutdown_timeout(std::time::Duration::from_secs(2));
     match result {
         Ok(Next::Exit) => ExitCode::SUCCESS,
         Ok(Next::Reexec) => {
             tracing::info!("re-executing");
-            eprintln!("marmotd: error: {:#}", install::exec_self(None));
+            eprintln!("marmotd: error: {:#}", marmotd::update::install::exec_self(None));
             ExitCode::FAILURE
         }
         Ok(Next::ReexecListening(addr)) => {
             tracing::info!("re-executing on {addr}");
             eprintln!(
                 "marmotd: error: {:#}",
-                install::exec_self(Some(("--listen", addr.to_string())))
+                marmotd::update::install::exec_self(Some(("--listen", addr.to_string())))
             );
             ExitCode::FAILURE
         }
@@ -80,10 +107,10 @@ fn main() -> ExitCode {
     }
 }
 
-async fn run(cli: Cli) -> Result<Next> {
+async fn run(command: Command) -> Result<Next> {
     let shutdown = CancellationToken::new();
     tokio::spawn(cancel_on_signal(shutdown.clone()));
-    match cli.command {
+    match command {
         Command::Coordinator(args) => run_coordinator(args.into_config(), shutdown).await,
         Command::Worker(args) if args.update_trial => {
             worker::trial(args.into_config()).await?;
@@ -98,6 +125,10 @@ async fn run(cli: Cli) -> Result<Next> {
         }
         Command::Local(args) => local::run_local(args, shutdown).await.map(|()| Next::Exit),
         Command::Demo(args) => local::run_demo(args, shutdown).await.map(|()| Next::Exit),
+        Command::Install(_)
+        | Command::Uninstall(_)
+        | Command::Completions { .. }
+        | Command::ManPages { .. } => Ok(Next::Exit), // handled before the runtime starts
     }
 }
 

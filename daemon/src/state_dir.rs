@@ -26,7 +26,8 @@ pub enum Role {
 }
 
 impl Role {
-    fn name(self) -> &'static str {
+    /// The role as in paths, units and flags: `coordinator`, `worker`.
+    pub fn name(self) -> &'static str {
         match self {
             Role::Coordinator => "coordinator",
             Role::Worker => "worker",

@@ -12,12 +12,14 @@
 //! - [`version`]: the build stamp both binaries report.
 //! - [`human`]: counts and rates as people read them ("1 chunk", "2.50 GB/s").
 //! - [`exit`]: exit statuses the binaries share with the systemd units.
+//! - [`docs`]: shell completions and man pages from either binary's clap definition.
 //! - [`api`]: the JSON bodies of the coordinator's HTTP control API (`/v1/...`).
 //!
 //! The protocol version lives in [`PROTOCOL_VERSION`] and in the ALPN string [`ALPN`]; a change
 //! that old peers cannot decode bumps both.
 
 pub mod api;
+pub mod docs;
 pub mod exit;
 pub mod frame;
 pub mod framed;

@@ -85,6 +85,9 @@ pub async fn start(config: CoordinatorConfig, shutdown: CancellationToken) -> Re
             .with_context(|| {
                 format!("cannot set up the cluster CA in {}", config.state_dir.display())
             })?;
+    // The join secret exists from the first start, so `marmotd install coordinator` can
+    // print the join command without a control-API call.
+    authority.join_token().context("cannot set up the join token")?;
     let tls = certs::tls::server(&authority, proto::ALPN)?;
     let reset_key = authority.reset_key()?;
     let endpoint = transport::server_endpoint(config.listen, tls, config.dead_after, &reset_key)?;

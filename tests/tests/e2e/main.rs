@@ -18,6 +18,8 @@ mod cluster;
 mod errors;
 /// freefall: points streamed in order, plots, drag and sweeps.
 mod freefall;
+/// `marmotd install`'s dry runs and mistakes; the package's generated files.
+mod install;
 /// Jobs under failure: killed workers, cancellation, workers joining mid-job.
 mod jobs;
 /// What the systemd units rely on: readiness, graceful stop, unit files that verify.
