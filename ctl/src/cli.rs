@@ -111,19 +111,8 @@ pub enum Command {
         #[arg(long)]
         rotate: bool,
     },
-    /// Print a shell completion script (bash: `marmotctl completions bash >
-    /// ~/.local/share/bash-completion/completions/marmotctl`).
-    Completions {
-        /// The shell to complete for.
-        #[arg(value_parser = clap::value_parser!(proto::docs::Shell))]
-        shell: proto::docs::Shell,
-    },
-    /// Write marmotctl's man pages into DIR (used to package and install them).
-    #[command(hide = true)]
-    ManPages {
-        /// Where to write the pages (marmotctl.1, marmotctl-run.1, ...).
-        dir: PathBuf,
-    },
+    #[command(flatten)]
+    Docs(proto::docs::DocsCommand),
 }
 
 /// `--detach`, offered by the tasks that can run without `marmotctl` watching.

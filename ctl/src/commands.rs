@@ -69,13 +69,8 @@ pub async fn run(client: &Client, command: Command, json: bool) -> Result<ExitCo
             Ok(ExitCode::SUCCESS)
         }
         // Documentation: no coordinator needed.
-        Command::Completions { shell } => {
-            proto::docs::completions(Cli::command(), shell, &mut std::io::stdout());
-            Ok(ExitCode::SUCCESS)
-        }
-        Command::ManPages { dir } => {
-            proto::docs::write_man_pages(Cli::command(), &dir)
-                .with_context(|| format!("cannot write man pages in {}", dir.display()))?;
+        Command::Docs(docs) => {
+            docs.run(Cli::command()).map_err(anyhow::Error::msg)?;
             Ok(ExitCode::SUCCESS)
         }
     }

@@ -42,19 +42,8 @@ pub enum Command {
     /// Stop and remove an installed role (both, if none is named); its state is kept unless
     /// --purge.
     Uninstall(UninstallArgs),
-    /// Print a shell completion script (bash: `marmotd completions bash >
-    /// ~/.local/share/bash-completion/completions/marmotd`).
-    Completions {
-        /// The shell to complete for.
-        #[arg(value_parser = clap::value_parser!(proto::docs::Shell))]
-        shell: proto::docs::Shell,
-    },
-    /// Write marmotd's man pages into DIR (used to package and install them).
-    #[command(hide = true)]
-    ManPages {
-        /// Where to write the pages (marmotd.1, marmotd-install.1, ...).
-        dir: PathBuf,
-    },
+    #[command(flatten)]
+    Docs(proto::docs::DocsCommand),
 }
 
 #[derive(Args, Debug)]

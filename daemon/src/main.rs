@@ -6,6 +6,7 @@ use clap::{CommandFactory, Parser};
 use marmotd::cli::{Cli, Command};
 use marmotd::fatal::is_config_error;
 use marmotd::state_dir::{self, Role};
+use marmotd::update::install::exec_self;
 use marmotd::update::pending::{self, Boot};
 use marmotd::update::{binary, Invocation};
 use marmotd::{coordinator, install, local, worker};
@@ -47,13 +48,7 @@ fn main() -> ExitCode {
             None => install::refresh(),
         },
         Command::Uninstall(args) => install::uninstall(args.role(), args.purge, args.dry_run),
-        Command::Completions { shell } => {
-            proto::docs::completions(Cli::command(), shell, &mut std::io::stdout());
-            Ok(())
-        }
-        Command::ManPages { dir } => proto::docs::write_man_pages(Cli::command(), &dir)
-            .map(|_| ())
-            .with_context(|| format!("cannot write man pages in {}", dir.display())),
+        Command::Docs(docs) => docs.run(Cli::command()).map_err(anyhow::Error::msg),
         command => return run_role(command),
     };
     match admin {
@@ -84,15 +79,12 @@ fn run_role(command: Command) -> ExitCode {
         Ok(Next::Exit) => ExitCode::SUCCESS,
         Ok(Next::Reexec) => {
             tracing::info!("re-executing");
-            eprintln!("marmotd: error: {:#}", marmotd::update::install::exec_self(None));
+            eprintln!("marmotd: error: {:#}", exec_self(None));
             ExitCode::FAILURE
         }
         Ok(Next::ReexecListening(addr)) => {
             tracing::info!("re-executing on {addr}");
-            eprintln!(
-                "marmotd: error: {:#}",
-                marmotd::update::install::exec_self(Some(("--listen", addr.to_string())))
-            );
+            eprintln!("marmotd: error: {:#}", exec_self(Some(("--listen", addr.to_string()))));
             ExitCode::FAILURE
         }
         Err(e) => {
@@ -125,10 +117,8 @@ async fn run(command: Command) -> Result<Next> {
         }
         Command::Local(args) => local::run_local(args, shutdown).await.map(|()| Next::Exit),
         Command::Demo(args) => local::run_demo(args, shutdown).await.map(|()| Next::Exit),
-        Command::Install(_)
-        | Command::Uninstall(_)
-        | Command::Completions { .. }
-        | Command::ManPages { .. } => Ok(Next::Exit), // handled before the runtime starts
+        // Handled in `main`, before a runtime starts.
+        Command::Install(_) | Command::Uninstall(_) | Command::Docs(_) => Ok(Next::Exit),
     }
 }
 

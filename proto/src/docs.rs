@@ -8,6 +8,42 @@ use std::path::{Path, PathBuf};
 
 pub use clap_complete::Shell;
 
+/// The documentation commands both binaries have, flattened into each one's commands.
+#[derive(clap::Subcommand, Debug)]
+pub enum DocsCommand {
+    /// Print a shell completion script for bash, zsh or fish.
+    ///
+    /// For example, for bash and this user only: `marmotctl completions bash >
+    /// ~/.local/share/bash-completion/completions/marmotctl` (`marmotd` likewise). The Debian
+    /// package and `marmotd install` put them in place for everyone.
+    Completions {
+        /// The shell to complete for.
+        #[arg(value_parser = clap::value_parser!(Shell))]
+        shell: Shell,
+    },
+    /// Write the man pages into DIR (used to package and install them).
+    #[command(hide = true)]
+    ManPages {
+        /// Where to write the pages (PROGRAM.1, PROGRAM-COMMAND.1, ...).
+        dir: PathBuf,
+    },
+}
+
+impl DocsCommand {
+    /// Runs the command for the program whose clap definition is `cmd`.
+    pub fn run(self, cmd: clap::Command) -> Result<(), String> {
+        match self {
+            DocsCommand::Completions { shell } => {
+                completions(cmd, shell, &mut std::io::stdout());
+                Ok(())
+            }
+            DocsCommand::ManPages { dir } => write_man_pages(cmd, &dir)
+                .map(|_| ())
+                .map_err(|e| format!("cannot write man pages in {}: {e}", dir.display())),
+        }
+    }
+}
+
 /// The shells marmot ships completions for.
 pub const SHELLS: [Shell; 3] = [Shell::Bash, Shell::Zsh, Shell::Fish];
 
@@ -101,6 +137,18 @@ mod tests {
         assert!(fast.contains("count"), "{fast}");
         assert!(fast.contains(env!("CARGO_PKG_VERSION")), "{fast}");
         assert!(!fast.contains("20990101000000"), "no build time in man pages: {fast}");
+    }
+
+    #[test]
+    fn man_pages_are_written_as_files() {
+        let dir = std::env::temp_dir().join(format!("marmot-docs-test-{}", std::process::id()));
+        let written = write_man_pages(toy(), &dir.join("man1")).unwrap();
+        let names: Vec<_> = written.iter().map(|p| p.file_name().unwrap().to_owned()).collect();
+        assert_eq!(names, ["toy.1", "toy-run.1", "toy-run-fast.1"]);
+        for (path, (_, page)) in written.iter().zip(man_pages(toy())) {
+            assert_eq!(std::fs::read(path).unwrap(), page, "{}", path.display());
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

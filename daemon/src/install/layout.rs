@@ -89,5 +89,13 @@ mod tests {
         }
         assert!(unit_text(Role::Coordinator).contains(&format!("--socket {SOCKET}")));
         assert_eq!(unit(Role::Worker), "marmotd-worker.service");
+        assert_eq!(
+            package_unit_file(Role::Worker),
+            Path::new("/lib/systemd/system/marmotd-worker.service")
+        );
+        assert_eq!(
+            unit_file(Role::Coordinator),
+            Path::new("/etc/systemd/system/marmotd-coordinator.service")
+        );
     }
 }

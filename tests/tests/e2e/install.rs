@@ -112,6 +112,13 @@ fn the_packages_completions_and_man_pages_are_what_the_binaries_generate() {
             let out = Command::new(bin(binary)).args(["completions", shell]).output().unwrap();
             assert!(out.status.success(), "{binary} completions {shell}");
             assert!(String::from_utf8_lossy(&out.stdout).contains(binary));
+            if shell == "bash" {
+                let script = man.path().join(format!("{binary}.bash"));
+                std::fs::write(&script, &out.stdout).unwrap();
+                let parses = Command::new("bash").arg("-n").arg(&script).status().unwrap();
+                assert!(parses.success(), "{binary}'s bash completion does not parse");
+                std::fs::remove_file(&script).unwrap();
+            }
             check_current(&format!("completions/{shell}/{file}"), &out.stdout, &mut stale);
         }
         let out = Command::new(bin(binary)).arg("man-pages").arg(man.path()).output().unwrap();

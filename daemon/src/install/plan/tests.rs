@@ -298,6 +298,17 @@ fn uninstall_removes_what_install_wrote_and_keeps_state_unless_purged() {
 }
 
 #[test]
+fn any_trace_of_a_role_counts_as_installed() {
+    assert!(!RoleFacts::default().installed());
+    let only_binary = RoleFacts { binary: Some(build("0.1.0+1", "x")), ..Default::default() };
+    let only_env = RoleFacts { env: Some(String::new()), ..Default::default() };
+    let only_unit = RoleFacts { unit: Some(String::new()), ..Default::default() };
+    for facts in [only_binary, only_env, only_unit] {
+        assert!(facts.installed(), "{facts:?}");
+    }
+}
+
+#[test]
 fn uninstall_says_when_there_is_nothing_to_remove() {
     let e = uninstall(None, false, &fresh(), &docs()).unwrap_err();
     assert!(e.0.contains("not installed"), "{e}");

@@ -39,8 +39,8 @@ complete -c marmotctl -n "__fish_marmotctl_needs_command" -f -a "cancel" -d 'Can
 complete -c marmotctl -n "__fish_marmotctl_needs_command" -f -a "exit" -d 'Tell workers to hand back their running chunks and exit; the coordinator keeps running'
 complete -c marmotctl -n "__fish_marmotctl_needs_command" -f -a "update" -d 'Roll a new marmotd over the workers (and with --coordinator, the coordinator)'
 complete -c marmotctl -n "__fish_marmotctl_needs_command" -f -a "join-token" -d 'Print the token a new worker joins with (`marmotd worker --token ...`)'
-complete -c marmotctl -n "__fish_marmotctl_needs_command" -f -a "completions" -d 'Print a shell completion script (bash: `marmotctl completions bash > ~/.local/share/bash-completion/completions/marmotctl`)'
-complete -c marmotctl -n "__fish_marmotctl_needs_command" -f -a "man-pages" -d 'Write marmotctl\'s man pages into DIR (used to package and install them)'
+complete -c marmotctl -n "__fish_marmotctl_needs_command" -f -a "completions" -d 'Print a shell completion script for bash, zsh or fish'
+complete -c marmotctl -n "__fish_marmotctl_needs_command" -f -a "man-pages" -d 'Write the man pages into DIR (used to package and install them)'
 complete -c marmotctl -n "__fish_marmotctl_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c marmotctl -n "__fish_marmotctl_using_subcommand status" -l socket -d 'The coordinator\'s control socket [default: /run/marmot/marmotd.sock as root, else $XDG_RUNTIME_DIR/marmot/marmotd.sock]' -r -F
 complete -c marmotctl -n "__fish_marmotctl_using_subcommand status" -l json -d 'Print one JSON document instead of human output (errors too: {"error": ...})'
@@ -128,7 +128,7 @@ complete -c marmotctl -n "__fish_marmotctl_using_subcommand join-token" -l json 
 complete -c marmotctl -n "__fish_marmotctl_using_subcommand join-token" -s h -l help -d 'Print help'
 complete -c marmotctl -n "__fish_marmotctl_using_subcommand completions" -l socket -d 'The coordinator\'s control socket [default: /run/marmot/marmotd.sock as root, else $XDG_RUNTIME_DIR/marmot/marmotd.sock]' -r -F
 complete -c marmotctl -n "__fish_marmotctl_using_subcommand completions" -l json -d 'Print one JSON document instead of human output (errors too: {"error": ...})'
-complete -c marmotctl -n "__fish_marmotctl_using_subcommand completions" -s h -l help -d 'Print help'
+complete -c marmotctl -n "__fish_marmotctl_using_subcommand completions" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c marmotctl -n "__fish_marmotctl_using_subcommand man-pages" -l socket -d 'The coordinator\'s control socket [default: /run/marmot/marmotd.sock as root, else $XDG_RUNTIME_DIR/marmot/marmotd.sock]' -r -F
 complete -c marmotctl -n "__fish_marmotctl_using_subcommand man-pages" -l json -d 'Print one JSON document instead of human output (errors too: {"error": ...})'
 complete -c marmotctl -n "__fish_marmotctl_using_subcommand man-pages" -s h -l help -d 'Print help'
@@ -143,8 +143,8 @@ complete -c marmotctl -n "__fish_marmotctl_using_subcommand help; and not __fish
 complete -c marmotctl -n "__fish_marmotctl_using_subcommand help; and not __fish_seen_subcommand_from status workers ping run bench jobs wait cancel exit update join-token completions man-pages help" -f -a "exit" -d 'Tell workers to hand back their running chunks and exit; the coordinator keeps running'
 complete -c marmotctl -n "__fish_marmotctl_using_subcommand help; and not __fish_seen_subcommand_from status workers ping run bench jobs wait cancel exit update join-token completions man-pages help" -f -a "update" -d 'Roll a new marmotd over the workers (and with --coordinator, the coordinator)'
 complete -c marmotctl -n "__fish_marmotctl_using_subcommand help; and not __fish_seen_subcommand_from status workers ping run bench jobs wait cancel exit update join-token completions man-pages help" -f -a "join-token" -d 'Print the token a new worker joins with (`marmotd worker --token ...`)'
-complete -c marmotctl -n "__fish_marmotctl_using_subcommand help; and not __fish_seen_subcommand_from status workers ping run bench jobs wait cancel exit update join-token completions man-pages help" -f -a "completions" -d 'Print a shell completion script (bash: `marmotctl completions bash > ~/.local/share/bash-completion/completions/marmotctl`)'
-complete -c marmotctl -n "__fish_marmotctl_using_subcommand help; and not __fish_seen_subcommand_from status workers ping run bench jobs wait cancel exit update join-token completions man-pages help" -f -a "man-pages" -d 'Write marmotctl\'s man pages into DIR (used to package and install them)'
+complete -c marmotctl -n "__fish_marmotctl_using_subcommand help; and not __fish_seen_subcommand_from status workers ping run bench jobs wait cancel exit update join-token completions man-pages help" -f -a "completions" -d 'Print a shell completion script for bash, zsh or fish'
+complete -c marmotctl -n "__fish_marmotctl_using_subcommand help; and not __fish_seen_subcommand_from status workers ping run bench jobs wait cancel exit update join-token completions man-pages help" -f -a "man-pages" -d 'Write the man pages into DIR (used to package and install them)'
 complete -c marmotctl -n "__fish_marmotctl_using_subcommand help; and not __fish_seen_subcommand_from status workers ping run bench jobs wait cancel exit update join-token completions man-pages help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c marmotctl -n "__fish_marmotctl_using_subcommand help; and __fish_seen_subcommand_from run" -f -a "pi" -d 'Monte Carlo estimate of pi'
 complete -c marmotctl -n "__fish_marmotctl_using_subcommand help; and __fish_seen_subcommand_from run" -f -a "prime" -d 'Is N prime? Prints a factor if not; the first chunk that finds one ends the job'
