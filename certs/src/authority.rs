@@ -46,12 +46,19 @@ impl Authority {
                 String::from_utf8_lossy(&cert).into_owned(),
                 String::from_utf8_lossy(&key).into_owned(),
             ),
-            _ => create_ca(dir)?,
+            // A new CA only for a new cluster: with one half left, a new CA would orphan every
+            // worker without a word.
+            (None, None) => create_ca(dir)?,
+            (Some(_), None) => return Err(damaged(dir, "ca.key is missing beside ca.crt")),
+            (None, Some(_)) => return Err(damaged(dir, "ca.crt is missing beside ca.key")),
         };
         let ca_key = KeyPair::from_pem(&key_pem)?;
         let ca_params = CertificateParams::from_ca_cert_pem(&ca_pem)?;
-        let ca_signer = ca_params.self_signed(&ca_key)?;
         let ca_der = pem_to_der(&ca_pem)?;
+        if !crate::key_matches(&ca_der, &ca_key)? {
+            return Err(damaged(dir, "ca.key is not the key of ca.crt"));
+        }
+        let ca_signer = ca_params.self_signed(&ca_key)?;
 
         let mut sans = vec!["localhost".to_string(), "127.0.0.1".to_string(), server_name.into()];
         sans.extend(extra_sans.iter().cloned());
@@ -133,6 +140,15 @@ impl Authority {
     }
 }
 
+fn damaged(dir: &Path, what: &str) -> CertError {
+    CertError::Damaged(format!(
+        "the cluster CA in {} is damaged: {what}. Put the missing or right file back (from a \
+         backup); only to start a new cluster (every worker joins again) remove both ca.crt \
+         and ca.key",
+        dir.display()
+    ))
+}
+
 /// The join token of the coordinator whose state is in `dir`, read without creating anything
 /// (`None` before its first start): for `marmotd install`, which runs beside the service.
 pub fn stored_join_token(dir: &Path) -> Result<Option<JoinToken>, CertError> {
@@ -192,6 +208,36 @@ mod tests {
             let mode = std::fs::metadata(dir.path().join(key)).unwrap().permissions().mode();
             assert_eq!(mode & 0o777, 0o600, "{key}");
         }
+    }
+
+    #[test]
+    fn a_ca_with_a_missing_or_foreign_half_is_refused_not_replaced() {
+        let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        Authority::load_or_create(a.path(), "coordinator.marmot", &[]).unwrap();
+        Authority::load_or_create(b.path(), "coordinator.marmot", &[]).unwrap();
+        let ca_of_a = std::fs::read(a.path().join("ca.crt")).unwrap();
+
+        // Another CA's key beside this certificate.
+        std::fs::copy(b.path().join("ca.key"), a.path().join("ca.key")).unwrap();
+        let Err(e) = Authority::load_or_create(a.path(), "coordinator.marmot", &[]) else {
+            panic!("a foreign key was accepted");
+        };
+        assert!(matches!(e, CertError::Damaged(_)), "{e}");
+        assert!(e.to_string().contains("ca.key is not the key of ca.crt"), "{e}");
+
+        // Either half missing.
+        std::fs::remove_file(a.path().join("ca.key")).unwrap();
+        let Err(e) = Authority::load_or_create(a.path(), "coordinator.marmot", &[]) else {
+            panic!("a CA without its key was replaced");
+        };
+        assert!(e.to_string().contains("ca.key is missing beside ca.crt"), "{e}");
+        assert_eq!(std::fs::read(a.path().join("ca.crt")).unwrap(), ca_of_a, "kept as it was");
+        std::fs::remove_file(b.path().join("ca.crt")).unwrap();
+        let Err(e) = Authority::load_or_create(b.path(), "coordinator.marmot", &[]) else {
+            panic!("a key without its CA was replaced");
+        };
+        assert!(e.to_string().contains("ca.crt is missing beside ca.key"), "{e}");
+        assert!(!b.path().join("ca.crt").exists());
     }
 
     #[test]

@@ -40,6 +40,18 @@ pub enum CertError {
     Verifier(#[from] rustls::server::VerifierBuilderError),
     #[error("{0}")]
     Invalid(String),
+    /// Stored trust files that do not belong together (a CA certificate without its key, a
+    /// key that is not the certificate's): starting would make a new cluster or one nobody
+    /// can join, so a person must decide.
+    #[error("{0}")]
+    Damaged(String),
+}
+
+/// Whether `key` is the key of the certificate `cert_der` (their public keys are equal).
+pub(crate) fn key_matches(cert_der: &[u8], key: &rcgen::KeyPair) -> Result<bool, CertError> {
+    let (_, cert) = x509_parser::parse_x509_certificate(cert_der)
+        .map_err(|e| CertError::Invalid(format!("unreadable certificate: {e}")))?;
+    Ok(cert.public_key().raw == key.public_key_der().as_slice())
 }
 
 /// The SHA-256 of a DER certificate, in lowercase hex: how tokens name a CA.

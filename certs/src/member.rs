@@ -62,9 +62,20 @@ impl Membership {
             return Ok(None);
         };
         let key = KeyPair::from_pem(&String::from_utf8_lossy(&key))?;
+        let cert_der = pem_to_der(&String::from_utf8_lossy(&cert))?;
+        if !crate::key_matches(&cert_der, &key)? {
+            // Found here, it is one clear line; found by the TLS handshake, it looks like a
+            // coordinator that cannot be reached.
+            return Err(CertError::Damaged(format!(
+                "worker.key in {} is not the key of worker.crt: this worker's membership is \
+                 damaged; remove worker.key, worker.crt and cluster-ca.crt there and join again \
+                 with a token",
+                dir.display()
+            )));
+        }
         Ok(Some(Membership {
             ca_der: pem_to_der(&String::from_utf8_lossy(&ca))?,
-            cert_der: pem_to_der(&String::from_utf8_lossy(&cert))?,
+            cert_der,
             key_der: key.serialize_der(),
         }))
     }
@@ -80,4 +91,30 @@ impl Membership {
 
 fn der_to_pem(der: &[u8]) -> String {
     pem::encode(&pem::Pem::new("CERTIFICATE", der.to_vec()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Authority;
+
+    #[test]
+    fn a_membership_whose_key_is_not_its_certificates_says_so() {
+        let (coordinator, worker) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let authority =
+            Authority::load_or_create(coordinator.path(), "coordinator.marmot", &[]).unwrap();
+        let join = PendingJoin::new("w1").unwrap();
+        let cert = authority.sign_worker(&join.csr_der, "w1").unwrap();
+        join.complete(worker.path(), cert, authority.ca_der().to_vec()).unwrap();
+        assert!(Membership::load(worker.path()).unwrap().is_some());
+
+        // Another worker's key in its place.
+        let other = KeyPair::generate().unwrap();
+        files::write_private(&worker.path().join("worker.key"), other.serialize_pem().as_bytes())
+            .unwrap();
+        let Err(e) = Membership::load(worker.path()) else { panic!("a foreign key loaded") };
+        assert!(matches!(e, CertError::Damaged(_)), "{e}");
+        assert!(e.to_string().contains("worker.key in"), "{e}");
+        assert!(e.to_string().contains("join again"), "{e}");
+    }
 }

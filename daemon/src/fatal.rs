@@ -18,9 +18,13 @@ impl ConfigError {
     }
 }
 
-/// Whether `e` (or anything in its chain of causes) is a [`ConfigError`].
+/// Whether `e` (or anything in its chain of causes) is a [`ConfigError`], or trust files
+/// that do not belong together ([`certs::CertError::Damaged`]).
 pub fn is_config_error(e: &anyhow::Error) -> bool {
-    e.chain().any(|cause| cause.is::<ConfigError>())
+    e.chain().any(|cause| {
+        cause.is::<ConfigError>()
+            || matches!(cause.downcast_ref(), Some(certs::CertError::Damaged(_)))
+    })
 }
 
 #[cfg(test)]
@@ -34,5 +38,9 @@ mod tests {
         assert!(is_config_error(&e));
         assert_eq!(format!("{e:#}"), "joining: refused");
         assert!(!is_config_error(&anyhow::anyhow!("network down")));
+        let damaged = anyhow::Error::new(certs::CertError::Damaged("ca.key missing".into()));
+        assert!(is_config_error(&damaged.context("loading the CA")));
+        let invalid = anyhow::Error::new(certs::CertError::Invalid("bad".into()));
+        assert!(!is_config_error(&invalid));
     }
 }

@@ -2,7 +2,7 @@
 
 use crate::fatal::ConfigError;
 use anyhow::{Context, Result};
-use std::os::unix::fs::PermissionsExt;
+use std::os::unix::fs::{FileTypeExt, PermissionsExt};
 use std::path::Path;
 use tokio::net::UnixListener;
 
@@ -10,6 +10,9 @@ use tokio::net::UnixListener;
 /// crashed coordinator is replaced; a live one is an error.
 pub fn bind(path: &Path, group: Option<&str>) -> Result<UnixListener> {
     let gid = group.map(group_we_can_use).transpose()?;
+    if path.parent() == Some(proto::paths::shared_tmp_dir().as_path()) {
+        proto::paths::check_own_dir(&proto::paths::shared_tmp_dir()).map_err(ConfigError::error)?;
+    }
     if let Some(dir) = path.parent() {
         if !dir.exists() {
             std::fs::create_dir_all(dir)
@@ -23,15 +26,28 @@ pub fn bind(path: &Path, group: Option<&str>) -> Result<UnixListener> {
             }
         }
     }
-    if path.exists() {
-        if std::os::unix::net::UnixStream::connect(path).is_ok() {
+    match std::fs::symlink_metadata(path) {
+        // Only a socket is ever removed: `--socket state/ca.key` must not delete the CA key.
+        Ok(meta) if !meta.file_type().is_socket() => {
             return Err(ConfigError::error(format!(
-                "another coordinator is already serving {}: stop it first, or pass another --socket",
+                "{} is not a socket: marmotd replaces only a socket left by a coordinator that \
+                 stopped; pass another --socket",
                 path.display()
             )));
         }
-        std::fs::remove_file(path)
-            .with_context(|| format!("cannot remove stale {}", path.display()))?;
+        Ok(_) => {
+            if std::os::unix::net::UnixStream::connect(path).is_ok() {
+                return Err(ConfigError::error(format!(
+                    "another coordinator is already serving {}: stop it first, or pass another \
+                     --socket",
+                    path.display()
+                )));
+            }
+            std::fs::remove_file(path)
+                .with_context(|| format!("cannot remove stale {}", path.display()))?;
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e).with_context(|| format!("cannot check {}", path.display())),
     }
     let listener = UnixListener::bind(path)
         .with_context(|| format!("cannot create the control socket {}", path.display()))?;
@@ -86,6 +102,27 @@ fn may_use_group(root: bool, our_groups: &[u32], gid: u32) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn only_a_stale_socket_is_replaced() {
+        let dir = tempfile::tempdir().unwrap();
+        // A file at the socket's path (say, the CA key) is refused and kept.
+        let key = dir.path().join("ca.key");
+        std::fs::write(&key, b"the CA key").unwrap();
+        let e = bind(&key, None).unwrap_err();
+        assert!(crate::fatal::is_config_error(&e));
+        assert!(format!("{e:#}").contains("is not a socket"), "{e:#}");
+        assert_eq!(std::fs::read(&key).unwrap(), b"the CA key");
+        // So is a directory.
+        assert!(bind(dir.path(), None).is_err());
+        // A socket nobody serves any more is replaced; a live one is refused.
+        let path = dir.path().join("marmotd.sock");
+        drop(std::os::unix::net::UnixListener::bind(&path).unwrap());
+        let live = bind(&path, None).unwrap();
+        let e = bind(&path, None).unwrap_err();
+        assert!(format!("{e:#}").contains("already serving"), "{e:#}");
+        drop(live);
+    }
 
     #[test]
     fn groups_a_process_may_use() {

@@ -59,6 +59,16 @@ fn load(state_dir: &Path) -> Option<Pending> {
 /// Called at every start of a process running `own_sha256` from `exe`.
 pub fn on_start(state_dir: &Path, exe: &Path, own_sha256: &str) -> Result<Boot> {
     let Some(mut pending) = load(state_dir) else { return Ok(Boot::Normal) };
+    if !install::prev_path(exe).exists() {
+        // Nothing to go back to (removed by hand, or a copied state dir): a record that can
+        // never be rolled back would fail every start.
+        tracing::warn!(
+            "an update was pending but {} is gone: keeping this binary and forgetting the update",
+            install::prev_path(exe).display()
+        );
+        commit(state_dir);
+        return Ok(Boot::Normal);
+    }
     if pending.to_sha256 != own_sha256 {
         // The old binary is back (rolled back, or put back by hand): nothing is pending.
         commit(state_dir);
@@ -117,9 +127,29 @@ mod tests {
     }
 
     #[test]
+    fn a_record_without_a_previous_binary_is_forgotten_not_fatal() {
+        let dir = tempfile::tempdir().unwrap();
+        let exe = dir.path().join("marmotd");
+        std::fs::write(&exe, b"new").unwrap();
+        record(dir.path(), "old-sha", "new-sha").unwrap();
+        // Past the limit, with no marmotd.prev to restore: every start used to fail here.
+        let stuck = Pending {
+            from_sha256: "old-sha".into(),
+            to_sha256: "new-sha".into(),
+            starts: MAX_STARTS,
+        };
+        save(dir.path(), &stuck).unwrap();
+        assert_eq!(on_start(dir.path(), &exe, "new-sha").unwrap(), Boot::Normal);
+        assert!(!is_pending(dir.path()));
+        assert_eq!(std::fs::read(&exe).unwrap(), b"new");
+        assert_eq!(on_start(dir.path(), &exe, "new-sha").unwrap(), Boot::Normal);
+    }
+
+    #[test]
     fn a_healthy_start_commits() {
         let dir = tempfile::tempdir().unwrap();
         let exe = dir.path().join("marmotd");
+        std::fs::write(install::prev_path(&exe), b"old").unwrap();
         record(dir.path(), "old-sha", "new-sha").unwrap();
         assert_eq!(on_start(dir.path(), &exe, "new-sha").unwrap(), Boot::OnProbation);
         commit(dir.path());

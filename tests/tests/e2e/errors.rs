@@ -278,3 +278,90 @@ fn every_argument_of_both_programs_says_what_it_is() {
         assert_eq!(seen, pages, "{program}: help pages");
     }
 }
+
+/// Trust files that do not belong together stop the process at once, in one line, with the
+/// status systemd does not restart: never a silent new CA (orphaning every worker), a CA no
+/// worker can join, or a worker that looks like it cannot reach its coordinator.
+#[test]
+fn damaged_trust_files_stop_with_one_line_and_status_78() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut c = Coordinator::start(dir.path());
+    let [mut w] = c.workers([("w", 1)]);
+    w.kill();
+    let state = c.dir.join("state");
+
+    // The worker's key replaced by another key (here the coordinator's).
+    std::fs::copy(state.join("coordinator.key"), c.dir.join("w/worker.key")).unwrap();
+    let mut worker = worker_command(&bin("marmotd"), &c.dir, &c.addr, "w", 1, None);
+    worker.env("RUST_LOG", "off");
+    let out = output_within(worker, Duration::from_secs(20));
+    one_line_error(&out, "worker.key in");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("is not the key of worker.crt"));
+    assert_eq!(out.status.code(), Some(78));
+
+    // `--socket` pointed at the CA key: refused, and the key is still there.
+    let mut second = Command::new(bin("marmotd"));
+    second.args(["coordinator", "--listen", "127.0.0.1:0", "--state-dir"]);
+    second.arg(dir.path().join("other-state")).arg("--socket").arg(state.join("ca.key"));
+    second.env("RUST_LOG", "off");
+    let out = output_within(second, Duration::from_secs(20));
+    one_line_error(&out, "is not a socket");
+    assert_eq!(out.status.code(), Some(78));
+    assert!(state.join("ca.key").exists(), "the CA key was deleted");
+
+    // The CA key gone: the coordinator refuses to start instead of making a new CA.
+    c.proc.kill();
+    let ca = std::fs::read(state.join("ca.crt")).unwrap();
+    std::fs::remove_file(state.join("ca.key")).unwrap();
+    let mut restart = Command::new(bin("marmotd"));
+    restart.args(["coordinator", "--listen", "127.0.0.1:0", "--state-dir"]);
+    restart.arg(&state).arg("--socket").arg(dir.path().join("again.sock"));
+    restart.env("RUST_LOG", "off");
+    let out = output_within(restart, Duration::from_secs(20));
+    one_line_error(&out, "ca.key is missing beside ca.crt");
+    assert_eq!(out.status.code(), Some(78));
+    assert_eq!(std::fs::read(state.join("ca.crt")).unwrap(), ca, "the CA was replaced");
+}
+
+/// Without `XDG_RUNTIME_DIR`, the socket lives in `/tmp/marmot-UID`, which any local user
+/// could make first: both programs refuse a directory that is not the user's own.
+#[test]
+fn a_socket_dir_in_tmp_made_by_another_user_is_refused() {
+    if !is_root() {
+        eprintln!("skipped: acting as two users needs root");
+        return;
+    }
+    let planted = std::path::Path::new("/tmp/marmot-65534");
+    let _ = std::fs::remove_dir_all(planted);
+    // Made by root for the user nobody, open to all: another user's trap.
+    std::fs::create_dir(planted).unwrap();
+    std::fs::set_permissions(planted, std::os::unix::fs::PermissionsExt::from_mode(0o777)).unwrap();
+    let dir = tempfile::Builder::new().prefix("marmot-nobody-").tempdir().unwrap();
+    std::fs::set_permissions(dir.path(), std::os::unix::fs::PermissionsExt::from_mode(0o777))
+        .unwrap();
+    let exe = dir.path().join("marmotd");
+    std::fs::copy(bin("marmotd"), &exe).unwrap();
+    let ctl = dir.path().join("marmotctl");
+    std::fs::copy(bin("marmotctl"), &ctl).unwrap();
+
+    let out = as_nobody(&ctl)
+        .arg("status")
+        .env_remove("XDG_RUNTIME_DIR")
+        .env_remove("MARMOT_SOCKET")
+        .output()
+        .unwrap();
+    one_line_error(&out, "/tmp/marmot-65534 belongs to user 0, not to you");
+
+    let out = as_nobody(&exe)
+        .args(["coordinator", "--listen", "127.0.0.1:0", "--state-dir"])
+        .arg(dir.path().join("state"))
+        .env_remove("XDG_RUNTIME_DIR")
+        .env_remove("MARMOT_SOCKET")
+        .env("RUST_LOG", "off")
+        .output()
+        .unwrap();
+    one_line_error(&out, "belongs to user 0, not to you");
+    assert_eq!(out.status.code(), Some(78));
+    assert!(!planted.join("marmotd.sock").exists());
+    std::fs::remove_dir_all(planted).unwrap();
+}
