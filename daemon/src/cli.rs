@@ -73,8 +73,9 @@ pub enum InstallRole {
         /// given; not needed once the worker has joined).
         #[arg(long, env = "MARMOT_TOKEN", hide_env_values = true, value_parser = parse_token)]
         token: Option<String>,
-        /// The name this worker is listed under [default: the host name]
-        #[arg(long)]
+        /// The name this worker is listed under: letters, digits, '-', '_', '.' [default:
+        /// the host name]
+        #[arg(long, value_parser = parse_name)]
         name: Option<String>,
         /// How many chunks run at once [default: the available cores]
         #[arg(long, value_parser = clap::value_parser!(u32).range(1..=4096))]
@@ -98,6 +99,11 @@ pub struct UninstallArgs {
     /// Print every step instead of doing it.
     #[arg(long)]
     pub dry_run: bool,
+}
+
+/// A worker name, as the coordinator will check it.
+fn parse_name(s: &str) -> Result<String, String> {
+    proto::names::check_worker_name(s).map(|()| s.to_string())
 }
 
 /// A join token, checked for its form (the coordinator checks the rest).
@@ -144,8 +150,9 @@ pub struct WorkerArgs {
     /// the environment variable: arguments are visible to every user in `ps`.
     #[arg(long, env = "MARMOT_TOKEN", hide_env_values = true)]
     pub token: Option<String>,
-    /// The name this worker is listed under [default: the host name]
-    #[arg(long)]
+    /// The name this worker is listed under: letters, digits, '-', '_', '.' [default: the
+    /// host name]
+    #[arg(long, value_parser = parse_name)]
     pub name: Option<String>,
     /// How many chunks run at once [default: the available cores]
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..=4096))]

@@ -10,6 +10,7 @@
 //! - [`paths`]: default socket and state locations, shared by both binaries.
 //! - [`usage`]: clap usage errors folded into one line, for both binaries.
 //! - [`version`]: the build stamp both binaries report.
+//! - [`names`]: what a worker name may be, and peer strings made safe for a log line.
 //! - [`human`]: counts and rates as people read them ("1 chunk", "2.50 GB/s").
 //! - [`exit`]: exit statuses the binaries share with the systemd units.
 //! - [`docs`]: shell completions and man pages from either binary's clap definition.
@@ -24,6 +25,7 @@ pub mod exit;
 pub mod frame;
 pub mod framed;
 pub mod human;
+pub mod names;
 pub mod paths;
 pub mod task;
 pub mod usage;

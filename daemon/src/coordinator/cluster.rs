@@ -66,6 +66,10 @@ struct Inner {
 }
 
 /// The coordinator's state, shared by the QUIC side and the control API.
+/// Refusals of peers logged per [`REFUSAL_WINDOW`]; more are counted, not logged.
+const REFUSALS_LOGGED: u32 = 10;
+const REFUSAL_WINDOW: Duration = Duration::from_secs(10);
+
 pub struct Cluster {
     inner: Mutex<Inner>,
     epoch: Instant,
@@ -81,6 +85,8 @@ pub struct Cluster {
     restart: AtomicBool,
     /// Held while an update rolls out: one at a time.
     pub rollout_lock: tokio::sync::Mutex<()>,
+    /// Refusals of peers (joins, hellos) logged: at most a burst per window.
+    refusal_log: Mutex<crate::logging::Throttle>,
 }
 
 /// What the coordinator is, for [`Cluster::new`].
@@ -118,7 +124,15 @@ impl Cluster {
             shutdown,
             restart: AtomicBool::new(false),
             rollout_lock: tokio::sync::Mutex::new(()),
+            refusal_log: Mutex::new(crate::logging::Throttle::new(REFUSALS_LOGGED, REFUSAL_WINDOW)),
         })
+    }
+
+    /// Whether a refusal of a peer may be logged now: `Some(n)` with the refusals held back
+    /// before it, `None` to stay silent (see [`crate::logging::Throttle`]).
+    pub fn refusals_to_log(&self) -> Option<u64> {
+        let mut throttle = self.refusal_log.lock().unwrap_or_else(|p| p.into_inner());
+        throttle.allow(Instant::now())
     }
 
     /// A receiver that changes after any change of workers, jobs or assignments.

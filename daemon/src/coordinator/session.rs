@@ -69,7 +69,10 @@ async fn trial(
 ) {
     let welcome = match refusal(conn, &hello) {
         Some(reason) => {
-            tracing::warn!("refused the trial start of '{}' at {addr}: {reason}", hello.name);
+            tracing::warn!(
+                "refused the trial start of {} at {addr}: {reason}",
+                proto::names::shown(&hello.name)
+            );
             Welcome::Refused { reason }
         }
         None => {
@@ -94,19 +97,25 @@ async fn join(
     request: JoinRequest,
     addr: SocketAddr,
 ) {
-    let name = request.name.clone();
+    // Anyone on the LAN can send a join request: its name is shown escaped, never raw.
+    let name = proto::names::shown(&request.name);
     let reply = match decide_join(cluster, &request) {
         Ok(cert_der) => {
-            tracing::info!("worker '{name}' at {addr} joined the cluster");
+            tracing::info!("worker {name} at {addr} joined the cluster");
             JoinReply::Accepted { cert_der, ca_der: cluster.authority.ca_der().to_vec() }
         }
         Err(refusal) => {
             match &refusal {
                 JoinReply::Unavailable { reason } => {
-                    tracing::error!("cannot serve the join of '{name}' at {addr}: {reason}")
+                    tracing::error!("cannot serve the join of {name} at {addr}: {reason}")
                 }
                 JoinReply::Refused { reason } => {
-                    tracing::warn!("refused to let '{name}' at {addr} join: {reason}")
+                    if let Some(held_back) = cluster.refusals_to_log() {
+                        tracing::warn!(
+                            "refused to let {name} at {addr} join: {reason}{}",
+                            held_back_note(held_back)
+                        )
+                    }
                 }
                 JoinReply::Accepted { .. } => {}
             }
@@ -138,9 +147,7 @@ fn decide_join(cluster: &Cluster, request: &JoinRequest) -> Result<Vec<u8>, Join
                 .into(),
         ));
     }
-    if request.name.is_empty() || request.name.len() > 253 {
-        return Err(refused("worker names must be 1 to 253 characters".into()));
-    }
+    proto::names::check_worker_name(&request.name).map_err(refused)?;
     cluster
         .authority
         .sign_worker(&request.csr_der, &request.name)
@@ -166,10 +173,21 @@ fn refusal(conn: &quinn::Connection, hello: &Hello) -> Option<String> {
     if hello.protocol != proto::PROTOCOL_VERSION {
         return Some(version_mismatch(hello.protocol));
     }
-    if hello.slots == 0 || hello.slots > 4096 || hello.name.is_empty() || hello.name.len() > 253 {
-        return Some("bad hello: slots must be 1 to 4096 and names 1 to 253 characters".into());
+    if hello.slots == 0 || hello.slots > 4096 {
+        return Some("bad hello: slots must be 1 to 4096".into());
     }
-    None
+    proto::names::check_worker_name(&hello.name).err().map(|e| format!("bad hello: {e}"))
+}
+
+/// The end of a refusal line that follows refusals held back by the throttle.
+fn held_back_note(held_back: u64) -> String {
+    match held_back {
+        0 => String::new(),
+        n => format!(
+            " ({} not logged before this one)",
+            proto::human::count(n, "refusal", "refusals")
+        ),
+    }
 }
 
 async fn serve_member(
@@ -184,7 +202,13 @@ async fn serve_member(
 ) {
     let name = hello.name.clone();
     if let Some(reason) = refusal(&conn, &hello) {
-        tracing::warn!("refused worker '{name}' at {addr}: {reason}");
+        if let Some(held_back) = cluster.refusals_to_log() {
+            tracing::warn!(
+                "refused worker {} at {addr}: {reason}{}",
+                proto::names::shown(&name),
+                held_back_note(held_back)
+            );
+        }
         let _ = writer.send(&Welcome::Refused { reason }).await;
         let _ = writer.get_mut().finish();
         let _ = tokio::time::timeout(Duration::from_secs(2), conn.closed()).await;
@@ -282,9 +306,10 @@ mod tests {
         };
         let wrong = refusal(join_reply(&running, request("w".into(), "00".repeat(16))).await);
         assert!(wrong.contains("wrong join token"), "{wrong}");
-        for name in [String::new(), "n".repeat(254)] {
+        for name in [String::new(), "n".repeat(254), "w\nINFO forged".into(), "tab\t".into()] {
             let reason = refusal(join_reply(&running, request(name, secret.clone())).await);
-            assert!(reason.contains("1 to 253 characters"), "{reason}");
+            assert!(reason.contains("is not a worker name: use 1 to 253"), "{reason}");
+            assert!(!reason.contains('\n') && !reason.contains('\t'), "{reason:?}");
         }
         // The right secret and a name of the longest length get as far as the CSR.
         let reason = refusal(join_reply(&running, request("n".repeat(253), secret.clone())).await);

@@ -184,3 +184,44 @@ fn a_coordinator_failing_on_its_side_of_a_join_is_waited_for() {
     std::fs::write(&secret_path, secret).unwrap();
     c.wait_for_workers(&["patient"]);
 }
+
+/// A peer on the LAN, before any authentication, sends join requests: a name made to forge a
+/// log line ("... joined the cluster"), then 200 requests with a wrong secret. The log shows
+/// the name escaped on the refusal's own line, and holds back the flood.
+#[test]
+fn a_joining_peer_can_neither_forge_nor_flood_the_coordinators_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = Coordinator::start(dir.path());
+    let hostile = |token: &str, name: &str, count: &str| {
+        let out = std::process::Command::new(bin("hostile-join"))
+            .args([c.addr.as_str(), token, name, count])
+            .arg(dir.path().join("hostile-state"))
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let token = c.token();
+    let forged = "mallory\nINFO marmotd: worker 'trusted' at 10.0.0.9:7070 joined the cluster";
+    let answers = hostile(&token, forged, "1");
+    assert!(
+        answers.starts_with("refused:") && answers.contains("is not a worker name"),
+        "{answers}"
+    );
+
+    // The secret replaced: refused 200 times as fast as it can ask.
+    let (known, _secret) = token.rsplit_once('-').unwrap();
+    let wrong = format!("{known}-{}", "00".repeat(16));
+    let answers = hostile(&wrong, "w1", "200");
+    assert_eq!(answers.lines().filter(|l| l.contains("wrong join token")).count(), 200);
+
+    let log = c.proc.log_text();
+    for line in log.lines().filter(|l| l.contains("'trusted'")) {
+        assert!(line.contains("refused to let 'mallory\\nINFO"), "a forged line: {line}");
+    }
+    let refusals = log.lines().filter(|l| l.contains("refused to let")).count();
+    assert!(refusals <= 11, "{refusals} refusal lines for 201 refusals:\n{log}");
+    assert!(log.len() < 16 * 1024, "{} bytes of log", log.len());
+    // The cluster still takes honest workers.
+    let _w = c.workers([("honest", 1)]);
+}

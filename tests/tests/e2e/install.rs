@@ -71,7 +71,10 @@ fn install_mistakes_are_one_line_each() {
         "my laptop",
         "--dry-run",
     ]);
-    one_line_error(&out, "one word");
+    one_line_error(&out, "is not a worker name");
+    let out = marmotd(&["worker", "--coordinator", "h", "--name", "evil\nname"]);
+    one_line_error(&out, "'evil\\nname' is not a worker name");
+    assert_eq!(out.status.code(), Some(2));
     let out = marmotd(&["uninstall", "printer"]);
     one_line_error(&out, "printer");
     // Not root: one line that says so (and how to look without changing anything).

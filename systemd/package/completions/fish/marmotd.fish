@@ -45,7 +45,7 @@ complete -c marmotd -n "__fish_marmotd_using_subcommand coordinator" -l straggle
 complete -c marmotd -n "__fish_marmotd_using_subcommand coordinator" -s h -l help -d 'Print help'
 complete -c marmotd -n "__fish_marmotd_using_subcommand worker" -l coordinator -d 'The coordinator, as HOST or HOST:PORT (default port 7070). A name that does not resolve yet (DNS not up at boot) is retried, like an unreachable coordinator' -r
 complete -c marmotd -n "__fish_marmotd_using_subcommand worker" -l token -d 'The join token from `marmotctl join-token`, needed for the first start only. Prefer the environment variable: arguments are visible to every user in `ps`' -r
-complete -c marmotd -n "__fish_marmotd_using_subcommand worker" -l name -d 'The name this worker is listed under [default: the host name]' -r
+complete -c marmotd -n "__fish_marmotd_using_subcommand worker" -l name -d 'The name this worker is listed under: letters, digits, \'-\', \'_\', \'.\' [default: the host name]' -r
 complete -c marmotd -n "__fish_marmotd_using_subcommand worker" -l slots -d 'How many chunks run at once [default: the available cores]' -r
 complete -c marmotd -n "__fish_marmotd_using_subcommand worker" -l state-dir -d 'Where the worker\'s key and certificate live [default: /var/lib/marmot/worker as root, else $XDG_DATA_HOME/marmot/worker]' -r -F
 complete -c marmotd -n "__fish_marmotd_using_subcommand worker" -l dead-after -d 'The coordinator silent this long is considered gone, and the worker reconnects' -r
@@ -68,7 +68,7 @@ complete -c marmotd -n "__fish_marmotd_using_subcommand install; and __fish_seen
 complete -c marmotd -n "__fish_marmotd_using_subcommand install; and __fish_seen_subcommand_from coordinator" -s h -l help -d 'Print help'
 complete -c marmotd -n "__fish_marmotd_using_subcommand install; and __fish_seen_subcommand_from worker" -l coordinator -d 'The coordinator, as HOST or HOST:PORT (default port 7070)' -r
 complete -c marmotd -n "__fish_marmotd_using_subcommand install; and __fish_seen_subcommand_from worker" -l token -d 'The join token from `marmotctl join-token` (kept from the last install if not given; not needed once the worker has joined)' -r
-complete -c marmotd -n "__fish_marmotd_using_subcommand install; and __fish_seen_subcommand_from worker" -l name -d 'The name this worker is listed under [default: the host name]' -r
+complete -c marmotd -n "__fish_marmotd_using_subcommand install; and __fish_seen_subcommand_from worker" -l name -d 'The name this worker is listed under: letters, digits, \'-\', \'_\', \'.\' [default: the host name]' -r
 complete -c marmotd -n "__fish_marmotd_using_subcommand install; and __fish_seen_subcommand_from worker" -l slots -d 'How many chunks run at once [default: the available cores]' -r
 complete -c marmotd -n "__fish_marmotd_using_subcommand install; and __fish_seen_subcommand_from worker" -l dry-run -d 'Print every step instead of doing it'
 complete -c marmotd -n "__fish_marmotd_using_subcommand install; and __fish_seen_subcommand_from worker" -s h -l help -d 'Print help'
