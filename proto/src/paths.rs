@@ -86,6 +86,27 @@ mod tests {
     use std::os::unix::fs::PermissionsExt;
 
     #[test]
+    fn default_places() {
+        let uid = nix::unistd::geteuid();
+        assert_eq!(shared_tmp_dir(), PathBuf::from(format!("/tmp/marmot-{uid}")));
+        if uid.is_root() {
+            assert_eq!(default_socket(), Path::new("/run/marmot/marmotd.sock"));
+            assert_eq!(state_base(), Path::new("/var/lib/marmot"));
+        } else {
+            assert!(default_socket().ends_with("marmot/marmotd.sock"));
+            assert!(state_base().ends_with("marmot"));
+        }
+        // An environment directory counts only when set and not empty (a name no other test uses).
+        let var = "MARMOT_PATHS_TEST_DIR";
+        std::env::set_var(var, "/somewhere");
+        assert_eq!(env_dir(var), Some(PathBuf::from("/somewhere")));
+        std::env::set_var(var, "");
+        assert_eq!(env_dir(var), None);
+        std::env::remove_var(var);
+        assert_eq!(env_dir(var), None);
+    }
+
+    #[test]
     fn only_our_own_closed_directories_pass() {
         let base = std::env::temp_dir().join(format!("marmot-paths-test-{}", std::process::id()));
         let dir = base.join("sock");
@@ -105,8 +126,11 @@ mod tests {
         let link = base.join("link");
         std::os::unix::fs::symlink(&dir, &link).unwrap();
         assert!(check_own_dir(&link).unwrap_err().contains("not a directory of yours"));
-        // Not there yet: fine, it will be made ours.
+        // Not there yet: fine, it will be made ours. Not checkable: refused.
         assert_eq!(check_own_dir(&base.join("absent")), Ok(()));
+        let file = base.join("file");
+        std::fs::write(&file, b"").unwrap();
+        assert!(check_own_dir(&file.join("below")).unwrap_err().starts_with("cannot check"));
         // Someone else's (only root can make one to try it).
         if is_root() {
             nix::unistd::chown(&dir, Some(nix::unistd::Uid::from_raw(65534)), None).unwrap();
