@@ -141,14 +141,13 @@ mod tests {
 
     #[test]
     fn man_pages_are_written_as_files() {
-        let dir = std::env::temp_dir().join(format!("marmot-docs-test-{}", std::process::id()));
-        let written = write_man_pages(toy(), &dir.join("man1")).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let written = write_man_pages(toy(), &dir.path().join("man1")).unwrap();
         let names: Vec<_> = written.iter().map(|p| p.file_name().unwrap().to_owned()).collect();
         assert_eq!(names, ["toy.1", "toy-run.1", "toy-run-fast.1"]);
         for (path, (_, page)) in written.iter().zip(man_pages(toy())) {
             assert_eq!(std::fs::read(path).unwrap(), page, "{}", path.display());
         }
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

@@ -108,7 +108,8 @@ mod tests {
 
     #[test]
     fn only_our_own_closed_directories_pass() {
-        let base = std::env::temp_dir().join(format!("marmot-paths-test-{}", std::process::id()));
+        let temp = tempfile::tempdir().unwrap();
+        let base = temp.path();
         let dir = base.join("sock");
         std::fs::create_dir_all(&dir).unwrap();
         let chmod = |mode| std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(mode));
@@ -137,6 +138,5 @@ mod tests {
             let e = check_own_dir(&dir).unwrap_err();
             assert!(e.contains("belongs to user 65534, not to you"), "{e}");
         }
-        std::fs::remove_dir_all(&base).unwrap();
     }
 }

@@ -113,8 +113,11 @@ mod tests {
         assert!(crate::fatal::is_config_error(&e));
         assert!(format!("{e:#}").contains("is not a socket"), "{e:#}");
         assert_eq!(std::fs::read(&key).unwrap(), b"the CA key");
-        // So is a directory.
-        assert!(bind(dir.path(), None).is_err());
+        // So is a directory (one inside the test's own directory: never touch its parent).
+        let sub = dir.path().join("a-directory");
+        std::fs::create_dir(&sub).unwrap();
+        assert!(bind(&sub, None).is_err());
+        assert!(sub.is_dir());
         // A socket nobody serves any more is replaced; a live one is refused.
         let path = dir.path().join("marmotd.sock");
         drop(std::os::unix::net::UnixListener::bind(&path).unwrap());
