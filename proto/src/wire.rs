@@ -70,6 +70,38 @@ pub struct Hello {
     pub os: String,
 }
 
+impl Hello {
+    /// Whether every field holds what a real worker sends: a worker name, 1 to 4096 slots, a
+    /// version of plain characters, a SHA-256 in hex, and short lowercase architecture and
+    /// OS names. The coordinator lists these strings and `marmotctl` prints them: a peer must
+    /// not be able to put control characters or megabytes there.
+    pub fn check(&self) -> Result<(), String> {
+        crate::names::check_worker_name(&self.name)?;
+        if self.slots == 0 || self.slots > 4096 {
+            return Err(format!("{} slots: a worker has 1 to 4096", self.slots));
+        }
+        let word = |what: &str, value: &str, max: usize, allowed: fn(char) -> bool| {
+            if value.is_empty() || value.len() > max || !value.chars().all(allowed) {
+                return Err(format!("{what} {} is not one", crate::names::shown(value)));
+            }
+            Ok(())
+        };
+        word("the version", &self.version, 64, |c| {
+            c.is_ascii_alphanumeric() || matches!(c, '.' | '+' | '-')
+        })?;
+        word("the SHA-256", &self.binary_sha256, 64, |c| matches!(c, '0'..='9' | 'a'..='f'))?;
+        if self.binary_sha256.len() != 64 {
+            return Err(format!(
+                "the SHA-256 {} is not one",
+                crate::names::shown(&self.binary_sha256)
+            ));
+        }
+        let name = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_';
+        word("the architecture", &self.arch, 16, name)?;
+        word("the operating system", &self.os, 16, name)
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Welcome {
     Accepted { coordinator_version: String },
@@ -205,6 +237,46 @@ impl std::fmt::Display for UpdateOutcome {
 
 #[cfg(test)]
 mod display_tests {
+
+    fn hello() -> Hello {
+        Hello {
+            protocol: crate::PROTOCOL_VERSION,
+            name: "w1".into(),
+            slots: 4,
+            version: "0.1.0+20261130000000".into(),
+            binary_sha256: "ab".repeat(32),
+            arch: "x86_64".into(),
+            os: "linux".into(),
+        }
+    }
+
+    #[test]
+    fn a_hello_holds_what_a_real_worker_sends_and_nothing_else() {
+        assert_eq!(hello().check(), Ok(()));
+        let limits = Hello { slots: 4096, name: "w".repeat(253), ..hello() };
+        assert_eq!(limits.check(), Ok(()), "the largest values allowed");
+        type Spoil = fn(&mut Hello);
+        let bad: [(&str, Spoil); 10] = [
+            ("is not a worker name", |h| h.name = "w\n1".into()),
+            ("0 slots", |h| h.slots = 0),
+            ("4097 slots", |h| h.slots = 4097),
+            ("the version '0.1.0\\u{1b}[2J' is not one", |h| h.version = "0.1.0\u{1b}[2J".into()),
+            ("the version", |h| h.version = "9".repeat(65)),
+            ("the version", |h| h.version = String::new()),
+            ("the SHA-256", |h| h.binary_sha256 = "AB".repeat(32)),
+            ("the SHA-256", |h| h.binary_sha256 = "ab".repeat(31)),
+            ("the architecture", |h| h.arch = "x86 64".into()),
+            ("the operating system", |h| h.os = "l".repeat(17)),
+        ];
+        for (want, spoil) in bad {
+            let mut h = hello();
+            spoil(&mut h);
+            let e = h.check().unwrap_err();
+            assert!(e.contains(want), "{want}: {e}");
+            assert!(!e.chars().any(char::is_control), "{e:?}");
+        }
+    }
+
     use super::*;
 
     #[test]

@@ -173,10 +173,7 @@ fn refusal(conn: &quinn::Connection, hello: &Hello) -> Option<String> {
     if hello.protocol != proto::PROTOCOL_VERSION {
         return Some(version_mismatch(hello.protocol));
     }
-    if hello.slots == 0 || hello.slots > 4096 {
-        return Some("bad hello: slots must be 1 to 4096".into());
-    }
-    proto::names::check_worker_name(&hello.name).err().map(|e| format!("bad hello: {e}"))
+    hello.check().err().map(|e| format!("bad hello: {e}"))
 }
 
 /// The end of a refusal line that follows refusals held back by the throttle.
