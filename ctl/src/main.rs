@@ -38,11 +38,9 @@ fn main() -> ExitCode {
     };
     let socket = cli.socket.clone().unwrap_or_else(proto::paths::default_socket);
     // In /tmp, the socket's directory could be another user's, serving a fake coordinator.
-    if socket.parent() == Some(proto::paths::shared_tmp_dir().as_path()) {
-        if let Err(e) = proto::paths::check_own_dir(&proto::paths::shared_tmp_dir()) {
-            report(cli.json, &e);
-            return ExitCode::FAILURE;
-        }
+    if let Err(e) = proto::paths::check_socket_dir(&socket) {
+        report(cli.json, &e);
+        return ExitCode::FAILURE;
     }
     let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
         Ok(rt) => rt,

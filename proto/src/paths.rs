@@ -35,6 +35,17 @@ pub fn shared_tmp_dir() -> PathBuf {
     PathBuf::from(format!("/tmp/marmot-{}", nix::unistd::geteuid()))
 }
 
+/// Checks the directory of a control socket before it is served or dialled: in
+/// [`shared_tmp_dir`] it must pass [`check_own_dir`]; elsewhere (`/run`, `XDG_RUNTIME_DIR`, a
+/// path the user chose) nothing is checked.
+pub fn check_socket_dir(socket: &Path) -> Result<(), String> {
+    let shared = shared_tmp_dir();
+    if socket.parent() == Some(shared.as_path()) {
+        check_own_dir(&shared)?;
+    }
+    Ok(())
+}
+
 /// Refuses a directory that another user could have made or can write: one that is not
 /// this user's own (or is a symbolic link), or that others may write to. Another local user
 /// who made `/tmp/marmot-UID` first could otherwise serve a fake coordinator to `marmotctl`

@@ -10,9 +10,7 @@ use tokio::net::UnixListener;
 /// crashed coordinator is replaced; a live one is an error.
 pub fn bind(path: &Path, group: Option<&str>) -> Result<UnixListener> {
     let gid = group.map(group_we_can_use).transpose()?;
-    if path.parent() == Some(proto::paths::shared_tmp_dir().as_path()) {
-        proto::paths::check_own_dir(&proto::paths::shared_tmp_dir()).map_err(ConfigError::error)?;
-    }
+    proto::paths::check_socket_dir(path).map_err(ConfigError::error)?;
     if let Some(dir) = path.parent() {
         if !dir.exists() {
             std::fs::create_dir_all(dir)

@@ -1,10 +1,11 @@
 //! Performing a plan's steps on the machine, in order, stopping at the first that fails with
-//! a line that says which step and why.
+//! a line that says which step and why. Files are written with `certs::files::write_atomic`
+//! (a fresh temporary file with the final mode, renamed into place); the installer runs as
+//! root, so they are root's unless a step gives them to the service.
 
 use super::layout::USER;
 use super::plan::{Owner, Step};
 use anyhow::{bail, Context, Result};
-use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -40,22 +41,21 @@ fn perform(step: &Step) -> Result<()> {
             set_owner_and_mode(path, *owner, *mode)
         }
         Step::Copy { from, to, owner, mode } => {
-            let mut source = std::fs::File::open(from)
-                .with_context(|| format!("cannot read {}", from.display()))?;
-            write_atomically(to, *owner, *mode, |file| {
-                std::io::copy(&mut source, file)?;
-                Ok(())
-            })
+            let bytes =
+                std::fs::read(from).with_context(|| format!("cannot read {}", from.display()))?;
+            certs::files::write_atomic(to, &bytes, *mode)?;
+            // Owned by root until here, with its final mode: harmless for a binary.
+            set_owner_and_mode(to, *owner, *mode)
         }
         Step::Write { path, contents, mode, .. } => {
-            write_atomically(path, Owner::Root, *mode, |f| f.write_all(contents.as_bytes()))
+            Ok(certs::files::write_atomic(path, contents.as_bytes(), *mode)?)
         }
         Step::WriteGenerated { files, .. } => {
             for (path, contents) in files {
                 if let Some(dir) = path.parent() {
                     std::fs::create_dir_all(dir)?;
                 }
-                write_atomically(path, Owner::Root, 0o644, |f| f.write_all(contents))?;
+                certs::files::write_atomic(path, contents, 0o644)?;
             }
             Ok(())
         }
@@ -68,7 +68,7 @@ fn perform(step: &Step) -> Result<()> {
             if let Some(dir) = path.parent() {
                 std::fs::create_dir_all(dir)?;
             }
-            write_atomically(path, Owner::Root, 0o644, |f| f.write_all(&output.stdout))
+            Ok(certs::files::write_atomic(path, &output.stdout, 0o644)?)
         }
         Step::Remove { path } => match std::fs::remove_file(path) {
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e.into()),
@@ -131,27 +131,6 @@ pub fn journal_tail(unit: &str) -> String {
         }
         _ => format!("see journalctl -u {unit}"),
     }
-}
-
-/// Writes a file through a temporary file in the same directory, created with `mode` and
-/// owned as asked before its contents go in, then renamed over `path`.
-fn write_atomically(
-    path: &Path,
-    owner: Owner,
-    mode: u32,
-    fill: impl FnOnce(&mut std::fs::File) -> std::io::Result<()>,
-) -> Result<()> {
-    let dir = path.parent().context("a file path without a directory")?;
-    let mut temp = tempfile::Builder::new()
-        .prefix(".marmot-install-")
-        .permissions(std::fs::Permissions::from_mode(mode))
-        .tempfile_in(dir)
-        .with_context(|| format!("cannot create a file in {}", dir.display()))?;
-    set_owner_and_mode(temp.path(), owner, mode)?;
-    fill(temp.as_file_mut())?;
-    temp.as_file().sync_all()?;
-    temp.persist(path).with_context(|| format!("cannot write {}", path.display()))?;
-    Ok(())
 }
 
 fn set_owner_and_mode(path: &Path, owner: Owner, mode: u32) -> Result<()> {
