@@ -2,18 +2,43 @@
 //!
 //! State dir layout: `ca.crt` / `ca.key` (the CA, made once), `coordinator.crt` /
 //! `coordinator.key` (re-issued at every start so its SANs follow the `--san` flags),
-//! `join-secret`, and `reset-key` (signs QUIC stateless resets). Secrets are mode 0600.
+//! `join-secret`, `reset-key` (signs QUIC stateless resets) and `members.json` (see
+//! [`registry`](crate::registry)). Secrets are mode 0600.
+//!
+//! Worker certificates live a year by default ([`DEFAULT_WORKER_CERT_LIFE`]) and are renewed
+//! over the member's own connection, for the same key, once less than a third of that is left.
 //!
 //! A CA reloaded from disk and re-signed is not byte-identical to the original (ECDSA signatures
 //! are random), so the original DER read from `ca.crt` is what is served and hashed.
 
-use crate::{cert_sha256_hex, files, token, CertError, JoinToken};
+use crate::registry::{Member, Refusal, Registry, Revoked};
+use crate::{cert_info, cert_sha256_hex, files, token, CertError, CertInfo, JoinToken};
 use rcgen::{
     BasicConstraints, CertificateParams, CertificateSigningRequestParams, DistinguishedName,
     DnType, ExtendedKeyUsagePurpose, IsCa, KeyPair, KeyUsagePurpose,
 };
 use rustls_pki_types::{CertificateDer, CertificateSigningRequestDer, PrivateKeyDer};
 use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// How long a worker certificate is valid unless the coordinator is told otherwise.
+pub const DEFAULT_WORKER_CERT_LIFE: Duration = Duration::from_secs(365 * 24 * 3600);
+
+/// How far back a certificate's validity starts, for clocks that step back a little.
+const BACKDATE: Duration = Duration::from_secs(3600);
+
+/// Why a worker's certificate was not issued.
+#[derive(Debug, thiserror::Error)]
+pub enum IssueError {
+    /// The worker's request may not be granted: tell it why.
+    #[error(transparent)]
+    Refused(#[from] Refusal),
+    #[error("bad certificate request: {0}")]
+    BadRequest(CertError),
+    /// The coordinator's own failure (its files): the worker should try again later.
+    #[error("the coordinator cannot issue certificates now: {0}")]
+    Failed(CertError),
+}
 
 /// The file holding the current join secret, in the coordinator's state dir.
 const SECRET_FILE: &str = "join-secret";
@@ -27,6 +52,8 @@ pub struct Authority {
     ca_key: KeyPair,
     server_cert_der: Vec<u8>,
     server_key_der: Vec<u8>,
+    registry: Registry,
+    worker_cert_life: Duration,
 }
 
 impl Authority {
@@ -71,6 +98,7 @@ impl Authority {
         let server_cert = params.signed_by(&server_key, &ca_signer, &ca_key)?;
         files::write_public(&dir.join("coordinator.crt"), server_cert.pem().as_bytes())?;
         files::write_private(&dir.join("coordinator.key"), server_key.serialize_pem().as_bytes())?;
+        let registry = Registry::load(dir)?;
 
         Ok(Authority {
             dir: dir.to_path_buf(),
@@ -79,7 +107,20 @@ impl Authority {
             ca_key,
             server_cert_der: server_cert.der().to_vec(),
             server_key_der: server_key.serialize_der(),
+            registry,
+            worker_cert_life: DEFAULT_WORKER_CERT_LIFE,
         })
+    }
+
+    /// Issues worker certificates valid for `life` from now on.
+    pub fn with_worker_cert_life(mut self, life: Duration) -> Self {
+        self.worker_cert_life = life;
+        self
+    }
+
+    /// How long a worker certificate issued now is valid.
+    pub fn worker_cert_life(&self) -> Duration {
+        self.worker_cert_life
     }
 
     /// The CA certificate, exactly as stored.
@@ -109,18 +150,72 @@ impl Authority {
         Ok(JoinToken { ca_sha256: cert_sha256_hex(&self.ca_der), secret })
     }
 
-    /// Signs a worker's certificate request. Only the public key is taken from the request;
-    /// every other field is ours.
-    pub fn sign_worker(&self, csr_der: &[u8], worker_name: &str) -> Result<Vec<u8>, CertError> {
+    /// Signs a joining worker's certificate request under `worker_name`, if the name is free
+    /// (or already this key's). Only the public key is taken from the request; every other
+    /// field is ours.
+    pub fn sign_worker(&self, csr_der: &[u8], worker_name: &str) -> Result<Vec<u8>, IssueError> {
         let csr_der = CertificateSigningRequestDer::from(csr_der.to_vec());
-        let mut csr = CertificateSigningRequestParams::from_der(&csr_der)?;
+        let csr = CertificateSigningRequestParams::from_der(&csr_der)
+            .map_err(|e| IssueError::BadRequest(e.into()))?;
+        self.issue(&csr.public_key, worker_name)
+    }
+
+    /// A new certificate for a member's key and name, valid for the full life from now.
+    pub fn renew_worker(&self, member: &CertInfo) -> Result<Vec<u8>, IssueError> {
+        let key = rcgen::SubjectPublicKeyInfo::from_der(&member.spki_der)
+            .map_err(|e| IssueError::BadRequest(e.into()))?;
+        self.issue(&key, &member.name)
+    }
+
+    /// Signs a certificate for `key` under `worker_name` and records it, if the registry
+    /// allows.
+    fn issue(
+        &self,
+        key: &impl rcgen::PublicKeyData,
+        worker_name: &str,
+    ) -> Result<Vec<u8>, IssueError> {
+        let cert_der = self.sign(key, worker_name).map_err(IssueError::BadRequest)?;
+        let info = cert_info(&cert_der).map_err(IssueError::Failed)?;
+        self.registry.may_issue(worker_name, &info.key_sha256)?;
+        let member = Member { key_sha256: info.key_sha256, not_after: info.not_after };
+        self.registry.issued(worker_name, member).map_err(IssueError::Failed)?;
+        Ok(cert_der)
+    }
+
+    fn sign(
+        &self,
+        key: &impl rcgen::PublicKeyData,
+        worker_name: &str,
+    ) -> Result<Vec<u8>, CertError> {
         let mut params = CertificateParams::new(Vec::<String>::new())?;
         params.distinguished_name = name(worker_name);
         params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
         params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
-        csr.params = params;
-        let cert = csr.signed_by(&self.ca_signer, &self.ca_key)?;
+        let now = time::OffsetDateTime::now_utc();
+        params.not_before = now - BACKDATE;
+        params.not_after = now + self.worker_cert_life;
+        let cert = params.signed_by(key, &self.ca_signer, &self.ca_key)?;
         Ok(cert.der().to_vec())
+    }
+
+    /// Whether the member presenting `cert_der` (verified by TLS against the CA) may connect
+    /// as `claimed`; its certificate's facts if so.
+    pub fn check_member(&self, cert_der: &[u8], claimed: &str) -> Result<CertInfo, String> {
+        let info = cert_info(cert_der).map_err(|e| e.to_string())?;
+        self.registry
+            .check_member(&info.name, &info.key_sha256, info.not_after, claimed)
+            .map_err(|e| e.to_string())?;
+        Ok(info)
+    }
+
+    /// Revokes the member `name` (see [`Registry::revoke`]).
+    pub fn revoke_worker(&self, name: &str) -> Result<Option<Revoked>, CertError> {
+        self.registry.revoke(name, time::OffsetDateTime::now_utc().unix_timestamp())
+    }
+
+    /// Every revoked member, oldest first.
+    pub fn revoked_workers(&self) -> Vec<Revoked> {
+        self.registry.revoked()
     }
 
     /// The key that signs QUIC stateless resets, made once and kept (see the transport).
@@ -261,5 +356,49 @@ mod tests {
         let t2 = a.rotate_join_token().unwrap();
         assert_ne!(t1.secret, t2.secret);
         assert_eq!(a.join_token().unwrap(), t2);
+    }
+
+    #[test]
+    fn worker_certificates_live_as_long_as_told_are_renewed_for_the_same_key_and_revoked() {
+        use crate::member::PendingJoin;
+        let dir = tempfile::tempdir().unwrap();
+        let life = Duration::from_secs(600);
+        let a = Authority::load_or_create(dir.path(), "coordinator.marmot", &[])
+            .unwrap()
+            .with_worker_cert_life(life);
+        assert_eq!(a.worker_cert_life(), life);
+        let join = PendingJoin::new("w1").unwrap();
+        let now = time::OffsetDateTime::now_utc().unix_timestamp();
+        let cert = a.sign_worker(&join.csr_der, "w1").unwrap();
+        let info = cert_info(&cert).unwrap();
+        assert_eq!(info.name, "w1");
+        assert!((info.not_after - now - 600).abs() <= 2, "{} vs {now}", info.not_after);
+        // The same key may ask again (a lost reply); another key may not take the name.
+        assert!(a.sign_worker(&join.csr_der, "w1").is_ok());
+        let other = PendingJoin::new("w1").unwrap();
+        let Err(IssueError::Refused(Refusal::NameTaken(_))) = a.sign_worker(&other.csr_der, "w1")
+        else {
+            panic!("a second key took the name w1");
+        };
+        let Err(IssueError::BadRequest(_)) = a.sign_worker(b"not a CSR", "w2") else {
+            panic!("garbage signed");
+        };
+
+        assert_eq!(a.check_member(&cert, "w1").unwrap(), info);
+        let e = a.check_member(&cert, "w2").unwrap_err();
+        assert!(e.contains("issued to 'w1', not to 'w2'"), "{e}");
+        let renewed = cert_info(&a.renew_worker(&info).unwrap()).unwrap();
+        assert_eq!((&renewed.name, &renewed.key_sha256), (&info.name, &info.key_sha256));
+        assert!(renewed.not_after >= info.not_after);
+
+        assert_eq!(a.revoke_worker("w1").unwrap().unwrap().key_sha256, info.key_sha256);
+        assert_eq!(a.revoked_workers().len(), 1);
+        let e = a.check_member(&cert, "w1").unwrap_err();
+        assert!(e.contains("was revoked"), "{e}");
+        let Err(IssueError::Refused(Refusal::Revoked)) = a.renew_worker(&info) else {
+            panic!("a revoked key renewed");
+        };
+        // The name is free for another machine.
+        assert!(a.sign_worker(&other.csr_der, "w1").is_ok());
     }
 }

@@ -11,6 +11,8 @@
 //!   it invited from anyone else on the LAN).
 //! - [`tls`]: rustls configurations for the three kinds of connection: coordinator, joining
 //!   worker (CA pinned by hash, no client certificate) and member worker (mutual TLS).
+//! - [`registry`]: the coordinator's record of which key each worker name was issued to, and
+//!   which keys were revoked.
 //! - [`files`]: writing secrets to disk with mode 0600, atomically.
 //!
 //! Nothing here is ever committed: every key and certificate is made at run time.
@@ -18,6 +20,7 @@
 pub mod authority;
 pub mod files;
 pub mod member;
+pub mod registry;
 pub mod tls;
 pub mod token;
 
@@ -52,6 +55,39 @@ pub(crate) fn key_matches(cert_der: &[u8], key: &rcgen::KeyPair) -> Result<bool,
     let (_, cert) = x509_parser::parse_x509_certificate(cert_der)
         .map_err(|e| CertError::Invalid(format!("unreadable certificate: {e}")))?;
     Ok(cert.public_key().raw == key.public_key_der().as_slice())
+}
+
+/// What marmot reads from a member's certificate.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CertInfo {
+    /// The common name: the worker's name.
+    pub name: String,
+    /// The SubjectPublicKeyInfo, DER.
+    pub spki_der: Vec<u8>,
+    /// SHA-256 of `spki_der`, lowercase hex.
+    pub key_sha256: String,
+    /// Unix seconds.
+    pub not_after: i64,
+}
+
+/// Reads a certificate's name, key and expiry.
+pub fn cert_info(cert_der: &[u8]) -> Result<CertInfo, CertError> {
+    let (_, cert) = x509_parser::parse_x509_certificate(cert_der)
+        .map_err(|e| CertError::Invalid(format!("unreadable certificate: {e}")))?;
+    let name = cert
+        .subject()
+        .iter_common_name()
+        .next()
+        .and_then(|cn| cn.as_str().ok())
+        .ok_or_else(|| CertError::Invalid("the certificate names no worker".into()))?
+        .to_string();
+    let spki_der = cert.public_key().raw.to_vec();
+    Ok(CertInfo {
+        name,
+        key_sha256: hex::encode(Sha256::digest(&spki_der)),
+        spki_der,
+        not_after: cert.validity().not_after.timestamp(),
+    })
 }
 
 /// The SHA-256 of a DER certificate, in lowercase hex: how tokens name a CA.

@@ -80,6 +80,23 @@ impl Membership {
         }))
     }
 
+    /// Stores a renewed certificate in `dir`, where this membership is kept, if it is for the
+    /// same name and key and lasts longer than the current one. The next connection uses it.
+    pub fn store_renewal(&self, dir: &Path, cert_der: &[u8]) -> Result<Membership, CertError> {
+        let (old, new) = (crate::cert_info(&self.cert_der)?, crate::cert_info(cert_der)?);
+        if (&new.name, &new.key_sha256) != (&old.name, &old.key_sha256) {
+            return Err(CertError::Invalid(format!(
+                "the renewed certificate is for '{}' with another key, not for this worker ('{}')",
+                new.name, old.name
+            )));
+        }
+        if new.not_after <= old.not_after {
+            return Err(CertError::Invalid("the renewed certificate expires no later".into()));
+        }
+        files::write_public(&dir.join("worker.crt"), der_to_pem(cert_der).as_bytes())?;
+        Ok(Membership { cert_der: cert_der.to_vec(), ..self.clone() })
+    }
+
     /// The client chain and key, for rustls.
     pub fn client_identity(&self) -> (Vec<CertificateDer<'static>>, PrivateKeyDer<'static>) {
         (
@@ -116,5 +133,36 @@ mod tests {
         assert!(matches!(e, CertError::Damaged(_)), "{e}");
         assert!(e.to_string().contains("worker.key in"), "{e}");
         assert!(e.to_string().contains("join again"), "{e}");
+    }
+
+    #[test]
+    fn a_renewal_is_stored_only_for_the_same_key_and_name_and_a_later_expiry() {
+        let (coordinator, worker) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let short = std::time::Duration::from_secs(60);
+        let authority = Authority::load_or_create(coordinator.path(), "coordinator.marmot", &[])
+            .unwrap()
+            .with_worker_cert_life(short);
+        let join = PendingJoin::new("w1").unwrap();
+        let cert = authority.sign_worker(&join.csr_der, "w1").unwrap();
+        let member =
+            join.complete(worker.path(), cert.clone(), authority.ca_der().to_vec()).unwrap();
+        let info = crate::cert_info(&cert).unwrap();
+
+        let same = authority.renew_worker(&info).unwrap();
+        let Err(e) = member.store_renewal(worker.path(), &same) else { panic!("stored") };
+        assert!(e.to_string().contains("expires no later"), "{e}");
+
+        let other = PendingJoin::new("w2").unwrap();
+        let foreign = authority.sign_worker(&other.csr_der, "w2").unwrap();
+        let Err(e) = member.store_renewal(worker.path(), &foreign) else { panic!("stored") };
+        assert!(e.to_string().contains("not for this worker ('w1')"), "{e}");
+
+        let longer = Authority::load_or_create(coordinator.path(), "coordinator.marmot", &[])
+            .unwrap()
+            .with_worker_cert_life(short * 10);
+        let renewed = longer.renew_worker(&info).unwrap();
+        let stored = member.store_renewal(worker.path(), &renewed).unwrap();
+        assert_eq!(stored.cert_der, renewed);
+        assert_eq!(Membership::load(worker.path()).unwrap().unwrap().cert_der, renewed);
     }
 }

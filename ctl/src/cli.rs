@@ -83,6 +83,13 @@ pub enum Command {
         #[arg(long)]
         all: bool,
     },
+    /// Revoke a worker's certificate: it is disconnected and refused from now on (for a lost
+    /// or stolen laptop). Its name is free again; rotate the join token too if the machine
+    /// had it (`marmotctl join-token --rotate`).
+    Revoke {
+        /// The worker's name, as `marmotctl workers` lists it.
+        worker: String,
+    },
     /// Roll a new marmotd over the workers (and with --coordinator, the coordinator).
     ///
     /// Workers are updated a few at a time, each drained first. Exits non-zero unless every

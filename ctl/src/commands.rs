@@ -7,7 +7,8 @@ use anyhow::{bail, Context, Result};
 use clap::CommandFactory;
 use proto::api::{
     BenchRequest, BenchResult, CountResult, ExitReply, ExitRequest, JobState, JobView, JoinToken,
-    PiResult, PingRequest, PingResult, PrimeResult, Status, UpdateRequest, WorkerView,
+    PiResult, PingRequest, PingResult, PrimeResult, RevokeReply, RevokeRequest, Status,
+    UpdateRequest, WorkerView,
 };
 use proto::human;
 use proto::task::{CountSource, PrimeMethod, TaskSpec};
@@ -49,6 +50,17 @@ pub async fn run(client: &Client, command: Command, json: bool) -> Result<ExitCo
             Ok(ExitCode::SUCCESS)
         }
         Command::Exit { workers, all } => exit(client, workers, all, json).await,
+        Command::Revoke { worker } => {
+            let reply: RevokeReply = client.post("/v1/revoke", &RevokeRequest { worker }).await?;
+            print(json, &reply, || {
+                let was = if reply.disconnected { "disconnected and " } else { "" };
+                println!(
+                    "revoked {}: {was}refused from now on; its name is free for another machine",
+                    reply.worker
+                );
+            });
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Update { binaries, parallel, keep_going, allow_downgrade, coordinator } => {
             let request = UpdateRequest {
                 binaries: vec![],

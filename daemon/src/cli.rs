@@ -138,6 +138,10 @@ pub struct CoordinatorArgs {
     /// A chunk running this many times its job's median chunk time gets a backup copy.
     #[arg(long, default_value_t = 3.0, value_parser = parse_factor)]
     pub straggler_factor: f64,
+    /// How long a worker certificate is valid; connected workers get a new one when less
+    /// than a third of this is left.
+    #[arg(long, default_value = "365days", value_parser = parse_cert_life)]
+    pub worker_cert_life: Duration,
 }
 
 #[derive(Args, Debug)]
@@ -184,6 +188,15 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
         .map_err(|e| format!("{e}: write durations like 5s, 500ms or 1m"))?;
     if d < Duration::from_millis(100) || d > Duration::from_secs(3600) {
         return Err("must be between 100ms and 1h".into());
+    }
+    Ok(d)
+}
+
+fn parse_cert_life(s: &str) -> Result<Duration, String> {
+    let d = humantime::parse_duration(s)
+        .map_err(|e| format!("{e}: write lives like 365days, 90days or 12h"))?;
+    if d < Duration::from_secs(6) || d > Duration::from_secs(100 * 365 * 24 * 3600) {
+        return Err("must be between 6s and 100 years".into());
     }
     Ok(d)
 }
@@ -243,6 +256,7 @@ impl CoordinatorArgs {
             sans: self.sans,
             dead_after: self.dead_after,
             straggler_factor: self.straggler_factor,
+            worker_cert_life: self.worker_cert_life,
         }
     }
 }

@@ -34,6 +34,7 @@ impl LocalCluster {
             sans: vec![],
             dead_after: DEFAULT_DEAD_AFTER,
             straggler_factor: 3.0,
+            worker_cert_life: certs::authority::DEFAULT_WORKER_CERT_LIFE,
         };
         let coordinator = coordinator::start(config, shutdown.clone()).await?;
         let token = coordinator.cluster.authority.join_token()?.to_string();

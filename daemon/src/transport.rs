@@ -30,6 +30,13 @@ pub mod codes {
     pub const UPDATING: VarInt = VarInt::from_u32(6);
 }
 
+/// What an unauthenticated connection may have sent us and we not yet read, in all streams.
+/// A member's connection is given more once it has said hello (see `coordinator::session`).
+pub const UNAUTHENTICATED_RECEIVE_WINDOW: u32 = 64 * 1024;
+
+/// What one stream may hold received and unread: a chunk result frame streams through it.
+const STREAM_RECEIVE_WINDOW: u32 = 1024 * 1024;
+
 /// The default time after which a silent peer is considered dead.
 pub const DEFAULT_DEAD_AFTER: Duration = Duration::from_secs(5);
 
@@ -63,8 +70,17 @@ pub fn server_endpoint(
 ) -> Result<Endpoint> {
     let crypto = QuicServerConfig::try_from(tls).context("TLS config unusable for QUIC")?;
     let mut config = quinn::ServerConfig::with_crypto(Arc::new(crypto));
-    // Workers open one stream per session (join or hello); a few spare for reconnect races.
-    config.transport_config(Arc::new(transport_config(dead_after, 4)?));
+    // Every connection starts unauthenticated, so it starts small: one stream (a worker opens
+    // exactly one, for its join, hello or trial) and a small window, raised once it proves
+    // itself. The streams the coordinator opens are bounded by the worker's own limits.
+    let mut transport = transport_config(dead_after, 1)?;
+    transport.receive_window(UNAUTHENTICATED_RECEIVE_WINDOW.into());
+    transport.stream_receive_window(STREAM_RECEIVE_WINDOW.into());
+    config.transport_config(Arc::new(transport));
+    // Handshakes waiting for the accept loop, and the bytes they may buffer, are bounded too.
+    config.max_incoming(256);
+    config.incoming_buffer_size(64 * 1024);
+    config.incoming_buffer_size_total(4 * 1024 * 1024);
     let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, reset_key);
     let cid_key = ring::hmac::sign(&key, b"marmot connection ids");
     let cid_key = u64::from_le_bytes(cid_key.as_ref()[..8].try_into()?);

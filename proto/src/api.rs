@@ -197,6 +197,21 @@ pub struct ExitReply {
     pub told: Vec<String>,
 }
 
+/// `POST /v1/revoke`: revoke a worker's certificate, at once and forever.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct RevokeRequest {
+    pub worker: String,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct RevokeReply {
+    pub worker: String,
+    /// SHA-256 of the revoked public key, as `members.json` in the state dir lists it.
+    pub key_sha256: String,
+    /// Whether a live session of the worker was closed.
+    pub disconnected: bool,
+}
+
 /// The result of a `prime` job. Numbers up to 2^128 are written as decimal strings, which
 /// every JSON reader keeps exact.
 #[derive(Clone, Debug, Serialize, Deserialize)]

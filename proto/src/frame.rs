@@ -23,6 +23,8 @@ const CONFIG: Config = bincode::config::standard().with_limit::<MAX_FRAME>();
 pub enum FrameError {
     #[error("frame of {0} bytes is over the {MAX_FRAME}-byte limit")]
     TooLarge(usize),
+    #[error("frame over this stream's {0}-byte limit")]
+    OverLimit(usize),
     #[error("malformed frame: {0}")]
     Malformed(String),
     #[error("frame has {0} bytes left over after the message")]

@@ -12,8 +12,8 @@ use serde::{de::DeserializeOwned, Serialize};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio_util::codec::{FramedRead, FramedWrite, LengthDelimitedCodec};
 
-fn codec() -> LengthDelimitedCodec {
-    LengthDelimitedCodec::builder().length_field_length(4).max_frame_length(MAX_FRAME).new_codec()
+fn codec(max_frame: usize) -> LengthDelimitedCodec {
+    LengthDelimitedCodec::builder().length_field_length(4).max_frame_length(max_frame).new_codec()
 }
 
 /// Reads messages from one stream.
@@ -23,7 +23,18 @@ pub struct MessageReader<R> {
 
 impl<R: AsyncRead + Unpin> MessageReader<R> {
     pub fn new(io: R) -> Self {
-        Self { inner: FramedRead::new(io, codec()) }
+        Self::with_max_frame(io, MAX_FRAME)
+    }
+
+    /// A reader that refuses frames over `max_frame` bytes (at most [`MAX_FRAME`]) before
+    /// buffering them: for peers not trusted with more, e.g. before authentication.
+    pub fn with_max_frame(io: R, max_frame: usize) -> Self {
+        Self { inner: FramedRead::new(io, codec(max_frame.min(MAX_FRAME))) }
+    }
+
+    /// Changes the frame bound for the messages after this one (at most [`MAX_FRAME`]).
+    pub fn set_max_frame(&mut self, max_frame: usize) {
+        self.inner.decoder_mut().set_max_frame_length(max_frame.min(MAX_FRAME));
     }
 
     /// The next message; `Ok(None)` when the peer finished the stream cleanly between messages.
@@ -34,7 +45,7 @@ impl<R: AsyncRead + Unpin> MessageReader<R> {
             None => Ok(None),
             Some(Err(e)) if e.kind() == std::io::ErrorKind::InvalidData => {
                 // tokio-util reports an over-long length prefix as InvalidData.
-                Err(FrameError::TooLarge(MAX_FRAME + 1))
+                Err(FrameError::OverLimit(self.inner.decoder().max_frame_length()))
             }
             Some(Err(e)) => Err(FrameError::Io(e)),
             Some(Ok(body)) => frame::decode(&body).map(Some),
@@ -54,7 +65,7 @@ pub struct MessageWriter<W> {
 
 impl<W: AsyncWrite + Unpin> MessageWriter<W> {
     pub fn new(io: W) -> Self {
-        Self { inner: FramedWrite::new(io, codec()) }
+        Self { inner: FramedWrite::new(io, codec(MAX_FRAME)) }
     }
 
     /// Encodes and sends one message, flushing it to the stream.
@@ -110,7 +121,33 @@ mod tests {
             let mut r = MessageReader::new(b);
             a.write_all(&(u32::MAX).to_be_bytes()).await.unwrap();
             let err = r.recv::<ChunkOutput>().await.unwrap_err();
-            assert!(matches!(err, FrameError::TooLarge(_)), "{err}");
+            assert!(matches!(err, FrameError::OverLimit(MAX_FRAME)), "{err}");
+        });
+    }
+
+    #[test]
+    fn a_smaller_bound_refuses_before_buffering_and_can_be_raised() {
+        rt().block_on(async {
+            let (a, b) = tokio::io::duplex(1 << 16);
+            let mut w = MessageWriter::new(a);
+            let mut r = MessageReader::with_max_frame(b, 64);
+            // At the bound: read. Then the bound is raised for the next message.
+            let fits = ChunkOutput::Series { values: vec![0.0; 6] };
+            assert!(frame::encode(&fits).unwrap().len() <= 64);
+            w.send(&fits).await.unwrap();
+            assert_eq!(r.recv::<ChunkOutput>().await.unwrap(), Some(fits));
+            let big = ChunkOutput::Series { values: vec![7.5; 100] };
+            w.send(&big).await.unwrap();
+            let err = r.recv::<ChunkOutput>().await.unwrap_err();
+            assert!(matches!(err, FrameError::OverLimit(64)), "{err}");
+            assert_eq!(err.to_string(), "frame over this stream's 64-byte limit");
+
+            let (a, b) = tokio::io::duplex(1 << 16);
+            let (mut w, mut r) = (MessageWriter::new(a), MessageReader::with_max_frame(b, 64));
+            r.set_max_frame(usize::MAX); // capped at MAX_FRAME
+            w.send(&big).await.unwrap();
+            assert_eq!(r.recv::<ChunkOutput>().await.unwrap(), Some(big));
+            assert_eq!(r.inner.decoder().max_frame_length(), MAX_FRAME);
         });
     }
 

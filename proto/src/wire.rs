@@ -129,6 +129,18 @@ pub enum CoordinatorOpen {
     },
     /// Offer a new `marmotd`.
     Update(UpdateOffer),
+    /// A new certificate for the worker's own key, before the current one expires; answered
+    /// by a [`RenewReply`].
+    Renew {
+        cert_der: Vec<u8>,
+    },
+}
+
+/// Whether the worker stored its renewed certificate.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum RenewReply {
+    Stored,
+    Failed { reason: String },
 }
 
 /// A new `marmotd` on offer: what it is, before any of its bytes are sent.

@@ -12,8 +12,9 @@ use crate::kernels::freefall;
 use crate::scheduler::{
     self, Action, AssignmentId, ChunkIndex, Event, JobId, Outcome, Scheduler, WorkerId,
 };
+use crate::transport::codes;
 use certs::Authority;
-use proto::api::{BenchResult, JobView, PingResult, Status, WorkerView};
+use proto::api::{BenchResult, JobView, PingResult, RevokeReply, Status, WorkerView};
 use proto::task::{ChunkOutput, CountSource, Fall, TaskSpec};
 use proto::wire::{ChunkRequest, Control, Hello};
 use std::collections::{BTreeMap, HashMap, VecDeque};
@@ -87,6 +88,8 @@ pub struct Cluster {
     pub rollout_lock: tokio::sync::Mutex<()>,
     /// Refusals of peers (joins, hellos) logged: at most a burst per window.
     refusal_log: Mutex<crate::logging::Throttle>,
+    /// Connections not yet authenticated: bounded in all and per source address.
+    pub admission: super::admission::Admission,
 }
 
 /// What the coordinator is, for [`Cluster::new`].
@@ -125,6 +128,7 @@ impl Cluster {
             restart: AtomicBool::new(false),
             rollout_lock: tokio::sync::Mutex::new(()),
             refusal_log: Mutex::new(crate::logging::Throttle::new(REFUSALS_LOGGED, REFUSAL_WINDOW)),
+            admission: Default::default(),
         })
     }
 
@@ -286,6 +290,31 @@ impl Cluster {
             }
         }
         Ok(told)
+    }
+
+    /// Revokes the certificate of the worker `name` and closes its live session, if any.
+    pub fn revoke(&self, name: &str) -> Result<RevokeReply, ClusterError> {
+        let revoked = self
+            .authority
+            .revoke_worker(name)
+            .map_err(|e| ClusterError::Internal(format!("cannot record the revocation: {e}")))?
+            .ok_or_else(|| {
+                ClusterError::NotFound(format!(
+                    "no worker named '{name}' holds a certificate of this cluster"
+                ))
+            })?;
+        let inner = self.lock();
+        let live: Vec<&WorkerEntry> =
+            inner.workers.values().filter(|w| w.hello.name == name).collect();
+        for w in &live {
+            w.conn.close(codes::REFUSED, b"certificate revoked");
+        }
+        tracing::warn!("revoked the certificate of worker '{name}'");
+        Ok(RevokeReply {
+            worker: name.to_string(),
+            key_sha256: revoked.key_sha256,
+            disconnected: !live.is_empty(),
+        })
     }
 
     /// Pings the named workers (all when `names` is empty), each bounded by `timeout`.

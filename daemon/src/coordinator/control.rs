@@ -18,8 +18,8 @@ use axum::{Json, Router};
 use futures_util::StreamExt;
 use proto::api::{
     ApiError, BenchRequest, BenchResult, BinaryInfo, ExitReply, ExitRequest, JobView, JoinToken,
-    PingRequest, PingResult, Status, UpdateReport, UpdateRequest, WorkerView, CHUNKS_HEADER,
-    FIRST_UNIT_HEADER, UNITS_HEADER,
+    PingRequest, PingResult, RevokeReply, RevokeRequest, Status, UpdateReport, UpdateRequest,
+    WorkerView, CHUNKS_HEADER, FIRST_UNIT_HEADER, UNITS_HEADER,
 };
 use proto::task::TaskSpec;
 use serde::de::DeserializeOwned;
@@ -43,6 +43,7 @@ pub fn router(cluster: Arc<Cluster>) -> Router {
         .route("/v1/join-token", get(join_token))
         .route("/v1/join-token/rotate", post(rotate_join_token))
         .route("/v1/exit", post(exit))
+        .route("/v1/revoke", post(revoke))
         .route("/v1/bench", post(bench))
         .route("/v1/binaries", post(upload_binary))
         .route("/v1/update", post(update))
@@ -251,6 +252,13 @@ async fn exit(
         tracing::info!("told worker '{name}' to exit");
     }
     Ok(Json(ExitReply { told }))
+}
+
+async fn revoke(
+    State(cluster): State<Arc<Cluster>>,
+    JsonBody(req): JsonBody<RevokeRequest>,
+) -> Reply<RevokeReply> {
+    Ok(Json(cluster.revoke(&req.worker)?))
 }
 
 async fn bench(

@@ -3,22 +3,26 @@
 //!
 //! # Layout
 //! - [`cluster`]: the shared state (registry, jobs, scheduler) and the one place events apply.
+//! - [`admission`]: how many connections may be unauthenticated at once.
 //! - [`session`]: an incoming connection, from handshake to the worker leaving.
 //! - [`chunk`]: the streams the coordinator opens: chunks and pings.
 //! - [`jobs`]: job records, result reduction and result documents.
 //! - [`control`]: the HTTP control API; [`socket`]: its Unix socket.
 //! - [`rollout`]: `marmotctl update`: stored binaries rolled over the workers, then the
 //!   coordinator itself.
+//! - [`renewal`]: members' certificates renewed over their own connection.
 //! - [`scores`]: bench scores kept in the state dir across restarts.
 //!
 //! Shutdown order (on SIGTERM/SIGINT or when the caller cancels): stop accepting, close worker
 //! connections with a "shutting down" code (their running chunks are dropped with them), stop
 //! the control API, wait briefly for the endpoint to go idle, remove the socket file.
 
+pub mod admission;
 pub mod chunk;
 pub mod cluster;
 pub mod control;
 pub mod jobs;
+pub mod renewal;
 pub mod rollout;
 pub mod scores;
 pub mod session;
@@ -47,6 +51,8 @@ pub struct CoordinatorConfig {
     pub sans: Vec<String>,
     pub dead_after: Duration,
     pub straggler_factor: f64,
+    /// How long a worker certificate issued now is valid.
+    pub worker_cert_life: Duration,
 }
 
 /// A started coordinator.
@@ -84,7 +90,8 @@ pub async fn start(config: CoordinatorConfig, shutdown: CancellationToken) -> Re
         Authority::load_or_create(&config.state_dir, proto::COORDINATOR_SERVER_NAME, &config.sans)
             .with_context(|| {
                 format!("cannot set up the cluster CA in {}", config.state_dir.display())
-            })?;
+            })?
+            .with_worker_cert_life(config.worker_cert_life);
     // The join secret exists from the first start, so `marmotd install coordinator` can
     // print the join command without a control-API call.
     authority.join_token().context("cannot set up the join token")?;
@@ -134,7 +141,19 @@ pub async fn start(config: CoordinatorConfig, shutdown: CancellationToken) -> Re
         let cluster = cluster.clone();
         tokio::spawn(async move {
             while let Some(Some(incoming)) = shutdown.run_until_cancelled(endpoint.accept()).await {
-                tokio::spawn(session::handle(cluster.clone(), incoming, shutdown.clone()));
+                let Some(ticket) = cluster.admission.admit(incoming.remote_address().ip()) else {
+                    // Before its handshake, so a flood costs a packet each, not a connection.
+                    if let Some(held_back) = cluster.refusals_to_log() {
+                        tracing::warn!(
+                            "refused a connection from {}: too many unauthenticated connections{}",
+                            incoming.remote_address(),
+                            session::held_back_note(held_back)
+                        );
+                    }
+                    incoming.refuse();
+                    continue;
+                };
+                tokio::spawn(session::handle(cluster.clone(), incoming, ticket, shutdown.clone()));
             }
             endpoint.close(transport::codes::DONE, b"coordinator shutting down");
             let _ = api.await;

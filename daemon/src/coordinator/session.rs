@@ -6,8 +6,11 @@
 //! checked the signature; here we check one was presented) and speak our protocol version.
 //! A refused peer is told why, logged, and never appears as a worker.
 
+use super::admission::Ticket;
 use super::cluster::Cluster;
+use super::renewal;
 use crate::transport::codes;
+use certs::authority::IssueError;
 use proto::wire::{Control, Hello, JoinReply, JoinRequest, Welcome, WorkerOpen};
 use proto::{MessageReader, MessageWriter};
 use quinn::{RecvStream, SendStream};
@@ -17,30 +20,58 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-const FIRST_MESSAGE_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a peer has, from its first packet, to complete the handshake and send its first
+/// message. Generous for a slow link, short for a peer that holds a place for nothing.
+const FIRST_MESSAGE_TIMEOUT: Duration = Duration::from_secs(5);
 
-pub async fn handle(cluster: Arc<Cluster>, incoming: quinn::Incoming, shutdown: CancellationToken) {
+/// The largest first message (a join request with its CSR, or a hello) a peer may send: a
+/// real one is a few hundred bytes.
+pub const MAX_FIRST_MESSAGE: usize = 16 * 1024;
+
+/// What a member's connection may hold in received, unread data once it is authenticated
+/// (chunk results); before, [`transport::UNAUTHENTICATED_RECEIVE_WINDOW`] bounds it.
+const MEMBER_RECEIVE_WINDOW: u32 = 16 * 1024 * 1024;
+
+pub async fn handle(
+    cluster: Arc<Cluster>,
+    incoming: quinn::Incoming,
+    ticket: Ticket,
+    shutdown: CancellationToken,
+) {
     let addr = incoming.remote_address();
-    let conn = match incoming.await {
-        Ok(conn) => conn,
-        Err(e) => {
-            tracing::warn!("refused a connection from {addr}: {e}");
+    let deadline = tokio::time::Instant::now() + FIRST_MESSAGE_TIMEOUT;
+    let conn = match tokio::time::timeout_at(deadline, incoming).await {
+        Ok(Ok(conn)) => conn,
+        Ok(Err(e)) => {
+            if let Some(held_back) = cluster.refusals_to_log() {
+                tracing::warn!(
+                    "refused a connection from {addr}: {e}{}",
+                    held_back_note(held_back)
+                );
+            }
             return;
         }
+        Err(_) => return, // quinn drops the half-made connection with the future
     };
     let first = async {
         let (send, recv) = conn.accept_bi().await?;
-        let mut reader = MessageReader::new(recv);
+        let mut reader = MessageReader::with_max_frame(recv, MAX_FIRST_MESSAGE);
         let msg = reader.recv::<WorkerOpen>().await?;
+        reader.set_max_frame(proto::frame::MAX_FRAME);
         anyhow::Ok((MessageWriter::new(send), reader, msg))
     };
-    let (writer, reader, msg) = match tokio::time::timeout(FIRST_MESSAGE_TIMEOUT, first).await {
+    let (writer, reader, msg) = match tokio::time::timeout_at(deadline, first).await {
         Ok(Ok((writer, reader, Some(msg)))) => (writer, reader, msg),
         Ok(Ok((_, _, None))) => return,
         Ok(Err(e)) => {
-            match conn.close_reason() {
-                Some(reason) => tracing::warn!("refused a connection from {addr}: {reason}"),
-                None => tracing::warn!("dropped a connection from {addr}: {e:#}"),
+            if let Some(held_back) = cluster.refusals_to_log() {
+                let note = held_back_note(held_back);
+                match conn.close_reason() {
+                    Some(reason) => {
+                        tracing::warn!("refused a connection from {addr}: {reason}{note}")
+                    }
+                    None => tracing::warn!("dropped a connection from {addr}: {e:#}{note}"),
+                }
             }
             conn.close(codes::PROTOCOL, b"bad first message");
             return;
@@ -51,23 +82,26 @@ pub async fn handle(cluster: Arc<Cluster>, incoming: quinn::Incoming, shutdown: 
         }
     };
     match msg {
-        WorkerOpen::Join(request) => join(&cluster, &conn, writer, request, addr).await,
+        WorkerOpen::Join(request) => join(&cluster, &conn, writer, request, addr, ticket).await,
         WorkerOpen::Hello(hello) => {
-            serve_member(cluster, conn, writer, reader, hello, addr, shutdown).await
+            let stream = SessionStream { writer, _reader: reader };
+            serve_member(cluster, conn, stream, hello, addr, ticket, shutdown).await
         }
-        WorkerOpen::Trial(hello) => trial(&conn, writer, hello, addr).await,
+        WorkerOpen::Trial(hello) => trial(&cluster, &conn, writer, hello, addr, ticket).await,
     }
 }
 
 /// A new binary's trial start: the same checks and welcome as a member's hello, and nothing
 /// else; the worker it belongs to stays connected on its own session meanwhile.
 async fn trial(
+    cluster: &Cluster,
     conn: &quinn::Connection,
     mut writer: MessageWriter<SendStream>,
     hello: Hello,
     addr: SocketAddr,
+    ticket: Ticket,
 ) {
-    let welcome = match refusal(conn, &hello) {
+    let welcome = match admit_member(cluster, conn, &hello).err() {
         Some(reason) => {
             tracing::warn!(
                 "refused the trial start of {} at {addr}: {reason}",
@@ -83,6 +117,7 @@ async fn trial(
     if writer.send(&welcome).await.is_ok() {
         let _ = writer.get_mut().finish();
     }
+    drop(ticket);
     let _ = tokio::time::timeout(Duration::from_secs(5), conn.closed()).await;
 }
 
@@ -96,6 +131,7 @@ async fn join(
     mut writer: MessageWriter<SendStream>,
     request: JoinRequest,
     addr: SocketAddr,
+    ticket: Ticket,
 ) {
     // Anyone on the LAN can send a join request: its name is shown escaped, never raw.
     let name = proto::names::shown(&request.name);
@@ -125,6 +161,7 @@ async fn join(
     if writer.send(&reply).await.is_ok() {
         let _ = writer.get_mut().finish();
     }
+    drop(ticket);
     // The worker closes once it has read the reply; don't cut it off before.
     let _ = tokio::time::timeout(Duration::from_secs(5), conn.closed()).await;
 }
@@ -148,10 +185,10 @@ fn decide_join(cluster: &Cluster, request: &JoinRequest) -> Result<Vec<u8>, Join
         ));
     }
     proto::names::check_worker_name(&request.name).map_err(refused)?;
-    cluster
-        .authority
-        .sign_worker(&request.csr_der, &request.name)
-        .map_err(|e| refused(format!("bad certificate request: {e}")))
+    cluster.authority.sign_worker(&request.csr_der, &request.name).map_err(|e| match e {
+        IssueError::Failed(_) => JoinReply::Unavailable { reason: e.to_string() },
+        IssueError::Refused(_) | IssueError::BadRequest(_) => refused(e.to_string()),
+    })
 }
 
 fn version_mismatch(theirs: u32) -> String {
@@ -162,22 +199,27 @@ fn version_mismatch(theirs: u32) -> String {
     )
 }
 
-fn refusal(conn: &quinn::Connection, hello: &Hello) -> Option<String> {
-    let has_cert = conn
+/// The member's certificate facts if its hello may be welcomed, or why not.
+fn admit_member(
+    cluster: &Cluster,
+    conn: &quinn::Connection,
+    hello: &Hello,
+) -> Result<certs::CertInfo, String> {
+    let chain = conn
         .peer_identity()
-        .and_then(|id| id.downcast::<Vec<rustls::pki_types::CertificateDer<'static>>>().ok())
-        .is_some_and(|chain| !chain.is_empty());
-    if !has_cert {
-        return Some("no client certificate: join the cluster with a token first".into());
-    }
+        .and_then(|id| id.downcast::<Vec<rustls::pki_types::CertificateDer<'static>>>().ok());
+    let Some(cert) = chain.as_deref().and_then(|chain| chain.first()) else {
+        return Err("no client certificate: join the cluster with a token first".into());
+    };
     if hello.protocol != proto::PROTOCOL_VERSION {
-        return Some(version_mismatch(hello.protocol));
+        return Err(version_mismatch(hello.protocol));
     }
-    hello.check().err().map(|e| format!("bad hello: {e}"))
+    hello.check().map_err(|e| format!("bad hello: {e}"))?;
+    cluster.authority.check_member(cert, &hello.name)
 }
 
 /// The end of a refusal line that follows refusals held back by the throttle.
-fn held_back_note(held_back: u64) -> String {
+pub fn held_back_note(held_back: u64) -> String {
     match held_back {
         0 => String::new(),
         n => format!(
@@ -187,39 +229,55 @@ fn held_back_note(held_back: u64) -> String {
     }
 }
 
+/// A member's session stream: control messages go out on it.
+struct SessionStream {
+    writer: MessageWriter<SendStream>,
+    /// Held, not read: dropping it would stop the worker's side of the session stream.
+    _reader: MessageReader<RecvStream>,
+}
+
 async fn serve_member(
     cluster: Arc<Cluster>,
     conn: quinn::Connection,
-    mut writer: MessageWriter<SendStream>,
-    // Held, not read: dropping it would stop the worker's side of the session stream.
-    _reader: MessageReader<RecvStream>,
+    stream: SessionStream,
     hello: Hello,
     addr: SocketAddr,
+    ticket: Ticket,
     shutdown: CancellationToken,
 ) {
+    let SessionStream { mut writer, _reader } = stream;
     let name = hello.name.clone();
-    if let Some(reason) = refusal(&conn, &hello) {
-        if let Some(held_back) = cluster.refusals_to_log() {
-            tracing::warn!(
-                "refused worker {} at {addr}: {reason}{}",
-                proto::names::shown(&name),
-                held_back_note(held_back)
-            );
+    let member = match admit_member(&cluster, &conn, &hello) {
+        Ok(member) => member,
+        Err(reason) => {
+            if let Some(held_back) = cluster.refusals_to_log() {
+                tracing::warn!(
+                    "refused worker {} at {addr}: {reason}{}",
+                    proto::names::shown(&name),
+                    held_back_note(held_back)
+                );
+            }
+            let _ = writer.send(&Welcome::Refused { reason }).await;
+            let _ = writer.get_mut().finish();
+            let _ = tokio::time::timeout(Duration::from_secs(2), conn.closed()).await;
+            conn.close(codes::REFUSED, b"refused");
+            return;
         }
-        let _ = writer.send(&Welcome::Refused { reason }).await;
-        let _ = writer.get_mut().finish();
-        let _ = tokio::time::timeout(Duration::from_secs(2), conn.closed()).await;
-        conn.close(codes::REFUSED, b"refused");
-        return;
-    }
+    };
     if writer.send(&welcome()).await.is_err() {
         return;
     }
+    // A member now: its place among the unauthenticated is free, and its results may need room.
+    drop(ticket);
+    conn.set_receive_window(MEMBER_RECEIVE_WINDOW.into());
     let (control_tx, mut control_rx) = mpsc::unbounded_channel::<Control>();
     let slots = hello.slots;
     let id = cluster.register(hello, conn.clone(), control_tx);
     tracing::info!("worker '{name}' connected from {addr} with {slots} slots");
     let mut seen = tokio::time::interval(Duration::from_secs(1));
+    // Owned by this session: a renewal still running when it ends is dropped with it.
+    let mut renewal = tokio::task::JoinSet::new();
+    let mut renewal_tried = false;
     loop {
         tokio::select! {
             reason = conn.closed() => {
@@ -229,7 +287,20 @@ async fn serve_member(
             Some(msg) = control_rx.recv() => {
                 let _ = writer.send(&msg).await;
             }
-            _ = seen.tick() => cluster.touch(id, conn.stats().udp_rx.datagrams),
+            _ = seen.tick() => {
+                cluster.touch(id, conn.stats().udp_rx.datagrams);
+                let now = renewal::unix_now();
+                if !renewal_tried && renewal::due(&member, cluster.authority.worker_cert_life(), now) {
+                    renewal_tried = true;
+                    let (cluster, conn, member) = (cluster.clone(), conn.clone(), member.clone());
+                    renewal.spawn(async move { renewal::renew(&cluster, &conn, &member).await });
+                }
+            }
+            Some(done) = renewal.join_next() => match done {
+                Ok(Ok(())) => tracing::info!("renewed the certificate of worker '{name}'"),
+                Ok(Err(e)) => tracing::warn!("could not renew the certificate of worker '{name}': {e:#}"),
+                Err(_) => {}
+            },
             _ = shutdown.cancelled() => {
                 conn.close(codes::DONE, b"coordinator shutting down");
                 break;
@@ -272,6 +343,7 @@ mod tests {
             sans: vec![],
             dead_after: transport::DEFAULT_DEAD_AFTER,
             straggler_factor: 3.0,
+            worker_cert_life: certs::authority::DEFAULT_WORKER_CERT_LIFE,
         };
         let running = coordinator::start(config, shutdown.clone()).await.unwrap();
         (dir, shutdown, running)

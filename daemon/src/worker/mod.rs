@@ -215,7 +215,13 @@ async fn connect_once(
         Err(e) => return Ok(Attempt::Failed(e)),
     };
     let current = match membership {
-        Some(m) => m.clone(),
+        Some(m) => {
+            // A renewed certificate may have been stored during the last session.
+            if let Ok(Some(stored)) = Membership::load(&config.state_dir) {
+                *m = stored;
+            }
+            m.clone()
+        }
         None => {
             let token = config.token.as_deref().context("no join token")?;
             match join::join(&endpoint, addr, token, config).await? {

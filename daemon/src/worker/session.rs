@@ -18,12 +18,13 @@ use anyhow::{anyhow, bail, Result};
 use certs::Membership;
 use proto::task::{ChunkOutput, CountSource, TaskSpec};
 use proto::wire::{
-    BenchReply, ChunkData, ChunkReply, ChunkRequest, Control, CoordinatorOpen, Pong, Welcome,
-    WorkerOpen,
+    BenchReply, ChunkData, ChunkReply, ChunkRequest, Control, CoordinatorOpen, Pong, RenewReply,
+    Welcome, WorkerOpen,
 };
 use proto::{MessageReader, MessageWriter};
 use quinn::{ConnectionError, Endpoint, RecvStream, SendStream};
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
@@ -83,7 +84,8 @@ pub(crate) async fn run(
             },
             stream = conn.accept_bi() => match stream {
                 Ok((send, recv)) => {
-                    tokio::spawn(serve_stream(send, recv, session.pool.clone(), updater.clone()));
+                    let dir = config.state_dir.clone();
+                    tokio::spawn(serve_stream(send, recv, session.pool.clone(), updater.clone(), dir));
                 }
                 Err(e) => {
                     tracing::warn!("lost the coordinator: {}", explain(e, config));
@@ -172,7 +174,13 @@ fn explain(e: ConnectionError, config: &WorkerConfig) -> anyhow::Error {
 }
 
 /// Serves one stream the coordinator opened.
-async fn serve_stream(send: SendStream, recv: RecvStream, pool: SlotPool, updater: Arc<Updater>) {
+async fn serve_stream(
+    send: SendStream,
+    recv: RecvStream,
+    pool: SlotPool,
+    updater: Arc<Updater>,
+    state_dir: PathBuf,
+) {
     let mut reader = MessageReader::new(recv);
     let mut writer = MessageWriter::new(send);
     let first = match tokio::time::timeout(HELLO_TIMEOUT, reader.recv::<CoordinatorOpen>()).await {
@@ -191,6 +199,32 @@ async fn serve_stream(send: SendStream, recv: RecvStream, pool: SlotPool, update
     };
     match first {
         CoordinatorOpen::Update(offer) => updater.serve(offer, reader, writer).await,
+        CoordinatorOpen::Renew { cert_der } => {
+            let no_membership =
+                || certs::CertError::Invalid("this worker has no certificate".into());
+            let stored = Membership::load(&state_dir)
+                .and_then(|m| m.ok_or_else(no_membership))
+                .and_then(|m| m.store_renewal(&state_dir, &cert_der))
+                .and_then(|renewed| certs::cert_info(&renewed.cert_der));
+            let reply = match stored {
+                Ok(renewed) => {
+                    let until = std::time::UNIX_EPOCH
+                        + Duration::from_secs(renewed.not_after.max(0).unsigned_abs());
+                    tracing::info!(
+                        "stored a renewed certificate, valid until {}",
+                        humantime::format_rfc3339_seconds(until)
+                    );
+                    RenewReply::Stored
+                }
+                Err(e) => {
+                    tracing::warn!("could not store a renewed certificate: {e}");
+                    RenewReply::Failed { reason: e.to_string() }
+                }
+            };
+            if writer.send(&reply).await.is_ok() {
+                let _ = writer.get_mut().finish();
+            }
+        }
         CoordinatorOpen::Ping { nonce } => {
             if writer.send(&Pong { nonce }).await.is_ok() {
                 let _ = writer.get_mut().finish();

@@ -225,3 +225,52 @@ fn a_joining_peer_can_neither_forge_nor_flood_the_coordinators_log() {
     // The cluster still takes honest workers.
     let _w = c.workers([("honest", 1)]);
 }
+
+/// Resident and peak resident memory of a process, in bytes (from /proc).
+fn memory_of(pid: u32) -> (u64, u64) {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let field = |name: &str| -> u64 {
+        let line = status.lines().find(|l| l.starts_with(name)).unwrap();
+        line.split_whitespace().nth(1).unwrap().parse::<u64>().unwrap() * 1024
+    };
+    (field("VmRSS:"), field("VmHWM:"))
+}
+
+/// 1,000 connections from a peer with no token and no certificate, each trying to open
+/// streams and push a 4 MiB first message that never ends: the coordinator refuses most
+/// before their handshake, takes at most 16 KiB of any, drops each within seconds, and its
+/// memory grows by less than 50 MB at its peak. A running job is not disturbed.
+#[test]
+fn unauthenticated_connections_cost_the_coordinator_bounded_memory() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = Coordinator::start(dir.path());
+    let _w = c.workers([("w1", 2)]);
+    let job = detach(&c, &["pi", "400000000", "--seed", "5"]);
+    let (before, _) = memory_of(c.proc.pid());
+
+    let out = std::process::Command::new(bin("hostile-flood"))
+        .args([c.addr.as_str(), &c.token(), "1000"])
+        .output()
+        .unwrap();
+    let tally = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(out.status.success(), "{tally}{}", String::from_utf8_lossy(&out.stderr));
+    let numbers: Vec<u64> =
+        tally.split_whitespace().filter_map(|w| w.parse().ok()).collect::<Vec<_>>();
+    let [connected, refused, streams, bytes] = numbers[..] else { panic!("{tally}") };
+    assert_eq!(connected + refused, 1000, "{tally}");
+    assert!(refused > 0, "none refused: {tally}");
+    assert_eq!(streams, connected, "one stream each: {tally}");
+    // A 64 KiB connection window, of which the 16 KiB frame bound lets the reader take little.
+    assert!(bytes <= connected * 128 * 1024, "{tally}");
+
+    let (after, peak) = memory_of(c.proc.pid());
+    let grew = peak.saturating_sub(before);
+    assert!(grew < 50 << 20, "peak {peak} B, {grew} B over {before} B before; {tally}");
+    assert!(after < before + (50 << 20), "{after} B after, {before} B before");
+    // The job finished right, and the coordinator still serves.
+    let result = c.json(&["wait", &job.to_string()]);
+    let estimate = result["estimate"].as_f64().unwrap();
+    assert!((estimate - std::f64::consts::PI).abs() < 1e-3, "{result}");
+    let _w2 = c.worker("w2", 1);
+    c.wait_for_workers(&["w1", "w2"]);
+}

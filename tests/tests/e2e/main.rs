@@ -22,6 +22,8 @@ mod freefall;
 mod install;
 /// Jobs under failure: killed workers, cancellation, workers joining mid-job.
 mod jobs;
+/// Members: names bound to certificates, revocation, renewal.
+mod members;
 /// What the systemd units rely on: readiness, graceful stop, unit files that verify.
 mod service;
 /// The lab notebook's tasks, each checked against an independent oracle.

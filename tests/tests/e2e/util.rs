@@ -115,10 +115,16 @@ impl Coordinator {
 
     /// Starts a coordinator from the executable `exe` (a copy it may replace when updated).
     pub fn start_exe(exe: &Path, dir: &Path, listen: &str) -> Coordinator {
+        Self::start_with(exe, dir, listen, &[])
+    }
+
+    /// Starts a coordinator from `exe` with `extra` flags.
+    pub fn start_with(exe: &Path, dir: &Path, listen: &str, extra: &[&str]) -> Coordinator {
         std::fs::create_dir_all(dir).expect("dir");
         let socket = dir.join("marmotd.sock");
         let mut cmd = Command::new(exe);
         cmd.args(["coordinator", "--listen", listen, "--dead-after", "2s"]);
+        cmd.args(extra);
         cmd.arg("--state-dir").arg(dir.join("state"));
         cmd.arg("--socket").arg(&socket);
         let proc = Proc::spawn(cmd, dir.join(format!("coordinator-{}.log", unique())));

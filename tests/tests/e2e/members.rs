@@ -1,0 +1,117 @@
+//! A worker's name is its certificate's: two machines cannot share one, a certificate cannot
+//! claim another, a revoked one is cut off for good, and a certificate is renewed before it
+//! expires.
+
+use crate::util::*;
+use std::path::Path;
+use std::time::Duration;
+
+/// The exit status marmotd uses for what retrying cannot fix (EX_CONFIG).
+const FINAL: i32 = 78;
+
+fn stored_certificate(state_dir: &Path) -> certs::CertInfo {
+    let membership = certs::Membership::load(state_dir).unwrap().expect("joined");
+    certs::cert_info(&membership.cert_der).unwrap()
+}
+
+#[test]
+fn two_machines_given_one_name_get_a_refusal_not_a_tug_of_war() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = Coordinator::start(dir.path());
+    let [_first] = c.workers([("twin", 1)]);
+    // The second machine: its own state dir, the same name.
+    let elsewhere = dir.path().join("other-laptop");
+    std::fs::create_dir(&elsewhere).unwrap();
+    let mut second = start_worker(&elsewhere, &c.addr, "twin", 1, Some(&c.token()));
+    let status = second.wait_exit(Duration::from_secs(30));
+    assert_eq!(status.code(), Some(FINAL), "{}", second.log_text());
+    let log = second.log_text();
+    assert!(log.contains("a worker named 'twin' is already in the cluster"), "{log}");
+    assert!(log.contains("marmotctl revoke twin"), "{log}");
+    // The first was never replaced.
+    assert_eq!(c.worker_names(), ["twin"]);
+    let connected = c.proc.log_text().matches("worker 'twin' connected").count();
+    assert_eq!(connected, 1, "{}", c.proc.log_text());
+}
+
+#[test]
+fn a_certificate_speaks_for_its_own_name_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = Coordinator::start(dir.path());
+    let [mut w1] = c.workers([("w1", 1)]);
+    w1.kill();
+    c.wait_for_workers(&[]);
+    // The same state dir (w1's certificate) started under another name.
+    let mut cmd = std::process::Command::new(bin("marmotd"));
+    cmd.args(["worker", "--coordinator", &c.addr, "--name", "impostor"]);
+    cmd.arg("--state-dir").arg(dir.path().join("w1"));
+    let mut impostor = spawn_worker(cmd, dir.path(), "impostor");
+    let status = impostor.wait_exit(Duration::from_secs(30));
+    assert_eq!(status.code(), Some(FINAL), "{}", impostor.log_text());
+    let log = impostor.log_text();
+    assert!(log.contains("issued to 'w1', not to 'impostor'"), "{log}");
+    assert!(c.worker_names().is_empty());
+}
+
+#[test]
+fn a_revoked_worker_is_cut_off_at_once_and_for_good() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = Coordinator::start(dir.path());
+    let [mut lost, _kept] = c.workers([("lost", 1), ("kept", 1)]);
+    let out = c.ctl(&["revoke", "lost"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(said.starts_with("revoked lost: disconnected and refused from now on"), "{said}");
+    let status = lost.wait_exit(Duration::from_secs(30));
+    assert_eq!(status.code(), Some(FINAL), "{}", lost.log_text());
+    assert!(lost.log_text().contains("certificate was revoked"), "{}", lost.log_text());
+    assert_eq!(c.worker_names(), ["kept"]);
+
+    // Started again with its certificate: refused again.
+    let mut again = start_worker(dir.path(), &c.addr, "lost", 1, None);
+    assert_eq!(again.wait_exit(Duration::from_secs(30)).code(), Some(FINAL));
+    assert!(again.log_text().contains("certificate was revoked"), "{}", again.log_text());
+    // Kept in the state dir, so a restarted coordinator refuses it too.
+    let members = std::fs::read_to_string(dir.path().join("state/members.json")).unwrap();
+    let members: serde_json::Value = serde_json::from_str(&members).unwrap();
+    assert_eq!(members["revoked"][0]["name"], "lost", "{members}");
+    assert_eq!(members["revoked"].as_array().unwrap().len(), 1, "{members}");
+
+    one_line_error(&c.ctl(&["revoke", "lost"]), "no worker named 'lost'");
+    // The name is free for a new machine joining with the token.
+    let fresh = dir.path().join("replacement");
+    std::fs::create_dir(&fresh).unwrap();
+    let _new = start_worker(&fresh, &c.addr, "lost", 1, Some(&c.token()));
+    c.wait_for_workers(&["kept", "lost"]);
+}
+
+#[test]
+fn certificates_are_renewed_before_they_expire() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = Coordinator::start_with(
+        &bin("marmotd"),
+        dir.path(),
+        "127.0.0.1:0",
+        &["--worker-cert-life", "9s"],
+    );
+    let [mut w] = c.workers([("w", 1)]);
+    let state = dir.path().join("w");
+    let first = stored_certificate(&state);
+    // Renewed once less than a third of its life (3 s) is left.
+    let renewed = wait_for("a renewed certificate", Duration::from_secs(30), || {
+        let now = stored_certificate(&state);
+        (now.not_after != first.not_after).then_some(now)
+    });
+    assert!(renewed.not_after > first.not_after);
+    assert_eq!(renewed.key_sha256, first.key_sha256, "the same key");
+    assert!(w.log_text().contains("stored a renewed certificate"), "{}", w.log_text());
+    // Once the first certificate has expired, a restarted worker still connects: with the
+    // renewed one.
+    w.kill();
+    wait_for("the first certificate to expire", Duration::from_secs(30), || {
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap();
+        (now.as_secs() as i64 > first.not_after).then_some(())
+    });
+    let _w = start_worker(dir.path(), &c.addr, "w", 1, None);
+    c.wait_for_workers(&["w"]);
+}
