@@ -281,10 +281,11 @@ pub fn describe_spec(spec: &TaskSpec) -> String {
                     format!("--random {letters} --seed {seed}")
                 }
                 CountSource::Text { text } => {
-                    format!(
-                        "--text ({})",
-                        human::count(text.chars().count() as u64, "character", "characters")
-                    )
+                    let characters = text.chars().count() as u64;
+                    format!("--text ({})", human::count(characters, "character", "characters"))
+                }
+                CountSource::Inline { characters, .. } => {
+                    format!("--text ({})", human::count(*characters, "character", "characters"))
                 }
                 CountSource::File { path, bytes } => {
                     format!(

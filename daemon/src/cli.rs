@@ -142,6 +142,9 @@ pub struct CoordinatorArgs {
     /// than a third of this is left.
     #[arg(long, default_value = "365days", value_parser = parse_cert_life)]
     pub worker_cert_life: Duration,
+    /// Jobs waiting or running at once, at most; more are refused until some end.
+    #[arg(long, default_value_t = crate::coordinator::DEFAULT_MAX_RUNNING_JOBS, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub max_jobs: u32,
 }
 
 #[derive(Args, Debug)]
@@ -257,6 +260,7 @@ impl CoordinatorArgs {
             dead_after: self.dead_after,
             straggler_factor: self.straggler_factor,
             worker_cert_life: self.worker_cert_life,
+            max_running_jobs: self.max_jobs as usize,
         }
     }
 }

@@ -35,6 +35,7 @@ impl LocalCluster {
             dead_after: DEFAULT_DEAD_AFTER,
             straggler_factor: 3.0,
             worker_cert_life: certs::authority::DEFAULT_WORKER_CERT_LIFE,
+            max_running_jobs: coordinator::DEFAULT_MAX_RUNNING_JOBS as usize,
         };
         let coordinator = coordinator::start(config, shutdown.clone()).await?;
         let token = coordinator.cluster.authority.join_token()?.to_string();

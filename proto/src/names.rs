@@ -23,9 +23,13 @@ pub fn check_worker_name(name: &str) -> Result<(), String> {
 /// A string from a peer, made safe for one log line: quoted, control characters escaped,
 /// and cut at 64 characters.
 pub fn shown(untrusted: &str) -> String {
-    const MAX: usize = 64;
-    let mut text: String = untrusted.chars().take(MAX).collect::<String>().escape_debug().collect();
-    if untrusted.chars().nth(MAX).is_some() {
+    shown_at_most(untrusted, 64)
+}
+
+/// Like [`shown`], for longer texts (a peer's error message): at most `max` characters.
+pub fn shown_at_most(untrusted: &str, max: usize) -> String {
+    let mut text: String = untrusted.chars().take(max).collect::<String>().escape_debug().collect();
+    if untrusted.chars().nth(max).is_some() {
         text.push_str("...");
     }
     format!("'{text}'")

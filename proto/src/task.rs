@@ -103,6 +103,9 @@ pub enum CountSource {
     /// On the way to a worker, `Text` and `File` become this: the chunk's bytes follow the
     /// request on its stream as [`crate::wire::ChunkData`] frames.
     Streamed,
+    /// `Text` once the coordinator has it: the job's views say how much text there was, and
+    /// the text itself is held only while the job runs.
+    Inline { characters: u64, bytes: u64 },
 }
 
 /// How `prime` looks for a factor.

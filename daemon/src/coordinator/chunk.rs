@@ -62,7 +62,10 @@ pub async fn run(
                 Err(e) => cluster.chunk_failed(assignment, e),
             }
         }
-        Ok(ChunkReply::Failed { error }) => cluster.chunk_failed(assignment, error),
+        // The worker's words reach logs and `marmotctl`: bounded and escaped.
+        Ok(ChunkReply::Failed { error }) => {
+            cluster.chunk_failed(assignment, proto::names::shown_at_most(&error, MAX_REASON))
+        }
         // A lost connection is the session's to report (as a lost worker, not a failure).
         Err(_) if conn.close_reason().is_some() => {}
         Err(e) => cluster.chunk_failed(assignment, format!("{e:#}")),
@@ -131,8 +134,27 @@ pub async fn send_file(
     Ok(())
 }
 
-/// Runs the benchmark on one worker: its slots' pi samples per second.
-pub async fn bench(conn: &quinn::Connection, length: Duration) -> Result<Vec<f64>> {
+/// The longest failure reason of a worker's passed on, in characters.
+const MAX_REASON: usize = 300;
+
+/// A bench score above this (pi samples per second on one slot, some 50 times what a fast
+/// core does) is a lie or a fault, not a machine.
+pub const MAX_SLOT_RATE: f64 = 1e11;
+
+/// Whether `rates` can be the bench scores of a worker with `slots` slots.
+pub fn check_scores(rates: &[f64], slots: u32) -> Result<(), String> {
+    if rates.len() != slots as usize {
+        return Err(format!("{} scores for {slots} slots", rates.len()));
+    }
+    if let Some(bad) = rates.iter().find(|r| !(r.is_finite() && **r > 0.0 && **r <= MAX_SLOT_RATE))
+    {
+        return Err(format!("a score of {bad} samples per second is impossible"));
+    }
+    Ok(())
+}
+
+/// Runs the benchmark on one worker with `slots` slots: its slots' pi samples per second.
+pub async fn bench(conn: &quinn::Connection, length: Duration, slots: u32) -> Result<Vec<f64>> {
     let (send, recv) = conn.open_bi().await?;
     let mut writer = MessageWriter::new(send);
     let millis = u32::try_from(length.as_millis()).unwrap_or(u32::MAX);
@@ -140,9 +162,7 @@ pub async fn bench(conn: &quinn::Connection, length: Duration) -> Result<Vec<f64
     writer.get_mut().finish()?;
     let reply = MessageReader::new(recv).recv::<BenchReply>().await?;
     let rates = reply.context("the worker closed the bench stream")?.slot_rates;
-    if rates.is_empty() || rates.iter().any(|r| !r.is_finite() || *r < 0.0) {
-        bail!("the worker sent impossible scores");
-    }
+    check_scores(&rates, slots).map_err(|e| anyhow!("the worker sent impossible scores: {e}"))?;
     Ok(rates)
 }
 
@@ -158,5 +178,22 @@ pub async fn ping(conn: &quinn::Connection) -> Result<Duration> {
         Some(Pong { nonce: echoed }) if echoed == nonce => Ok(started.elapsed()),
         Some(_) => bail!("the worker answered another ping"),
         None => bail!("the worker closed the ping stream"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bench_scores_must_fit_the_slots_and_a_machine() {
+        assert_eq!(check_scores(&[1e9, 2e9], 2), Ok(()));
+        assert_eq!(check_scores(&[MAX_SLOT_RATE], 1), Ok(()));
+        assert_eq!(check_scores(&[1e9], 2), Err("1 scores for 2 slots".into()));
+        assert_eq!(check_scores(&[], 0), Ok(()), "no slots, no scores");
+        for bad in [0.0, -1.0, f64::NAN, f64::INFINITY, MAX_SLOT_RATE * 1.01] {
+            let e = check_scores(&[1e9, bad], 2).unwrap_err();
+            assert!(e.contains("is impossible"), "{bad}: {e}");
+        }
     }
 }

@@ -57,6 +57,8 @@ struct Inner {
     workers: BTreeMap<WorkerId, WorkerEntry>,
     jobs: BTreeMap<JobId, JobRecord>,
     ended: VecDeque<JobId>,
+    /// Jobs waiting or running at once, at most: each holds its spec and inputs.
+    max_running_jobs: usize,
     /// Cancel handles of the chunk streams in flight.
     assignments: HashMap<AssignmentId, CancellationToken>,
     /// The last benchmark of each worker by name (kept across reconnections): pi samples per
@@ -104,6 +106,7 @@ impl Cluster {
     pub fn new(
         identity: Identity,
         config: scheduler::Config,
+        max_running_jobs: usize,
         shutdown: CancellationToken,
     ) -> Arc<Self> {
         let Identity { authority, listen, binary_sha256, state_dir } = identity;
@@ -113,6 +116,7 @@ impl Cluster {
                 workers: BTreeMap::new(),
                 jobs: BTreeMap::new(),
                 ended: VecDeque::new(),
+                max_running_jobs,
                 assignments: HashMap::new(),
                 slot_rates: super::scores::load(&state_dir),
                 next_worker: 1,
@@ -347,13 +351,14 @@ impl Cluster {
     /// Runs the benchmark on every slot of every worker at once for `length`, and keeps the
     /// scores for chunk sizing.
     pub async fn bench(&self, length: Duration) -> Vec<BenchResult> {
-        let targets: Vec<(String, quinn::Connection)> = {
+        let targets: Vec<(String, quinn::Connection, u32)> = {
             let inner = self.lock();
-            inner.workers.values().map(|w| (w.hello.name.clone(), w.conn.clone())).collect()
+            let target = |w: &WorkerEntry| (w.hello.name.clone(), w.conn.clone(), w.hello.slots);
+            inner.workers.values().map(target).collect()
         };
         let limit = length + Duration::from_secs(10);
-        let runs = targets.into_iter().map(|(name, conn)| async move {
-            let outcome = tokio::time::timeout(limit, chunk::bench(&conn, length)).await;
+        let runs = targets.into_iter().map(|(name, conn, slots)| async move {
+            let outcome = tokio::time::timeout(limit, chunk::bench(&conn, length, slots)).await;
             (name, outcome.map_err(|_| anyhow::anyhow!("no answer in time")).and_then(|r| r))
         });
         let outcomes = futures_util::future::join_all(runs).await;
@@ -395,6 +400,14 @@ impl Cluster {
             return Err(ClusterError::Unavailable(
                 "no workers are connected: start one with `marmotd worker --coordinator HOST:PORT --token TOKEN`".into(),
             ));
+        }
+        let running = inner.jobs.len() - inner.ended.len();
+        if running >= inner.max_running_jobs {
+            return Err(ClusterError::Unavailable(format!(
+                "{} are already waiting or running: wait for some to end, or cancel some \
+                 (`marmotctl jobs`)",
+                proto::human::count(running as u64, "job", "jobs")
+            )));
         }
         let id = inner.next_job;
         inner.next_job += 1;

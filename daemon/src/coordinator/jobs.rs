@@ -54,10 +54,13 @@ pub fn check_output(
         {
             Ok(())
         }
-        (TaskSpec::Survey { spacing, .. }, ChunkOutput::Survey { points, checkpoints, .. })
-            if (1..=freefall::MAX_POINTS).contains(points)
-                && checkpoints.len() as u64 == points.div_ceil((*spacing).max(1))
-                && checkpoints.iter().all(|(y, v)| y.is_finite() && v.is_finite()) =>
+        (
+            TaskSpec::Survey { spacing, .. },
+            ChunkOutput::Survey { points, checkpoints, landing },
+        ) if (1..=freefall::MAX_POINTS).contains(points)
+            && checkpoints.len() as u64 == points.div_ceil((*spacing).max(1))
+            && checkpoints.iter().all(|(y, v)| y.is_finite() && v.is_finite())
+            && landing_is_real(landing) =>
         {
             Ok(())
         }
@@ -66,6 +69,13 @@ pub fn check_output(
             task.name()
         )),
     }
+}
+
+/// Whether a reported landing is one a throw can have: finite, not negative.
+fn landing_is_real(landing: &proto::task::Landing) -> bool {
+    [landing.ground_time, landing.impact_speed, landing.max_height]
+        .iter()
+        .all(|x| x.is_finite() && *x >= 0.0)
 }
 
 /// A task's partial result.
@@ -171,13 +181,29 @@ fn streamed(spec: &TaskSpec) -> TaskSpec {
         TaskSpec::Count {
             letter,
             ignore_case,
-            source: CountSource::Text { .. } | CountSource::File { .. },
+            source: CountSource::Text { .. } | CountSource::File { .. } | CountSource::Inline { .. },
         } => TaskSpec::Count {
             letter: letter.clone(),
             ignore_case: *ignore_case,
             source: CountSource::Streamed,
         },
         spec => spec.clone(),
+    }
+}
+
+/// `spec` with its inline text (held once, in the job's [`DataSource`]) replaced by its size,
+/// so views and lists of jobs stay small.
+fn without_inline_text(spec: TaskSpec) -> TaskSpec {
+    match spec {
+        TaskSpec::Count { letter, ignore_case, source: CountSource::Text { text } } => {
+            let (characters, bytes) = (text.chars().count() as u64, text.len() as u64);
+            TaskSpec::Count {
+                letter,
+                ignore_case,
+                source: CountSource::Inline { characters, bytes },
+            }
+        }
+        spec => spec,
     }
 }
 
@@ -231,10 +257,12 @@ pub struct JobRecord {
 
 impl JobRecord {
     pub fn new(id: JobId, spec: TaskSpec) -> Self {
+        let source = DataSource::of(&spec);
+        let spec = without_inline_text(spec);
         JobRecord {
             id,
             reduction: Reduction::new(&spec),
-            source: DataSource::of(&spec),
+            source,
             spec,
             state: JobState::Running,
             submitted: Instant::now(),
@@ -424,6 +452,8 @@ impl JobRecord {
                 self.error = Some(message);
             }
         }
+        // No chunk will read the job's bytes again; those in flight hold their own reference.
+        self.source = None;
         if self.state != JobState::Done {
             // Nobody will take what was held.
             if let Reduction::Series(series) = &mut self.reduction {

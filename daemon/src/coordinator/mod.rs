@@ -40,6 +40,9 @@ use std::time::Duration;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+/// Jobs waiting or running at once unless told otherwise (`--max-jobs`).
+pub const DEFAULT_MAX_RUNNING_JOBS: u32 = 10_000;
+
 /// Everything a coordinator needs, resolved from flags.
 #[derive(Clone, Debug)]
 pub struct CoordinatorConfig {
@@ -53,6 +56,8 @@ pub struct CoordinatorConfig {
     pub straggler_factor: f64,
     /// How long a worker certificate issued now is valid.
     pub worker_cert_life: Duration,
+    /// Jobs waiting or running at once, at most; more are refused.
+    pub max_running_jobs: usize,
 }
 
 /// A started coordinator.
@@ -109,7 +114,8 @@ pub async fn start(config: CoordinatorConfig, shutdown: CancellationToken) -> Re
         binary_sha256,
         state_dir: config.state_dir.clone(),
     };
-    let cluster = Cluster::new(identity, scheduler_config, shutdown.clone());
+    let cluster =
+        Cluster::new(identity, scheduler_config, config.max_running_jobs, shutdown.clone());
     tracing::info!(
         "coordinator listening on UDP {local_addr}, control socket {}",
         config.socket.display()

@@ -344,6 +344,7 @@ mod tests {
             dead_after: transport::DEFAULT_DEAD_AFTER,
             straggler_factor: 3.0,
             worker_cert_life: certs::authority::DEFAULT_WORKER_CERT_LIFE,
+            max_running_jobs: coordinator::DEFAULT_MAX_RUNNING_JOBS as usize,
         };
         let running = coordinator::start(config, shutdown.clone()).await.unwrap();
         (dir, shutdown, running)

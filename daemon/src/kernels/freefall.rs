@@ -45,7 +45,42 @@ pub fn validate(fall: &Fall) -> Result<(), String> {
     if drag < 0.0 {
         return Err(format!("--drag must be zero or positive, not {drag}"));
     }
+    // RK4 on v' = −drag·v·|v| is stable while dt·2·drag·|v| stays under ~2.78; |v| is at most
+    // the larger of the throw's speed and the terminal speed.
+    let fastest = v0.abs().max((g / drag).sqrt());
+    let stiffness = dt * 2.0 * drag * fastest;
+    if drag > 0.0 && (stiffness.is_nan() || stiffness > 2.5) {
+        return Err(format!(
+            "--dt {dt:e} is too coarse for --drag {drag:e}: the integration would diverge; \
+             lower --dt (below {:.3e})",
+            2.5 / (2.0 * drag * fastest)
+        ));
+    }
+    let points = drag_flight_bound(fall) / dt;
+    if drag > 0.0 && (points.is_nan() || points >= MAX_POINTS as f64) {
+        return Err(format!(
+            "with --drag {drag:e} and --dt {dt:e} the body would take over {MAX_POINTS} points \
+             to land: raise --dt or lower --drag"
+        ));
+    }
     Ok(())
+}
+
+/// The flight time of a throw with drag, known before integrating it, from the closed forms
+/// of the continuous motion (v_t = √(g/drag) the terminal speed): the rise takes
+/// (v_t/g)·atan(v0/v_t) and climbs (v_t²/2g)·ln(1 + v0²/v_t²); the fall from rest from height
+/// h takes (v_t/g)·acosh(e^(h·drag)). A body thrown down lands sooner than this.
+pub fn drag_flight_bound(fall: &Fall) -> f64 {
+    let Fall { y0, v0, g, drag, .. } = *fall;
+    let terminal = (g / drag).sqrt();
+    let r = v0.max(0.0) / terminal;
+    // ln(1 + r²), without r² overflowing.
+    let ln_1p_r2 = if r > 1e8 { 2.0 * r.ln() } else { (r * r).ln_1p() };
+    let top = y0 + terminal * terminal / (2.0 * g) * ln_1p_r2;
+    let x = top * drag;
+    // acosh(e^x) = x + ln(1 + √(1 − e^(−2x))), accurate for tiny and huge x alike.
+    let acosh_exp = x + (-(-2.0 * x).exp_m1()).sqrt().ln_1p();
+    terminal / g * (r.atan() + acosh_exp)
 }
 
 /// Height at point `i` without drag.
@@ -161,6 +196,11 @@ pub fn survey(fall: &Fall, spacing: Option<u64>, cancel: &Cancel) -> Result<Surv
             checkpoints.push((y, v));
         }
         let (ny, nv) = rk4_step(fall, y, v);
+        if !(ny.is_finite() && nv.is_finite()) {
+            return Err(KernelError::BadRequest(
+                "the integration diverged: lower --dt or --drag".into(),
+            ));
+        }
         if ny < 0.0 {
             // The ground lies between this point and the next: interpolate linearly.
             let fraction = if y > ny { y / (y - ny) } else { 0.0 };
@@ -266,15 +306,51 @@ mod tests {
     }
 
     #[test]
+    fn the_flight_bound_holds_and_is_close() {
+        let ms = |drag: f64, v0: f64, y0: f64| Fall { drag, v0, y0, dt: 0.01, ..Fall::default() };
+        for fall in [
+            ms(1e-4, 10_000.0, 100_000.0),
+            ms(1e-2, 50.0, 10.0),
+            ms(1e-12, 100.0, 0.0),
+            Fall { dt: 1e-4, ..ms(1.0, -500.0, 1_000.0) },
+            ms(1e-30, 10.0, 5.0),
+        ] {
+            let bound = drag_flight_bound(&fall);
+            let flight = survey(&fall, None, &Cancel::default()).unwrap().landing.ground_time;
+            assert!(flight <= bound + fall.dt, "{fall:?}: {flight} over {bound}");
+            assert!(bound < flight * 1.01 + 2.0 * fall.dt, "{fall:?}: {bound} far over {flight}");
+        }
+        // Dropped from rest with drag 1: t = acosh(e^h)/√g exactly (g = 9.81, h = 10).
+        let dropped = Fall { y0: 10.0, v0: 0.0, drag: 1.0, ..Fall::default() };
+        let exact = (10f64).exp().acosh() / 9.81f64.sqrt();
+        assert!((drag_flight_bound(&dropped) - exact).abs() < 1e-12);
+        // Tiny drag: the vacuum's time to the ground, √(2h/g).
+        let vacuum = Fall { y0: 10.0, v0: 0.0, drag: 1e-300, ..Fall::default() };
+        assert!((drag_flight_bound(&vacuum) - (20.0f64 / 9.81).sqrt()).abs() < 1e-9);
+    }
+
+    #[test]
     fn bad_throws_are_refused_and_cancellation_stops_the_survey() {
         for bad in [
             Fall { dt: 0.0, ..Fall::default() },
             Fall { g: -9.81, ..Fall::default() },
             Fall { y0: -1.0, ..Fall::default() },
             Fall { drag: f64::NAN, ..Fall::default() },
+            // Physically meaningless: refused at once instead of integrated for minutes.
+            Fall { drag: 1e308, ..Fall::default() },
+            Fall { dt: 1e-300, drag: 1e-4, ..Fall::default() },
+            Fall { dt: 0.01, drag: 1.0, v0: -500.0, ..Fall::default() },
         ] {
             assert!(validate(&bad).is_err(), "{bad:?}");
         }
+        let e = validate(&Fall { dt: 1e-300, drag: 1e-4, ..Fall::default() }).unwrap_err();
+        assert_eq!(
+            e,
+            "with --drag 1e-4 and --dt 1e-300 the body would take over 10000000000 points to \
+             land: raise --dt or lower --drag"
+        );
+        let e = validate(&Fall { drag: 1e308, ..Fall::default() }).unwrap_err();
+        assert!(e.starts_with("--dt 1e-3 is too coarse for --drag 1e308"), "{e}");
         let cancel = Cancel::default();
         cancel.cancel();
         assert_eq!(survey(&Fall::default(), None, &cancel), Err(KernelError::Cancelled));

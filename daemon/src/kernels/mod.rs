@@ -60,6 +60,7 @@ pub fn run_chunk(
     if start > end || end > units {
         return Err(KernelError::OutOfRange { start, end, units });
     }
+    check_result_size(task, end - start)?;
     let level = simd::Level::detect();
     match *task {
         TaskSpec::Pi { seed, .. } => {
@@ -105,6 +106,30 @@ pub fn run_chunk(
     }
 }
 
+/// Refuses a chunk whose result would be larger than the protocol carries, before anything
+/// is allocated for it: the coordinator never asks for one, a peer that does is not obeyed.
+fn check_result_size(task: &TaskSpec, units: u64) -> Result<(), KernelError> {
+    let values = match *task {
+        TaskSpec::Freefall { .. } | TaskSpec::FreefallFrom { .. } => units,
+        TaskSpec::Sweep { .. } => units.saturating_mul(freefall::SWEEP_WIDTH as u64),
+        TaskSpec::Survey { spacing, .. } if spacing < freefall::CHECKPOINT_SPACING => {
+            return Err(KernelError::BadRequest(format!(
+                "a survey with checkpoints every {spacing} points is over the protocol's limit \
+                 (every {} at the closest)",
+                freefall::CHECKPOINT_SPACING
+            )));
+        }
+        _ => 0,
+    };
+    if values > freefall::MAX_CHUNK_POINTS {
+        return Err(KernelError::BadRequest(format!(
+            "a chunk of {values} values is over the protocol's limit of {}",
+            freefall::MAX_CHUNK_POINTS
+        )));
+    }
+    Ok(())
+}
+
 /// The one character of a `count` letter.
 pub fn one_char(letter: &str) -> Result<char, KernelError> {
     let mut chars = letter.chars();
@@ -127,6 +152,7 @@ pub fn units(task: &TaskSpec) -> u64 {
         TaskSpec::Count { ref source, .. } => match source {
             CountSource::Random { letters, .. } => *letters,
             CountSource::Text { text } => text.len() as u64,
+            CountSource::Inline { bytes, .. } => *bytes,
             CountSource::File { bytes, .. } => *bytes,
             CountSource::Streamed => 0,
         },
@@ -160,5 +186,35 @@ pub fn nominal_rate(task: &TaskSpec) -> f64 {
             let steps = freefall::vacuum_landing(fall).ground_time / fall.dt;
             1.0 / (steps.max(1.0) * 25e-9)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proto::task::Fall;
+
+    #[test]
+    fn a_chunk_too_big_for_the_protocol_is_refused_before_it_runs() {
+        let cancel = Cancel::default();
+        let fall = Fall::default();
+        let points = 10_000_000_000;
+        let freefall = TaskSpec::Freefall { fall, points };
+        let max = freefall::MAX_CHUNK_POINTS;
+        assert!(run_chunk(&freefall, 0, max, &cancel).is_ok());
+        let Err(KernelError::BadRequest(e)) = run_chunk(&freefall, 0, max + 1, &cancel) else {
+            panic!("a chunk over the limit ran");
+        };
+        assert!(e.contains(&format!("{} values is over the protocol's limit", max + 1)), "{e}");
+        let sweep = TaskSpec::Sweep { fall, from: 0.0, to: 1e-4, steps: 1_000_000 };
+        let third = max / freefall::SWEEP_WIDTH as u64;
+        assert!(run_chunk(&sweep, 0, third + 1, &cancel).is_err());
+        let survey = TaskSpec::Survey { fall: Fall { drag: 1e-4, ..fall }, spacing: 1 };
+        let Err(KernelError::BadRequest(e)) = run_chunk(&survey, 0, 1, &cancel) else {
+            panic!("a survey with a checkpoint per point ran");
+        };
+        assert!(e.contains("checkpoints every 1 points"), "{e}");
+        let pi = TaskSpec::Pi { samples: u64::MAX, seed: 1 };
+        assert!(check_result_size(&pi, u64::MAX).is_ok(), "pi's result does not grow");
     }
 }

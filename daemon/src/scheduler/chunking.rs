@@ -13,7 +13,10 @@ pub struct ChunkTargets {
     pub min_seconds: f64,
     /// No chunk is planned longer than this on one slot.
     pub max_seconds: f64,
-    /// A bound on the bookkeeping of one job (wins over `max_units`).
+    /// How many chunks a job may have (wins over `max_units` and `max_seconds`): as many as
+    /// a [`ChunkIndex`](super::ChunkIndex) can count. Only the chunks in flight are held, so
+    /// this bounds no memory; it makes chunks longer than `max_seconds` only for jobs of
+    /// decades of slot time.
     pub max_chunks: u64,
     /// No chunk holds more units than this.
     pub max_units: u64,
@@ -25,7 +28,7 @@ impl Default for ChunkTargets {
             chunks_per_slot: 4,
             min_seconds: 0.01,
             max_seconds: 0.5,
-            max_chunks: 1 << 20,
+            max_chunks: u64::from(u32::MAX),
             max_units: u64::MAX,
         }
     }

@@ -12,8 +12,14 @@
 //! - *Exactly once*: a chunk's result is reduced the first time it arrives; late copies,
 //!   duplicates and results of cancelled assignments are dropped.
 //! - *Lost workers*: their running chunks go back to the front of their job's queue.
-//! - *Stragglers*: once a job's queue is empty, a chunk running far past the job's median
-//!   chunk time gets a backup copy on an idle slot; the first result wins.
+//! - *Deadlines*: once a job's queue is empty, a chunk running far past its expected time gets
+//!   a backup copy on an idle slot; the first result wins. The expected time is the job's
+//!   median chunk time, or before any chunk finished, the plan's. A worker whose chunks keep
+//!   missing their deadlines (one that hoards slots and never answers) is sent fewer: its
+//!   usable slots halve with every miss in a row, and recover when it finishes a chunk in
+//!   time.
+//! - *Lazy chunks*: a job holds state only for chunks started and not yet done, so its memory
+//!   does not grow with its size.
 //! - *Failures*: a failed chunk is retried, preferably on a worker it has not failed on; the
 //!   job fails after [`Config::max_failures`] failures of one chunk.
 
@@ -174,20 +180,28 @@ struct Worker {
     slots: u32,
     running: BTreeSet<AssignmentId>,
     draining: bool,
+    /// Deadlines missed in a row: each halves the slots it is sent chunks for.
+    missed: u32,
 }
 
 impl Worker {
+    /// The slots it may be sent chunks for: all of them, halved per deadline missed in a row
+    /// (at least one).
+    fn usable_slots(&self) -> u32 {
+        (self.slots >> self.missed.min(31)).max(1)
+    }
+
     fn free_slots(&self) -> u32 {
         if self.draining {
             return 0;
         }
-        self.slots.saturating_sub(self.running.len() as u32)
+        self.usable_slots().saturating_sub(self.running.len() as u32)
     }
 }
 
+/// A chunk started and not yet done.
 #[derive(Default)]
 struct Chunk {
-    done: bool,
     running: Vec<AssignmentId>,
     failures: u32,
     failed_on: Vec<WorkerId>,
@@ -196,19 +210,45 @@ struct Chunk {
 struct Job {
     plan: ChunkPlan,
     window: Option<ChunkIndex>,
-    chunks: Vec<Chunk>,
-    queue: VecDeque<ChunkIndex>,
-    /// Wall time of the most recently reduced chunks, for the straggler threshold.
+    /// Chunks started and not done (running, or waiting to run again). A chunk below
+    /// `next_fresh` and not here is done.
+    started: BTreeMap<ChunkIndex, Chunk>,
+    /// Chunks to run again (after a lost worker or a failure), before any fresh one.
+    retry: VecDeque<ChunkIndex>,
+    /// The first chunk never started; it and all after it are fresh.
+    next_fresh: ChunkIndex,
+    /// Wall time of the most recently reduced chunks, for the deadline.
     durations: VecDeque<Duration>,
+    /// A chunk's expected time from the plan, until `durations` has one.
+    planned: Duration,
     progress: Progress,
 }
 
 impl Job {
-    /// Queued chunks inside the window, in queue order. Retried chunks (at the front) ran
-    /// before, so they are inside; fresh chunks are in index order, so the scan stops at the
-    /// first one outside.
+    /// Chunks waiting to run inside the window: retried ones first (they ran before, so they
+    /// are inside), then the next fresh one.
     fn runnable(&self) -> impl Iterator<Item = ChunkIndex> + '_ {
-        self.queue.iter().copied().take_while(|&c| self.window.is_none_or(|w| c < w))
+        let fresh = (u64::from(self.next_fresh) < self.plan.len() as u64)
+            .then_some(self.next_fresh)
+            .filter(|&c| self.window.is_none_or(|w| c < w));
+        self.retry.iter().copied().chain(fresh)
+    }
+
+    /// Chunks waiting to run, inside the window or not.
+    fn queued(&self) -> u64 {
+        self.retry.len() as u64 + (self.plan.len() as u64).saturating_sub(self.next_fresh.into())
+    }
+
+    /// What a chunk may take before it gets a backup: `factor` times the median of recent
+    /// chunk times, or before any finished, of the planned time (at least a second then, so
+    /// a rough plan does not copy every chunk).
+    fn deadline(&self, factor: f64) -> Duration {
+        if self.durations.is_empty() {
+            return self.planned.mul_f64(factor).max(Duration::from_secs(1));
+        }
+        let mut recent: Vec<Duration> = self.durations.iter().copied().collect();
+        recent.sort_unstable();
+        recent[recent.len() / 2].mul_f64(factor).max(Duration::from_millis(1))
     }
 }
 
@@ -252,7 +292,8 @@ impl<R> Scheduler<R> {
                 // A reused id means the old connection is gone: treat it as lost first.
                 self.lose_worker(worker, &mut out);
                 let running = BTreeSet::new();
-                self.workers.insert(worker, Worker { slots, running, draining: false });
+                let w = Worker { slots, running, draining: false, missed: 0 };
+                self.workers.insert(worker, w);
             }
             Event::WorkerLost { worker } => self.lose_worker(worker, &mut out),
             Event::WorkerDraining { worker } | Event::WorkerResumed { worker } => {
@@ -293,13 +334,18 @@ impl<R> Scheduler<R> {
             load.slots += w.slots;
             load.slots_busy += w.running.len() as u32;
         }
-        load.chunks_queued = self.jobs.values().map(|j| j.queue.len() as u64).sum();
+        load.chunks_queued = self.jobs.values().map(Job::queued).sum();
         load
     }
 
     /// Chunks running on one worker.
     pub fn busy_slots(&self, worker: WorkerId) -> u32 {
         self.workers.get(&worker).map_or(0, |w| w.running.len() as u32)
+    }
+
+    /// Deadlines a worker has missed in a row (0 for an unknown worker).
+    pub fn missed_deadlines(&self, worker: WorkerId) -> u32 {
+        self.workers.get(&worker).map_or(0, |w| w.missed)
     }
 
     fn submit(&mut self, job: JobId, shape: JobShape, out: &mut Vec<Action<R>>) {
@@ -309,11 +355,16 @@ impl<R> Scheduler<R> {
         targets.max_units = shape.max_chunk_units;
         let plan = plan_chunks(units, shape.units_per_second, slots, &targets);
         let n = plan.len();
+        let rate = if shape.units_per_second > 0.0 { shape.units_per_second } else { 1.0 };
+        let planned =
+            Duration::try_from_secs_f64(plan.chunk_units as f64 / rate).unwrap_or(Duration::MAX);
         let job_state = Job {
             window: shape.window,
-            chunks: (0..n).map(|_| Chunk::default()).collect(),
-            queue: (0..n as ChunkIndex).collect(),
+            started: BTreeMap::new(),
+            retry: VecDeque::new(),
+            next_fresh: 0,
             durations: VecDeque::new(),
+            planned,
             progress: Progress { chunks_total: n as u64, units_total: units, ..Default::default() },
             plan,
         };
@@ -333,10 +384,10 @@ impl<R> Scheduler<R> {
             let Some(a) = self.assignments.remove(&id) else { continue };
             out.push(Action::Cancel { assignment: id, worker });
             let Some(job) = self.jobs.get_mut(&a.job) else { continue };
-            let chunk = &mut job.chunks[a.chunk as usize];
+            let Some(chunk) = job.started.get_mut(&a.chunk) else { continue };
             chunk.running.retain(|&r| r != id);
-            if !chunk.done && chunk.running.is_empty() {
-                job.queue.push_front(a.chunk);
+            if chunk.running.is_empty() {
+                job.retry.push_front(a.chunk);
                 job.progress.chunks_rerun += 1;
             }
         }
@@ -351,9 +402,10 @@ impl<R> Scheduler<R> {
             w.running.remove(&assignment);
         }
         let job = self.jobs.get_mut(&a.job)?;
-        let chunk = &mut job.chunks[a.chunk as usize];
+        // A chunk no longer started is done.
+        let chunk = job.started.get_mut(&a.chunk)?;
         chunk.running.retain(|&r| r != assignment);
-        (!chunk.done).then_some(a)
+        Some(a)
     }
 
     fn finish_chunk(
@@ -365,14 +417,19 @@ impl<R> Scheduler<R> {
     ) {
         let Some(a) = self.release(assignment) else { return };
         let Some(job) = self.jobs.get_mut(&a.job) else { return };
-        let chunk = &mut job.chunks[a.chunk as usize];
-        chunk.done = true;
-        let others = std::mem::take(&mut chunk.running);
+        let Some(chunk) = job.started.remove(&a.chunk) else { return };
+        let others = chunk.running;
         let (start, end) = job.plan.range(a.chunk);
+        let took = now.saturating_sub(a.started);
+        if took <= job.deadline(self.config.straggler_factor) {
+            if let Some(w) = self.workers.get_mut(&a.worker) {
+                w.missed = 0;
+            }
+        }
         if job.durations.len() == RECENT_DURATIONS {
             job.durations.pop_front();
         }
-        job.durations.push_back(now.saturating_sub(a.started));
+        job.durations.push_back(took);
         job.progress.chunks_done += 1;
         job.progress.units_done += end - start;
         let finished = job.progress.chunks_done == job.progress.chunks_total;
@@ -398,7 +455,7 @@ impl<R> Scheduler<R> {
     fn fail_chunk(&mut self, assignment: AssignmentId, error: String, out: &mut Vec<Action<R>>) {
         let Some(a) = self.release(assignment) else { return };
         let Some(job) = self.jobs.get_mut(&a.job) else { return };
-        let chunk = &mut job.chunks[a.chunk as usize];
+        let Some(chunk) = job.started.get_mut(&a.chunk) else { return };
         chunk.failures += 1;
         chunk.failed_on.push(a.worker);
         if chunk.failures >= self.config.max_failures {
@@ -410,14 +467,14 @@ impl<R> Scheduler<R> {
             return;
         }
         if chunk.running.is_empty() {
-            job.queue.push_front(a.chunk);
+            job.retry.push_front(a.chunk);
             job.progress.chunks_rerun += 1;
         }
     }
 
     fn end_job(&mut self, job: JobId, outcome: Outcome, out: &mut Vec<Action<R>>) {
         let Some(state) = self.jobs.remove(&job) else { return };
-        for chunk in state.chunks {
+        for chunk in state.started.into_values() {
             for id in chunk.running {
                 self.cancel_assignment(id, out);
             }
@@ -438,6 +495,21 @@ impl<R> Scheduler<R> {
         while self.workers.values().any(|w| w.free_slots() > 0) {
             let Some((job, chunk, worker)) = self.next_placement(now) else { break };
             self.assign(now, job, chunk, worker, out);
+            // A chunk copied past its deadline: its other copy's worker missed it.
+            let late: Vec<WorkerId> = self.jobs[&job].started[&chunk]
+                .running
+                .iter()
+                .filter_map(|id| self.assignments.get(id))
+                .filter(|a| a.worker != worker)
+                .map(|a| a.worker)
+                .collect();
+            if self.jobs[&job].started[&chunk].running.len() > 1 {
+                for w in late {
+                    if let Some(w) = self.workers.get_mut(&w) {
+                        w.missed = w.missed.saturating_add(1);
+                    }
+                }
+            }
         }
     }
 
@@ -460,8 +532,9 @@ impl<R> Scheduler<R> {
     fn place_queued(&self, job: &Job) -> Option<(ChunkIndex, WorkerId)> {
         // Only retried chunks can refuse a free slot (they avoid workers they failed on), so
         // this scan stops at the first fresh chunk at the latest.
+        let fresh = Chunk::default();
         job.runnable().find_map(|chunk| {
-            let worker = self.pick_worker(&job.chunks[chunk as usize], &[])?;
+            let worker = self.pick_worker(job.started.get(&chunk).unwrap_or(&fresh), &[])?;
             Some((chunk, worker))
         })
     }
@@ -473,16 +546,13 @@ impl<R> Scheduler<R> {
         job_id: JobId,
         job: &Job,
     ) -> Option<(ChunkIndex, WorkerId)> {
-        if job.runnable().next().is_some() || job.durations.is_empty() {
+        if job.runnable().next().is_some() {
             return None;
         }
-        let mut recent: Vec<Duration> = job.durations.iter().copied().collect();
-        recent.sort_unstable();
-        let median = recent[recent.len() / 2];
-        let threshold = median.mul_f64(self.config.straggler_factor).max(Duration::from_millis(1));
+        let threshold = job.deadline(self.config.straggler_factor);
         // Running assignments are at most the cluster's slots: cheaper to scan than chunks.
         self.assignments.iter().filter(|(_, a)| a.job == job_id).find_map(|(&id, a)| {
-            let chunk = &job.chunks[a.chunk as usize];
+            let chunk = job.started.get(&a.chunk)?;
             let alone = chunk.running == [id];
             if !alone || now.saturating_sub(a.started) <= threshold {
                 return None;
@@ -516,13 +586,14 @@ impl<R> Scheduler<R> {
         let id = self.next_assignment;
         self.next_assignment += 1;
         let Some(job) = self.jobs.get_mut(&job_id) else { return };
-        let state = &mut job.chunks[chunk as usize];
-        if let Some(position) = job.queue.iter().position(|&c| c == chunk) {
-            job.queue.remove(position);
+        if chunk == job.next_fresh && !job.started.contains_key(&chunk) {
+            job.next_fresh += 1;
+        } else if let Some(position) = job.retry.iter().position(|&c| c == chunk) {
+            job.retry.remove(position);
         } else {
             job.progress.chunks_rerun += 1; // a straggler's backup
         }
-        state.running.push(id);
+        job.started.entry(chunk).or_default().running.push(id);
         let (start, end) = job.plan.range(chunk);
         if let Some(w) = self.workers.get_mut(&worker) {
             w.running.insert(id);

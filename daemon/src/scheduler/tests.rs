@@ -417,7 +417,65 @@ fn a_window_holds_chunks_back_until_it_moves_and_stragglers_inside_get_backups()
     let later = s.handle(ms(100), Event::Tick);
     assert_eq!(assigned(&later).len(), 1, "a backup of chunk 0: {later:?}");
     assert_ne!(assigned(&later)[0].1, first.1, "the backup runs on another worker");
-    // Moving the window lets the next chunks run (on worker 1's 3 free slots).
+    // Moving the window lets the next chunks run, but worker 1 missed a deadline: it is sent
+    // chunks for 2 of its 4 slots now, one of them busy with chunk 0.
+    assert_eq!(s.missed_deadlines(first.1), 1);
     let moved = s.handle(ms(100), Event::JobWindow { job: 1, upto: 4 });
-    assert_eq!(assigned(&moved).len(), 2);
+    assert_eq!(assigned(&moved).len(), 1);
+}
+
+/// A member that claims many slots, takes every chunk and never answers: backups start from
+/// the plan's expected time (no chunk has finished, so there is no median), it is sent fewer
+/// chunks with every deadline it misses, and the job completes on the honest worker.
+#[test]
+fn a_hoarder_cannot_wedge_a_job() {
+    let mut s = Scheduler::new(Config::default());
+    let ms = Duration::from_millis;
+    s.handle(ms(0), Event::WorkerJoined { worker: 1, slots: 4096 });
+    // 100 chunks of 10 ms planned (1,000 units a second, 10 units each).
+    let shape = JobShape::new(1_000, 1e3);
+    let a = s.handle(ms(0), Event::JobSubmitted { job: 1, shape });
+    assert_eq!(assigned(&a).len(), 100, "the hoarder takes every chunk");
+    s.handle(ms(0), Event::WorkerJoined { worker: 2, slots: 1 });
+    // Nothing before the deadline: 3 × 10 ms, but at least a second.
+    assert!(assigned(&s.handle(ms(1_000), Event::Tick)).is_empty());
+    let mut now = ms(1_001);
+    let mut backup = assigned(&s.handle(now, Event::Tick));
+    assert_eq!(backup.len(), 1, "one backup for the one honest slot");
+    assert_eq!(s.missed_deadlines(1), 1);
+    let mut done = 0;
+    while let Some(&(id, worker, _)) = backup.first() {
+        assert_eq!(worker, 2);
+        now += ms(10);
+        let actions = finish(&mut s, now, id);
+        done += 1;
+        if matches!(actions.last(), Some(Action::JobEnded { .. })) {
+            break;
+        }
+        backup = assigned(&actions);
+    }
+    assert_eq!(done, 100, "every chunk ran on the honest worker");
+    // The hoarder's slots shrank to one with its misses in a row.
+    assert!(s.missed_deadlines(1) >= 12, "{}", s.missed_deadlines(1));
+    // A new job: the hoarder gets one chunk, not thousands.
+    let b = s.handle(now, Event::JobSubmitted { job: 2, shape });
+    let to_hoarder = assigned(&b).iter().filter(|a| a.1 == 1).count();
+    assert_eq!(to_hoarder, 1);
+}
+
+/// Memory follows the chunks in flight, not the job's size: a job of u64::MAX units starts.
+#[test]
+fn a_huge_job_holds_only_the_chunks_in_flight() {
+    let mut s = Scheduler::new(Config::default());
+    s.handle(Duration::ZERO, Event::WorkerJoined { worker: 1, slots: 2 });
+    let a = s.handle(
+        Duration::ZERO,
+        Event::JobSubmitted { job: 1, shape: JobShape::new(u64::MAX, 1e8) },
+    );
+    assert_eq!(assigned(&a).len(), 2);
+    let job = &s.jobs[&1];
+    assert_eq!(job.started.len(), 2);
+    assert_eq!(job.next_fresh, 2);
+    assert_eq!(job.plan.len() as u64, u64::from(u32::MAX), "as many chunks as can be indexed");
+    assert_eq!(s.load().chunks_queued, job.plan.len() as u64 - 2);
 }

@@ -120,6 +120,10 @@ fn bad_freefall_input_is_one_clear_line() {
         (&["--size", "10x10"], "100 to 10000"),
         (&["--detach"], "cannot be detached"),
         (&["--dt", "1e-12"], "raise --dt"),
+        // Physically meaningless: refused up front, not integrated for minutes.
+        (&["--drag", "1e308"], "is too coarse for --drag 1e308"),
+        (&["--drag", "1e-4", "--dt", "1e-300"], "over 10000000000 points to land"),
+        (&["--sweep-drag", "0:1e300:3", "--dt", "1e-300"], "lower --dt"),
     ] {
         let mut run = vec!["run", "freefall"];
         run.extend(args);

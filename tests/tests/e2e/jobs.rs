@@ -155,3 +155,47 @@ fn jobs_lists_what_each_job_was_asked() {
     assert!(text.contains("pi 1000000 --seed 7"), "{text}");
     assert!(text.contains("count 'é' --text (5 characters)"), "{text}");
 }
+
+/// Resident memory of a process, in bytes.
+fn resident(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let line = status.lines().find(|l| l.starts_with("VmRSS:")).unwrap();
+    line.split_whitespace().nth(1).unwrap().parse::<u64>().unwrap() * 1024
+}
+
+/// Size does not cost memory: a pi job of u64::MAX samples starts at once and the
+/// coordinator holds only its chunks in flight; a job's inline text is not in its views and
+/// is dropped when it ends; and past `--max-jobs` new jobs are refused in one line.
+#[test]
+fn job_size_and_count_are_bounded() {
+    let dir = tempfile::tempdir().unwrap();
+    let c =
+        Coordinator::start_with(&bin("marmotd"), dir.path(), "127.0.0.1:0", &["--max-jobs", "2"]);
+    let [_w] = c.workers([("w", 1)]);
+    let before = resident(c.proc.pid());
+    let huge = detach(&c, &["pi", &u64::MAX.to_string()]);
+    let view = job_view(&c, huge);
+    assert_eq!(view["chunks_total"], u64::from(u32::MAX), "{view}");
+    wait_for("a chunk of the huge job running", Duration::from_secs(30), || {
+        (busy_slots(&c, "w") > 0).then_some(())
+    });
+    let grew = resident(c.proc.pid()).saturating_sub(before);
+    assert!(grew < 8 << 20, "the coordinator grew by {grew} bytes");
+
+    // 100 kB of text (about what one argument may hold), counted; its view and the job
+    // list stay small.
+    let text = "e".repeat(100_000);
+    let id = detach(&c, &["count", "e", "--text", &text]);
+    let out = c.ctl(&["--json", "jobs"]);
+    assert!(out.stdout.len() < 16 * 1024, "{} bytes of job list", out.stdout.len());
+    let view = job_view(&c, id);
+    assert_eq!(view["spec"]["count"]["source"]["inline"]["characters"], 100_000, "{view}");
+    // Two jobs wait or run: a third is refused until one ends.
+    one_line_error(
+        &c.ctl(&["run", "pi", "1000", "--detach"]),
+        "2 jobs are already waiting or running",
+    );
+    c.ctl(&["cancel", &huge.to_string()]);
+    assert_eq!(wait_result(&c, id)["count"], 100_000);
+    detach(&c, &["pi", "1000"]);
+}

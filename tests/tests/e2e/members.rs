@@ -1,6 +1,6 @@
 //! A worker's name is its certificate's: two machines cannot share one, a certificate cannot
 //! claim another, a revoked one is cut off for good, and a certificate is renewed before it
-//! expires.
+//! expires. A joined member that misbehaves (hoards slots, lies) cannot wedge or corrupt jobs.
 
 use crate::util::*;
 use std::path::Path;
@@ -114,4 +114,28 @@ fn certificates_are_renewed_before_they_expire() {
     });
     let _w = start_worker(dir.path(), &c.addr, "w", 1, None);
     c.wait_for_workers(&["w"]);
+}
+
+/// A member claims 4,096 slots, takes every chunk and never answers. Its chunks get backups on
+/// the honest worker once past their deadline (no chunk has finished yet, so the deadline
+/// comes from the plan), and the job completes there with the right result.
+#[test]
+fn a_member_hoarding_slots_cannot_wedge_a_job() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = Coordinator::start(dir.path());
+    let _hoarder = c.hostile_member("hoarder", 4096, "hoard");
+    let job = detach(&c, &["pi", "50000000", "--seed", "9"]);
+    let _honest = c.worker("honest", 2);
+    c.wait_for_workers(&["hoarder", "honest"]);
+    let mut wait = std::process::Command::new(bin("marmotctl"));
+    wait.arg("--socket").arg(&c.socket).args(["--json", "wait", &job.to_string()]);
+    let out = output_within(wait, Duration::from_secs(60));
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let result: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let estimate = result["estimate"].as_f64().unwrap();
+    assert!((estimate - std::f64::consts::PI).abs() < 2e-3, "{result}");
+    let shares = result["workers"].as_array().unwrap();
+    assert_eq!(shares.len(), 1, "only the honest worker counted: {result}");
+    assert_eq!(shares[0]["name"], "honest");
+    assert_eq!(shares[0]["units"], 50_000_000);
 }

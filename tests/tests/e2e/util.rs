@@ -202,6 +202,19 @@ impl Coordinator {
         });
     }
 
+    /// Starts a misbehaving member (`tests/src/bin/hostile-member.rs`) and waits until it is
+    /// listed with whoever else is: `mode` is `hoard` or `lie`.
+    pub fn hostile_member(&self, name: &str, slots: u32, mode: &str) -> Proc {
+        let mut cmd = Command::new(bin("hostile-member"));
+        cmd.args([self.addr.as_str(), &self.token(), name, &slots.to_string(), mode]);
+        cmd.arg(self.dir.join(name));
+        let proc = Proc::spawn(cmd, self.dir.join(format!("{name}-{}.log", unique())));
+        wait_for(&format!("{name} welcomed"), Duration::from_secs(30), || {
+            proc.log_text().contains("welcomed").then_some(())
+        });
+        proc
+    }
+
     /// Starts a worker that joins with this coordinator's token.
     pub fn worker(&self, name: &str, slots: u32) -> Proc {
         let token = self.token();

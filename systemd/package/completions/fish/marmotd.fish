@@ -43,6 +43,7 @@ complete -c marmotd -n "__fish_marmotd_using_subcommand coordinator" -l socket-g
 complete -c marmotd -n "__fish_marmotd_using_subcommand coordinator" -l dead-after -d 'A worker silent this long is considered dead and its chunks run elsewhere' -r
 complete -c marmotd -n "__fish_marmotd_using_subcommand coordinator" -l straggler-factor -d 'A chunk running this many times its job\'s median chunk time gets a backup copy' -r
 complete -c marmotd -n "__fish_marmotd_using_subcommand coordinator" -l worker-cert-life -d 'How long a worker certificate is valid; connected workers get a new one when less than a third of this is left' -r
+complete -c marmotd -n "__fish_marmotd_using_subcommand coordinator" -l max-jobs -d 'Jobs waiting or running at once, at most; more are refused until some end' -r
 complete -c marmotd -n "__fish_marmotd_using_subcommand coordinator" -s h -l help -d 'Print help'
 complete -c marmotd -n "__fish_marmotd_using_subcommand worker" -l coordinator -d 'The coordinator, as HOST or HOST:PORT (default port 7070). A name that does not resolve yet (DNS not up at boot) is retried, like an unreachable coordinator' -r
 complete -c marmotd -n "__fish_marmotd_using_subcommand worker" -l token -d 'The join token from `marmotctl join-token`, needed for the first start only. Prefer the environment variable: arguments are visible to every user in `ps`' -r

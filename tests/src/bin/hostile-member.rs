@@ -1,0 +1,106 @@
+//! A test fixture: a joined member that misbehaves. It joins with the token (or uses the
+//! membership already in STATE_DIR), says hello with SLOTS slots, answers pings and benches
+//! like a worker, and then, by MODE:
+//! - `hoard`: takes every chunk it is given and never answers (holds the streams open);
+//! - `lie`: answers every chunk at once with a well-formed wrong result (no point inside the
+//!   circle, no factor, no letter, zeros).
+//!
+//! Usage: hostile-member ADDR TOKEN NAME SLOTS MODE STATE_DIR
+//! Says `welcomed` on stderr once the coordinator has accepted its hello; runs until killed.
+
+use anyhow::{bail, Context};
+use marmotd::worker::{join, WorkerConfig};
+use proto::task::{ChunkOutput, Landing, TaskSpec};
+use proto::wire::{BenchReply, ChunkReply, CoordinatorOpen, Hello, Pong, Welcome, WorkerOpen};
+use proto::{MessageReader, MessageWriter};
+use std::time::Duration;
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> anyhow::Result<()> {
+    let args: Vec<String> = std::env::args().collect();
+    let [_, addr, token, name, slots, mode, state_dir] = args.as_slice() else {
+        bail!("usage: hostile-member ADDR TOKEN NAME SLOTS MODE STATE_DIR");
+    };
+    let lie = match mode.as_str() {
+        "hoard" => false,
+        "lie" => true,
+        other => bail!("unknown mode {other}: hoard or lie"),
+    };
+    let addr: std::net::SocketAddr = addr.parse()?;
+    let config = WorkerConfig {
+        coordinator: addr.to_string(),
+        token: Some(token.clone()),
+        name: name.clone(),
+        slots: slots.parse()?,
+        state_dir: state_dir.into(),
+        dead_after: Duration::from_secs(5),
+        updatable: false,
+    };
+    let endpoint = marmotd::transport::client_endpoint(addr)?;
+    let membership = match certs::Membership::load(&config.state_dir)? {
+        Some(membership) => membership,
+        None => join::join(&endpoint, addr, token, &config).await??,
+    };
+    let tls = certs::tls::member_client(&membership, proto::ALPN)?;
+    let client = marmotd::transport::client_config(tls, config.dead_after, 8192)?;
+    let conn = endpoint.connect_with(client, addr, proto::COORDINATOR_SERVER_NAME)?.await?;
+    let (send, recv) = conn.open_bi().await?;
+    let mut writer = MessageWriter::new(send);
+    let hello = Hello {
+        protocol: proto::PROTOCOL_VERSION,
+        name: name.clone(),
+        slots: config.slots,
+        version: "0.1.0".into(),
+        binary_sha256: "0".repeat(64),
+        arch: std::env::consts::ARCH.into(),
+        os: std::env::consts::OS.into(),
+    };
+    writer.send(&WorkerOpen::Hello(hello)).await?;
+    let mut control = MessageReader::new(recv);
+    match control.recv::<Welcome>().await?.context("no welcome")? {
+        Welcome::Accepted { .. } => eprintln!("welcomed"),
+        Welcome::Refused { reason } => bail!("refused: {reason}"),
+    }
+    let mut hoard = vec![];
+    loop {
+        let (send, recv) = conn.accept_bi().await?;
+        let (mut writer, mut reader) = (MessageWriter::new(send), MessageReader::new(recv));
+        let Ok(Some(open)) = reader.recv::<CoordinatorOpen>().await else { continue };
+        match open {
+            CoordinatorOpen::Ping { nonce } => {
+                let _ = writer.send(&Pong { nonce }).await;
+                let _ = writer.get_mut().finish();
+            }
+            CoordinatorOpen::Bench { .. } => {
+                let slot_rates = vec![1e8; config.slots as usize];
+                let _ = writer.send(&BenchReply { slot_rates }).await;
+                let _ = writer.get_mut().finish();
+            }
+            CoordinatorOpen::Chunk(request) if lie => {
+                let output = wrong_output(&request.task, request.end - request.start);
+                let _ = writer.send(&ChunkReply::Done(output)).await;
+                let _ = writer.get_mut().finish();
+            }
+            CoordinatorOpen::Chunk(_) => hoard.push((writer, reader)),
+            CoordinatorOpen::Update(_) | CoordinatorOpen::Renew { .. } => {}
+        }
+    }
+}
+
+/// A result of the right shape and size, and wrong.
+fn wrong_output(task: &TaskSpec, units: u64) -> ChunkOutput {
+    match task {
+        TaskSpec::Pi { .. } => ChunkOutput::Pi { inside: 0 },
+        TaskSpec::Prime { .. } => ChunkOutput::Prime { factor: None },
+        TaskSpec::Count { .. } => ChunkOutput::Count { count: 0 },
+        TaskSpec::Sweep { .. } => ChunkOutput::Series { values: vec![0.0; units as usize * 3] },
+        TaskSpec::Survey { .. } => ChunkOutput::Survey {
+            points: 1,
+            landing: Landing { ground_time: 0.0, impact_speed: 0.0, max_height: 0.0 },
+            checkpoints: vec![(0.0, 0.0)],
+        },
+        TaskSpec::Freefall { .. } | TaskSpec::FreefallFrom { .. } => {
+            ChunkOutput::Series { values: vec![0.0; units as usize] }
+        }
+    }
+}
