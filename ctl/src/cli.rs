@@ -83,6 +83,12 @@ pub enum Command {
         #[arg(long)]
         all: bool,
     },
+    /// Let a quarantined worker take chunks again (after its results were contradicted by
+    /// two other workers: check its RAM, e.g. with memtest86+).
+    Clear {
+        /// The worker's name, as `marmotctl workers` lists it.
+        worker: String,
+    },
     /// Revoke a worker's certificate: it is disconnected and refused from now on (for a lost
     /// or stolen laptop). Its name is free again; rotate the join token too if the machine
     /// had it (`marmotctl join-token --rotate`).
@@ -122,13 +128,24 @@ pub enum Command {
     Docs(proto::docs::DocsCommand),
 }
 
-/// `--detach`, offered by the tasks that can run without `marmotctl` watching.
+/// `--detach` and `--verify`, offered by the tasks that can run without `marmotctl` watching.
 #[derive(Args, Debug, Default)]
 pub struct Detach {
     /// Print the job id and return at once: the job runs on; `marmotctl wait JOB` follows
     /// it, `marmotctl cancel JOB` stops it.
     #[arg(long)]
     pub detach: bool,
+    /// The share of chunks (0 to 1) also run on a second worker and compared bit for bit;
+    /// a mismatch is decided by a third [default: the coordinator's --verify]
+    #[arg(long, value_name = "SHARE", value_parser = parse_share)]
+    pub verify: Option<f64>,
+}
+
+fn parse_share(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if (0.0..=1.0).contains(&v) => Ok(v),
+        _ => Err(format!("'{s}' is not a share: write a number from 0 to 1, like 0.05")),
+    }
 }
 
 #[derive(Subcommand, Debug)]

@@ -1,14 +1,14 @@
 //! One function per `marmotctl` command: call the control API, print human output or JSON.
 
-use crate::cli::{Cli, Command, CountArgs, Method, RunTask};
+use crate::cli::{Cli, Command, CountArgs, Detach, Method, RunTask};
 use crate::client::Client;
 use crate::follow::{follow, Followed, Interrupt, OnInterrupt};
 use anyhow::{bail, Context, Result};
 use clap::CommandFactory;
 use proto::api::{
-    BenchRequest, BenchResult, CountResult, ExitReply, ExitRequest, JobState, JobView, JoinToken,
-    PiResult, PingRequest, PingResult, PrimeResult, RevokeReply, RevokeRequest, Status,
-    UpdateRequest, WorkerView,
+    BenchRequest, BenchResult, ClearRequest, CountResult, ExitReply, ExitRequest, JobState,
+    JobView, JoinToken, PiResult, PingRequest, PingResult, PrimeResult, RevokeReply, RevokeRequest,
+    Status, UpdateRequest, WorkerView,
 };
 use proto::human;
 use proto::task::{CountSource, PrimeMethod, TaskSpec};
@@ -22,24 +22,28 @@ pub async fn run(client: &Client, command: Command, json: bool) -> Result<ExitCo
         Command::Workers => workers(client, json).await,
         Command::Ping { timeout, workers } => ping(client, timeout, workers, json).await,
         Command::Run { task } => {
-            let (spec, detach) = match task {
+            let (spec, options) = match task {
                 RunTask::Pi(args) => {
-                    (TaskSpec::Pi { samples: args.samples, seed: args.seed }, args.detach.detach)
+                    (TaskSpec::Pi { samples: args.samples, seed: args.seed }, args.detach)
                 }
-                RunTask::Count(args) => {
-                    let detach = args.detach.detach;
-                    (count_spec(args)?, detach)
+                RunTask::Count(mut args) => {
+                    let options = std::mem::take(&mut args.detach);
+                    (count_spec(args)?, options)
                 }
                 RunTask::Prime(args) => {
                     let method = match args.method {
                         Method::Trial => PrimeMethod::Trial,
                         Method::Auto => PrimeMethod::Auto,
                     };
-                    (TaskSpec::Prime { n: args.n, method }, args.detach.detach)
+                    (TaskSpec::Prime { n: args.n, method }, args.detach)
                 }
                 RunTask::Freefall(args) => return crate::freefall::run(client, args, json).await,
             };
-            run_job(client, spec, detach, json).await
+            run_job(client, spec, options, json).await
+        }
+        Command::Clear { worker } => {
+            let _: ClearRequest = client.post("/v1/clear", &ClearRequest { worker }).await?;
+            Ok(ExitCode::SUCCESS)
         }
         Command::Jobs => jobs(client, json).await,
         Command::Bench { length } => bench(client, length, json).await,
@@ -180,10 +184,14 @@ async fn ping(
     Ok(if all_answered { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }
 
-async fn run_job(client: &Client, spec: TaskSpec, detach: bool, json: bool) -> Result<ExitCode> {
+async fn run_job(client: &Client, spec: TaskSpec, options: Detach, json: bool) -> Result<ExitCode> {
     let interrupt = Interrupt::listen()?;
-    let job: JobView = client.post("/v1/jobs", &spec).await?;
-    if detach {
+    let path = match options.verify {
+        Some(share) => format!("/v1/jobs?verify={share}"),
+        None => "/v1/jobs".to_string(),
+    };
+    let job: JobView = client.post(&path, &spec).await?;
+    if options.detach {
         print(json, &job, || println!("{}", job.id));
         return Ok(ExitCode::SUCCESS);
     }

@@ -191,6 +191,7 @@ mod tests {
             units_total,
             elapsed_seconds,
             chunks_rerun: 0,
+            chunks_verified: 0,
             result: None,
             error: None,
         }

@@ -36,6 +36,7 @@ impl LocalCluster {
             straggler_factor: 3.0,
             worker_cert_life: certs::authority::DEFAULT_WORKER_CERT_LIFE,
             max_running_jobs: coordinator::DEFAULT_MAX_RUNNING_JOBS as usize,
+            verify: coordinator::DEFAULT_VERIFY,
         };
         let coordinator = coordinator::start(config, shutdown.clone()).await?;
         let token = coordinator.cluster.authority.join_token()?.to_string();
@@ -167,7 +168,7 @@ pub async fn run_demo(args: LocalArgs, shutdown: CancellationToken) -> Result<()
 
     println!("\n$ marmotctl run freefall   # --out FILE --plot FILE.png write and draw the points");
     let spec = TaskSpec::Freefall { fall: Fall::default(), points: 0 };
-    let job = local.cluster.submit(spec)?;
+    let job = local.cluster.submit(spec, None)?;
     let points = drain_series(&local.cluster, job.id).await?;
     let fall: FreefallResult = run_job_result(&local.cluster, job.id).await?;
     if points != fall.points {
@@ -204,7 +205,7 @@ async fn run_job<T: serde::de::DeserializeOwned>(
     cluster: &Arc<Cluster>,
     spec: TaskSpec,
 ) -> Result<T> {
-    let job = cluster.submit(spec)?;
+    let job = cluster.submit(spec, None)?;
     run_job_result(cluster, job.id).await
 }
 

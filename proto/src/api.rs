@@ -79,6 +79,10 @@ pub struct WorkerView {
     /// The last `bench` score of each slot.
     #[serde(default)]
     pub slot_scores: Vec<f64>,
+    /// Its result for a chunk was contradicted by two other workers: it gets no chunks until
+    /// `marmotctl clear`.
+    #[serde(default)]
+    pub quarantined: bool,
 }
 
 /// `POST /v1/bench`: run the benchmark kernel on every slot of every worker.
@@ -154,6 +158,9 @@ pub struct JobView {
     pub elapsed_seconds: f64,
     /// Chunks that had to run again (lost workers, failures, stragglers).
     pub chunks_rerun: u64,
+    /// Chunks also run on a second worker and compared (`--verify`).
+    #[serde(default)]
+    pub chunks_verified: u64,
     /// The task's result document, once the job is done (e.g. [`PiResult`]).
     pub result: Option<serde_json::Value>,
     pub error: Option<String>,
@@ -195,6 +202,12 @@ pub struct ExitRequest {
 pub struct ExitReply {
     /// The workers that were told.
     pub told: Vec<String>,
+}
+
+/// `POST /v1/clear`: let a quarantined worker take chunks again.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ClearRequest {
+    pub worker: String,
 }
 
 /// `POST /v1/revoke`: revoke a worker's certificate, at once and forever.

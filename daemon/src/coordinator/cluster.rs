@@ -17,7 +17,7 @@ use certs::Authority;
 use proto::api::{BenchResult, JobView, PingResult, RevokeReply, Status, WorkerView};
 use proto::task::{ChunkOutput, CountSource, Fall, TaskSpec};
 use proto::wire::{ChunkRequest, Control, Hello};
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -66,6 +66,10 @@ struct Inner {
     slot_rates: HashMap<String, Vec<f64>>,
     next_worker: WorkerId,
     next_job: JobId,
+    /// Workers (by name) whose results two others contradicted: no chunks until cleared.
+    quarantined: BTreeSet<String>,
+    /// The share of chunks verified unless a job says otherwise.
+    verify: f64,
 }
 
 /// The coordinator's state, shared by the QUIC side and the control API.
@@ -107,6 +111,7 @@ impl Cluster {
         identity: Identity,
         config: scheduler::Config,
         max_running_jobs: usize,
+        verify: f64,
         shutdown: CancellationToken,
     ) -> Arc<Self> {
         let Identity { authority, listen, binary_sha256, state_dir } = identity;
@@ -117,6 +122,8 @@ impl Cluster {
                 jobs: BTreeMap::new(),
                 ended: VecDeque::new(),
                 max_running_jobs,
+                quarantined: BTreeSet::new(),
+                verify,
                 assignments: HashMap::new(),
                 slot_rates: super::scores::load(&state_dir),
                 next_worker: 1,
@@ -226,8 +233,9 @@ impl Cluster {
             control,
             last_rx: (0, Instant::now()),
         };
+        let quarantined = inner.quarantined.contains(&entry.hello.name);
         inner.workers.insert(id, entry);
-        self.apply(&mut inner, Event::WorkerJoined { worker: id, slots });
+        self.apply(&mut inner, Event::WorkerJoined { worker: id, slots, quarantined });
         id
     }
 
@@ -272,6 +280,7 @@ impl Cluster {
                 rtt_ms: w.conn.rtt().as_secs_f64() * 1e3,
                 score: (!rates.is_empty()).then(|| rates.iter().sum::<f64>() / 1e9),
                 slot_scores: rates.iter().map(|r| r / 1e9).collect(),
+                quarantined: inner.quarantined.contains(&w.hello.name),
             })
             .collect::<Vec<_>>();
         list.sort_by(|a, b| a.name.cmp(&b.name));
@@ -294,6 +303,21 @@ impl Cluster {
             }
         }
         Ok(told)
+    }
+
+    /// Lets a quarantined worker take chunks again.
+    pub fn clear(self: &Arc<Self>, name: &str) -> Result<(), ClusterError> {
+        let mut inner = self.lock();
+        if !inner.quarantined.remove(name) {
+            return Err(ClusterError::NotFound(format!("worker '{name}' is not quarantined")));
+        }
+        let ids: Vec<WorkerId> =
+            inner.workers.iter().filter(|(_, w)| w.hello.name == name).map(|(&id, _)| id).collect();
+        for worker in ids {
+            self.apply(&mut inner, Event::WorkerCleared { worker });
+        }
+        tracing::info!("cleared worker '{name}': it takes chunks again");
+        Ok(())
     }
 
     /// Revokes the certificate of the worker `name` and closes its live session, if any.
@@ -393,8 +417,17 @@ impl Cluster {
     // ----- jobs -----
 
     /// Queues a job.
-    pub fn submit(self: &Arc<Self>, spec: TaskSpec) -> Result<JobView, ClusterError> {
+    pub fn submit(
+        self: &Arc<Self>,
+        spec: TaskSpec,
+        verify: Option<f64>,
+    ) -> Result<JobView, ClusterError> {
         let spec = prepare(spec)?;
+        if let Some(v) = verify.filter(|v| !(0.0..=1.0).contains(v)) {
+            return Err(ClusterError::Invalid(format!(
+                "--verify takes a share of chunks from 0 to 1 (e.g. 0.05), not {v}"
+            )));
+        }
         let mut inner = self.lock();
         if inner.workers.is_empty() {
             return Err(ClusterError::Unavailable(
@@ -411,7 +444,8 @@ impl Cluster {
         }
         let id = inner.next_job;
         inner.next_job += 1;
-        let record = JobRecord::new(id, spec);
+        let mut record = JobRecord::new(id, spec);
+        record.verify = verify.unwrap_or(inner.verify);
         let shape = record.shape(speed_factor(&inner));
         inner.jobs.insert(id, record);
         self.apply(&mut inner, Event::JobSubmitted { job: id, shape });
@@ -546,6 +580,16 @@ impl Cluster {
                     if answered {
                         actions.extend(inner.scheduler.handle(now, Event::JobAnswered { job }));
                     }
+                }
+                Action::Quarantine { worker, job, chunk } => {
+                    let Some(w) = inner.workers.get(&worker) else { continue };
+                    let name = w.hello.name.clone();
+                    tracing::warn!(
+                        "worker '{name}' returned a result for chunk {chunk} of job {job} that \
+                         two other workers contradicted: quarantined (no more chunks) until \
+                         `marmotctl clear {name}`"
+                    );
+                    inner.quarantined.insert(name);
                 }
                 Action::JobEnded { job, outcome, progress } => {
                     let speed = speed_factor(inner);

@@ -17,9 +17,9 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use futures_util::StreamExt;
 use proto::api::{
-    ApiError, BenchRequest, BenchResult, BinaryInfo, ExitReply, ExitRequest, JobView, JoinToken,
-    PingRequest, PingResult, RevokeReply, RevokeRequest, Status, UpdateReport, UpdateRequest,
-    WorkerView, CHUNKS_HEADER, FIRST_UNIT_HEADER, UNITS_HEADER,
+    ApiError, BenchRequest, BenchResult, BinaryInfo, ClearRequest, ExitReply, ExitRequest, JobView,
+    JoinToken, PingRequest, PingResult, RevokeReply, RevokeRequest, Status, UpdateReport,
+    UpdateRequest, WorkerView, CHUNKS_HEADER, FIRST_UNIT_HEADER, UNITS_HEADER,
 };
 use proto::task::TaskSpec;
 use serde::de::DeserializeOwned;
@@ -44,6 +44,7 @@ pub fn router(cluster: Arc<Cluster>) -> Router {
         .route("/v1/join-token/rotate", post(rotate_join_token))
         .route("/v1/exit", post(exit))
         .route("/v1/revoke", post(revoke))
+        .route("/v1/clear", post(clear))
         .route("/v1/bench", post(bench))
         .route("/v1/binaries", post(upload_binary))
         .route("/v1/update", post(update))
@@ -161,11 +162,18 @@ async fn jobs(State(cluster): State<Arc<Cluster>>) -> Json<Vec<JobView>> {
     Json(cluster.jobs())
 }
 
+#[derive(Deserialize)]
+struct SubmitQuery {
+    /// The share of chunks also run on a second worker and compared (default: the cluster's).
+    verify: Option<f64>,
+}
+
 async fn submit(
     State(cluster): State<Arc<Cluster>>,
+    Query(query): Query<SubmitQuery>,
     JsonBody(spec): JsonBody<TaskSpec>,
 ) -> Reply<JobView> {
-    Ok(Json(cluster.submit(spec)?))
+    Ok(Json(cluster.submit(spec, query.verify)?))
 }
 
 #[derive(Deserialize)]
@@ -252,6 +260,14 @@ async fn exit(
         tracing::info!("told worker '{name}' to exit");
     }
     Ok(Json(ExitReply { told }))
+}
+
+async fn clear(
+    State(cluster): State<Arc<Cluster>>,
+    JsonBody(req): JsonBody<ClearRequest>,
+) -> Reply<ClearRequest> {
+    cluster.clear(&req.worker)?;
+    Ok(Json(req))
 }
 
 async fn revoke(

@@ -246,6 +246,8 @@ pub struct JobRecord {
     ended: Option<Instant>,
     /// Final progress once ended (the scheduler's while running).
     pub progress: Progress,
+    /// The share of chunks also run on a second worker and compared.
+    pub verify: f64,
     reduction: Reduction,
     shares: BTreeMap<String, WorkerShare>,
     result: Option<serde_json::Value>,
@@ -268,6 +270,7 @@ impl JobRecord {
             submitted: Instant::now(),
             ended: None,
             progress: Progress::default(),
+            verify: 0.0,
             shares: BTreeMap::new(),
             result: None,
             error: None,
@@ -283,6 +286,7 @@ impl JobRecord {
         // the rate is its chunks' (a freefall's survey is one whole trajectory).
         let rate = kernels::nominal_rate(&self.chunk_spec(0)) * speed;
         let mut shape = JobShape::new(kernels::units(&self.spec), rate);
+        shape.verify = self.verify;
         match (&self.spec, &self.reduction) {
             (TaskSpec::Freefall { .. }, Reduction::Survey) => {
                 shape.units = 1;
@@ -483,6 +487,7 @@ impl JobRecord {
             units_total: p.units_total,
             elapsed_seconds: elapsed.as_secs_f64(),
             chunks_rerun: p.chunks_rerun,
+            chunks_verified: p.chunks_verified,
             result: self.result.clone(),
             error: self.error.clone(),
         }

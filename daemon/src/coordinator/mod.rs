@@ -40,6 +40,9 @@ use std::time::Duration;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+/// The share of chunks verified unless told otherwise (`--verify`).
+pub const DEFAULT_VERIFY: f64 = 0.02;
+
 /// Jobs waiting or running at once unless told otherwise (`--max-jobs`).
 pub const DEFAULT_MAX_RUNNING_JOBS: u32 = 10_000;
 
@@ -58,6 +61,8 @@ pub struct CoordinatorConfig {
     pub worker_cert_life: Duration,
     /// Jobs waiting or running at once, at most; more are refused.
     pub max_running_jobs: usize,
+    /// The share of chunks also run on a second worker and compared, unless a job says.
+    pub verify: f64,
 }
 
 /// A started coordinator.
@@ -114,8 +119,13 @@ pub async fn start(config: CoordinatorConfig, shutdown: CancellationToken) -> Re
         binary_sha256,
         state_dir: config.state_dir.clone(),
     };
-    let cluster =
-        Cluster::new(identity, scheduler_config, config.max_running_jobs, shutdown.clone());
+    let cluster = Cluster::new(
+        identity,
+        scheduler_config,
+        config.max_running_jobs,
+        config.verify,
+        shutdown.clone(),
+    );
     tracing::info!(
         "coordinator listening on UDP {local_addr}, control socket {}",
         config.socket.display()

@@ -345,6 +345,7 @@ mod tests {
             straggler_factor: 3.0,
             worker_cert_life: certs::authority::DEFAULT_WORKER_CERT_LIFE,
             max_running_jobs: coordinator::DEFAULT_MAX_RUNNING_JOBS as usize,
+            verify: coordinator::DEFAULT_VERIFY,
         };
         let running = coordinator::start(config, shutdown.clone()).await.unwrap();
         (dir, shutdown, running)

@@ -18,6 +18,10 @@
 //!   missing their deadlines (one that hoards slots and never answers) is sent fewer: its
 //!   usable slots halve with every miss in a row, and recover when it finishes a chunk in
 //!   time.
+//! - *Verification*: a share of each job's chunks (chosen by a hash of job and chunk) also
+//!   runs on a second worker, and the two results must be equal; on a mismatch a third worker
+//!   decides, the odd one out is quarantined (no more chunks until cleared), and only an
+//!   agreeing result is reduced. A chunk nobody else could check is taken as it is.
 //! - *Lazy chunks*: a job holds state only for chunks started and not yet done, so its memory
 //!   does not grow with its size.
 //! - *Failures*: a failed chunk is retried, preferably on a worker it has not failed on; the
@@ -63,6 +67,8 @@ pub enum Event<R> {
     WorkerJoined {
         worker: WorkerId,
         slots: u32,
+        /// Quarantined before it (re)connected: it gets no chunks until cleared.
+        quarantined: bool,
     },
     /// The worker's connection closed or timed out: its chunks must run elsewhere.
     WorkerLost {
@@ -74,6 +80,10 @@ pub enum Event<R> {
     },
     /// A draining worker takes chunks again (its update was declined or failed).
     WorkerResumed {
+        worker: WorkerId,
+    },
+    /// An operator cleared a quarantined worker.
+    WorkerCleared {
         worker: WorkerId,
     },
     JobSubmitted {
@@ -117,12 +127,14 @@ pub struct JobShape {
     /// Only chunks before this index run until [`Event::JobWindow`] moves it: for results a
     /// client takes in order, so what waits for it is bounded. `None`: no window.
     pub window: Option<ChunkIndex>,
+    /// The share of chunks (0 to 1) also run on a second worker and compared.
+    pub verify: f64,
 }
 
 impl JobShape {
     /// A job of `units` units expected to run at `units_per_second` on one slot.
     pub fn new(units: u64, units_per_second: f64) -> Self {
-        JobShape { units, units_per_second, max_chunk_units: u64::MAX, window: None }
+        JobShape { units, units_per_second, max_chunk_units: u64::MAX, window: None, verify: 0.0 }
     }
 }
 
@@ -145,6 +157,9 @@ pub enum Action<R> {
     Reduce { job: JobId, chunk: ChunkIndex, worker: WorkerId, start: u64, end: u64, result: R },
     /// The job is over, with its final progress; the scheduler has forgotten it.
     JobEnded { job: JobId, outcome: Outcome, progress: Progress },
+    /// `worker` returned a result for `chunk` of `job` that two other workers contradicted:
+    /// it gets no more chunks until cleared.
+    Quarantine { worker: WorkerId, job: JobId, chunk: ChunkIndex },
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -166,6 +181,8 @@ pub struct Progress {
     pub units_total: u64,
     /// Chunks run again: after a lost worker, a failure, or as a straggler's backup.
     pub chunks_rerun: u64,
+    /// Chunks whose result was checked against another worker's.
+    pub chunks_verified: u64,
 }
 
 /// Cluster-wide load.
@@ -182,6 +199,8 @@ struct Worker {
     draining: bool,
     /// Deadlines missed in a row: each halves the slots it is sent chunks for.
     missed: u32,
+    /// Contradicted by two other workers: no chunks until cleared.
+    quarantined: bool,
 }
 
 impl Worker {
@@ -191,8 +210,12 @@ impl Worker {
         (self.slots >> self.missed.min(31)).max(1)
     }
 
+    fn takes_chunks(&self) -> bool {
+        !self.draining && !self.quarantined
+    }
+
     fn free_slots(&self) -> u32 {
-        if self.draining {
+        if !self.takes_chunks() {
             return 0;
         }
         self.usable_slots().saturating_sub(self.running.len() as u32)
@@ -200,23 +223,51 @@ impl Worker {
 }
 
 /// A chunk started and not yet done.
-#[derive(Default)]
-struct Chunk {
+struct Chunk<R> {
     running: Vec<AssignmentId>,
     failures: u32,
     failed_on: Vec<WorkerId>,
+    /// Results not yet reduced, with their workers: a verified chunk's first, then its check.
+    results: Vec<(WorkerId, R)>,
+    /// How many results it needs before one is reduced: 1, 2 when verified, 3 to decide a
+    /// mismatch.
+    wanted: usize,
 }
 
-struct Job {
+impl<R> Default for Chunk<R> {
+    fn default() -> Self {
+        Chunk { running: vec![], failures: 0, failed_on: vec![], results: vec![], wanted: 1 }
+    }
+}
+
+impl<R> Chunk<R> {
+    fn answered_by(&self, worker: WorkerId) -> bool {
+        self.results.iter().any(|(w, _)| *w == worker)
+    }
+}
+
+/// Whether chunk `chunk` of `job` is among the share `fraction` that is verified: a fixed
+/// pseudo-random choice, so the same chunks are checked however the job is scheduled.
+pub fn is_verified(job: JobId, chunk: ChunkIndex, fraction: f64) -> bool {
+    // SplitMix64's finalizer: every input bit moves every output bit.
+    let mut x = job.rotate_left(32) ^ u64::from(chunk);
+    x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    x ^= x >> 31;
+    (x >> 11) as f64 / (1u64 << 53) as f64 <= fraction && fraction > 0.0
+}
+
+struct Job<R> {
     plan: ChunkPlan,
     window: Option<ChunkIndex>,
     /// Chunks started and not done (running, or waiting to run again). A chunk below
     /// `next_fresh` and not here is done.
-    started: BTreeMap<ChunkIndex, Chunk>,
+    started: BTreeMap<ChunkIndex, Chunk<R>>,
     /// Chunks to run again (after a lost worker or a failure), before any fresh one.
     retry: VecDeque<ChunkIndex>,
     /// The first chunk never started; it and all after it are fresh.
     next_fresh: ChunkIndex,
+    verify: f64,
     /// Wall time of the most recently reduced chunks, for the deadline.
     durations: VecDeque<Duration>,
     /// A chunk's expected time from the plan, until `durations` has one.
@@ -224,7 +275,7 @@ struct Job {
     progress: Progress,
 }
 
-impl Job {
+impl<R> Job<R> {
     /// Chunks waiting to run inside the window: retried ones first (they ran before, so they
     /// are inside), then the next fresh one.
     fn runnable(&self) -> impl Iterator<Item = ChunkIndex> + '_ {
@@ -263,7 +314,7 @@ struct Assignment {
 pub struct Scheduler<R> {
     config: Config,
     workers: BTreeMap<WorkerId, Worker>,
-    jobs: BTreeMap<JobId, Job>,
+    jobs: BTreeMap<JobId, Job<R>>,
     assignments: BTreeMap<AssignmentId, Assignment>,
     next_assignment: AssignmentId,
     /// The job after which the next round-robin turn starts.
@@ -271,7 +322,7 @@ pub struct Scheduler<R> {
     _result: std::marker::PhantomData<R>,
 }
 
-impl<R> Scheduler<R> {
+impl<R: PartialEq> Scheduler<R> {
     pub fn new(config: Config) -> Self {
         Scheduler {
             config,
@@ -288,11 +339,11 @@ impl<R> Scheduler<R> {
     pub fn handle(&mut self, now: Duration, event: Event<R>) -> Vec<Action<R>> {
         let mut out = Vec::new();
         match event {
-            Event::WorkerJoined { worker, slots } => {
+            Event::WorkerJoined { worker, slots, quarantined } => {
                 // A reused id means the old connection is gone: treat it as lost first.
                 self.lose_worker(worker, &mut out);
                 let running = BTreeSet::new();
-                let w = Worker { slots, running, draining: false, missed: 0 };
+                let w = Worker { slots, running, draining: false, missed: 0, quarantined };
                 self.workers.insert(worker, w);
             }
             Event::WorkerLost { worker } => self.lose_worker(worker, &mut out),
@@ -300,6 +351,11 @@ impl<R> Scheduler<R> {
                 let draining = matches!(event, Event::WorkerDraining { .. });
                 if let Some(w) = self.workers.get_mut(&worker) {
                     w.draining = draining;
+                }
+            }
+            Event::WorkerCleared { worker } => {
+                if let Some(w) = self.workers.get_mut(&worker) {
+                    w.quarantined = false;
                 }
             }
             Event::JobSubmitted { job, shape } => self.submit(job, shape, &mut out),
@@ -318,6 +374,7 @@ impl<R> Scheduler<R> {
             }
             Event::Tick => {}
         }
+        self.settle_unverifiable(&mut out);
         self.dispatch(now, &mut out);
         out
     }
@@ -334,7 +391,7 @@ impl<R> Scheduler<R> {
             load.slots += w.slots;
             load.slots_busy += w.running.len() as u32;
         }
-        load.chunks_queued = self.jobs.values().map(Job::queued).sum();
+        load.chunks_queued = self.jobs.values().map(Job::<R>::queued).sum();
         load
     }
 
@@ -363,6 +420,7 @@ impl<R> Scheduler<R> {
             started: BTreeMap::new(),
             retry: VecDeque::new(),
             next_fresh: 0,
+            verify: shape.verify,
             durations: VecDeque::new(),
             planned,
             progress: Progress { chunks_total: n as u64, units_total: units, ..Default::default() },
@@ -416,12 +474,11 @@ impl<R> Scheduler<R> {
         out: &mut Vec<Action<R>>,
     ) {
         let Some(a) = self.release(assignment) else { return };
+        let checkers = self.checkers(a.job, a.chunk, a.worker);
+        let factor = self.config.straggler_factor;
         let Some(job) = self.jobs.get_mut(&a.job) else { return };
-        let Some(chunk) = job.started.remove(&a.chunk) else { return };
-        let others = chunk.running;
-        let (start, end) = job.plan.range(a.chunk);
         let took = now.saturating_sub(a.started);
-        if took <= job.deadline(self.config.straggler_factor) {
+        if took <= job.deadline(factor) {
             if let Some(w) = self.workers.get_mut(&a.worker) {
                 w.missed = 0;
             }
@@ -430,24 +487,113 @@ impl<R> Scheduler<R> {
             job.durations.pop_front();
         }
         job.durations.push_back(took);
+        let Some(chunk) = job.started.get_mut(&a.chunk) else { return };
+        chunk.results.push((a.worker, result));
+        if chunk.results.len() == 1 && is_verified(a.job, a.chunk, job.verify) && checkers > 0 {
+            chunk.wanted = 2;
+            job.progress.chunks_verified += 1;
+        }
+        if chunk.results.len() < chunk.wanted {
+            // Checked by a copy still running elsewhere, or by one queued now.
+            if chunk.running.is_empty() {
+                job.retry.push_front(a.chunk);
+            }
+            return;
+        }
+        match agreement(&chunk.results) {
+            Agreement::Agreed { index, odd } => {
+                if let Some(odd) = odd {
+                    if let Some(w) = self.workers.get_mut(&odd) {
+                        w.quarantined = true;
+                    }
+                    out.push(Action::Quarantine { worker: odd, job: a.job, chunk: a.chunk });
+                }
+                self.reduce(a.job, a.chunk, index, out);
+            }
+            Agreement::Undecided => {
+                chunk.wanted = 3;
+                if chunk.running.is_empty() {
+                    job.retry.push_front(a.chunk);
+                }
+            }
+            Agreement::Split => {
+                let message = format!(
+                    "chunk {} gave three different results on three workers: a fault or a \
+                     lie on more than one of them",
+                    a.chunk
+                );
+                self.end_job(a.job, Outcome::Failed(message), out);
+            }
+        }
+    }
+
+    /// Reduces result `index` of a chunk whose results agree: the chunk is done.
+    fn reduce(&mut self, job_id: JobId, chunk: ChunkIndex, index: usize, out: &mut Vec<Action<R>>) {
+        let Some(job) = self.jobs.get_mut(&job_id) else { return };
+        let Some(mut state) = job.started.remove(&chunk) else { return };
+        if let Some(position) = job.retry.iter().position(|&c| c == chunk) {
+            job.retry.remove(position);
+        }
+        let (worker, result) = state.results.swap_remove(index);
+        let (start, end) = job.plan.range(chunk);
         job.progress.chunks_done += 1;
         job.progress.units_done += end - start;
         let finished = job.progress.chunks_done == job.progress.chunks_total;
-        out.push(Action::Reduce {
-            job: a.job,
-            chunk: a.chunk,
-            worker: a.worker,
-            start,
-            end,
-            result,
-        });
-        for other in others {
+        out.push(Action::Reduce { job: job_id, chunk, worker, start, end, result });
+        for other in state.running {
             self.cancel_assignment(other, out);
         }
         if finished {
-            if let Some(job) = self.jobs.remove(&a.job) {
+            if let Some(job) = self.jobs.remove(&job_id) {
                 let progress = job.progress;
-                out.push(Action::JobEnded { job: a.job, outcome: Outcome::Done, progress });
+                out.push(Action::JobEnded { job: job_id, outcome: Outcome::Done, progress });
+            }
+        }
+    }
+
+    /// Connected workers that take chunks and have not answered `chunk` of `job` (besides
+    /// `answering`, which is answering now): those that could check it.
+    fn checkers(&self, job: JobId, chunk: ChunkIndex, answering: WorkerId) -> usize {
+        let state = self.jobs.get(&job).and_then(|j| j.started.get(&chunk));
+        self.workers
+            .iter()
+            .filter(|(&id, w)| {
+                w.takes_chunks() && id != answering && state.is_none_or(|c| !c.answered_by(id))
+            })
+            .count()
+    }
+
+    /// Chunks waiting for a check that no connected worker can give: a single result is
+    /// taken as it is; a mismatch no third worker can decide fails the job.
+    fn settle_unverifiable(&mut self, out: &mut Vec<Action<R>>) {
+        let waiting: Vec<(JobId, ChunkIndex)> = self
+            .jobs
+            .iter()
+            .flat_map(|(&id, job)| {
+                job.started
+                    .iter()
+                    .filter(|(_, c)| !c.results.is_empty() && c.running.is_empty())
+                    .map(move |(&chunk, _)| (id, chunk))
+            })
+            .collect();
+        for (job, chunk) in waiting {
+            let Some(state) = self.jobs.get(&job).and_then(|j| j.started.get(&chunk)) else {
+                continue;
+            };
+            let answered = state.results.len();
+            let any_checker =
+                self.workers.iter().any(|(&id, w)| w.takes_chunks() && !state.answered_by(id));
+            if any_checker {
+                continue;
+            }
+            if answered == 1 {
+                self.reduce(job, chunk, 0, out);
+            } else {
+                let message = format!(
+                    "chunk {chunk}: two workers gave different results and no third worker is \
+                     connected to decide"
+                );
+                self.end_job(job, Outcome::Failed(message), out);
             }
         }
     }
@@ -529,7 +675,7 @@ impl<R> Scheduler<R> {
     }
 
     /// The first queued chunk of `job` that a free slot may take, and that slot's worker.
-    fn place_queued(&self, job: &Job) -> Option<(ChunkIndex, WorkerId)> {
+    fn place_queued(&self, job: &Job<R>) -> Option<(ChunkIndex, WorkerId)> {
         // Only retried chunks can refuse a free slot (they avoid workers they failed on), so
         // this scan stops at the first fresh chunk at the latest.
         let fresh = Chunk::default();
@@ -544,7 +690,7 @@ impl<R> Scheduler<R> {
         &self,
         now: Duration,
         job_id: JobId,
-        job: &Job,
+        job: &Job<R>,
     ) -> Option<(ChunkIndex, WorkerId)> {
         if job.runnable().next().is_some() {
             return None;
@@ -561,11 +707,17 @@ impl<R> Scheduler<R> {
         })
     }
 
-    /// The worker with the most free slots, avoiding `exclude` always and the chunk's failed
-    /// workers unless no other worker is connected.
-    fn pick_worker(&self, chunk: &Chunk, exclude: &[WorkerId]) -> Option<WorkerId> {
-        let candidates =
-            || self.workers.iter().filter(|(id, _)| !exclude.contains(id)).map(|(&id, w)| (id, w));
+    /// The worker with the most free slots, avoiding `exclude` and the workers that answered
+    /// the chunk always, and the chunk's failed workers unless no other worker takes chunks.
+    fn pick_worker(&self, chunk: &Chunk<R>, exclude: &[WorkerId]) -> Option<WorkerId> {
+        let candidates = || {
+            self.workers
+                .iter()
+                .filter(|(id, w)| {
+                    w.takes_chunks() && !exclude.contains(id) && !chunk.answered_by(**id)
+                })
+                .map(|(&id, w)| (id, w))
+        };
         let untried = |id: &WorkerId| !chunk.failed_on.contains(id);
         let any_untried = candidates().any(|(id, _)| untried(&id));
         candidates()
@@ -601,5 +753,36 @@ impl<R> Scheduler<R> {
         self.assignments.insert(id, Assignment { job: job_id, chunk, worker, started: now });
         self.last_served = Some(job_id);
         out.push(Action::Assign { assignment: id, worker, job: job_id, chunk, start, end });
+    }
+}
+
+/// What a verified chunk's results say.
+#[derive(Debug, PartialEq, Eq)]
+enum Agreement {
+    /// Result `index` stands; `odd` is the worker two others contradicted, if any.
+    Agreed { index: usize, odd: Option<WorkerId> },
+    /// Two results differ: a third must decide.
+    Undecided,
+    /// Three results, all different.
+    Split,
+}
+
+fn agreement<R: PartialEq>(results: &[(WorkerId, R)]) -> Agreement {
+    match results {
+        [_] => Agreement::Agreed { index: 0, odd: None },
+        [(_, a), (_, b)] if a == b => Agreement::Agreed { index: 0, odd: None },
+        [_, _] => Agreement::Undecided,
+        [(w0, a), (w1, b), (w2, c)] => {
+            if a == b {
+                Agreement::Agreed { index: 0, odd: (a != c).then_some(*w2) }
+            } else if a == c {
+                Agreement::Agreed { index: 0, odd: Some(*w1) }
+            } else if b == c {
+                Agreement::Agreed { index: 1, odd: Some(*w0) }
+            } else {
+                Agreement::Split
+            }
+        }
+        _ => Agreement::Split,
     }
 }

@@ -8,8 +8,26 @@ use super::*;
 use proptest::prelude::*;
 use std::collections::HashMap;
 
-/// A chunk result: which assignment produced it, so double counting is visible.
-type Result = AssignmentId;
+/// A chunk result: the assignment that produced it (so double counting is visible) and its
+/// value, which is all verification compares.
+#[derive(Clone, Copy, Debug)]
+struct Output {
+    assignment: AssignmentId,
+    value: u64,
+}
+
+impl PartialEq for Output {
+    fn eq(&self, other: &Self) -> bool {
+        self.value == other.value
+    }
+}
+
+type Result = Output;
+
+/// The right value of a chunk.
+fn right(job: JobId, chunk: ChunkIndex) -> u64 {
+    job * 1_000_003 + u64::from(chunk)
+}
 
 #[derive(Clone, Debug)]
 enum Op {
@@ -29,6 +47,7 @@ enum Op {
         units: u64,
         max_chunk_units: u64,
         window: Option<ChunkIndex>,
+        verify: f64,
     },
     /// The client of a windowed job takes results: its window moves forward.
     Window {
@@ -51,6 +70,10 @@ enum Op {
     Fail {
         pick: usize,
     },
+    /// A well-formed wrong result, different from every other.
+    Lie {
+        pick: usize,
+    },
     Advance {
         millis: u64,
     },
@@ -62,8 +85,11 @@ fn op() -> impl Strategy<Value = Op> {
         1 => any::<usize>().prop_map(|pick| Op::Lose { pick }),
         1 => any::<usize>().prop_map(|pick| Op::Drain { pick }),
         1 => any::<usize>().prop_map(|pick| Op::Resume { pick }),
-        2 => (0u64..5_000, 1u64..2_000, proptest::option::of(1u32..6)).prop_map(
-            |(units, max_chunk_units, window)| Op::Submit { units, max_chunk_units, window }
+        2 => (0u64..5_000, 1u64..2_000, proptest::option::of(1u32..6), 0..3).prop_map(
+            |(units, max_chunk_units, window, v)| {
+                let verify = [0.0, 0.5, 1.0][v as usize];
+                Op::Submit { units, max_chunk_units, window, verify }
+            }
         ),
         1 => (any::<usize>(), 1u32..4).prop_map(|(pick, by)| Op::Window { pick, by }),
         1 => any::<usize>().prop_map(|pick| Op::Cancel { pick }),
@@ -71,6 +97,7 @@ fn op() -> impl Strategy<Value = Op> {
         8 => any::<usize>().prop_map(|pick| Op::Finish { pick }),
         2 => any::<usize>().prop_map(|pick| Op::Duplicate { pick }),
         2 => any::<usize>().prop_map(|pick| Op::Fail { pick }),
+        1 => any::<usize>().prop_map(|pick| Op::Lie { pick }),
         3 => (0u64..2_000).prop_map(|millis| Op::Advance { millis }),
     ]
 }
@@ -97,6 +124,10 @@ struct Harness {
     draining: std::collections::BTreeSet<WorkerId>,
     /// Windows of windowed jobs: chunks from this index on must not run.
     windows: HashMap<JobId, ChunkIndex>,
+    /// Quarantined workers: they must get no new chunks.
+    quarantined: std::collections::BTreeSet<WorkerId>,
+    /// Workers that lied at least once: only they may be quarantined.
+    liars: std::collections::BTreeSet<WorkerId>,
 }
 
 impl Harness {
@@ -116,6 +147,7 @@ impl Harness {
             Action::Assign { assignment, worker, job, chunk, start, end } => {
                 assert!(self.workers.contains_key(&worker), "assigned to lost worker {worker}");
                 assert!(!self.draining.contains(&worker), "assigned to draining worker {worker}");
+                assert!(!self.quarantined.contains(&worker), "assigned to quarantined {worker}");
                 assert!(self.open_jobs.contains_key(&job), "assigned a chunk of ended job {job}");
                 assert!(start < end);
                 if let Some(&window) = self.windows.get(&job) {
@@ -137,7 +169,11 @@ impl Harness {
                 *count += 1;
                 assert_eq!(*count, 1, "chunk {chunk} of job {job} reduced twice");
                 *self.units_reduced.entry(job).or_default() += end - start;
-                assert!(self.issued.contains(&result));
+                assert!(self.issued.contains(&result.assignment));
+            }
+            Action::Quarantine { worker, .. } => {
+                assert!(self.liars.contains(&worker), "honest worker {worker} quarantined");
+                self.quarantined.insert(worker);
             }
             Action::JobEnded { job, outcome, progress } => {
                 let (chunks, units) = self.open_jobs.remove(&job).expect("job ended twice");
@@ -165,7 +201,10 @@ impl Harness {
             Op::Join { slots } => {
                 self.next_worker += 1;
                 self.workers.insert(self.next_worker, slots);
-                self.feed(s, Event::WorkerJoined { worker: self.next_worker, slots });
+                self.feed(
+                    s,
+                    Event::WorkerJoined { worker: self.next_worker, slots, quarantined: false },
+                );
             }
             Op::Lose { pick } => {
                 if let Some(worker) = Self::pick(self.workers.keys().copied(), pick) {
@@ -186,7 +225,7 @@ impl Harness {
                     self.feed(s, Event::WorkerResumed { worker });
                 }
             }
-            Op::Submit { units, max_chunk_units, window } => {
+            Op::Submit { units, max_chunk_units, window, verify } => {
                 self.next_job += 1;
                 let slots = s.load().slots.max(1);
                 let targets = ChunkTargets { max_units: max_chunk_units, ..Default::default() };
@@ -196,7 +235,8 @@ impl Harness {
                 if let Some(window) = window {
                     self.windows.insert(self.next_job, window);
                 }
-                let shape = JobShape { max_chunk_units, window, ..JobShape::new(units, 1e5) };
+                let shape =
+                    JobShape { max_chunk_units, window, verify, ..JobShape::new(units, 1e5) };
                 self.feed(s, Event::JobSubmitted { job: self.next_job, shape });
             }
             Op::Window { pick, by } => {
@@ -221,15 +261,23 @@ impl Harness {
             }
             Op::Finish { pick } => {
                 if let Some(assignment) = Self::pick(self.running.keys().copied(), pick) {
-                    self.running.remove(&assignment);
-                    self.feed(s, Event::ChunkFinished { assignment, result: assignment });
+                    self.finish(s, assignment);
                 }
             }
             Op::Duplicate { pick } => {
                 if let Some(assignment) = Self::pick(self.issued.iter().copied(), pick) {
                     if !self.running.contains_key(&assignment) {
-                        self.feed(s, Event::ChunkFinished { assignment, result: assignment });
+                        let result = Output { assignment, value: 0 };
+                        self.feed(s, Event::ChunkFinished { assignment, result });
                     }
+                }
+            }
+            Op::Lie { pick } => {
+                if let Some(assignment) = Self::pick(self.running.keys().copied(), pick) {
+                    let (worker, _, _) = self.running.remove(&assignment).unwrap();
+                    self.liars.insert(worker);
+                    let result = Output { assignment, value: u64::MAX - assignment };
+                    self.feed(s, Event::ChunkFinished { assignment, result });
                 }
             }
             Op::Fail { pick } => {
@@ -262,10 +310,16 @@ impl Harness {
                 }
                 continue;
             };
-            self.running.remove(&assignment);
-            self.feed(s, Event::ChunkFinished { assignment, result: assignment });
+            self.finish(s, assignment);
         }
         assert!(self.open_jobs.is_empty(), "jobs never ended: {:?}", self.open_jobs);
+    }
+
+    /// Delivers a running assignment's right result.
+    fn finish(&mut self, s: &mut Scheduler<Result>, assignment: AssignmentId) {
+        let (_, job, chunk) = self.running.remove(&assignment).expect("running");
+        let result = Output { assignment, value: right(job, chunk) };
+        self.feed(s, Event::ChunkFinished { assignment, result });
     }
 }
 
@@ -285,6 +339,7 @@ proptest! {
 }
 
 fn finish(s: &mut Scheduler<u64>, now: Duration, a: AssignmentId) -> Vec<Action<u64>> {
+    // Every result differs from every other: only unverified jobs use this.
     s.handle(now, Event::ChunkFinished { assignment: a, result: a })
 }
 
@@ -302,7 +357,7 @@ fn assigned(actions: &[Action<u64>]) -> Vec<(AssignmentId, WorkerId, JobId)> {
 fn jobs_share_slots_round_robin() {
     let mut s = Scheduler::new(Config::default());
     let t = Duration::ZERO;
-    s.handle(t, Event::WorkerJoined { worker: 1, slots: 1 });
+    s.handle(t, Event::WorkerJoined { worker: 1, slots: 1, quarantined: false });
     // A long job takes the only slot; a short job arrives.
     let a = s.handle(t, Event::JobSubmitted { job: 1, shape: JobShape::new(1_000_000, 1e3) });
     let first = assigned(&a)[0].0;
@@ -316,8 +371,8 @@ fn jobs_share_slots_round_robin() {
 fn a_straggler_gets_a_backup_and_the_first_result_wins() {
     let mut s = Scheduler::new(Config::default());
     let ms = Duration::from_millis;
-    s.handle(ms(0), Event::WorkerJoined { worker: 1, slots: 1 });
-    s.handle(ms(0), Event::WorkerJoined { worker: 2, slots: 1 });
+    s.handle(ms(0), Event::WorkerJoined { worker: 1, slots: 1, quarantined: false });
+    s.handle(ms(0), Event::WorkerJoined { worker: 2, slots: 1, quarantined: false });
     // 2 s of work on 2 slots: 8 chunks of 0.25 s.
     let a = s.handle(ms(0), Event::JobSubmitted { job: 1, shape: JobShape::new(2_000, 1e3) });
     let (straggler, mut fast) = (assigned(&a)[0], assigned(&a)[1]);
@@ -352,7 +407,7 @@ fn a_chunk_failing_three_times_fails_the_job() {
     let mut s = Scheduler::new(Config::default());
     let t = Duration::ZERO;
     for w in 1..=3 {
-        s.handle(t, Event::WorkerJoined { worker: w, slots: 1 });
+        s.handle(t, Event::WorkerJoined { worker: w, slots: 1, quarantined: false });
     }
     let mut actions = s.handle(t, Event::JobSubmitted { job: 1, shape: JobShape::new(5, 1e3) });
     let mut tried = vec![];
@@ -373,17 +428,17 @@ fn a_chunk_failing_three_times_fails_the_job() {
 fn a_lost_workers_chunks_run_elsewhere_and_a_new_worker_gets_work() {
     let mut s = Scheduler::new(Config::default());
     let t = Duration::ZERO;
-    s.handle(t, Event::WorkerJoined { worker: 1, slots: 2 });
+    s.handle(t, Event::WorkerJoined { worker: 1, slots: 2, quarantined: false });
     let a = s.handle(t, Event::JobSubmitted { job: 1, shape: JobShape::new(100_000, 1e3) });
     assert_eq!(assigned(&a).len(), 2);
     // A worker joining mid-job is put to work at once.
-    let joined = s.handle(t, Event::WorkerJoined { worker: 2, slots: 1 });
+    let joined = s.handle(t, Event::WorkerJoined { worker: 2, slots: 1, quarantined: false });
     assert_eq!(assigned(&joined).len(), 1);
     assert_eq!(assigned(&joined)[0].1, 2);
     // Losing worker 1 frees its chunks; they wait at the head of the queue for a slot.
     s.handle(t, Event::WorkerLost { worker: 1 });
     assert_eq!(s.progress(1).map(|p| p.chunks_rerun), Some(2));
-    let back = s.handle(t, Event::WorkerJoined { worker: 3, slots: 2 });
+    let back = s.handle(t, Event::WorkerJoined { worker: 3, slots: 2, quarantined: false });
     let ranges: Vec<_> = back
         .iter()
         .filter_map(|a| match a {
@@ -399,8 +454,8 @@ fn a_lost_workers_chunks_run_elsewhere_and_a_new_worker_gets_work() {
 fn a_window_holds_chunks_back_until_it_moves_and_stragglers_inside_get_backups() {
     let mut s = Scheduler::new(Config::default());
     let ms = Duration::from_millis;
-    s.handle(ms(0), Event::WorkerJoined { worker: 1, slots: 4 });
-    s.handle(ms(0), Event::WorkerJoined { worker: 2, slots: 1 });
+    s.handle(ms(0), Event::WorkerJoined { worker: 1, slots: 4, quarantined: false });
+    s.handle(ms(0), Event::WorkerJoined { worker: 2, slots: 1, quarantined: false });
     let shape = JobShape { max_chunk_units: 10, window: Some(2), ..JobShape::new(100, 1e3) };
     let a = s.handle(ms(0), Event::JobSubmitted { job: 1, shape });
     let chunks: Vec<ChunkIndex> = a
@@ -431,12 +486,12 @@ fn a_window_holds_chunks_back_until_it_moves_and_stragglers_inside_get_backups()
 fn a_hoarder_cannot_wedge_a_job() {
     let mut s = Scheduler::new(Config::default());
     let ms = Duration::from_millis;
-    s.handle(ms(0), Event::WorkerJoined { worker: 1, slots: 4096 });
+    s.handle(ms(0), Event::WorkerJoined { worker: 1, slots: 4096, quarantined: false });
     // 100 chunks of 10 ms planned (1,000 units a second, 10 units each).
     let shape = JobShape::new(1_000, 1e3);
     let a = s.handle(ms(0), Event::JobSubmitted { job: 1, shape });
     assert_eq!(assigned(&a).len(), 100, "the hoarder takes every chunk");
-    s.handle(ms(0), Event::WorkerJoined { worker: 2, slots: 1 });
+    s.handle(ms(0), Event::WorkerJoined { worker: 2, slots: 1, quarantined: false });
     // Nothing before the deadline: 3 × 10 ms, but at least a second.
     assert!(assigned(&s.handle(ms(1_000), Event::Tick)).is_empty());
     let mut now = ms(1_001);
@@ -467,7 +522,7 @@ fn a_hoarder_cannot_wedge_a_job() {
 #[test]
 fn a_huge_job_holds_only_the_chunks_in_flight() {
     let mut s = Scheduler::new(Config::default());
-    s.handle(Duration::ZERO, Event::WorkerJoined { worker: 1, slots: 2 });
+    s.handle(Duration::ZERO, Event::WorkerJoined { worker: 1, slots: 2, quarantined: false });
     let a = s.handle(
         Duration::ZERO,
         Event::JobSubmitted { job: 1, shape: JobShape::new(u64::MAX, 1e8) },
@@ -478,4 +533,127 @@ fn a_huge_job_holds_only_the_chunks_in_flight() {
     assert_eq!(job.next_fresh, 2);
     assert_eq!(job.plan.len() as u64, u64::from(u32::MAX), "as many chunks as can be indexed");
     assert_eq!(s.load().chunks_queued, job.plan.len() as u64 - 2);
+}
+
+fn answer(s: &mut Scheduler<u64>, a: AssignmentId, value: u64) -> Vec<Action<u64>> {
+    s.handle(Duration::ZERO, Event::ChunkFinished { assignment: a, result: value })
+}
+
+fn joined(worker: WorkerId, slots: u32) -> Event<u64> {
+    Event::WorkerJoined { worker, slots, quarantined: false }
+}
+
+/// With every chunk verified, each runs on two workers and is reduced once, after both agree.
+#[test]
+fn a_verified_chunk_is_reduced_once_two_workers_agree() {
+    let mut s = Scheduler::new(Config::default());
+    s.handle(Duration::ZERO, joined(1, 1));
+    s.handle(Duration::ZERO, joined(2, 1));
+    let shape = JobShape { verify: 1.0, ..JobShape::new(5, 1e3) };
+    let a = s.handle(Duration::ZERO, Event::JobSubmitted { job: 1, shape });
+    let (first, worker, _) = assigned(&a)[0];
+    // The first result waits; the same chunk goes to the other worker.
+    let wait = answer(&mut s, first, 42);
+    assert!(!wait.iter().any(|a| matches!(a, Action::Reduce { .. })), "{wait:?}");
+    let (check, other, _) = assigned(&wait)[0];
+    assert_ne!(other, worker);
+    let done = answer(&mut s, check, 42);
+    let reduced: Vec<_> = done
+        .iter()
+        .filter_map(|a| {
+            if let Action::Reduce { result, worker, .. } = a {
+                Some((*result, *worker))
+            } else {
+                None
+            }
+        })
+        .collect();
+    assert_eq!(reduced, [(42, worker)], "reduced once, credited to the first");
+    let Some(Action::JobEnded { outcome: Outcome::Done, progress, .. }) = done.last() else {
+        panic!("{done:?}")
+    };
+    assert_eq!((progress.chunks_verified, progress.chunks_done), (1, 1));
+}
+
+/// A worker whose result two others contradict is quarantined; the job uses the agreeing one.
+#[test]
+fn a_contradicted_worker_is_quarantined_and_its_result_dropped() {
+    let mut s = Scheduler::new(Config::default());
+    for w in 1..=3 {
+        s.handle(Duration::ZERO, joined(w, 1));
+    }
+    let shape = JobShape { verify: 1.0, ..JobShape::new(5, 1e3) };
+    let a = s.handle(Duration::ZERO, Event::JobSubmitted { job: 1, shape });
+    let (lie, liar, _) = assigned(&a)[0];
+    let check = assigned(&answer(&mut s, lie, 0))[0];
+    let third = assigned(&answer(&mut s, check.0, 7))[0];
+    assert!(third.1 != liar && third.1 != check.1, "a third worker decides");
+    let decided = answer(&mut s, third.0, 7);
+    assert!(
+        decided.contains(&Action::Quarantine { worker: liar, job: 1, chunk: 0 }),
+        "{decided:?}"
+    );
+    assert!(decided.iter().any(|a| matches!(a, Action::Reduce { result: 7, .. })), "{decided:?}");
+    // No more chunks for the liar, until cleared.
+    let shape = JobShape::new(100_000, 1e3);
+    let next = s.handle(Duration::ZERO, Event::JobSubmitted { job: 2, shape });
+    assert!(assigned(&next).iter().all(|a| a.1 != liar), "{next:?}");
+    let cleared = s.handle(Duration::ZERO, Event::WorkerCleared { worker: liar });
+    assert_eq!(assigned(&cleared).iter().filter(|a| a.1 == liar).count(), 1);
+    // A quarantined worker that reconnects stays quarantined.
+    s.handle(Duration::ZERO, Event::WorkerLost { worker: 3 });
+    let back =
+        s.handle(Duration::ZERO, Event::WorkerJoined { worker: 4, slots: 1, quarantined: true });
+    assert!(assigned(&back).iter().all(|a| a.1 != 4), "{back:?}");
+}
+
+/// Three different results: no majority, the job fails rather than guess. With nobody to
+/// check a result, it is taken as it is.
+#[test]
+fn three_different_results_fail_the_job_and_a_lone_worker_is_not_checked() {
+    let mut s = Scheduler::new(Config::default());
+    for w in 1..=3 {
+        s.handle(Duration::ZERO, joined(w, 1));
+    }
+    let shape = JobShape { verify: 1.0, ..JobShape::new(5, 1e3) };
+    let a = s.handle(Duration::ZERO, Event::JobSubmitted { job: 1, shape });
+    let second = assigned(&answer(&mut s, assigned(&a)[0].0, 1))[0];
+    let third = assigned(&answer(&mut s, second.0, 2))[0];
+    let end = answer(&mut s, third.0, 3);
+    let Some(Action::JobEnded { outcome: Outcome::Failed(message), .. }) = end.last() else {
+        panic!("{end:?}")
+    };
+    assert!(message.contains("three different results"), "{message}");
+
+    let mut lone = Scheduler::new(Config::default());
+    lone.handle(Duration::ZERO, joined(1, 1));
+    let a = lone.handle(Duration::ZERO, Event::JobSubmitted { job: 1, shape });
+    let done = answer(&mut lone, assigned(&a)[0].0, 9);
+    assert!(done.iter().any(|a| matches!(a, Action::Reduce { result: 9, .. })), "{done:?}");
+    // Two disagreeing and no third: the job fails with the reason.
+    let mut pair = Scheduler::new(Config::default());
+    pair.handle(Duration::ZERO, joined(1, 1));
+    pair.handle(Duration::ZERO, joined(2, 1));
+    let a = pair.handle(Duration::ZERO, Event::JobSubmitted { job: 1, shape });
+    let check = assigned(&answer(&mut pair, assigned(&a)[0].0, 1))[0];
+    let end = answer(&mut pair, check.0, 2);
+    let Some(Action::JobEnded { outcome: Outcome::Failed(message), .. }) = end.last() else {
+        panic!("{end:?}")
+    };
+    assert!(message.contains("no third worker"), "{message}");
+}
+
+#[test]
+fn the_verified_share_is_fixed_and_close_to_the_fraction() {
+    let share = |f: f64| (0..100_000u32).filter(|&c| is_verified(7, c, f)).count();
+    assert_eq!(share(0.0), 0);
+    assert_eq!(share(1.0), 100_000);
+    let two_percent = share(0.02);
+    assert!((1_800..2_200).contains(&two_percent), "{two_percent}");
+    assert_eq!(two_percent, share(0.02), "the same chunks every time");
+    assert_ne!(
+        (0..64).map(|c| is_verified(1, c, 0.5)).collect::<Vec<_>>(),
+        (0..64).map(|c| is_verified(2, c, 0.5)).collect::<Vec<_>>(),
+        "other jobs, other chunks"
+    );
 }

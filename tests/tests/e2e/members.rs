@@ -139,3 +139,33 @@ fn a_member_hoarding_slots_cannot_wedge_a_job() {
     assert_eq!(shares[0]["name"], "honest");
     assert_eq!(shares[0]["units"], 50_000_000);
 }
+
+/// A member returns well-formed lies (no point inside the circle). With every chunk verified,
+/// each lie is contradicted by two honest workers: the liar is quarantined, the estimate is
+/// right, and `marmotctl clear` lets it take chunks again.
+#[test]
+fn a_lying_member_is_outvoted_and_quarantined() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = Coordinator::start(dir.path());
+    let _liar = c.hostile_member("liar", 4, "lie");
+    let _a = c.worker("a", 1);
+    let _b = c.worker("b", 1);
+    c.wait_for_workers(&["a", "b", "liar"]);
+    let out = c.json(&["run", "pi", "200000000", "--seed", "5", "--verify", "1"]);
+    let estimate = out["estimate"].as_f64().unwrap();
+    assert!((estimate - std::f64::consts::PI).abs() < 1e-3, "{out}");
+    let shares = out["workers"].as_array().unwrap();
+    assert!(shares.iter().all(|w| w["name"] != "liar"), "a lie was counted: {out}");
+    let workers = c.json(&["workers"]);
+    let liar = workers.as_array().unwrap().iter().find(|w| w["name"] == "liar").unwrap();
+    assert_eq!(liar["quarantined"], true, "{workers}");
+    assert!(c.proc.log_text().contains("worker 'liar' returned a result for chunk"));
+    let job = c.json(&["jobs"]);
+    let verified = job[0]["chunks_verified"].as_u64().unwrap();
+    assert_eq!(verified, job[0]["chunks_total"].as_u64().unwrap(), "{job}");
+
+    assert!(c.ctl(&["clear", "liar"]).status.success());
+    let workers = c.json(&["workers"]);
+    assert!(workers.as_array().unwrap().iter().all(|w| w["quarantined"] == false), "{workers}");
+    one_line_error(&c.ctl(&["clear", "liar"]), "worker 'liar' is not quarantined");
+}

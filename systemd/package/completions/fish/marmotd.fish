@@ -43,6 +43,7 @@ complete -c marmotd -n "__fish_marmotd_using_subcommand coordinator" -l socket-g
 complete -c marmotd -n "__fish_marmotd_using_subcommand coordinator" -l dead-after -d 'A worker silent this long is considered dead and its chunks run elsewhere' -r
 complete -c marmotd -n "__fish_marmotd_using_subcommand coordinator" -l straggler-factor -d 'A chunk running this many times its job\'s median chunk time gets a backup copy' -r
 complete -c marmotd -n "__fish_marmotd_using_subcommand coordinator" -l worker-cert-life -d 'How long a worker certificate is valid; connected workers get a new one when less than a third of this is left' -r
+complete -c marmotd -n "__fish_marmotd_using_subcommand coordinator" -l verify -d 'The share of each job\'s chunks also run on a second worker and compared bit for bit (0 to 1; a job may ask for another with `marmotctl run --verify`)' -r
 complete -c marmotd -n "__fish_marmotd_using_subcommand coordinator" -l max-jobs -d 'Jobs waiting or running at once, at most; more are refused until some end' -r
 complete -c marmotd -n "__fish_marmotd_using_subcommand coordinator" -s h -l help -d 'Print help'
 complete -c marmotd -n "__fish_marmotd_using_subcommand worker" -l coordinator -d 'The coordinator, as HOST or HOST:PORT (default port 7070). A name that does not resolve yet (DNS not up at boot) is retried, like an unreachable coordinator' -r
