@@ -670,7 +670,7 @@ fn select_workers<'a>(
 }
 
 /// Refuses specs no kernel can run, and fills in what the coordinator knows (a file's size).
-fn prepare(spec: TaskSpec) -> Result<TaskSpec, ClusterError> {
+pub fn prepare(spec: TaskSpec) -> Result<TaskSpec, ClusterError> {
     let invalid = |m: String| Err(ClusterError::Invalid(m));
     match spec {
         TaskSpec::Pi { samples: 0, .. } => invalid("pi needs at least 1 sample".into()),

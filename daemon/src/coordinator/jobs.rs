@@ -35,6 +35,9 @@ pub fn check_output(
     end: u64,
     output: &ChunkOutput,
 ) -> Result<(), String> {
+    if start > end {
+        return Err(format!("a chunk cannot run from unit {start} back to {end}"));
+    }
     match (task, output) {
         (TaskSpec::Pi { .. }, ChunkOutput::Pi { inside }) if *inside <= end - start => Ok(()),
         (TaskSpec::Prime { .. }, ChunkOutput::Prime { factor: None }) => Ok(()),
@@ -581,6 +584,29 @@ mod tests {
 
     fn heights(n: usize) -> ChunkOutput {
         ChunkOutput::Series { values: vec![1.0; n] }
+    }
+
+    /// Found by the `chunk_outputs` fuzz target: a range that runs backwards made the size
+    /// check subtract with overflow.
+    #[test]
+    fn outputs_are_checked_against_what_the_chunk_can_hold() {
+        let pi = TaskSpec::Pi { samples: 100, seed: 1 };
+        assert_eq!(check_output(&pi, 10, 20, &ChunkOutput::Pi { inside: 10 }), Ok(()));
+        assert!(check_output(&pi, 10, 20, &ChunkOutput::Pi { inside: 11 }).is_err());
+        let e = check_output(&pi, 20, 10, &ChunkOutput::Pi { inside: 0 }).unwrap_err();
+        assert_eq!(e, "a chunk cannot run from unit 20 back to 10");
+        let survey = TaskSpec::Survey { fall: Fall::default(), spacing: 4 };
+        let landing =
+            |t: f64| proto::task::Landing { ground_time: t, impact_speed: 1.0, max_height: 2.0 };
+        let output = |t: f64| ChunkOutput::Survey {
+            points: 8,
+            landing: landing(t),
+            checkpoints: vec![(1.0, 0.0); 2],
+        };
+        assert_eq!(check_output(&survey, 0, 1, &output(3.0)), Ok(()));
+        for bad in [f64::NAN, f64::INFINITY, -1.0] {
+            assert!(check_output(&survey, 0, 1, &output(bad)).is_err(), "landing at {bad}");
+        }
     }
 
     #[test]

@@ -22,6 +22,7 @@ use crate::worker::update::TRIAL_TIMEOUT;
 use anyhow::{anyhow, bail, Context, Result};
 use futures_util::StreamExt;
 use proto::api::{BinaryInfo, MachineUpdate, UpdateReport, UpdateRequest, UpdateStatus};
+use proto::names::shown;
 use proto::wire::{CoordinatorOpen, Hello, UpdateAnswer, UpdateOffer, UpdateOutcome};
 use proto::{MessageReader, MessageWriter};
 use std::path::{Path, PathBuf};
@@ -269,17 +270,18 @@ async fn update_worker(
         }
         Ok(Offered::Answered(UpdateAnswer::Current)) => (UpdateStatus::Current, None),
         Ok(Offered::Answered(UpdateAnswer::WrongArch { ours })) => {
-            (UpdateStatus::Skipped, Some(format!("the worker is {ours}")))
+            (UpdateStatus::Skipped, Some(format!("the worker is {}", shown(&ours))))
         }
         Ok(Offered::Answered(UpdateAnswer::Downgrade { ours })) => (
             UpdateStatus::Failed,
             Some(format!(
-                "{} is older than its {ours}: pass --allow-downgrade to go back",
-                binary.info.version
+                "{} is older than its {}: pass --allow-downgrade to go back",
+                binary.info.version,
+                shown(&ours)
             )),
         ),
         Ok(Offered::Answered(UpdateAnswer::Refused { reason })) => {
-            (UpdateStatus::Failed, Some(reason))
+            (UpdateStatus::Failed, Some(worker_says(&reason)))
         }
         Ok(Offered::Answered(UpdateAnswer::Accept)) => {
             (UpdateStatus::Failed, Some("the worker accepted twice".into()))
@@ -346,9 +348,15 @@ async fn offer(
         .context("the worker closed the update stream without an outcome")?;
     Ok(match outcome {
         UpdateOutcome::Restarting => Offered::Restarting,
-        UpdateOutcome::Failed { reason } => Offered::Failed(reason),
-        UpdateOutcome::RolledBack { reason } => Offered::RolledBack(reason),
+        UpdateOutcome::Failed { reason } => Offered::Failed(worker_says(&reason)),
+        UpdateOutcome::RolledBack { reason } => Offered::RolledBack(worker_says(&reason)),
     })
+}
+
+/// A worker's own words, as the coordinator passes them on to logs and `marmotctl`: bounded
+/// and escaped.
+fn worker_says(reason: &str) -> String {
+    proto::names::shown_at_most(reason, 300)
 }
 
 /// Calls `check` after every change of the cluster until it gives an answer or `limit`

@@ -1,0 +1,41 @@
+//! Every message a peer can send, decoded from any bytes: an error or a message, never a
+//! panic or an unbounded allocation; what decodes passes or fails its checks cleanly, and
+//! its encoding decodes and encodes to the same bytes.
+
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use proto::frame::{decode, encode};
+use proto::wire::*;
+use serde::{de::DeserializeOwned, Serialize};
+
+fn round_trip<T: Serialize + DeserializeOwned>(data: &[u8]) -> Option<T> {
+    let msg = decode::<T>(data).ok()?;
+    let bytes = encode(&msg).expect("a decoded message encodes");
+    let again: T = decode(&bytes).expect("its encoding decodes");
+    assert_eq!(encode(&again).expect("encodes"), bytes, "the same bytes again");
+    Some(msg)
+}
+
+fuzz_target!(|data: &[u8]| {
+    match round_trip::<WorkerOpen>(data) {
+        Some(WorkerOpen::Hello(hello) | WorkerOpen::Trial(hello)) => {
+            let _ = hello.check();
+        }
+        Some(WorkerOpen::Join(join)) => {
+            let _ = proto::names::check_worker_name(&join.name);
+            let _ = proto::names::shown(&join.name);
+        }
+        None => {}
+    }
+    round_trip::<JoinReply>(data);
+    round_trip::<Welcome>(data);
+    round_trip::<Control>(data);
+    round_trip::<CoordinatorOpen>(data);
+    round_trip::<RenewReply>(data);
+    round_trip::<UpdateAnswer>(data);
+    round_trip::<BenchReply>(data);
+    round_trip::<Pong>(data);
+    round_trip::<ChunkData>(data);
+    round_trip::<ChunkReply>(data);
+});
