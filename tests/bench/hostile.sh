@@ -29,21 +29,25 @@ done
 until [ "$(ctl --json status | python3 -c 'import json,sys; print(json.load(sys.stdin)["workers"])')" = 2 ]; do sleep 0.05; done
 
 run() { # prints the job's wall time in seconds
-    ctl --json run pi "$samples" --seed 1 "$@" | python3 -c 'import json,sys; print(json.load(sys.stdin)["elapsed_seconds"])'
+    ctl --json run pi "$samples" --seed 1 "$@" | python3 -c 'import json,sys; print(json.load(sys.stdin)["seconds"])'
 }
 rss() { awk '/^VmRSS/ {print $2/1024 " MB"}' "/proc/$coordinator/status"; }
 hwm() { awk '/^VmHWM/ {print $2/1024 " MB"}' "/proc/$coordinator/status"; }
+cpu() { # the coordinator's CPU seconds so far (user + system)
+    awk -v hz="$(getconf CLK_TCK)" '{print ($14 + $15) / hz}' "/proc/$coordinator/stat"
+}
 
 run >/dev/null # warm up
 echo "memory before: $(rss)"
-quiet=$(run --verify 0)
+c0=$(cpu); quiet=$(run --verify 0); c1=$(cpu)
 $bin/hostile-flood "$addr" "$token" 1000 >/dev/null
 flood() { while true; do $bin/hostile-flood "$addr" "$token" 1000 >>"$dir/flood.log"; done; }
 flood & flooder=$!
-flooded=$(run --verify 0)
+c2=$(cpu); flooded=$(run --verify 0); c3=$(cpu)
 kill $flooder 2>/dev/null; wait $flooder 2>/dev/null || true
 echo "pi $samples, 2 workers: ${quiet} s alone, ${flooded} s under a connection flood"
-python3 -c "print(f'slowdown under the flood: {($flooded / $quiet - 1) * 100:+.1f}%')"
+python3 -c "print(f'slowdown under the flood: {($flooded / $quiet - 1) * 100:+.1f}% (the flooding client shares the same cores)')"
+python3 -c "print(f'coordinator CPU: {$c1 - $c0:.2f} s during the quiet run, {$c3 - $c2:.2f} s during the flooded one')"
 echo "flood rounds: $(wc -l <"$dir/flood.log") of 1,000 connections, e.g. $(tail -1 "$dir/flood.log")"
 echo "memory after: $(rss), peak $(hwm)"
 for v in 0 0.02 1; do
