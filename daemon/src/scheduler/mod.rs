@@ -641,21 +641,6 @@ impl<R: PartialEq> Scheduler<R> {
         while self.workers.values().any(|w| w.free_slots() > 0) {
             let Some((job, chunk, worker)) = self.next_placement(now) else { break };
             self.assign(now, job, chunk, worker, out);
-            // A chunk copied past its deadline: its other copy's worker missed it.
-            let late: Vec<WorkerId> = self.jobs[&job].started[&chunk]
-                .running
-                .iter()
-                .filter_map(|id| self.assignments.get(id))
-                .filter(|a| a.worker != worker)
-                .map(|a| a.worker)
-                .collect();
-            if self.jobs[&job].started[&chunk].running.len() > 1 {
-                for w in late {
-                    if let Some(w) = self.workers.get_mut(&w) {
-                        w.missed = w.missed.saturating_add(1);
-                    }
-                }
-            }
         }
     }
 
@@ -743,7 +728,14 @@ impl<R: PartialEq> Scheduler<R> {
         } else if let Some(position) = job.retry.iter().position(|&c| c == chunk) {
             job.retry.remove(position);
         } else {
-            job.progress.chunks_rerun += 1; // a straggler's backup
+            // A backup: the worker running the chunk missed its deadline.
+            job.progress.chunks_rerun += 1;
+            let late = job.started.get(&chunk).into_iter().flat_map(|c| &c.running);
+            for a in late.filter_map(|id| self.assignments.get(id)) {
+                if let Some(w) = self.workers.get_mut(&a.worker) {
+                    w.missed = w.missed.saturating_add(1);
+                }
+            }
         }
         job.started.entry(chunk).or_default().running.push(id);
         let (start, end) = job.plan.range(chunk);

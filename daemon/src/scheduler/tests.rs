@@ -656,4 +656,8 @@ fn the_verified_share_is_fixed_and_close_to_the_fraction() {
         (0..64).map(|c| is_verified(2, c, 0.5)).collect::<Vec<_>>(),
         "other jobs, other chunks"
     );
+    // The choice is pinned: a coordinator restarted on a new build verifies the same chunks.
+    let bits =
+        (0..64u32).fold(0u64, |acc, c| acc | (u64::from(is_verified(0x1_0000_0003, c, 0.5)) << c));
+    assert_eq!(bits, 0xed9d_4fdc_030d_02d5, "{bits:#x}");
 }

@@ -226,16 +226,6 @@ fn a_joining_peer_can_neither_forge_nor_flood_the_coordinators_log() {
     let _w = c.workers([("honest", 1)]);
 }
 
-/// Resident and peak resident memory of a process, in bytes (from /proc).
-fn memory_of(pid: u32) -> (u64, u64) {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    let field = |name: &str| -> u64 {
-        let line = status.lines().find(|l| l.starts_with(name)).unwrap();
-        line.split_whitespace().nth(1).unwrap().parse::<u64>().unwrap() * 1024
-    };
-    (field("VmRSS:"), field("VmHWM:"))
-}
-
 /// 1,000 connections from a peer with no token and no certificate, each trying to open
 /// streams and push a 4 MiB first message that never ends: the coordinator refuses most
 /// before their handshake, takes at most 16 KiB of any, drops each within seconds, and its

@@ -156,13 +156,6 @@ fn jobs_lists_what_each_job_was_asked() {
     assert!(text.contains("count 'é' --text (5 characters)"), "{text}");
 }
 
-/// Resident memory of a process, in bytes.
-fn resident(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    let line = status.lines().find(|l| l.starts_with("VmRSS:")).unwrap();
-    line.split_whitespace().nth(1).unwrap().parse::<u64>().unwrap() * 1024
-}
-
 /// Size does not cost memory: a pi job of u64::MAX samples starts at once and the
 /// coordinator holds only its chunks in flight; a job's inline text is not in its views and
 /// is dropped when it ends; and past `--max-jobs` new jobs are refused in one line.
@@ -172,14 +165,14 @@ fn job_size_and_count_are_bounded() {
     let c =
         Coordinator::start_with(&bin("marmotd"), dir.path(), "127.0.0.1:0", &["--max-jobs", "2"]);
     let [_w] = c.workers([("w", 1)]);
-    let before = resident(c.proc.pid());
+    let (before, _) = memory_of(c.proc.pid());
     let huge = detach(&c, &["pi", &u64::MAX.to_string()]);
     let view = job_view(&c, huge);
     assert_eq!(view["chunks_total"], u64::from(u32::MAX), "{view}");
     wait_for("a chunk of the huge job running", Duration::from_secs(30), || {
         (busy_slots(&c, "w") > 0).then_some(())
     });
-    let grew = resident(c.proc.pid()).saturating_sub(before);
+    let grew = memory_of(c.proc.pid()).0.saturating_sub(before);
     assert!(grew < 8 << 20, "the coordinator grew by {grew} bytes");
 
     // 100 kB of text (about what one argument may hold), counted; its view and the job

@@ -351,6 +351,16 @@ pub fn one_line_error(out: &std::process::Output, needle: &str) {
     assert!(!stderr.contains("panicked"), "{stderr}");
 }
 
+/// Resident and peak resident memory of a process, in bytes (from /proc).
+pub fn memory_of(pid: u32) -> (u64, u64) {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("status");
+    let field = |name: &str| -> u64 {
+        let line = status.lines().find(|l| l.starts_with(name)).expect("field");
+        line.split_whitespace().nth(1).and_then(|kb| kb.parse::<u64>().ok()).expect("kB") * 1024
+    };
+    (field("VmRSS:"), field("VmHWM:"))
+}
+
 /// Whether the tests run as root (some cases drop to another user with `setpriv`).
 pub fn is_root() -> bool {
     nix::unistd::geteuid().is_root()
