@@ -106,6 +106,12 @@ mod tests {
         drop((a2, a3, b1));
         assert_eq!(admission.pending(), 0);
         assert!(admission.inner.lock().unwrap().per_address.is_empty(), "no entry left behind");
+        // Per address, a release leaves the others from that address counted.
+        let wide = Admission::new(10, 2);
+        let (x1, _x2) = (wide.admit(ip(1)).unwrap(), wide.admit(ip(1)).unwrap());
+        drop(x1);
+        let _x3 = wide.admit(ip(1)).unwrap();
+        assert!(wide.admit(ip(1)).is_none(), "two from one address are still live");
         // Everything is free again.
         let again = [1, 1, 2].map(|n| admission.admit(ip(n)));
         assert!(again.iter().all(Option::is_some));

@@ -53,6 +53,15 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_clock_is_the_certificates_clock() {
+        let now = unix_now();
+        // After 2026-01-01 and before 2100: whole seconds since 1970.
+        assert!((1_767_225_600..4_102_444_800).contains(&now), "{now}");
+        let system = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
+        assert!((system.unwrap().as_secs() as i64 - now).abs() <= 1);
+    }
+
+    #[test]
     fn due_once_less_than_a_third_of_the_life_is_left() {
         let life = Duration::from_secs(300);
         let cert = |not_after| CertInfo {
