@@ -137,15 +137,8 @@ pub struct Detach {
     pub detach: bool,
     /// The share of chunks (0 to 1) also run on a second worker and compared bit for bit;
     /// a mismatch is decided by a third [default: the coordinator's --verify]
-    #[arg(long, value_name = "SHARE", value_parser = parse_share)]
+    #[arg(long, value_name = "SHARE", value_parser = proto::human::parse_share)]
     pub verify: Option<f64>,
-}
-
-fn parse_share(s: &str) -> Result<f64, String> {
-    match s.parse::<f64>() {
-        Ok(v) if (0.0..=1.0).contains(&v) => Ok(v),
-        _ => Err(format!("'{s}' is not a share: write a number from 0 to 1, like 0.05")),
-    }
 }
 
 #[derive(Subcommand, Debug)]

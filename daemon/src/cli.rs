@@ -144,7 +144,7 @@ pub struct CoordinatorArgs {
     pub worker_cert_life: Duration,
     /// The share of each job's chunks also run on a second worker and compared bit for bit
     /// (0 to 1; a job may ask for another with `marmotctl run --verify`).
-    #[arg(long, default_value_t = crate::coordinator::DEFAULT_VERIFY, value_parser = parse_share)]
+    #[arg(long, default_value_t = crate::coordinator::DEFAULT_VERIFY, value_parser = proto::human::parse_share)]
     pub verify: f64,
     /// Jobs waiting or running at once, at most; more are refused until some end.
     #[arg(long, default_value_t = crate::coordinator::DEFAULT_MAX_RUNNING_JOBS, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
@@ -197,13 +197,6 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
         return Err("must be between 100ms and 1h".into());
     }
     Ok(d)
-}
-
-fn parse_share(s: &str) -> Result<f64, String> {
-    match s.parse::<f64>() {
-        Ok(v) if (0.0..=1.0).contains(&v) => Ok(v),
-        _ => Err(format!("'{s}' is not a share: write a number from 0 to 1, like 0.02")),
-    }
 }
 
 fn parse_cert_life(s: &str) -> Result<Duration, String> {

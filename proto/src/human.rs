@@ -2,6 +2,15 @@
 //! plural ("1 chunk", "2 chunks") and rates scaled to a readable prefix ("512 B/s",
 //! "1.23 GB/s") instead of "0.00 GB/s" for a tiny job.
 
+/// A share written as a number from 0 to 1 (`--verify 0.05`), or the line that says what to
+/// write instead: one parser for both binaries' flags.
+pub fn parse_share(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if (0.0..=1.0).contains(&v) => Ok(v),
+        _ => Err(format!("'{s}' is not a share: write a number from 0 to 1, like 0.05")),
+    }
+}
+
 /// `n` and the noun: `count(1, "chunk", "chunks")` is "1 chunk".
 pub fn count(n: u64, one: &str, many: &str) -> String {
     format!("{n} {}", noun(n, one, many))
@@ -47,6 +56,16 @@ pub fn amount(x: f64, unit: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn shares_are_numbers_from_0_to_1() {
+        assert_eq!(super::parse_share("0.02"), Ok(0.02));
+        assert_eq!(super::parse_share("1"), Ok(1.0));
+        for bad in ["-0.1", "1.5", "NaN", "two"] {
+            let e = super::parse_share(bad).unwrap_err();
+            assert!(e.starts_with(&format!("'{bad}' is not a share")), "{e}");
+        }
+    }
+
     use super::*;
 
     #[test]
