@@ -6,10 +6,10 @@
 //! so there the same signals stop the watching and leave the job running, as `docker logs -f`
 //! does.
 
-use crate::client::Client;
 use anyhow::Result;
 use indicatif::{ProgressBar, ProgressStyle};
 use proto::api::JobView;
+use proto::client::Client;
 use std::io::IsTerminal;
 use tokio::signal::unix::{signal, Signal, SignalKind};
 
@@ -89,7 +89,7 @@ pub async fn follow(
     let bar = (!quiet && std::io::stderr().is_terminal()).then(|| job_bar(hint));
     let poll = async {
         loop {
-            let view: JobView = client.get(&format!("/v1/jobs/{id}?wait_ms=200")).await?;
+            let view = client.job(id, 200).await?;
             if let Some(bar) = &bar {
                 bar.set_length(view.chunks_total);
                 bar.set_position(view.chunks_done);
@@ -104,7 +104,7 @@ pub async fn follow(
         view = poll => view.map(|v| Followed::Ended(Box::new(v))),
         signal = interrupt.recv() => match on_interrupt {
             OnInterrupt::Cancel => {
-                let _: Result<JobView> = client.delete(&format!("/v1/jobs/{id}")).await;
+                let _ = client.cancel(id).await;
                 Ok(Followed::Cancelled { id, signal })
             }
             OnInterrupt::StopFollowing => Ok(Followed::Left { id, signal }),
@@ -136,7 +136,7 @@ pub fn progress_message(view: &JobView) -> String {
     let eta = if rate > 0.0 { clock(left / rate) } else { "?".to_string() };
     format!(
         "{}  {} elapsed, ETA {eta}",
-        proto::human::rate(rate, unit_name(&view.task)),
+        proto::human::rate(rate, view.spec.unit().rate_symbol()),
         clock(elapsed)
     )
 }
@@ -164,26 +164,17 @@ pub fn chunk_bar(middle: &str) -> ProgressBar {
     bar
 }
 
-fn unit_name(task: &str) -> &'static str {
-    match task {
-        "pi" => "samples",
-        "prime" => "divisors",
-        "count" => "B",
-        _ => "units",
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use proto::api::JobState;
-    use proto::task::TaskSpec;
+    use proto::job::JobSpec;
 
     fn view(units_done: u64, units_total: u64, elapsed_seconds: f64) -> JobView {
         JobView {
             id: 1,
             task: "pi".into(),
-            spec: TaskSpec::Pi { samples: units_total, seed: 0 },
+            spec: JobSpec::Pi { samples: units_total, seed: 0 },
             state: JobState::Running,
             chunks_done: 0,
             chunks_total: 10,

@@ -4,19 +4,15 @@
 //!
 //! # Layout
 //! - `cli`: flags, and parsers for counts (`1e10`, `10_000_000_000`) and durations (`2s`).
-//! - `client`: one HTTP request per call over the socket, with readable connection errors.
-//! - `commands`: one function per command, human output or `--json` (and `completions`,
-//!   the one that needs no coordinator).
+//! - `commands`: one file per command, calling the control API through `proto::client` (one
+//!   typed function per route), human output or `--json`.
 //! - `follow`: following a job with a progress bar; Ctrl-C cancels it (`run`) or stops
 //!   following (`wait`).
 
 mod cli;
-mod client;
 mod commands;
 mod follow;
-mod freefall;
 mod plot;
-mod update;
 
 use clap::Parser;
 use std::process::ExitCode;
@@ -49,7 +45,7 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let client = client::Client::new(socket);
+    let client = proto::client::Client::new(socket);
     match runtime.block_on(commands::run(&client, cli.command, cli.json)) {
         Ok(code) => code,
         Err(e) => {

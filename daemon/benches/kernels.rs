@@ -90,7 +90,7 @@ fn all_cores(c: &mut Criterion) {
 
 fn freefall(c: &mut Criterion) {
     use marmotd::kernels::freefall::{drag_heights, vacuum_heights, vacuum_points};
-    use proto::task::Fall;
+    use proto::job::Fall;
     let vacuum = Fall::default();
     let points = vacuum_points(&vacuum).unwrap_or(1);
     let drag = Fall { drag: 1e-4, ..vacuum };

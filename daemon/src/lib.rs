@@ -2,6 +2,8 @@
 //!
 //! # Layout
 //! - [`scheduler`]: the sans-IO scheduling state machine (events in, actions out).
+//! - [`tasks`]: every built-in task, one module each: what it checks, cuts, sends, runs,
+//!   reduces and returns. The only place that names a task.
 //! - [`kernels`]: the tasks' compute kernels, plain functions with a cancellation flag.
 //! - [`coordinator`]: accepts workers over QUIC, drives the scheduler, serves the control API.
 //! - [`worker`]: joins, connects forever, runs chunks on a pool of slot threads.
@@ -25,6 +27,7 @@ pub mod logging;
 pub mod scheduler;
 pub mod state_dir;
 pub mod systemd;
+pub mod tasks;
 pub mod transport;
 pub mod update;
 pub mod worker;

@@ -1,21 +1,23 @@
 //! A whole cluster in one process: a coordinator and N workers on 127.0.0.1, with real QUIC,
 //! fresh state in a temp dir, and the join flow included. `marmotd local` keeps it running for
-//! `marmotctl`; `marmotd demo` runs ping and every task once and exits.
+//! `marmotctl`; `marmotd demo` runs ping and every task once and exits, through the control
+//! API's client over the cluster's socket: what `marmotctl` does.
 
 use crate::cli::LocalArgs;
 use crate::coordinator::{self, Cluster, CoordinatorConfig};
 use crate::transport::DEFAULT_DEAD_AFTER;
 use crate::worker::{self, identity, WorkerConfig};
-use anyhow::{bail, Context, Result};
-use proto::api::{CountResult, FreefallResult, JobState, PiResult, PrimeResult};
-use proto::task::{CountSource, Fall, PrimeMethod, TaskSpec};
-use std::sync::Arc;
+use anyhow::{bail, Result};
+use proto::api::{JobState, PingRequest};
+use proto::client::Client;
+use proto::job::{CountSource, Fall, JobSpec, PrimeMethod};
+use proto::result::JobResult;
 use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 
 /// A running local cluster; dropping it does not stop it, cancelling its token does.
 pub struct LocalCluster {
-    pub cluster: Arc<Cluster>,
+    pub cluster: Cluster,
     pub socket: std::path::PathBuf,
     coordinator: coordinator::Running,
     workers: Vec<tokio::task::JoinHandle<()>>,
@@ -72,14 +74,17 @@ impl LocalCluster {
     }
 
     async fn wait_for_workers(&self, n: usize) -> Result<()> {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while self.cluster.workers().len() < n {
-            if Instant::now() > deadline {
-                bail!("the local workers did not connect within 30 s");
+        let mut changes = self.cluster.call(|s, _| s.jobs.subscribe_changes()).await?;
+        let connected = async {
+            while self.cluster.call(|s, _| s.registry.len()).await? < n {
+                changes.changed().await?;
             }
-            tokio::time::sleep(Duration::from_millis(10)).await;
+            anyhow::Ok(())
+        };
+        match tokio::time::timeout(Duration::from_secs(30), connected).await {
+            Ok(done) => done,
+            Err(_) => bail!("the local workers did not connect within 30 s"),
         }
-        Ok(())
     }
 
     /// Waits for everything to stop (after the shutdown token was cancelled).
@@ -94,7 +99,7 @@ impl LocalCluster {
 /// `marmotd local`: runs until Ctrl-C.
 pub async fn run_local(args: LocalArgs, shutdown: CancellationToken) -> Result<()> {
     let local = LocalCluster::start(&args, &shutdown).await?;
-    let status = local.cluster.status();
+    let status = local.cluster.status().await?;
     println!(
         "marmot local cluster: coordinator on {}, {} workers, {} slots",
         status.listen, status.workers, status.slots
@@ -112,7 +117,8 @@ pub async fn run_local(args: LocalArgs, shutdown: CancellationToken) -> Result<(
 pub async fn run_demo(args: LocalArgs, shutdown: CancellationToken) -> Result<()> {
     let started = Instant::now();
     let local = LocalCluster::start(&args, &shutdown).await?;
-    let status = local.cluster.status();
+    let client = Client::new(local.socket.clone());
+    let status = client.status().await?;
     println!(
         "started a local cluster in {:.2} s: coordinator on {}, {} workers, {} slots\n",
         started.elapsed().as_secs_f64(),
@@ -122,7 +128,7 @@ pub async fn run_demo(args: LocalArgs, shutdown: CancellationToken) -> Result<()
     );
 
     println!("$ marmotctl ping");
-    for result in local.cluster.ping(&[], Duration::from_secs(2)).await? {
+    for result in client.ping(&PingRequest { timeout_ms: 2000, workers: vec![] }).await? {
         match result.rtt_ms {
             Some(ms) => println!("  {:<12} {ms:.3} ms", result.worker),
             None => println!("  {:<12} {}", result.worker, result.error.unwrap_or_default()),
@@ -130,51 +136,45 @@ pub async fn run_demo(args: LocalArgs, shutdown: CancellationToken) -> Result<()
     }
 
     println!("\n$ marmotctl bench");
-    for result in local.cluster.bench(Duration::from_millis(500)).await {
+    for result in client.bench(500).await? {
         let score = result.score.map_or("failed".into(), |s| format!("{s:.2} G samples/s"));
         println!("  {:<12} {score}", result.worker);
     }
 
     println!("\n$ marmotctl run pi 1e9");
-    let pi: PiResult =
-        run_job(&local.cluster, TaskSpec::Pi { samples: 1_000_000_000, seed: 1 }).await?;
-    print!("{pi}");
+    print!("{}", run_job(&client, JobSpec::Pi { samples: 1_000_000_000, seed: 1 }).await?);
 
     // The lab notebook's favourite: prime, so trial division scans all ~10^9 candidates.
     let notebook = 943_349_775_459_380_173;
     for method in [PrimeMethod::Trial, PrimeMethod::Auto] {
         println!("\n$ marmotctl run prime {notebook} --method {}", method.name());
-        let prime: PrimeResult =
-            run_job(&local.cluster, TaskSpec::Prime { n: notebook, method }).await?;
-        print!("{prime}");
+        print!("{}", run_job(&client, JobSpec::Prime { n: notebook, method }).await?);
     }
     println!("\n$ marmotctl run count e --random 1e9");
     let source = CountSource::Random { letters: 1_000_000_000, seed: 0 };
-    let spec = TaskSpec::Count { letter: "e".into(), ignore_case: false, source };
-    let count: CountResult = run_job(&local.cluster, spec).await?;
-    print!("{count}");
+    let spec = JobSpec::Count { letter: "e".into(), ignore_case: false, source };
+    print!("{}", run_job(&client, spec).await?);
 
     println!("\n$ marmotctl run count e --text 1eMyWordToCountE --ignore-case");
     let source = CountSource::Text { text: "1eMyWordToCountE".into() };
-    let spec = TaskSpec::Count { letter: "e".into(), ignore_case: true, source };
-    let count: CountResult = run_job(&local.cluster, spec).await?;
-    print!("{count}");
+    let spec = JobSpec::Count { letter: "e".into(), ignore_case: true, source };
+    print!("{}", run_job(&client, spec).await?);
 
     let semiprime = 999_999_937 * 999_999_929;
     println!("\n$ marmotctl run prime {semiprime} --method auto");
-    let spec = TaskSpec::Prime { n: semiprime, method: PrimeMethod::Auto };
-    let prime: PrimeResult = run_job(&local.cluster, spec).await?;
-    print!("{prime}");
+    let spec = JobSpec::Prime { n: semiprime, method: PrimeMethod::Auto };
+    print!("{}", run_job(&client, spec).await?);
 
     println!("\n$ marmotctl run freefall   # --out FILE --plot FILE.png write and draw the points");
-    let spec = TaskSpec::Freefall { fall: Fall::default(), points: 0 };
-    let job = local.cluster.submit(spec, None)?;
-    let points = drain_series(&local.cluster, job.id).await?;
-    let fall: FreefallResult = run_job_result(&local.cluster, job.id).await?;
+    let spec = JobSpec::Freefall { fall: Fall::default(), points: 0 };
+    let job = client.submit(&spec, None).await?;
+    let points = drain_series(&client, job.id).await?;
+    let result = job_result(&client, job.id).await?;
+    let JobResult::Freefall(fall) = &result else { bail!("freefall gave another task's result") };
     if points != fall.points {
         bail!("freefall streamed {points} of its {} points", fall.points);
     }
-    print!("{fall}");
+    print!("{result}");
 
     shutdown.cancel();
     local.stopped().await;
@@ -182,43 +182,33 @@ pub async fn run_demo(args: LocalArgs, shutdown: CancellationToken) -> Result<()
 }
 
 /// Takes every chunk of a series job in order, as `marmotctl` does, and counts the values.
-async fn drain_series(cluster: &Arc<Cluster>, id: u64) -> Result<u64> {
+async fn drain_series(client: &Client, id: u64) -> Result<u64> {
     let (mut chunk, mut values) = (0, 0);
     loop {
-        match cluster.take_chunk(id, chunk)? {
-            (Ok(taken), view) => {
-                values += taken.values.len() as u64;
-                chunk += 1;
-                if u64::from(chunk) >= view.chunks_total {
-                    return Ok(values);
-                }
-            }
-            (Err(mut changed), _) => {
-                changed.changed().await.context("the job vanished")?;
+        if let Some(taken) = client.take_chunk(id, chunk, 1000).await? {
+            values += taken.values.len() as u64;
+            chunk += 1;
+            if u64::from(chunk) >= taken.chunks {
+                return Ok(values);
             }
         }
     }
 }
 
-/// Submits a job and waits for its result document.
-async fn run_job<T: serde::de::DeserializeOwned>(
-    cluster: &Arc<Cluster>,
-    spec: TaskSpec,
-) -> Result<T> {
-    let job = cluster.submit(spec, None)?;
-    run_job_result(cluster, job.id).await
+/// Submits a job and waits for its result.
+async fn run_job(client: &Client, spec: JobSpec) -> Result<JobResult> {
+    let job = client.submit(&spec, None).await?;
+    job_result(client, job.id).await
 }
 
-/// Waits for a submitted job's result document.
-async fn run_job_result<T: serde::de::DeserializeOwned>(
-    cluster: &Arc<Cluster>,
-    id: u64,
-) -> Result<T> {
-    let (_, mut ended) = cluster.job(id)?;
-    ended.wait_for(|&ended| ended).await.context("the job vanished")?;
-    let (view, _) = cluster.job(id)?;
-    match (view.state, view.result) {
-        (JobState::Done, Some(result)) => Ok(serde_json::from_value(result)?),
-        (state, _) => bail!("job {} ended {state}: {}", view.id, view.error.unwrap_or_default()),
+/// Waits for a submitted job's result.
+async fn job_result(client: &Client, id: u64) -> Result<JobResult> {
+    loop {
+        let view = client.job(id, 1000).await?;
+        match (view.state, view.result) {
+            (JobState::Running, _) => continue,
+            (JobState::Done, Some(result)) => return Ok(result),
+            (state, _) => bail!("job {id} ended {state}: {}", view.error.unwrap_or_default()),
+        }
     }
 }

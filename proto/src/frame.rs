@@ -61,7 +61,7 @@ pub fn decode<T: DeserializeOwned>(body: &[u8]) -> Result<T, FrameError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::task::{ChunkOutput, TaskSpec};
+    use crate::wire::{ChunkOutput, ChunkTask};
     use crate::wire::{ChunkRequest, CoordinatorOpen, WorkerOpen};
     use proptest::prelude::*;
 
@@ -70,7 +70,7 @@ mod tests {
         let msg = CoordinatorOpen::Chunk(ChunkRequest {
             job: 7,
             chunk: 3,
-            task: TaskSpec::Pi { samples: 10, seed: 1 },
+            task: ChunkTask::Pi { samples: 10, seed: 1 },
             start: 5,
             end: 10,
         });

@@ -83,7 +83,7 @@ impl<W: AsyncWrite + Unpin> MessageWriter<W> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::task::ChunkOutput;
+    use crate::wire::ChunkOutput;
     use tokio::io::AsyncWriteExt;
 
     fn rt() -> tokio::runtime::Runtime {

@@ -5,8 +5,10 @@
 //!   hostile peer can cost at most one bounded frame of memory.
 //! - [`framed`]: reading and writing whole messages on any async byte stream (a QUIC stream in
 //!   the daemon, an in-memory pipe in tests).
-//! - [`wire`]: the messages coordinator and workers exchange, named by who opens the stream.
-//! - [`task`]: what a chunk of work is and what it returns, for every built-in task.
+//! - [`wire`]: the messages coordinator and workers exchange, named by who opens the stream,
+//!   including what a chunk of a job is on its way to a worker and what it returns.
+//! - [`job`]: what a user asks for (a job's task and parameters) and the units of its work.
+//! - [`result`]: what a finished job computed, typed per task.
 //! - [`paths`]: default socket and state locations, shared by both binaries.
 //! - [`usage`]: clap usage errors folded into one line, for both binaries.
 //! - [`version`]: the build stamp both binaries report.
@@ -14,20 +16,24 @@
 //! - [`human`]: counts and rates as people read them ("1 chunk", "2.50 GB/s").
 //! - [`exit`]: exit statuses the binaries share with the systemd units.
 //! - [`docs`]: shell completions and man pages from either binary's clap definition.
-//! - [`api`]: the JSON bodies of the coordinator's HTTP control API (`/v1/...`).
+//! - [`api`]: the JSON bodies of the coordinator's HTTP control API (`/v1/...`) and its routes.
+//! - `client` (feature `client`): the control API's client, one typed function per route.
 //!
 //! The protocol version lives in [`PROTOCOL_VERSION`] and in the ALPN string [`ALPN`]; a change
 //! that old peers cannot decode bumps both.
 
 pub mod api;
+#[cfg(feature = "client")]
+pub mod client;
 pub mod docs;
 pub mod exit;
 pub mod frame;
 pub mod framed;
 pub mod human;
+pub mod job;
 pub mod names;
 pub mod paths;
-pub mod task;
+pub mod result;
 pub mod usage;
 pub mod version;
 pub mod wire;

@@ -13,7 +13,7 @@
 //!
 //! bincode encodes enum variants by position: append new variants, never reorder or reuse them.
 
-use crate::task::{ChunkOutput, TaskSpec};
+use crate::job::{Fall, Landing, PrimeMethod};
 use serde::{Deserialize, Serialize};
 
 /// The first message on a stream a worker opens.
@@ -205,9 +205,75 @@ pub struct Pong {
 pub struct ChunkRequest {
     pub job: u64,
     pub chunk: u32,
-    pub task: TaskSpec,
+    pub task: ChunkTask,
     pub start: u64,
     pub end: u64,
+}
+
+/// What a worker computes for a chunk: the job's task in the form a worker runs it, never
+/// accepted from a user. The coordinator's `tasks` module makes one from a job (a count's text
+/// becomes bytes streamed after the request, a freefall with drag starts from a checkpoint).
+///
+/// On the wire this keeps the layout of the first release's task type, position for position,
+/// so workers and coordinators of either side of a rollout understand each other.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum ChunkTask {
+    /// Pi samples `start..end` of a job of `samples` (point i a pure function of (seed, i)).
+    Pi { samples: u64, seed: u64 },
+    /// Divisors (trial) or rho attempts (auto) `start..end` for `n`.
+    Prime { n: u128, method: PrimeMethod },
+    /// Occurrences of `letter` in bytes `start..end` of `bytes`.
+    Count { letter: String, ignore_case: bool, bytes: ChunkBytes },
+    /// Heights of a body falling without drag at points `start..end` of `points`.
+    Heights { fall: Fall, points: u64 },
+    /// Whole trajectories for drag values `start..end` of a sweep.
+    Sweep { fall: Fall, from: f64, to: f64, steps: u64 },
+    /// Heights at points `start..end` of `points` with drag, integrated from state `(y, v)` at
+    /// point `at` (a checkpoint at or before the chunk's start).
+    HeightsFrom { fall: Fall, points: u64, at: u64, y: f64, v: f64 },
+    /// A freefall with drag's first pass (one unit): the whole trajectory, where it lands and
+    /// its state every `spacing` points.
+    Survey { fall: Fall, spacing: u64 },
+}
+
+/// Where a chunk of `count` gets its bytes.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ChunkBytes {
+    /// `letters` random lowercase letters made on the worker, letter i a pure function of
+    /// (seed, i).
+    Random {
+        letters: u64,
+        seed: u64,
+    },
+    /// Positions 1 and 2 carried request forms (inline text, a path on the coordinator) in
+    /// the first release. No coordinator sends them; a worker refuses them. They hold their
+    /// places so that `Streamed` keeps its own.
+    RetiredText {
+        text: String,
+    },
+    RetiredFile {
+        path: String,
+        bytes: u64,
+    },
+    /// The chunk's bytes follow its request on the stream as [`ChunkData`] frames.
+    Streamed,
+}
+
+/// One chunk's result.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum ChunkOutput {
+    /// How many of the chunk's points fell inside the quarter circle.
+    Pi { inside: u64 },
+    /// A non-trivial factor of `n` found in the chunk, if any.
+    Prime { factor: Option<u128> },
+    /// Occurrences starting in the chunk.
+    Count { count: u64 },
+    /// Numbers for each unit of the chunk, in order: a height per `freefall` point, a
+    /// (ground time, impact speed, maximum height) triple per `sweep` value.
+    Series { values: Vec<f64> },
+    /// A survey: the trajectory's point count, its landing, and the state (y, v) at points
+    /// 0, spacing, 2·spacing, ... before the last.
+    Survey { points: u64, landing: Landing, checkpoints: Vec<(f64, f64)> },
 }
 
 /// A piece of a chunk's input, after its [`ChunkRequest`] (for tasks whose bytes live on the

@@ -6,8 +6,9 @@
 //! form), and every failure, axum's own rejections included (404, 405, 413, a path that does
 //! not parse), is answered with the documented `{"error": ...}` body.
 
-use super::cluster::{Cluster, ClusterError};
-use super::rollout;
+use super::driver::Cluster;
+use super::error::ClusterError;
+use super::{fleet, rollout};
 use axum::body::{Body, Bytes};
 use axum::extract::{FromRequest, Path, Query, Request, State};
 use axum::http::{header, HeaderName, HeaderValue, StatusCode};
@@ -16,43 +17,52 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use futures_util::StreamExt;
+use proto::api::routes;
 use proto::api::{
     ApiError, BenchRequest, BenchResult, BinaryInfo, ClearRequest, ExitReply, ExitRequest, JobView,
     JoinToken, PingRequest, PingResult, RevokeReply, RevokeRequest, Status, UpdateReport,
     UpdateRequest, WorkerView, CHUNKS_HEADER, FIRST_UNIT_HEADER, UNITS_HEADER,
 };
-use proto::task::TaskSpec;
+use proto::job::JobSpec;
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
-use std::sync::Arc;
 use std::time::Duration;
+use tokio_util::task::TaskTracker;
 
 /// The longest a `GET /v1/jobs/{id}?wait_ms=` long poll is held.
 const MAX_WAIT: Duration = Duration::from_secs(60);
 /// The longest ping timeout accepted.
 const MAX_PING_TIMEOUT: Duration = Duration::from_secs(300);
 
-pub fn router(cluster: Arc<Cluster>) -> Router {
+pub fn router(cluster: Cluster, tasks: TaskTracker) -> Router {
     Router::new()
-        .route("/v1/status", get(status))
-        .route("/v1/workers", get(workers))
-        .route("/v1/ping", post(ping))
-        .route("/v1/jobs", get(jobs).post(submit))
-        .route("/v1/jobs/{id}", get(job).delete(cancel))
-        .route("/v1/jobs/{id}/chunks/{chunk}", get(take_chunk))
-        .route("/v1/join-token", get(join_token))
-        .route("/v1/join-token/rotate", post(rotate_join_token))
-        .route("/v1/exit", post(exit))
-        .route("/v1/revoke", post(revoke))
-        .route("/v1/clear", post(clear))
-        .route("/v1/bench", post(bench))
-        .route("/v1/binaries", post(upload_binary))
-        .route("/v1/update", post(update))
+        .route(routes::STATUS, get(status))
+        .route(routes::WORKERS, get(workers))
+        .route(routes::PING, post(ping))
+        .route(routes::JOBS, get(jobs).post(submit))
+        .route(routes::JOB, get(job).delete(cancel))
+        .route(routes::JOB_CHUNK, get(take_chunk))
+        .route(routes::JOIN_TOKEN, get(join_token))
+        .route(routes::ROTATE_JOIN_TOKEN, post(rotate_join_token))
+        .route(routes::EXIT, post(exit))
+        .route(routes::REVOKE, post(revoke))
+        .route(routes::CLEAR, post(clear))
+        .route(routes::BENCH, post(bench))
+        .route(routes::BINARIES, post(upload_binary))
+        .route(routes::UPDATE, post(update))
         .fallback(|| async {
             Failure(StatusCode::NOT_FOUND, "no such route: the API lives under /v1/".into())
         })
         .layer(axum::middleware::from_fn(errors_as_json))
-        .with_state(cluster)
+        .with_state(Api { cluster, tasks })
+}
+
+/// What the handlers share: the coordinator, and the tracker of tasks that must outlive a
+/// request (a rollout goes on when its client goes away).
+#[derive(Clone)]
+struct Api {
+    cluster: Cluster,
+    tasks: TaskTracker,
 }
 
 /// A JSON request body, read whatever its `Content-Type` says; a body that is not JSON for
@@ -136,16 +146,16 @@ impl From<ClusterError> for Failure {
 
 type Reply<T> = Result<Json<T>, Failure>;
 
-async fn status(State(cluster): State<Arc<Cluster>>) -> Json<Status> {
-    Json(cluster.status())
+async fn status(State(Api { cluster, .. }): State<Api>) -> Reply<Status> {
+    Ok(Json(cluster.status().await?))
 }
 
-async fn workers(State(cluster): State<Arc<Cluster>>) -> Json<Vec<WorkerView>> {
-    Json(cluster.workers())
+async fn workers(State(Api { cluster, .. }): State<Api>) -> Reply<Vec<WorkerView>> {
+    Ok(Json(cluster.workers().await?))
 }
 
 async fn ping(
-    State(cluster): State<Arc<Cluster>>,
+    State(Api { cluster, .. }): State<Api>,
     JsonBody(req): JsonBody<PingRequest>,
 ) -> Reply<Vec<PingResult>> {
     let timeout = Duration::from_millis(req.timeout_ms);
@@ -155,11 +165,11 @@ async fn ping(
             "ping timeout must be between 1 ms and 300 s".into(),
         ));
     }
-    Ok(Json(cluster.ping(&req.workers, timeout).await?))
+    Ok(Json(fleet::ping(&cluster, req.workers, timeout).await?))
 }
 
-async fn jobs(State(cluster): State<Arc<Cluster>>) -> Json<Vec<JobView>> {
-    Json(cluster.jobs())
+async fn jobs(State(Api { cluster, .. }): State<Api>) -> Reply<Vec<JobView>> {
+    Ok(Json(cluster.call(|s, now| s.jobs.list(now)).await?))
 }
 
 #[derive(Deserialize)]
@@ -169,11 +179,11 @@ struct SubmitQuery {
 }
 
 async fn submit(
-    State(cluster): State<Arc<Cluster>>,
+    State(Api { cluster, .. }): State<Api>,
     Query(query): Query<SubmitQuery>,
-    JsonBody(spec): JsonBody<TaskSpec>,
+    JsonBody(spec): JsonBody<JobSpec>,
 ) -> Reply<JobView> {
-    Ok(Json(cluster.submit(spec, query.verify)?))
+    Ok(Json(cluster.submit(spec, query.verify).await?))
 }
 
 #[derive(Deserialize)]
@@ -182,30 +192,31 @@ struct WaitQuery {
 }
 
 async fn job(
-    State(cluster): State<Arc<Cluster>>,
+    State(Api { cluster, .. }): State<Api>,
     Path(id): Path<u64>,
     Query(query): Query<WaitQuery>,
 ) -> Reply<JobView> {
-    let (view, mut ended) = cluster.job(id)?;
+    let (view, mut ended) = cluster.try_call(move |s, now| s.jobs.job(now, id)).await?;
     let wait = Duration::from_millis(query.wait_ms.unwrap_or(0)).min(MAX_WAIT);
     if view.state.is_finished() || wait.is_zero() {
         return Ok(Json(view));
     }
     let _ = tokio::time::timeout(wait, ended.wait_for(|&ended| ended)).await;
-    Ok(Json(cluster.job(id)?.0))
+    Ok(Json(cluster.try_call(move |s, now| s.jobs.job(now, id)).await?.0))
 }
 
 /// Hands out one chunk of a series job's results as raw little-endian `f64`s: at 8 bytes a
 /// number, JSON would cost more to write and parse than the numbers cost to compute.
 async fn take_chunk(
-    State(cluster): State<Arc<Cluster>>,
+    State(Api { cluster, .. }): State<Api>,
     Path((id, chunk)): Path<(u64, u32)>,
     Query(query): Query<WaitQuery>,
 ) -> Result<Response, Failure> {
     let wait = Duration::from_millis(query.wait_ms.unwrap_or(0)).min(MAX_WAIT);
     let deadline = tokio::time::Instant::now() + wait;
     loop {
-        let (taken, view) = cluster.take_chunk(id, chunk)?;
+        let (taken, view) =
+            cluster.try_call(move |s, now| s.jobs.take_chunk(now, id, chunk)).await?;
         match taken {
             Ok(taken) => {
                 let mut body = Vec::with_capacity(taken.values.len() * 8);
@@ -230,23 +241,23 @@ async fn take_chunk(
     }
 }
 
-async fn cancel(State(cluster): State<Arc<Cluster>>, Path(id): Path<u64>) -> Reply<JobView> {
-    Ok(Json(cluster.cancel(id)?))
+async fn cancel(State(Api { cluster, .. }): State<Api>, Path(id): Path<u64>) -> Reply<JobView> {
+    Ok(Json(cluster.try_call(move |s, now| s.jobs.cancel(now, id)).await?))
 }
 
-async fn join_token(State(cluster): State<Arc<Cluster>>) -> Reply<JoinToken> {
+async fn join_token(State(Api { cluster, .. }): State<Api>) -> Reply<JoinToken> {
     let token = cluster.authority.join_token().map_err(internal)?;
     Ok(Json(JoinToken { token: token.to_string() }))
 }
 
-async fn rotate_join_token(State(cluster): State<Arc<Cluster>>) -> Reply<JoinToken> {
+async fn rotate_join_token(State(Api { cluster, .. }): State<Api>) -> Reply<JoinToken> {
     let token = cluster.authority.rotate_join_token().map_err(internal)?;
     tracing::info!("join token rotated: earlier tokens no longer let workers join");
     Ok(Json(JoinToken { token: token.to_string() }))
 }
 
 async fn exit(
-    State(cluster): State<Arc<Cluster>>,
+    State(Api { cluster, .. }): State<Api>,
     JsonBody(req): JsonBody<ExitRequest>,
 ) -> Reply<ExitReply> {
     if req.workers.is_empty() && !req.all {
@@ -255,40 +266,36 @@ async fn exit(
             "name the workers to stop, or pass all".into(),
         ));
     }
-    let told = cluster.tell_exit(&req.workers)?;
-    for name in &told {
-        tracing::info!("told worker '{name}' to exit");
-    }
-    Ok(Json(ExitReply { told }))
+    Ok(Json(ExitReply { told: fleet::exit(&cluster, req.workers).await? }))
 }
 
 async fn clear(
-    State(cluster): State<Arc<Cluster>>,
+    State(Api { cluster, .. }): State<Api>,
     JsonBody(req): JsonBody<ClearRequest>,
 ) -> Reply<ClearRequest> {
-    cluster.clear(&req.worker)?;
+    fleet::clear(&cluster, req.worker.clone()).await?;
     Ok(Json(req))
 }
 
 async fn revoke(
-    State(cluster): State<Arc<Cluster>>,
+    State(Api { cluster, .. }): State<Api>,
     JsonBody(req): JsonBody<RevokeRequest>,
 ) -> Reply<RevokeReply> {
-    Ok(Json(cluster.revoke(&req.worker)?))
+    Ok(Json(fleet::revoke(&cluster, req.worker).await?))
 }
 
 async fn bench(
-    State(cluster): State<Arc<Cluster>>,
+    State(Api { cluster, .. }): State<Api>,
     JsonBody(req): JsonBody<BenchRequest>,
 ) -> Reply<Vec<BenchResult>> {
     if !(100..=10_000).contains(&req.millis) {
         return Err(Failure(StatusCode::BAD_REQUEST, "bench length must be 100 ms to 10 s".into()));
     }
-    Ok(Json(cluster.bench(Duration::from_millis(u64::from(req.millis))).await))
+    Ok(Json(fleet::bench(&cluster, Duration::from_millis(u64::from(req.millis))).await?))
 }
 
 /// Stores a binary for a later update, streamed to disk as it arrives.
-async fn upload_binary(State(cluster): State<Arc<Cluster>>, body: Body) -> Reply<BinaryInfo> {
+async fn upload_binary(State(Api { cluster, .. }): State<Api>, body: Body) -> Reply<BinaryInfo> {
     let mut upload = rollout::Upload::start(&cluster)?;
     let mut stream = body.into_data_stream();
     while let Some(bytes) = stream.next().await {
@@ -301,15 +308,16 @@ async fn upload_binary(State(cluster): State<Arc<Cluster>>, body: Body) -> Reply
 }
 
 async fn update(
-    State(cluster): State<Arc<Cluster>>,
+    State(Api { cluster, tasks }): State<Api>,
     JsonBody(request): JsonBody<UpdateRequest>,
 ) -> Reply<UpdateReport> {
-    // Spawned, so a client that goes away mid-rollout does not leave workers drained.
-    let rollout = tokio::spawn(async move {
+    // A task of its own, so a client that goes away mid-rollout does not leave workers
+    // drained; the API's tracker waits for it on shutdown.
+    let rollout = tasks.spawn(async move {
         let Ok(_one_at_a_time) = cluster.rollout_lock.try_lock() else {
             return Err(ClusterError::Unavailable("an update is already rolling out".into()));
         };
-        rollout::rollout(cluster.clone(), request).await
+        rollout::rollout(&cluster, request).await
     });
     Ok(Json(rollout.await.map_err(internal)??))
 }

@@ -2,43 +2,62 @@
 //! control API on a Unix socket.
 //!
 //! # Layout
-//! - [`cluster`]: the shared state (registry, jobs, scheduler) and the one place events apply.
+//! - [`driver`]: the one task that owns the state (registry, jobs, scheduler), and
+//!   [`Cluster`], the handle everything else calls it through.
+//! - [`jobs`]: the job table and the scheduler, sans-IO: events in, chunk orders out.
+//! - [`registry`]: the connected workers and their bench scores.
 //! - [`admission`]: how many connections may be unauthenticated at once.
 //! - [`session`]: an incoming connection, from handshake to the worker leaving.
-//! - [`chunk`]: the streams the coordinator opens: chunks and pings.
-//! - [`jobs`]: job records, result reduction and result documents.
+//! - [`chunk`]: a chunk's stream to a worker.
+//! - [`fleet`]: ping, bench, exit, revoke, clear: operations on workers, not jobs.
 //! - [`control`]: the HTTP control API; [`socket`]: its Unix socket.
 //! - [`rollout`]: `marmotctl update`: stored binaries rolled over the workers, then the
 //!   coordinator itself.
 //! - [`renewal`]: members' certificates renewed over their own connection.
 //! - [`scores`]: bench scores kept in the state dir across restarts.
+//! - [`error`]: why a request cannot be served.
 //!
-//! Shutdown order (on SIGTERM/SIGINT or when the caller cancels): stop accepting, close worker
-//! connections with a "shutting down" code (their running chunks are dropped with them), stop
-//! the control API, wait briefly for the endpoint to go idle, remove the socket file.
+//! # Lifetimes
+//! Every task has an owner that waits for it. The coordinator's token (a child of the
+//! process's) has three children, one per layer: *sessions* (each session's own token is a
+//! child, and each of its chunk streams' a grandchild), the *API*, and the *driver*. A stop,
+//! from the process (SIGTERM, Ctrl-C) or from inside (a restart after `update --coordinator`),
+//! is taken down in this order, each layer waited for before the next:
+//! 1. stop accepting connections;
+//! 2. cancel the sessions: each closes its worker's connection with a "shutting down" code and
+//!    reports the worker gone to the driver (its chunk streams are cancelled with it);
+//! 3. stop the control API: no new requests, those in flight (and a rollout) finish;
+//! 4. stop the driver: it cancels what chunk streams are left and waits for them;
+//! 5. close the endpoint and wait for its connections to finish closing (quinn bounds that
+//!    by a few round trips); remove the socket file.
+//!
+//! The coordinator's task then returns how it stopped ([`Stopped`]).
 
 pub mod admission;
 pub mod chunk;
-pub mod cluster;
 pub mod control;
+pub mod driver;
+pub mod error;
+pub mod fleet;
 pub mod jobs;
+pub mod registry;
 pub mod renewal;
 pub mod rollout;
 pub mod scores;
 pub mod session;
 pub mod socket;
 
-pub use cluster::Cluster;
+pub use driver::Cluster;
 
 use crate::{scheduler, transport, update};
 use anyhow::{Context, Result};
 use certs::Authority;
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::Duration;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 /// The share of chunks verified unless told otherwise (`--verify`).
 pub const DEFAULT_VERIFY: f64 = 0.02;
@@ -67,15 +86,15 @@ pub struct CoordinatorConfig {
 
 /// A started coordinator.
 pub struct Running {
-    pub cluster: Arc<Cluster>,
+    pub cluster: Cluster,
     /// The UDP address actually bound (the OS picks the port for `:0`).
     pub local_addr: SocketAddr,
     pub socket: PathBuf,
-    task: JoinHandle<()>,
+    task: JoinHandle<Stopped>,
 }
 
 /// How a coordinator stopped.
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Stopped {
     Shutdown,
     /// Its binary was replaced by `marmotctl update --coordinator`: re-execute it.
@@ -83,19 +102,16 @@ pub enum Stopped {
 }
 
 impl Running {
-    /// Waits until the coordinator has shut down (after its token was cancelled).
+    /// Waits until the coordinator has stopped (after its token was cancelled, or a restart
+    /// was requested), and says how.
     pub async fn stopped(self) -> Stopped {
-        let _ = self.task.await;
-        if self.cluster.restart_requested() {
-            Stopped::Restart
-        } else {
-            Stopped::Shutdown
-        }
+        self.task.await.unwrap_or(Stopped::Shutdown)
     }
 }
 
-/// Loads trust state, binds the QUIC endpoint and the control socket, and starts serving.
-pub async fn start(config: CoordinatorConfig, shutdown: CancellationToken) -> Result<Running> {
+/// Loads trust state, binds the QUIC endpoint and the control socket, and starts serving
+/// until `process` is cancelled or the coordinator asks to restart.
+pub async fn start(config: CoordinatorConfig, process: CancellationToken) -> Result<Running> {
     let authority =
         Authority::load_or_create(&config.state_dir, proto::COORDINATOR_SERVER_NAME, &config.sans)
             .with_context(|| {
@@ -110,74 +126,97 @@ pub async fn start(config: CoordinatorConfig, shutdown: CancellationToken) -> Re
     let endpoint = transport::server_endpoint(config.listen, tls, config.dead_after, &reset_key)?;
     let local_addr = endpoint.local_addr()?;
     let listener = socket::bind(&config.socket, config.socket_group.as_deref())?;
-    let scheduler_config =
+    let scheduler =
         scheduler::Config { straggler_factor: config.straggler_factor, ..Default::default() };
     let binary_sha256 = update::binary::own_sha256().await?;
-    let identity = cluster::Identity {
+    let jobs = jobs::Jobs::new(
+        jobs::JobsConfig { scheduler, max_running: config.max_running_jobs, verify: config.verify },
+        std::time::Instant::now(),
+    );
+    let registry = registry::Registry::new(scores::load(&config.state_dir));
+    let identity = driver::Identity {
         authority,
         listen: local_addr,
         binary_sha256,
         state_dir: config.state_dir.clone(),
     };
-    let cluster = Cluster::new(
-        identity,
-        scheduler_config,
-        config.max_running_jobs,
-        config.verify,
-        shutdown.clone(),
-    );
+    // The token tree and the task trackers, one per layer.
+    let role = process.child_token();
+    let (sessions, api, driving) = (role.child_token(), role.child_token(), role.child_token());
+    let (session_tasks, api_tasks, driver_tasks) =
+        (TaskTracker::new(), TaskTracker::new(), TaskTracker::new());
+    let state = driver::State { jobs, registry };
+    let cluster = driver::spawn(identity, state, &driver_tasks, driving.clone());
     tracing::info!(
         "coordinator listening on UDP {local_addr}, control socket {}",
         config.socket.display()
     );
-
-    let api = {
-        let router = control::router(cluster.clone());
-        let shutdown = shutdown.clone();
-        tokio::spawn(async move {
+    {
+        let router = control::router(cluster.clone(), api_tasks.clone());
+        let api = api.clone();
+        api_tasks.spawn(async move {
             let served = axum::serve(listener, router)
-                .with_graceful_shutdown(async move { shutdown.cancelled().await })
+                .with_graceful_shutdown(async move { api.cancelled().await })
                 .await;
             if let Err(e) = served {
                 tracing::error!("control API stopped: {e}");
             }
-        })
-    };
-    let ticker = {
-        let (cluster, shutdown) = (cluster.clone(), shutdown.clone());
-        tokio::spawn(async move {
-            let mut every = tokio::time::interval(Duration::from_millis(100));
-            while shutdown.run_until_cancelled(every.tick()).await.is_some() {
-                cluster.tick();
-            }
-        })
-    };
+        });
+    }
     let socket_path = config.socket.clone();
     let task = {
         let cluster = cluster.clone();
         tokio::spawn(async move {
-            while let Some(Some(incoming)) = shutdown.run_until_cancelled(endpoint.accept()).await {
-                let Some(ticket) = cluster.admission.admit(incoming.remote_address().ip()) else {
-                    // Before its handshake, so a flood costs a packet each, not a connection.
-                    if let Some(held_back) = cluster.refusals_to_log() {
-                        tracing::warn!(
-                            "refused a connection from {}: too many unauthenticated connections{}",
-                            incoming.remote_address(),
-                            session::held_back_note(held_back)
-                        );
-                    }
-                    incoming.refuse();
-                    continue;
-                };
-                tokio::spawn(session::handle(cluster.clone(), incoming, ticket, shutdown.clone()));
-            }
+            let stopped = tokio::select! {
+                _ = accept(&cluster, &endpoint, &sessions, &session_tasks) => Stopped::Shutdown,
+                _ = role.cancelled() => Stopped::Shutdown,
+                how = cluster.stop_requested() => how,
+            };
+            // 1-2: no new connections; every session closes its worker's and ends.
+            sessions.cancel();
+            session_tasks.close();
+            session_tasks.wait().await;
+            // 3: the control API finishes what is in flight.
+            api.cancel();
+            api_tasks.close();
+            api_tasks.wait().await;
+            // 4: the driver stops its chunk streams and ends.
+            driving.cancel();
+            driver_tasks.close();
+            driver_tasks.wait().await;
+            // 5: connections finish closing; the socket goes.
             endpoint.close(transport::codes::DONE, b"coordinator shutting down");
-            let _ = api.await;
-            let _ = ticker.await;
-            let _ = tokio::time::timeout(Duration::from_secs(1), endpoint.wait_idle()).await;
+            endpoint.wait_idle().await;
             let _ = std::fs::remove_file(&socket_path);
+            role.cancel();
             tracing::info!("coordinator stopped");
+            stopped
         })
     };
     Ok(Running { cluster, local_addr, socket: config.socket, task })
+}
+
+/// Accepts connections until the endpoint closes, each served by a session task with a token
+/// of its own under `sessions`.
+async fn accept(
+    cluster: &Cluster,
+    endpoint: &quinn::Endpoint,
+    sessions: &CancellationToken,
+    tasks: &TaskTracker,
+) {
+    while let Some(incoming) = endpoint.accept().await {
+        let Some(ticket) = cluster.admission.admit(incoming.remote_address().ip()) else {
+            // Before its handshake, so a flood costs a packet each, not a connection.
+            if let Some(held_back) = cluster.refusals_to_log() {
+                tracing::warn!(
+                    "refused a connection from {}: too many unauthenticated connections{}",
+                    incoming.remote_address(),
+                    session::held_back_note(held_back)
+                );
+            }
+            incoming.refuse();
+            continue;
+        };
+        tasks.spawn(session::handle(cluster.clone(), incoming, ticket, sessions.child_token()));
+    }
 }

@@ -6,7 +6,7 @@
 //! that connects at least once in eight months never notices. The worker checks and stores it;
 //! its next connection presents it.
 
-use super::cluster::Cluster;
+use super::driver::Cluster;
 use anyhow::{bail, Context, Result};
 use certs::CertInfo;
 use proto::wire::{CoordinatorOpen, RenewReply};

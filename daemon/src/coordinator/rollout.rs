@@ -14,7 +14,8 @@
 //! The coordinator updates itself last, and only if no worker failed on the new binary: it
 //! checks the binary as a worker would, swaps it in, answers, then shuts down and re-executes.
 
-use super::cluster::{Cluster, ClusterError};
+use super::driver::{Cluster, State};
+use super::error::ClusterError;
 use crate::scheduler::WorkerId;
 use crate::update::install::{self, Staging, MAX_BINARY_SIZE};
 use crate::update::{binary, pending, version, Invocation};
@@ -114,12 +115,14 @@ struct Stored {
 
 /// Runs a whole rollout and reports on every machine.
 pub async fn rollout(
-    cluster: Arc<Cluster>,
+    cluster: &Cluster,
     request: UpdateRequest,
 ) -> Result<UpdateReport, ClusterError> {
     let started = Instant::now();
-    let binaries = load(&cluster, &request.binaries)?;
-    let workers = cluster.hellos();
+    let binaries = load(cluster, &request.binaries)?;
+    let workers: Vec<(WorkerId, Hello)> = cluster
+        .call(|s, _| s.registry.iter().map(|(id, w)| (id, w.hello.clone())).collect())
+        .await?;
     let mut reports = Vec::new();
     let mut to_update = Vec::new();
     for (id, hello) in workers.iter().cloned() {
@@ -140,7 +143,7 @@ pub async fn rollout(
     let parallel = request.parallel.unwrap_or(1).clamp(1, most as u32) as usize;
     let sent = Sent::default();
     let (sent_ref, allow_downgrade) = (&sent, request.allow_downgrade);
-    let cluster_ref = &cluster;
+    let cluster_ref = cluster;
     // The first worker that rolls back, after which (unless `keep_going`) no other is tried:
     // a binary that fails its trial start on one machine likely fails on the next.
     let stopped_at = std::sync::Mutex::new(None::<String>);
@@ -169,7 +172,7 @@ pub async fn rollout(
     reports.extend(updated);
     reports.sort_by(|a, b| a.name.cmp(&b.name));
     let coordinator = if request.coordinator {
-        Some(update_coordinator(&cluster, &binaries, &reports, request.allow_downgrade).await)
+        Some(update_coordinator(cluster, &binaries, &reports, request.allow_downgrade).await)
     } else {
         None
     };
@@ -231,7 +234,7 @@ fn report(hello: &Hello, status: UpdateStatus, detail: Option<String>, now: &str
 /// Updates one worker: drain, offer, send, and wait for it to come back. Returns the status,
 /// why (unless updated), and the SHA-256 it runs at the end.
 async fn update_worker(
-    cluster: &Arc<Cluster>,
+    cluster: &Cluster,
     id: WorkerId,
     hello: &Hello,
     binary: &Stored,
@@ -239,20 +242,20 @@ async fn update_worker(
     sent: &Sent,
 ) -> (UpdateStatus, Option<String>, String) {
     let old = hello.binary_sha256.clone();
-    cluster.set_draining(id, true);
-    wait_for(cluster, DRAIN_TIMEOUT, || {
-        cluster.busy_slots(id).is_none_or(|b| b == 0).then_some(())
+    set_draining(cluster, id, true).await;
+    wait_for(cluster, DRAIN_TIMEOUT, move |s| {
+        s.busy_slots(id).is_none_or(|b| b == 0).then_some(())
     })
     .await;
     let outcome = offer(cluster, id, binary, allow_downgrade, sent).await;
     let (status, detail) = match outcome {
         Ok(Offered::Restarting) => {
-            let back = wait_for(cluster, COME_BACK_TIMEOUT, || {
-                cluster
-                    .hellos()
-                    .into_iter()
-                    .find(|(other, h)| *other != id && h.name == hello.name)
-                    .map(|(_, h)| h.binary_sha256)
+            let name = hello.name.clone();
+            let back = wait_for(cluster, COME_BACK_TIMEOUT, move |s| {
+                s.registry
+                    .iter()
+                    .find(|(other, w)| *other != id && w.hello.name == name)
+                    .map(|(_, w)| w.hello.binary_sha256.clone())
             })
             .await;
             return match back {
@@ -291,7 +294,7 @@ async fn update_worker(
         Err(e) => (UpdateStatus::Failed, Some(format!("{e:#}"))),
     };
     let now = if status == UpdateStatus::Current { binary.info.sha256.clone() } else { old };
-    cluster.set_draining(id, false);
+    set_draining(cluster, id, false).await;
     (status, detail, now)
 }
 
@@ -315,7 +318,10 @@ async fn offer(
     allow_downgrade: bool,
     sent: &Sent,
 ) -> Result<Offered> {
-    let conn = cluster.connection(id).context("the worker left before its update")?;
+    let conn = cluster
+        .call(move |s, _| s.registry.get(id).map(|w| w.conn.clone()))
+        .await?
+        .context("the worker left before its update")?;
     let (send, recv) = tokio::time::timeout(ANSWER_TIMEOUT, conn.open_bi())
         .await
         .map_err(|_| anyhow!("the worker accepts no more streams"))??;
@@ -359,29 +365,35 @@ fn worker_says(reason: &str) -> String {
     proto::names::shown_at_most(reason, 300)
 }
 
-/// Calls `check` after every change of the cluster until it gives an answer or `limit`
-/// passes.
-async fn wait_for<T>(
+/// Stops giving worker `id` new chunks (`draining`), or starts again.
+async fn set_draining(cluster: &Cluster, id: WorkerId, draining: bool) {
+    let _ = cluster.call(move |s, now| s.jobs.set_draining(now, id, draining)).await;
+}
+
+/// Asks `check` of the state after every change of the cluster until it gives an answer or
+/// `limit` passes.
+async fn wait_for<T: Send + 'static>(
     cluster: &Cluster,
     limit: Duration,
-    mut check: impl FnMut() -> Option<T>,
+    check: impl Fn(&State) -> Option<T> + Clone + Send + 'static,
 ) -> Option<T> {
-    let mut changes = cluster.subscribe_changes();
+    let mut changes = cluster.call(|s, _| s.jobs.subscribe_changes()).await.ok()?;
     let deadline = tokio::time::Instant::now() + limit;
     loop {
-        if let Some(answer) = check() {
+        let ask = check.clone();
+        if let Some(answer) = cluster.call(move |s, _| ask(s)).await.ok()? {
             return Some(answer);
         }
-        match tokio::time::timeout_at(deadline, changes.changed()).await {
-            Ok(Ok(())) => {}
-            _ => return check(),
+        if !matches!(tokio::time::timeout_at(deadline, changes.changed()).await, Ok(Ok(()))) {
+            let ask = check.clone();
+            return cluster.call(move |s, _| ask(s)).await.ok()?;
         }
     }
 }
 
 /// Replaces the coordinator's own binary, if the workers took it well; the caller restarts.
 async fn update_coordinator(
-    cluster: &Arc<Cluster>,
+    cluster: &Cluster,
     binaries: &[Arc<Stored>],
     workers: &[MachineUpdate],
     allow_downgrade: bool,

@@ -7,7 +7,8 @@
 //! A refused peer is told why, logged, and never appears as a worker.
 
 use super::admission::Ticket;
-use super::cluster::Cluster;
+use super::driver::Cluster;
+use super::registry::Joining;
 use super::renewal;
 use crate::transport::codes;
 use certs::authority::IssueError;
@@ -15,7 +16,6 @@ use proto::wire::{Control, Hello, JoinReply, JoinRequest, Welcome, WorkerOpen};
 use proto::{MessageReader, MessageWriter};
 use quinn::{RecvStream, SendStream};
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -32,12 +32,40 @@ pub const MAX_FIRST_MESSAGE: usize = 16 * 1024;
 /// (chunk results); before, [`transport::UNAUTHENTICATED_RECEIVE_WINDOW`] bounds it.
 const MEMBER_RECEIVE_WINDOW: u32 = 16 * 1024 * 1024;
 
+/// Serves one incoming connection until it ends, or until `session` is cancelled (the
+/// coordinator stopping): then a member's connection is closed with a "shutting down" code.
 pub async fn handle(
-    cluster: Arc<Cluster>,
+    cluster: Cluster,
     incoming: quinn::Incoming,
     ticket: Ticket,
-    shutdown: CancellationToken,
+    session: CancellationToken,
 ) {
+    let addr = incoming.remote_address();
+    // Until the peer is a member, a stop simply drops it: the endpoint closes its connection.
+    let Some(opened) = session.run_until_cancelled(open(&cluster, incoming)).await else { return };
+    let Some((conn, writer, reader, msg)) = opened else { return };
+    match msg {
+        WorkerOpen::Join(request) => {
+            let join = join(&cluster, &conn, writer, request, addr, ticket);
+            session.run_until_cancelled(join).await;
+        }
+        WorkerOpen::Hello(hello) => {
+            let stream = SessionStream { writer, _reader: reader };
+            serve_member(cluster, conn, stream, hello, addr, ticket, session).await
+        }
+        WorkerOpen::Trial(hello) => {
+            let trial = trial(&cluster, &conn, writer, hello, addr, ticket);
+            session.run_until_cancelled(trial).await;
+        }
+    }
+}
+
+/// The handshake and the first message, within [`FIRST_MESSAGE_TIMEOUT`] of the first
+/// packet; `None` when the peer did not make it (refusals are logged, throttled).
+async fn open(
+    cluster: &Cluster,
+    incoming: quinn::Incoming,
+) -> Option<(quinn::Connection, MessageWriter<SendStream>, MessageReader<RecvStream>, WorkerOpen)> {
     let addr = incoming.remote_address();
     let deadline = tokio::time::Instant::now() + FIRST_MESSAGE_TIMEOUT;
     let conn = match tokio::time::timeout_at(deadline, incoming).await {
@@ -49,9 +77,9 @@ pub async fn handle(
                     held_back_note(held_back)
                 );
             }
-            return;
+            return None;
         }
-        Err(_) => return, // quinn drops the half-made connection with the future
+        Err(_) => return None, // quinn drops the half-made connection with the future
     };
     let first = async {
         let (send, recv) = conn.accept_bi().await?;
@@ -60,9 +88,9 @@ pub async fn handle(
         reader.set_max_frame(proto::frame::MAX_FRAME);
         anyhow::Ok((MessageWriter::new(send), reader, msg))
     };
-    let (writer, reader, msg) = match tokio::time::timeout_at(deadline, first).await {
-        Ok(Ok((writer, reader, Some(msg)))) => (writer, reader, msg),
-        Ok(Ok((_, _, None))) => return,
+    match tokio::time::timeout_at(deadline, first).await {
+        Ok(Ok((writer, reader, Some(msg)))) => Some((conn, writer, reader, msg)),
+        Ok(Ok((_, _, None))) => None,
         Ok(Err(e)) => {
             if let Some(held_back) = cluster.refusals_to_log() {
                 let note = held_back_note(held_back);
@@ -74,20 +102,12 @@ pub async fn handle(
                 }
             }
             conn.close(codes::PROTOCOL, b"bad first message");
-            return;
+            None
         }
         Err(_) => {
             conn.close(codes::PROTOCOL, b"no first message in time");
-            return;
+            None
         }
-    };
-    match msg {
-        WorkerOpen::Join(request) => join(&cluster, &conn, writer, request, addr, ticket).await,
-        WorkerOpen::Hello(hello) => {
-            let stream = SessionStream { writer, _reader: reader };
-            serve_member(cluster, conn, stream, hello, addr, ticket, shutdown).await
-        }
-        WorkerOpen::Trial(hello) => trial(&cluster, &conn, writer, hello, addr, ticket).await,
     }
 }
 
@@ -237,13 +257,13 @@ struct SessionStream {
 }
 
 async fn serve_member(
-    cluster: Arc<Cluster>,
+    cluster: Cluster,
     conn: quinn::Connection,
     stream: SessionStream,
     hello: Hello,
     addr: SocketAddr,
     ticket: Ticket,
-    shutdown: CancellationToken,
+    session: CancellationToken,
 ) {
     let SessionStream { mut writer, _reader } = stream;
     let name = hello.name.clone();
@@ -272,7 +292,12 @@ async fn serve_member(
     conn.set_receive_window(MEMBER_RECEIVE_WINDOW.into());
     let (control_tx, mut control_rx) = mpsc::unbounded_channel::<Control>();
     let slots = hello.slots;
-    let id = cluster.register(hello, conn.clone(), control_tx);
+    let joining =
+        Joining { hello, conn: conn.clone(), session: session.clone(), control: control_tx };
+    let Ok(id) = cluster.call(move |s, now| s.register(now, joining)).await else {
+        conn.close(codes::DONE, b"coordinator shutting down");
+        return;
+    };
     tracing::info!("worker '{name}' connected from {addr} with {slots} slots");
     let mut seen = tokio::time::interval(Duration::from_secs(1));
     // Owned by this session: a renewal still running when it ends is dropped with it.
@@ -288,7 +313,8 @@ async fn serve_member(
                 let _ = writer.send(&msg).await;
             }
             _ = seen.tick() => {
-                cluster.touch(id, conn.stats().udp_rx.datagrams);
+                let datagrams = conn.stats().udp_rx.datagrams;
+                let _ = cluster.call(move |s, now| s.registry.touch(now, id, datagrams)).await;
                 let now = renewal::unix_now();
                 if !renewal_tried && renewal::due(&member, cluster.authority.worker_cert_life(), now) {
                     renewal_tried = true;
@@ -301,13 +327,13 @@ async fn serve_member(
                 Ok(Err(e)) => tracing::warn!("could not renew the certificate of worker '{name}': {e:#}"),
                 Err(_) => {}
             },
-            _ = shutdown.cancelled() => {
+            _ = session.cancelled() => {
                 conn.close(codes::DONE, b"coordinator shutting down");
                 break;
             }
         }
     }
-    cluster.unregister(id);
+    let _ = cluster.call(move |s, now| s.unregister(now, id)).await;
 }
 
 #[cfg(test)]
@@ -411,7 +437,7 @@ mod tests {
         let reply = MessageReader::new(recv).recv::<Welcome>().await.unwrap();
         let Some(Welcome::Refused { reason }) = reply else { panic!("{reply:?}") };
         assert!(reason.contains("no client certificate"), "{reason}");
-        assert!(running.cluster.workers().is_empty());
+        assert!(running.cluster.workers().await.unwrap().is_empty());
 
         // A peer speaking another protocol version is told both versions.
         let conn = connect_without_certificate(&running).await;
@@ -465,7 +491,7 @@ mod tests {
         conn.closed().await;
 
         // The coordinator still serves.
-        assert_eq!(running.cluster.status().workers, 0);
+        assert_eq!(running.cluster.status().await.unwrap().workers, 0);
         let conn = connect_without_certificate(&running).await;
         assert!(conn.open_bi().await.is_ok());
 

@@ -10,8 +10,8 @@
 //! bit-identical to the survey's, whoever computes them.
 
 use super::{Cancel, KernelError};
-pub use proto::task::SWEEP_WIDTH;
-use proto::task::{sweep_drag, Fall, Landing};
+pub use proto::job::SWEEP_WIDTH;
+use proto::job::{sweep_drag, Fall, Landing};
 
 /// The most points one trajectory may have (a bound on a job's size, not on memory: points
 /// stream to the client through a window).

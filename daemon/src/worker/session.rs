@@ -10,13 +10,12 @@ use super::pool::SlotPool;
 use super::update::Updater;
 use super::{Attempt, Exit, Session, WorkerConfig};
 use crate::fatal::ConfigError;
-use crate::kernels::count::{Pattern, StreamCounter};
-use crate::kernels::{self, bench, Cancel};
+use crate::kernels::{bench, Cancel};
+use crate::tasks::{self, Feed, Work};
 use crate::transport::{self, codes};
 use crate::update::pending;
 use anyhow::{anyhow, bail, Result};
 use certs::Membership;
-use proto::task::{ChunkOutput, CountSource, TaskSpec};
 use proto::wire::{
     BenchReply, ChunkData, ChunkReply, ChunkRequest, Control, CoordinatorOpen, Pong, RenewReply,
     Welcome, WorkerOpen,
@@ -240,91 +239,91 @@ async fn serve_stream(
                 let _ = writer.get_mut().finish();
             }
         }
-        CoordinatorOpen::Chunk(request) if is_streamed(&request.task) => {
-            let reply = match count_streamed(&request, &mut reader, &pool).await {
-                Ok(count) => ChunkReply::Done(ChunkOutput::Count { count }),
+        CoordinatorOpen::Chunk(request) => {
+            let reply = match serve_chunk(&request, &mut reader, &mut writer, &pool).await {
+                Ok(reply) => reply,
                 // The coordinator stopped or reset the stream: nobody is waiting for a reply.
-                Err(StreamError::Gone) => return,
-                Err(StreamError::Bad(error)) => ChunkReply::Failed { error },
+                Err(Gone) => return,
             };
             if writer.send(&reply).await.is_ok() {
                 let _ = writer.get_mut().finish();
             }
         }
-        CoordinatorOpen::Chunk(request) => {
+    }
+}
+
+/// The coordinator stopped or reset a chunk's stream.
+struct Gone;
+
+/// Runs a chunk: its task's kernel on a slot thread, fed the bytes that follow the request
+/// for tasks that stream them.
+async fn serve_chunk(
+    request: &ChunkRequest,
+    reader: &mut MessageReader<RecvStream>,
+    writer: &mut MessageWriter<SendStream>,
+    pool: &SlotPool,
+) -> Result<ChunkReply, Gone> {
+    let failed = |error: String| Ok(ChunkReply::Failed { error });
+    match tasks::work(request) {
+        Err(e) => failed(e.to_string()),
+        Ok(Work::Stream(feed)) => match feed_stream(feed, reader, pool).await? {
+            Ok(output) => Ok(ChunkReply::Done(output)),
+            Err(error) => failed(error),
+        },
+        Ok(Work::Compute(kernel)) => {
             let cancel = Arc::new(Cancel::default());
             let work = {
                 let cancel = cancel.clone();
-                pool.run(move || {
-                    kernels::run_chunk(&request.task, request.start, request.end, &cancel)
-                })
+                pool.run(move || kernel(&cancel))
             };
             let result = tokio::select! {
                 result = work => result,
                 _ = writer.get_mut().stopped() => {
                     cancel.cancel();
-                    return;
+                    return Err(Gone);
                 }
             };
-            let reply = match result {
-                Some(Ok(output)) => ChunkReply::Done(output),
-                Some(Err(e)) => ChunkReply::Failed { error: e.to_string() },
-                None => ChunkReply::Failed { error: "the kernel panicked".into() },
-            };
-            if writer.send(&reply).await.is_ok() {
-                let _ = writer.get_mut().finish();
+            match result {
+                Some(Ok(output)) => Ok(ChunkReply::Done(output)),
+                Some(Err(e)) => failed(e.to_string()),
+                None => failed("the kernel panicked".into()),
             }
         }
     }
 }
 
-fn is_streamed(task: &TaskSpec) -> bool {
-    matches!(task, TaskSpec::Count { source: CountSource::Streamed, .. })
-}
-
-enum StreamError {
-    Gone,
-    Bad(String),
-}
-
-/// Counts a chunk whose bytes follow its request, piece by piece on a slot thread. The
-/// coordinator may send the chunk's own bytes plus a character's worth past its end, no more.
-async fn count_streamed(
-    request: &ChunkRequest,
+/// Feeds a chunk the bytes that follow its request, piece by piece on a slot thread. The
+/// coordinator may send the chunk's own bytes plus what its task allows past its end, no more.
+async fn feed_stream(
+    mut feed: Box<dyn Feed>,
     reader: &mut MessageReader<RecvStream>,
     pool: &SlotPool,
-) -> Result<u64, StreamError> {
-    let TaskSpec::Count { letter, ignore_case, .. } = &request.task else {
-        return Err(StreamError::Bad("not a count".into()));
-    };
-    let letter = kernels::one_char(letter).map_err(|e| StreamError::Bad(e.to_string()))?;
-    let pattern = Pattern::new(letter, *ignore_case);
-    let own = request.end.saturating_sub(request.start);
-    let allowed = own + pattern.max_len() as u64 - 1;
-    let mut counter = StreamCounter::new(pattern, own);
+) -> Result<Result<proto::wire::ChunkOutput, String>, Gone> {
+    let (own, allowed) = (feed.own(), feed.allowed());
     let mut received = 0u64;
     loop {
         let piece = match reader.recv::<ChunkData>().await {
             Ok(Some(piece)) => piece,
             Ok(None) => break,
-            Err(_) => return Err(StreamError::Gone),
+            Err(_) => return Err(Gone),
         };
         received += piece.bytes.len() as u64;
         if received > allowed {
-            return Err(StreamError::Bad(format!(
-                "the chunk sent {received} bytes, over {allowed}"
-            )));
+            return Ok(Err(format!("the chunk sent {received} bytes, over {allowed}")));
         }
-        counter = pool
+        let fed = pool
             .run(move || {
-                counter.feed(&piece.bytes);
-                counter
+                feed.feed(&piece.bytes);
+                feed
             })
-            .await
-            .ok_or(StreamError::Bad("the counting thread panicked".into()))?;
+            .await;
+        match fed {
+            Some(fed) => feed = fed,
+            None => return Ok(Err("the chunk's thread panicked".into())),
+        }
     }
     if received < own {
-        return Err(StreamError::Bad(format!("the chunk sent {received} of its {own} bytes")));
+        return Ok(Err(format!("the chunk sent {received} of its {own} bytes")));
     }
-    Ok(counter.finish())
+    Ok(Ok(feed.finish()))
 }

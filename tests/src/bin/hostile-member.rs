@@ -10,8 +10,9 @@
 
 use anyhow::{bail, Context};
 use marmotd::worker::{join, WorkerConfig};
-use proto::task::{ChunkOutput, Landing, TaskSpec};
+use proto::job::Landing;
 use proto::wire::{BenchReply, ChunkReply, CoordinatorOpen, Hello, Pong, Welcome, WorkerOpen};
+use proto::wire::{ChunkOutput, ChunkTask};
 use proto::{MessageReader, MessageWriter};
 use std::time::Duration;
 
@@ -88,18 +89,18 @@ async fn main() -> anyhow::Result<()> {
 }
 
 /// A result of the right shape and size, and wrong.
-fn wrong_output(task: &TaskSpec, units: u64) -> ChunkOutput {
+fn wrong_output(task: &ChunkTask, units: u64) -> ChunkOutput {
     match task {
-        TaskSpec::Pi { .. } => ChunkOutput::Pi { inside: 0 },
-        TaskSpec::Prime { .. } => ChunkOutput::Prime { factor: None },
-        TaskSpec::Count { .. } => ChunkOutput::Count { count: 0 },
-        TaskSpec::Sweep { .. } => ChunkOutput::Series { values: vec![0.0; units as usize * 3] },
-        TaskSpec::Survey { .. } => ChunkOutput::Survey {
+        ChunkTask::Pi { .. } => ChunkOutput::Pi { inside: 0 },
+        ChunkTask::Prime { .. } => ChunkOutput::Prime { factor: None },
+        ChunkTask::Count { .. } => ChunkOutput::Count { count: 0 },
+        ChunkTask::Sweep { .. } => ChunkOutput::Series { values: vec![0.0; units as usize * 3] },
+        ChunkTask::Survey { .. } => ChunkOutput::Survey {
             points: 1,
             landing: Landing { ground_time: 0.0, impact_speed: 0.0, max_height: 0.0 },
             checkpoints: vec![(0.0, 0.0)],
         },
-        TaskSpec::Freefall { .. } | TaskSpec::FreefallFrom { .. } => {
+        ChunkTask::Heights { .. } | ChunkTask::HeightsFrom { .. } => {
             ChunkOutput::Series { values: vec![0.0; units as usize] }
         }
     }

@@ -1,10 +1,10 @@
 //! `marmotctl update`: upload the binaries, roll them out, and, when the coordinator replaced
 //! itself, wait for it to come back on the new binary.
 
-use crate::client::Client;
-use crate::commands::print;
+use super::{print, short_sha};
 use anyhow::{bail, Context, Result};
-use proto::api::{BinaryInfo, MachineUpdate, Status, UpdateReport, UpdateRequest, UpdateStatus};
+use proto::api::{MachineUpdate, UpdateRequest, UpdateStatus};
+use proto::client::Client;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -24,8 +24,8 @@ pub async fn run(
         if !meta.is_file() {
             bail!("{} is not a file: name a marmotd binary", path.display());
         }
-        let info: BinaryInfo = client
-            .post_file("/v1/binaries", path)
+        let info = client
+            .upload_binary(path)
             .await
             .with_context(|| format!("{} was not taken", path.display()))?;
         if !json {
@@ -34,13 +34,13 @@ pub async fn run(
                 path.display(),
                 info.version,
                 info.arch,
-                short(&info.sha256)
+                short_sha(&info.sha256)
             );
         }
         request.binaries.push(info.sha256);
     }
     let asked = request.parallel.unwrap_or(1);
-    let mut report: UpdateReport = client.post("/v1/update", &request).await?;
+    let mut report = client.update(&request).await?;
     if let Some(coordinator) = &mut report.coordinator {
         if coordinator.status == UpdateStatus::Restarting {
             wait_for_coordinator(client, coordinator).await;
@@ -73,7 +73,7 @@ async fn wait_for_coordinator(client: &Client, line: &mut MachineUpdate) {
     let mut last_seen = String::new();
     while tokio::time::Instant::now() < deadline {
         // The socket disappears while the coordinator restarts: errors mean "not yet".
-        if let Ok(status) = client.get::<Status>("/v1/status").await {
+        if let Ok(status) = client.status().await {
             if status.binary_sha256 == line.to_sha256 {
                 line.status = UpdateStatus::Updated;
                 line.version = status.version;
@@ -102,12 +102,12 @@ fn describe(m: &MachineUpdate) -> String {
         UpdateStatus::Updated => {
             format!(
                 "updated      {} → {} ({})",
-                short(&m.from_sha256),
-                short(&m.to_sha256),
+                short_sha(&m.from_sha256),
+                short_sha(&m.to_sha256),
                 m.version
             )
         }
-        UpdateStatus::Current => format!("current      {}", short(&m.to_sha256)),
+        UpdateStatus::Current => format!("current      {}", short_sha(&m.to_sha256)),
         UpdateStatus::Skipped => format!("skipped      {}", m.detail.as_deref().unwrap_or("")),
         UpdateStatus::Failed => format!("failed       {}", m.detail.as_deref().unwrap_or("")),
         UpdateStatus::RolledBack => {
@@ -116,10 +116,6 @@ fn describe(m: &MachineUpdate) -> String {
         UpdateStatus::Restarting => "restarting".to_string(),
     };
     format!("{:<16} {what}", m.name)
-}
-
-fn short(sha: &str) -> &str {
-    sha.get(..12).unwrap_or(sha)
 }
 
 #[cfg(test)]

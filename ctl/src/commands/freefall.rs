@@ -6,15 +6,13 @@
 //! thread, and the plot keeps four points per pixel column.
 
 use crate::cli::{FreefallArgs, SweepRange};
-use crate::client::Client;
 use crate::follow::{chunk_bar, Interrupt};
 use crate::plot::{self, Columns, Panel};
 use anyhow::{bail, Context, Result};
 use indicatif::ProgressBar;
-use proto::api::{
-    FreefallResult, JobState, JobView, SweepResult, CHUNKS_HEADER, FIRST_UNIT_HEADER, UNITS_HEADER,
-};
-use proto::task::{sweep_drag, Fall, TaskSpec, SWEEP_WIDTH};
+use proto::api::JobState;
+use proto::client::Client;
+use proto::job::{sweep_drag, Fall, JobSpec, SWEEP_WIDTH};
 use std::fs::File;
 use std::io::{BufWriter, IsTerminal, Write};
 use std::path::PathBuf;
@@ -61,9 +59,9 @@ pub async fn run(client: &Client, args: FreefallArgs, json: bool) -> Result<Exit
     let (spec, kind) = match args.sweep_drag {
         Some(range) => {
             let SweepRange { from, to, steps } = range;
-            (TaskSpec::Sweep { fall, from, to, steps }, Kind::Sweep(range))
+            (JobSpec::Sweep { fall, from, to, steps }, Kind::Sweep(range))
         }
-        None => (TaskSpec::Freefall { fall, points: 0 }, Kind::Points(fall)),
+        None => (JobSpec::Freefall { fall, points: 0 }, Kind::Points(fall)),
     };
     // Sweep rows are few: without --out they go to the terminal (unless JSON does).
     let data_on_stdout = match (&args.out, kind) {
@@ -80,7 +78,7 @@ pub async fn run(client: &Client, args: FreefallArgs, json: bool) -> Result<Exit
     let mut interrupt = Interrupt::listen()?;
     // Files are checked before the job runs: a typo must not cost a whole computation.
     let sink = Sink::new(kind, out, args.plot.clone(), args.size)?;
-    let job: JobView = client.post("/v1/jobs", &spec).await?;
+    let job = client.submit(&spec, None).await?;
     let id = job.id;
     let (tx, rx) = mpsc::channel::<Chunk>(AHEAD);
     let writer = tokio::task::spawn_blocking(move || sink.consume(rx));
@@ -88,7 +86,7 @@ pub async fn run(client: &Client, args: FreefallArgs, json: bool) -> Result<Exit
     let fetched = tokio::select! {
         fetched = fetch_all(client, id, kind, tx, bar.as_ref()) => fetched,
         signal = interrupt.recv() => {
-            let _: Result<JobView> = client.delete(&format!("/v1/jobs/{id}")).await;
+            let _ = client.cancel(id).await;
             if let Some(bar) = &bar {
                 bar.finish_and_clear();
             }
@@ -100,12 +98,12 @@ pub async fn run(client: &Client, args: FreefallArgs, json: bool) -> Result<Exit
         bar.finish_and_clear();
     }
     if let Err(e) = fetched {
-        let _: Result<JobView> = client.delete(&format!("/v1/jobs/{id}")).await;
+        let _ = client.cancel(id).await;
         return Err(e);
     }
     writer.await.context("the writer stopped")??;
     let view = loop {
-        let view: JobView = client.get(&format!("/v1/jobs/{id}?wait_ms={POLL_MS}")).await?;
+        let view = client.job(id, POLL_MS).await?;
         if view.state.is_finished() {
             break view;
         }
@@ -113,10 +111,9 @@ pub async fn run(client: &Client, args: FreefallArgs, json: bool) -> Result<Exit
     let (JobState::Done, Some(result)) = (view.state, view.result) else {
         bail!("job {id} failed: {}", view.error.as_deref().unwrap_or("no reason given"));
     };
-    let summary = match kind {
-        _ if json => serde_json::to_string_pretty(&result)? + "\n",
-        Kind::Points(_) => serde_json::from_value::<FreefallResult>(result)?.to_string(),
-        Kind::Sweep(_) => serde_json::from_value::<SweepResult>(result)?.to_string(),
+    let summary = match json {
+        true => serde_json::to_string_pretty(&result)? + "\n",
+        false => result.to_string(),
     };
     // The summary keeps out of the way of results written to stdout.
     if data_on_stdout {
@@ -135,26 +132,14 @@ async fn fetch_all(
     tx: mpsc::Sender<Chunk>,
     bar: Option<&ProgressBar>,
 ) -> Result<()> {
-    let mut k = 0u64;
+    let mut k = 0u32;
     loop {
-        let reply = client.get_raw(&format!("/v1/jobs/{id}/chunks/{k}?wait_ms={POLL_MS}")).await?;
-        if reply.status == hyper::StatusCode::NO_CONTENT {
-            continue;
-        }
-        let header = |name: &str| -> Result<u64> {
-            let value = reply.headers.get(name).and_then(|v| v.to_str().ok());
-            value.and_then(|v| v.parse().ok()).with_context(|| format!("no {name} header"))
-        };
-        let (first_unit, chunks) = (header(FIRST_UNIT_HEADER)?, header(CHUNKS_HEADER)?);
-        let units = header(UNITS_HEADER)?;
-        if reply.body.len() % (8 * kind.width()) != 0 {
+        let Some(taken) = client.take_chunk(id, k, POLL_MS).await? else { continue };
+        let (first_unit, chunks, units) = (taken.first_unit, taken.chunks, taken.units);
+        if taken.values.len() % kind.width() != 0 {
             bail!("chunk {k} of job {id} came back cut short");
         }
-        let values = reply
-            .body
-            .chunks_exact(8)
-            .map(|b| f64::from_le_bytes(b.try_into().unwrap_or_default()))
-            .collect();
+        let values = taken.values;
         if tx.send(Chunk { first_unit, units, values }).await.is_err() {
             // The writer stopped: its error is the one to report.
             return Ok(());
@@ -162,9 +147,9 @@ async fn fetch_all(
         k += 1;
         if let Some(bar) = bar {
             bar.set_length(chunks);
-            bar.set_position(k);
+            bar.set_position(u64::from(k));
         }
-        if k >= chunks {
+        if u64::from(k) >= chunks {
             return Ok(());
         }
     }

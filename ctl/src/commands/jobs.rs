@@ -1,0 +1,121 @@
+//! `marmotctl jobs`: the recent jobs, each described as the `marmotctl run` that asks for it.
+
+use super::print;
+use anyhow::Result;
+use proto::client::Client;
+use proto::human;
+use proto::job::{CountSource, JobSpec, PrimeMethod};
+use std::process::ExitCode;
+
+pub async fn jobs(client: &Client, json: bool) -> Result<ExitCode> {
+    let list = client.jobs().await?;
+    print(json, &list, || {
+        if list.is_empty() {
+            println!("no jobs yet");
+            return;
+        }
+        println!("{:>5}  {:<10} {:>17} {:>10}  JOB", "ID", "STATE", "PROGRESS", "ELAPSED");
+        for j in &list {
+            println!(
+                "{:>5}  {:<10} {:>8}/{:<8} {:>9.2}s  {}",
+                j.id,
+                j.state,
+                j.chunks_done,
+                j.chunks_total,
+                j.elapsed_seconds,
+                describe_spec(&j.spec)
+            );
+        }
+    });
+    Ok(ExitCode::SUCCESS)
+}
+
+/// What a job was asked to do, in the words of the `marmotctl run` that submits it.
+pub fn describe_spec(spec: &JobSpec) -> String {
+    let method = |m: &PrimeMethod| match m {
+        PrimeMethod::Trial => "trial",
+        PrimeMethod::Auto => "auto",
+    };
+    let fall =
+        |f: &proto::job::Fall| format!("--y0 {} --v0 {} --g {} --dt {}", f.y0, f.v0, f.g, f.dt);
+    match spec {
+        JobSpec::Pi { samples, seed } => format!("pi {samples} --seed {seed}"),
+        JobSpec::Prime { n, method: m } => format!("prime {n} --method {}", method(m)),
+        JobSpec::Count { letter, ignore_case, source } => {
+            let case = if *ignore_case { " --ignore-case" } else { "" };
+            let source = match source {
+                CountSource::Random { letters, seed } => {
+                    format!("--random {letters} --seed {seed}")
+                }
+                CountSource::Text { text } => {
+                    let characters = text.chars().count() as u64;
+                    format!("--text ({})", human::count(characters, "character", "characters"))
+                }
+                CountSource::Inline { characters, .. } => {
+                    format!("--text ({})", human::count(*characters, "character", "characters"))
+                }
+                CountSource::File { path, bytes } => {
+                    format!(
+                        "--file {} ({})",
+                        path.escape_debug(),
+                        human::amount(*bytes as f64, "B")
+                    )
+                }
+            };
+            format!("count '{}' {source}{case}", letter.escape_debug())
+        }
+        JobSpec::Freefall { fall: f, .. } if f.drag > 0.0 => {
+            format!("freefall {} --drag {}", fall(f), f.drag)
+        }
+        JobSpec::Freefall { fall: f, .. } => format!("freefall {}", fall(f)),
+        JobSpec::Sweep { fall: f, from, to, steps } => {
+            format!("freefall {} --sweep-drag {from}:{to}:{steps}", fall(f))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::describe_spec;
+    use proto::job::{CountSource, Fall, JobSpec, PrimeMethod};
+
+    #[test]
+    fn jobs_are_described_as_run_would_ask_for_them() {
+        let fall = Fall { y0: 100.0, v0: 10.0, g: 9.81, dt: 0.5, drag: 0.0 };
+        let count = |source| JobSpec::Count { letter: "e".into(), ignore_case: true, source };
+        for (spec, words) in [
+            (JobSpec::Pi { samples: 1000, seed: 7 }, "pi 1000 --seed 7"),
+            (JobSpec::Prime { n: 97, method: PrimeMethod::Auto }, "prime 97 --method auto"),
+            (JobSpec::Prime { n: 9, method: PrimeMethod::Trial }, "prime 9 --method trial"),
+            (
+                count(CountSource::Random { letters: 50, seed: 2 }),
+                "count 'e' --random 50 --seed 2 --ignore-case",
+            ),
+            (
+                count(CountSource::Text { text: "a\nb".into() }),
+                "count 'e' --text (3 characters) --ignore-case",
+            ),
+            (
+                count(CountSource::File { path: "/srv/x\ty".into(), bytes: 2_500_000 }),
+                "count 'e' --file /srv/x\\ty (2.50 MB) --ignore-case",
+            ),
+            (JobSpec::Freefall { fall, points: 0 }, "freefall --y0 100 --v0 10 --g 9.81 --dt 0.5"),
+            (
+                JobSpec::Freefall { fall: Fall { drag: 0.01, ..fall }, points: 0 },
+                "freefall --y0 100 --v0 10 --g 9.81 --dt 0.5 --drag 0.01",
+            ),
+            (
+                JobSpec::Sweep { fall, from: 0.0, to: 0.5, steps: 3 },
+                "freefall --y0 100 --v0 10 --g 9.81 --dt 0.5 --sweep-drag 0:0.5:3",
+            ),
+        ] {
+            assert_eq!(describe_spec(&spec), words);
+        }
+        let control = JobSpec::Count {
+            letter: "\u{7}".into(),
+            ignore_case: false,
+            source: CountSource::Text { text: "x".into() },
+        };
+        assert_eq!(describe_spec(&control), "count '\\u{7}' --text (1 character)");
+    }
+}

@@ -1,0 +1,88 @@
+//! One file per `marmotctl` command: call the control API through [`proto::client`], print
+//! human output or JSON.
+
+mod bench;
+mod cancel;
+mod clear;
+mod exit;
+mod freefall;
+mod jobs;
+mod join_token;
+mod ping;
+mod revoke;
+mod run;
+mod status;
+mod update;
+mod workers;
+
+use crate::cli::{Cli, Command, RunTask};
+use anyhow::Result;
+use clap::CommandFactory;
+use proto::api::UpdateRequest;
+use proto::client::Client;
+use serde::Serialize;
+use std::process::ExitCode;
+
+pub async fn run(client: &Client, command: Command, json: bool) -> Result<ExitCode> {
+    match command {
+        Command::Status => status::status(client, json).await,
+        Command::Workers => workers::workers(client, json).await,
+        Command::Ping { timeout, workers } => ping::ping(client, timeout, workers, json).await,
+        Command::Run { task } => match task {
+            RunTask::Pi(args) => run::pi(client, args, json).await,
+            RunTask::Prime(args) => run::prime(client, args, json).await,
+            RunTask::Count(args) => run::count(client, args, json).await,
+            RunTask::Freefall(args) => freefall::run(client, args, json).await,
+        },
+        Command::Clear { worker } => clear::clear(client, worker).await,
+        Command::Jobs => jobs::jobs(client, json).await,
+        Command::Bench { length } => bench::bench(client, length, json).await,
+        Command::Wait { job } => run::wait(client, job, json).await,
+        Command::Cancel { job } => cancel::cancel(client, job, json).await,
+        Command::Exit { workers, all } => exit::exit(client, workers, all, json).await,
+        Command::Revoke { worker } => revoke::revoke(client, worker, json).await,
+        Command::Update { binaries, parallel, keep_going, allow_downgrade, coordinator } => {
+            let request = UpdateRequest {
+                binaries: vec![],
+                parallel: Some(parallel),
+                allow_downgrade,
+                coordinator,
+                keep_going,
+            };
+            update::run(client, &binaries, request, json).await
+        }
+        Command::JoinToken { rotate } => join_token::join_token(client, rotate, json).await,
+        // Documentation: no coordinator needed.
+        Command::Docs(docs) => {
+            docs.run(Cli::command()).map_err(anyhow::Error::msg)?;
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+/// Prints `value` as JSON, or runs `human`.
+pub fn print<T: Serialize>(json: bool, value: &T, human: impl FnOnce()) {
+    if json {
+        match serde_json::to_string_pretty(value) {
+            Ok(text) => println!("{text}"),
+            Err(e) => eprintln!("marmotctl: error: cannot print JSON: {e}"),
+        }
+    } else {
+        human();
+    }
+}
+
+/// The first 12 characters of a SHA-256 as a peer reported it, however long or odd it is.
+pub fn short_sha(sha: &str) -> String {
+    sha.chars().take(12).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_sha_is_shortened_by_characters_never_cut_inside_one() {
+        assert_eq!(super::short_sha(&"ab".repeat(32)), "abababababab");
+        assert_eq!(super::short_sha("é".repeat(20).as_str()), "é".repeat(12));
+        assert_eq!(super::short_sha("abc"), "abc");
+    }
+}

@@ -1,0 +1,349 @@
+//! The one owner of the coordinator's state: a task that holds the worker registry and the job
+//! table (with the scheduler), and changes them only as it receives calls on its channel.
+//!
+//! Everything else holds a [`Cluster`]: a cheap handle with the coordinator's fixed facts
+//! (its CA, address, binary) and the sending end of that channel. Sessions, chunk streams, the
+//! control API and the fleet operations *call* the driver with a closure over the [`State`]
+//! and get its answer on a oneshot channel; nobody else ever touches the state, so there is no
+//! lock, and no call cycle: a chunk stream reports its end as one more message.
+//!
+//! After each call and each tick the driver carries out the job table's orders: it opens a
+//! chunk stream as a task it tracks, with a token that is a child of the worker's session
+//! token, or cancels one. On shutdown it cancels its chunk streams and waits for them.
+
+use super::error::ClusterError;
+use super::jobs::{Jobs, Order};
+use super::registry::{Joining, Registry};
+use super::{chunk, Stopped};
+use crate::scheduler::{AssignmentId, WorkerId};
+use certs::Authority;
+use proto::api::{JobView, Status};
+use proto::wire::ChunkOutput;
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+/// Refusals of peers logged per [`REFUSAL_WINDOW`]; more are counted, not logged.
+const REFUSALS_LOGGED: u32 = 10;
+const REFUSAL_WINDOW: Duration = Duration::from_secs(10);
+/// Calls waiting for the driver, at most; callers wait for room beyond.
+const QUEUE: usize = 1024;
+/// How often time passes for the scheduler (stragglers, abandoned series).
+const TICK: Duration = Duration::from_millis(100);
+
+/// The coordinator's state, as the driver owns it.
+pub struct State {
+    pub jobs: Jobs,
+    pub registry: Registry,
+}
+
+impl State {
+    /// Adds a welcomed worker (replacing a live session of the same name).
+    pub fn register(&mut self, now: Instant, joining: Joining) -> WorkerId {
+        let (name, slots) = (joining.hello.name.clone(), joining.hello.slots);
+        let (id, stale) = self.registry.add(now, joining);
+        for old in stale {
+            self.jobs.worker_lost(now, old);
+        }
+        self.jobs.worker_joined(now, id, &name, slots);
+        self.jobs.set_speed(self.registry.speed());
+        id
+    }
+
+    /// Removes a worker whose connection ended; its chunks run elsewhere.
+    pub fn unregister(&mut self, now: Instant, id: WorkerId) {
+        if self.registry.remove(id).is_some() {
+            self.jobs.worker_lost(now, id);
+            self.jobs.set_speed(self.registry.speed());
+        }
+    }
+
+    /// Tells the named workers (all when `names` is empty) to hand back their chunks and exit.
+    /// They take no new chunks from now on; their running chunks are queued again when their
+    /// connections close. Returns the names told.
+    pub fn tell_exit(
+        &mut self,
+        now: Instant,
+        names: &[String],
+    ) -> Result<Vec<String>, ClusterError> {
+        let mut told = vec![];
+        for id in self.registry.select(names)? {
+            if self.registry.tell(id, proto::wire::Control::Exit) {
+                told.extend(self.registry.get(id).map(|w| w.hello.name.clone()));
+                self.jobs.set_draining(now, id, true);
+            }
+        }
+        Ok(told)
+    }
+
+    pub fn workers(&self, now: Instant) -> Vec<proto::api::WorkerView> {
+        self.registry.views(
+            now,
+            |id| self.jobs.busy_slots(id),
+            |name| self.jobs.is_quarantined(name),
+        )
+    }
+
+    /// Chunks running on a worker; `None` once it is gone.
+    pub fn busy_slots(&self, id: WorkerId) -> Option<u32> {
+        self.registry.get(id).map(|_| self.jobs.busy_slots(id))
+    }
+}
+
+/// What never changes while the coordinator runs, and what is shared without the driver.
+pub struct Shared {
+    pub authority: Authority,
+    pub listen: SocketAddr,
+    /// SHA-256 of the coordinator's own binary.
+    pub binary_sha256: String,
+    /// Where the coordinator keeps its state (CA, keys, uploaded binaries).
+    pub state_dir: PathBuf,
+    /// Connections not yet authenticated: bounded in all and per source address.
+    pub admission: super::admission::Admission,
+    /// Held while an update rolls out: one at a time.
+    pub rollout_lock: tokio::sync::Mutex<()>,
+    /// Refusals of peers (joins, hellos) logged: at most a burst per window.
+    refusal_log: Mutex<crate::logging::Throttle>,
+    started: Instant,
+    /// Set when the coordinator must stop, with how.
+    stop: watch::Sender<Option<Stopped>>,
+}
+
+/// What the coordinator is, for [`spawn`].
+pub struct Identity {
+    pub authority: Authority,
+    pub listen: SocketAddr,
+    pub binary_sha256: String,
+    pub state_dir: PathBuf,
+}
+
+/// A closure over the state, run by the driver at the time it is given.
+type Call = Box<dyn FnOnce(&mut State, Instant) + Send>;
+
+enum Command {
+    Call(Call),
+    /// A chunk stream ended, with the worker's output or why not (`None`: nothing to report,
+    /// the stream was cancelled or its connection lost).
+    ChunkEnded { assignment: AssignmentId, outcome: Option<Result<ChunkOutput, String>> },
+}
+
+/// A handle on the coordinator: its fixed facts, and calls to its driver.
+#[derive(Clone)]
+pub struct Cluster {
+    shared: Arc<Shared>,
+    commands: mpsc::Sender<Command>,
+}
+
+impl std::ops::Deref for Cluster {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        &self.shared
+    }
+}
+
+/// Starts the driver as a task of `tasks`, stopping when `token` is cancelled; returns its
+/// handle.
+pub fn spawn(
+    identity: Identity,
+    state: State,
+    tasks: &TaskTracker,
+    token: CancellationToken,
+) -> Cluster {
+    let Identity { authority, listen, binary_sha256, state_dir } = identity;
+    let shared = Arc::new(Shared {
+        authority,
+        listen,
+        binary_sha256,
+        state_dir,
+        admission: Default::default(),
+        rollout_lock: tokio::sync::Mutex::new(()),
+        refusal_log: Mutex::new(crate::logging::Throttle::new(REFUSALS_LOGGED, REFUSAL_WINDOW)),
+        started: Instant::now(),
+        stop: watch::channel(None).0,
+    });
+    let (tx, rx) = mpsc::channel(QUEUE);
+    let cluster = Cluster { shared, commands: tx };
+    let driver = Driver {
+        state,
+        commands: rx,
+        streams: HashMap::new(),
+        chunks: TaskTracker::new(),
+        cluster: cluster.clone(),
+        token,
+    };
+    tasks.spawn(driver.run());
+    cluster
+}
+
+impl Shared {
+    /// Whether a refusal of a peer may be logged now: `Some(n)` with the refusals held back
+    /// before it, `None` to stay silent (see [`crate::logging::Throttle`]).
+    pub fn refusals_to_log(&self) -> Option<u64> {
+        let mut throttle = self.refusal_log.lock().unwrap_or_else(|p| p.into_inner());
+        throttle.allow(Instant::now())
+    }
+
+    /// Stops the coordinator so that `marmotd` re-executes its (new) binary.
+    pub fn request_restart(&self) {
+        self.stop.send_replace(Some(Stopped::Restart));
+    }
+
+    /// Resolves when a stop was requested from inside (a restart), with how.
+    pub async fn stop_requested(&self) -> Stopped {
+        let mut rx = self.stop.subscribe();
+        let stop = rx.wait_for(Option::is_some).await.map(|stop| stop.clone()).ok().flatten();
+        stop.unwrap_or(Stopped::Shutdown)
+    }
+}
+
+impl Cluster {
+    /// Runs `f` on the driver's state and returns its answer.
+    pub async fn call<R: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut State, Instant) -> R + Send + 'static,
+    ) -> Result<R, ClusterError> {
+        let (tx, rx) = oneshot::channel();
+        let call = Command::Call(Box::new(move |state, now| {
+            let _ = tx.send(f(state, now));
+        }));
+        self.commands.send(call).await.map_err(|_| ClusterError::stopping())?;
+        rx.await.map_err(|_| ClusterError::stopping())
+    }
+
+    /// Runs a fallible `f` on the driver's state.
+    pub async fn try_call<R: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut State, Instant) -> Result<R, ClusterError> + Send + 'static,
+    ) -> Result<R, ClusterError> {
+        self.call(f).await?
+    }
+
+    /// Reports how a chunk stream ended.
+    pub async fn chunk_ended(
+        &self,
+        assignment: AssignmentId,
+        outcome: Option<Result<ChunkOutput, String>>,
+    ) {
+        let _ = self.commands.send(Command::ChunkEnded { assignment, outcome }).await;
+    }
+
+    pub async fn submit(
+        &self,
+        spec: proto::job::JobSpec,
+        verify: Option<f64>,
+    ) -> Result<JobView, ClusterError> {
+        self.try_call(move |s, now| {
+            let workers = s.registry.len();
+            s.jobs.submit(now, spec, verify, workers)
+        })
+        .await
+    }
+
+    pub async fn workers(&self) -> Result<Vec<proto::api::WorkerView>, ClusterError> {
+        self.call(|s, now| s.workers(now)).await
+    }
+
+    pub async fn status(&self) -> Result<Status, ClusterError> {
+        let (binary_sha256, listen, uptime) =
+            (self.binary_sha256.clone(), self.listen.to_string(), self.started.elapsed());
+        self.call(move |s, _| {
+            let load = s.jobs.load();
+            Status {
+                version: crate::update::version::current().to_string(),
+                binary_sha256,
+                listen,
+                uptime_seconds: uptime.as_secs_f64(),
+                workers: s.registry.len(),
+                slots: load.slots,
+                slots_busy: load.slots_busy,
+                chunks_queued: load.chunks_queued,
+                jobs_running: s.jobs.running(),
+            }
+        })
+        .await
+    }
+}
+
+struct Driver {
+    state: State,
+    commands: mpsc::Receiver<Command>,
+    /// Cancel handles of the chunk streams in flight.
+    streams: HashMap<AssignmentId, CancellationToken>,
+    /// The chunk streams' tasks: waited for on shutdown.
+    chunks: TaskTracker,
+    /// A handle for the chunk streams to report on.
+    cluster: Cluster,
+    token: CancellationToken,
+}
+
+impl Driver {
+    async fn run(mut self) {
+        let mut tick = tokio::time::interval(TICK);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                biased;
+                _ = self.token.cancelled() => break,
+                command = self.commands.recv() => match command {
+                    Some(Command::Call(f)) => f(&mut self.state, Instant::now()),
+                    Some(Command::ChunkEnded { assignment, outcome }) => {
+                        self.chunk_ended(assignment, outcome)
+                    }
+                    None => break,
+                },
+                _ = tick.tick() => self.state.jobs.tick(Instant::now()),
+            }
+            self.carry_out();
+        }
+        // Teardown: every chunk stream is stopped, and waited for.
+        for (_, stream) in self.streams.drain() {
+            stream.cancel();
+        }
+        self.chunks.close();
+        self.chunks.wait().await;
+    }
+
+    fn chunk_ended(
+        &mut self,
+        assignment: AssignmentId,
+        outcome: Option<Result<ChunkOutput, String>>,
+    ) {
+        if self.streams.remove(&assignment).is_none() {
+            return; // stopped by an order: the scheduler has forgotten it
+        }
+        let now = Instant::now();
+        match outcome {
+            Some(Ok(output)) => self.state.jobs.chunk_finished(now, assignment, output),
+            Some(Err(error)) => self.state.jobs.chunk_failed(now, assignment, error),
+            // A lost connection is its session's to report (as a lost worker, not a failure).
+            None => {}
+        }
+    }
+
+    /// Opens and stops chunk streams as the job table ordered.
+    fn carry_out(&mut self) {
+        for order in self.state.jobs.take_orders() {
+            match order {
+                Order::Run { assignment, worker, request, input } => {
+                    // The scheduler only knows registered workers.
+                    let Some(w) = self.state.registry.get(worker) else { continue };
+                    let cancel = w.session.child_token();
+                    self.streams.insert(assignment, cancel.clone());
+                    let stream = chunk::Stream { conn: w.conn.clone(), assignment, request, input };
+                    self.chunks.spawn(chunk::run(self.cluster.clone(), stream, cancel));
+                }
+                Order::Stop { assignment } => {
+                    if let Some(cancel) = self.streams.remove(&assignment) {
+                        cancel.cancel();
+                    }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,293 @@
+//! The job table with the scheduler and the real tasks, driven as the driver drives it but
+//! without a network: orders are carried out by running the chunk in-process, in whatever order
+//! a property test picks, with workers lost and results failing along the way.
+
+use super::*;
+use crate::kernels::Cancel;
+use crate::scheduler::Config;
+use proptest::prelude::*;
+use proto::job::{Fall, PrimeMethod};
+
+fn jobs(verify: f64) -> (Jobs, Instant) {
+    let epoch = Instant::now();
+    let config = JobsConfig { scheduler: Config::default(), max_running: 100, verify };
+    let mut jobs = Jobs::new(config, epoch);
+    // Slow nominal slots: the small jobs of these tests get many chunks.
+    jobs.set_speed(1e-6);
+    (jobs, epoch)
+}
+
+/// What a worker would answer for a chunk request.
+fn compute(request: &ChunkRequest, input: &Option<ChunkInput>) -> ChunkOutput {
+    let bytes = match input.as_ref().map(|i| (&*i.source, i.start, i.stop)) {
+        Some((tasks::DataSource::Text(text), a, b)) => text[a as usize..b as usize].to_vec(),
+        Some((tasks::DataSource::File(_), ..)) => unreachable!("no files in these tests"),
+        None => vec![],
+    };
+    tasks::run_now(request, &bytes, &Cancel::default()).expect("the chunk runs")
+}
+
+/// A simulated cluster: orders in flight, workers that come and go.
+struct Sim {
+    jobs: Jobs,
+    now: Instant,
+    in_flight: Vec<(AssignmentId, WorkerId, ChunkRequest, Option<ChunkInput>)>,
+    workers: Vec<WorkerId>,
+    next_worker: WorkerId,
+    /// Series chunks taken by the client, per job, in order.
+    taken: BTreeMap<JobId, Vec<TakenChunk>>,
+}
+
+impl Sim {
+    fn new(workers: usize, verify: f64) -> Self {
+        let (jobs, now) = jobs(verify);
+        let mut sim = Sim {
+            jobs,
+            now,
+            in_flight: vec![],
+            workers: vec![],
+            next_worker: 1,
+            taken: BTreeMap::new(),
+        };
+        for _ in 0..workers {
+            sim.join();
+        }
+        sim
+    }
+
+    fn join(&mut self) {
+        let id = self.next_worker;
+        self.next_worker += 1;
+        self.workers.push(id);
+        self.jobs.worker_joined(self.now, id, &format!("w{id}"), 2);
+        self.carry_out();
+    }
+
+    fn carry_out(&mut self) {
+        for order in self.jobs.take_orders() {
+            match order {
+                Order::Run { assignment, worker, request, input } => {
+                    self.in_flight.push((assignment, worker, request, input))
+                }
+                Order::Stop { assignment } => self.in_flight.retain(|(a, ..)| *a != assignment),
+            }
+        }
+    }
+
+    /// Answers in-flight chunk `pick`, or fails it.
+    fn answer(&mut self, pick: usize, fail: bool) {
+        if self.in_flight.is_empty() {
+            return;
+        }
+        let (assignment, _, request, input) = self.in_flight.remove(pick % self.in_flight.len());
+        if fail {
+            self.jobs.chunk_failed(self.now, assignment, "a failure".into());
+        } else {
+            let output = compute(&request, &input);
+            self.jobs.chunk_finished(self.now, assignment, output);
+        }
+        self.carry_out();
+    }
+
+    /// Loses worker `pick` (its streams die with it) and lets a new one join.
+    fn lose(&mut self, pick: usize) {
+        let worker = self.workers.remove(pick % self.workers.len());
+        self.in_flight.retain(|(_, w, ..)| *w != worker);
+        self.jobs.worker_lost(self.now, worker);
+        self.carry_out();
+        self.join();
+    }
+
+    /// The clients of series jobs take what is ready, in order.
+    fn take(&mut self) {
+        let ids: Vec<JobId> = self.jobs.records.keys().copied().collect();
+        for id in ids {
+            loop {
+                let next = self.taken.get(&id).map_or(0, Vec::len) as ChunkIndex;
+                match self.jobs.take_chunk(self.now, id, next) {
+                    Ok((Ok(chunk), _)) => self.taken.entry(id).or_default().push(chunk),
+                    _ => break,
+                }
+            }
+        }
+        self.carry_out();
+    }
+
+    /// Runs everything left to its end.
+    fn settle(&mut self) {
+        for _ in 0..100_000 {
+            self.take();
+            if self.in_flight.is_empty() {
+                return;
+            }
+            self.answer(0, false);
+        }
+        panic!("the jobs did not settle");
+    }
+
+    fn view(&self, id: JobId) -> JobView {
+        self.jobs.view(self.now, id).unwrap()
+    }
+}
+
+fn drag_fall() -> Fall {
+    Fall { y0: 10.0, v0: 0.0, g: 9.81, dt: 0.001, drag: 0.001 }
+}
+
+#[test]
+fn a_throw_with_drag_runs_its_survey_then_its_points_exactly_once() {
+    let mut sim = Sim::new(2, 0.0);
+    let fall = drag_fall();
+    let id = sim.jobs.submit(sim.now, JobSpec::Freefall { fall, points: 0 }, None, 2).unwrap().id;
+    sim.carry_out();
+    assert_eq!(sim.in_flight.len(), 1, "the survey alone runs first");
+    assert!(matches!(sim.in_flight[0].2.task, proto::wire::ChunkTask::Survey { .. }));
+    sim.answer(0, false);
+    assert!(sim.in_flight.len() > 1, "then the points, on every slot");
+    sim.settle();
+    let view = sim.view(id);
+    assert_eq!(view.state, JobState::Done);
+    let JobSpec::Freefall { points, .. } = view.spec else { panic!() };
+    let survey = crate::kernels::freefall::survey(&fall, None, &Cancel::default()).unwrap();
+    assert_eq!(points, survey.points);
+    let heights: Vec<f64> = sim.taken[&id].iter().flat_map(|c| c.values.clone()).collect();
+    assert_eq!(heights.len() as u64, points, "every point once, in order");
+    let direct = crate::kernels::freefall::drag_heights(
+        &fall,
+        (0, fall.y0, fall.v0),
+        0,
+        points,
+        &Cancel::default(),
+    )
+    .unwrap();
+    assert_eq!(heights, direct, "bit-identical to one pass");
+    let Some(JobResult::Freefall(result)) = view.result else { panic!("no result") };
+    assert_eq!(result.landing, survey.landing);
+}
+
+#[test]
+fn the_first_factor_answers_a_prime_and_stops_the_rest() {
+    let mut sim = Sim::new(2, 0.0);
+    let n = 1009u128 * 1_000_000_007;
+    let id = sim
+        .jobs
+        .submit(sim.now, JobSpec::Prime { n, method: PrimeMethod::Trial }, None, 2)
+        .unwrap()
+        .id;
+    sim.carry_out();
+    sim.settle();
+    let view = sim.view(id);
+    assert_eq!(view.state, JobState::Done);
+    assert!(
+        view.chunks_done < view.chunks_total,
+        "{} of {}: the rest stopped",
+        view.chunks_done,
+        view.chunks_total
+    );
+    let Some(JobResult::Prime(r)) = view.result else { panic!() };
+    assert_eq!((r.factor.as_deref(), r.cofactor.as_deref()), (Some("1009"), Some("1000000007")));
+}
+
+#[test]
+fn requests_are_checked_before_a_job_exists() {
+    let (mut jobs, now) = jobs(0.0);
+    let e = jobs.submit(now, JobSpec::Pi { samples: 0, seed: 1 }, None, 1).unwrap_err();
+    assert_eq!(e.to_string(), "pi needs at least 1 sample");
+    let e = jobs.submit(now, JobSpec::Pi { samples: 1, seed: 1 }, Some(1.5), 1).unwrap_err();
+    assert!(e.to_string().contains("from 0 to 1"), "{e}");
+    let e = jobs.submit(now, JobSpec::Pi { samples: 1, seed: 1 }, None, 0).unwrap_err();
+    assert!(matches!(e, ClusterError::Unavailable(_)), "no workers: {e}");
+    assert!(jobs.list(now).is_empty(), "no id was used up");
+    let e = jobs.take_chunk(now, 1, 0).err().unwrap();
+    assert!(e.to_string().contains("no job 1"), "{e}");
+}
+
+#[test]
+fn a_reducing_job_has_no_chunks_to_take() {
+    let mut sim = Sim::new(1, 0.0);
+    let id = sim.jobs.submit(sim.now, JobSpec::Pi { samples: 10, seed: 1 }, None, 1).unwrap().id;
+    let e = sim.jobs.take_chunk(sim.now, id, 0).err().unwrap();
+    assert_eq!(e.to_string(), format!("job {id} (pi) has no chunks"));
+}
+
+#[test]
+fn only_the_last_hundred_ended_jobs_are_kept() {
+    let mut sim = Sim::new(1, 0.0);
+    for _ in 0..KEEP_ENDED_JOBS + 5 {
+        sim.jobs.submit(sim.now, JobSpec::Pi { samples: 1, seed: 1 }, None, 1).unwrap();
+        sim.carry_out();
+        sim.settle();
+    }
+    let list = sim.jobs.list(sim.now);
+    assert_eq!(list.len(), KEEP_ENDED_JOBS);
+    assert_eq!(list[0].id, 6, "the oldest went first");
+}
+
+#[derive(Clone, Debug)]
+enum Op {
+    Answer(usize),
+    Fail(usize),
+    Lose(usize),
+    Take,
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    prop_oneof![
+        8 => any::<usize>().prop_map(Op::Answer),
+        1 => any::<usize>().prop_map(Op::Fail),
+        1 => any::<usize>().prop_map(Op::Lose),
+        2 => Just(Op::Take),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+
+    /// Whatever the order of results, failures and lost workers: every job's phases run in
+    /// turn, every chunk counts exactly once, and results equal one uninterrupted pass.
+    #[test]
+    fn phases_and_results_survive_any_interleaving(ops in proptest::collection::vec(op(), 1..200), verify in prop_oneof![Just(0.0), Just(0.5)]) {
+        let mut sim = Sim::new(3, verify);
+        let fall = drag_fall();
+        let samples = 20_000;
+        let text = "année été ÉTÉ ".repeat(50);
+        let specs = [
+            JobSpec::Pi { samples, seed: 9 },
+            JobSpec::Freefall { fall, points: 0 },
+            JobSpec::Count { letter: "é".into(), ignore_case: true, source: proto::job::CountSource::Text { text: text.clone() } },
+        ];
+        let ids: Vec<JobId> = specs.into_iter().map(|spec| sim.jobs.submit(sim.now, spec, None, 3).unwrap().id).collect();
+        sim.carry_out();
+        for op in ops {
+            match op {
+                Op::Answer(pick) => sim.answer(pick, false),
+                Op::Fail(pick) => sim.answer(pick, true),
+                Op::Lose(pick) => sim.lose(pick),
+                Op::Take => sim.take(),
+            }
+        }
+        sim.settle();
+        let views: Vec<JobView> = ids.iter().map(|&id| sim.view(id)).collect();
+        for view in &views {
+            // Three failures of one chunk fail its job: that too is an end, and a clean one.
+            prop_assert!(view.state == JobState::Done || view.state == JobState::Failed, "{:?}", view.state);
+        }
+        if let Some(JobResult::Pi(r)) = &views[0].result {
+            let direct = crate::kernels::pi::count_inside(crate::kernels::simd::Level::detect(), 9, 0, samples, &Cancel::default()).unwrap();
+            prop_assert_eq!(r.inside, direct);
+            prop_assert_eq!(r.workers.iter().map(|w| w.units).sum::<u64>(), samples, "each chunk counted once");
+        }
+        if views[1].state == JobState::Done {
+            let JobSpec::Freefall { points, .. } = views[1].spec else { panic!() };
+            let survey = crate::kernels::freefall::survey(&fall, None, &Cancel::default()).unwrap();
+            prop_assert_eq!(points, survey.points, "the points phase followed the survey");
+            let heights: Vec<f64> = sim.taken[&ids[1]].iter().flat_map(|c| c.values.clone()).collect();
+            prop_assert_eq!(heights.len() as u64, points);
+            let direct = crate::kernels::freefall::drag_heights(&fall, (0, fall.y0, fall.v0), 0, points, &Cancel::default()).unwrap();
+            prop_assert!(heights == direct);
+        }
+        if let Some(JobResult::Count(r)) = &views[2].result {
+            prop_assert_eq!(r.count, 250, "é in either case, across chunk boundaries");
+        }
+    }
+}

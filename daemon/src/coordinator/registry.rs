@@ -1,0 +1,182 @@
+//! The connected workers: who they are (their hello), their connection and session, when they
+//! were last heard from, and their bench scores (kept by name across reconnections).
+
+use super::error::ClusterError;
+use super::scores::SlotRates;
+use crate::scheduler::WorkerId;
+use crate::tasks::NOMINAL_SLOT_RATE;
+use proto::api::WorkerView;
+use proto::wire::{Control, Hello};
+use std::collections::BTreeMap;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+/// A connected worker.
+pub struct WorkerEntry {
+    pub hello: Hello,
+    pub conn: quinn::Connection,
+    /// The session's token: its chunk streams are cancelled with it.
+    pub session: CancellationToken,
+    since: SystemTime,
+    control: mpsc::UnboundedSender<Control>,
+    /// Datagrams received at the last check, and when that count last moved.
+    last_rx: (u64, Instant),
+}
+
+/// What a new session brings to the registry.
+pub struct Joining {
+    pub hello: Hello,
+    pub conn: quinn::Connection,
+    pub session: CancellationToken,
+    pub control: mpsc::UnboundedSender<Control>,
+}
+
+pub struct Registry {
+    workers: BTreeMap<WorkerId, WorkerEntry>,
+    next: WorkerId,
+    /// The last benchmark of each worker by name: pi samples per second of each slot.
+    slot_rates: SlotRates,
+}
+
+impl Registry {
+    pub fn new(slot_rates: SlotRates) -> Self {
+        Registry { workers: BTreeMap::new(), next: 1, slot_rates }
+    }
+
+    /// Adds a worker whose session was welcomed; returns its id and the ids of live sessions
+    /// of the same name, now removed: taken to be this worker's previous connection (a
+    /// reconnect beat the idle timeout), they are closed.
+    pub fn add(&mut self, now: Instant, joining: Joining) -> (WorkerId, Vec<WorkerId>) {
+        let stale: Vec<WorkerId> = self.ids_named(&joining.hello.name);
+        for id in &stale {
+            if let Some(old) = self.workers.remove(id) {
+                old.conn.close(crate::transport::codes::REPLACED, b"replaced by a new connection");
+            }
+        }
+        let id = self.next;
+        self.next += 1;
+        let Joining { hello, conn, session, control } = joining;
+        let since = SystemTime::now();
+        self.workers
+            .insert(id, WorkerEntry { hello, conn, session, since, control, last_rx: (0, now) });
+        (id, stale)
+    }
+
+    pub fn remove(&mut self, id: WorkerId) -> Option<WorkerEntry> {
+        self.workers.remove(&id)
+    }
+
+    pub fn get(&self, id: WorkerId) -> Option<&WorkerEntry> {
+        self.workers.get(&id)
+    }
+
+    pub fn len(&self) -> usize {
+        self.workers.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.workers.is_empty()
+    }
+
+    /// Connected workers by id.
+    pub fn iter(&self) -> impl Iterator<Item = (WorkerId, &WorkerEntry)> {
+        self.workers.iter().map(|(&id, w)| (id, w))
+    }
+
+    /// The ids of live sessions of the worker `name`.
+    pub fn ids_named(&self, name: &str) -> Vec<WorkerId> {
+        self.iter().filter(|(_, w)| w.hello.name == name).map(|(id, _)| id).collect()
+    }
+
+    /// Notes how many datagrams a worker's connection has received, for "last seen".
+    pub fn touch(&mut self, now: Instant, id: WorkerId, datagrams: u64) {
+        if let Some(w) = self.workers.get_mut(&id) {
+            if w.last_rx.0 != datagrams {
+                w.last_rx = (datagrams, now);
+            }
+        }
+    }
+
+    /// Tells a worker over its session stream; `false` if the session is gone.
+    pub fn tell(&self, id: WorkerId, message: Control) -> bool {
+        self.workers.get(&id).is_some_and(|w| w.control.send(message).is_ok())
+    }
+
+    /// The named workers, or all of them when `names` is empty.
+    pub fn select(&self, names: &[String]) -> Result<Vec<WorkerId>, ClusterError> {
+        if names.is_empty() {
+            return Ok(self.workers.keys().copied().collect());
+        }
+        names
+            .iter()
+            .map(|name| {
+                self.ids_named(name).first().copied().ok_or_else(|| {
+                    ClusterError::NotFound(format!(
+                        "unknown worker '{name}': `marmotctl workers` lists the connected ones"
+                    ))
+                })
+            })
+            .collect()
+    }
+
+    /// Keeps a worker's bench scores (pi samples per second of each slot).
+    pub fn set_rates(&mut self, name: String, rates: Vec<f64>) {
+        self.slot_rates.insert(name, rates);
+    }
+
+    pub fn slot_rates(&self) -> &SlotRates {
+        &self.slot_rates
+    }
+
+    /// How the connected workers' benchmarked slots compare with the slot the tasks' nominal
+    /// rates assume; 1 before any benchmark.
+    pub fn speed(&self) -> f64 {
+        let rates: Vec<f64> = self
+            .workers
+            .values()
+            .filter_map(|w| self.slot_rates.get(&w.hello.name))
+            .flatten()
+            .copied()
+            .collect();
+        if rates.is_empty() {
+            return 1.0;
+        }
+        let mean = rates.iter().sum::<f64>() / rates.len() as f64;
+        (mean / NOMINAL_SLOT_RATE).clamp(0.01, 100.0)
+    }
+
+    /// The connected workers, by name, with their busy slots and quarantine as the job table
+    /// knows them.
+    pub fn views(
+        &self,
+        now: Instant,
+        busy: impl Fn(WorkerId) -> u32,
+        quarantined: impl Fn(&str) -> bool,
+    ) -> Vec<WorkerView> {
+        let mut list: Vec<WorkerView> = self
+            .iter()
+            .map(|(id, w)| {
+                let rates = self.slot_rates.get(&w.hello.name).cloned().unwrap_or_default();
+                WorkerView {
+                    name: w.hello.name.clone(),
+                    address: w.conn.remote_address().to_string(),
+                    slots: w.hello.slots,
+                    slots_busy: busy(id),
+                    version: w.hello.version.clone(),
+                    binary_sha256: w.hello.binary_sha256.clone(),
+                    arch: w.hello.arch.clone(),
+                    os: w.hello.os.clone(),
+                    connected_since: w.since.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs()),
+                    last_seen_ms: now.saturating_duration_since(w.last_rx.1).as_millis() as u64,
+                    rtt_ms: w.conn.rtt().as_secs_f64() * 1e3,
+                    score: (!rates.is_empty()).then(|| rates.iter().sum::<f64>() / 1e9),
+                    slot_scores: rates.iter().map(|r| r / 1e9).collect(),
+                    quarantined: quarantined(&w.hello.name),
+                }
+            })
+            .collect();
+        list.sort_by(|a, b| a.name.cmp(&b.name));
+        list
+    }
+}

@@ -1,0 +1,313 @@
+//! A client of the coordinator's control API: one typed function per route (the routes are
+//! [`crate::api::routes`], shared with the server's router), each one HTTP/1.1 request over
+//! the coordinator's Unix socket. `marmotctl` and `marmotd demo` both use it.
+//!
+//! Errors are typed ([`ClientError`]) and read as one line each, with what to do where there
+//! is something to do.
+
+use crate::api::{
+    routes, ApiError, BenchRequest, BenchResult, BinaryInfo, ClearRequest, ExitReply, ExitRequest,
+    JobView, JoinToken, PingRequest, PingResult, RevokeReply, RevokeRequest, Status, UpdateReport,
+    UpdateRequest, WorkerView, CHUNKS_HEADER, FIRST_UNIT_HEADER, UNITS_HEADER,
+};
+use crate::job::JobSpec;
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full, StreamBody};
+use hyper::body::Frame;
+use hyper::{HeaderMap, Method, Request, StatusCode};
+use hyper_util::rt::TokioIo;
+use serde::{de::DeserializeOwned, Serialize};
+use std::io::ErrorKind;
+use std::path::{Path, PathBuf};
+
+/// Why a call failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error(
+        "no coordinator at {0}: start `marmotd coordinator` (or `marmotd local`), or point \
+         --socket / MARMOT_SOCKET at its socket"
+    )]
+    NoCoordinator(String),
+    #[error(
+        "permission denied on {0}: run as the coordinator's user, or start it with \
+         --socket-group and join that group"
+    )]
+    PermissionDenied(String),
+    #[error("cannot connect to {path}: {source}")]
+    Connect { path: String, source: std::io::Error },
+    #[error("the control socket did not speak HTTP: {0}")]
+    NotHttp(hyper::Error),
+    #[error("the coordinator hung up: {0}")]
+    HungUp(hyper::Error),
+    /// The coordinator answered with an error: its own words.
+    #[error("{message}")]
+    Refused { status: u16, message: String },
+    #[error("unreadable answer from the coordinator: {0}")]
+    Unreadable(String),
+    #[error("cannot read {path}: {source}")]
+    File { path: String, source: std::io::Error },
+}
+
+impl ClientError {
+    /// Whether the coordinator could not be reached at all (not running, or restarting).
+    pub fn is_unreachable(&self) -> bool {
+        matches!(self, ClientError::NoCoordinator(_) | ClientError::Connect { .. })
+    }
+}
+
+pub type Result<T> = std::result::Result<T, ClientError>;
+
+/// A chunk of a series job's results (freefall heights, sweep rows).
+#[derive(Debug, Clone, PartialEq)]
+pub struct SeriesChunk {
+    /// The index of its first unit (point, or sweep value).
+    pub first_unit: u64,
+    /// How many chunks the job's results have in all.
+    pub chunks: u64,
+    /// How many units the job has in all.
+    pub units: u64,
+    pub values: Vec<f64>,
+}
+
+/// The control API on one Unix socket.
+#[derive(Clone, Debug)]
+pub struct Client {
+    socket: PathBuf,
+}
+
+/// A request's body.
+enum Body {
+    Empty,
+    Json(Bytes),
+    /// A file's bytes, streamed a piece at a time (memory stays at one piece).
+    File(tokio::fs::File),
+}
+
+/// Bytes per piece of a streamed file.
+const PIECE: usize = 1 << 20;
+
+type BoxBody = http_body_util::combinators::BoxBody<Bytes, std::io::Error>;
+
+/// A successful answer's status, headers and raw body.
+struct RawReply {
+    status: StatusCode,
+    headers: HeaderMap,
+    body: Bytes,
+}
+
+impl Client {
+    pub fn new(socket: PathBuf) -> Self {
+        Client { socket }
+    }
+
+    pub fn socket(&self) -> &Path {
+        &self.socket
+    }
+
+    /// `GET /v1/status`.
+    pub async fn status(&self) -> Result<Status> {
+        self.call(Method::GET, routes::STATUS, None::<&()>).await
+    }
+
+    /// `GET /v1/workers`.
+    pub async fn workers(&self) -> Result<Vec<WorkerView>> {
+        self.call(Method::GET, routes::WORKERS, None::<&()>).await
+    }
+
+    /// `POST /v1/ping`.
+    pub async fn ping(&self, request: &PingRequest) -> Result<Vec<PingResult>> {
+        self.call(Method::POST, routes::PING, Some(request)).await
+    }
+
+    /// `POST /v1/jobs`: queues a job, with the share of its chunks to verify (default: the
+    /// coordinator's).
+    pub async fn submit(&self, spec: &JobSpec, verify: Option<f64>) -> Result<JobView> {
+        let path = match verify {
+            Some(share) => format!("{}?verify={share}", routes::JOBS),
+            None => routes::JOBS.to_string(),
+        };
+        self.call(Method::POST, &path, Some(spec)).await
+    }
+
+    /// `GET /v1/jobs`.
+    pub async fn jobs(&self) -> Result<Vec<JobView>> {
+        self.call(Method::GET, routes::JOBS, None::<&()>).await
+    }
+
+    /// `GET /v1/jobs/{id}?wait_ms=`: the job, answered early when it ends within `wait_ms`.
+    pub async fn job(&self, id: u64, wait_ms: u64) -> Result<JobView> {
+        let path = format!("{}?wait_ms={wait_ms}", routes::job(id));
+        self.call(Method::GET, &path, None::<&()>).await
+    }
+
+    /// `DELETE /v1/jobs/{id}`: cancels the job.
+    pub async fn cancel(&self, id: u64) -> Result<JobView> {
+        self.call(Method::DELETE, &routes::job(id), None::<&()>).await
+    }
+
+    /// `GET /v1/jobs/{id}/chunks/{k}?wait_ms=`: chunk `k` of a series job's results, or
+    /// `None` when it is not ready within `wait_ms`.
+    pub async fn take_chunk(
+        &self,
+        id: u64,
+        chunk: u32,
+        wait_ms: u64,
+    ) -> Result<Option<SeriesChunk>> {
+        let path = format!("{}?wait_ms={wait_ms}", routes::job_chunk(id, chunk));
+        let reply = self.send(Method::GET, &path, Body::Empty).await?;
+        if reply.status == StatusCode::NO_CONTENT {
+            return Ok(None);
+        }
+        let header = |name: &str| -> Result<u64> {
+            let value = reply.headers.get(name).and_then(|v| v.to_str().ok());
+            value
+                .and_then(|v| v.parse().ok())
+                .ok_or_else(|| ClientError::Unreadable(format!("no {name} header")))
+        };
+        let (first_unit, chunks, units) =
+            (header(FIRST_UNIT_HEADER)?, header(CHUNKS_HEADER)?, header(UNITS_HEADER)?);
+        if reply.body.len() % 8 != 0 {
+            return Err(ClientError::Unreadable(format!(
+                "chunk {chunk} of job {id} came back cut short"
+            )));
+        }
+        let values = reply
+            .body
+            .chunks_exact(8)
+            .map(|b| f64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]))
+            .collect();
+        Ok(Some(SeriesChunk { first_unit, chunks, units, values }))
+    }
+
+    /// `GET /v1/join-token`.
+    pub async fn join_token(&self) -> Result<JoinToken> {
+        self.call(Method::GET, routes::JOIN_TOKEN, None::<&()>).await
+    }
+
+    /// `POST /v1/join-token/rotate`.
+    pub async fn rotate_join_token(&self) -> Result<JoinToken> {
+        self.call(Method::POST, routes::ROTATE_JOIN_TOKEN, Some(&())).await
+    }
+
+    /// `POST /v1/exit`.
+    pub async fn exit(&self, request: &ExitRequest) -> Result<ExitReply> {
+        self.call(Method::POST, routes::EXIT, Some(request)).await
+    }
+
+    /// `POST /v1/revoke`.
+    pub async fn revoke(&self, worker: String) -> Result<RevokeReply> {
+        self.call(Method::POST, routes::REVOKE, Some(&RevokeRequest { worker })).await
+    }
+
+    /// `POST /v1/clear`.
+    pub async fn clear(&self, worker: String) -> Result<ClearRequest> {
+        self.call(Method::POST, routes::CLEAR, Some(&ClearRequest { worker })).await
+    }
+
+    /// `POST /v1/bench`.
+    pub async fn bench(&self, millis: u32) -> Result<Vec<BenchResult>> {
+        self.call(Method::POST, routes::BENCH, Some(&BenchRequest { millis })).await
+    }
+
+    /// `POST /v1/binaries`: uploads a `marmotd` for a later update, streamed from `file`.
+    pub async fn upload_binary(&self, file: &Path) -> Result<BinaryInfo> {
+        let opened = tokio::fs::File::open(file)
+            .await
+            .map_err(|source| ClientError::File { path: file.display().to_string(), source })?;
+        let reply = self.send(Method::POST, routes::BINARIES, Body::File(opened)).await?;
+        parse(&reply.body)
+    }
+
+    /// `POST /v1/update`: answers when the rollout is over.
+    pub async fn update(&self, request: &UpdateRequest) -> Result<UpdateReport> {
+        self.call(Method::POST, routes::UPDATE, Some(request)).await
+    }
+
+    async fn call<B: Serialize, T: DeserializeOwned>(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&B>,
+    ) -> Result<T> {
+        let body = match body {
+            Some(b) => Body::Json(Bytes::from(
+                serde_json::to_vec(b).map_err(|e| ClientError::Unreadable(e.to_string()))?,
+            )),
+            None => Body::Empty,
+        };
+        let reply = self.send(method, path, body).await?;
+        parse(&reply.body)
+    }
+
+    async fn send(&self, method: Method, path: &str, body: Body) -> Result<RawReply> {
+        let stream = tokio::net::UnixStream::connect(&self.socket)
+            .await
+            .map_err(|e| self.connect_error(e))?;
+        let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+            .await
+            .map_err(ClientError::NotHttp)?;
+        let full = |bytes: Bytes| Full::new(bytes).map_err(|never| match never {}).boxed();
+        let (content_type, body): (_, BoxBody) = match body {
+            Body::Empty => ("application/json", full(Bytes::new())),
+            Body::Json(bytes) => ("application/json", full(bytes)),
+            Body::File(file) => ("application/octet-stream", file_body(file)),
+        };
+        let request = Request::builder()
+            .method(method)
+            .uri(path)
+            .header("host", "localhost")
+            .header("content-type", content_type)
+            .body(body)
+            .map_err(|e| ClientError::Unreadable(e.to_string()))?;
+        // The connection is driven here, beside the exchange, not by a task of its own: it
+        // ends with this call.
+        let exchange = async {
+            let response = sender.send_request(request).await.map_err(ClientError::HungUp)?;
+            let (status, headers) = (response.status(), response.headers().clone());
+            let body = response.into_body().collect().await.map_err(ClientError::HungUp)?;
+            Ok::<_, ClientError>(RawReply { status, headers, body: body.to_bytes() })
+        };
+        tokio::pin!(exchange, conn);
+        let reply = tokio::select! {
+            biased;
+            reply = &mut exchange => reply?,
+            done = &mut conn => {
+                done.map_err(ClientError::HungUp)?;
+                // Closed after answering: the answer is complete.
+                exchange.await?
+            }
+        };
+        if !reply.status.is_success() {
+            let message = serde_json::from_slice::<ApiError>(&reply.body)
+                .map(|e| e.error)
+                .unwrap_or_else(|_| String::from_utf8_lossy(&reply.body).into_owned());
+            return Err(ClientError::Refused { status: reply.status.as_u16(), message });
+        }
+        Ok(reply)
+    }
+
+    fn connect_error(&self, e: std::io::Error) -> ClientError {
+        let path = self.socket.display().to_string();
+        match e.kind() {
+            ErrorKind::NotFound | ErrorKind::ConnectionRefused => ClientError::NoCoordinator(path),
+            ErrorKind::PermissionDenied => ClientError::PermissionDenied(path),
+            _ => ClientError::Connect { path, source: e },
+        }
+    }
+}
+
+fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T> {
+    serde_json::from_slice(body).map_err(|e| ClientError::Unreadable(e.to_string()))
+}
+
+/// A file as a request body, read a piece at a time as the socket takes it.
+fn file_body(file: tokio::fs::File) -> BoxBody {
+    use tokio::io::AsyncReadExt;
+    let pieces = futures_util::stream::try_unfold(file, |mut file| async move {
+        let mut piece = vec![0u8; PIECE];
+        let n = file.read(&mut piece).await?;
+        piece.truncate(n);
+        Ok((n > 0).then(|| (Frame::data(Bytes::from(piece)), file)))
+    });
+    StreamBody::new(pieces).boxed()
+}
