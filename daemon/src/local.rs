@@ -14,13 +14,15 @@ use proto::job::{CountSource, Fall, JobSpec, PrimeMethod};
 use proto::result::JobResult;
 use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 /// A running local cluster; dropping it does not stop it, cancelling its token does.
 pub struct LocalCluster {
     pub cluster: Cluster,
     pub socket: std::path::PathBuf,
     coordinator: coordinator::Running,
-    workers: Vec<tokio::task::JoinHandle<()>>,
+    /// The in-process workers' tasks.
+    workers: TaskTracker,
     _dir: tempfile::TempDir,
 }
 
@@ -43,25 +45,24 @@ impl LocalCluster {
         let coordinator = coordinator::start(config, shutdown.clone()).await?;
         let token = coordinator.cluster.authority.join_token()?.to_string();
         let slots = args.slots.unwrap_or_else(|| (identity::default_slots() / args.workers).max(1));
-        let workers = (1..=args.workers)
-            .map(|i| {
-                let config = WorkerConfig {
-                    coordinator: coordinator.local_addr.to_string(),
-                    token: Some(token.clone()),
-                    name: format!("local-{i}"),
-                    slots,
-                    state_dir: dir.path().join(format!("worker-{i}")),
-                    dead_after: DEFAULT_DEAD_AFTER,
-                    updatable: false,
-                };
-                let shutdown = shutdown.clone();
-                tokio::spawn(async move {
-                    if let Err(e) = worker::run(config, shutdown).await {
-                        tracing::error!("local worker stopped: {e:#}");
-                    }
-                })
-            })
-            .collect();
+        let workers = TaskTracker::new();
+        for i in 1..=args.workers {
+            let config = WorkerConfig {
+                coordinator: coordinator.local_addr.to_string(),
+                token: Some(token.clone()),
+                name: format!("local-{i}"),
+                slots,
+                state_dir: dir.path().join(format!("worker-{i}")),
+                dead_after: DEFAULT_DEAD_AFTER,
+                updatable: false,
+            };
+            let shutdown = shutdown.clone();
+            workers.spawn(async move {
+                if let Err(e) = worker::run(config, shutdown).await {
+                    tracing::error!("local worker stopped: {e:#}");
+                }
+            });
+        }
         let local = LocalCluster {
             cluster: coordinator.cluster.clone(),
             socket: coordinator.socket.clone(),
@@ -89,9 +90,8 @@ impl LocalCluster {
 
     /// Waits for everything to stop (after the shutdown token was cancelled).
     pub async fn stopped(self) {
-        for w in self.workers {
-            let _ = w.await;
-        }
+        self.workers.close();
+        self.workers.wait().await;
         self.coordinator.stopped().await;
     }
 }

@@ -7,11 +7,12 @@ use marmotd::cli::{Cli, Command};
 use marmotd::fatal::is_config_error;
 use marmotd::state_dir::{self, Role};
 use marmotd::update::install::exec_self;
-use marmotd::update::pending::{self, Boot};
+use marmotd::update::pending::{probation, Boot};
 use marmotd::update::{binary, Invocation};
 use marmotd::{coordinator, install, local, worker};
 use std::process::ExitCode;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 /// What the process does once its role returns.
 enum Next {
@@ -99,9 +100,22 @@ fn run_role(command: Command) -> ExitCode {
     }
 }
 
+/// The process: its token (the root of every role's), cancelled by SIGINT or SIGTERM, and the
+/// signal watcher, waited for like every other task.
 async fn run(command: Command) -> Result<Next> {
-    let shutdown = CancellationToken::new();
-    tokio::spawn(cancel_on_signal(shutdown.clone()));
+    let process = CancellationToken::new();
+    let signals = TaskTracker::new();
+    let watcher = process.clone();
+    signals
+        .spawn(async move { watcher.clone().run_until_cancelled(cancel_on_signal(watcher)).await });
+    let next = run_command(command, process.clone()).await;
+    process.cancel();
+    signals.close();
+    signals.wait().await;
+    next
+}
+
+async fn run_command(command: Command, shutdown: CancellationToken) -> Result<Next> {
     match command {
         Command::Coordinator(args) => run_coordinator(args.into_config(), shutdown).await,
         Command::Worker(args) if args.update_trial => {
@@ -131,24 +145,21 @@ async fn run_coordinator(
     let state_dir = config.state_dir.clone();
     let _lock = state_dir::lock(&state_dir, Role::Coordinator)?;
     let own = binary::own_sha256().await?;
-    let boot = pending::on_start(&state_dir, &exe, &own)?;
+    let boot = probation::start(state_dir.clone(), exe.clone(), own).await?;
     if boot == Boot::RolledBack {
         return Ok(Next::Reexec);
     }
     let running = match coordinator::start(config, shutdown).await {
         Ok(running) => running,
         Err(e) if boot == Boot::OnProbation => {
-            pending::roll_back(
-                &state_dir,
-                &exe,
-                &format!("the new binary failed to start: {e:#}"),
-            )?;
+            let why = format!("the new binary failed to start: {e:#}");
+            probation::fail(state_dir, exe, why).await?;
             return Ok(Next::Reexec);
         }
         Err(e) => return Err(e),
     };
     // Listening: a new binary on probation has proved itself.
-    pending::commit(&state_dir);
+    probation::pass(state_dir.clone()).await;
     marmotd::systemd::notify_ready();
     let listening = running.local_addr;
     Ok(match running.stopped().await {

@@ -9,15 +9,13 @@ use crate::scheduler::AssignmentId;
 use crate::tasks::{check_output, ChunkInput, DataSource};
 use crate::transport::codes;
 use anyhow::{anyhow, Context, Result};
-use proto::wire::{ChunkData, ChunkReply, ChunkRequest, CoordinatorOpen};
+use proto::wire::{ChunkData, ChunkReply, ChunkRequest, CoordinatorOpen, PIECE};
 use proto::{MessageReader, MessageWriter};
 use std::path::Path;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
 use tokio_util::sync::CancellationToken;
 
-/// Bytes per data frame of a streamed chunk (well under the frame limit).
-const PIECE: usize = 1 << 20;
 /// Bounds `open_bi`, which waits silently while the worker's stream limit is reached.
 const OPEN_TIMEOUT: Duration = Duration::from_secs(10);
 

@@ -296,11 +296,11 @@ async fn bench(
 
 /// Stores a binary for a later update, streamed to disk as it arrives.
 async fn upload_binary(State(Api { cluster, .. }): State<Api>, body: Body) -> Reply<BinaryInfo> {
-    let mut upload = rollout::Upload::start(&cluster)?;
+    let mut upload = rollout::Upload::start(&cluster).await?;
     let mut stream = body.into_data_stream();
     while let Some(bytes) = stream.next().await {
         let bytes = bytes.map_err(|e| Failure(StatusCode::BAD_REQUEST, e.to_string()))?;
-        upload.write(&bytes)?;
+        upload = upload.write(bytes.to_vec()).await?;
     }
     let info = tokio::task::spawn_blocking(move || upload.finish()).await.map_err(internal)??;
     tracing::info!("stored marmotd {} for {} ({})", info.version, info.arch, info.sha256);

@@ -129,7 +129,10 @@ enum Command {
     Call(Call),
     /// A chunk stream ended, with the worker's output or why not (`None`: nothing to report,
     /// the stream was cancelled or its connection lost).
-    ChunkEnded { assignment: AssignmentId, outcome: Option<Result<ChunkOutput, String>> },
+    ChunkEnded {
+        assignment: AssignmentId,
+        outcome: Option<Result<ChunkOutput, String>>,
+    },
 }
 
 /// A handle on the coordinator: its fixed facts, and calls to its driver.

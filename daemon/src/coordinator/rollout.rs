@@ -17,22 +17,22 @@
 use super::driver::{Cluster, State};
 use super::error::ClusterError;
 use crate::scheduler::WorkerId;
-use crate::update::install::{self, Staging, MAX_BINARY_SIZE};
-use crate::update::{binary, pending, version, Invocation};
-use crate::worker::update::TRIAL_TIMEOUT;
-use anyhow::{anyhow, bail, Context, Result};
+use crate::update::decide::{decide, Running};
+use crate::update::install::{self, NotInstalled, Plan, Staging, MAX_BINARY_SIZE};
+use crate::update::{binary, version, Invocation};
+use anyhow::{anyhow, Context, Result};
 use futures_util::StreamExt;
 use proto::api::{BinaryInfo, MachineUpdate, UpdateReport, UpdateRequest, UpdateStatus};
 use proto::names::shown;
-use proto::wire::{CoordinatorOpen, Hello, UpdateAnswer, UpdateOffer, UpdateOutcome};
+use proto::wire::{
+    CoordinatorOpen, Hello, UpdateAnswer, UpdateOffer, UpdateOutcome, PIECE, TRIAL_TIMEOUT,
+};
 use proto::{MessageReader, MessageWriter};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-/// Bytes per frame of a binary on its way to a worker.
-const PIECE: usize = 1 << 20;
 /// How long a drained worker's running chunks may take to finish.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(60);
 /// How long a worker may take to answer an offer.
@@ -53,17 +53,28 @@ pub struct Upload {
 }
 
 impl Upload {
-    pub fn start(cluster: &Cluster) -> Result<Self, ClusterError> {
+    pub async fn start(cluster: &Cluster) -> Result<Self, ClusterError> {
         let dir = store(cluster);
-        certs::files::create_private_dir(&dir).map_err(internal)?;
+        let made = dir.clone();
+        tokio::task::spawn_blocking(move || certs::files::create_private_dir(&made))
+            .await
+            .map_err(internal)?
+            .map_err(internal)?;
         // Staged as if to replace a file in the store: the same temp-file-and-verify path as
         // an update, with the size bound applied as the bytes come.
-        let staging = Staging::create(&dir.join("upload"), MAX_BINARY_SIZE).map_err(internal)?;
+        let staging =
+            Staging::create_async(dir.join("upload"), MAX_BINARY_SIZE).await.map_err(internal)?;
         Ok(Upload { dir, staging })
     }
 
-    pub fn write(&mut self, bytes: &[u8]) -> Result<(), ClusterError> {
-        self.staging.write(bytes).map_err(|e| ClusterError::Invalid(format!("{e:#}")))
+    /// Writes the next bytes, off the async runtime.
+    pub async fn write(self, bytes: Vec<u8>) -> Result<Self, ClusterError> {
+        let Upload { dir, staging } = self;
+        let staging = staging
+            .write_async(bytes)
+            .await
+            .map_err(|e| ClusterError::Invalid(format!("{e:#}")))?;
+        Ok(Upload { dir, staging })
     }
 
     /// Checks the upload is a marmotd binary and files it under its SHA-256.
@@ -411,37 +422,49 @@ async fn update_coordinator(
     let Some(binary) = binaries.iter().find(|b| b.info.arch == arch) else {
         return line(UpdateStatus::Skipped, Some(format!("no binary for {arch}")), &own);
     };
-    if binary.info.sha256 == own {
-        return line(UpdateStatus::Current, None, &own);
+    // The same decision a worker makes on an offer.
+    let offer = UpdateOffer {
+        version: binary.info.version.clone(),
+        size: binary.info.size,
+        sha256: binary.info.sha256.clone(),
+        arch: binary.info.arch.clone(),
+        allow_downgrade,
+    };
+    match decide(&offer, &Running::this(&own)) {
+        Ok(()) => {}
+        Err(UpdateAnswer::Current) => return line(UpdateStatus::Current, None, &own),
+        Err(UpdateAnswer::Downgrade { ours }) => {
+            let why = format!(
+                "{} is older than the running {ours}: pass --allow-downgrade to go back",
+                binary.info.version
+            );
+            return line(UpdateStatus::Failed, Some(why), &own);
+        }
+        Err(other) => return line(UpdateStatus::Failed, Some(other.to_string()), &own),
     }
     let failed = workers.iter().filter(|w| !w.status.is_success()).count();
     if failed > 0 && workers.iter().any(|w| w.to_sha256 != binary.info.sha256) {
         let why = format!("left alone: {failed} worker(s) did not take the new binary");
         return line(UpdateStatus::Skipped, Some(why), &own);
     }
-    match install_own(cluster, binary, allow_downgrade).await {
+    match install_own(cluster, binary).await {
         Ok(()) => {
             cluster.request_restart();
             line(UpdateStatus::Restarting, None, &binary.info.sha256)
         }
-        Err(e) => line(UpdateStatus::Failed, Some(format!("{e:#}")), &own),
+        Err(reason) => line(UpdateStatus::Failed, Some(reason), &own),
     }
 }
 
-async fn install_own(cluster: &Cluster, binary: &Stored, allow_downgrade: bool) -> Result<()> {
+/// Stages a stored binary beside the coordinator's executable and installs it as a worker
+/// installs one, without the trial start (the coordinator itself is what a trial would talk
+/// to): probation starts with its restart.
+async fn install_own(cluster: &Cluster, binary: &Stored) -> Result<(), String> {
     let invocation = Invocation::get()
         .filter(|i| i.args.first().is_some_and(|a| a == "coordinator"))
-        .context("only a coordinator started as `marmotd coordinator` can replace itself")?;
-    let ordering = version::compare(&binary.info.version, version::current());
-    if ordering == Some(std::cmp::Ordering::Less) && !allow_downgrade {
-        bail!(
-            "{} is older than the running {}: pass --allow-downgrade to go back",
-            binary.info.version,
-            version::current()
-        );
-    }
-    // A local copy, off the async runtime: the same staging and checks as a worker's.
+        .ok_or("only a coordinator started as `marmotd coordinator` can replace itself")?;
     let (exe, info, path) = (invocation.exe.clone(), binary.info.clone(), binary.path.clone());
+    // A local copy, off the async runtime: the same staging and checks as a worker's.
     let staged = tokio::task::spawn_blocking(move || {
         let mut staging = Staging::create(&exe, info.size)?;
         let mut file = std::fs::File::open(&path)?;
@@ -455,14 +478,20 @@ async fn install_own(cluster: &Cluster, binary: &Stored, allow_downgrade: bool) 
         }
         staging.finish(&info.sha256)
     })
-    .await??;
-    staged.check_runs(&binary.info.version).await?;
-    pending::record(&cluster.state_dir, &cluster.binary_sha256, &binary.info.sha256)?;
-    if let Err(e) = install::swap(&invocation.exe, staged) {
-        pending::commit(&cluster.state_dir);
-        return Err(e);
-    }
-    Ok(())
+    .await
+    .map_err(|e| e.to_string())?
+    .map_err(|e| format!("{e:#}"))?;
+    let plan = Plan {
+        exe: &invocation.exe,
+        state_dir: &cluster.state_dir,
+        from_sha256: &cluster.binary_sha256,
+        to_sha256: &binary.info.sha256,
+        version: &binary.info.version,
+        trial: None,
+    };
+    install::install(staged, plan).await.map_err(|e| match e {
+        NotInstalled::Failed(why) | NotInstalled::RolledBack(why) => why,
+    })
 }
 
 fn internal(e: impl std::fmt::Display) -> ClusterError {

@@ -90,6 +90,23 @@ impl Staging {
     }
 }
 
+impl Staging {
+    /// [`Staging::create`], off the async runtime.
+    pub async fn create_async(exe: PathBuf, size: u64) -> Result<Self> {
+        tokio::task::spawn_blocking(move || Staging::create(&exe, size)).await?
+    }
+
+    /// [`Staging::write`], off the async runtime.
+    pub async fn write_async(mut self, bytes: Vec<u8>) -> Result<Self> {
+        tokio::task::spawn_blocking(move || self.write(&bytes).map(|()| self)).await?
+    }
+
+    /// [`Staging::finish`] (hashing done, a sync to disk), off the async runtime.
+    pub async fn finish_async(self, sha256: String) -> Result<Staged> {
+        tokio::task::spawn_blocking(move || self.finish(&sha256)).await?
+    }
+}
+
 /// A received binary whose bytes are verified; deleted if dropped before [`swap`].
 pub struct Staged {
     path: TempPath,
@@ -151,6 +168,81 @@ impl Staged {
             }
         }
         bail!("the new binary stayed busy (ETXTBSY)")
+    }
+}
+
+/// Why a verified binary was not installed.
+#[derive(Debug, PartialEq, Eq)]
+pub enum NotInstalled {
+    /// It failed a check, or could not be put in place: nothing changed.
+    Failed(String),
+    /// It failed its trial start: the machine stays on its old binary.
+    RolledBack(String),
+}
+
+/// What [`install`] puts where.
+pub struct Plan<'a> {
+    /// The running executable, replaced.
+    pub exe: &'a Path,
+    /// Where the update is recorded until the new binary proves itself (`update::pending`).
+    pub state_dir: &'a Path,
+    pub from_sha256: &'a str,
+    pub to_sha256: &'a str,
+    /// The version the new binary must say it is.
+    pub version: &'a str,
+    /// The arguments of a trial start (a worker's own plus [`TRIAL_FLAG`]), if the binary
+    /// must pass one before it is installed.
+    pub trial: Option<Vec<OsString>>,
+}
+
+/// The flag that makes `marmotd worker` a trial start: connect, be welcomed, exit 0.
+pub const TRIAL_FLAG: &str = "--update-trial";
+
+/// Installs a verified binary, the same way on a worker and on the coordinator: it must run
+/// here and say its version, pass its trial start (if the plan has one), and only then is the
+/// update recorded (the next start is on probation) and the binary swapped in. File work runs
+/// off the async runtime.
+pub async fn install(staged: Staged, plan: Plan<'_>) -> Result<(), NotInstalled> {
+    let failed = |e: anyhow::Error| NotInstalled::Failed(format!("{e:#}"));
+    staged.check_runs(plan.version).await.map_err(failed)?;
+    if let Some(args) = &plan.trial {
+        trial_start(&staged, args).await.map_err(|e| NotInstalled::RolledBack(format!("{e:#}")))?;
+    }
+    let (exe, state_dir) = (plan.exe.to_path_buf(), plan.state_dir.to_path_buf());
+    let (from, to) = (plan.from_sha256.to_string(), plan.to_sha256.to_string());
+    let swapped = tokio::task::spawn_blocking(move || {
+        super::pending::record(&state_dir, &from, &to)?;
+        swap(&exe, staged).inspect_err(|_| super::pending::commit(&state_dir))
+    })
+    .await;
+    match swapped {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(e)) => Err(failed(e)),
+        Err(e) => Err(NotInstalled::Failed(e.to_string())),
+    }
+}
+
+/// Runs the staged binary with `args`: it must connect, be welcomed and exit 0 within
+/// [`proto::wire::TRIAL_TIMEOUT`].
+async fn trial_start(staged: &Staged, args: &[OsString]) -> Result<()> {
+    let limit = proto::wire::TRIAL_TIMEOUT;
+    let Some(output) = staged.run(args, limit).await? else {
+        bail!("the new binary did not complete a handshake within {limit:?}");
+    };
+    if output.status.success() {
+        return Ok(());
+    }
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let last = stderr.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("no message");
+    Err(anyhow!("the new binary {} at its trial start: {}", describe(output.status), last.trim()))
+}
+
+fn describe(status: std::process::ExitStatus) -> String {
+    use std::os::unix::process::ExitStatusExt;
+    match (status.code(), status.signal()) {
+        (Some(code), _) => format!("exited with status {code}"),
+        (None, Some(signal)) => format!("was killed by signal {signal}"),
+        _ => status.to_string(),
     }
 }
 

@@ -5,9 +5,12 @@
 //!   read the version of a binary it cannot run (another architecture), and the order between
 //!   versions (semver, then the build number).
 //! - [`binary`]: what a file is: SHA-256, ELF architecture, version stamp.
+//! - [`decide`]: whether a machine takes a binary on offer (current, wrong architecture,
+//!   downgrade).
 //! - [`install`]: stage the bytes beside the running executable, verify them, smoke-test
 //!   `NEW --version`, keep the old binary as `marmotd.prev`, swap, and re-execute in place (same
-//!   PID, so systemd sees the same service).
+//!   PID, so systemd sees the same service); [`install::install`] is those steps in order,
+//!   with a trial start for a worker, for both roles.
 //! - [`pending`]: an update survives restarts as a file in the state dir until the new binary
 //!   proves healthy; too many starts, or no handshake in time, put `marmotd.prev` back.
 //!
@@ -15,6 +18,7 @@
 //! ([`Invocation::capture`]): after a swap, `/proc/self/exe` names a deleted file.
 
 pub mod binary;
+pub mod decide;
 pub mod install;
 pub mod pending;
 pub mod version;

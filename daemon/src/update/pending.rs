@@ -105,6 +105,29 @@ pub fn roll_back(state_dir: &Path, exe: &Path, why: &str) -> Result<()> {
     Ok(())
 }
 
+/// The same steps for async callers, each run off the async runtime: both roles go through
+/// these (a start, a healthy start, a failed one).
+pub mod probation {
+    use super::Boot;
+    use anyhow::Result;
+    use std::path::PathBuf;
+
+    /// [`super::on_start`].
+    pub async fn start(state_dir: PathBuf, exe: PathBuf, own_sha256: String) -> Result<Boot> {
+        tokio::task::spawn_blocking(move || super::on_start(&state_dir, &exe, &own_sha256)).await?
+    }
+
+    /// [`super::commit`]: the new binary is healthy.
+    pub async fn pass(state_dir: PathBuf) {
+        let _ = tokio::task::spawn_blocking(move || super::commit(&state_dir)).await;
+    }
+
+    /// [`super::roll_back`]: the new binary is not healthy.
+    pub async fn fail(state_dir: PathBuf, exe: PathBuf, why: String) -> Result<()> {
+        tokio::task::spawn_blocking(move || super::roll_back(&state_dir, &exe, &why)).await?
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

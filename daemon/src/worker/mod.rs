@@ -24,7 +24,7 @@ pub mod update;
 
 use crate::fatal::ConfigError;
 use crate::transport;
-use crate::update::pending::{self, Boot};
+use crate::update::pending::{self, probation, Boot};
 use crate::update::Invocation;
 use anyhow::{Context, Result};
 use backon::BackoffBuilder;
@@ -34,6 +34,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 /// Everything a worker needs, resolved from flags.
 #[derive(Clone, Debug)]
@@ -90,16 +91,39 @@ pub async fn run(config: WorkerConfig, shutdown: CancellationToken) -> Result<Ex
         .with_context(|| "cannot create the worker's state dir")?;
     let info = identity::WorkerInfo::detect(&config).await?;
     let restart = CancellationToken::new();
+    // The worker's own token (under the process's) and its tasks: a probation timer and the
+    // streams the coordinator opens, which may outlive the session they came on (an update
+    // finishing its trial start). All are waited for before `run` returns.
+    let role = shutdown.child_token();
+    let tasks = TaskTracker::new();
     if let (true, Some(invocation)) = (config.updatable, Invocation::get()) {
         let own = &info.hello.binary_sha256;
-        match pending::on_start(&config.state_dir, &invocation.exe, own)? {
+        let (dir, exe) = (config.state_dir.clone(), invocation.exe.clone());
+        match probation::start(dir, exe, own.clone()).await? {
             Boot::Normal => {}
             Boot::RolledBack => return Ok(Exit::Restart),
             Boot::OnProbation => {
-                tokio::spawn(probation(config.state_dir.clone(), restart.clone()));
+                let watch = probation(config.state_dir.clone(), restart.clone());
+                let role = role.clone();
+                tasks.spawn(async move { role.run_until_cancelled(watch).await });
             }
         }
     }
+    let exit = serve(config, info, restart, &role, &tasks).await;
+    role.cancel();
+    tasks.close();
+    tasks.wait().await;
+    exit
+}
+
+/// Joins if needed, then connects and reconnects until the worker must stop.
+async fn serve(
+    config: WorkerConfig,
+    info: identity::WorkerInfo,
+    restart: CancellationToken,
+    shutdown: &CancellationToken,
+    tasks: &TaskTracker,
+) -> Result<Exit> {
     let mut membership = Membership::load(&config.state_dir)?;
     if membership.is_none() && config.token.is_none() {
         return Err(ConfigError::error(
@@ -120,11 +144,12 @@ pub async fn run(config: WorkerConfig, shutdown: CancellationToken) -> Result<Ex
     crate::systemd::notify_ready();
     let mut backoff = new_backoff();
     loop {
-        let session = Session { config: &config, info: &info, pool: &pool, updater: &updater };
+        let session =
+            Session { config: &config, info: &info, pool: &pool, updater: &updater, tasks };
         let attempt = tokio::select! {
             _ = shutdown.cancelled() => return Ok(Exit::Shutdown),
             _ = restart.cancelled() => return Ok(Exit::Restart),
-            attempt = connect_once(&session, &mut membership, &shutdown) => attempt?,
+            attempt = connect_once(&session, &mut membership, shutdown) => attempt?,
         };
         let wait = match attempt {
             Attempt::Exit(exit) => return Ok(exit),
@@ -156,6 +181,8 @@ pub(crate) struct Session<'a> {
     pub info: &'a identity::WorkerInfo,
     pub pool: &'a pool::SlotPool,
     pub updater: &'a Arc<update::Updater>,
+    /// Where the streams the coordinator opens run, owned by the worker.
+    pub tasks: &'a TaskTracker,
 }
 
 /// A new binary on probation: unless a welcome commits the update in time, put the previous
@@ -167,7 +194,7 @@ async fn probation(state_dir: PathBuf, restart: CancellationToken) {
         return;
     }
     let why = format!("no welcome from the coordinator within {PROBATION:?}");
-    match pending::roll_back(&state_dir, &invocation.exe, &why) {
+    match probation::fail(state_dir, invocation.exe.clone(), why).await {
         Ok(()) => restart.cancel(),
         Err(e) => tracing::error!("cannot roll back: {e:#}"),
     }

@@ -13,7 +13,7 @@ use crate::fatal::ConfigError;
 use crate::kernels::{bench, Cancel};
 use crate::tasks::{self, Feed, Work};
 use crate::transport::{self, codes};
-use crate::update::pending;
+use crate::update::pending::probation;
 use anyhow::{anyhow, bail, Result};
 use certs::Membership;
 use proto::wire::{
@@ -51,7 +51,7 @@ pub(crate) async fn run(
             );
             if config.updatable {
                 // Welcomed: a new binary on probation has proved itself.
-                pending::commit(&config.state_dir);
+                probation::pass(config.state_dir.clone()).await;
             }
         }
         Some(Welcome::Refused { reason }) => {
@@ -84,7 +84,8 @@ pub(crate) async fn run(
             stream = conn.accept_bi() => match stream {
                 Ok((send, recv)) => {
                     let dir = config.state_dir.clone();
-                    tokio::spawn(serve_stream(send, recv, session.pool.clone(), updater.clone(), dir));
+                    let (pool, updater) = (session.pool.clone(), updater.clone());
+                    session.tasks.spawn(serve_stream(send, recv, pool, updater, dir));
                 }
                 Err(e) => {
                     tracing::warn!("lost the coordinator: {}", explain(e, config));

@@ -4,27 +4,23 @@
 //! The trial start runs the new binary with this worker's own arguments plus `--update-trial`:
 //! it loads the worker's state, connects to the coordinator and completes a handshake
 //! (`WorkerOpen::Trial`), then exits 0. A binary that crashes, panics, exits non-zero or cannot
-//! shake hands within [`TRIAL_TIMEOUT`] is never installed: the worker reports it rolled back
+//! shake hands within [`proto::wire::TRIAL_TIMEOUT`] is never installed: the worker reports it rolled back
 //! and stays on its old binary, connected all along. Only a binary that passed its trial
 //! replaces this one; the worker then re-executes itself (same PID) and stays on probation
 //! (see `update::pending`) until its first welcome.
 
 use super::identity::WorkerInfo;
 use super::WorkerConfig;
-use crate::update::install::Staging;
-use crate::update::{install, pending, version, Invocation};
-use anyhow::{anyhow, bail, Context, Result};
+use crate::update::decide::{decide, Running};
+use crate::update::install::{self, NotInstalled, Plan, Staging, TRIAL_FLAG};
+use crate::update::Invocation;
+use anyhow::Result;
 use proto::wire::{ChunkData, UpdateAnswer, UpdateOffer, UpdateOutcome};
 use proto::{MessageReader, MessageWriter};
 use quinn::{RecvStream, SendStream};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
-
-/// How long a new binary's trial start may take.
-pub const TRIAL_TIMEOUT: Duration = Duration::from_secs(30);
-/// The flag that makes `marmotd worker` a trial start.
-pub const TRIAL_FLAG: &str = "--update-trial";
 
 /// What the update streams of one worker share.
 pub struct Updater {
@@ -48,11 +44,11 @@ impl Updater {
         mut reader: MessageReader<RecvStream>,
         mut writer: MessageWriter<SendStream>,
     ) {
-        let (answer, staging) = match self.decide(&offer) {
+        let (answer, staging) = match self.accept(&offer).await {
             Ok(staging) => (UpdateAnswer::Accept, Some(staging)),
             Err(answer) => (answer, None),
         };
-        let short = offer.sha256.get(..12).unwrap_or(&offer.sha256);
+        let short: String = offer.sha256.chars().take(12).collect();
         tracing::info!("offered marmotd {} ({short}): {answer}", offer.version);
         let sent = writer.send(&answer).await.is_ok();
         // Only an accepted offer holds the one-update-at-a-time flag.
@@ -69,10 +65,7 @@ impl Updater {
             // The coordinator went away mid-transfer: nothing was replaced.
             return self.done();
         };
-        let outcome = match self.install(&offer, staging).await {
-            Ok(outcome) => outcome,
-            Err(e) => UpdateOutcome::Failed { reason: format!("{e:#}") },
-        };
+        let outcome = self.install(&offer, staging).await;
         tracing::info!("update to {}: {outcome}", offer.version);
         let restarting = outcome == UpdateOutcome::Restarting;
         if writer.send(&outcome).await.is_ok() {
@@ -92,22 +85,15 @@ impl Updater {
     }
 
     /// Accepts the offer (with a staging file ready for its bytes), or says why not.
-    fn decide(&self, offer: &UpdateOffer) -> Result<Staging, UpdateAnswer> {
+    async fn accept(&self, offer: &UpdateOffer) -> Result<Staging, UpdateAnswer> {
         let refused = |reason: String| UpdateAnswer::Refused { reason };
         let ours = &self.info.hello;
-        if offer.sha256 == ours.binary_sha256 {
-            return Err(UpdateAnswer::Current);
-        }
-        if offer.arch != ours.arch {
-            return Err(UpdateAnswer::WrongArch { ours: ours.arch.clone() });
-        }
-        match version::compare(&offer.version, version::current()) {
-            None => return Err(refused(format!("'{}' is not a version", offer.version))),
-            Some(std::cmp::Ordering::Less) if !offer.allow_downgrade => {
-                return Err(UpdateAnswer::Downgrade { ours: version::current().into() })
-            }
-            _ => {}
-        }
+        let running = Running {
+            sha256: &ours.binary_sha256,
+            arch: &ours.arch,
+            version: crate::update::version::current(),
+        };
+        decide(offer, &running)?;
         let invocation = match Invocation::get() {
             Some(invocation) if self.config.updatable => invocation,
             _ => return Err(refused(
@@ -118,80 +104,58 @@ impl Updater {
         if self.busy.swap(true, Ordering::SeqCst) {
             return Err(refused("an update of this worker is already in progress".into()));
         }
-        Staging::create(&invocation.exe, offer.size).map_err(|e| {
+        Staging::create_async(invocation.exe.clone(), offer.size).await.map_err(|e| {
             self.done();
             refused(format!("{e:#}"))
         })
     }
 
-    /// Checks, tries and installs the received binary.
-    async fn install(
-        &self,
-        offer: &UpdateOffer,
-        staging: Result<Staging>,
-    ) -> Result<UpdateOutcome> {
-        let staged = match staging.and_then(|staging| staging.finish(&offer.sha256)) {
-            Ok(staged) => staged,
-            Err(e) => return Ok(UpdateOutcome::Failed { reason: format!("{e:#}") }),
+    /// Checks, tries and installs the received binary (see [`install::install`]).
+    async fn install(&self, offer: &UpdateOffer, staging: Result<Staging>) -> UpdateOutcome {
+        let staged = match staging {
+            Ok(staging) => staging.finish_async(offer.sha256.clone()).await,
+            Err(e) => Err(e),
         };
-        if let Err(e) = staged.check_runs(&offer.version).await {
-            return Ok(UpdateOutcome::Failed { reason: format!("{e:#}") });
+        let (staged, Some(invocation)) = (staged, Invocation::get()) else {
+            return UpdateOutcome::Failed { reason: "no invocation to replace".into() };
+        };
+        let staged = match staged {
+            Ok(staged) => staged,
+            Err(e) => return UpdateOutcome::Failed { reason: format!("{e:#}") },
+        };
+        let mut trial = invocation.args.clone();
+        trial.push(TRIAL_FLAG.into());
+        let plan = Plan {
+            exe: &invocation.exe,
+            state_dir: &self.config.state_dir,
+            from_sha256: &self.info.hello.binary_sha256,
+            to_sha256: &offer.sha256,
+            version: &offer.version,
+            trial: Some(trial),
+        };
+        match install::install(staged, plan).await {
+            Ok(()) => UpdateOutcome::Restarting,
+            Err(NotInstalled::Failed(reason)) => UpdateOutcome::Failed { reason },
+            Err(NotInstalled::RolledBack(reason)) => UpdateOutcome::RolledBack { reason },
         }
-        if let Err(e) = trial_start(&staged).await {
-            return Ok(UpdateOutcome::RolledBack { reason: format!("{e:#}") });
-        }
-        let invocation = Invocation::get().context("no invocation")?;
-        pending::record(&self.config.state_dir, &self.info.hello.binary_sha256, &offer.sha256)?;
-        if let Err(e) = install::swap(&invocation.exe, staged) {
-            pending::commit(&self.config.state_dir);
-            return Ok(UpdateOutcome::Failed { reason: format!("{e:#}") });
-        }
-        Ok(UpdateOutcome::Restarting)
     }
 }
 
-/// Writes the binary's pieces as they come, until the coordinator finishes the stream.
-/// `None` if the stream broke (nobody is waiting for an outcome); `Some(Err)` if the bytes
-/// could not be kept.
+/// Writes the binary's pieces as they come (off the async runtime), until the coordinator
+/// finishes the stream. `None` if the stream broke (nobody is waiting for an outcome);
+/// `Some(Err)` if the bytes could not be kept.
 async fn receive(
     mut staging: Staging,
     reader: &mut MessageReader<RecvStream>,
 ) -> Option<Result<Staging>> {
     loop {
         match reader.recv::<ChunkData>().await {
-            Ok(Some(piece)) => {
-                if let Err(e) = staging.write(&piece.bytes) {
-                    return Some(Err(e));
-                }
-            }
+            Ok(Some(piece)) => match staging.write_async(piece.bytes).await {
+                Ok(written) => staging = written,
+                Err(e) => return Some(Err(e)),
+            },
             Ok(None) => return Some(Ok(staging)),
             Err(_) => return None,
         }
-    }
-}
-
-/// Runs the staged binary as this worker with [`TRIAL_FLAG`]: it must connect, be welcomed
-/// and exit 0 in time.
-async fn trial_start(staged: &install::Staged) -> Result<()> {
-    let invocation = Invocation::get().context("no invocation")?;
-    let mut args = invocation.args.clone();
-    args.push(TRIAL_FLAG.into());
-    let Some(output) = staged.run(&args, TRIAL_TIMEOUT).await? else {
-        bail!("the new binary did not complete a handshake within {TRIAL_TIMEOUT:?}");
-    };
-    if output.status.success() {
-        return Ok(());
-    }
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    let last = stderr.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("no message");
-    Err(anyhow!("the new binary {} at its trial start: {}", describe(output.status), last.trim()))
-}
-
-fn describe(status: std::process::ExitStatus) -> String {
-    use std::os::unix::process::ExitStatusExt;
-    match (status.code(), status.signal()) {
-        (Some(code), _) => format!("exited with status {code}"),
-        (None, Some(signal)) => format!("was killed by signal {signal}"),
-        _ => status.to_string(),
     }
 }
