@@ -124,6 +124,14 @@ struct Stored {
     path: PathBuf,
 }
 
+impl Stored {
+    /// The binary as an update offer.
+    fn offer(&self, allow_downgrade: bool) -> UpdateOffer {
+        let BinaryInfo { version, size, sha256, arch } = self.info.clone();
+        UpdateOffer { version, size, sha256, arch, allow_downgrade }
+    }
+}
+
 /// Runs a whole rollout and reports on every machine.
 pub async fn rollout(
     cluster: &Cluster,
@@ -337,14 +345,7 @@ async fn offer(
         .await
         .map_err(|_| anyhow!("the worker accepts no more streams"))??;
     let (mut writer, mut reader) = (MessageWriter::new(send), MessageReader::new(recv));
-    let offer = UpdateOffer {
-        version: binary.info.version.clone(),
-        size: binary.info.size,
-        sha256: binary.info.sha256.clone(),
-        arch: binary.info.arch.clone(),
-        allow_downgrade,
-    };
-    writer.send(&CoordinatorOpen::Update(offer)).await?;
+    writer.send(&CoordinatorOpen::Update(binary.offer(allow_downgrade))).await?;
     let answer = tokio::time::timeout(ANSWER_TIMEOUT, reader.recv::<UpdateAnswer>())
         .await
         .map_err(|_| anyhow!("the worker did not answer the offer within {ANSWER_TIMEOUT:?}"))??
@@ -423,14 +424,7 @@ async fn update_coordinator(
         return line(UpdateStatus::Skipped, Some(format!("no binary for {arch}")), &own);
     };
     // The same decision a worker makes on an offer.
-    let offer = UpdateOffer {
-        version: binary.info.version.clone(),
-        size: binary.info.size,
-        sha256: binary.info.sha256.clone(),
-        arch: binary.info.arch.clone(),
-        allow_downgrade,
-    };
-    match decide(&offer, &Running::this(&own)) {
+    match decide(&binary.offer(allow_downgrade), &Running::this(&own)) {
         Ok(()) => {}
         Err(UpdateAnswer::Current) => return line(UpdateStatus::Current, None, &own),
         Err(UpdateAnswer::Downgrade { ours }) => {

@@ -316,8 +316,10 @@ mod tests {
             (first, rest),
             (ChunkOutput::Count { count: 1 }, ChunkOutput::Count { count: 2 })
         );
-        let Ok(Work::Stream(feed)) = work("é", true, ChunkBytes::Streamed, 0, 2) else { panic!() };
-        assert_eq!((feed.own(), feed.allowed()), (2, 3));
+        let Ok(Work::Stream(feed)) = work("é", true, ChunkBytes::Streamed, 10, 15) else {
+            panic!()
+        };
+        assert_eq!((feed.own(), feed.allowed()), (5, 6), "its own bytes, and one past for 'É'");
         let retired = ChunkBytes::RetiredText { text: "é".into() };
         assert!(work("é", true, retired, 0, 1).is_err(), "no coordinator sends a text");
         assert!(check(2, &ChunkOutput::Count { count: 2 }));

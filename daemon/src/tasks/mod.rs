@@ -255,6 +255,7 @@ mod tests {
         assert_eq!(e, "worker returned an impossible result for pi chunk 10..20");
         let e = check_output(&pi, 20, 10, &ChunkOutput::Pi { inside: 0 }).unwrap_err();
         assert_eq!(e, "a chunk cannot run from unit 20 back to 10");
+        assert_eq!(check_output(&pi, 20, 20, &ChunkOutput::Pi { inside: 0 }), Ok(()), "empty");
     }
 
     #[test]
@@ -285,6 +286,8 @@ mod tests {
         let Err(e) = work(&request(pi.clone(), 50, 101)) else { panic!("ran past the end") };
         assert_eq!(e, KernelError::OutOfRange { start: 50, end: 101, units: 100 });
         assert!(work(&request(pi.clone(), 60, 50)).is_err(), "backwards");
+        assert!(work(&request(pi.clone(), 60, 60)).is_ok(), "empty, not backwards");
+        assert!(work(&request(pi.clone(), 0, 100)).is_ok(), "up to the last unit");
         let out = run_now(&request(pi, 0, 100), &[], &Cancel::default()).unwrap();
         assert!(matches!(out, ChunkOutput::Pi { inside } if (70..=90).contains(&inside)));
         let survey = ChunkTask::Survey { fall: Fall::default(), spacing: 1 << 16 };

@@ -134,6 +134,8 @@ mod tests {
         assert!(!result(&*job(91, PrimeMethod::Auto)).prime, "no factor found is not prime");
         assert_eq!(units(97, PrimeMethod::Auto), 0, "a prime needs no search");
         assert_eq!(units(3, PrimeMethod::Auto), 0);
+        assert_eq!((units(0, PrimeMethod::Auto), units(1, PrimeMethod::Auto)), (0, 0));
+        assert_eq!(units(4, PrimeMethod::Auto), prime::RHO_ATTEMPTS, "4 is the first composite");
         assert_eq!(units(91, PrimeMethod::Auto), prime::RHO_ATTEMPTS);
         assert_eq!(job(91, PrimeMethod::Auto).shape().units_per_second, 10.0);
         let big = u128::from(u64::MAX) + 2;

@@ -57,7 +57,8 @@ impl Series {
         }
         let Some((first_unit, values)) = self.held.remove(&chunk) else { return Ok(None) };
         self.taken = chunk + 1;
-        self.held.retain(|&k, _| k > chunk);
+        // Chunks before this one were skipped by the client: nobody will take them.
+        self.held = self.held.split_off(&self.taken);
         Ok(Some(TakenChunk { first_unit, values }))
     }
 
@@ -97,6 +98,14 @@ mod tests {
         assert_eq!(series.window(), 2 + SERIES_WINDOW);
         series.hold(0, 0, vec![2.0]);
         assert!(series.held.is_empty(), "a chunk past taking is not held again");
+        // A client may skip ahead: what it skipped is let go.
+        for k in 2..6 {
+            series.hold(k, 10 * u64::from(k), vec![1.0]);
+        }
+        assert_eq!(series.take(4, now).unwrap().unwrap().first_unit, 40);
+        assert_eq!(series.held.keys().copied().collect::<Vec<_>>(), [5]);
+        assert_eq!(series.take(3, now).err(), Some(TakeError::AlreadyTaken));
+        assert_eq!(series.window(), 5 + SERIES_WINDOW);
     }
 
     #[test]

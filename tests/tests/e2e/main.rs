@@ -14,6 +14,8 @@ mod util;
 mod api;
 /// Joining, trust and refusals, restarts.
 mod cluster;
+/// `marmotd demo`, the README's first command, through the control API's client.
+mod demo;
 /// Mistakes a user can make, each one clear line and a non-zero exit.
 mod errors;
 /// freefall: points streamed in order, plots, drag and sweeps.
