@@ -304,7 +304,10 @@ impl Driver {
             }
             self.carry_out();
         }
-        // Teardown: every chunk stream is stopped, and waited for.
+        // Teardown: no more calls (a caller waiting for room is answered at once, so a chunk
+        // stream reporting its end cannot wait forever), every chunk stream is stopped, and
+        // waited for.
+        self.commands.close();
         for (_, stream) in self.streams.drain() {
             stream.cancel();
         }

@@ -70,8 +70,8 @@ pub struct Jobs {
     /// The scheduler's clock starts here.
     epoch: Instant,
     orders: Vec<Order>,
-    /// Bumped after every change, for those waiting on one.
-    changes: watch::Sender<u64>,
+    /// Announces every change, for those waiting on one.
+    changes: watch::Sender<()>,
 }
 
 impl Jobs {
@@ -88,7 +88,7 @@ impl Jobs {
             speed: 1.0,
             epoch,
             orders: vec![],
-            changes: watch::channel(0).0,
+            changes: watch::channel(()).0,
         }
     }
 
@@ -98,7 +98,7 @@ impl Jobs {
     }
 
     /// A receiver that changes after any change of workers, jobs or assignments.
-    pub fn subscribe_changes(&self) -> watch::Receiver<u64> {
+    pub fn subscribe_changes(&self) -> watch::Receiver<()> {
         self.changes.subscribe()
     }
 
@@ -231,7 +231,7 @@ impl Jobs {
         now: Instant,
         id: JobId,
         chunk: ChunkIndex,
-    ) -> Result<(Result<TakenChunk, watch::Receiver<u64>>, JobView), ClusterError> {
+    ) -> Result<(Result<TakenChunk, watch::Receiver<()>>, JobView), ClusterError> {
         let view = self.view(now, id)?;
         let record = self.records.get_mut(&id).expect("view found it");
         let Some(taken) = record.take_chunk(now, chunk)? else {
@@ -277,7 +277,7 @@ impl Jobs {
     /// Feeds one event to the scheduler and carries out its actions: orders for the driver,
     /// reductions, phases and ends for the jobs.
     fn apply(&mut self, now: Instant, event: Event<ChunkOutput>) {
-        self.changes.send_modify(|n| *n += 1);
+        self.changes.send_replace(());
         let at = now.saturating_duration_since(self.epoch);
         let mut actions: VecDeque<_> = self.scheduler.handle(at, event).into();
         while let Some(action) = actions.pop_front() {
@@ -350,8 +350,8 @@ struct JobRecord {
     result: Option<JobResult>,
     error: Option<String>,
     ended_tx: watch::Sender<bool>,
-    /// Bumped whenever a series chunk is held, and when the job ends.
-    series_tx: watch::Sender<u64>,
+    /// Announces every series chunk held, and the job's end.
+    series_tx: watch::Sender<()>,
 }
 
 impl JobRecord {
@@ -368,7 +368,7 @@ impl JobRecord {
             result: None,
             error: None,
             ended_tx: watch::channel(false).0,
-            series_tx: watch::channel(0).0,
+            series_tx: watch::channel(()).0,
         }
     }
 
@@ -396,7 +396,7 @@ impl JobRecord {
         share.chunks += 1;
         share.units += end - start;
         let fold = self.job.reduce(chunk, start, output);
-        self.series_tx.send_modify(|n| *n += 1);
+        self.series_tx.send_replace(());
         fold
     }
 
@@ -475,7 +475,7 @@ impl JobRecord {
             }
         }
         self.ended_tx.send_replace(true);
-        self.series_tx.send_modify(|n| *n += 1);
+        self.series_tx.send_replace(());
     }
 
     fn view(&self, now: Instant, live: Option<Progress>) -> JobView {

@@ -7,6 +7,7 @@ use crate::kernels::Cancel;
 use crate::scheduler::Config;
 use proptest::prelude::*;
 use proto::job::{Fall, PrimeMethod};
+use std::time::Duration;
 
 fn jobs(verify: f64) -> (Jobs, Instant) {
     let epoch = Instant::now();
@@ -290,4 +291,91 @@ proptest! {
             prop_assert_eq!(r.count, 250, "é in either case, across chunk boundaries");
         }
     }
+}
+
+#[test]
+fn a_draining_worker_gets_no_new_chunks_until_it_resumes() {
+    let mut sim = Sim::new(2, 0.0);
+    let (a, b) = (sim.workers[0], sim.workers[1]);
+    sim.jobs.set_draining(sim.now, a, true);
+    sim.jobs.submit(sim.now, JobSpec::Pi { samples: 100_000, seed: 1 }, None, 2).unwrap();
+    sim.carry_out();
+    assert!(sim.in_flight.iter().all(|(_, w, ..)| *w == b), "only b takes chunks");
+    assert_eq!((sim.jobs.busy_slots(a), sim.jobs.busy_slots(b)), (0, 2));
+    let load = sim.jobs.load();
+    assert_eq!((load.slots_busy, sim.jobs.running()), (2, 1));
+    assert!(load.chunks_queued > 0, "{load:?}");
+    sim.jobs.set_draining(sim.now, a, false);
+    sim.carry_out();
+    assert_eq!(sim.jobs.busy_slots(a), 2, "resumed: a takes chunks again");
+    sim.settle();
+    assert_eq!(sim.jobs.running(), 0);
+    sim.jobs.set_draining(sim.now, 99, true); // an unknown worker: nothing happens
+    assert!(sim.jobs.take_orders().is_empty());
+}
+
+#[test]
+fn a_worker_two_others_contradict_is_quarantined_until_cleared() {
+    let mut sim = Sim::new(3, 1.0);
+    let liar = sim.workers[0];
+    let id = sim.jobs.submit(sim.now, JobSpec::Pi { samples: 2_000, seed: 3 }, None, 3).unwrap().id;
+    sim.carry_out();
+    // The liar counts no point inside; the others answer right.
+    for _ in 0..10_000 {
+        let Some(pick) = (0..sim.in_flight.len()).next() else { break };
+        let (assignment, worker, request, input) = sim.in_flight.remove(pick);
+        let mut output = compute(&request, &input);
+        if worker == liar {
+            output = ChunkOutput::Pi { inside: 0 };
+        }
+        sim.jobs.chunk_finished(sim.now, assignment, output);
+        sim.carry_out();
+    }
+    assert!(sim.jobs.is_quarantined("w1"), "the liar");
+    assert!(!sim.jobs.is_quarantined("w2") && !sim.jobs.is_quarantined("w3"));
+    let Some(JobResult::Pi(r)) = sim.view(id).result else { panic!("{:?}", sim.view(id)) };
+    let direct = crate::kernels::pi::count_inside(
+        crate::kernels::simd::Level::detect(), 3, 0, 2_000, &Cancel::default()).unwrap();
+    assert_eq!(r.inside, direct, "only agreeing results counted");
+    sim.jobs.submit(sim.now, JobSpec::Pi { samples: 100_000, seed: 4 }, None, 3).unwrap();
+    sim.carry_out();
+    assert_eq!(sim.jobs.busy_slots(liar), 0, "quarantined: no chunks");
+    let e = sim.jobs.clear(sim.now, "w2").unwrap_err();
+    assert_eq!(e.to_string(), "worker 'w2' is not quarantined");
+    sim.jobs.clear(sim.now, "w1").unwrap();
+    sim.carry_out();
+    assert!(!sim.jobs.is_quarantined("w1"));
+    assert!(sim.jobs.busy_slots(liar) > 0, "cleared: it takes chunks again");
+}
+
+#[test]
+fn a_series_whose_client_is_gone_is_cancelled_by_the_tick() {
+    let mut sim = Sim::new(1, 0.0);
+    let fall = Fall { y0: 10.0, v0: 0.0, g: 9.81, dt: 0.001, drag: 0.0 };
+    let id = sim.jobs.submit(sim.now, JobSpec::Freefall { fall, points: 0 }, None, 1).unwrap().id;
+    sim.carry_out();
+    sim.answer(0, false);
+    sim.jobs.tick(sim.now + ABANDONED_AFTER);
+    assert_eq!(sim.view(id).state, JobState::Running, "not gone yet");
+    sim.jobs.tick(sim.now + ABANDONED_AFTER + Duration::from_secs(1));
+    let view = sim.view(id);
+    assert_eq!(view.state, JobState::Cancelled);
+    assert!(view.error.as_deref().is_some_and(|e| e.contains("asked for no results for 180 s")));
+    let e = sim.jobs.take_chunk(sim.now, id, 0).err().unwrap();
+    assert!(e.to_string().contains("ended early"), "{e}");
+}
+
+#[test]
+fn shares_count_each_workers_chunks_and_units() {
+    let mut sim = Sim::new(2, 0.0);
+    let id = sim.jobs.submit(sim.now, JobSpec::Pi { samples: 50_000, seed: 5 }, None, 2).unwrap().id;
+    let mut changes = sim.jobs.subscribe_changes();
+    sim.carry_out();
+    sim.settle();
+    assert!(changes.has_changed().unwrap(), "every change is announced");
+    let view = sim.view(id);
+    let Some(JobResult::Pi(r)) = view.result else { panic!() };
+    assert_eq!(r.workers.iter().map(|w| w.chunks).sum::<u64>(), view.chunks_done);
+    assert_eq!(r.workers.iter().map(|w| w.units).sum::<u64>(), 50_000);
+    assert!(r.workers.iter().all(|w| w.chunks > 0 && w.units > 0), "{:?}", r.workers);
 }
