@@ -290,7 +290,13 @@ mod tests {
     #[test]
     fn a_vacuum_chunk_is_the_closed_form_and_a_trajectory_costs_its_steps() {
         let fall = Fall { y0: 100.0, v0: 10.0, g: 10.0, dt: 0.5, drag: 0.0 };
-        let request = proto::wire::ChunkRequest { job: 1, chunk: 0, task: ChunkTask::Heights { fall, points: 10 }, start: 2, end: 4 };
+        let request = proto::wire::ChunkRequest {
+            job: 1,
+            chunk: 0,
+            task: ChunkTask::Heights { fall, points: 10 },
+            start: 2,
+            end: 4,
+        };
         let out = super::super::run_now(&request, &[], &Cancel::default()).unwrap();
         // y = 100 + 10 t − 5 t², at t = 1 and 1.5.
         assert_eq!(out, ChunkOutput::Series { values: vec![105.0, 103.75] });
@@ -330,11 +336,18 @@ mod tests {
             checkpoints: vec![(1.0, 0.0); 2],
         };
         assert!(check(&survey, 1, &output(3.0)));
-        let spoilt = |points, checkpoints| ChunkOutput::Survey { points, landing: landing(3.0), checkpoints };
+        let spoilt = |points, checkpoints| ChunkOutput::Survey {
+            points,
+            landing: landing(3.0),
+            checkpoints,
+        };
         assert!(!check(&survey, 1, &spoilt(8, vec![(1.0, 0.0); 3])), "a checkpoint too many");
         assert!(!check(&survey, 1, &spoilt(0, vec![])), "no points");
         assert!(!check(&survey, 1, &spoilt(8, vec![(1.0, 0.0), (f64::NAN, 0.0)])), "NaN height");
-        assert!(!check(&survey, 1, &spoilt(8, vec![(1.0, 0.0), (0.0, f64::INFINITY)])), "inf speed");
+        assert!(
+            !check(&survey, 1, &spoilt(8, vec![(1.0, 0.0), (0.0, f64::INFINITY)])),
+            "inf speed"
+        );
         for bad in [f64::NAN, f64::INFINITY, -1.0] {
             assert!(!check(&survey, 1, &output(bad)), "landing at {bad}");
         }

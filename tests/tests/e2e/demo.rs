@@ -12,7 +12,8 @@ fn the_demo_runs_every_task_and_exits() {
     let mut cmd = Command::new(bin("marmotd"));
     cmd.args(["demo", "--workers", "2", "--slots", "1"]);
     let out = output_within(cmd, Duration::from_secs(240));
-    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    let (stdout, stderr) =
+        (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     assert!(out.status.success(), "{stdout}\n{stderr}");
     for line in [
         "$ marmotctl ping",
@@ -39,7 +40,10 @@ fn the_demo_runs_every_task_and_exits() {
         .expect("a pi estimate");
     assert!((estimate - std::f64::consts::PI).abs() < 1e-3, "{estimate}");
     let semiprime = 999_999_937u128 * 999_999_929;
-    let factored = stdout.lines().find(|l| l.starts_with(&format!("{semiprime} = "))).expect("a factorization");
+    let factored = stdout
+        .lines()
+        .find(|l| l.starts_with(&format!("{semiprime} = ")))
+        .expect("a factorization");
     let product: u128 = factored
         .split(['=', '×'])
         .skip(1)

@@ -335,7 +335,13 @@ fn a_worker_two_others_contradict_is_quarantined_until_cleared() {
     assert!(!sim.jobs.is_quarantined("w2") && !sim.jobs.is_quarantined("w3"));
     let Some(JobResult::Pi(r)) = sim.view(id).result else { panic!("{:?}", sim.view(id)) };
     let direct = crate::kernels::pi::count_inside(
-        crate::kernels::simd::Level::detect(), 3, 0, 2_000, &Cancel::default()).unwrap();
+        crate::kernels::simd::Level::detect(),
+        3,
+        0,
+        2_000,
+        &Cancel::default(),
+    )
+    .unwrap();
     assert_eq!(r.inside, direct, "only agreeing results counted");
     sim.jobs.submit(sim.now, JobSpec::Pi { samples: 100_000, seed: 4 }, None, 3).unwrap();
     sim.carry_out();
@@ -368,8 +374,9 @@ fn a_series_whose_client_is_gone_is_cancelled_by_the_tick() {
 #[test]
 fn shares_count_each_workers_chunks_and_units() {
     let mut sim = Sim::new(2, 0.0);
-    let id = sim.jobs.submit(sim.now, JobSpec::Pi { samples: 50_000, seed: 5 }, None, 2).unwrap().id;
-    let mut changes = sim.jobs.subscribe_changes();
+    let id =
+        sim.jobs.submit(sim.now, JobSpec::Pi { samples: 50_000, seed: 5 }, None, 2).unwrap().id;
+    let changes = sim.jobs.subscribe_changes();
     sim.carry_out();
     sim.settle();
     assert!(changes.has_changed().unwrap(), "every change is announced");
