@@ -366,6 +366,29 @@ mod display_tests {
 
     use super::*;
 
+    /// `ChunkTask` keeps the first release's task type's positions: a worker of one side of a
+    /// rollout decodes the other side's chunks.
+    #[test]
+    fn chunk_tasks_keep_the_first_releases_encoding() {
+        let encode = |task: ChunkTask| crate::frame::encode(&task).unwrap().to_vec();
+        let count =
+            ChunkTask::Count { letter: "e".into(), ignore_case: true, bytes: ChunkBytes::Streamed };
+        // Variant 2 (count), "e", true, source variant 3 (streamed).
+        assert_eq!(encode(count), [2, 1, b'e', 1, 3]);
+        let fall = Fall { y0: 0.0, v0: 0.0, g: 1.0, dt: 1.0, drag: 0.0 };
+        for (task, position) in [
+            (ChunkTask::Pi { samples: 1, seed: 2 }, 0),
+            (ChunkTask::Prime { n: 9, method: PrimeMethod::Auto }, 1),
+            (ChunkTask::Heights { fall, points: 1 }, 3),
+            (ChunkTask::Sweep { fall, from: 0.0, to: 1.0, steps: 2 }, 4),
+            (ChunkTask::HeightsFrom { fall, points: 1, at: 0, y: 0.0, v: 0.0 }, 5),
+            (ChunkTask::Survey { fall, spacing: 1 }, 6),
+        ] {
+            assert_eq!(encode(task.clone())[0], position, "{task:?}");
+        }
+        assert_eq!(encode(ChunkTask::Pi { samples: 1, seed: 2 }), [0, 1, 2]);
+    }
+
     #[test]
     fn update_answers_and_outcomes_in_words() {
         let reason = || "disk full".to_string();
