@@ -48,13 +48,6 @@ pub enum ClientError {
     File { path: String, source: std::io::Error },
 }
 
-impl ClientError {
-    /// Whether the coordinator could not be reached at all (not running, or restarting).
-    pub fn is_unreachable(&self) -> bool {
-        matches!(self, ClientError::NoCoordinator(_) | ClientError::Connect { .. })
-    }
-}
-
 pub type Result<T> = std::result::Result<T, ClientError>;
 
 /// A chunk of a series job's results (freefall heights, sweep rows).
@@ -98,10 +91,6 @@ struct RawReply {
 impl Client {
     pub fn new(socket: PathBuf) -> Self {
         Client { socket }
-    }
-
-    pub fn socket(&self) -> &Path {
-        &self.socket
     }
 
     /// `GET /v1/status`.

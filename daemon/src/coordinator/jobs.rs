@@ -181,7 +181,7 @@ impl Jobs {
                 "no workers are connected: start one with `marmotd worker --coordinator HOST:PORT --token TOKEN`".into(),
             ));
         }
-        let running = self.records.len() - self.ended.len();
+        let running = self.running();
         if running >= self.max_running {
             return Err(ClusterError::Unavailable(format!(
                 "{} are already waiting or running: wait for some to end, or cancel some \
@@ -212,9 +212,9 @@ impl Jobs {
         self.records.keys().filter_map(|&id| self.view(now, id).ok()).collect()
     }
 
-    /// Jobs waiting or running.
+    /// Jobs waiting or running: every record is one, or has ended and is in `ended`.
     pub fn running(&self) -> usize {
-        self.records.values().filter(|j| !j.state.is_finished()).count()
+        self.records.len() - self.ended.len()
     }
 
     /// Cancels a running job (a no-op on an ended one).

@@ -27,21 +27,16 @@ pub fn job(
     let (data, bytes) = match source {
         CountSource::Random { letters, seed } => (Data::Random { seed }, letters),
         CountSource::Text { text } => {
-            let characters = text.chars().count() as u64;
-            let bytes = text.len() as u64;
-            (
-                Data::Held {
-                    source: Some(Arc::new(DataSource::Text(text.into_bytes().into()))),
-                    characters: Some(characters),
-                    path: None,
-                },
-                bytes,
-            )
+            let (characters, bytes) = (text.chars().count() as u64, text.len() as u64);
+            // The text is held once, for the chunks; views say how much there was.
+            let shown = CountSource::Inline { characters, bytes };
+            let source = Some(Arc::new(DataSource::Text(text.into_bytes().into())));
+            (Data::Held { source, shown }, bytes)
         }
         CountSource::File { path, .. } => {
             let bytes = file_size(&path)?;
             let source = Some(Arc::new(DataSource::File(path.clone().into())));
-            (Data::Held { source, characters: None, path: Some(path) }, bytes)
+            (Data::Held { source, shown: CountSource::File { path, bytes } }, bytes)
         }
         CountSource::Inline { .. } => {
             return Err(Invalid("count needs --random, --text or --file".into()));
@@ -73,8 +68,8 @@ enum Data {
     /// Random letters, made on the workers.
     Random { seed: u64 },
     /// Text or a file on the coordinator, streamed with each chunk; `source` is let go when
-    /// the job ends.
-    Held { source: Option<Arc<DataSource>>, characters: Option<u64>, path: Option<String> },
+    /// the job ends. `shown` is the source as the job's views show it.
+    Held { source: Option<Arc<DataSource>>, shown: CountSource },
 }
 
 struct CountJob {
@@ -90,13 +85,7 @@ impl Job for CountJob {
     fn spec(&self) -> JobSpec {
         let source = match &self.data {
             Data::Random { seed } => CountSource::Random { letters: self.bytes, seed: *seed },
-            Data::Held { path: Some(path), .. } => {
-                CountSource::File { path: path.clone(), bytes: self.bytes }
-            }
-            // The text is held once, for the chunks; views say how much there was.
-            Data::Held { characters, .. } => {
-                CountSource::Inline { characters: characters.unwrap_or(0), bytes: self.bytes }
-            }
+            Data::Held { shown, .. } => shown.clone(),
         };
         JobSpec::Count { letter: self.letter.clone(), ignore_case: self.ignore_case, source }
     }

@@ -155,7 +155,7 @@ pub fn check(task: &ChunkTask, units: u64, output: &ChunkOutput) -> bool {
 }
 
 /// Whether a reported landing is one a throw can have: finite, not negative.
-pub fn landing_is_real(landing: &Landing) -> bool {
+fn landing_is_real(landing: &Landing) -> bool {
     [landing.ground_time, landing.impact_speed, landing.max_height]
         .iter()
         .all(|x| x.is_finite() && *x >= 0.0)

@@ -224,8 +224,9 @@ pub fn work(request: &ChunkRequest) -> Result<Work, KernelError> {
     }
 }
 
-/// Runs a chunk whole, in the calling thread: for tests and benchmarks (a worker feeds
-/// streamed bytes as they arrive instead).
+/// Runs a chunk whole, in the calling thread, for tests (a worker feeds streamed bytes as
+/// they arrive instead).
+#[cfg(test)]
 pub fn run_now(
     request: &ChunkRequest,
     bytes: &[u8],
