@@ -59,7 +59,18 @@ pub enum Command {
         length: Duration,
     },
     /// Running and recent jobs, with what each was asked to do.
-    Jobs,
+    Jobs {
+        /// Every ended job the coordinator's journal keeps (7 days, or the newest 10,000 by
+        /// default), not only the recent ones.
+        #[arg(long)]
+        all: bool,
+    },
+    /// Print an ended job's result again (a job's result is kept for 7 days by default).
+    Result {
+        /// The job's id, as `run --detach` printed it or `marmotctl jobs --all` lists it.
+        #[arg(value_parser = parse_job_id)]
+        job: u64,
+    },
     /// Follow a job to its end (with a progress bar) and print its result.
     ///
     /// Ctrl-C stops following; the job keeps running (`marmotctl cancel JOB` stops it).

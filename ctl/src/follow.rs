@@ -1,4 +1,5 @@
 //! Following a job to its end: a long poll every 200 ms and a progress bar on a terminal.
+//! A coordinator that goes away meanwhile (a restart) is waited for: see [`crate::reconnect`].
 //!
 //! What an interruption means depends on who started the job. `run` started it, so Ctrl-C
 //! (and SIGTERM, and SIGHUP from a closed terminal or ssh session) cancels it on the cluster:
@@ -6,6 +7,7 @@
 //! so there the same signals stop the watching and leave the job running, as `docker logs -f`
 //! does.
 
+use crate::reconnect::{Next, Reconnect};
 use anyhow::Result;
 use indicatif::{ProgressBar, ProgressStyle};
 use proto::api::JobView;
@@ -87,9 +89,21 @@ pub async fn follow(
         OnInterrupt::StopFollowing => "Ctrl-C stops following; the job runs on",
     };
     let bar = (!quiet && std::io::stderr().is_terminal()).then(|| job_bar(hint));
+    let mut reconnect = Reconnect::default();
     let poll = async {
         loop {
-            let view = client.job(id, 200).await?;
+            let asked = client.job(id, 200).await;
+            let was_down = reconnect.is_down();
+            let view = match reconnect
+                .after(asked, |e, wait| lost(bar.as_ref(), id, e, wait, was_down))
+                .await?
+            {
+                Next::Answer(view) => view,
+                Next::Again => continue,
+            };
+            if was_down && bar.is_none() {
+                eprintln!("marmotctl: the coordinator is back; following job {id}");
+            }
             if let Some(bar) = &bar {
                 bar.set_length(view.chunks_total);
                 bar.set_position(view.chunks_done);
@@ -104,7 +118,12 @@ pub async fn follow(
         view = poll => view.map(|v| Followed::Ended(Box::new(v))),
         signal = interrupt.recv() => match on_interrupt {
             OnInterrupt::Cancel => {
-                let _ = client.cancel(id).await;
+                if let Err(e) = client.cancel(id).await {
+                    anyhow::bail!(
+                        "could not cancel job {id} ({e}); it runs on: `marmotctl cancel {id}` \
+                         stops it once the coordinator answers"
+                    );
+                }
                 Ok(Followed::Cancelled { id, signal })
             }
             OnInterrupt::StopFollowing => Ok(Followed::Left { id, signal }),
@@ -114,6 +133,26 @@ pub async fn follow(
         bar.finish_and_clear();
     }
     result
+}
+
+/// Says the coordinator is out of reach: on the bar, or once on stderr.
+pub fn lost(
+    bar: Option<&ProgressBar>,
+    id: u64,
+    e: &proto::client::ClientError,
+    wait: std::time::Duration,
+    already_said: bool,
+) {
+    match bar {
+        Some(bar) => bar.set_message(format!(
+            "coordinator unreachable, trying again in {:.1} s",
+            wait.as_secs_f64()
+        )),
+        None if !already_said => eprintln!(
+            "marmotctl: lost the coordinator ({e}); following job {id} again when it is back"
+        ),
+        None => {}
+    }
 }
 
 /// The progress bar of a followed job: chunks, then [`progress_message`], then `hint`.

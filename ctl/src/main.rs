@@ -13,6 +13,7 @@ mod cli;
 mod commands;
 mod follow;
 mod plot;
+mod reconnect;
 
 use clap::Parser;
 use std::process::ExitCode;

@@ -149,6 +149,19 @@ pub struct CoordinatorArgs {
     /// Jobs waiting or running at once, at most; more are refused until some end.
     #[arg(long, default_value_t = crate::coordinator::DEFAULT_MAX_RUNNING_JOBS, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
     pub max_jobs: u32,
+    /// How long an ended job's result is kept in the journal; one never read is kept at least
+    /// this long, however many others come after it.
+    #[arg(long, default_value = "7days", value_parser = parse_keep_for)]
+    pub keep_results: Duration,
+    /// How many of the newest ended jobs are kept unread past --keep-results; read ones go
+    /// when past either bound.
+    #[arg(long, default_value_t = 10_000)]
+    pub keep_results_count: u64,
+    /// Move the journal (STATE_DIR/journal.sqlite) aside, keeping it as
+    /// journal.sqlite.reset-TIME, and start an empty one: for a journal the coordinator
+    /// refuses. Jobs it held are not resumed.
+    #[arg(long)]
+    pub journal_reset: bool,
 }
 
 #[derive(Args, Debug)]
@@ -175,6 +188,11 @@ pub struct WorkerArgs {
     /// The coordinator silent this long is considered gone, and the worker reconnects.
     #[arg(long, default_value = "5s", value_parser = parse_duration)]
     pub dead_after: Duration,
+    /// How long a chunk keeps running, and its result is kept, while the coordinator is out
+    /// of reach: delivered when the worker reconnects within it, so a coordinator restart or
+    /// a short network outage costs no work.
+    #[arg(long, default_value = "60s", value_parser = parse_duration)]
+    pub lease: Duration,
     /// Internal: the trial start of a newly received binary (connect, shake hands, exit).
     #[arg(long = "update-trial", hide = true)]
     pub update_trial: bool,
@@ -197,6 +215,10 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
         return Err("must be between 100ms and 1h".into());
     }
     Ok(d)
+}
+
+fn parse_keep_for(s: &str) -> Result<Duration, String> {
+    humantime::parse_duration(s).map_err(|e| format!("{e}: write times like 7days, 12h or 30m"))
 }
 
 fn parse_cert_life(s: &str) -> Result<Duration, String> {
@@ -266,6 +288,11 @@ impl CoordinatorArgs {
             worker_cert_life: self.worker_cert_life,
             max_running_jobs: self.max_jobs as usize,
             verify: self.verify,
+            retention: crate::journal::Retention {
+                keep_for: self.keep_results,
+                keep_count: self.keep_results_count,
+            },
+            journal_reset: self.journal_reset,
         }
     }
 }
@@ -303,6 +330,7 @@ impl WorkerArgs {
             slots: self.slots.unwrap_or_else(identity::default_slots),
             state_dir: state_dir_or_default(self.state_dir, Role::Worker),
             dead_after: self.dead_after,
+            lease: self.lease,
             updatable: true,
         }
     }

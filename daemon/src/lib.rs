@@ -6,6 +6,7 @@
 //!   reduces and returns. The only place that names a task.
 //! - [`kernels`]: the tasks' compute kernels, plain functions with a cancellation flag.
 //! - [`coordinator`]: accepts workers over QUIC, drives the scheduler, serves the control API.
+//! - [`journal`]: the coordinator's jobs in SQLite, so they outlive it.
 //! - [`worker`]: joins, connects forever, runs chunks on a pool of slot threads.
 //! - [`transport`]: quinn endpoints and transport settings shared by both roles.
 //! - [`update`]: receiving, checking and installing a new `marmotd`, with rollback.
@@ -21,6 +22,7 @@ pub mod cli;
 pub mod coordinator;
 pub mod fatal;
 pub mod install;
+pub mod journal;
 pub mod kernels;
 pub mod local;
 pub mod logging;

@@ -41,6 +41,8 @@ impl LocalCluster {
             worker_cert_life: certs::authority::DEFAULT_WORKER_CERT_LIFE,
             max_running_jobs: coordinator::DEFAULT_MAX_RUNNING_JOBS as usize,
             verify: coordinator::DEFAULT_VERIFY,
+            retention: Default::default(),
+            journal_reset: false,
         };
         let coordinator = coordinator::start(config, shutdown.clone()).await?;
         let token = coordinator.cluster.authority.join_token()?.to_string();
@@ -54,6 +56,7 @@ impl LocalCluster {
                 slots,
                 state_dir: dir.path().join(format!("worker-{i}")),
                 dead_after: DEFAULT_DEAD_AFTER,
+                lease: crate::worker::DEFAULT_LEASE,
                 updatable: false,
             };
             let shutdown = shutdown.clone();

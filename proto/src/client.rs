@@ -48,6 +48,20 @@ pub enum ClientError {
     File { path: String, source: std::io::Error },
 }
 
+impl ClientError {
+    /// Whether the coordinator may answer if asked again: it is not there (yet), restarting,
+    /// or hung up mid-answer. A refusal in its own words is final, except "shutting down".
+    pub fn is_transient(&self) -> bool {
+        match self {
+            ClientError::NoCoordinator(_)
+            | ClientError::HungUp(_)
+            | ClientError::Connect { .. } => true,
+            ClientError::Refused { status, .. } => *status == 503,
+            _ => false,
+        }
+    }
+}
+
 pub type Result<T> = std::result::Result<T, ClientError>;
 
 /// A chunk of a series job's results (freefall heights, sweep rows).
@@ -118,9 +132,11 @@ impl Client {
         self.call(Method::POST, &path, Some(spec)).await
     }
 
-    /// `GET /v1/jobs`.
-    pub async fn jobs(&self) -> Result<Vec<JobView>> {
-        self.call(Method::GET, routes::JOBS, None::<&()>).await
+    /// `GET /v1/jobs`: the running jobs and the recent ended ones; with `all`, every ended
+    /// job the journal still keeps.
+    pub async fn jobs(&self, all: bool) -> Result<Vec<JobView>> {
+        let path = if all { format!("{}?all=true", routes::JOBS) } else { routes::JOBS.into() };
+        self.call(Method::GET, &path, None::<&()>).await
     }
 
     /// `GET /v1/jobs/{id}?wait_ms=`: the job, answered early when it ends within `wait_ms`.

@@ -26,7 +26,7 @@ pub const PIECE: usize = 1 << 20;
 pub const TRIAL_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// The first message on a stream a worker opens.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum WorkerOpen {
     Join(JoinRequest),
     Hello(Hello),
@@ -34,6 +34,13 @@ pub enum WorkerOpen {
     /// [`Welcome`], without becoming a worker. A new binary must pass it before it replaces
     /// the old one.
     Trial(Hello),
+    /// A chunk's result held through a lost connection, delivered on a new session: the
+    /// request as the coordinator sent it, and the output. The coordinator counts it if the
+    /// chunk still waits for a result, and drops it otherwise. No answer follows.
+    Deliver {
+        request: ChunkRequest,
+        output: ChunkOutput,
+    },
 }
 
 /// A worker's request for a client certificate, proving it holds the join token's secret.

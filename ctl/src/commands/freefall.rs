@@ -8,10 +8,12 @@
 use crate::cli::{FreefallArgs, SweepRange};
 use crate::follow::{chunk_bar, Interrupt};
 use crate::plot::{self, Columns, Panel};
+use crate::reconnect::{Next, Reconnect};
 use anyhow::{bail, Context, Result};
 use indicatif::ProgressBar;
 use proto::api::JobState;
 use proto::client::Client;
+use proto::client::ClientError;
 use proto::job::{sweep_drag, Fall, JobSpec, SWEEP_WIDTH};
 use std::fs::File;
 use std::io::{BufWriter, IsTerminal, Write};
@@ -102,10 +104,14 @@ pub async fn run(client: &Client, args: FreefallArgs, json: bool) -> Result<Exit
         return Err(e);
     }
     writer.await.context("the writer stopped")??;
+    let mut reconnect = Reconnect::default();
     let view = loop {
-        let view = client.job(id, POLL_MS).await?;
-        if view.state.is_finished() {
-            break view;
+        let asked = client.job(id, POLL_MS).await;
+        let was_down = reconnect.is_down();
+        let lost = |e: &ClientError, wait| crate::follow::lost(None, id, e, wait, was_down);
+        match reconnect.after(asked, lost).await? {
+            Next::Answer(view) if view.state.is_finished() => break view,
+            Next::Answer(_) | Next::Again => {}
         }
     };
     let (JobState::Done, Some(result)) = (view.state, view.result) else {
@@ -133,8 +139,12 @@ async fn fetch_all(
     bar: Option<&ProgressBar>,
 ) -> Result<()> {
     let mut k = 0u32;
+    let mut reconnect = Reconnect::default();
     loop {
-        let Some(taken) = client.take_chunk(id, k, POLL_MS).await? else { continue };
+        let asked = client.take_chunk(id, k, POLL_MS).await;
+        let was_down = reconnect.is_down();
+        let lost = |e: &ClientError, wait| crate::follow::lost(bar, id, e, wait, was_down);
+        let Next::Answer(Some(taken)) = reconnect.after(asked, lost).await? else { continue };
         let (first_unit, chunks, units) = (taken.first_unit, taken.chunks, taken.units);
         if taken.values.len() % kind.width() != 0 {
             bail!("chunk {k} of job {id} came back cut short");

@@ -1,4 +1,5 @@
-//! `marmotctl jobs`: the recent jobs, each described as the `marmotctl run` that asks for it.
+//! `marmotctl jobs`: the recent jobs (with `--all`, every one the journal keeps), each
+//! described as the `marmotctl run` that asks for it.
 
 use super::print;
 use anyhow::Result;
@@ -7,8 +8,8 @@ use proto::human;
 use proto::job::{CountSource, JobSpec, PrimeMethod};
 use std::process::ExitCode;
 
-pub async fn jobs(client: &Client, json: bool) -> Result<ExitCode> {
-    let list = client.jobs().await?;
+pub async fn jobs(client: &Client, all: bool, json: bool) -> Result<ExitCode> {
+    let list = client.jobs(all).await?;
     print(json, &list, || {
         if list.is_empty() {
             println!("no jobs yet");

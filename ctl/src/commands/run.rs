@@ -45,6 +45,15 @@ pub async fn wait(client: &Client, id: u64, json: bool) -> Result<ExitCode> {
     finish(client, id, json, Interrupt::listen()?, OnInterrupt::StopFollowing).await
 }
 
+/// `result`: an ended job's result, printed as `run` printed it.
+pub async fn result(client: &Client, id: u64, json: bool) -> Result<ExitCode> {
+    let view = client.job(id, 0).await?;
+    if !view.state.is_finished() {
+        bail!("job {id} is still running: `marmotctl wait {id}` follows it to its result");
+    }
+    report(id, view, json)
+}
+
 /// Follows a job and prints how it ended.
 async fn finish(
     client: &Client,
@@ -68,6 +77,11 @@ async fn finish(
         }
         Followed::Ended(view) => *view,
     };
+    report(id, view, json)
+}
+
+/// Prints an ended job's result; an error for a job that did not finish.
+fn report(id: u64, view: proto::api::JobView, json: bool) -> Result<ExitCode> {
     match (view.state, &view.result) {
         (JobState::Done, Some(result)) => {
             print(json, result, || print!("{result}"));

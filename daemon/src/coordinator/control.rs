@@ -9,8 +9,9 @@
 use super::driver::Cluster;
 use super::error::ClusterError;
 use super::{fleet, rollout};
+use crate::journal::Record;
 use axum::body::{Body, Bytes};
-use axum::extract::{FromRequest, Path, Query, Request, State};
+use axum::extract::{ConnectInfo, FromRequest, Path, Query, Request, State};
 use axum::http::{header, HeaderName, HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -139,6 +140,7 @@ impl From<ClusterError> for Failure {
             ClusterError::Invalid(_) => StatusCode::BAD_REQUEST,
             ClusterError::Unavailable(_) => StatusCode::CONFLICT,
             ClusterError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            ClusterError::Stopping => StatusCode::SERVICE_UNAVAILABLE,
         };
         Failure(status, e.to_string())
     }
@@ -168,8 +170,56 @@ async fn ping(
     Ok(Json(fleet::ping(&cluster, req.workers, timeout).await?))
 }
 
-async fn jobs(State(Api { cluster, .. }): State<Api>) -> Reply<Vec<JobView>> {
-    Ok(Json(cluster.call(|s, now| s.jobs.list(now)).await?))
+#[derive(Deserialize)]
+struct JobsQuery {
+    /// Every ended job the journal keeps, not only the recent ones in memory.
+    #[serde(default)]
+    all: bool,
+}
+
+/// The most ended jobs `GET /v1/jobs?all=true` lists (the journal keeps at least
+/// `--keep-results-count`, 10,000 by default).
+const MAX_LISTED: u64 = 100_000;
+
+async fn jobs(
+    State(Api { cluster, .. }): State<Api>,
+    Query(query): Query<JobsQuery>,
+) -> Reply<Vec<JobView>> {
+    let mut views = cluster.call(|s, now| s.jobs.list(now)).await?;
+    if query.all {
+        let kept = cluster.journal.ended_jobs(MAX_LISTED).await.map_err(internal)?;
+        let listed: std::collections::BTreeSet<u64> = views.iter().map(|v| v.id).collect();
+        views.extend(kept.into_iter().filter(|v| !listed.contains(&v.id)));
+        views.sort_by_key(|v| v.id);
+    }
+    Ok(Json(views))
+}
+
+/// Who is on the other end of the control socket, from the kernel (`SO_PEERCRED`).
+#[derive(Clone, Debug)]
+pub struct Peer {
+    uid: Option<u32>,
+}
+
+impl
+    axum::extract::connect_info::Connected<
+        axum::serve::IncomingStream<'_, tokio::net::UnixListener>,
+    > for Peer
+{
+    fn connect_info(stream: axum::serve::IncomingStream<'_, tokio::net::UnixListener>) -> Self {
+        Peer { uid: stream.io().peer_cred().ok().map(|cred| cred.uid()) }
+    }
+}
+
+impl Peer {
+    /// The peer as the journal records a job's client: `alice (uid 1000)`.
+    fn describe(&self) -> String {
+        let Some(uid) = self.uid else { return "unknown".into() };
+        match nix::unistd::User::from_uid(uid.into()) {
+            Ok(Some(user)) => format!("{} (uid {uid})", user.name),
+            _ => format!("uid {uid}"),
+        }
+    }
 }
 
 #[derive(Deserialize)]
@@ -180,10 +230,11 @@ struct SubmitQuery {
 
 async fn submit(
     State(Api { cluster, .. }): State<Api>,
+    ConnectInfo(peer): ConnectInfo<Peer>,
     Query(query): Query<SubmitQuery>,
     JsonBody(spec): JsonBody<JobSpec>,
 ) -> Reply<JobView> {
-    Ok(Json(cluster.submit(spec, query.verify).await?))
+    Ok(Json(cluster.submit(spec, query.verify, peer.describe()).await?))
 }
 
 #[derive(Deserialize)]
@@ -196,7 +247,16 @@ async fn job(
     Path(id): Path<u64>,
     Query(query): Query<WaitQuery>,
 ) -> Reply<JobView> {
-    let (view, mut ended) = cluster.try_call(move |s, now| s.jobs.job(now, id)).await?;
+    let (view, mut ended) = match cluster.try_call(move |s, now| s.jobs.job(now, id)).await {
+        Err(ClusterError::NotFound(message)) => {
+            // Ended, and no longer in memory: the journal keeps it until its retention ends.
+            let kept = cluster.journal.ended_job(id).await.map_err(internal)?;
+            let view = kept.ok_or(ClusterError::NotFound(message))?;
+            cluster.journal.append(vec![Record::Read { job: id }]);
+            return Ok(Json(view));
+        }
+        found => found?,
+    };
     let wait = Duration::from_millis(query.wait_ms.unwrap_or(0)).min(MAX_WAIT);
     if view.state.is_finished() || wait.is_zero() {
         return Ok(Json(view));

@@ -15,6 +15,7 @@ use super::error::ClusterError;
 use super::jobs::{Jobs, Order};
 use super::registry::{Joining, Registry};
 use super::{chunk, Stopped};
+use crate::journal::Journal;
 use crate::scheduler::{AssignmentId, WorkerId};
 use certs::Authority;
 use proto::api::{JobView, Status};
@@ -40,6 +41,8 @@ const TICK: Duration = Duration::from_millis(100);
 pub struct State {
     pub jobs: Jobs,
     pub registry: Registry,
+    /// Where the job table's records go.
+    pub journal: Journal,
 }
 
 impl State {
@@ -53,6 +56,11 @@ impl State {
         self.jobs.worker_joined(now, id, &name, slots);
         self.jobs.set_speed(self.registry.speed());
         id
+    }
+
+    /// Hands the job table's records to the journal; returns their batch's number.
+    pub fn journal_records(&mut self) -> u64 {
+        self.journal.append(self.jobs.take_records())
     }
 
     /// Removes a worker whose connection ended; its chunks run elsewhere.
@@ -103,6 +111,8 @@ pub struct Shared {
     pub binary_sha256: String,
     /// Where the coordinator keeps its state (CA, keys, uploaded binaries).
     pub state_dir: PathBuf,
+    /// The jobs kept on disk: ended ones are read from it once out of memory.
+    pub journal: Journal,
     /// Connections not yet authenticated: bounded in all and per source address.
     pub admission: super::admission::Admission,
     /// Held while an update rolls out: one at a time.
@@ -164,6 +174,7 @@ pub fn spawn(
         listen,
         binary_sha256,
         state_dir,
+        journal: state.journal.clone(),
         admission: Default::default(),
         rollout_lock: tokio::sync::Mutex::new(()),
         refusal_log: Mutex::new(crate::logging::Throttle::new(REFUSALS_LOGGED, REFUSAL_WINDOW)),
@@ -236,16 +247,23 @@ impl Cluster {
         let _ = self.commands.send(Command::ChunkEnded { assignment, outcome }).await;
     }
 
+    /// Queues a job from `client`; answers once the journal keeps it, so a job whose id was
+    /// given survives a crash.
     pub async fn submit(
         &self,
         spec: proto::job::JobSpec,
         verify: Option<f64>,
+        client: String,
     ) -> Result<JobView, ClusterError> {
-        self.try_call(move |s, now| {
-            let workers = s.registry.len();
-            s.jobs.submit(now, spec, verify, workers)
-        })
-        .await
+        let (view, journal, kept) = self
+            .try_call(move |s, now| {
+                let workers = s.registry.len();
+                let view = s.jobs.submit(now, spec, verify, workers, &client)?;
+                Ok((view, s.journal.clone(), s.journal_records()))
+            })
+            .await?;
+        journal.synced(kept).await;
+        Ok(view)
     }
 
     pub async fn workers(&self) -> Result<Vec<proto::api::WorkerView>, ClusterError> {
@@ -313,6 +331,10 @@ impl Driver {
         }
         self.chunks.close();
         self.chunks.wait().await;
+        // Last, the journal commits what it was given and closes.
+        self.state.journal_records();
+        let journal = self.state.journal.clone();
+        let _ = tokio::task::spawn_blocking(move || journal.close()).await;
     }
 
     fn chunk_ended(
@@ -332,8 +354,9 @@ impl Driver {
         }
     }
 
-    /// Opens and stops chunk streams as the job table ordered.
+    /// Opens and stops chunk streams as the job table ordered, and journals what happened.
     fn carry_out(&mut self) {
+        self.state.journal_records();
         for order in self.state.jobs.take_orders() {
             match order {
                 Order::Run { assignment, worker, request, input } => {

@@ -11,11 +11,14 @@ pub enum ClusterError {
     Unavailable(String),
     #[error("{0}")]
     Internal(String),
+    /// The coordinator is stopping (to restart, often): asking again soon may succeed.
+    #[error("the coordinator is shutting down")]
+    Stopping,
 }
 
 impl ClusterError {
     /// The coordinator is stopping: its state is no longer served.
     pub fn stopping() -> Self {
-        ClusterError::Unavailable("the coordinator is shutting down".into())
+        ClusterError::Stopping
     }
 }

@@ -7,11 +7,16 @@
 //!
 //! The scheduler decides *whether* a result counts (exactly once per chunk); the job's task
 //! (`crate::tasks`) decides *what* it adds up to and whether another phase follows.
+//!
+//! What must outlive the coordinator comes out as [`Record`]s ([`Jobs::take_records`]) for
+//! the journal, and goes back in on start with [`Jobs::resume`]: every job that was running
+//! goes on from the chunks it had counted, cut into chunks as it was.
 
 use super::error::ClusterError;
+use crate::journal::{Record, Recovered, RecoveredJob};
 use crate::scheduler::{
-    Action, AssignmentId, ChunkIndex, Event, JobId, JobShape, Load, Outcome, Progress, Scheduler,
-    WorkerId,
+    Action, AssignmentId, ChunkIndex, ChunkPlan, Event, JobId, JobShape, Load, Outcome, Progress,
+    Scheduler, WorkerId,
 };
 use crate::tasks::{self, ChunkInput, Fold, Job, Run, TakenChunk};
 use proto::api::{JobState, JobView};
@@ -22,7 +27,8 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::time::{Duration, Instant};
 use tokio::sync::watch;
 
-/// How many ended jobs are kept for `jobs` and `wait`.
+/// How many ended jobs are kept in memory for `jobs` and `wait`; older ones are read from the
+/// journal.
 const KEEP_ENDED_JOBS: usize = 100;
 
 /// A series job whose client has not asked for a chunk for this long, while results wait for
@@ -70,6 +76,8 @@ pub struct Jobs {
     /// The scheduler's clock starts here.
     epoch: Instant,
     orders: Vec<Order>,
+    /// What happened that the journal must keep, since the last [`Jobs::take_records`].
+    journal: Vec<Record>,
     /// Announces every change, for those waiting on one.
     changes: watch::Sender<()>,
 }
@@ -88,8 +96,129 @@ impl Jobs {
             speed: 1.0,
             epoch,
             orders: vec![],
+            journal: vec![],
             changes: watch::channel(()).0,
         }
+    }
+
+    /// What the journal must keep since the last call, in order.
+    pub fn take_records(&mut self) -> Vec<Record> {
+        std::mem::take(&mut self.journal)
+    }
+
+    /// Takes back what the journal kept: ids go on after the last one given, and every job
+    /// that was running runs on from the chunks it had counted (at `now`, `now_ms` in Unix
+    /// milliseconds, for how long ago each was submitted).
+    pub fn resume(&mut self, now: Instant, now_ms: i64, recovered: Recovered) {
+        self.next_job = self.next_job.max(recovered.last_job + 1);
+        for job in recovered.running {
+            let id = job.id;
+            self.next_job = self.next_job.max(id + 1);
+            if let Err(why) = self.resume_job(now, now_ms, job) {
+                tracing::warn!("job {id} cannot be resumed: {why}");
+                self.journal.push(Record::Abandoned { job: id, error: why });
+            }
+        }
+    }
+
+    fn resume_job(&mut self, now: Instant, now_ms: i64, kept: RecoveredJob) -> Result<(), String> {
+        let id = kept.id;
+        let spec = kept.request?;
+        let job = tasks::job(spec).map_err(|e| e.0)?;
+        let ago = Duration::from_millis(now_ms.saturating_sub(kept.submitted_ms).max(0) as u64);
+        let mut record = JobRecord::new(id, job, kept.verify, now.checked_sub(ago).unwrap_or(now));
+        record.client = kept.client;
+        let at = now.saturating_duration_since(self.epoch);
+        let last = kept.phases.last().map(|p| p.phase);
+        let mut resumed = None;
+        let mut answered = false;
+        for phase in &kept.phases {
+            if phase.phase != record.phase {
+                break;
+            }
+            let streamed = record.job.shape().window.is_some();
+            let plan = ChunkPlan { units: phase.units, chunk_units: phase.chunk_units.max(1) };
+            let mut done = BTreeSet::new();
+            for row in kept.chunks.iter().filter(|c| c.phase == phase.phase) {
+                let fits = u64::from(row.chunk) < plan.len() as u64
+                    && plan.range(row.chunk) == (row.start, row.end);
+                if !fits {
+                    continue;
+                }
+                if streamed {
+                    // Taken by the client: done. Held for it when the coordinator stopped:
+                    // gone with it, so run again.
+                    if row.chunk < kept.taken {
+                        done.insert(row.chunk);
+                        record.count_share(&row.worker, row.end - row.start);
+                    }
+                    continue;
+                }
+                let Some(output) = row.output.clone() else { continue };
+                let task = record.job.chunk(row.start, row.end).task;
+                if tasks::check_output(&task, row.start, row.end, &output).is_err() {
+                    continue;
+                }
+                done.insert(row.chunk);
+                if record.reduce(&row.worker, (row.chunk, row.start, row.end), output)
+                    == Fold::Answered
+                {
+                    answered = true;
+                }
+            }
+            if Some(phase.phase) != last && done.len() == plan.len() && record.job.next_phase() {
+                record.phase += 1;
+                continue;
+            }
+            if streamed {
+                if let Some(series) = record.job.series() {
+                    series.resume_at(kept.taken);
+                }
+            }
+            if plan.units == record.job.shape().units {
+                resumed = Some((plan, done));
+            }
+            break;
+        }
+        let shape = record.shape(self.speed);
+        let window = record.window();
+        self.records.insert(id, record);
+        match resumed {
+            Some((plan, done)) => {
+                tracing::info!(
+                    "job {id} resumed: {} of its {} chunks were counted before the restart",
+                    done.len(),
+                    plan.len()
+                );
+                self.apply(now, Event::JobResumed { job: id, shape, plan, done });
+                if answered {
+                    self.apply(now, Event::JobAnswered { job: id });
+                }
+            }
+            None => {
+                tracing::info!("job {id} starts again from its beginning");
+                let actions = self.scheduler.handle(at, Event::JobSubmitted { job: id, shape });
+                self.carry_out(at, now, actions.into());
+                self.phase_started(id);
+            }
+        }
+        if let Some(upto) = window {
+            self.apply(now, Event::JobWindow { job: id, upto });
+        }
+        Ok(())
+    }
+
+    /// Journals how the current phase of job `id` was cut, if it runs.
+    fn phase_started(&mut self, id: JobId) {
+        let (Some(plan), Some(record)) = (self.scheduler.plan(id), self.records.get(&id)) else {
+            return;
+        };
+        self.journal.push(Record::Phase {
+            job: id,
+            phase: record.phase,
+            units: plan.units,
+            chunk_units: plan.chunk_units,
+        });
     }
 
     /// The orders given since the last call, in the order to carry them out.
@@ -163,13 +292,16 @@ impl Jobs {
     // ----- jobs -----
 
     /// Queues a job; `workers` is how many are connected (none: refused, it would wait alone).
+    /// `client` says who submitted it, for the journal.
     pub fn submit(
         &mut self,
         now: Instant,
         spec: JobSpec,
         verify: Option<f64>,
         workers: usize,
+        client: &str,
     ) -> Result<JobView, ClusterError> {
+        let request = spec.clone();
         let job = tasks::job(spec).map_err(|e| ClusterError::Invalid(e.0))?;
         if let Some(v) = verify.filter(|v| !(0.0..=1.0).contains(v)) {
             return Err(ClusterError::Invalid(format!(
@@ -191,21 +323,38 @@ impl Jobs {
         }
         let id = self.next_job;
         self.next_job += 1;
-        let record = JobRecord::new(id, job, verify.unwrap_or(self.verify), now);
+        let verify = verify.unwrap_or(self.verify);
+        let mut record = JobRecord::new(id, job, verify, now);
+        record.client = client.to_string();
         let shape = record.shape(self.speed);
         self.records.insert(id, record);
-        self.apply(now, Event::JobSubmitted { job: id, shape });
+        self.journal.push(Record::Submitted {
+            job: id,
+            request,
+            verify,
+            client: client.to_string(),
+        });
+        let at = now.saturating_duration_since(self.epoch);
+        let actions = self.scheduler.handle(at, Event::JobSubmitted { job: id, shape });
+        self.phase_started(id);
+        self.carry_out(at, now, actions.into());
         self.view(now, id)
     }
 
-    /// A job's view, and a receiver that turns `true` when it ends.
+    /// A job's view, and a receiver that turns `true` when it ends. An ended job's result
+    /// counts as read from now on.
     pub fn job(
-        &self,
+        &mut self,
         now: Instant,
         id: JobId,
     ) -> Result<(JobView, watch::Receiver<bool>), ClusterError> {
         let view = self.view(now, id)?;
-        Ok((view, self.records[&id].ended_tx.subscribe()))
+        let record = self.records.get_mut(&id).expect("view found it");
+        if view.state.is_finished() && !record.read {
+            record.read = true;
+            self.journal.push(Record::Read { job: id });
+        }
+        Ok((view, record.ended_tx.subscribe()))
     }
 
     pub fn list(&self, now: Instant) -> Vec<JobView> {
@@ -237,6 +386,7 @@ impl Jobs {
         let Some(taken) = record.take_chunk(now, chunk)? else {
             return Ok((Err(record.series_tx.subscribe()), view));
         };
+        self.journal.push(Record::Taken { job: id, upto: chunk.saturating_add(1) });
         if let Some(upto) = record.window() {
             self.apply(now, Event::JobWindow { job: id, upto });
         }
@@ -251,6 +401,31 @@ impl Jobs {
 
     pub fn chunk_failed(&mut self, now: Instant, assignment: AssignmentId, error: String) {
         self.apply(now, Event::ChunkFailed { assignment, error });
+    }
+
+    /// `worker` delivered a chunk's result held through a lost connection (its own, or the
+    /// coordinator's restart): counted if the chunk is one the job still runs, as it would be
+    /// cut now, and still waits for a result; dropped otherwise. Returns whether it counted.
+    pub fn chunk_delivered(
+        &mut self,
+        now: Instant,
+        worker: WorkerId,
+        request: &ChunkRequest,
+        output: ChunkOutput,
+    ) -> bool {
+        let ChunkRequest { job, chunk, ref task, start, end } = *request;
+        let Some(record) = self.records.get(&job) else { return false };
+        let cut = self.scheduler.plan(job).filter(|plan| u64::from(chunk) < plan.len() as u64);
+        let same = cut.is_some_and(|plan| plan.range(chunk) == (start, end))
+            && record.job.chunk(start, end).task == *task
+            && tasks::check_output(task, start, end, &output).is_ok();
+        if !same {
+            return false;
+        }
+        let before = self.scheduler.progress(job).map(|p| p.chunks_done);
+        self.apply(now, Event::ChunkDelivered { worker, job, chunk, result: output });
+        let after = self.scheduler.progress(job).map(|p| p.chunks_done);
+        after != before
     }
 
     /// Time passed: stragglers get backups, abandoned series are cancelled.
@@ -269,17 +444,29 @@ impl Jobs {
 
     fn view(&self, now: Instant, id: JobId) -> Result<JobView, ClusterError> {
         let record = self.records.get(&id).ok_or_else(|| {
-            ClusterError::NotFound(format!("no job {id}: `marmotctl jobs` lists the recent ones"))
+            ClusterError::NotFound(format!(
+                "no job {id}: `marmotctl jobs --all` lists every job kept"
+            ))
         })?;
         Ok(record.view(now, self.scheduler.progress(id)))
     }
 
-    /// Feeds one event to the scheduler and carries out its actions: orders for the driver,
-    /// reductions, phases and ends for the jobs.
+    /// Feeds one event to the scheduler and carries out its actions.
     fn apply(&mut self, now: Instant, event: Event<ChunkOutput>) {
-        self.changes.send_replace(());
         let at = now.saturating_duration_since(self.epoch);
-        let mut actions: VecDeque<_> = self.scheduler.handle(at, event).into();
+        let actions = self.scheduler.handle(at, event);
+        self.carry_out(at, now, actions.into());
+    }
+
+    /// Carries out the scheduler's actions (and those they lead to): orders for the driver,
+    /// reductions, phases and ends for the jobs, records for the journal.
+    fn carry_out(
+        &mut self,
+        at: Duration,
+        now: Instant,
+        mut actions: VecDeque<Action<ChunkOutput>>,
+    ) {
+        self.changes.send_replace(());
         while let Some(action) = actions.pop_front() {
             match action {
                 Action::Assign { assignment, worker, job, chunk, start, end } => {
@@ -297,6 +484,18 @@ impl Jobs {
                         .cloned()
                         .unwrap_or_else(|| format!("worker-{worker}"));
                     let Some(record) = self.records.get_mut(&job) else { continue };
+                    // Streamed results go to the client, not the journal: a resumed job runs
+                    // again those it had not taken.
+                    let kept = record.job.shape().window.is_none().then(|| result.clone());
+                    self.journal.push(Record::Chunk {
+                        job,
+                        phase: record.phase,
+                        chunk,
+                        start,
+                        end,
+                        worker: name.clone(),
+                        output: kept,
+                    });
                     if record.reduce(&name, (chunk, start, end), result) == Fold::Answered {
                         actions.extend(self.scheduler.handle(at, Event::JobAnswered { job }));
                     }
@@ -313,15 +512,19 @@ impl Jobs {
                 Action::JobEnded { job, outcome, progress } => {
                     let Some(record) = self.records.get_mut(&job) else { continue };
                     if outcome == Outcome::Done && record.job.next_phase() {
+                        record.phase += 1;
                         let shape = record.shape(self.speed);
                         actions
                             .extend(self.scheduler.handle(at, Event::JobSubmitted { job, shape }));
+                        self.phase_started(job);
                         continue;
                     }
                     if let Outcome::Failed(message) = &outcome {
                         tracing::warn!("job {job} failed: {message}");
                     }
                     record.end(now, outcome, progress);
+                    let view = Box::new(record.view(now, None));
+                    self.journal.push(Record::Ended { job, view });
                     self.ended.push_back(job);
                     while self.ended.len() > KEEP_ENDED_JOBS {
                         if let Some(old) = self.ended.pop_front() {
@@ -339,6 +542,12 @@ impl Jobs {
 struct JobRecord {
     id: JobId,
     job: Box<dyn Job>,
+    /// The job's current phase, counted from 0.
+    phase: u32,
+    /// Who submitted it.
+    client: String,
+    /// Whether a client has fetched it since it ended.
+    read: bool,
     state: JobState,
     submitted: Instant,
     ended: Option<Instant>,
@@ -359,6 +568,9 @@ impl JobRecord {
         JobRecord {
             id,
             job,
+            phase: 0,
+            client: String::new(),
+            read: false,
             state: JobState::Running,
             submitted: now,
             ended: None,
@@ -388,16 +600,21 @@ impl JobRecord {
         (chunk, start, end): (ChunkIndex, u64, u64),
         output: ChunkOutput,
     ) -> Fold {
+        self.count_share(worker, end - start);
+        let fold = self.job.reduce(chunk, start, output);
+        self.series_tx.send_replace(());
+        fold
+    }
+
+    /// Counts a chunk of `units` units to `worker`'s share.
+    fn count_share(&mut self, worker: &str, units: u64) {
         let share = self.shares.entry(worker.to_string()).or_insert_with(|| WorkerShare {
             name: worker.to_string(),
             chunks: 0,
             units: 0,
         });
         share.chunks += 1;
-        share.units += end - start;
-        let fold = self.job.reduce(chunk, start, output);
-        self.series_tx.send_replace(());
-        fold
+        share.units += units;
     }
 
     /// Takes chunk `chunk` of a series job's results, if it is ready.

@@ -4,7 +4,8 @@
 //! # Layout
 //! - [`driver`]: the one task that owns the state (registry, jobs, scheduler), and
 //!   [`Cluster`], the handle everything else calls it through.
-//! - [`jobs`]: the job table and the scheduler, sans-IO: events in, chunk orders out.
+//! - [`jobs`]: the job table and the scheduler, sans-IO: events in, chunk orders and journal
+//!   records out.
 //! - [`registry`]: the connected workers and their bench scores.
 //! - [`admission`]: how many connections may be unauthenticated at once.
 //! - [`session`]: an incoming connection, from handshake to the worker leaving.
@@ -27,7 +28,8 @@
 //! 2. cancel the sessions: each closes its worker's connection with a "shutting down" code and
 //!    reports the worker gone to the driver (its chunk streams are cancelled with it);
 //! 3. stop the control API: no new requests, those in flight (and a rollout) finish;
-//! 4. stop the driver: it cancels what chunk streams are left and waits for them;
+//! 4. stop the driver: it cancels what chunk streams are left and waits for them, then hands
+//!    the journal its last records and waits for them to be committed;
 //! 5. close the endpoint and wait for its connections to finish closing (quinn bounds that
 //!    by a few round trips); remove the socket file.
 //!
@@ -49,6 +51,8 @@ pub mod socket;
 
 pub use driver::Cluster;
 
+use crate::fatal::ConfigError;
+use crate::journal::{self, Journal, JournalError};
 use crate::{scheduler, transport, update};
 use anyhow::{Context, Result};
 use certs::Authority;
@@ -82,6 +86,10 @@ pub struct CoordinatorConfig {
     pub max_running_jobs: usize,
     /// The share of chunks also run on a second worker and compared, unless a job says.
     pub verify: f64,
+    /// How long ended jobs' results are kept in the journal.
+    pub retention: journal::Retention,
+    /// Move the journal aside and start an empty one (`--journal-reset`).
+    pub journal_reset: bool,
 }
 
 /// A started coordinator.
@@ -129,10 +137,21 @@ pub async fn start(config: CoordinatorConfig, process: CancellationToken) -> Res
     let scheduler =
         scheduler::Config { straggler_factor: config.straggler_factor, ..Default::default() };
     let binary_sha256 = update::binary::own_sha256().await?;
-    let jobs = jobs::Jobs::new(
+    let (journal, recovered) =
+        Journal::open(&config.state_dir, config.journal_reset, config.retention).map_err(|e| {
+            match e {
+                // The same on every start: not for systemd to retry.
+                JournalError::Damaged { .. } | JournalError::Newer { .. } => {
+                    ConfigError::error(e.to_string())
+                }
+                e => anyhow::Error::new(e),
+            }
+        })?;
+    let mut jobs = jobs::Jobs::new(
         jobs::JobsConfig { scheduler, max_running: config.max_running_jobs, verify: config.verify },
         std::time::Instant::now(),
     );
+    jobs.resume(std::time::Instant::now(), journal::unix_ms(), recovered);
     let registry = registry::Registry::new(scores::load(&config.state_dir));
     let identity = driver::Identity {
         authority,
@@ -145,7 +164,7 @@ pub async fn start(config: CoordinatorConfig, process: CancellationToken) -> Res
     let (sessions, api, driving) = (role.child_token(), role.child_token(), role.child_token());
     let (session_tasks, api_tasks, driver_tasks) =
         (TaskTracker::new(), TaskTracker::new(), TaskTracker::new());
-    let state = driver::State { jobs, registry };
+    let state = driver::State { jobs, registry, journal };
     let cluster = driver::spawn(identity, state, &driver_tasks, driving.clone());
     tracing::info!(
         "coordinator listening on UDP {local_addr}, control socket {}",
@@ -155,6 +174,7 @@ pub async fn start(config: CoordinatorConfig, process: CancellationToken) -> Res
         let router = control::router(cluster.clone(), api_tasks.clone());
         let api = api.clone();
         api_tasks.spawn(async move {
+            let router = router.into_make_service_with_connect_info::<control::Peer>();
             let served = axum::serve(listener, router)
                 .with_graceful_shutdown(async move { api.cancelled().await })
                 .await;

@@ -31,6 +31,9 @@ pub const MAX_FIRST_MESSAGE: usize = 16 * 1024;
 /// What a member's connection may hold in received, unread data once it is authenticated
 /// (chunk results); before, [`transport::UNAUTHENTICATED_RECEIVE_WINDOW`] bounds it.
 const MEMBER_RECEIVE_WINDOW: u32 = 16 * 1024 * 1024;
+/// Deliveries of held chunk results a member may have open at once (besides its session
+/// stream); each is one message, read within [`FIRST_MESSAGE_TIMEOUT`].
+const MAX_DELIVERIES: u32 = 4;
 
 /// Serves one incoming connection until it ends, or until `session` is cancelled (the
 /// coordinator stopping): then a member's connection is closed with a "shutting down" code.
@@ -57,6 +60,8 @@ pub async fn handle(
             let trial = trial(&cluster, &conn, writer, hello, addr, ticket);
             session.run_until_cancelled(trial).await;
         }
+        // Only a member's session carries deliveries, after its hello.
+        WorkerOpen::Deliver { .. } => conn.close(codes::PROTOCOL, b"a delivery before a hello"),
     }
 }
 
@@ -290,6 +295,7 @@ async fn serve_member(
     // A member now: its place among the unauthenticated is free, and its results may need room.
     drop(ticket);
     conn.set_receive_window(MEMBER_RECEIVE_WINDOW.into());
+    conn.set_max_concurrent_bi_streams((1 + MAX_DELIVERIES).into());
     let (control_tx, mut control_rx) = mpsc::unbounded_channel::<Control>();
     let slots = hello.slots;
     let joining =
@@ -303,8 +309,20 @@ async fn serve_member(
     // Owned by this session: a renewal still running when it ends is dropped with it.
     let mut renewal = tokio::task::JoinSet::new();
     let mut renewal_tried = false;
+    // Results the worker held through a lost connection, delivered now: owned by this session.
+    let mut deliveries = tokio::task::JoinSet::new();
     loop {
         tokio::select! {
+            stream = conn.accept_bi() => match stream {
+                Ok((_send, recv)) => {
+                    deliveries.spawn(take_delivery(cluster.clone(), id, name.clone(), recv));
+                }
+                // Closed: the branch above ends the session.
+                Err(_) => {
+                    conn.closed().await;
+                }
+            },
+            Some(_) = deliveries.join_next() => {}
             reason = conn.closed() => {
                 tracing::info!("worker '{name}' left: {reason}");
                 break;
@@ -334,6 +352,33 @@ async fn serve_member(
         }
     }
     let _ = cluster.call(move |s, now| s.unregister(now, id)).await;
+}
+
+/// Reads one delivered chunk result and hands it to the job table, which counts it if its
+/// chunk still waits for one. Anything else on the stream loses the stream.
+async fn take_delivery(
+    cluster: Cluster,
+    worker: crate::scheduler::WorkerId,
+    name: String,
+    recv: RecvStream,
+) {
+    let mut reader = MessageReader::new(recv);
+    let message = tokio::time::timeout(FIRST_MESSAGE_TIMEOUT, reader.recv::<WorkerOpen>()).await;
+    let Ok(Ok(Some(WorkerOpen::Deliver { request, output }))) = message else {
+        let _ = reader.get_mut().stop(codes::PROTOCOL);
+        return;
+    };
+    let (job, chunk) = (request.job, request.chunk);
+    let counted = cluster
+        .call(move |s, now| s.jobs.chunk_delivered(now, worker, &request, output))
+        .await
+        .unwrap_or(false);
+    let name = proto::names::shown(&name);
+    if counted {
+        tracing::info!("worker {name} delivered chunk {chunk} of job {job}, held through a lost connection: counted");
+    } else {
+        tracing::debug!("worker {name} delivered chunk {chunk} of job {job}: not needed, dropped");
+    }
 }
 
 #[cfg(test)]
@@ -372,6 +417,8 @@ mod tests {
             worker_cert_life: certs::authority::DEFAULT_WORKER_CERT_LIFE,
             max_running_jobs: coordinator::DEFAULT_MAX_RUNNING_JOBS as usize,
             verify: coordinator::DEFAULT_VERIFY,
+            retention: Default::default(),
+            journal_reset: false,
         };
         let running = coordinator::start(config, shutdown.clone()).await.unwrap();
         (dir, shutdown, running)

@@ -44,6 +44,10 @@ pub type ChunkIndex = u32;
 /// How many recent chunk times the straggler threshold's median is taken over.
 const RECENT_DURATIONS: usize = 256;
 
+/// How far past a job's first chunk never started a delivered chunk may be: the chunks
+/// between are queued then, so this bounds what a delivery can make the scheduler hold.
+pub const MAX_DELIVERY_AHEAD: ChunkIndex = 4096;
+
 /// Tunables.
 #[derive(Clone, Debug)]
 pub struct Config {
@@ -90,6 +94,14 @@ pub enum Event<R> {
         job: JobId,
         shape: JobShape,
     },
+    /// A job the coordinator ran before a restart: cut as `plan` was then, with the chunks in
+    /// `done` already counted. The rest run as any job's.
+    JobResumed {
+        job: JobId,
+        shape: JobShape,
+        plan: ChunkPlan,
+        done: BTreeSet<ChunkIndex>,
+    },
     /// The job's client has taken its results up to chunk `upto − window`: chunks before
     /// `upto` may run. Windows only move forward.
     JobWindow {
@@ -110,6 +122,15 @@ pub enum Event<R> {
     ChunkFailed {
         assignment: AssignmentId,
         error: String,
+    },
+    /// A connected worker delivered the result of a chunk it ran for an assignment this
+    /// scheduler no longer knows (given before its connection, or the coordinator, was lost).
+    /// Counted like any result if the chunk still waits for one; dropped otherwise.
+    ChunkDelivered {
+        worker: WorkerId,
+        job: JobId,
+        chunk: ChunkIndex,
+        result: R,
     },
     /// Time passed (stragglers are looked for).
     Tick,
@@ -359,6 +380,9 @@ impl<R: PartialEq> Scheduler<R> {
                 }
             }
             Event::JobSubmitted { job, shape } => self.submit(job, shape, &mut out),
+            Event::JobResumed { job, shape, plan, done } => {
+                self.resume(job, shape, plan, &done, &mut out)
+            }
             Event::JobWindow { job, upto } => {
                 if let Some(job) = self.jobs.get_mut(&job) {
                     job.window = job.window.map(|w| w.max(upto));
@@ -371,6 +395,9 @@ impl<R: PartialEq> Scheduler<R> {
             }
             Event::ChunkFailed { assignment, error } => {
                 self.fail_chunk(assignment, error, &mut out)
+            }
+            Event::ChunkDelivered { worker, job, chunk, result } => {
+                self.deliver(worker, job, chunk, result, &mut out)
             }
             Event::Tick => {}
         }
@@ -400,6 +427,11 @@ impl<R: PartialEq> Scheduler<R> {
         self.workers.get(&worker).map_or(0, |w| w.running.len() as u32)
     }
 
+    /// How a running job's current phase is cut into chunks.
+    pub fn plan(&self, job: JobId) -> Option<ChunkPlan> {
+        self.jobs.get(&job).map(|j| j.plan)
+    }
+
     /// Deadlines a worker has missed in a row (0 for an unknown worker).
     pub fn missed_deadlines(&self, worker: WorkerId) -> u32 {
         self.workers.get(&worker).map_or(0, |w| w.missed)
@@ -407,15 +439,29 @@ impl<R: PartialEq> Scheduler<R> {
 
     fn submit(&mut self, job: JobId, shape: JobShape, out: &mut Vec<Action<R>>) {
         let slots = self.workers.values().map(|w| w.slots).sum::<u32>().max(1);
-        let units = shape.units;
         let mut targets = self.config.chunking.clone();
         targets.max_units = shape.max_chunk_units;
-        let plan = plan_chunks(units, shape.units_per_second, slots, &targets);
+        let plan = plan_chunks(shape.units, shape.units_per_second, slots, &targets);
+        self.resume(job, shape, plan, &BTreeSet::new(), out);
+    }
+
+    /// Starts a job cut as `plan`, with the chunks in `done` already counted: those before
+    /// the last one done that are not are queued to run again.
+    fn resume(
+        &mut self,
+        job: JobId,
+        shape: JobShape,
+        plan: ChunkPlan,
+        done: &BTreeSet<ChunkIndex>,
+        out: &mut Vec<Action<R>>,
+    ) {
         let n = plan.len();
         let rate = if shape.units_per_second > 0.0 { shape.units_per_second } else { 1.0 };
         let planned =
             Duration::try_from_secs_f64(plan.chunk_units as f64 / rate).unwrap_or(Duration::MAX);
-        let job_state = Job {
+        let progress =
+            Progress { chunks_total: n as u64, units_total: plan.units, ..Default::default() };
+        let mut job_state = Job {
             window: shape.window,
             started: BTreeMap::new(),
             retry: VecDeque::new(),
@@ -423,10 +469,20 @@ impl<R: PartialEq> Scheduler<R> {
             verify: shape.verify,
             durations: VecDeque::new(),
             planned,
-            progress: Progress { chunks_total: n as u64, units_total: units, ..Default::default() },
+            progress,
             plan,
         };
-        if n == 0 {
+        for &chunk in done.range(..n.min(ChunkIndex::MAX as usize) as ChunkIndex) {
+            for missing in job_state.next_fresh..chunk {
+                job_state.started.insert(missing, Chunk::default());
+                job_state.retry.push_back(missing);
+            }
+            let (start, end) = plan.range(chunk);
+            job_state.progress.chunks_done += 1;
+            job_state.progress.units_done += end - start;
+            job_state.next_fresh = chunk + 1;
+        }
+        if job_state.progress.chunks_done == n as u64 {
             let progress = job_state.progress;
             out.push(Action::JobEnded { job, outcome: Outcome::Done, progress });
             return;
@@ -474,7 +530,6 @@ impl<R: PartialEq> Scheduler<R> {
         out: &mut Vec<Action<R>>,
     ) {
         let Some(a) = self.release(assignment) else { return };
-        let checkers = self.checkers(a.job, a.chunk, a.worker);
         let factor = self.config.straggler_factor;
         let Some(job) = self.jobs.get_mut(&a.job) else { return };
         let took = now.saturating_sub(a.started);
@@ -487,16 +542,70 @@ impl<R: PartialEq> Scheduler<R> {
             job.durations.pop_front();
         }
         job.durations.push_back(took);
-        let Some(chunk) = job.started.get_mut(&a.chunk) else { return };
-        chunk.results.push((a.worker, result));
-        if chunk.results.len() == 1 && is_verified(a.job, a.chunk, job.verify) && checkers > 0 {
+        self.add_result(a.job, a.chunk, a.worker, result, out);
+    }
+
+    /// A delivered result: counted as any other if its chunk still waits for one. A chunk
+    /// past those started (after a restart, the journal knows only chunks counted) is started
+    /// now, with the chunks before it queued, within [`MAX_DELIVERY_AHEAD`] and the window.
+    fn deliver(
+        &mut self,
+        worker: WorkerId,
+        job_id: JobId,
+        chunk: ChunkIndex,
+        result: R,
+        out: &mut Vec<Action<R>>,
+    ) {
+        if !self.workers.get(&worker).is_some_and(|w| !w.quarantined) {
+            return;
+        }
+        let Some(job) = self.jobs.get_mut(&job_id) else { return };
+        if u64::from(chunk) >= job.plan.len() as u64 {
+            return;
+        }
+        if chunk >= job.next_fresh {
+            let ahead = chunk - job.next_fresh;
+            if ahead > MAX_DELIVERY_AHEAD || job.window.is_some_and(|w| chunk >= w) {
+                return;
+            }
+            for missing in job.next_fresh..chunk {
+                job.started.insert(missing, Chunk::default());
+                job.retry.push_back(missing);
+            }
+            job.started.insert(chunk, Chunk::default());
+            job.next_fresh = chunk + 1;
+        }
+        match job.started.get(&chunk) {
+            Some(state) if !state.answered_by(worker) => {}
+            // Done already, or this worker's answer is in.
+            _ => return,
+        }
+        self.add_result(job_id, chunk, worker, result, out);
+    }
+
+    /// Adds `worker`'s result to a started chunk: reduced once it has the results it needs
+    /// (one, or agreeing ones when it is verified), queued again for a check otherwise.
+    fn add_result(
+        &mut self,
+        job_id: JobId,
+        chunk_index: ChunkIndex,
+        worker: WorkerId,
+        result: R,
+        out: &mut Vec<Action<R>>,
+    ) {
+        let checkers = self.checkers(job_id, chunk_index, worker);
+        let Some(job) = self.jobs.get_mut(&job_id) else { return };
+        let Some(chunk) = job.started.get_mut(&chunk_index) else { return };
+        chunk.results.push((worker, result));
+        if chunk.results.len() == 1 && is_verified(job_id, chunk_index, job.verify) && checkers > 0
+        {
             chunk.wanted = 2;
             job.progress.chunks_verified += 1;
         }
         if chunk.results.len() < chunk.wanted {
             // Checked by a copy still running elsewhere, or by one queued now.
-            if chunk.running.is_empty() {
-                job.retry.push_front(a.chunk);
+            if chunk.running.is_empty() && !job.retry.contains(&chunk_index) {
+                job.retry.push_front(chunk_index);
             }
             return;
         }
@@ -506,23 +615,22 @@ impl<R: PartialEq> Scheduler<R> {
                     if let Some(w) = self.workers.get_mut(&odd) {
                         w.quarantined = true;
                     }
-                    out.push(Action::Quarantine { worker: odd, job: a.job, chunk: a.chunk });
+                    out.push(Action::Quarantine { worker: odd, job: job_id, chunk: chunk_index });
                 }
-                self.reduce(a.job, a.chunk, index, out);
+                self.reduce(job_id, chunk_index, index, out);
             }
             Agreement::Undecided => {
                 chunk.wanted = 3;
-                if chunk.running.is_empty() {
-                    job.retry.push_front(a.chunk);
+                if chunk.running.is_empty() && !job.retry.contains(&chunk_index) {
+                    job.retry.push_front(chunk_index);
                 }
             }
             Agreement::Split => {
                 let message = format!(
-                    "chunk {} gave three different results on three workers: a fault or a \
-                     lie on more than one of them",
-                    a.chunk
+                    "chunk {chunk_index} gave three different results on three workers: a \
+                     fault or a lie on more than one of them"
                 );
-                self.end_job(a.job, Outcome::Failed(message), out);
+                self.end_job(job_id, Outcome::Failed(message), out);
             }
         }
     }

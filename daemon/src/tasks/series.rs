@@ -62,6 +62,18 @@ impl Series {
         Ok(Some(TakenChunk { first_unit, values }))
     }
 
+    /// The client took every chunk before `taken` before the coordinator restarted: a
+    /// resumed job goes on from there.
+    pub fn resume_at(&mut self, taken: ChunkIndex) {
+        self.taken = self.taken.max(taken);
+        self.held = self.held.split_off(&self.taken);
+    }
+
+    /// Every chunk before this one was taken (or skipped by the client).
+    pub fn taken(&self) -> ChunkIndex {
+        self.taken
+    }
+
     /// Only chunks before this index may run.
     pub fn window(&self) -> ChunkIndex {
         self.taken.saturating_add(SERIES_WINDOW)

@@ -5,6 +5,7 @@
 //! - [`join`]: first contact, trading the token's secret for a client certificate.
 //! - [`session`]: one live connection, serving ping and chunk streams.
 //! - [`pool`]: the slot threads that run kernels, away from the async runtime.
+//! - [`held`]: chunk results held through a lost connection, delivered on the next session.
 //! - [`update`]: receiving a new binary, its trial start, and the swap.
 //!
 //! The connect loop below never gives up on network trouble: it retries with exponential
@@ -16,6 +17,7 @@
 //! [`ConfigError`](crate::fatal::ConfigError)s, and `marmotd` exits with status 78, which
 //! the unit does not restart.
 
+pub mod held;
 pub mod identity;
 pub mod join;
 pub mod pool;
@@ -46,6 +48,8 @@ pub struct WorkerConfig {
     pub slots: u32,
     pub state_dir: PathBuf,
     pub dead_after: Duration,
+    /// How long a chunk keeps running, and its result is held, without the coordinator.
+    pub lease: Duration,
     /// Whether this worker is its own process and may replace its binary (not so for
     /// `marmotd local`'s in-process workers).
     pub updatable: bool,
@@ -71,6 +75,9 @@ impl std::fmt::Display for Exit {
         })
     }
 }
+
+/// How long a chunk outlives the coordinator's connection unless told otherwise (`--lease`).
+pub const DEFAULT_LEASE: Duration = Duration::from_secs(60);
 
 /// How long a new binary may run without a welcome from the coordinator before the previous
 /// one is put back.
@@ -142,10 +149,17 @@ async fn serve(
     // Loaded and about to connect: ready, for systemd (a coordinator that is not there yet is
     // waited for, not a failure).
     crate::systemd::notify_ready();
+    let held = Arc::new(held::Held::default());
     let mut backoff = new_backoff();
     loop {
-        let session =
-            Session { config: &config, info: &info, pool: &pool, updater: &updater, tasks };
+        let session = Session {
+            config: &config,
+            info: &info,
+            pool: &pool,
+            updater: &updater,
+            held: &held,
+            tasks,
+        };
         let attempt = tokio::select! {
             _ = shutdown.cancelled() => return Ok(Exit::Shutdown),
             _ = restart.cancelled() => return Ok(Exit::Restart),
@@ -181,6 +195,8 @@ pub(crate) struct Session<'a> {
     pub info: &'a identity::WorkerInfo,
     pub pool: &'a pool::SlotPool,
     pub updater: &'a Arc<update::Updater>,
+    /// Results of chunks that outlived their connection, for the next session to deliver.
+    pub held: &'a Arc<held::Held>,
     /// Where the streams the coordinator opens run, owned by the worker.
     pub tasks: &'a TaskTracker,
 }

@@ -5,6 +5,7 @@
 //! coordinator stopping the stream (cancellation, a backup copy that won, a lost connection),
 //! and then raises the kernel's cancellation flag.
 
+use super::held::Held;
 use super::identity::WorkerInfo;
 use super::pool::SlotPool;
 use super::update::Updater;
@@ -25,7 +26,7 @@ use quinn::{ConnectionError, Endpoint, RecvStream, SendStream};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 
 const HELLO_TIMEOUT: Duration = Duration::from_secs(10);
@@ -62,9 +63,22 @@ pub(crate) async fn run(
         None => return Ok(Attempt::Failed(anyhow!("the coordinator closed the session stream"))),
     }
 
+    // Results held through the last lost connection go first; later ones as they come.
+    let delivering = tokio::task::JoinSet::new();
+    let mut delivering = delivering;
+    let (held, lease) = (session.held.clone(), config.lease);
+    {
+        let (held, conn) = (held.clone(), conn.clone());
+        delivering.spawn(async move { super::held::deliver(&held, &conn, lease).await });
+    }
     let mut control_open = true;
     loop {
         tokio::select! {
+            _ = held.added() => {
+                let (held, conn) = (held.clone(), conn.clone());
+                delivering.spawn(async move { super::held::deliver(&held, &conn, lease).await });
+            }
+            Some(_) = delivering.join_next() => {}
             _ = shutdown.cancelled() => {
                 conn.close(codes::DONE, b"worker shutting down");
                 return Ok(Attempt::Exit(Exit::Shutdown));
@@ -83,9 +97,14 @@ pub(crate) async fn run(
             },
             stream = conn.accept_bi() => match stream {
                 Ok((send, recv)) => {
+                    let chunks = Chunks {
+                        pool: session.pool.clone(),
+                        held: held.clone(),
+                        lease,
+                        shutdown: shutdown.clone(),
+                    };
                     let dir = config.state_dir.clone();
-                    let (pool, updater) = (session.pool.clone(), updater.clone());
-                    session.tasks.spawn(serve_stream(send, recv, pool, updater, dir));
+                    session.tasks.spawn(serve_stream(send, recv, chunks, updater.clone(), dir));
                 }
                 Err(e) => {
                     tracing::warn!("lost the coordinator: {}", explain(e, config));
@@ -173,14 +192,24 @@ fn explain(e: ConnectionError, config: &WorkerConfig) -> anyhow::Error {
     }
 }
 
+/// What running chunks needs: the slots, and where results that outlive their connection go.
+struct Chunks {
+    pool: SlotPool,
+    held: Arc<Held>,
+    lease: Duration,
+    /// The worker stopping ends leases early.
+    shutdown: CancellationToken,
+}
+
 /// Serves one stream the coordinator opened.
 async fn serve_stream(
     send: SendStream,
     recv: RecvStream,
-    pool: SlotPool,
+    chunks: Chunks,
     updater: Arc<Updater>,
     state_dir: PathBuf,
 ) {
+    let pool = chunks.pool.clone();
     let mut reader = MessageReader::new(recv);
     let mut writer = MessageWriter::new(send);
     let first = match tokio::time::timeout(HELLO_TIMEOUT, reader.recv::<CoordinatorOpen>()).await {
@@ -241,13 +270,27 @@ async fn serve_stream(
             }
         }
         CoordinatorOpen::Chunk(request) => {
-            let reply = match serve_chunk(&request, &mut reader, &mut writer, &pool).await {
+            let reply = match serve_chunk(&request, &mut reader, &mut writer, &chunks).await {
                 Ok(reply) => reply,
                 // The coordinator stopped or reset the stream: nobody is waiting for a reply.
                 Err(Gone) => return,
             };
-            if writer.send(&reply).await.is_ok() {
-                let _ = writer.get_mut().finish();
+            if let ChunkReply::Done(_) = &reply {
+                let ChunkRequest { job, chunk, start, end, .. } = request;
+                tracing::debug!("ran chunk {chunk} of job {job}: units {start}..{end}");
+            }
+            // The reply counts once the coordinator has acknowledged it: a connection lost
+            // before then (a coordinator restarting, a network gone) leaves it for the next
+            // session to deliver.
+            let sent = writer.send(&reply).await.is_ok() && writer.get_mut().finish().is_ok();
+            let acked = match sent {
+                true => tokio::time::timeout(chunks.lease, writer.get_mut().stopped()).await,
+                false => Ok(writer.get_mut().stopped().await),
+            };
+            let lost =
+                matches!(&acked, Ok(Err(quinn::StoppedError::ConnectionLost(e))) if outlives(e));
+            if let (ChunkReply::Done(output), true) = (reply, lost) {
+                chunks.held.hold(request, output, Instant::now() + chunks.lease);
             }
         }
     }
@@ -262,8 +305,9 @@ async fn serve_chunk(
     request: &ChunkRequest,
     reader: &mut MessageReader<RecvStream>,
     writer: &mut MessageWriter<SendStream>,
-    pool: &SlotPool,
+    chunks: &Chunks,
 ) -> Result<ChunkReply, Gone> {
+    let pool = &chunks.pool;
     let failed = |error: String| Ok(ChunkReply::Failed { error });
     match tasks::work(request) {
         Err(e) => failed(e.to_string()),
@@ -273,14 +317,29 @@ async fn serve_chunk(
         },
         Ok(Work::Compute(kernel)) => {
             let cancel = Arc::new(Cancel::default());
-            let work = {
+            let mut work = Box::pin({
                 let cancel = cancel.clone();
                 pool.run(move || kernel(&cancel))
-            };
+            });
             let result = tokio::select! {
-                result = work => result,
-                _ = writer.get_mut().stopped() => {
-                    cancel.cancel();
+                result = &mut work => result,
+                stopped = writer.get_mut().stopped() => {
+                    let lost = matches!(&stopped, Err(quinn::StoppedError::ConnectionLost(e)) if outlives(e));
+                    if lost {
+                        // The coordinator went out of reach, not the chunk: run on through the
+                        // lease, and hold the result for the next session.
+                        let until = Instant::now() + chunks.lease;
+                        let leased = tokio::select! {
+                            result = tokio::time::timeout_at(until.into(), &mut work) => result.ok().flatten(),
+                            _ = chunks.shutdown.cancelled() => None,
+                        };
+                        match leased {
+                            Some(Ok(output)) => chunks.held.hold(request.clone(), output, until),
+                            _ => cancel.cancel(),
+                        }
+                    } else {
+                        cancel.cancel();
+                    }
                     return Err(Gone);
                 }
             };
@@ -291,6 +350,13 @@ async fn serve_chunk(
             }
         }
     }
+}
+
+/// Whether a chunk outlives its connection ending this way: yes when the coordinator went
+/// (it closed, restarted, or stopped answering), not when this worker closed it (stopping,
+/// exiting, updating: its chunks are handed back).
+fn outlives(e: &ConnectionError) -> bool {
+    !matches!(e, ConnectionError::LocallyClosed)
 }
 
 /// Feeds a chunk the bytes that follow its request, piece by piece on a slot thread. The

@@ -35,6 +35,7 @@ async fn main() -> anyhow::Result<()> {
         slots: slots.parse()?,
         state_dir: state_dir.into(),
         dead_after: Duration::from_secs(5),
+        lease: marmotd::worker::DEFAULT_LEASE,
         updatable: false,
     };
     let endpoint = marmotd::transport::client_endpoint(addr)?;

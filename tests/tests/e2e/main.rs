@@ -8,6 +8,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod oracle;
+mod relay;
 mod util;
 
 /// The control API as scripts use it: the README's curl examples, JSON errors.
@@ -16,6 +17,9 @@ mod api;
 mod cluster;
 /// `marmotd demo`, the README's first command, through the control API's client.
 mod demo;
+/// Jobs that outlive the coordinator: kill -9, update --coordinator, a partitioned worker,
+/// results kept until read, a damaged journal.
+mod durable;
 /// Mistakes a user can make, each one clear line and a non-zero exit.
 mod errors;
 /// freefall: points streamed in order, plots, drag and sweeps.

@@ -120,9 +120,21 @@ impl Coordinator {
 
     /// Starts a coordinator from `exe` with `extra` flags.
     pub fn start_with(exe: &Path, dir: &Path, listen: &str, extra: &[&str]) -> Coordinator {
+        Self::start_with_env(exe, dir, listen, extra, &[])
+    }
+
+    /// Starts a coordinator from `exe` with `extra` flags and environment variables.
+    pub fn start_with_env(
+        exe: &Path,
+        dir: &Path,
+        listen: &str,
+        extra: &[&str],
+        env: &[(&str, &str)],
+    ) -> Coordinator {
         std::fs::create_dir_all(dir).expect("dir");
         let socket = dir.join("marmotd.sock");
         let mut cmd = Command::new(exe);
+        cmd.envs(env.iter().copied());
         cmd.args(["coordinator", "--listen", listen, "--dead-after", "2s"]);
         cmd.args(extra);
         cmd.arg("--state-dir").arg(dir.join("state"));

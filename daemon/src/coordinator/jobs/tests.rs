@@ -139,7 +139,11 @@ fn drag_fall() -> Fall {
 fn a_throw_with_drag_runs_its_survey_then_its_points_exactly_once() {
     let mut sim = Sim::new(2, 0.0);
     let fall = drag_fall();
-    let id = sim.jobs.submit(sim.now, JobSpec::Freefall { fall, points: 0 }, None, 2).unwrap().id;
+    let id = sim
+        .jobs
+        .submit(sim.now, JobSpec::Freefall { fall, points: 0 }, None, 2, "test")
+        .unwrap()
+        .id;
     sim.carry_out();
     assert_eq!(sim.in_flight.len(), 1, "the survey alone runs first");
     assert!(matches!(sim.in_flight[0].2.task, proto::wire::ChunkTask::Survey { .. }));
@@ -172,7 +176,7 @@ fn the_first_factor_answers_a_prime_and_stops_the_rest() {
     let n = 1009u128 * 1_000_000_007;
     let id = sim
         .jobs
-        .submit(sim.now, JobSpec::Prime { n, method: PrimeMethod::Trial }, None, 2)
+        .submit(sim.now, JobSpec::Prime { n, method: PrimeMethod::Trial }, None, 2, "test")
         .unwrap()
         .id;
     sim.carry_out();
@@ -192,11 +196,12 @@ fn the_first_factor_answers_a_prime_and_stops_the_rest() {
 #[test]
 fn requests_are_checked_before_a_job_exists() {
     let (mut jobs, now) = jobs(0.0);
-    let e = jobs.submit(now, JobSpec::Pi { samples: 0, seed: 1 }, None, 1).unwrap_err();
+    let e = jobs.submit(now, JobSpec::Pi { samples: 0, seed: 1 }, None, 1, "test").unwrap_err();
     assert_eq!(e.to_string(), "pi needs at least 1 sample");
-    let e = jobs.submit(now, JobSpec::Pi { samples: 1, seed: 1 }, Some(1.5), 1).unwrap_err();
+    let e =
+        jobs.submit(now, JobSpec::Pi { samples: 1, seed: 1 }, Some(1.5), 1, "test").unwrap_err();
     assert!(e.to_string().contains("from 0 to 1"), "{e}");
-    let e = jobs.submit(now, JobSpec::Pi { samples: 1, seed: 1 }, None, 0).unwrap_err();
+    let e = jobs.submit(now, JobSpec::Pi { samples: 1, seed: 1 }, None, 0, "test").unwrap_err();
     assert!(matches!(e, ClusterError::Unavailable(_)), "no workers: {e}");
     assert!(jobs.list(now).is_empty(), "no id was used up");
     let e = jobs.take_chunk(now, 1, 0).err().unwrap();
@@ -206,7 +211,8 @@ fn requests_are_checked_before_a_job_exists() {
 #[test]
 fn a_reducing_job_has_no_chunks_to_take() {
     let mut sim = Sim::new(1, 0.0);
-    let id = sim.jobs.submit(sim.now, JobSpec::Pi { samples: 10, seed: 1 }, None, 1).unwrap().id;
+    let id =
+        sim.jobs.submit(sim.now, JobSpec::Pi { samples: 10, seed: 1 }, None, 1, "test").unwrap().id;
     let e = sim.jobs.take_chunk(sim.now, id, 0).err().unwrap();
     assert_eq!(e.to_string(), format!("job {id} (pi) has no chunks"));
 }
@@ -215,7 +221,7 @@ fn a_reducing_job_has_no_chunks_to_take() {
 fn only_the_last_hundred_ended_jobs_are_kept() {
     let mut sim = Sim::new(1, 0.0);
     for _ in 0..KEEP_ENDED_JOBS + 5 {
-        sim.jobs.submit(sim.now, JobSpec::Pi { samples: 1, seed: 1 }, None, 1).unwrap();
+        sim.jobs.submit(sim.now, JobSpec::Pi { samples: 1, seed: 1 }, None, 1, "test").unwrap();
         sim.carry_out();
         sim.settle();
     }
@@ -257,7 +263,7 @@ proptest! {
             JobSpec::Freefall { fall, points: 0 },
             JobSpec::Count { letter: "é".into(), ignore_case: true, source: proto::job::CountSource::Text { text: text.clone() } },
         ];
-        let ids: Vec<JobId> = specs.into_iter().map(|spec| sim.jobs.submit(sim.now, spec, None, 3).unwrap().id).collect();
+        let ids: Vec<JobId> = specs.into_iter().map(|spec| sim.jobs.submit(sim.now, spec, None, 3, "test").unwrap().id).collect();
         sim.carry_out();
         for op in ops {
             match op {
@@ -298,7 +304,7 @@ fn a_draining_worker_gets_no_new_chunks_until_it_resumes() {
     let mut sim = Sim::new(2, 0.0);
     let (a, b) = (sim.workers[0], sim.workers[1]);
     sim.jobs.set_draining(sim.now, a, true);
-    sim.jobs.submit(sim.now, JobSpec::Pi { samples: 100_000, seed: 1 }, None, 2).unwrap();
+    sim.jobs.submit(sim.now, JobSpec::Pi { samples: 100_000, seed: 1 }, None, 2, "test").unwrap();
     sim.carry_out();
     assert!(sim.in_flight.iter().all(|(_, w, ..)| *w == b), "only b takes chunks");
     assert_eq!((sim.jobs.busy_slots(a), sim.jobs.busy_slots(b)), (0, 2));
@@ -318,7 +324,11 @@ fn a_draining_worker_gets_no_new_chunks_until_it_resumes() {
 fn a_worker_two_others_contradict_is_quarantined_until_cleared() {
     let mut sim = Sim::new(3, 1.0);
     let liar = sim.workers[0];
-    let id = sim.jobs.submit(sim.now, JobSpec::Pi { samples: 2_000, seed: 3 }, None, 3).unwrap().id;
+    let id = sim
+        .jobs
+        .submit(sim.now, JobSpec::Pi { samples: 2_000, seed: 3 }, None, 3, "test")
+        .unwrap()
+        .id;
     sim.carry_out();
     // The liar counts no point inside; the others answer right.
     for _ in 0..10_000 {
@@ -343,7 +353,7 @@ fn a_worker_two_others_contradict_is_quarantined_until_cleared() {
     )
     .unwrap();
     assert_eq!(r.inside, direct, "only agreeing results counted");
-    sim.jobs.submit(sim.now, JobSpec::Pi { samples: 100_000, seed: 4 }, None, 3).unwrap();
+    sim.jobs.submit(sim.now, JobSpec::Pi { samples: 100_000, seed: 4 }, None, 3, "test").unwrap();
     sim.carry_out();
     assert_eq!(sim.jobs.busy_slots(liar), 0, "quarantined: no chunks");
     let e = sim.jobs.clear(sim.now, "w2").unwrap_err();
@@ -358,7 +368,11 @@ fn a_worker_two_others_contradict_is_quarantined_until_cleared() {
 fn a_series_whose_client_is_gone_is_cancelled_by_the_tick() {
     let mut sim = Sim::new(1, 0.0);
     let fall = Fall { y0: 10.0, v0: 0.0, g: 9.81, dt: 0.001, drag: 0.0 };
-    let id = sim.jobs.submit(sim.now, JobSpec::Freefall { fall, points: 0 }, None, 1).unwrap().id;
+    let id = sim
+        .jobs
+        .submit(sim.now, JobSpec::Freefall { fall, points: 0 }, None, 1, "test")
+        .unwrap()
+        .id;
     sim.carry_out();
     sim.answer(0, false);
     sim.jobs.tick(sim.now + ABANDONED_AFTER);
@@ -374,8 +388,11 @@ fn a_series_whose_client_is_gone_is_cancelled_by_the_tick() {
 #[test]
 fn shares_count_each_workers_chunks_and_units() {
     let mut sim = Sim::new(2, 0.0);
-    let id =
-        sim.jobs.submit(sim.now, JobSpec::Pi { samples: 50_000, seed: 5 }, None, 2).unwrap().id;
+    let id = sim
+        .jobs
+        .submit(sim.now, JobSpec::Pi { samples: 50_000, seed: 5 }, None, 2, "test")
+        .unwrap()
+        .id;
     let changes = sim.jobs.subscribe_changes();
     sim.carry_out();
     sim.settle();
@@ -386,3 +403,5 @@ fn shares_count_each_workers_chunks_and_units() {
     assert_eq!(r.workers.iter().map(|w| w.units).sum::<u64>(), 50_000);
     assert!(r.workers.iter().all(|w| w.chunks > 0 && w.units > 0), "{:?}", r.workers);
 }
+
+mod durable;

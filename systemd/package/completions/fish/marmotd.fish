@@ -45,6 +45,9 @@ complete -c marmotd -n "__fish_marmotd_using_subcommand coordinator" -l straggle
 complete -c marmotd -n "__fish_marmotd_using_subcommand coordinator" -l worker-cert-life -d 'How long a worker certificate is valid; connected workers get a new one when less than a third of this is left' -r
 complete -c marmotd -n "__fish_marmotd_using_subcommand coordinator" -l verify -d 'The share of each job\'s chunks also run on a second worker and compared bit for bit (0 to 1; a job may ask for another with `marmotctl run --verify`)' -r
 complete -c marmotd -n "__fish_marmotd_using_subcommand coordinator" -l max-jobs -d 'Jobs waiting or running at once, at most; more are refused until some end' -r
+complete -c marmotd -n "__fish_marmotd_using_subcommand coordinator" -l keep-results -d 'How long an ended job\'s result is kept in the journal; one never read is kept at least this long, however many others come after it' -r
+complete -c marmotd -n "__fish_marmotd_using_subcommand coordinator" -l keep-results-count -d 'How many of the newest ended jobs are kept unread past --keep-results; read ones go when past either bound' -r
+complete -c marmotd -n "__fish_marmotd_using_subcommand coordinator" -l journal-reset -d 'Move the journal (STATE_DIR/journal.sqlite) aside, keeping it as journal.sqlite.reset-TIME, and start an empty one: for a journal the coordinator refuses. Jobs it held are not resumed'
 complete -c marmotd -n "__fish_marmotd_using_subcommand coordinator" -s h -l help -d 'Print help'
 complete -c marmotd -n "__fish_marmotd_using_subcommand worker" -l coordinator -d 'The coordinator, as HOST or HOST:PORT (default port 7070). A name that does not resolve yet (DNS not up at boot) is retried, like an unreachable coordinator' -r
 complete -c marmotd -n "__fish_marmotd_using_subcommand worker" -l token -d 'The join token from `marmotctl join-token`, needed for the first start only. Prefer the environment variable: arguments are visible to every user in `ps`' -r
@@ -52,6 +55,7 @@ complete -c marmotd -n "__fish_marmotd_using_subcommand worker" -l name -d 'The 
 complete -c marmotd -n "__fish_marmotd_using_subcommand worker" -l slots -d 'How many chunks run at once [default: the available cores]' -r
 complete -c marmotd -n "__fish_marmotd_using_subcommand worker" -l state-dir -d 'Where the worker\'s key and certificate live [default: /var/lib/marmot/worker as root, else $XDG_DATA_HOME/marmot/worker]' -r -F
 complete -c marmotd -n "__fish_marmotd_using_subcommand worker" -l dead-after -d 'The coordinator silent this long is considered gone, and the worker reconnects' -r
+complete -c marmotd -n "__fish_marmotd_using_subcommand worker" -l lease -d 'How long a chunk keeps running, and its result is kept, while the coordinator is out of reach: delivered when the worker reconnects within it, so a coordinator restart or a short network outage costs no work' -r
 complete -c marmotd -n "__fish_marmotd_using_subcommand worker" -l update-trial -d 'Internal: the trial start of a newly received binary (connect, shake hands, exit)'
 complete -c marmotd -n "__fish_marmotd_using_subcommand worker" -s h -l help -d 'Print help'
 complete -c marmotd -n "__fish_marmotd_using_subcommand local" -l workers -d 'How many workers to start' -r

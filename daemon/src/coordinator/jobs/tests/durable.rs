@@ -1,0 +1,224 @@
+//! The job table across a restart, through a real journal in a temp dir, and results
+//! delivered after a lost connection: every chunk counted exactly once, results the same as
+//! an uninterrupted run's.
+
+use super::*;
+use crate::journal::{Journal, Retention};
+use std::collections::BTreeSet;
+use std::path::Path;
+
+/// A sim whose job table resumed from the journal in `dir`, with `workers` workers.
+fn resumed(dir: &Path, workers: usize) -> (Sim, Journal) {
+    let (journal, recovered) = Journal::open(dir, false, Retention::default()).unwrap();
+    let mut sim = Sim::new(0, 0.0);
+    sim.jobs.resume(sim.now, crate::journal::unix_ms(), recovered);
+    sim.carry_out();
+    for _ in 0..workers {
+        sim.join();
+    }
+    (sim, journal)
+}
+
+/// Hands a sim's records to its journal and closes it, as a stopping coordinator does; returns
+/// the chunks counted, by (phase, chunk).
+fn stop(sim: &mut Sim, journal: &Journal) -> BTreeSet<(u32, u32)> {
+    let records = sim.jobs.take_records();
+    let counted = chunks_counted(&records);
+    journal.append(records);
+    journal.close();
+    counted
+}
+
+fn chunks_counted(records: &[Record]) -> BTreeSet<(u32, u32)> {
+    records
+        .iter()
+        .filter_map(|r| match r {
+            Record::Chunk { phase, chunk, .. } => Some((*phase, *chunk)),
+            _ => None,
+        })
+        .collect()
+}
+
+fn pi_result(view: &JobView) -> proto::result::PiResult {
+    match &view.result {
+        Some(JobResult::Pi(r)) => r.clone(),
+        other => panic!("no pi result: {other:?}"),
+    }
+}
+
+/// What `spec` gives run without any restart.
+fn uninterrupted(spec: JobSpec) -> JobView {
+    let mut sim = Sim::new(2, 0.0);
+    let id = sim.jobs.submit(sim.now, spec, None, 2, "test").unwrap().id;
+    sim.carry_out();
+    sim.settle();
+    sim.view(id)
+}
+
+#[test]
+fn a_job_resumed_from_the_journal_runs_only_its_chunks_not_yet_counted() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = JobSpec::Pi { samples: 3_000, seed: 11 };
+    let (mut sim, journal) = resumed(dir.path(), 2);
+    let id = sim.jobs.submit(sim.now, spec.clone(), None, 2, "alice").unwrap().id;
+    sim.carry_out();
+    // Some chunks counted, others running when the coordinator stops.
+    for i in 0..7 {
+        sim.answer(i, false);
+    }
+    let (total, units_before) = (sim.view(id).chunks_total, sim.view(id).units_done);
+    let before = stop(&mut sim, &journal);
+    assert_eq!(before.len(), 7);
+    assert!(!sim.in_flight.is_empty(), "chunks were running at the stop");
+
+    let (mut sim, journal) = resumed(dir.path(), 2);
+    let view = sim.view(id);
+    assert_eq!((view.state, view.chunks_done, view.chunks_total), (JobState::Running, 7, total));
+    assert_eq!(view.units_done, units_before, "units of the counted chunks");
+    sim.settle();
+    let after = chunks_counted(&sim.jobs.take_records());
+    assert!(
+        before.is_disjoint(&after),
+        "no chunk counted before ran again: {:?}",
+        before.intersection(&after).collect::<Vec<_>>()
+    );
+    assert_eq!(before.len() + after.len(), total as usize, "every chunk counted once");
+    let (view, whole) = (sim.view(id), uninterrupted(spec));
+    assert_eq!(view.state, JobState::Done);
+    let (r, w) = (pi_result(&view), pi_result(&whole));
+    assert_eq!((r.inside, r.estimate, r.std_error), (w.inside, w.estimate, w.std_error));
+    let units: u64 = r.workers.iter().map(|s| s.units).sum();
+    assert_eq!(units, 3_000, "shares from before and after the restart add up");
+    // A new job gets a new id.
+    let next =
+        sim.jobs.submit(sim.now, JobSpec::Pi { samples: 1, seed: 1 }, None, 2, "bob").unwrap();
+    assert_eq!(next.id, id + 1);
+    journal.close();
+}
+
+#[test]
+fn a_streamed_job_resumes_after_the_chunks_its_client_took() {
+    let dir = tempfile::tempdir().unwrap();
+    let fall = drag_fall();
+    let spec = JobSpec::Freefall { fall, points: 0 };
+    let (mut sim, journal) = resumed(dir.path(), 2);
+    let id = sim.jobs.submit(sim.now, spec.clone(), None, 2, "test").unwrap().id;
+    sim.carry_out();
+    sim.answer(0, false); // the survey
+    for i in 0..5 {
+        sim.answer(i, false);
+        sim.take();
+    }
+    let taken_before = sim.taken.get(&id).map_or(0, Vec::len);
+    assert!(taken_before > 0, "the client took some chunks");
+    let before: Vec<f64> = sim.taken[&id].iter().flat_map(|c| c.values.clone()).collect();
+    stop(&mut sim, &journal);
+
+    let (mut sim, journal) = resumed(dir.path(), 2);
+    let e = sim.jobs.take_chunk(sim.now, id, 0).err().expect("taken before the restart");
+    assert!(e.to_string().contains("already taken"), "{e}");
+    sim.taken.insert(
+        id,
+        (0..taken_before).map(|_| TakenChunk { first_unit: 0, values: vec![] }).collect(),
+    );
+    sim.settle();
+    let after: Vec<f64> =
+        sim.taken[&id][taken_before..].iter().flat_map(|c| c.values.clone()).collect();
+    let whole = {
+        let mut sim = Sim::new(2, 0.0);
+        let id = sim.jobs.submit(sim.now, spec, None, 2, "test").unwrap().id;
+        sim.carry_out();
+        sim.settle();
+        sim.taken[&id].iter().flat_map(|c| c.values.clone()).collect::<Vec<f64>>()
+    };
+    assert_eq!([before, after].concat(), whole, "the heights in order, each once");
+    assert_eq!(sim.view(id).state, JobState::Done);
+    journal.close();
+}
+
+#[test]
+fn a_result_delivered_after_a_lost_connection_counts_once() {
+    let spec = JobSpec::Pi { samples: 3_000, seed: 5 };
+    let mut sim = Sim::new(2, 0.0);
+    let id = sim.jobs.submit(sim.now, spec.clone(), None, 2, "test").unwrap().id;
+    sim.carry_out();
+    let (_, worker, request, input) = &sim.in_flight[0];
+    let (worker, request, output) = (*worker, request.clone(), compute(request, input));
+    sim.lose(sim.workers.iter().position(|&w| w == worker).unwrap());
+    let back = *sim.workers.last().unwrap();
+    let done = sim.view(id).chunks_done;
+
+    // Not the job's chunk as it is cut, or not a possible output: dropped.
+    let mut other_seed = request.clone();
+    other_seed.task = proto::wire::ChunkTask::Pi { samples: 3_000, seed: 6 };
+    assert!(!sim.jobs.chunk_delivered(sim.now, back, &other_seed, output.clone()));
+    let mut shifted = request.clone();
+    shifted.end += 1;
+    assert!(!sim.jobs.chunk_delivered(sim.now, back, &shifted, output.clone()));
+    let too_many = ChunkOutput::Pi { inside: request.end - request.start + 1 };
+    assert!(!sim.jobs.chunk_delivered(sim.now, back, &request, too_many));
+    let mut no_job = request.clone();
+    no_job.job = id + 1;
+    assert!(!sim.jobs.chunk_delivered(sim.now, back, &no_job, output.clone()));
+    assert!(!sim.jobs.chunk_delivered(sim.now, 99, &request, output.clone()), "not connected");
+    assert_eq!(sim.view(id).chunks_done, done);
+
+    assert!(sim.jobs.chunk_delivered(sim.now, back, &request, output.clone()), "counted");
+    sim.carry_out();
+    assert!(!sim.jobs.chunk_delivered(sim.now, back, &request, output), "once");
+    assert_eq!(sim.view(id).chunks_done, done + 1);
+    sim.settle();
+    let (view, whole) = (sim.view(id), uninterrupted(spec));
+    assert_eq!(pi_result(&view).inside, pi_result(&whole).inside);
+    assert_eq!(pi_result(&view).workers.iter().map(|s| s.units).sum::<u64>(), 3_000);
+}
+
+#[test]
+fn a_chunk_delivered_ahead_of_those_started_is_counted_and_the_gap_queued() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = JobSpec::Pi { samples: 3_000, seed: 8 };
+    let (mut sim, journal) = resumed(dir.path(), 1);
+    let id = sim.jobs.submit(sim.now, spec.clone(), None, 1, "test").unwrap().id;
+    sim.carry_out();
+    sim.answer(0, false);
+    // The chunks still running at the stop are not in the journal: after the restart they are
+    // fresh again, and one comes back from the worker that ran it.
+    let (_, _, request, input) = sim.in_flight.last().unwrap();
+    let (request, output) = (request.clone(), compute(request, input));
+    stop(&mut sim, &journal);
+    let (mut sim, journal) = resumed(dir.path(), 0);
+    sim.join();
+    let back = sim.workers[0];
+    assert!(sim.jobs.chunk_delivered(sim.now, back, &request, output.clone()));
+    sim.carry_out();
+    sim.settle();
+    let view = sim.view(id);
+    assert_eq!(view.chunks_done, view.chunks_total);
+    assert_eq!(pi_result(&view).inside, pi_result(&uninterrupted(spec)).inside);
+    journal.close();
+}
+
+#[test]
+fn deliveries_far_ahead_or_past_the_plan_are_dropped() {
+    let mut sim = Sim::new(1, 0.0);
+    let id = sim
+        .jobs
+        .submit(sim.now, JobSpec::Pi { samples: 10_000_000, seed: 1 }, None, 1, "t")
+        .unwrap()
+        .id;
+    sim.carry_out();
+    let plan = sim.jobs.scheduler.plan(id).unwrap();
+    let worker = sim.workers[0];
+    let request_for = |chunk: u32| {
+        let (start, end) = plan.range(chunk);
+        let task = proto::wire::ChunkTask::Pi { samples: 10_000_000, seed: 1 };
+        ChunkRequest { job: id, chunk, task, start, end }
+    };
+    let far = crate::scheduler::MAX_DELIVERY_AHEAD + 10;
+    assert!((far as usize) < plan.len(), "the plan has chunks that far");
+    let output = ChunkOutput::Pi { inside: 0 };
+    assert!(!sim.jobs.chunk_delivered(sim.now, worker, &request_for(far), output.clone()));
+    let past = request_for(plan.len() as u32);
+    assert!(!sim.jobs.chunk_delivered(sim.now, worker, &past, output.clone()));
+    assert_eq!(sim.view(id).chunks_done, 0);
+}

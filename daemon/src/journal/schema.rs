@@ -1,0 +1,140 @@
+//! The journal's tables, their version, and the checks a journal passes before it is used.
+//!
+//! The version is SQLite's `user_version`: 0 for a new file, [`VERSION`] once created. A
+//! migration from each older version to the next goes in [`migrate`]; a file of a newer
+//! version than this binary knows is refused, never written to.
+//!
+//! The tables, for `sqlite3 STATE_DIR/journal.sqlite` (times are Unix milliseconds):
+//! - `meta(key, value)`: `last_job`, the highest job id ever given (ids are never reused,
+//!   even after their rows are pruned).
+//! - `jobs(id, request, verify, client, state, submitted_ms, ended_ms, read_ms, taken, view)`:
+//!   one row per job. `request` is the job's spec as submitted (JSON), `client` who submitted
+//!   it (`user (uid N)`), `state` one of `running`, `done`, `cancelled`, `failed`; `read_ms`
+//!   when a client first fetched the ended job; `taken` how many chunks of a streamed job's
+//!   results its client has taken; `view` the ended job as `marmotctl jobs --json` shows it,
+//!   result included.
+//! - `phases(job, phase, units, chunk_units)`: how each phase of a running job was cut into
+//!   chunks, so chunk numbers mean the same after a restart.
+//! - `chunks(job, phase, chunk, start, end, worker, output)`: every chunk of a running job
+//!   whose result was counted, with its output (bincode, as on the wire; NULL for streamed
+//!   results, which go to the client instead). Deleted when the job ends.
+
+use rusqlite::Connection;
+
+/// The schema this binary writes.
+pub const VERSION: i64 = 1;
+
+const V1: &str = "
+CREATE TABLE meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
+INSERT INTO meta (key, value) VALUES ('last_job', 0);
+CREATE TABLE jobs (
+    id INTEGER PRIMARY KEY,
+    request TEXT NOT NULL,
+    verify REAL NOT NULL,
+    client TEXT NOT NULL,
+    state TEXT NOT NULL,
+    submitted_ms INTEGER NOT NULL,
+    ended_ms INTEGER,
+    read_ms INTEGER,
+    taken INTEGER NOT NULL DEFAULT 0,
+    view TEXT
+);
+CREATE INDEX jobs_by_state ON jobs (state);
+CREATE TABLE phases (
+    job INTEGER NOT NULL,
+    phase INTEGER NOT NULL,
+    units INTEGER NOT NULL,
+    chunk_units INTEGER NOT NULL,
+    PRIMARY KEY (job, phase)
+) WITHOUT ROWID;
+CREATE TABLE chunks (
+    job INTEGER NOT NULL,
+    phase INTEGER NOT NULL,
+    chunk INTEGER NOT NULL,
+    start INTEGER NOT NULL,
+    end INTEGER NOT NULL,
+    worker TEXT NOT NULL,
+    output BLOB,
+    PRIMARY KEY (job, phase, chunk)
+) WITHOUT ROWID;
+";
+
+/// What stands in the way of using a journal file.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Unusable {
+    /// Written by a newer marmot: `found` is its schema version.
+    Newer { found: i64 },
+    /// Not a database, or a damaged one: SQLite's words.
+    Damaged(String),
+}
+
+/// Checks a journal opened read-only, before anything is written to it: its version is one
+/// this binary knows, and SQLite finds its pages sound.
+pub fn check(conn: &Connection) -> Result<(), Unusable> {
+    let damaged = |e: rusqlite::Error| Unusable::Damaged(e.to_string());
+    let found: i64 =
+        conn.pragma_query_value(None, "user_version", |r| r.get(0)).map_err(damaged)?;
+    if found > VERSION {
+        return Err(Unusable::Newer { found });
+    }
+    let verdict: String =
+        conn.pragma_query_value(None, "quick_check", |r| r.get(0)).map_err(damaged)?;
+    if verdict != "ok" {
+        return Err(Unusable::Damaged(verdict));
+    }
+    if found == VERSION {
+        for table in ["meta", "jobs", "phases", "chunks"] {
+            let exists: bool = conn
+                .query_row(
+                    "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = ?1",
+                    [table],
+                    |r| r.get::<_, i64>(0).map(|n| n == 1),
+                )
+                .map_err(damaged)?;
+            if !exists {
+                return Err(Unusable::Damaged(format!("its table '{table}' is missing")));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Brings a checked journal, opened for writing, to [`VERSION`]: creates the tables of a new
+/// one. Settings that only take on an empty file are made first.
+pub fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
+    let found: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+    if found == 0 {
+        // Pages freed by pruning go back to the file system a few at a time.
+        conn.pragma_update(None, "auto_vacuum", "INCREMENTAL")?;
+        let tx = conn.transaction()?;
+        tx.execute_batch(V1)?;
+        tx.pragma_update(None, "user_version", VERSION)?;
+        tx.commit()?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_new_journal_gets_every_table_and_passes_its_checks() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        assert_eq!(check(&conn), Ok(()), "an empty file is a journal not yet created");
+        migrate(&mut conn).unwrap();
+        assert_eq!(check(&conn), Ok(()));
+        let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0)).unwrap();
+        assert_eq!(version, VERSION);
+        migrate(&mut conn).unwrap();
+        conn.execute_batch("DROP TABLE phases").unwrap();
+        assert_eq!(check(&conn), Err(Unusable::Damaged("its table 'phases' is missing".into())));
+    }
+
+    #[test]
+    fn a_newer_journal_is_refused() {
+        let conn = Connection::open_in_memory().unwrap();
+        conn.pragma_update(None, "user_version", VERSION + 1).unwrap();
+        assert_eq!(check(&conn), Err(Unusable::Newer { found: VERSION + 1 }));
+    }
+}

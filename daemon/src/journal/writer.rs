@@ -1,0 +1,194 @@
+//! The journal's writer thread: batches of records into rows, one transaction per group of
+//! batches, and pruning of old results.
+
+use super::{Batch, Record, Retention};
+use proto::api::JobState;
+use rusqlite::{params, Connection};
+use std::sync::mpsc::Receiver;
+use std::time::{Duration, Instant};
+use tokio::sync::watch;
+
+/// Batches committed in one transaction, at most.
+const GROUP: usize = 256;
+/// How often old results are pruned while the coordinator runs (and once on start).
+const PRUNE_EVERY: Duration = Duration::from_secs(60);
+
+pub(super) struct Writer {
+    pub conn: Connection,
+    pub path: String,
+    pub retention: Retention,
+    /// The number of the last batch committed.
+    pub synced: watch::Sender<u64>,
+}
+
+impl Writer {
+    /// Commits batches as they come until the queue closes.
+    pub fn run(mut self, queue: Receiver<Batch>) {
+        let mut pruned = Instant::now();
+        let mut failing = false;
+        while let Ok(first) = queue.recv() {
+            let mut group = vec![first];
+            while group.len() < GROUP {
+                match queue.try_recv() {
+                    Ok(batch) => group.push(batch),
+                    Err(_) => break,
+                }
+            }
+            let last = group.last().map_or(0, |b| b.number);
+            match write(&mut self.conn, &group) {
+                Ok(()) if failing => {
+                    failing = false;
+                    tracing::info!("the journal {} is written again", self.path);
+                }
+                Ok(()) => {}
+                Err(e) if !failing => {
+                    failing = true;
+                    tracing::error!(
+                        "cannot write the journal {} ({e}): jobs since are kept in memory only, \
+                         and lost if the coordinator stops",
+                        self.path
+                    );
+                }
+                Err(_) => {}
+            }
+            // Those waiting are answered either way: a failing disk must not hang the API.
+            self.synced.send_replace(last);
+            if pruned.elapsed() >= PRUNE_EVERY {
+                pruned = Instant::now();
+                if let Err(e) = prune(&self.conn, self.retention, super::unix_ms()) {
+                    tracing::warn!("cannot prune the journal {}: {e}", self.path);
+                }
+            }
+        }
+        // Closed: fold the WAL back into the file, so it is whole on its own.
+        let _ = checkpoint(&self.conn);
+    }
+}
+
+/// Writes a group of batches in one transaction.
+fn write(conn: &mut Connection, group: &[Batch]) -> rusqlite::Result<()> {
+    let tx = conn.transaction()?;
+    for batch in group {
+        for record in &batch.records {
+            apply(&tx, record, batch.at_ms)?;
+        }
+    }
+    tx.commit()
+}
+
+/// SQLite stores integers as `i64`; units and ids above `i64::MAX` keep their bits.
+fn int(n: u64) -> i64 {
+    n as i64
+}
+
+fn apply(conn: &Connection, record: &Record, at_ms: i64) -> rusqlite::Result<()> {
+    let json = |e: serde_json::Error| rusqlite::Error::ToSqlConversionFailure(Box::new(e));
+    match record {
+        Record::Submitted { job, request, verify, client } => {
+            let request = serde_json::to_string(request).map_err(json)?;
+            conn.prepare_cached(
+                "INSERT OR REPLACE INTO jobs (id, request, verify, client, state, submitted_ms) \
+                 VALUES (?1, ?2, ?3, ?4, 'running', ?5)",
+            )?
+            .execute(params![int(*job), request, verify, client, at_ms])?;
+            conn.prepare_cached("UPDATE meta SET value = max(value, ?1) WHERE key = 'last_job'")?
+                .execute([int(*job)])?;
+        }
+        Record::Phase { job, phase, units, chunk_units } => {
+            conn.prepare_cached(
+                "INSERT OR REPLACE INTO phases (job, phase, units, chunk_units) \
+                 VALUES (?1, ?2, ?3, ?4)",
+            )?
+            .execute(params![int(*job), phase, int(*units), int(*chunk_units)])?;
+        }
+        Record::Chunk { job, phase, chunk, start, end, worker, output } => {
+            let output = match output {
+                Some(output) => Some(
+                    proto::frame::encode(output)
+                        .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?
+                        .to_vec(),
+                ),
+                None => None,
+            };
+            conn.prepare_cached(
+                "INSERT OR REPLACE INTO chunks (job, phase, chunk, start, end, worker, output) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            )?
+            .execute(params![
+                int(*job),
+                phase,
+                chunk,
+                int(*start),
+                int(*end),
+                worker,
+                output
+            ])?;
+        }
+        Record::Taken { job, upto } => {
+            conn.prepare_cached("UPDATE jobs SET taken = max(taken, ?2) WHERE id = ?1")?
+                .execute(params![int(*job), upto])?;
+        }
+        Record::Ended { job, view } => {
+            let state = view.state.to_string();
+            let view = serde_json::to_string(view).map_err(json)?;
+            conn.prepare_cached(
+                "UPDATE jobs SET state = ?2, ended_ms = ?3, view = ?4 WHERE id = ?1",
+            )?
+            .execute(params![int(*job), state, at_ms, view])?;
+            // What a running job needed to resume is of no use now.
+            conn.prepare_cached("DELETE FROM chunks WHERE job = ?1")?.execute([int(*job)])?;
+            conn.prepare_cached("DELETE FROM phases WHERE job = ?1")?.execute([int(*job)])?;
+        }
+        Record::Abandoned { job, error } => {
+            tracing::debug!("job {job} failed on resume: {error}");
+            conn.prepare_cached("UPDATE jobs SET state = 'failed', ended_ms = ?2 WHERE id = ?1")?
+                .execute(params![int(*job), at_ms])?;
+            conn.prepare_cached("DELETE FROM chunks WHERE job = ?1")?.execute([int(*job)])?;
+            conn.prepare_cached("DELETE FROM phases WHERE job = ?1")?.execute([int(*job)])?;
+        }
+        Record::Read { job } => {
+            conn.prepare_cached("UPDATE jobs SET read_ms = coalesce(read_ms, ?2) WHERE id = ?1")?
+                .execute(params![int(*job), at_ms])?;
+        }
+    }
+    Ok(())
+}
+
+/// Deletes ended jobs past their retention: a read one past either bound (older than
+/// `keep_for`, or not among the newest `keep_count`), an unread one only past both. Returns
+/// how many went; gives their pages back to the file system.
+pub fn prune(conn: &Connection, retention: Retention, now_ms: i64) -> rusqlite::Result<usize> {
+    let cutoff = now_ms.saturating_sub(retention.keep_for.as_millis() as i64);
+    let running = JobState::Running.to_string();
+    // The oldest id among the newest `keep_count` ended jobs; those below it are past the count.
+    let newest_kept: i64 = match retention.keep_count.checked_sub(1) {
+        None => i64::MAX,
+        Some(offset) => conn
+            .query_row(
+                "SELECT id FROM jobs WHERE state != ?1 ORDER BY id DESC LIMIT 1 OFFSET ?2",
+                params![running, int(offset)],
+                |r| r.get(0),
+            )
+            .or_else(|e| match e {
+                rusqlite::Error::QueryReturnedNoRows => Ok(0),
+                e => Err(e),
+            })?,
+    };
+    let gone = conn.execute(
+        "DELETE FROM jobs WHERE state != ?1 AND ( \
+            (read_ms IS NOT NULL AND (ended_ms < ?2 OR id < ?3)) \
+            OR (read_ms IS NULL AND ended_ms < ?2 AND id < ?3))",
+        params![running, cutoff, newest_kept],
+    )?;
+    if gone > 0 {
+        conn.execute_batch("PRAGMA incremental_vacuum")?;
+        checkpoint(conn)?;
+        tracing::info!("pruned {gone} ended jobs from the journal");
+    }
+    Ok(gone)
+}
+
+/// Folds the WAL into the file and truncates it.
+fn checkpoint(conn: &Connection) -> rusqlite::Result<()> {
+    conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
+}

@@ -1,0 +1,329 @@
+//! Jobs that outlive the coordinator. A coordinator killed with SIGKILL, or re-executed by
+//! `update --coordinator`, comes back on the same state dir and resumes from its journal; the
+//! attached `marmotctl run` follows it through and prints what an uninterrupted run prints. A
+//! worker cut off from the coordinator runs its chunk through the outage and delivers the
+//! result, counted at most once. Results stay readable after the last hundred jobs, and a
+//! journal the coordinator cannot read stops it with one line, the file untouched.
+
+use crate::relay::Relay;
+use crate::util::*;
+use serde_json::Value;
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+const SAMPLES: u64 = 20_000_000_000;
+const SEED: u64 = 42;
+
+/// How many points of pi 2e10 --seed 42 fall inside, computed here with the kernel itself
+/// (two threads, two halves), once for every test that needs it.
+fn reference_inside() -> u64 {
+    static INSIDE: OnceLock<u64> = OnceLock::new();
+    *INSIDE.get_or_init(|| {
+        use marmotd::kernels::{pi, simd, Cancel};
+        let half = SAMPLES / 2;
+        let count = |start, end| {
+            pi::count_inside(simd::Level::detect(), SEED, start, end, &Cancel::default())
+                .expect("the kernel runs")
+        };
+        let first = std::thread::spawn(move || count(0, half));
+        let second = count(half, SAMPLES);
+        first.join().expect("the thread ran") + second
+    })
+}
+
+/// `marmotctl --json run ARGS`, left running; its stdout goes to a file.
+struct Attached {
+    child: Child,
+    out: PathBuf,
+    err: PathBuf,
+}
+
+impl Attached {
+    fn start(c: &Coordinator, args: &[&str]) -> Attached {
+        let stamp = unique();
+        let (out, err) =
+            (c.dir.join(format!("run-{stamp}.out")), c.dir.join(format!("run-{stamp}.err")));
+        let child = Command::new(bin("marmotctl"))
+            .arg("--socket")
+            .arg(&c.socket)
+            .args(["--json", "run"])
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(std::fs::File::create(&out).unwrap())
+            .stderr(std::fs::File::create(&err).unwrap())
+            .spawn()
+            .unwrap();
+        Attached { child, out, err }
+    }
+
+    /// Waits for it to exit successfully and returns what it printed.
+    fn result(mut self, limit: Duration) -> Value {
+        let status = wait_for("the attached run to end", limit, || self.child.try_wait().unwrap());
+        let err = std::fs::read_to_string(&self.err).unwrap();
+        assert!(status.success(), "marmotctl run failed: {err}");
+        serde_json::from_slice(&std::fs::read(&self.out).unwrap()).unwrap()
+    }
+}
+
+impl Drop for Attached {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The one running job's id, once it is listed.
+fn running_job(c: &Coordinator) -> u64 {
+    wait_for("a running job", Duration::from_secs(20), || {
+        let jobs = c.json(&["jobs"]);
+        let running = jobs.as_array()?.iter().find(|j| j["state"] == "running")?.clone();
+        running["id"].as_u64()
+    })
+}
+
+/// Waits until job `id` has counted at least `chunks` chunks.
+fn wait_for_chunks(c: &Coordinator, id: u64, chunks: u64) {
+    wait_for(&format!("{chunks} chunks of job {id}"), Duration::from_secs(60), || {
+        (job_view(c, id)["chunks_done"].as_u64()? >= chunks).then_some(())
+    });
+}
+
+/// A worker with 1 slot that logs every chunk it runs.
+fn logging_worker(c: &Coordinator, name: &str, addr: &str) -> Proc {
+    let token = c.token();
+    let mut cmd = worker_command(&bin("marmotd"), &c.dir, addr, name, 1, Some(&token));
+    cmd.env("RUST_LOG", "marmotd=debug,quinn=warn");
+    spawn_worker(cmd, &c.dir, name)
+}
+
+/// How many times each chunk `(start, end)` of job `job` ran, over the workers' logs.
+fn runs(workers: &[&Proc], job: u64) -> BTreeMap<(u64, u64), u32> {
+    let marker = format!(" of job {job}: units ");
+    let mut runs = BTreeMap::new();
+    for worker in workers {
+        for line in worker.log_text().lines() {
+            let Some((_, units)) = line.split_once(&marker) else { continue };
+            let (start, end) = units.trim().split_once("..").unwrap();
+            *runs.entry((start.parse().unwrap(), end.parse().unwrap())).or_insert(0) += 1;
+        }
+    }
+    runs
+}
+
+/// The chunks the journal in `dir` had counted for job `job`, as a user reads them with
+/// `sqlite3 STATE/journal.sqlite 'SELECT start, end FROM chunks WHERE job = N'`.
+fn counted(dir: &Path, job: u64) -> BTreeSet<(u64, u64)> {
+    let path = dir.join("state/journal.sqlite");
+    let conn =
+        rusqlite::Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .unwrap();
+    let mut stmt = conn.prepare("SELECT start, end FROM chunks WHERE job = ?1").unwrap();
+    let rows = stmt
+        .query_map([job as i64], |r| Ok((r.get::<_, i64>(0)? as u64, r.get::<_, i64>(1)? as u64)));
+    rows.unwrap().map(Result::unwrap).collect()
+}
+
+/// Checks a pi 2e10 --seed 42 result: the uninterrupted run's count, every sample counted once.
+fn check_result(result: &Value) {
+    assert_eq!(result["samples"], SAMPLES);
+    assert_eq!(result["inside"], reference_inside(), "the same estimate as one pass: {result}");
+    let units: u64 =
+        result["workers"].as_array().unwrap().iter().map(|w| w["units"].as_u64().unwrap()).sum();
+    assert_eq!(units, SAMPLES, "every sample counted once: {result}");
+}
+
+#[test]
+fn a_coordinator_killed_mid_job_resumes_it_and_runs_no_counted_chunk_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let listen = format!("127.0.0.1:{}", free_udp_port());
+    let mut c = Coordinator::start_on(dir.path(), &listen);
+    let workers = [logging_worker(&c, "a", &c.addr), logging_worker(&c, "b", &c.addr)];
+    c.wait_for_workers(&["a", "b"]);
+    let run = Attached::start(&c, &["pi", "2e10", "--seed", "42"]);
+    let id = running_job(&c);
+    wait_for_chunks(&c, id, 8);
+
+    c.proc.kill();
+    let before = counted(dir.path(), id);
+    assert!(before.len() >= 8, "the journal kept the counted chunks: {before:?}");
+    let c = Coordinator::start_on(dir.path(), &listen);
+    let result = run.result(Duration::from_secs(180));
+    check_result(&result);
+    // No chunk counted before the kill ran again; each ran once, but those running at the
+    // kill (delivered after, or run again).
+    let runs = runs(&workers.each_ref(), id);
+    for range in &before {
+        assert_eq!(runs.get(range), Some(&1), "chunk {range:?} ran again: {runs:?}");
+    }
+    let twice = runs.values().filter(|&&n| n > 1).count();
+    assert!(twice <= 2, "only the chunks running at the kill may run twice: {runs:?}");
+    assert_eq!(job_view(&c, id)["state"], "done");
+    // `result` prints it again.
+    let again = c.json(&["result", &id.to_string()]);
+    assert_eq!(again["inside"], result["inside"]);
+}
+
+#[test]
+fn a_job_survives_the_coordinator_updating_itself() {
+    let dir = tempfile::tempdir().unwrap();
+    let exe = marmotd_copy(&dir.path().join("coordinator"));
+    let listen = format!("127.0.0.1:{}", free_udp_port());
+    let c = Coordinator::start_exe(&exe, dir.path(), &listen);
+    let token = c.token();
+    let _workers = ["a", "b"].map(|name| {
+        let exe = marmotd_copy(&dir.path().join(name));
+        spawn_worker(worker_command(&exe, &c.dir, &c.addr, name, 1, Some(&token)), &c.dir, name)
+    });
+    c.wait_for_workers(&["a", "b"]);
+    let new = dir.path().join("marmotd-new");
+    let mut bytes = std::fs::read(bin("marmotd")).unwrap();
+    bytes.extend_from_slice(b"a build that outlives a job");
+    std::fs::write(&new, bytes).unwrap();
+    std::fs::set_permissions(&new, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+
+    let run = Attached::start(&c, &["pi", "2e10", "--seed", "42"]);
+    let id = running_job(&c);
+    wait_for_chunks(&c, id, 4);
+    let pid = c.proc.pid();
+    let report = c.json(&["update", "--coordinator", new.to_str().unwrap()]);
+    assert_eq!(report["coordinator"]["status"], "updated", "{report}");
+    let result = run.result(Duration::from_secs(180));
+    check_result(&result);
+    assert_eq!(c.proc.pid(), pid, "the same process, re-executed");
+    let view = job_view(&c, id);
+    assert_eq!((view["state"].as_str(), view["id"].as_u64()), (Some("done"), Some(id)));
+    assert!(c.proc.log_text().contains(&format!("job {id} resumed")), "{}", c.proc.log_text());
+}
+
+#[test]
+fn a_worker_partitioned_mid_chunk_delivers_its_result_once_it_is_back() {
+    let dir = tempfile::tempdir().unwrap();
+    // Debug logs, for a delivery that is dropped as well as one counted.
+    let debug = [("RUST_LOG", "marmotd=debug,quinn=warn")];
+    let c = Coordinator::start_with_env(&bin("marmotd"), dir.path(), "127.0.0.1:0", &[], &debug);
+    let relay = Relay::start(c.addr.parse().unwrap());
+    let cut_off = logging_worker(&c, "far", &relay.addr.to_string());
+    let near = logging_worker(&c, "near", &c.addr);
+    c.wait_for_workers(&["far", "near"]);
+    let run = Attached::start(&c, &["pi", "2e10", "--seed", "42"]);
+    let id = running_job(&c);
+    wait_for("far to run a chunk", Duration::from_secs(30), || {
+        (!runs(&[&cut_off], id).is_empty()).then_some(())
+    });
+
+    relay.cut();
+    let cut_at = Instant::now();
+    wait_for("far to be dropped", Duration::from_secs(30), || {
+        (c.worker_names() == ["near"]).then_some(())
+    });
+    wait_for("far to hold its result", Duration::from_secs(30), || {
+        cut_off.log_text().contains("holding the result of chunk").then_some(())
+    });
+    // The partition lasts 10 s.
+    wait_for("10 s of partition", Duration::from_secs(20), || {
+        (cut_at.elapsed() >= Duration::from_secs(10)).then_some(())
+    });
+    assert!(relay.dropped() > 0);
+    relay.mend();
+    wait_for("far's delivery", Duration::from_secs(60), || {
+        c.proc.log_text().contains("worker 'far' delivered chunk").then_some(())
+    });
+    let result = run.result(Duration::from_secs(180));
+    check_result(&result);
+    let _ = near;
+}
+
+#[test]
+fn two_thousand_detached_jobs_from_32_clients_can_all_be_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let listen = format!("127.0.0.1:{}", free_udp_port());
+    let mut c = Coordinator::start_on(dir.path(), &listen);
+    let _workers = c.workers([("a", 2), ("b", 2)]);
+    let socket = c.socket.clone();
+    let clients: Vec<_> = (0..32)
+        .map(|client| {
+            let socket = socket.clone();
+            std::thread::spawn(move || {
+                let jobs = 2000 / 32 + usize::from(client < 2000 % 32);
+                (0..jobs)
+                    .map(|_| {
+                        let body = br#"{"pi":{"samples":1,"seed":7}}"#;
+                        let (status, reply) = api(&socket, "POST", "/v1/jobs", body);
+                        assert_eq!(status, 200, "{}", String::from_utf8_lossy(&reply));
+                        let view: Value = serde_json::from_slice(&reply).unwrap();
+                        view["id"].as_u64().unwrap()
+                    })
+                    .collect::<Vec<u64>>()
+            })
+        })
+        .collect();
+    let ids: BTreeSet<u64> = clients.into_iter().flat_map(|t| t.join().unwrap()).collect();
+    assert_eq!(ids.len(), 2000, "every submission got its own id");
+    for &id in &ids {
+        let (status, reply) = api(&socket, "GET", &format!("/v1/jobs/{id}?wait_ms=30000"), b"");
+        assert_eq!(status, 200, "job {id}: {}", String::from_utf8_lossy(&reply));
+        let view: Value = serde_json::from_slice(&reply).unwrap();
+        assert_eq!(view["state"], "done", "{view}");
+        assert_eq!(view["result"]["samples"], 1, "{view}");
+    }
+    let all = c.json(&["jobs", "--all"]);
+    assert_eq!(all.as_array().unwrap().len(), 2000);
+    assert!(c.json(&["jobs"]).as_array().unwrap().len() <= 100, "the recent ones by default");
+    let first = *ids.first().unwrap();
+    let out = c.ctl(&["result", &first.to_string()]);
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("pi ≈ "), "{out:?}");
+
+    // Kept across a restart; ids are never given twice.
+    c.proc.signal(nix::sys::signal::Signal::SIGTERM);
+    c.proc.wait_exit(Duration::from_secs(20));
+    let c = Coordinator::start_on(dir.path(), &listen);
+    assert_eq!(c.json(&["result", &first.to_string()])["samples"], 1);
+    c.wait_for_workers(&["a", "b"]);
+    let next = detach(&c, &["pi", "1"]);
+    assert!(next > *ids.last().unwrap(), "a new id: {next}");
+    let gone = c.ctl(&["result", "999999"]);
+    one_line_error(&gone, "no job 999999");
+}
+
+#[test]
+fn a_damaged_journal_stops_the_coordinator_with_one_line_and_is_left_as_it_was() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state");
+    std::fs::create_dir_all(&state).unwrap();
+    let journal = state.join("journal.sqlite");
+    let garbage = b"SQLite format 3\0 but then a cat walked over the keyboard".repeat(64);
+    std::fs::write(&journal, &garbage).unwrap();
+    let start = |extra: &[&str]| {
+        let mut cmd = Command::new(bin("marmotd"));
+        cmd.args(["coordinator", "--listen", "127.0.0.1:0"]);
+        cmd.arg("--state-dir").arg(&state).arg("--socket").arg(dir.path().join("sock"));
+        cmd.args(extra);
+        cmd
+    };
+    let out = output_within(start(&[]), Duration::from_secs(30));
+    one_line_error(&out, "--journal-reset");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("journal.sqlite is unreadable"),
+        "{out:?}"
+    );
+    assert_eq!(out.status.code(), Some(78), "not for systemd to restart: {out:?}");
+    assert_eq!(std::fs::read(&journal).unwrap(), garbage, "the file untouched");
+
+    // Reset: moved aside, kept, and the coordinator starts on an empty journal.
+    let mut c = Proc::spawn(start(&["--journal-reset"]), dir.path().join("reset.log"));
+    wait_for("the control socket", Duration::from_secs(20), || {
+        std::os::unix::net::UnixStream::connect(dir.path().join("sock")).ok()
+    });
+    let aside: Vec<PathBuf> = std::fs::read_dir(&state)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.to_string_lossy().contains("journal.sqlite.reset-"))
+        .collect();
+    assert_eq!(aside.len(), 1, "{aside:?}");
+    assert_eq!(std::fs::read(&aside[0]).unwrap(), garbage);
+    assert!(c.log_text().contains("moved the journal aside"), "{}", c.log_text());
+    c.kill();
+}
