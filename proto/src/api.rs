@@ -5,8 +5,11 @@
 //! - `GET /v1/workers` → `Vec<WorkerView>`
 //! - `POST /v1/ping` [`PingRequest`] → `Vec<PingResult>`
 //! - `POST /v1/jobs` [`JobSpec`] → [`JobView`] (the job just queued)
-//! - `GET /v1/jobs` → `Vec<JobView>`; `GET /v1/jobs/{id}?wait_ms=N` → [`JobView`], answering
-//!   early when the job ends (a long poll, so clients see the end without delay)
+//! - `GET /v1/jobs` → `Vec<JobView>`: running and recent jobs; `?all=true` adds every ended job
+//!   the journal keeps. `GET /v1/jobs/{id}?wait_ms=N` → [`JobView`], answering early when the
+//!   job ends (a long poll, so clients see the end without delay); an ended job's result is
+//!   kept until its retention ends, and fetching it marks it read
+//! - `503 Service Unavailable`: the coordinator is shutting down (often to restart): ask again
 //! - `GET /v1/jobs/{id}/chunks/{k}?wait_ms=N` → chunk k of a `freefall` or `sweep` job's
 //!   results, as little-endian `f64`s (`application/octet-stream`), with headers
 //!   [`FIRST_UNIT_HEADER`], [`CHUNKS_HEADER`] and [`UNITS_HEADER`]; `204 No Content` when it is not ready

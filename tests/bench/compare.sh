@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# Performance of two builds side by side, in one sitting: `run pi 1e10`, `run pi 1e9` and the
-# tiny-job round trip (1,000 sequential 1-sample pi jobs over one keep-alive connection),
-# each on a fresh `marmotd local --workers 2`, builds alternating so drift hits both alike.
+# Performance of two builds side by side, in one sitting: `run pi 1e10`, `run pi 1e9`, the
+# tiny-job round trip (1,000 sequential 1-sample pi jobs over one keep-alive connection) and
+# tiny-job throughput (20,000 by 32 concurrent clients, with target/release/tiny-load when it
+# is built: `cargo build --release -p marmot-tests --bin tiny-load`), each on a fresh
+# `marmotd local --workers 2`, builds alternating so drift hits both alike.
 #
 # Usage: tests/bench/compare.sh BEFORE_DIR AFTER_DIR [ROUNDS]   (dirs holding marmotd and
 # marmotctl release binaries; default 3 rounds). The scheduler bench is `cargo bench -p
@@ -24,7 +26,11 @@ one() { # BIN_DIR LABEL
     local big small tiny
     big=$(t 1e10); small=$(t 1e9)
     tiny=$(MARMOT_SOCKET=$sock python3 tests/bench/tiny_jobs.py 1000 | grep -o 'median [0-9.]* ms' || true)
-    echo "$label pi1e10 ${big}s pi1e9 ${small}s tiny $tiny"
+    local load=""
+    if [ -x target/release/tiny-load ]; then
+        load=$(target/release/tiny-load "$sock" 32 20000 | grep -o '[0-9]* jobs/s' || true)
+    fi
+    echo "$label pi1e10 ${big}s pi1e9 ${small}s tiny $tiny load $load"
     kill "$pid"; wait "$pid" 2>/dev/null || true
     rm -rf "$dir"
 }

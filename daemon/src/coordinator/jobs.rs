@@ -31,6 +31,9 @@ use tokio::sync::watch;
 /// journal.
 const KEEP_ENDED_JOBS: usize = 100;
 
+/// Job ids are reserved in the journal this many at a time (see [`Record::Reserved`]).
+const ID_BLOCK: JobId = 1024;
+
 /// A series job whose client has not asked for a chunk for this long, while results wait for
 /// it, is cancelled: the client is gone (killed, or its machine asleep) and would hold the job
 /// and its window of results forever. Longer than the longest long poll (60 s).
@@ -67,6 +70,11 @@ pub struct Jobs {
     max_running: usize,
     verify: f64,
     next_job: JobId,
+    /// Ids up to this one are reserved in the journal.
+    reserved: JobId,
+    /// A reservation was made since [`Jobs::take_reservation`]: it must be kept before the id
+    /// is given.
+    reserving: bool,
     /// Connected workers' names, for shares and quarantine.
     names: HashMap<WorkerId, String>,
     /// Workers (by name) whose results two others contradicted: no chunks until cleared.
@@ -91,6 +99,8 @@ impl Jobs {
             max_running: config.max_running,
             verify: config.verify,
             next_job: 1,
+            reserved: 0,
+            reserving: false,
             names: HashMap::new(),
             quarantined: BTreeSet::new(),
             speed: 1.0,
@@ -99,6 +109,12 @@ impl Jobs {
             journal: vec![],
             changes: watch::channel(()).0,
         }
+    }
+
+    /// Whether the records taken since the last call reserve ids: if so, the job just
+    /// submitted may be answered only once they are kept.
+    pub fn take_reservation(&mut self) -> bool {
+        std::mem::take(&mut self.reserving)
     }
 
     /// What the journal must keep since the last call, in order.
@@ -111,6 +127,7 @@ impl Jobs {
     /// milliseconds, for how long ago each was submitted).
     pub fn resume(&mut self, now: Instant, now_ms: i64, recovered: Recovered) {
         self.next_job = self.next_job.max(recovered.last_job + 1);
+        self.reserved = self.reserved.max(recovered.last_job);
         for job in recovered.running {
             let id = job.id;
             self.next_job = self.next_job.max(id + 1);
@@ -136,8 +153,13 @@ impl Jobs {
             if phase.phase != record.phase {
                 break;
             }
-            let streamed = record.job.shape().window.is_some();
+            let shape = record.job.shape();
+            let streamed = shape.window.is_some();
             let plan = ChunkPlan { units: phase.units, chunk_units: phase.chunk_units.max(1) };
+            if plan.units != shape.units {
+                // Not this phase as the task cuts it now: it runs again whole.
+                break;
+            }
             let mut done = BTreeSet::new();
             for row in kept.chunks.iter().filter(|c| c.phase == phase.phase) {
                 let fits = u64::from(row.chunk) < plan.len() as u64
@@ -175,9 +197,7 @@ impl Jobs {
                     series.resume_at(kept.taken);
                 }
             }
-            if plan.units == record.job.shape().units {
-                resumed = Some((plan, done));
-            }
+            resumed = Some((plan, done));
             break;
         }
         let shape = record.shape(self.speed);
@@ -196,7 +216,7 @@ impl Jobs {
                 }
             }
             None => {
-                tracing::info!("job {id} starts again from its beginning");
+                tracing::info!("job {id}: its current phase starts again from its beginning");
                 let actions = self.scheduler.handle(at, Event::JobSubmitted { job: id, shape });
                 self.carry_out(at, now, actions.into());
                 self.phase_started(id);
@@ -323,6 +343,11 @@ impl Jobs {
         }
         let id = self.next_job;
         self.next_job += 1;
+        if id > self.reserved {
+            self.reserved = id + ID_BLOCK - 1;
+            self.reserving = true;
+            self.journal.push(Record::Reserved { upto: self.reserved });
+        }
         let verify = verify.unwrap_or(self.verify);
         let mut record = JobRecord::new(id, job, verify, now);
         record.client = client.to_string();
@@ -405,7 +430,8 @@ impl Jobs {
 
     /// `worker` delivered a chunk's result held through a lost connection (its own, or the
     /// coordinator's restart): counted if the chunk is one the job still runs, as it would be
-    /// cut now, and still waits for a result; dropped otherwise. Returns whether it counted.
+    /// cut now, and still waits for a result; dropped otherwise. Returns whether it completed
+    /// its chunk (a verified chunk's first result waits for its check).
     pub fn chunk_delivered(
         &mut self,
         now: Instant,

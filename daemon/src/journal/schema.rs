@@ -5,8 +5,8 @@
 //! version than this binary knows is refused, never written to.
 //!
 //! The tables, for `sqlite3 STATE_DIR/journal.sqlite` (times are Unix milliseconds):
-//! - `meta(key, value)`: `last_job`, the highest job id ever given (ids are never reused,
-//!   even after their rows are pruned).
+//! - `meta(key, value)`: `last_job`, the highest job id reserved (ids are given in blocks
+//!   reserved ahead, and never twice, even after their rows are pruned).
 //! - `jobs(id, request, verify, client, state, submitted_ms, ended_ms, read_ms, taken, view)`:
 //!   one row per job. `request` is the job's spec as submitted (JSON), `client` who submitted
 //!   it (`user (uid N)`), `state` one of `running`, `done`, `cancelled`, `failed`; `read_ms`
@@ -39,7 +39,6 @@ CREATE TABLE jobs (
     taken INTEGER NOT NULL DEFAULT 0,
     view TEXT
 );
-CREATE INDEX jobs_by_state ON jobs (state);
 CREATE TABLE phases (
     job INTEGER NOT NULL,
     phase INTEGER NOT NULL,
@@ -100,12 +99,10 @@ pub fn check(conn: &Connection) -> Result<(), Unusable> {
 }
 
 /// Brings a checked journal, opened for writing, to [`VERSION`]: creates the tables of a new
-/// one. Settings that only take on an empty file are made first.
+/// one.
 pub fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
     let found: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
     if found == 0 {
-        // Pages freed by pruning go back to the file system a few at a time.
-        conn.pragma_update(None, "auto_vacuum", "INCREMENTAL")?;
         let tx = conn.transaction()?;
         tx.execute_batch(V1)?;
         tx.pragma_update(None, "user_version", VERSION)?;

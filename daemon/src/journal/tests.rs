@@ -128,6 +128,34 @@ fn results_are_pruned_past_their_time_or_count_unless_unread() {
 }
 
 #[test]
+fn pruned_pages_go_back_to_the_file_system() {
+    let dir = tempfile::tempdir().unwrap();
+    let (journal, _) = open(dir.path());
+    journal.close();
+    let conn = Connection::open(dir.path().join(FILE)).unwrap();
+    let vacuum: i64 = conn.pragma_query_value(None, "auto_vacuum", |r| r.get(0)).unwrap();
+    assert_eq!(vacuum, 2, "incremental");
+    let mode: String = conn.pragma_query_value(None, "journal_mode", |r| r.get(0)).unwrap();
+    assert_eq!(mode, "wal");
+    let view = "x".repeat(2000);
+    for id in 1..=500 {
+        conn.execute(
+            "INSERT INTO jobs (id, request, verify, client, state, submitted_ms, ended_ms, read_ms, view) \
+             VALUES (?1, '{}', 0, 'c', 'done', 0, 0, 0, ?2)",
+            params![id, view],
+        )
+        .unwrap();
+    }
+    let pages = |conn: &Connection| -> i64 {
+        conn.pragma_query_value(None, "page_count", |r| r.get(0)).unwrap()
+    };
+    let full = pages(&conn);
+    let none = Retention { keep_for: Duration::ZERO, keep_count: 0 };
+    assert_eq!(writer::prune(&conn, none, 1).unwrap(), 500);
+    assert!(pages(&conn) * 10 < full, "{} of {full} pages left", pages(&conn));
+}
+
+#[test]
 fn a_damaged_journal_is_refused_and_left_as_it_was() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join(FILE);

@@ -2,14 +2,20 @@
 //! batches, and pruning of old results.
 
 use super::{Batch, Record, Retention};
-use proto::api::JobState;
+use proto::api::{JobState, JobView};
 use rusqlite::{params, Connection};
+use std::collections::{HashMap, HashSet};
 use std::sync::mpsc::Receiver;
 use std::time::{Duration, Instant};
 use tokio::sync::watch;
 
 /// Batches committed in one transaction, at most.
 const GROUP: usize = 256;
+/// How long a group waits for more batches when the journal is busy...
+const LINGER: Duration = Duration::from_millis(5);
+/// ...which it is when this many batches were waiting for the last commit (a client running
+/// jobs one after another makes at most three per job: submitted, ended, read).
+const BUSY: usize = 8;
 /// How often old results are pruned while the coordinator runs (and once on start).
 const PRUNE_EVERY: Duration = Duration::from_secs(60);
 
@@ -24,16 +30,26 @@ pub(super) struct Writer {
 impl Writer {
     /// Commits batches as they come until the queue closes.
     pub fn run(mut self, queue: Receiver<Batch>) {
+        lower_priority();
         let mut pruned = Instant::now();
         let mut failing = false;
+        // Under load (the last group found many batches waiting), wait a moment for more:
+        // fewer, larger commits. A lone client's records are committed at once.
+        let mut busy = false;
         while let Ok(first) = queue.recv() {
+            let deadline = Instant::now() + if busy { LINGER } else { Duration::ZERO };
             let mut group = vec![first];
             while group.len() < GROUP {
-                match queue.try_recv() {
-                    Ok(batch) => group.push(batch),
-                    Err(_) => break,
+                let next = match deadline.checked_duration_since(Instant::now()) {
+                    Some(wait) if !wait.is_zero() => queue.recv_timeout(wait).ok(),
+                    _ => queue.try_recv().ok(),
+                };
+                match next {
+                    Some(batch) => group.push(batch),
+                    None => break,
                 }
             }
+            busy = group.len() >= BUSY;
             let last = group.last().map_or(0, |b| b.number);
             match write(&mut self.conn, &group) {
                 Ok(()) if failing => {
@@ -65,15 +81,67 @@ impl Writer {
     }
 }
 
-/// Writes a group of batches in one transaction.
+/// Writes a group of batches in one transaction. A job that starts and ends within the group
+/// (a tiny job, under load) is written once, as it ended: what it needed to be resumed would
+/// be deleted in the same transaction.
 fn write(conn: &mut Connection, group: &[Batch]) -> rusqlite::Result<()> {
+    let ended: HashSet<u64> = group
+        .iter()
+        .flat_map(|b| &b.records)
+        .filter_map(|r| match r {
+            Record::Ended { job, .. } => Some(*job),
+            _ => None,
+        })
+        .collect();
+    let mut submitted: HashMap<u64, (&Record, i64)> = HashMap::new();
     let tx = conn.transaction()?;
     for batch in group {
         for record in &batch.records {
+            match record {
+                Record::Submitted { job, .. } if ended.contains(job) => {
+                    submitted.insert(*job, (record, batch.at_ms));
+                    continue;
+                }
+                Record::Phase { job, .. }
+                | Record::Chunk { job, .. }
+                | Record::Taken { job, .. }
+                    if ended.contains(job) =>
+                {
+                    continue
+                }
+                Record::Ended { job, view } => {
+                    if let Some((first, submitted_ms)) = submitted.remove(job) {
+                        insert_ended(&tx, first, submitted_ms, view, batch.at_ms)?;
+                        continue;
+                    }
+                }
+                _ => {}
+            }
             apply(&tx, record, batch.at_ms)?;
         }
     }
     tx.commit()
+}
+
+/// A job submitted and ended within one group: its row as it ended.
+fn insert_ended(
+    conn: &Connection,
+    submitted: &Record,
+    submitted_ms: i64,
+    view: &JobView,
+    ended_ms: i64,
+) -> rusqlite::Result<()> {
+    let Record::Submitted { job, request, verify, client } = submitted else { return Ok(()) };
+    let json = |e: serde_json::Error| rusqlite::Error::ToSqlConversionFailure(Box::new(e));
+    let request = serde_json::to_string(request).map_err(json)?;
+    let state = view.state.to_string();
+    let view = serde_json::to_string(view).map_err(json)?;
+    conn.prepare_cached(
+        "INSERT OR REPLACE INTO jobs (id, request, verify, client, state, submitted_ms, ended_ms, view) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+    )?
+    .execute(params![int(*job), request, verify, client, state, submitted_ms, ended_ms, view])?;
+    Ok(())
 }
 
 /// SQLite stores integers as `i64`; units and ids above `i64::MAX` keep their bits.
@@ -84,6 +152,10 @@ fn int(n: u64) -> i64 {
 fn apply(conn: &Connection, record: &Record, at_ms: i64) -> rusqlite::Result<()> {
     let json = |e: serde_json::Error| rusqlite::Error::ToSqlConversionFailure(Box::new(e));
     match record {
+        Record::Reserved { upto } => {
+            conn.prepare_cached("UPDATE meta SET value = max(value, ?1) WHERE key = 'last_job'")?
+                .execute([int(*upto)])?;
+        }
         Record::Submitted { job, request, verify, client } => {
             let request = serde_json::to_string(request).map_err(json)?;
             conn.prepare_cached(
@@ -91,8 +163,6 @@ fn apply(conn: &Connection, record: &Record, at_ms: i64) -> rusqlite::Result<()>
                  VALUES (?1, ?2, ?3, ?4, 'running', ?5)",
             )?
             .execute(params![int(*job), request, verify, client, at_ms])?;
-            conn.prepare_cached("UPDATE meta SET value = max(value, ?1) WHERE key = 'last_job'")?
-                .execute([int(*job)])?;
         }
         Record::Phase { job, phase, units, chunk_units } => {
             conn.prepare_cached(
@@ -181,7 +251,10 @@ pub fn prune(conn: &Connection, retention: Retention, now_ms: i64) -> rusqlite::
         params![running, cutoff, newest_kept],
     )?;
     if gone > 0 {
-        conn.execute_batch("PRAGMA incremental_vacuum")?;
+        // Each step of the pragma frees a page: step it to the end.
+        let mut vacuum = conn.prepare("PRAGMA incremental_vacuum")?;
+        let mut steps = vacuum.query([])?;
+        while steps.next()?.is_some() {}
         checkpoint(conn)?;
         tracing::info!("pruned {gone} ended jobs from the journal");
     }
@@ -191,4 +264,16 @@ pub fn prune(conn: &Connection, retention: Retention, now_ms: i64) -> rusqlite::
 /// Folds the WAL into the file and truncates it.
 fn checkpoint(conn: &Connection) -> rusqlite::Result<()> {
     conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
+}
+
+/// Lowers this thread's CPU priority (nice 10, Linux's per-thread nice): the journal's writes
+/// are off every request's path, and on a 2-core laptop they should not delay the threads
+/// that answer requests. Not the lowest: beside a busy worker's slot threads it must still
+/// keep up (its queue's bound would hold the driver back), and commit within milliseconds.
+fn lower_priority() {
+    // SAFETY: setpriority only reads its integer arguments; `0` is the calling thread.
+    let failed = unsafe { nix::libc::setpriority(nix::libc::PRIO_PROCESS, 0, 10) } != 0;
+    if failed {
+        tracing::debug!("could not lower the journal thread's priority");
+    }
 }

@@ -556,7 +556,7 @@ impl<R: PartialEq> Scheduler<R> {
         result: R,
         out: &mut Vec<Action<R>>,
     ) {
-        if !self.workers.get(&worker).is_some_and(|w| !w.quarantined) {
+        if self.workers.get(&worker).is_none_or(|w| w.quarantined) {
             return;
         }
         let Some(job) = self.jobs.get_mut(&job_id) else { return };

@@ -2,8 +2,11 @@
 //! streams the coordinator opens (pings and chunks) until the connection ends.
 //!
 //! A chunk's kernel runs on a slot thread; the stream task waits for it while watching for the
-//! coordinator stopping the stream (cancellation, a backup copy that won, a lost connection),
-//! and then raises the kernel's cancellation flag.
+//! coordinator stopping the stream (cancellation, a backup copy that won), and then raises the
+//! kernel's cancellation flag. A lost connection is different: the coordinator is restarting
+//! or out of reach, not done with the chunk, so the kernel runs on for the lease and its
+//! result, like a reply the coordinator never acknowledged, is held for the next session
+//! ([`super::held`]).
 
 use super::held::Held;
 use super::identity::WorkerInfo;

@@ -26,6 +26,11 @@ fuzz_target!(|data: &[u8]| {
             let _ = proto::names::check_worker_name(&join.name);
             let _ = proto::names::shown(&join.name);
         }
+        // What the coordinator checks of a delivered result before it reaches a job.
+        Some(WorkerOpen::Deliver { request, output }) => {
+            let ChunkRequest { task, start, end, .. } = &request;
+            let _ = marmotd::tasks::check_output(task, *start, *end, &output);
+        }
         None => {}
     }
     round_trip::<JoinReply>(data);

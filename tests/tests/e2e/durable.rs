@@ -120,6 +120,7 @@ fn counted(dir: &Path, job: u64) -> BTreeSet<(u64, u64)> {
     let conn =
         rusqlite::Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
             .unwrap();
+    conn.busy_timeout(Duration::from_secs(10)).unwrap();
     let mut stmt = conn.prepare("SELECT start, end FROM chunks WHERE job = ?1").unwrap();
     let rows = stmt
         .query_map([job as i64], |r| Ok((r.get::<_, i64>(0)? as u64, r.get::<_, i64>(1)? as u64)));
@@ -144,11 +145,13 @@ fn a_coordinator_killed_mid_job_resumes_it_and_runs_no_counted_chunk_again() {
     c.wait_for_workers(&["a", "b"]);
     let run = Attached::start(&c, &["pi", "2e10", "--seed", "42"]);
     let id = running_job(&c);
-    wait_for_chunks(&c, id, 8);
-
+    // Killed once the journal holds 8 counted chunks (read as sqlite3 would, while it runs).
+    wait_for("8 chunks in the journal", Duration::from_secs(60), || {
+        (counted(dir.path(), id).len() >= 8).then_some(())
+    });
     c.proc.kill();
     let before = counted(dir.path(), id);
-    assert!(before.len() >= 8, "the journal kept the counted chunks: {before:?}");
+    assert!(before.len() >= 8, "{before:?}");
     let c = Coordinator::start_on(dir.path(), &listen);
     let result = run.result(Duration::from_secs(180));
     check_result(&result);

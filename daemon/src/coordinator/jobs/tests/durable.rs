@@ -89,10 +89,10 @@ fn a_job_resumed_from_the_journal_runs_only_its_chunks_not_yet_counted() {
     assert_eq!((r.inside, r.estimate, r.std_error), (w.inside, w.estimate, w.std_error));
     let units: u64 = r.workers.iter().map(|s| s.units).sum();
     assert_eq!(units, 3_000, "shares from before and after the restart add up");
-    // A new job gets a new id.
+    // A new job gets an id after those the stopped coordinator had reserved.
     let next =
         sim.jobs.submit(sim.now, JobSpec::Pi { samples: 1, seed: 1 }, None, 2, "bob").unwrap();
-    assert_eq!(next.id, id + 1);
+    assert_eq!(next.id, ID_BLOCK + 1);
     journal.close();
 }
 
@@ -221,4 +221,28 @@ fn deliveries_far_ahead_or_past_the_plan_are_dropped() {
     let past = request_for(plan.len() as u32);
     assert!(!sim.jobs.chunk_delivered(sim.now, worker, &past, output.clone()));
     assert_eq!(sim.view(id).chunks_done, 0);
+}
+
+#[test]
+fn ids_are_reserved_a_block_ahead_and_only_a_new_block_waits() {
+    let mut sim = Sim::new(1, 0.0);
+    let submit = |sim: &mut Sim| {
+        let id = sim.jobs.submit(sim.now, JobSpec::Pi { samples: 1, seed: 1 }, None, 1, "t");
+        let reserved: Vec<u64> = sim
+            .jobs
+            .take_records()
+            .iter()
+            .filter_map(|r| match r {
+                Record::Reserved { upto } => Some(*upto),
+                _ => None,
+            })
+            .collect();
+        (id.unwrap().id, sim.jobs.take_reservation(), reserved)
+    };
+    assert_eq!(submit(&mut sim), (1, true, vec![ID_BLOCK]), "the first id opens a block");
+    assert_eq!(submit(&mut sim), (2, false, vec![]));
+    sim.jobs.next_job = ID_BLOCK;
+    assert_eq!(submit(&mut sim), (ID_BLOCK, false, vec![]), "the block's last id");
+    assert_eq!(submit(&mut sim), (ID_BLOCK + 1, true, vec![2 * ID_BLOCK]), "the next block");
+    assert!(!sim.jobs.take_reservation(), "taken");
 }
