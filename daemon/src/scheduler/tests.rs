@@ -661,3 +661,111 @@ fn the_verified_share_is_fixed_and_close_to_the_fraction() {
         (0..64u32).fold(0u64, |acc, c| acc | (u64::from(is_verified(0x1_0000_0003, c, 0.5)) << c));
     assert_eq!(bits, 0xed9d_4fdc_030d_02d5, "{bits:#x}");
 }
+
+fn reduced(actions: &[Action<u64>]) -> Vec<ChunkIndex> {
+    actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::Reduce { chunk, .. } => Some(*chunk),
+            _ => None,
+        })
+        .collect()
+}
+
+fn chunks_assigned(actions: &[Action<u64>]) -> Vec<ChunkIndex> {
+    actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::Assign { chunk, .. } => Some(*chunk),
+            _ => None,
+        })
+        .collect()
+}
+
+/// A job resumed after a restart: cut as before, its counted chunks skipped, the gaps before
+/// the last counted one run first.
+#[test]
+fn a_resumed_job_runs_only_the_chunks_not_counted() {
+    let mut s = Scheduler::new(Config::default());
+    s.handle(Duration::ZERO, joined(1, 1));
+    let plan = ChunkPlan { units: 100, chunk_units: 10 };
+    let done = BTreeSet::from([0, 1, 3, 4]);
+    let shape = JobShape::new(100, 1.0);
+    let a = s.handle(Duration::ZERO, Event::JobResumed { job: 7, shape, plan, done });
+    assert_eq!(s.plan(7), Some(plan), "the plan it had, not a new one");
+    let p = s.progress(7).unwrap();
+    assert_eq!((p.chunks_done, p.chunks_total, p.units_done, p.units_total), (4, 10, 40, 100));
+    let mut order = chunks_assigned(&a);
+    let mut next = assigned(&a)[0].0;
+    loop {
+        let more = answer(&mut s, next, 1);
+        order.extend(chunks_assigned(&more));
+        match assigned(&more).first() {
+            Some(&(a, ..)) => next = a,
+            None => break,
+        }
+    }
+    assert_eq!(order, [2, 5, 6, 7, 8, 9], "the gap first, then the rest, each once");
+    assert_eq!(s.progress(7), None, "ended");
+    // All counted: it ends at once.
+    let all = (0..10).collect();
+    let ended = s.handle(Duration::ZERO, Event::JobResumed { job: 8, shape, plan, done: all });
+    assert!(matches!(ended[..], [Action::JobEnded { job: 8, outcome: Outcome::Done, .. }]));
+}
+
+/// Results delivered after a lost connection: counted once, ahead of the chunks started
+/// within a bound and the window, gaps queued; a worker cannot check its own result.
+#[test]
+fn delivered_results_count_once_within_bounds() {
+    let mut s = Scheduler::new(Config::default());
+    s.handle(Duration::ZERO, joined(1, 1));
+    let mut shape = JobShape::new(10_000_000, 1.0);
+    shape.window = Some(MAX_DELIVERY_AHEAD + 10);
+    s.handle(Duration::ZERO, Event::JobSubmitted { job: 1, shape });
+    let deliver = |s: &mut Scheduler<u64>, worker, chunk| {
+        s.handle(Duration::ZERO, Event::ChunkDelivered { worker, job: 1, chunk, result: 5 })
+    };
+    // Chunk 0 runs on worker 1; next fresh is 1. Past the bound, or from nobody connected:
+    // dropped.
+    assert!(reduced(&deliver(&mut s, 1, 1 + MAX_DELIVERY_AHEAD + 1)).is_empty());
+    assert!(reduced(&deliver(&mut s, 9, 3)).is_empty(), "worker 9 is not connected");
+    assert_eq!(s.jobs[&1].next_fresh, 1);
+    // At the bound: counted, and the chunks before it queued.
+    let far = 1 + MAX_DELIVERY_AHEAD;
+    assert_eq!(reduced(&deliver(&mut s, 1, far)), [far]);
+    assert_eq!(s.jobs[&1].next_fresh, far + 1);
+    assert_eq!(s.jobs[&1].retry.len(), MAX_DELIVERY_AHEAD as usize);
+    assert_eq!(s.jobs[&1].retry.front(), Some(&1));
+    assert!(reduced(&deliver(&mut s, 1, far)).is_empty(), "once");
+    assert_eq!(s.progress(1).unwrap().chunks_done, 1);
+    // Beyond the window: dropped.
+    let mut s2 = Scheduler::new(Config::default());
+    s2.handle(Duration::ZERO, joined(1, 1));
+    let mut windowed = JobShape::new(1000, 1.0);
+    windowed.window = Some(4);
+    s2.handle(Duration::ZERO, Event::JobSubmitted { job: 1, shape: windowed });
+    assert!(reduced(&deliver(&mut s2, 1, 4)).is_empty(), "past the window");
+    assert_eq!(reduced(&deliver(&mut s2, 1, 3)), [3], "inside it");
+}
+
+#[test]
+fn a_delivered_result_is_checked_by_another_worker_when_verified() {
+    let mut s = Scheduler::new(Config::default());
+    s.handle(Duration::ZERO, joined(1, 1));
+    let shape = JobShape { verify: 1.0, ..JobShape::new(1_000, 1.0) };
+    s.handle(Duration::ZERO, Event::JobSubmitted { job: 1, shape });
+    let deliver = |s: &mut Scheduler<u64>, worker| {
+        s.handle(Duration::ZERO, Event::ChunkDelivered { worker, job: 1, chunk: 5, result: 5 })
+    };
+    // Alone, nobody can check it: taken as it is.
+    assert_eq!(reduced(&deliver(&mut s, 1)), [5]);
+    // With a second worker, the first result waits for its check; the same worker again is
+    // no check.
+    let mut s = Scheduler::new(Config::default());
+    s.handle(Duration::ZERO, joined(1, 1));
+    s.handle(Duration::ZERO, joined(2, 1));
+    s.handle(Duration::ZERO, Event::JobSubmitted { job: 1, shape });
+    assert!(reduced(&deliver(&mut s, 1)).is_empty(), "waits for a check");
+    assert!(reduced(&deliver(&mut s, 1)).is_empty(), "not from the same worker");
+    assert_eq!(reduced(&deliver(&mut s, 2)), [5], "checked by another");
+}
