@@ -86,6 +86,61 @@ async fn running_jobs_come_back_with_their_phases_and_counted_chunks() {
     journal.close();
 }
 
+#[tokio::test]
+async fn a_job_that_starts_and_ends_in_one_commit_is_written_once_as_it_ended() {
+    let dir = tempfile::tempdir().unwrap();
+    let (journal, _) = open(dir.path());
+    let chunk = Record::Chunk {
+        job: 1,
+        phase: 0,
+        chunk: 0,
+        start: 0,
+        end: 10,
+        worker: "w".into(),
+        output: Some(ChunkOutput::Pi { inside: 8 }),
+    };
+    let phase = Record::Phase { job: 1, phase: 0, units: 10, chunk_units: 10 };
+    let ended = |job| Record::Ended { job, view: ended_view(job, JobState::Done) };
+    let kept = journal.append(vec![
+        Record::Reserved { upto: 1024 },
+        submitted(1),
+        phase.clone(),
+        chunk.clone(),
+        ended(1),
+        Record::Read { job: 1 },
+        submitted(2),
+        ended(2),
+    ]);
+    journal.synced(kept).await;
+    journal.close();
+    let conn = Connection::open(dir.path().join(FILE)).unwrap();
+    let row = |id: i64| -> (String, String, Option<i64>, bool) {
+        conn.query_row(
+            "SELECT state, client, read_ms, view IS NOT NULL FROM jobs WHERE id = ?1",
+            [id],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+        )
+        .unwrap()
+    };
+    let (state, client, read, view) = row(1);
+    assert_eq!(
+        (state.as_str(), client.as_str(), read.is_some(), view),
+        ("done", "alice (uid 1000)", true, true)
+    );
+    assert_eq!(row(2).2, None, "not read");
+    let rows: i64 = conn
+        .query_row(
+            "SELECT (SELECT count(*) FROM chunks) + (SELECT count(*) FROM phases)",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(rows, 0, "nothing left to resume it from");
+    let last: i64 =
+        conn.query_row("SELECT value FROM meta WHERE key = 'last_job'", [], |r| r.get(0)).unwrap();
+    assert_eq!(last, 1024, "the reservation");
+}
+
 #[test]
 fn results_are_pruned_past_their_time_or_count_unless_unread() {
     let dir = tempfile::tempdir().unwrap();

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::watch;
 
 /// Batches committed in one transaction, at most.
-const GROUP: usize = 256;
+const GROUP: usize = 4096;
 /// How long a group waits for more batches when the journal is busy...
 const LINGER: Duration = Duration::from_millis(5);
 /// ...which it is when this many batches were waiting for the last commit (a client running
@@ -37,16 +37,16 @@ impl Writer {
         // fewer, larger commits. A lone client's records are committed at once.
         let mut busy = false;
         while let Ok(first) = queue.recv() {
-            let deadline = Instant::now() + if busy { LINGER } else { Duration::ZERO };
+            if busy {
+                // Gathered while asleep, not while waiting on the queue: a sender then finds
+                // nobody to wake, and the driver makes no system call per batch.
+                std::thread::sleep(LINGER);
+            }
             let mut group = vec![first];
             while group.len() < GROUP {
-                let next = match deadline.checked_duration_since(Instant::now()) {
-                    Some(wait) if !wait.is_zero() => queue.recv_timeout(wait).ok(),
-                    _ => queue.try_recv().ok(),
-                };
-                match next {
-                    Some(batch) => group.push(batch),
-                    None => break,
+                match queue.try_recv() {
+                    Ok(batch) => group.push(batch),
+                    Err(_) => break,
                 }
             }
             busy = group.len() >= BUSY;
@@ -93,7 +93,17 @@ fn write(conn: &mut Connection, group: &[Batch]) -> rusqlite::Result<()> {
             _ => None,
         })
         .collect();
+    // Read in this group too: the read is written with the job's row.
+    let read: HashMap<u64, i64> = group
+        .iter()
+        .flat_map(|b| b.records.iter().map(move |r| (r, b.at_ms)))
+        .filter_map(|(r, at_ms)| match r {
+            Record::Read { job } => Some((*job, at_ms)),
+            _ => None,
+        })
+        .collect();
     let mut submitted: HashMap<u64, (&Record, i64)> = HashMap::new();
+    let mut written_read = HashSet::new();
     let tx = conn.transaction()?;
     for batch in group {
         for record in &batch.records {
@@ -111,10 +121,13 @@ fn write(conn: &mut Connection, group: &[Batch]) -> rusqlite::Result<()> {
                 }
                 Record::Ended { job, view } => {
                     if let Some((first, submitted_ms)) = submitted.remove(job) {
-                        insert_ended(&tx, first, submitted_ms, view, batch.at_ms)?;
+                        let times = (submitted_ms, batch.at_ms, read.get(job).copied());
+                        insert_ended(&tx, first, times, view)?;
+                        written_read.insert(*job);
                         continue;
                     }
                 }
+                Record::Read { job } if written_read.contains(job) => continue,
                 _ => {}
             }
             apply(&tx, record, batch.at_ms)?;
@@ -127,9 +140,8 @@ fn write(conn: &mut Connection, group: &[Batch]) -> rusqlite::Result<()> {
 fn insert_ended(
     conn: &Connection,
     submitted: &Record,
-    submitted_ms: i64,
+    (submitted_ms, ended_ms, read_ms): (i64, i64, Option<i64>),
     view: &JobView,
-    ended_ms: i64,
 ) -> rusqlite::Result<()> {
     let Record::Submitted { job, request, verify, client } = submitted else { return Ok(()) };
     let json = |e: serde_json::Error| rusqlite::Error::ToSqlConversionFailure(Box::new(e));
@@ -137,10 +149,21 @@ fn insert_ended(
     let state = view.state.to_string();
     let view = serde_json::to_string(view).map_err(json)?;
     conn.prepare_cached(
-        "INSERT OR REPLACE INTO jobs (id, request, verify, client, state, submitted_ms, ended_ms, view) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        "INSERT OR REPLACE INTO jobs \
+         (id, request, verify, client, state, submitted_ms, ended_ms, read_ms, view) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
     )?
-    .execute(params![int(*job), request, verify, client, state, submitted_ms, ended_ms, view])?;
+    .execute(params![
+        int(*job),
+        request,
+        verify,
+        client,
+        state,
+        submitted_ms,
+        ended_ms,
+        read_ms,
+        view
+    ])?;
     Ok(())
 }
 

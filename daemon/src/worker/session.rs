@@ -67,8 +67,7 @@ pub(crate) async fn run(
     }
 
     // Results held through the last lost connection go first; later ones as they come.
-    let delivering = tokio::task::JoinSet::new();
-    let mut delivering = delivering;
+    let mut delivering = tokio::task::JoinSet::new();
     let (held, lease) = (session.held.clone(), config.lease);
     {
         let (held, conn) = (held.clone(), conn.clone());
