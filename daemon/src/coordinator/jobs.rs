@@ -145,7 +145,6 @@ impl Jobs {
         let ago = Duration::from_millis(now_ms.saturating_sub(kept.submitted_ms).max(0) as u64);
         let mut record = JobRecord::new(id, job, kept.verify, now.checked_sub(ago).unwrap_or(now));
         record.client = kept.client;
-        let at = now.saturating_duration_since(self.epoch);
         let last = kept.phases.last().map(|p| p.phase);
         let mut resumed = None;
         let mut answered = false;
@@ -217,15 +216,22 @@ impl Jobs {
             }
             None => {
                 tracing::info!("job {id}: its current phase starts again from its beginning");
-                let actions = self.scheduler.handle(at, Event::JobSubmitted { job: id, shape });
-                self.carry_out(at, now, actions.into());
-                self.phase_started(id);
+                self.start_phase(now, id, shape);
             }
         }
         if let Some(upto) = window {
             self.apply(now, Event::JobWindow { job: id, upto });
         }
         Ok(())
+    }
+
+    /// Hands job `id`'s current phase to the scheduler, journals how it was cut, and carries
+    /// out what follows.
+    fn start_phase(&mut self, now: Instant, id: JobId, shape: JobShape) {
+        let at = now.saturating_duration_since(self.epoch);
+        let actions = self.scheduler.handle(at, Event::JobSubmitted { job: id, shape });
+        self.phase_started(id);
+        self.carry_out(at, now, actions.into());
     }
 
     /// Journals how the current phase of job `id` was cut, if it runs.
@@ -359,10 +365,7 @@ impl Jobs {
             verify,
             client: client.to_string(),
         });
-        let at = now.saturating_duration_since(self.epoch);
-        let actions = self.scheduler.handle(at, Event::JobSubmitted { job: id, shape });
-        self.phase_started(id);
-        self.carry_out(at, now, actions.into());
+        self.start_phase(now, id, shape);
         self.view(now, id)
     }
 

@@ -45,6 +45,10 @@ use tokio::sync::watch;
 /// The journal's file name in the coordinator's state dir.
 pub const FILE: &str = "journal.sqlite";
 
+/// How the checks before opening, and the control API's reads, open the file.
+const READ_ONLY: OpenFlags =
+    OpenFlags::SQLITE_OPEN_READ_ONLY.union(OpenFlags::SQLITE_OPEN_NO_MUTEX);
+
 /// Batches of records waiting for the writer, at most; the driver waits for room beyond (the
 /// disk is that far behind).
 const QUEUE: usize = 4096;
@@ -167,9 +171,8 @@ impl Journal {
         };
         if path.exists() {
             // Checked read-only first: a file that fails is left exactly as it was.
-            let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-            let conn =
-                Connection::open_with_flags(&path, flags).map_err(|e| damaged(e.to_string()))?;
+            let conn = Connection::open_with_flags(&path, READ_ONLY)
+                .map_err(|e| damaged(e.to_string()))?;
             schema::check(&conn).map_err(|unusable| match unusable {
                 schema::Unusable::Newer { found } => {
                     JournalError::Newer { path: shown.clone(), found, known: schema::VERSION }
@@ -204,8 +207,7 @@ impl Journal {
         schema::migrate(&mut conn).map_err(failed)?;
         writer::prune(&conn, retention, unix_ms()).map_err(failed)?;
         let recovered = read::recover(&conn).map_err(|e| damaged(e.to_string()))?;
-        let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-        let reader = Connection::open_with_flags(&path, flags).map_err(failed)?;
+        let reader = Connection::open_with_flags(&path, READ_ONLY).map_err(failed)?;
         reader.busy_timeout(Duration::from_secs(5)).map_err(failed)?;
 
         let (tx, rx) = mpsc::sync_channel(QUEUE);

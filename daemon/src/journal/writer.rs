@@ -167,6 +167,13 @@ fn insert_ended(
     Ok(())
 }
 
+/// Deletes what an ended job needed to be resumed (its phases and counted chunks).
+fn forget_progress(conn: &Connection, job: u64) -> rusqlite::Result<()> {
+    conn.prepare_cached("DELETE FROM chunks WHERE job = ?1")?.execute([int(job)])?;
+    conn.prepare_cached("DELETE FROM phases WHERE job = ?1")?.execute([int(job)])?;
+    Ok(())
+}
+
 /// SQLite stores integers as `i64`; units and ids above `i64::MAX` keep their bits.
 fn int(n: u64) -> i64 {
     n as i64
@@ -228,16 +235,13 @@ fn apply(conn: &Connection, record: &Record, at_ms: i64) -> rusqlite::Result<()>
                 "UPDATE jobs SET state = ?2, ended_ms = ?3, view = ?4 WHERE id = ?1",
             )?
             .execute(params![int(*job), state, at_ms, view])?;
-            // What a running job needed to resume is of no use now.
-            conn.prepare_cached("DELETE FROM chunks WHERE job = ?1")?.execute([int(*job)])?;
-            conn.prepare_cached("DELETE FROM phases WHERE job = ?1")?.execute([int(*job)])?;
+            forget_progress(conn, *job)?;
         }
         Record::Abandoned { job, error } => {
             tracing::debug!("job {job} failed on resume: {error}");
             conn.prepare_cached("UPDATE jobs SET state = 'failed', ended_ms = ?2 WHERE id = ?1")?
                 .execute(params![int(*job), at_ms])?;
-            conn.prepare_cached("DELETE FROM chunks WHERE job = ?1")?.execute([int(*job)])?;
-            conn.prepare_cached("DELETE FROM phases WHERE job = ?1")?.execute([int(*job)])?;
+            forget_progress(conn, *job)?;
         }
         Record::Read { job } => {
             conn.prepare_cached("UPDATE jobs SET read_ms = coalesce(read_ms, ?2) WHERE id = ?1")?

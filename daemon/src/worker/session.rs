@@ -69,17 +69,15 @@ pub(crate) async fn run(
     // Results held through the last lost connection go first; later ones as they come.
     let mut delivering = tokio::task::JoinSet::new();
     let (held, lease) = (session.held.clone(), config.lease);
-    {
+    let deliver = |delivering: &mut tokio::task::JoinSet<()>| {
         let (held, conn) = (held.clone(), conn.clone());
         delivering.spawn(async move { super::held::deliver(&held, &conn, lease).await });
-    }
+    };
+    deliver(&mut delivering);
     let mut control_open = true;
     loop {
         tokio::select! {
-            _ = held.added() => {
-                let (held, conn) = (held.clone(), conn.clone());
-                delivering.spawn(async move { super::held::deliver(&held, &conn, lease).await });
-            }
+            _ = held.added() => deliver(&mut delivering),
             Some(_) = delivering.join_next() => {}
             _ = shutdown.cancelled() => {
                 conn.close(codes::DONE, b"worker shutting down");
@@ -289,8 +287,7 @@ async fn serve_stream(
                 true => tokio::time::timeout(chunks.lease, writer.get_mut().stopped()).await,
                 false => Ok(writer.get_mut().stopped().await),
             };
-            let lost =
-                matches!(&acked, Ok(Err(quinn::StoppedError::ConnectionLost(e))) if outlives(e));
+            let lost = matches!(&acked, Ok(stopped) if outage(stopped));
             if let (ChunkReply::Done(output), true) = (reply, lost) {
                 chunks.held.hold(request, output, Instant::now() + chunks.lease);
             }
@@ -326,7 +323,7 @@ async fn serve_chunk(
             let result = tokio::select! {
                 result = &mut work => result,
                 stopped = writer.get_mut().stopped() => {
-                    let lost = matches!(&stopped, Err(quinn::StoppedError::ConnectionLost(e)) if outlives(e));
+                    let lost = outage(&stopped);
                     if lost {
                         // The coordinator went out of reach, not the chunk: run on through the
                         // lease, and hold the result for the next session.
@@ -354,11 +351,12 @@ async fn serve_chunk(
     }
 }
 
-/// Whether a chunk outlives its connection ending this way: yes when the coordinator went
+/// Whether a chunk outlives its stream stopping this way: yes when the coordinator went
 /// (it closed, restarted, or stopped answering), not when this worker closed it (stopping,
 /// exiting, updating: its chunks are handed back).
-fn outlives(e: &ConnectionError) -> bool {
-    !matches!(e, ConnectionError::LocallyClosed)
+fn outage(stopped: &Result<Option<quinn::VarInt>, quinn::StoppedError>) -> bool {
+    matches!(stopped, Err(quinn::StoppedError::ConnectionLost(e))
+        if !matches!(e, ConnectionError::LocallyClosed))
 }
 
 /// Feeds a chunk the bytes that follow its request, piece by piece on a slot thread. The

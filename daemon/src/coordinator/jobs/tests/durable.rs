@@ -46,13 +46,15 @@ fn pi_result(view: &JobView) -> proto::result::PiResult {
     }
 }
 
-/// What `spec` gives run without any restart.
-fn uninterrupted(spec: JobSpec) -> JobView {
+/// What `spec` gives run without any restart: its view, and the values its client took.
+fn uninterrupted(spec: JobSpec) -> (JobView, Vec<f64>) {
     let mut sim = Sim::new(2, 0.0);
     let id = sim.jobs.submit(sim.now, spec, None, 2, "test").unwrap().id;
     sim.carry_out();
     sim.settle();
-    sim.view(id)
+    let taken =
+        sim.taken.get(&id).map_or(vec![], |t| t.iter().flat_map(|c| c.values.clone()).collect());
+    (sim.view(id), taken)
 }
 
 #[test]
@@ -83,7 +85,7 @@ fn a_job_resumed_from_the_journal_runs_only_its_chunks_not_yet_counted() {
         before.intersection(&after).collect::<Vec<_>>()
     );
     assert_eq!(before.len() + after.len(), total as usize, "every chunk counted once");
-    let (view, whole) = (sim.view(id), uninterrupted(spec));
+    let (view, whole) = (sim.view(id), uninterrupted(spec).0);
     assert_eq!(view.state, JobState::Done);
     let (r, w) = (pi_result(&view), pi_result(&whole));
     assert_eq!((r.inside, r.estimate, r.std_error), (w.inside, w.estimate, w.std_error));
@@ -124,13 +126,7 @@ fn a_streamed_job_resumes_after_the_chunks_its_client_took() {
     sim.settle();
     let after: Vec<f64> =
         sim.taken[&id][taken_before..].iter().flat_map(|c| c.values.clone()).collect();
-    let whole = {
-        let mut sim = Sim::new(2, 0.0);
-        let id = sim.jobs.submit(sim.now, spec, None, 2, "test").unwrap().id;
-        sim.carry_out();
-        sim.settle();
-        sim.taken[&id].iter().flat_map(|c| c.values.clone()).collect::<Vec<f64>>()
-    };
+    let (_, whole) = uninterrupted(spec);
     assert_eq!([before, after].concat(), whole, "the heights in order, each once");
     assert_eq!(sim.view(id).state, JobState::Done);
     journal.close();
@@ -168,7 +164,7 @@ fn a_result_delivered_after_a_lost_connection_counts_once() {
     assert!(!sim.jobs.chunk_delivered(sim.now, back, &request, output), "once");
     assert_eq!(sim.view(id).chunks_done, done + 1);
     sim.settle();
-    let (view, whole) = (sim.view(id), uninterrupted(spec));
+    let (view, whole) = (sim.view(id), uninterrupted(spec).0);
     assert_eq!(pi_result(&view).inside, pi_result(&whole).inside);
     assert_eq!(pi_result(&view).workers.iter().map(|s| s.units).sum::<u64>(), 3_000);
 }
@@ -194,7 +190,7 @@ fn a_chunk_delivered_ahead_of_those_started_is_counted_and_the_gap_queued() {
     sim.settle();
     let view = sim.view(id);
     assert_eq!(view.chunks_done, view.chunks_total);
-    assert_eq!(pi_result(&view).inside, pi_result(&uninterrupted(spec)).inside);
+    assert_eq!(pi_result(&view).inside, pi_result(&uninterrupted(spec).0).inside);
     journal.close();
 }
 
