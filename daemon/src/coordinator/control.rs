@@ -27,6 +27,7 @@ use proto::api::{
 use proto::job::JobSpec;
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 use tokio_util::task::TaskTracker;
 
@@ -195,10 +196,15 @@ async fn jobs(
     Ok(Json(views))
 }
 
-/// Who is on the other end of the control socket, from the kernel (`SO_PEERCRED`).
+/// Who is on the other end of the control socket, from the kernel (`SO_PEERCRED`), once per
+/// connection.
 #[derive(Clone, Debug)]
 pub struct Peer {
     uid: Option<u32>,
+    /// The user's name, looked up (reading `/etc/passwd`) at the connection's first submit and
+    /// kept for the rest of it: a client that submits over one keep-alive connection does not
+    /// pay for it per job.
+    described: Arc<OnceLock<String>>,
 }
 
 impl
@@ -207,18 +213,21 @@ impl
     > for Peer
 {
     fn connect_info(stream: axum::serve::IncomingStream<'_, tokio::net::UnixListener>) -> Self {
-        Peer { uid: stream.io().peer_cred().ok().map(|cred| cred.uid()) }
+        Peer { uid: stream.io().peer_cred().ok().map(|cred| cred.uid()), described: Arc::default() }
     }
 }
 
 impl Peer {
     /// The peer as the journal records a job's client: `alice (uid 1000)`.
     fn describe(&self) -> String {
-        let Some(uid) = self.uid else { return "unknown".into() };
-        match nix::unistd::User::from_uid(uid.into()) {
-            Ok(Some(user)) => format!("{} (uid {uid})", user.name),
-            _ => format!("uid {uid}"),
-        }
+        let describe = || {
+            let Some(uid) = self.uid else { return "unknown".into() };
+            match nix::unistd::User::from_uid(uid.into()) {
+                Ok(Some(user)) => format!("{} (uid {uid})", user.name),
+                _ => format!("uid {uid}"),
+            }
+        };
+        self.described.get_or_init(describe).clone()
     }
 }
 
