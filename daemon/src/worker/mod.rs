@@ -5,6 +5,10 @@
 //! - [`join`]: first contact, trading the token's secret for a client certificate.
 //! - [`session`]: one live connection, serving ping and chunk streams.
 //! - [`pool`]: the slot threads that run kernels, away from the async runtime.
+//! - [`cache`]: the files of users' commands, stored by content, bounded, least recently used
+//!   out.
+//! - [`exec`]: one unit of a user's command: a process group in a fresh directory, stopped
+//!   whole.
 //! - [`held`]: chunk results held through a lost connection, delivered on the next session.
 //! - [`update`]: receiving a new binary, its trial start, and the swap.
 //!
@@ -17,6 +21,8 @@
 //! [`ConfigError`](crate::fatal::ConfigError)s, and `marmotd` exits with status 78, which
 //! the unit does not restart.
 
+pub mod cache;
+pub mod exec;
 pub mod held;
 pub mod identity;
 pub mod join;

@@ -1,0 +1,409 @@
+//! The worker's content-addressed file cache (`STATE_DIR/files/`): the files of users'
+//! commands (`--file`, `--input-files`), each stored once under its SHA-256, so a file a
+//! worker already has is never sent again.
+//!
+//! A file arrives in pieces into `files/incoming/`, is checked against the SHA-256 it was
+//! announced with, and only then renamed into place: a cache entry is always whole and what its
+//! name says. The cache is bounded (default 2 GiB): adding a file evicts the least recently
+//! used ones not in use by a running unit. Units get their files as hard links in their work
+//! dir, read-only; a unit that changes one anyway (chmod, then write) is caught when it ends,
+//! by the file's size and modification time, and the entry is dropped rather than handed to the
+//! next unit.
+
+use sha2::{Digest, Sha256};
+use std::collections::HashMap;
+use std::io::Write;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+/// The cache's default bound.
+pub const DEFAULT_LIMIT: u64 = 2 << 30;
+
+/// Why the cache could not take or give a file.
+#[derive(Debug, thiserror::Error)]
+pub enum CacheError {
+    #[error("{0} is not a SHA-256 in hex")]
+    BadName(String),
+    #[error("the file is {size} bytes, more than the whole cache ({limit} bytes)")]
+    TooLarge { size: u64, limit: u64 },
+    #[error("the file's bytes do not match its SHA-256 (expected {expected}, got {actual})")]
+    Mismatch { expected: String, actual: String },
+    #[error("the file was announced as {announced} bytes but {received} arrived")]
+    Size { announced: u64, received: u64 },
+    #[error("the cache has no file {0}")]
+    Missing(String),
+    #[error("{what} {path}: {source}")]
+    Io {
+        what: &'static str,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+fn io<'a>(what: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> CacheError + 'a {
+    move |source| CacheError::Io { what, path: path.to_path_buf(), source }
+}
+
+/// One cached file.
+#[derive(Clone, Copy, Debug)]
+struct Entry {
+    size: u64,
+    /// When it was last used, on the cache's own clock.
+    used: u64,
+    /// Running units that hold a link to it: not evicted while any does.
+    pins: u32,
+    /// Its modification time when stored, to notice a unit that wrote to it (linking
+    /// changes the change time, so that cannot tell).
+    mtime: (i64, i64),
+}
+
+#[derive(Debug, Default)]
+struct Index {
+    entries: HashMap<String, Entry>,
+    total: u64,
+    clock: u64,
+}
+
+/// The cache of one worker.
+#[derive(Debug)]
+pub struct FileCache {
+    dir: PathBuf,
+    limit: u64,
+    index: Mutex<Index>,
+}
+
+/// A file being received, written to `incoming/` until it is whole and checked.
+pub struct Incoming<'a> {
+    cache: &'a FileCache,
+    sha256: String,
+    size: u64,
+    path: PathBuf,
+    file: std::fs::File,
+    hasher: Sha256,
+    received: u64,
+}
+
+/// A file a unit holds: its entry cannot be evicted until this is given back with
+/// [`FileCache::release`].
+#[derive(Debug)]
+pub struct Pinned {
+    sha256: String,
+}
+
+impl FileCache {
+    /// Opens (or makes) the cache in `dir`: entries already there are kept, most recently
+    /// modified counted as most recently used; partial files and strays are removed.
+    pub fn open(dir: &Path, limit: u64) -> Result<FileCache, CacheError> {
+        let incoming = dir.join("incoming");
+        let _ = std::fs::remove_dir_all(&incoming);
+        std::fs::create_dir_all(&incoming).map_err(io("cannot create", &incoming))?;
+        let mut found = vec![];
+        for item in std::fs::read_dir(dir).map_err(io("cannot read", dir))? {
+            let item = item.map_err(io("cannot read", dir))?;
+            let name = item.file_name().to_string_lossy().into_owned();
+            let path = item.path();
+            if name == "incoming" {
+                continue;
+            }
+            let meta = item.metadata().map_err(io("cannot read", &path))?;
+            if !is_sha256(&name) || !meta.is_file() {
+                tracing::warn!(
+                    "removing {} from the file cache: not a cached file",
+                    path.display()
+                );
+                let _ = std::fs::remove_file(&path).or_else(|_| std::fs::remove_dir_all(&path));
+                continue;
+            }
+            found.push((meta.mtime(), name, meta));
+        }
+        found.sort_by(|a, b| (a.0, &a.1).cmp(&(b.0, &b.1)));
+        let mut index = Index::default();
+        for (_, name, meta) in found {
+            index.clock += 1;
+            let entry = Entry { size: meta.len(), used: index.clock, pins: 0, mtime: mtime(&meta) };
+            index.total += entry.size;
+            index.entries.insert(name, entry);
+        }
+        let cache = FileCache { dir: dir.to_path_buf(), limit, index: Mutex::new(index) };
+        cache.evict(0);
+        Ok(cache)
+    }
+
+    /// Bytes stored, and how many files.
+    pub fn usage(&self) -> (u64, usize) {
+        let index = self.lock();
+        (index.total, index.entries.len())
+    }
+
+    /// Whether the cache has `sha256` whole: then it need not be sent.
+    pub fn has(&self, sha256: &str) -> bool {
+        self.lock().entries.contains_key(sha256)
+    }
+
+    /// Starts receiving a file of `size` bytes that should hash to `sha256`.
+    pub fn receive(&self, sha256: &str, size: u64) -> Result<Incoming<'_>, CacheError> {
+        if !is_sha256(sha256) {
+            return Err(CacheError::BadName(sha256.to_string()));
+        }
+        if size > self.limit {
+            return Err(CacheError::TooLarge { size, limit: self.limit });
+        }
+        let file = tempfile::Builder::new()
+            .tempfile_in(self.dir.join("incoming"))
+            .map_err(io("cannot create a file in", &self.dir))?;
+        let (file, path) = file.keep().map_err(|e| io("cannot keep", &self.dir)(e.error))?;
+        Ok(Incoming {
+            cache: self,
+            sha256: sha256.to_string(),
+            size,
+            path,
+            file,
+            hasher: Sha256::new(),
+            received: 0,
+        })
+    }
+
+    /// Links cached `sha256` into `dest` (a unit's work dir) and pins it until released.
+    pub fn link(&self, sha256: &str, dest: &Path) -> Result<Pinned, CacheError> {
+        let mut index = self.lock();
+        index.clock += 1;
+        let now = index.clock;
+        let entry =
+            index.entries.get_mut(sha256).ok_or_else(|| CacheError::Missing(sha256.into()))?;
+        std::fs::hard_link(self.dir.join(sha256), dest).map_err(io("cannot link", dest))?;
+        entry.used = now;
+        entry.pins += 1;
+        Ok(Pinned { sha256: sha256.to_string() })
+    }
+
+    /// A unit is done with a file: unpinned, and dropped if the unit changed it.
+    pub fn release(&self, pinned: Pinned) {
+        let path = self.dir.join(&pinned.sha256);
+        let mut index = self.lock();
+        let Some(entry) = index.entries.get_mut(&pinned.sha256) else { return };
+        entry.pins = entry.pins.saturating_sub(1);
+        let unchanged = std::fs::metadata(&path)
+            .is_ok_and(|meta| meta.len() == entry.size && mtime(&meta) == entry.mtime);
+        if !unchanged {
+            tracing::warn!(
+                "a unit changed the cached file {}: dropped from the cache",
+                pinned.sha256
+            );
+            let size = entry.size;
+            index.entries.remove(&pinned.sha256);
+            index.total -= size;
+            let _ = std::fs::remove_file(&path);
+        }
+    }
+
+    /// Evicts least recently used, unpinned entries until `incoming` more bytes fit.
+    fn evict(&self, incoming: u64) {
+        let mut index = self.lock();
+        while index.total + incoming > self.limit {
+            let oldest = index
+                .entries
+                .iter()
+                .filter(|(_, e)| e.pins == 0)
+                .min_by_key(|(_, e)| e.used)
+                .map(|(name, e)| (name.clone(), e.size));
+            let Some((name, size)) = oldest else { break };
+            index.entries.remove(&name);
+            index.total -= size;
+            if let Err(e) = std::fs::remove_file(self.dir.join(&name)) {
+                tracing::warn!("cannot remove {name} from the file cache: {e}");
+            }
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Index> {
+        self.index.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+impl Incoming<'_> {
+    /// Writes the next piece; more bytes than announced is refused.
+    pub fn write(&mut self, piece: &[u8]) -> Result<(), CacheError> {
+        let received = self.received + piece.len() as u64;
+        if received > self.size {
+            return Err(CacheError::Size { announced: self.size, received });
+        }
+        self.file.write_all(piece).map_err(io("cannot write", &self.path))?;
+        self.hasher.update(piece);
+        self.received = received;
+        Ok(())
+    }
+
+    /// Checks the whole file against its name and stores it, making room if needed.
+    pub fn finish(mut self) -> Result<(), CacheError> {
+        let (cache, size, received) = (self.cache, self.size, self.received);
+        let sha256 = std::mem::take(&mut self.sha256);
+        let path = self.path.clone();
+        let actual = hex::encode(std::mem::take(&mut self.hasher).finalize());
+        // Dropped on every path below: an error removes the partial file, a success has
+        // renamed it first.
+        let _incoming = self;
+        if received != size {
+            return Err(CacheError::Size { announced: size, received });
+        }
+        if actual != sha256 {
+            return Err(CacheError::Mismatch { expected: sha256, actual });
+        }
+        // Read-only, and runnable: `--file` brings scripts and programs too.
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o555))
+            .map_err(io("cannot set permissions of", &path))?;
+        cache.evict(size);
+        let dest = cache.dir.join(&sha256);
+        std::fs::rename(&path, &dest).map_err(io("cannot store", &dest))?;
+        let meta = std::fs::metadata(&dest).map_err(io("cannot read", &dest))?;
+        let mut index = cache.lock();
+        index.clock += 1;
+        let entry = Entry { size, used: index.clock, pins: 0, mtime: mtime(&meta) };
+        if let Some(old) = index.entries.insert(sha256, entry) {
+            index.total -= old.size; // Received twice at once: stored once.
+        }
+        index.total += size;
+        Ok(())
+    }
+}
+
+impl Drop for Incoming<'_> {
+    /// A transfer given up: its partial file goes (after `finish`, it has been renamed).
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+fn mtime(meta: &std::fs::Metadata) -> (i64, i64) {
+    (meta.mtime(), meta.mtime_nsec())
+}
+
+fn is_sha256(name: &str) -> bool {
+    name.len() == 64 && name.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sha(bytes: &[u8]) -> String {
+        hex::encode(Sha256::digest(bytes))
+    }
+
+    fn put(cache: &FileCache, bytes: &[u8]) -> String {
+        let name = sha(bytes);
+        let mut incoming = cache.receive(&name, bytes.len() as u64).unwrap();
+        for piece in bytes.chunks(3) {
+            incoming.write(piece).unwrap();
+        }
+        incoming.finish().unwrap();
+        name
+    }
+
+    #[test]
+    fn a_file_is_stored_once_checked_and_linked_read_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = FileCache::open(&dir.path().join("files"), 1000).unwrap();
+        let name = put(&cache, b"#!/bin/sh\necho hi\n");
+        assert!(cache.has(&name));
+        assert_eq!(cache.usage(), (18, 1));
+        let work = tempfile::tempdir().unwrap();
+        let dest = work.path().join("run.sh");
+        let pinned = cache.link(&name, &dest).unwrap();
+        assert_eq!(std::fs::read(&dest).unwrap(), b"#!/bin/sh\necho hi\n");
+        let mode = std::fs::metadata(&dest).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o555, "read-only and runnable");
+        cache.release(pinned);
+        assert!(cache.has(&name), "an untouched file stays");
+        // Nothing left in incoming/.
+        let left = std::fs::read_dir(dir.path().join("files/incoming")).unwrap().count();
+        assert_eq!(left, 0);
+    }
+
+    #[test]
+    fn wrong_bytes_sizes_and_names_are_refused_and_leave_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = FileCache::open(dir.path(), 100).unwrap();
+        let name = sha(b"right");
+        let mut incoming = cache.receive(&name, 5).unwrap();
+        incoming.write(b"wrong").unwrap();
+        assert!(matches!(incoming.finish(), Err(CacheError::Mismatch { .. })));
+        let mut incoming = cache.receive(&name, 5).unwrap();
+        incoming.write(b"righ").unwrap();
+        let e = incoming.finish().unwrap_err();
+        assert_eq!(e.to_string(), "the file was announced as 5 bytes but 4 arrived");
+        let mut incoming = cache.receive(&name, 5).unwrap();
+        assert!(matches!(incoming.write(b"right!"), Err(CacheError::Size { received: 6, .. })));
+        drop(incoming);
+        assert!(matches!(cache.receive("../../etc/passwd", 1), Err(CacheError::BadName(_))));
+        assert!(matches!(cache.receive(&name.to_uppercase(), 1), Err(CacheError::BadName(_))));
+        let e = cache.receive(&name, 101).err().unwrap();
+        assert_eq!(e.to_string(), "the file is 101 bytes, more than the whole cache (100 bytes)");
+        assert!(cache.receive(&name, 100).is_ok());
+        assert!(!cache.has(&name));
+        assert_eq!(cache.usage(), (0, 0));
+        assert_eq!(std::fs::read_dir(dir.path().join("incoming")).unwrap().count(), 0);
+        let e = cache.link(&name, &dir.path().join("x")).unwrap_err();
+        assert!(matches!(e, CacheError::Missing(_)));
+    }
+
+    #[test]
+    fn the_least_recently_used_unpinned_files_go_first() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = FileCache::open(dir.path(), 30).unwrap();
+        let a = put(&cache, &[b'a'; 10]);
+        let b = put(&cache, &[b'b'; 10]);
+        let c = put(&cache, &[b'c'; 10]);
+        let work = tempfile::tempdir().unwrap();
+        // a used last, b pinned by a running unit: c is the one to go.
+        cache.release(cache.link(&a, &work.path().join("a")).unwrap());
+        let pinned_b = cache.link(&b, &work.path().join("b")).unwrap();
+        let d = put(&cache, &[b'd'; 10]);
+        assert!(cache.has(&a) && cache.has(&b) && cache.has(&d) && !cache.has(&c));
+        assert_eq!(cache.usage(), (30, 3));
+        // A file as large as the cache evicts all that is not pinned, and fits anyway (the
+        // pinned one is let go once released; the bound holds again on the next add).
+        let e = put(&cache, &[b'e'; 20]);
+        assert!(cache.has(&b) && cache.has(&e) && !cache.has(&a) && !cache.has(&d));
+        cache.release(pinned_b);
+        let f = put(&cache, &[b'f'; 5]);
+        assert!(cache.has(&e) && cache.has(&f) && !cache.has(&b));
+        assert_eq!(cache.usage(), (25, 2));
+    }
+
+    #[test]
+    fn a_file_a_unit_changed_is_dropped_when_released() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = FileCache::open(dir.path(), 100).unwrap();
+        let name = put(&cache, b"data");
+        let dest = dir.path().join("unit-copy");
+        let pinned = cache.link(&name, &dest).unwrap();
+        std::fs::set_permissions(&dest, std::fs::Permissions::from_mode(0o644)).unwrap();
+        std::fs::write(&dest, b"DATA").unwrap();
+        cache.release(pinned);
+        assert!(!cache.has(&name));
+        assert_eq!(cache.usage(), (0, 0));
+        assert!(!dir.path().join(&name).exists());
+    }
+
+    #[test]
+    fn a_reopened_cache_keeps_its_files_and_drops_strays() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b) = {
+            let cache = FileCache::open(dir.path(), 100).unwrap();
+            (put(&cache, b"first"), put(&cache, b"second"))
+        };
+        std::fs::write(dir.path().join("stray.txt"), b"?").unwrap();
+        std::fs::write(dir.path().join("incoming/partial"), b"half").unwrap();
+        let cache = FileCache::open(dir.path(), 100).unwrap();
+        assert!(cache.has(&a) && cache.has(&b));
+        assert_eq!(cache.usage(), (11, 2));
+        assert!(!dir.path().join("stray.txt").exists());
+        assert!(!dir.path().join("incoming/partial").exists());
+        // A smaller bound on reopening evicts down to it.
+        drop(cache);
+        let cache = FileCache::open(dir.path(), 6).unwrap();
+        assert_eq!(cache.usage().1, 1);
+    }
+}

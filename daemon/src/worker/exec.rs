@@ -1,0 +1,359 @@
+//! Runs one unit of a user's command (`marmotctl run cmd`) on a worker: a process group in a
+//! fresh directory, a clean environment, output spooled to files, and a stop that leaves
+//! nothing running.
+//!
+//! Each unit gets a directory of its own (`UnitDir`), removed when the unit is dropped:
+//! - `work/`: the command's current directory and `HOME`, where its files appear;
+//! - `out/`: `$MARMOT_OUT`, files the unit hands back;
+//! - `stdout`, `stderr`: what it printed, written to disk as it comes, so a unit that prints
+//!   gigabytes costs the worker no memory (and the command cannot read or rewrite them from
+//!   its work dir).
+//!
+//! The command is the leader of a new process group, so everything it starts (a shell's
+//! children, a build's compilers) is stopped with it: SIGTERM to the group, then SIGKILL after
+//! [`GRACE`], on cancel or timeout; a group that outlives its leader's normal exit is stopped
+//! the same way, so no unit leaves processes behind.
+
+use nix::sys::signal::{killpg, Signal};
+use nix::unistd::Pid;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::{Duration, Instant, SystemTime};
+use tokio_util::sync::CancellationToken;
+
+/// How long a unit's processes have between SIGTERM and SIGKILL: short enough that a cancelled
+/// unit is gone within 100 ms of its stream's reset.
+pub const GRACE: Duration = Duration::from_millis(50);
+
+/// The environment variables a unit inherits from the worker (if set there); everything else
+/// is set by marmot or by `--env`.
+const INHERITED: [&str; 2] = ["PATH", "LANG"];
+/// The `PATH` of a unit when the worker has none.
+const DEFAULT_PATH: &str = "/usr/local/bin:/usr/bin:/bin";
+
+/// A unit's directory, removed with everything in it when dropped.
+#[derive(Debug)]
+pub struct UnitDir {
+    root: PathBuf,
+}
+
+impl UnitDir {
+    /// Makes `parent/NAME` with its `work/` and `out/`, `NAME` unique to this unit.
+    pub fn create(parent: &Path, name: &str) -> std::io::Result<UnitDir> {
+        std::fs::create_dir_all(parent)?;
+        let root = tempfile::Builder::new().prefix(name).tempdir_in(parent)?.keep();
+        let dir = UnitDir { root };
+        std::fs::create_dir(dir.work())?;
+        std::fs::create_dir(dir.out())?;
+        Ok(dir)
+    }
+
+    pub fn work(&self) -> PathBuf {
+        self.root.join("work")
+    }
+
+    pub fn out(&self) -> PathBuf {
+        self.root.join("out")
+    }
+
+    pub fn stdout(&self) -> PathBuf {
+        self.root.join("stdout")
+    }
+
+    pub fn stderr(&self) -> PathBuf {
+        self.root.join("stderr")
+    }
+}
+
+impl Drop for UnitDir {
+    fn drop(&mut self) {
+        if let Err(e) = std::fs::remove_dir_all(&self.root) {
+            tracing::warn!("cannot remove the unit directory {}: {e}", self.root.display());
+        }
+    }
+}
+
+/// What to run for a unit.
+#[derive(Clone, Debug)]
+pub struct UnitCommand {
+    /// The program and its arguments, replacement strings filled in.
+    pub argv: Vec<String>,
+    /// Set on top of the clean environment (`MARMOT_UNIT`, `MARMOT_INPUT`, `--env K=V`, …).
+    pub env: Vec<(String, String)>,
+    /// The longest the unit may run.
+    pub timeout: Option<Duration>,
+}
+
+/// How a unit ended.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Ending {
+    /// Its program exited with this status.
+    Exited(i32),
+    /// A signal killed it (not one marmot sent).
+    Signalled(i32),
+    /// It ran past its timeout and was stopped.
+    TimedOut,
+    /// The job or the chunk was cancelled and the unit stopped.
+    Cancelled,
+    /// Its program could not start (not found, not executable), in words.
+    NotStarted(String),
+}
+
+impl Ending {
+    /// Whether the unit succeeded.
+    pub fn success(&self) -> bool {
+        *self == Ending::Exited(0)
+    }
+}
+
+/// A unit that ran: how it ended, when it started and for how long.
+#[derive(Clone, Debug)]
+pub struct Ran {
+    pub ending: Ending,
+    pub started: SystemTime,
+    pub duration: Duration,
+}
+
+/// Runs `command` in `dir` until it ends, times out or `cancel` fires, and stops its process
+/// group in every case.
+pub async fn run(command: &UnitCommand, dir: &UnitDir, cancel: &CancellationToken) -> Ran {
+    let started = SystemTime::now();
+    let clock = Instant::now();
+    let ran = |ending| Ran { ending, started, duration: clock.elapsed() };
+    let spawned = spool(dir).and_then(|(stdout, stderr)| {
+        let (program, args) = command.argv.split_first().expect("a checked template has a program");
+        tokio::process::Command::new(program)
+            .args(args)
+            .env_clear()
+            .envs(clean_env(dir))
+            .envs(command.env.iter().map(|(k, v)| (k, v)))
+            .current_dir(dir.work())
+            .stdin(Stdio::null())
+            .stdout(stdout)
+            .stderr(stderr)
+            .process_group(0)
+            .kill_on_drop(true)
+            .spawn()
+    });
+    let mut child = match spawned {
+        Ok(child) => child,
+        Err(e) => return ran(Ending::NotStarted(format!("cannot run `{}`: {e}", command.argv[0]))),
+    };
+    let group = child.id().map(|pid| Pid::from_raw(pid as i32));
+    let deadline = async {
+        match command.timeout {
+            Some(timeout) => tokio::time::sleep(timeout).await,
+            None => std::future::pending().await,
+        }
+    };
+    let ending = tokio::select! {
+        status = child.wait() => match status {
+            Ok(status) => ending_of(status),
+            Err(e) => Ending::NotStarted(format!("cannot wait for `{}`: {e}", command.argv[0])),
+        },
+        () = deadline => Ending::TimedOut,
+        () = cancel.cancelled() => Ending::Cancelled,
+    };
+    if let Some(group) = group {
+        stop_group(group, &mut child).await;
+    }
+    // Reaped: the leader is dead by now (killed with its group, or exited before).
+    let _ = child.wait().await;
+    ran(ending)
+}
+
+/// The files the unit's stdout and stderr go to.
+fn spool(dir: &UnitDir) -> std::io::Result<(std::fs::File, std::fs::File)> {
+    Ok((std::fs::File::create(dir.stdout())?, std::fs::File::create(dir.stderr())?))
+}
+
+/// The environment every unit starts from: the worker's `PATH` and `LANG`, `HOME` its work
+/// dir, `MARMOT_OUT` its out dir; nothing else of the worker's (no credentials, no
+/// `SSH_AUTH_SOCK`, no `NOTIFY_SOCKET`).
+fn clean_env(dir: &UnitDir) -> Vec<(String, String)> {
+    let mut env: Vec<(String, String)> = INHERITED
+        .iter()
+        .filter_map(|k| std::env::var(k).ok().map(|v| (k.to_string(), v)))
+        .collect();
+    if !env.iter().any(|(k, _)| k == "PATH") {
+        env.push(("PATH".into(), DEFAULT_PATH.into()));
+    }
+    env.push(("HOME".into(), dir.work().display().to_string()));
+    env.push(("MARMOT_OUT".into(), dir.out().display().to_string()));
+    env
+}
+
+fn ending_of(status: std::process::ExitStatus) -> Ending {
+    use std::os::unix::process::ExitStatusExt;
+    match (status.code(), status.signal()) {
+        (Some(code), _) => Ending::Exited(code),
+        (None, Some(signal)) => Ending::Signalled(signal),
+        (None, None) => Ending::Exited(-1),
+    }
+}
+
+/// Stops every process left in `group` (whose leader is `leader`): SIGTERM, then SIGKILL
+/// after [`GRACE`] if any is left. Returns early once the leader is reaped and the group empty.
+async fn stop_group(group: Pid, leader: &mut tokio::process::Child) {
+    if killpg(group, Signal::SIGTERM).is_err() {
+        return; // The group is empty: nothing was left.
+    }
+    let until = Instant::now() + GRACE;
+    while Instant::now() < until {
+        tokio::time::sleep(Duration::from_millis(2)).await;
+        let reaped = matches!(leader.try_wait(), Ok(Some(_)) | Err(_));
+        if reaped && killpg(group, None).is_err() {
+            return;
+        }
+    }
+    let _ = killpg(group, Signal::SIGKILL);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sh(script: &str) -> UnitCommand {
+        UnitCommand {
+            argv: vec!["sh".into(), "-c".into(), script.into()],
+            env: vec![],
+            timeout: None,
+        }
+    }
+
+    fn alive(pid: i32) -> bool {
+        // A zombie still answers signal 0; it is reaped by init (or us) soon, so read its state.
+        match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+            Ok(stat) => !stat.rsplit_once(") ").is_some_and(|(_, rest)| rest.starts_with('Z')),
+            Err(_) => false,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_unit_runs_in_its_own_dir_with_a_clean_environment_and_its_output_spooled() {
+        let parent = tempfile::tempdir().unwrap();
+        let dir = UnitDir::create(parent.path(), "unit-1-").unwrap();
+        let mut command =
+            sh("pwd; env | sort; echo oops >&2; echo made > \"$MARMOT_OUT/result\"; exit 3");
+        command.env.push(("MARMOT_UNIT".into(), "1".into()));
+        let ran = run(&command, &dir, &CancellationToken::new()).await;
+        assert_eq!(ran.ending, Ending::Exited(3));
+        assert!(!ran.ending.success());
+        let stdout = std::fs::read_to_string(dir.stdout()).unwrap();
+        let work = dir.work().display().to_string();
+        assert_eq!(stdout.lines().next(), Some(work.as_str()));
+        let names: Vec<&str> =
+            stdout.lines().skip(1).filter_map(|l| l.split_once('=')).map(|(k, _)| k).collect();
+        // `sh` adds PWD (and may add SHLVL or _): nothing from the worker's environment.
+        let expected = ["HOME", "LANG", "MARMOT_OUT", "MARMOT_UNIT", "PATH", "PWD", "SHLVL", "_"];
+        assert!(names.iter().all(|n| expected.contains(n)), "{names:?}");
+        assert!(stdout.contains(&format!("HOME={work}")));
+        assert_eq!(std::fs::read_to_string(dir.stderr()).unwrap(), "oops\n");
+        assert_eq!(std::fs::read_to_string(dir.out().join("result")).unwrap(), "made\n");
+        let root = dir.root.clone();
+        drop(dir);
+        assert!(!root.exists(), "a unit's directory goes with it");
+    }
+
+    #[tokio::test]
+    async fn success_signals_and_programs_that_cannot_start() {
+        let parent = tempfile::tempdir().unwrap();
+        let dir = UnitDir::create(parent.path(), "u").unwrap();
+        let cancel = CancellationToken::new();
+        let ran = run(&sh("true"), &dir, &cancel).await;
+        assert_eq!(ran.ending, Ending::Exited(0));
+        assert!(ran.ending.success());
+        assert!(ran.started <= SystemTime::now() && ran.duration < Duration::from_secs(5));
+        assert_eq!(run(&sh("kill -9 $$"), &dir, &cancel).await.ending, Ending::Signalled(9));
+        let missing =
+            UnitCommand { argv: vec!["no-such-program-x".into()], env: vec![], timeout: None };
+        let Ending::NotStarted(why) = run(&missing, &dir, &cancel).await.ending else {
+            panic!("a missing program cannot start")
+        };
+        assert!(why.starts_with("cannot run `no-such-program-x`:"), "{why}");
+    }
+
+    /// Runs `script` (which writes its background child's pid to `pids`), stops it with
+    /// `stop`, and checks that the leader and its child are both gone within 100 ms.
+    async fn stopped_whole(
+        script: &str,
+        timeout: Option<Duration>,
+        cancel_after: Option<Duration>,
+    ) -> Ending {
+        let parent = tempfile::tempdir().unwrap();
+        let dir = UnitDir::create(parent.path(), "u").unwrap();
+        let command = UnitCommand { timeout, ..sh(script) };
+        let cancel = CancellationToken::new();
+        let pids = dir.work().join("pids");
+        let unit = run(&command, &dir, &cancel);
+        tokio::pin!(unit);
+        // Wait for both processes to exist (an event, not a fixed sleep).
+        let (leader, child) = loop {
+            tokio::select! {
+                ran = &mut unit => panic!("ended before it started: {ran:?}"),
+                () = tokio::time::sleep(Duration::from_millis(5)) => {}
+            }
+            let text = std::fs::read_to_string(&pids).unwrap_or_default();
+            let ids: Vec<i32> = text.split_whitespace().filter_map(|p| p.parse().ok()).collect();
+            if let [leader, child] = ids[..] {
+                break (leader, child);
+            }
+        };
+        assert!(alive(leader) && alive(child));
+        if let Some(after) = cancel_after {
+            tokio::time::sleep(after).await;
+            cancel.cancel();
+        }
+        let asked = Instant::now();
+        let ran = unit.await;
+        let ended = Instant::now();
+        // Asked when cancelled, or at the timeout's deadline. Every process of the unit must be
+        // gone 100 ms later (a SIGKILL takes effect as the process next runs: poll for it).
+        let asked = match timeout {
+            Some(timeout) if cancel_after.is_none() => ended - (ran.duration - timeout),
+            _ => asked,
+        };
+        assert!(ended - asked < Duration::from_millis(100), "stopped in {:?}", ended - asked);
+        while (alive(leader) || alive(child)) && asked.elapsed() < Duration::from_millis(100) {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        assert!(!alive(leader) && !alive(child), "the unit's whole group is gone within 100 ms");
+        ran.ending
+    }
+
+    #[tokio::test]
+    async fn cancel_kills_the_unit_and_its_children_within_100_ms() {
+        let script = "sleep 30 & echo $$ $! > pids; wait";
+        let ending = stopped_whole(script, None, Some(Duration::ZERO)).await;
+        assert_eq!(ending, Ending::Cancelled);
+    }
+
+    #[tokio::test]
+    async fn a_unit_deaf_to_sigterm_is_killed_after_the_grace_time() {
+        let script = "trap '' TERM; sleep 30 & echo $$ $! > pids; wait; wait";
+        let ending = stopped_whole(script, None, Some(Duration::ZERO)).await;
+        assert_eq!(ending, Ending::Cancelled);
+    }
+
+    #[tokio::test]
+    async fn a_unit_past_its_timeout_is_stopped() {
+        let script = "sleep 30 & echo $$ $! > pids; wait";
+        let ending = stopped_whole(script, Some(Duration::from_millis(300)), None).await;
+        assert_eq!(ending, Ending::TimedOut);
+    }
+
+    #[tokio::test]
+    async fn processes_left_behind_by_a_finished_unit_are_stopped() {
+        let parent = tempfile::tempdir().unwrap();
+        let dir = UnitDir::create(parent.path(), "u").unwrap();
+        let pids = dir.work().join("pids");
+        let ran = run(&sh("sleep 30 & echo $! > pids"), &dir, &CancellationToken::new()).await;
+        assert_eq!(ran.ending, Ending::Exited(0));
+        let child: i32 = std::fs::read_to_string(pids).unwrap().trim().parse().unwrap();
+        let ended = Instant::now();
+        while alive(child) && ended.elapsed() < Duration::from_millis(100) {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        assert!(!alive(child), "the background child outlived its unit");
+    }
+}
