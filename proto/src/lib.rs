@@ -7,7 +7,8 @@
 //!   the daemon, an in-memory pipe in tests).
 //! - [`wire`]: the messages coordinator and workers exchange, named by who opens the stream,
 //!   including what a chunk of a job is on its way to a worker and what it returns.
-//! - [`command`]: a user's command as a template with GNU parallel's replacement strings.
+//! - [`command`]: users' commands over lists of inputs: the template with GNU parallel's
+//!   replacement strings, inputs, `--halt`, the joblog.
 //! - [`job`]: what a user asks for (a job's task and parameters) and the units of its work.
 //! - [`result`]: what a finished job computed, typed per task.
 //! - [`paths`]: default socket and state locations, shared by both binaries.

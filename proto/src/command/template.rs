@@ -1,6 +1,5 @@
-//! A user's command over a list of inputs (`marmotctl run cmd -- COMMAND ARGS…`): the
-//! command as a template with GNU parallel's replacement strings, checked once where it is
-//! typed and expanded per unit where it runs.
+//! The command of `marmotctl run cmd -- COMMAND ARGS…` as a template with GNU parallel's
+//! replacement strings, checked once where it is typed and expanded per unit where it runs.
 //!
 //! | string | stands for                              | `dir/clip.tar.gz`, unit 3 |
 //! |--------|-----------------------------------------|---------------------------|
@@ -12,6 +11,8 @@
 //! | `{/.}` | the base name without its extension     | `clip.tar`                |
 //!
 //! A command with none of them gets the input as one more argument, as GNU parallel does.
+//! One difference, on purpose: a base name that starts with its only dot (`.bashrc`) has no
+//! extension here, where GNU parallel's `{/.}` makes it empty.
 //! Commands run without a shell: each argument stays one argument whatever the input holds
 //! (spaces, quotes, `;`), so an input cannot inject words. A command that wants a shell runs
 //! one (`sh -c '…'`) and should read its input from `$MARMOT_INPUT`, not from `{}` pasted into
@@ -208,6 +209,7 @@ mod tests {
     fn every_replacement_string_as_gnu_parallel_fills_it() {
         let t = template(&["x", "{}", "{#}", "{.}", "{/}", "{//}", "{/.}"]);
         assert!(t.replaces());
+        assert_eq!(t.argv(), ["x", "{}", "{#}", "{.}", "{/}", "{//}", "{/.}"], "kept as typed");
         assert_eq!(
             t.expand("dir/clip.tar.gz", 3),
             ["x", "dir/clip.tar.gz", "3", "dir/clip.tar", "clip.tar.gz", "dir", "clip.tar"]

@@ -1,0 +1,18 @@
+//! Users' commands over lists of inputs (`marmotctl run cmd`), the parts both binaries share:
+//! what a command and its inputs may be, when a job halts, and how its units are logged.
+//!
+//! # Layout
+//! - [`template`]: the command with GNU parallel's replacement strings (`{}`, `{#}`, `{.}`,
+//!   `{/}`, `{//}`, `{/.}`), checked where it is typed, expanded where it runs.
+//! - [`inputs`]: the inputs, one per unit, from arguments or lines, bounded.
+//! - [`halt`]: `--halt now,fail=1` and friends: when failures (or successes) stop a job, and
+//!   the exit status that counts failed units.
+//! - [`joblog`]: `--joblog FILE`, one line per unit in GNU parallel's columns.
+
+pub mod halt;
+pub mod inputs;
+pub mod joblog;
+pub mod template;
+
+pub use halt::{Halt, Tally, Verdict};
+pub use template::{Template, TemplateError};
