@@ -304,7 +304,7 @@ mod tests {
     #[test]
     fn a_file_is_stored_once_checked_and_linked_read_only() {
         let dir = tempfile::tempdir().unwrap();
-        let cache = FileCache::open(&dir.path().join("files"), 1000).unwrap();
+        let cache = FileCache::open(&dir.path().join("files"), DEFAULT_LIMIT).unwrap();
         let name = put(&cache, b"#!/bin/sh\necho hi\n");
         assert!(cache.has(&name));
         assert_eq!(cache.usage(), (18, 1));
@@ -355,9 +355,12 @@ mod tests {
         let a = put(&cache, &[b'a'; 10]);
         let b = put(&cache, &[b'b'; 10]);
         let c = put(&cache, &[b'c'; 10]);
+        let used = |name: &String| cache.lock().entries[name].used;
+        assert!(used(&a) < used(&b) && used(&b) < used(&c), "stored in order");
         let work = tempfile::tempdir().unwrap();
         // a used last, b pinned by a running unit: c is the one to go.
         cache.release(cache.link(&a, &work.path().join("a")).unwrap());
+        assert!(used(&a) > used(&c) && used(&c) > used(&b), "a link counts as a use");
         let pinned_b = cache.link(&b, &work.path().join("b")).unwrap();
         let d = put(&cache, &[b'd'; 10]);
         assert!(cache.has(&a) && cache.has(&b) && cache.has(&d) && !cache.has(&c));
@@ -370,6 +373,20 @@ mod tests {
         let f = put(&cache, &[b'f'; 5]);
         assert!(cache.has(&e) && cache.has(&f) && !cache.has(&b));
         assert_eq!(cache.usage(), (25, 2));
+    }
+
+    #[test]
+    fn a_file_received_twice_at_once_is_stored_and_counted_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = FileCache::open(dir.path(), 100).unwrap();
+        let name = sha(b"twice");
+        let mut first = cache.receive(&name, 5).unwrap();
+        let mut second = cache.receive(&name, 5).unwrap();
+        first.write(b"twice").unwrap();
+        second.write(b"twice").unwrap();
+        first.finish().unwrap();
+        second.finish().unwrap();
+        assert_eq!(cache.usage(), (5, 1));
     }
 
     #[test]
@@ -394,16 +411,22 @@ mod tests {
             let cache = FileCache::open(dir.path(), 100).unwrap();
             (put(&cache, b"first"), put(&cache, b"second"))
         };
+        // The older file by modification time counts as the less recently used.
+        let aged = std::time::SystemTime::now() - std::time::Duration::from_secs(60);
+        std::fs::File::open(dir.path().join(&b)).unwrap().set_modified(aged).unwrap();
         std::fs::write(dir.path().join("stray.txt"), b"?").unwrap();
         std::fs::write(dir.path().join("incoming/partial"), b"half").unwrap();
         let cache = FileCache::open(dir.path(), 100).unwrap();
         assert!(cache.has(&a) && cache.has(&b));
         assert_eq!(cache.usage(), (11, 2));
+        let used = |name: &String| cache.lock().entries[name].used;
+        assert!(used(&b) < used(&a));
         assert!(!dir.path().join("stray.txt").exists());
         assert!(!dir.path().join("incoming/partial").exists());
         // A smaller bound on reopening evicts down to it.
         drop(cache);
         let cache = FileCache::open(dir.path(), 6).unwrap();
-        assert_eq!(cache.usage().1, 1);
+        assert!(cache.has(&a) && !cache.has(&b), "the older one went");
+        assert_eq!(cache.usage(), (5, 1));
     }
 }

@@ -125,7 +125,7 @@ pub async fn run(command: &UnitCommand, dir: &UnitDir, cancel: &CancellationToke
         tokio::process::Command::new(program)
             .args(args)
             .env_clear()
-            .envs(clean_env(dir))
+            .envs(clean_env(dir, |k| std::env::var(k).ok()))
             .envs(command.env.iter().map(|(k, v)| (k, v)))
             .current_dir(dir.work())
             .stdin(Stdio::null())
@@ -170,11 +170,9 @@ fn spool(dir: &UnitDir) -> std::io::Result<(std::fs::File, std::fs::File)> {
 /// The environment every unit starts from: the worker's `PATH` and `LANG`, `HOME` its work
 /// dir, `MARMOT_OUT` its out dir; nothing else of the worker's (no credentials, no
 /// `SSH_AUTH_SOCK`, no `NOTIFY_SOCKET`).
-fn clean_env(dir: &UnitDir) -> Vec<(String, String)> {
-    let mut env: Vec<(String, String)> = INHERITED
-        .iter()
-        .filter_map(|k| std::env::var(k).ok().map(|v| (k.to_string(), v)))
-        .collect();
+fn clean_env(dir: &UnitDir, worker_env: impl Fn(&str) -> Option<String>) -> Vec<(String, String)> {
+    let mut env: Vec<(String, String)> =
+        INHERITED.iter().filter_map(|k| worker_env(k).map(|v| (k.to_string(), v))).collect();
     if !env.iter().any(|(k, _)| k == "PATH") {
         env.push(("PATH".into(), DEFAULT_PATH.into()));
     }
@@ -185,11 +183,8 @@ fn clean_env(dir: &UnitDir) -> Vec<(String, String)> {
 
 fn ending_of(status: std::process::ExitStatus) -> Ending {
     use std::os::unix::process::ExitStatusExt;
-    match (status.code(), status.signal()) {
-        (Some(code), _) => Ending::Exited(code),
-        (None, Some(signal)) => Ending::Signalled(signal),
-        (None, None) => Ending::Exited(-1),
-    }
+    // On Unix a process either exits with a code or is killed by a signal.
+    status.code().map_or_else(|| Ending::Signalled(status.signal().unwrap_or(0)), Ending::Exited)
 }
 
 /// Stops every process left in `group` (whose leader is `leader`): SIGTERM, then SIGKILL
@@ -248,11 +243,37 @@ mod tests {
         let expected = ["HOME", "LANG", "MARMOT_OUT", "MARMOT_UNIT", "PATH", "PWD", "SHLVL", "_"];
         assert!(names.iter().all(|n| expected.contains(n)), "{names:?}");
         assert!(stdout.contains(&format!("HOME={work}")));
+        let path = std::env::var("PATH").unwrap_or_else(|_| DEFAULT_PATH.into());
+        assert!(stdout.lines().any(|l| l == format!("PATH={path}")), "the worker's PATH");
         assert_eq!(std::fs::read_to_string(dir.stderr()).unwrap(), "oops\n");
         assert_eq!(std::fs::read_to_string(dir.out().join("result")).unwrap(), "made\n");
         let root = dir.root.clone();
         drop(dir);
         assert!(!root.exists(), "a unit's directory goes with it");
+    }
+
+    #[test]
+    fn a_worker_without_path_or_lang_gives_its_units_a_default_path() {
+        let parent = tempfile::tempdir().unwrap();
+        let dir = UnitDir::create(parent.path(), "u").unwrap();
+        let keys = |env: Vec<(String, String)>| -> Vec<String> {
+            env.into_iter().map(|(k, v)| format!("{k}={v}")).collect()
+        };
+        let (home, out) = (dir.work().display().to_string(), dir.out().display().to_string());
+        assert_eq!(
+            keys(clean_env(&dir, |_| None)),
+            [format!("PATH={DEFAULT_PATH}"), format!("HOME={home}"), format!("MARMOT_OUT={out}")]
+        );
+        let lang_only = |k: &str| (k == "LANG").then(|| "C.UTF-8".to_string());
+        assert_eq!(
+            keys(clean_env(&dir, lang_only))[..2],
+            ["LANG=C.UTF-8", &format!("PATH={DEFAULT_PATH}")]
+        );
+        let both = |k: &str| Some(format!("{k}-value"));
+        assert_eq!(
+            keys(clean_env(&dir, both))[..3],
+            ["PATH=PATH-value", "LANG=LANG-value", &format!("HOME={home}")]
+        );
     }
 
     #[tokio::test]
@@ -333,6 +354,34 @@ mod tests {
         let script = "trap '' TERM; sleep 30 & echo $$ $! > pids; wait; wait";
         let ending = stopped_whole(script, None, Some(Duration::ZERO)).await;
         assert_eq!(ending, Ending::Cancelled);
+    }
+
+    #[tokio::test]
+    async fn a_child_deaf_to_sigterm_is_killed_though_its_leader_obeyed() {
+        let script = "(trap '' TERM; sleep 30) & echo $$ $! > pids; wait";
+        let ending = stopped_whole(script, None, Some(Duration::ZERO)).await;
+        assert_eq!(ending, Ending::Cancelled);
+    }
+
+    #[tokio::test]
+    async fn a_unit_has_its_grace_time_to_clean_up() {
+        let script = "trap 'sleep 0.01; echo bye > \"$MARMOT_OUT/bye\"; exit 0' TERM; sleep 30 & echo $$ $! > pids; wait";
+        let parent = tempfile::tempdir().unwrap();
+        let dir = UnitDir::create(parent.path(), "u").unwrap();
+        let cancel = CancellationToken::new();
+        let pids = dir.work().join("pids");
+        let command = sh(script);
+        let unit = run(&command, &dir, &cancel);
+        tokio::pin!(unit);
+        while std::fs::read_to_string(&pids).unwrap_or_default().split_whitespace().count() < 2 {
+            tokio::select! {
+                ran = &mut unit => panic!("ended before it started: {ran:?}"),
+                () = tokio::time::sleep(Duration::from_millis(5)) => {}
+            }
+        }
+        cancel.cancel();
+        assert_eq!(unit.await.ending, Ending::Cancelled);
+        assert_eq!(std::fs::read_to_string(dir.out().join("bye")).unwrap(), "bye\n");
     }
 
     #[tokio::test]

@@ -153,7 +153,10 @@ mod tests {
         let e = read(b"a\nb\0c\n").unwrap_err();
         assert_eq!(e.to_string(), "input 2 holds a NUL byte, which no program can receive");
         let longest = "x".repeat(MAX_INPUT_BYTES);
-        assert_eq!(read(format!("{longest}\r\n").as_bytes()).unwrap(), [longest.clone()]);
+        assert_eq!(
+            read(format!("{longest}\r\n").as_bytes()).unwrap(),
+            std::slice::from_ref(&longest)
+        );
         let e = read(format!("a\n{longest}y\n").as_bytes()).unwrap_err();
         assert!(matches!(e, InputError::TooLong { number: 2, .. }), "{e}");
         let e = read(format!("{longest}yy").as_bytes()).unwrap_err();
