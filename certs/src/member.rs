@@ -148,8 +148,14 @@ mod tests {
             join.complete(worker.path(), cert.clone(), authority.ca_der().to_vec()).unwrap();
         let info = crate::cert_info(&cert).unwrap();
 
-        let same = authority.renew_worker(&info).unwrap();
-        let Err(e) = member.store_renewal(worker.path(), &same) else { panic!("stored") };
+        // Renewed for a shorter life: it expires before the stored one even when the renewal
+        // is signed in a later second than the original (certificates count whole seconds;
+        // renewing for the same life made this test fail across a second's turn).
+        let shorter = Authority::load_or_create(coordinator.path(), "coordinator.marmot", &[])
+            .unwrap()
+            .with_worker_cert_life(short / 2);
+        let earlier = shorter.renew_worker(&info).unwrap();
+        let Err(e) = member.store_renewal(worker.path(), &earlier) else { panic!("stored") };
         assert!(e.to_string().contains("expires no later"), "{e}");
 
         let other = PendingJoin::new("w2").unwrap();
