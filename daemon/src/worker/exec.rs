@@ -294,6 +294,25 @@ mod tests {
         assert!(why.starts_with("cannot run `no-such-program-x`:"), "{why}");
     }
 
+    /// Waits for a unit's script to write its own pid and its background child's to `pids`
+    /// (an event, not a fixed sleep), and returns them.
+    async fn both_started(
+        mut unit: std::pin::Pin<&mut impl std::future::Future<Output = Ran>>,
+        pids: &Path,
+    ) -> (i32, i32) {
+        loop {
+            tokio::select! {
+                ran = &mut unit => panic!("ended before it started: {ran:?}"),
+                () = tokio::time::sleep(Duration::from_millis(5)) => {}
+            }
+            let text = std::fs::read_to_string(pids).unwrap_or_default();
+            let ids: Vec<i32> = text.split_whitespace().filter_map(|p| p.parse().ok()).collect();
+            if let [leader, child] = ids[..] {
+                return (leader, child);
+            }
+        }
+    }
+
     /// Runs `script` (which writes its background child's pid to `pids`), stops it with
     /// `stop`, and checks that the leader and its child are both gone within 100 ms.
     async fn stopped_whole(
@@ -308,18 +327,7 @@ mod tests {
         let pids = dir.work().join("pids");
         let unit = run(&command, &dir, &cancel);
         tokio::pin!(unit);
-        // Wait for both processes to exist (an event, not a fixed sleep).
-        let (leader, child) = loop {
-            tokio::select! {
-                ran = &mut unit => panic!("ended before it started: {ran:?}"),
-                () = tokio::time::sleep(Duration::from_millis(5)) => {}
-            }
-            let text = std::fs::read_to_string(&pids).unwrap_or_default();
-            let ids: Vec<i32> = text.split_whitespace().filter_map(|p| p.parse().ok()).collect();
-            if let [leader, child] = ids[..] {
-                break (leader, child);
-            }
-        };
+        let (leader, child) = both_started(unit.as_mut(), &pids).await;
         assert!(alive(leader) && alive(child));
         if let Some(after) = cancel_after {
             tokio::time::sleep(after).await;
@@ -373,12 +381,7 @@ mod tests {
         let command = sh(script);
         let unit = run(&command, &dir, &cancel);
         tokio::pin!(unit);
-        while std::fs::read_to_string(&pids).unwrap_or_default().split_whitespace().count() < 2 {
-            tokio::select! {
-                ran = &mut unit => panic!("ended before it started: {ran:?}"),
-                () = tokio::time::sleep(Duration::from_millis(5)) => {}
-            }
-        }
+        both_started(unit.as_mut(), &pids).await;
         cancel.cancel();
         assert_eq!(unit.await.ending, Ending::Cancelled);
         assert_eq!(std::fs::read_to_string(dir.out().join("bye")).unwrap(), "bye\n");

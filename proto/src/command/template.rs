@@ -113,19 +113,21 @@ impl Template {
 
     /// The command for unit `number` (from 1) over `input`.
     pub fn expand(&self, input: &str, number: u64) -> Vec<String> {
+        let mut replaced = false;
         let mut argv: Vec<String> =
-            self.argv.iter().map(|arg| expand(arg, input, number)).collect();
-        if !self.replaces() {
+            self.argv.iter().map(|arg| expand(arg, input, number, &mut replaced)).collect();
+        if !replaced {
             argv.push(input.to_string());
         }
         argv
     }
 }
 
-/// `arg` with its replacement strings filled in.
-fn expand(arg: &str, input: &str, number: u64) -> String {
+/// `arg` with its replacement strings filled in; `replaced` set if it had any.
+fn expand(arg: &str, input: &str, number: u64, replaced: &mut bool) -> String {
     let mut out = String::with_capacity(arg.len() + input.len());
     for piece in pieces(arg) {
+        *replaced |= !matches!(piece, Piece::Text(_));
         match piece {
             Piece::Text(text) => out.push_str(text),
             Piece::Input => out.push_str(input),
