@@ -163,6 +163,66 @@ pub enum RunTask {
     /// A body thrown up, every dt seconds until it lands: `t y` lines (gnuplot-ready) and a
     /// plot, streamed in order while the cluster computes them.
     Freefall(FreefallArgs),
+    /// Your own command once per input, on free worker slots, in the manner of GNU parallel:
+    /// `marmotctl run cmd --input-files '*.log' -- gzip -9 {}`,
+    /// `marmotctl run cmd -- echo {} ::: a b c`. Exits with the number of failed units
+    /// (at most 101).
+    #[command(arg_required_else_help = true)]
+    Cmd(Box<CmdArgs>),
+}
+
+#[derive(Args, Debug)]
+pub struct CmdArgs {
+    /// Inputs, one unit each, after `:::` (here, or after the command: `-- CMD ::: a b`).
+    #[arg(value_name = "::: INPUT")]
+    pub inputs: Vec<String>,
+    /// Read inputs from FILE, one per line (`-` for stdin).
+    #[arg(long = "inputs", value_name = "FILE")]
+    pub inputs_from: Option<PathBuf>,
+    /// One unit per file matching each GLOB: the file is sent to the worker that runs it and
+    /// appears in its work dir under its own name, which is the input ({}).
+    #[arg(long, value_name = "GLOB", num_args = 1..)]
+    pub input_files: Vec<String>,
+    /// A file every unit gets in its work dir, under its own name (a script, data, a
+    /// program); repeatable. Sent to each worker once, cached there by content.
+    #[arg(long = "file", value_name = "PATH")]
+    pub files: Vec<PathBuf>,
+    /// Print units' output in input order (through a bounded window) instead of as they end.
+    #[arg(long, short = 'k')]
+    pub keep_order: bool,
+    /// Files a unit writes under $MARMOT_OUT come back into DIR/<unit number>/.
+    #[arg(long, value_name = "DIR")]
+    pub results: Option<PathBuf>,
+    /// Write one line per unit (GNU parallel's joblog columns) to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub joblog: Option<PathBuf>,
+    /// Run a failed unit again, on another worker if there is one, up to N times.
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    pub retries: u32,
+    /// Stop the job on failures or successes: now,fail=1 (kill running units), soon,fail=3
+    /// (let them finish), now,success=1, soon,fail=10%, never.
+    #[arg(long, default_value = "never", value_name = "RULE")]
+    pub halt: proto::command::Halt,
+    /// Stop a unit that runs longer, e.g. 30s, 5m; it counts as failed.
+    #[arg(long, value_parser = humantime::parse_duration)]
+    pub timeout: Option<std::time::Duration>,
+    /// Slots a unit takes on its worker, for multi-threaded commands.
+    #[arg(long, default_value_t = 1, value_name = "N")]
+    pub slots_per_unit: u32,
+    /// Set a variable in each unit's environment (K=V), repeatable.
+    #[arg(long = "env", value_name = "K=V", value_parser = parse_env)]
+    pub env: Vec<(String, String)>,
+    /// The command and its arguments, after `--`, with GNU parallel's replacement strings:
+    /// {} the input, {#} its number, {.} without extension, {/} base name, {//} directory,
+    /// {/.} base name without extension; without any, the input is appended.
+    #[arg(last = true, value_name = "COMMAND")]
+    pub command: Vec<String>,
+}
+
+fn parse_env(s: &str) -> Result<(String, String), String> {
+    let (key, value) = s.split_once('=').ok_or_else(|| format!("'{s}' is not K=V"))?;
+    proto::command::spec::check_env_key(key)?;
+    Ok((key.to_string(), value.to_string()))
 }
 
 #[derive(Args, Debug)]

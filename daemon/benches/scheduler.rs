@@ -16,7 +16,10 @@ fn setup(jobs: u64) -> (Scheduler<u64>, Vec<u64>) {
     let mut s = Scheduler::new(Config::default());
     let mut running = vec![];
     for worker in 0..16 {
-        s.handle(Duration::ZERO, Event::WorkerJoined { worker, slots: 4, quarantined: false });
+        s.handle(
+            Duration::ZERO,
+            Event::WorkerJoined { worker, slots: 4, quarantined: false, exec: true },
+        );
     }
     for job in 0..jobs {
         // One unit a second and chunks of at most 0.5 s: one unit per chunk.

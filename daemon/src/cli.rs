@@ -162,6 +162,10 @@ pub struct CoordinatorArgs {
     /// refuses. Jobs it held are not resumed.
     #[arg(long)]
     pub journal_reset: bool,
+    /// How much the store of files uploaded for commands (`marmotctl run cmd --file`) may
+    /// hold before the least recently used are removed, e.g. 4GiB.
+    #[arg(long, default_value = "8GiB", value_parser = parse_size)]
+    pub file_store: u64,
 }
 
 #[derive(Args, Debug)]
@@ -193,6 +197,13 @@ pub struct WorkerArgs {
     /// a short network outage costs no work.
     #[arg(long, default_value = "60s", value_parser = parse_duration)]
     pub lease: Duration,
+    /// Run no users' commands (`marmotctl run cmd`): their units go to other workers.
+    #[arg(long)]
+    pub no_exec: bool,
+    /// How much the cache of command files (`--file`, `--input-files`) may hold before the
+    /// least recently used are removed, e.g. 500MiB, 2GiB.
+    #[arg(long, default_value = "2GiB", value_parser = parse_size)]
+    pub file_cache: u64,
     /// Internal: the trial start of a newly received binary (connect, shake hands, exit).
     #[arg(long = "update-trial", hide = true)]
     pub update_trial: bool,
@@ -206,6 +217,13 @@ pub struct LocalArgs {
     /// Slots per worker [default: the machine's cores shared between the workers]
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..=4096))]
     pub slots: Option<u32>,
+}
+
+/// A size in bytes, written like 500MiB, 2GiB or 1.5GB.
+pub fn parse_size(s: &str) -> Result<u64, String> {
+    let size: bytesize::ByteSize =
+        s.parse().map_err(|e| format!("{e}: write sizes like 500MiB or 2GiB"))?;
+    Ok(size.as_u64())
 }
 
 fn parse_duration(s: &str) -> Result<Duration, String> {
@@ -293,6 +311,7 @@ impl CoordinatorArgs {
                 keep_count: self.keep_results_count,
             },
             journal_reset: self.journal_reset,
+            file_store: self.file_store,
         }
     }
 }
@@ -332,6 +351,8 @@ impl WorkerArgs {
             dead_after: self.dead_after,
             lease: self.lease,
             updatable: true,
+            exec: !self.no_exec,
+            file_cache: self.file_cache,
         }
     }
 }

@@ -8,6 +8,7 @@
 //! - [`coordinator`]: accepts workers over QUIC, drives the scheduler, serves the control API.
 //! - [`journal`]: the coordinator's jobs in SQLite, so they outlive it.
 //! - [`worker`]: joins, connects forever, runs chunks on a pool of slot threads.
+//! - [`cache`]: files of users' commands by SHA-256, bounded, on both roles.
 //! - [`transport`]: quinn endpoints and transport settings shared by both roles.
 //! - [`update`]: receiving, checking and installing a new `marmotd`, with rollback.
 //! - [`local`]: a coordinator and N workers in one process, and the `demo`.
@@ -18,6 +19,7 @@
 //! - [`fatal`]: errors that restarting cannot fix (exit status 78, not restarted by systemd).
 //! - [`state_dir`]: each role's state directory, and the lock that keeps it to one process.
 
+pub mod cache;
 pub mod cli;
 pub mod coordinator;
 pub mod fatal;

@@ -43,6 +43,7 @@ impl LocalCluster {
             verify: coordinator::DEFAULT_VERIFY,
             retention: Default::default(),
             journal_reset: false,
+            file_store: crate::cache::DEFAULT_LIMIT,
         };
         let coordinator = coordinator::start(config, shutdown.clone()).await?;
         let token = coordinator.cluster.authority.join_token()?.to_string();
@@ -58,6 +59,8 @@ impl LocalCluster {
                 dead_after: DEFAULT_DEAD_AFTER,
                 lease: crate::worker::DEFAULT_LEASE,
                 updatable: false,
+                exec: true,
+                file_cache: crate::cache::DEFAULT_LIMIT,
             };
             let shutdown = shutdown.clone();
             workers.spawn(async move {

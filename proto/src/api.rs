@@ -15,6 +15,16 @@
 //!   [`FIRST_UNIT_HEADER`], [`CHUNKS_HEADER`] and [`UNITS_HEADER`]; `204 No Content` when it is not ready
 //!   within the wait. A client takes chunks in order; each chunk is handed out once, and
 //!   taking it lets the job run further (the coordinator holds only a window of chunks)
+//! - `GET /v1/jobs/{id}/output/{n}?offset=O&wait_ms=N` → delivery n of a `cmd` job's output
+//!   (the spool of one chunk's units, laid out as [`crate::command::spool`] says), from byte O,
+//!   at most [`OUTPUT_PIECE`] bytes, with header [`OUTPUT_SIZE_HEADER`] (the delivery's whole
+//!   size); `204 No Content` when it is not ready within the wait, with [`OUTPUT_END_HEADER`]
+//!   when it never will be (the job ended with fewer deliveries). Deliveries are numbered as
+//!   units finish (or in input order, for `keep_order`); asking for n lets go of those before
+//!   it
+//! - `PUT /v1/files/{sha256}?size=N` (the raw bytes) → [`FileInfo`]: stores a file for
+//!   commands, checked against its SHA-256; `GET /v1/files/{sha256}` → [`FileInfo`], or 404
+//!   when the store does not have it (then upload it)
 //! - `DELETE /v1/jobs/{id}` → [`JobView`] (cancels it)
 //! - `GET /v1/join-token`, `POST /v1/join-token/rotate` → [`JoinToken`]
 //! - `POST /v1/exit` [`ExitRequest`] → [`ExitReply`]: workers hand back their chunks and exit
@@ -48,6 +58,20 @@ pub mod routes {
     pub const BENCH: &str = "/v1/bench";
     pub const BINARIES: &str = "/v1/binaries";
     pub const UPDATE: &str = "/v1/update";
+    /// `{id}`, `{n}`: a job id and a delivery's number.
+    pub const JOB_OUTPUT: &str = "/v1/jobs/{id}/output/{n}";
+    /// `{sha256}`: a file's SHA-256 in lowercase hex.
+    pub const FILE: &str = "/v1/files/{sha256}";
+
+    /// [`JOB_OUTPUT`] for delivery `n` of job `id`.
+    pub fn job_output(id: u64, n: u64) -> String {
+        JOB_OUTPUT.replace("{id}", &id.to_string()).replace("{n}", &n.to_string())
+    }
+
+    /// [`FILE`] for `sha256`.
+    pub fn file(sha256: &str) -> String {
+        FILE.replace("{sha256}", sha256)
+    }
 
     /// [`JOB`] for job `id`.
     pub fn job(id: u64) -> String {
@@ -65,6 +89,8 @@ pub mod routes {
         fn paths_with_their_parameters() {
             assert_eq!(super::job(7), "/v1/jobs/7");
             assert_eq!(super::job_chunk(7, 3), "/v1/jobs/7/chunks/3");
+            assert_eq!(super::job_output(7, 3), "/v1/jobs/7/output/3");
+            assert_eq!(super::file("ab"), "/v1/files/ab");
         }
     }
 }
@@ -75,6 +101,20 @@ pub const FIRST_UNIT_HEADER: &str = "marmot-first-unit";
 pub const CHUNKS_HEADER: &str = "marmot-chunks";
 /// Header of a taken chunk: how many units (points, or sweep values) the job has in all.
 pub const UNITS_HEADER: &str = "marmot-units";
+
+/// Header of a piece of a command job's output: the delivery's whole size in bytes.
+pub const OUTPUT_SIZE_HEADER: &str = "marmot-output-size";
+/// Header of a `204` for a command job's output: no delivery of that number will come.
+pub const OUTPUT_END_HEADER: &str = "marmot-output-end";
+/// The most bytes of output one request returns.
+pub const OUTPUT_PIECE: u64 = 4 << 20;
+
+/// A file in the coordinator's store.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileInfo {
+    pub sha256: String,
+    pub size: u64,
+}
 
 /// An error, as every route returns it.
 #[derive(Clone, Debug, Serialize, Deserialize)]

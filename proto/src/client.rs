@@ -10,6 +10,7 @@ use crate::api::{
     JobView, JoinToken, PingRequest, PingResult, RevokeReply, RevokeRequest, Status, UpdateReport,
     UpdateRequest, WorkerView, CHUNKS_HEADER, FIRST_UNIT_HEADER, UNITS_HEADER,
 };
+use crate::api::{FileInfo, OUTPUT_END_HEADER, OUTPUT_SIZE_HEADER};
 use crate::job::JobSpec;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, StreamBody};
@@ -74,6 +75,17 @@ pub struct SeriesChunk {
     /// How many units the job has in all.
     pub units: u64,
     pub values: Vec<f64>,
+}
+
+/// A piece of a command job's output.
+#[derive(Debug, Clone, PartialEq)]
+pub enum OutputPiece {
+    /// Bytes of the delivery, which is `size` bytes in all.
+    Bytes { size: u64, bytes: Bytes },
+    /// Not ready within the wait: ask again.
+    NotYet,
+    /// No such delivery will come: the job ended.
+    End,
 }
 
 /// The control API on one Unix socket.
@@ -182,6 +194,49 @@ impl Client {
             .map(|b| f64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]))
             .collect();
         Ok(Some(SeriesChunk { first_unit, chunks, units, values }))
+    }
+
+    /// `GET /v1/files/{sha256}`: whether the coordinator's store has the file.
+    pub async fn has_file(&self, sha256: &str) -> Result<bool> {
+        match self.call::<(), FileInfo>(Method::GET, &routes::file(sha256), None).await {
+            Ok(_) => Ok(true),
+            Err(ClientError::Refused { status: 404, .. }) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// `PUT /v1/files/{sha256}?size=N`: uploads a file for commands, streamed from `file`.
+    pub async fn upload_file(&self, file: &Path, sha256: &str, size: u64) -> Result<FileInfo> {
+        let opened = tokio::fs::File::open(file)
+            .await
+            .map_err(|source| ClientError::File { path: file.display().to_string(), source })?;
+        let path = format!("{}?size={size}", routes::file(sha256));
+        let reply = self.send(Method::PUT, &path, Body::File(opened)).await?;
+        parse(&reply.body)
+    }
+
+    /// `GET /v1/jobs/{id}/output/{n}?offset=O&wait_ms=W`: a piece of delivery `n` of a command
+    /// job's output.
+    pub async fn take_output(
+        &self,
+        id: u64,
+        n: u64,
+        offset: u64,
+        wait_ms: u64,
+    ) -> Result<OutputPiece> {
+        let path = format!("{}?offset={offset}&wait_ms={wait_ms}", routes::job_output(id, n));
+        let reply = self.send(Method::GET, &path, Body::Empty).await?;
+        if reply.status == StatusCode::NO_CONTENT {
+            let end = reply.headers.contains_key(OUTPUT_END_HEADER);
+            return Ok(if end { OutputPiece::End } else { OutputPiece::NotYet });
+        }
+        let size = reply
+            .headers
+            .get(OUTPUT_SIZE_HEADER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse().ok())
+            .ok_or_else(|| ClientError::Unreadable(format!("no {OUTPUT_SIZE_HEADER} header")))?;
+        Ok(OutputPiece::Bytes { size, bytes: reply.body })
     }
 
     /// `GET /v1/join-token`.

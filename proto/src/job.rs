@@ -6,6 +6,7 @@
 //! what travels to a worker for each, is the daemon's `tasks` module and
 //! [`crate::wire::ChunkTask`]: forms the API never accepts.
 
+use crate::command::CmdSpec;
 use serde::{Deserialize, Serialize};
 
 /// A job's task and parameters, as submitted (`POST /v1/jobs`) and as the job's views show it.
@@ -25,6 +26,8 @@ pub enum JobSpec {
     /// One whole trajectory per drag coefficient `from..=to` in `steps` even steps (unit i is
     /// value i); each gives its time to ground, impact speed and maximum height.
     Sweep { fall: Fall, from: f64, to: f64, steps: u64 },
+    /// A user's command once per input, on free slots: see [`crate::command`].
+    Cmd(Box<CmdSpec>),
 }
 
 /// What a job's units are. Every place that shows a count of units (progress bars, result
@@ -37,6 +40,8 @@ pub enum Unit {
     Byte,
     Point,
     Trajectory,
+    /// One run of a user's command.
+    CmdUnit,
 }
 
 impl Unit {
@@ -49,6 +54,7 @@ impl Unit {
             Unit::Byte => "byte",
             Unit::Point => "point",
             Unit::Trajectory => "trajectory",
+            Unit::CmdUnit => "unit",
         }
     }
 
@@ -61,6 +67,7 @@ impl Unit {
             Unit::Byte => "bytes",
             Unit::Point => "points",
             Unit::Trajectory => "trajectories",
+            Unit::CmdUnit => "units",
         }
     }
 
@@ -88,6 +95,7 @@ impl JobSpec {
             JobSpec::Count { .. } => "count",
             JobSpec::Freefall { .. } => "freefall",
             JobSpec::Sweep { .. } => "sweep",
+            JobSpec::Cmd(_) => "cmd",
         }
     }
 
@@ -100,6 +108,7 @@ impl JobSpec {
             JobSpec::Count { .. } => Unit::Byte,
             JobSpec::Freefall { .. } => Unit::Point,
             JobSpec::Sweep { .. } => Unit::Trajectory,
+            JobSpec::Cmd(_) => Unit::CmdUnit,
         }
     }
 }

@@ -16,6 +16,7 @@ pub enum JobResult {
     Count(CountResult),
     Freefall(FreefallResult),
     Sweep(SweepResult),
+    Cmd(CmdResult),
 }
 
 impl std::fmt::Display for JobResult {
@@ -27,6 +28,7 @@ impl std::fmt::Display for JobResult {
             JobResult::Count(r) => r.fmt(f),
             JobResult::Freefall(r) => r.fmt(f),
             JobResult::Sweep(r) => r.fmt(f),
+            JobResult::Cmd(r) => r.fmt(f),
         }
     }
 }
@@ -101,6 +103,39 @@ pub struct SweepResult {
     pub steps: u64,
     pub seconds: f64,
     pub workers: Vec<WorkerShare>,
+}
+
+/// The result of a `cmd` job. The units' output went to the client as they finished.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct CmdResult {
+    pub units: u64,
+    pub succeeded: u64,
+    pub failed: u64,
+    /// Units that did not run: `--halt` stopped the job first.
+    pub skipped: u64,
+    /// The `--halt` rule that stopped the job, if one did.
+    pub halted: Option<String>,
+    pub seconds: f64,
+    pub workers: Vec<WorkerShare>,
+}
+
+impl std::fmt::Display for CmdResult {
+    /// The human summary `marmotctl run cmd` prints (on stderr: stdout is the units').
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} in {:.3} s: {} succeeded, {} failed",
+            Unit::CmdUnit.count(self.units),
+            self.seconds,
+            self.succeeded,
+            self.failed
+        )?;
+        match &self.halted {
+            Some(rule) => writeln!(f, "; --halt {rule} stopped it, {} not run", self.skipped)?,
+            None => writeln!(f)?,
+        }
+        write_shares(f, &self.workers, Unit::CmdUnit)
+    }
 }
 
 impl std::fmt::Display for PiResult {

@@ -13,6 +13,8 @@
 //!
 //! bincode encodes enum variants by position: append new variants, never reorder or reuse them.
 
+use crate::command::spec::{FileRef, UnitReport};
+use crate::command::Template;
 use crate::job::{Fall, Landing, PrimeMethod};
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
@@ -41,6 +43,23 @@ pub enum WorkerOpen {
         request: ChunkRequest,
         output: ChunkOutput,
     },
+    /// A [`Hello`] from a worker that does not do everything a worker may: one started with
+    /// `--no-exec` runs no users' commands. (A worker that does everything sends a plain
+    /// `Hello`, which coordinators of every release read.)
+    HelloWith(Hello, Abilities),
+}
+
+/// What a worker agrees to run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Abilities {
+    /// Users' commands (`marmotctl run cmd`).
+    pub exec: bool,
+}
+
+impl Default for Abilities {
+    fn default() -> Self {
+        Abilities { exec: true }
+    }
 }
 
 /// A worker's request for a client certificate, proving it holds the join token's secret.
@@ -250,6 +269,53 @@ pub enum ChunkTask {
     /// A freefall with drag's first pass (one unit): the whole trajectory, where it lands and
     /// its state every `spacing` points.
     Survey { fall: Fall, spacing: u64 },
+    /// Units `start..end` of a user's command: see [`CmdChunk`] for the exchange that follows.
+    Cmd(Box<CmdChunk>),
+}
+
+/// A chunk of a `cmd` job: the command once per unit, one unit after another on the slot.
+///
+/// After the request, the worker sends [`CmdMessage::Need`] with the files it does not have
+/// cached; the coordinator sends each as [`ChunkData`] pieces, in that order, and finishes its
+/// side. The worker then runs the units and sends, per unit, a [`CmdMessage::Unit`] followed
+/// by its stdout, stderr and results as [`CmdMessage::Data`] pieces; then
+/// [`CmdMessage::Done`] (or [`CmdMessage::Failed`]).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CmdChunk {
+    pub command: Template,
+    /// One per unit of the chunk, in order.
+    pub units: Vec<CmdUnit>,
+    /// In every unit's work dir.
+    pub files: Vec<FileRef>,
+    pub env: Vec<(String, String)>,
+    pub timeout_ms: Option<u64>,
+    /// A failed unit fails the chunk, which then runs again elsewhere (it has retries left).
+    pub retry_failed: bool,
+    /// Send back what units write under `$MARMOT_OUT`.
+    pub results: bool,
+}
+
+/// One unit of a [`CmdChunk`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CmdUnit {
+    /// Its index in the job, from 0.
+    pub unit: u64,
+    pub input: String,
+    /// Its own input file (`--input-files`).
+    pub file: Option<FileRef>,
+}
+
+/// A worker's messages on a `cmd` chunk's stream: see [`CmdChunk`].
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum CmdMessage {
+    /// The SHA-256s of the files to send, in the order to send them.
+    Need(Vec<String>),
+    Unit(UnitReport),
+    Data(ChunkData),
+    Done,
+    Failed {
+        error: String,
+    },
 }
 
 /// Where a chunk of `count` gets its bytes.
@@ -290,6 +356,14 @@ pub enum ChunkOutput {
     /// A survey: the trajectory's point count, its landing, and the state (y, v) at points
     /// 0, spacing, 2·spacing, ... before the last.
     Survey { points: u64, landing: Landing, checkpoints: Vec<(f64, f64)> },
+    /// The units of a `cmd` chunk, as their worker reported them (never sent as a reply: the
+    /// coordinator makes it of the reports streamed on the chunk's stream).
+    Cmd {
+        units: Vec<UnitReport>,
+        /// Where the coordinator spooled the units' output: its own, never on the wire.
+        #[serde(skip)]
+        spool: Option<std::path::PathBuf>,
+    },
 }
 
 /// A piece of a chunk's input, after its [`ChunkRequest`] (for tasks whose bytes live on the

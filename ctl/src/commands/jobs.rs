@@ -72,6 +72,12 @@ pub fn describe_spec(spec: &JobSpec) -> String {
         JobSpec::Sweep { fall: f, from, to, steps } => {
             format!("freefall {} --sweep-drag {from}:{to}:{steps}", fall(f))
         }
+        JobSpec::Cmd(cmd) => {
+            let command = shlex::try_join(cmd.command.argv().iter().map(String::as_str))
+                .unwrap_or_else(|_| cmd.command.argv().join(" "));
+            let inputs = human::count(cmd.inputs.len() as u64, "input", "inputs");
+            format!("cmd ({inputs}) -- {}", command.escape_debug())
+        }
     }
 }
 

@@ -4,6 +4,7 @@
 mod bench;
 mod cancel;
 mod clear;
+mod cmd;
 mod exit;
 mod freefall;
 mod jobs;
@@ -33,6 +34,7 @@ pub async fn run(client: &Client, command: Command, json: bool) -> Result<ExitCo
             RunTask::Prime(args) => run::prime(client, args, json).await,
             RunTask::Count(args) => run::count(client, args, json).await,
             RunTask::Freefall(args) => freefall::run(client, args, json).await,
+            RunTask::Cmd(args) => cmd::run(client, *args, json).await,
         },
         Command::Clear { worker } => clear::clear(client, worker).await,
         Command::Jobs { all } => jobs::jobs(client, all, json).await,

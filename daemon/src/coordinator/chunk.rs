@@ -5,11 +5,12 @@
 //! raises its kernel's cancellation flag.
 
 use super::driver::Cluster;
+use super::units;
 use crate::scheduler::AssignmentId;
-use crate::tasks::{check_output, ChunkInput, DataSource};
+use crate::tasks::{self, check_output, ChunkInput, DataSource};
 use crate::transport::codes;
 use anyhow::{anyhow, Context, Result};
-use proto::wire::{ChunkData, ChunkReply, ChunkRequest, CoordinatorOpen, PIECE};
+use proto::wire::{ChunkData, ChunkReply, ChunkRequest, ChunkTask, CoordinatorOpen, PIECE};
 use proto::{MessageReader, MessageWriter};
 use std::path::Path;
 use std::time::Duration;
@@ -22,6 +23,8 @@ const OPEN_TIMEOUT: Duration = Duration::from_secs(10);
 /// One assignment's stream, as the driver opens it.
 pub struct Stream {
     pub conn: quinn::Connection,
+    /// The worker's name, for command units' reports.
+    pub worker: String,
     pub assignment: AssignmentId,
     pub request: ChunkRequest,
     pub input: Option<ChunkInput>,
@@ -29,7 +32,13 @@ pub struct Stream {
 
 /// Runs one assignment and reports how it ended to the driver, unless cancelled first.
 pub async fn run(cluster: Cluster, stream: Stream, cancel: CancellationToken) {
-    let Stream { conn, assignment, request, input } = stream;
+    let Stream { conn, worker, assignment, request, input } = stream;
+    let spool = match &request.task {
+        ChunkTask::Cmd(_) => {
+            Some(tasks::cmd::spool_path(&cluster.spool_dir, request.job, assignment))
+        }
+        _ => None,
+    };
     let opened = tokio::select! {
         _ = cancel.cancelled() => None,
         opened = tokio::time::timeout(OPEN_TIMEOUT, conn.open_bi()) => Some(opened),
@@ -38,7 +47,15 @@ pub async fn run(cluster: Cluster, stream: Stream, cancel: CancellationToken) {
         None => None,
         Some(Ok(Ok((send, recv)))) => {
             let (mut writer, mut reader) = (MessageWriter::new(send), MessageReader::new(recv));
-            let talk = exchange(&mut writer, &mut reader, &request, input);
+            let talk = async {
+                match (&request.task, &spool) {
+                    (ChunkTask::Cmd(task), Some(spool)) => {
+                        let (store, at) = (&cluster.files, (spool.as_path(), worker.as_str()));
+                        units::exchange(&mut writer, &mut reader, &request, task, store, at).await
+                    }
+                    _ => exchange(&mut writer, &mut reader, &request, input).await,
+                }
+            };
             let outcome = tokio::select! {
                 _ = cancel.cancelled() => None,
                 outcome = talk => Some(outcome),
@@ -67,6 +84,10 @@ pub async fn run(cluster: Cluster, stream: Stream, cancel: CancellationToken) {
         Some(Err(_)) if conn.close_reason().is_some() => None,
         Some(Err(e)) => Some(Err(format!("{e:#}"))),
     };
+    if let (Some(spool), false) = (&spool, matches!(report, Some(Ok(_)))) {
+        // Not counted: what it spooled will never be read.
+        let _ = tokio::fs::remove_file(spool).await;
+    }
     cluster.chunk_ended(assignment, report).await;
 }
 

@@ -8,8 +8,10 @@
 
 use super::driver::Cluster;
 use super::error::ClusterError;
+use super::jobs::TakenOutput;
 use super::{fleet, rollout};
 use crate::journal::Record;
+use crate::tasks::outbox::Take;
 use axum::body::{Body, Bytes};
 use axum::extract::{ConnectInfo, FromRequest, Path, Query, Request, State};
 use axum::http::{header, HeaderName, HeaderValue, StatusCode};
@@ -24,7 +26,9 @@ use proto::api::{
     JoinToken, PingRequest, PingResult, RevokeReply, RevokeRequest, Status, UpdateReport,
     UpdateRequest, WorkerView, CHUNKS_HEADER, FIRST_UNIT_HEADER, UNITS_HEADER,
 };
+use proto::api::{FileInfo, OUTPUT_END_HEADER, OUTPUT_PIECE, OUTPUT_SIZE_HEADER};
 use proto::job::JobSpec;
+use proto::names;
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use std::sync::{Arc, OnceLock};
@@ -44,6 +48,8 @@ pub fn router(cluster: Cluster, tasks: TaskTracker) -> Router {
         .route(routes::JOBS, get(jobs).post(submit))
         .route(routes::JOB, get(job).delete(cancel))
         .route(routes::JOB_CHUNK, get(take_chunk))
+        .route(routes::JOB_OUTPUT, get(take_output))
+        .route(routes::FILE, get(file_info).put(upload_file))
         .route(routes::JOIN_TOKEN, get(join_token))
         .route(routes::ROTATE_JOIN_TOKEN, post(rotate_join_token))
         .route(routes::EXIT, post(exit))
@@ -308,6 +314,108 @@ async fn take_chunk(
             }
         }
     }
+}
+
+#[derive(Deserialize)]
+struct OutputQuery {
+    offset: Option<u64>,
+    wait_ms: Option<u64>,
+}
+
+/// Hands out a piece of a command job's output: delivery `n` from `offset`, read from its
+/// spool file. Asking for delivery `n` removes the spool files of those before it.
+async fn take_output(
+    State(Api { cluster, .. }): State<Api>,
+    Path((id, n)): Path<(u64, u64)>,
+    Query(query): Query<OutputQuery>,
+) -> Result<Response, Failure> {
+    let wait = Duration::from_millis(query.wait_ms.unwrap_or(0)).min(MAX_WAIT);
+    let deadline = tokio::time::Instant::now() + wait;
+    loop {
+        let TakenOutput { take, changed, let_go } =
+            cluster.try_call(move |s, now| s.jobs.take_output(now, id, n)).await?;
+        if !let_go.is_empty() {
+            tokio::task::spawn_blocking(move || {
+                for path in let_go {
+                    let _ = std::fs::remove_file(path);
+                }
+            });
+        }
+        match (take, changed) {
+            (Take::Ready(delivery), _) => {
+                let offset = query.offset.unwrap_or(0);
+                let (size, bytes) = read_piece(&delivery.spool, offset).await.map_err(internal)?;
+                let headers = [
+                    (header::CONTENT_TYPE, "application/octet-stream".to_string()),
+                    (HeaderName::from_static(OUTPUT_SIZE_HEADER), size.to_string()),
+                ];
+                return Ok((headers, bytes).into_response());
+            }
+            (Take::Gone, _) => {
+                let end = [(HeaderName::from_static(OUTPUT_END_HEADER), "true")];
+                return Ok((StatusCode::NO_CONTENT, end).into_response());
+            }
+            (Take::NotYet, changed) => {
+                let woke = match changed {
+                    Some(mut changed) => {
+                        tokio::time::timeout_at(deadline, changed.changed()).await.is_ok()
+                    }
+                    None => false,
+                };
+                if !woke {
+                    return Ok(StatusCode::NO_CONTENT.into_response());
+                }
+            }
+        }
+    }
+}
+
+/// A spool file's size, and at most [`OUTPUT_PIECE`] of its bytes from `offset`.
+async fn read_piece(path: &std::path::Path, offset: u64) -> std::io::Result<(u64, Vec<u8>)> {
+    use tokio::io::{AsyncReadExt, AsyncSeekExt};
+    let mut file = tokio::fs::File::open(path).await?;
+    let size = file.metadata().await?.len();
+    let want = size.saturating_sub(offset).min(OUTPUT_PIECE);
+    let mut bytes = vec![0u8; want as usize];
+    file.seek(std::io::SeekFrom::Start(offset)).await?;
+    file.read_exact(&mut bytes).await?;
+    Ok((size, bytes))
+}
+
+#[derive(Deserialize)]
+struct SizeQuery {
+    size: u64,
+}
+
+/// Whether the file store has a file.
+async fn file_info(
+    State(Api { cluster, .. }): State<Api>,
+    Path(sha256): Path<String>,
+) -> Reply<FileInfo> {
+    let path = cluster.files.path(&sha256).ok_or_else(|| {
+        Failure(StatusCode::NOT_FOUND, format!("no file {} in the store", names::shown(&sha256)))
+    })?;
+    let size = tokio::fs::metadata(&path).await.map_err(internal)?.len();
+    Ok(Json(FileInfo { sha256, size }))
+}
+
+/// Stores a file for commands, streamed to disk as it arrives and checked against its
+/// SHA-256 before it is kept.
+async fn upload_file(
+    State(Api { cluster, .. }): State<Api>,
+    Path(sha256): Path<String>,
+    Query(SizeQuery { size }): Query<SizeQuery>,
+    body: Body,
+) -> Reply<FileInfo> {
+    let bad = |e: crate::cache::CacheError| Failure(StatusCode::BAD_REQUEST, e.to_string());
+    let mut incoming = cluster.files.receive(&sha256, size).map_err(bad)?;
+    let mut stream = body.into_data_stream();
+    while let Some(bytes) = stream.next().await {
+        let bytes = bytes.map_err(|e| Failure(StatusCode::BAD_REQUEST, e.to_string()))?;
+        incoming.write(&bytes).map_err(bad)?;
+    }
+    incoming.finish().map_err(bad)?;
+    Ok(Json(FileInfo { sha256, size }))
 }
 
 async fn cancel(State(Api { cluster, .. }): State<Api>, Path(id): Path<u64>) -> Reply<JobView> {

@@ -15,6 +15,7 @@ use super::error::ClusterError;
 use super::jobs::{Jobs, Order};
 use super::registry::{Joining, Registry};
 use super::{chunk, Stopped};
+use crate::cache::FileCache;
 use crate::journal::Journal;
 use crate::scheduler::{AssignmentId, WorkerId};
 use certs::Authority;
@@ -49,11 +50,12 @@ impl State {
     /// Adds a welcomed worker (replacing a live session of the same name).
     pub fn register(&mut self, now: Instant, joining: Joining) -> WorkerId {
         let (name, slots) = (joining.hello.name.clone(), joining.hello.slots);
+        let exec = joining.abilities.exec;
         let (id, stale) = self.registry.add(now, joining);
         for old in stale {
             self.jobs.worker_lost(now, old);
         }
-        self.jobs.worker_joined(now, id, &name, slots);
+        self.jobs.worker_joined(now, id, &name, slots, exec);
         self.jobs.set_speed(self.registry.speed());
         id
     }
@@ -111,6 +113,10 @@ pub struct Shared {
     pub binary_sha256: String,
     /// Where the coordinator keeps its state (CA, keys, uploaded binaries).
     pub state_dir: PathBuf,
+    /// Files uploaded for users' commands, by SHA-256.
+    pub files: Arc<FileCache>,
+    /// Where command units' output waits for its client, a dir per job.
+    pub spool_dir: PathBuf,
     /// The jobs kept on disk: ended ones are read from it once out of memory.
     pub journal: Journal,
     /// Connections not yet authenticated: bounded in all and per source address.
@@ -130,6 +136,8 @@ pub struct Identity {
     pub listen: SocketAddr,
     pub binary_sha256: String,
     pub state_dir: PathBuf,
+    pub files: Arc<FileCache>,
+    pub spool_dir: PathBuf,
 }
 
 /// A closure over the state, run by the driver at the time it is given.
@@ -168,12 +176,14 @@ pub fn spawn(
     tasks: &TaskTracker,
     token: CancellationToken,
 ) -> Cluster {
-    let Identity { authority, listen, binary_sha256, state_dir } = identity;
+    let Identity { authority, listen, binary_sha256, state_dir, files, spool_dir } = identity;
     let shared = Arc::new(Shared {
         authority,
         listen,
         binary_sha256,
         state_dir,
+        files,
+        spool_dir,
         journal: state.journal.clone(),
         admission: Default::default(),
         rollout_lock: tokio::sync::Mutex::new(()),
@@ -368,13 +378,21 @@ impl Driver {
                     let Some(w) = self.state.registry.get(worker) else { continue };
                     let cancel = w.session.child_token();
                     self.streams.insert(assignment, cancel.clone());
-                    let stream = chunk::Stream { conn: w.conn.clone(), assignment, request, input };
+                    let worker = w.hello.name.clone();
+                    let conn = w.conn.clone();
+                    let stream = chunk::Stream { conn, worker, assignment, request, input };
                     self.chunks.spawn(chunk::run(self.cluster.clone(), stream, cancel));
                 }
                 Order::Stop { assignment } => {
                     if let Some(cancel) = self.streams.remove(&assignment) {
                         cancel.cancel();
                     }
+                }
+                Order::DropSpool { job } => {
+                    let dir = crate::tasks::cmd::spool_dir(&self.cluster.spool_dir, job);
+                    self.chunks.spawn_blocking(move || {
+                        let _ = std::fs::remove_dir_all(dir);
+                    });
                 }
             }
         }

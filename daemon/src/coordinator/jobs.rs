@@ -18,12 +18,14 @@ use crate::scheduler::{
     Action, AssignmentId, ChunkIndex, ChunkPlan, Event, JobId, JobShape, Load, Outcome, Progress,
     Scheduler, WorkerId,
 };
+use crate::tasks::outbox::Take;
 use crate::tasks::{self, ChunkInput, Fold, Job, Run, TakenChunk};
 use proto::api::{JobState, JobView};
 use proto::job::JobSpec;
 use proto::result::{JobResult, WorkerShare};
 use proto::wire::{ChunkOutput, ChunkRequest};
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 use tokio::sync::watch;
 
@@ -51,6 +53,17 @@ pub enum Order {
     },
     /// Stop that stream (its result, if one still comes, would be dropped anyway).
     Stop { assignment: AssignmentId },
+    /// Remove what is spooled for a command job whose record is gone.
+    DropSpool { job: JobId },
+}
+
+/// What asking for a delivery of a command job's output gave.
+pub struct TakenOutput {
+    pub take: Take,
+    /// For `NotYet`: changes when it may be ready.
+    pub changed: Option<watch::Receiver<()>>,
+    /// Spool files the client is done with, for the caller to remove.
+    pub let_go: Vec<PathBuf>,
 }
 
 /// Tunables of the job table.
@@ -141,6 +154,11 @@ impl Jobs {
     fn resume_job(&mut self, now: Instant, now_ms: i64, kept: RecoveredJob) -> Result<(), String> {
         let id = kept.id;
         let spec = kept.request?;
+        if let JobSpec::Cmd(_) = spec {
+            return Err("the coordinator restarted while it ran, and a command's units are \
+                        not run again on their own (they may have side effects): run it again"
+                .into());
+        }
         let job = tasks::job(spec).map_err(|e| e.0)?;
         let ago = Duration::from_millis(now_ms.saturating_sub(kept.submitted_ms).max(0) as u64);
         let mut record = JobRecord::new(id, job, kept.verify, now.checked_sub(ago).unwrap_or(now));
@@ -176,7 +194,7 @@ impl Jobs {
                     continue;
                 }
                 let Some(output) = row.output.clone() else { continue };
-                let task = record.job.chunk(row.start, row.end).task;
+                let task = record.job.chunk(row.start, row.end, 0).task;
                 if tasks::check_output(&task, row.start, row.end, &output).is_err() {
                     continue;
                 }
@@ -264,10 +282,18 @@ impl Jobs {
 
     // ----- workers -----
 
-    pub fn worker_joined(&mut self, now: Instant, worker: WorkerId, name: &str, slots: u32) {
+    /// A worker connected with `slots` slots; `exec` if it runs users' commands.
+    pub fn worker_joined(
+        &mut self,
+        now: Instant,
+        worker: WorkerId,
+        name: &str,
+        slots: u32,
+        exec: bool,
+    ) {
         let quarantined = self.quarantined.contains(name);
         self.names.insert(worker, name.to_string());
-        self.apply(now, Event::WorkerJoined { worker, slots, quarantined });
+        self.apply(now, Event::WorkerJoined { worker, slots, quarantined, exec });
     }
 
     /// A worker's connection ended: its chunks run elsewhere.
@@ -401,6 +427,22 @@ impl Jobs {
         self.view(now, id)
     }
 
+    /// Delivery `n` of a command job's output: `Ready`, `NotYet` (with a receiver that
+    /// changes when it may be), or `Gone` (asked for before, or the job ended without it);
+    /// with the spool files the client is done with, for the caller to remove.
+    pub fn take_output(
+        &mut self,
+        now: Instant,
+        id: JobId,
+        n: u64,
+    ) -> Result<TakenOutput, ClusterError> {
+        self.view(now, id)?;
+        let record = self.records.get_mut(&id).expect("view found it");
+        let (take, let_go) = record.take_output(now, n)?;
+        let changed = (take == Take::NotYet).then(|| record.series_tx.subscribe());
+        Ok(TakenOutput { take, changed, let_go })
+    }
+
     /// Takes chunk `chunk` of a series job's results if it is ready, else returns a receiver
     /// that changes when it may be. Also returns the job's view, for its chunk and unit totals.
     pub fn take_chunk(
@@ -446,7 +488,7 @@ impl Jobs {
         let Some(record) = self.records.get(&job) else { return false };
         let cut = self.scheduler.plan(job).filter(|plan| u64::from(chunk) < plan.len() as u64);
         let same = cut.is_some_and(|plan| plan.range(chunk) == (start, end))
-            && record.job.chunk(start, end).task == *task
+            && record.job.chunk(start, end, 0).task == *task
             && tasks::check_output(task, start, end, &output).is_ok();
         if !same {
             return false;
@@ -498,10 +540,10 @@ impl Jobs {
         self.changes.send_replace(());
         while let Some(action) = actions.pop_front() {
             match action {
-                Action::Assign { assignment, worker, job, chunk, start, end } => {
+                Action::Assign { assignment, worker, job, chunk, start, end, attempt } => {
                     // The scheduler only knows running jobs.
                     let Some(record) = self.records.get(&job) else { continue };
-                    let tasks::Chunk { task, input } = record.job.chunk(start, end);
+                    let tasks::Chunk { task, input } = record.job.chunk(start, end, attempt);
                     let request = ChunkRequest { job, chunk, task, start, end };
                     self.orders.push(Order::Run { assignment, worker, request, input });
                 }
@@ -514,8 +556,9 @@ impl Jobs {
                         .unwrap_or_else(|| format!("worker-{worker}"));
                     let Some(record) = self.records.get_mut(&job) else { continue };
                     // Streamed results go to the client, not the journal: a resumed job runs
-                    // again those it had not taken.
-                    let kept = record.job.shape().window.is_none().then(|| result.clone());
+                    // again those it had not taken. Commands' outputs are spooled for theirs.
+                    let shape = record.job.shape();
+                    let kept = (shape.window.is_none() && !shape.exec).then(|| result.clone());
                     self.journal.push(Record::Chunk {
                         job,
                         phase: record.phase,
@@ -525,8 +568,17 @@ impl Jobs {
                         worker: name.clone(),
                         output: kept,
                     });
-                    if record.reduce(&name, (chunk, start, end), result) == Fold::Answered {
-                        actions.extend(self.scheduler.handle(at, Event::JobAnswered { job }));
+                    match record.reduce(&name, (chunk, start, end), result) {
+                        Fold::Added => {}
+                        Fold::Answered => {
+                            actions.extend(self.scheduler.handle(at, Event::JobAnswered { job }))
+                        }
+                        Fold::Closing => {
+                            actions.extend(self.scheduler.handle(at, Event::JobClosing { job }))
+                        }
+                    }
+                    if let Some(upto) = record.window() {
+                        actions.extend(self.scheduler.handle(at, Event::JobWindow { job, upto }));
                     }
                 }
                 Action::Quarantine { worker, job, chunk } => {
@@ -557,7 +609,11 @@ impl Jobs {
                     self.ended.push_back(job);
                     while self.ended.len() > KEEP_ENDED_JOBS {
                         if let Some(old) = self.ended.pop_front() {
-                            self.records.remove(&old);
+                            if let Some(mut gone) = self.records.remove(&old) {
+                                if gone.job.outbox().is_some() {
+                                    self.orders.push(Order::DropSpool { job: old });
+                                }
+                            }
                         }
                     }
                 }
@@ -617,8 +673,12 @@ impl JobRecord {
     /// nominal one.
     fn shape(&self, speed: f64) -> JobShape {
         let mut shape = self.job.shape();
-        shape.units_per_second *= speed;
-        shape.verify = self.verify;
+        // Commands run as fast as they run: slots' pi rates say nothing of them, and a
+        // command run twice to compare is a side effect twice.
+        if !shape.exec {
+            shape.units_per_second *= speed;
+            shape.verify = self.verify;
+        }
         shape
     }
 
@@ -681,7 +741,8 @@ impl JobRecord {
     fn abandoned(&mut self, now: Instant, limit: Duration) -> bool {
         let (running, submitted) = (self.state == JobState::Running, self.submitted);
         let gone = running
-            && self.job.series().is_some_and(|series| series.abandoned(submitted, now, limit));
+            && (self.job.series().is_some_and(|series| series.abandoned(submitted, now, limit))
+                || self.job.outbox().is_some_and(|o| o.abandoned(submitted, now, limit)));
         if gone {
             self.error = Some(format!(
                 "its client asked for no results for {} s: cancelled",
@@ -691,9 +752,28 @@ impl JobRecord {
         gone
     }
 
-    /// Where the scheduler's window of a series job stands.
+    /// Where the scheduler's window of a series job (or of a command's in input order)
+    /// stands.
     fn window(&mut self) -> Option<ChunkIndex> {
-        self.job.series().map(|series| series.window())
+        if let Some(series) = self.job.series() {
+            return Some(series.window());
+        }
+        self.job.outbox().and_then(|outbox| outbox.window())
+    }
+
+    /// Delivery `n` of a command job's output, if it is ready, and the spool files the client
+    /// is done with.
+    fn take_output(&mut self, now: Instant, n: u64) -> Result<(Take, Vec<PathBuf>), ClusterError> {
+        let (id, running) = (self.id, self.state == JobState::Running);
+        let Some(outbox) = self.job.outbox() else {
+            let task = self.job.spec().name();
+            return Err(ClusterError::Invalid(format!("job {id} ({task}) prints no output")));
+        };
+        let (take, let_go) = outbox.take(n, now);
+        if take == Take::NotYet && !running && outbox.count() <= n {
+            return Ok((Take::Gone, let_go));
+        }
+        Ok((take, let_go))
     }
 
     /// Records the end of the job and wakes everyone waiting for it.

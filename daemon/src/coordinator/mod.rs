@@ -9,7 +9,8 @@
 //! - [`registry`]: the connected workers and their bench scores.
 //! - [`admission`]: how many connections may be unauthenticated at once.
 //! - [`session`]: an incoming connection, from handshake to the worker leaving.
-//! - [`chunk`]: a chunk's stream to a worker.
+//! - [`chunk`]: a chunk's stream to a worker; [`units`]: a command chunk's, which brings
+//!   its units' output back.
 //! - [`fleet`]: ping, bench, exit, revoke, clear: operations on workers, not jobs.
 //! - [`control`]: the HTTP control API; [`socket`]: its Unix socket.
 //! - [`rollout`]: `marmotctl update`: stored binaries rolled over the workers, then the
@@ -48,9 +49,11 @@ pub mod rollout;
 pub mod scores;
 pub mod session;
 pub mod socket;
+pub mod units;
 
 pub use driver::Cluster;
 
+use crate::cache::FileCache;
 use crate::fatal::ConfigError;
 use crate::journal::{self, Journal, JournalError};
 use crate::{scheduler, transport, update};
@@ -58,6 +61,7 @@ use anyhow::{Context, Result};
 use certs::Authority;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -90,6 +94,8 @@ pub struct CoordinatorConfig {
     pub retention: journal::Retention,
     /// Move the journal aside and start an empty one (`--journal-reset`).
     pub journal_reset: bool,
+    /// The bound of the store of files uploaded for commands, in bytes.
+    pub file_store: u64,
 }
 
 /// A started coordinator.
@@ -153,11 +159,14 @@ pub async fn start(config: CoordinatorConfig, process: CancellationToken) -> Res
     );
     jobs.resume(std::time::Instant::now(), journal::unix_ms(), recovered);
     let registry = registry::Registry::new(scores::load(&config.state_dir));
+    let (files, spool_dir) = command_dirs(&config)?;
     let identity = driver::Identity {
         authority,
         listen: local_addr,
         binary_sha256,
         state_dir: config.state_dir.clone(),
+        files,
+        spool_dir,
     };
     // The token tree and the task trackers, one per layer.
     let role = process.child_token();
@@ -214,6 +223,20 @@ pub async fn start(config: CoordinatorConfig, process: CancellationToken) -> Res
         })
     };
     Ok(Running { cluster, local_addr, socket: config.socket, task })
+}
+
+/// The store of files uploaded for commands (`STATE_DIR/files/`), and the dir where units'
+/// output is spooled (`STATE_DIR/spool/`, emptied: command jobs do not outlive a restart).
+fn command_dirs(config: &CoordinatorConfig) -> Result<(Arc<FileCache>, PathBuf)> {
+    let files = config.state_dir.join("files");
+    std::fs::create_dir_all(&files)
+        .with_context(|| format!("cannot create {}", files.display()))?;
+    let store = FileCache::open(&files, config.file_store).context("cannot open the file store")?;
+    let spool = config.state_dir.join("spool");
+    let _ = std::fs::remove_dir_all(&spool);
+    std::fs::create_dir_all(&spool)
+        .with_context(|| format!("cannot create {}", spool.display()))?;
+    Ok((Arc::new(store), spool))
 }
 
 /// Accepts connections until the endpoint closes, each served by a session task with a token

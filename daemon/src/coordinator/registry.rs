@@ -27,6 +27,7 @@ pub struct WorkerEntry {
 /// What a new session brings to the registry.
 pub struct Joining {
     pub hello: Hello,
+    pub abilities: proto::wire::Abilities,
     pub conn: quinn::Connection,
     pub session: CancellationToken,
     pub control: mpsc::UnboundedSender<Control>,
@@ -56,7 +57,7 @@ impl Registry {
         }
         let id = self.next;
         self.next += 1;
-        let Joining { hello, conn, session, control } = joining;
+        let Joining { hello, conn, session, control, .. } = joining;
         let since = SystemTime::now();
         self.workers
             .insert(id, WorkerEntry { hello, conn, session, since, control, last_rx: (0, now) });

@@ -12,7 +12,7 @@ use super::registry::Joining;
 use super::renewal;
 use crate::transport::codes;
 use certs::authority::IssueError;
-use proto::wire::{Control, Hello, JoinReply, JoinRequest, Welcome, WorkerOpen};
+use proto::wire::{Abilities, Control, Hello, JoinReply, JoinRequest, Welcome, WorkerOpen};
 use proto::{MessageReader, MessageWriter};
 use quinn::{RecvStream, SendStream};
 use std::net::SocketAddr;
@@ -54,7 +54,12 @@ pub async fn handle(
         }
         WorkerOpen::Hello(hello) => {
             let stream = SessionStream { writer, _reader: reader };
+            let hello = (hello, Abilities::default());
             serve_member(cluster, conn, stream, hello, addr, ticket, session).await
+        }
+        WorkerOpen::HelloWith(hello, abilities) => {
+            let stream = SessionStream { writer, _reader: reader };
+            serve_member(cluster, conn, stream, (hello, abilities), addr, ticket, session).await
         }
         WorkerOpen::Trial(hello) => {
             let trial = trial(&cluster, &conn, writer, hello, addr, ticket);
@@ -265,7 +270,7 @@ async fn serve_member(
     cluster: Cluster,
     conn: quinn::Connection,
     stream: SessionStream,
-    hello: Hello,
+    (hello, abilities): (Hello, Abilities),
     addr: SocketAddr,
     ticket: Ticket,
     session: CancellationToken,
@@ -298,8 +303,13 @@ async fn serve_member(
     conn.set_max_concurrent_bi_streams((1 + MAX_DELIVERIES).into());
     let (control_tx, mut control_rx) = mpsc::unbounded_channel::<Control>();
     let slots = hello.slots;
-    let joining =
-        Joining { hello, conn: conn.clone(), session: session.clone(), control: control_tx };
+    let joining = Joining {
+        hello,
+        abilities,
+        conn: conn.clone(),
+        session: session.clone(),
+        control: control_tx,
+    };
     let Ok(id) = cluster.call(move |s, now| s.register(now, joining)).await else {
         conn.close(codes::DONE, b"coordinator shutting down");
         return;
@@ -419,6 +429,7 @@ mod tests {
             verify: coordinator::DEFAULT_VERIFY,
             retention: Default::default(),
             journal_reset: false,
+            file_store: crate::cache::DEFAULT_LIMIT,
         };
         let running = coordinator::start(config, shutdown.clone()).await.unwrap();
         (dir, shutdown, running)

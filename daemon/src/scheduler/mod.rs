@@ -25,7 +25,13 @@
 //! - *Lazy chunks*: a job holds state only for chunks started and not yet done, so its memory
 //!   does not grow with its size.
 //! - *Failures*: a failed chunk is retried, preferably on a worker it has not failed on; the
-//!   job fails after [`Config::max_failures`] failures of one chunk.
+//!   job fails after [`Config::max_failures`] failures of one chunk (plus the job's own
+//!   [`JobShape::retries`]).
+//! - *Side effects*: a job whose chunks must not run twice while once would do (users'
+//!   commands) gets no backups ([`JobShape::backups`]); it runs only on workers that take
+//!   such work ([`JobShape::exec`]); its chunks may take several slots each.
+//! - *Closing*: a job told to start no more chunks ([`Event::JobClosing`]) ends once its
+//!   running chunks have.
 
 mod chunking;
 #[cfg(test)]
@@ -73,6 +79,8 @@ pub enum Event<R> {
         slots: u32,
         /// Quarantined before it (re)connected: it gets no chunks until cleared.
         quarantined: bool,
+        /// It runs users' commands (it was not started with `--no-exec`).
+        exec: bool,
     },
     /// The worker's connection closed or timed out: its chunks must run elsewhere.
     WorkerLost {
@@ -115,6 +123,10 @@ pub enum Event<R> {
     JobAnswered {
         job: JobId,
     },
+    /// Start no more of the job's chunks; it ends (answered) when those running have.
+    JobClosing {
+        job: JobId,
+    },
     ChunkFinished {
         assignment: AssignmentId,
         result: R,
@@ -150,12 +162,31 @@ pub struct JobShape {
     pub window: Option<ChunkIndex>,
     /// The share of chunks (0 to 1) also run on a second worker and compared.
     pub verify: f64,
+    /// Whether a straggler may get a backup copy: not for chunks with side effects.
+    pub backups: bool,
+    /// Failures of one chunk the job takes on top of [`Config::max_failures`]: its chunks
+    /// fail on purpose to be run again elsewhere.
+    pub retries: u32,
+    /// Slots one chunk takes on its worker (all of a worker that has fewer).
+    pub slots_per_chunk: u32,
+    /// Whether its chunks run users' commands: only workers that take them get its chunks.
+    pub exec: bool,
 }
 
 impl JobShape {
     /// A job of `units` units expected to run at `units_per_second` on one slot.
     pub fn new(units: u64, units_per_second: f64) -> Self {
-        JobShape { units, units_per_second, max_chunk_units: u64::MAX, window: None, verify: 0.0 }
+        JobShape {
+            units,
+            units_per_second,
+            max_chunk_units: u64::MAX,
+            window: None,
+            verify: 0.0,
+            backups: true,
+            retries: 0,
+            slots_per_chunk: 1,
+            exec: false,
+        }
     }
 }
 
@@ -170,6 +201,8 @@ pub enum Action<R> {
         chunk: ChunkIndex,
         start: u64,
         end: u64,
+        /// How often the chunk failed before (0 on its first run).
+        attempt: u32,
     },
     /// Stop an assignment (or forget it, when its worker was lost); its slot is already
     /// counted as free.
@@ -216,7 +249,9 @@ pub struct Load {
 
 struct Worker {
     slots: u32,
-    running: BTreeSet<AssignmentId>,
+    /// Running assignments, with the slots each takes.
+    running: BTreeMap<AssignmentId, u32>,
+    exec: bool,
     draining: bool,
     /// Deadlines missed in a row: each halves the slots it is sent chunks for.
     missed: u32,
@@ -239,7 +274,19 @@ impl Worker {
         if !self.takes_chunks() {
             return 0;
         }
-        self.usable_slots().saturating_sub(self.running.len() as u32)
+        self.usable_slots().saturating_sub(self.busy())
+    }
+
+    /// Slots its running assignments take.
+    fn busy(&self) -> u32 {
+        self.running.values().sum()
+    }
+
+    /// Whether it takes a chunk of `job` now: a worker that runs its kind of work, with the
+    /// slots one of its chunks takes free.
+    fn fits<R>(&self, job: &Job<R>) -> bool {
+        (self.exec || !job.exec)
+            && self.free_slots() >= job.slots_per_chunk.min(self.usable_slots())
     }
 }
 
@@ -289,6 +336,13 @@ struct Job<R> {
     /// The first chunk never started; it and all after it are fresh.
     next_fresh: ChunkIndex,
     verify: f64,
+    backups: bool,
+    /// Failures a chunk may have before the job fails.
+    max_failures: u32,
+    slots_per_chunk: u32,
+    exec: bool,
+    /// Told to start no more chunks: it ends when none runs.
+    closing: bool,
     /// Wall time of the most recently reduced chunks, for the deadline.
     durations: VecDeque<Duration>,
     /// A chunk's expected time from the plan, until `durations` has one.
@@ -300,10 +354,11 @@ impl<R> Job<R> {
     /// Chunks waiting to run inside the window: retried ones first (they ran before, so they
     /// are inside), then the next fresh one.
     fn runnable(&self) -> impl Iterator<Item = ChunkIndex> + '_ {
-        let fresh = (u64::from(self.next_fresh) < self.plan.len() as u64)
+        let fresh = (!self.closing && u64::from(self.next_fresh) < self.plan.len() as u64)
             .then_some(self.next_fresh)
             .filter(|&c| self.window.is_none_or(|w| c < w));
-        self.retry.iter().copied().chain(fresh)
+        let retried = self.retry.iter().copied().filter(|_| !self.closing);
+        retried.chain(fresh)
     }
 
     /// Chunks waiting to run, inside the window or not.
@@ -360,11 +415,11 @@ impl<R: PartialEq> Scheduler<R> {
     pub fn handle(&mut self, now: Duration, event: Event<R>) -> Vec<Action<R>> {
         let mut out = Vec::new();
         match event {
-            Event::WorkerJoined { worker, slots, quarantined } => {
+            Event::WorkerJoined { worker, slots, quarantined, exec } => {
                 // A reused id means the old connection is gone: treat it as lost first.
                 self.lose_worker(worker, &mut out);
-                let running = BTreeSet::new();
-                let w = Worker { slots, running, draining: false, missed: 0, quarantined };
+                let running = BTreeMap::new();
+                let w = Worker { slots, running, exec, draining: false, missed: 0, quarantined };
                 self.workers.insert(worker, w);
             }
             Event::WorkerLost { worker } => self.lose_worker(worker, &mut out),
@@ -390,6 +445,11 @@ impl<R: PartialEq> Scheduler<R> {
             }
             Event::JobCancelled { job } => self.end_job(job, Outcome::Cancelled, &mut out),
             Event::JobAnswered { job } => self.end_job(job, Outcome::Answered, &mut out),
+            Event::JobClosing { job } => {
+                if let Some(job) = self.jobs.get_mut(&job) {
+                    job.closing = true;
+                }
+            }
             Event::ChunkFinished { assignment, result } => {
                 self.finish_chunk(now, assignment, result, &mut out)
             }
@@ -402,8 +462,22 @@ impl<R: PartialEq> Scheduler<R> {
             Event::Tick => {}
         }
         self.settle_unverifiable(&mut out);
+        self.end_closed(&mut out);
         self.dispatch(now, &mut out);
         out
+    }
+
+    /// Ends the closing jobs none of whose chunks runs any more.
+    fn end_closed(&mut self, out: &mut Vec<Action<R>>) {
+        let closed: Vec<JobId> = self
+            .jobs
+            .iter()
+            .filter(|(_, job)| job.closing && job.started.values().all(|c| c.running.is_empty()))
+            .map(|(&id, _)| id)
+            .collect();
+        for job in closed {
+            self.end_job(job, Outcome::Answered, out);
+        }
     }
 
     /// Progress of a job the scheduler still runs.
@@ -416,7 +490,7 @@ impl<R: PartialEq> Scheduler<R> {
         let mut load = Load::default();
         for w in self.workers.values() {
             load.slots += w.slots;
-            load.slots_busy += w.running.len() as u32;
+            load.slots_busy += w.busy();
         }
         load.chunks_queued = self.jobs.values().map(Job::<R>::queued).sum();
         load
@@ -424,7 +498,7 @@ impl<R: PartialEq> Scheduler<R> {
 
     /// Chunks running on one worker.
     pub fn busy_slots(&self, worker: WorkerId) -> u32 {
-        self.workers.get(&worker).map_or(0, |w| w.running.len() as u32)
+        self.workers.get(&worker).map_or(0, Worker::busy)
     }
 
     /// How a running job's current phase is cut into chunks.
@@ -438,6 +512,17 @@ impl<R: PartialEq> Scheduler<R> {
     }
 
     fn submit(&mut self, job: JobId, shape: JobShape, out: &mut Vec<Action<R>>) {
+        if shape.exec && !self.workers.is_empty() && !self.workers.values().any(|w| w.exec) {
+            let message = "no connected worker runs commands: every one was started with \
+                           --no-exec; start a worker without it"
+                .to_string();
+            out.push(Action::JobEnded {
+                job,
+                outcome: Outcome::Failed(message),
+                progress: Progress::default(),
+            });
+            return;
+        }
         let slots = self.workers.values().map(|w| w.slots).sum::<u32>().max(1);
         let mut targets = self.config.chunking.clone();
         targets.max_units = shape.max_chunk_units;
@@ -467,6 +552,11 @@ impl<R: PartialEq> Scheduler<R> {
             retry: VecDeque::new(),
             next_fresh: 0,
             verify: shape.verify,
+            backups: shape.backups,
+            max_failures: self.config.max_failures.saturating_add(shape.retries),
+            slots_per_chunk: shape.slots_per_chunk.max(1),
+            exec: shape.exec,
+            closing: false,
             durations: VecDeque::new(),
             planned,
             progress,
@@ -494,7 +584,7 @@ impl<R: PartialEq> Scheduler<R> {
     /// for them) and their chunks queued again at the front.
     fn lose_worker(&mut self, worker: WorkerId, out: &mut Vec<Action<R>>) {
         let Some(w) = self.workers.remove(&worker) else { return };
-        for id in w.running {
+        for id in w.running.into_keys() {
             let Some(a) = self.assignments.remove(&id) else { continue };
             out.push(Action::Cancel { assignment: id, worker });
             let Some(job) = self.jobs.get_mut(&a.job) else { continue };
@@ -712,7 +802,7 @@ impl<R: PartialEq> Scheduler<R> {
         let Some(chunk) = job.started.get_mut(&a.chunk) else { return };
         chunk.failures += 1;
         chunk.failed_on.push(a.worker);
-        if chunk.failures >= self.config.max_failures {
+        if chunk.failures >= job.max_failures {
             let message = format!(
                 "chunk {} failed {} times, last on worker {}: {error}",
                 a.chunk, chunk.failures, a.worker
@@ -773,7 +863,7 @@ impl<R: PartialEq> Scheduler<R> {
         // this scan stops at the first fresh chunk at the latest.
         let fresh = Chunk::default();
         job.runnable().find_map(|chunk| {
-            let worker = self.pick_worker(job.started.get(&chunk).unwrap_or(&fresh), &[])?;
+            let worker = self.pick_worker(job, job.started.get(&chunk).unwrap_or(&fresh), &[])?;
             Some((chunk, worker))
         })
     }
@@ -785,7 +875,7 @@ impl<R: PartialEq> Scheduler<R> {
         job_id: JobId,
         job: &Job<R>,
     ) -> Option<(ChunkIndex, WorkerId)> {
-        if job.runnable().next().is_some() {
+        if !job.backups || job.runnable().next().is_some() {
             return None;
         }
         let threshold = job.deadline(self.config.straggler_factor);
@@ -796,18 +886,26 @@ impl<R: PartialEq> Scheduler<R> {
             if !alone || now.saturating_sub(a.started) <= threshold {
                 return None;
             }
-            Some((a.chunk, self.pick_worker(chunk, &[a.worker])?))
+            Some((a.chunk, self.pick_worker(job, chunk, &[a.worker])?))
         })
     }
 
     /// The worker with the most free slots, avoiding `exclude` and the workers that answered
     /// the chunk always, and the chunk's failed workers unless no other worker takes chunks.
-    fn pick_worker(&self, chunk: &Chunk<R>, exclude: &[WorkerId]) -> Option<WorkerId> {
+    fn pick_worker(
+        &self,
+        job: &Job<R>,
+        chunk: &Chunk<R>,
+        exclude: &[WorkerId],
+    ) -> Option<WorkerId> {
         let candidates = || {
             self.workers
                 .iter()
                 .filter(|(id, w)| {
-                    w.takes_chunks() && !exclude.contains(id) && !chunk.answered_by(**id)
+                    w.takes_chunks()
+                        && (w.exec || !job.exec)
+                        && !exclude.contains(id)
+                        && !chunk.answered_by(**id)
                 })
                 .map(|(&id, w)| (id, w))
         };
@@ -815,7 +913,7 @@ impl<R: PartialEq> Scheduler<R> {
         let any_untried = candidates().any(|(id, _)| untried(&id));
         candidates()
             .filter(|(id, _)| !any_untried || untried(id))
-            .filter(|(_, w)| w.free_slots() > 0)
+            .filter(|(_, w)| w.fits(job))
             .max_by_key(|(id, w)| (w.free_slots(), std::cmp::Reverse(*id)))
             .map(|(id, _)| id)
     }
@@ -845,14 +943,25 @@ impl<R: PartialEq> Scheduler<R> {
                 }
             }
         }
-        job.started.entry(chunk).or_default().running.push(id);
+        let state = job.started.entry(chunk).or_default();
+        state.running.push(id);
+        let attempt = state.failures;
         let (start, end) = job.plan.range(chunk);
         if let Some(w) = self.workers.get_mut(&worker) {
-            w.running.insert(id);
+            let slots = job.slots_per_chunk.min(w.usable_slots());
+            w.running.insert(id, slots);
         }
         self.assignments.insert(id, Assignment { job: job_id, chunk, worker, started: now });
         self.last_served = Some(job_id);
-        out.push(Action::Assign { assignment: id, worker, job: job_id, chunk, start, end });
+        out.push(Action::Assign {
+            assignment: id,
+            worker,
+            job: job_id,
+            chunk,
+            start,
+            end,
+            attempt,
+        });
     }
 }
 

@@ -144,7 +144,7 @@ impl Harness {
 
     fn check(&mut self, action: Action<Result>) {
         match action {
-            Action::Assign { assignment, worker, job, chunk, start, end } => {
+            Action::Assign { assignment, worker, job, chunk, start, end, .. } => {
                 assert!(self.workers.contains_key(&worker), "assigned to lost worker {worker}");
                 assert!(!self.draining.contains(&worker), "assigned to draining worker {worker}");
                 assert!(!self.quarantined.contains(&worker), "assigned to quarantined {worker}");
@@ -203,7 +203,12 @@ impl Harness {
                 self.workers.insert(self.next_worker, slots);
                 self.feed(
                     s,
-                    Event::WorkerJoined { worker: self.next_worker, slots, quarantined: false },
+                    Event::WorkerJoined {
+                        worker: self.next_worker,
+                        slots,
+                        quarantined: false,
+                        exec: true,
+                    },
                 );
             }
             Op::Lose { pick } => {
@@ -357,7 +362,7 @@ fn assigned(actions: &[Action<u64>]) -> Vec<(AssignmentId, WorkerId, JobId)> {
 fn jobs_share_slots_round_robin() {
     let mut s = Scheduler::new(Config::default());
     let t = Duration::ZERO;
-    s.handle(t, Event::WorkerJoined { worker: 1, slots: 1, quarantined: false });
+    s.handle(t, Event::WorkerJoined { worker: 1, slots: 1, quarantined: false, exec: true });
     // A long job takes the only slot; a short job arrives.
     let a = s.handle(t, Event::JobSubmitted { job: 1, shape: JobShape::new(1_000_000, 1e3) });
     let first = assigned(&a)[0].0;
@@ -371,8 +376,8 @@ fn jobs_share_slots_round_robin() {
 fn a_straggler_gets_a_backup_and_the_first_result_wins() {
     let mut s = Scheduler::new(Config::default());
     let ms = Duration::from_millis;
-    s.handle(ms(0), Event::WorkerJoined { worker: 1, slots: 1, quarantined: false });
-    s.handle(ms(0), Event::WorkerJoined { worker: 2, slots: 1, quarantined: false });
+    s.handle(ms(0), Event::WorkerJoined { worker: 1, slots: 1, quarantined: false, exec: true });
+    s.handle(ms(0), Event::WorkerJoined { worker: 2, slots: 1, quarantined: false, exec: true });
     // 2 s of work on 2 slots: 8 chunks of 0.25 s.
     let a = s.handle(ms(0), Event::JobSubmitted { job: 1, shape: JobShape::new(2_000, 1e3) });
     let (straggler, mut fast) = (assigned(&a)[0], assigned(&a)[1]);
@@ -407,7 +412,7 @@ fn a_chunk_failing_three_times_fails_the_job() {
     let mut s = Scheduler::new(Config::default());
     let t = Duration::ZERO;
     for w in 1..=3 {
-        s.handle(t, Event::WorkerJoined { worker: w, slots: 1, quarantined: false });
+        s.handle(t, Event::WorkerJoined { worker: w, slots: 1, quarantined: false, exec: true });
     }
     let mut actions = s.handle(t, Event::JobSubmitted { job: 1, shape: JobShape::new(5, 1e3) });
     let mut tried = vec![];
@@ -428,17 +433,19 @@ fn a_chunk_failing_three_times_fails_the_job() {
 fn a_lost_workers_chunks_run_elsewhere_and_a_new_worker_gets_work() {
     let mut s = Scheduler::new(Config::default());
     let t = Duration::ZERO;
-    s.handle(t, Event::WorkerJoined { worker: 1, slots: 2, quarantined: false });
+    s.handle(t, Event::WorkerJoined { worker: 1, slots: 2, quarantined: false, exec: true });
     let a = s.handle(t, Event::JobSubmitted { job: 1, shape: JobShape::new(100_000, 1e3) });
     assert_eq!(assigned(&a).len(), 2);
     // A worker joining mid-job is put to work at once.
-    let joined = s.handle(t, Event::WorkerJoined { worker: 2, slots: 1, quarantined: false });
+    let joined =
+        s.handle(t, Event::WorkerJoined { worker: 2, slots: 1, quarantined: false, exec: true });
     assert_eq!(assigned(&joined).len(), 1);
     assert_eq!(assigned(&joined)[0].1, 2);
     // Losing worker 1 frees its chunks; they wait at the head of the queue for a slot.
     s.handle(t, Event::WorkerLost { worker: 1 });
     assert_eq!(s.progress(1).map(|p| p.chunks_rerun), Some(2));
-    let back = s.handle(t, Event::WorkerJoined { worker: 3, slots: 2, quarantined: false });
+    let back =
+        s.handle(t, Event::WorkerJoined { worker: 3, slots: 2, quarantined: false, exec: true });
     let ranges: Vec<_> = back
         .iter()
         .filter_map(|a| match a {
@@ -454,8 +461,8 @@ fn a_lost_workers_chunks_run_elsewhere_and_a_new_worker_gets_work() {
 fn a_window_holds_chunks_back_until_it_moves_and_stragglers_inside_get_backups() {
     let mut s = Scheduler::new(Config::default());
     let ms = Duration::from_millis;
-    s.handle(ms(0), Event::WorkerJoined { worker: 1, slots: 4, quarantined: false });
-    s.handle(ms(0), Event::WorkerJoined { worker: 2, slots: 1, quarantined: false });
+    s.handle(ms(0), Event::WorkerJoined { worker: 1, slots: 4, quarantined: false, exec: true });
+    s.handle(ms(0), Event::WorkerJoined { worker: 2, slots: 1, quarantined: false, exec: true });
     let shape = JobShape { max_chunk_units: 10, window: Some(2), ..JobShape::new(100, 1e3) };
     let a = s.handle(ms(0), Event::JobSubmitted { job: 1, shape });
     let chunks: Vec<ChunkIndex> = a
@@ -486,12 +493,12 @@ fn a_window_holds_chunks_back_until_it_moves_and_stragglers_inside_get_backups()
 fn a_hoarder_cannot_wedge_a_job() {
     let mut s = Scheduler::new(Config::default());
     let ms = Duration::from_millis;
-    s.handle(ms(0), Event::WorkerJoined { worker: 1, slots: 4096, quarantined: false });
+    s.handle(ms(0), Event::WorkerJoined { worker: 1, slots: 4096, quarantined: false, exec: true });
     // 100 chunks of 10 ms planned (1,000 units a second, 10 units each).
     let shape = JobShape::new(1_000, 1e3);
     let a = s.handle(ms(0), Event::JobSubmitted { job: 1, shape });
     assert_eq!(assigned(&a).len(), 100, "the hoarder takes every chunk");
-    s.handle(ms(0), Event::WorkerJoined { worker: 2, slots: 1, quarantined: false });
+    s.handle(ms(0), Event::WorkerJoined { worker: 2, slots: 1, quarantined: false, exec: true });
     // Nothing before the deadline: 3 × 10 ms, but at least a second.
     assert!(assigned(&s.handle(ms(1_000), Event::Tick)).is_empty());
     let mut now = ms(1_001);
@@ -522,7 +529,10 @@ fn a_hoarder_cannot_wedge_a_job() {
 #[test]
 fn a_huge_job_holds_only_the_chunks_in_flight() {
     let mut s = Scheduler::new(Config::default());
-    s.handle(Duration::ZERO, Event::WorkerJoined { worker: 1, slots: 2, quarantined: false });
+    s.handle(
+        Duration::ZERO,
+        Event::WorkerJoined { worker: 1, slots: 2, quarantined: false, exec: true },
+    );
     let a = s.handle(
         Duration::ZERO,
         Event::JobSubmitted { job: 1, shape: JobShape::new(u64::MAX, 1e8) },
@@ -540,7 +550,7 @@ fn answer(s: &mut Scheduler<u64>, a: AssignmentId, value: u64) -> Vec<Action<u64
 }
 
 fn joined(worker: WorkerId, slots: u32) -> Event<u64> {
-    Event::WorkerJoined { worker, slots, quarantined: false }
+    Event::WorkerJoined { worker, slots, quarantined: false, exec: true }
 }
 
 /// With every chunk verified, each runs on two workers and is reduced once, after both agree.
@@ -602,8 +612,10 @@ fn a_contradicted_worker_is_quarantined_and_its_result_dropped() {
     assert_eq!(assigned(&cleared).iter().filter(|a| a.1 == liar).count(), 1);
     // A quarantined worker that reconnects stays quarantined.
     s.handle(Duration::ZERO, Event::WorkerLost { worker: 3 });
-    let back =
-        s.handle(Duration::ZERO, Event::WorkerJoined { worker: 4, slots: 1, quarantined: true });
+    let back = s.handle(
+        Duration::ZERO,
+        Event::WorkerJoined { worker: 4, slots: 1, quarantined: true, exec: true },
+    );
     assert!(assigned(&back).iter().all(|a| a.1 != 4), "{back:?}");
 }
 

@@ -99,7 +99,7 @@ impl Job for CountJob {
         JobShape::new(self.bytes, rate)
     }
 
-    fn chunk(&self, start: u64, end: u64) -> Chunk {
+    fn chunk(&self, start: u64, end: u64, _attempt: u32) -> Chunk {
         let (bytes, input) = match &self.data {
             Data::Random { seed } => {
                 (ChunkBytes::Random { letters: self.bytes, seed: *seed }, None)
@@ -269,15 +269,15 @@ mod tests {
             source: CountSource::Inline { characters: 17, bytes: 20 },
         };
         assert_eq!(job.spec(), shown);
-        let chunk = job.chunk(0, 2);
+        let chunk = job.chunk(0, 2, 0);
         assert!(matches!(chunk.task, ChunkTask::Count { bytes: ChunkBytes::Streamed, .. }));
         let input = chunk.input.unwrap();
         assert_eq!((input.start, input.stop), (0, 3), "one byte past: 'É' is two");
-        assert_eq!(job.chunk(18, 20).input.unwrap().stop, 20, "never past the end");
+        assert_eq!(job.chunk(18, 20, 0).input.unwrap().stop, 20, "never past the end");
         job.reduce(0, 0, ChunkOutput::Count { count: 2 });
         job.reduce(1, 10, ChunkOutput::Count { count: 1 });
         job.ended();
-        assert!(job.chunk(0, 2).input.is_none(), "the text is let go when the job ends");
+        assert!(job.chunk(0, 2, 0).input.is_none(), "the text is let go when the job ends");
         let JobResult::Count(r) = job.result(Run { seconds: 0.5, workers: vec![] }) else {
             panic!()
         };

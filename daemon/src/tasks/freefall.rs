@@ -77,7 +77,7 @@ impl Job for FreefallJob {
         }
     }
 
-    fn chunk(&self, start: u64, _end: u64) -> Chunk {
+    fn chunk(&self, start: u64, _end: u64, _attempt: u32) -> Chunk {
         let fall = self.fall;
         Chunk::of(match &self.phase {
             Phase::Survey { .. } => ChunkTask::Survey { fall, spacing: CHECKPOINT_SPACING },
@@ -210,7 +210,7 @@ mod tests {
     use crate::kernels::Cancel;
 
     fn surveyed(job: &mut Box<dyn Job>) -> Vec<(f64, f64)> {
-        let ChunkTask::Survey { fall, spacing } = job.chunk(0, 1).task else {
+        let ChunkTask::Survey { fall, spacing } = job.chunk(0, 1, 0).task else {
             panic!("a throw with drag starts with its survey")
         };
         let s = kernel::survey(&fall, Some(spacing), &Cancel::default()).unwrap();
@@ -219,7 +219,7 @@ mod tests {
             landing: s.landing,
             checkpoints: s.checkpoints.clone(),
         };
-        assert!(check(&job.chunk(0, 1).task, 1, &output));
+        assert!(check(&job.chunk(0, 1, 0).task, 1, &output));
         job.reduce(0, 0, output);
         s.checkpoints
     }
@@ -242,7 +242,7 @@ mod tests {
             (points, MAX_CHUNK_POINTS, DRAG_RATE)
         );
         let start = CHECKPOINT_SPACING + 5;
-        let ChunkTask::HeightsFrom { at, y, v, .. } = job.chunk(start, start + 10).task else {
+        let ChunkTask::HeightsFrom { at, y, v, .. } = job.chunk(start, start + 10, 0).task else {
             panic!("points with drag start from a checkpoint")
         };
         assert_eq!((at, (y, v)), (CHECKPOINT_SPACING, checkpoints[1]));
@@ -250,7 +250,7 @@ mod tests {
         let request = proto::wire::ChunkRequest {
             job: 1,
             chunk: 0,
-            task: job.chunk(start, start + 10).task,
+            task: job.chunk(start, start + 10, 0).task,
             start,
             end: start + 10,
         };
@@ -275,7 +275,7 @@ mod tests {
         assert_eq!(job.spec(), JobSpec::Freefall { fall, points });
         assert_eq!((job.shape().units, job.shape().units_per_second), (points, VACUUM_RATE));
         assert_eq!(job.shape().window, Some(SERIES_WINDOW));
-        assert_eq!(job.chunk(5, 10).task, ChunkTask::Heights { fall, points });
+        assert_eq!(job.chunk(5, 10, 0).task, ChunkTask::Heights { fall, points });
         job.reduce(0, 0, ChunkOutput::Series { values: vec![1.0; 4] });
         assert!(!job.next_phase());
         assert!(job.series().unwrap().take(0, std::time::Instant::now()).unwrap().is_some());

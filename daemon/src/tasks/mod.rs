@@ -15,11 +15,14 @@
 //! subcommand.
 //!
 //! # Layout
-//! - [`pi`], [`prime`], [`count`], [`freefall`], [`sweep`]: the tasks.
+//! - [`pi`], [`prime`], [`count`], [`freefall`], [`sweep`], [`cmd`]: the tasks.
 //! - [`series`]: results a client takes chunk by chunk in order (freefall, sweep).
+//! - [`outbox`]: what a command job's units printed, on its way to the client.
 
+pub mod cmd;
 pub mod count;
 pub mod freefall;
+pub mod outbox;
 pub mod pi;
 pub mod prime;
 pub mod series;
@@ -31,7 +34,7 @@ use crate::kernels::{Cancel, KernelError};
 use crate::scheduler::{ChunkIndex, JobShape};
 use proto::job::JobSpec;
 use proto::result::{JobResult, WorkerShare};
-use proto::wire::{ChunkOutput, ChunkRequest, ChunkTask};
+use proto::wire::{ChunkOutput, ChunkRequest, ChunkTask, CmdChunk};
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -52,8 +55,9 @@ pub trait Job: Send + 'static {
     /// How the scheduler should cut the current phase, for a slot of [`NOMINAL_SLOT_RATE`].
     fn shape(&self) -> JobShape;
 
-    /// What chunk `start..end` of the current phase sends to a worker.
-    fn chunk(&self, start: u64, end: u64) -> Chunk;
+    /// What chunk `start..end` of the current phase sends to a worker, on its run after
+    /// `attempt` failed ones.
+    fn chunk(&self, start: u64, end: u64, attempt: u32) -> Chunk;
 
     /// Folds in chunk `chunk` (units from `start`), whose output [`check_output`] passed.
     fn reduce(&mut self, chunk: ChunkIndex, start: u64, output: ChunkOutput) -> Fold;
@@ -73,6 +77,11 @@ pub trait Job: Send + 'static {
         None
     }
 
+    /// Output the client takes as it comes, for tasks whose units print (commands).
+    fn outbox(&mut self) -> Option<&mut outbox::Outbox> {
+        None
+    }
+
     /// The job ended: let go of what chunks read (a count's text).
     fn ended(&mut self) {}
 }
@@ -84,6 +93,8 @@ pub enum Fold {
     Added,
     /// The job has its answer: the rest can stop (a factor was found).
     Answered,
+    /// Start no more chunks; those running finish (`--halt soon,...`).
+    Closing,
 }
 
 /// How a finished job ran, for its result.
@@ -127,6 +138,7 @@ pub fn job(spec: JobSpec) -> Result<Box<dyn Job>, Invalid> {
         JobSpec::Count { letter, ignore_case, source } => count::job(letter, ignore_case, source),
         JobSpec::Freefall { fall, .. } => freefall::job(fall),
         JobSpec::Sweep { fall, from, to, steps } => sweep::job(fall, from, to, steps),
+        JobSpec::Cmd(spec) => cmd::job(*spec),
     }
 }
 
@@ -151,6 +163,7 @@ pub fn check_output(
             freefall::check(task, units, output)
         }
         ChunkTask::Sweep { .. } => sweep::check(units, output),
+        ChunkTask::Cmd(task) => cmd::check(task, units, output),
     };
     if possible {
         Ok(())
@@ -169,6 +182,7 @@ fn name(task: &ChunkTask) -> &'static str {
             "freefall"
         }
         ChunkTask::Sweep { .. } => "sweep",
+        ChunkTask::Cmd(_) => "cmd",
     }
 }
 
@@ -178,6 +192,9 @@ pub enum Work {
     Compute(Kernel),
     /// The chunk's bytes follow its request: fed piece by piece as they arrive.
     Stream(Box<dyn Feed>),
+    /// A user's command over the chunk's units: files to fetch, processes to run, output to
+    /// send back (the worker's `units` module).
+    Command(Box<CmdChunk>),
 }
 
 /// A chunk's kernel, ready to run on a slot thread.
@@ -205,6 +222,14 @@ pub fn work(request: &ChunkRequest) -> Result<Work, KernelError> {
         ChunkTask::Heights { points, .. } | ChunkTask::HeightsFrom { points, .. } => *points,
         ChunkTask::Survey { .. } => 1,
         ChunkTask::Sweep { steps, .. } => *steps,
+        ChunkTask::Cmd(task) => {
+            return match task.units.len() as u64 == end.saturating_sub(start) && start <= end {
+                true => Ok(Work::Command(task.clone())),
+                false => {
+                    Err(KernelError::OutOfRange { start, end, units: task.units.len() as u64 })
+                }
+            }
+        }
     };
     if start > end || end > units {
         return Err(KernelError::OutOfRange { start, end, units });
@@ -221,6 +246,7 @@ pub fn work(request: &ChunkRequest) -> Result<Work, KernelError> {
         ChunkTask::Sweep { fall, from, to, steps } => {
             sweep::work(fall, (from, to, steps), start, end)
         }
+        ChunkTask::Cmd(task) => Ok(Work::Command(task)),
     }
 }
 
@@ -238,6 +264,7 @@ pub fn run_now(
             feed.feed(bytes);
             Ok(feed.finish())
         }
+        Work::Command(_) => panic!("a command runs on a worker, not here"),
     }
 }
 

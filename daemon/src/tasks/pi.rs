@@ -33,7 +33,7 @@ impl Job for PiJob {
         JobShape::new(self.samples, NOMINAL_RATE)
     }
 
-    fn chunk(&self, _start: u64, _end: u64) -> Chunk {
+    fn chunk(&self, _start: u64, _end: u64, _attempt: u32) -> Chunk {
         Chunk::of(ChunkTask::Pi { samples: self.samples, seed: self.seed })
     }
 
@@ -82,7 +82,7 @@ mod tests {
         assert_eq!(job.spec(), JobSpec::Pi { samples: 1000, seed: 7 });
         let shape = job.shape();
         assert_eq!((shape.units, shape.units_per_second), (1000, NOMINAL_RATE));
-        assert_eq!(job.chunk(0, 10).task, ChunkTask::Pi { samples: 1000, seed: 7 });
+        assert_eq!(job.chunk(0, 10, 0).task, ChunkTask::Pi { samples: 1000, seed: 7 });
         assert_eq!(job.reduce(0, 0, ChunkOutput::Pi { inside: 500 }), Fold::Added);
         assert_eq!(job.reduce(1, 500, ChunkOutput::Pi { inside: 285 }), Fold::Added);
         let JobResult::Pi(r) = job.result(Run { seconds: 2.0, workers: vec![] }) else {

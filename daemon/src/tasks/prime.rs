@@ -47,7 +47,7 @@ impl Job for PrimeJob {
         JobShape::new(units(self.n, self.method), nominal_rate(self.n, self.method))
     }
 
-    fn chunk(&self, _start: u64, _end: u64) -> Chunk {
+    fn chunk(&self, _start: u64, _end: u64, _attempt: u32) -> Chunk {
         Chunk::of(ChunkTask::Prime { n: self.n, method: self.method })
     }
 

@@ -47,7 +47,7 @@ impl Job for SweepJob {
         shape
     }
 
-    fn chunk(&self, _start: u64, _end: u64) -> Chunk {
+    fn chunk(&self, _start: u64, _end: u64, _attempt: u32) -> Chunk {
         let (fall, from, to, steps) = (self.fall, self.from, self.to, self.steps);
         Chunk::of(ChunkTask::Sweep { fall, from, to, steps })
     }

@@ -21,13 +21,13 @@
 //! [`ConfigError`](crate::fatal::ConfigError)s, and `marmotd` exits with status 78, which
 //! the unit does not restart.
 
-pub mod cache;
 pub mod exec;
 pub mod held;
 pub mod identity;
 pub mod join;
 pub mod pool;
 pub mod session;
+pub mod units;
 pub mod update;
 
 use crate::fatal::ConfigError;
@@ -59,6 +59,10 @@ pub struct WorkerConfig {
     /// Whether this worker is its own process and may replace its binary (not so for
     /// `marmotd local`'s in-process workers).
     pub updatable: bool,
+    /// Whether it runs users' commands (`--no-exec` says no).
+    pub exec: bool,
+    /// The bound of its file cache, in bytes.
+    pub file_cache: u64,
 }
 
 /// How a worker's run ended, when it ended without an error.
@@ -156,6 +160,7 @@ async fn serve(
     // waited for, not a failure).
     crate::systemd::notify_ready();
     let held = Arc::new(held::Held::default());
+    let units = open_units(&config, &info)?;
     let mut backoff = new_backoff();
     loop {
         let session = Session {
@@ -165,6 +170,7 @@ async fn serve(
             updater: &updater,
             held: &held,
             tasks,
+            units: &units,
         };
         let attempt = tokio::select! {
             _ = shutdown.cancelled() => return Ok(Exit::Shutdown),
@@ -195,6 +201,25 @@ async fn serve(
     }
 }
 
+/// The file cache and the dir for units' directories (emptied: a unit left there by a worker
+/// that died is gone).
+fn open_units(config: &WorkerConfig, info: &identity::WorkerInfo) -> Result<units::Units> {
+    let dir = config.state_dir.join("units");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let cache_dir = config.state_dir.join("cache");
+    std::fs::create_dir_all(&cache_dir)
+        .with_context(|| format!("cannot create {}", cache_dir.display()))?;
+    let cache = crate::cache::FileCache::open(&cache_dir, config.file_cache)
+        .with_context(|| "cannot open the file cache")?;
+    Ok(units::Units {
+        cache: Arc::new(cache),
+        dir,
+        worker: info.hello.name.clone(),
+        exec: config.exec,
+    })
+}
+
 /// What one session needs from the worker.
 pub(crate) struct Session<'a> {
     pub config: &'a WorkerConfig,
@@ -205,6 +230,8 @@ pub(crate) struct Session<'a> {
     pub held: &'a Arc<held::Held>,
     /// Where the streams the coordinator opens run, owned by the worker.
     pub tasks: &'a TaskTracker,
+    /// What command chunks need.
+    pub units: &'a units::Units,
 }
 
 /// A new binary on probation: unless a welcome commits the update in time, put the previous

@@ -21,8 +21,8 @@ use crate::update::pending::probation;
 use anyhow::{anyhow, bail, Result};
 use certs::Membership;
 use proto::wire::{
-    BenchReply, ChunkData, ChunkReply, ChunkRequest, Control, CoordinatorOpen, Pong, RenewReply,
-    Welcome, WorkerOpen,
+    BenchReply, ChunkData, ChunkReply, ChunkRequest, ChunkTask, Control, CoordinatorOpen, Pong,
+    RenewReply, Welcome, WorkerOpen,
 };
 use proto::{MessageReader, MessageWriter};
 use quinn::{ConnectionError, Endpoint, RecvStream, SendStream};
@@ -42,7 +42,11 @@ pub(crate) async fn run(
     shutdown: &CancellationToken,
 ) -> Result<Attempt> {
     let (config, updater) = (session.config, session.updater);
-    let open = WorkerOpen::Hello(session.info.hello.clone());
+    let hello = session.info.hello.clone();
+    let open = match config.exec {
+        true => WorkerOpen::Hello(hello),
+        false => WorkerOpen::HelloWith(hello, proto::wire::Abilities { exec: false }),
+    };
     let (conn, _writer, mut control, welcome) =
         match handshake(endpoint, addr, membership, config, open).await {
             Ok(parts) => parts,
@@ -102,6 +106,7 @@ pub(crate) async fn run(
                         held: held.clone(),
                         lease,
                         shutdown: shutdown.clone(),
+                        units: session.units.clone(),
                     };
                     let dir = config.state_dir.clone();
                     session.tasks.spawn(serve_stream(send, recv, chunks, updater.clone(), dir));
@@ -199,6 +204,7 @@ struct Chunks {
     lease: Duration,
     /// The worker stopping ends leases early.
     shutdown: CancellationToken,
+    units: super::units::Units,
 }
 
 /// Serves one stream the coordinator opened.
@@ -270,7 +276,18 @@ async fn serve_stream(
             }
         }
         CoordinatorOpen::Chunk(request) => {
-            let reply = match serve_chunk(&request, &mut reader, &mut writer, &chunks).await {
+            let work = tasks::work(&request);
+            if let ChunkTask::Cmd(_) = &request.task {
+                // A command's stream carries more than a request and a reply.
+                let task = match &work {
+                    Ok(Work::Command(task)) => Ok(&**task),
+                    Ok(_) => Err("not a command".to_string()),
+                    Err(e) => Err(e.to_string()),
+                };
+                super::units::serve(task, &mut reader, &mut writer, &chunks.units).await;
+                return;
+            }
+            let reply = match serve_chunk(&request, work, &mut reader, &mut writer, &chunks).await {
                 Ok(reply) => reply,
                 // The coordinator stopped or reset the stream: nobody is waiting for a reply.
                 Err(Gone) => return,
@@ -302,14 +319,16 @@ struct Gone;
 /// for tasks that stream them.
 async fn serve_chunk(
     request: &ChunkRequest,
+    work: Result<Work, crate::kernels::KernelError>,
     reader: &mut MessageReader<RecvStream>,
     writer: &mut MessageWriter<SendStream>,
     chunks: &Chunks,
 ) -> Result<ChunkReply, Gone> {
     let pool = &chunks.pool;
     let failed = |error: String| Ok(ChunkReply::Failed { error });
-    match tasks::work(request) {
+    match work {
         Err(e) => failed(e.to_string()),
+        Ok(Work::Command(_)) => failed("a command's chunk is served on its own".into()),
         Ok(Work::Stream(feed)) => match feed_stream(feed, reader, pool).await? {
             Ok(output) => Ok(ChunkReply::Done(output)),
             Err(error) => failed(error),

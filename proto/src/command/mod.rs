@@ -8,11 +8,16 @@
 //! - [`halt`]: `--halt now,fail=1` and friends: when failures (or successes) stop a job, and
 //!   the exit status that counts failed units.
 //! - [`joblog`]: `--joblog FILE`, one line per unit in GNU parallel's columns.
+//! - [`spec`]: the job as submitted, the files its units need, what a unit's run reports.
+//! - [`spool`]: how units' output is laid out on its way back to `marmotctl`.
 
 pub mod halt;
 pub mod inputs;
 pub mod joblog;
+pub mod spec;
+pub mod spool;
 pub mod template;
 
 pub use halt::{Halt, Tally, Verdict};
+pub use spec::{CmdSpec, FileRef, UnitEnding, UnitReport};
 pub use template::{Template, TemplateError};

@@ -19,7 +19,9 @@ fn round_trip<T: Serialize + DeserializeOwned>(data: &[u8]) -> Option<T> {
 
 fuzz_target!(|data: &[u8]| {
     match round_trip::<WorkerOpen>(data) {
-        Some(WorkerOpen::Hello(hello) | WorkerOpen::Trial(hello)) => {
+        Some(
+            WorkerOpen::Hello(hello) | WorkerOpen::Trial(hello) | WorkerOpen::HelloWith(hello, _),
+        ) => {
             let _ = hello.check();
         }
         Some(WorkerOpen::Join(join)) => {
@@ -43,4 +45,8 @@ fuzz_target!(|data: &[u8]| {
     round_trip::<Pong>(data);
     round_trip::<ChunkData>(data);
     round_trip::<ChunkReply>(data);
+    // A command chunk's messages, and a unit's report as the coordinator checks it.
+    if let Some(CmdMessage::Unit(report)) = round_trip::<CmdMessage>(data) {
+        let _ = report.check();
+    }
 });

@@ -30,7 +30,7 @@ fuzz_target!(|data: &[u8]| {
         assert!(plan.range(last).0 < units, "no empty chunk");
         for k in [0, last] {
             let (start, end) = plan.range(k);
-            let _ = job.chunk(start, end);
+            let _ = job.chunk(start, end, 0);
         }
     }
 });

@@ -23,6 +23,8 @@ async fn main() -> anyhow::Result<()> {
         dead_after: Duration::from_secs(5),
         lease: marmotd::worker::DEFAULT_LEASE,
         updatable: false,
+        exec: true,
+        file_cache: marmotd::cache::DEFAULT_LIMIT,
     };
     let endpoint = marmotd::transport::client_endpoint(addr)?;
     for _ in 0..count.parse::<u32>()? {

@@ -37,6 +37,8 @@ async fn main() -> anyhow::Result<()> {
         dead_after: Duration::from_secs(5),
         lease: marmotd::worker::DEFAULT_LEASE,
         updatable: false,
+        exec: true,
+        file_cache: marmotd::cache::DEFAULT_LIMIT,
     };
     let endpoint = marmotd::transport::client_endpoint(addr)?;
     let membership = match certs::Membership::load(&config.state_dir)? {
@@ -104,5 +106,7 @@ fn wrong_output(task: &ChunkTask, units: u64) -> ChunkOutput {
         ChunkTask::Heights { .. } | ChunkTask::HeightsFrom { .. } => {
             ChunkOutput::Series { values: vec![0.0; units as usize] }
         }
+        // A command's reply is a stream of its own; a plain one is a protocol error.
+        ChunkTask::Cmd(_) => ChunkOutput::Cmd { units: vec![], spool: None },
     }
 }

@@ -15,6 +15,9 @@ mod util;
 mod api;
 /// Joining, trust and refusals, restarts.
 mod cluster;
+/// `marmotctl run cmd`: users' commands over inputs, with files, output, failures and
+/// cancellation, on real processes.
+mod commands;
 /// `marmotd demo`, the README's first command, through the control API's client.
 mod demo;
 /// Jobs that outlive the coordinator: kill -9, update --coordinator, a partitioned worker,

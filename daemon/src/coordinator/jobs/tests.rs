@@ -60,7 +60,7 @@ impl Sim {
         let id = self.next_worker;
         self.next_worker += 1;
         self.workers.push(id);
-        self.jobs.worker_joined(self.now, id, &format!("w{id}"), 2);
+        self.jobs.worker_joined(self.now, id, &format!("w{id}"), 2, true);
         self.carry_out();
     }
 
@@ -71,6 +71,7 @@ impl Sim {
                     self.in_flight.push((assignment, worker, request, input))
                 }
                 Order::Stop { assignment } => self.in_flight.retain(|(a, ..)| *a != assignment),
+                Order::DropSpool { .. } => {}
             }
         }
     }

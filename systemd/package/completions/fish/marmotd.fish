@@ -47,6 +47,7 @@ complete -c marmotd -n "__fish_marmotd_using_subcommand coordinator" -l verify -
 complete -c marmotd -n "__fish_marmotd_using_subcommand coordinator" -l max-jobs -d 'Jobs waiting or running at once, at most; more are refused until some end' -r
 complete -c marmotd -n "__fish_marmotd_using_subcommand coordinator" -l keep-results -d 'How long an ended job\'s result is kept in the journal; one never read is kept at least this long, however many others come after it' -r
 complete -c marmotd -n "__fish_marmotd_using_subcommand coordinator" -l keep-results-count -d 'How many of the newest ended jobs are kept unread past --keep-results; read ones go when past either bound' -r
+complete -c marmotd -n "__fish_marmotd_using_subcommand coordinator" -l file-store -d 'How much the store of files uploaded for commands (`marmotctl run cmd --file`) may hold before the least recently used are removed, e.g. 4GiB' -r
 complete -c marmotd -n "__fish_marmotd_using_subcommand coordinator" -l journal-reset -d 'Move the journal (STATE_DIR/journal.sqlite) aside, keeping it as journal.sqlite.reset-TIME, and start an empty one: for a journal the coordinator refuses. Jobs it held are not resumed'
 complete -c marmotd -n "__fish_marmotd_using_subcommand coordinator" -s h -l help -d 'Print help'
 complete -c marmotd -n "__fish_marmotd_using_subcommand worker" -l coordinator -d 'The coordinator, as HOST or HOST:PORT (default port 7070). A name that does not resolve yet (DNS not up at boot) is retried, like an unreachable coordinator' -r
@@ -56,6 +57,8 @@ complete -c marmotd -n "__fish_marmotd_using_subcommand worker" -l slots -d 'How
 complete -c marmotd -n "__fish_marmotd_using_subcommand worker" -l state-dir -d 'Where the worker\'s key and certificate live [default: /var/lib/marmot/worker as root, else $XDG_DATA_HOME/marmot/worker]' -r -F
 complete -c marmotd -n "__fish_marmotd_using_subcommand worker" -l dead-after -d 'The coordinator silent this long is considered gone, and the worker reconnects' -r
 complete -c marmotd -n "__fish_marmotd_using_subcommand worker" -l lease -d 'How long a chunk keeps running, and its result is kept, while the coordinator is out of reach: delivered when the worker reconnects within it, so a coordinator restart or a short network outage costs no work' -r
+complete -c marmotd -n "__fish_marmotd_using_subcommand worker" -l file-cache -d 'How much the cache of command files (`--file`, `--input-files`) may hold before the least recently used are removed, e.g. 500MiB, 2GiB' -r
+complete -c marmotd -n "__fish_marmotd_using_subcommand worker" -l no-exec -d 'Run no users\' commands (`marmotctl run cmd`): their units go to other workers'
 complete -c marmotd -n "__fish_marmotd_using_subcommand worker" -l update-trial -d 'Internal: the trial start of a newly received binary (connect, shake hands, exit)'
 complete -c marmotd -n "__fish_marmotd_using_subcommand worker" -s h -l help -d 'Print help'
 complete -c marmotd -n "__fish_marmotd_using_subcommand local" -l workers -d 'How many workers to start' -r

@@ -1,6 +1,7 @@
-//! The worker's content-addressed file cache (`STATE_DIR/files/`): the files of users'
-//! commands (`--file`, `--input-files`), each stored once under its SHA-256, so a file a
-//! worker already has is never sent again.
+//! A content-addressed file cache: the files of users' commands (`--file`, `--input-files`),
+//! each stored once under its SHA-256. The coordinator keeps what `marmotctl` uploads in one
+//! (`STATE_DIR/files/`), each worker what the coordinator sent it (`STATE_DIR/cache/`), so a
+//! file a worker already has is never sent again.
 //!
 //! A file arrives in pieces into `files/incoming/`, is checked against the SHA-256 it was
 //! announced with, and only then renamed into place: a cache entry is always whole and what its
@@ -140,6 +141,17 @@ impl FileCache {
     /// Whether the cache has `sha256` whole: then it need not be sent.
     pub fn has(&self, sha256: &str) -> bool {
         self.lock().entries.contains_key(sha256)
+    }
+
+    /// Where `sha256` is stored, if it is (counted as a use, for eviction): for reading it
+    /// whole, to send it on.
+    pub fn path(&self, sha256: &str) -> Option<PathBuf> {
+        let mut index = self.lock();
+        index.clock += 1;
+        let now = index.clock;
+        let entry = index.entries.get_mut(sha256)?;
+        entry.used = now;
+        Some(self.dir.join(sha256))
     }
 
     /// Starts receiving a file of `size` bytes that should hash to `sha256`.

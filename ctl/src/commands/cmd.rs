@@ -1,0 +1,365 @@
+//! `marmotctl run cmd`: a user's command once per input on the cluster, in the manner of GNU
+//! parallel. Checks everything it can before the job exists (the command, the inputs, that
+//! every file is readable), uploads the files the coordinator's store lacks, submits, then
+//! takes the units' output delivery by delivery and writes it out: stdout and stderr whole
+//! per unit, results unpacked under `--results DIR/<n>/`, a joblog line per unit.
+//!
+//! Memory stays at one piece of output (4 MiB at most) whatever the units print: pieces are
+//! written out as they come, and a unit's results go through a file.
+
+use crate::cli::CmdArgs;
+use crate::follow::Interrupt;
+use crate::reconnect::{Next, Reconnect};
+use anyhow::{bail, Context, Result};
+use proto::api::JobState;
+use proto::client::{Client, ClientError, OutputPiece};
+use proto::command::halt::exit_status;
+use proto::command::inputs::Inputs;
+use proto::command::joblog;
+use proto::command::spool::{Event, SpoolReader};
+use proto::command::{CmdSpec, FileRef, Template, UnitReport};
+use proto::job::JobSpec;
+use proto::result::JobResult;
+use sha2::{Digest, Sha256};
+use std::fs::File;
+use std::io::{BufWriter, IsTerminal, Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::{Duration, UNIX_EPOCH};
+
+/// How long one request for output may wait on the coordinator before asking again.
+const POLL_MS: u64 = 1000;
+/// The word that starts inputs, as in GNU parallel.
+const INPUTS_MARK: &str = ":::";
+
+pub async fn run(client: &Client, args: CmdArgs, json: bool) -> Result<ExitCode> {
+    let mut interrupt = Interrupt::listen()?;
+    let (spec, paths) = tokio::task::spawn_blocking(move || prepare(args)).await??;
+    let CmdOptions { results, joblog } = paths.options;
+    upload(client, &paths.files).await?;
+    let mut out = Writer::new(&spec, results, joblog)?;
+    let job = client.submit(&JobSpec::Cmd(Box::new(spec)), None).await?;
+    let id = job.id;
+    let taken = tokio::select! {
+        taken = take_all(client, id, &mut out) => taken,
+        signal = interrupt.recv() => {
+            let _ = client.cancel(id).await;
+            eprintln!("marmotctl: cancelled job {id} ({})", signal.name);
+            return Ok(ExitCode::from(signal.status));
+        }
+    };
+    if let Err(e) = taken {
+        let _ = client.cancel(id).await;
+        return Err(e);
+    }
+    out.finish()?;
+    let mut reconnect = Reconnect::default();
+    let view = loop {
+        let asked = client.job(id, POLL_MS).await;
+        let was_down = reconnect.is_down();
+        let lost = |e: &ClientError, wait| crate::follow::lost(None, id, e, wait, was_down);
+        match reconnect.after(asked, lost).await? {
+            Next::Answer(view) if view.state.is_finished() => break view,
+            Next::Answer(_) | Next::Again => {}
+        }
+    };
+    let (JobState::Done, Some(JobResult::Cmd(result))) = (view.state, view.result) else {
+        bail!("job {id} failed: {}", view.error.as_deref().unwrap_or("no reason given"));
+    };
+    if json {
+        println!("{}", serde_json::to_string_pretty(&result)?);
+    } else if std::io::stderr().is_terminal() || result.failed > 0 || result.halted.is_some() {
+        // Stdout is the units'; the summary goes beside it.
+        eprint!("{result}");
+    }
+    Ok(ExitCode::from(exit_status(result.failed)))
+}
+
+/// Where results and the joblog go, checked before the job starts.
+struct CmdOptions {
+    results: Option<PathBuf>,
+    joblog: Option<File>,
+}
+
+/// What preparing found: files to upload, by content, and the options' outputs.
+struct Prepared {
+    files: Vec<(PathBuf, FileRef)>,
+    options: CmdOptions,
+}
+
+/// Checks the request and reads what it names (inputs, files), before anything is sent.
+fn prepare(args: CmdArgs) -> Result<(CmdSpec, Prepared)> {
+    let mut command = args.command;
+    let mut listed: Vec<String> = vec![];
+    match args.inputs.split_first() {
+        Some((mark, rest)) if mark == INPUTS_MARK => listed.extend(rest.iter().cloned()),
+        Some((word, _)) => bail!(
+            "`{word}` before the command: inputs follow `:::` (`marmotctl run cmd ::: a b -- \
+             echo {{}}`), options start with `-`"
+        ),
+        None => {}
+    }
+    if let Some(at) = command.iter().position(|w| w == INPUTS_MARK) {
+        listed.extend(command.split_off(at).into_iter().skip(1));
+    }
+    let template = Template::new(command)?;
+    let sources = [!listed.is_empty() || !args.inputs.is_empty(), args.inputs_from.is_some()];
+    if !args.input_files.is_empty() && sources.iter().any(|&s| s) {
+        bail!("--input-files gives the inputs itself: drop `:::` and --inputs, or run two jobs");
+    }
+    let mut inputs = Inputs::default();
+    for input in listed {
+        inputs.push(input)?;
+    }
+    if let Some(path) = &args.inputs_from {
+        if path.as_os_str() == "-" {
+            inputs.read_lines(std::io::stdin().lock(), "stdin")?;
+        } else {
+            let file = File::open(path)
+                .with_context(|| format!("cannot read the inputs: {}", path.display()))?;
+            inputs.read_lines(std::io::BufReader::new(file), &path.display().to_string())?;
+        }
+    }
+    let mut uploads = vec![];
+    let mut input_files = vec![];
+    for path in expand_globs(&args.input_files)? {
+        let file = describe(&path)?;
+        inputs.push(file.name.clone())?;
+        input_files.push(file.clone());
+        uploads.push((path, file));
+    }
+    let inputs = inputs.finish()?;
+    let mut files = vec![];
+    for path in &args.files {
+        let file = describe(path)?;
+        files.push(file.clone());
+        uploads.push((path.clone(), file));
+    }
+    if let Some(dir) = &args.results {
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("cannot create the results dir {}", dir.display()))?;
+    }
+    let joblog = match &args.joblog {
+        Some(path) => {
+            let mut file = File::create(path)
+                .with_context(|| format!("cannot create the joblog {}", path.display()))?;
+            writeln!(file, "{}", joblog::HEADER)?;
+            Some(file)
+        }
+        None => None,
+    };
+    let spec = CmdSpec {
+        command: template,
+        inputs,
+        input_files,
+        files,
+        env: args.env,
+        timeout_ms: args.timeout.map(|t| t.as_millis().max(1) as u64),
+        retries: args.retries,
+        halt: args.halt,
+        slots_per_unit: args.slots_per_unit,
+        keep_order: args.keep_order,
+        results: args.results.is_some(),
+    };
+    spec.check().map_err(anyhow::Error::msg)?;
+    let options = CmdOptions { results: args.results, joblog };
+    Ok((spec, Prepared { files: uploads, options }))
+}
+
+/// The files `--input-files` names: each pattern's matches in order; a pattern that matches
+/// nothing is a mistake.
+fn expand_globs(patterns: &[String]) -> Result<Vec<PathBuf>> {
+    let mut paths = vec![];
+    for pattern in patterns {
+        let matches = glob::glob(pattern)
+            .with_context(|| format!("--input-files {pattern} is not a pattern"))?;
+        let before = paths.len();
+        for found in matches {
+            let path = found.with_context(|| format!("cannot read what {pattern} matches"))?;
+            if path.is_file() {
+                paths.push(path);
+            }
+        }
+        if paths.len() == before {
+            bail!("--input-files {pattern} matches no file");
+        }
+    }
+    Ok(paths)
+}
+
+/// A file by content: its name, SHA-256 and size, read whole once.
+fn describe(path: &Path) -> Result<FileRef> {
+    let name = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .with_context(|| format!("{} has no file name marmot can use", path.display()))?
+        .to_string();
+    let mut file = File::open(path).with_context(|| format!("cannot read {}", path.display()))?;
+    if !file.metadata()?.is_file() {
+        bail!("{} is not a file", path.display());
+    }
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    let mut size = 0u64;
+    loop {
+        let n = file.read(&mut buf).with_context(|| format!("cannot read {}", path.display()))?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+        size += n as u64;
+    }
+    let file = FileRef { name, sha256: hex::encode(hasher.finalize()), size };
+    file.check().map_err(anyhow::Error::msg)?;
+    Ok(file)
+}
+
+/// Uploads the files the coordinator's store lacks, each content once.
+async fn upload(client: &Client, files: &[(PathBuf, FileRef)]) -> Result<()> {
+    let mut seen = std::collections::HashSet::new();
+    for (path, file) in files {
+        if !seen.insert(&file.sha256) || client.has_file(&file.sha256).await? {
+            continue;
+        }
+        let stored = client.upload_file(path, &file.sha256, file.size).await;
+        stored.with_context(|| format!("cannot upload {}", path.display()))?;
+    }
+    Ok(())
+}
+
+/// Takes every delivery of job `id`, in turn, piece by piece.
+async fn take_all(client: &Client, id: u64, out: &mut Writer) -> Result<()> {
+    let mut reconnect = Reconnect::default();
+    let (mut n, mut offset) = (0u64, 0u64);
+    let mut reader = SpoolReader::default();
+    loop {
+        let asked = client.take_output(id, n, offset, POLL_MS).await;
+        let was_down = reconnect.is_down();
+        let lost = |e: &ClientError, wait| crate::follow::lost(None, id, e, wait, was_down);
+        let Next::Answer(piece) = reconnect.after(asked, lost).await? else { continue };
+        match piece {
+            OutputPiece::End => return Ok(()),
+            OutputPiece::NotYet => {}
+            OutputPiece::Bytes { size, bytes } => {
+                reader.feed(&bytes, |event| out.write(event))?;
+                offset += bytes.len() as u64;
+                if offset >= size {
+                    if !reader.at_boundary() {
+                        bail!("delivery {n} of job {id} came back cut short");
+                    }
+                    (n, offset) = (n + 1, 0);
+                } else if bytes.is_empty() {
+                    bail!("delivery {n} of job {id} came back cut short");
+                }
+            }
+        }
+    }
+}
+
+/// Where the units' output goes.
+struct Writer {
+    template: Template,
+    inputs: Vec<String>,
+    results: Option<PathBuf>,
+    joblog: Option<BufWriter<File>>,
+    /// The unit being written, and its results file while it arrives.
+    unit: Option<(UnitReport, Option<File>)>,
+    stdout: std::io::Stdout,
+    stderr: std::io::Stderr,
+}
+
+impl Writer {
+    fn new(spec: &CmdSpec, results: Option<PathBuf>, joblog: Option<File>) -> Result<Self> {
+        Ok(Writer {
+            template: spec.command.clone(),
+            inputs: spec.inputs.clone(),
+            results,
+            joblog: joblog.map(BufWriter::new),
+            unit: None,
+            stdout: std::io::stdout(),
+            stderr: std::io::stderr(),
+        })
+    }
+
+    fn write(&mut self, event: Event<'_>) -> std::io::Result<()> {
+        match event {
+            Event::Unit(report) => {
+                let tar = match (&self.results, report.results) {
+                    (Some(dir), 1..) => Some(File::create(self.tar_path(dir, &report))?),
+                    _ => None,
+                };
+                self.unit = Some((report, tar));
+            }
+            Event::Stdout(bytes) => self.stdout.lock().write_all(bytes)?,
+            Event::Stderr(bytes) => self.stderr.lock().write_all(bytes)?,
+            Event::Results(bytes) => {
+                if let Some((_, Some(tar))) = &mut self.unit {
+                    tar.write_all(bytes)?;
+                }
+            }
+            Event::UnitEnd => {
+                if let Some((report, tar)) = self.unit.take() {
+                    self.stdout.lock().flush()?;
+                    self.unit_ended(&report, tar)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Unpacks a unit's results, logs it, and says if it failed.
+    fn unit_ended(&mut self, report: &UnitReport, tar: Option<File>) -> std::io::Result<()> {
+        let number = report.unit + 1;
+        let input = self.inputs.get(report.unit as usize).map_or("", String::as_str);
+        if let (Some(dir), Some(tar)) = (&self.results, tar) {
+            drop(tar);
+            let tar_path = self.tar_path(dir, report);
+            let into = dir.join(number.to_string());
+            std::fs::create_dir_all(&into)?;
+            let unpacked = File::open(&tar_path).and_then(|f| tar::Archive::new(f).unpack(&into));
+            let _ = std::fs::remove_file(&tar_path);
+            unpacked.map_err(|e| {
+                std::io::Error::other(format!("cannot unpack unit {number}'s results: {e}"))
+            })?;
+        }
+        if let Some(log) = &mut self.joblog {
+            let (exit, signal) = report.ending.exit_and_signal();
+            let command = self.template.expand(input, number);
+            let entry = joblog::Entry {
+                seq: number,
+                worker: &report.worker,
+                started: UNIX_EPOCH + Duration::from_millis(report.started_ms),
+                runtime: Duration::from_millis(report.duration_ms),
+                sent: 0,
+                received: report.stdout + report.stderr,
+                exit,
+                signal,
+                command: &command,
+            };
+            writeln!(log, "{entry}")?;
+        }
+        if !report.ending.success() {
+            let shown = proto::names::shown(input);
+            writeln!(
+                self.stderr.lock(),
+                "marmotctl: unit {number} ({shown}) {} on {}",
+                report.ending.describe(),
+                report.worker
+            )?;
+        }
+        Ok(())
+    }
+
+    /// Where a unit's results wait before they are unpacked.
+    fn tar_path(&self, dir: &Path, report: &UnitReport) -> PathBuf {
+        dir.join(format!(".unit-{}.tar", report.unit + 1))
+    }
+
+    fn finish(&mut self) -> Result<()> {
+        self.stdout.lock().flush()?;
+        if let Some(log) = &mut self.joblog {
+            log.flush().context("cannot write the joblog")?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,123 @@
+//! A `cmd` chunk's stream, on the coordinator: the request, the files the worker asks for
+//! (from the file store), then each unit's report and output as the worker sends them,
+//! written to the chunk's spool file as they come (the exchange is described at
+//! [`CmdChunk`]).
+//!
+//! Everything the worker sends is checked before it is spooled: only files of the chunk may
+//! be asked for, reports come one per unit in order with sizes within bounds, and exactly the
+//! announced bytes follow each. Memory stays at one piece per stream, whatever the output.
+
+use crate::cache::FileCache;
+use anyhow::{anyhow, bail, Context, Result};
+use proto::command::spool;
+use proto::wire::{ChunkOutput, ChunkReply, ChunkRequest, CmdChunk, CmdMessage, CoordinatorOpen};
+use proto::{MessageReader, MessageWriter};
+use std::collections::HashMap;
+use std::path::Path;
+use tokio::io::{AsyncWriteExt, BufWriter};
+
+/// Runs the exchange of a command chunk; its output lands in `spool`. A file the store no
+/// longer has, or a failure the worker reports, is the chunk's failure.
+pub async fn exchange(
+    writer: &mut MessageWriter<quinn::SendStream>,
+    reader: &mut MessageReader<quinn::RecvStream>,
+    request: &ChunkRequest,
+    task: &CmdChunk,
+    store: &FileCache,
+    (spool_path, worker): (&Path, &str),
+) -> Result<ChunkReply> {
+    writer.send(&CoordinatorOpen::Chunk(request.clone())).await?;
+    let files: HashMap<&str, u64> = task
+        .files
+        .iter()
+        .chain(task.units.iter().filter_map(|u| u.file.as_ref()))
+        .map(|f| (f.sha256.as_str(), f.size))
+        .collect();
+    let need = match next(reader).await? {
+        CmdMessage::Need(need) => need,
+        CmdMessage::Failed { error } => return Ok(ChunkReply::Failed { error }),
+        other => bail!("the worker sent {} before saying which files it needs", name(&other)),
+    };
+    if need.len() > files.len() {
+        bail!("the worker asked for {} files of the chunk's {}", need.len(), files.len());
+    }
+    for sha in &need {
+        let Some(&size) = files.get(sha.as_str()) else {
+            bail!("the worker asked for a file that is not the chunk's");
+        };
+        let Some(path) = store.path(sha) else {
+            return Ok(ChunkReply::Failed {
+                error: format!(
+                    "file {sha} is no longer on the coordinator (newer uploads pushed it out \
+                     of --file-store): run the job again"
+                ),
+            });
+        };
+        super::chunk::send_file(writer, &path, 0, size).await?;
+    }
+    let dir = spool_path.parent().context("a spool file has a dir")?;
+    tokio::fs::create_dir_all(dir).await?;
+    let mut out = BufWriter::new(tokio::fs::File::create(spool_path).await?);
+    let mut reports = Vec::with_capacity(task.units.len());
+    loop {
+        match next(reader).await? {
+            CmdMessage::Unit(mut report) => {
+                let expected = task.units.get(reports.len()).map(|u| u.unit);
+                if expected != Some(report.unit) {
+                    bail!("the worker reported unit {} out of turn", report.unit);
+                }
+                report.worker = worker.to_string();
+                report.check().map_err(|e| anyhow!("the worker sent a bad report: {e}"))?;
+                out.write_all(&spool::header(&report)?).await?;
+                copy_body(reader, &mut out, report.body()).await?;
+                reports.push(report);
+            }
+            CmdMessage::Done if reports.len() == task.units.len() => break,
+            CmdMessage::Done => bail!("the worker ended the chunk with units not run"),
+            CmdMessage::Failed { error } => return Ok(ChunkReply::Failed { error }),
+            other => bail!("the worker sent {} out of turn", name(&other)),
+        }
+    }
+    // Not synced: a command job does not outlive its coordinator.
+    out.flush().await?;
+    // The worker waits for this before it lets the stream go.
+    let _ = writer.get_mut().finish();
+    let spool = Some(spool_path.to_path_buf());
+    Ok(ChunkReply::Done(ChunkOutput::Cmd { units: reports, spool }))
+}
+
+/// The worker's next message; the stream ending here is an error.
+async fn next(reader: &mut MessageReader<quinn::RecvStream>) -> Result<CmdMessage> {
+    reader.recv::<CmdMessage>().await?.ok_or_else(|| anyhow!("the worker closed the chunk stream"))
+}
+
+/// Copies exactly `size` bytes of [`CmdMessage::Data`] pieces into the spool.
+async fn copy_body(
+    reader: &mut MessageReader<quinn::RecvStream>,
+    out: &mut BufWriter<tokio::fs::File>,
+    size: u64,
+) -> Result<()> {
+    let mut left = size;
+    while left > 0 {
+        let CmdMessage::Data(piece) = next(reader).await? else {
+            bail!("the worker sent less output than it announced");
+        };
+        let len = piece.bytes.len() as u64;
+        if len > left {
+            bail!("the worker sent more output than it announced");
+        }
+        out.write_all(&piece.bytes).await?;
+        left -= len;
+    }
+    Ok(())
+}
+
+fn name(msg: &CmdMessage) -> &'static str {
+    match msg {
+        CmdMessage::Need(_) => "a list of files",
+        CmdMessage::Unit(_) => "a unit's report",
+        CmdMessage::Data(_) => "output",
+        CmdMessage::Done => "its end",
+        CmdMessage::Failed { .. } => "a failure",
+    }
+}

@@ -1,0 +1,379 @@
+//! `cmd` (`marmotctl run cmd -- COMMAND ARGS…`): a user's command once per input. Units are
+//! inputs; a chunk runs its units one after another on one slot of a worker, whose stream
+//! brings their output back ([`super::outbox`]).
+//!
+//! How long a unit takes is unknown until some have run, and chunk sizes need it (a chunk
+//! of 32 `true`s is 30 ms; of 32 video transcodes, an hour that no other slot can share). So a
+//! job runs in two phases: a *probe* of the first [`PROBE`] units, one per chunk, then the
+//! rest cut for the median time the probe's units took.
+//!
+//! Everything is decided here, sans-IO: retries (a chunk that may still be retried fails on a
+//! failed unit, and the scheduler runs it elsewhere), `--halt` (a verdict per counted chunk),
+//! and the result. Chunks of side effects get no backups and no verification copies.
+
+use super::outbox::{Delivery, Outbox};
+use super::{Chunk, Fold, Invalid, Job, Run};
+use crate::scheduler::{ChunkIndex, JobShape};
+use proto::command::halt::{Tally, Verdict};
+use proto::command::spec::MAX_CHUNK_UNITS;
+use proto::command::CmdSpec;
+#[cfg(test)]
+use proto::command::UnitReport;
+use proto::job::JobSpec;
+use proto::result::{CmdResult, JobResult};
+use proto::wire::{ChunkOutput, ChunkTask, CmdChunk, CmdUnit};
+use std::path::PathBuf;
+
+/// Units of the first phase, one per chunk, run to learn how long a unit takes.
+pub const PROBE: u64 = 4;
+/// The shortest time a unit is taken to need, for sizing chunks: below it, starting a process
+/// is what costs.
+const MIN_UNIT_SECONDS: f64 = 0.000_5;
+
+pub fn job(spec: CmdSpec) -> Result<Box<dyn Job>, Invalid> {
+    spec.check().map_err(Invalid)?;
+    let outbox = Outbox::new(spec.keep_order);
+    Ok(Box::new(CmdJob {
+        spec,
+        phase: Phase::Probe,
+        probe_ms: vec![],
+        tally: Tally::default(),
+        halted: false,
+        outbox,
+    }))
+}
+
+struct CmdJob {
+    spec: CmdSpec,
+    phase: Phase,
+    /// How long each unit of the probe took, in milliseconds.
+    probe_ms: Vec<u64>,
+    tally: Tally,
+    /// `--halt` stopped the job.
+    halted: bool,
+    outbox: Outbox,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Phase {
+    /// The first units, one per chunk.
+    Probe,
+    /// The rest, expected at this many units per second on a slot.
+    Rest { units_per_second: f64 },
+}
+
+impl CmdJob {
+    fn units(&self) -> u64 {
+        self.spec.inputs.len() as u64
+    }
+
+    /// The job's first unit in the current phase.
+    fn first_unit(&self) -> u64 {
+        match self.phase {
+            Phase::Probe => 0,
+            Phase::Rest { .. } => PROBE.min(self.units()),
+        }
+    }
+}
+
+impl Job for CmdJob {
+    fn spec(&self) -> JobSpec {
+        JobSpec::Cmd(Box::new(self.spec.clone()))
+    }
+
+    fn shape(&self) -> JobShape {
+        let (units, units_per_second, max_chunk_units) = match self.phase {
+            Phase::Probe => (PROBE.min(self.units()), 1.0 / MIN_UNIT_SECONDS, 1),
+            Phase::Rest { units_per_second } => {
+                // A chunk whose failed unit is retried runs again whole: one unit each then.
+                let max = if self.spec.retries > 0 { 1 } else { MAX_CHUNK_UNITS };
+                (self.units() - self.first_unit(), units_per_second, max)
+            }
+        };
+        let mut shape = JobShape::new(units, units_per_second);
+        shape.max_chunk_units = max_chunk_units;
+        shape.window = self.outbox.window();
+        shape.backups = false;
+        shape.retries = self.spec.retries;
+        shape.slots_per_chunk = self.spec.slots_per_unit;
+        shape.exec = true;
+        shape
+    }
+
+    fn chunk(&self, start: u64, end: u64, attempt: u32) -> Chunk {
+        let base = self.first_unit();
+        let spec = &self.spec;
+        let units = (base + start..base + end)
+            .map(|unit| CmdUnit {
+                unit,
+                input: spec.inputs[unit as usize].clone(),
+                file: spec.input_files.get(unit as usize).cloned(),
+            })
+            .collect();
+        Chunk::of(ChunkTask::Cmd(Box::new(CmdChunk {
+            command: spec.command.clone(),
+            units,
+            files: spec.files.clone(),
+            env: spec.env.clone(),
+            timeout_ms: spec.timeout_ms,
+            retry_failed: attempt < spec.retries,
+            results: spec.results,
+        })))
+    }
+
+    fn reduce(&mut self, chunk: ChunkIndex, _start: u64, output: ChunkOutput) -> Fold {
+        let ChunkOutput::Cmd { units, spool } = output else { return Fold::Added };
+        for report in &units {
+            if report.ending.success() {
+                self.tally.succeeded += 1;
+            } else {
+                self.tally.failed += 1;
+            }
+            if self.phase == Phase::Probe {
+                self.probe_ms.push(report.duration_ms);
+            }
+        }
+        if let (Some(first), Some(spool)) = (units.first(), spool) {
+            let delivery = Delivery { spool, first_unit: first.unit, units: units.len() as u64 };
+            self.outbox.add(chunk, delivery);
+        }
+        if self.halted {
+            return Fold::Added;
+        }
+        match self.spec.halt.verdict(self.tally) {
+            Verdict::Go => Fold::Added,
+            Verdict::Soon => {
+                self.halted = true;
+                Fold::Closing
+            }
+            Verdict::Now => {
+                self.halted = true;
+                Fold::Answered
+            }
+        }
+    }
+
+    fn next_phase(&mut self) -> bool {
+        if self.phase != Phase::Probe || self.units() <= PROBE || self.halted {
+            return false;
+        }
+        self.phase = Phase::Rest { units_per_second: rate(&self.probe_ms) };
+        self.outbox.phase_started(self.first_unit());
+        true
+    }
+
+    fn result(&self, run: Run) -> JobResult {
+        let Tally { succeeded, failed } = self.tally;
+        JobResult::Cmd(CmdResult {
+            units: self.units(),
+            succeeded,
+            failed,
+            skipped: self.units().saturating_sub(succeeded + failed),
+            halted: self.halted.then(|| self.spec.halt.to_string()),
+            seconds: run.seconds,
+            workers: run.workers,
+        })
+    }
+
+    fn outbox(&mut self) -> Option<&mut Outbox> {
+        Some(&mut self.outbox)
+    }
+
+    fn ended(&mut self) {
+        self.outbox.flush();
+    }
+}
+
+/// Units per second of one slot, from how long the probe's units took (their median).
+fn rate(probe_ms: &[u64]) -> f64 {
+    let mut sorted = probe_ms.to_vec();
+    sorted.sort_unstable();
+    let median_ms = sorted.get(sorted.len() / 2).copied().unwrap_or(0);
+    1.0 / (median_ms as f64 / 1000.0).max(MIN_UNIT_SECONDS)
+}
+
+/// Whether `output` can be what the units of `task` reported: one report per unit, in order,
+/// each within bounds.
+pub fn check(task: &CmdChunk, units: u64, output: &ChunkOutput) -> bool {
+    let ChunkOutput::Cmd { units: reports, .. } = output else { return false };
+    reports.len() as u64 == units
+        && task.units.len() == reports.len()
+        && task.units.iter().zip(reports).all(|(u, r)| u.unit == r.unit && r.check().is_ok())
+}
+
+/// The spool file of a chunk's stream, under the coordinator's spool dir: one per assignment,
+/// so a chunk run twice (a lost worker's) never writes into another run's file.
+pub fn spool_path(dir: &std::path::Path, job: u64, assignment: u64) -> PathBuf {
+    spool_dir(dir, job).join(format!("{assignment}.spool"))
+}
+
+/// The dir of a job's spool files.
+pub fn spool_dir(dir: &std::path::Path, job: u64) -> PathBuf {
+    dir.join(format!("job-{job}"))
+}
+
+/// Reports of a chunk's units, for tests.
+#[cfg(test)]
+pub fn reports(units: std::ops::Range<u64>, ending: proto::command::UnitEnding) -> Vec<UnitReport> {
+    units
+        .map(|unit| UnitReport {
+            unit,
+            ending: ending.clone(),
+            started_ms: 0,
+            duration_ms: 10,
+            stdout: 0,
+            stderr: 0,
+            results: 0,
+            worker: String::new(),
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proto::command::{Halt, Template, UnitEnding};
+
+    fn spec(inputs: usize) -> CmdSpec {
+        CmdSpec {
+            command: Template::new(vec!["echo".into()]).unwrap(),
+            inputs: (0..inputs).map(|i| format!("in{i}")).collect(),
+            input_files: vec![],
+            files: vec![],
+            env: vec![],
+            timeout_ms: None,
+            retries: 0,
+            halt: Halt::Never,
+            slots_per_unit: 2,
+            keep_order: false,
+            results: false,
+        }
+    }
+
+    fn output(units: std::ops::Range<u64>, ending: UnitEnding, spool: &str) -> ChunkOutput {
+        ChunkOutput::Cmd { units: reports(units, ending), spool: Some(spool.into()) }
+    }
+
+    #[test]
+    fn a_probe_of_single_units_then_the_rest_cut_for_how_long_they_took() {
+        let mut job = job(spec(100)).unwrap();
+        let shape = job.shape();
+        assert_eq!((shape.units, shape.max_chunk_units), (PROBE, 1));
+        assert!(!shape.backups && shape.exec && shape.window.is_none());
+        assert_eq!((shape.slots_per_chunk, shape.retries), (2, 0));
+        let ChunkTask::Cmd(chunk) = job.chunk(2, 3, 0).task else { panic!("not a cmd chunk") };
+        assert_eq!(chunk.units, [CmdUnit { unit: 2, input: "in2".into(), file: None }]);
+        assert!(!chunk.retry_failed);
+        for unit in 0..PROBE {
+            let ms = [10, 30, 20, 1000][unit as usize];
+            let mut out = reports(unit..unit + 1, UnitEnding::Exited(0));
+            out[0].duration_ms = ms;
+            let fold = job.reduce(unit as u32, unit, ChunkOutput::Cmd { units: out, spool: None });
+            assert_eq!(fold, Fold::Added);
+        }
+        assert!(job.next_phase());
+        let shape = job.shape();
+        assert_eq!((shape.units, shape.max_chunk_units), (100 - PROBE, MAX_CHUNK_UNITS));
+        assert_eq!(shape.units_per_second, 1.0 / 0.03, "the median unit took 30 ms");
+        let ChunkTask::Cmd(chunk) = job.chunk(0, 2, 0).task else { panic!("not a cmd chunk") };
+        let units: Vec<u64> = chunk.units.iter().map(|u| u.unit).collect();
+        assert_eq!(units, [PROBE, PROBE + 1], "the rest counts from after the probe");
+        assert!(!job.next_phase(), "two phases only");
+        assert_eq!(rate(&[0, 0, 0]), 1.0 / MIN_UNIT_SECONDS);
+        assert_eq!(rate(&[]), 1.0 / MIN_UNIT_SECONDS);
+    }
+
+    #[test]
+    fn a_short_job_is_its_probe() {
+        let mut job = job(spec(3)).unwrap();
+        assert_eq!(job.shape().units, 3);
+        assert!(!job.next_phase());
+        let mut job = super::job(spec(PROBE as usize)).unwrap();
+        assert!(!job.next_phase());
+    }
+
+    #[test]
+    fn retries_make_single_unit_chunks_that_fail_until_the_last_attempt() {
+        let mut job = job(CmdSpec { retries: 2, ..spec(10) }).unwrap();
+        let tell = |attempt| {
+            let ChunkTask::Cmd(c) = job.chunk(0, 1, attempt).task else { panic!() };
+            c.retry_failed
+        };
+        assert_eq!((tell(0), tell(1), tell(2)), (true, true, false));
+        for unit in 0..PROBE {
+            job.reduce(unit as u32, unit, output(unit..unit + 1, UnitEnding::Exited(0), "s"));
+        }
+        assert!(job.next_phase());
+        assert_eq!((job.shape().max_chunk_units, job.shape().retries), (1, 2));
+    }
+
+    #[test]
+    fn halts_count_failed_units_and_the_result_says_so() {
+        let now = |text: &str| CmdSpec { halt: text.parse().unwrap(), ..spec(10) };
+        let mut job = job(now("now,fail=2")).unwrap();
+        assert_eq!(job.reduce(0, 0, output(0..1, UnitEnding::Exited(3), "a")), Fold::Added);
+        assert_eq!(job.reduce(1, 1, output(1..2, UnitEnding::Exited(0), "b")), Fold::Added);
+        assert_eq!(job.reduce(2, 2, output(2..3, UnitEnding::TimedOut, "c")), Fold::Answered);
+        assert_eq!(job.reduce(3, 3, output(3..4, UnitEnding::Exited(1), "d")), Fold::Added);
+        assert!(!job.next_phase(), "a halted job runs no more phases");
+        let run = Run { seconds: 1.0, workers: vec![] };
+        let JobResult::Cmd(result) = job.result(run) else { panic!("not a cmd result") };
+        assert_eq!((result.units, result.succeeded, result.failed, result.skipped), (10, 1, 3, 6));
+        assert_eq!(result.halted.as_deref(), Some("now,fail=2"));
+
+        let mut job = super::job(now("soon,fail=1")).unwrap();
+        let failed = output(0..1, UnitEnding::Signalled(9), "a");
+        assert_eq!(job.reduce(0, 0, failed), Fold::Closing);
+        let run = Run { seconds: 1.0, workers: vec![] };
+        let JobResult::Cmd(result) = job.result(run) else { panic!("not a cmd result") };
+        assert_eq!((result.failed, result.skipped), (1, 9));
+
+        let mut job = super::job(spec(10)).unwrap();
+        for unit in 0..3 {
+            let out = output(unit..unit + 1, UnitEnding::Exited(1), "x");
+            assert_eq!(job.reduce(unit as u32, unit, out), Fold::Added, "never halts");
+        }
+        let run = Run { seconds: 1.0, workers: vec![] };
+        let JobResult::Cmd(result) = job.result(run) else { panic!("not a cmd result") };
+        assert_eq!((result.failed, result.halted), (3, None));
+    }
+
+    #[test]
+    fn counted_chunks_go_to_the_outbox() {
+        let mut job = job(CmdSpec { keep_order: true, ..spec(10) }).unwrap();
+        assert!(job.shape().window.is_some());
+        job.reduce(1, 1, output(1..2, UnitEnding::Exited(0), "one"));
+        let now = std::time::Instant::now();
+        let outbox = job.outbox().unwrap();
+        assert_eq!(outbox.take(0, now).0, super::super::outbox::Take::NotYet);
+        job.reduce(0, 0, output(0..1, UnitEnding::Exited(0), "zero"));
+        let (taken, _) = job.outbox().unwrap().take(0, now);
+        let want = Delivery { spool: "zero".into(), first_unit: 0, units: 1 };
+        assert_eq!(taken, super::super::outbox::Take::Ready(want));
+    }
+
+    #[test]
+    fn outputs_are_checked_against_their_chunk() {
+        let job = job(spec(10)).unwrap();
+        let ChunkTask::Cmd(task) = job.chunk(2, 4, 0).task else { panic!() };
+        let good = ChunkOutput::Cmd { units: reports(2..4, UnitEnding::Exited(0)), spool: None };
+        assert!(check(&task, 2, &good));
+        assert!(!check(&task, 3, &good), "a unit missing");
+        let shifted = ChunkOutput::Cmd { units: reports(3..5, UnitEnding::Exited(0)), spool: None };
+        assert!(!check(&task, 2, &shifted), "other units");
+        let mut bad = reports(2..4, UnitEnding::Exited(0));
+        bad[1].stdout = u64::MAX;
+        assert!(!check(&task, 2, &ChunkOutput::Cmd { units: bad, spool: None }));
+        assert!(!check(&task, 2, &ChunkOutput::Pi { inside: 0 }));
+        assert!(job_rejects_bad_specs());
+        assert_eq!(
+            spool_path(std::path::Path::new("/s"), 7, 9),
+            std::path::Path::new("/s/job-7/9.spool")
+        );
+    }
+
+    fn job_rejects_bad_specs() -> bool {
+        let e = job(CmdSpec { inputs: vec![], ..spec(1) }).err().unwrap();
+        e.0.contains("no input")
+    }
+}

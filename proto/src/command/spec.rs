@@ -1,0 +1,393 @@
+//! A `cmd` job as submitted ([`CmdSpec`]), the files its units need ([`FileRef`]), and what
+//! one unit's run reports ([`UnitReport`], [`UnitEnding`]); with the bounds that keep every
+//! chunk of such a job inside one frame.
+//!
+//! Files travel by content: a request names each file by its SHA-256 and size, and its bytes
+//! live in the coordinator's file store (uploaded by `marmotctl` before the job is submitted)
+//! and in each worker's cache. A unit's work dir holds the job's `--file`s and, under
+//! `--input-files`, its own input file, each under its own name.
+
+use super::halt::Halt;
+use super::inputs;
+use super::template::Template;
+use serde::{Deserialize, Serialize};
+
+/// The most `--file`s a job may have.
+pub const MAX_FILES: usize = 1024;
+/// The most bytes a command may have, all arguments together (the per-argument bound is
+/// [`super::template::MAX_ARG_BYTES`]).
+pub const MAX_COMMAND_BYTES: usize = 256 * 1024;
+/// The most `--env` variables, and their bytes all together.
+pub const MAX_ENV: usize = 256;
+pub const MAX_ENV_BYTES: usize = 256 * 1024;
+/// The most retries of one unit.
+pub const MAX_RETRIES: u32 = 100;
+/// The most slots one unit may take.
+pub const MAX_SLOTS_PER_UNIT: u32 = 4096;
+/// The most units in one chunk: with inputs of at most 64 KiB, a chunk's request stays well
+/// inside a frame.
+pub const MAX_CHUNK_UNITS: u64 = 32;
+/// The most bytes a unit may hand back, per stream (stdout, stderr, its `$MARMOT_OUT` as a
+/// tar): a bound on what a worker can make the coordinator spool.
+pub const MAX_UNIT_OUTPUT: u64 = 64 << 30;
+
+/// A job of `marmotctl run cmd`: the command once per input.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CmdSpec {
+    pub command: Template,
+    /// One per unit: what `{}` stands for.
+    pub inputs: Vec<String>,
+    /// Under `--input-files`, one per input: the unit's own file, appearing in its work dir
+    /// under the input's name. Empty otherwise.
+    #[serde(default)]
+    pub input_files: Vec<FileRef>,
+    /// `--file`: in every unit's work dir.
+    #[serde(default)]
+    pub files: Vec<FileRef>,
+    /// `--env K=V`, after marmot's own variables.
+    #[serde(default)]
+    pub env: Vec<(String, String)>,
+    /// `--timeout`: a unit running longer is stopped and counts as failed.
+    #[serde(default)]
+    pub timeout_ms: Option<u64>,
+    /// `--retries`: a unit that fails runs again (on another worker if there is one) up to
+    /// this many times.
+    #[serde(default)]
+    pub retries: u32,
+    #[serde(default)]
+    pub halt: Halt,
+    /// `--slots-per-unit`: slots a unit takes on its worker (all of a smaller worker's).
+    #[serde(default = "one")]
+    pub slots_per_unit: u32,
+    /// `--keep-order`: output comes back in input order rather than as units finish.
+    #[serde(default)]
+    pub keep_order: bool,
+    /// `--results`: the files each unit writes under `$MARMOT_OUT` come back.
+    #[serde(default)]
+    pub results: bool,
+}
+
+fn one() -> u32 {
+    1
+}
+
+/// A file by content, and the name it has in a unit's work dir.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileRef {
+    pub name: String,
+    /// Lowercase hex.
+    pub sha256: String,
+    pub size: u64,
+}
+
+impl FileRef {
+    /// Whether the name is a plain file name and the hash one.
+    pub fn check(&self) -> Result<(), String> {
+        check_file_name(&self.name)?;
+        if !is_sha256(&self.sha256) {
+            return Err(format!(
+                "{} is not a SHA-256 in lowercase hex",
+                crate::names::shown(&self.sha256)
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Whether `name` can be a file's name in a work dir: not empty, `.` or `..`, no `/` or NUL,
+/// at most 255 bytes.
+pub fn check_file_name(name: &str) -> Result<(), String> {
+    let plain = !name.is_empty()
+        && name != "."
+        && name != ".."
+        && name.len() <= 255
+        && !name.contains(['/', '\0']);
+    if plain {
+        Ok(())
+    } else {
+        Err(format!("{} cannot be a file's name in a work dir", crate::names::shown(name)))
+    }
+}
+
+/// Whether `text` is a SHA-256 in lowercase hex.
+pub fn is_sha256(text: &str) -> bool {
+    text.len() == 64 && text.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+}
+
+/// Whether `key` may be set by `--env`: a shell variable name, not one of marmot's own.
+pub fn check_env_key(key: &str) -> Result<(), String> {
+    let mut chars = key.chars();
+    let name = chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_');
+    if !name {
+        return Err(format!(
+            "--env {}: a variable's name is letters, digits and `_`, not starting with a digit",
+            crate::names::shown(key)
+        ));
+    }
+    if key.starts_with("MARMOT_") || key == "HOME" {
+        return Err(format!("--env {key}: marmot sets {key} itself"));
+    }
+    Ok(())
+}
+
+impl CmdSpec {
+    /// Checks everything a request may hold, in words for the user: the command, the inputs,
+    /// the files (plain names, no two the same in a unit's dir), the environment, the bounds.
+    pub fn check(&self) -> Result<(), String> {
+        self.command.check().map_err(|e| e.to_string())?;
+        let command_bytes: usize = self.command.argv().iter().map(String::len).sum();
+        if command_bytes > MAX_COMMAND_BYTES {
+            return Err(format!(
+                "the command is {command_bytes} bytes long; at most {MAX_COMMAND_BYTES} are allowed"
+            ));
+        }
+        inputs::check(&self.inputs).map_err(|e| e.to_string())?;
+        if !self.input_files.is_empty() && self.input_files.len() != self.inputs.len() {
+            return Err(format!(
+                "{} input files for {} inputs: give one file per input",
+                self.input_files.len(),
+                self.inputs.len()
+            ));
+        }
+        if self.files.len() > MAX_FILES {
+            return Err(format!("{} files: a job may have at most {MAX_FILES}", self.files.len()));
+        }
+        let mut names = std::collections::HashSet::new();
+        for file in &self.files {
+            file.check()?;
+            if !names.insert(file.name.as_str()) {
+                return Err(format!("two files are named {}: rename one", file.name));
+            }
+        }
+        for (input, file) in self.inputs.iter().zip(&self.input_files) {
+            file.check()?;
+            if &file.name != input {
+                return Err(format!("the input file {} is not named as its input", file.name));
+            }
+            if names.contains(file.name.as_str()) {
+                return Err(format!(
+                    "the input file {} has the name of a --file: rename one",
+                    file.name
+                ));
+            }
+        }
+        if self.env.len() > MAX_ENV {
+            return Err(format!("{} --env variables: at most {MAX_ENV}", self.env.len()));
+        }
+        let mut env_bytes = 0;
+        for (key, value) in &self.env {
+            check_env_key(key)?;
+            if value.contains('\0') {
+                return Err(format!("--env {key}: a value cannot hold a NUL byte"));
+            }
+            env_bytes += key.len() + value.len();
+        }
+        if env_bytes > MAX_ENV_BYTES {
+            return Err(format!("--env: {env_bytes} bytes; at most {MAX_ENV_BYTES} are allowed"));
+        }
+        if self.timeout_ms == Some(0) {
+            return Err("--timeout must be longer than 0".into());
+        }
+        if self.retries > MAX_RETRIES {
+            return Err(format!("--retries {}: at most {MAX_RETRIES}", self.retries));
+        }
+        if !(1..=MAX_SLOTS_PER_UNIT).contains(&self.slots_per_unit) {
+            return Err(format!(
+                "--slots-per-unit {}: 1 to {MAX_SLOTS_PER_UNIT}",
+                self.slots_per_unit
+            ));
+        }
+        self.halt.check().map_err(|e| e.to_string())
+    }
+}
+
+/// How a unit's run ended.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum UnitEnding {
+    /// It exited with this status.
+    Exited(i32),
+    /// A signal killed it.
+    Signalled(i32),
+    /// It ran past `--timeout` and was stopped.
+    TimedOut,
+    /// It could not start (no such program, not executable): why, in words.
+    NotStarted(String),
+}
+
+impl UnitEnding {
+    pub fn success(&self) -> bool {
+        *self == UnitEnding::Exited(0)
+    }
+
+    /// The joblog's `Exitval` and `Signal`: GNU parallel writes -1 for a unit that did not
+    /// exit by itself.
+    pub fn exit_and_signal(&self) -> (i32, i32) {
+        match self {
+            UnitEnding::Exited(code) => (*code, 0),
+            UnitEnding::Signalled(signal) => (-1, *signal),
+            UnitEnding::TimedOut => (-1, 15),
+            UnitEnding::NotStarted(_) => (127, 0),
+        }
+    }
+
+    /// In words, for the line `marmotctl` prints after a failed unit.
+    pub fn describe(&self) -> String {
+        match self {
+            UnitEnding::Exited(code) => format!("exited with status {code}"),
+            UnitEnding::Signalled(signal) => format!("was killed by signal {signal}"),
+            UnitEnding::TimedOut => "ran past --timeout and was stopped".into(),
+            UnitEnding::NotStarted(why) => format!("did not start: {why}"),
+        }
+    }
+}
+
+/// One unit's run, as a worker reports it and the coordinator spools it for the client; the
+/// unit's stdout, stderr and results (a tar of its `$MARMOT_OUT`) follow, of these sizes.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UnitReport {
+    /// The unit's index in the job, from 0 (its number `{#}` is this plus one).
+    pub unit: u64,
+    pub ending: UnitEnding,
+    /// Unix milliseconds.
+    pub started_ms: u64,
+    pub duration_ms: u64,
+    pub stdout: u64,
+    pub stderr: u64,
+    pub results: u64,
+    /// The worker that ran it: filled in by the coordinator.
+    pub worker: String,
+}
+
+impl UnitReport {
+    /// Whether the sizes are within bounds and the worker's name (if any) prints safely.
+    pub fn check(&self) -> Result<(), String> {
+        for (what, size) in
+            [("stdout", self.stdout), ("stderr", self.stderr), ("results", self.results)]
+        {
+            if size > MAX_UNIT_OUTPUT {
+                return Err(format!(
+                    "unit {}: {size} bytes of {what}, over {MAX_UNIT_OUTPUT}",
+                    self.unit
+                ));
+            }
+        }
+        if let UnitEnding::NotStarted(why) = &self.ending {
+            if why.len() > 1024 {
+                return Err(format!("unit {}: a reason of {} bytes", self.unit, why.len()));
+            }
+        }
+        if !self.worker.is_empty() {
+            crate::names::check_worker_name(&self.worker)?;
+        }
+        Ok(())
+    }
+
+    /// The bytes that follow the report.
+    pub fn body(&self) -> u64 {
+        self.stdout.saturating_add(self.stderr).saturating_add(self.results)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sha(c: char) -> String {
+        c.to_string().repeat(64)
+    }
+
+    fn spec() -> CmdSpec {
+        CmdSpec {
+            command: Template::new(vec!["gzip".into(), "-9".into()]).unwrap(),
+            inputs: vec!["a.log".into(), "b.log".into()],
+            input_files: vec![],
+            files: vec![FileRef { name: "run.sh".into(), sha256: sha('a'), size: 3 }],
+            env: vec![("LEVEL".into(), "9".into())],
+            timeout_ms: None,
+            retries: 0,
+            halt: Halt::Never,
+            slots_per_unit: 1,
+            keep_order: false,
+            results: false,
+        }
+    }
+
+    #[test]
+    fn a_request_is_checked_whole() {
+        assert_eq!(spec().check(), Ok(()));
+        let with_files = CmdSpec {
+            input_files: vec![
+                FileRef { name: "a.log".into(), sha256: sha('b'), size: 1 },
+                FileRef { name: "b.log".into(), sha256: sha('c'), size: 1 },
+            ],
+            ..spec()
+        };
+        assert_eq!(with_files.check(), Ok(()));
+        type Spoil = fn(&mut CmdSpec);
+        let bad: [(&str, Spoil); 14] = [
+            ("no input", |s| s.inputs.clear()),
+            ("1 input files for 2 inputs", |s| {
+                s.input_files = vec![FileRef { name: "a.log".into(), sha256: sha('b'), size: 1 }]
+            }),
+            ("cannot be a file's name", |s| s.files[0].name = "../x".into()),
+            ("cannot be a file's name", |s| s.files[0].name = "..".into()),
+            ("not a SHA-256", |s| s.files[0].sha256 = sha('A')),
+            ("two files are named run.sh", |s| s.files.push(s.files[0].clone())),
+            ("not starting with a digit", |s| s.env.push(("1X".into(), "".into()))),
+            ("marmot sets MARMOT_OUT itself", |s| s.env.push(("MARMOT_OUT".into(), "".into()))),
+            ("marmot sets HOME itself", |s| s.env.push(("HOME".into(), "".into()))),
+            ("NUL", |s| s.env.push(("X".into(), "\0".into()))),
+            ("--timeout must be longer than 0", |s| s.timeout_ms = Some(0)),
+            ("--retries 101: at most 100", |s| s.retries = 101),
+            ("--slots-per-unit 0", |s| s.slots_per_unit = 0),
+            ("bytes long", |s| s.command = Template::new(vec!["x".repeat(100_000); 3]).unwrap()),
+        ];
+        for (want, spoil) in bad {
+            let mut s = spec();
+            spoil(&mut s);
+            let e = s.check().unwrap_err();
+            assert!(e.contains(want), "{want}: {e}");
+        }
+        let mut clash = with_files.clone();
+        clash.files[0].name = "a.log".into();
+        assert!(clash.check().unwrap_err().contains("has the name of a --file"));
+        let mut misnamed = with_files;
+        misnamed.input_files[1].name = "c.log".into();
+        assert!(misnamed.check().unwrap_err().contains("not named as its input"));
+    }
+
+    #[test]
+    fn endings_read_as_gnu_parallel_logs_them() {
+        assert!(UnitEnding::Exited(0).success() && !UnitEnding::Exited(3).success());
+        assert_eq!(UnitEnding::Exited(3).exit_and_signal(), (3, 0));
+        assert_eq!(UnitEnding::Signalled(9).exit_and_signal(), (-1, 9));
+        assert_eq!(UnitEnding::TimedOut.exit_and_signal(), (-1, 15));
+        assert_eq!(UnitEnding::NotStarted("x".into()).exit_and_signal(), (127, 0));
+        assert_eq!(UnitEnding::Exited(3).describe(), "exited with status 3");
+        assert!(UnitEnding::TimedOut.describe().contains("--timeout"));
+        assert!(UnitEnding::Signalled(9).describe().contains("signal 9"));
+        assert!(UnitEnding::NotStarted("no such file".into()).describe().ends_with("no such file"));
+    }
+
+    #[test]
+    fn a_report_is_bounded() {
+        let report = UnitReport {
+            unit: 4,
+            ending: UnitEnding::Exited(0),
+            started_ms: 1,
+            duration_ms: 2,
+            stdout: 3,
+            stderr: 4,
+            results: 5,
+            worker: String::new(),
+        };
+        assert_eq!((report.check(), report.body()), (Ok(()), 12));
+        let huge = UnitReport { stderr: MAX_UNIT_OUTPUT + 1, ..report.clone() };
+        assert!(huge.check().unwrap_err().contains("of stderr"));
+        let named = UnitReport { worker: "w\n".into(), ..report.clone() };
+        assert!(named.check().is_err());
+        let why = UnitReport { ending: UnitEnding::NotStarted("x".repeat(1025)), ..report };
+        assert!(why.check().is_err());
+    }
+}

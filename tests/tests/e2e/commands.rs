@@ -1,0 +1,385 @@
+use crate::util::*;
+use std::io::Write;
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+/// `marmotctl run cmd ARGS`, to its end.
+fn run_cmd(c: &Coordinator, args: &[&str]) -> Output {
+    let mut all = vec!["run", "cmd"];
+    all.extend_from_slice(args);
+    c.ctl(&all)
+}
+
+fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn lines(out: &Output) -> Vec<String> {
+    stdout(out).lines().map(str::to_string).collect()
+}
+
+fn sorted(mut lines: Vec<String>) -> Vec<String> {
+    lines.sort();
+    lines
+}
+
+/// A worker started with `extra` flags, waited for by the caller.
+fn worker_with(c: &Coordinator, name: &str, slots: u32, extra: &[&str]) -> Proc {
+    let token = c.token();
+    let mut cmd = worker_command(&bin("marmotd"), &c.dir, &c.addr, name, slots, Some(&token));
+    cmd.args(extra);
+    spawn_worker(cmd, &c.dir, name)
+}
+
+#[test]
+fn every_replacement_string_and_an_appended_input() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = Coordinator::start(dir.path());
+    let _w = c.workers([("w1", 1), ("w2", 1)]);
+    let out = run_cmd(
+        &c,
+        &["-k", "--", "echo", "{#}|{}|{.}|{/}|{//}|{/.}", ":::", "dir/clip.tar.gz", "plain"],
+    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        lines(&out),
+        ["1|dir/clip.tar.gz|dir/clip.tar|clip.tar.gz|dir|clip.tar", "2|plain|plain|plain|.|plain"]
+    );
+    // No replacement string: the input is the last argument, one argument however it looks.
+    let out = run_cmd(&c, &["-k", "--", "printf", "<%s>\\n", ":::", "a b", "$HOME;x"]);
+    assert_eq!(lines(&out), ["<a b>", "<$HOME;x>"]);
+    // Inputs from a file and from stdin, options before `--`, `:::` before the command too.
+    let list = dir.path().join("inputs.txt");
+    std::fs::write(&list, "one\ntwo\n\nthree\n").unwrap();
+    let out = run_cmd(&c, &["-k", "--inputs", list.to_str().unwrap(), "--", "echo", "[{}]"]);
+    assert_eq!(lines(&out), ["[one]", "[two]", "[]", "[three]"]);
+    let mut ctl = Command::new(bin("marmotctl"));
+    ctl.arg("--socket").arg(&c.socket);
+    ctl.args(["run", "cmd", "-k", "--inputs", "-", "--", "sh", "-c", "echo $MARMOT_UNIT=$1", "sh"]);
+    let mut child =
+        ctl.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    child.stdin.take().unwrap().write_all(b"x\ny\n").unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(lines(&out), ["1=x", "2=y"]);
+    let out = run_cmd(&c, &["::: ", "--", "true"]);
+    one_line_error(&out, "inputs follow `:::`");
+}
+
+#[test]
+fn keep_order_prints_in_input_order_whatever_finishes_first() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = Coordinator::start(dir.path());
+    let _w = c.workers([("w1", 2), ("w2", 2)]);
+    // Durations shuffled so later inputs often end first.
+    let sleeps = ["0.3", "0", "0.2", "0.05", "0", "0.25", "0.1", "0", "0.15", "0.02", "0.3", "0"];
+    let mut args = vec!["-k", "--", "sh", "-c", "sleep $1; echo {#}", "sh", "{}", ":::"];
+    args.extend_from_slice(&sleeps);
+    let out = run_cmd(&c, &args);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let want: Vec<String> = (1..=sleeps.len()).map(|n| n.to_string()).collect();
+    assert_eq!(lines(&out), want);
+    // Without it, every unit's output still comes once, whole.
+    let mut args = vec!["--", "sh", "-c", "sleep $1; echo {#}; echo end{#}", "sh", "{}", ":::"];
+    args.extend_from_slice(&sleeps);
+    let out = run_cmd(&c, &args);
+    let printed = lines(&out);
+    assert_eq!(printed.len(), 2 * sleeps.len());
+    for pair in printed.chunks(2) {
+        assert_eq!(format!("end{}", pair[0]), pair[1], "a unit's lines stay together");
+    }
+}
+
+/// Peak resident memory of a process, sampled until it exits (it only grows).
+fn peak_memory_until_exit(child: &mut std::process::Child) -> u64 {
+    let mut peak = 0;
+    while child.try_wait().unwrap().is_none() {
+        if let Ok(status) = std::fs::read_to_string(format!("/proc/{}/status", child.id())) {
+            let hwm = status.lines().find(|l| l.starts_with("VmHWM:"));
+            let kb = hwm.and_then(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok());
+            peak = peak.max(kb.unwrap_or(0) * 1024);
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    peak
+}
+
+#[test]
+fn hundreds_of_megabytes_of_output_cost_bounded_memory_on_both_ends() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = Coordinator::start(dir.path());
+    let [w] = c.workers([("w", 2)]);
+    let results = dir.path().join("results");
+    let out_file = dir.path().join("stdout");
+    let mut ctl = Command::new(bin("marmotctl"));
+    ctl.arg("--socket").arg(&c.socket);
+    ctl.args(["run", "cmd", "--results", results.to_str().unwrap(), "--"]);
+    // Unit 1 prints 200 MiB; unit 2 writes 200 MiB under $MARMOT_OUT.
+    ctl.args(["sh", "-c", "case {} in out) head -c 209715200 /dev/zero ;; \
+               res) head -c 209715200 /dev/zero > $MARMOT_OUT/big; echo small > $MARMOT_OUT/s ;; esac"]);
+    ctl.args([":::", "out", "res"]);
+    ctl.stdout(std::fs::File::create(&out_file).unwrap()).stderr(Stdio::piped());
+    let mut child = ctl.spawn().unwrap();
+    let ctl_peak = peak_memory_until_exit(&mut child);
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(std::fs::metadata(&out_file).unwrap().len(), 200 << 20);
+    assert_eq!(std::fs::metadata(results.join("2/big")).unwrap().len(), 200 << 20);
+    assert_eq!(std::fs::read_to_string(results.join("2/s")).unwrap(), "small\n");
+    assert!(!results.join("1").exists(), "unit 1 wrote no results");
+    let (_, coordinator_peak) = memory_of(c.proc.pid());
+    let (_, worker_peak) = memory_of(w.pid());
+    for (who, peak) in
+        [("marmotctl", ctl_peak), ("coordinator", coordinator_peak), ("worker", worker_peak)]
+    {
+        assert!(peak > 0 && peak < 100 << 20, "{who} peaked at {} MiB", peak >> 20);
+    }
+    // Nothing left behind: the spool is let go once read, units' dirs once sent.
+    wait_for("the spool emptied", Duration::from_secs(10), || {
+        let spooled = walk_size(&c.dir.join("state/spool"));
+        (spooled == 0).then_some(())
+    });
+    assert_eq!(walk_size(&c.dir.join("w/units")), 0);
+}
+
+/// Bytes of the files under `dir`.
+fn walk_size(dir: &Path) -> u64 {
+    let Ok(items) = std::fs::read_dir(dir) else { return 0 };
+    items
+        .flatten()
+        .map(|item| match item.file_type() {
+            Ok(t) if t.is_dir() => walk_size(&item.path()),
+            _ => item.metadata().map_or(0, |m| m.len()),
+        })
+        .sum()
+}
+
+#[test]
+fn files_travel_once_by_content_and_appear_under_their_names() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = Coordinator::start(dir.path());
+    let [w] = c.workers([("w", 1)]);
+    let data = dir.path().join("data.bin");
+    let bytes: Vec<u8> = (0..3_000_000u32).map(|i| (i * 7 % 251) as u8).collect();
+    std::fs::write(&data, &bytes).unwrap();
+    let script = dir.path().join("count.sh");
+    std::fs::write(&script, "wc -c < data.bin; cat $1 | wc -c\n").unwrap();
+    let inputs = dir.path().join("in");
+    std::fs::create_dir(&inputs).unwrap();
+    for (name, len) in [("a.txt", 10), ("b.txt", 20)] {
+        std::fs::write(inputs.join(name), "x".repeat(len)).unwrap();
+    }
+    let glob = format!("{}/*.txt", inputs.display());
+    let args = [
+        "-k",
+        "--file",
+        data.to_str().unwrap(),
+        "--file",
+        script.to_str().unwrap(),
+        "--input-files",
+        &glob,
+        "--",
+        "sh",
+        "count.sh",
+    ];
+    for round in 0..2 {
+        let out = run_cmd(&c, &args);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert_eq!(lines(&out), ["3000000", "10", "3000000", "20"], "round {round}");
+    }
+    let log = w.log_text();
+    let fetched: Vec<&str> = log.lines().filter(|l| l.contains("into the file cache")).collect();
+    assert_eq!(fetched.len(), 4, "each file once over both rounds: {fetched:?}");
+    assert!(fetched.iter().any(|l| l.contains("data.bin (3000000 bytes")), "{fetched:?}");
+    // The work dir is gone with the unit.
+    assert_eq!(walk_size(&c.dir.join("w/units")), 0);
+}
+
+#[test]
+fn failures_count_in_the_exit_status_retry_elsewhere_and_halt() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = Coordinator::start(dir.path());
+    let _w = c.workers([("w1", 1), ("w2", 1)]);
+    let out = run_cmd(&c, &["--", "sh", "-c", "exit $1", "sh", ":::", "0", "3", "3", "0", "7"]);
+    assert_eq!(out.status.code(), Some(3), "three units failed");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("exited with status 7"), "{stderr}");
+
+    // A unit that fails on w1 runs again on w2: retried, and counted as a success.
+    let joblog = dir.path().join("joblog");
+    let out = run_cmd(
+        &c,
+        &[
+            "--retries",
+            "1",
+            "--joblog",
+            joblog.to_str().unwrap(),
+            "--",
+            "sh",
+            "-c",
+            "[ $MARMOT_WORKER = w2 ] || exit 3; echo ran on $MARMOT_WORKER",
+            ":::",
+            "a",
+            "b",
+            "c",
+            "d",
+            "e",
+            "f",
+        ],
+    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(lines(&out), vec!["ran on w2"; 6]);
+    let log = std::fs::read_to_string(&joblog).unwrap();
+    let rows: Vec<Vec<&str>> = log.lines().skip(1).map(|l| l.split('\t').collect()).collect();
+    assert_eq!(rows.len(), 6);
+    assert!(rows.iter().all(|r| r[1] == "w2" && r[6] == "0"), "{log}");
+
+    // Without retries left the failure stands; --halt now stops the rest.
+    let out = run_cmd(
+        &c,
+        &["--halt", "now,fail=1", "--", "sh", "-c", "sleep 0.$1; exit 1", "sh", ":::"]
+            .into_iter()
+            .chain(["1", "9", "9", "9", "9", "9", "9", "9", "9", "9", "9", "9"])
+            .collect::<Vec<_>>(),
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("--halt now,fail=1 stopped it"), "{stderr}");
+    // soon: running units finish, no new ones start.
+    let out = run_cmd(
+        &c,
+        &["--halt", "soon,fail=2", "--", "sh", "-c", "exit $1", "sh", ":::"]
+            .into_iter()
+            .chain(std::iter::repeat_n("1", 40))
+            .collect::<Vec<_>>(),
+    );
+    let failed = out.status.code().unwrap();
+    assert!((2..=4).contains(&failed), "2 failures halt, the running ones end: {failed}");
+    c.wait_idle(Duration::from_secs(10));
+}
+
+#[test]
+fn a_unit_whose_worker_is_killed_runs_elsewhere_and_prints_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = Coordinator::start(dir.path());
+    let [_keeper, mut victim] = c.workers([("keeper", 1), ("victim", 1)]);
+    let mut ctl = Command::new(bin("marmotctl"));
+    ctl.arg("--socket").arg(&c.socket).args(["run", "cmd", "--"]);
+    // On the victim a unit hangs until the worker is killed; on the keeper it just prints.
+    ctl.args(["sh", "-c", "[ $MARMOT_WORKER = victim ] && sleep 20; echo unit {}", ":::"]);
+    ctl.args(["1", "2", "3", "4", "5", "6"]);
+    let child = ctl.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let units = c.dir.join("victim/units");
+    wait_for("a unit running on the victim", Duration::from_secs(30), || {
+        std::fs::read_dir(&units).ok()?.next().map(drop)
+    });
+    victim.kill();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let want: Vec<String> = (1..=6).map(|n| format!("unit {n}")).collect();
+    assert_eq!(sorted(lines(&out)), want, "each unit's output exactly once");
+    let _ = Command::new("pkill").args(["-f", "sleep 20"]).status();
+}
+
+/// Processes whose command line is exactly `cmdline` (arguments joined by spaces).
+fn processes(cmdline: &str) -> usize {
+    let Ok(items) = std::fs::read_dir("/proc") else { return 0 };
+    items
+        .flatten()
+        .filter(|p| {
+            let raw = std::fs::read(p.path().join("cmdline")).unwrap_or_default();
+            let args: Vec<String> = raw
+                .split(|&b| b == 0)
+                .filter(|a| !a.is_empty())
+                .map(|a| String::from_utf8_lossy(a).into_owned())
+                .collect();
+            args.join(" ") == cmdline
+        })
+        .count()
+}
+
+#[test]
+fn cancel_stops_a_units_children_and_grandchildren() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = Coordinator::start(dir.path());
+    let _w = c.workers([("w", 2)]);
+    let marker = format!("{}.{}", 300 + unique() % 600, unique() % 1000);
+    let sleep = format!("sleep {marker}");
+    let mut ctl = Command::new(bin("marmotctl"));
+    ctl.arg("--socket").arg(&c.socket).args(["run", "cmd", "--"]);
+    // A child sleeping in the background and a grandchild through a second shell.
+    ctl.args(["sh", "-c", &format!("{sleep} & sh -c '{sleep}'; wait"), ":::", "a"]);
+    let mut child = ctl.stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap();
+    wait_for("both sleeps running", Duration::from_secs(30), || {
+        (processes(&sleep) == 2).then_some(())
+    });
+    let pid = nix::unistd::Pid::from_raw(child.id() as i32);
+    let asked = Instant::now();
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGINT).unwrap();
+    wait_for("no sleep left", Duration::from_secs(5), || (processes(&sleep) == 0).then_some(()));
+    let gone = asked.elapsed();
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(130), "Ctrl-C's status");
+    eprintln!("cancel to no process left: {gone:?}");
+    c.wait_idle(Duration::from_secs(10));
+}
+
+#[test]
+fn no_exec_workers_run_no_commands() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = Coordinator::start(dir.path());
+    let _refuser = worker_with(&c, "refuser", 2, &["--no-exec"]);
+    c.wait_for_workers(&["refuser"]);
+    let out = run_cmd(&c, &["--", "echo", ":::", "a"]);
+    one_line_error(&out, "no connected worker runs commands");
+    let _runner = c.worker("runner", 1);
+    c.wait_for_workers(&["refuser", "runner"]);
+    let joblog = dir.path().join("joblog");
+    let mut args = vec!["--joblog", joblog.to_str().unwrap(), "--", "echo", ":::"];
+    let inputs: Vec<String> = (0..12).map(|i| i.to_string()).collect();
+    args.extend(inputs.iter().map(String::as_str));
+    let out = run_cmd(&c, &args);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(lines(&out).len(), 12);
+    let log = std::fs::read_to_string(&joblog).unwrap();
+    assert!(log.lines().skip(1).all(|l| l.split('\t').nth(1) == Some("runner")), "{log}");
+    // Built-in tasks still run on the refuser.
+    let pi = run_pi(&c, "1e9", "3");
+    let names: Vec<&str> =
+        pi["workers"].as_array().unwrap().iter().map(|w| w["name"].as_str().unwrap()).collect();
+    assert!(names.contains(&"refuser"), "{pi}");
+}
+
+#[test]
+fn mistakes_are_one_clear_line_and_nothing_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = Coordinator::start(dir.path());
+    let _w = c.workers([("w", 1)]);
+    let missing = dir.path().join("missing.sh");
+    let missing = missing.to_str().unwrap();
+    let pattern = format!("{}/vanished*", dir.path().display());
+    let cases: [(&[&str], &str); 7] = [
+        (&[":::", "a"], "no command given"),
+        (&["--", "echo", "{/."], "is not closed: write `{/.}`"),
+        (&["--", "echo"], "no inputs"),
+        (&["--file", missing, "--", "sh", ":::", "a"], "cannot read"),
+        (&["--input-files", &pattern, "--", "cat"], "matches no file"),
+        (&["--env", "MARMOT_OUT=x", "--", "echo", ":::", "a"], "marmot sets MARMOT_OUT itself"),
+        (&["--halt", "now,fail=0", "--", "echo", ":::", "a"], "at least 1"),
+    ];
+    for (args, needle) in cases {
+        let out = run_cmd(&c, args);
+        one_line_error(&out, needle);
+    }
+    // A program that does not exist is a failed unit, not a mistake of marmotctl's.
+    let out = run_cmd(&c, &["--", "no-such-program-here", ":::", "a"]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("did not start") && stderr.contains("no-such-program-here"),
+        "{stderr}"
+    );
+    let jobs = c.json(&["jobs"]);
+    let cmd_jobs = jobs.as_array().unwrap().iter().filter(|j| j["task"] == "cmd").count();
+    assert_eq!(cmd_jobs, 1, "only the last one became a job: {jobs}");
+}
