@@ -164,6 +164,16 @@ say "a job runs"
 samples="$(inside marmotctl --json run pi 1e8 | python3 -c 'import json,sys; print(json.load(sys.stdin)["samples"])')"
 [ "$samples" = 100000000 ] || fail "pi ran $samples samples"
 
+say "a command runs under the worker unit's hardening"
+# As the service's user, in its state dir, with /home hidden and no way to gain privileges.
+out="$(inside marmotctl run cmd -- sh -c 'id -un; pwd; ls /home 2>&1 | head -1; \
+    touch /usr/x 2>/dev/null && echo wrote-usr || echo read-only-usr' ::: one)" \
+    || fail "run cmd: $out"
+printf '%s\n' "$out" | sed -n 1p | grep -qx marmot || fail "a unit ran as another user: $out"
+printf '%s\n' "$out" | sed -n 2p | grep -q '^/var/lib/marmot/worker/units/' \
+    || fail "a unit ran outside the state dir: $out"
+printf '%s\n' "$out" | grep -qx read-only-usr || fail "a unit could write /usr: $out"
+
 say "marmotctl update keeps the worker's MainPID"
 pid="$(main_pid marmotd-worker)"
 inside marmotctl update /root/lab/marmotd-1 >"$work/update.log" 2>&1 || { cat "$work/update.log"; fail "update"; }

@@ -9,7 +9,9 @@ use crate::transport::DEFAULT_DEAD_AFTER;
 use crate::worker::{self, identity, WorkerConfig};
 use anyhow::{bail, Result};
 use proto::api::{JobState, PingRequest};
-use proto::client::Client;
+use proto::client::{Client, OutputPiece};
+use proto::command::spool::{Event, SpoolReader};
+use proto::command::{CmdSpec, Template, UnitReport};
 use proto::job::{CountSource, Fall, JobSpec, PrimeMethod};
 use proto::result::JobResult;
 use std::time::{Duration, Instant};
@@ -182,9 +184,66 @@ pub async fn run_demo(args: LocalArgs, shutdown: CancellationToken) -> Result<()
     }
     print!("{result}");
 
+    println!(
+        "\n$ marmotctl run cmd -k -- sh -c 'printf %s \"$MARMOT_INPUT\" | sha256sum' ::: alpha beta \
+         gamma delta"
+    );
+    let script = "printf %s \"$MARMOT_INPUT\" | sha256sum";
+    let command = Template::new(["sh", "-c", script].map(String::from).to_vec())?;
+    let inputs = ["alpha", "beta", "gamma", "delta"].map(String::from).to_vec();
+    let spec = CmdSpec {
+        command,
+        inputs,
+        input_files: vec![],
+        files: vec![],
+        env: vec![],
+        timeout_ms: None,
+        retries: 0,
+        halt: Default::default(),
+        slots_per_unit: 1,
+        keep_order: true,
+        results: false,
+    };
+    let job = client.submit(&JobSpec::Cmd(Box::new(spec)), None).await?;
+    for (report, stdout) in drain_output(&client, job.id).await? {
+        print!("  unit {} on {}: {}", report.unit + 1, report.worker, stdout);
+    }
+    print!("{}", job_result(&client, job.id).await?);
+
     shutdown.cancel();
     local.stopped().await;
     Ok(())
+}
+
+/// Takes every delivery of a command job's output, as `marmotctl` does: each unit's report and
+/// stdout (a demo's units print a line each).
+async fn drain_output(client: &Client, id: u64) -> Result<Vec<(UnitReport, String)>> {
+    let (mut n, mut offset, mut reader) = (0, 0, SpoolReader::default());
+    let mut units: Vec<(UnitReport, String)> = vec![];
+    loop {
+        match client.take_output(id, n, offset, 1000).await? {
+            OutputPiece::End => return Ok(units),
+            OutputPiece::NotYet => {}
+            OutputPiece::Bytes { size, bytes } => {
+                reader.feed(&bytes, |event| {
+                    match event {
+                        Event::Unit(report) => units.push((report, String::new())),
+                        Event::Stdout(text) => {
+                            if let Some((_, out)) = units.last_mut() {
+                                out.push_str(&String::from_utf8_lossy(text));
+                            }
+                        }
+                        _ => {}
+                    }
+                    Ok(())
+                })?;
+                offset += bytes.len() as u64;
+                if offset >= size || bytes.is_empty() {
+                    (n, offset) = (n + 1, 0);
+                }
+            }
+        }
+    }
 }
 
 /// Takes every chunk of a series job in order, as `marmotctl` does, and counts the values.

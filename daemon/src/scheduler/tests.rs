@@ -781,3 +781,109 @@ fn a_delivered_result_is_checked_by_another_worker_when_verified() {
     assert!(reduced(&deliver(&mut s, 1)).is_empty(), "not from the same worker");
     assert_eq!(reduced(&deliver(&mut s, 2)), [5], "checked by another");
 }
+
+/// A shape for users' commands: no backups, retries, slots per chunk, workers that exec.
+fn command_shape(units: u64, slots_per_chunk: u32, retries: u32) -> JobShape {
+    let mut shape = JobShape::new(units, 1.0);
+    shape.max_chunk_units = 1;
+    shape.backups = false;
+    shape.exec = true;
+    shape.slots_per_chunk = slots_per_chunk;
+    shape.retries = retries;
+    shape
+}
+
+#[test]
+fn commands_go_only_to_workers_that_run_them() {
+    let mut s = Scheduler::new(Config::default());
+    let t = Duration::ZERO;
+    let refuser = Event::WorkerJoined { worker: 1, slots: 4, quarantined: false, exec: false };
+    s.handle(t, refuser.clone());
+    // Workers are there and none runs commands: the job fails at once, saying why.
+    let a = s.handle(t, Event::JobSubmitted { job: 1, shape: command_shape(4, 1, 0) });
+    let ended = a.iter().find_map(|a| match a {
+        Action::JobEnded { job: 1, outcome: Outcome::Failed(why), .. } => Some(why.clone()),
+        _ => None,
+    });
+    assert!(ended.is_some_and(|why| why.contains("--no-exec")), "{a:?}");
+    s.handle(t, joined(2, 1));
+    let a = s.handle(t, Event::JobSubmitted { job: 2, shape: command_shape(4, 1, 0) });
+    assert_eq!(assigned(&a).iter().map(|a| a.1).collect::<Vec<_>>(), [2], "only the runner");
+    // Built-in tasks still use the refuser.
+    let a = s.handle(t, Event::JobSubmitted { job: 3, shape: JobShape::new(100, 1.0) });
+    assert!(assigned(&a).iter().all(|a| a.1 == 1) && assigned(&a).len() == 4, "{a:?}");
+}
+
+#[test]
+fn a_chunk_takes_the_slots_it_asks_for_or_all_of_a_smaller_worker() {
+    let mut s = Scheduler::new(Config::default());
+    let t = Duration::ZERO;
+    s.handle(t, joined(1, 4));
+    s.handle(t, joined(2, 2));
+    let a = s.handle(t, Event::JobSubmitted { job: 1, shape: command_shape(10, 3, 0) });
+    // Worker 1 fits one chunk of 3 slots; worker 2 has 2 slots, and gives them all to one.
+    let placed = assigned(&a);
+    assert_eq!(placed.len(), 2, "{a:?}");
+    assert_eq!((s.busy_slots(1), s.busy_slots(2)), (3, 2));
+    assert_eq!(s.load().slots_busy, 5);
+    let (first, ..) = placed[0];
+    let next = assigned(&finish(&mut s, t, first));
+    assert_eq!(next.len(), 1, "its slots free again for one more");
+    assert_eq!(s.load().slots_busy, 5);
+}
+
+#[test]
+fn a_failing_command_is_retried_elsewhere_as_often_as_the_job_allows_and_never_backed_up() {
+    let mut s = Scheduler::new(Config { max_failures: 1, ..Config::default() });
+    let t = Duration::ZERO;
+    s.handle(t, joined(1, 1));
+    s.handle(t, joined(2, 1));
+    let a = s.handle(t, Event::JobSubmitted { job: 1, shape: command_shape(1, 1, 2) });
+    let attempts = |actions: &[Action<u64>]| -> Vec<(WorkerId, u32)> {
+        actions
+            .iter()
+            .filter_map(|a| match a {
+                Action::Assign { worker, attempt, .. } => Some((*worker, *attempt)),
+                _ => None,
+            })
+            .collect()
+    };
+    assert_eq!(attempts(&a), [(1, 0)]);
+    // Long past any deadline: a command gets no backup copy.
+    let late = s.handle(Duration::from_secs(3600), Event::Tick);
+    assert!(assigned(&late).is_empty(), "{late:?}");
+    let fail = |s: &mut Scheduler<u64>, a: AssignmentId| {
+        s.handle(t, Event::ChunkFailed { assignment: a, error: "exit 3".into() })
+    };
+    let again = fail(&mut s, assigned(&a)[0].0);
+    assert_eq!(attempts(&again), [(2, 1)], "the other worker, the second attempt");
+    let third = fail(&mut s, assigned(&again)[0].0);
+    assert_eq!(attempts(&third), [(1, 2)]);
+    let ended = fail(&mut s, assigned(&third)[0].0);
+    let failed =
+        ended.iter().any(|a| matches!(a, Action::JobEnded { outcome: Outcome::Failed(_), .. }));
+    assert!(failed, "1 failure allowed + 2 retries: the fourth failure ends it: {ended:?}");
+}
+
+#[test]
+fn a_closing_job_starts_nothing_more_and_ends_when_its_running_chunks_do() {
+    let mut s = Scheduler::new(Config::default());
+    let t = Duration::ZERO;
+    s.handle(t, joined(1, 2));
+    let a = s.handle(t, Event::JobSubmitted { job: 1, shape: command_shape(10, 1, 0) });
+    let running = assigned(&a);
+    assert_eq!(running.len(), 2);
+    let closed = s.handle(t, Event::JobClosing { job: 1 });
+    assert!(closed.is_empty(), "nothing ends yet: {closed:?}");
+    let after_one = finish(&mut s, t, running[0].0);
+    assert!(assigned(&after_one).is_empty(), "no new chunk: {after_one:?}");
+    assert!(after_one.iter().any(|a| matches!(a, Action::Reduce { .. })), "still counted");
+    // A failure of the last running chunk is not retried: the job ends, answered.
+    let last = s.handle(t, Event::ChunkFailed { assignment: running[1].0, error: "x".into() });
+    let ended = last.iter().find_map(|a| match a {
+        Action::JobEnded { outcome, progress, .. } => Some((outcome.clone(), progress.chunks_done)),
+        _ => None,
+    });
+    assert_eq!(ended, Some((Outcome::Answered, 1)), "{last:?}");
+    assert!(assigned(&last).is_empty());
+}

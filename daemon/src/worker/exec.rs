@@ -2,7 +2,9 @@
 //! fresh directory, a clean environment, output spooled to files, and a stop that leaves
 //! nothing running.
 //!
-//! Each unit gets a directory of its own (`UnitDir`), removed when the unit is dropped:
+//! Each unit gets a directory of its own (`UnitDir`), removed when it is dropped, or made
+//! fresh again for the next unit of the same chunk ([`UnitDir::reset`]: cheaper than a new one,
+//! since creating and deleting inodes is most of what a tiny unit costs on ext4):
 //! - `work/`: the command's current directory and `HOME`, where its files appear;
 //! - `out/`: `$MARMOT_OUT`, files the unit hands back;
 //! - `stdout`, `stderr`: what it printed, written to disk as it comes, so a unit that prints
@@ -35,6 +37,8 @@ const DEFAULT_PATH: &str = "/usr/local/bin:/usr/bin:/bin";
 #[derive(Debug)]
 pub struct UnitDir {
     root: PathBuf,
+    /// The permissions `work/` and `out/` were made with.
+    mode: u32,
 }
 
 impl UnitDir {
@@ -42,10 +46,28 @@ impl UnitDir {
     pub fn create(parent: &Path, name: &str) -> std::io::Result<UnitDir> {
         std::fs::create_dir_all(parent)?;
         let root = tempfile::Builder::new().prefix(name).tempdir_in(parent)?.keep();
-        let dir = UnitDir { root };
+        let mut dir = UnitDir { root, mode: 0 };
         std::fs::create_dir(dir.work())?;
         std::fs::create_dir(dir.out())?;
+        dir.mode = mode(&dir.work())?;
         Ok(dir)
+    }
+
+    /// Makes the directory as fresh as a new one for the next unit: `work/` and `out/` are
+    /// made again unless they are still empty with the permissions they were made with;
+    /// `stdout` and `stderr` are emptied when the unit starts.
+    pub fn reset(&self) -> std::io::Result<()> {
+        for dir in [self.work(), self.out()] {
+            let pristine = std::fs::read_dir(&dir)?.next().is_none() && mode(&dir)? == self.mode;
+            if !pristine {
+                std::fs::remove_dir_all(&dir)?;
+                std::fs::create_dir(&dir)?;
+            }
+        }
+        match std::fs::remove_file(self.out().with_extension("tar")) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
+            _ => Ok(()),
+        }
     }
 
     pub fn work(&self) -> PathBuf {
@@ -71,6 +93,12 @@ impl Drop for UnitDir {
             tracing::warn!("cannot remove the unit directory {}: {e}", self.root.display());
         }
     }
+}
+
+/// A directory's permission bits.
+fn mode(dir: &Path) -> std::io::Result<u32> {
+    use std::os::unix::fs::PermissionsExt;
+    Ok(std::fs::metadata(dir)?.permissions().mode() & 0o7777)
 }
 
 /// What to run for a unit.
@@ -120,13 +148,20 @@ pub async fn run(command: &UnitCommand, dir: &UnitDir, cancel: &CancellationToke
     let started = SystemTime::now();
     let clock = Instant::now();
     let ran = |ending| Ran { ending, started, duration: clock.elapsed() };
-    let spawned = spool(dir).and_then(|(stdout, stderr)| {
-        let (program, args) = command.argv.split_first().expect("a checked template has a program");
-        tokio::process::Command::new(program)
+    let mut env = clean_env(dir, |k| std::env::var(k).ok());
+    env.extend(command.env.iter().cloned());
+    let (program, args) = command.argv.split_first().expect("a checked template has a program");
+    let found = match program.contains('/') {
+        true => Ok(PathBuf::from(program)),
+        false => find_program(program, &env, &dir.work()),
+    };
+    let spawned = found.and_then(|found| {
+        let (stdout, stderr) = spool(dir)?;
+        tokio::process::Command::new(found)
+            .arg0(program)
             .args(args)
             .env_clear()
-            .envs(clean_env(dir, |k| std::env::var(k).ok()))
-            .envs(command.env.iter().map(|(k, v)| (k, v)))
+            .envs(env)
             .current_dir(dir.work())
             .stdin(Stdio::null())
             .stdout(stdout)
@@ -160,6 +195,17 @@ pub async fn run(command: &UnitCommand, dir: &UnitDir, cancel: &CancellationToke
     // Reaped: the leader is dead by now (killed with its group, or exited before).
     let _ = child.wait().await;
     ran(ending)
+}
+
+/// `program` in the unit's own `PATH` (the last one `env` sets), as the shell would find it.
+/// Found here rather than by the child, so that the unit can be spawned without forking the
+/// worker (the standard library forks when a changed `PATH` must be searched): a fork of a
+/// large process costs half a millisecond, more than a small unit's whole run.
+fn find_program(program: &str, env: &[(String, String)], cwd: &Path) -> std::io::Result<PathBuf> {
+    let path = env.iter().rev().find(|(k, _)| k == "PATH").map(|(_, v)| v.as_str());
+    which::which_in(program, path, cwd).map_err(|_| {
+        std::io::Error::new(std::io::ErrorKind::NotFound, "no such program in the unit's PATH")
+    })
 }
 
 /// The files the unit's stdout and stderr go to.
@@ -222,6 +268,58 @@ mod tests {
             Ok(stat) => !stat.rsplit_once(") ").is_some_and(|(_, rest)| rest.starts_with('Z')),
             Err(_) => false,
         }
+    }
+
+    #[tokio::test]
+    async fn a_dir_reset_for_the_next_unit_is_as_fresh_as_a_new_one() {
+        let parent = tempfile::tempdir().unwrap();
+        let dir = UnitDir::create(parent.path(), "u").unwrap();
+        let ran = run(
+            &sh("echo one; echo x > left; echo r > $MARMOT_OUT/r"),
+            &dir,
+            &CancellationToken::new(),
+        )
+        .await;
+        assert_eq!(ran.ending, Ending::Exited(0));
+        std::fs::write(dir.out().with_extension("tar"), b"tar").unwrap();
+        dir.reset().unwrap();
+        assert_eq!(std::fs::read_dir(dir.work()).unwrap().count(), 0, "work/ emptied");
+        assert_eq!(std::fs::read_dir(dir.out()).unwrap().count(), 0, "out/ emptied");
+        assert!(!dir.out().with_extension("tar").exists(), "the last results gone");
+        // An empty dir whose permissions a unit changed is made again too.
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(dir.work(), std::fs::Permissions::from_mode(0o500)).unwrap();
+        dir.reset().unwrap();
+        assert_eq!(mode(&dir.work()).unwrap(), dir.mode);
+        let ran = run(&sh("echo two; ls"), &dir, &CancellationToken::new()).await;
+        assert_eq!(ran.ending, Ending::Exited(0));
+        assert_eq!(std::fs::read_to_string(dir.stdout()).unwrap(), "two\n", "stdout emptied");
+    }
+
+    #[tokio::test]
+    async fn a_program_is_found_in_the_units_own_path() {
+        let parent = tempfile::tempdir().unwrap();
+        let dir = UnitDir::create(parent.path(), "u").unwrap();
+        let bin = parent.path().join("bin");
+        std::fs::create_dir(&bin).unwrap();
+        let tool = bin.join("my-tool");
+        std::fs::write(&tool, "#!/bin/sh\necho tool $0 \"$@\"\n").unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&tool, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let path = format!("{}:/usr/bin:/bin", bin.display());
+        let command = UnitCommand {
+            argv: vec!["my-tool".into(), "a b".into()],
+            env: vec![("PATH".into(), path)],
+            timeout: None,
+        };
+        let ran = run(&command, &dir, &CancellationToken::new()).await;
+        assert_eq!(ran.ending, Ending::Exited(0));
+        let printed = std::fs::read_to_string(dir.stdout()).unwrap();
+        assert_eq!(printed, format!("tool {} a b\n", tool.display()));
+        let missing = UnitCommand { argv: vec!["my-tool".into()], env: vec![], timeout: None };
+        let ran = run(&missing, &dir, &CancellationToken::new()).await;
+        let Ending::NotStarted(why) = ran.ending else { panic!("{:?}", ran.ending) };
+        assert!(why.contains("cannot run `my-tool`") && why.contains("PATH"), "{why}");
     }
 
     #[tokio::test]

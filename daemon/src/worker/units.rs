@@ -98,9 +98,14 @@ async fn run(
     };
     tokio::pin!(gone);
     let mut cancelled = false;
-    for unit in &task.units {
-        let dir = UnitDir::create(&units.dir, &format!("unit-{}-", unit.unit))
-            .map_err(|e| Stop::Failed(format!("cannot make a unit's directory: {e}")))?;
+    let dir_failed =
+        |e: std::io::Error| Stop::Failed(format!("cannot make a unit's directory: {e}"));
+    let first = task.units.first().map_or(0, |u| u.unit);
+    let dir = UnitDir::create(&units.dir, &format!("unit-{first}-")).map_err(dir_failed)?;
+    for (i, unit) in task.units.iter().enumerate() {
+        if i > 0 {
+            dir.reset().map_err(dir_failed)?;
+        }
         let pinned = link_files(task, unit, &dir, &units.cache);
         let ran = async {
             let pinned = pinned?;

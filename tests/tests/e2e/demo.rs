@@ -50,4 +50,17 @@ fn the_demo_runs_every_task_and_exits() {
         .map(|x| x.trim().parse::<u128>().expect("a factor"))
         .product();
     assert_eq!(product, semiprime, "{factored}");
+    // The command's units, in input order: each input's SHA-256, as sha256sum prints it.
+    let hashes: Vec<&str> = stdout.lines().filter(|l| l.starts_with("  unit ")).collect();
+    assert_eq!(hashes.len(), 4, "{stdout}");
+    for (i, (line, input)) in hashes.iter().zip(["alpha", "beta", "gamma", "delta"]).enumerate() {
+        let sha = Command::new("sh")
+            .args(["-c", &format!("printf %s {input} | sha256sum")])
+            .output()
+            .unwrap();
+        let want = String::from_utf8_lossy(&sha.stdout).trim_end().to_string();
+        assert!(line.starts_with(&format!("  unit {} on local-", i + 1)), "{line}");
+        assert!(line.ends_with(&want), "{line} is not {want}");
+    }
+    assert!(stdout.contains("4 units in"), "{stdout}");
 }

@@ -1,0 +1,86 @@
+#!/usr/bin/env bash
+# `marmotctl run cmd` side by side with GNU parallel -j2 and xargs -P2 on this machine: `true`
+# over 5,000 inputs; gzip -9 over 200 files of 1-10 MB (marmot's figure counts hashing,
+# uploading, the transfer to the workers and the results coming back); the peak memory of
+# marmotctl and of the coordinator while 1 GiB of units' output goes through. A coordinator
+# and two 1-slot workers, separate processes, state in a temp dir.
+#
+# Usage: tests/bench/commands.sh BIN_DIR [ROUNDS]   (BIN_DIR holds release marmotd and
+# marmotctl; GNU parallel and python3 must be installed).
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+bin=$(realpath "$1")
+rounds=${2:-3}
+dir=$(mktemp -d)
+trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$dir"' EXIT
+sock=$dir/marmotd.sock
+ctl() { "$bin/marmotctl" --socket "$sock" "$@"; }
+port=$(python3 -c 'import socket; s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+"$bin/marmotd" coordinator --listen "127.0.0.1:$port" --state-dir "$dir/state" --socket "$sock" \
+    >"$dir/coordinator.log" 2>&1 &
+coordinator=$!
+until ctl status >/dev/null 2>&1; do sleep 0.01; done
+token=$(ctl --json join-token | python3 -c 'import json,sys; print(json.load(sys.stdin)["token"])')
+for w in a b; do
+    MARMOT_TOKEN=$token "$bin/marmotd" worker --coordinator "127.0.0.1:$port" --name $w --slots 1 \
+        --state-dir "$dir/$w" >"$dir/$w.log" 2>&1 &
+done
+until [ "$(ctl --json status | python3 -c 'import json,sys; print(json.load(sys.stdin)["workers"])')" = 2 ]; do sleep 0.05; done
+
+seconds() { # COMMAND... -> wall seconds
+    local start end
+    start=$(date +%s.%N)
+    "$@" >/dev/null
+    end=$(date +%s.%N)
+    echo "$end - $start" | bc
+}
+
+seq 5000 >"$dir/inputs"
+for round in $(seq "$rounds"); do
+    m=$(seconds ctl run cmd --inputs "$dir/inputs" -- true)
+    p=$(seconds parallel -j2 true :::: "$dir/inputs")
+    x=$(seconds xargs -P2 -n1 true <"$dir/inputs")
+    printf 'true x5000, round %s: marmot %.2f s (%.0f units/s), GNU parallel %.2f s (%.0f/s), xargs %.2f s (%.0f/s)\n' \
+        "$round" "$m" "$(echo "5000 / $m" | bc -l)" "$p" "$(echo "5000 / $p" | bc -l)" "$x" "$(echo "5000 / $x" | bc -l)"
+done
+
+mkdir -p "$dir/files" "$dir/gnu"
+python3 - "$dir/files" <<'EOF'
+import random, sys
+random.seed(7)
+words = [''.join(random.choice('abcdefghijklmnopqrstuvwxyz') for _ in range(random.randint(2, 9))) for _ in range(5000)]
+for i in range(200):
+    size = random.randint(1, 10) << 20
+    lines, n = [], 0
+    while n < size:
+        line = f"{random.randint(0, 10**9)} {' '.join(random.choices(words, k=8))}\n"
+        lines.append(line)
+        n += len(line)
+    with open(f'{sys.argv[1]}/f{i:03}.log', 'w') as f:
+        f.write(''.join(lines)[:size])
+EOF
+echo "gzip input: $(du -sb "$dir/files" | cut -f1) bytes in 200 files"
+# Round 1 is cold (every file hashed, uploaded, and sent to the worker that needs it); later
+# rounds find them in the coordinator's store and, mostly, in the workers' caches.
+for round in $(seq "$rounds"); do
+    rm -rf "$dir/results" "$dir/gnu"/*
+    m=$(seconds ctl run cmd --input-files "$dir/files/*" --results "$dir/results" -- \
+        sh -c 'gzip -9 -n -c {} > "$MARMOT_OUT/{}.gz"')
+    p=$(seconds parallel -j2 "gzip -9 -n -c {} > $dir/gnu/{/}.gz" ::: "$dir"/files/*)
+    printf 'gzip -9 x200, round %s: marmot %.2f s, GNU parallel %.2f s (marmot/GNU %.3f)\n' \
+        "$round" "$m" "$p" "$(echo "$m / $p" | bc -l)"
+done
+cmp "$dir/gnu/f007.log.gz" "$dir/results/8/f007.log.gz" && echo "gzip outputs identical"
+
+# 1 GiB of output: 8 units of 128 MiB to stdout, marmotctl watched for peak resident memory.
+peak() { grep VmHWM "/proc/$1/status" | awk '{print $2}'; }
+"$bin/marmotctl" --socket "$sock" run cmd -- sh -c 'head -c 134217728 /dev/zero' \
+    ::: 1 2 3 4 5 6 7 8 >/dev/null &
+client=$!
+client_peak=0
+while kill -0 $client 2>/dev/null; do
+    kb=$(peak $client 2>/dev/null || echo 0)
+    [ "${kb:-0}" -gt "$client_peak" ] && client_peak=$kb
+    sleep 0.01
+done
+echo "1 GiB of output: marmotctl peak ${client_peak} kB; peaks since start: coordinator $(peak $coordinator) kB, workers $(for w in $(pgrep -f "$dir/[ab]\$"); do printf '%s ' "$(peak $w)"; done)kB"
