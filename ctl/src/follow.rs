@@ -135,6 +135,21 @@ pub async fn follow(
     result
 }
 
+/// Waits for job `id` to end, through coordinator restarts, without a progress bar: for
+/// commands whose output was taken first (freefall's points, a command's units).
+pub async fn ended(client: &Client, id: u64) -> Result<JobView> {
+    let mut reconnect = Reconnect::default();
+    loop {
+        let asked = client.job(id, 1000).await;
+        let was_down = reconnect.is_down();
+        let waiting = |e: &proto::client::ClientError, wait| lost(None, id, e, wait, was_down);
+        match reconnect.after(asked, waiting).await? {
+            Next::Answer(view) if view.state.is_finished() => return Ok(view),
+            Next::Answer(_) | Next::Again => {}
+        }
+    }
+}
+
 /// Says the coordinator is out of reach: on the bar, or once on stderr.
 pub fn lost(
     bar: Option<&ProgressBar>,

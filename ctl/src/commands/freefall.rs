@@ -104,16 +104,7 @@ pub async fn run(client: &Client, args: FreefallArgs, json: bool) -> Result<Exit
         return Err(e);
     }
     writer.await.context("the writer stopped")??;
-    let mut reconnect = Reconnect::default();
-    let view = loop {
-        let asked = client.job(id, POLL_MS).await;
-        let was_down = reconnect.is_down();
-        let lost = |e: &ClientError, wait| crate::follow::lost(None, id, e, wait, was_down);
-        match reconnect.after(asked, lost).await? {
-            Next::Answer(view) if view.state.is_finished() => break view,
-            Next::Answer(_) | Next::Again => {}
-        }
-    };
+    let view = crate::follow::ended(client, id).await?;
     let (JobState::Done, Some(result)) = (view.state, view.result) else {
         bail!("job {id} failed: {}", view.error.as_deref().unwrap_or("no reason given"));
     };

@@ -358,6 +358,39 @@ mod tests {
     }
 
     #[test]
+    fn every_bound_takes_its_value_and_refuses_one_more() {
+        let arg = |c: &str| c.repeat(super::super::template::MAX_ARG_BYTES);
+        let at = |s: CmdSpec| s.check();
+        let most = Template::new(vec![arg("x"), arg("y")]).unwrap();
+        assert_eq!(most.argv().iter().map(String::len).sum::<usize>(), MAX_COMMAND_BYTES);
+        assert_eq!(at(CmdSpec { command: most.clone(), ..spec() }), Ok(()));
+        let over = Template::new([most.argv(), &["z".into()]].concat()).unwrap();
+        assert!(at(CmdSpec { command: over, ..spec() }).is_err());
+        let env = |n: usize| (0..n).map(|i| (format!("K{i}"), String::new())).collect();
+        assert_eq!(at(CmdSpec { env: env(MAX_ENV), ..spec() }), Ok(()));
+        assert!(at(CmdSpec { env: env(MAX_ENV + 1), ..spec() }).is_err());
+        let sized = |bytes: usize| vec![("K".to_string(), "v".repeat(bytes - 1))];
+        assert_eq!(at(CmdSpec { env: sized(MAX_ENV_BYTES), ..spec() }), Ok(()));
+        assert_eq!(at(CmdSpec { env: sized(200_000), ..spec() }), Ok(()), "200 kB of values fit");
+        let e = at(CmdSpec { env: sized(MAX_ENV_BYTES + 1), ..spec() }).unwrap_err();
+        assert!(e.contains(&format!("{} bytes", MAX_ENV_BYTES + 1)), "{e}");
+        let files = |n: usize| {
+            let file = |i: usize| FileRef { name: format!("f{i}"), sha256: sha('a'), size: 1 };
+            (0..n).map(file).collect()
+        };
+        assert_eq!(at(CmdSpec { files: files(MAX_FILES), ..spec() }), Ok(()));
+        assert!(at(CmdSpec { files: files(MAX_FILES + 1), ..spec() }).is_err());
+        assert_eq!(at(CmdSpec { retries: MAX_RETRIES, ..spec() }), Ok(()));
+        assert_eq!(at(CmdSpec { slots_per_unit: MAX_SLOTS_PER_UNIT, ..spec() }), Ok(()));
+        assert!(at(CmdSpec { slots_per_unit: MAX_SLOTS_PER_UNIT + 1, ..spec() }).is_err());
+        assert_eq!(at(CmdSpec { timeout_ms: Some(1), ..spec() }), Ok(()));
+        // Left out of a request, a unit takes one slot.
+        let json = r#"{"command":["true"],"inputs":["a"]}"#;
+        let parsed: CmdSpec = serde_json::from_str(json).unwrap();
+        assert_eq!((parsed.slots_per_unit, parsed.retries, parsed.check()), (1, 0, Ok(())));
+    }
+
+    #[test]
     fn endings_read_as_gnu_parallel_logs_them() {
         assert!(UnitEnding::Exited(0).success() && !UnitEnding::Exited(3).success());
         assert_eq!(UnitEnding::Exited(3).exit_and_signal(), (3, 0));
@@ -383,6 +416,12 @@ mod tests {
             worker: String::new(),
         };
         assert_eq!((report.check(), report.body()), (Ok(()), 12));
+        let largest =
+            UnitReport { stdout: MAX_UNIT_OUTPUT, results: MAX_UNIT_OUTPUT, ..report.clone() };
+        assert_eq!(largest.check(), Ok(()));
+        let longest =
+            UnitReport { ending: UnitEnding::NotStarted("x".repeat(1024)), ..report.clone() };
+        assert_eq!(longest.check(), Ok(()));
         let huge = UnitReport { stderr: MAX_UNIT_OUTPUT + 1, ..report.clone() };
         assert!(huge.check().unwrap_err().contains("of stderr"));
         let named = UnitReport { worker: "w\n".into(), ..report.clone() };

@@ -87,13 +87,11 @@ impl SpoolReader {
                 return Ok(());
             }
             // A header: its length first, then its bytes.
+            let n = 4usize.saturating_sub(self.header.len()).min(piece.len());
+            self.header.extend_from_slice(&piece[..n]);
+            piece = &piece[n..];
             if self.header.len() < 4 {
-                let n = (4 - self.header.len()).min(piece.len());
-                self.header.extend_from_slice(&piece[..n]);
-                piece = &piece[n..];
-                if self.header.len() < 4 {
-                    return Ok(());
-                }
+                return Ok(());
             }
             let len = u32::from_le_bytes([
                 self.header[0],
@@ -216,6 +214,13 @@ mod tests {
         let mut reader = SpoolReader::default();
         let e = reader.feed(&u32::MAX.to_le_bytes(), |_| Ok(())).unwrap_err();
         assert!(e.to_string().contains("damaged"), "{e}");
+        let mut reader = SpoolReader::default();
+        let largest = (crate::MAX_FRAME as u32).to_le_bytes();
+        assert!(reader.feed(&largest, |_| Ok(())).is_ok(), "a frame's size is allowed");
+        assert!(!reader.at_boundary(), "and waited for");
+        let mut reader = SpoolReader::default();
+        let over = (crate::MAX_FRAME as u32 + 1).to_le_bytes();
+        assert!(reader.feed(&over, |_| Ok(())).is_err());
         let mut reader = SpoolReader::default();
         let e = reader.feed(&[2, 0, 0, 0, 0xff, 0xff], |_| Ok(())).unwrap_err();
         assert!(matches!(e, SpoolError::Corrupt(_)));

@@ -27,6 +27,7 @@ pub const MAX_ARG_BYTES: usize = 128 * 1024;
 
 /// A command template: the program and its arguments, replacement strings kept as typed.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
 pub struct Template {
     argv: Vec<String>,
 }
@@ -284,9 +285,9 @@ mod tests {
 
     #[test]
     fn a_template_from_the_network_is_checked_again() {
-        let t: Template = serde_json::from_str(r#"{"argv":["echo","{/"]}"#).unwrap();
+        let t: Template = serde_json::from_str(r#"["echo","{/"]"#).unwrap();
         assert!(matches!(t.check(), Err(TemplateError::NotClosed(..))));
-        let t: Template = serde_json::from_str(r#"{"argv":[]}"#).unwrap();
+        let t: Template = serde_json::from_str("[]").unwrap();
         assert_eq!(t.check(), Err(TemplateError::Empty));
     }
 }
