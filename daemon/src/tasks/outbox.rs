@@ -107,9 +107,10 @@ impl Outbox {
         let done = usize::try_from(n - self.base).unwrap_or(usize::MAX).min(self.ready.len());
         let let_go: Vec<PathBuf> = self.ready.drain(..done).map(|d| d.spool).collect();
         self.base += let_go.len() as u64;
+        // Those before `n` are gone: the front, if any, is delivery `n`.
         match self.ready.front() {
-            Some(delivery) if self.base == n => (Take::Ready(delivery.clone()), let_go),
-            _ => (Take::NotYet, let_go),
+            Some(delivery) => (Take::Ready(delivery.clone()), let_go),
+            None => (Take::NotYet, let_go),
         }
     }
 
