@@ -11,6 +11,7 @@
 //! by the file's size and modification time, and the entry is dropped rather than handed to the
 //! next unit.
 
+use proto::command::spec::is_sha256;
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::io::Write;
@@ -67,7 +68,7 @@ struct Index {
     clock: u64,
 }
 
-/// The cache of one worker.
+/// One cache: a worker's, or the coordinator's store.
 #[derive(Debug)]
 pub struct FileCache {
     dir: PathBuf,
@@ -289,10 +290,6 @@ impl Drop for Incoming<'_> {
 
 fn mtime(meta: &std::fs::Metadata) -> (i64, i64) {
     (meta.mtime(), meta.mtime_nsec())
-}
-
-fn is_sha256(name: &str) -> bool {
-    name.len() == 64 && name.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
 }
 
 #[cfg(test)]

@@ -57,6 +57,11 @@ pub enum Order {
     DropSpool { job: JobId },
 }
 
+/// The answer for a job that is not in memory.
+fn no_job(id: JobId) -> ClusterError {
+    ClusterError::NotFound(format!("no job {id}: `marmotctl jobs --all` lists every job kept"))
+}
+
 /// What asking for a delivery of a command job's output gave.
 pub struct TakenOutput {
     pub take: Take,
@@ -436,8 +441,7 @@ impl Jobs {
         id: JobId,
         n: u64,
     ) -> Result<TakenOutput, ClusterError> {
-        self.view(now, id)?;
-        let record = self.records.get_mut(&id).expect("view found it");
+        let record = self.records.get_mut(&id).ok_or_else(|| no_job(id))?;
         let (take, let_go) = record.take_output(now, n)?;
         let changed = (take == Take::NotYet).then(|| record.series_tx.subscribe());
         Ok(TakenOutput { take, changed, let_go })
@@ -514,11 +518,7 @@ impl Jobs {
     }
 
     fn view(&self, now: Instant, id: JobId) -> Result<JobView, ClusterError> {
-        let record = self.records.get(&id).ok_or_else(|| {
-            ClusterError::NotFound(format!(
-                "no job {id}: `marmotctl jobs --all` lists every job kept"
-            ))
-        })?;
+        let record = self.records.get(&id).ok_or_else(|| no_job(id))?;
         Ok(record.view(now, self.scheduler.progress(id)))
     }
 
@@ -577,7 +577,9 @@ impl Jobs {
                             actions.extend(self.scheduler.handle(at, Event::JobClosing { job }))
                         }
                     }
-                    if let Some(upto) = record.window() {
+                    // A command's window in input order moves as its chunks are counted (a
+                    // series' only as its client takes them).
+                    if let Some(upto) = record.job.outbox().and_then(|outbox| outbox.window()) {
                         actions.extend(self.scheduler.handle(at, Event::JobWindow { job, upto }));
                     }
                 }

@@ -222,13 +222,10 @@ pub fn work(request: &ChunkRequest) -> Result<Work, KernelError> {
         ChunkTask::Heights { points, .. } | ChunkTask::HeightsFrom { points, .. } => *points,
         ChunkTask::Survey { .. } => 1,
         ChunkTask::Sweep { steps, .. } => *steps,
+        // A command's chunk carries its own units: as many as its range, wherever it starts.
+        ChunkTask::Cmd(task) if task.units.len() as u64 == end.saturating_sub(start) => end,
         ChunkTask::Cmd(task) => {
-            return match task.units.len() as u64 == end.saturating_sub(start) && start <= end {
-                true => Ok(Work::Command(task.clone())),
-                false => {
-                    Err(KernelError::OutOfRange { start, end, units: task.units.len() as u64 })
-                }
-            }
+            return Err(KernelError::OutOfRange { start, end, units: task.units.len() as u64 })
         }
     };
     if start > end || end > units {

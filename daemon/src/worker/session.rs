@@ -276,17 +276,18 @@ async fn serve_stream(
             }
         }
         CoordinatorOpen::Chunk(request) => {
-            let work = tasks::work(&request);
-            if let ChunkTask::Cmd(_) = &request.task {
-                // A command's stream carries more than a request and a reply.
-                let task = match &work {
-                    Ok(Work::Command(task)) => Ok(&**task),
-                    Ok(_) => Err("not a command".to_string()),
-                    Err(e) => Err(e.to_string()),
-                };
-                super::units::serve(task, &mut reader, &mut writer, &chunks.units).await;
-                return;
-            }
+            // A command's stream carries more than a request and a reply.
+            let units = &chunks.units;
+            let work = match tasks::work(&request) {
+                Ok(Work::Command(task)) => {
+                    return super::units::serve(Ok(&task), &mut reader, &mut writer, units).await
+                }
+                Err(e) if matches!(request.task, ChunkTask::Cmd(_)) => {
+                    let why = Err(e.to_string());
+                    return super::units::serve(why, &mut reader, &mut writer, units).await;
+                }
+                work => work,
+            };
             let reply = match serve_chunk(&request, work, &mut reader, &mut writer, &chunks).await {
                 Ok(reply) => reply,
                 // The coordinator stopped or reset the stream: nobody is waiting for a reply.
