@@ -12,6 +12,7 @@
 mod cli;
 mod commands;
 mod follow;
+mod known_hashes;
 mod plot;
 mod reconnect;
 

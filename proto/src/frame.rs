@@ -61,7 +61,7 @@ pub fn decode<T: DeserializeOwned>(body: &[u8]) -> Result<T, FrameError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::wire::{ChunkOutput, ChunkTask};
+    use crate::wire::{ChunkData, ChunkOutput, ChunkTask};
     use crate::wire::{ChunkRequest, CoordinatorOpen, WorkerOpen};
     use proptest::prelude::*;
 
@@ -101,6 +101,22 @@ mod tests {
         body.push(1); // protocol
         body.extend([0xFF, 0, 0, 0, 0, 0, 0, 0, 0x10]); // name length: u64 varint, huge
         assert!(decode::<WorkerOpen>(&body).is_err());
+    }
+
+    #[test]
+    fn chunk_data_is_encoded_as_a_plain_byte_vector_was() {
+        // Workers and coordinators of the previous release still talk to this one.
+        #[derive(Serialize)]
+        struct Before {
+            bytes: Vec<u8>,
+        }
+        let bytes: Vec<u8> = (0..=255u8).cycle().take(5000).collect();
+        let before = encode(&Before { bytes: bytes.clone() }).unwrap();
+        assert_eq!(encode(&ChunkData { bytes: bytes.clone() }).unwrap(), before);
+        assert_eq!(decode::<ChunkData>(&before).unwrap().bytes, bytes);
+        // A length past the frame is refused before anything is allocated.
+        let huge = [0xFF, 0, 0, 0, 0, 0, 0, 0, 0x10];
+        assert!(decode::<ChunkData>(&huge).is_err());
     }
 
     #[test]

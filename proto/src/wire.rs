@@ -370,6 +370,9 @@ pub enum ChunkOutput {
 /// coordinator). The coordinator finishes the stream after the last piece.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ChunkData {
+    /// As bytes, not a sequence of `u8`: the same encoding on the wire, copied whole instead
+    /// of byte by byte.
+    #[serde(with = "serde_bytes")]
     pub bytes: Vec<u8>,
 }
 

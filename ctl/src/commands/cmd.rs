@@ -9,6 +9,7 @@
 
 use crate::cli::CmdArgs;
 use crate::follow::Interrupt;
+use crate::known_hashes::KnownHashes;
 use crate::reconnect::{Next, Reconnect};
 use anyhow::{bail, Context, Result};
 use proto::api::JobState;
@@ -20,12 +21,12 @@ use proto::command::spool::{Event, SpoolReader};
 use proto::command::{CmdSpec, FileRef, Template, UnitReport};
 use proto::job::JobSpec;
 use proto::result::JobResult;
-use sha2::{Digest, Sha256};
 use std::fs::File;
-use std::io::{BufWriter, IsTerminal, Read, Write};
+use std::io::{BufWriter, IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Duration, UNIX_EPOCH};
+use tokio::sync::mpsc;
 
 /// How long one request for output may wait on the coordinator before asking again.
 const POLL_MS: u64 = 1000;
@@ -34,9 +35,12 @@ const INPUTS_MARK: &str = ":::";
 
 pub async fn run(client: &Client, args: CmdArgs, json: bool) -> Result<ExitCode> {
     let mut interrupt = Interrupt::listen()?;
-    let (spec, paths) = tokio::task::spawn_blocking(move || prepare(args)).await??;
-    let CmdOptions { results, joblog } = paths.options;
-    upload(client, &paths.files).await?;
+    // Files are uploaded as they are hashed; the job is submitted once all are in.
+    let (found, to_upload) = mpsc::channel(UPLOAD_QUEUE);
+    let preparing = tokio::task::spawn_blocking(move || prepare(args, &found));
+    let (prepared, uploaded) = tokio::join!(preparing, upload(client, to_upload));
+    let (spec, CmdOptions { results, joblog }) = prepared??;
+    uploaded?;
     let mut out = Writer::new(&spec, results, joblog)?;
     let job = client.submit(&JobSpec::Cmd(Box::new(spec)), None).await?;
     let id = job.id;
@@ -66,20 +70,21 @@ pub async fn run(client: &Client, args: CmdArgs, json: bool) -> Result<ExitCode>
     Ok(ExitCode::from(exit_status(result.failed)))
 }
 
+/// How many hashed files may wait for their upload.
+const UPLOAD_QUEUE: usize = 64;
+
 /// Where results and the joblog go, checked before the job starts.
 struct CmdOptions {
     results: Option<PathBuf>,
     joblog: Option<File>,
 }
 
-/// What preparing found: files to upload, by content, and the options' outputs.
-struct Prepared {
-    files: Vec<(PathBuf, FileRef)>,
-    options: CmdOptions,
-}
+/// A file to upload and what it holds.
+type Found = (PathBuf, FileRef);
 
-/// Checks the request and reads what it names (inputs, files), before anything is sent.
-fn prepare(args: CmdArgs) -> Result<(CmdSpec, Prepared)> {
+/// Checks the request and reads what it names (inputs, files) before the job is submitted;
+/// each file is handed to `found` for its upload once it is hashed.
+fn prepare(args: CmdArgs, found: &mpsc::Sender<Found>) -> Result<(CmdSpec, CmdOptions)> {
     let mut command = args.command;
     let mut listed: Vec<String> = vec![];
     match args.inputs.split_first() {
@@ -111,21 +116,22 @@ fn prepare(args: CmdArgs) -> Result<(CmdSpec, Prepared)> {
             inputs.read_lines(std::io::BufReader::new(file), &path.display().to_string())?;
         }
     }
-    let mut uploads = vec![];
+    let mut known = KnownHashes::load();
+    let mut describe = |path: &Path| {
+        let file = describe(path, &mut known)?;
+        // Nobody takes it only when uploading has failed: that is said after.
+        let _ = found.blocking_send((path.to_path_buf(), file.clone()));
+        anyhow::Ok(file)
+    };
     let mut input_files = vec![];
     for path in expand_globs(&args.input_files)? {
         let file = describe(&path)?;
         inputs.push(file.name.clone())?;
-        input_files.push(file.clone());
-        uploads.push((path, file));
+        input_files.push(file);
     }
     let inputs = inputs.finish()?;
-    let mut files = vec![];
-    for path in &args.files {
-        let file = describe(path)?;
-        files.push(file.clone());
-        uploads.push((path.clone(), file));
-    }
+    let files = args.files.iter().map(|path| describe(path)).collect::<Result<Vec<_>>>()?;
+    known.save();
     if let Some(dir) = &args.results {
         std::fs::create_dir_all(dir)
             .with_context(|| format!("cannot create the results dir {}", dir.display()))?;
@@ -153,8 +159,7 @@ fn prepare(args: CmdArgs) -> Result<(CmdSpec, Prepared)> {
         results: args.results.is_some(),
     };
     spec.check().map_err(anyhow::Error::msg)?;
-    let options = CmdOptions { results: args.results, joblog };
-    Ok((spec, Prepared { files: uploads, options }))
+    Ok((spec, CmdOptions { results: args.results, joblog }))
 }
 
 /// The files `--input-files` names: each pattern's matches in order; a pattern that matches
@@ -178,8 +183,8 @@ fn expand_globs(patterns: &[String]) -> Result<Vec<PathBuf>> {
     Ok(paths)
 }
 
-/// A file by content: its name, SHA-256 and size, read whole once.
-fn describe(path: &Path) -> Result<FileRef> {
+/// A file by content: its name, SHA-256 and size (read whole unless `known` knows it).
+fn describe(path: &Path, known: &mut KnownHashes) -> Result<FileRef> {
     let name = path
         .file_name()
         .and_then(|n| n.to_str())
@@ -189,33 +194,34 @@ fn describe(path: &Path) -> Result<FileRef> {
     if !file.metadata()?.is_file() {
         bail!("{} is not a file", path.display());
     }
-    let mut hasher = Sha256::new();
-    let mut buf = vec![0u8; 1 << 20];
-    let mut size = 0u64;
-    loop {
-        let n = file.read(&mut buf).with_context(|| format!("cannot read {}", path.display()))?;
-        if n == 0 {
-            break;
-        }
-        hasher.update(&buf[..n]);
-        size += n as u64;
-    }
-    let file = FileRef { name, sha256: hex::encode(hasher.finalize()), size };
+    let (sha256, size) =
+        known.sha256(&mut file).with_context(|| format!("cannot read {}", path.display()))?;
+    let file = FileRef { name, sha256, size };
     file.check().map_err(anyhow::Error::msg)?;
     Ok(file)
 }
 
-/// Uploads the files the coordinator's store lacks, each content once.
-async fn upload(client: &Client, files: &[(PathBuf, FileRef)]) -> Result<()> {
+/// Uploads the files the coordinator's store lacks, each content once, as they are found.
+/// After a failure the rest are let go by, so that preparing ends and says first what was
+/// wrong with the request, if anything.
+async fn upload(client: &Client, mut found: mpsc::Receiver<Found>) -> Result<()> {
     let mut seen = std::collections::HashSet::new();
-    for (path, file) in files {
-        if !seen.insert(&file.sha256) || client.has_file(&file.sha256).await? {
+    let mut failed = None;
+    while let Some((path, file)) = found.recv().await {
+        if failed.is_some() || !seen.insert(file.sha256.clone()) {
             continue;
         }
-        let stored = client.upload_file(path, &file.sha256, file.size).await;
-        stored.with_context(|| format!("cannot upload {}", path.display()))?;
+        let stored = match client.has_file(&file.sha256).await {
+            Ok(true) => continue,
+            Ok(false) => client
+                .upload_file(&path, &file.sha256, file.size)
+                .await
+                .with_context(|| format!("cannot upload {}", path.display())),
+            Err(e) => Err(e.into()),
+        };
+        failed = stored.err();
     }
-    Ok(())
+    failed.map_or(Ok(()), Err)
 }
 
 /// Takes every delivery of job `id`, in turn, piece by piece.

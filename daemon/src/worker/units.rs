@@ -19,6 +19,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, UNIX_EPOCH};
 use tokio::io::AsyncReadExt;
+use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
 /// What running units needs from the worker.
@@ -77,6 +78,20 @@ pub async fn serve(
     }
 }
 
+/// A unit that ran, its output waiting in its directory to be sent.
+struct Finished {
+    dir: UnitDir,
+    report: UnitReport,
+    results: Option<PathBuf>,
+}
+
+/// Runs the chunk's units as a pipeline of three parts on the one stream, so the slot is not
+/// left idle while bytes move:
+/// - reading: the files the cache lacks arrive in the order asked for, and a unit starts as
+///   soon as its own are in, while the rest still arrive; after the last, anything from the
+///   coordinator (an end, a reset) means the chunk is over;
+/// - running: one unit after another, each in a directory of its own ([`DIRS`] in turn);
+/// - sending: a unit's report and output go back while the next unit runs.
 async fn run(
     task: &CmdChunk,
     reader: &mut MessageReader<RecvStream>,
@@ -87,88 +102,154 @@ async fn run(
     let files = wanted(task).map_err(Stop::Failed)?;
     let need: Vec<&FileRef> = files.iter().filter(|f| !units.cache.has(&f.sha256)).collect();
     writer.send(&CmdMessage::Need(need.iter().map(|f| f.sha256.clone()).collect())).await?;
-    for file in need {
-        fetch(file, reader, &units.cache).await?;
-    }
-    // From here the coordinator sends nothing until it finishes or resets its side: a
-    // message, an end or an error means the chunk is over.
-    let cancel = CancellationToken::new();
-    let gone = async {
+    let first_runs = ready_after(task, &need);
+    let (fetched, mut fetched_rx) = watch::channel(0usize);
+    let reading = async {
+        for file in &need {
+            if let Err(stop) = fetch(file, reader, &units.cache).await {
+                return stop;
+            }
+            fetched.send_modify(|n| *n += 1);
+        }
         let _ = reader.recv::<ChunkData>().await;
+        Stop::Gone
     };
-    tokio::pin!(gone);
-    let mut cancelled = false;
-    let dir_failed =
-        |e: std::io::Error| Stop::Failed(format!("cannot make a unit's directory: {e}"));
+    let cancel = &CancellationToken::new();
+    let (free, mut free_rx) = mpsc::channel(DIRS);
     let first = task.units.first().map_or(0, |u| u.unit);
-    let dir = UnitDir::create(&units.dir, &format!("unit-{first}-")).map_err(dir_failed)?;
-    for (i, unit) in task.units.iter().enumerate() {
-        if i > 0 {
-            dir.reset().map_err(dir_failed)?;
-        }
-        let pinned = link_files(task, unit, &dir, &units.cache);
-        let ran = async {
-            let pinned = pinned?;
-            let command = UnitCommand {
-                argv: task.command.expand(&unit.input, unit.unit + 1),
-                env: environment(task, unit, &units.worker),
-                timeout: task.timeout_ms.map(Duration::from_millis),
+    for n in 0..DIRS {
+        let dir = UnitDir::create(&units.dir, &format!("unit-{first}-{n}-")).map_err(dir_failed)?;
+        let _ = free.try_send((dir, false));
+    }
+    let (finished, mut finished_rx) = mpsc::channel::<Finished>(1);
+    let running = async move {
+        for (unit, after) in task.units.iter().zip(first_runs) {
+            let Some((dir, used)) = free_rx.recv().await else { return Err(Stop::Gone) };
+            let ready = tokio::select! {
+                fetched = fetched_rx.wait_for(|n| *n >= after) => fetched.is_ok(),
+                () = cancel.cancelled() => false,
             };
-            let ran = exec::run(&command, &dir, &cancel).await;
-            for pin in pinned {
-                units.cache.release(pin);
+            if !ready {
+                return Err(Stop::Gone);
             }
-            Ok::<_, Stop>(ran)
-        };
-        tokio::pin!(ran);
-        let ran = loop {
-            tokio::select! {
-                ran = &mut ran => break ran?,
-                () = &mut gone, if !cancelled => {
-                    cancelled = true;
-                    cancel.cancel();
-                }
+            if used {
+                dir.reset().map_err(dir_failed)?;
             }
-        };
-        let ending = match ran.ending {
-            Ending::Exited(code) => UnitEnding::Exited(code),
-            Ending::Signalled(signal) => UnitEnding::Signalled(signal),
-            Ending::TimedOut => UnitEnding::TimedOut,
-            Ending::NotStarted(why) => UnitEnding::NotStarted(why),
-            Ending::Cancelled => return Err(Stop::Gone),
-        };
-        if cancelled {
-            return Err(Stop::Gone);
+            let (report, results) = run_unit(task, unit, &dir, units, cancel).await?;
+            if finished.send(Finished { dir, report, results }).await.is_err() {
+                return Err(Stop::Gone);
+            }
         }
-        if task.retry_failed && !ending.success() {
-            return Err(Stop::Failed(format!(
-                "unit {} {}; it runs again",
-                unit.unit + 1,
-                ending.describe()
-            )));
+        Ok(())
+    };
+    // Owns the way back for directories and the way in for finished units, so that running
+    // stops waiting on either once sending has stopped.
+    let sending = async move {
+        while let Some(unit) = finished_rx.recv().await {
+            if let Err(stop) = send_unit(writer, &unit).await {
+                cancel.cancel();
+                return Err(stop);
+            }
+            let _ = free.send((unit.dir, true)).await;
         }
-        let results = match task.results {
-            true => pack_results(&dir).await.map_err(Stop::Failed)?,
-            false => None,
-        };
-        let size = |path: &Path| std::fs::metadata(path).map_or(0, |m| m.len());
-        let report = UnitReport {
-            unit: unit.unit,
-            ending,
-            started_ms: ran.started.duration_since(UNIX_EPOCH).unwrap_or_default().as_millis()
-                as u64,
-            duration_ms: ran.duration.as_millis() as u64,
-            stdout: size(&dir.stdout()),
-            stderr: size(&dir.stderr()),
-            results: results.as_deref().map_or(0, size),
-            worker: String::new(),
-        };
-        writer.send(&CmdMessage::Unit(report.clone())).await?;
-        send_file(writer, &dir.stdout(), report.stdout).await?;
-        send_file(writer, &dir.stderr(), report.stderr).await?;
-        if let Some(results) = results {
-            send_file(writer, &results, report.results).await?;
+        Ok(())
+    };
+    let working = async {
+        match tokio::join!(running, sending) {
+            (Err(Stop::Failed(e)), _) | (_, Err(Stop::Failed(e))) => Err(Stop::Failed(e)),
+            (ran, sent) => ran.and(sent),
         }
+    };
+    tokio::pin!(reading, working);
+    tokio::select! {
+        worked = &mut working => worked,
+        stop = &mut reading => {
+            cancel.cancel();
+            let _ = working.await;
+            Err(stop)
+        }
+    }
+}
+
+/// How many directories a chunk's units run in, in turn: one for the unit running, one for
+/// the unit whose output is being sent.
+const DIRS: usize = 2;
+
+fn dir_failed(e: std::io::Error) -> Stop {
+    Stop::Failed(format!("cannot make a unit's directory: {e}"))
+}
+
+/// For each unit, how many of the files asked for (`need`, in the order they arrive) must be
+/// in before it can start: up to the last one it uses.
+fn ready_after(task: &CmdChunk, need: &[&FileRef]) -> Vec<usize> {
+    let arrives =
+        |file: &FileRef| need.iter().position(|n| n.sha256 == file.sha256).map_or(0, |at| at + 1);
+    let common = task.files.iter().map(arrives).max().unwrap_or(0);
+    task.units.iter().map(|u| u.file.as_ref().map_or(0, arrives).max(common)).collect()
+}
+
+/// Runs one unit in `dir` to its end; a failed unit ends the chunk when it is to run again
+/// elsewhere, and a cancelled one ends it with nobody to tell.
+async fn run_unit(
+    task: &CmdChunk,
+    unit: &CmdUnit,
+    dir: &UnitDir,
+    units: &Units,
+    cancel: &CancellationToken,
+) -> Result<(UnitReport, Option<PathBuf>), Stop> {
+    let pinned = link_files(task, unit, dir, &units.cache)?;
+    let command = UnitCommand {
+        argv: task.command.expand(&unit.input, unit.unit + 1),
+        env: environment(task, unit, &units.worker),
+        timeout: task.timeout_ms.map(Duration::from_millis),
+    };
+    let ran = exec::run(&command, dir, cancel).await;
+    for pin in pinned {
+        units.cache.release(pin);
+    }
+    let ending = match ran.ending {
+        Ending::Exited(code) => UnitEnding::Exited(code),
+        Ending::Signalled(signal) => UnitEnding::Signalled(signal),
+        Ending::TimedOut => UnitEnding::TimedOut,
+        Ending::NotStarted(why) => UnitEnding::NotStarted(why),
+        Ending::Cancelled => return Err(Stop::Gone),
+    };
+    if cancel.is_cancelled() {
+        return Err(Stop::Gone);
+    }
+    if task.retry_failed && !ending.success() {
+        return Err(Stop::Failed(format!(
+            "unit {} {}; it runs again",
+            unit.unit + 1,
+            ending.describe()
+        )));
+    }
+    let results = match task.results {
+        true => pack_results(dir).await.map_err(Stop::Failed)?,
+        false => None,
+    };
+    let size = |path: &Path| std::fs::metadata(path).map_or(0, |m| m.len());
+    let report = UnitReport {
+        unit: unit.unit,
+        ending,
+        started_ms: ran.started.duration_since(UNIX_EPOCH).unwrap_or_default().as_millis() as u64,
+        duration_ms: ran.duration.as_millis() as u64,
+        stdout: size(&dir.stdout()),
+        stderr: size(&dir.stderr()),
+        results: results.as_deref().map_or(0, size),
+        worker: String::new(),
+    };
+    Ok((report, results))
+}
+
+/// A unit's report, then its stdout, stderr and results.
+async fn send_unit(writer: &mut MessageWriter<SendStream>, unit: &Finished) -> Result<(), Stop> {
+    let Finished { dir, report, results } = unit;
+    writer.send(&CmdMessage::Unit(report.clone())).await?;
+    send_file(writer, &dir.stdout(), report.stdout).await?;
+    send_file(writer, &dir.stderr(), report.stderr).await?;
+    if let Some(results) = results {
+        send_file(writer, results, report.results).await?;
     }
     Ok(())
 }
@@ -329,6 +410,20 @@ mod tests {
         let mut bad = task();
         bad.files[0].name = "../../etc/passwd".into();
         assert!(wanted(&bad).is_err());
+    }
+
+    #[test]
+    fn a_unit_starts_once_its_own_files_and_the_jobs_are_in() {
+        let mut task = task();
+        let files = wanted(&task).unwrap();
+        // The cache has run.sh's content (which is also b's): only a arrives.
+        let need = vec![&files[1]];
+        assert_eq!(ready_after(&task, &need), [1, 0]);
+        let all: Vec<&FileRef> = files.iter().collect();
+        assert_eq!(ready_after(&task, &all), [2, 1], "the job's file comes first");
+        task.files.clear();
+        task.units.push(CmdUnit { unit: 6, input: "c".into(), file: None });
+        assert_eq!(ready_after(&task, &all), [2, 1, 0]);
     }
 
     #[test]
