@@ -37,8 +37,24 @@ pub const UNAUTHENTICATED_RECEIVE_WINDOW: u32 = 64 * 1024;
 /// What one stream may hold received and unread: a chunk result frame streams through it.
 const STREAM_RECEIVE_WINDOW: u32 = 1024 * 1024;
 
+/// What one stream from the coordinator may hold received and unread on a worker.
+const WORKER_STREAM_RECEIVE_WINDOW: u32 = 4 * 1024 * 1024;
+/// What all the coordinator's streams may hold received and unread on a worker.
+const WORKER_RECEIVE_WINDOW: u32 = 16 * 1024 * 1024;
+
 /// The default time after which a silent peer is considered dead.
 pub const DEFAULT_DEAD_AFTER: Duration = Duration::from_secs(5);
+
+/// The longest gap between keep-alives: well inside the 30 s after which common NATs and
+/// home routers forget a UDP mapping, so a worker behind one stays reachable whatever
+/// `--dead-after` is.
+pub const MAX_KEEP_ALIVE: Duration = Duration::from_secs(15);
+
+/// How often a silent connection sends a keep-alive: a fifth of `dead_after` (so a dead peer
+/// is noticed within it), at most [`MAX_KEEP_ALIVE`], at least 20 ms.
+pub fn keep_alive(dead_after: Duration) -> Duration {
+    (dead_after / 5).clamp(Duration::from_millis(20), MAX_KEEP_ALIVE)
+}
 
 /// Transport settings: `dead_after` idle timeout, keep-alives, and how many bidirectional
 /// streams the *peer* may open to us.
@@ -46,13 +62,17 @@ pub fn transport_config(dead_after: Duration, peer_streams: u32) -> Result<Trans
     let mut t = TransportConfig::default();
     // Sending a keep-alive restarts QUIC's idle timer too, so a dead peer is noticed up to one
     // keep-alive interval after the idle timeout: the two add up to `dead_after`.
-    let keep_alive = (dead_after / 5).max(Duration::from_millis(20));
+    let keep_alive = keep_alive(dead_after);
     let idle = IdleTimeout::try_from(dead_after.saturating_sub(keep_alive))
         .context("--dead-after is too long")?;
     t.max_idle_timeout(Some(idle));
     t.keep_alive_interval(Some(keep_alive));
     t.max_concurrent_bidi_streams(VarInt::from_u32(peer_streams));
     t.max_concurrent_uni_streams(VarInt::from_u32(0));
+    // BBR paces to the measured bandwidth and round trip instead of halving the window at
+    // every lost packet: on a lossy link (Wi-Fi, a hotspot) a binary or a command's files
+    // move at a share of the link, not at the ~150 KB/s Cubic allows at 1% loss and 100 ms.
+    t.congestion_controller_factory(Arc::new(quinn::congestion::BbrConfig::default()));
     Ok(t)
 }
 
@@ -110,6 +130,25 @@ pub fn client_config(
 ) -> Result<quinn::ClientConfig> {
     let crypto = QuicClientConfig::try_from(tls).context("TLS config unusable for QUIC")?;
     let mut config = quinn::ClientConfig::new(Arc::new(crypto));
-    config.transport_config(Arc::new(transport_config(dead_after, peer_streams)?));
+    let mut transport = transport_config(dead_after, peer_streams)?;
+    // What the coordinator sends (binaries, commands' files) may fill a long fat link: a
+    // window is the most a stream can move per round trip (4 MiB: 40 MB/s at 100 ms).
+    transport.stream_receive_window(WORKER_STREAM_RECEIVE_WINDOW.into());
+    transport.receive_window(WORKER_RECEIVE_WINDOW.into());
+    config.transport_config(Arc::new(transport));
     Ok(config)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keep_alives_come_every_fifth_of_dead_after_and_inside_a_nats_timeout() {
+        assert_eq!(keep_alive(Duration::from_secs(5)), Duration::from_secs(1));
+        assert_eq!(keep_alive(Duration::from_secs(75)), MAX_KEEP_ALIVE);
+        assert_eq!(keep_alive(Duration::from_secs(600)), MAX_KEEP_ALIVE);
+        assert_eq!(keep_alive(Duration::from_millis(50)), Duration::from_millis(20));
+        assert!(MAX_KEEP_ALIVE <= Duration::from_secs(25));
+    }
 }

@@ -356,6 +356,8 @@ async fn offer(
     let sending = Instant::now();
     super::chunk::send_file(&mut writer, &binary.path, 0, binary.info.size).await?;
     writer.get_mut().finish()?;
+    // Sent once the worker has every byte, not once QUIC has them all to send.
+    let _ = tokio::time::timeout(ANSWER_TIMEOUT, writer.get_mut().stopped()).await;
     sent.bytes.fetch_add(binary.info.size, Ordering::Relaxed);
     sent.nanos.fetch_add(sending.elapsed().as_nanos() as u64, Ordering::Relaxed);
     // The worker checks the bytes and gives the binary a trial start before answering.

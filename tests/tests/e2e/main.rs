@@ -39,3 +39,5 @@ mod service;
 mod tasks;
 /// `marmotctl update`: rolling, in place, rollback, the coordinator too.
 mod update;
+/// Workers across a WAN: a slow, lossy link, and an address that changes mid-job.
+mod wan;

@@ -1,0 +1,96 @@
+#!/usr/bin/env bash
+# marmot across a WAN, side by side with loopback: `run pi 2e9` on two 1-slot workers, `ping`,
+# and `marmotctl update` of the release binary to one worker, through `wan-relay` (100 ms of
+# round trip, without and with 1% loss each way). A coordinator and workers as separate
+# processes, state in a temp dir.
+#
+# Usage: tests/bench/wan.sh BIN_DIR [ROUNDS] [pi|update|all]   (BIN_DIR holds release marmotd, marmotctl and
+# wan-relay: `cargo build --release -p marmotd -p marmotctl -p marmot-tests --bin wan-relay`).
+set -euo pipefail
+bin=$(realpath "$1")
+rounds=${2:-3}
+only=${3:-all} # pi, update or all
+dir=$(mktemp -d)
+trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$dir"' EXIT
+sock=$dir/marmotd.sock
+ctl() { "$bin/marmotctl" --socket "$sock" "$@"; }
+count() { ctl --json status | python3 -c 'import json,sys; print(json.load(sys.stdin)["workers"])'; }
+port=$(python3 -c 'import socket; s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+"$bin/marmotd" coordinator --listen "127.0.0.1:$port" --state-dir "$dir/state" --socket "$sock" \
+    >"$dir/coordinator.log" 2>&1 &
+until ctl status >/dev/null 2>&1; do sleep 0.01; done
+token=$(ctl --json join-token | python3 -c 'import json,sys; print(json.load(sys.stdin)["token"])')
+
+workers=()
+start_workers() { # ADDR NAME... : one-slot workers dialling ADDR, each running its own copy
+    local addr=$1; shift
+    for w in "$@"; do
+        mkdir -p "$dir/$w"
+        cp "$bin/marmotd" "$dir/$w/marmotd"
+        MARMOT_TOKEN=$token "$dir/$w/marmotd" worker --coordinator "$addr" --name "$w" --slots 1 \
+            --state-dir "$dir/$w/state" >>"$dir/$w.log" 2>&1 &
+        workers+=($!)
+    done
+    until [ "$(count)" = $# ]; do sleep 0.05; done
+}
+stop_workers() {
+    kill "${workers[@]}" 2>/dev/null || true
+    wait "${workers[@]}" 2>/dev/null || true
+    workers=()
+    until [ "$(count)" = 0 ]; do sleep 0.05; done
+}
+seconds() { # COMMAND... -> wall seconds
+    local start end
+    start=$(date +%s.%N)
+    "$@" >/dev/null
+    end=$(date +%s.%N)
+    echo "$end - $start" | bc
+}
+relay() { # RTT_MS LOSS: starts a relay to the coordinator; its address in $addr
+    local out
+    out=$(mktemp -p "$dir" relay.XXXX)
+    "$bin/wan-relay" "127.0.0.1:$port" "$1" "$2" </dev/null >"$out" &
+    until [ -s "$out" ]; do sleep 0.01; done
+    addr=$(head -1 "$out")
+}
+
+declare -A pi
+[ "$only" = update ] || for link in "loopback" "100ms" "100ms+1%"; do
+    case $link in
+        loopback) addr=127.0.0.1:$port ;;
+        100ms) relay 100 0 ;;
+        100ms+1%) relay 100 0.01 ;;
+    esac
+    start_workers "$addr" a b
+    ctl run pi 2e8 >/dev/null # warm-up: connections, first chunks
+    times=()
+    for round in $(seq "$rounds"); do times+=("$(seconds ctl run pi 2e9)"); done
+    pi[$link]=$(printf '%s\n' "${times[@]}" | sort -n | head -1)
+    ping=$(seconds ctl ping --timeout 2s)
+    printf 'pi 2e9, %s: %s s (best of %s: %s); ping %.2f s\n' "$link" "${pi[$link]}" "$rounds" \
+        "${times[*]}" "$ping"
+    stop_workers
+done
+[ "$only" = update ] || for link in "100ms" "100ms+1%"; do
+    printf 'pi 2e9, %s / loopback: %.2f\n' "$link" "$(echo "${pi[$link]} / ${pi[loopback]}" | bc -l)"
+done
+
+# An update of one worker: a new build (the release binary with bytes appended).
+[ "$only" = pi ] || for link in "loopback" "100ms" "100ms+1%"; do
+    case $link in
+        loopback) addr=127.0.0.1:$port ;;
+        100ms) relay 100 0 ;;
+        100ms+1%) relay 100 0.01 ;;
+    esac
+    start_workers "$addr" u
+    new=$dir/new-$RANDOM
+    cp "$bin/marmotd" "$new"
+    head -c 64 /dev/urandom >>"$new"
+    size=$(stat -c %s "$new")
+    start=$(date +%s.%N)
+    rate=$(ctl --json update "$new" | python3 -c 'import json,sys; print(json.load(sys.stdin)["bytes_per_second"] / 1e6)')
+    t=$(echo "$(date +%s.%N) - $start" | bc)
+    printf 'update of %s bytes to one worker, %s: %.1f s (%.2f MB/s), the transfer at %.2f MB/s\n' \
+        "$size" "$link" "$t" "$(echo "$size / $t / 1000000" | bc -l)" "$rate"
+    stop_workers
+done
