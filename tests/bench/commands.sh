@@ -11,29 +11,12 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 bin=$(realpath "$1")
 rounds=${2:-3}
-dir=$(mktemp -d)
-trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$dir"' EXIT
-sock=$dir/marmotd.sock
-ctl() { "$bin/marmotctl" --socket "$sock" "$@"; }
-port=$(python3 -c 'import socket; s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-"$bin/marmotd" coordinator --listen "127.0.0.1:$port" --state-dir "$dir/state" --socket "$sock" \
-    >"$dir/coordinator.log" 2>&1 &
-coordinator=$!
-until ctl status >/dev/null 2>&1; do sleep 0.01; done
-token=$(ctl --json join-token | python3 -c 'import json,sys; print(json.load(sys.stdin)["token"])')
+source tests/bench/coordinator.sh
 for w in a b; do
     MARMOT_TOKEN=$token "$bin/marmotd" worker --coordinator "127.0.0.1:$port" --name $w --slots 1 \
         --state-dir "$dir/$w" >"$dir/$w.log" 2>&1 &
 done
-until [ "$(ctl --json status | python3 -c 'import json,sys; print(json.load(sys.stdin)["workers"])')" = 2 ]; do sleep 0.05; done
-
-seconds() { # COMMAND... -> wall seconds
-    local start end
-    start=$(date +%s.%N)
-    "$@" >/dev/null
-    end=$(date +%s.%N)
-    echo "$end - $start" | bc
-}
+until [ "$(workers_connected)" = 2 ]; do sleep 0.05; done
 
 seq 5000 >"$dir/inputs"
 for round in $(seq "$rounds"); do

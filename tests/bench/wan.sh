@@ -10,16 +10,7 @@ set -euo pipefail
 bin=$(realpath "$1")
 rounds=${2:-3}
 only=${3:-all} # pi, update or all
-dir=$(mktemp -d)
-trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$dir"' EXIT
-sock=$dir/marmotd.sock
-ctl() { "$bin/marmotctl" --socket "$sock" "$@"; }
-count() { ctl --json status | python3 -c 'import json,sys; print(json.load(sys.stdin)["workers"])'; }
-port=$(python3 -c 'import socket; s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-"$bin/marmotd" coordinator --listen "127.0.0.1:$port" --state-dir "$dir/state" --socket "$sock" \
-    >"$dir/coordinator.log" 2>&1 &
-until ctl status >/dev/null 2>&1; do sleep 0.01; done
-token=$(ctl --json join-token | python3 -c 'import json,sys; print(json.load(sys.stdin)["token"])')
+source "$(dirname "$0")/coordinator.sh"
 
 workers=()
 start_workers() { # ADDR NAME... : one-slot workers dialling ADDR, each running its own copy
@@ -31,36 +22,30 @@ start_workers() { # ADDR NAME... : one-slot workers dialling ADDR, each running 
             --state-dir "$dir/$w/state" >>"$dir/$w.log" 2>&1 &
         workers+=($!)
     done
-    until [ "$(count)" = $# ]; do sleep 0.05; done
+    until [ "$(workers_connected)" = $# ]; do sleep 0.05; done
 }
 stop_workers() {
     kill "${workers[@]}" 2>/dev/null || true
     wait "${workers[@]}" 2>/dev/null || true
     workers=()
-    until [ "$(count)" = 0 ]; do sleep 0.05; done
+    until [ "$(workers_connected)" = 0 ]; do sleep 0.05; done
 }
-seconds() { # COMMAND... -> wall seconds
-    local start end
-    start=$(date +%s.%N)
-    "$@" >/dev/null
-    end=$(date +%s.%N)
-    echo "$end - $start" | bc
-}
-relay() { # RTT_MS LOSS: starts a relay to the coordinator; its address in $addr
-    local out
+link() { # LINK (loopback, 100ms or 100ms+1%): the address workers dial for it in $addr
+    local out rtt loss
+    case $1 in
+        loopback) addr=127.0.0.1:$port; return ;;
+        100ms) rtt=100 loss=0 ;;
+        100ms+1%) rtt=100 loss=0.01 ;;
+    esac
     out=$(mktemp -p "$dir" relay.XXXX)
-    "$bin/wan-relay" "127.0.0.1:$port" "$1" "$2" </dev/null >"$out" &
+    "$bin/wan-relay" "127.0.0.1:$port" "$rtt" "$loss" </dev/null >"$out" &
     until [ -s "$out" ]; do sleep 0.01; done
     addr=$(head -1 "$out")
 }
 
 declare -A pi
 [ "$only" = update ] || for link in "loopback" "100ms" "100ms+1%"; do
-    case $link in
-        loopback) addr=127.0.0.1:$port ;;
-        100ms) relay 100 0 ;;
-        100ms+1%) relay 100 0.01 ;;
-    esac
+    link "$link"
     start_workers "$addr" a b
     ctl run pi 2e8 >/dev/null # warm-up: connections, first chunks
     times=()
@@ -77,11 +62,7 @@ done
 
 # An update of one worker: a new build (the release binary with bytes appended).
 [ "$only" = pi ] || for link in "loopback" "100ms" "100ms+1%"; do
-    case $link in
-        loopback) addr=127.0.0.1:$port ;;
-        100ms) relay 100 0 ;;
-        100ms+1%) relay 100 0.01 ;;
-    esac
+    link "$link"
     start_workers "$addr" u
     new=$dir/new-$RANDOM
     cp "$bin/marmotd" "$new"

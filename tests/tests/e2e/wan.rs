@@ -20,16 +20,28 @@ fn address_of(c: &Coordinator, name: &str) -> Option<String> {
     worker["address"].as_str().map(str::to_string)
 }
 
+/// A coordinator and one-slot workers `names` that reach it through a WAN of `rtt` and `loss`
+/// each way.
+fn far_cluster<const N: usize>(
+    dir: &std::path::Path,
+    rtt: Duration,
+    loss: f64,
+    names: [&str; N],
+) -> (Coordinator, Wan, [Proc; N]) {
+    let c = Coordinator::start(dir);
+    let (up, down) = Link::symmetric(rtt, loss);
+    let wan = Wan::start("127.0.0.1:0".parse().unwrap(), c.addr.parse().unwrap(), up, down);
+    let (token, far) = (c.token(), wan.addr.to_string());
+    let workers = names.map(|name| start_worker(dir, &far, name, 1, Some(&token)));
+    c.wait_for_workers(&names);
+    (c, wan, workers)
+}
+
 #[test]
 fn pi_across_a_slow_lossy_link_is_exact_and_ping_stays_bounded() {
     let dir = tempfile::tempdir().unwrap();
-    let c = Coordinator::start(dir.path());
-    let (up, down) = Link::symmetric(Duration::from_millis(100), 0.01);
-    let wan = Wan::start("127.0.0.1:0".parse().unwrap(), c.addr.parse().unwrap(), up, down);
-    let token = c.token();
-    let far = wan.addr.to_string();
-    let _workers = ["far1", "far2"].map(|n| start_worker(dir.path(), &far, n, 1, Some(&token)));
-    c.wait_for_workers(&["far1", "far2"]);
+    let (c, wan, _workers) =
+        far_cluster(dir.path(), Duration::from_millis(100), 0.01, ["far1", "far2"]);
 
     let result = run_pi(&c, "3e8", "11");
     assert_eq!(result["inside"].as_u64(), Some(inside(11, 300_000_000)), "{result}");
@@ -54,12 +66,7 @@ fn pi_across_a_slow_lossy_link_is_exact_and_ping_stays_bounded() {
 #[test]
 fn a_worker_whose_address_changes_mid_job_keeps_its_connection_and_its_chunk() {
     let dir = tempfile::tempdir().unwrap();
-    let c = Coordinator::start(dir.path());
-    let (up, down) = Link::symmetric(Duration::from_millis(2), 0.0);
-    let wan = Wan::start("127.0.0.1:0".parse().unwrap(), c.addr.parse().unwrap(), up, down);
-    let token = c.token();
-    let _worker = start_worker(dir.path(), &wan.addr.to_string(), "roamer", 1, Some(&token));
-    c.wait_for_workers(&["roamer"]);
+    let (c, wan, _worker) = far_cluster(dir.path(), Duration::from_millis(2), 0.0, ["roamer"]);
     let before = address_of(&c, "roamer").unwrap();
 
     let samples = 6_000_000_000u64;
