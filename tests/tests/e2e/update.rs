@@ -4,6 +4,7 @@
 use crate::util::*;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 /// A copy of `marmotd` with bytes appended: the same program under a new SHA-256.
 fn new_build(dir: &Path, name: &str, extra: &[u8]) -> PathBuf {
@@ -109,6 +110,29 @@ fn an_update_reaches_every_worker_in_place_while_a_job_runs() {
     assert!(ok, "{report}");
     assert_eq!(statuses(&report), ["current"; 3]);
     assert_eq!(report["bytes_sent"], 0);
+}
+
+#[test]
+fn an_update_crosses_a_slow_lossy_link() {
+    use marmot_tests::wan::{Link, Wan};
+    let dir = tempfile::tempdir().unwrap();
+    let c = Coordinator::start(dir.path());
+    let (up, down) = Link::symmetric(Duration::from_millis(100), 0.01);
+    let wan = Wan::start("127.0.0.1:0".parse().unwrap(), c.addr.parse().unwrap(), up, down);
+    let exe = marmotd_copy(&dir.path().join("far"));
+    let far = wan.addr.to_string();
+    let command = worker_command(&exe, &c.dir, &far, "far", 1, Some(&c.token()));
+    let _worker = spawn_worker(command, &c.dir, "far");
+    c.wait_for_workers(&["far"]);
+    let new = new_build(dir.path(), "marmotd-new", b"across the internet");
+
+    let (ok, report) = update(&c, &[new.to_str().unwrap()]);
+    assert!(ok, "{report}");
+    assert_eq!(statuses(&report), ["updated"], "{report}");
+    assert_eq!(report["bytes_sent"].as_u64(), Some(std::fs::metadata(&new).unwrap().len()));
+    assert_eq!(worker_shas(&c), [("far".to_string(), sha256_hex(&new))]);
+    assert_eq!(sha256_hex(&exe), sha256_hex(&new));
+    assert!(wan.dropped() > 0, "the link lost packets");
 }
 
 #[test]
