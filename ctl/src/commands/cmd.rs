@@ -117,7 +117,7 @@ fn prepare(args: CmdArgs, found: &mpsc::Sender<Found>) -> Result<(CmdSpec, CmdOp
         }
     }
     let mut known = KnownHashes::load();
-    let mut describe = |path: &Path| {
+    let mut describe_and_upload = |path: &Path| {
         let file = describe(path, &mut known)?;
         // Nobody takes it only when uploading has failed: that is said after.
         let _ = found.blocking_send((path.to_path_buf(), file.clone()));
@@ -125,12 +125,13 @@ fn prepare(args: CmdArgs, found: &mpsc::Sender<Found>) -> Result<(CmdSpec, CmdOp
     };
     let mut input_files = vec![];
     for path in expand_globs(&args.input_files)? {
-        let file = describe(&path)?;
+        let file = describe_and_upload(&path)?;
         inputs.push(file.name.clone())?;
         input_files.push(file);
     }
     let inputs = inputs.finish()?;
-    let files = args.files.iter().map(|path| describe(path)).collect::<Result<Vec<_>>>()?;
+    let files =
+        args.files.iter().map(|path| describe_and_upload(path)).collect::<Result<Vec<_>>>()?;
     known.save();
     if let Some(dir) = &args.results {
         std::fs::create_dir_all(dir)

@@ -119,21 +119,18 @@ async fn run(
     let first = task.units.first().map_or(0, |u| u.unit);
     for n in 0..DIRS {
         let dir = UnitDir::create(&units.dir, &format!("unit-{first}-{n}-")).map_err(dir_failed)?;
-        let _ = free.try_send((dir, false));
+        let _ = free.try_send(dir);
     }
     let (finished, mut finished_rx) = mpsc::channel::<Finished>(1);
     let running = async move {
         for (unit, after) in task.units.iter().zip(first_runs) {
-            let Some((dir, used)) = free_rx.recv().await else { return Err(Stop::Gone) };
+            let Some(dir) = free_rx.recv().await else { return Err(Stop::Gone) };
             let ready = tokio::select! {
                 fetched = fetched_rx.wait_for(|n| *n >= after) => fetched.is_ok(),
                 () = cancel.cancelled() => false,
             };
             if !ready {
                 return Err(Stop::Gone);
-            }
-            if used {
-                dir.reset().map_err(dir_failed)?;
             }
             let (report, results) = run_unit(task, unit, &dir, units, cancel).await?;
             if finished.send(Finished { dir, report, results }).await.is_err() {
@@ -143,14 +140,16 @@ async fn run(
         Ok(())
     };
     // Owns the way back for directories and the way in for finished units, so that running
-    // stops waiting on either once sending has stopped.
+    // stops waiting on either once sending has stopped. A directory goes back emptied, while
+    // the next unit runs.
     let sending = async move {
         while let Some(unit) = finished_rx.recv().await {
-            if let Err(stop) = send_unit(writer, &unit).await {
+            let sent = send_unit(writer, &unit).await;
+            if let Err(stop) = sent.and_then(|()| unit.dir.reset().map_err(dir_failed)) {
                 cancel.cancel();
                 return Err(stop);
             }
-            let _ = free.send((unit.dir, true)).await;
+            let _ = free.send(unit.dir).await;
         }
         Ok(())
     };
