@@ -40,19 +40,12 @@ impl Link {
     }
 }
 
-/// What the relay counts.
-#[derive(Debug, Default)]
-pub struct Counts {
-    pub relayed: AtomicU64,
-    pub dropped: AtomicU64,
-    pub moves: AtomicU64,
-}
-
 /// A running relay; stopped when dropped.
 pub struct Wan {
     /// Where workers send their packets.
     pub addr: SocketAddr,
-    pub counts: Arc<Counts>,
+    /// Packets lost on purpose or past a full queue.
+    dropped: Arc<AtomicU64>,
     moves: mpsc::UnboundedSender<()>,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
@@ -65,10 +58,10 @@ impl Wan {
         let std_socket = std::net::UdpSocket::bind(listen).expect("the relay's address");
         std_socket.set_nonblocking(true).expect("a non-blocking socket");
         let addr = std_socket.local_addr().expect("the relay's address");
-        let counts = Arc::new(Counts::default());
+        let dropped = Arc::new(AtomicU64::new(0));
         let (moves, moves_rx) = mpsc::unbounded_channel();
         let (stop, stop_rx) = tokio::sync::oneshot::channel();
-        let relay_counts = counts.clone();
+        let relay_dropped = dropped.clone();
         let thread = std::thread::Builder::new()
             .name("wan".into())
             .spawn(move || {
@@ -78,7 +71,7 @@ impl Wan {
                     .expect("the relay's runtime");
                 runtime.block_on(async move {
                     let front = Arc::new(UdpSocket::from_std(std_socket).expect("a tokio socket"));
-                    let relay = relay(front, target, (up, down), relay_counts, moves_rx);
+                    let relay = relay(front, target, (up, down), relay_dropped, moves_rx);
                     tokio::select! {
                         () = relay => {}
                         _ = stop_rx => {}
@@ -86,7 +79,7 @@ impl Wan {
                 });
             })
             .expect("the relay's thread");
-        Wan { addr, counts, moves, stop: Some(stop), thread: Some(thread) }
+        Wan { addr, dropped, moves, stop: Some(stop), thread: Some(thread) }
     }
 
     /// Every client's packets leave from a new port from now on.
@@ -95,11 +88,7 @@ impl Wan {
     }
 
     pub fn dropped(&self) -> u64 {
-        self.counts.dropped.load(Ordering::Relaxed)
-    }
-
-    pub fn relayed(&self) -> u64 {
-        self.counts.relayed.load(Ordering::Relaxed)
+        self.dropped.load(Ordering::Relaxed)
     }
 }
 
@@ -133,13 +122,14 @@ struct Packet {
 struct Direction {
     link: Link,
     queue: mpsc::Sender<Packet>,
-    counts: Arc<Counts>,
-    /// When the last packet leaves: none leaves before it.
-    last: Arc<std::sync::Mutex<Instant>>,
+    dropped: Arc<AtomicU64>,
+    /// When the last packet leaves (none leaves before it), and the losses' random numbers:
+    /// seeded, so that a run drops the same packets by their order every time.
+    state: Arc<std::sync::Mutex<(Instant, fastrand::Rng)>>,
 }
 
 impl Direction {
-    fn new(link: Link, counts: Arc<Counts>, front: Arc<UdpSocket>) -> Direction {
+    fn new(link: Link, seed: u64, dropped: Arc<AtomicU64>, front: Arc<UdpSocket>) -> Direction {
         let (queue, mut packets) = mpsc::channel::<Packet>(QUEUE);
         tokio::spawn(async move {
             while let Some(packet) = packets.recv().await {
@@ -150,24 +140,26 @@ impl Direction {
                 };
             }
         });
-        Direction { link, queue, counts, last: Arc::new(std::sync::Mutex::new(Instant::now())) }
+        let state =
+            Arc::new(std::sync::Mutex::new((Instant::now(), fastrand::Rng::with_seed(seed))));
+        Direction { link, queue, dropped, state }
     }
 
     fn pass(&self, bytes: &[u8], to: To) {
-        if self.link.loss > 0.0 && fastrand::f64() < self.link.loss {
-            self.counts.dropped.fetch_add(1, Ordering::Relaxed);
-            return;
-        }
-        let jitter = self.link.jitter.mul_f64(fastrand::f64());
         let at = {
-            let mut last = self.last.lock().expect("not poisoned");
+            let mut state = self.state.lock().expect("not poisoned");
+            let (last, rng) = &mut *state;
+            if self.link.loss > 0.0 && rng.f64() < self.link.loss {
+                self.dropped.fetch_add(1, Ordering::Relaxed);
+                return;
+            }
+            let jitter = self.link.jitter.mul_f64(rng.f64());
             *last = (Instant::now() + self.link.delay + jitter).max(*last);
             *last
         };
-        match self.queue.try_send(Packet { at, bytes: bytes.to_vec(), to }) {
-            Ok(()) => self.counts.relayed.fetch_add(1, Ordering::Relaxed),
-            Err(_) => self.counts.dropped.fetch_add(1, Ordering::Relaxed),
-        };
+        if self.queue.try_send(Packet { at, bytes: bytes.to_vec(), to }).is_err() {
+            self.dropped.fetch_add(1, Ordering::Relaxed);
+        }
     }
 }
 
@@ -203,11 +195,11 @@ async fn relay(
     front: Arc<UdpSocket>,
     target: SocketAddr,
     (up, down): (Link, Link),
-    counts: Arc<Counts>,
+    dropped: Arc<AtomicU64>,
     mut moves: mpsc::UnboundedReceiver<()>,
 ) {
-    let up = Direction::new(up, counts.clone(), front.clone());
-    let down = Direction::new(down, counts.clone(), front.clone());
+    let up = Direction::new(up, 1, dropped.clone(), front.clone());
+    let down = Direction::new(down, 2, dropped, front.clone());
     let mut clients: HashMap<SocketAddr, Client> = HashMap::new();
     let mut buf = vec![0u8; 65536];
     loop {
@@ -227,7 +219,6 @@ async fn relay(
                 for (&addr, client) in clients.iter_mut() {
                     *client = Client::connect(target, addr, down.clone()).await;
                 }
-                counts.moves.fetch_add(1, Ordering::Relaxed);
             }
         }
     }
