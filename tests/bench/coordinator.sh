@@ -2,6 +2,9 @@
 # ($dir, removed on exit with every process started), starts a coordinator on a free UDP port
 # ($port, pid $coordinator) with its socket at $sock, and gets a join token ($token).
 # Defines `ctl` (marmotctl on that socket), `workers_connected` and `seconds COMMAND...`.
+for exe in "$bin/marmotd" "$bin/marmotctl"; do
+    [ -x "$exe" ] || { echo "no $exe: build the release binaries first" >&2; exit 2; }
+done
 dir=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$dir"' EXIT
 sock=$dir/marmotd.sock

@@ -5,7 +5,7 @@
 # processes, state in a temp dir.
 #
 # Usage: tests/bench/wan.sh BIN_DIR [ROUNDS] [pi|update|all]   (BIN_DIR holds release marmotd, marmotctl and
-# wan-relay: `cargo build --release -p marmotd -p marmotctl -p marmot-tests --bin wan-relay`).
+# wan-relay: `cargo build --release --bin marmotd --bin marmotctl --bin wan-relay`).
 set -euo pipefail
 bin=$(realpath "$1")
 rounds=${2:-3}

@@ -50,14 +50,22 @@ impl State {
     /// Adds a welcomed worker (replacing a live session of the same name).
     pub fn register(&mut self, now: Instant, joining: Joining) -> WorkerId {
         let (name, slots) = (joining.hello.name.clone(), joining.hello.slots);
-        let exec = joining.abilities.exec;
+        let (exec, rtt) = (joining.abilities.exec, joining.conn.rtt());
         let (id, stale) = self.registry.add(now, joining);
         for old in stale {
             self.jobs.worker_lost(now, old);
         }
         self.jobs.worker_joined(now, id, &name, slots, exec);
+        self.jobs.worker_rtt(now, id, rtt);
         self.jobs.set_speed(self.registry.speed());
         id
+    }
+
+    /// Notes what a worker's connection measured: datagrams received (for "last seen") and
+    /// its round trip (for prefetch).
+    pub fn link_measured(&mut self, now: Instant, id: WorkerId, datagrams: u64, rtt: Duration) {
+        self.registry.touch(now, id, datagrams);
+        self.jobs.worker_rtt(now, id, rtt);
     }
 
     /// Hands the job table's records to the journal; returns their batch's number.

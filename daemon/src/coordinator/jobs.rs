@@ -301,6 +301,13 @@ impl Jobs {
         self.apply(now, Event::WorkerJoined { worker, slots, quarantined, exec });
     }
 
+    /// The round trip to a worker, as its connection measures it: sizes its prefetch.
+    pub fn worker_rtt(&mut self, now: Instant, worker: WorkerId, rtt: Duration) {
+        if self.names.contains_key(&worker) {
+            self.apply(now, Event::WorkerRtt { worker, rtt });
+        }
+    }
+
     /// A worker's connection ended: its chunks run elsewhere.
     pub fn worker_lost(&mut self, now: Instant, worker: WorkerId) {
         if self.names.remove(&worker).is_some() {

@@ -341,8 +341,8 @@ async fn serve_member(
                 let _ = writer.send(&msg).await;
             }
             _ = seen.tick() => {
-                let datagrams = conn.stats().udp_rx.datagrams;
-                let _ = cluster.call(move |s, now| s.registry.touch(now, id, datagrams)).await;
+                let (datagrams, rtt) = (conn.stats().udp_rx.datagrams, conn.rtt());
+                let _ = cluster.call(move |s, now| s.link_measured(now, id, datagrams, rtt)).await;
                 let now = renewal::unix_now();
                 if !renewal_tried && renewal::due(&member, cluster.authority.worker_cert_life(), now) {
                     renewal_tried = true;

@@ -32,6 +32,14 @@
 //!   such work ([`JobShape::exec`]); its chunks may take several slots each.
 //! - *Closing*: a job told to start no more chunks ([`Event::JobClosing`]) ends once its
 //!   running chunks have.
+//! - *Prefetch*: a far worker (one whose round trip is a noticeable share of a chunk's time,
+//!   [`Event::WorkerRtt`]) is sent chunks beyond its slots, to wait in its queue, so a slot
+//!   that ends a chunk starts the next at once instead of idling for a round trip. Such a
+//!   chunk counts as assigned: it runs elsewhere if its worker is lost, is cancelled with its
+//!   job, and is taken back for a slot that is free elsewhere (an idle worker never waits
+//!   while a chunk waits in another's queue). The worker runs its queue in the order it was
+//!   sent, so the scheduler knows when each one starts: when a chunk before it ends. Users'
+//!   commands are never prefetched (a worker starts them as they arrive).
 
 mod chunking;
 #[cfg(test)]
@@ -49,6 +57,13 @@ pub type ChunkIndex = u32;
 
 /// How many recent chunk times the straggler threshold's median is taken over.
 const RECENT_DURATIONS: usize = 256;
+
+/// Chunks a worker may hold beyond its slots, at most (it accepts `2 × slots + 16` streams).
+pub const MAX_PREFETCH: u32 = 16;
+
+/// A worker gets chunks ahead once a round trip costs its slots this share of a chunk's time
+/// (below it, on a LAN, nothing waits in its queue: a cancel or a lost worker costs less).
+const PREFETCH_FROM: f64 = 0.02;
 
 /// How far past a job's first chunk never started a delivered chunk may be: the chunks
 /// between are queued then, so this bounds what a delivery can make the scheduler hold.
@@ -97,6 +112,11 @@ pub enum Event<R> {
     /// An operator cleared a quarantined worker.
     WorkerCleared {
         worker: WorkerId,
+    },
+    /// The round trip to the worker, as its connection measures it: sizes its prefetch.
+    WorkerRtt {
+        worker: WorkerId,
+        rtt: Duration,
     },
     JobSubmitted {
         job: JobId,
@@ -251,6 +271,11 @@ struct Worker {
     slots: u32,
     /// Running assignments, with the slots each takes.
     running: BTreeMap<AssignmentId, u32>,
+    /// Assignments sent ahead, waiting in its queue in this order for slots to free up, with
+    /// the slots each will take.
+    prefetched: VecDeque<(AssignmentId, u32)>,
+    /// The round trip to it.
+    rtt: Duration,
     exec: bool,
     draining: bool,
     /// Deadlines missed in a row: each halves the slots it is sent chunks for.
@@ -285,8 +310,48 @@ impl Worker {
     /// Whether it takes a chunk of `job` now: a worker that runs its kind of work, with the
     /// slots one of its chunks takes free.
     fn fits<R>(&self, job: &Job<R>) -> bool {
-        (self.exec || !job.exec)
-            && self.free_slots() >= job.slots_per_chunk.min(self.usable_slots())
+        (self.exec || !job.exec) && self.free_slots() >= self.slots_for(job)
+    }
+
+    /// The slots a chunk of `job` takes here.
+    fn slots_for<R>(&self, job: &Job<R>) -> u32 {
+        job.slots_per_chunk.min(self.usable_slots())
+    }
+
+    /// How many more chunks of `job` it should hold ahead: enough for its slots to run on
+    /// through one round trip (a chunk ends every `typical / slots`); none for commands, when
+    /// the round trip is a small share of a chunk, or while it misses deadlines.
+    fn prefetch_room<R>(&self, job: &Job<R>) -> u32 {
+        if job.exec || !self.takes_chunks() || self.missed > 0 {
+            return 0;
+        }
+        let chunk = job.typical().as_secs_f64().max(1e-6);
+        let share = self.rtt.as_secs_f64() * f64::from(self.slots) / chunk;
+        let depth = match share >= PREFETCH_FROM {
+            true => share.ceil().min(f64::from(MAX_PREFETCH)) as u32,
+            false => 0,
+        };
+        depth.saturating_sub(self.prefetched.len() as u32)
+    }
+
+    fn is_prefetched(&self, id: AssignmentId) -> bool {
+        self.prefetched.iter().any(|&(p, _)| p == id)
+    }
+
+    /// Whether a chunk taking `slots` would start on arrival (else it waits in its queue).
+    fn starts_at_once(&self, slots: u32) -> bool {
+        self.busy() + slots <= self.slots
+    }
+
+    /// Forgets an assignment, running or prefetched.
+    fn forget(&mut self, id: AssignmentId) {
+        self.running.remove(&id);
+        self.prefetched.retain(|&(p, _)| p != id);
+    }
+
+    /// Its assignments, running and prefetched.
+    fn assignments(&self) -> impl Iterator<Item = AssignmentId> + '_ {
+        self.running.keys().copied().chain(self.prefetched.iter().map(|&(id, _)| id))
     }
 }
 
@@ -366,16 +431,25 @@ impl<R> Job<R> {
         self.retry.len() as u64 + (self.plan.len() as u64).saturating_sub(self.next_fresh.into())
     }
 
-    /// What a chunk may take before it gets a backup: `factor` times the median of recent
-    /// chunk times, or before any finished, of the planned time (at least a second then, so
-    /// a rough plan does not copy every chunk).
-    fn deadline(&self, factor: f64) -> Duration {
+    /// A chunk's typical time: the median of recent chunk times, or before any finished,
+    /// the planned time.
+    fn typical(&self) -> Duration {
         if self.durations.is_empty() {
-            return self.planned.mul_f64(factor).max(Duration::from_secs(1));
+            return self.planned;
         }
         let mut recent: Vec<Duration> = self.durations.iter().copied().collect();
         recent.sort_unstable();
-        recent[recent.len() / 2].mul_f64(factor).max(Duration::from_millis(1))
+        recent[recent.len() / 2]
+    }
+
+    /// What a chunk may take before it gets a backup: `factor` times its typical time (at
+    /// least a second before any chunk finished, so a rough plan does not copy every chunk).
+    fn deadline(&self, factor: f64) -> Duration {
+        let least = match self.durations.is_empty() {
+            true => Duration::from_secs(1),
+            false => Duration::from_millis(1),
+        };
+        self.typical().mul_f64(factor).max(least)
     }
 }
 
@@ -383,7 +457,17 @@ struct Assignment {
     job: JobId,
     chunk: ChunkIndex,
     worker: WorkerId,
+    /// When it was sent, or for a prefetched one, when a slot was free for it.
     started: Duration,
+}
+
+/// Where the next chunk goes.
+struct Placement {
+    job: JobId,
+    chunk: ChunkIndex,
+    worker: WorkerId,
+    /// A prefetched assignment of the chunk, taken back from the worker it waits on.
+    taken_back: Option<AssignmentId>,
 }
 
 /// The scheduler's whole state. `R` is a chunk's result, opaque here.
@@ -418,8 +502,16 @@ impl<R: PartialEq> Scheduler<R> {
             Event::WorkerJoined { worker, slots, quarantined, exec } => {
                 // A reused id means the old connection is gone: treat it as lost first.
                 self.lose_worker(worker, &mut out);
-                let running = BTreeMap::new();
-                let w = Worker { slots, running, exec, draining: false, missed: 0, quarantined };
+                let w = Worker {
+                    slots,
+                    running: BTreeMap::new(),
+                    prefetched: VecDeque::new(),
+                    rtt: Duration::ZERO,
+                    exec,
+                    draining: false,
+                    missed: 0,
+                    quarantined,
+                };
                 self.workers.insert(worker, w);
             }
             Event::WorkerLost { worker } => self.lose_worker(worker, &mut out),
@@ -432,6 +524,11 @@ impl<R: PartialEq> Scheduler<R> {
             Event::WorkerCleared { worker } => {
                 if let Some(w) = self.workers.get_mut(&worker) {
                     w.quarantined = false;
+                }
+            }
+            Event::WorkerRtt { worker, rtt } => {
+                if let Some(w) = self.workers.get_mut(&worker) {
+                    w.rtt = rtt;
                 }
             }
             Event::JobSubmitted { job, shape } => self.submit(job, shape, &mut out),
@@ -499,6 +596,11 @@ impl<R: PartialEq> Scheduler<R> {
     /// Chunks running on one worker.
     pub fn busy_slots(&self, worker: WorkerId) -> u32 {
         self.workers.get(&worker).map_or(0, Worker::busy)
+    }
+
+    /// Chunks sent ahead to one worker, waiting for its slots.
+    pub fn prefetched(&self, worker: WorkerId) -> u32 {
+        self.workers.get(&worker).map_or(0, |w| w.prefetched.len() as u32)
     }
 
     /// How a running job's current phase is cut into chunks.
@@ -584,7 +686,7 @@ impl<R: PartialEq> Scheduler<R> {
     /// for them) and their chunks queued again at the front.
     fn lose_worker(&mut self, worker: WorkerId, out: &mut Vec<Action<R>>) {
         let Some(w) = self.workers.remove(&worker) else { return };
-        for id in w.running.into_keys() {
+        for id in w.assignments() {
             let Some(a) = self.assignments.remove(&id) else { continue };
             out.push(Action::Cancel { assignment: id, worker });
             let Some(job) = self.jobs.get_mut(&a.job) else { continue };
@@ -603,7 +705,7 @@ impl<R: PartialEq> Scheduler<R> {
     fn release(&mut self, assignment: AssignmentId) -> Option<Assignment> {
         let a = self.assignments.remove(&assignment)?;
         if let Some(w) = self.workers.get_mut(&a.worker) {
-            w.running.remove(&assignment);
+            w.forget(assignment);
         }
         let job = self.jobs.get_mut(&a.job)?;
         // A chunk no longer started is done.
@@ -829,42 +931,108 @@ impl<R: PartialEq> Scheduler<R> {
     fn cancel_assignment(&mut self, id: AssignmentId, out: &mut Vec<Action<R>>) {
         let Some(a) = self.assignments.remove(&id) else { return };
         if let Some(w) = self.workers.get_mut(&a.worker) {
-            w.running.remove(&id);
+            w.forget(id);
         }
         out.push(Action::Cancel { assignment: id, worker: a.worker });
     }
 
-    /// Fills free slots, one chunk at a time, round-robin over jobs.
+    /// Starts prefetched chunks on the slots that freed up, fills free slots one chunk at a
+    /// time round-robin over jobs, then the far workers' queues.
     fn dispatch(&mut self, now: Duration, out: &mut Vec<Action<R>>) {
+        self.start_prefetched(now);
         while self.workers.values().any(|w| w.free_slots() > 0) {
-            let Some((job, chunk, worker)) = self.next_placement(now) else { break };
-            self.assign(now, job, chunk, worker, out);
+            let Some(placement) = self.next_placement(now, Slot::Free) else { break };
+            if let Some(id) = placement.taken_back {
+                self.take_back(id, out);
+            }
+            self.assign(now, placement.job, placement.chunk, placement.worker, out);
+        }
+        while let Some(placement) = self.next_placement(now, Slot::Ahead) {
+            self.assign(now, placement.job, placement.chunk, placement.worker, out);
         }
     }
 
-    /// The next (job, chunk, worker) to start, taking jobs in turn after the last one served.
-    fn next_placement(&self, now: Duration) -> Option<(JobId, ChunkIndex, WorkerId)> {
+    /// A worker runs the chunks in its queue in the order they were sent, as its slots free
+    /// up: so do they start here.
+    fn start_prefetched(&mut self, now: Duration) {
+        for w in self.workers.values_mut() {
+            while let Some(&(id, slots)) = w.prefetched.front() {
+                if !w.starts_at_once(slots) {
+                    break;
+                }
+                w.prefetched.pop_front();
+                w.running.insert(id, slots);
+                if let Some(a) = self.assignments.get_mut(&id) {
+                    a.started = now;
+                }
+            }
+        }
+    }
+
+    /// Cancels a prefetched assignment to run its chunk on a free slot instead: the chunk
+    /// goes to the front of its job's queue (not counted as a re-run: it had not started).
+    fn take_back(&mut self, id: AssignmentId, out: &mut Vec<Action<R>>) {
+        let Some(a) = self.assignments.get(&id) else { return };
+        let (job_id, chunk) = (a.job, a.chunk);
+        self.cancel_assignment(id, out);
+        let Some(job) = self.jobs.get_mut(&job_id) else { return };
+        let Some(state) = job.started.get_mut(&chunk) else { return };
+        state.running.retain(|&r| r != id);
+        if state.running.is_empty() && !job.retry.contains(&chunk) {
+            job.retry.push_front(chunk);
+        }
+    }
+
+    /// The next chunk to send, taking jobs in turn after the last one served: to a free slot
+    /// (a queued chunk, one waiting in another worker's queue, or a straggler's backup), or
+    /// ahead to a far worker's queue (a queued chunk).
+    fn next_placement(&self, now: Duration, slot: Slot) -> Option<Placement> {
         let after = self.last_served.unwrap_or(0);
         let order = self.jobs.range(after + 1..).chain(self.jobs.range(..=after));
         for (&job_id, job) in order {
-            if let Some(placement) = self.place_queued(job) {
-                return Some((job_id, placement.0, placement.1));
+            let placed =
+                |(chunk, worker)| Placement { job: job_id, chunk, worker, taken_back: None };
+            if let Some(placement) = self.place_queued(job, slot) {
+                return Some(placed(placement));
+            }
+            if slot == Slot::Ahead {
+                continue;
+            }
+            if let Some((chunk, worker, id)) = self.place_prefetched(job_id, job) {
+                return Some(Placement { job: job_id, chunk, worker, taken_back: Some(id) });
             }
             if let Some(placement) = self.place_backup(now, job_id, job) {
-                return Some((job_id, placement.0, placement.1));
+                return Some(placed(placement));
             }
         }
         None
     }
 
-    /// The first queued chunk of `job` that a free slot may take, and that slot's worker.
-    fn place_queued(&self, job: &Job<R>) -> Option<(ChunkIndex, WorkerId)> {
+    /// The first queued chunk of `job` that a free slot (or a queue) may take, and its
+    /// worker.
+    fn place_queued(&self, job: &Job<R>, slot: Slot) -> Option<(ChunkIndex, WorkerId)> {
         // Only retried chunks can refuse a free slot (they avoid workers they failed on), so
         // this scan stops at the first fresh chunk at the latest.
         let fresh = Chunk::default();
         job.runnable().find_map(|chunk| {
-            let worker = self.pick_worker(job, job.started.get(&chunk).unwrap_or(&fresh), &[])?;
-            Some((chunk, worker))
+            let state = job.started.get(&chunk).unwrap_or(&fresh);
+            Some((chunk, self.pick_worker(job, state, &[], slot)?))
+        })
+    }
+
+    /// A chunk of `job` waiting in a worker's queue that a free slot elsewhere may take now:
+    /// the one sent last (it would wait longest), its new worker and its assignment.
+    fn place_prefetched(
+        &self,
+        job_id: JobId,
+        job: &Job<R>,
+    ) -> Option<(ChunkIndex, WorkerId, AssignmentId)> {
+        self.assignments.iter().rev().filter(|(_, a)| a.job == job_id).find_map(|(&id, a)| {
+            if !self.workers.get(&a.worker)?.is_prefetched(id) {
+                return None;
+            }
+            let chunk = job.started.get(&a.chunk)?;
+            Some((a.chunk, self.pick_worker(job, chunk, &[a.worker], Slot::Free)?, id))
         })
     }
 
@@ -886,17 +1054,22 @@ impl<R: PartialEq> Scheduler<R> {
             if !alone || now.saturating_sub(a.started) <= threshold {
                 return None;
             }
-            Some((a.chunk, self.pick_worker(job, chunk, &[a.worker])?))
+            if self.workers.get(&a.worker).is_some_and(|w| w.is_prefetched(id)) {
+                return None; // not started: taken back instead, when a slot is free
+            }
+            Some((a.chunk, self.pick_worker(job, chunk, &[a.worker], Slot::Free)?))
         })
     }
 
-    /// The worker with the most free slots, avoiding `exclude` and the workers that answered
-    /// the chunk always, and the chunk's failed workers unless no other worker takes chunks.
+    /// The worker with the most room (free slots, or room in its queue), avoiding `exclude`
+    /// and the workers that answered the chunk always, and the chunk's failed workers unless
+    /// no other worker takes chunks.
     fn pick_worker(
         &self,
         job: &Job<R>,
         chunk: &Chunk<R>,
         exclude: &[WorkerId],
+        slot: Slot,
     ) -> Option<WorkerId> {
         let candidates = || {
             self.workers
@@ -911,10 +1084,14 @@ impl<R: PartialEq> Scheduler<R> {
         };
         let untried = |id: &WorkerId| !chunk.failed_on.contains(id);
         let any_untried = candidates().any(|(id, _)| untried(&id));
+        let room = |w: &Worker| match slot {
+            Slot::Free => w.fits(job).then(|| w.free_slots()),
+            Slot::Ahead => Some(w.prefetch_room(job)).filter(|&room| room > 0),
+        };
         candidates()
             .filter(|(id, _)| !any_untried || untried(id))
-            .filter(|(_, w)| w.fits(job))
-            .max_by_key(|(id, w)| (w.free_slots(), std::cmp::Reverse(*id)))
+            .filter_map(|(id, w)| Some((id, room(w)?)))
+            .max_by_key(|&(id, room)| (room, std::cmp::Reverse(id)))
             .map(|(id, _)| id)
     }
 
@@ -948,8 +1125,11 @@ impl<R: PartialEq> Scheduler<R> {
         let attempt = state.failures;
         let (start, end) = job.plan.range(chunk);
         if let Some(w) = self.workers.get_mut(&worker) {
-            let slots = job.slots_per_chunk.min(w.usable_slots());
-            w.running.insert(id, slots);
+            let slots = w.slots_for(job);
+            match w.starts_at_once(slots) {
+                true => _ = w.running.insert(id, slots),
+                false => w.prefetched.push_back((id, slots)),
+            }
         }
         self.assignments.insert(id, Assignment { job: job_id, chunk, worker, started: now });
         self.last_served = Some(job_id);
@@ -963,6 +1143,15 @@ impl<R: PartialEq> Scheduler<R> {
             attempt,
         });
     }
+}
+
+/// Which room a placement looks for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Slot {
+    /// A free slot: the chunk starts on arrival.
+    Free,
+    /// Room in a far worker's queue: the chunk starts when a slot frees up there.
+    Ahead,
 }
 
 /// What a verified chunk's results say.

@@ -77,6 +77,11 @@ enum Op {
     Advance {
         millis: u64,
     },
+    /// A worker's round trip is measured: far ones get chunks ahead.
+    Rtt {
+        pick: usize,
+        millis: u64,
+    },
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -99,6 +104,9 @@ fn op() -> impl Strategy<Value = Op> {
         2 => any::<usize>().prop_map(|pick| Op::Fail { pick }),
         1 => any::<usize>().prop_map(|pick| Op::Lie { pick }),
         3 => (0u64..2_000).prop_map(|millis| Op::Advance { millis }),
+        1 => (any::<usize>(), 0..4).prop_map(|(pick, r)| {
+            Op::Rtt { pick, millis: [0, 1, 100, 2_000][r as usize] }
+        }),
     ]
 }
 
@@ -109,8 +117,11 @@ struct Harness {
     next_job: JobId,
     /// Connected workers and their slots.
     workers: BTreeMap<WorkerId, u32>,
-    /// Assignments the scheduler believes are running: id → (worker, job, chunk).
+    /// Assignments the scheduler believes are running or waiting in a worker's queue:
+    /// id → (worker, job, chunk).
     running: BTreeMap<AssignmentId, (WorkerId, JobId, ChunkIndex)>,
+    /// Workers with a round trip measured above zero: only they may get chunks ahead.
+    far: std::collections::BTreeSet<WorkerId>,
     /// Every assignment ever made, for duplicate deliveries.
     issued: Vec<AssignmentId>,
     /// Jobs not yet ended, with their chunk count and units.
@@ -136,9 +147,35 @@ impl Harness {
             self.check(action);
         }
         for (&w, &slots) in &self.workers {
-            let running = self.running.values().filter(|r| r.0 == w).count() as u32;
-            assert!(running <= slots, "worker {w} runs {running} chunks on {slots} slots");
-            assert_eq!(s.busy_slots(w), running);
+            let sent = self.running.values().filter(|r| r.0 == w).count() as u32;
+            let (busy, ahead) = (s.busy_slots(w), s.prefetched(w));
+            assert!(busy <= slots, "worker {w} runs {busy} chunks on {slots} slots");
+            assert_eq!(busy + ahead, sent, "worker {w}: running and prefetched are all sent");
+            assert!(ahead <= MAX_PREFETCH);
+            assert!(ahead == 0 || self.far.contains(&w), "a near worker {w} got chunks ahead");
+            assert!(ahead == 0 || busy == slots, "worker {w} holds chunks with a slot free");
+        }
+        self.check_no_idle_slot_waits(s);
+    }
+
+    /// No worker with a free slot sits idle while a chunk it could run (one it neither
+    /// answered nor failed) waits in another worker's queue.
+    fn check_no_idle_slot_waits(&self, s: &Scheduler<Result>) {
+        for (&victim, v) in &s.workers {
+            for &(id, _) in &v.prefetched {
+                let a = &s.assignments[&id];
+                let Some(chunk) = s.jobs.get(&a.job).and_then(|j| j.started.get(&a.chunk)) else {
+                    continue;
+                };
+                let idle = s.workers.iter().find(|(&w, other)| {
+                    w != victim
+                        && other.free_slots() > 0
+                        && !chunk.answered_by(w)
+                        && !chunk.failed_on.contains(&w)
+                });
+                let idle = idle.map(|(&w, _)| w);
+                assert!(idle.is_none(), "chunk {} waits on {victim}; {idle:?} is idle", a.chunk);
+            }
         }
     }
 
@@ -294,6 +331,15 @@ impl Harness {
             Op::Advance { millis } => {
                 self.now += Duration::from_millis(millis);
                 self.feed(s, Event::Tick);
+            }
+            Op::Rtt { pick, millis } => {
+                if let Some(worker) = Self::pick(self.workers.keys().copied(), pick) {
+                    if millis > 0 {
+                        self.far.insert(worker);
+                    }
+                    let rtt = Duration::from_millis(millis);
+                    self.feed(s, Event::WorkerRtt { worker, rtt });
+                }
             }
         }
     }
@@ -886,4 +932,114 @@ fn a_closing_job_starts_nothing_more_and_ends_when_its_running_chunks_do() {
     });
     assert_eq!(ended, Some((Outcome::Answered, 1)), "{last:?}");
     assert!(assigned(&last).is_empty());
+}
+
+fn far(s: &mut Scheduler<u64>, worker: WorkerId, millis: u64) -> Vec<Action<u64>> {
+    let rtt = Duration::from_millis(millis);
+    s.handle(Duration::ZERO, Event::WorkerRtt { worker, rtt })
+}
+
+/// 1 s of work at 1e3 units/s on one slot: four chunks of 0.25 s.
+fn quarter_second_chunks(s: &mut Scheduler<u64>, job: JobId) -> Vec<Action<u64>> {
+    s.handle(Duration::ZERO, Event::JobSubmitted { job, shape: JobShape::new(1_000, 1e3) })
+}
+
+#[test]
+fn a_far_worker_holds_enough_chunks_to_cover_a_round_trip_and_a_near_one_none() {
+    let mut s = Scheduler::new(Config::default());
+    s.handle(Duration::ZERO, joined(1, 1));
+    // 1 ms against 250 ms chunks: 0.4%, nothing ahead.
+    far(&mut s, 1, 1);
+    assert_eq!(assigned(&quarter_second_chunks(&mut s, 1)).len(), 1);
+    assert_eq!(s.prefetched(1), 0);
+    // 100 ms: a chunk ends before the next would arrive, so one waits.
+    let ahead = assigned(&far(&mut s, 1, 100));
+    assert_eq!(ahead.len(), 1, "one more, sent ahead");
+    assert_eq!((s.busy_slots(1), s.prefetched(1)), (1, 1));
+    // 600 ms: three chunks end per round trip (2.4, rounded up): the job's last two go.
+    assert_eq!(assigned(&far(&mut s, 1, 600)).len(), 2);
+    assert_eq!((s.busy_slots(1), s.prefetched(1)), (1, 3));
+    let mut s = Scheduler::new(Config::default());
+    s.handle(Duration::ZERO, joined(1, 2));
+    far(&mut s, 1, 300);
+    let big = JobShape::new(1_000_000, 1e3);
+    s.handle(Duration::ZERO, Event::JobSubmitted { job: 1, shape: big });
+    // Two slots, 300 ms against 0.5 s chunks (the longest planned): 1.2, rounded up.
+    assert_eq!((s.busy_slots(1), s.prefetched(1)), (2, 2));
+    // Measured near again: it keeps what it holds, and gets no more.
+    far(&mut s, 1, 0);
+    assert!(assigned(&finish(&mut s, Duration::ZERO, 1)).is_empty(), "the next one was there");
+    assert_eq!((s.busy_slots(1), s.prefetched(1)), (2, 1));
+}
+
+/// Two chunks of 1 s on a worker of one slot 100 ms away: one runs, one waits ahead.
+fn two_chunks_on_a_far_worker(s: &mut Scheduler<u64>) -> (AssignmentId, AssignmentId) {
+    s.handle(Duration::ZERO, joined(1, 1));
+    far(s, 1, 100);
+    let shape = JobShape::new(2, 1.0);
+    let sent = assigned(&s.handle(Duration::ZERO, Event::JobSubmitted { job: 1, shape }));
+    assert_eq!(sent.len(), 2);
+    assert_eq!((s.busy_slots(1), s.prefetched(1)), (1, 1));
+    (sent[0].0, sent[1].0)
+}
+
+#[test]
+fn a_prefetched_chunk_starts_when_a_slot_frees_and_its_deadline_counts_from_then() {
+    let mut s = Scheduler::new(Config::default());
+    let ms = Duration::from_millis;
+    let (first, second) = two_chunks_on_a_far_worker(&mut s);
+    let next = s.handle(ms(1_100), Event::ChunkFinished { assignment: first, result: 0 });
+    assert!(assigned(&next).is_empty());
+    assert_eq!((s.busy_slots(1), s.prefetched(1)), (1, 0), "the second started");
+    assert_eq!(s.assignments[&second].started, ms(1_100));
+    // A near worker joins: the second chunk runs, so there is nothing to take back, and it is
+    // a straggler only 3 × 1.1 s after it started (sent at 0, it would be one by now).
+    assert!(assigned(&s.handle(ms(1_100), joined(2, 1))).is_empty());
+    assert!(assigned(&s.handle(ms(4_400), Event::Tick)).is_empty());
+    let backup = assigned(&s.handle(ms(4_401), Event::Tick));
+    assert_eq!(backup.iter().map(|a| a.1).collect::<Vec<_>>(), [2]);
+}
+
+#[test]
+fn a_free_slot_takes_a_chunk_back_from_a_queue_elsewhere() {
+    let mut s = Scheduler::new(Config::default());
+    let (_, second) = two_chunks_on_a_far_worker(&mut s);
+    let taken = s.handle(Duration::ZERO, joined(2, 1));
+    assert_eq!(taken[0], Action::Cancel { assignment: second, worker: 1 });
+    assert_eq!(assigned(&taken).iter().map(|a| a.1).collect::<Vec<_>>(), [2]);
+    assert!(matches!(taken[1], Action::Assign { chunk: 1, attempt: 0, .. }));
+    assert_eq!(s.prefetched(1), 0);
+    assert_eq!(s.progress(1).map(|p| p.chunks_rerun), Some(0), "it never ran: no re-run");
+}
+
+#[test]
+fn prefetched_chunks_run_elsewhere_when_their_worker_is_lost_and_end_with_their_job() {
+    let mut s = Scheduler::new(Config::default());
+    let (first, second) = two_chunks_on_a_far_worker(&mut s);
+    let lost = s.handle(Duration::ZERO, Event::WorkerLost { worker: 1 });
+    let cancelled: Vec<_> = lost
+        .iter()
+        .filter_map(|a| match a {
+            Action::Cancel { assignment, .. } => Some(*assignment),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(cancelled, [first, second]);
+    s.handle(Duration::ZERO, joined(2, 1));
+    far(&mut s, 2, 100);
+    assert_eq!((s.busy_slots(2), s.prefetched(2)), (1, 1), "both sent again");
+    let ended = s.handle(Duration::ZERO, Event::JobCancelled { job: 1 });
+    let cancels = ended.iter().filter(|a| matches!(a, Action::Cancel { worker: 2, .. }));
+    assert_eq!(cancels.count(), 2, "{ended:?}");
+    assert_eq!((s.busy_slots(2), s.prefetched(2)), (0, 0));
+}
+
+#[test]
+fn commands_are_never_sent_ahead() {
+    let mut s = Scheduler::new(Config::default());
+    s.handle(Duration::ZERO, joined(1, 1));
+    far(&mut s, 1, 2_000);
+    let a = s.handle(Duration::ZERO, Event::JobSubmitted { job: 1, shape: command_shape(9, 1, 0) });
+    assert_eq!(assigned(&a).len(), 1);
+    assert_eq!(s.prefetched(1), 0);
 }
