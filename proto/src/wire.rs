@@ -169,6 +169,11 @@ pub enum CoordinatorOpen {
     Renew {
         cert_der: Vec<u8>,
     },
+    /// Offer again a `marmotd` whose transfer a lost connection cut: a worker that kept the
+    /// bytes it received answers [`UpdateAnswer::AcceptFrom`]. Sent only after a cut transfer;
+    /// a worker of an older release does not know it and resets the stream, and is then
+    /// offered the binary again as a plain [`CoordinatorOpen::Update`].
+    UpdateResume(UpdateOffer),
 }
 
 /// Whether the worker stored its renewed certificate.
@@ -209,6 +214,12 @@ pub enum UpdateAnswer {
     },
     Refused {
         reason: String,
+    },
+    /// Send the bytes from `offset` on: the worker kept the first `offset` bytes of a transfer
+    /// a lost connection cut (whole pieces, hashed as they came). Only in answer to
+    /// [`CoordinatorOpen::UpdateResume`].
+    AcceptFrom {
+        offset: u64,
     },
 }
 
@@ -391,6 +402,9 @@ impl std::fmt::Display for UpdateAnswer {
             UpdateAnswer::WrongArch { ours } => write!(f, "declined: this worker is {ours}"),
             UpdateAnswer::Downgrade { ours } => write!(f, "declined: older than this {ours}"),
             UpdateAnswer::Refused { reason } => write!(f, "refused: {reason}"),
+            UpdateAnswer::AcceptFrom { offset } => {
+                write!(f, "accepted, resuming after the {offset} bytes it kept")
+            }
         }
     }
 }
@@ -471,6 +485,27 @@ mod display_tests {
             assert_eq!(encode(task.clone())[0], position, "{task:?}");
         }
         assert_eq!(encode(ChunkTask::Pi { samples: 1, seed: 2 }), [0, 1, 2]);
+    }
+
+    /// A resumed update's messages come after every earlier one: peers of the release before
+    /// decode the rest as they did, and see these as unknown.
+    #[test]
+    fn resumed_updates_append_their_messages() {
+        let offer = UpdateOffer {
+            version: "0.1.0".into(),
+            size: 1,
+            sha256: "ab".repeat(32),
+            arch: "x86_64".into(),
+            allow_downgrade: false,
+        };
+        let first = |bytes: bytes::Bytes| bytes[0];
+        let open = |o| first(crate::frame::encode(&o).unwrap());
+        assert_eq!(open(CoordinatorOpen::Update(offer.clone())), 3);
+        assert_eq!(open(CoordinatorOpen::Renew { cert_der: vec![] }), 4);
+        assert_eq!(open(CoordinatorOpen::UpdateResume(offer)), 5);
+        let answer = |a| first(crate::frame::encode(&a).unwrap());
+        assert_eq!(answer(UpdateAnswer::Refused { reason: String::new() }), 4);
+        assert_eq!(answer(UpdateAnswer::AcceptFrom { offset: 7 }), 5);
     }
 
     #[test]

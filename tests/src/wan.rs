@@ -6,6 +6,8 @@
 //! so the coordinator sees one address per worker as it would across the internet.
 //! [`Wan::move_clients`] gives every client a new one: to the coordinator, each worker has
 //! just changed address (a new DHCP lease, Wi-Fi to Ethernet, a NAT rebinding).
+//! [`Wan::cut`] drops every packet both ways until [`Wan::mend`]: a network partition, a
+//! cable pulled.
 //!
 //! Packets leave in the order they came (jitter spreads them, never reorders them) after
 //! `delay + U(0, jitter)`; a direction holds at most [`QUEUE`] packets in flight, dropping
@@ -13,7 +15,7 @@
 
 use std::collections::hash_map::{Entry, HashMap};
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::UdpSocket;
@@ -46,6 +48,8 @@ pub struct Wan {
     pub addr: SocketAddr,
     /// Packets lost on purpose or past a full queue.
     dropped: Arc<AtomicU64>,
+    /// Set while the link is cut.
+    cut: Arc<AtomicBool>,
     moves: mpsc::UnboundedSender<()>,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
@@ -59,9 +63,10 @@ impl Wan {
         std_socket.set_nonblocking(true).expect("a non-blocking socket");
         let addr = std_socket.local_addr().expect("the relay's address");
         let dropped = Arc::new(AtomicU64::new(0));
+        let cut = Arc::new(AtomicBool::new(false));
         let (moves, moves_rx) = mpsc::unbounded_channel();
         let (stop, stop_rx) = tokio::sync::oneshot::channel();
-        let relay_dropped = dropped.clone();
+        let fate = Fate { dropped: dropped.clone(), cut: cut.clone() };
         let thread = std::thread::Builder::new()
             .name("wan".into())
             .spawn(move || {
@@ -71,7 +76,7 @@ impl Wan {
                     .expect("the relay's runtime");
                 runtime.block_on(async move {
                     let front = Arc::new(UdpSocket::from_std(std_socket).expect("a tokio socket"));
-                    let relay = relay(front, target, (up, down), relay_dropped, moves_rx);
+                    let relay = relay(front, target, (up, down), fate, moves_rx);
                     tokio::select! {
                         () = relay => {}
                         _ = stop_rx => {}
@@ -79,7 +84,7 @@ impl Wan {
                 });
             })
             .expect("the relay's thread");
-        Wan { addr, dropped, moves, stop: Some(stop), thread: Some(thread) }
+        Wan { addr, dropped, cut, moves, stop: Some(stop), thread: Some(thread) }
     }
 
     /// Every client's packets leave from a new port from now on.
@@ -87,8 +92,18 @@ impl Wan {
         let _ = self.moves.send(());
     }
 
+    /// Packets dropped: lost on purpose, past a full queue, or while cut.
     pub fn dropped(&self) -> u64 {
         self.dropped.load(Ordering::Relaxed)
+    }
+
+    /// Drops every packet, both ways, until [`Wan::mend`].
+    pub fn cut(&self) {
+        self.cut.store(true, Ordering::Relaxed);
+    }
+
+    pub fn mend(&self) {
+        self.cut.store(false, Ordering::Relaxed);
     }
 }
 
@@ -118,18 +133,25 @@ struct Packet {
 }
 
 /// A direction: decides each packet's fate and time, and hands it to its sender.
+/// What both directions share: the drop counter and the cut switch.
+#[derive(Clone)]
+struct Fate {
+    dropped: Arc<AtomicU64>,
+    cut: Arc<AtomicBool>,
+}
+
 #[derive(Clone)]
 struct Direction {
     link: Link,
     queue: mpsc::Sender<Packet>,
-    dropped: Arc<AtomicU64>,
+    fate: Fate,
     /// When the last packet leaves (none leaves before it), and the losses' random numbers:
     /// seeded, so that a run drops the same packets by their order every time.
     state: Arc<std::sync::Mutex<(Instant, fastrand::Rng)>>,
 }
 
 impl Direction {
-    fn new(link: Link, seed: u64, dropped: Arc<AtomicU64>, front: Arc<UdpSocket>) -> Direction {
+    fn new(link: Link, seed: u64, fate: Fate, front: Arc<UdpSocket>) -> Direction {
         let (queue, mut packets) = mpsc::channel::<Packet>(QUEUE);
         tokio::spawn(async move {
             while let Some(packet) = packets.recv().await {
@@ -142,15 +164,16 @@ impl Direction {
         });
         let state =
             Arc::new(std::sync::Mutex::new((Instant::now(), fastrand::Rng::with_seed(seed))));
-        Direction { link, queue, dropped, state }
+        Direction { link, queue, fate, state }
     }
 
     fn pass(&self, bytes: &[u8], to: To) {
         let at = {
             let mut state = self.state.lock().expect("not poisoned");
             let (last, rng) = &mut *state;
-            if self.link.loss > 0.0 && rng.f64() < self.link.loss {
-                self.dropped.fetch_add(1, Ordering::Relaxed);
+            let lost = self.link.loss > 0.0 && rng.f64() < self.link.loss;
+            if lost || self.fate.cut.load(Ordering::Relaxed) {
+                self.fate.dropped.fetch_add(1, Ordering::Relaxed);
                 return;
             }
             let jitter = self.link.jitter.mul_f64(rng.f64());
@@ -158,7 +181,7 @@ impl Direction {
             *last
         };
         if self.queue.try_send(Packet { at, bytes: bytes.to_vec(), to }).is_err() {
-            self.dropped.fetch_add(1, Ordering::Relaxed);
+            self.fate.dropped.fetch_add(1, Ordering::Relaxed);
         }
     }
 }
@@ -195,11 +218,11 @@ async fn relay(
     front: Arc<UdpSocket>,
     target: SocketAddr,
     (up, down): (Link, Link),
-    dropped: Arc<AtomicU64>,
+    fate: Fate,
     mut moves: mpsc::UnboundedReceiver<()>,
 ) {
-    let up = Direction::new(up, 1, dropped.clone(), front.clone());
-    let down = Direction::new(down, 2, dropped, front.clone());
+    let up = Direction::new(up, 1, fate.clone(), front.clone());
+    let down = Direction::new(down, 2, fate, front.clone());
     let mut clients: HashMap<SocketAddr, Client> = HashMap::new();
     let mut buf = vec![0u8; 65536];
     loop {

@@ -8,6 +8,10 @@
 //! SHA-256 (updated), back on the old one (rolled back), or not back in time (failed). A worker
 //! that declines or fails without restarting takes chunks again at once.
 //!
+//! A transfer that the worker's connection losing cuts is resumed when the worker is back (on
+//! its old binary, within [`COME_BACK_TIMEOUT`]), up to [`RESUMES`] times: offered again, it
+//! asks only for the bytes after the pieces it kept.
+//!
 //! A worker that rolls back stops the rollout: the workers not yet started are reported as
 //! not tried (unless `keep_going`).
 //!
@@ -20,7 +24,7 @@ use crate::scheduler::WorkerId;
 use crate::update::decide::{decide, Running};
 use crate::update::install::{self, NotInstalled, Plan, Staging, MAX_BINARY_SIZE};
 use crate::update::{binary, version, Invocation};
-use anyhow::{anyhow, Context, Result};
+use anyhow::{anyhow, bail, Context, Result};
 use futures_util::StreamExt;
 use proto::api::{BinaryInfo, MachineUpdate, UpdateReport, UpdateRequest, UpdateStatus};
 use proto::names::shown;
@@ -39,6 +43,8 @@ const DRAIN_TIMEOUT: Duration = Duration::from_secs(60);
 const ANSWER_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long a restarting worker may take to come back.
 const COME_BACK_TIMEOUT: Duration = Duration::from_secs(60);
+/// How many times one worker's cut transfer is resumed before its update fails.
+const RESUMES: u32 = 3;
 /// Uploaded binaries kept (the newest).
 const KEEP_BINARIES: usize = 8;
 
@@ -261,12 +267,36 @@ async fn update_worker(
     sent: &Sent,
 ) -> (UpdateStatus, Option<String>, String) {
     let old = hello.binary_sha256.clone();
-    set_draining(cluster, id, true).await;
-    wait_for(cluster, DRAIN_TIMEOUT, move |s| {
-        s.busy_slots(id).is_none_or(|b| b == 0).then_some(())
-    })
-    .await;
-    let outcome = offer(cluster, id, binary, allow_downgrade, sent).await;
+    let mut id = id;
+    let mut resumes = 0;
+    let outcome = loop {
+        drain(cluster, id).await;
+        let resume = resumes > 0;
+        let outcome = offer(cluster, id, binary, allow_downgrade, sent, resume).await;
+        let Ok(Offered::Cut(why)) = outcome else { break outcome };
+        if resumes == RESUMES {
+            break Err(anyhow!("{why}; cut {} times", resumes + 1));
+        }
+        resumes += 1;
+        tracing::info!(
+            "the transfer to worker '{}' was cut ({why}); resuming when it is back",
+            hello.name
+        );
+        let (name, old) = (hello.name.clone(), old.clone());
+        let back = wait_for(cluster, COME_BACK_TIMEOUT, move |s| {
+            let mut again = s.registry.iter().filter(|(other, _)| *other != id);
+            again
+                .find(|(_, w)| w.hello.name == name && w.hello.binary_sha256 == old)
+                .map(|(i, _)| i)
+        })
+        .await;
+        match back {
+            Some(again) => id = again,
+            None => {
+                break Err(anyhow!("{why}, and it did not come back within {COME_BACK_TIMEOUT:?}"))
+            }
+        }
+    };
     let (status, detail) = match outcome {
         Ok(Offered::Restarting) => {
             let name = hello.name.clone();
@@ -305,9 +335,10 @@ async fn update_worker(
         Ok(Offered::Answered(UpdateAnswer::Refused { reason })) => {
             (UpdateStatus::Failed, Some(worker_says(&reason)))
         }
-        Ok(Offered::Answered(UpdateAnswer::Accept)) => {
+        Ok(Offered::Answered(UpdateAnswer::Accept | UpdateAnswer::AcceptFrom { .. })) => {
             (UpdateStatus::Failed, Some("the worker accepted twice".into()))
         }
+        Ok(Offered::Cut(why)) => (UpdateStatus::Failed, Some(why)),
         Ok(Offered::Failed(reason)) => (UpdateStatus::Failed, Some(reason)),
         Ok(Offered::RolledBack(reason)) => (UpdateStatus::RolledBack, Some(reason)),
         Err(e) => (UpdateStatus::Failed, Some(format!("{e:#}"))),
@@ -317,8 +348,19 @@ async fn update_worker(
     (status, detail, now)
 }
 
+/// Stops giving worker `id` new chunks, and waits for its running ones to end.
+async fn drain(cluster: &Cluster, id: WorkerId) {
+    set_draining(cluster, id, true).await;
+    wait_for(cluster, DRAIN_TIMEOUT, move |s| {
+        s.busy_slots(id).is_none_or(|b| b == 0).then_some(())
+    })
+    .await;
+}
+
 /// How an offer ended on the worker's side.
 enum Offered {
+    /// The worker's connection was lost while the bytes were on their way.
+    Cut(String),
     /// Declined before any byte was sent.
     Answered(UpdateAnswer),
     /// Sent, and refused: nothing was installed.
@@ -329,36 +371,57 @@ enum Offered {
     Restarting,
 }
 
-/// Offers `binary` to worker `id` on a stream of its own and, if accepted, sends it.
+/// Offers `binary` to worker `id` on a stream of its own and, if accepted, sends it (from
+/// where a cut transfer stopped, when `resume`).
 async fn offer(
     cluster: &Cluster,
     id: WorkerId,
     binary: &Stored,
     allow_downgrade: bool,
     sent: &Sent,
+    resume: bool,
 ) -> Result<Offered> {
     let conn = cluster
         .call(move |s, _| s.registry.get(id).map(|w| w.conn.clone()))
         .await?
         .context("the worker left before its update")?;
-    let (send, recv) = tokio::time::timeout(ANSWER_TIMEOUT, conn.open_bi())
-        .await
-        .map_err(|_| anyhow!("the worker accepts no more streams"))??;
-    let (mut writer, mut reader) = (MessageWriter::new(send), MessageReader::new(recv));
-    writer.send(&CoordinatorOpen::Update(binary.offer(allow_downgrade))).await?;
-    let answer = tokio::time::timeout(ANSWER_TIMEOUT, reader.recv::<UpdateAnswer>())
-        .await
-        .map_err(|_| anyhow!("the worker did not answer the offer within {ANSWER_TIMEOUT:?}"))??
-        .context("the worker closed the update stream")?;
-    if answer != UpdateAnswer::Accept {
-        return Ok(Offered::Answered(answer));
-    }
+    let offered = binary.offer(allow_downgrade);
+    let resumed = match resume {
+        true => Some(ask(&conn, CoordinatorOpen::UpdateResume(offered.clone())).await),
+        false => None,
+    };
+    let (answer, mut writer, mut reader) = match resumed {
+        Some(Ok(asked)) => asked,
+        // A worker of an earlier release knows no resumed offer and resets its stream: it
+        // gets a plain offer.
+        Some(Err(e)) if conn.close_reason().is_some() => return Err(e),
+        Some(Err(_)) | None => ask(&conn, CoordinatorOpen::Update(offered)).await?,
+    };
+    let from = match answer {
+        UpdateAnswer::Accept => 0,
+        UpdateAnswer::AcceptFrom { offset } if resume && offset <= binary.info.size => offset,
+        UpdateAnswer::AcceptFrom { offset } => {
+            bail!("the worker asked for the bytes after {offset}, of {}", binary.info.size)
+        }
+        answer => return Ok(Offered::Answered(answer)),
+    };
     let sending = Instant::now();
-    super::chunk::send_file(&mut writer, &binary.path, 0, binary.info.size).await?;
-    writer.get_mut().finish()?;
-    // Sent once the worker has every byte, not once QUIC has them all to send.
-    let _ = tokio::time::timeout(ANSWER_TIMEOUT, writer.get_mut().stopped()).await;
-    sent.bytes.fetch_add(binary.info.size, Ordering::Relaxed);
+    let transfer = async {
+        let len = binary.info.size - from;
+        super::chunk::send_file(&mut writer, &binary.path, from, len).await?;
+        writer.get_mut().finish()?;
+        // Sent once the worker has every byte, not once QUIC has them all to send.
+        let stopped = tokio::time::timeout(ANSWER_TIMEOUT, writer.get_mut().stopped()).await;
+        anyhow::Ok(stopped.ok())
+    };
+    let transfer = transfer.await;
+    let delivered = matches!(transfer, Ok(Some(Ok(None))));
+    if let (Some(reason), false) = (conn.close_reason(), delivered) {
+        let why = format!("lost the worker while sending it the binary: {reason}");
+        return Ok(Offered::Cut(why));
+    }
+    transfer?;
+    sent.bytes.fetch_add(binary.info.size - from, Ordering::Relaxed);
     sent.nanos.fetch_add(sending.elapsed().as_nanos() as u64, Ordering::Relaxed);
     // The worker checks the bytes and gives the binary a trial start before answering.
     let limit = TRIAL_TIMEOUT + ANSWER_TIMEOUT;
@@ -371,6 +434,23 @@ async fn offer(
         UpdateOutcome::Failed { reason } => Offered::Failed(worker_says(&reason)),
         UpdateOutcome::RolledBack { reason } => Offered::RolledBack(worker_says(&reason)),
     })
+}
+
+/// Opens a stream to the worker, sends `open` (an offer), and reads the worker's answer.
+async fn ask(
+    conn: &quinn::Connection,
+    open: CoordinatorOpen,
+) -> Result<(UpdateAnswer, MessageWriter<quinn::SendStream>, MessageReader<quinn::RecvStream>)> {
+    let (send, recv) = tokio::time::timeout(ANSWER_TIMEOUT, conn.open_bi())
+        .await
+        .map_err(|_| anyhow!("the worker accepts no more streams"))??;
+    let (mut writer, mut reader) = (MessageWriter::new(send), MessageReader::new(recv));
+    writer.send(&open).await?;
+    let answer = tokio::time::timeout(ANSWER_TIMEOUT, reader.recv::<UpdateAnswer>())
+        .await
+        .map_err(|_| anyhow!("the worker did not answer the offer within {ANSWER_TIMEOUT:?}"))??
+        .context("the worker closed the update stream")?;
+    Ok((answer, writer, reader))
 }
 
 /// A worker's own words, as the coordinator passes them on to logs and `marmotctl`: bounded

@@ -54,6 +54,16 @@ impl Staging {
         Ok(Staging { file, hasher: Sha256::new(), written: 0, size })
     }
 
+    /// The bytes received so far.
+    pub fn written(&self) -> u64 {
+        self.written
+    }
+
+    /// The size offered.
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+
     pub fn write(&mut self, bytes: &[u8]) -> Result<()> {
         self.written += bytes.len() as u64;
         if self.written > self.size {

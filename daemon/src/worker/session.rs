@@ -233,7 +233,8 @@ async fn serve_stream(
         }
     };
     match first {
-        CoordinatorOpen::Update(offer) => updater.serve(offer, reader, writer).await,
+        CoordinatorOpen::Update(offer) => updater.serve(offer, false, reader, writer).await,
+        CoordinatorOpen::UpdateResume(offer) => updater.serve(offer, true, reader, writer).await,
         CoordinatorOpen::Renew { cert_der } => {
             let no_membership =
                 || certs::CertError::Invalid("this worker has no certificate".into());

@@ -8,6 +8,11 @@
 //! and stays on its old binary, connected all along. Only a binary that passed its trial
 //! replaces this one; the worker then re-executes itself (same PID) and stays on probation
 //! (see `update::pending`) until its first welcome.
+//!
+//! A transfer that a lost connection cut is kept (one at a time, in memory: its open staging
+//! file and its hash so far). Offered the same binary again as a resumed update
+//! ([`CoordinatorOpen::UpdateResume`](proto::wire::CoordinatorOpen)), the worker asks only
+//! for the bytes after the pieces it kept.
 
 use super::identity::WorkerInfo;
 use super::WorkerConfig;
@@ -19,6 +24,7 @@ use proto::wire::{ChunkData, UpdateAnswer, UpdateOffer, UpdateOutcome};
 use proto::{MessageReader, MessageWriter};
 use quinn::{RecvStream, SendStream};
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Mutex;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
@@ -28,24 +34,29 @@ pub struct Updater {
     config: WorkerConfig,
     /// One update at a time.
     busy: AtomicBool,
+    /// The transfer a lost connection cut last, to resume.
+    cut: Mutex<Option<Cut>>,
     /// Cancelled once a new binary is installed: the session ends and the process re-executes.
     pub restart: CancellationToken,
 }
 
 impl Updater {
     pub fn new(info: WorkerInfo, config: WorkerConfig, restart: CancellationToken) -> Self {
-        Updater { info, config, busy: AtomicBool::new(false), restart }
+        let (busy, cut) = (AtomicBool::new(false), Mutex::new(None));
+        Updater { info, config, busy, cut, restart }
     }
 
-    /// Serves one update stream from the offer on.
+    /// Serves one update stream from the offer on; `resume` if the coordinator offers it
+    /// again after a cut transfer (and so takes [`UpdateAnswer::AcceptFrom`]).
     pub async fn serve(
         &self,
         offer: UpdateOffer,
+        resume: bool,
         mut reader: MessageReader<RecvStream>,
         mut writer: MessageWriter<SendStream>,
     ) {
-        let (answer, staging) = match self.accept(&offer).await {
-            Ok(staging) => (UpdateAnswer::Accept, Some(staging)),
+        let (answer, staging) = match self.accept(&offer, resume).await {
+            Ok((answer, staging)) => (answer, Some(staging)),
             Err(answer) => (answer, None),
         };
         let short: String = offer.sha256.chars().take(12).collect();
@@ -61,9 +72,17 @@ impl Updater {
         if !sent {
             return self.done();
         }
-        let Some(staging) = receive(staging, &mut reader).await else {
-            // The coordinator went away mid-transfer: nothing was replaced.
-            return self.done();
+        let staging = match receive(staging, &mut reader).await {
+            Received::Whole(staging) => staging,
+            Received::Cut(staging) => {
+                // The coordinator went away mid-transfer: nothing was replaced, and what came
+                // is kept for a resumed offer.
+                let kept = staging.written();
+                tracing::info!("the update's transfer was cut after {kept} bytes; kept them");
+                let cut = Cut { sha256: offer.sha256.clone(), staging };
+                *self.cut.lock().unwrap_or_else(|p| p.into_inner()) = Some(cut);
+                return self.done();
+            }
         };
         let outcome = self.install(&offer, staging).await;
         tracing::info!("update to {}: {outcome}", offer.version);
@@ -84,8 +103,13 @@ impl Updater {
         self.busy.store(false, Ordering::SeqCst);
     }
 
-    /// Accepts the offer (with a staging file ready for its bytes), or says why not.
-    async fn accept(&self, offer: &UpdateOffer) -> Result<Staging, UpdateAnswer> {
+    /// Accepts the offer (with a staging file ready for its bytes, holding those a cut
+    /// transfer of the same binary kept when `resume`), or says why not.
+    async fn accept(
+        &self,
+        offer: &UpdateOffer,
+        resume: bool,
+    ) -> Result<(UpdateAnswer, Staging), UpdateAnswer> {
         let refused = |reason: String| UpdateAnswer::Refused { reason };
         let ours = &self.info.hello;
         let running = Running {
@@ -104,10 +128,19 @@ impl Updater {
         if self.busy.swap(true, Ordering::SeqCst) {
             return Err(refused("an update of this worker is already in progress".into()));
         }
-        Staging::create_async(invocation.exe.clone(), offer.size).await.map_err(|e| {
+        // Whatever was kept is used now or never.
+        let cut = self.cut.lock().unwrap_or_else(|p| p.into_inner()).take();
+        if let Some(Cut { staging, .. }) = cut.filter(|c| resume && c.resumes(offer)) {
+            let offset = staging.written();
+            tracing::info!("resuming the update's transfer after the {offset} bytes kept");
+            return Ok((UpdateAnswer::AcceptFrom { offset }, staging));
+        }
+        let staging = Staging::create_async(invocation.exe.clone(), offer.size).await;
+        let staging = staging.map_err(|e| {
             self.done();
             refused(format!("{e:#}"))
-        })
+        })?;
+        Ok((UpdateAnswer::Accept, staging))
     }
 
     /// Checks, tries and installs the received binary (see [`install::install`]).
@@ -141,21 +174,38 @@ impl Updater {
     }
 }
 
+/// A transfer a lost connection cut: the binary it was for, and the pieces that came whole.
+struct Cut {
+    sha256: String,
+    staging: Staging,
+}
+
+impl Cut {
+    /// Whether it holds the start of `offer`'s bytes.
+    fn resumes(&self, offer: &UpdateOffer) -> bool {
+        self.sha256 == offer.sha256 && self.staging.size() == offer.size
+    }
+}
+
+/// How receiving a binary ended.
+enum Received {
+    /// The coordinator finished the stream (`Err` if the bytes could not be kept).
+    Whole(Result<Staging>),
+    /// The stream broke: nobody waits for an outcome. The pieces written so far came whole.
+    Cut(Staging),
+}
+
 /// Writes the binary's pieces as they come (off the async runtime), until the coordinator
-/// finishes the stream. `None` if the stream broke (nobody is waiting for an outcome);
-/// `Some(Err)` if the bytes could not be kept.
-async fn receive(
-    mut staging: Staging,
-    reader: &mut MessageReader<RecvStream>,
-) -> Option<Result<Staging>> {
+/// finishes the stream or it breaks.
+async fn receive(mut staging: Staging, reader: &mut MessageReader<RecvStream>) -> Received {
     loop {
         match reader.recv::<ChunkData>().await {
             Ok(Some(piece)) => match staging.write_async(piece.bytes).await {
                 Ok(written) => staging = written,
-                Err(e) => return Some(Err(e)),
+                Err(e) => return Received::Whole(Err(e)),
             },
-            Ok(None) => return Some(Ok(staging)),
-            Err(_) => return None,
+            Ok(None) => return Received::Whole(Ok(staging)),
+            Err(_) => return Received::Cut(staging),
         }
     }
 }

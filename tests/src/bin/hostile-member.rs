@@ -86,7 +86,9 @@ async fn main() -> anyhow::Result<()> {
                 let _ = writer.get_mut().finish();
             }
             CoordinatorOpen::Chunk(_) => hoard.push((writer, reader)),
-            CoordinatorOpen::Update(_) | CoordinatorOpen::Renew { .. } => {}
+            CoordinatorOpen::Update(_)
+            | CoordinatorOpen::UpdateResume(_)
+            | CoordinatorOpen::Renew { .. } => {}
         }
     }
 }

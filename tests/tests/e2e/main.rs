@@ -8,7 +8,6 @@
 #![allow(clippy::unwrap_used)]
 
 mod oracle;
-mod relay;
 mod util;
 
 /// The control API as scripts use it: the README's curl examples, JSON errors.

@@ -135,6 +135,52 @@ fn an_update_crosses_a_slow_lossy_link() {
     assert!(wan.dropped() > 0, "the link lost packets");
 }
 
+/// A worker whose link is cut a third of the way through its transfer gets only the rest once
+/// it is back: the pieces it kept are not sent again.
+#[test]
+fn a_cut_transfer_resumes_after_the_pieces_kept() {
+    use marmot_tests::wan::{Link, Wan};
+    let dir = tempfile::tempdir().unwrap();
+    let c = Coordinator::start(dir.path());
+    // 100 ms of round trip: the transfer takes seconds, long enough to be cut in the middle.
+    let (up, down) = Link::symmetric(Duration::from_millis(100), 0.0);
+    let wan = Wan::start("127.0.0.1:0".parse().unwrap(), c.addr.parse().unwrap(), up, down);
+    let exe = marmotd_copy(&dir.path().join("far"));
+    let far = wan.addr.to_string();
+    let command = worker_command(&exe, &c.dir, &far, "far", 1, Some(&c.token()));
+    let worker = spawn_worker(command, &c.dir, "far");
+    c.wait_for_workers(&["far"]);
+    let new = new_build(dir.path(), "marmotd-new", b"cut, then resumed");
+    let size = std::fs::metadata(&new).unwrap().len();
+    let received = || {
+        let files = std::fs::read_dir(exe.parent().unwrap()).unwrap().flatten();
+        let staging =
+            files.filter(|f| f.file_name().to_string_lossy().starts_with(".marmotd-update-"));
+        staging.filter_map(|f| f.metadata().ok()).map(|m| m.len()).max()
+    };
+
+    let (ok, report) = std::thread::scope(|scope| {
+        let rollout = scope.spawn(|| update(&c, &[new.to_str().unwrap()]));
+        wait_for("a third of the binary to arrive", Duration::from_secs(120), || {
+            received().filter(|&n| n >= size / 3)
+        });
+        wan.cut();
+        wait_for("the coordinator to lose the worker", Duration::from_secs(30), || {
+            c.worker_names().is_empty().then_some(())
+        });
+        wan.mend();
+        rollout.join().unwrap()
+    });
+    assert!(ok, "{report}");
+    assert_eq!(statuses(&report), ["updated"], "{report}");
+    let sent = report["bytes_sent"].as_u64().unwrap();
+    assert!(sent > 0 && sent <= size - size / 3, "sent {sent} of {size} after the cut: {report}");
+    assert_eq!(worker_shas(&c), [("far".to_string(), sha256_hex(&new))]);
+    assert_eq!(sha256_hex(&exe), sha256_hex(&new));
+    let log = worker.log_text();
+    assert!(log.contains("resuming the update's transfer after the"), "{log}");
+}
+
 #[test]
 fn bad_binaries_change_nothing() {
     let dir = tempfile::tempdir().unwrap();
