@@ -4,6 +4,8 @@
 //! with keep-alives every fifth of `dead_after`, a silent peer is declared dead within
 //! `dead_after` on both ends. The negotiated timeout is the smaller of the two peers' values.
 
+mod congestion;
+
 use anyhow::{Context, Result};
 use quinn::crypto::rustls::{QuicClientConfig, QuicServerConfig};
 use quinn::{Endpoint, IdleTimeout, TransportConfig, VarInt};
@@ -69,10 +71,8 @@ pub fn transport_config(dead_after: Duration, peer_streams: u32) -> Result<Trans
     t.keep_alive_interval(Some(keep_alive));
     t.max_concurrent_bidi_streams(VarInt::from_u32(peer_streams));
     t.max_concurrent_uni_streams(VarInt::from_u32(0));
-    // BBR paces to the measured bandwidth and round trip instead of halving the window at
-    // every lost packet: on a lossy link (Wi-Fi, a hotspot) a binary or a command's files
-    // move at a share of the link, not at the ~150 KB/s Cubic allows at 1% loss and 100 ms.
-    t.congestion_controller_factory(Arc::new(quinn::congestion::BbrConfig::default()));
+    // Cubic on a LAN, BBR on a far link: see `congestion`.
+    t.congestion_controller_factory(Arc::new(congestion::NearOrFarConfig::default()));
     Ok(t)
 }
 

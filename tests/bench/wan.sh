@@ -1,15 +1,15 @@
 #!/usr/bin/env bash
 # marmot across a WAN, side by side with loopback: `run pi 2e9` on two 1-slot workers, `ping`,
 # and `marmotctl update` of the release binary to one worker, through `wan-relay` (100 ms of
-# round trip, without and with 1% loss each way). A coordinator and workers as separate
-# processes, state in a temp dir.
+# round trip, without and with 1% loss each way); and for the LAN, an update of four loopback
+# workers. A coordinator and workers as separate processes, state in a temp dir.
 #
-# Usage: tests/bench/wan.sh BIN_DIR [ROUNDS] [pi|update|all]   (BIN_DIR holds release marmotd, marmotctl and
+# Usage: tests/bench/wan.sh BIN_DIR [ROUNDS] [pi|update|lan|all]   (BIN_DIR holds release marmotd, marmotctl and
 # wan-relay: `cargo build --release --bin marmotd --bin marmotctl --bin wan-relay`).
 set -euo pipefail
 bin=$(realpath "$1")
 rounds=${2:-3}
-only=${3:-all} # pi, update or all
+only=${3:-all} # pi, update, lan or all
 source "$(dirname "$0")/coordinator.sh"
 
 workers=()
@@ -44,7 +44,7 @@ link() { # LINK (loopback, 100ms or 100ms+1%): the address workers dial for it i
 }
 
 declare -A pi
-[ "$only" = update ] || for link in "loopback" "100ms" "100ms+1%"; do
+case $only in pi | all) ;; *) false ;; esac && for link in "loopback" "100ms" "100ms+1%"; do
     link "$link"
     start_workers "$addr" a b
     ctl run pi 2e8 >/dev/null # warm-up: connections, first chunks
@@ -56,12 +56,12 @@ declare -A pi
         "${times[*]}" "$ping"
     stop_workers
 done
-[ "$only" = update ] || for link in "100ms" "100ms+1%"; do
+case $only in pi | all) ;; *) false ;; esac && for link in "100ms" "100ms+1%"; do
     printf 'pi 2e9, %s / loopback: %.2f\n' "$link" "$(echo "${pi[$link]} / ${pi[loopback]}" | bc -l)"
 done
 
 # An update of one worker: a new build (the release binary with bytes appended).
-[ "$only" = pi ] || for link in "loopback" "100ms" "100ms+1%"; do
+case $only in update | all) ;; *) false ;; esac && for link in "loopback" "100ms" "100ms+1%"; do
     link "$link"
     start_workers "$addr" u
     new=$dir/new-$RANDOM
@@ -75,3 +75,19 @@ done
         "$size" "$link" "$t" "$(echo "$size / $t / 1000000" | bc -l)" "$rate"
     stop_workers
 done
+
+# The LAN figure beside them: an update of four loopback workers (a rollout takes them one at a
+# time), best of ROUNDS.
+case $only in lan | all) ;; *) exit 0 ;; esac
+link loopback
+start_workers "$addr" l1 l2 l3 l4
+times=()
+for round in $(seq "$rounds"); do
+    new=$dir/new-$RANDOM
+    cp "$bin/marmotd" "$new"
+    head -c 64 /dev/urandom >>"$new"
+    times+=("$(seconds ctl update "$new")")
+    until [ "$(workers_connected)" = 4 ]; do sleep 0.05; done
+done
+printf 'update of 4 loopback workers: %s s (best of %s: %s)\n' \
+    "$(printf '%s\n' "${times[@]}" | sort -n | head -1)" "$rounds" "${times[*]}"
