@@ -61,6 +61,12 @@ const RECENT_DURATIONS: usize = 256;
 /// Chunks a worker may hold beyond its slots, at most (it accepts `2 × slots + 16` streams).
 pub const MAX_PREFETCH: u32 = 16;
 
+/// How many round trips of work a far worker holds ahead: one for a result's way back and the
+/// next chunk's way out, one to spare for a packet lost on either (its resend takes about a
+/// round trip more). With one, `pi 2e9` through 100 ms and 1% loss took 0.60 s in most runs;
+/// with two, 0.50–0.52 s, as without loss (`tests/bench/wan.sh BIN 3 pi`).
+const PREFETCH_ROUND_TRIPS: f64 = 2.0;
+
 /// A worker gets chunks ahead once a round trip costs its slots this share of a chunk's time
 /// (below it, on a LAN, nothing waits in its queue: a cancel or a lost worker costs less).
 const PREFETCH_FROM: f64 = 0.02;
@@ -319,8 +325,9 @@ impl Worker {
     }
 
     /// How many more chunks of `job` it should hold ahead: enough for its slots to run on
-    /// through one round trip (a chunk ends every `typical / slots`); none for commands, when
-    /// the round trip is a small share of a chunk, or while it misses deadlines.
+    /// through [`PREFETCH_ROUND_TRIPS`] round trips (a chunk ends every `typical / slots`);
+    /// none for commands, when the round trip is a small share of a chunk, or while it
+    /// misses deadlines.
     fn prefetch_room<R>(&self, job: &Job<R>) -> u32 {
         if job.exec || !self.takes_chunks() || self.missed > 0 {
             return 0;
@@ -328,7 +335,7 @@ impl Worker {
         let chunk = job.typical().as_secs_f64().max(1e-6);
         let share = self.rtt.as_secs_f64() * f64::from(self.slots) / chunk;
         let depth = match share >= PREFETCH_FROM {
-            true => share.ceil().min(f64::from(MAX_PREFETCH)) as u32,
+            true => (share * PREFETCH_ROUND_TRIPS).ceil().min(f64::from(MAX_PREFETCH)) as u32,
             false => 0,
         };
         depth.saturating_sub(self.prefetched.len() as u32)
