@@ -5,7 +5,8 @@
 //!
 //! A file arrives in pieces into `files/incoming/`, is checked against the SHA-256 it was
 //! announced with, and only then renamed into place: a cache entry is always whole and what its
-//! name says. The cache is bounded (default 2 GiB): adding a file evicts the least recently
+//! name says. A transfer that a lost connection cut can be kept there (`<sha256>.part`, one
+//! per file, until the process restarts) and resumed after its bytes. The cache is bounded (default 2 GiB): adding a file evicts the least recently
 //! used ones not in use by a running unit. Units get their files as hard links in their work
 //! dir, read-only; a unit that changes one anyway (chmod, then write) is caught when it ends,
 //! by the file's size and modification time, and the entry is dropped rather than handed to the
@@ -14,7 +15,7 @@
 use proto::command::spec::is_sha256;
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
-use std::io::Write;
+use std::io::{Read, Write};
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -155,6 +156,52 @@ impl FileCache {
         Some(self.dir.join(sha256))
     }
 
+    /// How many first bytes of `sha256` a cut transfer kept (0 if none).
+    pub fn kept(&self, sha256: &str) -> u64 {
+        if !is_sha256(sha256) {
+            return 0;
+        }
+        std::fs::metadata(self.part(sha256)).map_or(0, |meta| meta.len())
+    }
+
+    fn part(&self, sha256: &str) -> PathBuf {
+        self.dir.join("incoming").join(format!("{sha256}.part"))
+    }
+
+    /// Starts receiving a file, resuming after the first `from` bytes a cut transfer of it
+    /// kept (0: from the start). The kept bytes are hashed again and taken: a concurrent
+    /// receive of the same file starts from its own beginning.
+    pub fn receive_from(
+        &self,
+        sha256: &str,
+        size: u64,
+        from: u64,
+    ) -> Result<Incoming<'_>, CacheError> {
+        let mut incoming = self.receive(sha256, size)?;
+        if from == 0 {
+            return Ok(incoming);
+        }
+        let part = self.part(sha256);
+        if self.kept(sha256) < from || from > size {
+            return Err(CacheError::Missing(format!("{sha256}'s first {from} bytes")));
+        }
+        std::fs::rename(&part, &incoming.path).map_err(io("cannot take", &part))?;
+        let path = incoming.path.clone();
+        let mut file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(&path)
+            .map_err(io("cannot open", &path))?;
+        file.set_len(from).map_err(io("cannot truncate", &path))?;
+        std::io::copy(&mut (&file).take(from), &mut incoming.hasher)
+            .map_err(io("cannot read", &path))?;
+        std::io::Seek::seek(&mut file, std::io::SeekFrom::End(0))
+            .map_err(io("cannot read", &path))?;
+        incoming.file = file;
+        incoming.received = from;
+        Ok(incoming)
+    }
+
     /// Starts receiving a file of `size` bytes that should hash to `sha256`.
     pub fn receive(&self, sha256: &str, size: u64) -> Result<Incoming<'_>, CacheError> {
         if !is_sha256(sha256) {
@@ -236,6 +283,18 @@ impl FileCache {
 }
 
 impl Incoming<'_> {
+    /// The bytes received so far.
+    pub fn received(&self) -> u64 {
+        self.received
+    }
+
+    /// Keeps what was received of a cut transfer, for [`FileCache::receive_from`] (in place
+    /// of an earlier one of the same file).
+    pub fn keep(self) -> Result<(), CacheError> {
+        let part = self.cache.part(&self.sha256);
+        std::fs::rename(&self.path, &part).map_err(io("cannot keep", &part))
+    }
+
     /// Writes the next piece; more bytes than announced is refused.
     pub fn write(&mut self, piece: &[u8]) -> Result<(), CacheError> {
         let received = self.received + piece.len() as u64;
@@ -328,6 +387,49 @@ mod tests {
         // Nothing left in incoming/.
         let left = std::fs::read_dir(dir.path().join("files/incoming")).unwrap().count();
         assert_eq!(left, 0);
+    }
+
+    #[test]
+    fn a_cut_transfer_is_kept_and_resumed_after_its_bytes() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = FileCache::open(dir.path(), DEFAULT_LIMIT).unwrap();
+        let bytes: Vec<u8> = (0..100u8).collect();
+        let name = sha(&bytes);
+        assert_eq!(cache.kept(&name), 0);
+        let mut cut = cache.receive(&name, 100).unwrap();
+        cut.write(&bytes[..40]).unwrap();
+        assert_eq!(cut.received(), 40);
+        cut.keep().unwrap();
+        assert_eq!(cache.kept(&name), 40);
+        assert_eq!(cache.kept("../x"), 0, "names are checked");
+        // Asked for more than was kept: refused, and what was kept stays.
+        assert!(matches!(cache.receive_from(&name, 100, 41), Err(CacheError::Missing(_))));
+        // Resumed after 30 of the 40: the rest of the kept bytes are cut off, the first
+        // hashed again, so the whole file checks.
+        let mut resumed = cache.receive_from(&name, 100, 30).unwrap();
+        assert_eq!((resumed.received(), cache.kept(&name)), (30, 0), "taken");
+        resumed.write(&bytes[30..]).unwrap();
+        resumed.finish().unwrap();
+        assert!(cache.has(&name));
+        assert_eq!(std::fs::read(dir.path().join(&name)).unwrap(), bytes);
+        // Kept bytes that are not the file's fail its check, and leave nothing.
+        let other: Vec<u8> = bytes.iter().rev().copied().collect();
+        let other_name = sha(&other);
+        let mut cut = cache.receive(&other_name, 100).unwrap();
+        cut.write(&bytes[..50]).unwrap();
+        cut.keep().unwrap();
+        let mut resumed = cache.receive_from(&other_name, 100, 50).unwrap();
+        resumed.write(&other[50..]).unwrap();
+        assert!(matches!(resumed.finish(), Err(CacheError::Mismatch { .. })));
+        assert_eq!(std::fs::read_dir(dir.path().join("incoming")).unwrap().count(), 0);
+        // From 0, a receive ignores what was kept.
+        let mut cut = cache.receive(&other_name, 100).unwrap();
+        cut.write(&other[..10]).unwrap();
+        cut.keep().unwrap();
+        let mut fresh = cache.receive_from(&other_name, 100, 0).unwrap();
+        fresh.write(&other).unwrap();
+        fresh.finish().unwrap();
+        assert!(cache.has(&other_name));
     }
 
     #[test]

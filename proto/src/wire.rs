@@ -287,8 +287,8 @@ pub enum ChunkTask {
 /// A chunk of a `cmd` job: the command once per unit, one unit after another on the slot.
 ///
 /// After the request, the worker sends [`CmdMessage::Need`] with the files it does not have
-/// cached; the coordinator sends each as [`ChunkData`] pieces, in that order, and finishes its
-/// side. The worker then runs the units and sends, per unit, a [`CmdMessage::Unit`] followed
+/// cached (or [`CmdMessage::NeedFrom`], when it kept part of one from a cut transfer); the
+/// coordinator sends each as [`ChunkData`] pieces, in that order, and finishes its side. The worker then runs the units and sends, per unit, a [`CmdMessage::Unit`] followed
 /// by its stdout, stderr and results as [`CmdMessage::Data`] pieces; then
 /// [`CmdMessage::Done`] (or [`CmdMessage::Failed`]).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -327,6 +327,11 @@ pub enum CmdMessage {
     Failed {
         error: String,
     },
+    /// [`CmdMessage::Need`] with, for each file, how many of its first bytes the worker kept
+    /// from a cut transfer: only the rest is sent. Sent only when one kept some; a
+    /// coordinator of an earlier release fails the chunk on it, and the worker then lets what
+    /// it kept go.
+    NeedFrom(Vec<(String, u64)>),
 }
 
 /// Where a chunk of `count` gets its bytes.
@@ -506,6 +511,9 @@ mod display_tests {
         let answer = |a| first(crate::frame::encode(&a).unwrap());
         assert_eq!(answer(UpdateAnswer::Refused { reason: String::new() }), 4);
         assert_eq!(answer(UpdateAnswer::AcceptFrom { offset: 7 }), 5);
+        let said = |m| first(crate::frame::encode(&m).unwrap());
+        assert_eq!(said(CmdMessage::Failed { error: String::new() }), 4);
+        assert_eq!(said(CmdMessage::NeedFrom(vec![])), 5);
     }
 
     #[test]

@@ -33,18 +33,22 @@ pub async fn exchange(
         .chain(task.units.iter().filter_map(|u| u.file.as_ref()))
         .map(|f| (f.sha256.as_str(), f.size))
         .collect();
-    let need = match next(reader).await? {
-        CmdMessage::Need(need) => need,
+    let need: Vec<(String, u64)> = match next(reader).await? {
+        CmdMessage::Need(need) => need.into_iter().map(|sha| (sha, 0)).collect(),
+        CmdMessage::NeedFrom(need) => need,
         CmdMessage::Failed { error } => return Ok(ChunkReply::Failed { error }),
         other => bail!("the worker sent {} before saying which files it needs", name(&other)),
     };
     if need.len() > files.len() {
         bail!("the worker asked for {} files of the chunk's {}", need.len(), files.len());
     }
-    for sha in &need {
+    for (sha, from) in &need {
         let Some(&size) = files.get(sha.as_str()) else {
             bail!("the worker asked for a file that is not the chunk's");
         };
+        if *from > size {
+            bail!("the worker asked for a {size}-byte file after its first {from} bytes");
+        }
         let Some(path) = store.path(sha) else {
             return Ok(ChunkReply::Failed {
                 error: format!(
@@ -53,7 +57,7 @@ pub async fn exchange(
                 ),
             });
         };
-        super::chunk::send_file(writer, &path, 0, size).await?;
+        super::chunk::send_file(writer, &path, *from, size - from).await?;
     }
     let dir = spool_path.parent().context("a spool file has a dir")?;
     tokio::fs::create_dir_all(dir).await?;
@@ -114,7 +118,7 @@ async fn copy_body(
 
 fn name(msg: &CmdMessage) -> &'static str {
     match msg {
-        CmdMessage::Need(_) => "a list of files",
+        CmdMessage::Need(_) | CmdMessage::NeedFrom(_) => "a list of files",
         CmdMessage::Unit(_) => "a unit's report",
         CmdMessage::Data(_) => "output",
         CmdMessage::Done => "its end",

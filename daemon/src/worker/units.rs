@@ -101,12 +101,19 @@ async fn run(
     task.command.check().map_err(|e| Stop::Failed(e.to_string()))?;
     let files = wanted(task).map_err(Stop::Failed)?;
     let need: Vec<&FileRef> = files.iter().filter(|f| !units.cache.has(&f.sha256)).collect();
-    writer.send(&CmdMessage::Need(need.iter().map(|f| f.sha256.clone()).collect())).await?;
+    // What cut transfers kept of them: only the rest is asked for.
+    let from: Vec<u64> = need.iter().map(|f| units.cache.kept(&f.sha256).min(f.size)).collect();
+    let shas = need.iter().map(|f| f.sha256.clone());
+    let asked = match from.iter().all(|&n| n == 0) {
+        true => CmdMessage::Need(shas.collect()),
+        false => CmdMessage::NeedFrom(shas.zip(from.iter().copied()).collect()),
+    };
+    writer.send(&asked).await?;
     let first_runs = ready_after(task, &need);
     let (fetched, mut fetched_rx) = watch::channel(0usize);
     let reading = async {
-        for file in &need {
-            if let Err(stop) = fetch(file, reader, &units.cache).await {
+        for (file, &from) in need.iter().zip(&from) {
+            if let Err(stop) = fetch(file, from, reader, &units.cache).await {
                 return stop;
             }
             fetched.send_modify(|n| *n += 1);
@@ -266,17 +273,31 @@ fn wanted(task: &CmdChunk) -> Result<Vec<FileRef>, String> {
     Ok(files)
 }
 
-/// Receives one file into the cache: `file.size` bytes of [`ChunkData`] pieces.
+/// Receives one file into the cache: `file.size` bytes of [`ChunkData`] pieces, after the
+/// first `from` that a cut transfer kept. Cut again, it keeps what came whole, if anything
+/// came (a coordinator of an earlier release takes no resumed request: nothing comes, and
+/// what was kept goes).
 async fn fetch(
     file: &FileRef,
+    from: u64,
     reader: &mut MessageReader<RecvStream>,
     cache: &FileCache,
 ) -> Result<(), Stop> {
     let failed = |e: crate::cache::CacheError| Stop::Failed(format!("{}: {e}", file.name));
-    let mut incoming = cache.receive(&file.sha256, file.size).map_err(failed)?;
-    let mut received = 0u64;
+    let mut incoming = cache.receive_from(&file.sha256, file.size, from).map_err(failed)?;
+    if from > 0 {
+        tracing::info!("resuming the transfer of {} after the {from} bytes kept", file.name);
+    }
+    let mut received = from;
     while received < file.size {
-        let Some(piece) = reader.recv::<ChunkData>().await? else {
+        let Ok(Some(piece)) = reader.recv::<ChunkData>().await else {
+            if incoming.received() > from {
+                let kept = incoming.received();
+                match incoming.keep() {
+                    Ok(()) => tracing::info!("kept {kept} bytes of {} for later", file.name),
+                    Err(e) => tracing::warn!("could not keep part of {}: {e}", file.name),
+                }
+            }
             return Err(Stop::Gone);
         };
         received += piece.bytes.len() as u64;
