@@ -199,17 +199,11 @@ fn files_travel_once_by_content_and_appear_under_their_names() {
 /// the worker kept what came and asks, when back, for the rest only.
 #[test]
 fn a_files_cut_transfer_resumes_after_the_bytes_kept() {
-    use marmot_tests::wan::{Link, Wan};
     let dir = tempfile::tempdir().unwrap();
     let c = Coordinator::start(dir.path());
     // 100 ms of round trip: the file takes seconds to cross, long enough to be cut mid-way.
-    let (up, down) = Link::symmetric(Duration::from_millis(100), 0.0);
-    let wan = Wan::start("127.0.0.1:0".parse().unwrap(), c.addr.parse().unwrap(), up, down);
-    let token = c.token();
-    let far = wan.addr.to_string();
-    let command = worker_command(&bin("marmotd"), &c.dir, &far, "far", 1, Some(&token));
-    let worker = spawn_worker(command, &c.dir, "far");
-    c.wait_for_workers(&["far"]);
+    let wan = wan_to(&c, Duration::from_millis(100), 0.0);
+    let worker = far_worker(&c, &wan, &bin("marmotd"), "far");
     let size = 24_000_000u64;
     let big = dir.path().join("big.bin");
     let bytes: Vec<u8> = (0..size).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
@@ -221,18 +215,7 @@ fn a_files_cut_transfer_resumes_after_the_bytes_kept() {
     };
 
     let args = ["--file", big.to_str().unwrap(), "--", "sh", "-c", "wc -c < big.bin", ":::", "x"];
-    let out = std::thread::scope(|scope| {
-        let run = scope.spawn(|| run_cmd(&c, &args));
-        wait_for("a third of the file to arrive", Duration::from_secs(120), || {
-            received().filter(|&n| n >= size / 3)
-        });
-        wan.cut();
-        wait_for("the coordinator to lose the worker", Duration::from_secs(30), || {
-            c.worker_names().is_empty().then_some(())
-        });
-        wan.mend();
-        run.join().unwrap()
-    });
+    let out = cut_midway(&c, &wan, size / 3, received, || run_cmd(&c, &args));
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(lines(&out), [size.to_string()]);
     let log = worker.log_text();

@@ -206,12 +206,7 @@ fn a_worker_partitioned_mid_chunk_delivers_its_result_once_it_is_back() {
     // Debug logs, for a delivery that is dropped as well as one counted.
     let debug = [("RUST_LOG", "marmotd=debug,quinn=warn")];
     let c = Coordinator::start_with_env(&bin("marmotd"), dir.path(), "127.0.0.1:0", &[], &debug);
-    let relay = marmot_tests::wan::Wan::start(
-        "127.0.0.1:0".parse().unwrap(),
-        c.addr.parse().unwrap(),
-        Default::default(),
-        Default::default(),
-    );
+    let relay = wan_to(&c, Duration::ZERO, 0.0);
     let cut_off = logging_worker(&c, "far", &relay.addr.to_string());
     let near = logging_worker(&c, "near", &c.addr);
     c.wait_for_workers(&["far", "near"]);

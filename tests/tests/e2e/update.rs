@@ -114,16 +114,11 @@ fn an_update_reaches_every_worker_in_place_while_a_job_runs() {
 
 #[test]
 fn an_update_crosses_a_slow_lossy_link() {
-    use marmot_tests::wan::{Link, Wan};
     let dir = tempfile::tempdir().unwrap();
     let c = Coordinator::start(dir.path());
-    let (up, down) = Link::symmetric(Duration::from_millis(100), 0.01);
-    let wan = Wan::start("127.0.0.1:0".parse().unwrap(), c.addr.parse().unwrap(), up, down);
+    let wan = wan_to(&c, Duration::from_millis(100), 0.01);
     let exe = marmotd_copy(&dir.path().join("far"));
-    let far = wan.addr.to_string();
-    let command = worker_command(&exe, &c.dir, &far, "far", 1, Some(&c.token()));
-    let _worker = spawn_worker(command, &c.dir, "far");
-    c.wait_for_workers(&["far"]);
+    let _worker = far_worker(&c, &wan, &exe, "far");
     let new = new_build(dir.path(), "marmotd-new", b"across the internet");
 
     let (ok, report) = update(&c, &[new.to_str().unwrap()]);
@@ -139,17 +134,12 @@ fn an_update_crosses_a_slow_lossy_link() {
 /// it is back: the pieces it kept are not sent again.
 #[test]
 fn a_cut_transfer_resumes_after_the_pieces_kept() {
-    use marmot_tests::wan::{Link, Wan};
     let dir = tempfile::tempdir().unwrap();
     let c = Coordinator::start(dir.path());
     // 100 ms of round trip: the transfer takes seconds, long enough to be cut in the middle.
-    let (up, down) = Link::symmetric(Duration::from_millis(100), 0.0);
-    let wan = Wan::start("127.0.0.1:0".parse().unwrap(), c.addr.parse().unwrap(), up, down);
+    let wan = wan_to(&c, Duration::from_millis(100), 0.0);
     let exe = marmotd_copy(&dir.path().join("far"));
-    let far = wan.addr.to_string();
-    let command = worker_command(&exe, &c.dir, &far, "far", 1, Some(&c.token()));
-    let worker = spawn_worker(command, &c.dir, "far");
-    c.wait_for_workers(&["far"]);
+    let worker = far_worker(&c, &wan, &exe, "far");
     let new = new_build(dir.path(), "marmotd-new", b"cut, then resumed");
     let size = std::fs::metadata(&new).unwrap().len();
     let received = || {
@@ -159,18 +149,8 @@ fn a_cut_transfer_resumes_after_the_pieces_kept() {
         staging.filter_map(|f| f.metadata().ok()).map(|m| m.len()).max()
     };
 
-    let (ok, report) = std::thread::scope(|scope| {
-        let rollout = scope.spawn(|| update(&c, &[new.to_str().unwrap()]));
-        wait_for("a third of the binary to arrive", Duration::from_secs(120), || {
-            received().filter(|&n| n >= size / 3)
-        });
-        wan.cut();
-        wait_for("the coordinator to lose the worker", Duration::from_secs(30), || {
-            c.worker_names().is_empty().then_some(())
-        });
-        wan.mend();
-        rollout.join().unwrap()
-    });
+    let rollout = || update(&c, &[new.to_str().unwrap()]);
+    let (ok, report) = cut_midway(&c, &wan, size / 3, received, rollout);
     assert!(ok, "{report}");
     assert_eq!(statuses(&report), ["updated"], "{report}");
     let sent = report["bytes_sent"].as_u64().unwrap();

@@ -253,6 +253,45 @@ pub fn worker_command(
     cmd
 }
 
+/// A WAN of `rtt` and `loss` each way in front of coordinator `c`: where far workers dial.
+pub fn wan_to(c: &Coordinator, rtt: Duration, loss: f64) -> marmot_tests::wan::Wan {
+    let (up, down) = marmot_tests::wan::Link::symmetric(rtt, loss);
+    marmot_tests::wan::Wan::start("127.0.0.1:0".parse().unwrap(), c.addr.parse().unwrap(), up, down)
+}
+
+/// A one-slot worker running `exe` that reaches `c` through `wan`, waited for; its state dir
+/// is `c.dir/NAME`.
+pub fn far_worker(c: &Coordinator, wan: &marmot_tests::wan::Wan, exe: &Path, name: &str) -> Proc {
+    let command = worker_command(exe, &c.dir, &wan.addr.to_string(), name, 1, Some(&c.token()));
+    let worker = spawn_worker(command, &c.dir, name);
+    c.wait_for_workers(&[name]);
+    worker
+}
+
+/// Runs `transfer` (to the workers behind `wan`) and cuts the link once `received` (what has
+/// arrived) reaches `at` bytes, until the coordinator has lost every worker; then mends it.
+/// Returns what `transfer` returned.
+pub fn cut_midway<T: Send>(
+    c: &Coordinator,
+    wan: &marmot_tests::wan::Wan,
+    at: u64,
+    received: impl Fn() -> Option<u64>,
+    transfer: impl FnOnce() -> T + Send,
+) -> T {
+    std::thread::scope(|scope| {
+        let transfer = scope.spawn(transfer);
+        wait_for("the transfer to be far enough along", Duration::from_secs(120), || {
+            received().filter(|&n| n >= at)
+        });
+        wan.cut();
+        wait_for("the coordinator to lose its workers", Duration::from_secs(30), || {
+            c.worker_names().is_empty().then_some(())
+        });
+        wan.mend();
+        transfer.join().unwrap()
+    })
+}
+
 /// Starts a worker; its state dir is `dir/NAME`.
 pub fn start_worker(dir: &Path, addr: &str, name: &str, slots: u32, token: Option<&str>) -> Proc {
     spawn_worker(worker_command(&bin("marmotd"), dir, addr, name, slots, token), dir, name)

@@ -2,7 +2,7 @@
 //! with a real round trip and real losses, and a worker whose address changes mid-job.
 
 use crate::util::*;
-use marmot_tests::wan::{Link, Wan};
+use marmot_tests::wan::Wan;
 use marmotd::kernels::{pi, simd, Cancel};
 use serde_json::Value;
 use std::process::Command;
@@ -29,8 +29,7 @@ fn far_cluster<const N: usize>(
     names: [&str; N],
 ) -> (Coordinator, Wan, [Proc; N]) {
     let c = Coordinator::start(dir);
-    let (up, down) = Link::symmetric(rtt, loss);
-    let wan = Wan::start("127.0.0.1:0".parse().unwrap(), c.addr.parse().unwrap(), up, down);
+    let wan = wan_to(&c, rtt, loss);
     let (token, far) = (c.token(), wan.addr.to_string());
     let workers = names.map(|name| start_worker(dir, &far, name, 1, Some(&token)));
     c.wait_for_workers(&names);
