@@ -329,7 +329,8 @@ impl Worker {
     /// none for commands, when the round trip is a small share of a chunk, or while it
     /// misses deadlines.
     fn prefetch_room<R>(&self, job: &Job<R>) -> u32 {
-        if job.exec || !self.takes_chunks() || self.missed > 0 {
+        // (Whether it takes chunks at all is the caller's to ask.)
+        if job.exec || self.missed > 0 {
             return 0;
         }
         let chunk = job.typical().as_secs_f64().max(1e-6);

@@ -1036,6 +1036,18 @@ fn prefetched_chunks_run_elsewhere_when_their_worker_is_lost_and_end_with_their_
 }
 
 #[test]
+fn a_worker_missing_deadlines_gets_nothing_ahead() {
+    let mut s = Scheduler::new(Config::default());
+    s.handle(Duration::ZERO, joined(1, 1));
+    far(&mut s, 1, 100);
+    s.workers.get_mut(&1).unwrap().missed = 1;
+    assert_eq!(assigned(&quarter_second_chunks(&mut s, 1)).len(), 1);
+    assert_eq!(s.prefetched(1), 0);
+    s.workers.get_mut(&1).unwrap().missed = 0;
+    assert_eq!(assigned(&s.handle(Duration::ZERO, Event::Tick)).len(), 1, "in time again");
+}
+
+#[test]
 fn commands_are_never_sent_ahead() {
     let mut s = Scheduler::new(Config::default());
     s.handle(Duration::ZERO, joined(1, 1));
