@@ -54,7 +54,7 @@ fn every_replacement_string_and_an_appended_input() {
     std::fs::write(&list, "one\ntwo\n\nthree\n").unwrap();
     let out = run_cmd(&c, &["-k", "--inputs", list.to_str().unwrap(), "--", "echo", "[{}]"]);
     assert_eq!(lines(&out), ["[one]", "[two]", "[]", "[three]"]);
-    let mut ctl = Command::new(bin("marmotctl"));
+    let mut ctl = ctl_command();
     ctl.arg("--socket").arg(&c.socket);
     ctl.args(["run", "cmd", "-k", "--inputs", "-", "--", "sh", "-c", "echo $MARMOT_UNIT=$1", "sh"]);
     let mut child =
@@ -111,7 +111,7 @@ fn hundreds_of_megabytes_of_output_cost_bounded_memory_on_both_ends() {
     let [w] = c.workers([("w", 2)]);
     let results = dir.path().join("results");
     let out_file = dir.path().join("stdout");
-    let mut ctl = Command::new(bin("marmotctl"));
+    let mut ctl = ctl_command();
     ctl.arg("--socket").arg(&c.socket);
     ctl.args(["run", "cmd", "--results", results.to_str().unwrap(), "--"]);
     // Unit 1 prints 200 MiB; unit 2 writes 200 MiB under $MARMOT_OUT.
@@ -299,7 +299,7 @@ fn a_unit_whose_worker_is_killed_runs_elsewhere_and_prints_once() {
     let dir = tempfile::tempdir().unwrap();
     let c = Coordinator::start(dir.path());
     let [_keeper, mut victim] = c.workers([("keeper", 1), ("victim", 1)]);
-    let mut ctl = Command::new(bin("marmotctl"));
+    let mut ctl = ctl_command();
     ctl.arg("--socket").arg(&c.socket).args(["run", "cmd", "--"]);
     // On the victim a unit hangs until the worker is killed; on the keeper it just prints.
     ctl.args(["sh", "-c", "[ $MARMOT_WORKER = victim ] && sleep 20; echo unit {}", ":::"]);
@@ -341,7 +341,7 @@ fn cancel_stops_a_units_children_and_grandchildren() {
     let _w = c.workers([("w", 2)]);
     let marker = format!("{}.{}", 300 + unique() % 600, unique() % 1000);
     let sleep = format!("sleep {marker}");
-    let mut ctl = Command::new(bin("marmotctl"));
+    let mut ctl = ctl_command();
     ctl.arg("--socket").arg(&c.socket).args(["run", "cmd", "--"]);
     // A child sleeping in the background and a grandchild through a second shell.
     ctl.args(["sh", "-c", &format!("{sleep} & sh -c '{sleep}'; wait"), ":::", "a"]);

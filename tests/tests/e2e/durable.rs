@@ -45,7 +45,7 @@ impl Attached {
         let stamp = unique();
         let (out, err) =
             (c.dir.join(format!("run-{stamp}.out")), c.dir.join(format!("run-{stamp}.err")));
-        let child = Command::new(bin("marmotctl"))
+        let child = ctl_command()
             .arg("--socket")
             .arg(&c.socket)
             .args(["--json", "run"])

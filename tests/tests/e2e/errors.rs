@@ -5,7 +5,7 @@ use std::time::Duration;
 #[test]
 fn marmotctl_without_a_coordinator_says_so() {
     let dir = tempfile::tempdir().unwrap();
-    let out = Command::new(bin("marmotctl"))
+    let out = ctl_command()
         .arg("--socket")
         .arg(dir.path().join("nothing.sock"))
         .arg("status")
@@ -120,7 +120,7 @@ fn no_command_prints_the_usage_and_the_commands() {
             assert!(text.contains(command), "{program}: '{command}' not in {text}");
         }
     }
-    let out = Command::new(bin("marmotctl")).arg("run").output().unwrap();
+    let out = ctl_command().arg("run").output().unwrap();
     assert_eq!(out.status.code(), Some(2));
     let text = String::from_utf8_lossy(&out.stderr);
     assert!(text.contains("pi") && text.contains("freefall"), "{text}");
@@ -130,12 +130,7 @@ fn no_command_prints_the_usage_and_the_commands() {
 fn marmotctl_mistakes_say_what_to_do() {
     let dir = tempfile::tempdir().unwrap();
     let ctl = |args: &[&str]| {
-        Command::new(bin("marmotctl"))
-            .arg("--socket")
-            .arg(dir.path().join("none.sock"))
-            .args(args)
-            .output()
-            .unwrap()
+        ctl_command().arg("--socket").arg(dir.path().join("none.sock")).args(args).output().unwrap()
     };
     one_line_error(&ctl(&["wait", "abc"]), "ids are whole numbers like 3");
     one_line_error(
@@ -200,7 +195,7 @@ fn a_coordinator_without_rights_says_what_it_cannot_do() {
     std::fs::write(&secret, "eeee").unwrap();
     std::fs::set_permissions(&secret, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
     let started = std::time::Instant::now();
-    let out = Command::new(bin("marmotctl"))
+    let out = ctl_command()
         .arg("--socket")
         .arg(&socket)
         .args(["run", "count", "e", "--file"])

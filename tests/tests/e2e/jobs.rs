@@ -83,7 +83,7 @@ fn jobs_are_listed_and_waitable_after_they_end() {
 
 /// `marmotctl --socket S ARGS`, spawned with its stderr kept.
 fn spawn_ctl(c: &Coordinator, args: &[&str]) -> std::process::Child {
-    std::process::Command::new(bin("marmotctl"))
+    ctl_command()
         .arg("--socket")
         .arg(&c.socket)
         .args(args)

@@ -127,7 +127,7 @@ fn a_member_hoarding_slots_cannot_wedge_a_job() {
     let job = detach(&c, &["pi", "50000000", "--seed", "9"]);
     let _honest = c.worker("honest", 2);
     c.wait_for_workers(&["hoarder", "honest"]);
-    let mut wait = std::process::Command::new(bin("marmotctl"));
+    let mut wait = ctl_command();
     wait.arg("--socket").arg(&c.socket).args(["--json", "wait", &job.to_string()]);
     let out = output_within(wait, Duration::from_secs(60));
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));

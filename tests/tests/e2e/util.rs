@@ -150,7 +150,7 @@ impl Coordinator {
     }
 
     pub fn ctl(&self, args: &[&str]) -> Output {
-        Command::new(bin("marmotctl"))
+        ctl_command()
             .arg("--socket")
             .arg(&self.socket)
             .args(args)
@@ -290,6 +290,14 @@ pub fn cut_midway<T: Send>(
         wan.mend();
         transfer.join().unwrap()
     })
+}
+
+/// `marmotctl`, with its cache (the file hashes it remembers) in the tests' own dir under
+/// `target/` rather than the user's.
+pub fn ctl_command() -> Command {
+    let mut command = Command::new(bin("marmotctl"));
+    command.env("XDG_CACHE_HOME", Path::new(env!("CARGO_TARGET_TMPDIR")).join("marmotctl-cache"));
+    command
 }
 
 /// Starts a worker; its state dir is `dir/NAME`.

@@ -5,7 +5,6 @@ use crate::util::*;
 use marmot_tests::wan::Wan;
 use marmotd::kernels::{pi, simd, Cancel};
 use serde_json::Value;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 /// What one pass of the pi kernel counts for `samples` of `seed`.
@@ -49,7 +48,7 @@ fn pi_across_a_slow_lossy_link_is_exact_and_ping_stays_bounded() {
     assert!(wan.dropped() > 0, "the link lost packets");
 
     let started = Instant::now();
-    let mut ping = Command::new(bin("marmotctl"));
+    let mut ping = ctl_command();
     ping.arg("--socket").arg(&c.socket).args(["--json", "ping", "--timeout", "2s"]);
     let out = output_within(ping, Duration::from_secs(10));
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
