@@ -446,6 +446,7 @@ fn a_straggler_gets_a_backup_and_the_first_result_wins() {
         fast = (assignment, worker, 1);
     };
     assert_eq!(now, ms(700), "the backup starts as soon as the queue is empty");
+    assert_eq!(s.progress(1).map(|p| p.chunks_rerun), Some(1), "a backup is a re-run");
     let actions = finish(&mut s, now + ms(100), backup);
     assert!(actions.contains(&Action::Cancel { assignment: straggler.0, worker: 1 }));
     assert!(matches!(actions.last(), Some(Action::JobEnded { outcome: Outcome::Done, .. })));
