@@ -6,8 +6,9 @@
 //! A file arrives in pieces into `files/incoming/`, is checked against the SHA-256 it was
 //! announced with, and only then renamed into place: a cache entry is always whole and what its
 //! name says. A transfer that a lost connection cut can be kept there (`<sha256>.part`, one
-//! per file, until the process restarts) and resumed after its bytes. The cache is bounded (default 2 GiB): adding a file evicts the least recently
-//! used ones not in use by a running unit. Units get their files as hard links in their work
+//! per file, until the process restarts) and resumed after its bytes. The cache is bounded
+//! (default 2 GiB): adding a file evicts the least recently used ones not in use by a running
+//! unit. Units get their files as hard links in their work
 //! dir, read-only; a unit that changes one anyway (chmod, then write) is caught when it ends,
 //! by the file's size and modification time, and the entry is dropped rather than handed to the
 //! next unit.

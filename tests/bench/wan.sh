@@ -12,6 +12,7 @@ rounds=${2:-3}
 only=${3:-all} # pi, update, lan or all
 samples=${SAMPLES:-2e9} # for pi
 source "$(dirname "$0")/coordinator.sh"
+wants() { [ "$only" = all ] || [ "$only" = "$1" ]; } # PART: whether this run measures it
 
 workers=()
 start_workers() { # ADDR NAME... : one-slot workers dialling ADDR, each running its own copy
@@ -45,7 +46,7 @@ link() { # LINK (loopback, 100ms or 100ms+1%): the address workers dial for it i
 }
 
 declare -A pi
-case $only in pi | all) ;; *) false ;; esac && for link in "loopback" "100ms" "100ms+1%"; do
+wants pi && for link in "loopback" "100ms" "100ms+1%"; do
     link "$link"
     start_workers "$addr" a b
     ctl run pi 2e8 >/dev/null # warm-up: connections, first chunks
@@ -57,12 +58,12 @@ case $only in pi | all) ;; *) false ;; esac && for link in "loopback" "100ms" "1
         "${times[*]}" "$ping"
     stop_workers
 done
-case $only in pi | all) ;; *) false ;; esac && for link in "100ms" "100ms+1%"; do
+wants pi && for link in "100ms" "100ms+1%"; do
     printf 'pi %s, %s / loopback: %.2f\n' "$samples" "$link" "$(echo "${pi[$link]} / ${pi[loopback]}" | bc -l)"
 done
 
 # An update of one worker: a new build (the release binary with bytes appended).
-case $only in update | all) ;; *) false ;; esac && for link in "loopback" "100ms" "100ms+1%"; do
+wants update && for link in "loopback" "100ms" "100ms+1%"; do
     link "$link"
     start_workers "$addr" u
     new=$dir/new-$RANDOM
@@ -79,7 +80,7 @@ done
 
 # The LAN figure beside them: an update of four loopback workers (a rollout takes them one at a
 # time), best of ROUNDS.
-case $only in lan | all) ;; *) exit 0 ;; esac
+wants lan || exit 0
 link loopback
 start_workers "$addr" l1 l2 l3 l4
 times=()

@@ -61,11 +61,19 @@ impl State {
         id
     }
 
-    /// Notes what a worker's connection measured: datagrams received (for "last seen") and
-    /// its round trip (for prefetch).
-    pub fn link_measured(&mut self, now: Instant, id: WorkerId, datagrams: u64, rtt: Duration) {
+    /// Notes what a worker's connection measured: datagrams received (for "last seen") and,
+    /// when it changed, its round trip (for prefetch).
+    pub fn link_measured(
+        &mut self,
+        now: Instant,
+        id: WorkerId,
+        datagrams: u64,
+        rtt: Option<Duration>,
+    ) {
         self.registry.touch(now, id, datagrams);
-        self.jobs.worker_rtt(now, id, rtt);
+        if let Some(rtt) = rtt {
+            self.jobs.worker_rtt(now, id, rtt);
+        }
     }
 
     /// Hands the job table's records to the journal; returns their batch's number.

@@ -316,6 +316,9 @@ async fn serve_member(
     };
     tracing::info!("worker '{name}' connected from {addr} with {slots} slots");
     let mut seen = tokio::time::interval(Duration::from_secs(1));
+    // The round trip the scheduler last heard of (at registration): it hears again only of a
+    // change of more than an eighth, since each report runs its dispatch.
+    let mut reported_rtt = conn.rtt();
     // Owned by this session: a renewal still running when it ends is dropped with it.
     let mut renewal = tokio::task::JoinSet::new();
     let mut renewal_tried = false;
@@ -342,6 +345,11 @@ async fn serve_member(
             }
             _ = seen.tick() => {
                 let (datagrams, rtt) = (conn.stats().udp_rx.datagrams, conn.rtt());
+                let moved = rtt.abs_diff(reported_rtt) > reported_rtt / 8;
+                if moved {
+                    reported_rtt = rtt;
+                }
+                let rtt = moved.then_some(rtt);
                 let _ = cluster.call(move |s, now| s.link_measured(now, id, datagrams, rtt)).await;
                 let now = renewal::unix_now();
                 if !renewal_tried && renewal::due(&member, cluster.authority.worker_cert_life(), now) {

@@ -288,11 +288,10 @@ async fn fetch(
     if from > 0 {
         tracing::info!("resuming the transfer of {} after the {from} bytes kept", file.name);
     }
-    let mut received = from;
-    while received < file.size {
+    while incoming.received() < file.size {
         let Ok(Some(piece)) = reader.recv::<ChunkData>().await else {
-            if incoming.received() > from {
-                let kept = incoming.received();
+            let kept = incoming.received();
+            if kept > from {
                 match incoming.keep() {
                     Ok(()) => tracing::info!("kept {kept} bytes of {} for later", file.name),
                     Err(e) => tracing::warn!("could not keep part of {}: {e}", file.name),
@@ -300,10 +299,7 @@ async fn fetch(
             }
             return Err(Stop::Gone);
         };
-        received += piece.bytes.len() as u64;
-        if received > file.size {
-            return Err(Stop::Failed(format!("{}: more bytes than announced", file.name)));
-        }
+        // More bytes than announced are refused here.
         incoming.write(&piece.bytes).map_err(failed)?;
     }
     incoming.finish().map_err(failed)?;
