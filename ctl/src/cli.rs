@@ -135,6 +135,40 @@ pub enum Command {
         #[arg(long)]
         rotate: bool,
     },
+    /// Open the web dashboard: serve it on a local port through the control socket and print
+    /// its URL (with a secret only that URL carries). Ctrl-C stops it.
+    Dashboard {
+        /// The local port [default: one the system picks].
+        #[arg(long, default_value_t = 0)]
+        port: u16,
+    },
+    /// Make the token the coordinator's `--http` dashboard asks for: shown once, the
+    /// coordinator keeps only its hash.
+    DashboardToken {
+        /// Make a new one in place of the old, which stops working at once.
+        #[arg(long)]
+        rotate: bool,
+    },
+    /// Print the log lines the workers sent (and the coordinator's own), oldest first.
+    Logs {
+        /// One worker's lines [default: every worker's and the coordinator's].
+        worker: Option<String>,
+        /// Keep printing lines as they come (Ctrl-C stops).
+        #[arg(short, long)]
+        follow: bool,
+        /// Only lines logged within this long, e.g. 10m.
+        #[arg(long, value_parser = parse_duration)]
+        since: Option<Duration>,
+        /// At most this many of the latest lines (before following).
+        #[arg(short = 'n', long, default_value_t = 100, value_parser = clap::value_parser!(u64).range(1..=5000))]
+        lines: u64,
+    },
+    /// The cluster live in the terminal: workers, jobs and events (q quits).
+    Top {
+        /// Print one picture and exit (for scripts, or a terminal that is not one).
+        #[arg(long)]
+        once: bool,
+    },
     #[command(flatten)]
     Docs(proto::docs::DocsCommand),
 }

@@ -239,6 +239,9 @@ mod tests {
             chunks_verified: 0,
             result: None,
             error: None,
+            workers: vec![],
+            ended_unix_ms: None,
+            summary: None,
         }
     }
 

@@ -166,6 +166,12 @@ pub struct CoordinatorArgs {
     /// hold before the least recently used are removed, e.g. 4GiB.
     #[arg(long, default_value = "8GiB", value_parser = parse_size)]
     pub file_store: u64,
+    /// Serve the web dashboard and /metrics over HTTP on ADDR: a port alone (8080) listens
+    /// on 127.0.0.1 only, where reading needs no token; any other address (0.0.0.0:8080)
+    /// asks for the token `marmotctl dashboard-token` makes. Cancelling a job always needs
+    /// it. Off by default (`marmotctl dashboard` works without it).
+    #[arg(long, value_name = "ADDR", value_parser = parse_http_addr)]
+    pub http: Option<SocketAddr>,
 }
 
 #[derive(Args, Debug)]
@@ -312,6 +318,7 @@ impl CoordinatorArgs {
             },
             journal_reset: self.journal_reset,
             file_store: self.file_store,
+            http: self.http,
         }
     }
 }
@@ -357,6 +364,16 @@ impl WorkerArgs {
     }
 }
 
+/// `--http`: `PORT` (on 127.0.0.1) or `IP:PORT`.
+fn parse_http_addr(text: &str) -> Result<SocketAddr, String> {
+    if let Ok(port) = text.parse::<u16>() {
+        return Ok(SocketAddr::from(([127, 0, 0, 1], port)));
+    }
+    text.parse().map_err(|_| {
+        format!("'{text}' is not a port or an IP:PORT (e.g. 8080 for this machine only, or 0.0.0.0:8080)")
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::{parse_coordinator, state_dir_or_default};
@@ -388,5 +405,13 @@ mod tests {
             let e = parse_coordinator(bad).unwrap_err();
             assert!(e.contains("HOST:PORT"), "{bad}: {e}");
         }
+    }
+
+    #[test]
+    fn http_takes_a_port_for_loopback_or_an_address() {
+        assert_eq!(super::parse_http_addr("8080"), Ok("127.0.0.1:8080".parse().unwrap()));
+        assert_eq!(super::parse_http_addr("0.0.0.0:80"), Ok("0.0.0.0:80".parse().unwrap()));
+        let e = super::parse_http_addr("localhost:80").unwrap_err();
+        assert!(e.contains("not a port or an IP:PORT"), "{e}");
     }
 }

@@ -16,6 +16,7 @@
 //! - [`install`]: `marmotd install`/`uninstall`: the systemd services in one command.
 //! - [`cli`]: command-line flags, turned into the plain configs the modules take.
 //! - [`logging`]: log output for a terminal, a pipe, or the journal.
+//! - [`logbook`]: log lines gathered on the coordinator: workers' and its own.
 //! - [`fatal`]: errors that restarting cannot fix (exit status 78, not restarted by systemd).
 //! - [`state_dir`]: each role's state directory, and the lock that keeps it to one process.
 
@@ -27,6 +28,7 @@ pub mod install;
 pub mod journal;
 pub mod kernels;
 pub mod local;
+pub mod logbook;
 pub mod logging;
 pub mod scheduler;
 pub mod state_dir;

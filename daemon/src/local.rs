@@ -46,6 +46,7 @@ impl LocalCluster {
             retention: Default::default(),
             journal_reset: false,
             file_store: crate::cache::DEFAULT_LIMIT,
+            http: None,
         };
         let coordinator = coordinator::start(config, shutdown.clone()).await?;
         let token = coordinator.cluster.authority.join_token()?.to_string();

@@ -11,20 +11,30 @@
 use std::io::IsTerminal;
 use std::os::fd::AsRawFd;
 
-/// Sets up logging to stderr; `default_level` applies unless `RUST_LOG` says otherwise.
-pub fn init(default_level: &str) {
+/// Sets up logging to stderr; `default_level` applies unless `RUST_LOG` says otherwise. With
+/// `gather`, records of INFO and up are also copied for the coordinator's log book (see
+/// [`crate::logbook`]), whatever `RUST_LOG` says of stderr.
+pub fn init(default_level: &str, gather: bool) {
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    use tracing_subscriber::Layer;
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level));
     let stderr = std::io::stderr();
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
+    let fmt = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
         .with_ansi(stderr.is_terminal());
-    if stderr_is_journal() {
-        builder.without_time().init();
-    } else {
-        builder.init();
-    }
+    let fmt = match stderr_is_journal() {
+        true => fmt.without_time().with_filter(filter).boxed(),
+        false => fmt.with_filter(filter).boxed(),
+    };
+    // Only marmot's own lines travel: a dependency's INFO is not the cluster's news.
+    let gathered = gather.then(|| {
+        crate::logbook::capture().with_filter(
+            tracing_subscriber::filter::Targets::new().with_target("marmotd", tracing::Level::INFO),
+        )
+    });
+    tracing_subscriber::registry().with(fmt).with(gathered).init();
 }
 
 /// Whether stderr is systemd's journal stream: `JOURNAL_STREAM` names its device and inode,

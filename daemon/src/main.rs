@@ -65,7 +65,9 @@ fn main() -> ExitCode {
 /// Runs a role (or the local cluster) until it stops, then exits or re-executes.
 fn run_role(command: Command) -> ExitCode {
     let quiet = matches!(command, Command::Demo(_));
-    marmotd::logging::init(if quiet { "warn" } else { "info" });
+    // A worker's lines travel to its coordinator; a coordinator keeps its own beside them.
+    let gather = matches!(command, Command::Coordinator(_) | Command::Worker(_));
+    marmotd::logging::init(if quiet { "warn" } else { "info" }, gather);
 
     // A role's async side moves small messages: chunks, replies, API calls (kernels run on
     // slot threads, the journal on its writer thread, file work on the blocking pool). One

@@ -34,6 +34,16 @@
 //! - `POST /v1/update` [`UpdateRequest`] → [`UpdateReport`]: rolls stored binaries over the
 //!   workers (and the coordinator); answers when the rollout is over
 //!
+//! - `GET /v1/overview` → [`Overview`]: the whole picture the dashboard and `marmotctl top`
+//!   draw; `GET /v1/overview/stream` → the same as server-sent events (`text/event-stream`),
+//!   one `data:` line of JSON each time it changes (at most ten a second)
+//! - `GET /v1/logs?worker=W&after=SEQ&since_ms=T&limit=N` → [`LogsReply`]: log lines kept
+//!   from the workers (and the coordinator's own, `worker: null`), oldest first
+//! - `POST /v1/dashboard-token` [`DashboardTokenRequest`] → [`DashboardToken`]: the token the
+//!   `--http` dashboard asks for, shown once; `409 Conflict` if one exists and `rotate` is not
+//!   set
+//! - `GET /metrics` → Prometheus' text exposition format; `GET /` → the dashboard's page
+//!
 //! Errors come back with a 4xx/5xx status and an [`ApiError`] body.
 
 use crate::job::JobSpec;
@@ -62,6 +72,14 @@ pub mod routes {
     pub const JOB_OUTPUT: &str = "/v1/jobs/{id}/output/{n}";
     /// `{sha256}`: a file's SHA-256 in lowercase hex.
     pub const FILE: &str = "/v1/files/{sha256}";
+    pub const OVERVIEW: &str = "/v1/overview";
+    pub const OVERVIEW_STREAM: &str = "/v1/overview/stream";
+    pub const LOGS: &str = "/v1/logs";
+    pub const DASHBOARD_TOKEN: &str = "/v1/dashboard-token";
+    /// Prometheus' conventional path, outside `/v1/`.
+    pub const METRICS: &str = "/metrics";
+    /// The dashboard's page.
+    pub const PAGE: &str = "/";
 
     /// [`JOB_OUTPUT`] for delivery `n` of job `id`.
     pub fn job_output(id: u64, n: u64) -> String {
@@ -165,6 +183,16 @@ pub struct WorkerView {
     /// `marmotctl clear`.
     #[serde(default)]
     pub quarantined: bool,
+    /// Chunks and units this worker computed that were counted, since the coordinator started.
+    #[serde(default)]
+    pub chunks_done: u64,
+    #[serde(default)]
+    pub units_done: u64,
+    /// Bytes sent to and received from it on this connection (UDP payload, QUIC's count).
+    #[serde(default)]
+    pub bytes_sent: u64,
+    #[serde(default)]
+    pub bytes_received: u64,
 }
 
 /// `POST /v1/bench`: run the benchmark kernel on every slot of every worker.
@@ -246,6 +274,15 @@ pub struct JobView {
     /// The task's result, once the job is done.
     pub result: Option<JobResult>,
     pub error: Option<String>,
+    /// Chunks and units each worker computed for it so far.
+    #[serde(default)]
+    pub workers: Vec<crate::result::WorkerShare>,
+    /// When it ended, Unix time in milliseconds by the coordinator's clock.
+    #[serde(default)]
+    pub ended_unix_ms: Option<u64>,
+    /// The result in words, as `marmotctl run` prints it.
+    #[serde(default)]
+    pub summary: Option<String>,
 }
 
 /// `POST /v1/exit`: tell workers to hand back their chunks and exit with status 0.
@@ -365,6 +402,82 @@ pub struct UpdateReport {
 /// `GET /v1/join-token`.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct JoinToken {
+    pub token: String,
+}
+
+/// `GET /v1/overview`: everything the dashboard shows, at one instant.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Overview {
+    pub status: Status,
+    pub workers: Vec<WorkerView>,
+    /// Running jobs, then the most recent ended ones, newest first.
+    pub jobs: Vec<JobView>,
+    pub counters: Counters,
+    /// The coordinator's latest log lines (joins, losses, updates, failures), oldest first.
+    pub events: Vec<KeptLine>,
+}
+
+/// Counts since the coordinator started, for `/metrics` and the dashboard.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Counters {
+    /// Chunk streams opened (first runs and re-runs), and of those the re-runs.
+    pub chunks_started: u64,
+    pub chunks_retried: u64,
+    /// Chunk results counted.
+    pub chunks_done: u64,
+    /// Chunk streams that ended without a result (worker errors, lost connections).
+    pub chunks_failed: u64,
+    /// Chunk streams stopped by the coordinator (cancelled jobs, duplicates no longer needed).
+    pub chunks_stopped: u64,
+    pub jobs_submitted: u64,
+    pub jobs_done: u64,
+    pub jobs_failed: u64,
+    pub jobs_cancelled: u64,
+    /// Workers quarantined for a result two others contradicted.
+    pub quarantines: u64,
+    pub workers_joined: u64,
+    pub workers_lost: u64,
+    /// Bytes sent to and received from workers, over all connections.
+    pub bytes_sent: u64,
+    pub bytes_received: u64,
+    /// Machines' update outcomes, by [`UpdateStatus`] in snake case.
+    pub updates: std::collections::BTreeMap<String, u64>,
+    /// Log lines received from workers, and lines refused (a bad batch).
+    pub log_lines_received: u64,
+    pub log_lines_refused: u64,
+}
+
+/// A log line as the coordinator keeps it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeptLine {
+    /// Its number among all lines kept since the coordinator started (for `after=`).
+    pub seq: u64,
+    /// The worker that logged it; `None` for the coordinator.
+    pub worker: Option<String>,
+    #[serde(flatten)]
+    pub line: crate::logs::LogLine,
+}
+
+/// `GET /v1/logs`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct LogsReply {
+    pub lines: Vec<KeptLine>,
+    /// Ask with `after=next` for the lines that come later.
+    pub next: u64,
+}
+
+/// `POST /v1/dashboard-token`.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct DashboardTokenRequest {
+    /// Make a new one even if one exists; the old one stops working at once.
+    #[serde(default)]
+    pub rotate: bool,
+}
+
+/// The `--http` dashboard's token: only this answer ever shows it (the coordinator keeps a
+/// hash).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct DashboardToken {
     pub token: String,
 }
 

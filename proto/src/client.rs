@@ -10,6 +10,7 @@ use crate::api::{
     JobView, JoinToken, PingRequest, PingResult, RevokeReply, RevokeRequest, Status, UpdateReport,
     UpdateRequest, WorkerView, CHUNKS_HEADER, FIRST_UNIT_HEADER, UNITS_HEADER,
 };
+use crate::api::{DashboardToken, DashboardTokenRequest, LogsReply, Overview};
 use crate::api::{FileInfo, OUTPUT_END_HEADER, OUTPUT_SIZE_HEADER};
 use crate::job::JobSpec;
 use bytes::Bytes;
@@ -283,6 +284,29 @@ impl Client {
         self.call(Method::POST, routes::UPDATE, Some(request)).await
     }
 
+    /// `GET /v1/overview`: everything the dashboard shows.
+    pub async fn overview(&self) -> Result<Overview> {
+        self.call(Method::GET, routes::OVERVIEW, None::<&()>).await
+    }
+
+    /// `GET /v1/logs`: kept log lines, of one worker or all.
+    pub async fn logs(&self, query: &LogsQuery) -> Result<LogsReply> {
+        self.call(Method::GET, &query.path(), None::<&()>).await
+    }
+
+    /// `POST /v1/dashboard-token`: makes the `--http` dashboard's token (a new one with
+    /// `rotate`).
+    pub async fn dashboard_token(&self, rotate: bool) -> Result<DashboardToken> {
+        let request = DashboardTokenRequest { rotate };
+        self.call(Method::POST, routes::DASHBOARD_TOKEN, Some(&request)).await
+    }
+
+    /// A connection to the socket, for requests of the caller's own making (the dashboard's
+    /// local proxy), with the same errors as every call.
+    pub async fn connect(&self) -> Result<tokio::net::UnixStream> {
+        tokio::net::UnixStream::connect(&self.socket).await.map_err(|e| self.connect_error(e))
+    }
+
     async fn call<B: Serialize, T: DeserializeOwned>(
         &self,
         method: Method,
@@ -300,9 +324,7 @@ impl Client {
     }
 
     async fn send(&self, method: Method, path: &str, body: Body) -> Result<RawReply> {
-        let stream = tokio::net::UnixStream::connect(&self.socket)
-            .await
-            .map_err(|e| self.connect_error(e))?;
+        let stream = self.connect().await?;
         let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
             .await
             .map_err(ClientError::NotHttp)?;
@@ -352,6 +374,41 @@ impl Client {
             ErrorKind::NotFound | ErrorKind::ConnectionRefused => ClientError::NoCoordinator(path),
             ErrorKind::PermissionDenied => ClientError::PermissionDenied(path),
             _ => ClientError::Connect { path, source: e },
+        }
+    }
+}
+
+/// Which log lines to ask for (`GET /v1/logs`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct LogsQuery {
+    /// One worker's; `None` for all (and the coordinator's).
+    pub worker: Option<String>,
+    /// Lines after this number (a follower's last `next`).
+    pub after: Option<u64>,
+    /// Lines logged at or after this Unix time, in milliseconds.
+    pub since_ms: Option<u64>,
+    pub limit: Option<usize>,
+}
+
+impl LogsQuery {
+    fn path(&self) -> String {
+        let mut pairs = vec![];
+        if let Some(worker) = &self.worker {
+            // Worker names are letters, digits, '-', '_' and '.': nothing to escape.
+            pairs.push(format!("worker={worker}"));
+        }
+        if let Some(after) = self.after {
+            pairs.push(format!("after={after}"));
+        }
+        if let Some(since) = self.since_ms {
+            pairs.push(format!("since_ms={since}"));
+        }
+        if let Some(limit) = self.limit {
+            pairs.push(format!("limit={limit}"));
+        }
+        match pairs.is_empty() {
+            true => routes::LOGS.to_string(),
+            false => format!("{}?{}", routes::LOGS, pairs.join("&")),
         }
     }
 }

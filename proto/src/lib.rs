@@ -14,6 +14,7 @@
 //! - [`paths`]: default socket and state locations, shared by both binaries.
 //! - [`usage`]: clap usage errors folded into one line, for both binaries.
 //! - [`version`]: the build stamp both binaries report.
+//! - [`logs`]: log lines sent by workers to the coordinator, bounded and checked.
 //! - [`names`]: what a worker name may be, and peer strings made safe for a log line.
 //! - [`human`]: counts and rates as people read them ("1 chunk", "2.50 GB/s").
 //! - [`exit`]: exit statuses the binaries share with the systemd units.
@@ -34,6 +35,7 @@ pub mod frame;
 pub mod framed;
 pub mod human;
 pub mod job;
+pub mod logs;
 pub mod names;
 pub mod paths;
 pub mod result;

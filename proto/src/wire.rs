@@ -47,6 +47,10 @@ pub enum WorkerOpen {
     /// `--no-exec` runs no users' commands. (A worker that does everything sends a plain
     /// `Hello`, which coordinators of every release read.)
     HelloWith(Hello, Abilities),
+    /// A batch of the worker's log records (INFO and up, at most [`crate::logs::MAX_BATCH`]),
+    /// sent about once a second while there are some. No answer follows; a coordinator that
+    /// does not know this message stops the stream, and the batch is lost.
+    Logs(Vec<crate::logs::LogLine>),
 }
 
 /// What a worker agrees to run.

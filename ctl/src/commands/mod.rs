@@ -5,14 +5,17 @@ mod bench;
 mod cancel;
 mod clear;
 mod cmd;
+mod dashboard;
 mod exit;
 mod freefall;
 mod jobs;
 mod join_token;
+mod logs;
 mod ping;
 mod revoke;
 mod run;
 mod status;
+mod top;
 mod update;
 mod workers;
 
@@ -55,6 +58,12 @@ pub async fn run(client: &Client, command: Command, json: bool) -> Result<ExitCo
             update::run(client, &binaries, request, json).await
         }
         Command::JoinToken { rotate } => join_token::join_token(client, rotate, json).await,
+        Command::Dashboard { port } => dashboard::serve(client, port).await,
+        Command::DashboardToken { rotate } => dashboard::token(client, rotate, json).await,
+        Command::Logs { worker, follow, since, lines } => {
+            logs::logs(client, logs::Ask { worker, follow, since, lines }, json).await
+        }
+        Command::Top { once } => top::top(client, once).await,
         // Documentation: no coordinator needed.
         Command::Docs(docs) => {
             docs.run(Cli::command()).map_err(anyhow::Error::msg)?;

@@ -6,6 +6,7 @@
 //! form), and every failure, axum's own rejections included (404, 405, 413, a path that does
 //! not parse), is answered with the documented `{"error": ...}` body.
 
+use super::dashboard::{self, Feed};
 use super::driver::Cluster;
 use super::error::ClusterError;
 use super::jobs::TakenOutput;
@@ -13,7 +14,7 @@ use super::{fleet, rollout};
 use crate::journal::Record;
 use crate::tasks::outbox::Take;
 use axum::body::{Body, Bytes};
-use axum::extract::{ConnectInfo, FromRequest, Path, Query, Request, State};
+use axum::extract::{ConnectInfo, FromRef, FromRequest, Path, Query, Request, State};
 use axum::http::{header, HeaderName, HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -26,6 +27,7 @@ use proto::api::{
     JoinToken, PingRequest, PingResult, RevokeReply, RevokeRequest, Status, UpdateReport,
     UpdateRequest, WorkerView, CHUNKS_HEADER, FIRST_UNIT_HEADER, UNITS_HEADER,
 };
+use proto::api::{DashboardToken, DashboardTokenRequest};
 use proto::api::{FileInfo, OUTPUT_END_HEADER, OUTPUT_PIECE, OUTPUT_SIZE_HEADER};
 use proto::job::JobSpec;
 use proto::names;
@@ -33,6 +35,7 @@ use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
+use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 /// The longest a `GET /v1/jobs/{id}?wait_ms=` long poll is held.
@@ -40,8 +43,9 @@ const MAX_WAIT: Duration = Duration::from_secs(60);
 /// The longest ping timeout accepted.
 const MAX_PING_TIMEOUT: Duration = Duration::from_secs(300);
 
-pub fn router(cluster: Cluster, tasks: TaskTracker) -> Router {
-    Router::new()
+/// The API's routes; `stop` ends the live feeds when the API stops.
+pub fn router(cluster: Cluster, tasks: TaskTracker, stop: CancellationToken) -> Router {
+    dashboard::routes::<Api>()
         .route(routes::STATUS, get(status))
         .route(routes::WORKERS, get(workers))
         .route(routes::PING, post(ping))
@@ -58,11 +62,12 @@ pub fn router(cluster: Cluster, tasks: TaskTracker) -> Router {
         .route(routes::BENCH, post(bench))
         .route(routes::BINARIES, post(upload_binary))
         .route(routes::UPDATE, post(update))
+        .route(routes::DASHBOARD_TOKEN, post(dashboard_token))
         .fallback(|| async {
             Failure(StatusCode::NOT_FOUND, "no such route: the API lives under /v1/".into())
         })
         .layer(axum::middleware::from_fn(errors_as_json))
-        .with_state(Api { cluster, tasks })
+        .with_state(Api { feed: Feed { cluster: cluster.clone(), stop }, cluster, tasks })
 }
 
 /// What the handlers share: the coordinator, and the tracker of tasks that must outlive a
@@ -71,6 +76,19 @@ pub fn router(cluster: Cluster, tasks: TaskTracker) -> Router {
 struct Api {
     cluster: Cluster,
     tasks: TaskTracker,
+    feed: Feed,
+}
+
+impl FromRef<Api> for Feed {
+    fn from_ref(api: &Api) -> Feed {
+        api.feed.clone()
+    }
+}
+
+impl FromRef<Api> for Cluster {
+    fn from_ref(api: &Api) -> Cluster {
+        api.cluster.clone()
+    }
 }
 
 /// A JSON request body, read whatever its `Content-Type` says; a body that is not JSON for
@@ -98,7 +116,7 @@ const MAX_ERROR_TEXT: usize = 64 * 1024;
 
 /// Rewrites any failure that is not JSON yet (axum's rejections answer in plain text, or
 /// nothing) as `{"error": ...}`, keeping its status and headers such as `Allow`.
-async fn errors_as_json(request: Request, next: Next) -> Response {
+pub(super) async fn errors_as_json(request: Request, next: Next) -> Response {
     // Both are reference-counted clones: nothing is copied for the requests that succeed.
     let (method, uri) = (request.method().clone(), request.uri().clone());
     let response = next.run(request).await;
@@ -132,7 +150,7 @@ async fn errors_as_json(request: Request, next: Next) -> Response {
 }
 
 /// An error response: a status and an [`ApiError`] body.
-struct Failure(StatusCode, String);
+pub(super) struct Failure(pub StatusCode, pub String);
 
 impl IntoResponse for Failure {
     fn into_response(self) -> Response {
@@ -153,7 +171,7 @@ impl From<ClusterError> for Failure {
     }
 }
 
-type Reply<T> = Result<Json<T>, Failure>;
+pub(super) type Reply<T> = Result<Json<T>, Failure>;
 
 async fn status(State(Api { cluster, .. }): State<Api>) -> Reply<Status> {
     Ok(Json(cluster.status().await?))
@@ -418,8 +436,21 @@ async fn upload_file(
     Ok(Json(FileInfo { sha256, size }))
 }
 
-async fn cancel(State(Api { cluster, .. }): State<Api>, Path(id): Path<u64>) -> Reply<JobView> {
+/// `DELETE /v1/jobs/{id}`: here and on the `--http` dashboard.
+pub(super) async fn cancel(State(cluster): State<Cluster>, Path(id): Path<u64>) -> Reply<JobView> {
     Ok(Json(cluster.try_call(move |s, now| s.jobs.cancel(now, id)).await?))
+}
+
+async fn dashboard_token(
+    State(Api { cluster, .. }): State<Api>,
+    JsonBody(request): JsonBody<DashboardTokenRequest>,
+) -> Reply<DashboardToken> {
+    let token = cluster.dashboard_token.make(request.rotate)?;
+    tracing::info!(
+        "a dashboard token was {}",
+        if request.rotate { "made in place of the old one" } else { "made" }
+    );
+    Ok(Json(DashboardToken { token }))
 }
 
 async fn join_token(State(Api { cluster, .. }): State<Api>) -> Reply<JoinToken> {
@@ -485,7 +516,7 @@ async fn upload_binary(State(Api { cluster, .. }): State<Api>, body: Body) -> Re
 }
 
 async fn update(
-    State(Api { cluster, tasks }): State<Api>,
+    State(Api { cluster, tasks, .. }): State<Api>,
     JsonBody(request): JsonBody<UpdateRequest>,
 ) -> Reply<UpdateReport> {
     // A task of its own, so a client that goes away mid-rollout does not leave workers

@@ -35,6 +35,10 @@ const REFUSALS_LOGGED: u32 = 10;
 const REFUSAL_WINDOW: Duration = Duration::from_secs(10);
 /// Calls waiting for the driver, at most; callers wait for room beyond.
 const QUEUE: usize = 1024;
+/// Ended jobs the dashboard shows.
+const RECENT_JOBS: usize = 20;
+/// Lines of the coordinator's log the dashboard shows.
+const EVENTS: usize = 50;
 /// How often time passes for the scheduler (stragglers, abandoned series).
 const TICK: Duration = Duration::from_millis(100);
 
@@ -108,11 +112,27 @@ impl State {
     }
 
     pub fn workers(&self, now: Instant) -> Vec<proto::api::WorkerView> {
-        self.registry.views(
+        let mut views = self.registry.views(
             now,
             |id| self.jobs.busy_slots(id),
             |name| self.jobs.is_quarantined(name),
-        )
+        );
+        for view in &mut views {
+            (view.chunks_done, view.units_done) = self.jobs.done_by(&view.name);
+        }
+        views
+    }
+
+    /// The job table's and the registry's counts since the coordinator started.
+    pub fn counters(&self) -> proto::api::Counters {
+        let traffic = self.registry.traffic();
+        proto::api::Counters {
+            workers_joined: self.registry.joined,
+            workers_lost: self.registry.left,
+            bytes_sent: traffic.sent,
+            bytes_received: traffic.received,
+            ..self.jobs.counters()
+        }
     }
 
     /// Chunks running on a worker; `None` once it is gone.
@@ -141,9 +161,43 @@ pub struct Shared {
     pub rollout_lock: tokio::sync::Mutex<()>,
     /// Refusals of peers (joins, hellos) logged: at most a burst per window.
     refusal_log: Mutex<crate::logging::Throttle>,
+    /// The `--http` dashboard's token (its hash).
+    pub dashboard_token: super::dashboard::access::TokenStore,
+    /// Log lines from the workers, and the coordinator's own.
+    pub logs: Mutex<crate::logbook::LogBook>,
+    /// Counts kept outside the driver, by sessions and rollouts.
+    pub side_counts: SideCounts,
     started: Instant,
     /// Set when the coordinator must stop, with how.
     stop: watch::Sender<Option<Stopped>>,
+}
+
+/// Counts kept outside the driver, for `/metrics` and the dashboard.
+#[derive(Default)]
+pub struct SideCounts {
+    pub log_lines_received: std::sync::atomic::AtomicU64,
+    pub log_lines_refused: std::sync::atomic::AtomicU64,
+    /// Machines' update outcomes, by status.
+    pub updates: Mutex<std::collections::BTreeMap<String, u64>>,
+}
+
+impl SideCounts {
+    /// Adds these counts to `counters`.
+    pub fn fill(&self, counters: &mut proto::api::Counters) {
+        use std::sync::atomic::Ordering::Relaxed;
+        counters.log_lines_received = self.log_lines_received.load(Relaxed);
+        counters.log_lines_refused = self.log_lines_refused.load(Relaxed);
+        counters.updates = self.updates.lock().unwrap_or_else(|p| p.into_inner()).clone();
+    }
+
+    /// Counts one machine's update outcome.
+    pub fn update_ended(&self, status: proto::api::UpdateStatus) {
+        let word = serde_json::to_value(status)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_string))
+            .unwrap_or_default();
+        *self.updates.lock().unwrap_or_else(|p| p.into_inner()).entry(word).or_default() += 1;
+    }
 }
 
 /// What the coordinator is, for [`spawn`].
@@ -193,6 +247,7 @@ pub fn spawn(
     token: CancellationToken,
 ) -> Cluster {
     let Identity { authority, listen, binary_sha256, state_dir, files, spool_dir } = identity;
+    let dashboard_token = super::dashboard::access::TokenStore::open(&state_dir);
     let shared = Arc::new(Shared {
         authority,
         listen,
@@ -204,6 +259,9 @@ pub fn spawn(
         admission: Default::default(),
         rollout_lock: tokio::sync::Mutex::new(()),
         refusal_log: Mutex::new(crate::logging::Throttle::new(REFUSALS_LOGGED, REFUSAL_WINDOW)),
+        dashboard_token,
+        logs: Mutex::new(crate::logbook::LogBook::with_own(crate::logbook::outbox())),
+        side_counts: SideCounts::default(),
         started: Instant::now(),
         stop: watch::channel(None).0,
     });
@@ -301,9 +359,15 @@ impl Cluster {
     }
 
     pub async fn status(&self) -> Result<Status, ClusterError> {
+        let status = self.status_maker();
+        self.call(move |s, _| status(s)).await
+    }
+
+    /// Makes the status, in the driver, from what only this handle knows.
+    fn status_maker(&self) -> impl FnOnce(&State) -> Status + Send + 'static {
         let (binary_sha256, listen, uptime) =
             (self.binary_sha256.clone(), self.listen.to_string(), self.started.elapsed());
-        self.call(move |s, _| {
+        move |s| {
             let load = s.jobs.load();
             Status {
                 version: crate::update::version::current().to_string(),
@@ -316,8 +380,22 @@ impl Cluster {
                 chunks_queued: load.chunks_queued,
                 jobs_running: s.jobs.running(),
             }
-        })
-        .await
+        }
+    }
+
+    /// Everything the dashboard shows: running jobs and the [`RECENT_JOBS`] last ended ones,
+    /// newest first, and the last [`EVENTS`] lines of the coordinator's log.
+    pub async fn overview(&self) -> Result<proto::api::Overview, ClusterError> {
+        let status = self.status_maker();
+        let (status, workers, mut jobs, mut counters) = self
+            .call(move |s, now| (status(s), s.workers(now), s.jobs.list(now), s.counters()))
+            .await?;
+        jobs.sort_by_key(|j| (j.state.is_finished(), std::cmp::Reverse(j.id)));
+        let running = jobs.iter().filter(|j| !j.state.is_finished()).count();
+        jobs.truncate(running + RECENT_JOBS);
+        self.side_counts.fill(&mut counters);
+        let events = self.logs.lock().unwrap_or_else(|p| p.into_inner()).events(EVENTS);
+        Ok(proto::api::Overview { status, workers, jobs, counters, events })
     }
 }
 

@@ -20,7 +20,7 @@ use crate::scheduler::{
 };
 use crate::tasks::outbox::Take;
 use crate::tasks::{self, ChunkInput, Fold, Job, Run, TakenChunk};
-use proto::api::{JobState, JobView};
+use proto::api::{Counters, JobState, JobView};
 use proto::job::JobSpec;
 use proto::result::{JobResult, WorkerShare};
 use proto::wire::{ChunkOutput, ChunkRequest};
@@ -106,6 +106,12 @@ pub struct Jobs {
     journal: Vec<Record>,
     /// Announces every change, for those waiting on one.
     changes: watch::Sender<()>,
+    /// Counts since the coordinator started, for `/metrics` and the dashboard.
+    counters: Counters,
+    /// Chunks and units counted per worker name since the coordinator started.
+    done_by_worker: HashMap<String, (u64, u64)>,
+    /// The Unix time of `epoch` in milliseconds, once [`Jobs::resume`] told it.
+    epoch_unix_ms: Option<u64>,
 }
 
 impl Jobs {
@@ -126,7 +132,21 @@ impl Jobs {
             orders: vec![],
             journal: vec![],
             changes: watch::channel(()).0,
+            counters: Counters::default(),
+            done_by_worker: HashMap::new(),
+            epoch_unix_ms: None,
         }
+    }
+
+    /// Counts since the coordinator started (those of chunks and jobs; the caller adds the
+    /// rest).
+    pub fn counters(&self) -> Counters {
+        self.counters.clone()
+    }
+
+    /// Chunks and units counted from worker `name` since the coordinator started.
+    pub fn done_by(&self, name: &str) -> (u64, u64) {
+        self.done_by_worker.get(name).copied().unwrap_or_default()
     }
 
     /// Whether the records taken since the last call reserve ids: if so, the job just
@@ -144,6 +164,8 @@ impl Jobs {
     /// that was running runs on from the chunks it had counted (at `now`, `now_ms` in Unix
     /// milliseconds, for how long ago each was submitted).
     pub fn resume(&mut self, now: Instant, now_ms: i64, recovered: Recovered) {
+        let since_epoch = now.saturating_duration_since(self.epoch).as_millis() as u64;
+        self.epoch_unix_ms = u64::try_from(now_ms).ok().map(|ms| ms.saturating_sub(since_epoch));
         self.next_job = self.next_job.max(recovered.last_job + 1);
         self.reserved = self.reserved.max(recovered.last_job);
         for job in recovered.running {
@@ -404,6 +426,7 @@ impl Jobs {
             client: client.to_string(),
         });
         self.start_phase(now, id, shape);
+        self.counters.jobs_submitted += 1;
         self.view(now, id)
     }
 
@@ -481,6 +504,7 @@ impl Jobs {
     }
 
     pub fn chunk_failed(&mut self, now: Instant, assignment: AssignmentId, error: String) {
+        self.counters.chunks_failed += 1;
         self.apply(now, Event::ChunkFailed { assignment, error });
     }
 
@@ -526,7 +550,12 @@ impl Jobs {
 
     fn view(&self, now: Instant, id: JobId) -> Result<JobView, ClusterError> {
         let record = self.records.get(&id).ok_or_else(|| no_job(id))?;
-        Ok(record.view(now, self.scheduler.progress(id)))
+        let mut view = record.view(now, self.scheduler.progress(id));
+        view.ended_unix_ms = record.ended.and_then(|ended| {
+            let since_epoch = ended.saturating_duration_since(self.epoch).as_millis() as u64;
+            self.epoch_unix_ms.map(|ms| ms + since_epoch)
+        });
+        Ok(view)
     }
 
     /// Feeds one event to the scheduler and carries out its actions.
@@ -550,11 +579,16 @@ impl Jobs {
                 Action::Assign { assignment, worker, job, chunk, start, end, attempt } => {
                     // The scheduler only knows running jobs.
                     let Some(record) = self.records.get(&job) else { continue };
+                    self.counters.chunks_started += 1;
+                    self.counters.chunks_retried += u64::from(attempt > 0);
                     let tasks::Chunk { task, input } = record.job.chunk(start, end, attempt);
                     let request = ChunkRequest { job, chunk, task, start, end };
                     self.orders.push(Order::Run { assignment, worker, request, input });
                 }
-                Action::Cancel { assignment, .. } => self.orders.push(Order::Stop { assignment }),
+                Action::Cancel { assignment, .. } => {
+                    self.counters.chunks_stopped += 1;
+                    self.orders.push(Order::Stop { assignment })
+                }
                 Action::Reduce { job, chunk, worker, start, end, result } => {
                     let name = self
                         .names
@@ -562,6 +596,9 @@ impl Jobs {
                         .cloned()
                         .unwrap_or_else(|| format!("worker-{worker}"));
                     let Some(record) = self.records.get_mut(&job) else { continue };
+                    self.counters.chunks_done += 1;
+                    let done = self.done_by_worker.entry(name.clone()).or_default();
+                    *done = (done.0 + 1, done.1 + (end - start));
                     // Streamed results go to the client, not the journal: a resumed job runs
                     // again those it had not taken. Commands' outputs are spooled for theirs.
                     let shape = record.job.shape();
@@ -598,6 +635,7 @@ impl Jobs {
                          `marmotctl clear {name}`"
                     );
                     self.quarantined.insert(name);
+                    self.counters.quarantines += 1;
                 }
                 Action::JobEnded { job, outcome, progress } => {
                     let Some(record) = self.records.get_mut(&job) else { continue };
@@ -613,6 +651,12 @@ impl Jobs {
                         tracing::warn!("job {job} failed: {message}");
                     }
                     record.end(now, outcome, progress);
+                    match record.state {
+                        JobState::Done => self.counters.jobs_done += 1,
+                        JobState::Failed => self.counters.jobs_failed += 1,
+                        JobState::Cancelled => self.counters.jobs_cancelled += 1,
+                        JobState::Running => {}
+                    }
                     let view = Box::new(record.view(now, None));
                     self.journal.push(Record::Ended { job, view });
                     self.ended.push_back(job);
@@ -831,6 +875,9 @@ impl JobRecord {
             chunks_verified: p.chunks_verified,
             result: self.result.clone(),
             error: self.error.clone(),
+            workers: self.shares.values().cloned().collect(),
+            ended_unix_ms: None,
+            summary: self.result.as_ref().map(ToString::to_string),
         }
     }
 }

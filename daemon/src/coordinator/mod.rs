@@ -13,6 +13,8 @@
 //!   its units' output back.
 //! - [`fleet`]: ping, bench, exit, revoke, clear: operations on workers, not jobs.
 //! - [`control`]: the HTTP control API; [`socket`]: its Unix socket.
+//! - [`dashboard`]: the web page, its live feed, the logs and `/metrics`, on the socket and
+//!   on `--http`.
 //! - [`rollout`]: `marmotctl update`: stored binaries rolled over the workers, then the
 //!   coordinator itself.
 //! - [`renewal`]: members' certificates renewed over their own connection.
@@ -39,6 +41,7 @@
 pub mod admission;
 pub mod chunk;
 pub mod control;
+pub mod dashboard;
 pub mod driver;
 pub mod error;
 pub mod fleet;
@@ -96,6 +99,8 @@ pub struct CoordinatorConfig {
     pub journal_reset: bool,
     /// The bound of the store of files uploaded for commands, in bytes.
     pub file_store: u64,
+    /// Where the dashboard is served over TCP (`--http`), if anywhere.
+    pub http: Option<SocketAddr>,
 }
 
 /// A started coordinator.
@@ -140,6 +145,10 @@ pub async fn start(config: CoordinatorConfig, process: CancellationToken) -> Res
     let endpoint = transport::server_endpoint(config.listen, tls, config.dead_after, &reset_key)?;
     let local_addr = endpoint.local_addr()?;
     let listener = socket::bind(&config.socket, config.socket_group.as_deref())?;
+    let http = match config.http {
+        Some(addr) => Some(dashboard::bind(addr).await?),
+        None => None,
+    };
     let scheduler =
         scheduler::Config { straggler_factor: config.straggler_factor, ..Default::default() };
     let binary_sha256 = update::binary::own_sha256().await?;
@@ -180,7 +189,7 @@ pub async fn start(config: CoordinatorConfig, process: CancellationToken) -> Res
         config.socket.display()
     );
     {
-        let router = control::router(cluster.clone(), api_tasks.clone());
+        let router = control::router(cluster.clone(), api_tasks.clone(), api.clone());
         let api = api.clone();
         api_tasks.spawn(async move {
             let router = router.into_make_service_with_connect_info::<control::Peer>();
@@ -189,6 +198,25 @@ pub async fn start(config: CoordinatorConfig, process: CancellationToken) -> Res
                 .await;
             if let Err(e) = served {
                 tracing::error!("control API stopped: {e}");
+            }
+        });
+    }
+    if let Some(listener) = http {
+        let addr = listener.local_addr()?;
+        let loopback = addr.ip().is_loopback();
+        let feed = dashboard::Feed { cluster: cluster.clone(), stop: api.clone() };
+        let router = dashboard::http_router(feed, loopback);
+        tracing::info!(
+            "dashboard on http://{addr}/{}",
+            if loopback { "" } else { " (it asks for the token: `marmotctl dashboard-token`)" }
+        );
+        let api = api.clone();
+        api_tasks.spawn(async move {
+            let served = axum::serve(listener, router)
+                .with_graceful_shutdown(async move { api.cancelled().await })
+                .await;
+            if let Err(e) = served {
+                tracing::error!("dashboard stopped: {e}");
             }
         });
     }

@@ -38,11 +38,41 @@ pub struct Registry {
     next: WorkerId,
     /// The last benchmark of each worker by name: pi samples per second of each slot.
     slot_rates: SlotRates,
+    /// Sessions welcomed and ended since the coordinator started, and the bytes sent and
+    /// received on the ended ones' connections.
+    pub joined: u64,
+    pub left: u64,
+    traffic_of_gone: Traffic,
+}
+
+/// Bytes sent to and received from workers (UDP payload, as QUIC counts them).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Traffic {
+    pub sent: u64,
+    pub received: u64,
+}
+
+impl Traffic {
+    fn of(conn: &quinn::Connection) -> Self {
+        let stats = conn.stats();
+        Traffic { sent: stats.udp_tx.bytes, received: stats.udp_rx.bytes }
+    }
+
+    fn add(self, other: Traffic) -> Self {
+        Traffic { sent: self.sent + other.sent, received: self.received + other.received }
+    }
 }
 
 impl Registry {
     pub fn new(slot_rates: SlotRates) -> Self {
-        Registry { workers: BTreeMap::new(), next: 1, slot_rates }
+        Registry {
+            workers: BTreeMap::new(),
+            next: 1,
+            slot_rates,
+            joined: 0,
+            left: 0,
+            traffic_of_gone: Traffic::default(),
+        }
     }
 
     /// Adds a worker whose session was welcomed; returns its id and the ids of live sessions
@@ -51,10 +81,11 @@ impl Registry {
     pub fn add(&mut self, now: Instant, joining: Joining) -> (WorkerId, Vec<WorkerId>) {
         let stale: Vec<WorkerId> = self.ids_named(&joining.hello.name);
         for id in &stale {
-            if let Some(old) = self.workers.remove(id) {
+            if let Some(old) = self.remove(*id) {
                 old.conn.close(crate::transport::codes::REPLACED, b"replaced by a new connection");
             }
         }
+        self.joined += 1;
         let id = self.next;
         self.next += 1;
         let Joining { hello, conn, session, control, .. } = joining;
@@ -65,7 +96,15 @@ impl Registry {
     }
 
     pub fn remove(&mut self, id: WorkerId) -> Option<WorkerEntry> {
-        self.workers.remove(&id)
+        let gone = self.workers.remove(&id)?;
+        self.left += 1;
+        self.traffic_of_gone = self.traffic_of_gone.add(Traffic::of(&gone.conn));
+        Some(gone)
+    }
+
+    /// Bytes exchanged with workers since the coordinator started, live connections included.
+    pub fn traffic(&self) -> Traffic {
+        self.workers.values().fold(self.traffic_of_gone, |t, w| t.add(Traffic::of(&w.conn)))
     }
 
     pub fn get(&self, id: WorkerId) -> Option<&WorkerEntry> {
@@ -159,6 +198,7 @@ impl Registry {
             .iter()
             .map(|(id, w)| {
                 let rates = self.slot_rates.get(&w.hello.name).cloned().unwrap_or_default();
+                let traffic = Traffic::of(&w.conn);
                 WorkerView {
                     name: w.hello.name.clone(),
                     address: w.conn.remote_address().to_string(),
@@ -174,6 +214,10 @@ impl Registry {
                     score: (!rates.is_empty()).then(|| rates.iter().sum::<f64>() / 1e9),
                     slot_scores: rates.iter().map(|r| r / 1e9).collect(),
                     quarantined: quarantined(&w.hello.name),
+                    chunks_done: 0,
+                    units_done: 0,
+                    bytes_sent: traffic.sent,
+                    bytes_received: traffic.received,
                 }
             })
             .collect();

@@ -201,6 +201,9 @@ pub async fn rollout(
     } else {
         None
     };
+    for machine in reports.iter().chain(&coordinator) {
+        cluster.side_counts.update_ended(machine.status);
+    }
     let seconds = started.elapsed().as_secs_f64();
     let bytes_sent = sent.bytes.load(Ordering::Relaxed);
     let sending = Duration::from_nanos(sent.nanos.load(Ordering::Relaxed)).as_secs_f64();

@@ -67,6 +67,7 @@ pub async fn handle(
         }
         // Only a member's session carries deliveries, after its hello.
         WorkerOpen::Deliver { .. } => conn.close(codes::PROTOCOL, b"a delivery before a hello"),
+        WorkerOpen::Logs(_) => conn.close(codes::PROTOCOL, b"log lines before a hello"),
     }
 }
 
@@ -328,7 +329,7 @@ async fn serve_member(
         tokio::select! {
             stream = conn.accept_bi() => match stream {
                 Ok((_send, recv)) => {
-                    deliveries.spawn(take_delivery(cluster.clone(), id, name.clone(), recv));
+                    deliveries.spawn(take_stream(cluster.clone(), id, name.clone(), recv));
                 }
                 // Closed: the branch above ends the session.
                 Err(_) => {
@@ -372,9 +373,9 @@ async fn serve_member(
     let _ = cluster.call(move |s, now| s.unregister(now, id)).await;
 }
 
-/// Reads one delivered chunk result and hands it to the job table, which counts it if its
-/// chunk still waits for one. Anything else on the stream loses the stream.
-async fn take_delivery(
+/// Reads one stream a member opened: a delivered chunk result, or a batch of its log lines.
+/// Anything else loses the stream.
+async fn take_stream(
     cluster: Cluster,
     worker: crate::scheduler::WorkerId,
     name: String,
@@ -382,16 +383,52 @@ async fn take_delivery(
 ) {
     let mut reader = MessageReader::new(recv);
     let message = tokio::time::timeout(FIRST_MESSAGE_TIMEOUT, reader.recv::<WorkerOpen>()).await;
-    let Ok(Ok(Some(WorkerOpen::Deliver { request, output }))) = message else {
-        let _ = reader.get_mut().stop(codes::PROTOCOL);
+    match message {
+        Ok(Ok(Some(WorkerOpen::Deliver { request, output }))) => {
+            take_delivery(cluster, worker, &name, request, output).await
+        }
+        Ok(Ok(Some(WorkerOpen::Logs(lines)))) => take_logs(&cluster, &name, lines),
+        _ => {
+            let _ = reader.get_mut().stop(codes::PROTOCOL);
+        }
+    }
+}
+
+/// Keeps a worker's log lines, if they are lines a worker sends; a bad batch is dropped
+/// whole and counted.
+fn take_logs(cluster: &Cluster, name: &str, lines: Vec<proto::logs::LogLine>) {
+    use std::sync::atomic::Ordering::Relaxed;
+    let counts = &cluster.side_counts;
+    if let Err(why) = proto::logs::check_batch(&lines) {
+        counts.log_lines_refused.fetch_add(lines.len() as u64, Relaxed);
+        if let Some(held_back) = cluster.refusals_to_log() {
+            tracing::warn!(
+                "dropped log lines from worker {}: {why}{}",
+                proto::names::shown(name),
+                held_back_note(held_back)
+            );
+        }
         return;
-    };
+    }
+    counts.log_lines_received.fetch_add(lines.len() as u64, Relaxed);
+    cluster.logs.lock().unwrap_or_else(|p| p.into_inner()).add(Some(name), lines);
+}
+
+/// Hands a delivered chunk result to the job table, which counts it if its chunk still waits
+/// for one.
+async fn take_delivery(
+    cluster: Cluster,
+    worker: crate::scheduler::WorkerId,
+    name: &str,
+    request: proto::wire::ChunkRequest,
+    output: proto::wire::ChunkOutput,
+) {
     let (job, chunk) = (request.job, request.chunk);
     let counted = cluster
         .call(move |s, now| s.jobs.chunk_delivered(now, worker, &request, output))
         .await
         .unwrap_or(false);
-    let name = proto::names::shown(&name);
+    let name = proto::names::shown(name);
     if counted {
         tracing::info!("worker {name} delivered chunk {chunk} of job {job}, held through a lost connection: counted");
     } else {
@@ -438,6 +475,7 @@ mod tests {
             retention: Default::default(),
             journal_reset: false,
             file_store: crate::cache::DEFAULT_LIMIT,
+            http: None,
         };
         let running = coordinator::start(config, shutdown.clone()).await.unwrap();
         (dir, shutdown, running)

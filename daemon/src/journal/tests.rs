@@ -24,6 +24,9 @@ fn ended_view(id: u64, state: JobState) -> Box<JobView> {
         chunks_verified: 0,
         result: None,
         error: None,
+        workers: vec![],
+        ended_unix_ms: None,
+        summary: None,
     })
 }
 

@@ -33,6 +33,21 @@ use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 
 const HELLO_TIMEOUT: Duration = Duration::from_secs(10);
+/// How often gathered log lines are sent to the coordinator.
+const LOG_BATCH_EVERY: Duration = Duration::from_secs(1);
+
+/// Sends a batch of log lines on a stream of its own; a batch that cannot be sent within a
+/// few seconds is dropped (the worker's own log keeps every line).
+async fn send_logs(conn: quinn::Connection, lines: Vec<proto::logs::LogLine>) {
+    let sent = async {
+        let (send, _recv) = conn.open_bi().await?;
+        let mut writer = MessageWriter::new(send);
+        writer.send(&WorkerOpen::Logs(lines)).await?;
+        writer.get_mut().finish()?;
+        anyhow::Ok(())
+    };
+    let _ = tokio::time::timeout(Duration::from_secs(5), sent).await;
+}
 
 pub(crate) async fn run(
     endpoint: &Endpoint,
@@ -79,9 +94,19 @@ pub(crate) async fn run(
     };
     deliver(&mut delivering);
     let mut control_open = true;
+    // The log lines this process gathered go to the coordinator about once a second.
+    let mut log_tick = tokio::time::interval(LOG_BATCH_EVERY);
     loop {
         tokio::select! {
             _ = held.added() => deliver(&mut delivering),
+            _ = log_tick.tick() => {
+                let batch = crate::logbook::outbox()
+                    .map(|outbox| outbox.take(proto::logs::MAX_BATCH))
+                    .unwrap_or_default();
+                if !batch.is_empty() {
+                    delivering.spawn(send_logs(conn.clone(), batch));
+                }
+            }
             Some(_) = delivering.join_next() => {}
             _ = shutdown.cancelled() => {
                 conn.close(codes::DONE, b"worker shutting down");

@@ -3,7 +3,9 @@
 //! like a worker, and then, by MODE:
 //! - `hoard`: takes every chunk it is given and never answers (holds the streams open);
 //! - `lie`: answers every chunk at once with a well-formed wrong result (no point inside the
-//!   circle, no factor, no letter, zeros).
+//!   circle, no factor, no letter, zeros);
+//! - `shout`: sends log lines no worker sends (a forged line with a newline and an escape
+//!   sequence, then a batch one line too long), then one honest line, then hoards.
 //!
 //! Usage: hostile-member ADDR TOKEN NAME SLOTS MODE STATE_DIR
 //! Says `welcomed` on stderr once the coordinator has accepted its hello; runs until killed.
@@ -22,10 +24,11 @@ async fn main() -> anyhow::Result<()> {
     let [_, addr, token, name, slots, mode, state_dir] = args.as_slice() else {
         bail!("usage: hostile-member ADDR TOKEN NAME SLOTS MODE STATE_DIR");
     };
-    let lie = match mode.as_str() {
-        "hoard" => false,
-        "lie" => true,
-        other => bail!("unknown mode {other}: hoard or lie"),
+    let (lie, shout) = match mode.as_str() {
+        "hoard" => (false, false),
+        "lie" => (true, false),
+        "shout" => (false, true),
+        other => bail!("unknown mode {other}: hoard, lie or shout"),
     };
     let addr: std::net::SocketAddr = addr.parse()?;
     let config = WorkerConfig {
@@ -64,6 +67,23 @@ async fn main() -> anyhow::Result<()> {
     match control.recv::<Welcome>().await?.context("no welcome")? {
         Welcome::Accepted { .. } => eprintln!("welcomed"),
         Welcome::Refused { reason } => bail!("refused: {reason}"),
+    }
+    if shout {
+        let line = |message: &str| proto::logs::LogLine {
+            unix_ms: 1,
+            level: proto::logs::Level::Info,
+            target: "hostile".into(),
+            message: message.into(),
+        };
+        let forged = vec![line("fine\nERROR coordinator: forged \u{1b}[2J")];
+        let too_many = vec![line("many"); proto::logs::MAX_BATCH + 1];
+        for batch in [forged, too_many, vec![line("an honest line from a shouting member")]] {
+            let (send, _recv) = conn.open_bi().await?;
+            let mut writer = MessageWriter::new(send);
+            writer.send(&WorkerOpen::Logs(batch)).await?;
+            writer.get_mut().finish()?;
+        }
+        eprintln!("shouted");
     }
     let mut hoard = vec![];
     loop {

@@ -17,6 +17,9 @@ mod cluster;
 /// `marmotctl run cmd`: users' commands over inputs, with files, output, failures and
 /// cancellation, on real processes.
 mod commands;
+/// The dashboard: its live feed, `/metrics`, who may see it, `marmotctl dashboard`, `logs`,
+/// `top`.
+mod dashboard;
 /// `marmotd demo`, the README's first command, through the control API's client.
 mod demo;
 /// Jobs that outlive the coordinator: kill -9, update --coordinator, a partitioned worker,
