@@ -60,26 +60,39 @@ async fn live(
     }
 }
 
-/// Each worker's units per second, from the change of its count between two pictures.
+/// How far back a rate looks: chunks end in steps, so a rate between two pictures half a
+/// second apart would jump between nothing and a burst.
+const RATE_WINDOW: Duration = Duration::from_secs(5);
+
+/// Each worker's units per second over the last [`RATE_WINDOW`], from its counts.
 #[derive(Default)]
 struct Rates {
-    last: HashMap<String, (u64, Instant)>,
+    /// Each worker's counts, oldest first, reaching back at most one window.
+    counts: HashMap<String, std::collections::VecDeque<(Instant, u64)>>,
     per_second: HashMap<String, f64>,
 }
 
 impl Rates {
     fn update(&mut self, overview: &Overview, now: Instant) {
         for w in &overview.workers {
-            if let Some(&(units, at)) = self.last.get(&w.name) {
-                let seconds = now.saturating_duration_since(at).as_secs_f64();
-                if seconds > 0.0 {
-                    let rate = w.units_done.saturating_sub(units) as f64 / seconds;
-                    self.per_second.insert(w.name.clone(), rate);
-                }
+            let counts = self.counts.entry(w.name.clone()).or_default();
+            // A restarted coordinator counts from zero again.
+            if counts.back().is_some_and(|&(_, units)| w.units_done < units) {
+                counts.clear();
             }
-            self.last.insert(w.name.clone(), (w.units_done, now));
+            counts.push_back((now, w.units_done));
+            while counts.len() > 2 && now.saturating_duration_since(counts[1].0) >= RATE_WINDOW {
+                counts.pop_front();
+            }
+            let (since, units) = counts[0];
+            let seconds = now.saturating_duration_since(since).as_secs_f64();
+            if seconds > 0.0 {
+                let rate = (w.units_done - units) as f64 / seconds;
+                self.per_second.insert(w.name.clone(), rate);
+            }
         }
-        self.last.retain(|name, _| overview.workers.iter().any(|w| &w.name == name));
+        self.counts.retain(|name, _| overview.workers.iter().any(|w| &w.name == name));
+        self.per_second.retain(|name, _| self.counts.contains_key(name));
     }
 }
 
@@ -279,12 +292,28 @@ mod tests {
     }
 
     #[test]
+    fn a_rate_looks_back_a_window_and_starts_again_after_a_restart() {
+        let mut overview = overview();
+        let mut rates = Rates::default();
+        let t0 = Instant::now();
+        for (s, units) in [(0, 0), (1, 0), (2, 5000), (3, 5000), (7, 9000)] {
+            overview.workers[0].units_done = units;
+            rates.update(&overview, t0 + Duration::from_secs(s));
+        }
+        // At 7 s the window reaches back to the count at 2 s: 4000 units in 5 s.
+        assert_eq!(rates.per_second["attic"], 800.0);
+        overview.workers[0].units_done = 100;
+        rates.update(&overview, t0 + Duration::from_secs(8));
+        assert_eq!(rates.counts["attic"].len(), 1, "counts from zero again");
+    }
+
+    #[test]
     fn a_worker_gone_loses_its_rate() {
         let overview = overview();
         let mut rates = Rates::default();
         rates.update(&overview, Instant::now());
         let gone = Overview { workers: vec![], ..overview };
         rates.update(&gone, Instant::now());
-        assert!(rates.last.is_empty());
+        assert!(rates.counts.is_empty() && rates.per_second.is_empty());
     }
 }

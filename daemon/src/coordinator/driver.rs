@@ -35,8 +35,6 @@ const REFUSALS_LOGGED: u32 = 10;
 const REFUSAL_WINDOW: Duration = Duration::from_secs(10);
 /// Calls waiting for the driver, at most; callers wait for room beyond.
 const QUEUE: usize = 1024;
-/// Ended jobs the dashboard shows.
-const RECENT_JOBS: usize = 20;
 /// Lines of the coordinator's log the dashboard shows.
 const EVENTS: usize = 50;
 /// How often time passes for the scheduler (stragglers, abandoned series).
@@ -383,16 +381,14 @@ impl Cluster {
         }
     }
 
-    /// Everything the dashboard shows: running jobs and the [`RECENT_JOBS`] last ended ones,
-    /// newest first, and the last [`EVENTS`] lines of the coordinator's log.
+    /// Everything the dashboard shows: the jobs [`super::dashboard::shown_jobs`] picks, and the
+    /// last [`EVENTS`] lines of the coordinator's log.
     pub async fn overview(&self) -> Result<proto::api::Overview, ClusterError> {
         let status = self.status_maker();
-        let (status, workers, mut jobs, mut counters) = self
+        let (status, workers, jobs, mut counters) = self
             .call(move |s, now| (status(s), s.workers(now), s.jobs.list(now), s.counters()))
             .await?;
-        jobs.sort_by_key(|j| (j.state.is_finished(), std::cmp::Reverse(j.id)));
-        let running = jobs.iter().filter(|j| !j.state.is_finished()).count();
-        jobs.truncate(running + RECENT_JOBS);
+        let jobs = super::dashboard::shown_jobs(jobs);
         self.side_counts.fill(&mut counters);
         let events = self.logs.lock().unwrap_or_else(|p| p.into_inner()).events(EVENTS);
         Ok(proto::api::Overview { status, workers, jobs, counters, events })

@@ -276,6 +276,7 @@ impl Jobs {
         let at = now.saturating_duration_since(self.epoch);
         let actions = self.scheduler.handle(at, Event::JobSubmitted { job: id, shape });
         self.phase_started(id);
+        self.changes.send_replace(());
         self.carry_out(at, now, actions.into());
     }
 
@@ -561,7 +562,14 @@ impl Jobs {
     /// Feeds one event to the scheduler and carries out its actions.
     fn apply(&mut self, now: Instant, event: Event<ChunkOutput>) {
         let at = now.saturating_duration_since(self.epoch);
+        // Time passing, or a round trip moving, that changed nothing else is no news: those
+        // waiting on a change (the dashboard's feed, a rollout) are not woken for it ten times
+        // a second.
+        let quiet = matches!(event, Event::Tick | Event::WorkerRtt { .. });
         let actions = self.scheduler.handle(at, event);
+        if !(quiet && actions.is_empty()) {
+            self.changes.send_replace(());
+        }
         self.carry_out(at, now, actions.into());
     }
 
@@ -573,7 +581,6 @@ impl Jobs {
         now: Instant,
         mut actions: VecDeque<Action<ChunkOutput>>,
     ) {
-        self.changes.send_replace(());
         while let Some(action) = actions.pop_front() {
             match action {
                 Action::Assign { assignment, worker, job, chunk, start, end, attempt } => {

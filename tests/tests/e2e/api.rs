@@ -45,6 +45,13 @@ fn the_readmes_curl_examples_work_as_written() {
             .expect("curl (the tests need it: apt-get install curl)");
         let stdout = String::from_utf8_lossy(&out.stdout);
         assert!(out.status.success(), "{example}: {}", String::from_utf8_lossy(&out.stderr));
+        if example.contains("/metrics") {
+            // Prometheus' text, not JSON.
+            let lines = stdout.lines().map(|l| Ok(l.to_string()));
+            let scrape = prometheus_parse::Scrape::parse(lines).expect("Prometheus text");
+            assert!(scrape.samples.iter().any(|s| s.metric == "marmot_workers_connected"));
+            continue;
+        }
         let answer: Value = serde_json::from_str(&stdout)
             .unwrap_or_else(|e| panic!("{example} answered no JSON ({e}): {stdout}"));
         assert!(answer.get("error").is_none_or(Value::is_null), "{example} failed: {answer}");

@@ -12,6 +12,9 @@ mod util;
 
 /// The control API as scripts use it: the README's curl examples, JSON errors.
 mod api;
+/// The dashboard's page in a real Chromium (the browser lab: `--features browser`).
+#[cfg(feature = "browser")]
+mod browser;
 /// Joining, trust and refusals, restarts.
 mod cluster;
 /// `marmotctl run cmd`: users' commands over inputs, with files, output, failures and

@@ -194,4 +194,27 @@ mod tests {
             assert!(text.lines().any(|l| l == line), "no line {line:?} in\n{text}");
         }
     }
+
+    #[test]
+    fn the_grafana_dashboard_asks_only_for_series_that_exist() {
+        let text = render(&overview());
+        let grafana: serde_json::Value =
+            serde_json::from_str(include_str!("grafana.json")).unwrap();
+        let mut asked = 0;
+        for panel in grafana["panels"].as_array().unwrap() {
+            for target in panel["targets"].as_array().unwrap() {
+                let expr = target["expr"].as_str().unwrap();
+                for word in expr.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_')) {
+                    if word.starts_with("marmot_") {
+                        asked += 1;
+                        let exists = text.lines().any(|l| {
+                            l.strip_prefix(word).is_some_and(|rest| rest.starts_with([' ', '{']))
+                        });
+                        assert!(exists, "{word} (in {expr}) is not served");
+                    }
+                }
+            }
+        }
+        assert!(asked > 10);
+    }
 }

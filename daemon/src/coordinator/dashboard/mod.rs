@@ -24,7 +24,7 @@ use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{delete, get};
 use axum::{Json, Router};
 use futures_util::Stream;
-use proto::api::{routes, LogsReply, Overview};
+use proto::api::{routes, JobView, LogsReply, Overview};
 use serde::Deserialize;
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -37,6 +37,20 @@ pub const PAGE: &str = include_str!("page.html");
 pub const MIN_GAP: Duration = Duration::from_millis(100);
 /// The most time between two overviews sent to one page.
 pub const HEARTBEAT: Duration = Duration::from_secs(1);
+
+/// Running jobs the dashboard shows at most (`--max-jobs` may allow thousands), and ended ones.
+pub const RUNNING_JOBS: usize = 50;
+pub const RECENT_JOBS: usize = 20;
+
+/// The jobs an overview shows: the newest [`RUNNING_JOBS`] running ones, then the newest
+/// [`RECENT_JOBS`] ended ones.
+pub fn shown_jobs(mut jobs: Vec<JobView>) -> Vec<JobView> {
+    jobs.sort_by_key(|j| (j.state.is_finished(), std::cmp::Reverse(j.id)));
+    let running = jobs.iter().filter(|j| !j.state.is_finished()).count();
+    jobs.truncate(running + RECENT_JOBS);
+    jobs.drain(running.min(RUNNING_JOBS)..running);
+    jobs
+}
 
 /// What the dashboard's handlers need: the coordinator, and the token that ends live feeds
 /// when the API stops (a feed never ends by itself, and shutdown waits for requests).
@@ -175,4 +189,34 @@ async fn check_access(State(http): State<Http>, request: Request, next: Next) ->
         }
     }
     next.run(request).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proto::api::JobState;
+
+    fn job(id: u64, state: JobState) -> JobView {
+        let mut view: JobView = serde_json::from_value(serde_json::json!({
+            "id": id, "task": "pi", "spec": {"pi": {"samples": 1, "seed": 0}}, "state": "running",
+            "chunks_done": 0, "chunks_total": 1, "units_done": 0, "units_total": 1,
+            "elapsed_seconds": 0.0, "chunks_rerun": 0, "result": null, "error": null
+        }))
+        .unwrap();
+        view.state = state;
+        view
+    }
+
+    #[test]
+    fn an_overview_shows_the_newest_running_jobs_then_the_newest_ended() {
+        let mut jobs: Vec<JobView> = (1..=100).map(|id| job(id, JobState::Running)).collect();
+        jobs.extend((101..=150).map(|id| job(id, JobState::Done)));
+        let shown: Vec<u64> = shown_jobs(jobs).iter().map(|j| j.id).collect();
+        let running: Vec<u64> = (51..=100).rev().collect();
+        let ended: Vec<u64> = (131..=150).rev().collect();
+        assert_eq!(shown, [running, ended].concat());
+        let few = vec![job(3, JobState::Failed), job(1, JobState::Running), job(2, JobState::Done)];
+        let shown: Vec<u64> = shown_jobs(few).iter().map(|j| j.id).collect();
+        assert_eq!(shown, [1, 3, 2]);
+    }
 }

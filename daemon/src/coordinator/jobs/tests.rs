@@ -405,4 +405,24 @@ fn shares_count_each_workers_chunks_and_units() {
     assert!(r.workers.iter().all(|w| w.chunks > 0 && w.units > 0), "{:?}", r.workers);
 }
 
+#[test]
+fn time_passing_with_nothing_to_do_is_not_announced_and_every_change_is() {
+    let mut sim = Sim::new(1, 0.0);
+    let mut changes = sim.jobs.subscribe_changes();
+    changes.mark_unchanged();
+    sim.jobs.tick(sim.now + std::time::Duration::from_millis(100));
+    assert!(!changes.has_changed().unwrap(), "an idle tick wakes nobody");
+    let id = sim
+        .jobs
+        .submit(sim.now, JobSpec::Pi { samples: 50_000, seed: 5 }, None, 1, "test")
+        .unwrap()
+        .id;
+    assert!(changes.has_changed().unwrap(), "a submit is news");
+    changes.mark_unchanged();
+    sim.carry_out();
+    sim.settle();
+    assert!(changes.has_changed().unwrap(), "results are news");
+    assert_eq!(sim.view(id).state, proto::api::JobState::Done);
+}
+
 mod durable;
