@@ -30,7 +30,8 @@
 //! 1. stop accepting connections;
 //! 2. cancel the sessions: each closes its worker's connection with a "shutting down" code and
 //!    reports the worker gone to the driver (its chunk streams are cancelled with it);
-//! 3. stop the control API: no new requests, those in flight (and a rollout) finish;
+//! 3. stop the control API and the `--http` dashboard: no new requests, live feeds end,
+//!    those in flight (and a rollout) finish;
 //! 4. stop the driver: it cancels what chunk streams are left and waits for them, then hands
 //!    the journal its last records and waits for them to be committed;
 //! 5. close the endpoint and wait for its connections to finish closing (quinn bounds that

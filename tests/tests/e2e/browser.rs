@@ -188,6 +188,16 @@ fn the_page_follows_a_busy_cluster_in_chromium() {
          document.getElementById('logs-title').textContent === 'Logs of attic';",
     );
     b.screenshot(&screenshot_path());
+    // On a phone's screen: nothing wider than the screen (no sideways scrolling).
+    b.runtime.block_on(b.client.set_window_size(390, 844)).unwrap();
+    let fits = b.until(
+        "the phone layout",
+        "const root = document.documentElement;
+         return window.innerWidth <= 400 ? root.scrollWidth <= root.clientWidth : null;",
+    );
+    assert_eq!(fits, Value::Bool(true), "the page is wider than a phone's screen");
+    b.screenshot(&screenshot_path().with_file_name("dashboard-phone.png"));
+    b.runtime.block_on(b.client.set_window_size(1280, 1000)).unwrap();
     if std::env::var_os("MARMOT_BLESS").is_some() {
         let readme_copy = Path::new(env!("CARGO_MANIFEST_DIR")).join("dashboard.png");
         std::fs::copy(screenshot_path(), readme_copy).unwrap();
