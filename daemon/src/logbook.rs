@@ -333,6 +333,8 @@ mod tests {
         assert_eq!(texts(&w1), ["a", "b"]);
         let last = book.read(&Query { limit: 2, ..Default::default() });
         assert_eq!(texts(&last), ["c", "d"], "without after: the last ones");
+        let one = book.read(&Query { limit: 1, ..Default::default() });
+        assert_eq!(texts(&one), ["d"]);
         let first = book.read(&Query { after: Some(1), limit: 2, ..Default::default() });
         assert_eq!(texts(&first), ["b", "c"], "after: the first ones after it");
         assert_eq!(first.next, 3);

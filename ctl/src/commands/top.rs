@@ -98,7 +98,8 @@ impl Rates {
 
 /// One picture as plain lines, `width` columns wide.
 fn picture(overview: &Overview, rates: &Rates, width: u16) -> String {
-    let height = 8 + overview.workers.len() + overview.jobs.len() + EVENTS;
+    // The title's line, then each box: its rows, its borders (and a table's header).
+    let height = 1 + (overview.workers.len() + 3) + (overview.jobs.len() + 3) + (EVENTS + 2);
     let backend = TestBackend::new(width, height.min(u16::MAX as usize) as u16);
     let Ok(mut terminal) = Terminal::new(backend) else { return String::new() };
     let _ = terminal.draw(|frame| draw(frame, overview, rates));
@@ -211,9 +212,7 @@ fn jobs_table(jobs: &[JobView]) -> Table<'static> {
                 )
             }
             JobState::Running => "waiting".into(),
-            JobState::Done => {
-                j.result.as_ref().map_or(String::new(), |r| first_line(&r.to_string()))
-            }
+            JobState::Done => j.summary.as_deref().map_or(String::new(), first_line),
             _ => j.error.clone().unwrap_or_default(),
         };
         Row::new(vec![
@@ -245,6 +244,8 @@ fn first_line(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proto::api::{KeptLine, WorkerView};
+    use proto::logs::LogLine;
 
     fn overview() -> Overview {
         serde_json::from_value(serde_json::json!({
@@ -275,6 +276,7 @@ mod tests {
         let mut rates = Rates::default();
         let t0 = Instant::now();
         rates.update(&overview, t0);
+        assert_eq!(rates.per_second.get("attic"), None, "one count is no rate yet");
         let mut later = overview.clone();
         later.workers[0].units_done = 3000;
         rates.update(&later, t0 + Duration::from_secs(2));
@@ -305,6 +307,36 @@ mod tests {
         overview.workers[0].units_done = 100;
         rates.update(&overview, t0 + Duration::from_secs(8));
         assert_eq!(rates.counts["attic"].len(), 1, "counts from zero again");
+    }
+
+    #[test]
+    fn a_big_cluster_fits_whole_in_one_picture() {
+        let mut overview = overview();
+        let worker = overview.workers[0].clone();
+        overview.workers =
+            (0..20).map(|i| WorkerView { name: format!("node{i:02}"), ..worker.clone() }).collect();
+        let job = overview.jobs[0].clone();
+        overview.jobs = (1..=12).map(|id| JobView { id, ..job.clone() }).collect();
+        overview.jobs[0].state = JobState::Done;
+        overview.jobs[0].summary = Some("pi ≈ 3.1415\nthe second line".into());
+        let event = overview.events[0].clone();
+        overview.events = (0..EVENTS as u64)
+            .map(|seq| {
+                let line = LogLine { message: format!("event {seq}"), ..event.line.clone() };
+                KeptLine { seq, line, ..event.clone() }
+            })
+            .collect();
+        let text = picture(&overview, &Rates::default(), ONCE_WIDTH);
+        for i in 0..20 {
+            assert!(text.contains(&format!("node{i:02}")), "node{i:02}: {text}");
+        }
+        for id in 1..=12 {
+            assert!(text.lines().any(|l| l.starts_with(&format!("│{id} "))), "job {id}: {text}");
+        }
+        for seq in 0..EVENTS {
+            assert!(text.contains(&format!("event {seq}")), "event {seq}: {text}");
+        }
+        assert!(text.contains("pi ≈ 3.1415") && !text.contains("the second line"), "{text}");
     }
 
     #[test]

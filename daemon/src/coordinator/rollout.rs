@@ -189,7 +189,9 @@ pub async fn rollout(
                     stopped.get_or_insert_with(|| hello.name.clone());
                 }
             }
-            report(&hello, status, detail, &now_sha)
+            let line = report(&hello, status, detail, &now_sha);
+            log_outcome(&line);
+            line
         })
         .buffer_unordered(parallel)
         .collect()
@@ -201,6 +203,9 @@ pub async fn rollout(
     } else {
         None
     };
+    if let Some(own) = &coordinator {
+        log_outcome(own);
+    }
     for machine in reports.iter().chain(&coordinator) {
         cluster.side_counts.update_ended(machine.status);
     }
@@ -246,6 +251,25 @@ fn load(cluster: &Cluster, shas: &[String]) -> Result<Vec<Arc<Stored>>, ClusterE
         out.push(Arc::new(Stored { info, path }));
     }
     Ok(out)
+}
+
+/// Says in the coordinator's log (and so on the dashboard) how a machine's update went; a
+/// machine already current, or skipped, is no news.
+fn log_outcome(m: &MachineUpdate) {
+    let detail = m.detail.as_deref().unwrap_or("");
+    match m.status {
+        UpdateStatus::Updated => {
+            tracing::info!("worker '{}' updated to marmotd {}", m.name, m.version)
+        }
+        UpdateStatus::Restarting => {
+            tracing::info!("the coordinator restarts on marmotd {}", m.version)
+        }
+        UpdateStatus::RolledBack => {
+            tracing::warn!("worker '{}' rolled back from marmotd {}: {detail}", m.name, m.version)
+        }
+        UpdateStatus::Failed => tracing::warn!("updating worker '{}' failed: {detail}", m.name),
+        UpdateStatus::Current | UpdateStatus::Skipped => {}
+    }
 }
 
 fn report(hello: &Hello, status: UpdateStatus, detail: Option<String>, now: &str) -> MachineUpdate {

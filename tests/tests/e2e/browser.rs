@@ -291,21 +291,7 @@ fn marmotctl_dashboard_shows_the_same_page_in_chromium() {
     let dir = tempfile::tempdir().unwrap();
     let c = Coordinator::start(dir.path());
     let _w = c.workers([("porch", 1)]);
-    let mut child = ctl_command()
-        .arg("--socket")
-        .arg(&c.socket)
-        .arg("dashboard")
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut first = String::new();
-    std::io::BufRead::read_line(
-        &mut std::io::BufReader::new(child.stdout.take().unwrap()),
-        &mut first,
-    )
-    .unwrap();
-    let url = first.trim().strip_prefix("dashboard: ").unwrap().to_string();
+    let (mut child, url) = crate::dashboard::local_dashboard(&c);
     let b = Browser::start(dir.path());
     b.goto(&url);
     b.until("porch", "return document.querySelector('.worker[data-name=\"porch\"]') !== null;");

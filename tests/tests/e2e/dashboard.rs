@@ -229,7 +229,7 @@ fn the_http_dashboard_reads_freely_on_loopback_and_asks_a_token_elsewhere() {
 }
 
 /// `marmotctl dashboard` and what it printed first (its URL).
-fn local_dashboard(c: &Coordinator) -> (Child, String) {
+pub fn local_dashboard(c: &Coordinator) -> (Child, String) {
     let mut child = ctl_command()
         .arg("--socket")
         .arg(&c.socket)

@@ -326,4 +326,13 @@ fn a_rollout_stops_after_the_first_rollback_unless_keep_going() {
     let (ok, report) = update(&c, &["--keep-going", crash.to_str().unwrap()]);
     assert!(!ok, "{report}");
     assert_eq!(statuses(&report), ["rolled_back", "rolled_back"], "{report}");
+
+    // The dashboard's event log says so, and /metrics counts every outcome.
+    let log = String::from_utf8_lossy(&c.ctl(&["logs", "-n", "5000"]).stdout).into_owned();
+    let rollbacks = log.lines().filter(|l| l.contains("rolled back from marmotd")).count();
+    assert_eq!(rollbacks, 3, "{log}");
+    let (_, _, metrics) = api_with(&c.socket, "GET", "/metrics", None, b"");
+    let metrics = String::from_utf8(metrics).unwrap();
+    assert!(metrics.contains("marmot_updates_total{outcome=\"rolled_back\"} 3"), "{metrics}");
+    assert!(metrics.contains("marmot_updates_total{outcome=\"skipped\"} 1"), "{metrics}");
 }

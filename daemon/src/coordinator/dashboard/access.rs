@@ -139,6 +139,16 @@ mod tests {
     }
 
     #[test]
+    fn a_kept_hash_that_is_not_one_counts_as_no_token() {
+        let dir = tempfile::tempdir().unwrap();
+        for garbage in ["abc", &"z".repeat(64)] {
+            std::fs::write(dir.path().join(FILE), garbage).unwrap();
+            let store = TokenStore::open(dir.path());
+            assert_eq!(store.check(Some("abc")), Err(Refusal::NoTokenYet), "{garbage}");
+        }
+    }
+
+    #[test]
     fn loopback_reads_freely_and_everything_else_needs_the_token() {
         assert!(!needs_token(true, &Method::GET));
         assert!(!needs_token(true, &Method::HEAD));

@@ -425,4 +425,47 @@ fn time_passing_with_nothing_to_do_is_not_announced_and_every_change_is() {
     assert_eq!(sim.view(id).state, proto::api::JobState::Done);
 }
 
+#[test]
+fn counters_count_chunks_jobs_and_each_workers_share_since_the_start() {
+    let mut sim = Sim::new(2, 0.0);
+    let pi = |seed| JobSpec::Pi { samples: 50_000, seed };
+    let done = sim.jobs.submit(sim.now, pi(1), None, 2, "test").unwrap().id;
+    sim.carry_out();
+    // One failure: that chunk runs again.
+    sim.answer(0, true);
+    sim.settle();
+    let view = sim.view(done);
+    let cancelled = sim.jobs.submit(sim.now, pi(2), None, 2, "test").unwrap().id;
+    sim.carry_out();
+    let running = sim.in_flight.len() as u64;
+    assert!(running > 0);
+    sim.jobs.cancel(sim.now, cancelled).unwrap();
+    sim.carry_out();
+    let c = sim.jobs.counters();
+    assert_eq!((c.jobs_submitted, c.jobs_done, c.jobs_cancelled, c.jobs_failed), (2, 1, 1, 0));
+    assert_eq!(c.chunks_done, view.chunks_done);
+    assert_eq!(c.chunks_failed, 1);
+    assert_eq!(c.chunks_retried, 1, "the failed chunk's second run");
+    assert_eq!(c.chunks_started, view.chunks_done + 1 + running);
+    assert_eq!(c.chunks_stopped, running, "the cancelled job's chunks in flight");
+    let (w1, w2) = (sim.jobs.done_by("w1"), sim.jobs.done_by("w2"));
+    assert_eq!(w1.0 + w2.0, view.chunks_done);
+    assert_eq!(w1.1 + w2.1, 50_000);
+    assert_eq!(sim.jobs.done_by("nobody"), (0, 0));
+    assert!(view.ended_unix_ms.is_none(), "no wall clock told: no end time made up");
+    assert!(view.summary.as_deref().is_some_and(|s| s.starts_with("pi ≈")), "{view:?}");
+    assert_eq!(view.workers.iter().map(|w| w.units).sum::<u64>(), 50_000);
+}
+
+#[test]
+fn an_ended_jobs_time_is_the_coordinators_clock_once_told() {
+    let (mut jobs, now) = jobs(0.0);
+    jobs.resume(now, 1_000_000, crate::journal::Recovered::default());
+    jobs.worker_joined(now, 1, "w1", 1, true);
+    let id = jobs.submit(now, JobSpec::Pi { samples: 10, seed: 1 }, None, 1, "t").unwrap().id;
+    let later = now + std::time::Duration::from_millis(250);
+    jobs.cancel(later, id).unwrap();
+    assert_eq!(jobs.view(later, id).unwrap().ended_unix_ms, Some(1_000_250));
+}
+
 mod durable;
