@@ -145,11 +145,12 @@ pub async fn start(config: CoordinatorConfig, process: CancellationToken) -> Res
     let reset_key = authority.reset_key()?;
     let endpoint = transport::server_endpoint(config.listen, tls, config.dead_after, &reset_key)?;
     let local_addr = endpoint.local_addr()?;
-    let listener = socket::bind(&config.socket, config.socket_group.as_deref())?;
+    // Before the socket: a port that is taken leaves no socket file behind.
     let http = match config.http {
         Some(addr) => Some(dashboard::bind(addr).await?),
         None => None,
     };
+    let listener = socket::bind(&config.socket, config.socket_group.as_deref())?;
     let scheduler =
         scheduler::Config { straggler_factor: config.straggler_factor, ..Default::default() };
     let binary_sha256 = update::binary::own_sha256().await?;

@@ -345,3 +345,23 @@ fn top_once_prints_the_clusters_picture() {
     assert!(job.contains("done") && job.contains("100%") && job.contains("pi ≈ 3.14"), "{job}");
     assert!(text.contains("worker 't1' connected"), "the events: {text}");
 }
+
+#[test]
+fn an_http_address_taken_or_not_one_is_one_clear_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let taken = taken.local_addr().unwrap().to_string();
+    let coordinator = |http: &str| {
+        let mut cmd = std::process::Command::new(bin("marmotd"));
+        cmd.args(["coordinator", "--listen", "127.0.0.1:0", "--http", http, "--state-dir"]);
+        cmd.arg(dir.path().join("state")).arg("--socket").arg(dir.path().join("c.sock"));
+        cmd.env("RUST_LOG", "off");
+        output_within(cmd, Duration::from_secs(20))
+    };
+    let out = coordinator(&taken);
+    one_line_error(&out, &format!("--http {taken}: cannot listen there"));
+    assert_eq!(out.status.code(), Some(78), "not for systemd to retry");
+    assert!(!dir.path().join("c.sock").exists(), "nothing left behind");
+    let out = coordinator("localhost:80");
+    one_line_error(&out, "is not a port or an IP:PORT");
+}

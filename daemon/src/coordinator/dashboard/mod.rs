@@ -141,7 +141,7 @@ async fn overview_stream(
     Ok(Sse::new(events).keep_alive(KeepAlive::default()))
 }
 
-/// Binds `--http`'s address; `PORT` alone means loopback.
+/// Binds `--http`'s address (the flag's parser made `PORT` alone loopback), failing in words.
 pub async fn bind(addr: SocketAddr) -> anyhow::Result<tokio::net::TcpListener> {
     tokio::net::TcpListener::bind(addr).await.map_err(|e| {
         crate::fatal::ConfigError::error(format!(
