@@ -33,6 +33,10 @@ fuzz_target!(|data: &[u8]| {
             let ChunkRequest { task, start, end, .. } = &request;
             let _ = marmotd::tasks::check_output(task, *start, *end, &output);
         }
+        // A member's log lines, as the coordinator checks them before keeping them.
+        Some(WorkerOpen::Logs(lines)) => {
+            let _ = proto::logs::check_batch(&lines);
+        }
         None => {}
     }
     round_trip::<JoinReply>(data);
