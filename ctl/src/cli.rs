@@ -156,8 +156,8 @@ pub enum Command {
         /// Keep printing lines as they come (Ctrl-C stops).
         #[arg(short, long)]
         follow: bool,
-        /// Only lines logged within this long, e.g. 10m.
-        #[arg(long, value_parser = parse_duration)]
+        /// Only lines logged within this long, e.g. 10m or 2h.
+        #[arg(long, value_parser = parse_age)]
         since: Option<Duration>,
         /// At most this many of the latest lines (before following).
         #[arg(short = 'n', long, default_value_t = 100, value_parser = clap::value_parser!(u64).range(1..=5000))]
@@ -477,6 +477,15 @@ fn parse_plot_path(s: &str) -> Result<PathBuf, String> {
     Ok(path)
 }
 
+/// How far back to look (`logs --since`): any duration from 1 ms to 10 years.
+fn parse_age(s: &str) -> Result<Duration, String> {
+    let d = humantime::parse_duration(s).map_err(|e| format!("{e}: write it like 10m or 2h"))?;
+    if d.is_zero() || d > Duration::from_secs(10 * 365 * 86_400) {
+        return Err("must be between 1ms and 10 years".into());
+    }
+    Ok(d)
+}
+
 fn parse_duration(s: &str) -> Result<Duration, String> {
     let d = humantime::parse_duration(s).map_err(|e| format!("{e}: write it like 2s or 500ms"))?;
     if d.is_zero() || d > Duration::from_secs(300) {
@@ -567,5 +576,16 @@ mod tests {
         for s in ["340282366920938463463374607431768211456", "-1", "1e5", "", "x"] {
             assert!(parse_u128(s).is_err(), "{s}");
         }
+    }
+
+    #[test]
+    fn logs_since_takes_hours_and_days_not_only_a_timeout() {
+        use std::time::Duration;
+        assert_eq!(super::parse_age("10m"), Ok(Duration::from_secs(600)));
+        assert_eq!(super::parse_age("2h"), Ok(Duration::from_secs(7200)));
+        assert_eq!(super::parse_age("3days"), Ok(Duration::from_secs(3 * 86_400)));
+        assert!(super::parse_age("0s").unwrap_err().contains("between 1ms and 10 years"));
+        assert!(super::parse_age("11years").is_err());
+        assert!(super::parse_age("soon").unwrap_err().contains("10m or 2h"));
     }
 }

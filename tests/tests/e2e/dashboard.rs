@@ -305,6 +305,13 @@ fn logs_follow_prints_a_line_a_worker_logged_after_it_started() {
     assert!(only.status.success() && text.lines().all(|l| l.contains(" l2: ")), "{text}");
     let all = String::from_utf8_lossy(&c.ctl(&["logs", "-n", "5000"]).stdout).into_owned();
     assert!(all.contains("coordinator: worker 'l2' connected"), "{all}");
+    // --since: an hour back has l1's connection; a millisecond back, long after it, does not.
+    let hour = c.ctl(&["logs", "--since", "1h"]);
+    let err = String::from_utf8_lossy(&hour.stderr).into_owned();
+    let hour = String::from_utf8_lossy(&hour.stdout).into_owned();
+    assert!(hour.contains("l1: connected to the coordinator"), "{hour} {err}");
+    let now = String::from_utf8_lossy(&c.ctl(&["logs", "--since", "1ms"]).stdout).into_owned();
+    assert!(!now.contains("l1: connected to the coordinator"), "{now}");
     let bad = c.ctl(&["logs", "no such"]);
     one_line_error(&bad, "is not a worker name");
 }

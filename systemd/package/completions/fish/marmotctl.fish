@@ -170,7 +170,7 @@ complete -c marmotctl -n "__fish_marmotctl_using_subcommand dashboard-token" -l 
 complete -c marmotctl -n "__fish_marmotctl_using_subcommand dashboard-token" -l rotate -d 'Make a new one in place of the old, which stops working at once'
 complete -c marmotctl -n "__fish_marmotctl_using_subcommand dashboard-token" -l json -d 'Print one JSON document instead of human output (errors too: {"error": ...})'
 complete -c marmotctl -n "__fish_marmotctl_using_subcommand dashboard-token" -s h -l help -d 'Print help'
-complete -c marmotctl -n "__fish_marmotctl_using_subcommand logs" -l since -d 'Only lines logged within this long, e.g. 10m' -r
+complete -c marmotctl -n "__fish_marmotctl_using_subcommand logs" -l since -d 'Only lines logged within this long, e.g. 10m or 2h' -r
 complete -c marmotctl -n "__fish_marmotctl_using_subcommand logs" -s n -l lines -d 'At most this many of the latest lines (before following)' -r
 complete -c marmotctl -n "__fish_marmotctl_using_subcommand logs" -l socket -d 'The coordinator\'s control socket [default: /run/marmot/marmotd.sock as root, else $XDG_RUNTIME_DIR/marmot/marmotd.sock]' -r -F
 complete -c marmotctl -n "__fish_marmotctl_using_subcommand logs" -s f -l follow -d 'Keep printing lines as they come (Ctrl-C stops)'
