@@ -10,13 +10,15 @@ use super::admission::Ticket;
 use super::driver::Cluster;
 use super::registry::Joining;
 use super::renewal;
+use crate::logging::Throttle;
 use crate::transport::codes;
 use certs::authority::IssueError;
 use proto::wire::{Abilities, Control, Hello, JoinReply, JoinRequest, Welcome, WorkerOpen};
 use proto::{MessageReader, MessageWriter};
 use quinn::{RecvStream, SendStream};
 use std::net::SocketAddr;
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
@@ -325,11 +327,14 @@ async fn serve_member(
     let mut renewal_tried = false;
     // Results the worker held through a lost connection, delivered now: owned by this session.
     let mut deliveries = tokio::task::JoinSet::new();
+    // Log batches this member may send: an honest worker sends one a second at most.
+    let log_batches = Arc::new(Mutex::new(Throttle::new(LOG_BATCHES, LOG_WINDOW)));
     loop {
         tokio::select! {
             stream = conn.accept_bi() => match stream {
                 Ok((_send, recv)) => {
-                    deliveries.spawn(take_stream(cluster.clone(), id, name.clone(), recv));
+                    let batches = log_batches.clone();
+                    deliveries.spawn(take_stream(cluster.clone(), id, name.clone(), batches, recv));
                 }
                 // Closed: the branch above ends the session.
                 Err(_) => {
@@ -379,6 +384,7 @@ async fn take_stream(
     cluster: Cluster,
     worker: crate::scheduler::WorkerId,
     name: String,
+    log_batches: Arc<Mutex<Throttle>>,
     recv: RecvStream,
 ) {
     let mut reader = MessageReader::new(recv);
@@ -387,12 +393,28 @@ async fn take_stream(
         Ok(Ok(Some(WorkerOpen::Deliver { request, output }))) => {
             take_delivery(cluster, worker, &name, request, output).await
         }
-        Ok(Ok(Some(WorkerOpen::Logs(lines)))) => take_logs(&cluster, &name, lines),
+        Ok(Ok(Some(WorkerOpen::Logs(lines)))) => {
+            let allowed =
+                log_batches.lock().unwrap_or_else(|p| p.into_inner()).allow(Instant::now());
+            match allowed {
+                Some(_) => take_logs(&cluster, &name, lines),
+                // Faster than any worker sends: dropped and counted, not kept.
+                None => {
+                    let refused = &cluster.side_counts.log_lines_refused;
+                    refused.fetch_add(lines.len() as u64, std::sync::atomic::Ordering::Relaxed);
+                }
+            }
+        }
         _ => {
             let _ = reader.get_mut().stop(codes::PROTOCOL);
         }
     }
 }
+
+/// Log batches a member may send per [`LOG_WINDOW`] (a worker sends one a second at most);
+/// more are dropped and counted as refused lines.
+const LOG_BATCHES: u32 = 30;
+const LOG_WINDOW: Duration = Duration::from_secs(10);
 
 /// Keeps a worker's log lines, if they are lines a worker sends; a bad batch is dropped
 /// whole and counted.

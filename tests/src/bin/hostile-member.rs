@@ -5,7 +5,8 @@
 //! - `lie`: answers every chunk at once with a well-formed wrong result (no point inside the
 //!   circle, no factor, no letter, zeros);
 //! - `shout`: sends log lines no worker sends (a forged line with a newline and an escape
-//!   sequence, then a batch one line too long), then one honest line, then hoards.
+//!   sequence, then a batch one line too long), then one honest line, then 60 more batches
+//!   at once (a worker sends one a second), then hoards.
 //!
 //! Usage: hostile-member ADDR TOKEN NAME SLOTS MODE STATE_DIR
 //! Says `welcomed` on stderr once the coordinator has accepted its hello; runs until killed.
@@ -77,7 +78,11 @@ async fn main() -> anyhow::Result<()> {
         };
         let forged = vec![line("fine\nERROR coordinator: forged \u{1b}[2J")];
         let too_many = vec![line("many"); proto::logs::MAX_BATCH + 1];
-        for batch in [forged, too_many, vec![line("an honest line from a shouting member")]] {
+        // Then far more batches than a worker sends (one a second): the coordinator keeps
+        // only as many as it lets a member send in its window.
+        let flood = (0..60).map(|i| vec![line(&format!("flood {i}"))]);
+        let honest = vec![line("an honest line from a shouting member")];
+        for batch in [forged, too_many, honest].into_iter().chain(flood) {
             let (send, _recv) = conn.open_bi().await?;
             let mut writer = MessageWriter::new(send);
             writer.send(&WorkerOpen::Logs(batch)).await?;
