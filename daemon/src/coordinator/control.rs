@@ -67,7 +67,7 @@ pub fn router(cluster: Cluster, tasks: TaskTracker, stop: CancellationToken) -> 
             Failure(StatusCode::NOT_FOUND, "no such route: the API lives under /v1/".into())
         })
         .layer(axum::middleware::from_fn(errors_as_json))
-        .with_state(Api { feed: Feed { cluster: cluster.clone(), stop }, cluster, tasks })
+        .with_state(Api { cluster, tasks, stop })
 }
 
 /// What the handlers share: the coordinator, and the tracker of tasks that must outlive a
@@ -76,12 +76,13 @@ pub fn router(cluster: Cluster, tasks: TaskTracker, stop: CancellationToken) -> 
 struct Api {
     cluster: Cluster,
     tasks: TaskTracker,
-    feed: Feed,
+    /// Cancelled when the API stops: it ends the dashboard's live feeds.
+    stop: CancellationToken,
 }
 
 impl FromRef<Api> for Feed {
     fn from_ref(api: &Api) -> Feed {
-        api.feed.clone()
+        Feed { cluster: api.cluster.clone(), stop: api.stop.clone() }
     }
 }
 
