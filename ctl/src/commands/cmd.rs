@@ -4,8 +4,8 @@
 //! takes the units' output delivery by delivery and writes it out: stdout and stderr whole
 //! per unit, results unpacked under `--results DIR/<n>/`, a joblog line per unit.
 //!
-//! Memory stays at one piece of output (4 MiB at most) whatever the units print: pieces are
-//! written out as they come, and a unit's results go through a file.
+//! Memory stays at a few pieces of output (4 MiB each at most) whatever the units print:
+//! pieces are written out as they come, and a unit's results are unpacked as they arrive.
 
 use crate::cli::CmdArgs;
 use crate::follow::Interrupt;
@@ -260,8 +260,8 @@ struct Writer {
     inputs: Vec<String>,
     results: Option<PathBuf>,
     joblog: Option<BufWriter<File>>,
-    /// The unit being written, and its results file while it arrives.
-    unit: Option<(UnitReport, Option<File>)>,
+    /// The unit being written, and its results while they are unpacked.
+    unit: Option<(UnitReport, Option<Unpacking>)>,
     stdout: std::io::Stdout,
     stderr: std::io::Stderr,
 }
@@ -282,41 +282,43 @@ impl Writer {
     fn write(&mut self, event: Event<'_>) -> std::io::Result<()> {
         match event {
             Event::Unit(report) => {
-                let tar = match (&self.results, report.results) {
-                    (Some(dir), 1..) => Some(File::create(self.tar_path(dir, &report))?),
+                let unpacking = match (&self.results, report.results) {
+                    (Some(dir), 1..) => {
+                        let into = dir.join((report.unit + 1).to_string());
+                        std::fs::create_dir_all(&into)?;
+                        Some(Unpacking::into(into))
+                    }
                     _ => None,
                 };
-                self.unit = Some((report, tar));
+                self.unit = Some((report, unpacking));
             }
             Event::Stdout(bytes) => self.stdout.lock().write_all(bytes)?,
             Event::Stderr(bytes) => self.stderr.lock().write_all(bytes)?,
             Event::Results(bytes) => {
-                if let Some((_, Some(tar))) = &mut self.unit {
-                    tar.write_all(bytes)?;
+                if let Some((_, Some(unpacking))) = &mut self.unit {
+                    unpacking.feed(bytes);
                 }
             }
             Event::UnitEnd => {
-                if let Some((report, tar)) = self.unit.take() {
+                if let Some((report, unpacking)) = self.unit.take() {
                     self.stdout.lock().flush()?;
-                    self.unit_ended(&report, tar)?;
+                    self.unit_ended(&report, unpacking)?;
                 }
             }
         }
         Ok(())
     }
 
-    /// Unpacks a unit's results, logs it, and says if it failed.
-    fn unit_ended(&mut self, report: &UnitReport, tar: Option<File>) -> std::io::Result<()> {
+    /// Finishes unpacking a unit's results, logs it, and says if it failed.
+    fn unit_ended(
+        &mut self,
+        report: &UnitReport,
+        unpacking: Option<Unpacking>,
+    ) -> std::io::Result<()> {
         let number = report.unit + 1;
         let input = self.inputs.get(report.unit as usize).map_or("", String::as_str);
-        if let (Some(dir), Some(tar)) = (&self.results, tar) {
-            drop(tar);
-            let tar_path = self.tar_path(dir, report);
-            let into = dir.join(number.to_string());
-            std::fs::create_dir_all(&into)?;
-            let unpacked = File::open(&tar_path).and_then(|f| tar::Archive::new(f).unpack(&into));
-            let _ = std::fs::remove_file(&tar_path);
-            unpacked.map_err(|e| {
+        if let Some(unpacking) = unpacking {
+            unpacking.finish().map_err(|e| {
                 std::io::Error::other(format!("cannot unpack unit {number}'s results: {e}"))
             })?;
         }
@@ -348,16 +350,111 @@ impl Writer {
         Ok(())
     }
 
-    /// Where a unit's results wait before they are unpacked.
-    fn tar_path(&self, dir: &Path, report: &UnitReport) -> PathBuf {
-        dir.join(format!(".unit-{}.tar", report.unit + 1))
-    }
-
     fn finish(&mut self) -> Result<()> {
         self.stdout.lock().flush()?;
         if let Some(log) = &mut self.joblog {
             log.flush().context("cannot write the joblog")?;
         }
         Ok(())
+    }
+}
+
+/// A unit's results being unpacked as they arrive: a thread reads the tar from a bounded
+/// channel of pieces, so neither a copy on disk nor more than [`UNPACK_PIECES`] pieces in
+/// memory.
+struct Unpacking {
+    /// `None` once unpacking has stopped early (it says why when finished).
+    pieces: Option<std::sync::mpsc::SyncSender<Vec<u8>>>,
+    thread: std::thread::JoinHandle<std::io::Result<()>>,
+}
+
+/// How many pieces of results may wait for the unpacking thread.
+const UNPACK_PIECES: usize = 2;
+
+impl Unpacking {
+    fn into(dir: PathBuf) -> Self {
+        let (pieces, taken) = std::sync::mpsc::sync_channel(UNPACK_PIECES);
+        let reader = PieceReader { pieces: taken, piece: vec![], at: 0 };
+        let thread = std::thread::spawn(move || tar::Archive::new(reader).unpack(&dir));
+        Unpacking { pieces: Some(pieces), thread }
+    }
+
+    fn feed(&mut self, bytes: &[u8]) {
+        let stopped = self.pieces.as_ref().is_some_and(|p| p.send(bytes.to_vec()).is_err());
+        if stopped {
+            self.pieces = None;
+        }
+    }
+
+    /// Waits for the unpacking to end: every piece fed was read, or why not.
+    fn finish(mut self) -> std::io::Result<()> {
+        self.pieces = None;
+        self.thread.join().unwrap_or_else(|_| Err(std::io::Error::other("unpacking panicked")))
+    }
+}
+
+/// The bytes of a channel of pieces, as a reader; the end when the channel closes.
+struct PieceReader {
+    pieces: std::sync::mpsc::Receiver<Vec<u8>>,
+    piece: Vec<u8>,
+    at: usize,
+}
+
+impl std::io::Read for PieceReader {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        while self.at == self.piece.len() {
+            match self.pieces.recv() {
+                Ok(piece) => (self.piece, self.at) = (piece, 0),
+                Err(_) => return Ok(0),
+            }
+        }
+        let n = buf.len().min(self.piece.len() - self.at);
+        buf[..n].copy_from_slice(&self.piece[self.at..self.at + n]);
+        self.at += n;
+        Ok(n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tar_of(files: &[(&str, &[u8])]) -> Vec<u8> {
+        let mut tar = tar::Builder::new(vec![]);
+        for (name, bytes) in files {
+            let mut header = tar::Header::new_gnu();
+            header.set_size(bytes.len() as u64);
+            header.set_mode(0o644);
+            tar.append_data(&mut header, name, *bytes).unwrap();
+        }
+        tar.into_inner().unwrap()
+    }
+
+    #[test]
+    fn results_are_unpacked_from_pieces_of_any_size() {
+        let dir = tempfile::tempdir().unwrap();
+        let big = vec![9u8; 100_000];
+        let tar = tar_of(&[("a", b"alpha"), ("sub/b", &big)]);
+        let mut unpacking = Unpacking::into(dir.path().to_path_buf());
+        for piece in tar.chunks(777) {
+            unpacking.feed(piece);
+        }
+        unpacking.finish().unwrap();
+        assert_eq!(std::fs::read(dir.path().join("a")).unwrap(), b"alpha");
+        assert_eq!(std::fs::read(dir.path().join("sub/b")).unwrap(), big);
+    }
+
+    #[test]
+    fn results_that_are_no_tar_are_refused_and_the_rest_let_go() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut unpacking = Unpacking::into(dir.path().to_path_buf());
+        // More pieces than the channel holds: feeding must not block once unpacking stopped.
+        for _ in 0..UNPACK_PIECES + 3 {
+            unpacking.feed(&[b'x'; 1024]);
+        }
+        assert!(unpacking.finish().is_err());
+        let mut cut = Unpacking::into(dir.path().join("cut"));
+        cut.feed(&tar_of(&[("a", &[1u8; 2000])])[..1000]);
+        assert!(cut.finish().is_err(), "results cut short are an error");
     }
 }

@@ -26,6 +26,7 @@ pub mod held;
 pub mod identity;
 pub mod join;
 pub mod pool;
+pub mod results;
 pub mod session;
 pub mod units;
 pub mod update;

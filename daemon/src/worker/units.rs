@@ -9,6 +9,7 @@
 //! the session with nobody to hand their output to, so it is stopped and runs again.
 
 use super::exec::{self, Ending, UnitCommand, UnitDir};
+use super::results::Listing;
 use crate::cache::{FileCache, Pinned};
 use proto::command::{FileRef, UnitEnding, UnitReport};
 use proto::wire::{ChunkData, CmdChunk, CmdMessage, CmdUnit, PIECE};
@@ -82,7 +83,7 @@ pub async fn serve(
 struct Finished {
     dir: UnitDir,
     report: UnitReport,
-    results: Option<PathBuf>,
+    results: Option<Listing>,
 }
 
 /// Runs the chunk's units as a pipeline of three parts on the one stream, so the slot is not
@@ -150,8 +151,8 @@ async fn run(
     // stops waiting on either once sending has stopped. A directory goes back emptied, while
     // the next unit runs.
     let sending = async move {
-        while let Some(unit) = finished_rx.recv().await {
-            let sent = send_unit(writer, &unit).await;
+        while let Some(mut unit) = finished_rx.recv().await {
+            let sent = send_unit(writer, &mut unit).await;
             if let Err(stop) = sent.and_then(|()| unit.dir.reset().map_err(dir_failed)) {
                 cancel.cancel();
                 return Err(stop);
@@ -202,7 +203,7 @@ async fn run_unit(
     dir: &UnitDir,
     units: &Units,
     cancel: &CancellationToken,
-) -> Result<(UnitReport, Option<PathBuf>), Stop> {
+) -> Result<(UnitReport, Option<Listing>), Stop> {
     let pinned = link_files(task, unit, dir, &units.cache)?;
     let command = UnitCommand {
         argv: task.command.expand(&unit.input, unit.unit + 1),
@@ -231,7 +232,7 @@ async fn run_unit(
         )));
     }
     let results = match task.results {
-        true => pack_results(dir).await.map_err(Stop::Failed)?,
+        true => list_results(dir).await.map_err(Stop::Failed)?,
         false => None,
     };
     let size = |path: &Path| std::fs::metadata(path).map_or(0, |m| m.len());
@@ -242,20 +243,23 @@ async fn run_unit(
         duration_ms: ran.duration.as_millis() as u64,
         stdout: size(&dir.stdout()),
         stderr: size(&dir.stderr()),
-        results: results.as_deref().map_or(0, size),
+        results: results.as_ref().map_or(0, |r| r.size),
         worker: String::new(),
     };
     Ok((report, results))
 }
 
 /// A unit's report, then its stdout, stderr and results.
-async fn send_unit(writer: &mut MessageWriter<SendStream>, unit: &Finished) -> Result<(), Stop> {
+async fn send_unit(
+    writer: &mut MessageWriter<SendStream>,
+    unit: &mut Finished,
+) -> Result<(), Stop> {
     let Finished { dir, report, results } = unit;
     writer.send(&CmdMessage::Unit(report.clone())).await?;
     send_file(writer, &dir.stdout(), report.stdout).await?;
     send_file(writer, &dir.stderr(), report.stderr).await?;
-    if let Some(results) = results {
-        send_file(writer, results, report.results).await?;
+    if let Some(results) = results.take() {
+        send_results(writer, results).await?;
     }
     Ok(())
 }
@@ -346,25 +350,73 @@ fn environment(task: &CmdChunk, unit: &CmdUnit, worker: &str) -> Vec<(String, St
     env
 }
 
-/// The unit's `$MARMOT_OUT` as a tar beside it, or `None` if it wrote nothing there.
-async fn pack_results(dir: &UnitDir) -> Result<Option<PathBuf>, String> {
-    let (out, tar_path) = (dir.out(), dir.out().with_extension("tar"));
-    tokio::task::spawn_blocking(move || {
-        let empty = std::fs::read_dir(&out).map_or(true, |mut items| items.next().is_none());
-        if empty {
-            return Ok(None);
+/// What the unit wrote under `$MARMOT_OUT`, or `None` if nothing.
+async fn list_results(dir: &UnitDir) -> Result<Option<Listing>, String> {
+    let out = dir.out();
+    tokio::task::spawn_blocking(move || Listing::of(&out))
+        .await
+        .map_err(|e| e.to_string())?
+        .map_err(|e| format!("cannot pack $MARMOT_OUT: {e}"))
+}
+
+/// Sends the unit's results as [`CmdMessage::Data`] pieces, packed by a blocking task as they
+/// go: at most [`RESULT_PIECES`] packed pieces wait to be sent.
+async fn send_results(
+    writer: &mut MessageWriter<SendStream>,
+    results: Listing,
+) -> Result<(), Stop> {
+    let size = results.size;
+    let (pieces, mut packed) = mpsc::channel(RESULT_PIECES);
+    let packing = tokio::task::spawn_blocking(move || results.pack(Pieces::to(pieces)));
+    let mut sent = 0u64;
+    // Ends when packing has: done, or failed. Stopping here (the coordinator gone) drops
+    // `packed`, and packing fails at its next piece.
+    while let Some(bytes) = packed.recv().await {
+        sent += bytes.len() as u64;
+        writer.send(&CmdMessage::Data(ChunkData { bytes })).await?;
+    }
+    match packing.await.map_err(std::io::Error::other).and_then(|packed| packed) {
+        Ok(()) if sent == size => Ok(()),
+        Ok(()) => Err(Stop::Failed(format!(
+            "$MARMOT_OUT packed to {sent} bytes, not the {size} announced"
+        ))),
+        Err(e) => Err(Stop::Failed(format!("cannot pack $MARMOT_OUT: {e}"))),
+    }
+}
+
+/// How many packed pieces of results may wait to be sent.
+const RESULT_PIECES: usize = 2;
+
+/// Packed bytes, handed on in pieces of [`PIECE`].
+struct Pieces {
+    piece: Vec<u8>,
+    to: mpsc::Sender<Vec<u8>>,
+}
+
+impl Pieces {
+    fn to(to: mpsc::Sender<Vec<u8>>) -> Self {
+        Pieces { piece: Vec::with_capacity(PIECE), to }
+    }
+}
+
+impl std::io::Write for Pieces {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = buf.len().min(PIECE - self.piece.len());
+        self.piece.extend_from_slice(&buf[..n]);
+        if self.piece.len() == PIECE {
+            self.flush()?;
         }
-        let file = std::fs::File::create(&tar_path).map_err(|e| e.to_string())?;
-        let mut tar = tar::Builder::new(std::io::BufWriter::new(file));
-        tar.follow_symlinks(false);
-        tar.append_dir_all(".", &out).map_err(|e| format!("cannot pack $MARMOT_OUT: {e}"))?;
-        tar.into_inner()
-            .and_then(|mut w| std::io::Write::flush(&mut w))
-            .map_err(|e| e.to_string())?;
-        Ok(Some(tar_path))
-    })
-    .await
-    .map_err(|e| e.to_string())?
+        Ok(n)
+    }
+
+    /// Hands on the piece so far, if any.
+    fn flush(&mut self) -> std::io::Result<()> {
+        if self.piece.is_empty() {
+            return Ok(());
+        }
+        let piece = std::mem::replace(&mut self.piece, Vec::with_capacity(PIECE));
+        self.to.blocking_send(piece).map_err(|_| std::io::Error::other("nobody takes them"))
+    }
 }
 
 /// Sends `size` bytes of `path` as [`CmdMessage::Data`] pieces.
