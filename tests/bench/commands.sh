@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # `marmotctl run cmd` side by side with GNU parallel -j2 and xargs -P2 on this machine: `true`
-# over 5,000 inputs; gzip -9 over 200 files of 1-10 MB (marmot's figure counts hashing,
-# uploading, the transfer to the workers and the results coming back); the peak memory of
+# over 5,000 inputs; gzip -9 over 200 files of 1-10 MB, xz -6 over 20 (marmot's figures count
+# hashing, uploading, the transfer to the workers and the results coming back); the peak memory of
 # marmotctl and of the coordinator while 1 GiB of units' output goes through. A coordinator
 # and two 1-slot workers, separate processes, state in a temp dir.
 #
 # Usage: tests/bench/commands.sh BIN_DIR [ROUNDS]   (BIN_DIR holds release marmotd and
-# marmotctl; GNU parallel and python3 must be installed).
+# marmotctl; GNU parallel, xz, bc and python3 must be installed).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 bin=$(realpath "$1")
@@ -28,20 +28,7 @@ for round in $(seq "$rounds"); do
 done
 
 mkdir -p "$dir/files" "$dir/gnu"
-python3 - "$dir/files" <<'EOF'
-import random, sys
-random.seed(7)
-words = [''.join(random.choice('abcdefghijklmnopqrstuvwxyz') for _ in range(random.randint(2, 9))) for _ in range(5000)]
-for i in range(200):
-    size = random.randint(1, 10) << 20
-    lines, n = [], 0
-    while n < size:
-        line = f"{random.randint(0, 10**9)} {' '.join(random.choices(words, k=8))}\n"
-        lines.append(line)
-        n += len(line)
-    with open(f'{sys.argv[1]}/f{i:03}.log', 'w') as f:
-        f.write(''.join(lines)[:size])
-EOF
+python3 tests/bench/make_logs.py "$dir/files"
 echo "gzip input: $(du -sb "$dir/files" | cut -f1) bytes in 200 files"
 # Round 1 is cold (every file hashed, uploaded, and sent to the worker that needs it); later
 # rounds find them in the coordinator's store and, mostly, in the workers' caches.
@@ -54,6 +41,22 @@ for round in $(seq "$rounds"); do
         "$round" "$m" "$p" "$(echo "$m / $p" | bc -l)"
 done
 cmp "$dir/gnu/f007.log.gz" "$dir/results/8/f007.log.gz" && echo "gzip outputs identical"
+
+# A CPU-heavier workload: xz -6 over 20 other files (112 MB, ~30 s on two cores), cold then
+# warm as above. gzip -9 moves 38 MB per CPU second here, xz -6 under 2: the same transfer
+# weighs 20 times less.
+mkdir -p "$dir/xz" "$dir/gnu-xz"
+python3 tests/bench/make_logs.py "$dir/xz" 20 11
+echo "xz input: $(du -sb "$dir/xz" | cut -f1) bytes in 20 files"
+for round in $(seq "$rounds"); do
+    rm -rf "$dir/results-xz" "$dir/gnu-xz"/*
+    m=$(seconds ctl run cmd --input-files "$dir/xz/*" --results "$dir/results-xz" -- \
+        sh -c 'xz -6 -T1 -c {} > "$MARMOT_OUT/{}.xz"')
+    p=$(seconds parallel -j2 "xz -6 -T1 -c {} > $dir/gnu-xz/{/}.xz" ::: "$dir"/xz/*)
+    printf 'xz -6 x20, round %s: marmot %.2f s, GNU parallel %.2f s (marmot/GNU %.3f)\n' \
+        "$round" "$m" "$p" "$(echo "$m / $p" | bc -l)"
+done
+cmp "$dir/gnu-xz/f007.log.xz" "$dir/results-xz/8/f007.log.xz" && echo "xz outputs identical"
 
 # 1 GiB of output: 8 units of 128 MiB to stdout, marmotctl watched for peak resident memory.
 peak() { grep VmHWM "/proc/$1/status" | awk '{print $2}'; }
