@@ -4,8 +4,11 @@
 //!
 //! How long a unit takes is unknown until some have run, and chunk sizes need it (a chunk
 //! of 32 `true`s is 30 ms; of 32 video transcodes, an hour that no other slot can share). So a
-//! job runs in two phases: a *probe* of the first [`PROBE`] units, one per chunk, then the
-//! rest cut for the median time the probe's units took.
+//! job of more than [`SINGLE_UNIT_JOBS`] units runs in two phases: a *probe* of the first
+//! [`PROBE`] units, one per chunk, then the rest cut for the median time the probe's units
+//! took. The rest starts when the whole probe has ended, so a slot can wait up to a probe
+//! unit's time: smaller jobs (where that wait would show) run one unit per chunk throughout,
+//! as GNU parallel does, at a cost of well under a second of dispatching.
 //!
 //! Everything is decided here, sans-IO: retries (a chunk that may still be retried fails on a
 //! failed unit, and the scheduler runs it elsewhere), `--halt` (a verdict per counted chunk),
@@ -26,6 +29,8 @@ use std::path::PathBuf;
 
 /// Units of the first phase, one per chunk, run to learn how long a unit takes.
 pub const PROBE: u64 = 4;
+/// Jobs of at most this many units are one phase of one unit per chunk: no probe.
+pub const SINGLE_UNIT_JOBS: u64 = 256;
 /// The shortest time a unit is taken to need, for sizing chunks: below it, starting a process
 /// is what costs.
 const MIN_UNIT_SECONDS: f64 = 0.000_5;
@@ -67,11 +72,19 @@ impl CmdJob {
         self.spec.inputs.len() as u64
     }
 
+    /// The units of the first phase: the probe, or the whole of a small job.
+    fn probe_units(&self) -> u64 {
+        match self.units() {
+            units if units <= SINGLE_UNIT_JOBS => units,
+            units => PROBE.min(units),
+        }
+    }
+
     /// The job's first unit in the current phase.
     fn first_unit(&self) -> u64 {
         match self.phase {
             Phase::Probe => 0,
-            Phase::Rest { .. } => PROBE.min(self.units()),
+            Phase::Rest { .. } => self.probe_units(),
         }
     }
 }
@@ -83,7 +96,7 @@ impl Job for CmdJob {
 
     fn shape(&self) -> JobShape {
         let (units, units_per_second, max_chunk_units) = match self.phase {
-            Phase::Probe => (PROBE.min(self.units()), 1.0 / MIN_UNIT_SECONDS, 1),
+            Phase::Probe => (self.probe_units(), 1.0 / MIN_UNIT_SECONDS, 1),
             Phase::Rest { units_per_second } => {
                 // A chunk whose failed unit is retried runs again whole: one unit each then.
                 let max = if self.spec.retries > 0 { 1 } else { MAX_CHUNK_UNITS };
@@ -154,7 +167,7 @@ impl Job for CmdJob {
     }
 
     fn next_phase(&mut self) -> bool {
-        if self.phase != Phase::Probe || self.units() <= PROBE || self.halted {
+        if self.phase != Phase::Probe || self.units() == self.probe_units() || self.halted {
             return false;
         }
         self.phase = Phase::Rest { units_per_second: rate(&self.probe_ms) };
@@ -256,7 +269,7 @@ mod tests {
 
     #[test]
     fn a_probe_of_single_units_then_the_rest_cut_for_how_long_they_took() {
-        let mut job = job(spec(100)).unwrap();
+        let mut job = job(spec(1000)).unwrap();
         let shape = job.shape();
         assert_eq!((shape.units, shape.max_chunk_units), (PROBE, 1));
         assert!(!shape.backups && shape.exec && shape.window.is_none());
@@ -273,7 +286,7 @@ mod tests {
         }
         assert!(job.next_phase());
         let shape = job.shape();
-        assert_eq!((shape.units, shape.max_chunk_units), (100 - PROBE, MAX_CHUNK_UNITS));
+        assert_eq!((shape.units, shape.max_chunk_units), (1000 - PROBE, MAX_CHUNK_UNITS));
         assert_eq!(shape.units_per_second, 1.0 / 0.03, "the median unit took 30 ms");
         let ChunkTask::Cmd(chunk) = job.chunk(0, 2, 0).task else { panic!("not a cmd chunk") };
         let units: Vec<u64> = chunk.units.iter().map(|u| u.unit).collect();
@@ -284,17 +297,25 @@ mod tests {
     }
 
     #[test]
-    fn a_short_job_is_its_probe() {
-        let mut job = job(spec(3)).unwrap();
-        assert_eq!(job.shape().units, 3);
-        assert!(!job.next_phase());
-        let mut job = super::job(spec(PROBE as usize)).unwrap();
-        assert!(!job.next_phase());
+    fn a_small_job_is_one_phase_of_single_units() {
+        for units in [3, PROBE, 5, SINGLE_UNIT_JOBS] {
+            let mut job = job(spec(units as usize)).unwrap();
+            let shape = job.shape();
+            assert_eq!((shape.units, shape.max_chunk_units), (units, 1), "{units} units");
+            let ChunkTask::Cmd(chunk) = job.chunk(units - 1, units, 0).task else { panic!() };
+            assert_eq!(chunk.units[0].unit, units - 1);
+            for unit in 0..units {
+                job.reduce(unit as u32, unit, output(unit..unit + 1, UnitEnding::Exited(0), "s"));
+            }
+            assert!(!job.next_phase(), "{units} units: no second phase");
+        }
+        let job = job(spec(SINGLE_UNIT_JOBS as usize + 1)).unwrap();
+        assert_eq!(job.shape().units, PROBE, "a larger job is probed");
     }
 
     #[test]
     fn retries_make_single_unit_chunks_that_fail_until_the_last_attempt() {
-        let mut job = job(CmdSpec { retries: 2, ..spec(10) }).unwrap();
+        let mut job = job(CmdSpec { retries: 2, ..spec(300) }).unwrap();
         let tell = |attempt| {
             let ChunkTask::Cmd(c) = job.chunk(0, 1, attempt).task else { panic!() };
             c.retry_failed

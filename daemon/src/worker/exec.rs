@@ -54,14 +54,29 @@ impl UnitDir {
     }
 
     /// Makes the directory as fresh as a new one for the next unit: `work/` and `out/` are
-    /// made again unless they are still empty with the permissions they were made with;
-    /// `stdout` and `stderr` are emptied when the unit starts.
+    /// emptied, or made again if a unit changed their permissions or put something else in
+    /// their place (a link is removed, never followed); `stdout` and `stderr` go, and are
+    /// made when the unit starts. Emptying, not making: on ext4, making a directory costs
+    /// more than a short unit does.
     pub fn reset(&self) -> std::io::Result<()> {
         for dir in [self.work(), self.out()] {
-            let pristine = std::fs::read_dir(&dir)?.next().is_none() && mode(&dir)? == self.mode;
-            if !pristine {
-                std::fs::remove_dir_all(&dir)?;
-                std::fs::create_dir(&dir)?;
+            match std::fs::symlink_metadata(&dir) {
+                Ok(meta) if meta.is_dir() && mode_of(&meta) == self.mode => empty(&dir)?,
+                Ok(meta) => {
+                    match meta.is_dir() {
+                        true => std::fs::remove_dir_all(&dir)?,
+                        false => std::fs::remove_file(&dir)?,
+                    }
+                    std::fs::create_dir(&dir)?;
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => std::fs::create_dir(&dir)?,
+                Err(e) => return Err(e),
+            }
+        }
+        for file in [self.stdout(), self.stderr()] {
+            match std::fs::remove_file(&file) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
+                _ => {}
             }
         }
         Ok(())
@@ -94,8 +109,24 @@ impl Drop for UnitDir {
 
 /// A directory's permission bits.
 fn mode(dir: &Path) -> std::io::Result<u32> {
+    Ok(mode_of(&std::fs::metadata(dir)?))
+}
+
+fn mode_of(meta: &std::fs::Metadata) -> u32 {
     use std::os::unix::fs::PermissionsExt;
-    Ok(std::fs::metadata(dir)?.permissions().mode() & 0o7777)
+    meta.permissions().mode() & 0o7777
+}
+
+/// Removes everything in `dir` (links themselves, not what they point to).
+fn empty(dir: &Path) -> std::io::Result<()> {
+    for item in std::fs::read_dir(dir)? {
+        let item = item?;
+        match item.file_type()?.is_dir() {
+            true => std::fs::remove_dir_all(item.path())?,
+            false => std::fs::remove_file(item.path())?,
+        }
+    }
+    Ok(())
 }
 
 /// What to run for a unit.
@@ -289,6 +320,36 @@ mod tests {
         let ran = run(&sh("echo two; ls"), &dir, &CancellationToken::new()).await;
         assert_eq!(ran.ending, Ending::Exited(0));
         assert_eq!(std::fs::read_to_string(dir.stdout()).unwrap(), "two\n", "stdout emptied");
+    }
+
+    #[tokio::test]
+    async fn a_reset_empties_in_place_and_never_follows_a_units_links() {
+        use std::os::unix::fs::MetadataExt;
+        let parent = tempfile::tempdir().unwrap();
+        let dir = UnitDir::create(parent.path(), "u").unwrap();
+        let outside = parent.path().join("outside");
+        std::fs::create_dir(&outside).unwrap();
+        std::fs::write(outside.join("keep"), "kept").unwrap();
+        let work_inode = std::fs::metadata(dir.work()).unwrap().ino();
+        let script = format!(
+            "mkdir -p a/b && echo x > a/b/c && ln -s {o} a/link && ln -s {o}/keep file-link \
+             && rm -r \"$MARMOT_OUT\" && ln -s {o} \"$MARMOT_OUT\"",
+            o = outside.display()
+        );
+        let ran = run(&sh(&script), &dir, &CancellationToken::new()).await;
+        assert_eq!(ran.ending, Ending::Exited(0));
+        dir.reset().unwrap();
+        for made in [dir.work(), dir.out()] {
+            let meta = std::fs::symlink_metadata(&made).unwrap();
+            assert!(meta.is_dir() && std::fs::read_dir(&made).unwrap().count() == 0);
+        }
+        assert_eq!(std::fs::metadata(dir.work()).unwrap().ino(), work_inode, "emptied, not made");
+        assert!(!dir.stdout().exists() && !dir.stderr().exists());
+        assert_eq!(std::fs::read_to_string(outside.join("keep")).unwrap(), "kept");
+        // A unit that removed its work dir gets a new one.
+        std::fs::remove_dir(dir.work()).unwrap();
+        dir.reset().unwrap();
+        assert!(dir.work().is_dir());
     }
 
     #[tokio::test]

@@ -218,6 +218,7 @@ fn open_units(config: &WorkerConfig, info: &identity::WorkerInfo) -> Result<unit
         dir,
         worker: info.hello.name.clone(),
         exec: config.exec,
+        dirs: Arc::default(),
     })
 }
 

@@ -88,6 +88,44 @@ fn keep_order_prints_in_input_order_whatever_finishes_first() {
     for pair in printed.chunks(2) {
         assert_eq!(format!("end{}", pair[0]), pair[1], "a unit's lines stay together");
     }
+    // A job large enough to be probed, then cut into chunks of several units: still in order
+    // across the two phases.
+    let many: Vec<String> =
+        (0..300).map(|n| if n % 7 == 3 { "0.02" } else { "0" }.into()).collect();
+    let mut args = vec!["-k", "--", "sh", "-c", "sleep $1; echo {#}", "sh", "{}", ":::"];
+    args.extend(many.iter().map(String::as_str));
+    let out = run_cmd(&c, &args);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let want: Vec<String> = (1..=many.len()).map(|n| n.to_string()).collect();
+    assert_eq!(lines(&out), want);
+}
+
+#[test]
+fn a_small_jobs_units_do_not_wait_for_its_slow_first_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = Coordinator::start(dir.path());
+    let _w = c.workers([("w1", 1), ("w2", 1)]);
+    let joblog = dir.path().join("joblog");
+    // Unit 1 takes 2 s, the other five no time: they all run on the other slot meanwhile
+    // (they waited for unit 1 when the first four units were a probe the rest waited for).
+    let log = joblog.to_str().unwrap();
+    let out = run_cmd(&c, &["--joblog", log, "--", "sleep", ":::", "2", "0", "0", "0", "0", "0"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let log = std::fs::read_to_string(&joblog).unwrap();
+    let ends: Vec<(u64, f64)> = log
+        .lines()
+        .skip(1)
+        .map(|line| {
+            let fields: Vec<&str> = line.split('\t').collect();
+            let number = |i: usize| fields[i].trim().parse::<f64>().unwrap();
+            (fields[0].parse().unwrap(), number(2) + number(3))
+        })
+        .collect();
+    assert_eq!(ends.len(), 6, "{log}");
+    let slow_end = ends.iter().find(|(seq, _)| *seq == 1).unwrap().1;
+    for (seq, end) in ends.iter().filter(|(seq, _)| *seq != 1) {
+        assert!(*end < slow_end, "unit {seq} ended at {end}, after the slow unit ({slow_end})");
+    }
 }
 
 /// Peak resident memory of a process, sampled until it exits (it only grows).
