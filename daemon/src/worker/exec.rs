@@ -316,7 +316,8 @@ mod tests {
         use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(dir.work(), std::fs::Permissions::from_mode(0o500)).unwrap();
         dir.reset().unwrap();
-        assert_eq!(mode(&dir.work()).unwrap(), dir.mode);
+        let made = std::fs::metadata(dir.work()).unwrap().permissions().mode() & 0o7777;
+        assert_eq!(made, dir.mode, "made again as it was made first, not 0o500");
         let ran = run(&sh("echo two; ls"), &dir, &CancellationToken::new()).await;
         assert_eq!(ran.ending, Ending::Exited(0));
         assert_eq!(std::fs::read_to_string(dir.stdout()).unwrap(), "two\n", "stdout emptied");
@@ -330,7 +331,9 @@ mod tests {
         let outside = parent.path().join("outside");
         std::fs::create_dir(&outside).unwrap();
         std::fs::write(outside.join("keep"), "kept").unwrap();
-        let work_inode = std::fs::metadata(dir.work()).unwrap().ino();
+        // Held open, the dir's inode cannot be reused by a dir made in its place.
+        let held = std::fs::File::open(dir.work()).unwrap();
+        let work_inode = held.metadata().unwrap().ino();
         let script = format!(
             "mkdir -p a/b && echo x > a/b/c && ln -s {o} a/link && ln -s {o}/keep file-link \
              && rm -r \"$MARMOT_OUT\" && ln -s {o} \"$MARMOT_OUT\"",
@@ -350,6 +353,9 @@ mod tests {
         std::fs::remove_dir(dir.work()).unwrap();
         dir.reset().unwrap();
         assert!(dir.work().is_dir());
+        // One that put a dir where stdout goes leaves a dir that cannot be lent again.
+        std::fs::create_dir(dir.stdout()).unwrap();
+        assert!(dir.reset().is_err());
     }
 
     #[tokio::test]
