@@ -4,11 +4,14 @@
 //!
 //! How long a unit takes is unknown until some have run, and chunk sizes need it (a chunk
 //! of 32 `true`s is 30 ms; of 32 video transcodes, an hour that no other slot can share). So a
-//! job of more than [`SINGLE_UNIT_JOBS`] units runs in two phases: a *probe* of the first
-//! [`PROBE`] units, one per chunk, then the rest cut for the median time the probe's units
-//! took. The rest starts when the whole probe has ended, so a slot can wait up to a probe
-//! unit's time: smaller jobs (where that wait would show) run one unit per chunk throughout,
-//! as GNU parallel does, at a cost of well under a second of dispatching.
+//! job runs in two phases: a *probe* of the first [`PROBE`] units, one per chunk, then the
+//! rest cut for the median time the probe's units took. The rest starts when the whole probe
+//! has ended, so a slot can wait up to a probe unit's time. A job of at most
+//! [`SINGLE_UNIT_JOBS`] units without input files, where that wait would show, runs one unit
+//! per chunk throughout instead, as GNU parallel does (dispatching costs well under a second).
+//! Jobs over input files keep the probe: in a chunk of several units, the worker fetches the
+//! next unit's file while one runs, which single units cannot do (gzip over 200 files took
+//! 1.59× GNU parallel's time with single units, 1.37–1.44× with chunks).
 //!
 //! Everything is decided here, sans-IO: retries (a chunk that may still be retried fails on a
 //! failed unit, and the scheduler runs it elsewhere), `--halt` (a verdict per counted chunk),
@@ -29,7 +32,8 @@ use std::path::PathBuf;
 
 /// Units of the first phase, one per chunk, run to learn how long a unit takes.
 pub const PROBE: u64 = 4;
-/// Jobs of at most this many units are one phase of one unit per chunk: no probe.
+/// Jobs of at most this many units (and no input files) are one phase of one unit per
+/// chunk: no probe.
 pub const SINGLE_UNIT_JOBS: u64 = 256;
 /// The shortest time a unit is taken to need, for sizing chunks: below it, starting a process
 /// is what costs.
@@ -75,7 +79,7 @@ impl CmdJob {
     /// The units of the first phase: the probe, or the whole of a small job.
     fn probe_units(&self) -> u64 {
         match self.units() {
-            units if units <= SINGLE_UNIT_JOBS => units,
+            units if units <= SINGLE_UNIT_JOBS && self.spec.input_files.is_empty() => units,
             units => PROBE.min(units),
         }
     }
@@ -245,7 +249,7 @@ pub fn reports(units: std::ops::Range<u64>, ending: proto::command::UnitEnding) 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use proto::command::{Halt, Template, UnitEnding};
+    use proto::command::{FileRef, Halt, Template, UnitEnding};
 
     fn spec(inputs: usize) -> CmdSpec {
         CmdSpec {
@@ -311,6 +315,11 @@ mod tests {
         }
         let job = job(spec(SINGLE_UNIT_JOBS as usize + 1)).unwrap();
         assert_eq!(job.shape().units, PROBE, "a larger job is probed");
+        let file = |n: usize| FileRef { name: format!("f{n}"), sha256: "a".repeat(64), size: 1 };
+        let inputs = (0..10).map(|n| format!("f{n}")).collect();
+        let over_files = CmdSpec { input_files: (0..10).map(file).collect(), inputs, ..spec(10) };
+        let over_files = super::job(over_files).unwrap();
+        assert_eq!(over_files.shape().units, PROBE, "a job over files is probed");
     }
 
     #[test]
