@@ -479,17 +479,18 @@ fn parse_plot_path(s: &str) -> Result<PathBuf, String> {
 
 /// How far back to look (`logs --since`): any duration from 1 ms to 10 years.
 fn parse_age(s: &str) -> Result<Duration, String> {
-    let d = humantime::parse_duration(s).map_err(|e| format!("{e}: write it like 10m or 2h"))?;
-    if d.is_zero() || d > Duration::from_secs(10 * 365 * 86_400) {
-        return Err("must be between 1ms and 10 years".into());
-    }
-    Ok(d)
+    duration_up_to(s, Duration::from_secs(10 * 365 * 86_400), "10 years", "10m or 2h")
 }
 
 fn parse_duration(s: &str) -> Result<Duration, String> {
-    let d = humantime::parse_duration(s).map_err(|e| format!("{e}: write it like 2s or 500ms"))?;
-    if d.is_zero() || d > Duration::from_secs(300) {
-        return Err("must be between 1ms and 5m".into());
+    duration_up_to(s, Duration::from_secs(300), "5m", "2s or 500ms")
+}
+
+/// A duration from 1 ms to `max` (`max_said` in words); `like` shows how one is written.
+fn duration_up_to(s: &str, max: Duration, max_said: &str, like: &str) -> Result<Duration, String> {
+    let d = humantime::parse_duration(s).map_err(|e| format!("{e}: write it like {like}"))?;
+    if d.is_zero() || d > max {
+        return Err(format!("must be between 1ms and {max_said}"));
     }
     Ok(d)
 }

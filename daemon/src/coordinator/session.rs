@@ -393,18 +393,7 @@ async fn take_stream(
         Ok(Ok(Some(WorkerOpen::Deliver { request, output }))) => {
             take_delivery(cluster, worker, &name, request, output).await
         }
-        Ok(Ok(Some(WorkerOpen::Logs(lines)))) => {
-            let allowed =
-                log_batches.lock().unwrap_or_else(|p| p.into_inner()).allow(Instant::now());
-            match allowed {
-                Some(_) => take_logs(&cluster, &name, lines),
-                // Faster than any worker sends: dropped and counted, not kept.
-                None => {
-                    let refused = &cluster.side_counts.log_lines_refused;
-                    refused.fetch_add(lines.len() as u64, std::sync::atomic::Ordering::Relaxed);
-                }
-            }
-        }
+        Ok(Ok(Some(WorkerOpen::Logs(lines)))) => take_logs(&cluster, &name, &log_batches, lines),
         _ => {
             let _ = reader.get_mut().stop(codes::PROTOCOL);
         }
@@ -416,11 +405,22 @@ async fn take_stream(
 const LOG_BATCHES: u32 = 30;
 const LOG_WINDOW: Duration = Duration::from_secs(10);
 
-/// Keeps a worker's log lines, if they are lines a worker sends; a bad batch is dropped
-/// whole and counted.
-fn take_logs(cluster: &Cluster, name: &str, lines: Vec<proto::logs::LogLine>) {
+/// Keeps a worker's log lines, if they are lines a worker sends, as often as a worker sends
+/// them; a bad batch, or one past the member's `batches`, is dropped whole and counted.
+fn take_logs(
+    cluster: &Cluster,
+    name: &str,
+    batches: &Mutex<Throttle>,
+    lines: Vec<proto::logs::LogLine>,
+) {
     use std::sync::atomic::Ordering::Relaxed;
     let counts = &cluster.side_counts;
+    let allowed = batches.lock().unwrap_or_else(|p| p.into_inner()).allow(Instant::now());
+    if allowed.is_none() {
+        // Faster than any worker sends: not worth a line in the log either.
+        counts.log_lines_refused.fetch_add(lines.len() as u64, Relaxed);
+        return;
+    }
     if let Err(why) = proto::logs::check_batch(&lines) {
         counts.log_lines_refused.fetch_add(lines.len() as u64, Relaxed);
         if let Some(held_back) = cluster.refusals_to_log() {

@@ -78,19 +78,21 @@ impl Listing {
             return Ok(None);
         }
         let mut listing = Listing { entries, size: 0 };
-        let mut counted = Counter(0);
-        listing.write(&mut counted, false)?;
-        listing.size = counted.0;
+        let (headers, contents) = listing.write(Counter(0), false)?;
+        listing.size = headers.0 + contents;
         Ok(Some(listing))
     }
 
     /// Writes the tar, exactly [`Listing::size`] bytes.
     pub fn pack(&self, sink: impl Write) -> io::Result<()> {
-        self.write(sink, true)
+        self.write(sink, true).map(drop)
     }
 
-    /// The tar, with the files' contents read (`contents`) or only counted.
-    fn write(&self, sink: impl Write, contents: bool) -> io::Result<()> {
+    /// The tar, with the files' contents read (`contents`), or without them: then only the
+    /// headers go to `sink`, and the bytes the contents would take (padding included) are
+    /// returned beside it.
+    fn write<W: Write>(&self, sink: W, contents: bool) -> io::Result<(W, u64)> {
+        let mut left_out = 0;
         let mut tar = tar::Builder::new(sink);
         for entry in &self.entries {
             let mut header = tar::Header::new_gnu();
@@ -99,16 +101,19 @@ impl Listing {
                 tar.append_link(&mut header, &entry.name, target)?;
             } else if entry.meta.is_dir() {
                 tar.append_data(&mut header, &entry.name, io::empty())?;
-            } else {
+            } else if contents {
                 let size = entry.meta.len();
-                let data: Box<dyn Read> = match contents {
-                    true => Box::new(std::fs::File::open(&entry.path)?.take(size)),
-                    false => Box::new(io::empty()),
-                };
-                tar.append_data(&mut header, &entry.name, Exactly::new(data, size))?;
+                let file = std::fs::File::open(&entry.path)?.take(size);
+                tar.append_data(&mut header, &entry.name, Exactly::new(file, size))?;
+            } else {
+                // The header; no data is written, so no padding either.
+                tar.append_data(&mut header, &entry.name, io::empty())?;
+                left_out += entry.meta.len().div_ceil(512) * 512;
             }
         }
-        tar.into_inner()?.flush()
+        let mut sink = tar.into_inner()?;
+        sink.flush()?;
+        Ok((sink, left_out))
     }
 }
 
