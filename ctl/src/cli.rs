@@ -170,7 +170,7 @@ pub enum Command {
         once: bool,
     },
     #[command(flatten)]
-    Docs(proto::docs::DocsCommand),
+    Docs(client::docs::DocsCommand),
 }
 
 /// `--detach` and `--verify`, offered by the tasks that can run without `marmotctl` watching.

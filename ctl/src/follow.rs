@@ -7,11 +7,11 @@
 //! so there the same signals stop the watching and leave the job running, as `docker logs -f`
 //! does.
 
-use crate::reconnect::{Next, Reconnect};
 use anyhow::Result;
+use client::reconnect::{Next, Reconnect};
+use client::Client;
 use indicatif::{ProgressBar, ProgressStyle};
 use proto::api::JobView;
-use proto::client::Client;
 use std::io::IsTerminal;
 use tokio::signal::unix::{signal, Signal, SignalKind};
 
@@ -138,23 +138,15 @@ pub async fn follow(
 /// Waits for job `id` to end, through coordinator restarts, without a progress bar: for
 /// commands whose output was taken first (freefall's points, a command's units).
 pub async fn ended(client: &Client, id: u64) -> Result<JobView> {
-    let mut reconnect = Reconnect::default();
-    loop {
-        let asked = client.job(id, 1000).await;
-        let was_down = reconnect.is_down();
-        let waiting = |e: &proto::client::ClientError, wait| lost(None, id, e, wait, was_down);
-        match reconnect.after(asked, waiting).await? {
-            Next::Answer(view) if view.state.is_finished() => return Ok(view),
-            Next::Answer(_) | Next::Again => {}
-        }
-    }
+    let lost = |e: &client::ClientError, wait, said| lost(None, id, e, wait, said);
+    Ok(client::follow::ended(client, id, lost).await?)
 }
 
 /// Says the coordinator is out of reach: on the bar, or once on stderr.
 pub fn lost(
     bar: Option<&ProgressBar>,
     id: u64,
-    e: &proto::client::ClientError,
+    e: &client::ClientError,
     wait: std::time::Duration,
     already_said: bool,
 ) {

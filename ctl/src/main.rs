@@ -4,17 +4,21 @@
 //!
 //! # Layout
 //! - `cli`: flags, and parsers for counts (`1e10`, `10_000_000_000`) and durations (`2s`).
-//! - `commands`: one file per command, calling the control API through `proto::client` (one
+//! - `commands`: one file per command, calling the control API through the `client` crate (one
 //!   typed function per route), human output or `--json`.
 //! - `follow`: following a job with a progress bar; Ctrl-C cancels it (`run`) or stops
 //!   following (`wait`).
+//! - `known_hashes`: the SHA-256 of files already read, by inode, size and times.
+//! - `plot`: freefall's points drawn as a PNG.
+//!
+//! The control API's client, and the loops that follow a job through coordinator restarts,
+//! are the `client` crate's, shared with `marmotd demo`.
 
 mod cli;
 mod commands;
 mod follow;
 mod known_hashes;
 mod plot;
-mod reconnect;
 
 use clap::Parser;
 use std::process::ExitCode;
@@ -30,7 +34,7 @@ fn main() -> ExitCode {
         }
         Err(e) => {
             let json = std::env::args().any(|a| a == "--json");
-            report(json, &proto::usage::one_line(&e.render().to_string()));
+            report(json, &client::usage::one_line(&e.render().to_string()));
             return ExitCode::from(proto::exit::USAGE);
         }
     };
@@ -47,7 +51,7 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let client = proto::client::Client::new(socket);
+    let client = client::Client::new(socket);
     match runtime.block_on(commands::run(&client, cli.command, cli.json)) {
         Ok(code) => code,
         Err(e) => {

@@ -43,7 +43,7 @@ pub enum Command {
     /// --purge.
     Uninstall(UninstallArgs),
     #[command(flatten)]
-    Docs(proto::docs::DocsCommand),
+    Docs(client::docs::DocsCommand),
 }
 
 #[derive(Args, Debug)]

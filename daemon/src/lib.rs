@@ -8,7 +8,7 @@
 //! - [`coordinator`]: accepts workers over QUIC, drives the scheduler, serves the control API.
 //! - [`journal`]: the coordinator's jobs in SQLite, so they outlive it.
 //! - [`worker`]: joins, connects forever, runs chunks on a pool of slot threads.
-//! - [`cache`]: files of users' commands by SHA-256, bounded, on both roles.
+//! - [`exec`]: users' commands: their files, units, processes and output, on both roles.
 //! - [`transport`]: quinn endpoints and transport settings shared by both roles.
 //! - [`update`]: receiving, checking and installing a new `marmotd`, with rollback.
 //! - [`local`]: a coordinator and N workers in one process, and the `demo`.
@@ -17,12 +17,13 @@
 //! - [`cli`]: command-line flags, turned into the plain configs the modules take.
 //! - [`logging`]: log output for a terminal, a pipe, or the journal.
 //! - [`logbook`]: log lines gathered on the coordinator: workers' and its own.
+//! - [`throttle`]: a burst of log lines per window, the rest counted.
 //! - [`fatal`]: errors that restarting cannot fix (exit status 78, not restarted by systemd).
 //! - [`state_dir`]: each role's state directory, and the lock that keeps it to one process.
 
-pub mod cache;
 pub mod cli;
 pub mod coordinator;
+pub mod exec;
 pub mod fatal;
 pub mod install;
 pub mod journal;
@@ -34,6 +35,7 @@ pub mod scheduler;
 pub mod state_dir;
 pub mod systemd;
 pub mod tasks;
+pub mod throttle;
 pub mod transport;
 pub mod update;
 pub mod worker;

@@ -8,9 +8,10 @@ use crate::coordinator::{self, Cluster, CoordinatorConfig};
 use crate::transport::DEFAULT_DEAD_AFTER;
 use crate::worker::{self, identity, WorkerConfig};
 use anyhow::{bail, Result};
+use client::follow;
+use client::Client;
 use proto::api::{JobState, PingRequest};
-use proto::client::{Client, OutputPiece};
-use proto::command::spool::{Event, SpoolReader};
+use proto::command::spool::Event;
 use proto::command::{CmdSpec, Template, UnitReport};
 use proto::job::{CountSource, Fall, JobSpec, PrimeMethod};
 use proto::result::JobResult;
@@ -45,11 +46,11 @@ impl LocalCluster {
             verify: coordinator::DEFAULT_VERIFY,
             retention: Default::default(),
             journal_reset: false,
-            file_store: crate::cache::DEFAULT_LIMIT,
+            file_store: crate::exec::cache::DEFAULT_LIMIT,
             http: None,
         };
         let coordinator = coordinator::start(config, shutdown.clone()).await?;
-        let token = coordinator.cluster.authority.join_token()?.to_string();
+        let token = coordinator.cluster.facts().authority.join_token()?.to_string();
         let slots = args.slots.unwrap_or_else(|| (identity::default_slots() / args.workers).max(1));
         let workers = TaskTracker::new();
         for i in 1..=args.workers {
@@ -63,7 +64,7 @@ impl LocalCluster {
                 lease: crate::worker::DEFAULT_LEASE,
                 updatable: false,
                 exec: true,
-                file_cache: crate::cache::DEFAULT_LIMIT,
+                file_cache: crate::exec::cache::DEFAULT_LIMIT,
             };
             let shutdown = shutdown.clone();
             workers.spawn(async move {
@@ -219,46 +220,31 @@ pub async fn run_demo(args: LocalArgs, shutdown: CancellationToken) -> Result<()
 /// Takes every delivery of a command job's output, as `marmotctl` does: each unit's report and
 /// stdout (a demo's units print a line each).
 async fn drain_output(client: &Client, id: u64) -> Result<Vec<(UnitReport, String)>> {
-    let (mut n, mut offset, mut reader) = (0, 0, SpoolReader::default());
     let mut units: Vec<(UnitReport, String)> = vec![];
-    loop {
-        match client.take_output(id, n, offset, 1000).await? {
-            OutputPiece::End => return Ok(units),
-            OutputPiece::NotYet => {}
-            OutputPiece::Bytes { size, bytes } => {
-                reader.feed(&bytes, |event| {
-                    match event {
-                        Event::Unit(report) => units.push((report, String::new())),
-                        Event::Stdout(text) => {
-                            if let Some((_, out)) = units.last_mut() {
-                                out.push_str(&String::from_utf8_lossy(text));
-                            }
-                        }
-                        _ => {}
-                    }
-                    Ok(())
-                })?;
-                offset += bytes.len() as u64;
-                if offset >= size || bytes.is_empty() {
-                    (n, offset) = (n + 1, 0);
+    let mut event = |event: Event<'_>| {
+        match event {
+            Event::Unit(report) => units.push((report, String::new())),
+            Event::Stdout(text) => {
+                if let Some((_, out)) = units.last_mut() {
+                    out.push_str(&String::from_utf8_lossy(text));
                 }
             }
+            _ => {}
         }
-    }
+        Ok(())
+    };
+    follow::take_output(client, id, &mut event, follow::quietly).await?;
+    Ok(units)
 }
 
 /// Takes every chunk of a series job in order, as `marmotctl` does, and counts the values.
 async fn drain_series(client: &Client, id: u64) -> Result<u64> {
-    let (mut chunk, mut values) = (0, 0);
-    loop {
-        if let Some(taken) = client.take_chunk(id, chunk, 1000).await? {
-            values += taken.values.len() as u64;
-            chunk += 1;
-            if u64::from(chunk) >= taken.chunks {
-                return Ok(values);
-            }
-        }
+    let mut series = follow::SeriesChunks::new(client, id, follow::quietly);
+    let mut values = 0;
+    while let Some((_, taken)) = series.next().await? {
+        values += taken.values.len() as u64;
     }
+    Ok(values)
 }
 
 /// Submits a job and waits for its result.
@@ -269,12 +255,9 @@ async fn run_job(client: &Client, spec: JobSpec) -> Result<JobResult> {
 
 /// Waits for a submitted job's result.
 async fn job_result(client: &Client, id: u64) -> Result<JobResult> {
-    loop {
-        let view = client.job(id, 1000).await?;
-        match (view.state, view.result) {
-            (JobState::Running, _) => continue,
-            (JobState::Done, Some(result)) => return Ok(result),
-            (state, _) => bail!("job {id} ended {state}: {}", view.error.unwrap_or_default()),
-        }
+    let view = follow::ended(client, id, follow::quietly).await?;
+    match (view.state, view.result) {
+        (JobState::Done, Some(result)) => Ok(result),
+        (state, _) => bail!("job {id} ended {state}: {}", view.error.unwrap_or_default()),
     }
 }

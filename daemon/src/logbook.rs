@@ -16,7 +16,7 @@
 //! Lines taken from the outbox are gone: a batch lost with its connection is not sent again.
 //! The log on the worker's own stderr (its journal) keeps every line.
 
-use crate::logging::Throttle;
+use crate::throttle::Throttle;
 use proto::api::{KeptLine, LogsReply};
 use proto::logs::{Level, LogLine};
 use std::collections::{HashMap, VecDeque};

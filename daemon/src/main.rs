@@ -7,7 +7,8 @@ use marmotd::cli::{Cli, Command};
 use marmotd::fatal::is_config_error;
 use marmotd::state_dir::{self, Role};
 use marmotd::update::install::exec_self;
-use marmotd::update::pending::{probation, Boot};
+use marmotd::update::pending::Boot;
+use marmotd::update::probation::Probation;
 use marmotd::update::{binary, Invocation};
 use marmotd::{coordinator, install, local, worker};
 use std::process::ExitCode;
@@ -39,7 +40,7 @@ fn main() -> ExitCode {
             return ExitCode::from(proto::exit::USAGE);
         }
         Err(e) => {
-            eprintln!("marmotd: error: {}", proto::usage::one_line(&e.render().to_string()));
+            eprintln!("marmotd: error: {}", client::usage::one_line(&e.render().to_string()));
             return ExitCode::from(proto::exit::USAGE);
         }
     };
@@ -71,8 +72,8 @@ fn run_role(command: Command) -> ExitCode {
 
     // A role's async side moves small messages: chunks, replies, API calls (kernels run on
     // slot threads, the journal on its writer thread, file work on the blocking pool). One
-    // thread does that with no wake-ups across cores: per tiny job a fifth less CPU in the
-    // coordinator and a third less in a worker, on a 2-core machine, than a thread per core.
+    // thread does that with no wake-ups across cores, for less CPU per tiny job than a thread
+    // per core (`tests/bench/tiny_jobs.py`; the README's benchmarks).
     // The local cluster runs every role in one process and keeps a thread per core.
     let runtime = match command {
         Command::Coordinator(_) | Command::Worker(_) => {
@@ -159,21 +160,20 @@ async fn run_coordinator(
     let state_dir = config.state_dir.clone();
     let _lock = state_dir::lock(&state_dir, Role::Coordinator)?;
     let own = binary::own_sha256().await?;
-    let boot = probation::start(state_dir.clone(), exe.clone(), own).await?;
-    if boot == Boot::RolledBack {
+    let probation = Probation::start(state_dir, exe, own).await?;
+    if probation.boot() == Boot::RolledBack {
         return Ok(Next::Reexec);
     }
     let running = match coordinator::start(config, shutdown).await {
         Ok(running) => running,
-        Err(e) if boot == Boot::OnProbation => {
-            let why = format!("the new binary failed to start: {e:#}");
-            probation::fail(state_dir, exe, why).await?;
+        Err(e) if probation.boot() == Boot::OnProbation => {
+            probation.fail(format!("the new binary failed to start: {e:#}")).await?;
             return Ok(Next::Reexec);
         }
         Err(e) => return Err(e),
     };
     // Listening: a new binary on probation has proved itself.
-    probation::pass(state_dir.clone()).await;
+    probation.pass().await;
     marmotd::systemd::notify_ready();
     let listening = running.local_addr;
     Ok(match running.stopped().await {

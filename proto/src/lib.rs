@@ -11,25 +11,20 @@
 //!   replacement strings, inputs, `--halt`, the joblog.
 //! - [`job`]: what a user asks for (a job's task and parameters) and the units of its work.
 //! - [`result`]: what a finished job computed, typed per task.
+//! - [`pieces`]: files sent and received a piece at a time, resumable from an offset.
 //! - [`paths`]: default socket and state locations, shared by both binaries.
-//! - [`usage`]: clap usage errors folded into one line, for both binaries.
 //! - [`version`]: the build stamp both binaries report.
 //! - [`logs`]: log lines sent by workers to the coordinator, bounded and checked.
 //! - [`names`]: what a worker name may be, and peer strings made safe for a log line.
 //! - [`human`]: counts and rates as people read them ("1 chunk", "2.50 GB/s").
 //! - [`exit`]: exit statuses the binaries share with the systemd units.
-//! - [`docs`]: shell completions and man pages from either binary's clap definition.
 //! - [`api`]: the JSON bodies of the coordinator's HTTP control API (`/v1/...`) and its routes.
-//! - `client` (feature `client`): the control API's client, one typed function per route.
 //!
 //! The protocol version lives in [`PROTOCOL_VERSION`] and in the ALPN string [`ALPN`]; a change
 //! that old peers cannot decode bumps both.
 
 pub mod api;
-#[cfg(feature = "client")]
-pub mod client;
 pub mod command;
-pub mod docs;
 pub mod exit;
 pub mod frame;
 pub mod framed;
@@ -38,8 +33,8 @@ pub mod job;
 pub mod logs;
 pub mod names;
 pub mod paths;
+pub mod pieces;
 pub mod result;
-pub mod usage;
 pub mod version;
 pub mod wire;
 

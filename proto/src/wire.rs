@@ -19,10 +19,6 @@ use crate::job::{Fall, Landing, PrimeMethod};
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
 
-/// Bytes per [`ChunkData`] frame of a chunk's input or of a binary (well under the frame
-/// limit).
-pub const PIECE: usize = 1 << 20;
-
 /// How long a worker gives a new binary's trial start (connect, be welcomed, exit 0) before
 /// it rolls back; the coordinator waits at least this long for an update's outcome.
 pub const TRIAL_TIMEOUT: Duration = Duration::from_secs(30);

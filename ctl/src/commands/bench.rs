@@ -2,7 +2,7 @@
 
 use super::print;
 use anyhow::Result;
-use proto::client::Client;
+use client::Client;
 use proto::human;
 use std::process::ExitCode;
 use std::time::Duration;

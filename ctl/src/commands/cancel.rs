@@ -2,7 +2,7 @@
 
 use super::print;
 use anyhow::Result;
-use proto::client::Client;
+use client::Client;
 use std::process::ExitCode;
 
 pub async fn cancel(client: &Client, job: u64, json: bool) -> Result<ExitCode> {

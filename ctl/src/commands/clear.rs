@@ -1,7 +1,7 @@
 //! `marmotctl clear WORKER`: let a quarantined worker take chunks again.
 
 use anyhow::Result;
-use proto::client::Client;
+use client::Client;
 use std::process::ExitCode;
 
 pub async fn clear(client: &Client, worker: String) -> Result<ExitCode> {

@@ -10,14 +10,13 @@
 use crate::cli::CmdArgs;
 use crate::follow::Interrupt;
 use crate::known_hashes::KnownHashes;
-use crate::reconnect::{Next, Reconnect};
 use anyhow::{bail, Context, Result};
+use client::{Client, ClientError};
 use proto::api::JobState;
-use proto::client::{Client, ClientError, OutputPiece};
 use proto::command::halt::exit_status;
 use proto::command::inputs::Inputs;
 use proto::command::joblog;
-use proto::command::spool::{Event, SpoolReader};
+use proto::command::spool::Event;
 use proto::command::{CmdSpec, FileRef, Template, UnitReport};
 use proto::job::JobSpec;
 use proto::result::JobResult;
@@ -29,7 +28,6 @@ use std::time::{Duration, UNIX_EPOCH};
 use tokio::sync::mpsc;
 
 /// How long one request for output may wait on the coordinator before asking again.
-const POLL_MS: u64 = 1000;
 /// The word that starts inputs, as in GNU parallel.
 const INPUTS_MARK: &str = ":::";
 
@@ -227,31 +225,8 @@ async fn upload(client: &Client, mut found: mpsc::Receiver<Found>) -> Result<()>
 
 /// Takes every delivery of job `id`, in turn, piece by piece.
 async fn take_all(client: &Client, id: u64, out: &mut Writer) -> Result<()> {
-    let mut reconnect = Reconnect::default();
-    let (mut n, mut offset) = (0u64, 0u64);
-    let mut reader = SpoolReader::default();
-    loop {
-        let asked = client.take_output(id, n, offset, POLL_MS).await;
-        let was_down = reconnect.is_down();
-        let lost = |e: &ClientError, wait| crate::follow::lost(None, id, e, wait, was_down);
-        let Next::Answer(piece) = reconnect.after(asked, lost).await? else { continue };
-        match piece {
-            OutputPiece::End => return Ok(()),
-            OutputPiece::NotYet => {}
-            OutputPiece::Bytes { size, bytes } => {
-                reader.feed(&bytes, |event| out.write(event))?;
-                offset += bytes.len() as u64;
-                if offset >= size {
-                    if !reader.at_boundary() {
-                        bail!("delivery {n} of job {id} came back cut short");
-                    }
-                    (n, offset) = (n + 1, 0);
-                } else if bytes.is_empty() {
-                    bail!("delivery {n} of job {id} came back cut short");
-                }
-            }
-        }
-    }
+    let lost = |e: &ClientError, wait, said| crate::follow::lost(None, id, e, wait, said);
+    Ok(client::follow::take_output(client, id, |event| out.write(event), lost).await?)
 }
 
 /// Where the units' output goes.

@@ -2,8 +2,8 @@
 
 use super::print;
 use anyhow::Result;
+use client::Client;
 use proto::api::ExitRequest;
-use proto::client::Client;
 use std::process::ExitCode;
 use std::time::Duration;
 

@@ -8,12 +8,11 @@
 use crate::cli::{FreefallArgs, SweepRange};
 use crate::follow::{chunk_bar, Interrupt};
 use crate::plot::{self, Columns, Panel};
-use crate::reconnect::{Next, Reconnect};
 use anyhow::{bail, Context, Result};
+use client::follow::SeriesChunks;
+use client::{Client, ClientError};
 use indicatif::ProgressBar;
 use proto::api::JobState;
-use proto::client::Client;
-use proto::client::ClientError;
 use proto::job::{sweep_drag, Fall, JobSpec, SWEEP_WIDTH};
 use std::fs::File;
 use std::io::{BufWriter, IsTerminal, Write};
@@ -23,9 +22,6 @@ use tokio::sync::mpsc;
 
 /// Chunks fetched ahead of the writer.
 const AHEAD: usize = 4;
-/// How long one chunk request may wait on the coordinator before asking again.
-const POLL_MS: u64 = 1000;
-
 /// One chunk of results as it came off the socket.
 struct Chunk {
     first_unit: u64,
@@ -129,13 +125,9 @@ async fn fetch_all(
     tx: mpsc::Sender<Chunk>,
     bar: Option<&ProgressBar>,
 ) -> Result<()> {
-    let mut k = 0u32;
-    let mut reconnect = Reconnect::default();
-    loop {
-        let asked = client.take_chunk(id, k, POLL_MS).await;
-        let was_down = reconnect.is_down();
-        let lost = |e: &ClientError, wait| crate::follow::lost(bar, id, e, wait, was_down);
-        let Next::Answer(Some(taken)) = reconnect.after(asked, lost).await? else { continue };
+    let lost = |e: &ClientError, wait, said| crate::follow::lost(bar, id, e, wait, said);
+    let mut series = SeriesChunks::new(client, id, lost);
+    while let Some((k, taken)) = series.next().await? {
         let (first_unit, chunks, units) = (taken.first_unit, taken.chunks, taken.units);
         if taken.values.len() % kind.width() != 0 {
             bail!("chunk {k} of job {id} came back cut short");
@@ -145,15 +137,12 @@ async fn fetch_all(
             // The writer stopped: its error is the one to report.
             return Ok(());
         }
-        k += 1;
         if let Some(bar) = bar {
             bar.set_length(chunks);
-            bar.set_position(u64::from(k));
-        }
-        if u64::from(k) >= chunks {
-            return Ok(());
+            bar.set_position(u64::from(k) + 1);
         }
     }
+    Ok(())
 }
 
 enum Output {

@@ -3,7 +3,7 @@
 
 use super::print;
 use anyhow::Result;
-use proto::client::Client;
+use client::Client;
 use proto::human;
 use proto::job::{CountSource, JobSpec, PrimeMethod};
 use std::process::ExitCode;

@@ -6,8 +6,8 @@
 //! from the time of the last line it printed.
 
 use anyhow::Result;
+use client::{Client, ClientError, LogsQuery};
 use proto::api::KeptLine;
-use proto::client::{Client, ClientError, LogsQuery};
 use std::process::ExitCode;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 

@@ -1,4 +1,4 @@
-//! One file per `marmotctl` command: call the control API through [`proto::client`], print
+//! One file per `marmotctl` command: call the control API through [`client`], print
 //! human output or JSON.
 
 mod bench;
@@ -22,8 +22,8 @@ mod workers;
 use crate::cli::{Cli, Command, RunTask};
 use anyhow::Result;
 use clap::CommandFactory;
+use client::Client;
 use proto::api::UpdateRequest;
-use proto::client::Client;
 use serde::Serialize;
 use std::process::ExitCode;
 

@@ -5,8 +5,8 @@ use super::print;
 use crate::cli::{CountArgs, Detach, Method, PiArgs, PrimeArgs};
 use crate::follow::{follow, Followed, Interrupt, OnInterrupt};
 use anyhow::{bail, Context, Result};
+use client::Client;
 use proto::api::JobState;
-use proto::client::Client;
 use proto::job::{CountSource, JobSpec, PrimeMethod};
 use std::process::ExitCode;
 

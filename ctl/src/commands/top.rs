@@ -26,7 +26,7 @@ const ONCE_WIDTH: u16 = 120;
 /// Events shown.
 const EVENTS: usize = 8;
 
-pub async fn top(client: &proto::client::Client, once: bool) -> Result<ExitCode> {
+pub async fn top(client: &client::Client, once: bool) -> Result<ExitCode> {
     if once || !std::io::stdout().is_terminal() {
         let overview = client.overview().await?;
         print!("{}", picture(&overview, &Rates::default(), ONCE_WIDTH));
@@ -38,10 +38,7 @@ pub async fn top(client: &proto::client::Client, once: bool) -> Result<ExitCode>
     shown.map(|()| ExitCode::SUCCESS)
 }
 
-async fn live(
-    terminal: &mut ratatui::DefaultTerminal,
-    client: &proto::client::Client,
-) -> Result<()> {
+async fn live(terminal: &mut ratatui::DefaultTerminal, client: &client::Client) -> Result<()> {
     let mut rates = Rates::default();
     loop {
         let overview = client.overview().await?;

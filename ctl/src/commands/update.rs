@@ -3,8 +3,8 @@
 
 use super::{print, short_sha};
 use anyhow::{bail, Context, Result};
+use client::Client;
 use proto::api::{MachineUpdate, UpdateRequest, UpdateStatus};
-use proto::client::Client;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;

@@ -2,7 +2,7 @@
 
 use super::{print, short_sha};
 use anyhow::Result;
-use proto::client::Client;
+use client::Client;
 use std::process::ExitCode;
 use std::time::{SystemTime, UNIX_EPOCH};
 

@@ -1,20 +1,19 @@
 //! A chunk's stream, from the coordinator to a worker: the request (and, for some tasks, its
-//! input), then the reply, checked before it is reported to the driver.
+//! input), then the reply, checked before it is reported to the driver; or the conversation
+//! the chunk's task leads itself ([`Talk`]).
 //!
 //! Cancelling resets and stops the stream with the `CANCELLED` code; the worker sees that and
 //! raises its kernel's cancellation flag.
 
-use super::driver::Cluster;
-use super::units;
 use crate::scheduler::AssignmentId;
-use crate::tasks::{self, check_output, ChunkInput, DataSource};
+use crate::tasks::{check_output, ChunkInput, DataSource, Stores, Talk};
 use crate::transport::codes;
 use anyhow::{anyhow, Context, Result};
-use proto::wire::{ChunkData, ChunkReply, ChunkRequest, ChunkTask, CoordinatorOpen, PIECE};
+use proto::pieces;
+use proto::wire::{ChunkData, ChunkOutput, ChunkReply, ChunkRequest, CoordinatorOpen};
 use proto::{MessageReader, MessageWriter};
-use std::path::Path;
 use std::time::Duration;
-use tokio::io::{AsyncReadExt, AsyncSeekExt};
+use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 /// Bounds `open_bi`, which waits silently while the worker's stream limit is reached.
@@ -27,18 +26,25 @@ pub struct Stream {
     pub worker: String,
     pub assignment: AssignmentId,
     pub request: ChunkRequest,
-    pub input: Option<ChunkInput>,
+    pub talk: Talk,
 }
 
-/// Runs one assignment and reports how it ended to the driver, unless cancelled first.
-pub async fn run(cluster: Cluster, stream: Stream, cancel: CancellationToken) {
-    let Stream { conn, worker, assignment, request, input } = stream;
-    let spool = match &request.task {
-        ChunkTask::Cmd(_) => {
-            Some(tasks::cmd::spool_path(&cluster.spool_dir, request.job, assignment))
-        }
-        _ => None,
-    };
+/// How a chunk's stream ended, for the driver: the worker's output or why not (`None`:
+/// nothing to report, the stream was cancelled or its connection lost).
+pub struct Ended {
+    pub assignment: AssignmentId,
+    pub outcome: Option<Result<ChunkOutput, String>>,
+}
+
+/// Runs one assignment and reports how it ended on `report` (the driver's channel, whose
+/// messages can be made of an [`Ended`]), unless cancelled first.
+pub async fn run<M: From<Ended>>(
+    report: mpsc::Sender<M>,
+    stream: Stream,
+    stores: Stores,
+    cancel: CancellationToken,
+) {
+    let Stream { conn, worker, assignment, request, mut talk } = stream;
     let opened = tokio::select! {
         _ = cancel.cancelled() => None,
         opened = tokio::time::timeout(OPEN_TIMEOUT, conn.open_bi()) => Some(opened),
@@ -47,18 +53,30 @@ pub async fn run(cluster: Cluster, stream: Stream, cancel: CancellationToken) {
         None => None,
         Some(Ok(Ok((send, recv)))) => {
             let (mut writer, mut reader) = (MessageWriter::new(send), MessageReader::new(recv));
-            let talk = async {
-                match (&request.task, &spool) {
-                    (ChunkTask::Cmd(task), Some(spool)) => {
-                        let (store, at) = (&cluster.files, (spool.as_path(), worker.as_str()));
-                        units::exchange(&mut writer, &mut reader, &request, task, store, at).await
+            let talking = async {
+                match &mut talk {
+                    Talk::Plain(input) => {
+                        exchange(&mut writer, &mut reader, &request, input.take()).await
                     }
-                    _ => exchange(&mut writer, &mut reader, &request, input).await,
+                    Talk::Own(own) => {
+                        let (writer, reader, request) = (&mut writer, &mut reader, &request);
+                        let stores = &stores;
+                        let worker = worker.as_str();
+                        let stream = crate::tasks::Stream {
+                            writer,
+                            reader,
+                            request,
+                            assignment,
+                            worker,
+                            stores,
+                        };
+                        own.converse(stream).await
+                    }
                 }
             };
             let outcome = tokio::select! {
                 _ = cancel.cancelled() => None,
-                outcome = talk => Some(outcome),
+                outcome = talking => Some(outcome),
             };
             if outcome.is_none() {
                 // Reset both ways, so the worker's kernel stops and a half-sent input is never
@@ -71,7 +89,7 @@ pub async fn run(cluster: Cluster, stream: Stream, cancel: CancellationToken) {
         Some(Ok(Err(e))) => Some(Err(e.into())),
         Some(Err(_)) => Some(Err(anyhow!("the worker accepts no more streams"))),
     };
-    let report = match outcome {
+    let outcome = match outcome {
         None => None,
         Some(Ok(ChunkReply::Done(output))) => {
             Some(check_output(&request.task, request.start, request.end, &output).map(|()| output))
@@ -84,11 +102,10 @@ pub async fn run(cluster: Cluster, stream: Stream, cancel: CancellationToken) {
         Some(Err(_)) if conn.close_reason().is_some() => None,
         Some(Err(e)) => Some(Err(format!("{e:#}"))),
     };
-    if let (Some(spool), false) = (&spool, matches!(report, Some(Ok(_)))) {
-        // Not counted: what it spooled will never be read.
-        let _ = tokio::fs::remove_file(spool).await;
+    if let (Talk::Own(own), false) = (&mut talk, matches!(outcome, Some(Ok(_)))) {
+        own.abandoned().await;
     }
-    cluster.chunk_ended(assignment, report).await;
+    let _ = report.send(M::from(Ended { assignment, outcome })).await;
 }
 
 /// Sends the request (and input), then reads the reply.
@@ -118,37 +135,11 @@ async fn stream_input(
         DataSource::Text(bytes) => {
             let (a, b) = (input.start as usize, input.stop as usize);
             let slice = bytes.get(a..b).context("chunk outside the text")?;
-            for piece in slice.chunks(PIECE) {
-                writer.send(&ChunkData { bytes: piece.to_vec() }).await?;
-            }
+            pieces::send_bytes::<ChunkData, _>(writer, slice).await?;
         }
-        DataSource::File(path) => send_file(writer, path, input.start, len).await?,
-    }
-    Ok(())
-}
-
-/// Sends bytes `start..start + len` of a file as [`ChunkData`] pieces, reading as it goes:
-/// memory stays at one piece whatever the file's size. Used for `count --file` chunks and
-/// for binaries on their way to an update.
-pub async fn send_file(
-    writer: &mut MessageWriter<quinn::SendStream>,
-    path: &Path,
-    start: u64,
-    len: u64,
-) -> Result<()> {
-    let mut file = tokio::fs::File::open(path)
-        .await
-        .with_context(|| format!("cannot read {}", path.display()))?;
-    file.seek(std::io::SeekFrom::Start(start)).await?;
-    let mut left = len;
-    let mut piece = vec![0u8; PIECE];
-    while left > 0 {
-        let want = (left as usize).min(PIECE);
-        file.read_exact(&mut piece[..want])
-            .await
-            .with_context(|| format!("{} changed while being sent", path.display()))?;
-        writer.send(&ChunkData { bytes: piece[..want].to_vec() }).await?;
-        left -= want as u64;
+        DataSource::File(path) => {
+            pieces::send_file::<ChunkData, _>(writer, path, input.start, len).await?
+        }
     }
     Ok(())
 }

@@ -6,24 +6,26 @@
 //! form), and every failure, axum's own rejections included (404, 405, 413, a path that does
 //! not parse), is answered with the documented `{"error": ...}` body.
 
+use super::dashboard::access::TokenStore;
 use super::dashboard::{self, Feed};
 use super::driver::Cluster;
 use super::error::ClusterError;
+use super::http::{errors_as_json, internal, Failure, JsonBody, Reply};
 use super::jobs::TakenOutput;
 use super::{fleet, rollout};
+use crate::exec::cache::{Arriving, CacheError};
+use crate::exec::outbox::Take;
 use crate::journal::Record;
-use crate::tasks::outbox::Take;
-use axum::body::{Body, Bytes};
-use axum::extract::{ConnectInfo, FromRef, FromRequest, Path, Query, Request, State};
-use axum::http::{header, HeaderName, HeaderValue, StatusCode};
-use axum::middleware::Next;
+use axum::body::Body;
+use axum::extract::{ConnectInfo, FromRef, Path, Query, State};
+use axum::http::{header, HeaderName, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use futures_util::StreamExt;
 use proto::api::routes;
 use proto::api::{
-    ApiError, BenchRequest, BenchResult, BinaryInfo, ClearRequest, ExitReply, ExitRequest, JobView,
+    BenchRequest, BenchResult, BinaryInfo, ClearRequest, ExitReply, ExitRequest, JobView,
     JoinToken, PingRequest, PingResult, RevokeReply, RevokeRequest, Status, UpdateReport,
     UpdateRequest, WorkerView, CHUNKS_HEADER, FIRST_UNIT_HEADER, UNITS_HEADER,
 };
@@ -31,7 +33,6 @@ use proto::api::{DashboardToken, DashboardTokenRequest};
 use proto::api::{FileInfo, OUTPUT_END_HEADER, OUTPUT_PIECE, OUTPUT_SIZE_HEADER};
 use proto::job::JobSpec;
 use proto::names;
-use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
@@ -43,14 +44,17 @@ const MAX_WAIT: Duration = Duration::from_secs(60);
 /// The longest ping timeout accepted.
 const MAX_PING_TIMEOUT: Duration = Duration::from_secs(300);
 
-/// The API's routes; `stop` ends the live feeds when the API stops.
-pub fn router(cluster: Cluster, tasks: TaskTracker, stop: CancellationToken) -> Router {
+/// The API's routes, with the dashboard's; the feed's `stop` ends the live feeds when the API
+/// stops.
+pub fn router(feed: Feed, tasks: TaskTracker) -> Router {
+    let Feed { cluster, stop, tokens } = feed;
+    let rollouts = Arc::default();
     dashboard::routes::<Api>()
         .route(routes::STATUS, get(status))
         .route(routes::WORKERS, get(workers))
         .route(routes::PING, post(ping))
         .route(routes::JOBS, get(jobs).post(submit))
-        .route(routes::JOB, get(job).delete(cancel))
+        .route(routes::JOB, get(job).delete(dashboard::cancel))
         .route(routes::JOB_CHUNK, get(take_chunk))
         .route(routes::JOB_OUTPUT, get(take_output))
         .route(routes::FILE, get(file_info).put(upload_file))
@@ -67,22 +71,27 @@ pub fn router(cluster: Cluster, tasks: TaskTracker, stop: CancellationToken) -> 
             Failure(StatusCode::NOT_FOUND, "no such route: the API lives under /v1/".into())
         })
         .layer(axum::middleware::from_fn(errors_as_json))
-        .with_state(Api { cluster, tasks, stop })
+        .with_state(Api { cluster, tasks, stop, tokens, rollouts })
 }
 
-/// What the handlers share: the coordinator, and the tracker of tasks that must outlive a
-/// request (a rollout goes on when its client goes away).
+/// What the handlers share: the coordinator, the tracker of tasks that must outlive a
+/// request (a rollout goes on when its client goes away), and the lock that keeps rollouts
+/// to one at a time.
 #[derive(Clone)]
 struct Api {
     cluster: Cluster,
     tasks: TaskTracker,
     /// Cancelled when the API stops: it ends the dashboard's live feeds.
     stop: CancellationToken,
+    /// The dashboard's token.
+    tokens: Arc<TokenStore>,
+    /// Held while an update rolls out.
+    rollouts: Arc<tokio::sync::Mutex<()>>,
 }
 
 impl FromRef<Api> for Feed {
     fn from_ref(api: &Api) -> Feed {
-        Feed { cluster: api.cluster.clone(), stop: api.stop.clone() }
+        Feed { cluster: api.cluster.clone(), stop: api.stop.clone(), tokens: api.tokens.clone() }
     }
 }
 
@@ -91,88 +100,6 @@ impl FromRef<Api> for Cluster {
         api.cluster.clone()
     }
 }
-
-/// A JSON request body, read whatever its `Content-Type` says; a body that is not JSON for
-/// the route is a 400 with a JSON error.
-struct JsonBody<T>(T);
-
-impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
-    type Rejection = Failure;
-
-    async fn from_request(req: Request, state: &S) -> Result<Self, Failure> {
-        let bytes = Bytes::from_request(req, state)
-            .await
-            .map_err(|e| Failure(e.status(), e.body_text()))?;
-        serde_json::from_slice(&bytes).map(JsonBody).map_err(|e| {
-            Failure(
-                StatusCode::BAD_REQUEST,
-                format!("the request body is not what this route takes: {e}"),
-            )
-        })
-    }
-}
-
-/// The largest error body of axum's own that is carried over into the JSON error.
-const MAX_ERROR_TEXT: usize = 64 * 1024;
-
-/// Rewrites any failure that is not JSON yet (axum's rejections answer in plain text, or
-/// nothing) as `{"error": ...}`, keeping its status and headers such as `Allow`.
-pub(super) async fn errors_as_json(request: Request, next: Next) -> Response {
-    // Both are reference-counted clones: nothing is copied for the requests that succeed.
-    let (method, uri) = (request.method().clone(), request.uri().clone());
-    let response = next.run(request).await;
-    let status = response.status();
-    if !(status.is_client_error() || status.is_server_error()) {
-        return response;
-    }
-    let is_json = response
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
-    if is_json {
-        return response;
-    }
-    let (mut parts, body) = response.into_parts();
-    let text = axum::body::to_bytes(body, MAX_ERROR_TEXT).await.unwrap_or_default();
-    let text = String::from_utf8_lossy(&text).trim().to_string();
-    let error = match status {
-        StatusCode::METHOD_NOT_ALLOWED => {
-            let allowed = parts.headers.get(header::ALLOW).and_then(|v| v.to_str().ok());
-            let path = uri.path();
-            format!("{method} is not allowed on {path} (allowed: {})", allowed.unwrap_or("none"))
-        }
-        _ if text.is_empty() => status.canonical_reason().unwrap_or("request failed").to_string(),
-        _ => text,
-    };
-    let body = serde_json::to_vec(&ApiError { error }).unwrap_or_default();
-    parts.headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    parts.headers.remove(header::CONTENT_LENGTH);
-    Response::from_parts(parts, Body::from(body))
-}
-
-/// An error response: a status and an [`ApiError`] body.
-pub(super) struct Failure(pub StatusCode, pub String);
-
-impl IntoResponse for Failure {
-    fn into_response(self) -> Response {
-        (self.0, Json(ApiError { error: self.1 })).into_response()
-    }
-}
-
-impl From<ClusterError> for Failure {
-    fn from(e: ClusterError) -> Self {
-        let status = match e {
-            ClusterError::NotFound(_) => StatusCode::NOT_FOUND,
-            ClusterError::Invalid(_) => StatusCode::BAD_REQUEST,
-            ClusterError::Unavailable(_) => StatusCode::CONFLICT,
-            ClusterError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
-            ClusterError::Stopping => StatusCode::SERVICE_UNAVAILABLE,
-        };
-        Failure(status, e.to_string())
-    }
-}
-
-pub(super) type Reply<T> = Result<Json<T>, Failure>;
 
 async fn status(State(Api { cluster, .. }): State<Api>) -> Reply<Status> {
     Ok(Json(cluster.status().await?))
@@ -213,7 +140,8 @@ async fn jobs(
 ) -> Reply<Vec<JobView>> {
     let mut views = cluster.call(|s, now| s.jobs.list(now)).await?;
     if query.all {
-        let kept = cluster.journal.ended_jobs(MAX_LISTED).await.map_err(internal)?;
+        let journal = cluster.journal().await?;
+        let kept = journal.ended_jobs(MAX_LISTED).await.map_err(internal)?;
         let listed: std::collections::BTreeSet<u64> = views.iter().map(|v| v.id).collect();
         views.extend(kept.into_iter().filter(|v| !listed.contains(&v.id)));
         views.sort_by_key(|v| v.id);
@@ -284,9 +212,9 @@ async fn job(
     let (view, mut ended) = match cluster.try_call(move |s, now| s.jobs.job(now, id)).await {
         Err(ClusterError::NotFound(message)) => {
             // Ended, and no longer in memory: the journal keeps it until its retention ends.
-            let kept = cluster.journal.ended_job(id).await.map_err(internal)?;
+            let kept = cluster.journal().await?.ended_job(id).await.map_err(internal)?;
             let view = kept.ok_or(ClusterError::NotFound(message))?;
-            cluster.journal.append(vec![Record::Read { job: id }]);
+            cluster.call(move |s, _| s.journal.append(vec![Record::Read { job: id }])).await?;
             return Ok(Json(view));
         }
         found => found?,
@@ -411,7 +339,7 @@ async fn file_info(
     State(Api { cluster, .. }): State<Api>,
     Path(sha256): Path<String>,
 ) -> Reply<FileInfo> {
-    let path = cluster.files.path(&sha256).ok_or_else(|| {
+    let path = cluster.stores().files.path(&sha256).ok_or_else(|| {
         Failure(StatusCode::NOT_FOUND, format!("no file {} in the store", names::shown(&sha256)))
     })?;
     let size = tokio::fs::metadata(&path).await.map_err(internal)?.len();
@@ -426,27 +354,30 @@ async fn upload_file(
     Query(SizeQuery { size }): Query<SizeQuery>,
     body: Body,
 ) -> Reply<FileInfo> {
-    let bad = |e: crate::cache::CacheError| Failure(StatusCode::BAD_REQUEST, e.to_string());
-    let mut incoming = cluster.files.receive(&sha256, size).map_err(bad)?;
+    let bad = |e: CacheError| Failure(StatusCode::BAD_REQUEST, e.to_string());
+    let files = cluster.stores().files.clone();
+    let incoming = {
+        let sha256 = sha256.clone();
+        tokio::task::spawn_blocking(move || files.receive(&sha256, size))
+            .await
+            .map_err(internal)?
+            .map_err(bad)?
+    };
+    let mut arriving = Arriving::start(incoming);
     let mut stream = body.into_data_stream();
     while let Some(bytes) = stream.next().await {
         let bytes = bytes.map_err(|e| Failure(StatusCode::BAD_REQUEST, e.to_string()))?;
-        incoming.write(&bytes).map_err(bad)?;
+        arriving.write(bytes).await.map_err(bad)?;
     }
-    incoming.finish().map_err(bad)?;
+    arriving.finish().await.map_err(bad)?;
     Ok(Json(FileInfo { sha256, size }))
 }
 
-/// `DELETE /v1/jobs/{id}`: here and on the `--http` dashboard.
-pub(super) async fn cancel(State(cluster): State<Cluster>, Path(id): Path<u64>) -> Reply<JobView> {
-    Ok(Json(cluster.try_call(move |s, now| s.jobs.cancel(now, id)).await?))
-}
-
 async fn dashboard_token(
-    State(Api { cluster, .. }): State<Api>,
+    State(Api { tokens, .. }): State<Api>,
     JsonBody(request): JsonBody<DashboardTokenRequest>,
 ) -> Reply<DashboardToken> {
-    let token = cluster.dashboard_token.make(request.rotate)?;
+    let token = tokens.make(request.rotate)?;
     tracing::info!(
         "a dashboard token was {}",
         if request.rotate { "made in place of the old one" } else { "made" }
@@ -455,12 +386,12 @@ async fn dashboard_token(
 }
 
 async fn join_token(State(Api { cluster, .. }): State<Api>) -> Reply<JoinToken> {
-    let token = cluster.authority.join_token().map_err(internal)?;
+    let token = cluster.facts().authority.join_token().map_err(internal)?;
     Ok(Json(JoinToken { token: token.to_string() }))
 }
 
 async fn rotate_join_token(State(Api { cluster, .. }): State<Api>) -> Reply<JoinToken> {
-    let token = cluster.authority.rotate_join_token().map_err(internal)?;
+    let token = cluster.facts().authority.rotate_join_token().map_err(internal)?;
     tracing::info!("join token rotated: earlier tokens no longer let workers join");
     Ok(Json(JoinToken { token: token.to_string() }))
 }
@@ -517,20 +448,16 @@ async fn upload_binary(State(Api { cluster, .. }): State<Api>, body: Body) -> Re
 }
 
 async fn update(
-    State(Api { cluster, tasks, .. }): State<Api>,
+    State(Api { cluster, tasks, rollouts, .. }): State<Api>,
     JsonBody(request): JsonBody<UpdateRequest>,
 ) -> Reply<UpdateReport> {
     // A task of its own, so a client that goes away mid-rollout does not leave workers
     // drained; the API's tracker waits for it on shutdown.
     let rollout = tasks.spawn(async move {
-        let Ok(_one_at_a_time) = cluster.rollout_lock.try_lock() else {
+        let Ok(_one_at_a_time) = rollouts.try_lock() else {
             return Err(ClusterError::Unavailable("an update is already rolling out".into()));
         };
         rollout::rollout(&cluster, request).await
     });
     Ok(Json(rollout.await.map_err(internal)??))
-}
-
-fn internal(e: impl std::fmt::Display) -> Failure {
-    Failure(StatusCode::INTERNAL_SERVER_ERROR, e.to_string())
 }

@@ -1,11 +1,13 @@
 //! The one owner of the coordinator's state: a task that holds the worker registry and the job
 //! table (with the scheduler), and changes them only as it receives calls on its channel.
 //!
-//! Everything else holds a [`Cluster`]: a cheap handle with the coordinator's fixed facts
-//! (its CA, address, binary) and the sending end of that channel. Sessions, chunk streams, the
-//! control API and the fleet operations *call* the driver with a closure over the [`State`]
-//! and get its answer on a oneshot channel; nobody else ever touches the state, so there is no
-//! lock, and no call cycle: a chunk stream reports its end as one more message.
+//! Everything else holds a [`Cluster`]: a cheap handle with the coordinator's fixed
+//! [`Facts`] (its CA, address, binary), the [`Stores`] chunks' conversations use, and the
+//! sending end of that channel. Sessions, the control API and the fleet operations *call* the
+//! driver with a closure over the [`State`] and get its answer on a oneshot channel; nobody
+//! else ever touches the state (the jobs, the workers, the journal, the log book and the
+//! counts), so there is no lock on it, and no call cycle: a chunk stream reports its end as one
+//! more message on the same channel ([`chunk::Ended`]).
 //!
 //! After each call and each tick the driver carries out the job table's orders: it opens a
 //! chunk stream as a task it tracks, with a token that is a child of the worker's session
@@ -15,13 +17,16 @@ use super::error::ClusterError;
 use super::jobs::{Jobs, Order};
 use super::registry::{Joining, Registry};
 use super::{chunk, Stopped};
-use crate::cache::FileCache;
 use crate::journal::Journal;
+use crate::logbook::LogBook;
 use crate::scheduler::{AssignmentId, WorkerId};
+use crate::tasks::Stores;
+use crate::throttle::Throttle;
 use certs::Authority;
 use proto::api::{JobView, Status};
+use proto::logs::LogLine;
 use proto::wire::ChunkOutput;
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -44,8 +49,20 @@ const TICK: Duration = Duration::from_millis(100);
 pub struct State {
     pub jobs: Jobs,
     pub registry: Registry,
-    /// Where the job table's records go.
+    /// Where the job table's records go, and ended jobs are read from.
     pub journal: Journal,
+    /// Log lines from the workers, and the coordinator's own.
+    pub logs: LogBook,
+    /// Counts of what happened beside the jobs: log lines, updates.
+    pub counts: SideCounts,
+}
+
+impl State {
+    /// A new state around the job table, the registry and the journal.
+    pub fn new(jobs: Jobs, registry: Registry, journal: Journal) -> Self {
+        let logs = LogBook::with_own(crate::logbook::outbox());
+        State { jobs, registry, journal, logs, counts: SideCounts::default() }
+    }
 }
 
 impl State {
@@ -139,150 +156,147 @@ impl State {
     }
 }
 
-/// What never changes while the coordinator runs, and what is shared without the driver.
-pub struct Shared {
+/// What never changes while the coordinator runs.
+pub struct Facts {
+    /// The cluster CA (which keeps its join secret behind its own lock).
     pub authority: Authority,
     pub listen: SocketAddr,
     /// SHA-256 of the coordinator's own binary.
     pub binary_sha256: String,
     /// Where the coordinator keeps its state (CA, keys, uploaded binaries).
     pub state_dir: PathBuf,
-    /// Files uploaded for users' commands, by SHA-256.
-    pub files: Arc<FileCache>,
-    /// Where command units' output waits for its client, a dir per job.
-    pub spool_dir: PathBuf,
-    /// The jobs kept on disk: ended ones are read from it once out of memory.
-    pub journal: Journal,
-    /// Connections not yet authenticated: bounded in all and per source address.
-    pub admission: super::admission::Admission,
-    /// Held while an update rolls out: one at a time.
-    pub rollout_lock: tokio::sync::Mutex<()>,
-    /// Refusals of peers (joins, hellos) logged: at most a burst per window.
-    refusal_log: Mutex<crate::logging::Throttle>,
-    /// The `--http` dashboard's token (its hash).
-    pub dashboard_token: super::dashboard::access::TokenStore,
-    /// Log lines from the workers, and the coordinator's own.
-    pub logs: Mutex<crate::logbook::LogBook>,
-    /// Counts kept outside the driver, by sessions and rollouts.
-    pub side_counts: SideCounts,
-    started: Instant,
-    /// Set when the coordinator must stop, with how.
-    stop: watch::Sender<Option<Stopped>>,
+    pub started: Instant,
 }
 
-/// Counts kept outside the driver, for `/metrics` and the dashboard.
+/// Counts kept beside the job table, for `/metrics` and the dashboard.
 #[derive(Default)]
 pub struct SideCounts {
-    pub log_lines_received: std::sync::atomic::AtomicU64,
-    pub log_lines_refused: std::sync::atomic::AtomicU64,
+    pub log_lines_received: u64,
+    pub log_lines_refused: u64,
     /// Machines' update outcomes, by status.
-    pub updates: Mutex<std::collections::BTreeMap<String, u64>>,
+    pub updates: BTreeMap<String, u64>,
 }
 
 impl SideCounts {
     /// Adds these counts to `counters`.
     pub fn fill(&self, counters: &mut proto::api::Counters) {
-        use std::sync::atomic::Ordering::Relaxed;
-        counters.log_lines_received = self.log_lines_received.load(Relaxed);
-        counters.log_lines_refused = self.log_lines_refused.load(Relaxed);
-        counters.updates = self.updates.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        counters.log_lines_received = self.log_lines_received;
+        counters.log_lines_refused = self.log_lines_refused;
+        counters.updates = self.updates.clone();
     }
 
     /// Counts one machine's update outcome.
-    pub fn update_ended(&self, status: proto::api::UpdateStatus) {
+    pub fn update_ended(&mut self, status: proto::api::UpdateStatus) {
         let word = serde_json::to_value(status)
             .ok()
             .and_then(|v| v.as_str().map(str::to_string))
             .unwrap_or_default();
-        *self.updates.lock().unwrap_or_else(|p| p.into_inner()).entry(word).or_default() += 1;
+        *self.updates.entry(word).or_default() += 1;
     }
 }
 
-/// What the coordinator is, for [`spawn`].
-pub struct Identity {
-    pub authority: Authority,
-    pub listen: SocketAddr,
-    pub binary_sha256: String,
-    pub state_dir: PathBuf,
-    pub files: Arc<FileCache>,
-    pub spool_dir: PathBuf,
+impl State {
+    /// Keeps a worker's batch of log lines, already checked, or counts it refused.
+    pub fn take_logs(&mut self, worker: &str, lines: Vec<LogLine>, refused: bool) {
+        let n = lines.len() as u64;
+        if refused {
+            self.counts.log_lines_refused += n;
+        } else {
+            self.counts.log_lines_received += n;
+            self.logs.add(Some(worker), lines);
+        }
+    }
+}
+
+/// Refusals of peers (joins, hellos, connections past the admission's bound) logged: at most
+/// a burst per window, shared by every session.
+pub struct Refusals(Mutex<Throttle>);
+
+impl Default for Refusals {
+    fn default() -> Self {
+        Refusals(Mutex::new(Throttle::new(REFUSALS_LOGGED, REFUSAL_WINDOW)))
+    }
+}
+
+impl Refusals {
+    /// Whether a refusal of a peer may be logged now: `Some(n)` with the refusals held back
+    /// before it, `None` to stay silent (see [`Throttle`]).
+    pub fn to_log(&self) -> Option<u64> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).allow(Instant::now())
+    }
 }
 
 /// A closure over the state, run by the driver at the time it is given.
 type Call = Box<dyn FnOnce(&mut State, Instant) + Send>;
 
-enum Command {
+pub enum Command {
     Call(Call),
-    /// A chunk stream ended, with the worker's output or why not (`None`: nothing to report,
-    /// the stream was cancelled or its connection lost).
-    ChunkEnded {
-        assignment: AssignmentId,
-        outcome: Option<Result<ChunkOutput, String>>,
-    },
+    /// A chunk stream ended.
+    ChunkEnded(chunk::Ended),
 }
 
-/// A handle on the coordinator: its fixed facts, and calls to its driver.
+impl From<chunk::Ended> for Command {
+    fn from(ended: chunk::Ended) -> Self {
+        Command::ChunkEnded(ended)
+    }
+}
+
+/// A handle on the coordinator: its fixed facts, its stores, the refusals' log throttle,
+/// its stop signal, and calls to its driver.
 #[derive(Clone)]
 pub struct Cluster {
-    shared: Arc<Shared>,
+    facts: Arc<Facts>,
+    stores: Stores,
+    refusals: Arc<Refusals>,
+    /// Set when the coordinator must stop from inside, with how.
+    stop: Arc<watch::Sender<Option<Stopped>>>,
     commands: mpsc::Sender<Command>,
-}
-
-impl std::ops::Deref for Cluster {
-    type Target = Shared;
-
-    fn deref(&self) -> &Shared {
-        &self.shared
-    }
 }
 
 /// Starts the driver as a task of `tasks`, stopping when `token` is cancelled; returns its
 /// handle.
 pub fn spawn(
-    identity: Identity,
+    facts: Facts,
+    stores: Stores,
     state: State,
     tasks: &TaskTracker,
     token: CancellationToken,
 ) -> Cluster {
-    let Identity { authority, listen, binary_sha256, state_dir, files, spool_dir } = identity;
-    let dashboard_token = super::dashboard::access::TokenStore::open(&state_dir);
-    let shared = Arc::new(Shared {
-        authority,
-        listen,
-        binary_sha256,
-        state_dir,
-        files,
-        spool_dir,
-        journal: state.journal.clone(),
-        admission: Default::default(),
-        rollout_lock: tokio::sync::Mutex::new(()),
-        refusal_log: Mutex::new(crate::logging::Throttle::new(REFUSALS_LOGGED, REFUSAL_WINDOW)),
-        dashboard_token,
-        logs: Mutex::new(crate::logbook::LogBook::with_own(crate::logbook::outbox())),
-        side_counts: SideCounts::default(),
-        started: Instant::now(),
-        stop: watch::channel(None).0,
-    });
     let (tx, rx) = mpsc::channel(QUEUE);
-    let cluster = Cluster { shared, commands: tx };
+    let cluster = Cluster {
+        facts: Arc::new(facts),
+        stores: stores.clone(),
+        refusals: Arc::default(),
+        stop: Arc::new(watch::channel(None).0),
+        commands: tx.clone(),
+    };
     let driver = Driver {
         state,
+        stores,
         commands: rx,
+        reports: tx,
         streams: HashMap::new(),
         chunks: TaskTracker::new(),
-        cluster: cluster.clone(),
         token,
     };
     tasks.spawn(driver.run());
     cluster
 }
 
-impl Shared {
-    /// Whether a refusal of a peer may be logged now: `Some(n)` with the refusals held back
-    /// before it, `None` to stay silent (see [`crate::logging::Throttle`]).
+impl Cluster {
+    /// What never changes while the coordinator runs.
+    pub fn facts(&self) -> &Facts {
+        &self.facts
+    }
+
+    /// The files users uploaded, and where output waits.
+    pub fn stores(&self) -> &Stores {
+        &self.stores
+    }
+
+    /// Whether a refusal of a peer may be logged now (see [`Refusals::to_log`]).
     pub fn refusals_to_log(&self) -> Option<u64> {
-        let mut throttle = self.refusal_log.lock().unwrap_or_else(|p| p.into_inner());
-        throttle.allow(Instant::now())
+        self.refusals.to_log()
     }
 
     /// Stops the coordinator so that `marmotd` re-executes its (new) binary.
@@ -320,15 +334,6 @@ impl Cluster {
         self.call(f).await?
     }
 
-    /// Reports how a chunk stream ended.
-    pub async fn chunk_ended(
-        &self,
-        assignment: AssignmentId,
-        outcome: Option<Result<ChunkOutput, String>>,
-    ) {
-        let _ = self.commands.send(Command::ChunkEnded { assignment, outcome }).await;
-    }
-
     /// Queues a job from `client`. Answered before the journal commits it (within a fraction
     /// of a millisecond), except when its id opens a new block of reserved ids: that waits for
     /// the reservation, so no id is ever given twice.
@@ -342,12 +347,13 @@ impl Cluster {
             .try_call(move |s, now| {
                 let workers = s.registry.len();
                 let view = s.jobs.submit(now, spec, verify, workers, &client)?;
-                let reservation = s.jobs.take_reservation().then(|| s.journal_records());
+                let reservation =
+                    s.jobs.take_reservation().then(|| (s.journal.clone(), s.journal_records()));
                 Ok((view, reservation))
             })
             .await?;
-        if let Some(kept) = reservation {
-            self.journal.synced(kept).await;
+        if let Some((journal, kept)) = reservation {
+            journal.synced(kept).await;
         }
         Ok(view)
     }
@@ -363,8 +369,9 @@ impl Cluster {
 
     /// Makes the status, in the driver, from what only this handle knows.
     fn status_maker(&self) -> impl FnOnce(&State) -> Status + Send + 'static {
+        let facts = &self.facts;
         let (binary_sha256, listen, uptime) =
-            (self.binary_sha256.clone(), self.listen.to_string(), self.started.elapsed());
+            (facts.binary_sha256.clone(), facts.listen.to_string(), facts.started.elapsed());
         move |s| {
             let load = s.jobs.load();
             Status {
@@ -381,29 +388,41 @@ impl Cluster {
         }
     }
 
-    /// Everything the dashboard shows: the jobs [`super::dashboard::shown_jobs`] picks, and the
-    /// last [`EVENTS`] lines of the coordinator's log.
+    /// Everything the dashboard shows, with every job in memory (the dashboard picks which
+    /// to show), and the last [`EVENTS`] lines of the coordinator's log.
     pub async fn overview(&self) -> Result<proto::api::Overview, ClusterError> {
         let status = self.status_maker();
-        let (status, workers, jobs, mut counters) = self
-            .call(move |s, now| (status(s), s.workers(now), s.jobs.list(now), s.counters()))
-            .await?;
-        let jobs = super::dashboard::shown_jobs(jobs);
-        self.side_counts.fill(&mut counters);
-        let events = self.logs.lock().unwrap_or_else(|p| p.into_inner()).events(EVENTS);
-        Ok(proto::api::Overview { status, workers, jobs, counters, events })
+        self.call(move |s, now| {
+            let mut counters = s.counters();
+            s.counts.fill(&mut counters);
+            proto::api::Overview {
+                status: status(s),
+                workers: s.workers(now),
+                jobs: s.jobs.list(now),
+                counters,
+                events: s.logs.events(EVENTS),
+            }
+        })
+        .await
+    }
+
+    /// The journal, for reading ended jobs from it.
+    pub async fn journal(&self) -> Result<Journal, ClusterError> {
+        self.call(|s, _| s.journal.clone()).await
     }
 }
 
 struct Driver {
     state: State,
+    /// What chunks' conversations use.
+    stores: Stores,
     commands: mpsc::Receiver<Command>,
+    /// Where chunk streams report how they ended: the same channel as calls.
+    reports: mpsc::Sender<Command>,
     /// Cancel handles of the chunk streams in flight.
     streams: HashMap<AssignmentId, CancellationToken>,
     /// The chunk streams' tasks: waited for on shutdown.
     chunks: TaskTracker,
-    /// A handle for the chunk streams to report on.
-    cluster: Cluster,
     token: CancellationToken,
 }
 
@@ -417,7 +436,7 @@ impl Driver {
                 _ = self.token.cancelled() => break,
                 command = self.commands.recv() => match command {
                     Some(Command::Call(f)) => f(&mut self.state, Instant::now()),
-                    Some(Command::ChunkEnded { assignment, outcome }) => {
+                    Some(Command::ChunkEnded(chunk::Ended { assignment, outcome })) => {
                         self.chunk_ended(assignment, outcome)
                     }
                     None => break,
@@ -463,26 +482,24 @@ impl Driver {
         self.state.journal_records();
         for order in self.state.jobs.take_orders() {
             match order {
-                Order::Run { assignment, worker, request, input } => {
+                Order::Run { assignment, worker, request, talk } => {
                     // The scheduler only knows registered workers.
                     let Some(w) = self.state.registry.get(worker) else { continue };
                     let cancel = w.session.child_token();
                     self.streams.insert(assignment, cancel.clone());
                     let worker = w.hello.name.clone();
                     let conn = w.conn.clone();
-                    let stream = chunk::Stream { conn, worker, assignment, request, input };
-                    self.chunks.spawn(chunk::run(self.cluster.clone(), stream, cancel));
+                    let stream = chunk::Stream { conn, worker, assignment, request, talk };
+                    let (reports, stores) = (self.reports.clone(), self.stores.clone());
+                    self.chunks.spawn(chunk::run(reports, stream, stores, cancel));
                 }
                 Order::Stop { assignment } => {
                     if let Some(cancel) = self.streams.remove(&assignment) {
                         cancel.cancel();
                     }
                 }
-                Order::DropSpool { job } => {
-                    let dir = crate::tasks::cmd::spool_dir(&self.cluster.spool_dir, job);
-                    self.chunks.spawn_blocking(move || {
-                        let _ = std::fs::remove_dir_all(dir);
-                    });
+                Order::Forget { job } => {
+                    self.chunks.spawn_blocking(self.stores.forget(job));
                 }
             }
         }

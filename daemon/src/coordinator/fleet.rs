@@ -98,7 +98,7 @@ pub async fn bench(cluster: &Cluster, length: Duration) -> Result<Vec<BenchResul
             s.registry.slot_rates().clone()
         })
         .await?;
-    let state_dir = cluster.state_dir.clone();
+    let state_dir = cluster.facts().state_dir.clone();
     // A small file, written off the async runtime.
     let _ = tokio::task::spawn_blocking(move || super::scores::save(&state_dir, &all)).await;
     results.sort_by(|a, b| a.worker.cmp(&b.worker));
@@ -117,6 +117,7 @@ pub async fn exit(cluster: &Cluster, names: Vec<String>) -> Result<Vec<String>, 
 /// Revokes the certificate of the worker `name` and closes its live session, if any.
 pub async fn revoke(cluster: &Cluster, name: String) -> Result<RevokeReply, ClusterError> {
     let revoked = cluster
+        .facts()
         .authority
         .revoke_worker(&name)
         .map_err(|e| ClusterError::Internal(format!("cannot record the revocation: {e}")))?

@@ -13,13 +13,13 @@
 //! goes on from the chunks it had counted, cut into chunks as it was.
 
 use super::error::ClusterError;
+use crate::exec::outbox::Take;
 use crate::journal::{Record, Recovered, RecoveredJob};
 use crate::scheduler::{
     Action, AssignmentId, ChunkIndex, ChunkPlan, Event, JobId, JobShape, Load, Outcome, Progress,
     Scheduler, WorkerId,
 };
-use crate::tasks::outbox::Take;
-use crate::tasks::{self, ChunkInput, Fold, Job, Run, TakenChunk};
+use crate::tasks::{self, Fold, Job, Run, TakenChunk, Talk};
 use proto::api::{Counters, JobState, JobView};
 use proto::job::JobSpec;
 use proto::result::{JobResult, WorkerShare};
@@ -45,16 +45,12 @@ pub const ABANDONED_AFTER: Duration = Duration::from_secs(180);
 pub enum Order {
     /// Open a stream to `worker` for a chunk: send the request (and its input), report the
     /// reply with [`Jobs::chunk_finished`] or [`Jobs::chunk_failed`].
-    Run {
-        assignment: AssignmentId,
-        worker: WorkerId,
-        request: ChunkRequest,
-        input: Option<ChunkInput>,
-    },
+    Run { assignment: AssignmentId, worker: WorkerId, request: ChunkRequest, talk: Talk },
     /// Stop that stream (its result, if one still comes, would be dropped anyway).
     Stop { assignment: AssignmentId },
-    /// Remove what is spooled for a command job whose record is gone.
-    DropSpool { job: JobId },
+    /// Forget a job whose record is gone and whose units printed: what waits for its
+    /// client is let go.
+    Forget { job: JobId },
 }
 
 /// The answer for a job that is not in memory.
@@ -181,12 +177,8 @@ impl Jobs {
     fn resume_job(&mut self, now: Instant, now_ms: i64, kept: RecoveredJob) -> Result<(), String> {
         let id = kept.id;
         let spec = kept.request?;
-        if let JobSpec::Cmd(_) = spec {
-            return Err("the coordinator restarted while it ran, and a command's units are \
-                        not run again on their own (they may have side effects): run it again"
-                .into());
-        }
         let job = tasks::job(spec).map_err(|e| e.0)?;
+        job.resumable()?;
         let ago = Duration::from_millis(now_ms.saturating_sub(kept.submitted_ms).max(0) as u64);
         let mut record = JobRecord::new(id, job, kept.verify, now.checked_sub(ago).unwrap_or(now));
         record.client = kept.client;
@@ -588,9 +580,9 @@ impl Jobs {
                     let Some(record) = self.records.get(&job) else { continue };
                     self.counters.chunks_started += 1;
                     self.counters.chunks_retried += u64::from(attempt > 0);
-                    let tasks::Chunk { task, input } = record.job.chunk(start, end, attempt);
+                    let tasks::Chunk { task, talk } = record.job.chunk(start, end, attempt);
                     let request = ChunkRequest { job, chunk, task, start, end };
-                    self.orders.push(Order::Run { assignment, worker, request, input });
+                    self.orders.push(Order::Run { assignment, worker, request, talk });
                 }
                 Action::Cancel { assignment, .. } => {
                     self.counters.chunks_stopped += 1;
@@ -671,7 +663,7 @@ impl Jobs {
                         if let Some(old) = self.ended.pop_front() {
                             if let Some(mut gone) = self.records.remove(&old) {
                                 if gone.job.outbox().is_some() {
-                                    self.orders.push(Order::DropSpool { job: old });
+                                    self.orders.push(Order::Forget { job: old });
                                 }
                             }
                         }

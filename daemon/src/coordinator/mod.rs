@@ -9,10 +9,10 @@
 //! - [`registry`]: the connected workers and their bench scores.
 //! - [`admission`]: how many connections may be unauthenticated at once.
 //! - [`session`]: an incoming connection, from handshake to the worker leaving.
-//! - [`chunk`]: a chunk's stream to a worker; [`units`]: a command chunk's, which brings
-//!   its units' output back.
+//! - [`chunk`]: a chunk's stream to a worker (or the conversation its task leads).
 //! - [`fleet`]: ping, bench, exit, revoke, clear: operations on workers, not jobs.
-//! - [`control`]: the HTTP control API; [`socket`]: its Unix socket.
+//! - [`control`]: the HTTP control API; [`socket`]: its Unix socket; [`http`]: what it
+//!   shares with the dashboard (JSON errors and bodies).
 //! - [`dashboard`]: the web page, its live feed, the logs and `/metrics`, on the socket and
 //!   on `--http`.
 //! - [`rollout`]: `marmotctl update`: stored binaries rolled over the workers, then the
@@ -46,6 +46,7 @@ pub mod dashboard;
 pub mod driver;
 pub mod error;
 pub mod fleet;
+pub mod http;
 pub mod jobs;
 pub mod registry;
 pub mod renewal;
@@ -53,13 +54,14 @@ pub mod rollout;
 pub mod scores;
 pub mod session;
 pub mod socket;
-pub mod units;
 
 pub use driver::Cluster;
 
-use crate::cache::FileCache;
+use crate::exec::cache::FileCache;
+use crate::exec::spool::Spool;
 use crate::fatal::ConfigError;
 use crate::journal::{self, Journal, JournalError};
+use crate::tasks::Stores;
 use crate::{scheduler, transport, update};
 use anyhow::{Context, Result};
 use certs::Authority;
@@ -170,28 +172,30 @@ pub async fn start(config: CoordinatorConfig, process: CancellationToken) -> Res
     );
     jobs.resume(std::time::Instant::now(), journal::unix_ms(), recovered);
     let registry = registry::Registry::new(scores::load(&config.state_dir));
-    let (files, spool_dir) = command_dirs(&config)?;
-    let identity = driver::Identity {
+    let stores = stores(&config)?;
+    let facts = driver::Facts {
         authority,
         listen: local_addr,
         binary_sha256,
         state_dir: config.state_dir.clone(),
-        files,
-        spool_dir,
+        started: std::time::Instant::now(),
     };
+    let tokens = Arc::new(dashboard::access::TokenStore::open(&config.state_dir));
     // The token tree and the task trackers, one per layer.
     let role = process.child_token();
     let (sessions, api, driving) = (role.child_token(), role.child_token(), role.child_token());
     let (session_tasks, api_tasks, driver_tasks) =
         (TaskTracker::new(), TaskTracker::new(), TaskTracker::new());
-    let state = driver::State { jobs, registry, journal };
-    let cluster = driver::spawn(identity, state, &driver_tasks, driving.clone());
+    let state = driver::State::new(jobs, registry, journal);
+    let cluster = driver::spawn(facts, stores, state, &driver_tasks, driving.clone());
     tracing::info!(
         "coordinator listening on UDP {local_addr}, control socket {}",
         config.socket.display()
     );
     {
-        let router = control::router(cluster.clone(), api_tasks.clone(), api.clone());
+        let feed =
+            dashboard::Feed { cluster: cluster.clone(), stop: api.clone(), tokens: tokens.clone() };
+        let router = control::router(feed, api_tasks.clone());
         let api = api.clone();
         api_tasks.spawn(async move {
             let router = router.into_make_service_with_connect_info::<control::Peer>();
@@ -206,7 +210,7 @@ pub async fn start(config: CoordinatorConfig, process: CancellationToken) -> Res
     if let Some(listener) = http {
         let addr = listener.local_addr()?;
         let loopback = addr.ip().is_loopback();
-        let feed = dashboard::Feed { cluster: cluster.clone(), stop: api.clone() };
+        let feed = dashboard::Feed { cluster: cluster.clone(), stop: api.clone(), tokens };
         let router = dashboard::http_router(feed, loopback);
         tracing::info!(
             "dashboard on http://{addr}/{}",
@@ -255,18 +259,14 @@ pub async fn start(config: CoordinatorConfig, process: CancellationToken) -> Res
     Ok(Running { cluster, local_addr, socket: config.socket, task })
 }
 
-/// The store of files uploaded for commands (`STATE_DIR/files/`), and the dir where units'
-/// output is spooled (`STATE_DIR/spool/`, emptied: command jobs do not outlive a restart).
-fn command_dirs(config: &CoordinatorConfig) -> Result<(Arc<FileCache>, PathBuf)> {
+/// The store of files uploaded for commands (`STATE_DIR/files/`), and the spool where units'
+/// output waits (`STATE_DIR/spool/`, emptied: command jobs do not outlive a restart).
+fn stores(config: &CoordinatorConfig) -> Result<Stores> {
     let files = config.state_dir.join("files");
     std::fs::create_dir_all(&files)
         .with_context(|| format!("cannot create {}", files.display()))?;
     let store = FileCache::open(&files, config.file_store).context("cannot open the file store")?;
-    let spool = config.state_dir.join("spool");
-    let _ = std::fs::remove_dir_all(&spool);
-    std::fs::create_dir_all(&spool)
-        .with_context(|| format!("cannot create {}", spool.display()))?;
-    Ok((Arc::new(store), spool))
+    Ok(Stores { files: Arc::new(store), spool: Spool::open(&config.state_dir)? })
 }
 
 /// Accepts connections until the endpoint closes, each served by a session task with a token
@@ -277,8 +277,10 @@ async fn accept(
     sessions: &CancellationToken,
     tasks: &TaskTracker,
 ) {
+    // Places for connections not yet authenticated: bounded in all and per source address.
+    let admission = admission::Admission::default();
     while let Some(incoming) = endpoint.accept().await {
-        let Some(ticket) = cluster.admission.admit(incoming.remote_address().ip()) else {
+        let Some(ticket) = admission.admit(incoming.remote_address().ip()) else {
             // Before its handshake, so a flood costs a packet each, not a connection.
             if let Some(held_back) = cluster.refusals_to_log() {
                 tracing::warn!(

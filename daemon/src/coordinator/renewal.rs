@@ -31,7 +31,7 @@ pub fn due(member: &CertInfo, life: Duration, now: i64) -> bool {
 
 /// Issues a new certificate for `member` and hands it to the worker on `conn`.
 pub async fn renew(cluster: &Cluster, conn: &quinn::Connection, member: &CertInfo) -> Result<()> {
-    let cert_der = cluster.authority.renew_worker(member)?;
+    let cert_der = cluster.facts().authority.renew_worker(member)?;
     let exchange = async {
         let (send, recv) = conn.open_bi().await?;
         MessageWriter::new(send).send(&CoordinatorOpen::Renew { cert_der }).await?;

@@ -28,8 +28,9 @@ use anyhow::{anyhow, bail, Context, Result};
 use futures_util::StreamExt;
 use proto::api::{BinaryInfo, MachineUpdate, UpdateReport, UpdateRequest, UpdateStatus};
 use proto::names::shown;
+use proto::pieces;
 use proto::wire::{
-    CoordinatorOpen, Hello, UpdateAnswer, UpdateOffer, UpdateOutcome, PIECE, TRIAL_TIMEOUT,
+    ChunkData, CoordinatorOpen, Hello, UpdateAnswer, UpdateOffer, UpdateOutcome, TRIAL_TIMEOUT,
 };
 use proto::{MessageReader, MessageWriter};
 use std::path::{Path, PathBuf};
@@ -49,7 +50,7 @@ const RESUMES: u32 = 3;
 const KEEP_BINARIES: usize = 8;
 
 fn store(cluster: &Cluster) -> PathBuf {
-    cluster.state_dir.join("binaries")
+    cluster.facts().state_dir.join("binaries")
 }
 
 /// Stores an uploaded binary, fed piece by piece, and reads back what it is.
@@ -206,9 +207,11 @@ pub async fn rollout(
     if let Some(own) = &coordinator {
         log_outcome(own);
     }
-    for machine in reports.iter().chain(&coordinator) {
-        cluster.side_counts.update_ended(machine.status);
-    }
+    let statuses: Vec<UpdateStatus> =
+        reports.iter().chain(&coordinator).map(|machine| machine.status).collect();
+    let _ = cluster
+        .call(move |s, _| statuses.into_iter().for_each(|status| s.counts.update_ended(status)))
+        .await;
     let seconds = started.elapsed().as_secs_f64();
     let bytes_sent = sent.bytes.load(Ordering::Relaxed);
     let sending = Duration::from_nanos(sent.nanos.load(Ordering::Relaxed)).as_secs_f64();
@@ -435,7 +438,7 @@ async fn offer(
     let sending = Instant::now();
     let transfer = async {
         let len = binary.info.size - from;
-        super::chunk::send_file(&mut writer, &binary.path, from, len).await?;
+        pieces::send_file::<ChunkData, _>(&mut writer, &binary.path, from, len).await?;
         writer.get_mut().finish()?;
         // Sent once the worker has every byte, not once QUIC has them all to send.
         let stopped = tokio::time::timeout(ANSWER_TIMEOUT, writer.get_mut().stopped()).await;
@@ -519,7 +522,7 @@ async fn update_coordinator(
     workers: &[MachineUpdate],
     allow_downgrade: bool,
 ) -> MachineUpdate {
-    let own = cluster.binary_sha256.clone();
+    let own = cluster.facts().binary_sha256.clone();
     let line = |status, detail: Option<String>, now: &str| MachineUpdate {
         name: "coordinator".into(),
         status,
@@ -571,7 +574,7 @@ async fn install_own(cluster: &Cluster, binary: &Stored) -> Result<(), String> {
     let staged = tokio::task::spawn_blocking(move || {
         let mut staging = Staging::create(&exe, info.size)?;
         let mut file = std::fs::File::open(&path)?;
-        let mut piece = vec![0u8; PIECE];
+        let mut piece = vec![0u8; pieces::PIECE];
         loop {
             let n = std::io::Read::read(&mut file, &mut piece)?;
             if n == 0 {
@@ -586,8 +589,8 @@ async fn install_own(cluster: &Cluster, binary: &Stored) -> Result<(), String> {
     .map_err(|e| format!("{e:#}"))?;
     let plan = Plan {
         exe: &invocation.exe,
-        state_dir: &cluster.state_dir,
-        from_sha256: &cluster.binary_sha256,
+        state_dir: &cluster.facts().state_dir,
+        from_sha256: &cluster.facts().binary_sha256,
         to_sha256: &binary.info.sha256,
         version: &binary.info.version,
         trial: None,

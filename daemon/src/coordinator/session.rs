@@ -10,7 +10,7 @@ use super::admission::Ticket;
 use super::driver::Cluster;
 use super::registry::Joining;
 use super::renewal;
-use crate::logging::Throttle;
+use crate::throttle::Throttle;
 use crate::transport::codes;
 use certs::authority::IssueError;
 use proto::wire::{Abilities, Control, Hello, JoinReply, JoinRequest, Welcome, WorkerOpen};
@@ -171,7 +171,7 @@ async fn join(
     let reply = match decide_join(cluster, &request) {
         Ok(cert_der) => {
             tracing::info!("worker {name} at {addr} joined the cluster");
-            JoinReply::Accepted { cert_der, ca_der: cluster.authority.ca_der().to_vec() }
+            JoinReply::Accepted { cert_der, ca_der: cluster.facts().authority.ca_der().to_vec() }
         }
         Err(refusal) => {
             match &refusal {
@@ -207,7 +207,7 @@ fn decide_join(cluster: &Cluster, request: &JoinRequest) -> Result<Vec<u8>, Join
     if request.protocol != proto::PROTOCOL_VERSION {
         return Err(refused(version_mismatch(request.protocol)));
     }
-    let token = cluster.authority.join_token().map_err(|e| JoinReply::Unavailable {
+    let token = cluster.facts().authority.join_token().map_err(|e| JoinReply::Unavailable {
         reason: format!("the coordinator cannot read its join secret: {e}"),
     })?;
     if !token.secret_matches(&request.secret) {
@@ -218,7 +218,7 @@ fn decide_join(cluster: &Cluster, request: &JoinRequest) -> Result<Vec<u8>, Join
         ));
     }
     proto::names::check_worker_name(&request.name).map_err(refused)?;
-    cluster.authority.sign_worker(&request.csr_der, &request.name).map_err(|e| match e {
+    cluster.facts().authority.sign_worker(&request.csr_der, &request.name).map_err(|e| match e {
         IssueError::Failed(_) => JoinReply::Unavailable { reason: e.to_string() },
         IssueError::Refused(_) | IssueError::BadRequest(_) => refused(e.to_string()),
     })
@@ -248,7 +248,7 @@ fn admit_member(
         return Err(version_mismatch(hello.protocol));
     }
     hello.check().map_err(|e| format!("bad hello: {e}"))?;
-    cluster.authority.check_member(cert, &hello.name)
+    cluster.facts().authority.check_member(cert, &hello.name)
 }
 
 /// The end of a refusal line that follows refusals held back by the throttle.
@@ -358,7 +358,7 @@ async fn serve_member(
                 let rtt = moved.then_some(rtt);
                 let _ = cluster.call(move |s, now| s.link_measured(now, id, datagrams, rtt)).await;
                 let now = renewal::unix_now();
-                if !renewal_tried && renewal::due(&member, cluster.authority.worker_cert_life(), now) {
+                if !renewal_tried && renewal::due(&member, cluster.facts().authority.worker_cert_life(), now) {
                     renewal_tried = true;
                     let (cluster, conn, member) = (cluster.clone(), conn.clone(), member.clone());
                     renewal.spawn(async move { renewal::renew(&cluster, &conn, &member).await });
@@ -393,7 +393,9 @@ async fn take_stream(
         Ok(Ok(Some(WorkerOpen::Deliver { request, output }))) => {
             take_delivery(cluster, worker, &name, request, output).await
         }
-        Ok(Ok(Some(WorkerOpen::Logs(lines)))) => take_logs(&cluster, &name, &log_batches, lines),
+        Ok(Ok(Some(WorkerOpen::Logs(lines)))) => {
+            take_logs(&cluster, &name, &log_batches, lines).await
+        }
         _ => {
             let _ = reader.get_mut().stop(codes::PROTOCOL);
         }
@@ -407,33 +409,29 @@ const LOG_WINDOW: Duration = Duration::from_secs(10);
 
 /// Keeps a worker's log lines, if they are lines a worker sends, as often as a worker sends
 /// them; a bad batch, or one past the member's `batches`, is dropped whole and counted.
-fn take_logs(
+async fn take_logs(
     cluster: &Cluster,
     name: &str,
     batches: &Mutex<Throttle>,
     lines: Vec<proto::logs::LogLine>,
 ) {
-    use std::sync::atomic::Ordering::Relaxed;
-    let counts = &cluster.side_counts;
     let allowed = batches.lock().unwrap_or_else(|p| p.into_inner()).allow(Instant::now());
-    if allowed.is_none() {
-        // Faster than any worker sends: not worth a line in the log either.
-        counts.log_lines_refused.fetch_add(lines.len() as u64, Relaxed);
-        return;
-    }
-    if let Err(why) = proto::logs::check_batch(&lines) {
-        counts.log_lines_refused.fetch_add(lines.len() as u64, Relaxed);
-        if let Some(held_back) = cluster.refusals_to_log() {
-            tracing::warn!(
-                "dropped log lines from worker {}: {why}{}",
-                proto::names::shown(name),
-                held_back_note(held_back)
-            );
+    // Faster than any worker sends: not worth a line in the log either.
+    let mut refused = allowed.is_none();
+    if !refused {
+        if let Err(why) = proto::logs::check_batch(&lines) {
+            refused = true;
+            if let Some(held_back) = cluster.refusals_to_log() {
+                tracing::warn!(
+                    "dropped log lines from worker {}: {why}{}",
+                    proto::names::shown(name),
+                    held_back_note(held_back)
+                );
+            }
         }
-        return;
     }
-    counts.log_lines_received.fetch_add(lines.len() as u64, Relaxed);
-    cluster.logs.lock().unwrap_or_else(|p| p.into_inner()).add(Some(name), lines);
+    let name = name.to_string();
+    let _ = cluster.call(move |s, _| s.take_logs(&name, lines, refused)).await;
 }
 
 /// Hands a delivered chunk result to the job table, which counts it if its chunk still waits
@@ -470,7 +468,7 @@ mod tests {
     use tokio_util::sync::CancellationToken;
 
     async fn connect_without_certificate(running: &coordinator::Running) -> quinn::Connection {
-        let ca_sha256 = certs::cert_sha256_hex(running.cluster.authority.ca_der());
+        let ca_sha256 = certs::cert_sha256_hex(running.cluster.facts().authority.ca_der());
         let tls = certs::tls::joining_client(&ca_sha256, proto::ALPN).unwrap();
         let client = transport::client_config(tls, transport::DEFAULT_DEAD_AFTER, 4).unwrap();
         let endpoint = transport::client_endpoint(running.local_addr).unwrap();
@@ -496,7 +494,7 @@ mod tests {
             verify: coordinator::DEFAULT_VERIFY,
             retention: Default::default(),
             journal_reset: false,
-            file_store: crate::cache::DEFAULT_LIMIT,
+            file_store: crate::exec::cache::DEFAULT_LIMIT,
             http: None,
         };
         let running = coordinator::start(config, shutdown.clone()).await.unwrap();
@@ -516,7 +514,7 @@ mod tests {
     #[tokio::test]
     async fn joins_are_refused_for_the_workers_mistakes() {
         let (_dir, shutdown, running) = start_coordinator().await;
-        let secret = running.cluster.authority.join_token().unwrap().secret;
+        let secret = running.cluster.facts().authority.join_token().unwrap().secret;
         let request = |name: String, secret: String| JoinRequest {
             protocol: proto::PROTOCOL_VERSION,
             name,
@@ -571,7 +569,7 @@ mod tests {
         let join = JoinRequest {
             protocol: proto::PROTOCOL_VERSION + 1,
             name: "future".into(),
-            secret: running.cluster.authority.join_token().unwrap().secret,
+            secret: running.cluster.facts().authority.join_token().unwrap().secret,
             csr_der: vec![],
         };
         MessageWriter::new(send).send(&WorkerOpen::Join(join)).await.unwrap();

@@ -110,17 +110,17 @@ fn print_dry_run(steps: &[Step]) -> Result<()> {
 fn own_docs() -> Docs {
     use clap::CommandFactory;
     let share = Path::new(layout::LOCAL_SHARE);
-    let mut docs: Docs = proto::docs::SHELLS
+    let mut docs: Docs = client::docs::SHELLS
         .into_iter()
         .map(|shell| {
             let mut script = Vec::new();
-            proto::docs::completions(crate::cli::Cli::command(), shell, &mut script);
-            (proto::docs::completion_path(share, "marmotd", shell), script)
+            client::docs::completions(crate::cli::Cli::command(), shell, &mut script);
+            (client::docs::completion_path(share, "marmotd", shell), script)
         })
         .collect();
     let man = layout::local_man_dir();
     docs.extend(
-        proto::docs::man_pages(crate::cli::Cli::command())
+        client::docs::man_pages(crate::cli::Cli::command())
             .into_iter()
             .map(|(name, page)| (man.join(name), page)),
     );

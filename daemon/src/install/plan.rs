@@ -5,7 +5,7 @@
 use super::env_file::{self, Settings};
 use super::layout::{self, USER};
 use crate::state_dir::Role;
-use proto::docs::{Shell, SHELLS};
+use client::docs::{Shell, SHELLS};
 use std::cmp::Ordering;
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -313,7 +313,7 @@ fn marmotctl_steps(marmotctl: &Path) -> Vec<Step> {
 }
 
 fn marmotctl_completion(shell: Shell) -> PathBuf {
-    proto::docs::completion_path(Path::new(layout::LOCAL_SHARE), "marmotctl", shell)
+    client::docs::completion_path(Path::new(layout::LOCAL_SHARE), "marmotctl", shell)
 }
 
 /// `marmotd uninstall [ROLE] [--purge]`: the given role, or every role installed.

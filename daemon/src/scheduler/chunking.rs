@@ -1,7 +1,7 @@
 //! Cutting a job's units into chunks.
 //!
 //! Chunks must be many enough to keep every slot busy and to rebalance between fast and slow
-//! machines (at least a few per slot), big enough that dispatch overhead (~0.3 ms a round trip)
+//! machines (at least a few per slot), big enough that dispatch overhead (a round trip per chunk)
 //! does not show, and small enough that a lost chunk costs little. All chunks but the last have
 //! the same size, so their run times are comparable when looking for stragglers.
 

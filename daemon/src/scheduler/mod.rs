@@ -63,8 +63,8 @@ pub const MAX_PREFETCH: u32 = 16;
 
 /// How many round trips of work a far worker holds ahead: one for a result's way back and the
 /// next chunk's way out, one to spare for a packet lost on either (its resend takes about a
-/// round trip more). With one, `pi 2e9` through 100 ms and 1% loss took 0.60 s in most runs;
-/// with two, 0.50–0.52 s, as without loss (`tests/bench/wan.sh BIN 3 pi`).
+/// round trip more): with one, a lossy far link showed in a job's time, with two it did not
+/// (`tests/bench/wan.sh BIN 3 pi`; the figures are in the README).
 const PREFETCH_ROUND_TRIPS: f64 = 2.0;
 
 /// A worker gets chunks ahead once a round trip costs its slots this share of a chunk's time

@@ -1,6 +1,6 @@
 //! `cmd` (`marmotctl run cmd -- COMMAND ARGS…`): a user's command once per input. Units are
 //! inputs; a chunk runs its units one after another on one slot of a worker, whose stream
-//! brings their output back ([`super::outbox`]).
+//! brings their output back ([`crate::exec`]).
 //!
 //! How long a unit takes is unknown until some have run, and chunk sizes need it (a chunk
 //! of 32 `true`s is 30 ms; of 32 video transcodes, an hour that no other slot can share). So a
@@ -10,16 +10,20 @@
 //! [`SINGLE_UNIT_JOBS`] units without input files, where that wait would show, runs one unit
 //! per chunk throughout instead, as GNU parallel does (dispatching costs well under a second).
 //! Jobs over input files keep the probe: in a chunk of several units, the worker fetches the
-//! next unit's file while one runs, which single units cannot do (gzip over 200 files took
-//! 1.59× GNU parallel's time with single units, 1.37–1.44× with chunks).
+//! next unit's file while one runs, which single units cannot do (measured by
+//! `tests/bench/commands.sh`: see the README's benchmarks).
 //!
 //! Everything is decided here, sans-IO: retries (a chunk that may still be retried fails on a
 //! failed unit, and the scheduler runs it elsewhere), `--halt` (a verdict per counted chunk),
 //! and the result. Chunks of side effects get no backups and no verification copies.
 
-use super::outbox::{Delivery, Outbox};
-use super::{Chunk, Fold, Invalid, Job, Run};
+use super::{Chunk, Converse, Fold, Invalid, Job, Run, Serve, Stream, Talk, Work};
+use crate::exec;
+use crate::exec::outbox::{Delivery, Outbox};
+use crate::exec::units::Units;
+use crate::kernels::KernelError;
 use crate::scheduler::{ChunkIndex, JobShape};
+use futures_util::future::BoxFuture;
 use proto::command::halt::{Tally, Verdict};
 use proto::command::spec::MAX_CHUNK_UNITS;
 use proto::command::CmdSpec;
@@ -27,7 +31,9 @@ use proto::command::CmdSpec;
 use proto::command::UnitReport;
 use proto::job::JobSpec;
 use proto::result::{CmdResult, JobResult};
-use proto::wire::{ChunkOutput, ChunkTask, CmdChunk, CmdUnit};
+use proto::wire::{ChunkOutput, ChunkReply, ChunkTask, CmdChunk, CmdUnit};
+use proto::{MessageReader, MessageWriter};
+use quinn::{RecvStream, SendStream};
 use std::path::PathBuf;
 
 /// Units of the first phase, one per chunk, run to learn how long a unit takes.
@@ -127,7 +133,7 @@ impl Job for CmdJob {
                 file: spec.input_files.get(unit as usize).cloned(),
             })
             .collect();
-        Chunk::of(ChunkTask::Cmd(Box::new(CmdChunk {
+        let task = ChunkTask::Cmd(Box::new(CmdChunk {
             command: spec.command.clone(),
             units,
             files: spec.files.clone(),
@@ -135,7 +141,8 @@ impl Job for CmdJob {
             timeout_ms: spec.timeout_ms,
             retry_failed: attempt < spec.retries,
             results: spec.results,
-        })))
+        }));
+        Chunk { task, talk: Talk::Own(Box::new(Exchange { spool: None })) }
     }
 
     fn reduce(&mut self, chunk: ChunkIndex, _start: u64, output: ChunkOutput) -> Fold {
@@ -196,8 +203,74 @@ impl Job for CmdJob {
         Some(&mut self.outbox)
     }
 
+    fn resumable(&self) -> Result<(), String> {
+        Err("the coordinator restarted while it ran, and a command's units are not run again \
+             on their own (they may have side effects): run it again"
+            .into())
+    }
+
     fn ended(&mut self) {
         self.outbox.flush();
+    }
+}
+
+/// A command chunk's stream on the coordinator ([`exec::chunk`]): its output is spooled to a
+/// file of its own, removed if the chunk does not count.
+struct Exchange {
+    spool: Option<PathBuf>,
+}
+
+impl Converse for Exchange {
+    fn converse<'a>(&'a mut self, stream: Stream<'a>) -> BoxFuture<'a, anyhow::Result<ChunkReply>> {
+        Box::pin(async move {
+            let ChunkTask::Cmd(task) = &stream.request.task else {
+                anyhow::bail!("a command's exchange was given another task's chunk");
+            };
+            let spool = stream.stores.spool.chunk_file(stream.request.job, stream.assignment);
+            let spool = self.spool.insert(spool);
+            let (writer, reader) = (stream.writer, stream.reader);
+            let at = (spool.as_path(), stream.worker);
+            exec::chunk::exchange(writer, reader, stream.request, task, &stream.stores.files, at)
+                .await
+        })
+    }
+
+    fn abandoned(&mut self) -> BoxFuture<'_, ()> {
+        Box::pin(async move {
+            // Not counted: what it spooled will never be read.
+            if let Some(spool) = self.spool.take() {
+                let _ = tokio::fs::remove_file(spool).await;
+            }
+        })
+    }
+}
+
+/// What a worker runs for a command chunk of units `start..end`: it serves the chunk's
+/// stream, answering a range it cannot run there too.
+pub fn work(task: Box<CmdChunk>, start: u64, end: u64) -> Work {
+    let chunk = match task.units.len() as u64 == end.saturating_sub(start) {
+        true => Ok(task),
+        false => {
+            Err(KernelError::OutOfRange { start, end, units: task.units.len() as u64 }.to_string())
+        }
+    };
+    Work::Serve(Box::new(Served(chunk)))
+}
+
+/// A command chunk on a worker ([`exec::units`]), or why it cannot run.
+struct Served(Result<Box<CmdChunk>, String>);
+
+impl Serve for Served {
+    fn serve<'a>(
+        self: Box<Self>,
+        reader: &'a mut MessageReader<RecvStream>,
+        writer: &'a mut MessageWriter<SendStream>,
+        units: &'a Units,
+    ) -> BoxFuture<'a, ()> {
+        Box::pin(async move {
+            let task = self.0.as_deref().map_err(Clone::clone);
+            exec::units::serve(task, reader, writer, units).await
+        })
     }
 }
 
@@ -216,17 +289,6 @@ pub fn check(task: &CmdChunk, units: u64, output: &ChunkOutput) -> bool {
     reports.len() as u64 == units
         && task.units.len() == reports.len()
         && task.units.iter().zip(reports).all(|(u, r)| u.unit == r.unit && r.check().is_ok())
-}
-
-/// The spool file of a chunk's stream, under the coordinator's spool dir: one per assignment,
-/// so a chunk run twice (a lost worker's) never writes into another run's file.
-pub fn spool_path(dir: &std::path::Path, job: u64, assignment: u64) -> PathBuf {
-    spool_dir(dir, job).join(format!("{assignment}.spool"))
-}
-
-/// The dir of a job's spool files.
-pub fn spool_dir(dir: &std::path::Path, job: u64) -> PathBuf {
-    dir.join(format!("job-{job}"))
 }
 
 /// Reports of a chunk's units, for tests.
@@ -375,11 +437,11 @@ mod tests {
         job.reduce(1, 1, output(1..2, UnitEnding::Exited(0), "one"));
         let now = std::time::Instant::now();
         let outbox = job.outbox().unwrap();
-        assert_eq!(outbox.take(0, now).0, super::super::outbox::Take::NotYet);
+        assert_eq!(outbox.take(0, now).0, crate::exec::outbox::Take::NotYet);
         job.reduce(0, 0, output(0..1, UnitEnding::Exited(0), "zero"));
         let (taken, _) = job.outbox().unwrap().take(0, now);
         let want = Delivery { spool: "zero".into(), first_unit: 0, units: 1 };
-        assert_eq!(taken, super::super::outbox::Take::Ready(want));
+        assert_eq!(taken, crate::exec::outbox::Take::Ready(want));
     }
 
     #[test]
@@ -396,10 +458,6 @@ mod tests {
         assert!(!check(&task, 2, &ChunkOutput::Cmd { units: bad, spool: None }));
         assert!(!check(&task, 2, &ChunkOutput::Pi { inside: 0 }));
         assert!(job_rejects_bad_specs());
-        assert_eq!(
-            spool_path(std::path::Path::new("/s"), 7, 9),
-            std::path::Path::new("/s/job-7/9.spool")
-        );
     }
 
     fn job_rejects_bad_specs() -> bool {

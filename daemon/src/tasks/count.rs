@@ -3,7 +3,7 @@
 //! worker with each chunk (plus the few bytes past its end a character starting inside may
 //! need). Counts add up.
 
-use super::{Chunk, ChunkInput, DataSource, Feed, Fold, Invalid, Job, Run, Work};
+use super::{Chunk, ChunkInput, DataSource, Feed, Fold, Invalid, Job, Run, Talk, Work};
 use crate::kernels::count::{count_random, Pattern, StreamCounter};
 use crate::kernels::{simd, KernelError};
 use crate::scheduler::{ChunkIndex, JobShape};
@@ -113,7 +113,7 @@ impl Job for CountJob {
         };
         let task =
             ChunkTask::Count { letter: self.letter.clone(), ignore_case: self.ignore_case, bytes };
-        Chunk { task, input }
+        Chunk { task, talk: Talk::Plain(input) }
     }
 
     fn reduce(&mut self, _chunk: ChunkIndex, _start: u64, output: ChunkOutput) -> Fold {
@@ -271,13 +271,13 @@ mod tests {
         assert_eq!(job.spec(), shown);
         let chunk = job.chunk(0, 2, 0);
         assert!(matches!(chunk.task, ChunkTask::Count { bytes: ChunkBytes::Streamed, .. }));
-        let input = chunk.input.unwrap();
+        let input = chunk.input().unwrap();
         assert_eq!((input.start, input.stop), (0, 3), "one byte past: 'É' is two");
-        assert_eq!(job.chunk(18, 20, 0).input.unwrap().stop, 20, "never past the end");
+        assert_eq!(job.chunk(18, 20, 0).input().unwrap().stop, 20, "never past the end");
         job.reduce(0, 0, ChunkOutput::Count { count: 2 });
         job.reduce(1, 10, ChunkOutput::Count { count: 1 });
         job.ended();
-        assert!(job.chunk(0, 2, 0).input.is_none(), "the text is let go when the job ends");
+        assert!(job.chunk(0, 2, 0).input().is_none(), "the text is let go when the job ends");
         let JobResult::Count(r) = job.result(Run { seconds: 0.5, workers: vec![] }) else {
             panic!()
         };

@@ -8,21 +8,24 @@
 //! - *on both sides* ([`check_output`]): whether a chunk's output is one its task can have;
 //! - *on a worker* ([`work`]): what runs for a chunk, calling the pure compute of
 //!   [`crate::kernels`].
+//! - *on the chunk's stream*: by default the coordinator sends the request (and, for some
+//!   tasks, bytes of the job's data) and the worker replies with the output ([`Talk::Plain`]);
+//!   a task whose chunk says more leads the conversation itself, on both sides ([`Converse`]
+//!   on the coordinator, [`Serve`] on a worker), with what the contract lends it there
+//!   ([`Stores`], [`crate::exec::units::Units`]).
 //!
 //! The coordinator, the scheduler and the worker name no task: they hold a `Box<dyn Job>`, a
-//! [`ChunkTask`] and a [`Work`]. Adding a task means a file here, a variant of
+//! [`ChunkTask`], a [`Talk`] and a [`Work`]. Adding a task means a file here, a variant of
 //! [`proto::job::JobSpec`] (and of [`ChunkTask`] and [`JobResult`]), and a `marmotctl run`
 //! subcommand.
 //!
 //! # Layout
 //! - [`pi`], [`prime`], [`count`], [`freefall`], [`sweep`], [`cmd`]: the tasks.
 //! - [`series`]: results a client takes chunk by chunk in order (freefall, sweep).
-//! - [`outbox`]: what a command job's units printed, on its way to the client.
 
 pub mod cmd;
 pub mod count;
 pub mod freefall;
-pub mod outbox;
 pub mod pi;
 pub mod prime;
 pub mod series;
@@ -30,11 +33,18 @@ pub mod sweep;
 
 pub use series::{Series, TakenChunk, SERIES_WINDOW};
 
+use crate::exec::cache::FileCache;
+use crate::exec::outbox::Outbox;
+use crate::exec::spool::Spool;
+use crate::exec::units::Units;
 use crate::kernels::{Cancel, KernelError};
-use crate::scheduler::{ChunkIndex, JobShape};
+use crate::scheduler::{AssignmentId, ChunkIndex, JobShape};
+use futures_util::future::BoxFuture;
 use proto::job::JobSpec;
 use proto::result::{JobResult, WorkerShare};
-use proto::wire::{ChunkOutput, ChunkRequest, ChunkTask, CmdChunk};
+use proto::wire::{ChunkOutput, ChunkReply, ChunkRequest, ChunkTask};
+use proto::{MessageReader, MessageWriter};
+use quinn::{RecvStream, SendStream};
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -78,8 +88,14 @@ pub trait Job: Send + 'static {
     }
 
     /// Output the client takes as it comes, for tasks whose units print (commands).
-    fn outbox(&mut self) -> Option<&mut outbox::Outbox> {
+    fn outbox(&mut self) -> Option<&mut Outbox> {
         None
+    }
+
+    /// Whether the job may go on after a coordinator restart, from what its journal kept; if
+    /// not, why (in words for the user).
+    fn resumable(&self) -> Result<(), String> {
+        Ok(())
     }
 
     /// The job ended: let go of what chunks read (a count's text).
@@ -103,16 +119,74 @@ pub struct Run {
     pub workers: Vec<WorkerShare>,
 }
 
-/// What one chunk sends to a worker.
+/// What one chunk sends to a worker, and how its stream goes.
 pub struct Chunk {
     pub task: ChunkTask,
-    /// Bytes streamed after the request, for tasks whose data lives on the coordinator.
-    pub input: Option<ChunkInput>,
+    pub talk: Talk,
 }
 
 impl Chunk {
     fn of(task: ChunkTask) -> Self {
-        Chunk { task, input: None }
+        Chunk { task, talk: Talk::Plain(None) }
+    }
+
+    /// The bytes a plain exchange streams after the request, for tests.
+    #[cfg(test)]
+    pub fn input(self) -> Option<ChunkInput> {
+        match self.talk {
+            Talk::Plain(input) => input,
+            Talk::Own(_) => None,
+        }
+    }
+}
+
+/// How a chunk's stream goes, on the coordinator.
+pub enum Talk {
+    /// The request, then bytes of the job's data for tasks whose data lives on the
+    /// coordinator, then the worker's reply.
+    Plain(Option<ChunkInput>),
+    /// A conversation the task leads itself.
+    Own(Box<dyn Converse>),
+}
+
+/// A chunk's own conversation on its stream, on the coordinator: from the request to the
+/// worker's reply.
+pub trait Converse: Send + 'static {
+    fn converse<'a>(&'a mut self, stream: Stream<'a>) -> BoxFuture<'a, anyhow::Result<ChunkReply>>;
+
+    /// The conversation ended without a reply that counts (it failed, was cancelled, or its
+    /// worker was lost): let go of what it kept.
+    fn abandoned(&mut self) -> BoxFuture<'_, ()> {
+        Box::pin(async {})
+    }
+}
+
+/// A chunk's stream on the coordinator, as a [`Converse`] has it.
+pub struct Stream<'a> {
+    pub writer: &'a mut MessageWriter<SendStream>,
+    pub reader: &'a mut MessageReader<RecvStream>,
+    pub request: &'a ChunkRequest,
+    pub assignment: AssignmentId,
+    /// The worker's name.
+    pub worker: &'a str,
+    pub stores: &'a Stores,
+}
+
+/// What the coordinator lends chunks' conversations: the files users uploaded, and where
+/// output waits for its client.
+#[derive(Clone)]
+pub struct Stores {
+    pub files: Arc<FileCache>,
+    pub spool: Spool,
+}
+
+impl Stores {
+    /// What to do, off the async runtime, once a job whose units printed is forgotten.
+    pub fn forget(&self, job: u64) -> impl FnOnce() + Send + 'static {
+        let dir = self.spool.job_dir(job);
+        move || {
+            let _ = std::fs::remove_dir_all(dir);
+        }
     }
 }
 
@@ -192,9 +266,19 @@ pub enum Work {
     Compute(Kernel),
     /// The chunk's bytes follow its request: fed piece by piece as they arrive.
     Stream(Box<dyn Feed>),
-    /// A user's command over the chunk's units: files to fetch, processes to run, output to
-    /// send back (the worker's `units` module).
-    Command(Box<CmdChunk>),
+    /// A chunk that serves its own stream.
+    Serve(Box<dyn Serve>),
+}
+
+/// A chunk that serves its own stream on a worker, to its end (a command: files fetched,
+/// units run, their output sent back), with what the worker lends it.
+pub trait Serve: Send + 'static {
+    fn serve<'a>(
+        self: Box<Self>,
+        reader: &'a mut MessageReader<RecvStream>,
+        writer: &'a mut MessageWriter<SendStream>,
+        units: &'a Units,
+    ) -> BoxFuture<'a, ()>;
 }
 
 /// A chunk's kernel, ready to run on a slot thread.
@@ -215,35 +299,34 @@ pub trait Feed: Send + 'static {
 /// protocol's limits, a form no coordinator sends.
 pub fn work(request: &ChunkRequest) -> Result<Work, KernelError> {
     let ChunkRequest { start, end, .. } = *request;
-    let units = match &request.task {
-        ChunkTask::Pi { samples, .. } => *samples,
-        ChunkTask::Prime { n, method } => prime::units(*n, *method),
-        ChunkTask::Count { bytes, .. } => count::units(bytes),
-        ChunkTask::Heights { points, .. } | ChunkTask::HeightsFrom { points, .. } => *points,
-        ChunkTask::Survey { .. } => 1,
-        ChunkTask::Sweep { steps, .. } => *steps,
-        // A command's chunk carries its own units: as many as its range, wherever it starts.
-        ChunkTask::Cmd(task) if task.units.len() as u64 == end.saturating_sub(start) => end,
-        ChunkTask::Cmd(task) => {
-            return Err(KernelError::OutOfRange { start, end, units: task.units.len() as u64 })
-        }
+    let within = |units: u64| match start <= end && end <= units {
+        true => Ok(()),
+        false => Err(KernelError::OutOfRange { start, end, units }),
     };
-    if start > end || end > units {
-        return Err(KernelError::OutOfRange { start, end, units });
-    }
-    match request.task.clone() {
-        ChunkTask::Pi { seed, .. } => Ok(pi::work(seed, start, end)),
-        ChunkTask::Prime { n, method } => Ok(prime::work(n, method, start, end)),
-        ChunkTask::Count { letter, ignore_case, bytes } => {
-            count::work(&letter, ignore_case, bytes, start, end)
+    match &request.task {
+        &ChunkTask::Pi { samples, seed } => within(samples).map(|()| pi::work(seed, start, end)),
+        &ChunkTask::Prime { n, method } => {
+            within(prime::units(n, method)).map(|()| prime::work(n, method, start, end))
         }
-        task @ (ChunkTask::Heights { .. }
-        | ChunkTask::HeightsFrom { .. }
-        | ChunkTask::Survey { .. }) => freefall::work(task, start, end),
-        ChunkTask::Sweep { fall, from, to, steps } => {
+        ChunkTask::Count { letter, ignore_case, bytes } => {
+            within(count::units(bytes))?;
+            count::work(letter, *ignore_case, bytes.clone(), start, end)
+        }
+        ChunkTask::Heights { points, .. } | ChunkTask::HeightsFrom { points, .. } => {
+            within(*points)?;
+            freefall::work(request.task.clone(), start, end)
+        }
+        ChunkTask::Survey { .. } => {
+            within(1)?;
+            freefall::work(request.task.clone(), start, end)
+        }
+        &ChunkTask::Sweep { fall, from, to, steps } => {
+            within(steps)?;
             sweep::work(fall, (from, to, steps), start, end)
         }
-        ChunkTask::Cmd(task) => Ok(Work::Command(task)),
+        // A command's chunk carries its own units, and answers on its own stream (a range
+        // it cannot run too).
+        ChunkTask::Cmd(task) => Ok(cmd::work(task.clone(), start, end)),
     }
 }
 
@@ -261,7 +344,7 @@ pub fn run_now(
             feed.feed(bytes);
             Ok(feed.finish())
         }
-        Work::Command(_) => panic!("a command runs on a worker, not here"),
+        Work::Serve(_) => panic!("a chunk that serves its stream runs on a worker, not here"),
     }
 }
 

@@ -2,10 +2,10 @@
 //!
 //! BBR paces to the measured bandwidth and round trip instead of halving its window at every
 //! lost packet, so over a lossy, far link (a hotspot, a friend's house) a binary moves at a
-//! share of the link, not at the ~150 KB/s Cubic allows at 1% loss and 100 ms. On loopback
+//! share of the link, not at the trickle Cubic allows at 1% loss and 100 ms. On loopback
 //! and a LAN, where the round trip is a fraction of a millisecond, quinn's BBR keeps a window
 //! of a few round trips' worth of a bandwidth it estimates low, and an update of four workers
-//! took 1.7 s against Cubic's 1.0 s (`tests/bench/wan.sh BIN 3 lan`).
+//! took much longer than with Cubic (`tests/bench/wan.sh BIN 3 lan`; figures in the README).
 //!
 //! So both run, fed the same events, and the window is Cubic's while the connection's
 //! smallest round trip is under [`FAR`], BBR's from then on. The smallest round trip only

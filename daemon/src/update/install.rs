@@ -9,6 +9,7 @@
 //! arguments, so systemd keeps tracking the same service.
 
 use super::binary::elf_arch;
+use super::prev;
 use super::Invocation;
 use anyhow::{anyhow, bail, Context, Result};
 use sha2::{Digest, Sha256};
@@ -23,13 +24,6 @@ use tempfile::{NamedTempFile, TempPath};
 pub const MAX_BINARY_SIZE: u64 = 1 << 30;
 /// How long `NEW --version` may take.
 const SMOKE_TEST_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// Where the previous binary is kept: `marmotd.prev` beside `marmotd`.
-pub fn prev_path(exe: &Path) -> PathBuf {
-    let mut name = exe.file_name().unwrap_or_default().to_os_string();
-    name.push(".prev");
-    exe.with_file_name(name)
-}
 
 /// A new binary being received: a temp file beside the executable, hashed as it is written.
 /// Dropped before [`swap`], it deletes itself.
@@ -258,40 +252,7 @@ fn describe(status: std::process::ExitStatus) -> String {
 
 /// Keeps the running binary as `marmotd.prev` and renames the new one over it.
 pub fn swap(exe: &Path, staged: Staged) -> Result<()> {
-    let prev = prev_path(exe);
-    let _ = std::fs::remove_file(&prev);
-    std::fs::hard_link(exe, &prev)
-        .or_else(|_| std::fs::copy(exe, &prev).map(drop))
-        .with_context(|| format!("cannot keep the old binary as {}", prev.display()))?;
-    replace(exe, staged.path())
-}
-
-/// Puts `marmotd.prev` back in place of the executable.
-pub fn restore_prev(exe: &Path) -> Result<()> {
-    let prev = prev_path(exe);
-    if !prev.exists() {
-        bail!("there is no {} to go back to", prev.display());
-    }
-    replace(exe, &prev)
-}
-
-/// Replaces `exe`'s contents by `new`'s, atomically, and syncs the directory so the swap
-/// survives a power cut (self-replace does not).
-fn replace(exe: &Path, new: &Path) -> Result<()> {
-    let is_running = Invocation::get().is_some_and(|i| i.exe == exe)
-        && std::env::current_exe().is_ok_and(|e| e == exe);
-    if is_running {
-        self_replace::self_replace(new).context("cannot replace the running binary")?;
-    } else {
-        let dir = exe.parent().context("the executable has no directory")?;
-        let tmp = tempfile::Builder::new().prefix(".marmotd-swap-").tempfile_in(dir)?;
-        std::fs::copy(new, tmp.path())?;
-        tmp.persist(exe).map_err(|e| e.error)?;
-    }
-    if let Some(dir) = exe.parent() {
-        std::fs::File::open(dir).and_then(|d| d.sync_all()).ok();
-    }
-    Ok(())
+    prev::keep_and_replace(exe, staged.path())
 }
 
 /// Re-executes this process from its executable with its arguments, the flag `set.0` (if
@@ -345,6 +306,7 @@ fn with_flag(args: &[OsString], flag: &str, value: &str) -> Vec<OsString> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::update::prev::{prev_path, restore_prev};
 
     #[test]
     fn a_flag_is_set_in_any_spelling() {

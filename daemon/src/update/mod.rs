@@ -11,8 +11,11 @@
 //!   `NEW --version`, keep the old binary as `marmotd.prev`, swap, and re-execute in place (same
 //!   PID, so systemd sees the same service); [`install::install`] is those steps in order,
 //!   with a trial start for a worker, for both roles.
+//! - [`prev`]: the previous binary kept as `marmotd.prev`: the swap, and the way back.
 //! - [`pending`]: an update survives restarts as a file in the state dir until the new binary
-//!   proves healthy; too many starts, or no handshake in time, put `marmotd.prev` back.
+//!   proves healthy; too many starts put `marmotd.prev` back.
+//! - [`probation`]: a start's probation for both roles, driven from here: what the start
+//!   found, the deadline to prove healthy, passed or rolled back.
 //!
 //! The process's own executable path and arguments are captured once at start
 //! ([`Invocation::capture`]): after a swap, `/proc/self/exe` names a deleted file.
@@ -21,6 +24,8 @@ pub mod binary;
 pub mod decide;
 pub mod install;
 pub mod pending;
+pub mod prev;
+pub mod probation;
 pub mod version;
 
 use std::ffi::OsString;

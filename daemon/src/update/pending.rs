@@ -7,7 +7,7 @@
 //! far enough to be healthy (a worker welcomed by its coordinator, a coordinator listening)
 //! commits the update by removing the file.
 
-use super::install;
+use super::prev;
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -24,7 +24,7 @@ pub struct Pending {
 }
 
 /// What a starting process should do about a pending update.
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Boot {
     /// No update in progress.
     Normal,
@@ -59,12 +59,12 @@ fn load(state_dir: &Path) -> Option<Pending> {
 /// Called at every start of a process running `own_sha256` from `exe`.
 pub fn on_start(state_dir: &Path, exe: &Path, own_sha256: &str) -> Result<Boot> {
     let Some(mut pending) = load(state_dir) else { return Ok(Boot::Normal) };
-    if !install::prev_path(exe).exists() {
+    if !prev::prev_path(exe).exists() {
         // Nothing to go back to (removed by hand, or a copied state dir): a record that can
         // never be rolled back would fail every start.
         tracing::warn!(
             "an update was pending but {} is gone: keeping this binary and forgetting the update",
-            install::prev_path(exe).display()
+            prev::prev_path(exe).display()
         );
         commit(state_dir);
         return Ok(Boot::Normal);
@@ -99,33 +99,10 @@ pub fn commit(state_dir: &Path) {
 
 /// Puts the previous binary back in place of `exe` and forgets the update.
 pub fn roll_back(state_dir: &Path, exe: &Path, why: &str) -> Result<()> {
-    tracing::error!("rolling back to {}: {why}", install::prev_path(exe).display());
-    install::restore_prev(exe)?;
+    tracing::error!("rolling back to {}: {why}", prev::prev_path(exe).display());
+    prev::restore_prev(exe)?;
     commit(state_dir);
     Ok(())
-}
-
-/// The same steps for async callers, each run off the async runtime: both roles go through
-/// these (a start, a healthy start, a failed one).
-pub mod probation {
-    use super::Boot;
-    use anyhow::Result;
-    use std::path::PathBuf;
-
-    /// [`super::on_start`].
-    pub async fn start(state_dir: PathBuf, exe: PathBuf, own_sha256: String) -> Result<Boot> {
-        tokio::task::spawn_blocking(move || super::on_start(&state_dir, &exe, &own_sha256)).await?
-    }
-
-    /// [`super::commit`]: the new binary is healthy.
-    pub async fn pass(state_dir: PathBuf) {
-        let _ = tokio::task::spawn_blocking(move || super::commit(&state_dir)).await;
-    }
-
-    /// [`super::roll_back`]: the new binary is not healthy.
-    pub async fn fail(state_dir: PathBuf, exe: PathBuf, why: String) -> Result<()> {
-        tokio::task::spawn_blocking(move || super::roll_back(&state_dir, &exe, &why)).await?
-    }
 }
 
 #[cfg(test)]
@@ -137,7 +114,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let exe = dir.path().join("marmotd");
         std::fs::write(&exe, b"new").unwrap();
-        std::fs::write(install::prev_path(&exe), b"old").unwrap();
+        std::fs::write(prev::prev_path(&exe), b"old").unwrap();
         assert_eq!(on_start(dir.path(), &exe, "aaa").unwrap(), Boot::Normal);
         record(dir.path(), "old-sha", "new-sha").unwrap();
         for _ in 0..MAX_STARTS {
@@ -172,7 +149,7 @@ mod tests {
     fn a_healthy_start_commits() {
         let dir = tempfile::tempdir().unwrap();
         let exe = dir.path().join("marmotd");
-        std::fs::write(install::prev_path(&exe), b"old").unwrap();
+        std::fs::write(prev::prev_path(&exe), b"old").unwrap();
         record(dir.path(), "old-sha", "new-sha").unwrap();
         assert_eq!(on_start(dir.path(), &exe, "new-sha").unwrap(), Boot::OnProbation);
         commit(dir.path());

@@ -5,12 +5,11 @@
 //! - [`join`]: first contact, trading the token's secret for a client certificate.
 //! - [`session`]: one live connection, serving ping and chunk streams.
 //! - [`pool`]: the slot threads that run kernels, away from the async runtime.
-//! - [`cache`]: the files of users' commands, stored by content, bounded, least recently used
-//!   out.
-//! - [`exec`]: one unit of a user's command: a process group in a fresh directory, stopped
-//!   whole.
 //! - [`held`]: chunk results held through a lost connection, delivered on the next session.
 //! - [`update`]: receiving a new binary, its trial start, and the swap.
+//!
+//! Users' commands run in [`crate::exec`]; a new binary's probation is
+//! [`crate::update::probation`]'s.
 //!
 //! The connect loop below never gives up on network trouble: it retries with exponential
 //! backoff and jitter (1 s growing to 30 s); after a welcomed session ends, the first retry
@@ -21,19 +20,18 @@
 //! [`ConfigError`](crate::fatal::ConfigError)s, and `marmotd` exits with status 78, which
 //! the unit does not restart.
 
-pub mod exec;
 pub mod held;
 pub mod identity;
 pub mod join;
 pub mod pool;
-pub mod results;
 pub mod session;
-pub mod units;
 pub mod update;
 
+use crate::exec::units::Units;
 use crate::fatal::ConfigError;
 use crate::transport;
-use crate::update::pending::{self, probation, Boot};
+use crate::update::pending::Boot;
+use crate::update::probation::{self, Probation};
 use crate::update::Invocation;
 use anyhow::{Context, Result};
 use backon::BackoffBuilder;
@@ -90,10 +88,6 @@ impl std::fmt::Display for Exit {
 /// How long a chunk outlives the coordinator's connection unless told otherwise (`--lease`).
 pub const DEFAULT_LEASE: Duration = Duration::from_secs(60);
 
-/// How long a new binary may run without a welcome from the coordinator before the previous
-/// one is put back.
-pub const PROBATION: Duration = Duration::from_secs(120);
-
 /// How one connection attempt ended.
 pub(crate) enum Attempt {
     /// A welcomed session ended (the connection was lost): reconnect from the shortest wait.
@@ -114,20 +108,19 @@ pub async fn run(config: WorkerConfig, shutdown: CancellationToken) -> Result<Ex
     // finishing its trial start). All are waited for before `run` returns.
     let role = shutdown.child_token();
     let tasks = TaskTracker::new();
+    let mut probation = None;
     if let (true, Some(invocation)) = (config.updatable, Invocation::get()) {
-        let own = &info.hello.binary_sha256;
-        let (dir, exe) = (config.state_dir.clone(), invocation.exe.clone());
-        match probation::start(dir, exe, own.clone()).await? {
-            Boot::Normal => {}
-            Boot::RolledBack => return Ok(Exit::Restart),
-            Boot::OnProbation => {
-                let watch = probation(config.state_dir.clone(), restart.clone());
-                let role = role.clone();
-                tasks.spawn(async move { role.run_until_cancelled(watch).await });
-            }
+        let (own, dir) = (info.hello.binary_sha256.clone(), config.state_dir.clone());
+        let started = Arc::new(Probation::start(dir, invocation.exe.clone(), own).await?);
+        if started.boot() == Boot::RolledBack {
+            return Ok(Exit::Restart);
         }
+        let watch = started.clone().watch(probation::DEADLINE, restart.clone());
+        let role = role.clone();
+        tasks.spawn(async move { role.run_until_cancelled(watch).await });
+        probation = Some(started);
     }
-    let exit = serve(config, info, restart, &role, &tasks).await;
+    let exit = serve(config, info, probation, restart, &role, &tasks).await;
     role.cancel();
     tasks.close();
     tasks.wait().await;
@@ -138,6 +131,7 @@ pub async fn run(config: WorkerConfig, shutdown: CancellationToken) -> Result<Ex
 async fn serve(
     config: WorkerConfig,
     info: identity::WorkerInfo,
+    probation: Option<Arc<Probation>>,
     restart: CancellationToken,
     shutdown: &CancellationToken,
     tasks: &TaskTracker,
@@ -161,7 +155,7 @@ async fn serve(
     // waited for, not a failure).
     crate::systemd::notify_ready();
     let held = Arc::new(held::Held::default());
-    let units = open_units(&config, &info)?;
+    let units = Units::open(&config.state_dir, &info.hello.name, config.exec, config.file_cache)?;
     let mut backoff = new_backoff();
     loop {
         let session = Session {
@@ -172,6 +166,7 @@ async fn serve(
             held: &held,
             tasks,
             units: &units,
+            probation: probation.as_deref(),
         };
         let attempt = tokio::select! {
             _ = shutdown.cancelled() => return Ok(Exit::Shutdown),
@@ -202,26 +197,6 @@ async fn serve(
     }
 }
 
-/// The file cache and the dir for units' directories (emptied: a unit left there by a worker
-/// that died is gone).
-fn open_units(config: &WorkerConfig, info: &identity::WorkerInfo) -> Result<units::Units> {
-    let dir = config.state_dir.join("units");
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    let cache_dir = config.state_dir.join("cache");
-    std::fs::create_dir_all(&cache_dir)
-        .with_context(|| format!("cannot create {}", cache_dir.display()))?;
-    let cache = crate::cache::FileCache::open(&cache_dir, config.file_cache)
-        .with_context(|| "cannot open the file cache")?;
-    Ok(units::Units {
-        cache: Arc::new(cache),
-        dir,
-        worker: info.hello.name.clone(),
-        exec: config.exec,
-        dirs: Arc::default(),
-    })
-}
-
 /// What one session needs from the worker.
 pub(crate) struct Session<'a> {
     pub config: &'a WorkerConfig,
@@ -233,22 +208,9 @@ pub(crate) struct Session<'a> {
     /// Where the streams the coordinator opens run, owned by the worker.
     pub tasks: &'a TaskTracker,
     /// What command chunks need.
-    pub units: &'a units::Units,
-}
-
-/// A new binary on probation: unless a welcome commits the update in time, put the previous
-/// binary back and restart.
-async fn probation(state_dir: PathBuf, restart: CancellationToken) {
-    tokio::time::sleep(PROBATION).await;
-    let Some(invocation) = Invocation::get() else { return };
-    if !pending::is_pending(&state_dir) {
-        return;
-    }
-    let why = format!("no welcome from the coordinator within {PROBATION:?}");
-    match probation::fail(state_dir, invocation.exe.clone(), why).await {
-        Ok(()) => restart.cancel(),
-        Err(e) => tracing::error!("cannot roll back: {e:#}"),
-    }
+    pub units: &'a Units,
+    /// A new binary's probation, which a welcome passes.
+    pub probation: Option<&'a Probation>,
 }
 
 /// `marmotd worker ... --update-trial`: the trial start of a new binary. Loads the worker's

@@ -17,12 +17,11 @@ use crate::fatal::ConfigError;
 use crate::kernels::{bench, Cancel};
 use crate::tasks::{self, Feed, Work};
 use crate::transport::{self, codes};
-use crate::update::pending::probation;
 use anyhow::{anyhow, bail, Result};
 use certs::Membership;
 use proto::wire::{
-    BenchReply, ChunkData, ChunkReply, ChunkRequest, ChunkTask, Control, CoordinatorOpen, Pong,
-    RenewReply, Welcome, WorkerOpen,
+    BenchReply, ChunkData, ChunkReply, ChunkRequest, Control, CoordinatorOpen, Pong, RenewReply,
+    Welcome, WorkerOpen,
 };
 use proto::{MessageReader, MessageWriter};
 use quinn::{ConnectionError, Endpoint, RecvStream, SendStream};
@@ -72,9 +71,9 @@ pub(crate) async fn run(
             tracing::info!(
                 "connected to the coordinator at {addr} (marmotd {coordinator_version})"
             );
-            if config.updatable {
+            if let Some(probation) = session.probation {
                 // Welcomed: a new binary on probation has proved itself.
-                probation::pass(config.state_dir.clone()).await;
+                probation.pass().await;
             }
         }
         Some(Welcome::Refused { reason }) => {
@@ -229,7 +228,7 @@ struct Chunks {
     lease: Duration,
     /// The worker stopping ends leases early.
     shutdown: CancellationToken,
-    units: super::units::Units,
+    units: crate::exec::units::Units,
 }
 
 /// Serves one stream the coordinator opened.
@@ -302,15 +301,10 @@ async fn serve_stream(
             }
         }
         CoordinatorOpen::Chunk(request) => {
-            // A command's stream carries more than a request and a reply.
-            let units = &chunks.units;
             let work = match tasks::work(&request) {
-                Ok(Work::Command(task)) => {
-                    return super::units::serve(Ok(&task), &mut reader, &mut writer, units).await
-                }
-                Err(e) if matches!(request.task, ChunkTask::Cmd(_)) => {
-                    let why = Err(e.to_string());
-                    return super::units::serve(why, &mut reader, &mut writer, units).await;
+                // A chunk that says more than a request and a reply serves its own stream.
+                Ok(Work::Serve(chunk)) => {
+                    return chunk.serve(&mut reader, &mut writer, &chunks.units).await
                 }
                 work => work,
             };
@@ -355,7 +349,7 @@ async fn serve_chunk(
     let failed = |error: String| Ok(ChunkReply::Failed { error });
     match work {
         Err(e) => failed(e.to_string()),
-        Ok(Work::Command(_)) => failed("a command's chunk is served on its own".into()),
+        Ok(Work::Serve(_)) => failed("this chunk serves its own stream".into()),
         Ok(Work::Stream(feed)) => match feed_stream(feed, reader, pool).await? {
             Ok(output) => Ok(ChunkReply::Done(output)),
             Err(error) => failed(error),

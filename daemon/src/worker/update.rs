@@ -20,6 +20,7 @@ use crate::update::decide::{decide, Running};
 use crate::update::install::{self, NotInstalled, Plan, Staging, TRIAL_FLAG};
 use crate::update::Invocation;
 use anyhow::Result;
+use proto::pieces::{Incoming, ReceiveError};
 use proto::wire::{ChunkData, UpdateAnswer, UpdateOffer, UpdateOutcome};
 use proto::{MessageReader, MessageWriter};
 use quinn::{RecvStream, SendStream};
@@ -198,14 +199,22 @@ enum Received {
 /// Writes the binary's pieces as they come (off the async runtime), until the coordinator
 /// finishes the stream or it breaks.
 async fn receive(mut staging: Staging, reader: &mut MessageReader<RecvStream>) -> Received {
+    let mut incoming = Incoming::<_, ChunkData>::new(reader, staging.written(), staging.size());
     loop {
-        match reader.recv::<ChunkData>().await {
-            Ok(Some(piece)) => match staging.write_async(piece.bytes).await {
+        match incoming.next().await {
+            Ok(Some(piece)) => match staging.write_async(piece).await {
                 Ok(written) => staging = written,
                 Err(e) => return Received::Whole(Err(e)),
             },
-            Ok(None) => return Received::Whole(Ok(staging)),
-            Err(_) => return Received::Cut(staging),
+            Ok(None) => break,
+            Err(ReceiveError::Cut { .. }) => return Received::Cut(staging),
+            // Ended early (the checks on the staged file say so) or more than offered.
+            Err(e) => return Received::Whole(Err(e.into())),
         }
+    }
+    match incoming.end().await {
+        Ok(()) => Received::Whole(Ok(staging)),
+        Err(ReceiveError::Cut { .. }) => Received::Cut(staging),
+        Err(e) => Received::Whole(Err(e.into())),
     }
 }

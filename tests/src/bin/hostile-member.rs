@@ -42,7 +42,7 @@ async fn main() -> anyhow::Result<()> {
         lease: marmotd::worker::DEFAULT_LEASE,
         updatable: false,
         exec: true,
-        file_cache: marmotd::cache::DEFAULT_LIMIT,
+        file_cache: marmotd::exec::cache::DEFAULT_LIMIT,
     };
     let endpoint = marmotd::transport::client_endpoint(addr)?;
     let membership = match certs::Membership::load(&config.state_dir)? {

@@ -173,6 +173,19 @@ fn the_page_follows_a_busy_cluster_in_chromium() {
         ),
     );
     assert!(moved.as_f64().unwrap() > first.as_f64().unwrap());
+    // Each worker's card shows what the coordinator says of it: its slots, each busy.
+    let workers = c.json(&["workers"]);
+    let slots: Vec<u64> =
+        workers.as_array().unwrap().iter().map(|w| w["slots"].as_u64().unwrap()).collect();
+    assert_eq!(slots, [1, 1, 1], "{workers}");
+    b.until(
+        "every card with its one slot busy",
+        "const cards = Array.from(document.querySelectorAll('.worker'));
+         return cards.length === 3 && cards.every(w =>
+           w.querySelectorAll('.slots i').length === 1 &&
+           w.querySelectorAll('.slots i.busy').length === 1 &&
+           w.textContent.includes('1/1 busy'));",
+    );
     // For the screenshot: a few seconds of rates drawn, and one worker's log lines shown.
     b.until(
         "the job a third done",

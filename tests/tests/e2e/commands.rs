@@ -1,7 +1,7 @@
 use crate::util::*;
 use std::io::Write;
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::{Output, Stdio};
 use std::time::{Duration, Instant};
 
 /// `marmotctl run cmd ARGS`, to its end.
@@ -339,8 +339,14 @@ fn a_unit_whose_worker_is_killed_runs_elsewhere_and_prints_once() {
     let [_keeper, mut victim] = c.workers([("keeper", 1), ("victim", 1)]);
     let mut ctl = ctl_command();
     ctl.arg("--socket").arg(&c.socket).args(["run", "cmd", "--"]);
-    // On the victim a unit hangs until the worker is killed; on the keeper it just prints.
-    ctl.args(["sh", "-c", "[ $MARMOT_WORKER = victim ] && sleep 20; echo unit {}", ":::"]);
+    // On the victim a unit hangs until the worker is killed (its process group outlives a
+    // SIGKILLed worker: the test stops it by the PID it wrote); on the keeper it just prints.
+    let pids = c.dir.join("victim-units.pid");
+    let hang = format!(
+        "[ $MARMOT_WORKER = victim ] && {{ echo $$ >> {}; exec sleep 20; }}; echo unit {{}}",
+        pids.display()
+    );
+    ctl.args(["sh", "-c", &hang, ":::"]);
     ctl.args(["1", "2", "3", "4", "5", "6"]);
     let child = ctl.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
     let units = c.dir.join("victim/units");
@@ -352,7 +358,13 @@ fn a_unit_whose_worker_is_killed_runs_elsewhere_and_prints_once() {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let want: Vec<String> = (1..=6).map(|n| format!("unit {n}")).collect();
     assert_eq!(sorted(lines(&out)), want, "each unit's output exactly once");
-    let _ = Command::new("pkill").args(["-f", "sleep 20"]).status();
+    // Only what this test started: each hung unit's process group, by the PID it wrote.
+    let written = std::fs::read_to_string(&pids).unwrap();
+    assert!(!written.trim().is_empty(), "a unit hung on the victim");
+    for pid in written.split_whitespace().filter_map(|p| p.parse::<i32>().ok()) {
+        let group = nix::unistd::Pid::from_raw(pid);
+        let _ = nix::sys::signal::killpg(group, nix::sys::signal::Signal::SIGKILL);
+    }
 }
 
 /// Processes whose command line is exactly `cmdline` (arguments joined by spaces).

@@ -160,11 +160,9 @@ fn marmotctl_mistakes_say_what_to_do() {
 /// A deployed coordinator runs as an unprivileged user: a file it cannot read and a socket
 /// group it is not in are each refused at once, in one line that says what to do.
 #[test]
+#[ignore = "needs root to drop to the user nobody: `.ci/run` runs it as root with --ignored"]
 fn a_coordinator_without_rights_says_what_it_cannot_do() {
-    if !is_root() {
-        eprintln!("skipped: dropping to user nobody needs root");
-        return;
-    }
+    assert!(is_root(), "dropping to the user nobody needs root: run this test as root");
     let dir = tempfile::Builder::new().prefix("marmot-nobody-").tempdir().unwrap();
     std::fs::set_permissions(dir.path(), std::os::unix::fs::PermissionsExt::from_mode(0o777))
         .unwrap();
@@ -321,11 +319,9 @@ fn damaged_trust_files_stop_with_one_line_and_status_78() {
 /// Without `XDG_RUNTIME_DIR`, the socket lives in `/tmp/marmot-UID`, which any local user
 /// could make first: both programs refuse a directory that is not the user's own.
 #[test]
+#[ignore = "needs root to act as two users: `.ci/run` runs it as root with --ignored"]
 fn a_socket_dir_in_tmp_made_by_another_user_is_refused() {
-    if !is_root() {
-        eprintln!("skipped: acting as two users needs root");
-        return;
-    }
+    assert!(is_root(), "acting as two users needs root: run this test as root");
     let planted = std::path::Path::new("/tmp/marmot-65534");
     let _ = std::fs::remove_dir_all(planted);
     // Made by root for the user nobody, open to all: another user's trap.

@@ -93,9 +93,12 @@ fn exit_stops_workers_with_status_zero_and_keeps_the_coordinator() {
     let units: u64 =
         result["workers"].as_array().unwrap().iter().map(|w| w["units"].as_u64().unwrap()).sum();
     assert_eq!(units, 3_000_000_000);
-    // An unknown name is an error, and nobody is told.
+    // An unknown name is an error in one line naming it, and nobody is told.
     let bad = c.ctl(&["exit", "nobody"]);
-    assert!(!bad.status.success());
+    assert_eq!(bad.status.code(), Some(1), "{bad:?}");
+    let stderr = String::from_utf8_lossy(&bad.stderr);
+    assert_eq!(stderr.lines().count(), 1, "one line: {stderr}");
+    assert!(stderr.starts_with("marmotctl: error: ") && stderr.contains("nobody"), "{stderr}");
     assert_eq!(c.worker_names(), ["staying"]);
 }
 

@@ -14,9 +14,10 @@
 pub mod access;
 pub mod metrics;
 
-use super::control::{self, Failure, Reply};
 use super::driver::Cluster;
-use axum::extract::{FromRef, Query, Request, State};
+use super::http::{errors_as_json, Failure, Reply};
+use access::TokenStore;
+use axum::extract::{FromRef, Path, Query, Request, State};
 use axum::http::{header, StatusCode};
 use axum::middleware::Next;
 use axum::response::sse::{Event, KeepAlive, Sse};
@@ -27,6 +28,7 @@ use futures_util::Stream;
 use proto::api::{routes, JobView, LogsReply, Overview};
 use serde::Deserialize;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -52,12 +54,14 @@ pub fn shown_jobs(mut jobs: Vec<JobView>) -> Vec<JobView> {
     jobs
 }
 
-/// What the dashboard's handlers need: the coordinator, and the token that ends live feeds
-/// when the API stops (a feed never ends by itself, and shutdown waits for requests).
+/// What the dashboard's handlers need: the coordinator, the token that ends live feeds when
+/// the API stops (a feed never ends by itself, and shutdown waits for requests), and the
+/// dashboard's own token for `--http`.
 #[derive(Clone)]
 pub struct Feed {
     pub cluster: Cluster,
     pub stop: CancellationToken,
+    pub tokens: Arc<TokenStore>,
 }
 
 /// The dashboard's read-only routes, for any router whose state gives a [`Feed`].
@@ -78,12 +82,19 @@ async fn page() -> Html<&'static str> {
     Html(PAGE)
 }
 
+/// The coordinator's overview, with the jobs [`shown_jobs`] picks.
+async fn shown(cluster: &Cluster) -> Result<Overview, Failure> {
+    let mut overview = cluster.overview().await?;
+    overview.jobs = shown_jobs(std::mem::take(&mut overview.jobs));
+    Ok(overview)
+}
+
 async fn overview(State(feed): State<Feed>) -> Reply<Overview> {
-    Ok(Json(feed.cluster.overview().await?))
+    Ok(Json(shown(&feed.cluster).await?))
 }
 
 async fn metrics(State(feed): State<Feed>) -> Result<Response, Failure> {
-    let overview = feed.cluster.overview().await?;
+    let overview = shown(&feed.cluster).await?;
     Ok(([(header::CONTENT_TYPE, metrics::CONTENT_TYPE)], metrics::render(&overview))
         .into_response())
 }
@@ -110,8 +121,12 @@ async fn logs(State(feed): State<Feed>, Query(q): Query<LogsQuery>) -> Reply<Log
         since_ms: q.since_ms,
         limit: q.limit.unwrap_or(DEFAULT_LOG_LINES),
     };
-    let mut book = feed.cluster.logs.lock().unwrap_or_else(|p| p.into_inner());
-    Ok(Json(book.read(&query)))
+    Ok(Json(feed.cluster.call(move |s, _| s.logs.read(&query)).await?))
+}
+
+/// `DELETE /v1/jobs/{id}`: on the control socket, and on the `--http` dashboard.
+pub async fn cancel(State(cluster): State<Cluster>, Path(id): Path<u64>) -> Reply<JobView> {
+    Ok(Json(cluster.try_call(move |s, now| s.jobs.cancel(now, id)).await?))
 }
 
 /// The live feed: an overview now, then one per change (see the module's doc).
@@ -134,7 +149,7 @@ async fn overview_stream(
             // What changed during the gap is in this overview.
             changes.borrow_and_update();
         }
-        let overview = feed.cluster.overview().await.ok()?;
+        let overview = shown(&feed.cluster).await.ok()?;
         let event = Event::default().json_data(&overview).ok()?;
         Some((Ok(event), (feed, changes, Some(Instant::now()))))
     });
@@ -173,10 +188,10 @@ impl FromRef<Http> for Cluster {
 pub fn http_router(feed: Feed, loopback: bool) -> Router {
     let http = Http { feed, loopback };
     routes::<Http>()
-        .route(routes::JOB, delete(control::cancel))
+        .route(routes::JOB, delete(cancel))
         .fallback(|| async { Failure(StatusCode::NOT_FOUND, "no such page".into()) })
         .layer(axum::middleware::from_fn_with_state(http.clone(), check_access))
-        .layer(axum::middleware::from_fn(control::errors_as_json))
+        .layer(axum::middleware::from_fn(errors_as_json))
         .with_state(http)
 }
 
@@ -184,7 +199,7 @@ pub fn http_router(feed: Feed, loopback: bool) -> Router {
 async fn check_access(State(http): State<Http>, request: Request, next: Next) -> Response {
     if access::needs_token(http.loopback, request.method()) {
         let presented = access::presented(request.headers(), request.uri().query());
-        if let Err(refusal) = http.feed.cluster.dashboard_token.check(presented.as_deref()) {
+        if let Err(refusal) = http.feed.tokens.check(presented.as_deref()) {
             return Failure(StatusCode::UNAUTHORIZED, refusal.to_string()).into_response();
         }
     }

@@ -5,6 +5,7 @@
 use super::*;
 use crate::kernels::Cancel;
 use crate::scheduler::Config;
+use crate::tasks::ChunkInput;
 use proptest::prelude::*;
 use proto::job::{Fall, PrimeMethod};
 use std::time::Duration;
@@ -67,11 +68,12 @@ impl Sim {
     fn carry_out(&mut self) {
         for order in self.jobs.take_orders() {
             match order {
-                Order::Run { assignment, worker, request, input } => {
+                Order::Run { assignment, worker, request, talk } => {
+                    let input = tasks::Chunk { task: request.task.clone(), talk }.input();
                     self.in_flight.push((assignment, worker, request, input))
                 }
                 Order::Stop { assignment } => self.in_flight.retain(|(a, ..)| *a != assignment),
-                Order::DropSpool { .. } => {}
+                Order::Forget { .. } => {}
             }
         }
     }

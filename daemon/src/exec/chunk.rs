@@ -7,10 +7,13 @@
 //! be asked for, reports come one per unit in order with sizes within bounds, and exactly the
 //! announced bytes follow each. Memory stays at one piece per stream, whatever the output.
 
-use crate::cache::FileCache;
+use super::cache::FileCache;
 use anyhow::{anyhow, bail, Context, Result};
 use proto::command::spool;
-use proto::wire::{ChunkOutput, ChunkReply, ChunkRequest, CmdChunk, CmdMessage, CoordinatorOpen};
+use proto::pieces::{self, Incoming, ReceiveError};
+use proto::wire::{
+    ChunkData, ChunkOutput, ChunkReply, ChunkRequest, CmdChunk, CmdMessage, CoordinatorOpen,
+};
 use proto::{MessageReader, MessageWriter};
 use std::collections::HashMap;
 use std::path::Path;
@@ -57,7 +60,7 @@ pub async fn exchange(
                 ),
             });
         };
-        super::chunk::send_file(writer, &path, *from, size - from).await?;
+        pieces::send_file::<ChunkData, _>(writer, &path, *from, size - from).await?;
     }
     let dir = spool_path.parent().context("a spool file has a dir")?;
     tokio::fs::create_dir_all(dir).await?;
@@ -101,17 +104,12 @@ async fn copy_body(
     out: &mut BufWriter<tokio::fs::File>,
     size: u64,
 ) -> Result<()> {
-    let mut left = size;
-    while left > 0 {
-        let CmdMessage::Data(piece) = next(reader).await? else {
-            bail!("the worker sent less output than it announced");
-        };
-        let len = piece.bytes.len() as u64;
-        if len > left {
-            bail!("the worker sent more output than it announced");
-        }
-        out.write_all(&piece.bytes).await?;
-        left -= len;
+    let mut incoming = Incoming::<_, CmdMessage>::new(reader, 0, size);
+    while let Some(piece) = incoming.next().await.map_err(|e| match e {
+        ReceiveError::TooMuch { .. } => anyhow!("the worker sent more output than it announced"),
+        _ => anyhow!("the worker sent less output than it announced"),
+    })? {
+        out.write_all(&piece).await?;
     }
     Ok(())
 }

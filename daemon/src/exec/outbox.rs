@@ -8,8 +8,8 @@
 //! wait for the ones before them, and the scheduler runs only [`SERIES_WINDOW`] chunks past
 //! the last one delivered, so what waits is bounded however slow the client.
 
-use super::SERIES_WINDOW;
 use crate::scheduler::ChunkIndex;
+use crate::tasks::series::SERIES_WINDOW;
 use std::collections::{BTreeMap, VecDeque};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};

@@ -3,8 +3,8 @@
 //! 0.2 s growing to 5 s, until the coordinator is back, which resumes the job from its journal.
 //! Only errors in the coordinator's own words, or an outage past [`GIVE_UP_AFTER`], end it.
 
+use crate::ClientError;
 use backon::BackoffBuilder;
-use proto::client::ClientError;
 use std::time::{Duration, Instant};
 
 /// How long a coordinator may stay unreachable before following gives up.

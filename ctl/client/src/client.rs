@@ -1,23 +1,23 @@
 //! A client of the coordinator's control API: one typed function per route (the routes are
-//! [`crate::api::routes`], shared with the server's router), each one HTTP/1.1 request over
+//! [`proto::api::routes`], shared with the server's router), each one HTTP/1.1 request over
 //! the coordinator's Unix socket. `marmotctl` and `marmotd demo` both use it.
 //!
 //! Errors are typed ([`ClientError`]) and read as one line each, with what to do where there
 //! is something to do.
 
-use crate::api::{
-    routes, ApiError, BenchRequest, BenchResult, BinaryInfo, ClearRequest, ExitReply, ExitRequest,
-    JobView, JoinToken, PingRequest, PingResult, RevokeReply, RevokeRequest, Status, UpdateReport,
-    UpdateRequest, WorkerView, CHUNKS_HEADER, FIRST_UNIT_HEADER, UNITS_HEADER,
-};
-use crate::api::{DashboardToken, DashboardTokenRequest, LogsReply, Overview};
-use crate::api::{FileInfo, OUTPUT_END_HEADER, OUTPUT_SIZE_HEADER};
-use crate::job::JobSpec;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, StreamBody};
 use hyper::body::Frame;
 use hyper::{HeaderMap, Method, Request, StatusCode};
 use hyper_util::rt::TokioIo;
+use proto::api::{
+    routes, ApiError, BenchRequest, BenchResult, BinaryInfo, ClearRequest, ExitReply, ExitRequest,
+    JobView, JoinToken, PingRequest, PingResult, RevokeReply, RevokeRequest, Status, UpdateReport,
+    UpdateRequest, WorkerView, CHUNKS_HEADER, FIRST_UNIT_HEADER, UNITS_HEADER,
+};
+use proto::api::{DashboardToken, DashboardTokenRequest, LogsReply, Overview};
+use proto::api::{FileInfo, OUTPUT_END_HEADER, OUTPUT_SIZE_HEADER};
+use proto::job::JobSpec;
 use serde::{de::DeserializeOwned, Serialize};
 use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
@@ -100,11 +100,8 @@ enum Body {
     Empty,
     Json(Bytes),
     /// A file's bytes, streamed a piece at a time (memory stays at one piece).
-    File(tokio::fs::File),
+    File(proto::pieces::FilePieces),
 }
-
-/// Bytes per piece of a streamed file.
-const PIECE: usize = 1 << 20;
 
 type BoxBody = http_body_util::combinators::BoxBody<Bytes, std::io::Error>;
 
@@ -208,9 +205,7 @@ impl Client {
 
     /// `PUT /v1/files/{sha256}?size=N`: uploads a file for commands, streamed from `file`.
     pub async fn upload_file(&self, file: &Path, sha256: &str, size: u64) -> Result<FileInfo> {
-        let opened = tokio::fs::File::open(file)
-            .await
-            .map_err(|source| ClientError::File { path: file.display().to_string(), source })?;
+        let opened = open(file, size).await?;
         let path = format!("{}?size={size}", routes::file(sha256));
         let reply = self.send(Method::PUT, &path, Body::File(opened)).await?;
         parse(&reply.body)
@@ -272,9 +267,8 @@ impl Client {
 
     /// `POST /v1/binaries`: uploads a `marmotd` for a later update, streamed from `file`.
     pub async fn upload_binary(&self, file: &Path) -> Result<BinaryInfo> {
-        let opened = tokio::fs::File::open(file)
-            .await
-            .map_err(|source| ClientError::File { path: file.display().to_string(), source })?;
+        let size = tokio::fs::metadata(file).await.map_err(|e| file_error(file, e))?.len();
+        let opened = open(file, size).await?;
         let reply = self.send(Method::POST, routes::BINARIES, Body::File(opened)).await?;
         parse(&reply.body)
     }
@@ -417,14 +411,20 @@ fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T> {
     serde_json::from_slice(body).map_err(|e| ClientError::Unreadable(e.to_string()))
 }
 
+/// The first `size` bytes of `file`, to send a piece at a time.
+async fn open(file: &Path, size: u64) -> Result<proto::pieces::FilePieces> {
+    proto::pieces::FilePieces::open(file, 0, size).await.map_err(|e| file_error(file, e))
+}
+
+fn file_error(file: &Path, source: std::io::Error) -> ClientError {
+    ClientError::File { path: file.display().to_string(), source }
+}
+
 /// A file as a request body, read a piece at a time as the socket takes it.
-fn file_body(file: tokio::fs::File) -> BoxBody {
-    use tokio::io::AsyncReadExt;
-    let pieces = futures_util::stream::try_unfold(file, |mut file| async move {
-        let mut piece = vec![0u8; PIECE];
-        let n = file.read(&mut piece).await?;
-        piece.truncate(n);
-        Ok((n > 0).then(|| (Frame::data(Bytes::from(piece)), file)))
+fn file_body(pieces: proto::pieces::FilePieces) -> BoxBody {
+    let pieces = futures_util::stream::try_unfold(pieces, |mut pieces| async move {
+        let piece = pieces.next().await.map_err(std::io::Error::other)?;
+        Ok(piece.map(|piece| (Frame::data(Bytes::from(piece)), pieces)))
     });
     StreamBody::new(pieces).boxed()
 }

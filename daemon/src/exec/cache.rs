@@ -19,7 +19,7 @@ use std::collections::HashMap;
 use std::io::{Read, Write};
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 /// The cache's default bound.
 pub const DEFAULT_LIMIT: u64 = 2 << 30;
@@ -37,6 +37,10 @@ pub enum CacheError {
     Size { announced: u64, received: u64 },
     #[error("the cache has no file {0}")]
     Missing(String),
+    #[error("the file's writing thread stopped")]
+    Gone,
+    #[error("the file's writing thread failed: {0}")]
+    Thread(String),
     #[error("{what} {path}: {source}")]
     Io {
         what: &'static str,
@@ -78,9 +82,10 @@ pub struct FileCache {
     index: Mutex<Index>,
 }
 
-/// A file being received, written to `incoming/` until it is whole and checked.
-pub struct Incoming<'a> {
-    cache: &'a FileCache,
+/// A file being received, written to `incoming/` until it is whole and checked. It holds its
+/// cache, so it can be handed to a blocking thread ([`Arriving`]).
+pub struct Incoming {
+    cache: Arc<FileCache>,
     sha256: String,
     size: u64,
     path: PathBuf,
@@ -173,11 +178,11 @@ impl FileCache {
     /// kept (0: from the start). The kept bytes are hashed again and taken: a concurrent
     /// receive of the same file starts from its own beginning.
     pub fn receive_from(
-        &self,
+        self: &Arc<Self>,
         sha256: &str,
         size: u64,
         from: u64,
-    ) -> Result<Incoming<'_>, CacheError> {
+    ) -> Result<Incoming, CacheError> {
         let mut incoming = self.receive(sha256, size)?;
         if from == 0 {
             return Ok(incoming);
@@ -204,7 +209,7 @@ impl FileCache {
     }
 
     /// Starts receiving a file of `size` bytes that should hash to `sha256`.
-    pub fn receive(&self, sha256: &str, size: u64) -> Result<Incoming<'_>, CacheError> {
+    pub fn receive(self: &Arc<Self>, sha256: &str, size: u64) -> Result<Incoming, CacheError> {
         if !is_sha256(sha256) {
             return Err(CacheError::BadName(sha256.to_string()));
         }
@@ -216,7 +221,7 @@ impl FileCache {
             .map_err(io("cannot create a file in", &self.dir))?;
         let (file, path) = file.keep().map_err(|e| io("cannot keep", &self.dir)(e.error))?;
         Ok(Incoming {
-            cache: self,
+            cache: self.clone(),
             sha256: sha256.to_string(),
             size,
             path,
@@ -283,7 +288,7 @@ impl FileCache {
     }
 }
 
-impl Incoming<'_> {
+impl Incoming {
     /// The bytes received so far.
     pub fn received(&self) -> u64 {
         self.received
@@ -310,7 +315,7 @@ impl Incoming<'_> {
 
     /// Checks the whole file against its name and stores it, making room if needed.
     pub fn finish(mut self) -> Result<(), CacheError> {
-        let (cache, size, received) = (self.cache, self.size, self.received);
+        let (cache, size, received) = (self.cache.clone(), self.size, self.received);
         let sha256 = std::mem::take(&mut self.sha256);
         let path = self.path.clone();
         let actual = hex::encode(std::mem::take(&mut self.hasher).finalize());
@@ -341,10 +346,74 @@ impl Incoming<'_> {
     }
 }
 
-impl Drop for Incoming<'_> {
+impl Drop for Incoming {
     /// A transfer given up: its partial file goes (after `finish`, it has been renamed).
     fn drop(&mut self) {
         let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+/// A file arriving in pieces, written (and hashed) by a blocking thread as they come, so the
+/// async side only moves bytes: at most [`ARRIVING`] pieces wait for the thread.
+pub struct Arriving {
+    pieces: Option<tokio::sync::mpsc::Sender<bytes::Bytes>>,
+    writer: tokio::task::JoinHandle<(Incoming, Result<(), CacheError>)>,
+}
+
+/// Pieces that may wait for the writing thread.
+const ARRIVING: usize = 2;
+
+impl Arriving {
+    /// Hands `incoming` to a blocking thread that writes the pieces given to [`Self::write`].
+    pub fn start(mut incoming: Incoming) -> Arriving {
+        let (pieces, mut rx) = tokio::sync::mpsc::channel::<bytes::Bytes>(ARRIVING);
+        let writer = tokio::task::spawn_blocking(move || {
+            while let Some(piece) = rx.blocking_recv() {
+                if let Err(e) = incoming.write(&piece) {
+                    return (incoming, Err(e));
+                }
+            }
+            (incoming, Ok(()))
+        });
+        Arriving { pieces: Some(pieces), writer }
+    }
+
+    /// Passes on the next piece; a piece the thread refused (more bytes than announced, a
+    /// failed write) ends the transfer with its error.
+    pub async fn write(&mut self, piece: bytes::Bytes) -> Result<(), CacheError> {
+        let sent = match &self.pieces {
+            Some(pieces) => pieces.send(piece).await.is_ok(),
+            None => false,
+        };
+        if sent {
+            return Ok(());
+        }
+        // The thread stopped on an error: it is the answer.
+        self.pieces = None;
+        match (&mut self.writer).await {
+            Ok((_, Err(e))) => Err(e),
+            Ok((_, Ok(()))) => Err(CacheError::Gone),
+            Err(e) => Err(CacheError::Thread(e.to_string())),
+        }
+    }
+
+    /// Every piece was passed on: waits for the thread and hands back the file, to finish or
+    /// to keep.
+    pub async fn end(mut self) -> Result<Incoming, CacheError> {
+        self.pieces = None;
+        match self.writer.await {
+            Ok((incoming, Ok(()))) => Ok(incoming),
+            Ok((_, Err(e))) => Err(e),
+            Err(e) => Err(CacheError::Thread(e.to_string())),
+        }
+    }
+
+    /// Every piece was passed on: checks the whole file and stores it, off the async runtime.
+    pub async fn finish(self) -> Result<(), CacheError> {
+        let incoming = self.end().await?;
+        tokio::task::spawn_blocking(move || incoming.finish())
+            .await
+            .map_err(|e| CacheError::Thread(e.to_string()))?
     }
 }
 
@@ -360,7 +429,7 @@ mod tests {
         hex::encode(Sha256::digest(bytes))
     }
 
-    fn put(cache: &FileCache, bytes: &[u8]) -> String {
+    fn put(cache: &Arc<FileCache>, bytes: &[u8]) -> String {
         let name = sha(bytes);
         let mut incoming = cache.receive(&name, bytes.len() as u64).unwrap();
         for piece in bytes.chunks(3) {
@@ -373,7 +442,7 @@ mod tests {
     #[test]
     fn a_file_is_stored_once_checked_and_linked_read_only() {
         let dir = tempfile::tempdir().unwrap();
-        let cache = FileCache::open(&dir.path().join("files"), DEFAULT_LIMIT).unwrap();
+        let cache = Arc::new(FileCache::open(&dir.path().join("files"), DEFAULT_LIMIT).unwrap());
         let name = put(&cache, b"#!/bin/sh\necho hi\n");
         assert!(cache.has(&name));
         assert_eq!(cache.usage(), (18, 1));
@@ -393,7 +462,7 @@ mod tests {
     #[test]
     fn a_cut_transfer_is_kept_and_resumed_after_its_bytes() {
         let dir = tempfile::tempdir().unwrap();
-        let cache = FileCache::open(dir.path(), DEFAULT_LIMIT).unwrap();
+        let cache = Arc::new(FileCache::open(dir.path(), DEFAULT_LIMIT).unwrap());
         let bytes: Vec<u8> = (0..100u8).collect();
         let name = sha(&bytes);
         assert_eq!(cache.kept(&name), 0);
@@ -436,7 +505,7 @@ mod tests {
     #[test]
     fn wrong_bytes_sizes_and_names_are_refused_and_leave_nothing() {
         let dir = tempfile::tempdir().unwrap();
-        let cache = FileCache::open(dir.path(), 100).unwrap();
+        let cache = Arc::new(FileCache::open(dir.path(), 100).unwrap());
         let name = sha(b"right");
         let mut incoming = cache.receive(&name, 5).unwrap();
         incoming.write(b"wrong").unwrap();
@@ -463,7 +532,7 @@ mod tests {
     #[test]
     fn the_least_recently_used_unpinned_files_go_first() {
         let dir = tempfile::tempdir().unwrap();
-        let cache = FileCache::open(dir.path(), 30).unwrap();
+        let cache = Arc::new(FileCache::open(dir.path(), 30).unwrap());
         let a = put(&cache, &[b'a'; 10]);
         let b = put(&cache, &[b'b'; 10]);
         let c = put(&cache, &[b'c'; 10]);
@@ -490,7 +559,7 @@ mod tests {
     #[test]
     fn a_file_received_twice_at_once_is_stored_and_counted_once() {
         let dir = tempfile::tempdir().unwrap();
-        let cache = FileCache::open(dir.path(), 100).unwrap();
+        let cache = Arc::new(FileCache::open(dir.path(), 100).unwrap());
         let name = sha(b"twice");
         let mut first = cache.receive(&name, 5).unwrap();
         let mut second = cache.receive(&name, 5).unwrap();
@@ -504,7 +573,7 @@ mod tests {
     #[test]
     fn a_file_a_unit_changed_is_dropped_when_released() {
         let dir = tempfile::tempdir().unwrap();
-        let cache = FileCache::open(dir.path(), 100).unwrap();
+        let cache = Arc::new(FileCache::open(dir.path(), 100).unwrap());
         let name = put(&cache, b"data");
         let dest = dir.path().join("unit-copy");
         let pinned = cache.link(&name, &dest).unwrap();
@@ -520,7 +589,7 @@ mod tests {
     fn a_reopened_cache_keeps_its_files_and_drops_strays() {
         let dir = tempfile::tempdir().unwrap();
         let (a, b) = {
-            let cache = FileCache::open(dir.path(), 100).unwrap();
+            let cache = Arc::new(FileCache::open(dir.path(), 100).unwrap());
             (put(&cache, b"first"), put(&cache, b"second"))
         };
         // The older file by modification time counts as the less recently used.
@@ -528,7 +597,7 @@ mod tests {
         std::fs::File::open(dir.path().join(&b)).unwrap().set_modified(aged).unwrap();
         std::fs::write(dir.path().join("stray.txt"), b"?").unwrap();
         std::fs::write(dir.path().join("incoming/partial"), b"half").unwrap();
-        let cache = FileCache::open(dir.path(), 100).unwrap();
+        let cache = Arc::new(FileCache::open(dir.path(), 100).unwrap());
         assert!(cache.has(&a) && cache.has(&b));
         assert_eq!(cache.usage(), (11, 2));
         let used = |name: &String| cache.lock().entries[name].used;
@@ -537,7 +606,7 @@ mod tests {
         assert!(!dir.path().join("incoming/partial").exists());
         // A smaller bound on reopening evicts down to it.
         drop(cache);
-        let cache = FileCache::open(dir.path(), 6).unwrap();
+        let cache = Arc::new(FileCache::open(dir.path(), 6).unwrap());
         assert!(cache.has(&a) && !cache.has(&b), "the older one went");
         assert_eq!(cache.usage(), (5, 1));
     }

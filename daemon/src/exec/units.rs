@@ -1,5 +1,5 @@
 //! A `cmd` chunk on a worker: the files its units need that the cache lacks are fetched on
-//! the chunk's stream, then each unit runs in a fresh directory ([`exec`]) and its report,
+//! the chunk's stream, then each unit runs in a fresh directory ([`process`]) and its report,
 //! stdout, stderr and results go back, one unit after another (the exchange is described at
 //! [`CmdChunk`]).
 //!
@@ -8,18 +8,19 @@
 //! unit is never held through an outage as a kernel's result is: its processes would outlive
 //! the session with nobody to hand their output to, so it is stopped and runs again.
 
-use super::exec::{self, Ending, UnitCommand, UnitDir};
+use super::cache::{Arriving, CacheError, FileCache, Pinned};
+use super::process::{self, Ending, UnitCommand, UnitDir};
 use super::results::Listing;
-use crate::cache::{FileCache, Pinned};
+use anyhow::{Context, Result};
 use proto::command::{FileRef, UnitEnding, UnitReport};
-use proto::wire::{ChunkData, CmdChunk, CmdMessage, CmdUnit, PIECE};
+use proto::pieces::{self, Incoming, ReceiveError, SendError, PIECE};
+use proto::wire::{ChunkData, CmdChunk, CmdMessage, CmdUnit};
 use proto::{MessageReader, MessageWriter};
 use quinn::{RecvStream, SendStream};
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, UNIX_EPOCH};
-use tokio::io::AsyncReadExt;
 use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
@@ -37,9 +38,27 @@ pub struct Units {
     pub dirs: Arc<DirPool>,
 }
 
+impl Units {
+    /// Opens what units need under the worker's `state_dir`: the file cache (bounded by
+    /// `cache_limit` bytes) and the dir for units' directories (emptied: a unit left there by
+    /// a worker that died is gone). `exec` false declines every command chunk.
+    pub fn open(state_dir: &Path, worker: &str, exec: bool, cache_limit: u64) -> Result<Units> {
+        let dir = state_dir.join("units");
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir)
+            .with_context(|| format!("cannot create {}", dir.display()))?;
+        let cache_dir = state_dir.join("cache");
+        std::fs::create_dir_all(&cache_dir)
+            .with_context(|| format!("cannot create {}", cache_dir.display()))?;
+        let cache =
+            FileCache::open(&cache_dir, cache_limit).context("cannot open the file cache")?;
+        Ok(Units { cache: Arc::new(cache), dir, worker: worker.into(), exec, dirs: Arc::default() })
+    }
+}
+
 /// Unit directories kept between chunks, emptied: a chunk takes its [`DIRS`] from here and
 /// gives them back, so a short chunk makes none (on ext4, making a directory costs more than
-/// running `true`: ~3 ms of a worker's CPU per chunk went there).
+/// running `true`; `tests/bench/commands.sh` measures it).
 #[derive(Debug, Default)]
 pub struct DirPool {
     idle: std::sync::Mutex<Vec<UnitDir>>,
@@ -271,7 +290,7 @@ async fn run_unit(
         env: environment(task, unit, &units.worker),
         timeout: task.timeout_ms.map(Duration::from_millis),
     };
-    let ran = exec::run(&command, dir, cancel).await;
+    let ran = process::run(&command, dir, cancel).await;
     for pin in pinned {
         units.cache.release(pin);
     }
@@ -346,28 +365,46 @@ async fn fetch(
     file: &FileRef,
     from: u64,
     reader: &mut MessageReader<RecvStream>,
-    cache: &FileCache,
+    cache: &Arc<FileCache>,
 ) -> Result<(), Stop> {
-    let failed = |e: crate::cache::CacheError| Stop::Failed(format!("{}: {e}", file.name));
-    let mut incoming = cache.receive_from(&file.sha256, file.size, from).map_err(failed)?;
+    let failed = |e: CacheError| Stop::Failed(format!("{}: {e}", file.name));
+    let incoming = {
+        let (cache, sha256, size) = (cache.clone(), file.sha256.clone(), file.size);
+        tokio::task::spawn_blocking(move || cache.receive_from(&sha256, size, from))
+            .await
+            .map_err(|e| Stop::Failed(e.to_string()))?
+            .map_err(failed)?
+    };
     if from > 0 {
         tracing::info!("resuming the transfer of {} after the {from} bytes kept", file.name);
     }
-    while incoming.received() < file.size {
-        let Ok(Some(piece)) = reader.recv::<ChunkData>().await else {
-            let kept = incoming.received();
-            if kept > from {
-                match incoming.keep() {
-                    Ok(()) => tracing::info!("kept {kept} bytes of {} for later", file.name),
-                    Err(e) => tracing::warn!("could not keep part of {}: {e}", file.name),
-                }
+    let mut arriving = Arriving::start(incoming);
+    let mut pieces = Incoming::<_, ChunkData>::new(reader, from, file.size);
+    let cut = loop {
+        match pieces.next().await {
+            Ok(Some(piece)) => arriving.write(piece.into()).await.map_err(failed)?,
+            Ok(None) => break false,
+            Err(e @ ReceiveError::TooMuch { .. }) => {
+                return Err(Stop::Failed(format!("{}: {e}", file.name)))
             }
-            return Err(Stop::Gone);
-        };
-        // More bytes than announced are refused here.
-        incoming.write(&piece.bytes).map_err(failed)?;
+            Err(_) => break true,
+        }
+    };
+    if cut {
+        // What came whole is kept for a later try of the same file.
+        let incoming = arriving.end().await.map_err(failed)?;
+        let kept = incoming.received();
+        if kept > from {
+            let name = file.name.clone();
+            let _ = tokio::task::spawn_blocking(move || match incoming.keep() {
+                Ok(()) => tracing::info!("kept {kept} bytes of {name} for later"),
+                Err(e) => tracing::warn!("could not keep part of {name}: {e}"),
+            })
+            .await;
+        }
+        return Err(Stop::Gone);
     }
-    incoming.finish().map_err(failed)?;
+    arriving.finish().await.map_err(failed)?;
     tracing::info!(
         "fetched {} ({} bytes, {}) into the file cache",
         file.name,
@@ -486,24 +523,12 @@ async fn send_file(
     path: &Path,
     size: u64,
 ) -> Result<(), Stop> {
-    if size == 0 {
-        return Ok(());
-    }
-    let file = tokio::fs::File::open(path)
-        .await
-        .map_err(|e| Stop::Failed(format!("cannot read a unit's output: {e}")))?;
-    let mut file = file.take(size);
-    let mut left = size;
-    let mut piece = vec![0u8; PIECE];
-    while left > 0 {
-        let want = (left as usize).min(PIECE);
-        file.read_exact(&mut piece[..want])
-            .await
-            .map_err(|e| Stop::Failed(format!("cannot read a unit's output: {e}")))?;
-        writer.send(&CmdMessage::Data(ChunkData { bytes: piece[..want].to_vec() })).await?;
-        left -= want as u64;
-    }
-    Ok(())
+    pieces::send_file::<CmdMessage, _>(writer, path, 0, size).await.map_err(|e| match e {
+        SendError::Read { source, .. } => {
+            Stop::Failed(format!("cannot read a unit's output: {source}"))
+        }
+        SendError::Send(_) => Stop::Gone,
+    })
 }
 
 #[cfg(test)]

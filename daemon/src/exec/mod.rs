@@ -1,0 +1,23 @@
+//! The exec wing: everything that runs users' commands (`marmotctl run cmd`), on both sides of
+//! the wire. The `cmd` task ([`crate::tasks::cmd`]) decides what a job's chunks are and how
+//! their outputs count; this folder is how a command chunk actually runs.
+//!
+//! # Layout
+//! - [`cache`]: files by SHA-256, bounded, least recently used out: the coordinator's store of
+//!   uploads and each worker's cache of what it was sent.
+//! - [`spool`]: where units' output waits on the coordinator, a dir per job.
+//! - [`chunk`]: a command chunk's stream on the coordinator: files the worker asks for go
+//!   out, units' reports and output come back into the spool.
+//! - [`units`]: the same stream on a worker: files fetched, each unit run in a directory of
+//!   its own, its output sent back while the next runs.
+//! - [`process`]: one unit's process group: spawned, timed out, stopped, nothing left behind.
+//! - [`results`]: a unit's `$MARMOT_OUT`, packed as a tar while it is sent.
+//! - [`outbox`]: what a job's units printed, handed to the client in deliveries.
+
+pub mod cache;
+pub mod chunk;
+pub mod outbox;
+pub mod process;
+pub mod results;
+pub mod spool;
+pub mod units;
