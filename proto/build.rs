@@ -9,7 +9,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 fn main() {
     println!("cargo:rerun-if-env-changed=SOURCE_DATE_EPOCH");
-    for path in ["src", "build.rs", "Cargo.toml", "../daemon/src", "../ctl/src", "../certs/src"] {
+    let sources =
+        ["src", "build.rs", "Cargo.toml", "../daemon/src", "../ctl/src", "../ctl/client/src"];
+    for path in sources.into_iter().chain(["../certs/src"]) {
         println!("cargo:rerun-if-changed={path}");
     }
     let when = std::env::var("SOURCE_DATE_EPOCH")

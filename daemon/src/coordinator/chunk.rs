@@ -12,6 +12,7 @@ use anyhow::{anyhow, Context, Result};
 use proto::pieces;
 use proto::wire::{ChunkData, ChunkOutput, ChunkReply, ChunkRequest, CoordinatorOpen};
 use proto::{MessageReader, MessageWriter};
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -41,7 +42,7 @@ pub struct Ended {
 pub async fn run<M: From<Ended>>(
     report: mpsc::Sender<M>,
     stream: Stream,
-    stores: Stores,
+    stores: Arc<Stores>,
     cancel: CancellationToken,
 ) {
     let Stream { conn, worker, assignment, request, mut talk } = stream;

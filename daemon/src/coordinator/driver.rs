@@ -229,7 +229,7 @@ impl Refusals {
 /// A closure over the state, run by the driver at the time it is given.
 type Call = Box<dyn FnOnce(&mut State, Instant) + Send>;
 
-pub enum Command {
+enum Command {
     Call(Call),
     /// A chunk stream ended.
     ChunkEnded(chunk::Ended),
@@ -246,7 +246,7 @@ impl From<chunk::Ended> for Command {
 #[derive(Clone)]
 pub struct Cluster {
     facts: Arc<Facts>,
-    stores: Stores,
+    stores: Arc<Stores>,
     refusals: Arc<Refusals>,
     /// Set when the coordinator must stop from inside, with how.
     stop: Arc<watch::Sender<Option<Stopped>>>,
@@ -263,6 +263,7 @@ pub fn spawn(
     token: CancellationToken,
 ) -> Cluster {
     let (tx, rx) = mpsc::channel(QUEUE);
+    let stores = Arc::new(stores);
     let cluster = Cluster {
         facts: Arc::new(facts),
         stores: stores.clone(),
@@ -415,7 +416,7 @@ impl Cluster {
 struct Driver {
     state: State,
     /// What chunks' conversations use.
-    stores: Stores,
+    stores: Arc<Stores>,
     commands: mpsc::Receiver<Command>,
     /// Where chunk streams report how they ended: the same channel as calls.
     reports: mpsc::Sender<Command>,
