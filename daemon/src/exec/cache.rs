@@ -556,6 +556,47 @@ mod tests {
         assert_eq!(cache.usage(), (25, 2));
     }
 
+    #[tokio::test]
+    async fn a_file_arrives_through_a_writing_thread_and_is_stored_when_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = Arc::new(FileCache::open(dir.path(), 100).unwrap());
+        let name = sha(b"hello world");
+        let mut arriving = Arriving::start(cache.receive(&name, 11).unwrap());
+        for piece in [&b"hello"[..], b" ", b"world"] {
+            arriving.write(bytes::Bytes::copy_from_slice(piece)).await.unwrap();
+        }
+        assert!(!cache.has(&name), "not before it is finished");
+        arriving.finish().await.unwrap();
+        assert!(cache.has(&name));
+        assert_eq!(std::fs::read(cache.path(&name).unwrap()).unwrap(), b"hello world");
+
+        // More than announced: the thread refuses the piece, and says why at the next one.
+        let other = sha(b"abc");
+        let mut arriving = Arriving::start(cache.receive(&other, 3).unwrap());
+        arriving.write(bytes::Bytes::from_static(b"abcd")).await.unwrap();
+        let e = loop {
+            match arriving.write(bytes::Bytes::from_static(b"x")).await {
+                Ok(()) => continue,
+                Err(e) => break e,
+            }
+        };
+        assert!(matches!(e, CacheError::Size { announced: 3, received: 4 }), "{e}");
+        assert!(!cache.has(&other));
+
+        // Cut: what came is handed back to keep for later.
+        let mut arriving = Arriving::start(cache.receive(&other, 3).unwrap());
+        arriving.write(bytes::Bytes::from_static(b"ab")).await.unwrap();
+        let incoming = arriving.end().await.unwrap();
+        assert_eq!(incoming.received(), 2);
+        incoming.keep().unwrap();
+        assert_eq!(cache.kept(&other), 2);
+        // A wrong hash is refused when finished.
+        let mut arriving = Arriving::start(cache.receive(&other, 3).unwrap());
+        arriving.write(bytes::Bytes::from_static(b"abd")).await.unwrap();
+        let e = arriving.finish().await.unwrap_err();
+        assert!(matches!(e, CacheError::Mismatch { .. }), "{e}");
+    }
+
     #[test]
     fn a_file_received_twice_at_once_is_stored_and_counted_once() {
         let dir = tempfile::tempdir().unwrap();

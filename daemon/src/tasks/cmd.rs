@@ -248,13 +248,16 @@ impl Converse for Exchange {
 /// What a worker runs for a command chunk of units `start..end`: it serves the chunk's
 /// stream, answering a range it cannot run there too.
 pub fn work(task: Box<CmdChunk>, start: u64, end: u64) -> Work {
-    let chunk = match task.units.len() as u64 == end.saturating_sub(start) {
+    Work::Serve(Box::new(Served(runnable(task, start, end))))
+}
+
+/// The chunk, if it carries a unit for each of `start..end`; else why it cannot run.
+fn runnable(task: Box<CmdChunk>, start: u64, end: u64) -> Result<Box<CmdChunk>, String> {
+    let units = task.units.len() as u64;
+    match units == end.saturating_sub(start) {
         true => Ok(task),
-        false => {
-            Err(KernelError::OutOfRange { start, end, units: task.units.len() as u64 }.to_string())
-        }
-    };
-    Work::Serve(Box::new(Served(chunk)))
+        false => Err(KernelError::OutOfRange { start, end, units }.to_string()),
+    }
 }
 
 /// A command chunk on a worker ([`exec::units`]), or why it cannot run.
@@ -442,6 +445,23 @@ mod tests {
         let (taken, _) = job.outbox().unwrap().take(0, now);
         let want = Delivery { spool: "zero".into(), first_unit: 0, units: 1 };
         assert_eq!(taken, crate::exec::outbox::Take::Ready(want));
+    }
+
+    #[test]
+    fn a_chunk_serves_its_own_stream_and_a_job_is_not_resumed_on_its_own() {
+        let job = job(spec(10)).unwrap();
+        let chunk = job.chunk(2, 4, 0);
+        assert!(matches!(chunk.talk, Talk::Own(_)), "the command leads its stream");
+        let ChunkTask::Cmd(task) = chunk.task else { panic!("a command's chunk") };
+        assert!(matches!(work(task.clone(), 2, 4), Work::Serve(_)));
+        assert!(matches!(work(task.clone(), 2, 5), Work::Serve(_)), "answered on its stream");
+        // Two units, wherever they start; any other range cannot run.
+        assert!(runnable(task.clone(), 2, 4).is_ok() && runnable(task.clone(), 7, 9).is_ok());
+        let e = runnable(task.clone(), 2, 5).unwrap_err();
+        assert_eq!(e, KernelError::OutOfRange { start: 2, end: 5, units: 2 }.to_string());
+        assert!(runnable(task, 4, 2).is_err(), "backwards");
+        let e = job.resumable().unwrap_err();
+        assert!(e.contains("run it again"), "{e}");
     }
 
     #[test]

@@ -383,6 +383,21 @@ mod tests {
         }
     }
 
+    #[test]
+    fn a_forgotten_job_lets_go_of_its_spool_and_no_other() {
+        let state = tempfile::tempdir().unwrap();
+        let files = FileCache::open(&state.path().join("files"), 1 << 20).unwrap();
+        let stores = Stores { files: Arc::new(files), spool: Spool::open(state.path()).unwrap() };
+        for job in [3, 4] {
+            std::fs::create_dir_all(stores.spool.job_dir(job)).unwrap();
+            std::fs::write(stores.spool.chunk_file(job, 1), b"out").unwrap();
+        }
+        stores.forget(3)();
+        assert!(!stores.spool.job_dir(3).exists());
+        assert!(stores.spool.chunk_file(4, 1).exists());
+        stores.forget(9)(); // nothing spooled: nothing to do
+    }
+
     fn freefall_points(fall: &Fall) -> u64 {
         crate::kernels::freefall::vacuum_points(fall).unwrap()
     }
