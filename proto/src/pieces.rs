@@ -59,9 +59,7 @@ impl FilePieces {
     /// Opens `path` at `start`, for `len` bytes.
     pub async fn open(path: &Path, start: u64, len: u64) -> std::io::Result<Self> {
         let mut file = tokio::fs::File::open(path).await?;
-        if start > 0 {
-            file.seek(std::io::SeekFrom::Start(start)).await?;
-        }
+        file.seek(std::io::SeekFrom::Start(start)).await?;
         Ok(FilePieces { file, path: path.to_path_buf(), left: len })
     }
 
@@ -241,6 +239,15 @@ mod tests {
         let (mut writer, mut reader) = pipe();
         send_bytes::<ChunkData, _>(&mut writer, b"12345").await.unwrap();
         let mut incoming = Incoming::<_, ChunkData>::new(&mut reader, 0, 4);
+        let e = incoming.next().await.unwrap_err();
+        assert!(matches!(e, ReceiveError::TooMuch { size: 4 }), "{e}");
+
+        // More than is left after some came: refused too.
+        let (mut writer, mut reader) = pipe();
+        send_bytes::<ChunkData, _>(&mut writer, b"12").await.unwrap();
+        send_bytes::<ChunkData, _>(&mut writer, b"345").await.unwrap();
+        let mut incoming = Incoming::<_, ChunkData>::new(&mut reader, 0, 4);
+        assert_eq!(incoming.next().await.unwrap().unwrap(), b"12");
         let e = incoming.next().await.unwrap_err();
         assert!(matches!(e, ReceiveError::TooMuch { size: 4 }), "{e}");
 

@@ -2,8 +2,9 @@
 //! control API on a Unix socket.
 //!
 //! # Layout
-//! - [`driver`]: the one task that owns the state (registry, jobs, scheduler), and
-//!   [`Cluster`], the handle everything else calls it through.
+//! - [`driver`]: the one task that owns the state (registry, jobs and scheduler, journal, log
+//!   book, counts), and [`Cluster`], the handle everything else calls it through, with the
+//!   coordinator's fixed facts and its stores.
 //! - [`jobs`]: the job table and the scheduler, sans-IO: events in, chunk orders and journal
 //!   records out.
 //! - [`registry`]: the connected workers and their bench scores.
