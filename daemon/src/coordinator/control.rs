@@ -355,15 +355,8 @@ async fn upload_file(
     body: Body,
 ) -> Reply<FileInfo> {
     let bad = |e: CacheError| Failure(StatusCode::BAD_REQUEST, e.to_string());
-    let files = cluster.stores().files.clone();
-    let incoming = {
-        let sha256 = sha256.clone();
-        tokio::task::spawn_blocking(move || files.receive(&sha256, size))
-            .await
-            .map_err(internal)?
-            .map_err(bad)?
-    };
-    let mut arriving = Arriving::start(incoming);
+    let mut arriving =
+        Arriving::open(&cluster.stores().files, &sha256, size, 0).await.map_err(bad)?;
     let mut stream = body.into_data_stream();
     while let Some(bytes) = stream.next().await {
         let bytes = bytes.map_err(|e| Failure(StatusCode::BAD_REQUEST, e.to_string()))?;

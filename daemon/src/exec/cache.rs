@@ -378,6 +378,22 @@ impl Arriving {
         Arriving { pieces: Some(pieces), writer }
     }
 
+    /// Starts receiving `sha256` into `cache` (after the first `from` bytes a cut transfer
+    /// kept, as [`FileCache::receive_from`]), off the async runtime, and hands it to a
+    /// writing thread.
+    pub async fn open(
+        cache: &Arc<FileCache>,
+        sha256: &str,
+        size: u64,
+        from: u64,
+    ) -> Result<Arriving, CacheError> {
+        let (cache, sha256) = (cache.clone(), sha256.to_string());
+        let incoming = tokio::task::spawn_blocking(move || cache.receive_from(&sha256, size, from))
+            .await
+            .map_err(|e| CacheError::Thread(e.to_string()))??;
+        Ok(Arriving::start(incoming))
+    }
+
     /// Passes on the next piece; a piece the thread refused (more bytes than announced, a
     /// failed write) ends the transfer with its error.
     pub async fn write(&mut self, piece: bytes::Bytes) -> Result<(), CacheError> {

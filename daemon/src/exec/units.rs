@@ -368,17 +368,11 @@ async fn fetch(
     cache: &Arc<FileCache>,
 ) -> Result<(), Stop> {
     let failed = |e: CacheError| Stop::Failed(format!("{}: {e}", file.name));
-    let incoming = {
-        let (cache, sha256, size) = (cache.clone(), file.sha256.clone(), file.size);
-        tokio::task::spawn_blocking(move || cache.receive_from(&sha256, size, from))
-            .await
-            .map_err(|e| Stop::Failed(e.to_string()))?
-            .map_err(failed)?
-    };
+    let mut arriving =
+        Arriving::open(cache, &file.sha256, file.size, from).await.map_err(failed)?;
     if from > 0 {
         tracing::info!("resuming the transfer of {} after the {from} bytes kept", file.name);
     }
-    let mut arriving = Arriving::start(incoming);
     let mut pieces = Incoming::<_, ChunkData>::new(reader, from, file.size);
     let cut = loop {
         match pieces.next().await {
