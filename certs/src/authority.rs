@@ -213,6 +213,11 @@ impl Authority {
         self.registry.revoke(name, time::OffsetDateTime::now_utc().unix_timestamp())
     }
 
+    /// The names of the workers that hold a certificate of this cluster, in order.
+    pub fn members(&self) -> Vec<String> {
+        self.registry.member_names()
+    }
+
     /// Every revoked member, oldest first.
     pub fn revoked_workers(&self) -> Vec<Revoked> {
         self.registry.revoked()

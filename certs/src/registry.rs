@@ -146,6 +146,11 @@ impl Registry {
         self.lock().members.get(name).cloned()
     }
 
+    /// The names of the members, in order.
+    pub fn member_names(&self) -> Vec<String> {
+        self.lock().members.keys().cloned().collect()
+    }
+
     /// Every revoked member, oldest first.
     pub fn revoked(&self) -> Vec<Revoked> {
         self.lock().revoked.clone()

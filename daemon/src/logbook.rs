@@ -263,6 +263,11 @@ impl LogBook {
         LogsReply { lines, next }
     }
 
+    /// Whether worker `name` has lines kept.
+    pub fn has_source(&self, name: &str) -> bool {
+        self.sources.contains_key(&Some(name.to_string()))
+    }
+
     /// The coordinator's last `n` lines: the dashboard's event log.
     pub fn events(&mut self, n: usize) -> Vec<KeptLine> {
         self.take_own();

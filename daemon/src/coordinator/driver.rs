@@ -15,7 +15,7 @@
 
 use super::error::ClusterError;
 use super::jobs::{Jobs, Order};
-use super::registry::{Joining, Registry};
+use super::registry::{Joining, NotConnected, Registry};
 use super::{chunk, Stopped};
 use crate::journal::Journal;
 use crate::logbook::LogBook;
@@ -115,7 +115,7 @@ impl State {
         &mut self,
         now: Instant,
         names: &[String],
-    ) -> Result<Vec<String>, ClusterError> {
+    ) -> Result<Vec<String>, NotConnected> {
         let mut told = vec![];
         for id in self.registry.select(names)? {
             if self.registry.tell(id, proto::wire::Control::Exit) {

@@ -21,4 +21,19 @@ impl ClusterError {
     pub fn stopping() -> Self {
         ClusterError::Stopping
     }
+
+    /// A name no worker of this cluster has: the one answer of every command that names
+    /// workers (`logs`, `clear`, `exit`, `ping`, `revoke`).
+    pub fn unknown_worker(name: &str) -> Self {
+        ClusterError::NotFound(format!(
+            "unknown worker '{name}': `marmotctl workers` lists the connected ones"
+        ))
+    }
+
+    /// A worker of this cluster that is not connected now.
+    pub fn away(name: &str) -> Self {
+        ClusterError::NotFound(format!(
+            "worker '{name}' is not connected: `marmotctl workers` lists the connected ones"
+        ))
+    }
 }

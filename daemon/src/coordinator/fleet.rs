@@ -5,6 +5,7 @@
 
 use super::driver::Cluster;
 use super::error::ClusterError;
+use super::registry::NotConnected;
 use crate::transport::codes;
 use anyhow::{anyhow, bail, Context, Result};
 use proto::api::{BenchResult, PingResult, RevokeReply};
@@ -21,8 +22,8 @@ struct Target {
 
 /// The named workers (all when `names` is empty).
 async fn targets(cluster: &Cluster, names: Vec<String>) -> Result<Vec<Target>, ClusterError> {
-    cluster
-        .try_call(move |s, _| {
+    let selected = cluster
+        .call(move |s, _| {
             let ids = s.registry.select(&names)?;
             Ok(ids
                 .into_iter()
@@ -34,7 +35,34 @@ async fn targets(cluster: &Cluster, names: Vec<String>) -> Result<Vec<Target>, C
                 })
                 .collect())
         })
-        .await
+        .await?;
+    selected.map_err(|missing| not_connected(cluster, missing))
+}
+
+/// Why a named worker cannot be reached: it is no worker of this cluster, or one that is away.
+fn not_connected(cluster: &Cluster, NotConnected(name): NotConnected) -> ClusterError {
+    if cluster.facts().authority.members().contains(&name) {
+        ClusterError::away(&name)
+    } else {
+        ClusterError::unknown_worker(&name)
+    }
+}
+
+/// Whether `name` is a worker this cluster knows: one that holds its certificate, is
+/// connected, or left lines in its log book; the one "unknown worker" answer if not.
+pub async fn known(cluster: &Cluster, name: String) -> Result<(), ClusterError> {
+    if cluster.facts().authority.members().contains(&name) {
+        return Ok(());
+    }
+    let shown = name.clone();
+    let seen = cluster
+        .call(move |s, _| !s.registry.ids_named(&name).is_empty() || s.logs.has_source(&name))
+        .await?;
+    if seen {
+        Ok(())
+    } else {
+        Err(ClusterError::unknown_worker(&shown))
+    }
 }
 
 /// Pings the named workers (all when `names` is empty), each bounded by `timeout`.
@@ -107,7 +135,10 @@ pub async fn bench(cluster: &Cluster, length: Duration) -> Result<Vec<BenchResul
 
 /// Tells the named workers (all when `names` is empty) to hand back their chunks and exit.
 pub async fn exit(cluster: &Cluster, names: Vec<String>) -> Result<Vec<String>, ClusterError> {
-    let told = cluster.try_call(move |s, now| s.tell_exit(now, &names)).await?;
+    let told = cluster
+        .call(move |s, now| s.tell_exit(now, &names))
+        .await?
+        .map_err(|missing| not_connected(cluster, missing))?;
     for name in &told {
         tracing::info!("told worker '{name}' to exit");
     }
@@ -121,11 +152,7 @@ pub async fn revoke(cluster: &Cluster, name: String) -> Result<RevokeReply, Clus
         .authority
         .revoke_worker(&name)
         .map_err(|e| ClusterError::Internal(format!("cannot record the revocation: {e}")))?
-        .ok_or_else(|| {
-            ClusterError::NotFound(format!(
-                "no worker named '{name}' holds a certificate of this cluster"
-            ))
-        })?;
+        .ok_or_else(|| ClusterError::unknown_worker(&name))?;
     let live = {
         let name = name.clone();
         cluster
@@ -146,6 +173,7 @@ pub async fn revoke(cluster: &Cluster, name: String) -> Result<RevokeReply, Clus
 
 /// Lets a quarantined worker take chunks again.
 pub async fn clear(cluster: &Cluster, name: String) -> Result<(), ClusterError> {
+    known(cluster, name.clone()).await?;
     let shown = name.clone();
     cluster.try_call(move |s, now| s.jobs.clear(now, &name)).await?;
     tracing::info!("cleared worker '{shown}': it takes chunks again");

@@ -1,7 +1,6 @@
 //! The connected workers: who they are (their hello), their connection and session, when they
 //! were last heard from, and their bench scores (kept by name across reconnections).
 
-use super::error::ClusterError;
 use super::scores::SlotRates;
 use crate::scheduler::WorkerId;
 use crate::tasks::NOMINAL_SLOT_RATE;
@@ -32,6 +31,10 @@ pub struct Joining {
     pub session: CancellationToken,
     pub control: mpsc::UnboundedSender<Control>,
 }
+
+/// A name [`Registry::select`] found no connected worker for.
+#[derive(Debug, PartialEq, Eq)]
+pub struct NotConnected(pub String);
 
 pub struct Registry {
     workers: BTreeMap<WorkerId, WorkerEntry>,
@@ -143,19 +146,16 @@ impl Registry {
         self.workers.get(&id).is_some_and(|w| w.control.send(message).is_ok())
     }
 
-    /// The named workers, or all of them when `names` is empty.
-    pub fn select(&self, names: &[String]) -> Result<Vec<WorkerId>, ClusterError> {
+    /// The named workers, or all of them when `names` is empty; the first name that is not
+    /// connected if one is not.
+    pub fn select(&self, names: &[String]) -> Result<Vec<WorkerId>, NotConnected> {
         if names.is_empty() {
             return Ok(self.workers.keys().copied().collect());
         }
         names
             .iter()
             .map(|name| {
-                self.ids_named(name).first().copied().ok_or_else(|| {
-                    ClusterError::NotFound(format!(
-                        "unknown worker '{name}': `marmotctl workers` lists the connected ones"
-                    ))
-                })
+                self.ids_named(name).first().copied().ok_or_else(|| NotConnected(name.clone()))
             })
             .collect()
     }

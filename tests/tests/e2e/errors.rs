@@ -19,7 +19,21 @@ fn unknown_workers_and_jobs_get_one_clear_line() {
     let dir = tempfile::tempdir().unwrap();
     let c = Coordinator::start(dir.path());
     let _workers = c.workers([("solo", 1)]);
-    one_line_error(&c.ctl(&["ping", "nobody"]), "unknown worker 'nobody'");
+    // Every command that names a worker gives one answer for a name no worker has.
+    let unknown = "unknown worker 'nobody': `marmotctl workers` lists the connected ones";
+    for command in ["ping", "logs", "clear", "exit", "revoke"] {
+        one_line_error(&c.ctl(&[command, "nobody"]), unknown);
+    }
+    // A worker the cluster knows, gone away: said so, not "unknown".
+    let out = c.ctl(&["exit", "solo"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    one_line_error(&c.ctl(&["exit", "solo"]), "worker 'solo' is not connected");
+    let out = c.ctl(&["logs", "solo"]);
+    assert!(
+        out.status.success(),
+        "a known worker's logs: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     one_line_error(&c.ctl(&["cancel", "12345"]), "no job 12345");
     one_line_error(&c.ctl(&["wait", "12345"]), "no job 12345");
 }

@@ -114,6 +114,7 @@ const DEFAULT_LOG_LINES: usize = 200;
 async fn logs(State(feed): State<Feed>, Query(q): Query<LogsQuery>) -> Reply<LogsReply> {
     if let Some(name) = &q.worker {
         proto::names::check_worker_name(name).map_err(|e| Failure(StatusCode::BAD_REQUEST, e))?;
+        super::fleet::known(&feed.cluster, name.clone()).await?;
     }
     let query = crate::logbook::Query {
         worker: q.worker,
