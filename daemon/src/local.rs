@@ -152,7 +152,7 @@ pub async fn run_demo(args: LocalArgs, shutdown: CancellationToken) -> Result<()
     }
 
     println!("\n$ marmotctl run pi 1e9");
-    print!("{}", run_job(&client, JobSpec::Pi { samples: 1_000_000_000, seed: 1 }).await?);
+    print!("{}", run_job(&client, JobSpec::Pi { samples: 1_000_000_000, seed: 0 }).await?);
 
     // The lab notebook's favourite: prime, so trial division scans all ~10^9 candidates.
     let notebook = 943_349_775_459_380_173;

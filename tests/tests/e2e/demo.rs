@@ -21,7 +21,7 @@ fn the_demo_runs_every_task_and_exits() {
         "local-2",
         "$ marmotctl bench",
         "$ marmotctl run pi 1e9",
-        "1000000000 samples (seed 1)",
+        "1000000000 samples (seed 0)",
         "943349775459380173 is prime\nmethod trial",
         "943349775459380173 is prime\nmethod auto",
         "occurs",
@@ -63,4 +63,36 @@ fn the_demo_runs_every_task_and_exits() {
         assert!(line.ends_with(&want), "{line} is not {want}");
     }
     assert!(stdout.contains("4 units in"), "{stdout}");
+    the_commands_shown_give_the_answers_shown(&stdout);
+}
+
+/// Each `$ marmotctl run …` line the demo shows, typed by hand against another cluster,
+/// answers as the demo's run did: its first line of output (an estimate, a verdict, a count,
+/// a factorization, a fall, a hash) is in the demo's block under that line.
+fn the_commands_shown_give_the_answers_shown(demo: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    let c = Coordinator::start(dir.path());
+    let _workers = c.workers([("hand-1", 1), ("hand-2", 1)]);
+    let blocks: Vec<&str> = demo.split("\n$ ").skip(1).collect();
+    let runs: Vec<&str> = blocks.into_iter().filter(|b| b.starts_with("marmotctl run ")).collect();
+    assert_eq!(runs.len(), 8, "the demo's run commands: {demo}");
+    for block in runs {
+        let (shown, answer) = block.split_once('\n').expect("a command and its answer");
+        let typed = shown.split(" # ").next().unwrap().trim_start_matches("marmotctl ");
+        let script = format!("exec \"$0\" --socket \"$1\" {typed}");
+        let out = Command::new("sh")
+            .args(["-c", &script])
+            .arg(bin("marmotctl"))
+            .arg(&c.socket)
+            .env("XDG_CACHE_HOME", dir.path())
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "{shown}: {}", String::from_utf8_lossy(&out.stderr));
+        let first = stdout.lines().next().expect("an answer");
+        assert!(
+            answer.contains(first),
+            "typed `{shown}`, got {first:?}; the demo showed:\n{answer}"
+        );
+    }
 }
