@@ -37,7 +37,7 @@ pub fn install(settings: &Settings, dry_run: bool) -> Result<()> {
     let facts = host::facts(&own_exe()?)?;
     let steps = plan::install(settings, &facts, &own_docs())?;
     if dry_run {
-        return print_dry_run(&steps);
+        return print_dry_run(&command, &steps);
     }
     apply::apply(&steps)?;
     println!();
@@ -53,7 +53,7 @@ pub fn uninstall(only: Option<Role>, purge: bool, dry_run: bool) -> Result<()> {
     let facts = host::facts(&own_exe()?)?;
     let steps = plan::uninstall(only, purge, &facts, &own_docs())?;
     if dry_run {
-        return print_dry_run(&steps);
+        return print_dry_run("uninstall", &steps);
     }
     apply::apply(&steps)?;
     println!(
@@ -78,27 +78,38 @@ fn own_exe() -> Result<PathBuf> {
     std::env::current_exe().context("cannot find this program's executable")
 }
 
-/// Root and systemd, or one line saying what is missing.
+/// Root and systemd, or one line saying what is missing (a dry run, which changes nothing,
+/// says it before its plan instead).
 fn check_machine(command: &str, dry_run: bool) -> Result<()> {
-    if dry_run {
-        return Ok(());
+    match missing(command) {
+        Some(why) if !dry_run => bail!("{why} (add --dry-run to see what it would do)"),
+        _ => Ok(()),
     }
-    if !host::is_root() {
-        bail!(
-            "`marmotd {command}` changes the system and must run as root: sudo marmotd {command} \
-             ... (or add --dry-run to see what it would do)"
-        );
-    }
-    if !host::systemd_running() {
-        bail!(
-            "systemd is not running on this machine (no /run/systemd/system): start \
-             `marmotd coordinator` or `marmotd worker` yourself instead (README: A real cluster)"
-        );
-    }
-    Ok(())
 }
 
-fn print_dry_run(steps: &[Step]) -> Result<()> {
+/// What this machine lacks for `marmotd COMMAND` to change it, if anything.
+fn missing(command: &str) -> Option<String> {
+    if !host::is_root() {
+        return Some(format!(
+            "`marmotd {command}` changes the system and must run as root: sudo marmotd {command} \
+             ..."
+        ));
+    }
+    if !host::systemd_running() {
+        return Some(
+            "systemd is not running on this machine (no /run/systemd/system): start `marmotd \
+             coordinator` or `marmotd worker` yourself instead (README: A real cluster)"
+                .into(),
+        );
+    }
+    None
+}
+
+/// The plan, after a warning of what the real run would refuse.
+fn print_dry_run(command: &str, steps: &[Step]) -> Result<()> {
+    if let Some(why) = missing(command) {
+        eprintln!("marmotd: warning: without --dry-run this would stop here: {why}");
+    }
     println!("# marmotd would do this (--dry-run: nothing was changed):");
     for step in steps {
         println!("{step}");

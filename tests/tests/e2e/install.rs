@@ -86,6 +86,35 @@ fn install_mistakes_are_one_line_each() {
     }
 }
 
+/// A dry run where the real run would refuse (not root, no systemd) says so first, in the
+/// real run's words, then prints the plan.
+#[test]
+fn a_dry_run_warns_first_of_what_the_real_run_would_refuse() {
+    let warned = |out: &Output, why: &str| {
+        let (stdout, stderr) =
+            (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        assert!(out.status.success(), "{stderr}");
+        let first = stderr.lines().next().unwrap_or_default();
+        assert!(
+            first.starts_with("marmotd: warning: without --dry-run this would stop here: ")
+                && first.contains(why),
+            "{why:?} not said first: {stderr}"
+        );
+        assert!(stdout.starts_with("# marmotd would do this"), "{stdout}");
+    };
+    let args = ["install", "coordinator", "--dry-run"];
+    if !is_root() {
+        return warned(&marmotd(&args), "must run as root");
+    }
+    let out = as_nobody(&bin("marmotd")).args(args).output().unwrap();
+    warned(&out, "must run as root");
+    if Path::new("/run/systemd/system").is_dir() {
+        eprintln!("SKIPPED: systemd runs here, so a dry run as root has nothing to warn of");
+    } else {
+        warned(&marmotd(&args), "systemd is not running on this machine");
+    }
+}
+
 /// Where the package's copy of a generated file is.
 fn packaged(relative: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../systemd/package").join(relative)
