@@ -455,7 +455,9 @@ impl Driver {
         }
         self.chunks.close();
         self.chunks.wait().await;
-        // Last, the journal commits what it was given and closes.
+        // Last, the journal commits what it was given, and gives back the ids reserved but
+        // not given, and closes.
+        self.state.jobs.release_ids();
         self.state.journal_records();
         let journal = self.state.journal.clone();
         let _ = tokio::task::spawn_blocking(move || journal.close()).await;

@@ -31,7 +31,7 @@ use tokio::sync::watch;
 
 /// How many ended jobs are kept in memory for `jobs` and `wait`; older ones are read from the
 /// journal.
-const KEEP_ENDED_JOBS: usize = 100;
+pub const KEEP_ENDED_JOBS: usize = 100;
 
 /// Job ids are reserved in the journal this many at a time (see [`Record::Reserved`]).
 const ID_BLOCK: JobId = 1024;
@@ -81,6 +81,9 @@ pub struct Jobs {
     scheduler: Scheduler<ChunkOutput>,
     records: BTreeMap<JobId, JobRecord>,
     ended: VecDeque<JobId>,
+    /// Jobs that ended before the coordinator started, as the journal keeps them, oldest
+    /// first: with `ended`, the recent jobs, at most [`KEEP_ENDED_JOBS`].
+    earlier: VecDeque<JobView>,
     max_running: usize,
     verify: f64,
     next_job: JobId,
@@ -116,6 +119,7 @@ impl Jobs {
             scheduler: Scheduler::new(config.scheduler),
             records: BTreeMap::new(),
             ended: VecDeque::new(),
+            earlier: VecDeque::new(),
             max_running: config.max_running,
             verify: config.verify,
             next_job: 1,
@@ -149,6 +153,16 @@ impl Jobs {
     /// submitted may be answered only once they are kept.
     pub fn take_reservation(&mut self) -> bool {
         std::mem::take(&mut self.reserving)
+    }
+
+    /// At a clean stop, after every other record: gives back the ids reserved but not given,
+    /// so the next start goes on from the last one given.
+    pub fn release_ids(&mut self) {
+        let last = self.next_job - 1;
+        if self.reserved > last {
+            self.reserved = last;
+            self.journal.push(Record::Released { last });
+        }
     }
 
     /// What the journal must keep since the last call, in order.
@@ -439,8 +453,21 @@ impl Jobs {
         Ok((view, record.ended_tx.subscribe()))
     }
 
+    /// Running and recent jobs, by id.
     pub fn list(&self, now: Instant) -> Vec<JobView> {
-        self.records.keys().filter_map(|&id| self.view(now, id).ok()).collect()
+        let mut views: Vec<JobView> = self.earlier.iter().cloned().collect();
+        views.extend(self.records.keys().filter_map(|&id| self.view(now, id).ok()));
+        views.sort_by_key(|v| v.id);
+        views
+    }
+
+    /// Takes in the jobs that ended before this start, the last to end first as the journal
+    /// lists them, so the recent jobs are the same after a restart as before it.
+    pub fn remember_ended(&mut self, last_first: Vec<JobView>) {
+        let room = KEEP_ENDED_JOBS.saturating_sub(self.ended.len());
+        let recent = last_first.into_iter().filter(|v| !self.records.contains_key(&v.id));
+        self.earlier = recent.take(room).collect();
+        self.earlier.make_contiguous().reverse();
     }
 
     /// Jobs waiting or running: every record is one, or has ended and is in `ended`.
@@ -659,6 +686,9 @@ impl Jobs {
                     let view = Box::new(record.view(now, None));
                     self.journal.push(Record::Ended { job, view });
                     self.ended.push_back(job);
+                    if self.ended.len() + self.earlier.len() > KEEP_ENDED_JOBS {
+                        self.earlier.pop_front();
+                    }
                     while self.ended.len() > KEEP_ENDED_JOBS {
                         if let Some(old) = self.ended.pop_front() {
                             if let Some(mut gone) = self.records.remove(&old) {

@@ -172,6 +172,8 @@ pub async fn start(config: CoordinatorConfig, process: CancellationToken) -> Res
         std::time::Instant::now(),
     );
     jobs.resume(std::time::Instant::now(), journal::unix_ms(), recovered);
+    let recent = journal.ended_jobs(jobs::KEEP_ENDED_JOBS as u64).await;
+    jobs.remember_ended(recent.context("cannot read the recent jobs from the journal")?);
     let registry = registry::Registry::new(scores::load(&config.state_dir));
     let stores = stores(&config)?;
     let facts = driver::Facts {

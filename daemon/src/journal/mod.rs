@@ -75,6 +75,9 @@ pub enum Record {
     /// Job ids up to `upto` may be given: a restarted coordinator starts after them, so an id
     /// is never given twice even if the jobs that had the last ones were not yet written.
     Reserved { upto: u64 },
+    /// A clean stop: every record before this one is kept, so the reserved ids after `last`
+    /// (the last id given) are given back, and ids stay dense across restarts.
+    Released { last: u64 },
     /// A job was accepted: `request` is its spec as submitted.
     Submitted { job: u64, request: JobSpec, verify: f64, client: String },
     /// Phase `phase` of a job was cut into chunks of `chunk_units` (the last may be shorter).
@@ -283,7 +286,7 @@ impl Journal {
         self.read(move |conn| read::ended_job(conn, id)).await
     }
 
-    /// The ended jobs the journal keeps, newest first, at most `limit`.
+    /// The ended jobs the journal keeps, the last to end first, at most `limit`.
     pub async fn ended_jobs(&self, limit: u64) -> Result<Vec<JobView>, JournalError> {
         self.flushed().await;
         self.read(move |conn| read::ended_jobs(conn, limit)).await

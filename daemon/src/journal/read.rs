@@ -118,10 +118,11 @@ pub fn ended_job(conn: &Connection, id: u64) -> rusqlite::Result<Option<JobView>
     Ok(view.flatten().and_then(|view| serde_json::from_str(&view).ok()))
 }
 
-/// Ended jobs, newest first, at most `limit`.
+/// Ended jobs, the last to end first, at most `limit`.
 pub fn ended_jobs(conn: &Connection, limit: u64) -> rusqlite::Result<Vec<JobView>> {
-    let mut stmt = conn
-        .prepare_cached("SELECT view FROM jobs WHERE view IS NOT NULL ORDER BY id DESC LIMIT ?1")?;
+    let mut stmt = conn.prepare_cached(
+        "SELECT view FROM jobs WHERE view IS NOT NULL ORDER BY ended_ms DESC, id DESC LIMIT ?1",
+    )?;
     let views =
         stmt.query_map(params![limit.min(i64::MAX as u64) as i64], |r| r.get::<_, String>(0))?;
     Ok(views.filter_map(|v| v.ok().and_then(|v| serde_json::from_str(&v).ok())).collect())

@@ -188,6 +188,10 @@ fn apply(conn: &Connection, record: &Record, at_ms: i64) -> rusqlite::Result<()>
             conn.prepare_cached("UPDATE meta SET value = max(value, ?1) WHERE key = 'last_job'")?
                 .execute([int(*upto)])?;
         }
+        Record::Released { last } => {
+            conn.prepare_cached("UPDATE meta SET value = ?1 WHERE key = 'last_job'")?
+                .execute([int(*last)])?;
+        }
         Record::Submitted { job, request, verify, client } => {
             let request = serde_json::to_string(request).map_err(json)?;
             conn.prepare_cached(

@@ -233,6 +233,39 @@ fn only_the_last_hundred_ended_jobs_are_kept() {
     assert_eq!(list[0].id, 6, "the oldest went first");
 }
 
+#[test]
+fn jobs_that_ended_before_a_start_are_recent_until_new_ones_take_their_place() {
+    let mut before = Sim::new(1, 0.0);
+    for _ in 0..KEEP_ENDED_JOBS + 3 {
+        before.jobs.submit(before.now, JobSpec::Pi { samples: 1, seed: 1 }, None, 1, "t").unwrap();
+        before.carry_out();
+        before.settle();
+    }
+    let listed = before.jobs.list(before.now);
+    // As the journal lists them: newest first, and more than are recent.
+    let mut journal = listed.clone();
+    journal.reverse();
+    let mut sim = Sim::new(1, 0.0);
+    sim.jobs.next_job = 500;
+    let running = sim.jobs.submit(sim.now, JobSpec::Pi { samples: 1, seed: 1 }, None, 1, "t");
+    let running = running.unwrap().id;
+    // The journal's entry for a job in memory is not listed twice.
+    let mut in_memory = journal[0].clone();
+    in_memory.id = running;
+    journal.insert(0, in_memory);
+    sim.jobs.remember_ended(journal);
+    let ids = |sim: &Sim| sim.jobs.list(sim.now).iter().map(|v| v.id).collect::<Vec<_>>();
+    let mut want: Vec<u64> = listed.iter().map(|v| v.id).collect();
+    want.push(running);
+    assert_eq!(ids(&sim), want, "the same recent jobs, by id, and the running one");
+    // Each job that ends now takes the place of the oldest from before.
+    sim.carry_out();
+    sim.settle();
+    let after = ids(&sim);
+    assert_eq!(after.len(), KEEP_ENDED_JOBS);
+    assert_eq!((after[0], *after.last().unwrap()), (want[1], running));
+}
+
 #[derive(Clone, Debug)]
 enum Op {
     Answer(usize),

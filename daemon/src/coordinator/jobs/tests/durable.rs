@@ -241,4 +241,21 @@ fn ids_are_reserved_a_block_ahead_and_only_a_new_block_waits() {
     assert_eq!(submit(&mut sim), (ID_BLOCK, false, vec![]), "the block's last id");
     assert_eq!(submit(&mut sim), (ID_BLOCK + 1, true, vec![2 * ID_BLOCK]), "the next block");
     assert!(!sim.jobs.take_reservation(), "taken");
+    // A clean stop gives back what was reserved and not given, once.
+    sim.jobs.release_ids();
+    let released = |sim: &mut Sim| -> Vec<u64> {
+        let records = sim.jobs.take_records();
+        records
+            .iter()
+            .filter_map(|r| match r {
+                Record::Released { last } => Some(*last),
+                _ => None,
+            })
+            .collect()
+    };
+    assert_eq!(released(&mut sim), vec![ID_BLOCK + 1]);
+    sim.jobs.release_ids();
+    assert_eq!(released(&mut sim), Vec::<u64>::new(), "nothing more to give back");
+    // The next id opens a new block.
+    assert_eq!(submit(&mut sim), (ID_BLOCK + 2, true, vec![2 * ID_BLOCK + 1]));
 }
