@@ -48,6 +48,9 @@ pub enum Command {
     Run {
         #[command(subcommand)]
         task: RunTask,
+        /// Refuse the job when no worker is connected, rather than queue it until one is.
+        #[arg(long, global = true)]
+        no_wait_for_workers: bool,
     },
     /// Score every worker's slots with the pi kernel.
     ///

@@ -9,7 +9,7 @@ use crate::transport::DEFAULT_DEAD_AFTER;
 use crate::worker::{self, identity, WorkerConfig};
 use anyhow::{bail, Result};
 use client::follow;
-use client::Client;
+use client::{Client, Submit};
 use proto::api::{JobState, PingRequest};
 use proto::command::spool::Event;
 use proto::command::{CmdSpec, Template, UnitReport};
@@ -177,7 +177,7 @@ pub async fn run_demo(args: LocalArgs, shutdown: CancellationToken) -> Result<()
 
     println!("\n$ marmotctl run freefall   # --out FILE --plot FILE.png write and draw the points");
     let spec = JobSpec::Freefall { fall: Fall::default(), points: 0 };
-    let job = client.submit(&spec, None).await?;
+    let job = client.submit(&spec, &Submit::default()).await?;
     let points = drain_series(&client, job.id).await?;
     let result = job_result(&client, job.id).await?;
     let JobResult::Freefall(fall) = &result else { bail!("freefall gave another task's result") };
@@ -206,7 +206,7 @@ pub async fn run_demo(args: LocalArgs, shutdown: CancellationToken) -> Result<()
         keep_order: true,
         results: false,
     };
-    let job = client.submit(&JobSpec::Cmd(Box::new(spec)), None).await?;
+    let job = client.submit(&JobSpec::Cmd(Box::new(spec)), &Submit::default()).await?;
     for (report, stdout) in drain_output(&client, job.id).await? {
         print!("  unit {} on {}: {}", report.unit + 1, report.worker, stdout);
     }
@@ -249,7 +249,7 @@ async fn drain_series(client: &Client, id: u64) -> Result<u64> {
 
 /// Submits a job and waits for its result.
 async fn run_job(client: &Client, spec: JobSpec) -> Result<JobResult> {
-    let job = client.submit(&spec, None).await?;
+    let job = client.submit(&spec, &Submit::default()).await?;
     job_result(client, job.id).await
 }
 

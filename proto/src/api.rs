@@ -151,6 +151,9 @@ pub struct Status {
     pub listen: String,
     pub uptime_seconds: f64,
     pub workers: usize,
+    /// Workers that hold a certificate of this cluster, connected or not.
+    #[serde(default)]
+    pub members: usize,
     pub slots: u32,
     pub slots_busy: u32,
     pub chunks_queued: u64,

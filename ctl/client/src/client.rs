@@ -66,6 +66,38 @@ impl ClientError {
 
 pub type Result<T> = std::result::Result<T, ClientError>;
 
+/// How a job is submitted.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Submit {
+    /// The share of its chunks to verify (default: the coordinator's).
+    pub verify: Option<f64>,
+    /// Queue it even when no worker is connected (the default), or be refused.
+    pub wait_for_workers: bool,
+}
+
+impl Default for Submit {
+    fn default() -> Self {
+        Submit { verify: None, wait_for_workers: true }
+    }
+}
+
+impl Submit {
+    /// `POST /v1/jobs` with the query that says this.
+    fn path(&self) -> String {
+        let mut query = vec![];
+        if let Some(share) = self.verify {
+            query.push(format!("verify={share}"));
+        }
+        if !self.wait_for_workers {
+            query.push("wait_for_workers=false".into());
+        }
+        match query.is_empty() {
+            true => routes::JOBS.to_string(),
+            false => format!("{}?{}", routes::JOBS, query.join("&")),
+        }
+    }
+}
+
 /// A chunk of a series job's results (freefall heights, sweep rows).
 #[derive(Debug, Clone, PartialEq)]
 pub struct SeriesChunk {
@@ -132,14 +164,9 @@ impl Client {
         self.call(Method::POST, routes::PING, Some(request)).await
     }
 
-    /// `POST /v1/jobs`: queues a job, with the share of its chunks to verify (default: the
-    /// coordinator's).
-    pub async fn submit(&self, spec: &JobSpec, verify: Option<f64>) -> Result<JobView> {
-        let path = match verify {
-            Some(share) => format!("{}?verify={share}", routes::JOBS),
-            None => routes::JOBS.to_string(),
-        };
-        self.call(Method::POST, &path, Some(spec)).await
+    /// `POST /v1/jobs`: queues a job, as `how` says.
+    pub async fn submit(&self, spec: &JobSpec, how: &Submit) -> Result<JobView> {
+        self.call(Method::POST, &how.path(), Some(spec)).await
     }
 
     /// `GET /v1/jobs`: the running jobs and the recent ended ones; with `all`, every ended

@@ -17,4 +17,4 @@ pub mod follow;
 pub mod reconnect;
 pub mod usage;
 
-pub use client::{Client, ClientError, LogsQuery, OutputPiece, SeriesChunk};
+pub use client::{Client, ClientError, LogsQuery, OutputPiece, SeriesChunk, Submit};

@@ -11,7 +11,7 @@ use crate::cli::CmdArgs;
 use crate::follow::Interrupt;
 use crate::known_hashes::KnownHashes;
 use anyhow::{bail, Context, Result};
-use client::{Client, ClientError};
+use client::{Client, ClientError, Submit};
 use proto::api::JobState;
 use proto::command::halt::exit_status;
 use proto::command::inputs::Inputs;
@@ -31,7 +31,7 @@ use tokio::sync::mpsc;
 /// The word that starts inputs, as in GNU parallel.
 const INPUTS_MARK: &str = ":::";
 
-pub async fn run(client: &Client, args: CmdArgs, json: bool) -> Result<ExitCode> {
+pub async fn run(client: &Client, args: CmdArgs, how: Submit, json: bool) -> Result<ExitCode> {
     let mut interrupt = Interrupt::listen()?;
     // Files are uploaded as they are hashed; the job is submitted once all are in.
     let (found, to_upload) = mpsc::channel(UPLOAD_QUEUE);
@@ -40,7 +40,7 @@ pub async fn run(client: &Client, args: CmdArgs, json: bool) -> Result<ExitCode>
     let (spec, CmdOptions { results, joblog }) = prepared??;
     uploaded?;
     let mut out = Writer::new(&spec, results, joblog)?;
-    let job = client.submit(&JobSpec::Cmd(Box::new(spec)), None).await?;
+    let job = super::submit::submit(client, &JobSpec::Cmd(Box::new(spec)), how).await?;
     let id = job.id;
     let taken = tokio::select! {
         taken = take_all(client, id, &mut out) => taken,

@@ -10,7 +10,7 @@ use crate::follow::{chunk_bar, Interrupt};
 use crate::plot::{self, Columns, Panel};
 use anyhow::{bail, Context, Result};
 use client::follow::SeriesChunks;
-use client::{Client, ClientError};
+use client::{Client, ClientError, Submit};
 use indicatif::ProgressBar;
 use proto::api::JobState;
 use proto::job::{sweep_drag, Fall, JobSpec, SWEEP_WIDTH};
@@ -49,7 +49,7 @@ impl Kind {
     }
 }
 
-pub async fn run(client: &Client, args: FreefallArgs, json: bool) -> Result<ExitCode> {
+pub async fn run(client: &Client, args: FreefallArgs, how: Submit, json: bool) -> Result<ExitCode> {
     if args.detach {
         bail!("freefall streams its points to marmotctl as they come; it cannot be detached");
     }
@@ -76,7 +76,7 @@ pub async fn run(client: &Client, args: FreefallArgs, json: bool) -> Result<Exit
     let mut interrupt = Interrupt::listen()?;
     // Files are checked before the job runs: a typo must not cost a whole computation.
     let sink = Sink::new(kind, out, args.plot.clone(), args.size)?;
-    let job = client.submit(&spec, None).await?;
+    let job = super::submit::submit(client, &spec, how).await?;
     let id = job.id;
     let (tx, rx) = mpsc::channel::<Chunk>(AHEAD);
     let writer = tokio::task::spawn_blocking(move || sink.consume(rx));

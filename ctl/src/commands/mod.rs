@@ -15,6 +15,7 @@ mod ping;
 mod revoke;
 mod run;
 mod status;
+mod submit;
 mod top;
 mod update;
 mod workers;
@@ -32,13 +33,16 @@ pub async fn run(client: &Client, command: Command, json: bool) -> Result<ExitCo
         Command::Status => status::status(client, json).await,
         Command::Workers => workers::workers(client, json).await,
         Command::Ping { timeout, workers } => ping::ping(client, timeout, workers, json).await,
-        Command::Run { task } => match task {
-            RunTask::Pi(args) => run::pi(client, args, json).await,
-            RunTask::Prime(args) => run::prime(client, args, json).await,
-            RunTask::Count(args) => run::count(client, args, json).await,
-            RunTask::Freefall(args) => freefall::run(client, args, json).await,
-            RunTask::Cmd(args) => cmd::run(client, *args, json).await,
-        },
+        Command::Run { task, no_wait_for_workers } => {
+            let how = client::Submit { verify: None, wait_for_workers: !no_wait_for_workers };
+            match task {
+                RunTask::Pi(args) => run::pi(client, args, how, json).await,
+                RunTask::Prime(args) => run::prime(client, args, how, json).await,
+                RunTask::Count(args) => run::count(client, args, how, json).await,
+                RunTask::Freefall(args) => freefall::run(client, args, how, json).await,
+                RunTask::Cmd(args) => cmd::run(client, *args, how, json).await,
+            }
+        }
         Command::Clear { worker } => clear::clear(client, worker).await,
         Command::Jobs { all } => jobs::jobs(client, all, json).await,
         Command::Result { job } => run::result(client, job, json).await,

@@ -5,35 +5,47 @@ use super::print;
 use crate::cli::{CountArgs, Detach, Method, PiArgs, PrimeArgs};
 use crate::follow::{follow, Followed, Interrupt, OnInterrupt};
 use anyhow::{bail, Context, Result};
-use client::Client;
+use client::{Client, Submit};
 use proto::api::JobState;
 use proto::job::{CountSource, JobSpec, PrimeMethod};
 use std::process::ExitCode;
 
 /// `run pi`.
-pub async fn pi(client: &Client, args: PiArgs, json: bool) -> Result<ExitCode> {
+pub async fn pi(client: &Client, args: PiArgs, how: Submit, json: bool) -> Result<ExitCode> {
     let spec = JobSpec::Pi { samples: args.samples, seed: args.seed };
-    run_job(client, spec, args.detach, json).await
+    run_job(client, spec, args.detach, how, json).await
 }
 
 /// `run prime`.
-pub async fn prime(client: &Client, args: PrimeArgs, json: bool) -> Result<ExitCode> {
+pub async fn prime(client: &Client, args: PrimeArgs, how: Submit, json: bool) -> Result<ExitCode> {
     let method = match args.method {
         Method::Trial => PrimeMethod::Trial,
         Method::Auto => PrimeMethod::Auto,
     };
-    run_job(client, JobSpec::Prime { n: args.n, method }, args.detach, json).await
+    run_job(client, JobSpec::Prime { n: args.n, method }, args.detach, how, json).await
 }
 
 /// `run count`.
-pub async fn count(client: &Client, mut args: CountArgs, json: bool) -> Result<ExitCode> {
+pub async fn count(
+    client: &Client,
+    mut args: CountArgs,
+    how: Submit,
+    json: bool,
+) -> Result<ExitCode> {
     let options = std::mem::take(&mut args.detach);
-    run_job(client, count_spec(args)?, options, json).await
+    run_job(client, count_spec(args)?, options, how, json).await
 }
 
-async fn run_job(client: &Client, spec: JobSpec, options: Detach, json: bool) -> Result<ExitCode> {
+async fn run_job(
+    client: &Client,
+    spec: JobSpec,
+    options: Detach,
+    how: Submit,
+    json: bool,
+) -> Result<ExitCode> {
     let interrupt = Interrupt::listen()?;
-    let job = client.submit(&spec, options.verify).await?;
+    let job =
+        super::submit::submit(client, &spec, Submit { verify: options.verify, ..how }).await?;
     if options.detach {
         print(json, &job, || println!("{}", job.id));
         return Ok(ExitCode::SUCCESS);

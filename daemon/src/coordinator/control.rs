@@ -188,6 +188,8 @@ impl Peer {
 struct SubmitQuery {
     /// The share of chunks also run on a second worker and compared (default: the cluster's).
     verify: Option<f64>,
+    /// `false`: refused when no worker is connected, rather than queued.
+    wait_for_workers: Option<bool>,
 }
 
 async fn submit(
@@ -196,7 +198,8 @@ async fn submit(
     Query(query): Query<SubmitQuery>,
     JsonBody(spec): JsonBody<JobSpec>,
 ) -> Reply<JobView> {
-    Ok(Json(cluster.submit(spec, query.verify, peer.describe()).await?))
+    let wait = query.wait_for_workers.unwrap_or(true);
+    Ok(Json(cluster.submit(spec, query.verify, wait, peer.describe()).await?))
 }
 
 #[derive(Deserialize)]

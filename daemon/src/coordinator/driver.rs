@@ -335,19 +335,27 @@ impl Cluster {
         self.call(f).await?
     }
 
-    /// Queues a job from `client`. Answered before the journal commits it (within a fraction
-    /// of a millisecond), except when its id opens a new block of reserved ids: that waits for
-    /// the reservation, so no id is ever given twice.
+    /// Queues a job from `client` (refused when no worker is connected and `wait_for_workers`
+    /// is false). Answered before the journal commits it (within a fraction of a millisecond),
+    /// except when its id opens a new block of reserved ids: that waits for the reservation,
+    /// so no id is ever given twice.
     pub async fn submit(
         &self,
         spec: proto::job::JobSpec,
         verify: Option<f64>,
+        wait_for_workers: bool,
         client: String,
     ) -> Result<JobView, ClusterError> {
         let (view, reservation) = self
             .try_call(move |s, now| {
-                let workers = s.registry.len();
-                let view = s.jobs.submit(now, spec, verify, workers, &client)?;
+                if !wait_for_workers && s.registry.is_empty() {
+                    return Err(ClusterError::Unavailable(
+                        "no workers are connected (and --no-wait-for-workers was given): start \
+                         one with `marmotd worker --coordinator HOST:PORT --token TOKEN`"
+                            .into(),
+                    ));
+                }
+                let view = s.jobs.submit(now, spec, verify, &client)?;
                 let reservation =
                     s.jobs.take_reservation().then(|| (s.journal.clone(), s.journal_records()));
                 Ok((view, reservation))
@@ -373,6 +381,7 @@ impl Cluster {
         let facts = &self.facts;
         let (binary_sha256, listen, uptime) =
             (facts.binary_sha256.clone(), facts.listen.to_string(), facts.started.elapsed());
+        let members = facts.authority.members().len();
         move |s| {
             let load = s.jobs.load();
             Status {
@@ -381,6 +390,7 @@ impl Cluster {
                 listen,
                 uptime_seconds: uptime.as_secs_f64(),
                 workers: s.registry.len(),
+                members,
                 slots: load.slots,
                 slots_busy: load.slots_busy,
                 chunks_queued: load.chunks_queued,

@@ -384,14 +384,13 @@ impl Jobs {
 
     // ----- jobs -----
 
-    /// Queues a job; `workers` is how many are connected (none: refused, it would wait alone).
-    /// `client` says who submitted it, for the journal.
+    /// Queues a job (it waits for workers if none is connected); `client` says who submitted
+    /// it, for the journal.
     pub fn submit(
         &mut self,
         now: Instant,
         spec: JobSpec,
         verify: Option<f64>,
-        workers: usize,
         client: &str,
     ) -> Result<JobView, ClusterError> {
         let request = spec.clone();
@@ -400,11 +399,6 @@ impl Jobs {
             return Err(ClusterError::Invalid(format!(
                 "--verify takes a share of chunks from 0 to 1 (e.g. 0.05), not {v}"
             )));
-        }
-        if workers == 0 {
-            return Err(ClusterError::Unavailable(
-                "no workers are connected: start one with `marmotd worker --coordinator HOST:PORT --token TOKEN`".into(),
-            ));
         }
         let running = self.running();
         if running >= self.max_running {

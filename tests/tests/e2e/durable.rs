@@ -349,3 +349,23 @@ fn a_damaged_journal_stops_the_coordinator_with_one_line_and_is_left_as_it_was()
     assert!(c.log_text().contains("moved the journal aside"), "{}", c.log_text());
     c.kill();
 }
+
+/// A job submitted while no worker is connected is queued, says so in one line, and runs
+/// when one joins; `--no-wait-for-workers` refuses it as before.
+#[test]
+fn a_job_submitted_while_no_worker_is_connected_waits_for_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = Coordinator::start(dir.path());
+    let refused = c.ctl(&["run", "--no-wait-for-workers", "pi", "1e6"]);
+    one_line_error(&refused, "no workers are connected");
+    let attached = Attached::start(&c, &["pi", "1e6"]);
+    let said = wait_for("the line that says the job waits", Duration::from_secs(30), || {
+        let err = std::fs::read_to_string(&attached.err).ok()?;
+        err.contains("waits for workers").then_some(err)
+    });
+    assert_eq!(said.lines().count(), 1, "{said}");
+    assert!(said.contains("job 1 waits for workers") && said.contains("none has joined"), "{said}");
+    let _late = c.workers([("late", 1)]);
+    let result = attached.result(Duration::from_secs(60));
+    assert_eq!(result["samples"], 1_000_000, "{result}");
+}

@@ -77,7 +77,7 @@ fn a_revoked_worker_is_cut_off_at_once_and_for_good() {
     assert_eq!(members["revoked"][0]["name"], "lost", "{members}");
     assert_eq!(members["revoked"].as_array().unwrap().len(), 1, "{members}");
 
-    one_line_error(&c.ctl(&["revoke", "lost"]), "no worker named 'lost'");
+    one_line_error(&c.ctl(&["revoke", "lost"]), "unknown worker 'lost'");
     // The name is free for a new machine joining with the token.
     let fresh = dir.path().join("replacement");
     std::fs::create_dir(&fresh).unwrap();

@@ -145,6 +145,7 @@ mod tests {
             listen: "127.0.0.1:7070".into(),
             uptime_seconds: 12.5,
             workers: 1,
+            members: 1,
             slots: 4,
             slots_busy: 3,
             chunks_queued: 7,

@@ -142,11 +142,8 @@ fn drag_fall() -> Fall {
 fn a_throw_with_drag_runs_its_survey_then_its_points_exactly_once() {
     let mut sim = Sim::new(2, 0.0);
     let fall = drag_fall();
-    let id = sim
-        .jobs
-        .submit(sim.now, JobSpec::Freefall { fall, points: 0 }, None, 2, "test")
-        .unwrap()
-        .id;
+    let id =
+        sim.jobs.submit(sim.now, JobSpec::Freefall { fall, points: 0 }, None, "test").unwrap().id;
     sim.carry_out();
     assert_eq!(sim.in_flight.len(), 1, "the survey alone runs first");
     assert!(matches!(sim.in_flight[0].2.task, proto::wire::ChunkTask::Survey { .. }));
@@ -179,7 +176,7 @@ fn the_first_factor_answers_a_prime_and_stops_the_rest() {
     let n = 1009u128 * 1_000_000_007;
     let id = sim
         .jobs
-        .submit(sim.now, JobSpec::Prime { n, method: PrimeMethod::Trial }, None, 2, "test")
+        .submit(sim.now, JobSpec::Prime { n, method: PrimeMethod::Trial }, None, "test")
         .unwrap()
         .id;
     sim.carry_out();
@@ -199,13 +196,10 @@ fn the_first_factor_answers_a_prime_and_stops_the_rest() {
 #[test]
 fn requests_are_checked_before_a_job_exists() {
     let (mut jobs, now) = jobs(0.0);
-    let e = jobs.submit(now, JobSpec::Pi { samples: 0, seed: 1 }, None, 1, "test").unwrap_err();
+    let e = jobs.submit(now, JobSpec::Pi { samples: 0, seed: 1 }, None, "test").unwrap_err();
     assert_eq!(e.to_string(), "pi needs at least 1 sample");
-    let e =
-        jobs.submit(now, JobSpec::Pi { samples: 1, seed: 1 }, Some(1.5), 1, "test").unwrap_err();
+    let e = jobs.submit(now, JobSpec::Pi { samples: 1, seed: 1 }, Some(1.5), "test").unwrap_err();
     assert!(e.to_string().contains("from 0 to 1"), "{e}");
-    let e = jobs.submit(now, JobSpec::Pi { samples: 1, seed: 1 }, None, 0, "test").unwrap_err();
-    assert!(matches!(e, ClusterError::Unavailable(_)), "no workers: {e}");
     assert!(jobs.list(now).is_empty(), "no id was used up");
     let e = jobs.take_chunk(now, 1, 0).err().unwrap();
     assert!(e.to_string().contains("no job 1"), "{e}");
@@ -215,7 +209,7 @@ fn requests_are_checked_before_a_job_exists() {
 fn a_reducing_job_has_no_chunks_to_take() {
     let mut sim = Sim::new(1, 0.0);
     let id =
-        sim.jobs.submit(sim.now, JobSpec::Pi { samples: 10, seed: 1 }, None, 1, "test").unwrap().id;
+        sim.jobs.submit(sim.now, JobSpec::Pi { samples: 10, seed: 1 }, None, "test").unwrap().id;
     let e = sim.jobs.take_chunk(sim.now, id, 0).err().unwrap();
     assert_eq!(e.to_string(), format!("job {id} (pi) has no chunks"));
 }
@@ -224,7 +218,7 @@ fn a_reducing_job_has_no_chunks_to_take() {
 fn only_the_last_hundred_ended_jobs_are_kept() {
     let mut sim = Sim::new(1, 0.0);
     for _ in 0..KEEP_ENDED_JOBS + 5 {
-        sim.jobs.submit(sim.now, JobSpec::Pi { samples: 1, seed: 1 }, None, 1, "test").unwrap();
+        sim.jobs.submit(sim.now, JobSpec::Pi { samples: 1, seed: 1 }, None, "test").unwrap();
         sim.carry_out();
         sim.settle();
     }
@@ -234,10 +228,23 @@ fn only_the_last_hundred_ended_jobs_are_kept() {
 }
 
 #[test]
+fn a_job_submitted_while_no_worker_is_connected_waits_and_runs_when_one_joins() {
+    let mut sim = Sim::new(0, 0.0);
+    let id = sim.jobs.submit(sim.now, JobSpec::Pi { samples: 1000, seed: 1 }, None, "t");
+    let id = id.unwrap().id;
+    sim.carry_out();
+    sim.settle();
+    assert_eq!((sim.view(id).state, sim.in_flight.len()), (JobState::Running, 0), "it waits");
+    sim.join();
+    sim.settle();
+    assert_eq!(sim.view(id).state, JobState::Done);
+}
+
+#[test]
 fn jobs_that_ended_before_a_start_are_recent_until_new_ones_take_their_place() {
     let mut before = Sim::new(1, 0.0);
     for _ in 0..KEEP_ENDED_JOBS + 3 {
-        before.jobs.submit(before.now, JobSpec::Pi { samples: 1, seed: 1 }, None, 1, "t").unwrap();
+        before.jobs.submit(before.now, JobSpec::Pi { samples: 1, seed: 1 }, None, "t").unwrap();
         before.carry_out();
         before.settle();
     }
@@ -247,7 +254,7 @@ fn jobs_that_ended_before_a_start_are_recent_until_new_ones_take_their_place() {
     journal.reverse();
     let mut sim = Sim::new(1, 0.0);
     sim.jobs.next_job = 500;
-    let running = sim.jobs.submit(sim.now, JobSpec::Pi { samples: 1, seed: 1 }, None, 1, "t");
+    let running = sim.jobs.submit(sim.now, JobSpec::Pi { samples: 1, seed: 1 }, None, "t");
     let running = running.unwrap().id;
     // The journal's entry for a job in memory is not listed twice.
     let mut in_memory = journal[0].clone();
@@ -299,7 +306,7 @@ proptest! {
             JobSpec::Freefall { fall, points: 0 },
             JobSpec::Count { letter: "é".into(), ignore_case: true, source: proto::job::CountSource::Text { text: text.clone() } },
         ];
-        let ids: Vec<JobId> = specs.into_iter().map(|spec| sim.jobs.submit(sim.now, spec, None, 3, "test").unwrap().id).collect();
+        let ids: Vec<JobId> = specs.into_iter().map(|spec| sim.jobs.submit(sim.now, spec, None, "test").unwrap().id).collect();
         sim.carry_out();
         for op in ops {
             match op {
@@ -340,7 +347,7 @@ fn a_draining_worker_gets_no_new_chunks_until_it_resumes() {
     let mut sim = Sim::new(2, 0.0);
     let (a, b) = (sim.workers[0], sim.workers[1]);
     sim.jobs.set_draining(sim.now, a, true);
-    sim.jobs.submit(sim.now, JobSpec::Pi { samples: 100_000, seed: 1 }, None, 2, "test").unwrap();
+    sim.jobs.submit(sim.now, JobSpec::Pi { samples: 100_000, seed: 1 }, None, "test").unwrap();
     sim.carry_out();
     assert!(sim.in_flight.iter().all(|(_, w, ..)| *w == b), "only b takes chunks");
     assert_eq!((sim.jobs.busy_slots(a), sim.jobs.busy_slots(b)), (0, 2));
@@ -360,11 +367,8 @@ fn a_draining_worker_gets_no_new_chunks_until_it_resumes() {
 fn a_worker_two_others_contradict_is_quarantined_until_cleared() {
     let mut sim = Sim::new(3, 1.0);
     let liar = sim.workers[0];
-    let id = sim
-        .jobs
-        .submit(sim.now, JobSpec::Pi { samples: 2_000, seed: 3 }, None, 3, "test")
-        .unwrap()
-        .id;
+    let id =
+        sim.jobs.submit(sim.now, JobSpec::Pi { samples: 2_000, seed: 3 }, None, "test").unwrap().id;
     sim.carry_out();
     // The liar counts no point inside; the others answer right.
     for _ in 0..10_000 {
@@ -389,7 +393,7 @@ fn a_worker_two_others_contradict_is_quarantined_until_cleared() {
     )
     .unwrap();
     assert_eq!(r.inside, direct, "only agreeing results counted");
-    sim.jobs.submit(sim.now, JobSpec::Pi { samples: 100_000, seed: 4 }, None, 3, "test").unwrap();
+    sim.jobs.submit(sim.now, JobSpec::Pi { samples: 100_000, seed: 4 }, None, "test").unwrap();
     sim.carry_out();
     assert_eq!(sim.jobs.busy_slots(liar), 0, "quarantined: no chunks");
     let e = sim.jobs.clear(sim.now, "w2").unwrap_err();
@@ -404,11 +408,8 @@ fn a_worker_two_others_contradict_is_quarantined_until_cleared() {
 fn a_series_whose_client_is_gone_is_cancelled_by_the_tick() {
     let mut sim = Sim::new(1, 0.0);
     let fall = Fall { y0: 10.0, v0: 0.0, g: 9.81, dt: 0.001, drag: 0.0 };
-    let id = sim
-        .jobs
-        .submit(sim.now, JobSpec::Freefall { fall, points: 0 }, None, 1, "test")
-        .unwrap()
-        .id;
+    let id =
+        sim.jobs.submit(sim.now, JobSpec::Freefall { fall, points: 0 }, None, "test").unwrap().id;
     sim.carry_out();
     sim.answer(0, false);
     sim.jobs.tick(sim.now + ABANDONED_AFTER);
@@ -426,7 +427,7 @@ fn shares_count_each_workers_chunks_and_units() {
     let mut sim = Sim::new(2, 0.0);
     let id = sim
         .jobs
-        .submit(sim.now, JobSpec::Pi { samples: 50_000, seed: 5 }, None, 2, "test")
+        .submit(sim.now, JobSpec::Pi { samples: 50_000, seed: 5 }, None, "test")
         .unwrap()
         .id;
     let changes = sim.jobs.subscribe_changes();
@@ -449,7 +450,7 @@ fn time_passing_with_nothing_to_do_is_not_announced_and_every_change_is() {
     assert!(!changes.has_changed().unwrap(), "an idle tick wakes nobody");
     let id = sim
         .jobs
-        .submit(sim.now, JobSpec::Pi { samples: 50_000, seed: 5 }, None, 1, "test")
+        .submit(sim.now, JobSpec::Pi { samples: 50_000, seed: 5 }, None, "test")
         .unwrap()
         .id;
     assert!(changes.has_changed().unwrap(), "a submit is news");
@@ -464,13 +465,13 @@ fn time_passing_with_nothing_to_do_is_not_announced_and_every_change_is() {
 fn counters_count_chunks_jobs_and_each_workers_share_since_the_start() {
     let mut sim = Sim::new(2, 0.0);
     let pi = |seed| JobSpec::Pi { samples: 50_000, seed };
-    let done = sim.jobs.submit(sim.now, pi(1), None, 2, "test").unwrap().id;
+    let done = sim.jobs.submit(sim.now, pi(1), None, "test").unwrap().id;
     sim.carry_out();
     // One failure: that chunk runs again.
     sim.answer(0, true);
     sim.settle();
     let view = sim.view(done);
-    let cancelled = sim.jobs.submit(sim.now, pi(2), None, 2, "test").unwrap().id;
+    let cancelled = sim.jobs.submit(sim.now, pi(2), None, "test").unwrap().id;
     sim.carry_out();
     let running = sim.in_flight.len() as u64;
     assert!(running > 0);
@@ -497,7 +498,7 @@ fn an_ended_jobs_time_is_the_coordinators_clock_once_told() {
     let (mut jobs, now) = jobs(0.0);
     jobs.resume(now, 1_000_000, crate::journal::Recovered::default());
     jobs.worker_joined(now, 1, "w1", 1, true);
-    let id = jobs.submit(now, JobSpec::Pi { samples: 10, seed: 1 }, None, 1, "t").unwrap().id;
+    let id = jobs.submit(now, JobSpec::Pi { samples: 10, seed: 1 }, None, "t").unwrap().id;
     let later = now + std::time::Duration::from_millis(250);
     jobs.cancel(later, id).unwrap();
     assert_eq!(jobs.view(later, id).unwrap().ended_unix_ms, Some(1_000_250));

@@ -49,7 +49,7 @@ fn pi_result(view: &JobView) -> proto::result::PiResult {
 /// What `spec` gives run without any restart: its view, and the values its client took.
 fn uninterrupted(spec: JobSpec) -> (JobView, Vec<f64>) {
     let mut sim = Sim::new(2, 0.0);
-    let id = sim.jobs.submit(sim.now, spec, None, 2, "test").unwrap().id;
+    let id = sim.jobs.submit(sim.now, spec, None, "test").unwrap().id;
     sim.carry_out();
     sim.settle();
     let taken =
@@ -62,7 +62,7 @@ fn a_job_resumed_from_the_journal_runs_only_its_chunks_not_yet_counted() {
     let dir = tempfile::tempdir().unwrap();
     let spec = JobSpec::Pi { samples: 3_000, seed: 11 };
     let (mut sim, journal) = resumed(dir.path(), 2);
-    let id = sim.jobs.submit(sim.now, spec.clone(), None, 2, "alice").unwrap().id;
+    let id = sim.jobs.submit(sim.now, spec.clone(), None, "alice").unwrap().id;
     sim.carry_out();
     // Some chunks counted, others running when the coordinator stops.
     for i in 0..7 {
@@ -92,8 +92,7 @@ fn a_job_resumed_from_the_journal_runs_only_its_chunks_not_yet_counted() {
     let units: u64 = r.workers.iter().map(|s| s.units).sum();
     assert_eq!(units, 3_000, "shares from before and after the restart add up");
     // A new job gets an id after those the stopped coordinator had reserved.
-    let next =
-        sim.jobs.submit(sim.now, JobSpec::Pi { samples: 1, seed: 1 }, None, 2, "bob").unwrap();
+    let next = sim.jobs.submit(sim.now, JobSpec::Pi { samples: 1, seed: 1 }, None, "bob").unwrap();
     assert_eq!(next.id, ID_BLOCK + 1);
     journal.close();
 }
@@ -104,7 +103,7 @@ fn a_streamed_job_resumes_after_the_chunks_its_client_took() {
     let fall = drag_fall();
     let spec = JobSpec::Freefall { fall, points: 0 };
     let (mut sim, journal) = resumed(dir.path(), 2);
-    let id = sim.jobs.submit(sim.now, spec.clone(), None, 2, "test").unwrap().id;
+    let id = sim.jobs.submit(sim.now, spec.clone(), None, "test").unwrap().id;
     sim.carry_out();
     sim.answer(0, false); // the survey
     for i in 0..5 {
@@ -136,7 +135,7 @@ fn a_streamed_job_resumes_after_the_chunks_its_client_took() {
 fn a_result_delivered_after_a_lost_connection_counts_once() {
     let spec = JobSpec::Pi { samples: 3_000, seed: 5 };
     let mut sim = Sim::new(2, 0.0);
-    let id = sim.jobs.submit(sim.now, spec.clone(), None, 2, "test").unwrap().id;
+    let id = sim.jobs.submit(sim.now, spec.clone(), None, "test").unwrap().id;
     sim.carry_out();
     let (_, worker, request, input) = &sim.in_flight[0];
     let (worker, request, output) = (*worker, request.clone(), compute(request, input));
@@ -174,7 +173,7 @@ fn a_chunk_delivered_ahead_of_those_started_is_counted_and_the_gap_queued() {
     let dir = tempfile::tempdir().unwrap();
     let spec = JobSpec::Pi { samples: 3_000, seed: 8 };
     let (mut sim, journal) = resumed(dir.path(), 1);
-    let id = sim.jobs.submit(sim.now, spec.clone(), None, 1, "test").unwrap().id;
+    let id = sim.jobs.submit(sim.now, spec.clone(), None, "test").unwrap().id;
     sim.carry_out();
     sim.answer(0, false);
     // The chunks still running at the stop are not in the journal: after the restart they are
@@ -199,7 +198,7 @@ fn deliveries_far_ahead_or_past_the_plan_are_dropped() {
     let mut sim = Sim::new(1, 0.0);
     let id = sim
         .jobs
-        .submit(sim.now, JobSpec::Pi { samples: 10_000_000, seed: 1 }, None, 1, "t")
+        .submit(sim.now, JobSpec::Pi { samples: 10_000_000, seed: 1 }, None, "t")
         .unwrap()
         .id;
     sim.carry_out();
@@ -223,7 +222,7 @@ fn deliveries_far_ahead_or_past_the_plan_are_dropped() {
 fn ids_are_reserved_a_block_ahead_and_only_a_new_block_waits() {
     let mut sim = Sim::new(1, 0.0);
     let submit = |sim: &mut Sim| {
-        let id = sim.jobs.submit(sim.now, JobSpec::Pi { samples: 1, seed: 1 }, None, 1, "t");
+        let id = sim.jobs.submit(sim.now, JobSpec::Pi { samples: 1, seed: 1 }, None, "t");
         let reserved: Vec<u64> = sim
             .jobs
             .take_records()
