@@ -65,7 +65,7 @@ fn main() -> ExitCode {
 /// stdout, where a script reading the output finds it.
 fn report(json: bool, message: &str) {
     if json {
-        let doc = proto::api::ApiError { error: message.to_string() };
+        let doc = proto::api::ApiError::new(message);
         println!("{}", serde_json::to_string(&doc).unwrap_or_default());
     } else {
         eprintln!("marmotctl: error: {message}");

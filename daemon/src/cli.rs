@@ -302,6 +302,7 @@ fn parse_factor(s: &str) -> Result<f64, String> {
 impl CoordinatorArgs {
     pub fn into_config(self) -> CoordinatorConfig {
         CoordinatorConfig {
+            temporary: false,
             listen: self.listen,
             state_dir: state_dir_or_default(self.state_dir, Role::Coordinator),
             socket: self.socket.unwrap_or_else(proto::paths::default_socket),

@@ -34,6 +34,7 @@ impl LocalCluster {
     pub async fn start(args: &LocalArgs, shutdown: &CancellationToken) -> Result<Self> {
         let dir = tempfile::Builder::new().prefix("marmot-local-").tempdir()?;
         let config = CoordinatorConfig {
+            temporary: true,
             listen: "127.0.0.1:0".parse()?,
             state_dir: dir.path().join("coordinator"),
             socket: dir.path().join("marmotd.sock"),

@@ -138,6 +138,49 @@ pub struct FileInfo {
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct ApiError {
     pub error: String,
+    /// Set while the coordinator stops (with status 503): whether it will be back.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub leaving: Option<Leaving>,
+}
+
+impl ApiError {
+    pub fn new(error: impl Into<String>) -> Self {
+        ApiError { error: error.into(), leaving: None }
+    }
+}
+
+/// How a stopping coordinator leaves, as it tells the clients it was answering.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Leaving {
+    /// It restarts on its new binary (`marmotctl update --coordinator`): back in seconds.
+    Restarting,
+    /// It was told to stop (SIGTERM, Ctrl-C); a service manager or a reboot may start it
+    /// again.
+    Stopping,
+    /// For good: its cluster lived in its process only (`marmotd local`, `marmotd demo`).
+    Gone,
+}
+
+impl Leaving {
+    /// Whether a client may wait for it to be back.
+    pub fn may_return(self) -> bool {
+        self != Leaving::Gone
+    }
+
+    /// What a client is told.
+    pub fn says(self) -> &'static str {
+        match self {
+            Leaving::Restarting => "the coordinator is restarting on its new binary",
+            Leaving::Stopping => {
+                "the coordinator is stopping; a service manager or a reboot may start it again"
+            }
+            Leaving::Gone => {
+                "the coordinator stopped for good: its cluster lived in its `marmotd local` \
+                 process, and its jobs ended with it"
+            }
+        }
+    }
 }
 
 /// `GET /v1/status`.

@@ -15,7 +15,7 @@ use proto::api::{
     JobView, JoinToken, PingRequest, PingResult, RevokeReply, RevokeRequest, Status, UpdateReport,
     UpdateRequest, WorkerView, CHUNKS_HEADER, FIRST_UNIT_HEADER, UNITS_HEADER,
 };
-use proto::api::{DashboardToken, DashboardTokenRequest, LogsReply, Overview};
+use proto::api::{DashboardToken, DashboardTokenRequest, Leaving, LogsReply, Overview};
 use proto::api::{FileInfo, OUTPUT_END_HEADER, OUTPUT_SIZE_HEADER};
 use proto::job::JobSpec;
 use serde::{de::DeserializeOwned, Serialize};
@@ -44,6 +44,9 @@ pub enum ClientError {
     /// The coordinator answered with an error: its own words.
     #[error("{message}")]
     Refused { status: u16, message: String },
+    /// The coordinator is stopping, and said how.
+    #[error("{}", .0.says())]
+    Leaving(Leaving),
     #[error("unreadable answer from the coordinator: {0}")]
     Unreadable(String),
     #[error("cannot read {path}: {source}")]
@@ -59,6 +62,7 @@ impl ClientError {
             | ClientError::HungUp(_)
             | ClientError::Connect { .. } => true,
             ClientError::Refused { status, .. } => *status == 503,
+            ClientError::Leaving(how) => how.may_return(),
             _ => false,
         }
     }
@@ -381,10 +385,7 @@ impl Client {
             }
         };
         if !reply.status.is_success() {
-            let message = serde_json::from_slice::<ApiError>(&reply.body)
-                .map(|e| e.error)
-                .unwrap_or_else(|_| String::from_utf8_lossy(&reply.body).into_owned());
-            return Err(ClientError::Refused { status: reply.status.as_u16(), message });
+            return Err(refusal(reply.status, &reply.body));
         }
         Ok(reply)
     }
@@ -396,6 +397,18 @@ impl Client {
             ErrorKind::PermissionDenied => ClientError::PermissionDenied(path),
             _ => ClientError::Connect { path, source: e },
         }
+    }
+}
+
+/// A failure's answer: the coordinator's words, or how it leaves.
+fn refusal(status: StatusCode, body: &[u8]) -> ClientError {
+    match serde_json::from_slice::<ApiError>(body) {
+        Ok(ApiError { leaving: Some(how), .. }) => ClientError::Leaving(how),
+        Ok(e) => ClientError::Refused { status: status.as_u16(), message: e.error },
+        Err(_) => ClientError::Refused {
+            status: status.as_u16(),
+            message: String::from_utf8_lossy(body).into_owned(),
+        },
     }
 }
 
@@ -454,4 +467,41 @@ fn file_body(pieces: proto::pieces::FilePieces) -> BoxBody {
         Ok(piece.map(|piece| (Frame::data(Bytes::from(piece)), pieces)))
     });
     StreamBody::new(pieces).boxed()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_stopping_coordinators_answer_says_whether_to_wait_for_it() {
+        let answer = |leaving: Option<Leaving>| {
+            let body = serde_json::to_vec(&ApiError { error: "words".into(), leaving }).unwrap();
+            refusal(StatusCode::SERVICE_UNAVAILABLE, &body)
+        };
+        let gone = answer(Some(Leaving::Gone));
+        assert!(matches!(gone, ClientError::Leaving(Leaving::Gone)) && !gone.is_transient());
+        assert!(gone.to_string().contains("stopped for good"), "{gone}");
+        for how in [Leaving::Restarting, Leaving::Stopping] {
+            assert!(answer(Some(how)).is_transient(), "{how:?}");
+        }
+        let plain = answer(None);
+        assert!(
+            matches!(&plain, ClientError::Refused { status: 503, message } if message == "words")
+        );
+        let not_json = refusal(StatusCode::BAD_GATEWAY, b"oops");
+        assert!(
+            matches!(&not_json, ClientError::Refused { status: 502, message } if message == "oops")
+        );
+        assert!(!not_json.is_transient());
+    }
+
+    #[test]
+    fn a_submission_asks_for_what_differs_from_the_defaults() {
+        let path = |verify, wait_for_workers| Submit { verify, wait_for_workers }.path();
+        assert_eq!(path(None, true), "/v1/jobs");
+        assert_eq!(path(Some(0.5), true), "/v1/jobs?verify=0.5");
+        assert_eq!(path(None, false), "/v1/jobs?wait_for_workers=false");
+        assert_eq!(path(Some(1.0), false), "/v1/jobs?verify=1&wait_for_workers=false");
+    }
 }

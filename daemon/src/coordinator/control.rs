@@ -10,15 +10,16 @@ use super::dashboard::access::TokenStore;
 use super::dashboard::{self, Feed};
 use super::driver::Cluster;
 use super::error::ClusterError;
-use super::http::{errors_as_json, internal, Failure, JsonBody, Reply};
+use super::http::{self, errors_as_json, internal, Failure, JsonBody, Reply};
 use super::jobs::TakenOutput;
 use super::{fleet, rollout};
 use crate::exec::cache::{Arriving, CacheError};
 use crate::exec::outbox::Take;
 use crate::journal::Record;
 use axum::body::Body;
-use axum::extract::{ConnectInfo, FromRef, Path, Query, State};
-use axum::http::{header, HeaderName, StatusCode};
+use axum::extract::{ConnectInfo, FromRef, Path, Query, Request, State};
+use axum::http::{header, HeaderName, Method, StatusCode};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -70,8 +71,25 @@ pub fn router(feed: Feed, tasks: TaskTracker) -> Router {
         .fallback(|| async {
             Failure(StatusCode::NOT_FOUND, "no such route: the API lives under /v1/".into())
         })
+        .layer(axum::middleware::from_fn_with_state(cluster.clone(), unless_leaving))
         .layer(axum::middleware::from_fn(errors_as_json))
         .with_state(Api { cluster, tasks, stop, tokens, rollouts })
+}
+
+/// While the coordinator stops, every request is answered with how it leaves, and so are
+/// the reads in flight (long polls of a job, its output, its chunks), at once. Changes
+/// (a submission, an upload, a cancel) run to their end.
+async fn unless_leaving(State(cluster): State<Cluster>, request: Request, next: Next) -> Response {
+    if let Some(how) = cluster.leaving_now() {
+        return http::leaving(how);
+    }
+    if request.method() != Method::GET {
+        return next.run(request).await;
+    }
+    tokio::select! {
+        response = next.run(request) => response,
+        how = cluster.leaving() => http::leaving(how),
+    }
 }
 
 /// What the handlers share: the coordinator, the tracker of tasks that must outlive a

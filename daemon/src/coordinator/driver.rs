@@ -23,7 +23,7 @@ use crate::scheduler::{AssignmentId, WorkerId};
 use crate::tasks::Stores;
 use crate::throttle::Throttle;
 use certs::Authority;
-use proto::api::{JobView, Status};
+use proto::api::{JobView, Leaving, Status};
 use proto::logs::LogLine;
 use proto::wire::ChunkOutput;
 use std::collections::{BTreeMap, HashMap};
@@ -250,6 +250,8 @@ pub struct Cluster {
     refusals: Arc<Refusals>,
     /// Set when the coordinator must stop from inside, with how.
     stop: Arc<watch::Sender<Option<Stopped>>>,
+    /// Set when the coordinator begins to stop, with what its clients are told.
+    leaving: Arc<watch::Sender<Option<Leaving>>>,
     commands: mpsc::Sender<Command>,
 }
 
@@ -269,6 +271,7 @@ pub fn spawn(
         stores: stores.clone(),
         refusals: Arc::default(),
         stop: Arc::new(watch::channel(None).0),
+        leaving: Arc::new(watch::channel(None).0),
         commands: tx.clone(),
     };
     let driver = Driver {
@@ -310,6 +313,23 @@ impl Cluster {
         let mut rx = self.stop.subscribe();
         let stop = rx.wait_for(Option::is_some).await.map(|stop| stop.clone()).ok().flatten();
         stop.unwrap_or(Stopped::Shutdown)
+    }
+
+    /// The coordinator begins to stop: its clients are told `how` from now on.
+    pub fn leave(&self, how: Leaving) {
+        self.leaving.send_replace(Some(how));
+    }
+
+    /// How the coordinator leaves, once it has begun to.
+    pub fn leaving_now(&self) -> Option<Leaving> {
+        *self.leaving.borrow()
+    }
+
+    /// Resolves when the coordinator begins to stop, with how it leaves.
+    pub async fn leaving(&self) -> Leaving {
+        let mut rx = self.leaving.subscribe();
+        let how = rx.wait_for(Option::is_some).await.ok().and_then(|how| *how);
+        how.unwrap_or(Leaving::Stopping)
     }
 }
 

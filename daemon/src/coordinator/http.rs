@@ -9,7 +9,7 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use proto::api::ApiError;
+use proto::api::{ApiError, Leaving};
 use serde::de::DeserializeOwned;
 
 /// A JSON request body, read whatever its `Content-Type` says; a body that is not JSON for
@@ -64,7 +64,7 @@ pub async fn errors_as_json(request: Request, next: Next) -> Response {
         _ if text.is_empty() => status.canonical_reason().unwrap_or("request failed").to_string(),
         _ => text,
     };
-    let body = serde_json::to_vec(&ApiError { error }).unwrap_or_default();
+    let body = serde_json::to_vec(&ApiError::new(error)).unwrap_or_default();
     parts.headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
     parts.headers.remove(header::CONTENT_LENGTH);
     Response::from_parts(parts, Body::from(body))
@@ -75,8 +75,14 @@ pub struct Failure(pub StatusCode, pub String);
 
 impl IntoResponse for Failure {
     fn into_response(self) -> Response {
-        (self.0, Json(ApiError { error: self.1 })).into_response()
+        (self.0, Json(ApiError::new(self.1))).into_response()
     }
+}
+
+/// The answer of a coordinator that is stopping: 503, with how it leaves.
+pub fn leaving(how: Leaving) -> Response {
+    let error = ApiError { error: how.says().to_string(), leaving: Some(how) };
+    (StatusCode::SERVICE_UNAVAILABLE, Json(error)).into_response()
 }
 
 impl From<ClusterError> for Failure {

@@ -28,6 +28,8 @@
 //! child, and each of its chunk streams' a grandchild), the *API*, and the *driver*. A stop,
 //! from the process (SIGTERM, Ctrl-C) or from inside (a restart after `update --coordinator`),
 //! is taken down in this order, each layer waited for before the next:
+//! 0. tell the control API's clients how it leaves (restarting, stopping, or gone for good
+//!    with a `marmotd local`): new requests and reads in flight are answered so at once;
 //! 1. stop accepting connections;
 //! 2. cancel the sessions: each closes its worker's connection with a "shutting down" code and
 //!    reports the worker gone to the driver (its chunk streams are cancelled with it);
@@ -66,6 +68,7 @@ use crate::tasks::Stores;
 use crate::{scheduler, transport, update};
 use anyhow::{Context, Result};
 use certs::Authority;
+use proto::api::Leaving;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -105,6 +108,9 @@ pub struct CoordinatorConfig {
     pub file_store: u64,
     /// Where the dashboard is served over TCP (`--http`), if anywhere.
     pub http: Option<SocketAddr>,
+    /// The cluster lives only as long as this process (`marmotd local`, `demo`): its stop is
+    /// for good, and its clients are told so.
+    pub temporary: bool,
 }
 
 /// A started coordinator.
@@ -230,6 +236,7 @@ pub async fn start(config: CoordinatorConfig, process: CancellationToken) -> Res
         });
     }
     let socket_path = config.socket.clone();
+    let temporary = config.temporary;
     let task = {
         let cluster = cluster.clone();
         tokio::spawn(async move {
@@ -238,6 +245,12 @@ pub async fn start(config: CoordinatorConfig, process: CancellationToken) -> Res
                 _ = role.cancelled() => Stopped::Shutdown,
                 how = cluster.stop_requested() => how,
             };
+            // 0: the clients are told how it leaves, their long polls too.
+            cluster.leave(match (&stopped, temporary) {
+                (Stopped::Restart, _) => Leaving::Restarting,
+                (Stopped::Shutdown, true) => Leaving::Gone,
+                (Stopped::Shutdown, false) => Leaving::Stopping,
+            });
             // 1-2: no new connections; every session closes its worker's and ends.
             sessions.cancel();
             session_tasks.close();

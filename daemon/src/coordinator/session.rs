@@ -482,6 +482,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let shutdown = CancellationToken::new();
         let config = CoordinatorConfig {
+            temporary: false,
             listen: "127.0.0.1:0".parse().unwrap(),
             state_dir: dir.path().join("state"),
             socket: dir.path().join("sock"),

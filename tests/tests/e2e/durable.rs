@@ -369,3 +369,66 @@ fn a_job_submitted_while_no_worker_is_connected_waits_for_one() {
     let result = attached.result(Duration::from_secs(60));
     assert_eq!(result["samples"], 1_000_000, "{result}");
 }
+
+/// Ctrl-C of `marmotd local` ends its cluster for good: a `run` attached to it is told so and
+/// ends with one line, rather than waiting ten minutes for a coordinator that will not return.
+#[test]
+fn a_client_of_a_local_cluster_that_stops_ends_at_once_with_one_line() {
+    use std::io::BufRead;
+    /// Killed if the test fails before it ends by itself.
+    struct Started(Child);
+    impl Drop for Started {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let mut local = Started(
+        Command::new(bin("marmotd"))
+            .args(["local", "--workers", "1", "--slots", "1"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let mut lines = std::io::BufReader::new(local.0.stdout.take().unwrap()).lines();
+    let socket = lines
+        .by_ref()
+        .map_while(Result::ok)
+        .find_map(|line| line.strip_prefix("control socket: ").map(PathBuf::from))
+        .expect("the local cluster's socket");
+    // The rest of what it prints is read, so its stdout stays open.
+    let rest = std::thread::spawn(move || lines.map_while(Result::ok).count());
+    let dir = tempfile::tempdir().unwrap();
+    let err = dir.path().join("run.err");
+    let mut run = Started(
+        ctl_command()
+            .arg("--socket")
+            .arg(&socket)
+            .args(["run", "pi", "1e13"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&err).unwrap())
+            .spawn()
+            .unwrap(),
+    );
+    let ctl = |args: &[&str]| ctl_command().arg("--socket").arg(&socket).args(args).output();
+    wait_for("the job to run", Duration::from_secs(30), || {
+        let status = ctl(&["--json", "status"]).ok()?;
+        let status: Value = serde_json::from_slice(&status.stdout).ok()?;
+        (status["slots_busy"].as_u64()? > 0).then_some(())
+    });
+    let pid = nix::unistd::Pid::from_raw(local.0.id() as i32);
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGINT).unwrap();
+    let status =
+        wait_for("the attached run to end", Duration::from_secs(30), || run.0.try_wait().unwrap());
+    let said = std::fs::read_to_string(&err).unwrap();
+    assert!(!status.success(), "{said}");
+    assert_eq!(said.trim_end().lines().count(), 1, "one line: {said}");
+    assert!(said.contains("stopped for good"), "{said}");
+    let ended =
+        wait_for("marmotd local to end", Duration::from_secs(30), || local.0.try_wait().unwrap());
+    assert!(ended.success(), "Ctrl-C ends `marmotd local` with status 0: {ended}");
+    rest.join().unwrap();
+}
