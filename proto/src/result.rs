@@ -117,6 +117,21 @@ pub struct CmdResult {
     pub halted: Option<String>,
     pub seconds: f64,
     pub workers: Vec<WorkerShare>,
+    /// Units that ran more than once (`--retries`) before they counted.
+    #[serde(default)]
+    pub retried: u64,
+    /// The first of them (at most 100), with the worker of each try.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub retried_units: Vec<RetriedUnit>,
+}
+
+/// A unit that ran more than once.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RetriedUnit {
+    /// Its index in the job, from 0.
+    pub unit: u64,
+    /// The worker of each try, in order; the last one counted.
+    pub workers: Vec<String>,
 }
 
 impl std::fmt::Display for CmdResult {
@@ -133,6 +148,15 @@ impl std::fmt::Display for CmdResult {
         match &self.halted {
             Some(rule) => writeln!(f, "; --halt {rule} stopped it, {} not run", self.skipped)?,
             None => writeln!(f)?,
+        }
+        if self.retried > 0 {
+            writeln!(f, "{} ran more than once:", Unit::CmdUnit.count(self.retried))?;
+            for unit in &self.retried_units {
+                writeln!(f, "  unit {}: {}", unit.unit + 1, unit.workers.join(", "))?;
+            }
+            if self.retried > self.retried_units.len() as u64 {
+                writeln!(f, "  and {} more", self.retried - self.retried_units.len() as u64)?;
+            }
         }
         write_shares(f, &self.workers, Unit::CmdUnit)
     }

@@ -332,6 +332,10 @@ pub enum CmdMessage {
     /// coordinator of an earlier release fails the chunk on it, and the worker then lets what
     /// it kept go.
     NeedFrom(Vec<(String, u64)>),
+    /// A unit of a chunk that may be retried failed: how this try ended (its output is not
+    /// sent, so its sizes are 0), and the chunk is over. It runs again elsewhere. A
+    /// coordinator of an earlier release fails the chunk on it, which runs it again too.
+    Tried(UnitReport),
 }
 
 /// Where a chunk of `count` gets its bytes.

@@ -61,8 +61,12 @@ pub async fn run(client: &Client, args: CmdArgs, how: Submit, json: bool) -> Res
     };
     if json {
         println!("{}", serde_json::to_string_pretty(&result)?);
-    } else if std::io::stderr().is_terminal() || result.failed > 0 || result.halted.is_some() {
-        // Stdout is the units'; the summary goes beside it.
+    } else if std::io::stderr().is_terminal()
+        || result.failed > 0
+        || result.retried > 0
+        || result.halted.is_some()
+    {
+        // Stdout is the units'; the summary goes beside it (said when something went wrong).
         eprint!("{result}");
     }
     Ok(ExitCode::from(exit_status(result.failed)))
@@ -237,6 +241,9 @@ struct Writer {
     joblog: Option<BufWriter<File>>,
     /// The unit being written, and its results while they are unpacked.
     unit: Option<(UnitReport, Option<Unpacking>)>,
+    /// The last unit that failed, and the line that says so, held until the next record
+    /// shows whether that was a try the unit made again (its records come one after another).
+    failed: Option<(u64, String)>,
     stdout: std::io::Stdout,
     stderr: std::io::Stderr,
 }
@@ -249,6 +256,7 @@ impl Writer {
             results,
             joblog: joblog.map(BufWriter::new),
             unit: None,
+            failed: None,
             stdout: std::io::stdout(),
             stderr: std::io::stderr(),
         })
@@ -257,6 +265,7 @@ impl Writer {
     fn write(&mut self, event: Event<'_>) -> std::io::Result<()> {
         match event {
             Event::Unit(report) => {
+                self.say_failed(Some(report.unit))?;
                 let unpacking = match (&self.results, report.results) {
                     (Some(dir), 1..) => {
                         let into = dir.join((report.unit + 1).to_string());
@@ -315,17 +324,25 @@ impl Writer {
         }
         if !report.ending.success() {
             let shown = proto::names::shown(input);
-            writeln!(
-                self.stderr.lock(),
+            let line = format!(
                 "marmotctl: unit {number} ({shown}) {} on {}",
                 report.ending.describe(),
                 report.worker
-            )?;
+            );
+            self.failed = Some((report.unit, line));
         }
         Ok(())
     }
 
+    /// Says the held failure, if any, knowing the next record's unit (`None`: no more).
+    fn say_failed(&mut self, next: Option<u64>) -> std::io::Result<()> {
+        let Some((unit, line)) = self.failed.take() else { return Ok(()) };
+        let again = if next == Some(unit) { "; it runs again" } else { "" };
+        writeln!(self.stderr.lock(), "{line}{again}")
+    }
+
     fn finish(&mut self) -> Result<()> {
+        self.say_failed(None)?;
         self.stdout.lock().flush()?;
         if let Some(log) = &mut self.joblog {
             log.flush().context("cannot write the joblog")?;

@@ -8,8 +8,9 @@
 //! announced bytes follow each. Memory stays at one piece per stream, whatever the output.
 
 use super::cache::FileCache;
+use super::tries::Tries;
 use anyhow::{anyhow, bail, Context, Result};
-use proto::command::spool;
+use proto::command::{spool, UnitReport};
 use proto::pieces::{self, Incoming, ReceiveError};
 use proto::wire::{
     ChunkData, ChunkOutput, ChunkReply, ChunkRequest, CmdChunk, CmdMessage, CoordinatorOpen,
@@ -19,14 +20,15 @@ use std::collections::HashMap;
 use std::path::Path;
 use tokio::io::{AsyncWriteExt, BufWriter};
 
-/// Runs the exchange of a command chunk; its output lands in `spool`. A file the store no
-/// longer has, or a failure the worker reports, is the chunk's failure.
+/// Runs the exchange of a command chunk; its output lands in `spool`, each unit's record after
+/// those of its earlier failed `tries`. A file the store no longer has, a failure the worker
+/// reports, or a failed try (added to `tries`) is the chunk's failure.
 pub async fn exchange(
     writer: &mut MessageWriter<quinn::SendStream>,
     reader: &mut MessageReader<quinn::RecvStream>,
     request: &ChunkRequest,
     task: &CmdChunk,
-    store: &FileCache,
+    (store, tries): (&FileCache, &Tries),
     (spool_path, worker): (&Path, &str),
 ) -> Result<ChunkReply> {
     writer.send(&CoordinatorOpen::Chunk(request.clone())).await?;
@@ -40,6 +42,7 @@ pub async fn exchange(
         CmdMessage::Need(need) => need.into_iter().map(|sha| (sha, 0)).collect(),
         CmdMessage::NeedFrom(need) => need,
         CmdMessage::Failed { error } => return Ok(ChunkReply::Failed { error }),
+        CmdMessage::Tried(report) => return tried(task, 0, report, worker, tries),
         other => bail!("the worker sent {} before saying which files it needs", name(&other)),
     };
     if need.len() > files.len() {
@@ -75,6 +78,9 @@ pub async fn exchange(
                 }
                 report.worker = worker.to_string();
                 report.check().map_err(|e| anyhow!("the worker sent a bad report: {e}"))?;
+                for earlier in tries.of(report.unit) {
+                    out.write_all(&spool::header(&earlier)?).await?;
+                }
                 out.write_all(&spool::header(&report)?).await?;
                 copy_body(reader, &mut out, report.body()).await?;
                 reports.push(report);
@@ -82,6 +88,9 @@ pub async fn exchange(
             CmdMessage::Done if reports.len() == task.units.len() => break,
             CmdMessage::Done => bail!("the worker ended the chunk with units not run"),
             CmdMessage::Failed { error } => return Ok(ChunkReply::Failed { error }),
+            CmdMessage::Tried(report) => {
+                return tried(task, reports.len(), report, worker, tries);
+            }
             other => bail!("the worker sent {} out of turn", name(&other)),
         }
     }
@@ -91,6 +100,28 @@ pub async fn exchange(
     let _ = writer.get_mut().finish();
     let spool = Some(spool_path.to_path_buf());
     Ok(ChunkReply::Done(ChunkOutput::Cmd { units: reports, spool }))
+}
+
+/// A failed try of the chunk's unit at `index`, checked as a report is (in turn, within
+/// bounds), and a failure besides, with no output: kept in `tries`; the chunk fails.
+fn tried(
+    task: &CmdChunk,
+    index: usize,
+    mut report: UnitReport,
+    worker: &str,
+    tries: &Tries,
+) -> Result<ChunkReply> {
+    if task.units.get(index).map(|u| u.unit) != Some(report.unit) {
+        bail!("the worker reported a try of unit {} out of turn", report.unit);
+    }
+    if !task.retry_failed || report.ending.success() || report.body() != 0 {
+        bail!("the worker reported a try of unit {} that is not a failed one", report.unit);
+    }
+    report.worker = worker.to_string();
+    report.check().map_err(|e| anyhow!("the worker sent a bad report: {e}"))?;
+    let error = format!("unit {} {}; it runs again", report.unit + 1, report.ending.describe());
+    tries.add(report);
+    Ok(ChunkReply::Failed { error })
 }
 
 /// The worker's next message; the stream ending here is an error.
@@ -121,5 +152,6 @@ fn name(msg: &CmdMessage) -> &'static str {
         CmdMessage::Data(_) => "output",
         CmdMessage::Done => "its end",
         CmdMessage::Failed { .. } => "a failure",
+        CmdMessage::Tried(_) => "a failed try",
     }
 }

@@ -13,6 +13,7 @@
 //! - [`process`]: one unit's process group: spawned, timed out, stopped, nothing left behind.
 //! - [`results`]: a unit's `$MARMOT_OUT`, packed as a tar while it is sent.
 //! - [`outbox`]: what a job's units printed, handed to the client in deliveries.
+//! - [`tries`]: the failed tries of units that run again, logged before their last.
 
 pub mod cache;
 pub mod chunk;
@@ -20,4 +21,5 @@ pub mod outbox;
 pub mod process;
 pub mod results;
 pub mod spool;
+pub mod tries;
 pub mod units;

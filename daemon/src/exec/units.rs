@@ -123,6 +123,8 @@ pub enum Stop {
     Gone,
     /// The chunk cannot run here: the answer to send.
     Failed(String),
+    /// A unit that may be retried failed: how this try ended, to report.
+    Tried(Box<UnitReport>),
 }
 
 impl From<proto::FrameError> for Stop {
@@ -150,6 +152,7 @@ pub async fn serve(
     let last = match outcome {
         Ok(()) => CmdMessage::Done,
         Err(Stop::Failed(error)) => CmdMessage::Failed { error },
+        Err(Stop::Tried(report)) => CmdMessage::Tried(*report),
         Err(Stop::Gone) => return,
     };
     if writer.send(&last).await.is_ok() {
@@ -304,12 +307,18 @@ async fn run_unit(
     if cancel.is_cancelled() {
         return Err(Stop::Gone);
     }
-    if task.retry_failed && !ending.success() {
-        return Err(Stop::Failed(format!(
-            "unit {} {}; it runs again",
-            unit.unit + 1,
-            ending.describe()
-        )));
+    let tried = UnitReport {
+        unit: unit.unit,
+        ending,
+        started_ms: ran.started.duration_since(UNIX_EPOCH).unwrap_or_default().as_millis() as u64,
+        duration_ms: ran.duration.as_millis() as u64,
+        stdout: 0,
+        stderr: 0,
+        results: 0,
+        worker: String::new(),
+    };
+    if task.retry_failed && !tried.ending.success() {
+        return Err(Stop::Tried(Box::new(tried)));
     }
     let results = match task.results {
         true => list_results(dir).await.map_err(Stop::Failed)?,
@@ -317,14 +326,10 @@ async fn run_unit(
     };
     let size = |path: &Path| std::fs::metadata(path).map_or(0, |m| m.len());
     let report = UnitReport {
-        unit: unit.unit,
-        ending,
-        started_ms: ran.started.duration_since(UNIX_EPOCH).unwrap_or_default().as_millis() as u64,
-        duration_ms: ran.duration.as_millis() as u64,
         stdout: size(&dir.stdout()),
         stderr: size(&dir.stderr()),
         results: results.as_ref().map_or(0, |r| r.size),
-        worker: String::new(),
+        ..tried
     };
     Ok((report, results))
 }

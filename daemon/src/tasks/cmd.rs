@@ -20,6 +20,7 @@
 use super::{Chunk, Converse, Fold, Invalid, Job, Run, Serve, Stream, Talk, Work};
 use crate::exec;
 use crate::exec::outbox::{Delivery, Outbox};
+use crate::exec::tries::Tries;
 use crate::exec::units::Units;
 use crate::kernels::KernelError;
 use crate::scheduler::{ChunkIndex, JobShape};
@@ -55,6 +56,7 @@ pub fn job(spec: CmdSpec) -> Result<Box<dyn Job>, Invalid> {
         tally: Tally::default(),
         halted: false,
         outbox,
+        tries: Tries::default(),
     }))
 }
 
@@ -67,6 +69,8 @@ struct CmdJob {
     /// `--halt` stopped the job.
     halted: bool,
     outbox: Outbox,
+    /// Failed tries of units that run again (`--retries`).
+    tries: Tries,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -142,12 +146,14 @@ impl Job for CmdJob {
             retry_failed: attempt < spec.retries,
             results: spec.results,
         }));
-        Chunk { task, talk: Talk::Own(Box::new(Exchange { spool: None })) }
+        let tries = self.tries.clone();
+        Chunk { task, talk: Talk::Own(Box::new(Exchange { spool: None, tries })) }
     }
 
     fn reduce(&mut self, chunk: ChunkIndex, _start: u64, output: ChunkOutput) -> Fold {
         let ChunkOutput::Cmd { units, spool } = output else { return Fold::Added };
         for report in &units {
+            self.tries.settle(report);
             if report.ending.success() {
                 self.tally.succeeded += 1;
             } else {
@@ -188,7 +194,10 @@ impl Job for CmdJob {
 
     fn result(&self, run: Run) -> JobResult {
         let Tally { succeeded, failed } = self.tally;
+        let (retried, retried_units) = self.tries.retried();
         JobResult::Cmd(CmdResult {
+            retried,
+            retried_units,
             units: self.units(),
             succeeded,
             failed,
@@ -218,6 +227,8 @@ impl Job for CmdJob {
 /// file of its own, removed if the chunk does not count.
 struct Exchange {
     spool: Option<PathBuf>,
+    /// The job's failed tries: a unit's earlier ones are spooled before it, a new one added.
+    tries: Tries,
 }
 
 impl Converse for Exchange {
@@ -230,8 +241,8 @@ impl Converse for Exchange {
             let spool = self.spool.insert(spool);
             let (writer, reader) = (stream.writer, stream.reader);
             let at = (spool.as_path(), stream.worker);
-            exec::chunk::exchange(writer, reader, stream.request, task, &stream.stores.files, at)
-                .await
+            let stores = (&*stream.stores.files, &self.tries);
+            exec::chunk::exchange(writer, reader, stream.request, task, stores, at).await
         })
     }
 

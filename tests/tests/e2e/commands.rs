@@ -279,34 +279,41 @@ fn failures_count_in_the_exit_status_retry_elsewhere_and_halt() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("exited with status 7"), "{stderr}");
 
-    // A unit that fails on w1 runs again on w2: retried, and counted as a success.
+    // Every unit fails its first try (wherever it runs) and runs again on the other worker:
+    // counted as a success, its output the last try's, a joblog line per try (as GNU
+    // parallel writes), and the summary names each try's worker.
     let joblog = dir.path().join("joblog");
-    let out = run_cmd(
-        &c,
-        &[
-            "--retries",
-            "1",
-            "--joblog",
-            joblog.to_str().unwrap(),
-            "--",
-            "sh",
-            "-c",
-            "[ $MARMOT_WORKER = w2 ] || exit 3; echo ran on $MARMOT_WORKER",
-            ":::",
-            "a",
-            "b",
-            "c",
-            "d",
-            "e",
-            "f",
-        ],
-    );
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    assert_eq!(lines(&out), vec!["ran on w2"; 6]);
+    let marks = dir.path().join("marks");
+    std::fs::create_dir(&marks).unwrap();
+    let script = "if mkdir \"$0/$1\" 2>/dev/null; then exit 3; fi; echo ran $1 on $MARMOT_WORKER";
+    let inputs = ["a", "b", "c", "d", "e", "f"];
+    let args = ["--retries", "2", "--joblog", joblog.to_str().unwrap(), "--", "sh", "-c", script];
+    let args: Vec<&str> =
+        args.into_iter().chain([marks.to_str().unwrap(), ":::"]).chain(inputs).collect();
+    let out = run_cmd(&c, &args);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{:?} {stderr}", out.status);
+    let mut printed = lines(&out);
+    printed.sort();
+    assert_eq!(printed.len(), 6, "the last tries' output only: {printed:?}");
     let log = std::fs::read_to_string(&joblog).unwrap();
     let rows: Vec<Vec<&str>> = log.lines().skip(1).map(|l| l.split('\t').collect()).collect();
-    assert_eq!(rows.len(), 6);
-    assert!(rows.iter().all(|r| r[1] == "w2" && r[6] == "0"), "{log}");
+    assert_eq!(rows.len(), 12, "a line per try:\n{log}");
+    assert!(stderr.contains("6 units ran more than once:"), "{stderr}");
+    for (seq, input) in inputs.iter().enumerate().map(|(i, input)| ((i + 1).to_string(), input)) {
+        let tries: Vec<&Vec<&str>> = rows.iter().filter(|r| r[0] == seq).collect();
+        let (first, last) = (tries[0], tries[1]);
+        assert_eq!((tries.len(), first[6], last[6]), (2, "3", "0"), "unit {seq}:\n{log}");
+        assert_ne!(first[1], last[1], "unit {seq} ran again elsewhere:\n{log}");
+        assert!(printed.contains(&format!("ran {input} on {}", last[1])), "{printed:?}");
+        let named = format!("  unit {seq}: {}, {}", first[1], last[1]);
+        assert!(stderr.lines().any(|l| l == named), "{named:?} not in:\n{stderr}");
+        let again = format!(
+            "marmotctl: unit {seq} ('{input}') exited with status 3 on {}; it runs again",
+            first[1]
+        );
+        assert!(stderr.lines().any(|l| l == again), "{again:?} not in:\n{stderr}");
+    }
 
     // Without retries left the failure stands; --halt now stops the rest.
     let out = run_cmd(
