@@ -142,7 +142,7 @@ pub enum Command {
     /// its URL (with a secret only that URL carries). Ctrl-C stops it.
     Dashboard {
         /// The local port [default: one the system picks].
-        #[arg(long, default_value_t = 0)]
+        #[arg(long, default_value_t = 0, hide_default_value = true)]
         port: u16,
     },
     /// Make the token the coordinator's `--http` dashboard asks for: shown once, the
@@ -241,7 +241,7 @@ pub struct CmdArgs {
     #[arg(long, default_value = "never", value_name = "RULE")]
     pub halt: proto::command::Halt,
     /// Stop a unit that runs longer, e.g. 30s, 5m; it counts as failed.
-    #[arg(long, value_parser = humantime::parse_duration)]
+    #[arg(long, value_parser = parse_unit_timeout)]
     pub timeout: Option<std::time::Duration>,
     /// Slots a unit takes on its worker, for multi-threaded commands.
     #[arg(long, default_value_t = 1, value_name = "N")]
@@ -485,13 +485,17 @@ fn parse_age(s: &str) -> Result<Duration, String> {
     duration_up_to(s, Duration::from_secs(10 * 365 * 86_400), "10 years", "10m or 2h")
 }
 
+fn parse_unit_timeout(s: &str) -> Result<Duration, String> {
+    proto::human::parse_duration(s, "30s or 5m")
+}
+
 fn parse_duration(s: &str) -> Result<Duration, String> {
     duration_up_to(s, Duration::from_secs(300), "5m", "2s or 500ms")
 }
 
 /// A duration from 1 ms to `max` (`max_said` in words); `like` shows how one is written.
 fn duration_up_to(s: &str, max: Duration, max_said: &str, like: &str) -> Result<Duration, String> {
-    let d = humantime::parse_duration(s).map_err(|e| format!("{e}: write it like {like}"))?;
+    let d = proto::human::parse_duration(s, like)?;
     if d.is_zero() || d > max {
         return Err(format!("must be between 1ms and {max_said}"));
     }

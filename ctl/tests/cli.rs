@@ -30,6 +30,19 @@ fn bad_numbers_and_durations_are_one_line_before_any_connection() {
         assert_eq!(stderr.trim_end().lines().count(), 1, "{args:?}: {stderr}");
         assert!(stderr.contains(needle), "{args:?}: {stderr}");
     }
+    // One set of examples, not humantime's and ours.
+    let out = marmotctl(&["ping", "--timeout", "2"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("time unit needed: write it like 2s or 500ms"), "{stderr}");
+    assert!(!stderr.contains("for example"), "{stderr}");
+}
+
+#[test]
+fn help_says_each_default_once() {
+    let out = marmotctl(&["dashboard", "--help"]);
+    let help = String::from_utf8_lossy(&out.stdout);
+    let port = help.lines().find(|l| l.contains("--port")).expect("--port in the help");
+    assert_eq!(port.matches("default").count(), 1, "{port}");
 }
 
 #[test]

@@ -233,8 +233,7 @@ pub fn parse_size(s: &str) -> Result<u64, String> {
 }
 
 fn parse_duration(s: &str) -> Result<Duration, String> {
-    let d = humantime::parse_duration(s)
-        .map_err(|e| format!("{e}: write durations like 5s, 500ms or 1m"))?;
+    let d = proto::human::parse_duration(s, "5s, 500ms or 1m")?;
     if d < Duration::from_millis(100) || d > Duration::from_secs(3600) {
         return Err("must be between 100ms and 1h".into());
     }
@@ -242,12 +241,11 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
 }
 
 fn parse_keep_for(s: &str) -> Result<Duration, String> {
-    humantime::parse_duration(s).map_err(|e| format!("{e}: write times like 7days, 12h or 30m"))
+    proto::human::parse_duration(s, "7days, 12h or 30m")
 }
 
 fn parse_cert_life(s: &str) -> Result<Duration, String> {
-    let d = humantime::parse_duration(s)
-        .map_err(|e| format!("{e}: write lives like 365days, 90days or 12h"))?;
+    let d = proto::human::parse_duration(s, "365days, 90days or 12h")?;
     if d < Duration::from_secs(6) || d > Duration::from_secs(100 * 365 * 24 * 3600) {
         return Err("must be between 6s and 100 years".into());
     }
@@ -351,6 +349,7 @@ impl UninstallArgs {
 impl WorkerArgs {
     pub fn into_config(self) -> WorkerConfig {
         WorkerConfig {
+            send_logs: true,
             coordinator: self.coordinator,
             token: self.token,
             name: self.name.unwrap_or_else(identity::hostname),

@@ -66,6 +66,7 @@ impl LocalCluster {
                 updatable: false,
                 exec: true,
                 file_cache: crate::exec::cache::DEFAULT_LIMIT,
+                send_logs: false,
             };
             let shutdown = shutdown.clone();
             workers.spawn(async move {

@@ -50,8 +50,8 @@ struct Pending {
 
 static OUTBOX_OF_PROCESS: OnceLock<Outbox> = OnceLock::new();
 
-/// The process's outbox, once [`capture`] made one (a worker's and a coordinator's process;
-/// not `marmotd local`, whose roles share a process).
+/// The process's outbox, once [`capture`] made one (every role's process; in `marmotd local`,
+/// whose roles share one, only the coordinator takes from it).
 pub fn outbox() -> Option<&'static Outbox> {
     OUTBOX_OF_PROCESS.get()
 }

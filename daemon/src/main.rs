@@ -66,8 +66,12 @@ fn main() -> ExitCode {
 /// Runs a role (or the local cluster) until it stops, then exits or re-executes.
 fn run_role(command: Command) -> ExitCode {
     let quiet = matches!(command, Command::Demo(_));
-    // A worker's lines travel to its coordinator; a coordinator keeps its own beside them.
-    let gather = matches!(command, Command::Coordinator(_) | Command::Worker(_));
+    // A worker's lines travel to its coordinator; a coordinator keeps its own beside them
+    // (`marmotd local`'s, the whole process's: its dashboard shows them as events).
+    let gather = matches!(
+        command,
+        Command::Coordinator(_) | Command::Worker(_) | Command::Local(_) | Command::Demo(_)
+    );
     marmotd::logging::init(if quiet { "warn" } else { "info" }, gather);
 
     // A role's async side moves small messages: chunks, replies, API calls (kernels run on

@@ -32,6 +32,35 @@ pub mod codes {
     pub const UPDATING: VarInt = VarInt::from_u32(6);
 }
 
+/// Why a connection ended, in words: what the peer's close code means (with its reason, if it
+/// gave one), rather than quinn's `closed by peer: 0`.
+pub fn closed_in_words(e: &quinn::ConnectionError) -> String {
+    use quinn::ConnectionError as E;
+    let close = match e {
+        E::ApplicationClosed(close) => close,
+        E::TimedOut => return "nothing heard from it in time (asleep, unplugged, or gone)".into(),
+        E::Reset => return "its connection was reset (it restarted and forgot it)".into(),
+        E::LocallyClosed => return "closed from this side".into(),
+        other => return other.to_string(),
+    };
+    let reason = String::from_utf8_lossy(&close.reason);
+    // The code says what happened; the reason is added where it says why.
+    let (said, why) = match close.error_code {
+        codes::DONE => ("it closed the connection (shutting down, or done)", false),
+        codes::CANCELLED => ("it cancelled", false),
+        codes::PROTOCOL => ("it found the protocol broken", true),
+        codes::REFUSED => ("it was refused", true),
+        codes::REPLACED => ("a newer connection of the same worker replaced it", false),
+        codes::EXITING => ("it exited as told", false),
+        codes::UPDATING => ("it is restarting on a new binary", false),
+        code => return format!("closed with code {code}: {}", proto::names::shown(&reason)),
+    };
+    match why && !reason.is_empty() {
+        true => format!("{said}: {}", proto::names::shown(&reason)),
+        false => said.to_string(),
+    }
+}
+
 /// What an unauthenticated connection may have sent us and we not yet read, in all streams.
 /// A member's connection is given more once it has said hello (see `coordinator::session`).
 pub const UNAUTHENTICATED_RECEIVE_WINDOW: u32 = 64 * 1024;
@@ -142,6 +171,31 @@ pub fn client_config(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_closed_connection_is_said_in_words() {
+        let closed = |code, reason: &'static str| {
+            let close = quinn::ApplicationClose { error_code: code, reason: reason.into() };
+            closed_in_words(&quinn::ConnectionError::ApplicationClosed(close))
+        };
+        assert_eq!(closed(codes::DONE, ""), "it closed the connection (shutting down, or done)");
+        assert_eq!(
+            closed(codes::UPDATING, "restarting on a new binary"),
+            "it is restarting on a new binary"
+        );
+        assert_eq!(
+            closed(codes::REFUSED, "certificate revoked"),
+            "it was refused: 'certificate revoked'"
+        );
+        assert_eq!(closed(codes::EXITING, ""), "it exited as told");
+        assert_eq!(
+            closed(codes::REPLACED, ""),
+            "a newer connection of the same worker replaced it"
+        );
+        assert_eq!(closed(quinn::VarInt::from_u32(99), "odd\n"), "closed with code 99: 'odd\\n'");
+        let timed_out = closed_in_words(&quinn::ConnectionError::TimedOut);
+        assert!(timed_out.starts_with("nothing heard from it"), "{timed_out}");
+    }
 
     #[test]
     fn keep_alives_come_every_fifth_of_dead_after_and_inside_a_nats_timeout() {

@@ -11,6 +11,17 @@ pub fn parse_share(s: &str) -> Result<f64, String> {
     }
 }
 
+/// A duration as people write one (`2s`, `500ms`, `7days`), or the line that says what was
+/// wrong and shows `like`, this flag's examples (humantime's own examples are left out: one
+/// set, not two).
+pub fn parse_duration(s: &str, like: &str) -> Result<std::time::Duration, String> {
+    humantime::parse_duration(s).map_err(|e| {
+        let e = e.to_string();
+        let what = e.split(", for example").next().unwrap_or_default();
+        format!("{what}: write it like {like}")
+    })
+}
+
 /// `n` and the noun: `count(1, "chunk", "chunks")` is "1 chunk".
 pub fn count(n: u64, one: &str, many: &str) -> String {
     format!("{n} {}", noun(n, one, many))
@@ -56,6 +67,8 @@ pub fn amount(x: f64, unit: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
     #[test]
     fn shares_are_numbers_from_0_to_1() {
         assert_eq!(super::parse_share("0.02"), Ok(0.02));
@@ -66,7 +79,19 @@ mod tests {
         }
     }
 
-    use super::*;
+    #[test]
+    fn a_duration_that_does_not_parse_is_said_with_one_set_of_examples() {
+        assert_eq!(parse_duration("2s", "2s or 500ms"), Ok(std::time::Duration::from_secs(2)));
+        assert_eq!(
+            parse_duration("2", "2s or 500ms").unwrap_err(),
+            "time unit needed: write it like 2s or 500ms"
+        );
+        let e = parse_duration("2 fortnights", "2s").unwrap_err();
+        assert!(
+            e.starts_with("unknown time unit \"fortnights\"") && e.ends_with(": write it like 2s"),
+            "{e}"
+        );
+    }
 
     #[test]
     fn plurals() {

@@ -56,11 +56,7 @@ pub fn describe_spec(spec: &JobSpec) -> String {
                     format!("--text ({})", human::count(*characters, "character", "characters"))
                 }
                 CountSource::File { path, bytes } => {
-                    format!(
-                        "--file {} ({})",
-                        path.escape_debug(),
-                        human::amount(*bytes as f64, "B")
-                    )
+                    format!("--file {} ({})", one_line(path), human::amount(*bytes as f64, "B"))
                 }
             };
             format!("count '{}' {source}{case}", letter.escape_debug())
@@ -76,14 +72,26 @@ pub fn describe_spec(spec: &JobSpec) -> String {
             let command = shlex::try_join(cmd.command.argv().iter().map(String::as_str))
                 .unwrap_or_else(|_| cmd.command.argv().join(" "));
             let inputs = human::count(cmd.inputs.len() as u64, "input", "inputs");
-            format!("cmd ({inputs}) -- {}", command.escape_debug())
+            format!("cmd ({inputs}) -- {}", one_line(&command))
         }
     }
+}
+
+/// `text` on one line as typed: control characters escaped (`\n`, `\u{7}`), quotes and
+/// backslashes left as they are.
+fn one_line(text: &str) -> String {
+    text.chars()
+        .map(|c| match c.is_control() {
+            true => c.escape_debug().to_string(),
+            false => c.to_string(),
+        })
+        .collect()
 }
 
 #[cfg(test)]
 mod tests {
     use super::describe_spec;
+    use proto::command::{CmdSpec, Template};
     use proto::job::{CountSource, Fall, JobSpec, PrimeMethod};
 
     #[test]
@@ -124,5 +132,30 @@ mod tests {
             source: CountSource::Text { text: "x".into() },
         };
         assert_eq!(describe_spec(&control), "count '\\u{7}' --text (1 character)");
+    }
+
+    #[test]
+    fn a_command_reads_as_typed_with_its_quotes_and_only_controls_escaped() {
+        let cmd = |argv: &[&str]| {
+            let command = Template::new(argv.iter().map(|a| a.to_string()).collect()).unwrap();
+            JobSpec::Cmd(Box::new(CmdSpec {
+                command,
+                inputs: vec!["a".into(), "b".into()],
+                input_files: vec![],
+                files: vec![],
+                env: vec![],
+                timeout_ms: None,
+                retries: 0,
+                halt: Default::default(),
+                slots_per_unit: 1,
+                keep_order: false,
+                results: false,
+            }))
+        };
+        assert_eq!(describe_spec(&cmd(&["gzip", "-9", "{}"])), "cmd (2 inputs) -- gzip -9 '{}'");
+        assert_eq!(
+            describe_spec(&cmd(&["sh", "-c", "echo \"$1\"\nexit"])),
+            "cmd (2 inputs) -- sh -c 'echo \"$1\"\\nexit'"
+        );
     }
 }

@@ -25,11 +25,14 @@ const REFRESH: Duration = Duration::from_millis(500);
 const ONCE_WIDTH: u16 = 120;
 /// Events shown.
 const EVENTS: usize = 8;
+/// How often `--once` counts busy workers again.
+const ONCE_POLL: Duration = Duration::from_millis(250);
 
 pub async fn top(client: &client::Client, once: bool) -> Result<ExitCode> {
     if once || !std::io::stdout().is_terminal() {
         let overview = client.overview().await?;
-        print!("{}", picture(&overview, &Rates::default(), ONCE_WIDTH));
+        let (overview, rates) = measured(client, overview).await?;
+        print!("{}", picture(&overview, &rates, ONCE_WIDTH));
         return Ok(ExitCode::SUCCESS);
     }
     let mut terminal = ratatui::init();
@@ -53,6 +56,34 @@ async fn live(terminal: &mut ratatui::DefaultTerminal, client: &client::Client) 
                     return Ok(());
                 }
             }
+        }
+    }
+}
+
+/// Busy workers' rates for one picture: a rate needs two counts, so they are counted again
+/// until each busy worker has ended a chunk since, or for [`RATE_WINDOW`] at most.
+async fn measured(client: &client::Client, first: Overview) -> Result<(Overview, Rates)> {
+    let mut rates = Rates::default();
+    let busy: Vec<(String, u64)> = first
+        .workers
+        .iter()
+        .filter(|w| w.slots_busy > 0)
+        .map(|w| (w.name.clone(), w.units_done))
+        .collect();
+    if busy.is_empty() {
+        return Ok((first, rates));
+    }
+    let started = Instant::now();
+    rates.update(&first, started);
+    loop {
+        tokio::time::sleep(ONCE_POLL).await;
+        let overview = client.overview().await?;
+        let counted = |(name, units): &(String, u64)| {
+            overview.workers.iter().find(|w| &w.name == name).is_none_or(|w| w.units_done > *units)
+        };
+        if busy.iter().all(counted) || started.elapsed() >= RATE_WINDOW {
+            rates.update(&overview, Instant::now());
+            return Ok((overview, rates));
         }
     }
 }

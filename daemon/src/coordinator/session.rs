@@ -11,7 +11,7 @@ use super::driver::Cluster;
 use super::registry::Joining;
 use super::renewal;
 use crate::throttle::Throttle;
-use crate::transport::codes;
+use crate::transport::{self, codes};
 use certs::authority::IssueError;
 use proto::wire::{Abilities, Control, Hello, JoinReply, JoinRequest, Welcome, WorkerOpen};
 use proto::{MessageReader, MessageWriter};
@@ -343,7 +343,7 @@ async fn serve_member(
             },
             Some(_) = deliveries.join_next() => {}
             reason = conn.closed() => {
-                tracing::info!("worker '{name}' left: {reason}");
+                tracing::info!("worker '{name}' left: {}", transport::closed_in_words(&reason));
                 break;
             }
             Some(msg) = control_rx.recv() => {

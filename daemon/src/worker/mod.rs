@@ -62,6 +62,9 @@ pub struct WorkerConfig {
     pub exec: bool,
     /// The bound of its file cache, in bytes.
     pub file_cache: u64,
+    /// Whether its process's log lines go to the coordinator (not so for `marmotd local`'s
+    /// in-process workers: the coordinator beside them keeps the process's lines itself).
+    pub send_logs: bool,
 }
 
 /// How a worker's run ended, when it ended without an error.

@@ -100,6 +100,7 @@ pub(crate) async fn run(
             _ = held.added() => deliver(&mut delivering),
             _ = log_tick.tick() => {
                 let batch = crate::logbook::outbox()
+                    .filter(|_| config.send_logs)
                     .map(|outbox| outbox.take(proto::logs::MAX_BATCH))
                     .unwrap_or_default();
                 if !batch.is_empty() {
@@ -217,7 +218,7 @@ fn explain(e: ConnectionError, config: &WorkerConfig) -> anyhow::Error {
              if the coordinator was re-created, delete {} and join again with a new --token",
             config.state_dir.join("worker.crt").display()
         ),
-        _ => e.into(),
+        _ => anyhow!(crate::transport::closed_in_words(&e)),
     }
 }
 

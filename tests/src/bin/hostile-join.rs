@@ -25,6 +25,7 @@ async fn main() -> anyhow::Result<()> {
         updatable: false,
         exec: true,
         file_cache: marmotd::exec::cache::DEFAULT_LIMIT,
+        send_logs: false,
     };
     let endpoint = marmotd::transport::client_endpoint(addr)?;
     for _ in 0..count.parse::<u32>()? {

@@ -43,6 +43,7 @@ async fn main() -> anyhow::Result<()> {
         updatable: false,
         exec: true,
         file_cache: marmotd::exec::cache::DEFAULT_LIMIT,
+        send_logs: false,
     };
     let endpoint = marmotd::transport::client_endpoint(addr)?;
     let membership = match certs::Membership::load(&config.state_dir)? {

@@ -233,6 +233,15 @@ fn the_page_follows_a_busy_cluster_in_chromium() {
     );
     assert!(result.as_str().unwrap().starts_with("pi ≈ 3.14"), "{result}");
     assert_eq!(progress(&b, id), 100.0);
+    // The progress text stands beside its bar, whole: not over it, not cut.
+    let laid_out = b.eval(&format!(
+        "const p = document.querySelector('tr[data-job=\"{id}\"] .progress');
+         const bar = p.querySelector('.track').getBoundingClientRect();
+         const text = p.querySelector('span');
+         const box = text.getBoundingClientRect();
+         return [bar.right <= box.left, text.scrollWidth <= Math.ceil(box.width), box.right <= p.getBoundingClientRect().right + 0.5];"
+    ));
+    assert_eq!(laid_out, serde_json::json!([true, true, true]), "text beside the bar, whole");
 
     // Cancel: refused without the token (the page says why), done with it.
     let long = detach(&c, &["pi", "1000000000000"]);

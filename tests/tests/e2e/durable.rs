@@ -419,6 +419,13 @@ fn a_client_of_a_local_cluster_that_stops_ends_at_once_with_one_line() {
         let status: Value = serde_json::from_slice(&status.stdout).ok()?;
         (status["slots_busy"].as_u64()? > 0).then_some(())
     });
+    // While it runs, `top --once` shows the busy worker's rate, and the coordinator's events
+    // (the process's own lines: its workers share it) are there.
+    let top = ctl(&["top", "--once"]).unwrap();
+    let top = String::from_utf8_lossy(&top.stdout);
+    let row = top.lines().find(|l| l.contains("local-1") && l.contains("127.0.0.1")).unwrap();
+    assert!(row.contains("/s"), "a busy worker's rate: {row}\n{top}");
+    assert!(top.contains("worker 'local-1' connected from"), "the events: {top}");
     let pid = nix::unistd::Pid::from_raw(local.0.id() as i32);
     nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGINT).unwrap();
     let status =
