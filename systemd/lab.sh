@@ -6,8 +6,9 @@
 #   `marmotctl update` keeps the worker's MainPID; `kill -9` is restarted by systemd;
 #   `update --coordinator` keeps the coordinator's MainPID; a new binary that keeps crashing
 #   before it is welcomed is rolled back by the probation counter under Restart=on-failure;
-#   `systemctl stop` is clean; `uninstall` and `apt purge` leave no unit behind; and the same
-#   install from a copied binary (no package) writes and removes its own units.
+#   `systemctl stop` is clean; `uninstall` and `apt purge` leave no unit behind; the same
+#   install from a copied binary (no package) writes and removes its own units; and the
+#   README's manual install ("By hand"), both roles on one machine, runs as written.
 #
 # Usage: sudo systemd/lab.sh [PATH-TO-.deb]   (default: the newest target/debian/marmot_*.deb,
 #        from `cargo deb -p marmotd`). The Debian rootfs is made once with debootstrap and
@@ -291,6 +292,44 @@ inside /root/dist/marmotd uninstall --purge >"$work/plain-uninstall.log" 2>&1 \
 [ -z "$(inside systemctl list-unit-files --no-legend 'marmotd*')" ] || fail "units left after uninstall"
 inside test ! -e /usr/local/bin/marmotctl || fail "marmotctl left after uninstall"
 inside test ! -e /var/lib/marmot || fail "state left after uninstall --purge"
+
+say "the README's manual install (By hand), both roles on one machine, in its order"
+# Its blocks run as written, from a directory holding marmotd, marmotctl and the repository's
+# systemd/ files; only the token and the coordinator's address are filled in. A fresh
+# machine: the user marmot comes from the README's first step.
+inside userdel marmot 2>/dev/null || true
+mkdir -p "$root/root/manual/systemd"
+cp systemd/marmotd-coordinator.service systemd/marmotd-worker.service systemd/coordinator.env \
+    systemd/worker.env "$root/root/manual/systemd/"
+cp "$root/root/lab/marmotd" "$root/root/lab/marmotctl" "$root/root/manual/"
+python3 - README.md "$root/root/manual" <<'PY'
+import re, sys
+text = open(sys.argv[1]).read()
+section = text[text.index("**By hand.**"):]
+section = section[:section.index("**Sharing the control socket")]
+blocks = re.findall(r"```sh\n(.*?)```", section, re.S)
+assert len(blocks) == 3, f"the By hand section has {len(blocks)} sh blocks, not 3"
+for name, block in zip(["user", "coordinator", "worker"], blocks):
+    open(f"{sys.argv[2]}/{name}.sh", "w").write("sudo() { \"$@\"; }\nset -e\ncd /root/manual\n" + block)
+PY
+inside bash /root/manual/user.sh >"$work/manual.log" 2>&1 || { cat "$work/manual.log"; fail "manual: the user"; }
+inside bash /root/manual/coordinator.sh >>"$work/manual.log" 2>&1 \
+    || { cat "$work/manual.log"; fail "manual: the coordinator"; }
+token="$(grep -o 'marmot1-[0-9a-f]*-[0-9a-f]*' "$work/manual.log" | head -n1)"
+[ -n "$token" ] || { cat "$work/manual.log"; fail "manual: join-token printed no token"; }
+sed -i "s/marmot1-\.\.\./$token/; s/192\.168\.1\.25/127.0.0.1/" "$root/root/manual/worker.sh"
+inside bash /root/manual/worker.sh >>"$work/manual.log" 2>&1 \
+    || { cat "$work/manual.log"; fail "manual: the worker"; }
+until_ok 30 inside sh -c 'marmotctl workers | grep -q .' \
+    || { inside journalctl -u marmotd-worker --no-pager | tail -n 20; fail "manual: the worker did not join"; }
+for unit in marmotd-coordinator marmotd-worker; do
+    [ "$(prop $unit ActiveState)" = active ] || fail "manual: $unit is $(prop $unit ActiveState)"
+done
+for role in coordinator worker; do
+    [ "$(inside stat -c %U /var/lib/marmot/$role)" = marmot ] || fail "manual: /var/lib/marmot/$role is not marmot's"
+done
+inside marmotctl run pi 1e6 >"$work/manual-pi.log" 2>&1 || { cat "$work/manual-pi.log"; fail "manual: a job"; }
+grep -q "pi ≈ 3.14" "$work/manual-pi.log" || { cat "$work/manual-pi.log"; fail "manual: no estimate"; }
 
 say "what the installs printed"
 sed 's/^/   /' "$work/install-coordinator.log" "$work/install-worker.log" | grep -v '^   install \|^   write\|^   useradd\|^   systemctl\|^   /usr\|^   # keep\|^       ' || true

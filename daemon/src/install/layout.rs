@@ -86,6 +86,12 @@ mod tests {
                     || text.contains(&format!("EnvironmentFile={}", env_file(role).display()))
             );
             assert!(text.contains(&format!("User={USER}")));
+            // systemd owns exactly the role's state dir (relative to /var/lib), no more.
+            let own = state_dir(role);
+            let own = own.strip_prefix("/var/lib").unwrap().display().to_string();
+            let dirs: Vec<&str> =
+                text.lines().filter_map(|l| l.strip_prefix("StateDirectory=")).collect();
+            assert_eq!(dirs, [own.as_str()], "{role:?}");
         }
         assert!(unit_text(Role::Coordinator).contains(&format!("--socket {SOCKET}")));
         assert_eq!(unit(Role::Worker), "marmotd-worker.service");
