@@ -70,7 +70,8 @@ pub enum InstallRole {
         #[arg(long, value_name = "HOST:PORT", value_parser = parse_coordinator)]
         coordinator: String,
         /// The join token from `marmotctl join-token` (kept from the last install if not
-        /// given; not needed once the worker has joined).
+        /// given; not needed once the worker has joined). `-` reads it from stdin, out of
+        /// sight of `ps`, where arguments are shown to every user of the machine.
         #[arg(long, env = "MARMOT_TOKEN", hide_env_values = true, value_parser = parse_token)]
         token: Option<String>,
         /// The name this worker is listed under: letters, digits, '-', '_', '.' [default:
@@ -106,9 +107,24 @@ fn parse_name(s: &str) -> Result<String, String> {
     proto::names::check_worker_name(s).map(|()| s.to_string())
 }
 
-/// A join token, checked for its form (the coordinator checks the rest).
+/// A join token, checked for its form (the coordinator checks the rest); `-` is the first
+/// line of stdin.
 fn parse_token(s: &str) -> Result<String, String> {
-    s.parse::<certs::JoinToken>().map(|t| t.to_string()).map_err(|e| e.to_string())
+    let token = token_or_stdin(s)?;
+    token.parse::<certs::JoinToken>().map(|t| t.to_string()).map_err(|e| e.to_string())
+}
+
+/// The token as given, or for `-` the first line of stdin (a worker checks its form itself,
+/// and exits 78 on a malformed one: not for systemd to retry).
+fn token_or_stdin(s: &str) -> Result<String, String> {
+    if s != "-" {
+        return Ok(s.to_string());
+    }
+    let mut line = String::new();
+    std::io::stdin()
+        .read_line(&mut line)
+        .map_err(|e| format!("cannot read the token from stdin: {e}"))?;
+    Ok(line.trim().to_string())
 }
 
 #[derive(Args, Debug)]
@@ -181,8 +197,9 @@ pub struct WorkerArgs {
     #[arg(long, value_name = "HOST:PORT", value_parser = parse_coordinator)]
     pub coordinator: String,
     /// The join token from `marmotctl join-token`, needed for the first start only. Prefer
-    /// the environment variable: arguments are visible to every user in `ps`.
-    #[arg(long, env = "MARMOT_TOKEN", hide_env_values = true)]
+    /// the environment variable, or `-` to read it from stdin: arguments are visible to every
+    /// user in `ps`.
+    #[arg(long, env = "MARMOT_TOKEN", hide_env_values = true, value_parser = token_or_stdin)]
     pub token: Option<String>,
     /// The name this worker is listed under: letters, digits, '-', '_', '.' [default: the
     /// host name]

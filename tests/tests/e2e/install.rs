@@ -46,6 +46,27 @@ fn a_dry_run_prints_every_step_and_hides_the_token() {
     }
     assert!(!stdout.contains("0123abcd"), "the token's secret is printed:\n{stdout}");
     assert!(!Path::new("/etc/marmot/worker.env").exists() || is_root(), "a dry run wrote");
+    // `--token -` reads it from stdin, out of sight of `ps`.
+    let mut cmd = Command::new(bin("marmotd"));
+    cmd.args(["install", "worker", "--coordinator", "h", "--token", "-", "--dry-run"]);
+    let mut child = cmd
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    writeln!(child.stdin.take().unwrap(), "{token}").unwrap();
+    let out = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.lines().any(|l| l == "    MARMOT_TOKEN=<the join token>"), "{stdout}");
+    let bad = Command::new(bin("marmotd"))
+        .args(["install", "worker", "--coordinator", "h", "--token", "-", "--dry-run"])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    one_line_error(&bad, "malformed join token");
 }
 
 #[test]

@@ -38,6 +38,8 @@ mod install;
 mod jobs;
 /// Members: names bound to certificates, revocation, renewal.
 mod members;
+/// The README's first steps, run as written.
+mod readme;
 /// What the systemd units rely on: readiness, graceful stop, unit files that verify.
 mod service;
 /// The lab notebook's tasks, each checked against an independent oracle.

@@ -60,6 +60,7 @@ complete -c marmotctl -n "__fish_marmotctl_using_subcommand ping" -l socket -d '
 complete -c marmotctl -n "__fish_marmotctl_using_subcommand ping" -l json -d 'Print one JSON document instead of human output (errors too: {"error": ...})'
 complete -c marmotctl -n "__fish_marmotctl_using_subcommand ping" -s h -l help -d 'Print help'
 complete -c marmotctl -n "__fish_marmotctl_using_subcommand run; and not __fish_seen_subcommand_from pi prime count freefall cmd help" -l socket -d 'The coordinator\'s control socket [default: /run/marmot/marmotd.sock as root, else $XDG_RUNTIME_DIR/marmot/marmotd.sock]' -r -F
+complete -c marmotctl -n "__fish_marmotctl_using_subcommand run; and not __fish_seen_subcommand_from pi prime count freefall cmd help" -l no-wait-for-workers -d 'Refuse the job when no worker is connected, rather than queue it until one is'
 complete -c marmotctl -n "__fish_marmotctl_using_subcommand run; and not __fish_seen_subcommand_from pi prime count freefall cmd help" -l json -d 'Print one JSON document instead of human output (errors too: {"error": ...})'
 complete -c marmotctl -n "__fish_marmotctl_using_subcommand run; and not __fish_seen_subcommand_from pi prime count freefall cmd help" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c marmotctl -n "__fish_marmotctl_using_subcommand run; and not __fish_seen_subcommand_from pi prime count freefall cmd help" -f -a "pi" -d 'Monte Carlo estimate of pi'
@@ -72,6 +73,7 @@ complete -c marmotctl -n "__fish_marmotctl_using_subcommand run; and __fish_seen
 complete -c marmotctl -n "__fish_marmotctl_using_subcommand run; and __fish_seen_subcommand_from pi" -l verify -d 'The share of chunks (0 to 1) also run on a second worker and compared bit for bit; a mismatch is decided by a third [default: the coordinator\'s --verify]' -r
 complete -c marmotctl -n "__fish_marmotctl_using_subcommand run; and __fish_seen_subcommand_from pi" -l socket -d 'The coordinator\'s control socket [default: /run/marmot/marmotd.sock as root, else $XDG_RUNTIME_DIR/marmot/marmotd.sock]' -r -F
 complete -c marmotctl -n "__fish_marmotctl_using_subcommand run; and __fish_seen_subcommand_from pi" -l detach -d 'Print the job id and return at once: the job runs on; `marmotctl wait JOB` follows it, `marmotctl cancel JOB` stops it'
+complete -c marmotctl -n "__fish_marmotctl_using_subcommand run; and __fish_seen_subcommand_from pi" -l no-wait-for-workers -d 'Refuse the job when no worker is connected, rather than queue it until one is'
 complete -c marmotctl -n "__fish_marmotctl_using_subcommand run; and __fish_seen_subcommand_from pi" -l json -d 'Print one JSON document instead of human output (errors too: {"error": ...})'
 complete -c marmotctl -n "__fish_marmotctl_using_subcommand run; and __fish_seen_subcommand_from pi" -s h -l help -d 'Print help'
 complete -c marmotctl -n "__fish_marmotctl_using_subcommand run; and __fish_seen_subcommand_from prime" -l method -d 'trial: divide by every candidate up to √N; auto: a primality test, then rho' -r -f -a "trial\t''
@@ -79,6 +81,7 @@ auto\t''"
 complete -c marmotctl -n "__fish_marmotctl_using_subcommand run; and __fish_seen_subcommand_from prime" -l verify -d 'The share of chunks (0 to 1) also run on a second worker and compared bit for bit; a mismatch is decided by a third [default: the coordinator\'s --verify]' -r
 complete -c marmotctl -n "__fish_marmotctl_using_subcommand run; and __fish_seen_subcommand_from prime" -l socket -d 'The coordinator\'s control socket [default: /run/marmot/marmotd.sock as root, else $XDG_RUNTIME_DIR/marmot/marmotd.sock]' -r -F
 complete -c marmotctl -n "__fish_marmotctl_using_subcommand run; and __fish_seen_subcommand_from prime" -l detach -d 'Print the job id and return at once: the job runs on; `marmotctl wait JOB` follows it, `marmotctl cancel JOB` stops it'
+complete -c marmotctl -n "__fish_marmotctl_using_subcommand run; and __fish_seen_subcommand_from prime" -l no-wait-for-workers -d 'Refuse the job when no worker is connected, rather than queue it until one is'
 complete -c marmotctl -n "__fish_marmotctl_using_subcommand run; and __fish_seen_subcommand_from prime" -l json -d 'Print one JSON document instead of human output (errors too: {"error": ...})'
 complete -c marmotctl -n "__fish_marmotctl_using_subcommand run; and __fish_seen_subcommand_from prime" -s h -l help -d 'Print help'
 complete -c marmotctl -n "__fish_marmotctl_using_subcommand run; and __fish_seen_subcommand_from count" -l random -d 'Count in N random lowercase letters made on the workers (1e10 works)' -r
@@ -89,6 +92,7 @@ complete -c marmotctl -n "__fish_marmotctl_using_subcommand run; and __fish_seen
 complete -c marmotctl -n "__fish_marmotctl_using_subcommand run; and __fish_seen_subcommand_from count" -l socket -d 'The coordinator\'s control socket [default: /run/marmot/marmotd.sock as root, else $XDG_RUNTIME_DIR/marmot/marmotd.sock]' -r -F
 complete -c marmotctl -n "__fish_marmotctl_using_subcommand run; and __fish_seen_subcommand_from count" -l ignore-case -d 'Count upper and lower case alike'
 complete -c marmotctl -n "__fish_marmotctl_using_subcommand run; and __fish_seen_subcommand_from count" -l detach -d 'Print the job id and return at once: the job runs on; `marmotctl wait JOB` follows it, `marmotctl cancel JOB` stops it'
+complete -c marmotctl -n "__fish_marmotctl_using_subcommand run; and __fish_seen_subcommand_from count" -l no-wait-for-workers -d 'Refuse the job when no worker is connected, rather than queue it until one is'
 complete -c marmotctl -n "__fish_marmotctl_using_subcommand run; and __fish_seen_subcommand_from count" -l json -d 'Print one JSON document instead of human output (errors too: {"error": ...})'
 complete -c marmotctl -n "__fish_marmotctl_using_subcommand run; and __fish_seen_subcommand_from count" -s h -l help -d 'Print help'
 complete -c marmotctl -n "__fish_marmotctl_using_subcommand run; and __fish_seen_subcommand_from freefall" -l y0 -d 'Starting height, m' -r
@@ -102,6 +106,7 @@ complete -c marmotctl -n "__fish_marmotctl_using_subcommand run; and __fish_seen
 complete -c marmotctl -n "__fish_marmotctl_using_subcommand run; and __fish_seen_subcommand_from freefall" -l size -d 'The plot\'s size in pixels' -r
 complete -c marmotctl -n "__fish_marmotctl_using_subcommand run; and __fish_seen_subcommand_from freefall" -l socket -d 'The coordinator\'s control socket [default: /run/marmot/marmotd.sock as root, else $XDG_RUNTIME_DIR/marmot/marmotd.sock]' -r -F
 complete -c marmotctl -n "__fish_marmotctl_using_subcommand run; and __fish_seen_subcommand_from freefall" -l detach -d 'Not offered (freefall streams to this command), but explained if tried'
+complete -c marmotctl -n "__fish_marmotctl_using_subcommand run; and __fish_seen_subcommand_from freefall" -l no-wait-for-workers -d 'Refuse the job when no worker is connected, rather than queue it until one is'
 complete -c marmotctl -n "__fish_marmotctl_using_subcommand run; and __fish_seen_subcommand_from freefall" -l json -d 'Print one JSON document instead of human output (errors too: {"error": ...})'
 complete -c marmotctl -n "__fish_marmotctl_using_subcommand run; and __fish_seen_subcommand_from freefall" -s h -l help -d 'Print help'
 complete -c marmotctl -n "__fish_marmotctl_using_subcommand run; and __fish_seen_subcommand_from cmd" -l inputs -d 'Read inputs from FILE, one per line (`-` for stdin)' -r -F
@@ -116,6 +121,7 @@ complete -c marmotctl -n "__fish_marmotctl_using_subcommand run; and __fish_seen
 complete -c marmotctl -n "__fish_marmotctl_using_subcommand run; and __fish_seen_subcommand_from cmd" -l env -d 'Set a variable in each unit\'s environment (K=V), repeatable' -r
 complete -c marmotctl -n "__fish_marmotctl_using_subcommand run; and __fish_seen_subcommand_from cmd" -l socket -d 'The coordinator\'s control socket [default: /run/marmot/marmotd.sock as root, else $XDG_RUNTIME_DIR/marmot/marmotd.sock]' -r -F
 complete -c marmotctl -n "__fish_marmotctl_using_subcommand run; and __fish_seen_subcommand_from cmd" -s k -l keep-order -d 'Print units\' output in input order (through a bounded window) instead of as they end'
+complete -c marmotctl -n "__fish_marmotctl_using_subcommand run; and __fish_seen_subcommand_from cmd" -l no-wait-for-workers -d 'Refuse the job when no worker is connected, rather than queue it until one is'
 complete -c marmotctl -n "__fish_marmotctl_using_subcommand run; and __fish_seen_subcommand_from cmd" -l json -d 'Print one JSON document instead of human output (errors too: {"error": ...})'
 complete -c marmotctl -n "__fish_marmotctl_using_subcommand run; and __fish_seen_subcommand_from cmd" -s h -l help -d 'Print help'
 complete -c marmotctl -n "__fish_marmotctl_using_subcommand run; and __fish_seen_subcommand_from help" -f -a "pi" -d 'Monte Carlo estimate of pi'

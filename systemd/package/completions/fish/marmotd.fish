@@ -52,7 +52,7 @@ complete -c marmotd -n "__fish_marmotd_using_subcommand coordinator" -l http -d 
 complete -c marmotd -n "__fish_marmotd_using_subcommand coordinator" -l journal-reset -d 'Move the journal (STATE_DIR/journal.sqlite) aside, keeping it as journal.sqlite.reset-TIME, and start an empty one: for a journal the coordinator refuses. Jobs it held are not resumed'
 complete -c marmotd -n "__fish_marmotd_using_subcommand coordinator" -s h -l help -d 'Print help'
 complete -c marmotd -n "__fish_marmotd_using_subcommand worker" -l coordinator -d 'The coordinator, as HOST or HOST:PORT (default port 7070). A name that does not resolve yet (DNS not up at boot) is retried, like an unreachable coordinator' -r
-complete -c marmotd -n "__fish_marmotd_using_subcommand worker" -l token -d 'The join token from `marmotctl join-token`, needed for the first start only. Prefer the environment variable: arguments are visible to every user in `ps`' -r
+complete -c marmotd -n "__fish_marmotd_using_subcommand worker" -l token -d 'The join token from `marmotctl join-token`, needed for the first start only. Prefer the environment variable, or `-` to read it from stdin: arguments are visible to every user in `ps`' -r
 complete -c marmotd -n "__fish_marmotd_using_subcommand worker" -l name -d 'The name this worker is listed under: letters, digits, \'-\', \'_\', \'.\' [default: the host name]' -r
 complete -c marmotd -n "__fish_marmotd_using_subcommand worker" -l slots -d 'How many chunks run at once [default: the available cores]' -r
 complete -c marmotd -n "__fish_marmotd_using_subcommand worker" -l state-dir -d 'Where the worker\'s key and certificate live [default: /var/lib/marmot/worker as root, else $XDG_DATA_HOME/marmot/worker]' -r -F
@@ -78,7 +78,7 @@ complete -c marmotd -n "__fish_marmotd_using_subcommand install; and __fish_seen
 complete -c marmotd -n "__fish_marmotd_using_subcommand install; and __fish_seen_subcommand_from coordinator" -l dry-run -d 'Print every step instead of doing it'
 complete -c marmotd -n "__fish_marmotd_using_subcommand install; and __fish_seen_subcommand_from coordinator" -s h -l help -d 'Print help'
 complete -c marmotd -n "__fish_marmotd_using_subcommand install; and __fish_seen_subcommand_from worker" -l coordinator -d 'The coordinator, as HOST or HOST:PORT (default port 7070)' -r
-complete -c marmotd -n "__fish_marmotd_using_subcommand install; and __fish_seen_subcommand_from worker" -l token -d 'The join token from `marmotctl join-token` (kept from the last install if not given; not needed once the worker has joined)' -r
+complete -c marmotd -n "__fish_marmotd_using_subcommand install; and __fish_seen_subcommand_from worker" -l token -d 'The join token from `marmotctl join-token` (kept from the last install if not given; not needed once the worker has joined). `-` reads it from stdin, out of sight of `ps`, where arguments are shown to every user of the machine' -r
 complete -c marmotd -n "__fish_marmotd_using_subcommand install; and __fish_seen_subcommand_from worker" -l name -d 'The name this worker is listed under: letters, digits, \'-\', \'_\', \'.\' [default: the host name]' -r
 complete -c marmotd -n "__fish_marmotd_using_subcommand install; and __fish_seen_subcommand_from worker" -l slots -d 'How many chunks run at once [default: the available cores]' -r
 complete -c marmotd -n "__fish_marmotd_using_subcommand install; and __fish_seen_subcommand_from worker" -l dry-run -d 'Print every step instead of doing it'
