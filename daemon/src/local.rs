@@ -195,19 +195,7 @@ pub async fn run_demo(args: LocalArgs, shutdown: CancellationToken) -> Result<()
     let script = "printf %s \"$MARMOT_INPUT\" | sha256sum";
     let command = Template::new(["sh", "-c", script].map(String::from).to_vec())?;
     let inputs = ["alpha", "beta", "gamma", "delta"].map(String::from).to_vec();
-    let spec = CmdSpec {
-        command,
-        inputs,
-        input_files: vec![],
-        files: vec![],
-        env: vec![],
-        timeout_ms: None,
-        retries: 0,
-        halt: Default::default(),
-        slots_per_unit: 1,
-        keep_order: true,
-        results: false,
-    };
+    let spec = CmdSpec { keep_order: true, ..CmdSpec::new(command, inputs) };
     let job = client.submit(&JobSpec::Cmd(Box::new(spec)), &Submit::default()).await?;
     for (report, stdout) in drain_output(&client, job.id).await? {
         print!("  unit {} on {}: {}", report.unit + 1, report.worker, stdout);

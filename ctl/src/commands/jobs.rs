@@ -138,19 +138,7 @@ mod tests {
     fn a_command_reads_as_typed_with_its_quotes_and_only_controls_escaped() {
         let cmd = |argv: &[&str]| {
             let command = Template::new(argv.iter().map(|a| a.to_string()).collect()).unwrap();
-            JobSpec::Cmd(Box::new(CmdSpec {
-                command,
-                inputs: vec!["a".into(), "b".into()],
-                input_files: vec![],
-                files: vec![],
-                env: vec![],
-                timeout_ms: None,
-                retries: 0,
-                halt: Default::default(),
-                slots_per_unit: 1,
-                keep_order: false,
-                results: false,
-            }))
+            JobSpec::Cmd(Box::new(CmdSpec::new(command, vec!["a".into(), "b".into()])))
         };
         assert_eq!(describe_spec(&cmd(&["gzip", "-9", "{}"])), "cmd (2 inputs) -- gzip -9 '{}'");
         assert_eq!(

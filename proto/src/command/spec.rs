@@ -132,6 +132,24 @@ pub fn check_env_key(key: &str) -> Result<(), String> {
 }
 
 impl CmdSpec {
+    /// `command` once per input, with every option at its default (as `run cmd` without
+    /// flags asks).
+    pub fn new(command: Template, inputs: Vec<String>) -> CmdSpec {
+        CmdSpec {
+            command,
+            inputs,
+            input_files: vec![],
+            files: vec![],
+            env: vec![],
+            timeout_ms: None,
+            retries: 0,
+            halt: Halt::default(),
+            slots_per_unit: 1,
+            keep_order: false,
+            results: false,
+        }
+    }
+
     /// Checks everything a request may hold, in words for the user: the command, the inputs,
     /// the files (plain names, no two the same in a unit's dir), the environment, the bounds.
     pub fn check(&self) -> Result<(), String> {
@@ -388,6 +406,8 @@ mod tests {
         let json = r#"{"command":["true"],"inputs":["a"]}"#;
         let parsed: CmdSpec = serde_json::from_str(json).unwrap();
         assert_eq!((parsed.slots_per_unit, parsed.retries, parsed.check()), (1, 0, Ok(())));
+        // What a request leaves out is what `new` gives.
+        assert_eq!(parsed, CmdSpec::new(parsed.command.clone(), vec!["a".into()]));
     }
 
     #[test]
