@@ -532,6 +532,20 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_leaving_coordinator_says_whether_it_comes_back() {
+        let all = [Leaving::Restarting, Leaving::Stopping, Leaving::Gone];
+        let back: Vec<bool> = all.iter().map(|l| l.may_return()).collect();
+        assert_eq!(back, [true, true, false]);
+        assert!(Leaving::Gone.says().contains("stopped for good"));
+        assert!(Leaving::Restarting.says().contains("restarting"));
+        assert!(Leaving::Stopping.says().contains("stopping"));
+        let json =
+            serde_json::to_string(&ApiError { error: "e".into(), leaving: Some(Leaving::Gone) });
+        assert_eq!(json.unwrap(), r#"{"error":"e","leaving":"gone"}"#);
+        assert_eq!(serde_json::to_string(&ApiError::new("e")).unwrap(), r#"{"error":"e"}"#);
+    }
+
+    #[test]
     fn job_states_in_the_apis_words() {
         let words: Vec<String> =
             [JobState::Running, JobState::Done, JobState::Failed, JobState::Cancelled]

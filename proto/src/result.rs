@@ -277,6 +277,32 @@ mod tests {
     }
 
     #[test]
+    fn a_command_jobs_summary_names_the_units_that_ran_again() {
+        let result = |retried, retried_units| CmdResult {
+            units: 6,
+            succeeded: 6,
+            failed: 0,
+            skipped: 0,
+            halted: None,
+            seconds: 1.5,
+            workers: vec![],
+            retried,
+            retried_units,
+        };
+        assert_eq!(result(0, vec![]).to_string(), "6 units in 1.500 s: 6 succeeded, 0 failed\n");
+        let one = RetriedUnit { unit: 2, workers: vec!["vm".into(), "w2".into(), "vm".into()] };
+        assert_eq!(
+            result(1, vec![one.clone()]).to_string(),
+            "6 units in 1.500 s: 6 succeeded, 0 failed\n1 unit ran more than once:\n  unit 3: vm, w2, vm\n"
+        );
+        let text = result(3, vec![one]).to_string();
+        assert!(
+            text.contains("3 units ran more than once:\n  unit 3: vm, w2, vm\n  and 2 more\n"),
+            "{text}"
+        );
+    }
+
+    #[test]
     fn results_read_as_sentences_with_plurals_and_scaled_rates() {
         let pi = PiResult {
             samples: 1_000_000,

@@ -489,6 +489,7 @@ mod tests {
         assert!(
             matches!(&plain, ClientError::Refused { status: 503, message } if message == "words")
         );
+        assert!(plain.is_transient(), "a 503 in the coordinator's words is asked again");
         let not_json = refusal(StatusCode::BAD_GATEWAY, b"oops");
         assert!(
             matches!(&not_json, ClientError::Refused { status: 502, message } if message == "oops")
