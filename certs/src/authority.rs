@@ -213,9 +213,14 @@ impl Authority {
         self.registry.revoke(name, time::OffsetDateTime::now_utc().unix_timestamp())
     }
 
-    /// The names of the workers that hold a certificate of this cluster, in order.
-    pub fn members(&self) -> Vec<String> {
-        self.registry.member_names()
+    /// Whether a worker named `name` holds a certificate of this cluster.
+    pub fn is_member(&self, name: &str) -> bool {
+        self.registry.member(name).is_some()
+    }
+
+    /// How many workers hold a certificate of this cluster.
+    pub fn member_count(&self) -> usize {
+        self.registry.member_count()
     }
 
     /// Every revoked member, oldest first.

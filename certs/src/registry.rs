@@ -146,9 +146,9 @@ impl Registry {
         self.lock().members.get(name).cloned()
     }
 
-    /// The names of the members, in order.
-    pub fn member_names(&self) -> Vec<String> {
-        self.lock().members.keys().cloned().collect()
+    /// How many members there are.
+    pub fn member_count(&self) -> usize {
+        self.lock().members.len()
     }
 
     /// Every revoked member, oldest first.
@@ -189,7 +189,9 @@ mod tests {
             Err(Refusal::NotItsName { issued: "w1".into(), claimed: "w2".into() })
         );
 
+        assert_eq!(registry.member_count(), 1, "one issued");
         let revoked = registry.revoke("w1", 42).unwrap().unwrap();
+        assert_eq!(registry.member_count(), 0, "revoked: no member");
         assert_eq!(revoked, Revoked { name: "w1".into(), key_sha256: "k1".into(), at: 42 });
         assert_eq!(registry.revoke("w1", 43).unwrap(), None, "nothing left to revoke");
         assert_eq!(registry.check_member("w1", "k1", 100, "w1"), Err(Refusal::Revoked));

@@ -401,7 +401,7 @@ impl Cluster {
         let facts = &self.facts;
         let (binary_sha256, listen, uptime) =
             (facts.binary_sha256.clone(), facts.listen.to_string(), facts.started.elapsed());
-        let members = facts.authority.members().len();
+        let members = facts.authority.member_count();
         move |s| {
             let load = s.jobs.load();
             Status {

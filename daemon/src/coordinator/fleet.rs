@@ -41,7 +41,7 @@ async fn targets(cluster: &Cluster, names: Vec<String>) -> Result<Vec<Target>, C
 
 /// Why a named worker cannot be reached: it is no worker of this cluster, or one that is away.
 fn not_connected(cluster: &Cluster, NotConnected(name): NotConnected) -> ClusterError {
-    if cluster.facts().authority.members().contains(&name) {
+    if cluster.facts().authority.is_member(&name) {
         ClusterError::away(&name)
     } else {
         ClusterError::unknown_worker(&name)
@@ -51,7 +51,7 @@ fn not_connected(cluster: &Cluster, NotConnected(name): NotConnected) -> Cluster
 /// Whether `name` is a worker this cluster knows: one that holds its certificate, is
 /// connected, or left lines in its log book; the one "unknown worker" answer if not.
 pub async fn known(cluster: &Cluster, name: String) -> Result<(), ClusterError> {
-    if cluster.facts().authority.members().contains(&name) {
+    if cluster.facts().authority.is_member(&name) {
         return Ok(());
     }
     let shown = name.clone();

@@ -365,9 +365,22 @@ fn a_job_submitted_while_no_worker_is_connected_waits_for_one() {
     });
     assert_eq!(said.lines().count(), 1, "{said}");
     assert!(said.contains("job 1 waits for workers") && said.contains("none has joined"), "{said}");
-    let _late = c.workers([("late", 1)]);
+    let [mut late] = c.workers([("late", 1)]);
     let result = attached.result(Duration::from_secs(60));
     assert_eq!(result["samples"], 1_000_000, "{result}");
+    // Gone again: the line counts it among the known workers away.
+    late.kill();
+    wait_for("the worker gone", Duration::from_secs(30), || {
+        c.json(&["workers"]).as_array().unwrap().is_empty().then_some(())
+    });
+    let out = c.ctl(&["run", "pi", "1e3", "--detach"]);
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{said}");
+    assert!(
+        said.contains("job 2 waits for workers")
+            && said.contains("(1 worker this cluster knows is away;"),
+        "{said}"
+    );
 }
 
 /// Ctrl-C of `marmotd local` ends its cluster for good: a `run` attached to it is told so and
