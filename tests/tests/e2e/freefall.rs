@@ -56,8 +56,14 @@ fn the_notebooks_throw_streams_every_point_in_order_with_a_plot() {
     }
     assert!(rows.last().unwrap()[1] >= 0.0);
     assert_eq!(png_size(&plot), (640, 480));
-    // Both workers computed points.
-    assert_eq!(result["workers"].as_array().unwrap().len(), 2, "{result}");
+    // Whoever computed them is credited with every point and chunk once. (Which of the two
+    // workers that is depends on timing: on a loaded machine a straggler's backups can take
+    // every chunk of a job this short; the scheduler's tests pin the in-order delivery down.)
+    let workers = result["workers"].as_array().unwrap();
+    let sum = |key: &str| workers.iter().map(|w| w[key].as_u64().unwrap()).sum::<u64>();
+    assert_eq!(sum("units"), expected_points, "{result}");
+    assert!(workers.iter().all(|w| w["name"] == "a" || w["name"] == "b"), "{result}");
+    assert!(sum("chunks") > 1, "{result}");
 }
 
 #[test]
