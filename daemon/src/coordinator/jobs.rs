@@ -327,7 +327,8 @@ impl Jobs {
     ) {
         let quarantined = self.quarantined.contains(name);
         self.names.insert(worker, name.to_string());
-        self.apply(now, Event::WorkerJoined { worker, slots, quarantined, exec });
+        let member = name.to_string();
+        self.apply(now, Event::WorkerJoined { worker, member, slots, quarantined, exec });
     }
 
     /// The round trip to a worker, as its connection measures it: sizes its prefetch.
@@ -522,9 +523,10 @@ impl Jobs {
         self.apply(now, Event::ChunkFailed { assignment, error });
     }
 
-    /// `worker` delivered a chunk's result held through a lost connection (its own, or the
-    /// coordinator's restart): counted if the chunk is one the job still runs, as it would be
-    /// cut now, and still waits for a result; dropped otherwise. Returns whether it completed
+    /// `worker` delivered a chunk's result held through a lost connection: counted if the
+    /// chunk is one the job still runs, as it would be cut now, was given to the same member
+    /// and still waits for a result; dropped otherwise (results held through the coordinator's
+    /// restart too: it no longer knows whom it gave what, so those chunks run again). Returns whether it completed
     /// its chunk (a verified chunk's first result waits for its check).
     pub fn chunk_delivered(
         &mut self,
@@ -656,6 +658,13 @@ impl Jobs {
                     );
                     self.quarantined.insert(name);
                     self.counters.quarantines += 1;
+                }
+                Action::NotGiven { worker, job, chunk } => {
+                    let name = self.names.get(&worker).map_or("?", String::as_str);
+                    tracing::warn!(
+                        "dropped a result from worker '{name}' for chunk {chunk} of job {job}: \
+                         this coordinator never gave it that chunk"
+                    );
                 }
                 Action::JobEnded { job, outcome, progress } => {
                     let Some(record) = self.records.get_mut(&job) else { continue };

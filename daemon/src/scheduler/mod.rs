@@ -24,8 +24,9 @@
 //!   agreeing result is reduced. A chunk nobody else could check is taken as it is.
 //! - *Lazy chunks*: a job holds state only for chunks started and not yet done, so its memory
 //!   does not grow with its size.
-//! - *Failures*: a failed chunk is retried, preferably on a worker it has not failed on; the
-//!   job fails after [`Config::max_failures`] failures of one chunk (plus the job's own
+//! - *Failures*: a failed chunk is retried on a worker it has not failed on while any other
+//!   worker takes chunks (the one it waits in included), and is never checked by one; the job
+//!   fails after [`Config::max_failures`] failures of one chunk (plus the job's own
 //!   [`JobShape::retries`]).
 //! - *Side effects*: a job whose chunks must not run twice while once would do (users'
 //!   commands) gets no backups ([`JobShape::backups`]); it runs only on workers that take
@@ -71,10 +72,6 @@ const PREFETCH_ROUND_TRIPS: f64 = 2.0;
 /// (below it, on a LAN, nothing waits in its queue: a cancel or a lost worker costs less).
 const PREFETCH_FROM: f64 = 0.02;
 
-/// How far past a job's first chunk never started a delivered chunk may be: the chunks
-/// between are queued then, so this bounds what a delivery can make the scheduler hold.
-pub const MAX_DELIVERY_AHEAD: ChunkIndex = 4096;
-
 /// Tunables.
 #[derive(Clone, Debug)]
 pub struct Config {
@@ -97,6 +94,9 @@ impl Default for Config {
 pub enum Event<R> {
     WorkerJoined {
         worker: WorkerId,
+        /// Who it is, the same on every connection: a result held through a lost one is
+        /// taken only for a chunk given to this member.
+        member: String,
         slots: u32,
         /// Quarantined before it (re)connected: it gets no chunks until cleared.
         quarantined: bool,
@@ -240,6 +240,9 @@ pub enum Action<R> {
     /// `worker` returned a result for `chunk` of `job` that two other workers contradicted:
     /// it gets no more chunks until cleared.
     Quarantine { worker: WorkerId, job: JobId, chunk: ChunkIndex },
+    /// The worker delivered a result for a chunk this scheduler never gave its member (a
+    /// forgery, or given before the coordinator restarted): dropped, the chunk runs here.
+    NotGiven { worker: WorkerId, job: JobId, chunk: ChunkIndex },
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -274,6 +277,8 @@ pub struct Load {
 }
 
 struct Worker {
+    /// Its member's name.
+    member: String,
     slots: u32,
     /// Running assignments, with the slots each takes.
     running: BTreeMap<AssignmentId, u32>,
@@ -367,7 +372,13 @@ impl Worker {
 struct Chunk<R> {
     running: Vec<AssignmentId>,
     failures: u32,
-    failed_on: Vec<WorkerId>,
+    /// The members it failed on (by member, not connection: a reconnected member is the same).
+    failed_on: Vec<String>,
+    /// The members whose results are in `results`.
+    answered: Vec<String>,
+    /// The members it was given to that have not answered or failed it yet: a result one of
+    /// them held through a lost connection may be delivered later.
+    given: Vec<String>,
     /// Results not yet reduced, with their workers: a verified chunk's first, then its check.
     results: Vec<(WorkerId, R)>,
     /// How many results it needs before one is reduced: 1, 2 when verified, 3 to decide a
@@ -377,13 +388,33 @@ struct Chunk<R> {
 
 impl<R> Default for Chunk<R> {
     fn default() -> Self {
-        Chunk { running: vec![], failures: 0, failed_on: vec![], results: vec![], wanted: 1 }
+        Chunk {
+            running: vec![],
+            failures: 0,
+            failed_on: vec![],
+            answered: vec![],
+            given: vec![],
+            results: vec![],
+            wanted: 1,
+        }
     }
 }
 
 impl<R> Chunk<R> {
-    fn answered_by(&self, worker: WorkerId) -> bool {
-        self.results.iter().any(|(w, _)| *w == worker)
+    fn answered_by(&self, member: &str) -> bool {
+        self.answered.iter().any(|m| m == member)
+    }
+
+    /// Whether `member` may give this chunk's result a check: it has neither answered nor
+    /// failed it.
+    fn may_check(&self, member: &str) -> bool {
+        !self.answered_by(member) && !self.failed_on.iter().any(|m| m == member)
+    }
+
+    /// Takes one of `member`'s unanswered givings of the chunk; whether there was one.
+    fn take_given(&mut self, member: &str) -> bool {
+        let at = self.given.iter().position(|m| m == member);
+        at.map(|at| self.given.swap_remove(at)).is_some()
     }
 }
 
@@ -507,10 +538,11 @@ impl<R: PartialEq> Scheduler<R> {
     pub fn handle(&mut self, now: Duration, event: Event<R>) -> Vec<Action<R>> {
         let mut out = Vec::new();
         match event {
-            Event::WorkerJoined { worker, slots, quarantined, exec } => {
+            Event::WorkerJoined { worker, member, slots, quarantined, exec } => {
                 // A reused id means the old connection is gone: treat it as lost first.
                 self.lose_worker(worker, &mut out);
                 let w = Worker {
+                    member,
                     slots,
                     running: BTreeMap::new(),
                     prefetched: VecDeque::new(),
@@ -712,14 +744,19 @@ impl<R: PartialEq> Scheduler<R> {
     /// duplicates) and chunks already done are dropped here.
     fn release(&mut self, assignment: AssignmentId) -> Option<Assignment> {
         let a = self.assignments.remove(&assignment)?;
-        if let Some(w) = self.workers.get_mut(&a.worker) {
-            w.forget(assignment);
-        }
+        let w = self.workers.get_mut(&a.worker)?;
+        w.forget(assignment);
         let job = self.jobs.get_mut(&a.job)?;
         // A chunk no longer started is done.
         let chunk = job.started.get_mut(&a.chunk)?;
         chunk.running.retain(|&r| r != assignment);
+        chunk.take_given(&w.member);
         Some(a)
+    }
+
+    /// Its member's name, for a connected worker.
+    fn member(&self, worker: WorkerId) -> Option<String> {
+        self.workers.get(&worker).map(|w| w.member.clone())
     }
 
     fn finish_chunk(
@@ -745,9 +782,11 @@ impl<R: PartialEq> Scheduler<R> {
         self.add_result(a.job, a.chunk, a.worker, result, out);
     }
 
-    /// A delivered result: counted as any other if its chunk still waits for one. A chunk
-    /// past those started (after a restart, the journal knows only chunks counted) is started
-    /// now, with the chunks before it queued, within [`MAX_DELIVERY_AHEAD`] and the window.
+    /// A result held through a lost connection, delivered on a new one: counted as any other
+    /// if its chunk was given to the same member, which has not answered it since, and still
+    /// waits for a result; a chunk never given to it (or not yet given to anyone) is a forgery,
+    /// told as [`Action::NotGiven`]. Results for chunks done since, for jobs that ended, or from
+    /// a quarantined worker are dropped without a word.
     fn deliver(
         &mut self,
         worker: WorkerId,
@@ -756,31 +795,18 @@ impl<R: PartialEq> Scheduler<R> {
         result: R,
         out: &mut Vec<Action<R>>,
     ) {
-        if self.workers.get(&worker).is_none_or(|w| w.quarantined) {
-            return;
-        }
+        let Some(w) = self.workers.get(&worker).filter(|w| !w.quarantined) else { return };
         let Some(job) = self.jobs.get_mut(&job_id) else { return };
-        if u64::from(chunk) >= job.plan.len() as u64 {
-            return;
+        let given = match job.started.get_mut(&chunk) {
+            Some(state) if state.answered_by(&w.member) => return, // its answer is in
+            Some(state) => state.take_given(&w.member),
+            None if chunk >= job.next_fresh => false, // never started
+            None => return,                           // done since
+        };
+        match given {
+            true => self.add_result(job_id, chunk, worker, result, out),
+            false => out.push(Action::NotGiven { worker, job: job_id, chunk }),
         }
-        if chunk >= job.next_fresh {
-            let ahead = chunk - job.next_fresh;
-            if ahead > MAX_DELIVERY_AHEAD || job.window.is_some_and(|w| chunk >= w) {
-                return;
-            }
-            for missing in job.next_fresh..chunk {
-                job.started.insert(missing, Chunk::default());
-                job.retry.push_back(missing);
-            }
-            job.started.insert(chunk, Chunk::default());
-            job.next_fresh = chunk + 1;
-        }
-        match job.started.get(&chunk) {
-            Some(state) if !state.answered_by(worker) => {}
-            // Done already, or this worker's answer is in.
-            _ => return,
-        }
-        self.add_result(job_id, chunk, worker, result, out);
     }
 
     /// Adds `worker`'s result to a started chunk: reduced once it has the results it needs
@@ -793,10 +819,12 @@ impl<R: PartialEq> Scheduler<R> {
         result: R,
         out: &mut Vec<Action<R>>,
     ) {
-        let checkers = self.checkers(job_id, chunk_index, worker);
+        let Some(member) = self.member(worker) else { return };
+        let checkers = self.checkers(job_id, chunk_index, &member);
         let Some(job) = self.jobs.get_mut(&job_id) else { return };
         let Some(chunk) = job.started.get_mut(&chunk_index) else { return };
         chunk.results.push((worker, result));
+        chunk.answered.push(member);
         if chunk.results.len() == 1 && is_verified(job_id, chunk_index, job.verify) && checkers > 0
         {
             chunk.wanted = 2;
@@ -861,12 +889,14 @@ impl<R: PartialEq> Scheduler<R> {
 
     /// Connected workers that take chunks and have not answered `chunk` of `job` (besides
     /// `answering`, which is answering now): those that could check it.
-    fn checkers(&self, job: JobId, chunk: ChunkIndex, answering: WorkerId) -> usize {
+    fn checkers(&self, job: JobId, chunk: ChunkIndex, answering: &str) -> usize {
         let state = self.jobs.get(&job).and_then(|j| j.started.get(&chunk));
         self.workers
-            .iter()
-            .filter(|(&id, w)| {
-                w.takes_chunks() && id != answering && state.is_none_or(|c| !c.answered_by(id))
+            .values()
+            .filter(|w| {
+                w.takes_chunks()
+                    && w.member != answering
+                    && state.is_none_or(|c| c.may_check(&w.member))
             })
             .count()
     }
@@ -890,7 +920,7 @@ impl<R: PartialEq> Scheduler<R> {
             };
             let answered = state.results.len();
             let any_checker =
-                self.workers.iter().any(|(&id, w)| w.takes_chunks() && !state.answered_by(id));
+                self.workers.values().any(|w| w.takes_chunks() && state.may_check(&w.member));
             if any_checker {
                 continue;
             }
@@ -907,11 +937,12 @@ impl<R: PartialEq> Scheduler<R> {
     }
 
     fn fail_chunk(&mut self, assignment: AssignmentId, error: String, out: &mut Vec<Action<R>>) {
+        let member = self.assignments.get(&assignment).and_then(|a| self.member(a.worker));
         let Some(a) = self.release(assignment) else { return };
         let Some(job) = self.jobs.get_mut(&a.job) else { return };
         let Some(chunk) = job.started.get_mut(&a.chunk) else { return };
         chunk.failures += 1;
-        chunk.failed_on.push(a.worker);
+        chunk.failed_on.extend(member);
         if chunk.failures >= job.max_failures {
             let message = format!(
                 "chunk {} failed {} times, last on worker {}: {error}",
@@ -982,10 +1013,14 @@ impl<R: PartialEq> Scheduler<R> {
     fn take_back(&mut self, id: AssignmentId, out: &mut Vec<Action<R>>) {
         let Some(a) = self.assignments.get(&id) else { return };
         let (job_id, chunk) = (a.job, a.chunk);
+        let member = self.member(a.worker);
         self.cancel_assignment(id, out);
         let Some(job) = self.jobs.get_mut(&job_id) else { return };
         let Some(state) = job.started.get_mut(&chunk) else { return };
         state.running.retain(|&r| r != id);
+        if let Some(member) = member {
+            state.take_given(&member);
+        }
         if state.running.is_empty() && !job.retry.contains(&chunk) {
             job.retry.push_front(chunk);
         }
@@ -1071,7 +1106,8 @@ impl<R: PartialEq> Scheduler<R> {
 
     /// The worker with the most room (free slots, or room in its queue), avoiding `exclude`
     /// and the workers that answered the chunk always, and the chunk's failed workers unless
-    /// no other worker takes chunks.
+    /// no other worker (`exclude` included) takes chunks of the job and the chunk needs no
+    /// check.
     fn pick_worker(
         &self,
         job: &Job<R>,
@@ -1079,26 +1115,20 @@ impl<R: PartialEq> Scheduler<R> {
         exclude: &[WorkerId],
         slot: Slot,
     ) -> Option<WorkerId> {
-        let candidates = || {
-            self.workers
-                .iter()
-                .filter(|(id, w)| {
-                    w.takes_chunks()
-                        && (w.exec || !job.exec)
-                        && !exclude.contains(id)
-                        && !chunk.answered_by(**id)
-                })
-                .map(|(&id, w)| (id, w))
-        };
-        let untried = |id: &WorkerId| !chunk.failed_on.contains(id);
-        let any_untried = candidates().any(|(id, _)| untried(&id));
+        let able =
+            |w: &Worker| w.takes_chunks() && (w.exec || !job.exec) && !chunk.answered_by(&w.member);
+        let untried = |w: &Worker| !chunk.failed_on.contains(&w.member);
+        let only_untried =
+            !chunk.results.is_empty() || self.workers.values().any(|w| able(w) && untried(w));
         let room = |w: &Worker| match slot {
             Slot::Free => w.fits(job).then(|| w.free_slots()),
             Slot::Ahead => Some(w.prefetch_room(job)).filter(|&room| room > 0),
         };
-        candidates()
-            .filter(|(id, _)| !any_untried || untried(id))
-            .filter_map(|(id, w)| Some((id, room(w)?)))
+        self.workers
+            .iter()
+            .filter(|&(id, w)| able(w) && !exclude.contains(id))
+            .filter(|&(_, w)| !only_untried || untried(w))
+            .filter_map(|(&id, w)| Some((id, room(w)?)))
             .max_by_key(|&(id, room)| (room, std::cmp::Reverse(id)))
             .map(|(id, _)| id)
     }
@@ -1130,6 +1160,9 @@ impl<R: PartialEq> Scheduler<R> {
         }
         let state = job.started.entry(chunk).or_default();
         state.running.push(id);
+        if let Some(w) = self.workers.get(&worker) {
+            state.given.push(w.member.clone());
+        }
         let attempt = state.failures;
         let (start, end) = job.plan.range(chunk);
         if let Some(w) = self.workers.get_mut(&worker) {

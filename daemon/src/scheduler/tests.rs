@@ -168,10 +168,7 @@ impl Harness {
                     continue;
                 };
                 let idle = s.workers.iter().find(|(&w, other)| {
-                    w != victim
-                        && other.free_slots() > 0
-                        && !chunk.answered_by(w)
-                        && !chunk.failed_on.contains(&w)
+                    w != victim && other.free_slots() > 0 && chunk.may_check(&other.member)
                 });
                 let idle = idle.map(|(&w, _)| w);
                 assert!(idle.is_none(), "chunk {} waits on {victim}; {idle:?} is idle", a.chunk);
@@ -208,6 +205,7 @@ impl Harness {
                 *self.units_reduced.entry(job).or_default() += end - start;
                 assert!(self.issued.contains(&result.assignment));
             }
+            Action::NotGiven { worker, .. } => panic!("worker {worker} delivered nothing here"),
             Action::Quarantine { worker, .. } => {
                 assert!(self.liars.contains(&worker), "honest worker {worker} quarantined");
                 self.quarantined.insert(worker);
@@ -242,6 +240,7 @@ impl Harness {
                     s,
                     Event::WorkerJoined {
                         worker: self.next_worker,
+                        member: self.next_worker.to_string(),
                         slots,
                         quarantined: false,
                         exec: true,
@@ -408,7 +407,7 @@ fn assigned(actions: &[Action<u64>]) -> Vec<(AssignmentId, WorkerId, JobId)> {
 fn jobs_share_slots_round_robin() {
     let mut s = Scheduler::new(Config::default());
     let t = Duration::ZERO;
-    s.handle(t, Event::WorkerJoined { worker: 1, slots: 1, quarantined: false, exec: true });
+    s.handle(t, joined(1, 1));
     // A long job takes the only slot; a short job arrives.
     let a = s.handle(t, Event::JobSubmitted { job: 1, shape: JobShape::new(1_000_000, 1e3) });
     let first = assigned(&a)[0].0;
@@ -422,8 +421,8 @@ fn jobs_share_slots_round_robin() {
 fn a_straggler_gets_a_backup_and_the_first_result_wins() {
     let mut s = Scheduler::new(Config::default());
     let ms = Duration::from_millis;
-    s.handle(ms(0), Event::WorkerJoined { worker: 1, slots: 1, quarantined: false, exec: true });
-    s.handle(ms(0), Event::WorkerJoined { worker: 2, slots: 1, quarantined: false, exec: true });
+    s.handle(ms(0), joined(1, 1));
+    s.handle(ms(0), joined(2, 1));
     // 2 s of work on 2 slots: 8 chunks of 0.25 s.
     let a = s.handle(ms(0), Event::JobSubmitted { job: 1, shape: JobShape::new(2_000, 1e3) });
     let (straggler, mut fast) = (assigned(&a)[0], assigned(&a)[1]);
@@ -459,7 +458,7 @@ fn a_chunk_failing_three_times_fails_the_job() {
     let mut s = Scheduler::new(Config::default());
     let t = Duration::ZERO;
     for w in 1..=3 {
-        s.handle(t, Event::WorkerJoined { worker: w, slots: 1, quarantined: false, exec: true });
+        s.handle(t, joined(w, 1));
     }
     let mut actions = s.handle(t, Event::JobSubmitted { job: 1, shape: JobShape::new(5, 1e3) });
     let mut tried = vec![];
@@ -480,19 +479,17 @@ fn a_chunk_failing_three_times_fails_the_job() {
 fn a_lost_workers_chunks_run_elsewhere_and_a_new_worker_gets_work() {
     let mut s = Scheduler::new(Config::default());
     let t = Duration::ZERO;
-    s.handle(t, Event::WorkerJoined { worker: 1, slots: 2, quarantined: false, exec: true });
+    s.handle(t, joined(1, 2));
     let a = s.handle(t, Event::JobSubmitted { job: 1, shape: JobShape::new(100_000, 1e3) });
     assert_eq!(assigned(&a).len(), 2);
     // A worker joining mid-job is put to work at once.
-    let joined =
-        s.handle(t, Event::WorkerJoined { worker: 2, slots: 1, quarantined: false, exec: true });
-    assert_eq!(assigned(&joined).len(), 1);
-    assert_eq!(assigned(&joined)[0].1, 2);
+    let put_to_work = s.handle(t, joined(2, 1));
+    assert_eq!(assigned(&put_to_work).len(), 1);
+    assert_eq!(assigned(&put_to_work)[0].1, 2);
     // Losing worker 1 frees its chunks; they wait at the head of the queue for a slot.
     s.handle(t, Event::WorkerLost { worker: 1 });
     assert_eq!(s.progress(1).map(|p| p.chunks_rerun), Some(2));
-    let back =
-        s.handle(t, Event::WorkerJoined { worker: 3, slots: 2, quarantined: false, exec: true });
+    let back = s.handle(t, joined(3, 2));
     let ranges: Vec<_> = back
         .iter()
         .filter_map(|a| match a {
@@ -508,8 +505,8 @@ fn a_lost_workers_chunks_run_elsewhere_and_a_new_worker_gets_work() {
 fn a_window_holds_chunks_back_until_it_moves_and_stragglers_inside_get_backups() {
     let mut s = Scheduler::new(Config::default());
     let ms = Duration::from_millis;
-    s.handle(ms(0), Event::WorkerJoined { worker: 1, slots: 4, quarantined: false, exec: true });
-    s.handle(ms(0), Event::WorkerJoined { worker: 2, slots: 1, quarantined: false, exec: true });
+    s.handle(ms(0), joined(1, 4));
+    s.handle(ms(0), joined(2, 1));
     let shape = JobShape { max_chunk_units: 10, window: Some(2), ..JobShape::new(100, 1e3) };
     let a = s.handle(ms(0), Event::JobSubmitted { job: 1, shape });
     let chunks: Vec<ChunkIndex> = a
@@ -540,12 +537,12 @@ fn a_window_holds_chunks_back_until_it_moves_and_stragglers_inside_get_backups()
 fn a_hoarder_cannot_wedge_a_job() {
     let mut s = Scheduler::new(Config::default());
     let ms = Duration::from_millis;
-    s.handle(ms(0), Event::WorkerJoined { worker: 1, slots: 4096, quarantined: false, exec: true });
+    s.handle(ms(0), joined(1, 4096));
     // 100 chunks of 10 ms planned (1,000 units a second, 10 units each).
     let shape = JobShape::new(1_000, 1e3);
     let a = s.handle(ms(0), Event::JobSubmitted { job: 1, shape });
     assert_eq!(assigned(&a).len(), 100, "the hoarder takes every chunk");
-    s.handle(ms(0), Event::WorkerJoined { worker: 2, slots: 1, quarantined: false, exec: true });
+    s.handle(ms(0), joined(2, 1));
     // Nothing before the deadline: 3 × 10 ms, but at least a second.
     assert!(assigned(&s.handle(ms(1_000), Event::Tick)).is_empty());
     let mut now = ms(1_001);
@@ -576,10 +573,7 @@ fn a_hoarder_cannot_wedge_a_job() {
 #[test]
 fn a_huge_job_holds_only_the_chunks_in_flight() {
     let mut s = Scheduler::new(Config::default());
-    s.handle(
-        Duration::ZERO,
-        Event::WorkerJoined { worker: 1, slots: 2, quarantined: false, exec: true },
-    );
+    s.handle(Duration::ZERO, joined(1, 2));
     let a = s.handle(
         Duration::ZERO,
         Event::JobSubmitted { job: 1, shape: JobShape::new(u64::MAX, 1e8) },
@@ -597,7 +591,13 @@ fn answer(s: &mut Scheduler<u64>, a: AssignmentId, value: u64) -> Vec<Action<u64
 }
 
 fn joined(worker: WorkerId, slots: u32) -> Event<u64> {
-    Event::WorkerJoined { worker, slots, quarantined: false, exec: true }
+    Event::WorkerJoined {
+        worker,
+        member: worker.to_string(),
+        slots,
+        quarantined: false,
+        exec: true,
+    }
 }
 
 /// With every chunk verified, each runs on two workers and is reduced once, after both agree.
@@ -661,7 +661,13 @@ fn a_contradicted_worker_is_quarantined_and_its_result_dropped() {
     s.handle(Duration::ZERO, Event::WorkerLost { worker: 3 });
     let back = s.handle(
         Duration::ZERO,
-        Event::WorkerJoined { worker: 4, slots: 1, quarantined: true, exec: true },
+        Event::WorkerJoined {
+            worker: 4,
+            member: 4.to_string(),
+            slots: 1,
+            quarantined: true,
+            exec: true,
+        },
     );
     assert!(assigned(&back).iter().all(|a| a.1 != 4), "{back:?}");
 }
@@ -772,61 +778,98 @@ fn a_resumed_job_runs_only_the_chunks_not_counted() {
     assert!(matches!(ended[..], [Action::JobEnded { job: 8, outcome: Outcome::Done, .. }]));
 }
 
-/// Results delivered after a lost connection: counted once, ahead of the chunks started
-/// within a bound and the window, gaps queued; a worker cannot check its own result.
+/// Results held through a lost connection: counted once, and only for a chunk given to the
+/// same member (whatever its connection) that it has not answered since; any other is told.
 #[test]
-fn delivered_results_count_once_within_bounds() {
+fn delivered_results_count_once_and_only_for_chunks_given() {
     let mut s = Scheduler::new(Config::default());
     s.handle(Duration::ZERO, joined(1, 1));
-    let mut shape = JobShape::new(10_000_000, 1.0);
-    shape.window = Some(MAX_DELIVERY_AHEAD + 10);
-    s.handle(Duration::ZERO, Event::JobSubmitted { job: 1, shape });
+    s.handle(Duration::ZERO, joined(2, 1));
+    s.handle(Duration::ZERO, Event::JobSubmitted { job: 1, shape: JobShape::new(100, 1.0) });
     let deliver = |s: &mut Scheduler<u64>, worker, chunk| {
         s.handle(Duration::ZERO, Event::ChunkDelivered { worker, job: 1, chunk, result: 5 })
     };
-    // Chunk 0 runs on worker 1; next fresh is 1. Past the bound, or from nobody connected:
-    // dropped.
-    assert!(reduced(&deliver(&mut s, 1, 1 + MAX_DELIVERY_AHEAD + 1)).is_empty());
-    assert!(reduced(&deliver(&mut s, 9, 3)).is_empty(), "worker 9 is not connected");
-    assert_eq!(s.jobs[&1].next_fresh, 1);
-    // At the bound: counted, and the chunks before it queued.
-    let far = 1 + MAX_DELIVERY_AHEAD;
-    assert_eq!(reduced(&deliver(&mut s, 1, far)), [far]);
-    assert_eq!(s.jobs[&1].next_fresh, far + 1);
-    assert_eq!(s.jobs[&1].retry.len(), MAX_DELIVERY_AHEAD as usize);
-    assert_eq!(s.jobs[&1].retry.front(), Some(&1));
-    assert!(reduced(&deliver(&mut s, 1, far)).is_empty(), "once");
-    assert_eq!(s.progress(1).unwrap().chunks_done, 1);
-    // Beyond the window: dropped.
-    let mut s2 = Scheduler::new(Config::default());
-    s2.handle(Duration::ZERO, joined(1, 1));
-    let mut windowed = JobShape::new(1000, 1.0);
-    windowed.window = Some(4);
-    s2.handle(Duration::ZERO, Event::JobSubmitted { job: 1, shape: windowed });
-    assert!(reduced(&deliver(&mut s2, 1, 4)).is_empty(), "past the window");
-    assert_eq!(reduced(&deliver(&mut s2, 1, 3)), [3], "inside it");
+    let not_given = |actions: &[Action<u64>]| {
+        actions.iter().any(|a| matches!(a, Action::NotGiven { job: 1, .. }))
+    };
+    // Chunk 0 runs on worker 1, chunk 1 on worker 2. Worker 1 claims chunk 1 (given to 2) and
+    // chunk 7 (never started): neither is counted, both are told.
+    let (on_1, on_2) = (s.workers[&1].running.len(), s.workers[&2].running.len());
+    assert_eq!((on_1, on_2), (1, 1));
+    assert!(not_given(&deliver(&mut s, 1, 1)));
+    assert!(not_given(&deliver(&mut s, 1, 7)));
+    assert!(reduced(&deliver(&mut s, 9, 0)).is_empty(), "worker 9 is not connected");
+    assert_eq!(s.progress(1).unwrap().chunks_done, 0);
+    // Worker 1's connection is lost; its member comes back as worker 3 with the result it
+    // held for chunk 0: counted, once.
+    s.handle(Duration::ZERO, Event::WorkerLost { worker: 1 });
+    let back = Event::WorkerJoined {
+        worker: 3,
+        member: "1".into(),
+        slots: 1,
+        quarantined: false,
+        exec: true,
+    };
+    s.handle(Duration::ZERO, back);
+    let taken = deliver(&mut s, 3, 0);
+    assert_eq!(reduced(&taken), [0]);
+    assert!(!not_given(&taken));
+    let again = deliver(&mut s, 3, 0);
+    assert!(reduced(&again).is_empty() && !not_given(&again), "done: dropped without a word");
+    // A chunk a member failed cannot be answered by it afterwards.
+    let running_on_2 = s.workers[&2].running.keys().next().copied().unwrap();
+    let chunk = s.assignments[&running_on_2].chunk;
+    s.handle(Duration::ZERO, Event::ChunkFailed { assignment: running_on_2, error: "x".into() });
+    assert!(not_given(&deliver(&mut s, 2, chunk)), "it failed that chunk: nothing held");
 }
 
 #[test]
-fn a_delivered_result_is_checked_by_another_worker_when_verified() {
+fn a_delivered_result_is_checked_by_another_member_when_verified() {
+    let member_1_again = |worker| Event::WorkerJoined {
+        worker,
+        member: "1".into(),
+        slots: 1,
+        quarantined: false,
+        exec: true,
+    };
+    let shape = JobShape { verify: 1.0, ..JobShape::new(1_000, 1.0) };
+    let deliver = |s: &mut Scheduler<u64>, worker| {
+        s.handle(Duration::ZERO, Event::ChunkDelivered { worker, job: 1, chunk: 0, result: 5 })
+    };
+    // Alone, nobody can check it: taken as it is. (Chunk 0 ran on worker 1, whose member
+    // came back as worker 3.)
     let mut s = Scheduler::new(Config::default());
     s.handle(Duration::ZERO, joined(1, 1));
-    let shape = JobShape { verify: 1.0, ..JobShape::new(1_000, 1.0) };
     s.handle(Duration::ZERO, Event::JobSubmitted { job: 1, shape });
-    let deliver = |s: &mut Scheduler<u64>, worker| {
-        s.handle(Duration::ZERO, Event::ChunkDelivered { worker, job: 1, chunk: 5, result: 5 })
-    };
-    // Alone, nobody can check it: taken as it is.
-    assert_eq!(reduced(&deliver(&mut s, 1)), [5]);
-    // With a second worker, the first result waits for its check; the same worker again is
-    // no check.
+    s.handle(Duration::ZERO, Event::WorkerLost { worker: 1 });
+    s.handle(Duration::ZERO, member_1_again(3));
+    assert_eq!(reduced(&deliver(&mut s, 3)), [0]);
+    // With a second member, the first result waits for its check; the same member again,
+    // on any connection, is no check.
     let mut s = Scheduler::new(Config::default());
     s.handle(Duration::ZERO, joined(1, 1));
     s.handle(Duration::ZERO, joined(2, 1));
     s.handle(Duration::ZERO, Event::JobSubmitted { job: 1, shape });
-    assert!(reduced(&deliver(&mut s, 1)).is_empty(), "waits for a check");
-    assert!(reduced(&deliver(&mut s, 1)).is_empty(), "not from the same worker");
-    assert_eq!(reduced(&deliver(&mut s, 2)), [5], "checked by another");
+    s.handle(Duration::ZERO, Event::WorkerLost { worker: 1 });
+    s.handle(Duration::ZERO, member_1_again(3));
+    assert_eq!(s.jobs[&1].started[&0].given, ["1", "1"], "given to member 1 twice");
+    assert!(reduced(&deliver(&mut s, 3)).is_empty(), "waits for a check");
+    assert!(reduced(&deliver(&mut s, 3)).is_empty(), "not from the same member");
+    s.handle(Duration::ZERO, Event::WorkerLost { worker: 3 });
+    s.handle(Duration::ZERO, member_1_again(4));
+    assert!(reduced(&deliver(&mut s, 4)).is_empty(), "nor from its next connection");
+    // Member 2 runs what it holds until it has checked chunk 0.
+    for _ in 0..3 {
+        let on_2 = *s.workers[&2].running.keys().next().expect("member 2 runs a chunk");
+        let chunk = s.assignments[&on_2].chunk;
+        let finished = Event::ChunkFinished { assignment: on_2, result: 5 };
+        if chunk == 0 {
+            assert_eq!(reduced(&s.handle(Duration::ZERO, finished)), [0], "checked by another");
+            return;
+        }
+        s.handle(Duration::ZERO, finished);
+    }
+    panic!("chunk 0 was never checked by member 2");
 }
 
 /// A shape for users' commands: no backups, retries, slots per chunk, workers that exec.
@@ -844,7 +887,13 @@ fn command_shape(units: u64, slots_per_chunk: u32, retries: u32) -> JobShape {
 fn commands_go_only_to_workers_that_run_them() {
     let mut s = Scheduler::new(Config::default());
     let t = Duration::ZERO;
-    let refuser = Event::WorkerJoined { worker: 1, slots: 4, quarantined: false, exec: false };
+    let refuser = Event::WorkerJoined {
+        worker: 1,
+        member: 1.to_string(),
+        slots: 4,
+        quarantined: false,
+        exec: false,
+    };
     s.handle(t, refuser.clone());
     // Workers are there and none runs commands: the job fails at once, saying why.
     let a = s.handle(t, Event::JobSubmitted { job: 1, shape: command_shape(4, 1, 0) });
@@ -1056,4 +1105,56 @@ fn commands_are_never_sent_ahead() {
     let a = s.handle(Duration::ZERO, Event::JobSubmitted { job: 1, shape: command_shape(9, 1, 0) });
     assert_eq!(assigned(&a).len(), 1);
     assert_eq!(s.prefetched(1), 0);
+}
+
+/// A chunk a member failed goes to another member, even when the only free slot is the
+/// failing member's and the chunk waits in the other's queue (it is not taken back for the
+/// failing member); a check never goes to a member that failed the chunk, and when no other
+/// member can give one, the single result is taken.
+#[test]
+fn a_chunk_never_runs_again_where_it_failed_while_another_member_can_run_it() {
+    let t = Duration::ZERO;
+    let mut s = Scheduler::new(Config::default());
+    s.handle(t, joined(1, 1));
+    s.handle(t, joined(2, 1));
+    // Far: worker 2 is sent chunks ahead, to wait in its queue.
+    s.handle(t, Event::WorkerRtt { worker: 2, rtt: Duration::from_secs(1) });
+    let mut actions = s.handle(t, Event::JobSubmitted { job: 1, shape: JobShape::new(50, 1.0) });
+    let mut failed = BTreeSet::new();
+    for _ in 0..20 {
+        for a in &actions {
+            if let Action::Assign { worker: 1, chunk, .. } = a {
+                assert!(
+                    !failed.contains(chunk),
+                    "chunk {chunk} given again to the member that failed it"
+                );
+            }
+        }
+        let Some((&on_1, a)) = s.assignments.iter().find(|(_, a)| a.worker == 1) else { break };
+        failed.insert(a.chunk);
+        actions = s.handle(t, Event::ChunkFailed { assignment: on_1, error: "no".into() });
+    }
+    assert!(failed.len() > 1, "worker 1 kept running chunks");
+    assert!(s.jobs.contains_key(&1), "failed nowhere else: the job goes on");
+
+    // Verified: member 2 answers chunk 0; member 1 fails its check once; no other member can
+    // check it, so member 2's result is taken.
+    let mut s = Scheduler::new(Config::default());
+    s.handle(t, joined(1, 1));
+    s.handle(t, joined(2, 1));
+    let shape = JobShape { verify: 1.0, ..JobShape::new(2, 1.0) };
+    s.handle(t, Event::JobSubmitted { job: 1, shape });
+    let on = |s: &Scheduler<u64>, worker| {
+        *s.assignments.iter().find(|(_, a)| a.worker == worker).expect("a chunk").0
+    };
+    let on_2 = on(&s, 2);
+    assert_eq!(s.assignments[&on_2].chunk, 1);
+    s.handle(t, Event::ChunkFinished { assignment: on_2, result: 7 });
+    // Member 1 runs chunk 0, then checks chunk 1 and fails it.
+    let on_1 = on(&s, 1);
+    s.handle(t, Event::ChunkFinished { assignment: on_1, result: 7 });
+    let check = on(&s, 1);
+    assert_eq!(s.assignments[&check].chunk, 1);
+    let after = s.handle(t, Event::ChunkFailed { assignment: check, error: "no".into() });
+    assert!(reduced(&after).contains(&1), "member 2's result taken as it is: {after:?}");
 }

@@ -6,7 +6,10 @@
 //!   circle, no factor, no letter, zeros);
 //! - `shout`: sends log lines no worker sends (a forged line with a newline and an escape
 //!   sequence, then a batch one line too long), then one honest line, then 60 more batches
-//!   at once (a worker sends one a second), then hoards.
+//!   at once (a worker sends one a second), then hoards;
+//! - `fail`: answers every chunk at once with an error;
+//! - `forge`: hoards the chunks it is given and, on the first, delivers "held" results (the
+//!   lost-connection path) for the job's first 20 other chunks, which it was never given.
 //!
 //! Usage: hostile-member ADDR TOKEN NAME SLOTS MODE STATE_DIR
 //! Says `welcomed` on stderr once the coordinator has accepted its hello; runs until killed.
@@ -15,7 +18,7 @@ use anyhow::{bail, Context};
 use marmotd::worker::{join, WorkerConfig};
 use proto::job::Landing;
 use proto::wire::{BenchReply, ChunkReply, CoordinatorOpen, Hello, Pong, Welcome, WorkerOpen};
-use proto::wire::{ChunkOutput, ChunkTask};
+use proto::wire::{ChunkOutput, ChunkRequest, ChunkTask};
 use proto::{MessageReader, MessageWriter};
 use std::time::Duration;
 
@@ -25,11 +28,13 @@ async fn main() -> anyhow::Result<()> {
     let [_, addr, token, name, slots, mode, state_dir] = args.as_slice() else {
         bail!("usage: hostile-member ADDR TOKEN NAME SLOTS MODE STATE_DIR");
     };
-    let (lie, shout) = match mode.as_str() {
-        "hoard" => (false, false),
-        "lie" => (true, false),
-        "shout" => (false, true),
-        other => bail!("unknown mode {other}: hoard, lie or shout"),
+    let mode = match mode.as_str() {
+        "hoard" => Mode::Hoard,
+        "lie" => Mode::Lie,
+        "shout" => Mode::Shout,
+        "fail" => Mode::Fail,
+        "forge" => Mode::Forge,
+        other => bail!("unknown mode {other}: hoard, lie, shout, fail or forge"),
     };
     let addr: std::net::SocketAddr = addr.parse()?;
     let config = WorkerConfig {
@@ -70,7 +75,7 @@ async fn main() -> anyhow::Result<()> {
         Welcome::Accepted { .. } => eprintln!("welcomed"),
         Welcome::Refused { reason } => bail!("refused: {reason}"),
     }
-    if shout {
+    if mode == Mode::Shout {
         let line = |message: &str| proto::logs::LogLine {
             unix_ms: 1,
             level: proto::logs::Level::Info,
@@ -91,7 +96,7 @@ async fn main() -> anyhow::Result<()> {
         }
         eprintln!("shouted");
     }
-    let mut hoard = vec![];
+    let (mut hoard, mut forged) = (vec![], false);
     loop {
         let (send, recv) = conn.accept_bi().await?;
         let (mut writer, mut reader) = (MessageWriter::new(send), MessageReader::new(recv));
@@ -106,10 +111,31 @@ async fn main() -> anyhow::Result<()> {
                 let _ = writer.send(&BenchReply { slot_rates }).await;
                 let _ = writer.get_mut().finish();
             }
-            CoordinatorOpen::Chunk(request) if lie => {
+            CoordinatorOpen::Chunk(request) if mode == Mode::Lie => {
                 let output = wrong_output(&request.task, request.end - request.start);
                 let _ = writer.send(&ChunkReply::Done(output)).await;
                 let _ = writer.get_mut().finish();
+            }
+            CoordinatorOpen::Chunk(_) if mode == Mode::Fail => {
+                let error = "this member fails every chunk".to_string();
+                let _ = writer.send(&ChunkReply::Failed { error }).await;
+                let _ = writer.get_mut().finish();
+            }
+            CoordinatorOpen::Chunk(request) if mode == Mode::Forge && !forged => {
+                forged = true;
+                let given = request.chunk;
+                let size = request.end - request.start;
+                for chunk in (0..21).filter(|&c| c != given) {
+                    let (start, end) = (u64::from(chunk) * size, u64::from(chunk + 1) * size);
+                    let request = ChunkRequest { chunk, start, end, ..request.clone() };
+                    let output = wrong_output(&request.task, size);
+                    let (send, _recv) = conn.open_bi().await?;
+                    let mut writer = MessageWriter::new(send);
+                    writer.send(&WorkerOpen::Deliver { request, output }).await?;
+                    writer.get_mut().finish()?;
+                }
+                eprintln!("forged");
+                hoard.push((writer, reader));
             }
             CoordinatorOpen::Chunk(_) => hoard.push((writer, reader)),
             CoordinatorOpen::Update(_)
@@ -117,6 +143,15 @@ async fn main() -> anyhow::Result<()> {
             | CoordinatorOpen::Renew { .. } => {}
         }
     }
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum Mode {
+    Hoard,
+    Lie,
+    Shout,
+    Fail,
+    Forge,
 }
 
 /// A result of the right shape and size, and wrong.

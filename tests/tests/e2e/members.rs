@@ -169,3 +169,45 @@ fn a_lying_member_is_outvoted_and_quarantined() {
     assert!(workers.as_array().unwrap().iter().all(|w| w["quarantined"] == false), "{workers}");
     one_line_error(&c.ctl(&["clear", "liar"]), "worker 'liar' is not quarantined");
 }
+
+/// A member delivers "held" results (the lost-connection path) for chunks it was never given:
+/// none is counted, the estimate is right, and the coordinator says what it dropped.
+#[test]
+fn results_for_chunks_never_given_are_dropped() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = Coordinator::start(dir.path());
+    let forger = c.hostile_member("forger", 1, "forge");
+    let _honest = c.worker("honest", 1);
+    c.wait_for_workers(&["forger", "honest"]);
+    let out = c.json(&["run", "pi", "400000000", "--seed", "4"]);
+    assert!(forger.log_text().contains("forged"), "the forger never got a chunk: {out}");
+    let estimate = out["estimate"].as_f64().unwrap();
+    assert!((estimate - std::f64::consts::PI).abs() < 1e-3, "{out}");
+    let shares = out["workers"].as_array().unwrap();
+    assert!(shares.iter().all(|w| w["name"] == "honest"), "a forged result counted: {out}");
+    let log = c.proc.log_text();
+    assert!(log.contains("dropped a result from worker 'forger' for chunk"), "{log}");
+}
+
+/// A member that answers every chunk with an error never fails a job while another worker can
+/// take its chunks, checks of verified chunks included.
+#[test]
+fn a_failing_member_fails_no_job_verified_or_not() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = Coordinator::start(dir.path());
+    let _failer = c.hostile_member("failer", 2, "fail");
+    let _honest = c.worker("honest", 1);
+    c.wait_for_workers(&["failer", "honest"]);
+    for verify in ["0", "1"] {
+        let out = c.json(&["run", "pi", "100000000", "--seed", "6", "--verify", verify]);
+        let estimate = out["estimate"].as_f64().unwrap();
+        assert!((estimate - std::f64::consts::PI).abs() < 2e-3, "--verify {verify}: {out}");
+    }
+    let _second = c.worker("second", 1);
+    c.wait_for_workers(&["failer", "honest", "second"]);
+    let out = c.json(&["run", "pi", "100000000", "--seed", "7", "--verify", "1"]);
+    let jobs = c.json(&["jobs"]);
+    let last = jobs.as_array().unwrap().last().unwrap();
+    assert_eq!(last["chunks_verified"], last["chunks_total"], "every chunk checked: {last}");
+    assert!((out["estimate"].as_f64().unwrap() - std::f64::consts::PI).abs() < 2e-3, "{out}");
+}

@@ -166,8 +166,9 @@ impl Coordinator {
         let out = self.ctl(&all);
         assert!(
             out.status.success(),
-            "marmotctl {args:?} failed: {}",
-            String::from_utf8_lossy(&out.stderr)
+            "marmotctl {args:?} failed: {}{}",
+            String::from_utf8_lossy(&out.stderr),
+            String::from_utf8_lossy(&out.stdout)
         );
         serde_json::from_slice(&out.stdout).expect("marmotctl printed JSON")
     }
