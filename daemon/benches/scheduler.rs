@@ -18,7 +18,13 @@ fn setup(jobs: u64) -> (Scheduler<u64>, Vec<u64>) {
     for worker in 0..16 {
         s.handle(
             Duration::ZERO,
-            Event::WorkerJoined { worker, slots: 4, quarantined: false, exec: true },
+            Event::WorkerJoined {
+                worker,
+                member: worker.to_string(),
+                slots: 4,
+                quarantined: false,
+                exec: true,
+            },
         );
     }
     for job in 0..jobs {
