@@ -75,7 +75,10 @@ impl Authority {
             ),
             // A new CA only for a new cluster: with one half left, a new CA would orphan every
             // worker without a word.
-            (None, None) => create_ca(dir)?,
+            (None, None) => {
+                Registry::create(dir)?;
+                create_ca(dir)?
+            }
             (Some(_), None) => return Err(damaged(dir, "ca.key is missing beside ca.crt")),
             (None, Some(_)) => return Err(damaged(dir, "ca.crt is missing beside ca.key")),
         };

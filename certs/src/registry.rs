@@ -38,6 +38,7 @@ pub struct Revoked {
 }
 
 #[derive(Default, Serialize, Deserialize)]
+#[serde(default)]
 struct Record {
     members: BTreeMap<String, Member>,
     revoked: Vec<Revoked>,
@@ -69,11 +70,30 @@ pub struct Registry {
 }
 
 impl Registry {
-    /// The record in `dir`, or an empty one if there is none yet.
+    /// Writes a new cluster's empty record in `dir`, unless one is there (a CA made again
+    /// after a crash between its files finds the record written before it).
+    pub fn create(dir: &Path) -> Result<(), CertError> {
+        let path = dir.join(FILE);
+        if files::read_optional(&path)?.is_none() {
+            let registry = Registry { path, record: Mutex::new(Record::default()) };
+            registry.save(&registry.lock())?;
+        }
+        Ok(())
+    }
+
+    /// The record in `dir`. It is made with the cluster's CA, so a CA without it is damaged
+    /// state: taken as empty, it would admit revoked certificates again.
     pub fn load(dir: &Path) -> Result<Self, CertError> {
         let path = dir.join(FILE);
         let record = match files::read_optional(&path)? {
-            None => Record::default(),
+            None => {
+                return Err(CertError::Damaged(format!(
+                    "{} is missing beside the cluster CA: restore it from a backup; only if it \
+                     is lost for good, write {{}} into it to start an empty record (workers it \
+                     revoked could connect again: revoke them anew)",
+                    path.display()
+                )))
+            }
             Some(bytes) => serde_json::from_slice(&bytes).map_err(|e| {
                 CertError::Damaged(format!(
                     "{} is damaged ({e}): restore it from a backup, or move it aside to start \
@@ -177,6 +197,7 @@ mod tests {
     #[test]
     fn a_name_is_one_keys_until_revoked_and_revocation_is_kept() {
         let dir = tempfile::tempdir().unwrap();
+        Registry::create(dir.path()).unwrap();
         let registry = Registry::load(dir.path()).unwrap();
         assert_eq!(registry.may_issue("w1", "k1"), Ok(()));
         registry.issued("w1", member("k1")).unwrap();
@@ -206,8 +227,9 @@ mod tests {
     }
 
     #[test]
-    fn certificates_from_before_the_record_are_adopted_once() {
+    fn certificates_the_record_misses_are_adopted_once() {
         let dir = tempfile::tempdir().unwrap();
+        Registry::create(dir.path()).unwrap();
         let registry = Registry::load(dir.path()).unwrap();
         assert_eq!(registry.check_member("old", "k1", 7, "old"), Ok(()));
         assert_eq!(Registry::load(dir.path()).unwrap().member("old"), Some(member_at("k1", 7)));
@@ -230,5 +252,23 @@ mod tests {
         assert!(matches!(e, CertError::Damaged(_)), "{e}");
         assert!(e.to_string().contains("members.json is damaged"), "{e}");
         assert_eq!(std::fs::read(dir.path().join(FILE)).unwrap(), b"{not json");
+    }
+
+    #[test]
+    fn a_missing_record_is_damaged_and_an_empty_one_is_a_way_out() {
+        let dir = tempfile::tempdir().unwrap();
+        let Err(e) = Registry::load(dir.path()) else { panic!("a missing record loaded") };
+        assert!(matches!(e, CertError::Damaged(_)), "{e}");
+        let line = e.to_string();
+        assert!(line.contains("members.json is missing") && line.contains("write {}"), "{line}");
+        assert!(!line.contains('\n'), "{line}");
+        std::fs::write(dir.path().join(FILE), b"{}").unwrap();
+        assert_eq!(Registry::load(dir.path()).unwrap().member_count(), 0);
+        // Made once, then kept as it is.
+        let dir = tempfile::tempdir().unwrap();
+        Registry::create(dir.path()).unwrap();
+        Registry::load(dir.path()).unwrap().issued("w1", member("k1")).unwrap();
+        Registry::create(dir.path()).unwrap();
+        assert_eq!(Registry::load(dir.path()).unwrap().member_count(), 1);
     }
 }

@@ -172,31 +172,21 @@ impl Journal {
             path: shown.clone(),
             detail: e.to_string(),
         };
-        if path.exists() {
-            // Checked read-only first: a file that fails is left exactly as it was.
-            let conn = Connection::open_with_flags(&path, READ_ONLY)
-                .map_err(|e| damaged(e.to_string()))?;
-            schema::check(&conn).map_err(|unusable| match unusable {
-                schema::Unusable::Newer { found } => {
-                    JournalError::Newer { path: shown.clone(), found, known: schema::VERSION }
-                }
-                schema::Unusable::Damaged(detail) => damaged(detail),
-            })?;
-        } else {
-            // Created owner-only: it holds what users asked of the cluster (a count's text).
-            // SQLite gives its WAL and shared-memory files the same mode.
-            use std::os::unix::fs::OpenOptionsExt;
-            std::fs::OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .mode(0o600)
-                .open(&path)
-                .map_err(|e| JournalError::Failed { path: shown.clone(), detail: e.to_string() })?;
+        if !path.exists() {
+            create(&path).map_err(|detail| JournalError::Failed { path: shown.clone(), detail })?;
         }
+        // Checked read-only first: a file that fails is left exactly as it was. A journal is
+        // only ever made whole (above), so one without its tables (a 0-byte file) is damaged,
+        // not new: taken as empty, it would give job ids from 1 again.
+        let conn =
+            Connection::open_with_flags(&path, READ_ONLY).map_err(|e| damaged(e.to_string()))?;
+        schema::check(&conn).map_err(|unusable| match unusable {
+            schema::Unusable::Newer { found } => {
+                JournalError::Newer { path: shown.clone(), found, known: schema::VERSION }
+            }
+            schema::Unusable::Damaged(detail) => damaged(detail),
+        })?;
         let mut conn = Connection::open(&path).map_err(|e| damaged(e.to_string()))?;
-        // Pages freed by pruning go back to the file system. Only a file without tables takes
-        // it (before WAL mode is set, which writes the file's first page).
-        conn.pragma_update(None, "auto_vacuum", "INCREMENTAL").map_err(failed)?;
         let mode: String = conn
             .pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0))
             .map_err(|e| damaged(e.to_string()))?;
@@ -312,6 +302,31 @@ impl Journal {
 }
 
 /// Moves a journal (and its WAL and shared-memory files) aside as `PATH.reset-UNIXSECONDS`.
+/// Makes a new journal at `path` whole or not at all: its tables are made in a file beside
+/// it, which then takes its name. On failure, says why.
+fn create(path: &Path) -> Result<(), String> {
+    let new = PathBuf::from(format!("{}.new", path.display()));
+    let text = |e: &dyn std::fmt::Display| e.to_string();
+    match std::fs::remove_file(&new) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(text(&e)),
+        _ => {}
+    }
+    // Owner-only: it holds what users asked of the cluster (a count's text). SQLite gives its
+    // WAL and shared-memory files the same mode.
+    use std::os::unix::fs::OpenOptionsExt;
+    let file = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&new);
+    drop(file.map_err(|e| text(&e))?);
+    let mut conn = Connection::open(&new).map_err(|e| text(&e))?;
+    // Pages freed by pruning go back to the file system. Only a file without tables takes it.
+    conn.pragma_update(None, "auto_vacuum", "INCREMENTAL").map_err(|e| text(&e))?;
+    schema::migrate(&mut conn).map_err(|e| text(&e))?;
+    conn.close().map_err(|(_, e)| text(&e))?;
+    let synced = std::fs::File::open(&new).and_then(|f| f.sync_all());
+    synced.and_then(|()| std::fs::rename(&new, path)).map_err(|e| text(&e))?;
+    let dir = path.parent().unwrap_or(Path::new("."));
+    std::fs::File::open(dir).and_then(|d| d.sync_all()).map_err(|e| text(&e))
+}
+
 fn move_aside(path: &Path) -> Result<(), JournalError> {
     let stamp = unix_ms() / 1000;
     for suffix in ["", "-wal", "-shm"] {

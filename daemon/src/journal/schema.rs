@@ -76,6 +76,9 @@ pub fn check(conn: &Connection) -> Result<(), Unusable> {
     if found > VERSION {
         return Err(Unusable::Newer { found });
     }
+    if found == 0 {
+        return Err(Unusable::Damaged("it is empty (none of its tables is there)".into()));
+    }
     let verdict: String =
         conn.pragma_query_value(None, "quick_check", |r| r.get(0)).map_err(damaged)?;
     if verdict != "ok" {
@@ -118,7 +121,8 @@ mod tests {
     #[test]
     fn a_new_journal_gets_every_table_and_passes_its_checks() {
         let mut conn = Connection::open_in_memory().unwrap();
-        assert_eq!(check(&conn), Ok(()), "an empty file is a journal not yet created");
+        let empty = Unusable::Damaged("it is empty (none of its tables is there)".into());
+        assert_eq!(check(&conn), Err(empty), "a journal is made whole: an empty one is damaged");
         migrate(&mut conn).unwrap();
         assert_eq!(check(&conn), Ok(()));
         let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0)).unwrap();

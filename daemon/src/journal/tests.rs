@@ -280,3 +280,30 @@ fn a_journal_from_a_newer_marmot_is_refused() {
     assert!(matches!(e, JournalError::Newer { found, .. } if found == schema::VERSION + 1), "{e}");
     assert!(e.to_string().contains("newer marmotd"), "{e}");
 }
+
+#[test]
+fn an_empty_journal_is_damaged_and_a_new_one_is_made_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    // A new one: made beside its place, whole, then renamed; a leftover of a crash while
+    // making one is replaced.
+    std::fs::write(dir.path().join("journal.sqlite.new"), b"half").unwrap();
+    let (journal, _) = open(dir.path());
+    journal.close();
+    let names: Vec<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(!names.iter().any(|n| n.ends_with(".new")), "{names:?}");
+    // A 0-byte file where the journal was: damaged (taken as empty, job ids would start
+    // again at 1), one line saying the way out, the file left as it was.
+    let path = dir.path().join(FILE);
+    std::fs::write(&path, b"").unwrap();
+    for extra in ["-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{extra}", path.display()));
+    }
+    let Err(e) = Journal::open(dir.path(), false, Retention::default()) else { panic!("opened") };
+    assert!(matches!(e, JournalError::Damaged { .. }), "{e}");
+    let line = e.to_string();
+    assert!(line.contains("it is empty") && line.contains("--journal-reset"), "{line}");
+    assert_eq!(std::fs::metadata(&path).unwrap().len(), 0, "untouched");
+}

@@ -370,3 +370,42 @@ fn a_socket_dir_in_tmp_made_by_another_user_is_refused() {
     assert!(!planted.join("marmotd.sock").exists());
     std::fs::remove_dir_all(planted).unwrap();
 }
+
+/// Damaged state is not a fresh start: a 0-byte journal (job ids would start at 1 again) and
+/// a missing `members.json` beside the CA (revoked certificates would be admitted again) stop
+/// the coordinator with exit 78 and one line naming the file and the way out.
+#[test]
+fn an_emptied_journal_or_a_lost_member_record_stops_the_coordinator() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = Coordinator::start(dir.path());
+    let [_w] = c.workers([("w", 1)]);
+    assert!(c.ctl(&["revoke", "w"]).status.success());
+    drop(c);
+    let state = dir.path().join("state");
+    let start = |socket: &str| {
+        let mut cmd = Command::new(bin("marmotd"));
+        cmd.args(["coordinator", "--listen", "127.0.0.1:0", "--state-dir"]);
+        cmd.arg(&state).arg("--socket").arg(dir.path().join(socket));
+        cmd.env("RUST_LOG", "off");
+        output_within(cmd, Duration::from_secs(30))
+    };
+    let journal = state.join("journal.sqlite");
+    let kept = std::fs::read(&journal).unwrap();
+    std::fs::write(&journal, b"").unwrap();
+    for extra in ["-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{extra}", journal.display()));
+    }
+    let out = start("one.sock");
+    one_line_error(&out, "journal.sqlite is unreadable (it is empty");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--journal-reset"), "{out:?}");
+    assert_eq!(out.status.code(), Some(78), "{out:?}");
+    assert_eq!(std::fs::metadata(&journal).unwrap().len(), 0, "left as it was");
+    std::fs::write(&journal, kept).unwrap();
+
+    let members = state.join("members.json");
+    std::fs::remove_file(&members).unwrap();
+    let out = start("two.sock");
+    one_line_error(&out, "members.json is missing beside the cluster CA");
+    assert_eq!(out.status.code(), Some(78), "{out:?}");
+    assert!(!members.exists(), "not made again");
+}
