@@ -22,6 +22,16 @@ pub fn parse_duration(s: &str, like: &str) -> Result<std::time::Duration, String
     })
 }
 
+/// A time in milliseconds since the Unix epoch as RFC 3339 in UTC with milliseconds
+/// (`2026-12-01T10:53:08.123Z`); times past what RFC 3339 writes (year 9999) are written as
+/// its last millisecond rather than stopping the program.
+pub fn rfc3339_millis(unix_ms: u64) -> String {
+    /// 9999-12-31T23:59:59.999Z.
+    const LAST_MS: u64 = 253_402_300_799_999;
+    let at = std::time::UNIX_EPOCH + std::time::Duration::from_millis(unix_ms.min(LAST_MS));
+    humantime::format_rfc3339_millis(at).to_string()
+}
+
 /// `n` and the noun: `count(1, "chunk", "chunks")` is "1 chunk".
 pub fn count(n: u64, one: &str, many: &str) -> String {
     format!("{n} {}", noun(n, one, many))
@@ -68,6 +78,14 @@ pub fn amount(x: f64, unit: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn times_are_rfc3339_up_to_its_last_year() {
+        assert_eq!(rfc3339_millis(1_764_586_388_123), "2025-12-01T10:53:08.123Z");
+        assert_eq!(rfc3339_millis(0), "1970-01-01T00:00:00.000Z");
+        assert_eq!(rfc3339_millis(u64::MAX), "9999-12-31T23:59:59.999Z");
+        assert_eq!(rfc3339_millis(253_402_300_800_000), "9999-12-31T23:59:59.999Z");
+    }
 
     #[test]
     fn shares_are_numbers_from_0_to_1() {

@@ -73,6 +73,24 @@ impl LogLine {
     }
 }
 
+/// How far ahead of the receiving machine's clock a peer's line may be dated (clocks
+/// disagree a little); and how far behind (lines held through an outage are older).
+pub const MAX_AHEAD_MS: u64 = 10 * 60 * 1000;
+pub const MAX_BEHIND_MS: u64 = 24 * 60 * 60 * 1000;
+
+/// Dates a peer's lines received at `now_ms`: one dated further ahead than [`MAX_AHEAD_MS`]
+/// or behind than [`MAX_BEHIND_MS`] is dated `now_ms` instead (a broken clock, or a lie,
+/// must not reorder the log or put a year no reader can write).
+pub fn date_received(lines: &mut [LogLine], now_ms: u64) {
+    let earliest = now_ms.saturating_sub(MAX_BEHIND_MS);
+    let latest = now_ms.saturating_add(MAX_AHEAD_MS);
+    for line in lines {
+        if !(earliest..=latest).contains(&line.unix_ms) {
+            line.unix_ms = now_ms;
+        }
+    }
+}
+
 /// Checks a batch from a peer: at most [`MAX_BATCH`] lines, each as [`LogLine::check`] says.
 pub fn check_batch(lines: &[LogLine]) -> Result<(), String> {
     if lines.len() > MAX_BATCH {
@@ -98,6 +116,25 @@ fn clean(text: &str, max: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_peers_lines_dated_out_of_reason_are_dated_when_received() {
+        let now = 1_800_000_000_000;
+        let at = |ms| LogLine::new(ms, Level::Info, "t", "m");
+        let mut lines = [
+            at(u64::MAX),
+            at(0),
+            at(now + MAX_AHEAD_MS),
+            at(now + MAX_AHEAD_MS + 1),
+            at(now - MAX_BEHIND_MS),
+            at(now - MAX_BEHIND_MS - 1),
+            at(now - 5),
+        ];
+        date_received(&mut lines, now);
+        let dates: Vec<u64> = lines.iter().map(|l| l.unix_ms).collect();
+        let kept = [now + MAX_AHEAD_MS, now - MAX_BEHIND_MS, now - 5];
+        assert_eq!(dates, [now, now, kept[0], now, kept[1], now, kept[2]]);
+    }
 
     #[test]
     fn a_made_line_passes_its_own_check_whatever_it_was_given() {

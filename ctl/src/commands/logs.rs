@@ -81,11 +81,10 @@ fn print(kept: &KeptLine, json: bool) {
 
 /// `2026-12-01T10:53:08.123Z INFO  w1: message`.
 fn format_line(kept: &KeptLine) -> String {
-    let at = UNIX_EPOCH + Duration::from_millis(kept.line.unix_ms);
     let source = kept.worker.as_deref().unwrap_or("coordinator");
     format!(
         "{} {:<5} {source}: {}",
-        humantime::format_rfc3339_millis(at),
+        proto::human::rfc3339_millis(kept.line.unix_ms),
         kept.line.level.to_string(),
         kept.line.message
     )

@@ -174,8 +174,7 @@ fn draw(frame: &mut Frame, overview: &Overview, rates: &Rates) {
         .take(events.height.saturating_sub(2) as usize)
         .rev()
         .map(|e| {
-            let at = std::time::UNIX_EPOCH + Duration::from_millis(e.line.unix_ms);
-            let time = humantime::format_rfc3339_seconds(at).to_string();
+            let time = proto::human::rfc3339_millis(e.line.unix_ms);
             Line::from(format!(
                 "{} {:<5} {}",
                 &time[11..19],

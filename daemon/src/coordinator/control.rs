@@ -10,7 +10,7 @@ use super::dashboard::access::TokenStore;
 use super::dashboard::{self, Feed};
 use super::driver::Cluster;
 use super::error::ClusterError;
-use super::http::{self, errors_as_json, internal, Failure, JsonBody, Reply};
+use super::http::{self, internal, Failure, JsonBody, Reply};
 use super::jobs::TakenOutput;
 use super::{fleet, rollout};
 use crate::exec::cache::{Arriving, CacheError};
@@ -50,7 +50,7 @@ const MAX_PING_TIMEOUT: Duration = Duration::from_secs(300);
 pub fn router(feed: Feed, tasks: TaskTracker) -> Router {
     let Feed { cluster, stop, tokens } = feed;
     let rollouts = Arc::default();
-    dashboard::routes::<Api>()
+    let api = dashboard::routes::<Api>()
         .route(routes::STATUS, get(status))
         .route(routes::WORKERS, get(workers))
         .route(routes::PING, post(ping))
@@ -72,8 +72,8 @@ pub fn router(feed: Feed, tasks: TaskTracker) -> Router {
             Failure(StatusCode::NOT_FOUND, "no such route: the API lives under /v1/".into())
         })
         .layer(axum::middleware::from_fn_with_state(cluster.clone(), unless_leaving))
-        .layer(axum::middleware::from_fn(errors_as_json))
-        .with_state(Api { cluster, tasks, stop, tokens, rollouts })
+        .with_state(Api { cluster, tasks, stop, tokens, rollouts });
+    http::with_json_errors(api)
 }
 
 /// While the coordinator stops, every request is answered with how it leaves, and so are

@@ -8,7 +8,7 @@ use axum::extract::{FromRequest, Request};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use axum::Json;
+use axum::{Json, Router};
 use proto::api::{ApiError, Leaving};
 use serde::de::DeserializeOwned;
 
@@ -35,6 +35,13 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
 /// The largest error body of axum's own that is carried over into the JSON error.
 const MAX_ERROR_TEXT: usize = 64 * 1024;
 
+/// `router` with every failure answered in JSON ([`errors_as_json`] around all of it: around
+/// its routes one by one, as `Router::layer` puts it, a 405 would be rewritten before axum
+/// adds its `Allow` header, and could not say what is allowed).
+pub fn with_json_errors(router: Router) -> Router {
+    Router::new().fallback_service(router).layer(axum::middleware::from_fn(errors_as_json))
+}
+
 /// Rewrites any failure that is not JSON yet (axum's rejections answer in plain text, or
 /// nothing) as `{"error": ...}`, keeping its status and headers such as `Allow`.
 pub async fn errors_as_json(request: Request, next: Next) -> Response {
@@ -59,7 +66,10 @@ pub async fn errors_as_json(request: Request, next: Next) -> Response {
         StatusCode::METHOD_NOT_ALLOWED => {
             let allowed = parts.headers.get(header::ALLOW).and_then(|v| v.to_str().ok());
             let path = uri.path();
-            format!("{method} is not allowed on {path} (allowed: {})", allowed.unwrap_or("none"))
+            match allowed {
+                Some(allowed) => format!("{method} is not allowed on {path} (allowed: {allowed})"),
+                None => format!("{method} is not allowed on {path}"),
+            }
         }
         _ if text.is_empty() => status.canonical_reason().unwrap_or("request failed").to_string(),
         _ => text,

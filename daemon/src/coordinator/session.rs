@@ -413,8 +413,9 @@ async fn take_logs(
     cluster: &Cluster,
     name: &str,
     batches: &Mutex<Throttle>,
-    lines: Vec<proto::logs::LogLine>,
+    mut lines: Vec<proto::logs::LogLine>,
 ) {
+    proto::logs::date_received(&mut lines, crate::logbook::unix_ms());
     let allowed = batches.lock().unwrap_or_else(|p| p.into_inner()).allow(Instant::now());
     // Faster than any worker sends: not worth a line in the log either.
     let mut refused = allowed.is_none();

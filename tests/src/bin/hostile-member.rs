@@ -5,7 +5,8 @@
 //! - `lie`: answers every chunk at once with a well-formed wrong result (no point inside the
 //!   circle, no factor, no letter, zeros);
 //! - `shout`: sends log lines no worker sends (a forged line with a newline and an escape
-//!   sequence, then a batch one line too long), then one honest line, then 60 more batches
+//!   sequence, then a batch one line too long), then one honest line dated in the year
+//!   584 million, then 60 more batches
 //!   at once (a worker sends one a second), then hoards;
 //! - `fail`: answers every chunk at once with an error;
 //! - `forge`: hoards the chunks it is given and, on the first, delivers "held" results (the
@@ -87,7 +88,11 @@ async fn main() -> anyhow::Result<()> {
         // Then far more batches than a worker sends (one a second): the coordinator keeps
         // only as many as it lets a member send in its window.
         let flood = (0..60).map(|i| vec![line(&format!("flood {i}"))]);
-        let honest = vec![line("an honest line from a shouting member")];
+        // Honest but for its date: the last millisecond a u64 holds.
+        let honest = vec![proto::logs::LogLine {
+            unix_ms: u64::MAX,
+            ..line("an honest line from a shouting member")
+        }];
         for batch in [forged, too_many, honest].into_iter().chain(flood) {
             let (send, _recv) = conn.open_bi().await?;
             let mut writer = MessageWriter::new(send);

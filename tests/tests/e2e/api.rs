@@ -93,7 +93,13 @@ fn bodies_are_json_whatever_the_content_type_and_every_rejection_is_json() {
         ("POST", "/v1/jobs", b"not json", 400, "not what this route takes"),
         ("POST", "/v1/jobs", br#"{"dance":{}}"#, 400, "unknown variant"),
         ("GET", "/v1/nowhere", b"", 404, "no such route"),
-        ("DELETE", "/v1/status", b"", 405, "delete is not allowed on /v1/status"),
+        (
+            "DELETE",
+            "/v1/status",
+            b"",
+            405,
+            "delete is not allowed on /v1/status (allowed: get,head)",
+        ),
         ("GET", "/v1/jobs/abc", b"", 400, "abc"),
         ("GET", "/v1/jobs/999999", b"", 404, "no job 999999"),
     ];

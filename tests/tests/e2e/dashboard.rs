@@ -340,6 +340,14 @@ fn a_members_forged_or_flooding_log_lines_are_dropped_and_counted_and_it_stays()
     let kept = String::from_utf8_lossy(&out.stdout).into_owned();
     assert_eq!(kept.lines().count() as f64, received, "{kept}");
     assert!(kept.lines().all(|l| l.contains("flood") || l.contains("an honest line")), "{kept}");
+    assert!(out.status.success(), "{out:?}");
+    // Dated u64::MAX ms by the member: dated when it came instead.
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap();
+    let today = &proto::human::rfc3339_millis(now.as_millis() as u64)[..10];
+    let honest = kept.lines().find(|l| l.contains("an honest line")).expect("the honest line");
+    assert!(honest.starts_with(today), "{honest}");
+    let top = c.ctl(&["top", "--once"]);
+    assert!(top.status.success(), "{top:?}");
     assert_eq!(c.worker_names(), ["shouter"], "bad batches cost their streams, not the member");
 }
 

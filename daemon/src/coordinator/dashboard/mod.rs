@@ -15,7 +15,7 @@ pub mod access;
 pub mod metrics;
 
 use super::driver::Cluster;
-use super::http::{errors_as_json, Failure, Reply};
+use super::http::{with_json_errors, Failure, Reply};
 use access::TokenStore;
 use axum::extract::{FromRef, Path, Query, Request, State};
 use axum::http::{header, StatusCode};
@@ -188,12 +188,12 @@ impl FromRef<Http> for Cluster {
 /// The `--http` server's routes: the dashboard's, and cancel, behind [`access`]'s rule.
 pub fn http_router(feed: Feed, loopback: bool) -> Router {
     let http = Http { feed, loopback };
-    routes::<Http>()
+    let router = routes::<Http>()
         .route(routes::JOB, delete(cancel))
         .fallback(|| async { Failure(StatusCode::NOT_FOUND, "no such page".into()) })
         .layer(axum::middleware::from_fn_with_state(http.clone(), check_access))
-        .layer(axum::middleware::from_fn(errors_as_json))
-        .with_state(http)
+        .with_state(http);
+    with_json_errors(router)
 }
 
 /// Lets a request through if [`access`]'s rule allows it, else answers 401.
