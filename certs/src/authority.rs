@@ -261,12 +261,11 @@ fn damaged(dir: &Path, what: &str) -> CertError {
 /// (`None` before its first start): for `marmotd install`, which runs beside the service.
 pub fn stored_join_token(dir: &Path) -> Result<Option<JoinToken>, CertError> {
     let (Some(ca_pem), Some(secret)) =
-        (files::read_optional(&dir.join("ca.crt"))?, files::read_optional(&dir.join(SECRET_FILE))?)
+        (files::read_optional(&dir.join("ca.crt"))?, token::read_secret(&dir.join(SECRET_FILE))?)
     else {
         return Ok(None);
     };
     let ca_der = pem_to_der(&String::from_utf8_lossy(&ca_pem))?;
-    let secret = String::from_utf8_lossy(&secret).trim().to_string();
     Ok(Some(JoinToken { ca_sha256: cert_sha256_hex(&ca_der), secret }))
 }
 

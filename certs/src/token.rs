@@ -54,12 +54,15 @@ impl FromStr for JoinToken {
         else {
             return Err(bad());
         };
-        let is_hex = |x: &str| x.bytes().all(|b| b.is_ascii_hexdigit());
         if hash.len() != 64 || !is_hex(hash) || secret.is_empty() || !is_hex(secret) {
             return Err(bad());
         }
         Ok(JoinToken { ca_sha256: hash.to_ascii_lowercase(), secret: secret.to_ascii_lowercase() })
     }
+}
+
+fn is_hex(text: &str) -> bool {
+    text.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
 fn new_secret() -> String {
@@ -68,15 +71,32 @@ fn new_secret() -> String {
     hex::encode(bytes)
 }
 
-/// The coordinator's current secret, stored in `path`; created on first use.
+/// The coordinator's current secret, stored in `path`; created on first use (or when the file
+/// is empty). A file holding anything but a secret is refused: printed as a token, it would
+/// be one no worker can join with.
 pub fn load_or_create_secret(path: &Path) -> Result<String, CertError> {
-    if let Some(bytes) = files::read_optional(path)? {
-        let secret = String::from_utf8_lossy(&bytes).trim().to_string();
-        if !secret.is_empty() {
-            return Ok(secret);
-        }
+    match read_secret(path)? {
+        Some(secret) => Ok(secret),
+        None => rotate_secret(path),
     }
-    rotate_secret(path)
+}
+
+/// The secret stored in `path`: `None` if there is none yet (no file, or an empty one).
+pub fn read_secret(path: &Path) -> Result<Option<String>, CertError> {
+    let Some(bytes) = files::read_optional(path)? else { return Ok(None) };
+    let text = String::from_utf8_lossy(&bytes);
+    let secret = text.trim();
+    if secret.is_empty() {
+        return Ok(None);
+    }
+    if secret.len() > 128 || !is_hex(secret) {
+        return Err(CertError::Damaged(format!(
+            "{} holds no join secret (a secret is hex digits): remove it, and a new one is \
+             made at the next start (tokens printed before stop working)",
+            path.display()
+        )));
+    }
+    Ok(Some(secret.to_ascii_lowercase()))
 }
 
 /// Replaces the stored secret with a fresh one and returns it.
@@ -107,6 +127,24 @@ mod tests {
         assert!(t.secret_matches("00ff"));
         assert!(!t.secret_matches("00fe"));
         assert!(!t.secret_matches(""));
+    }
+
+    #[test]
+    fn a_stored_secret_that_is_not_one_is_refused_not_printed() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("join-secret");
+        for garbage in ["hello world", "-rf /", &"ab".repeat(65)] {
+            std::fs::write(&path, garbage).unwrap();
+            let Err(e) = load_or_create_secret(&path) else { panic!("{garbage:?} taken") };
+            assert!(matches!(e, CertError::Damaged(_)), "{e}");
+            assert!(e.to_string().contains("holds no join secret"), "{e}");
+            assert_eq!(std::fs::read_to_string(&path).unwrap(), garbage, "left as it was");
+        }
+        std::fs::write(&path, "  \n").unwrap();
+        let fresh = load_or_create_secret(&path).unwrap();
+        assert_eq!(fresh.len(), 32, "an empty file: a new secret");
+        std::fs::write(&path, "00FF\n").unwrap();
+        assert_eq!(load_or_create_secret(&path).unwrap(), "00ff");
     }
 
     #[test]

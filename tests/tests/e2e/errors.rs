@@ -371,11 +371,12 @@ fn a_socket_dir_in_tmp_made_by_another_user_is_refused() {
     std::fs::remove_dir_all(planted).unwrap();
 }
 
-/// Damaged state is not a fresh start: a 0-byte journal (job ids would start at 1 again) and
-/// a missing `members.json` beside the CA (revoked certificates would be admitted again) stop
-/// the coordinator with exit 78 and one line naming the file and the way out.
+/// Damaged state is not a fresh start: a 0-byte journal (job ids would start at 1 again), a
+/// missing `members.json` beside the CA (revoked certificates would be admitted again) and a
+/// join secret that is not one stop the coordinator with exit 78 and one line naming the file
+/// and the way out.
 #[test]
-fn an_emptied_journal_or_a_lost_member_record_stops_the_coordinator() {
+fn damaged_state_stops_the_coordinator_with_one_line() {
     let dir = tempfile::tempdir().unwrap();
     let c = Coordinator::start(dir.path());
     let [_w] = c.workers([("w", 1)]);
@@ -408,4 +409,11 @@ fn an_emptied_journal_or_a_lost_member_record_stops_the_coordinator() {
     one_line_error(&out, "members.json is missing beside the cluster CA");
     assert_eq!(out.status.code(), Some(78), "{out:?}");
     assert!(!members.exists(), "not made again");
+    std::fs::write(&members, b"{}").unwrap();
+
+    // A join secret that is not one would be printed as a token no worker can join with.
+    std::fs::write(state.join("join-secret"), b"hello world\n").unwrap();
+    let out = start("three.sock");
+    one_line_error(&out, "join-secret holds no join secret");
+    assert_eq!(out.status.code(), Some(78), "{out:?}");
 }
