@@ -23,6 +23,11 @@ mod plot;
 use clap::Parser;
 use std::process::ExitCode;
 
+/// This program's name as a coordinator reads it in a file's bytes (see
+/// `proto::version::find_program`).
+#[used]
+static PROGRAM: &str = "MARMOT-PROGRAM[marmotctl]";
+
 fn main() -> ExitCode {
     let cli = match cli::Cli::try_parse() {
         Ok(cli) => cli,

@@ -26,6 +26,11 @@ enum Next {
     ReexecListening(std::net::SocketAddr),
 }
 
+/// This program's name as a coordinator reads it in a file's bytes (see
+/// `proto::version::find_program`).
+#[used]
+static PROGRAM: &str = "MARMOT-PROGRAM[marmotd]";
+
 fn main() -> ExitCode {
     if let Err(e) = Invocation::capture() {
         eprintln!("marmotd: error: cannot find this program's executable: {e}");

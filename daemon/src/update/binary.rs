@@ -83,7 +83,7 @@ pub fn inspect(path: &Path) -> Result<BinaryInfo> {
     let mut hasher = Sha256::new();
     let mut size = 0u64;
     let mut header = Vec::new();
-    let mut found = None;
+    let (mut found, mut program) = (None, None);
     let mut window: Vec<u8> = Vec::with_capacity(BLOCK + OVERLAP);
     for_each_block(path, |bytes| {
         hasher.update(bytes);
@@ -91,17 +91,26 @@ pub fn inspect(path: &Path) -> Result<BinaryInfo> {
         if header.len() < 20 {
             header.extend_from_slice(&bytes[..bytes.len().min(20 - header.len())]);
         }
-        if found.is_none() {
+        if found.is_none() || program.is_none() {
             let keep = window.len().saturating_sub(OVERLAP);
             window.drain(..keep);
             window.extend_from_slice(bytes);
-            found = version::find_in(&window);
+            if found.is_none() {
+                found = version::find_in(&window);
+            }
+            if program.is_none() {
+                program = proto::version::find_program(&window).map(String::from);
+            }
         }
     })?;
     let arch = elf_arch(&header).map_err(|e| anyhow::anyhow!("the file is {e}"))?;
     let Some(version) = found else {
         bail!("the file has no marmot version stamp: it is not a marmotd binary");
     };
+    // Releases before program stamps have none: only a stamp naming another program refuses.
+    if let Some(other) = program.filter(|p| p != "marmotd") {
+        bail!("the file is {other}, not marmotd: give the path of the marmotd binary");
+    }
     Ok(BinaryInfo { sha256: hex::encode(hasher.finalize()), size, version, arch: arch.into() })
 }
 

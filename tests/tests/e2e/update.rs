@@ -188,6 +188,11 @@ fn bad_binaries_change_nothing() {
     assert!(why.contains("exited with status 3"), "{why}");
     unchanged(&c, &mut worker[0]);
 
+    // marmotctl given for marmotd: refused at upload, in one line.
+    let out = c.ctl(&["update", bin("marmotctl").to_str().unwrap()]);
+    one_line_error(&out, "is marmotctl, not marmotd");
+    unchanged(&c, &mut worker[0]);
+
     // An aarch64 binary for an x86-64 worker: skipped, and said so.
     let aarch64 = patched(dir.path(), "marmotd-aarch64", |b| {
         b[18..20].copy_from_slice(&183u16.to_le_bytes())
