@@ -429,6 +429,7 @@ pub struct MachineUpdate {
     /// The binary it ran before, and runs now (SHA-256).
     pub from_sha256: String,
     pub to_sha256: String,
+    /// The version it runs at the end (that of `to_sha256`).
     pub version: String,
 }
 

@@ -157,10 +157,10 @@ pub async fn rollout(
                 &hello,
                 UpdateStatus::Skipped,
                 Some(format!("no binary for its architecture ({})", hello.arch)),
-                &hello.binary_sha256,
+                None,
             )),
             Some(b) if b.info.sha256 == hello.binary_sha256 => {
-                reports.push(report(&hello, UpdateStatus::Current, None, &hello.binary_sha256))
+                reports.push(report(&hello, UpdateStatus::Current, None, None))
             }
             Some(b) => to_update.push((id, hello, b.clone())),
         }
@@ -181,7 +181,7 @@ pub async fn rollout(
                 let why = format!(
                     "not tried: the rollout stopped after {who} rolled back (--keep-going goes on)"
                 );
-                return report(&hello, UpdateStatus::Skipped, Some(why), &hello.binary_sha256);
+                return report(&hello, UpdateStatus::Skipped, Some(why), None);
             }
             let (status, detail, now_sha) =
                 update_worker(cluster_ref, id, &hello, &b, allow_downgrade, sent_ref).await;
@@ -190,7 +190,8 @@ pub async fn rollout(
                     stopped.get_or_insert_with(|| hello.name.clone());
                 }
             }
-            let line = report(&hello, status, detail, &now_sha);
+            let now = (now_sha == b.info.sha256).then_some(&b.info);
+            let line = report(&hello, status, detail, now);
             log_outcome(&line);
             line
         })
@@ -268,21 +269,28 @@ fn log_outcome(m: &MachineUpdate) {
             tracing::info!("the coordinator restarts on marmotd {}", m.version)
         }
         UpdateStatus::RolledBack => {
-            tracing::warn!("worker '{}' rolled back from marmotd {}: {detail}", m.name, m.version)
+            tracing::warn!("worker '{}' rolled back to marmotd {}: {detail}", m.name, m.version)
         }
         UpdateStatus::Failed => tracing::warn!("updating worker '{}' failed: {detail}", m.name),
         UpdateStatus::Current | UpdateStatus::Skipped => {}
     }
 }
 
-fn report(hello: &Hello, status: UpdateStatus, detail: Option<String>, now: &str) -> MachineUpdate {
+/// A worker's line of the report: it ran what its hello says, and runs `now` at the end (the
+/// binary rolled out, or the one it had).
+fn report(
+    hello: &Hello,
+    status: UpdateStatus,
+    detail: Option<String>,
+    now: Option<&BinaryInfo>,
+) -> MachineUpdate {
     MachineUpdate {
         name: hello.name.clone(),
         status,
         detail,
         from_sha256: hello.binary_sha256.clone(),
-        to_sha256: now.to_string(),
-        version: hello.version.clone(),
+        to_sha256: now.map_or(&hello.binary_sha256, |b| &b.sha256).clone(),
+        version: now.map_or(&hello.version, |b| &b.version).clone(),
     }
 }
 
@@ -523,42 +531,43 @@ async fn update_coordinator(
     allow_downgrade: bool,
 ) -> MachineUpdate {
     let own = cluster.facts().binary_sha256.clone();
-    let line = |status, detail: Option<String>, now: &str| MachineUpdate {
+    // It runs `now` at the end: the binary rolled out, or its own.
+    let line = |status, detail: Option<String>, now: Option<&BinaryInfo>| MachineUpdate {
         name: "coordinator".into(),
         status,
         detail,
         from_sha256: own.clone(),
-        to_sha256: now.to_string(),
-        version: version::current().into(),
+        to_sha256: now.map_or(&own, |b| &b.sha256).clone(),
+        version: now.map_or(version::current(), |b| &b.version).to_string(),
     };
     let arch = std::env::consts::ARCH;
     let Some(binary) = binaries.iter().find(|b| b.info.arch == arch) else {
-        return line(UpdateStatus::Skipped, Some(format!("no binary for {arch}")), &own);
+        return line(UpdateStatus::Skipped, Some(format!("no binary for {arch}")), None);
     };
     // The same decision a worker makes on an offer.
     match decide(&binary.offer(allow_downgrade), &Running::this(&own)) {
         Ok(()) => {}
-        Err(UpdateAnswer::Current) => return line(UpdateStatus::Current, None, &own),
+        Err(UpdateAnswer::Current) => return line(UpdateStatus::Current, None, None),
         Err(UpdateAnswer::Downgrade { ours }) => {
             let why = format!(
                 "{} is older than the running {ours}: pass --allow-downgrade to go back",
                 binary.info.version
             );
-            return line(UpdateStatus::Failed, Some(why), &own);
+            return line(UpdateStatus::Failed, Some(why), None);
         }
-        Err(other) => return line(UpdateStatus::Failed, Some(other.to_string()), &own),
+        Err(other) => return line(UpdateStatus::Failed, Some(other.to_string()), None),
     }
     let failed = workers.iter().filter(|w| !w.status.is_success()).count();
     if failed > 0 && workers.iter().any(|w| w.to_sha256 != binary.info.sha256) {
         let why = format!("left alone: {failed} worker(s) did not take the new binary");
-        return line(UpdateStatus::Skipped, Some(why), &own);
+        return line(UpdateStatus::Skipped, Some(why), None);
     }
     match install_own(cluster, binary).await {
         Ok(()) => {
             cluster.request_restart();
-            line(UpdateStatus::Restarting, None, &binary.info.sha256)
+            line(UpdateStatus::Restarting, None, Some(&binary.info))
         }
-        Err(reason) => line(UpdateStatus::Failed, Some(reason), &own),
+        Err(reason) => line(UpdateStatus::Failed, Some(reason), None),
     }
 }
 

@@ -26,6 +26,27 @@ fn patched(dir: &Path, name: &str, edit: impl Fn(&mut Vec<u8>)) -> PathBuf {
     path
 }
 
+/// A copy of `marmotd` whose version stamp says 9 for its major version (the same length, so
+/// nothing else moves), and that version.
+fn newer_build(dir: &Path, name: &str) -> (PathBuf, String) {
+    let stamp = format!("{}[{}+", "MARMOT-VERSION", env!("CARGO_PKG_VERSION"));
+    let newer = format!("9{}", &env!("CARGO_PKG_VERSION")[1..]);
+    let path = patched(dir, name, |b| {
+        let at = b.windows(stamp.len()).position(|w| w == stamp.as_bytes()).unwrap();
+        let replacement = format!("{}[{newer}+", "MARMOT-VERSION");
+        b[at..at + stamp.len()].copy_from_slice(replacement.as_bytes());
+    });
+    let build = marmotd_version().split_once('+').unwrap().1.to_string();
+    (path, format!("{newer}+{build}"))
+}
+
+/// The version of the `marmotd` under test.
+fn marmotd_version() -> String {
+    let out = std::process::Command::new(bin("marmotd")).arg("--version").output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    text.split_whitespace().last().unwrap().to_string()
+}
+
 fn sha256_hex(path: &Path) -> String {
     let out = std::process::Command::new("sha256sum").arg(path).output().unwrap();
     String::from_utf8_lossy(&out.stdout).split(' ').next().unwrap().to_string()
@@ -78,7 +99,7 @@ fn an_update_reaches_every_worker_in_place_while_a_job_runs() {
     let mut workers = copied_workers(&c, dir.path(), ["u1", "u2", "u3"]);
     let pids: Vec<u32> = workers.iter().map(Proc::pid).collect();
     let old = sha256_hex(&bin("marmotd"));
-    let new = new_build(dir.path(), "marmotd-new", b"a new build");
+    let (new, new_version) = newer_build(dir.path(), "marmotd-new");
     let new_sha = sha256_hex(&new);
 
     // A job that runs through the rollout: its result must not change.
@@ -86,6 +107,12 @@ fn an_update_reaches_every_worker_in_place_while_a_job_runs() {
     let (ok, report) = update(&c, &["--parallel", "1", new.to_str().unwrap()]);
     assert!(ok, "{report}");
     assert_eq!(statuses(&report), ["updated"; 3], "{report}");
+    // The version each runs now is the new one, in the report and in the coordinator's log.
+    for w in report["workers"].as_array().unwrap() {
+        assert_eq!(w["version"], new_version.as_str(), "{report}");
+    }
+    let said = format!("worker 'u1' updated to marmotd {new_version}");
+    assert!(c.proc.log_text().contains(&said), "{}", c.proc.log_text());
     assert!(report["bytes_sent"].as_u64().unwrap() >= 3 * std::fs::metadata(&new).unwrap().len());
     for (name, sha) in worker_shas(&c) {
         assert_eq!(sha, new_sha, "{name}");
@@ -334,7 +361,7 @@ fn a_rollout_stops_after_the_first_rollback_unless_keep_going() {
 
     // The dashboard's event log says so, and /metrics counts every outcome.
     let log = String::from_utf8_lossy(&c.ctl(&["logs", "-n", "5000"]).stdout).into_owned();
-    let rollbacks = log.lines().filter(|l| l.contains("rolled back from marmotd")).count();
+    let rollbacks = log.lines().filter(|l| l.contains("rolled back to marmotd")).count();
     assert_eq!(rollbacks, 3, "{log}");
     let (_, _, metrics) = api_with(&c.socket, "GET", "/metrics", None, b"");
     let metrics = String::from_utf8(metrics).unwrap();
