@@ -74,6 +74,15 @@ pub enum Command {
         #[arg(value_parser = parse_job_id)]
         job: u64,
     },
+    /// Run a pi, prime or count job again, as it was asked for: for a job whose results came
+    /// in part from a worker later caught lying (`marmotctl jobs` says so).
+    Rerun {
+        /// The job's id, as `marmotctl jobs` lists it.
+        #[arg(value_parser = parse_job_id)]
+        job: u64,
+        #[command(flatten)]
+        detach: Detach,
+    },
     /// Follow a job to its end (with a progress bar) and print its result.
     ///
     /// Ctrl-C stops following; the job keeps running (`marmotctl cancel JOB` stops it).

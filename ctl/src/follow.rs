@@ -234,6 +234,7 @@ mod tests {
             workers: vec![],
             ended_unix_ms: None,
             summary: None,
+            caught_lying: vec![],
         }
     }
 

@@ -329,6 +329,10 @@ pub struct JobView {
     /// The result in words, as `marmotctl run` prints it.
     #[serde(default)]
     pub summary: Option<String>,
+    /// Workers whose results it holds that were later caught lying: its result may be wrong
+    /// (`marmotctl rerun` runs it again).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub caught_lying: Vec<String>,
 }
 
 /// `POST /v1/exit`: tell workers to hand back their chunks and exit with status 0.

@@ -26,9 +26,44 @@ pub async fn jobs(client: &Client, all: bool, json: bool) -> Result<ExitCode> {
                 j.elapsed_seconds,
                 describe_spec(&j.spec)
             );
+            if let Some(warning) = caught_lying(j) {
+                println!("{:>5}  {warning}", "");
+            }
         }
     });
     Ok(ExitCode::SUCCESS)
+}
+
+/// What to say of a job holding results of workers later caught lying, if it does.
+pub fn caught_lying(view: &proto::api::JobView) -> Option<String> {
+    if view.caught_lying.is_empty() {
+        return None;
+    }
+    let who = view.caught_lying.join(", ");
+    let again = match to_run_again(&view.spec) {
+        Some(_) => format!("`marmotctl rerun {}` runs it again", view.id),
+        None => format!("run it again: marmotctl run {}", describe_spec(&view.spec)),
+    };
+    Some(format!("job {} holds results from a worker later caught lying ({who}): {again}", view.id))
+}
+
+/// The request that runs a job again, from its view's spec: pi, prime, and count over random
+/// letters or a file (a count's inline text is not kept, nor are other tasks' outputs' places).
+pub fn to_run_again(spec: &JobSpec) -> Option<JobSpec> {
+    match spec {
+        JobSpec::Pi { .. } | JobSpec::Prime { .. } => Some(spec.clone()),
+        JobSpec::Count { letter, ignore_case, source } => {
+            let source = match source {
+                CountSource::Random { .. } => source.clone(),
+                CountSource::File { path, .. } => {
+                    CountSource::File { path: path.clone(), bytes: 0 }
+                }
+                CountSource::Text { .. } | CountSource::Inline { .. } => return None,
+            };
+            Some(JobSpec::Count { letter: letter.clone(), ignore_case: *ignore_case, source })
+        }
+        _ => None,
+    }
 }
 
 /// What a job was asked to do, in the words of the `marmotctl run` that submits it.

@@ -46,6 +46,9 @@ pub async fn run(client: &Client, command: Command, json: bool) -> Result<ExitCo
         Command::Clear { worker } => clear::clear(client, worker).await,
         Command::Jobs { all } => jobs::jobs(client, all, json).await,
         Command::Result { job } => run::result(client, job, json).await,
+        Command::Rerun { job, detach } => {
+            run::rerun(client, job, detach, client::Submit::default(), json).await
+        }
         Command::Bench { length } => bench::bench(client, length, json).await,
         Command::Wait { job } => run::wait(client, job, json).await,
         Command::Cancel { job } => cancel::cancel(client, job, json).await,

@@ -53,6 +53,25 @@ async fn run_job(
     finish(client, job.id, json, interrupt, OnInterrupt::Cancel).await
 }
 
+/// `rerun`: a pi, prime or count job submitted again with its spec.
+pub async fn rerun(
+    client: &Client,
+    id: u64,
+    options: Detach,
+    how: Submit,
+    json: bool,
+) -> Result<ExitCode> {
+    let view = client.job(id, 0).await?;
+    match super::jobs::to_run_again(&view.spec) {
+        Some(spec) => run_job(client, spec, options, how, json).await,
+        None => bail!(
+            "rerun takes pi, prime, and count over --random or --file; run job {id} again as \
+             `marmotctl run {}`",
+            super::jobs::describe_spec(&view.spec)
+        ),
+    }
+}
+
 pub async fn wait(client: &Client, id: u64, json: bool) -> Result<ExitCode> {
     finish(client, id, json, Interrupt::listen()?, OnInterrupt::StopFollowing).await
 }
@@ -92,11 +111,16 @@ async fn finish(
     report(id, view, json)
 }
 
-/// Prints an ended job's result; an error for a job that did not finish.
+/// Prints an ended job's result; an error for a job that did not finish. A result that
+/// holds a liar's work is printed with a warning, and the status says it may be wrong.
 fn report(id: u64, view: proto::api::JobView, json: bool) -> Result<ExitCode> {
     match (view.state, &view.result) {
         (JobState::Done, Some(result)) => {
             print(json, result, || print!("{result}"));
+            if let Some(warning) = super::jobs::caught_lying(&view) {
+                eprintln!("marmotctl: warning: {warning}");
+                return Ok(ExitCode::FAILURE);
+            }
             Ok(ExitCode::SUCCESS)
         }
         (JobState::Cancelled, _) => bail!("job {id} was cancelled"),

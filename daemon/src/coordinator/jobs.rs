@@ -287,6 +287,30 @@ impl Jobs {
     }
 
     /// Journals how the current phase of job `id` was cut, if it runs.
+    /// `name` was caught lying: every job with results of its, running or ended, says so.
+    /// (A running revocable job takes them back next, [`Action::Revoked`], and stops saying so.)
+    fn caught_lying(&mut self, now: Instant, name: &str) {
+        let mut reviewed = vec![];
+        for (&id, record) in &mut self.records {
+            if record.shares.contains_key(name) && record.caught_lying.insert(name.to_string()) {
+                reviewed.push(id);
+            }
+        }
+        for id in reviewed {
+            let ended = self.records.get(&id).is_some_and(|r| r.ended.is_some());
+            if let (true, Ok(view)) = (ended, self.view(now, id)) {
+                self.journal.push(Record::Reviewed { job: id, view: Box::new(view) });
+            }
+        }
+        for view in &mut self.earlier {
+            let had = view.workers.iter().any(|w| w.name == name);
+            if had && !view.caught_lying.iter().any(|n| n == name) {
+                view.caught_lying.push(name.to_string());
+                self.journal.push(Record::Reviewed { job: view.id, view: Box::new(view.clone()) });
+            }
+        }
+    }
+
     fn phase_started(&mut self, id: JobId) {
         let (Some(plan), Some(record)) = (self.scheduler.plan(id), self.records.get(&id)) else {
             return;
@@ -625,6 +649,9 @@ impl Jobs {
                     // again those it had not taken. Commands' outputs are spooled for theirs.
                     let shape = record.job.shape();
                     let kept = (shape.window.is_none() && !shape.exec).then(|| result.clone());
+                    if shape.revocable {
+                        record.outputs.insert(chunk, result.clone());
+                    }
                     self.journal.push(Record::Chunk {
                         job,
                         phase: record.phase,
@@ -656,8 +683,30 @@ impl Jobs {
                          two other workers contradicted: quarantined (no more chunks) until \
                          `marmotctl clear {name}`"
                     );
+                    self.caught_lying(now, &name);
                     self.quarantined.insert(name);
                     self.counters.quarantines += 1;
+                }
+                Action::Revoked { job, member, chunks } => {
+                    let Some(record) = self.records.get_mut(&job) else { continue };
+                    let indices: Vec<ChunkIndex> =
+                        chunks.iter().map(|&(chunk, ..)| chunk).collect();
+                    for (chunk, start, end) in chunks {
+                        if let Some(output) = record.outputs.remove(&chunk) {
+                            record.job.revoke(&output);
+                        }
+                        record.uncount_share(&member, end - start);
+                    }
+                    if !record.shares.contains_key(&member) {
+                        record.caught_lying.remove(&member);
+                    }
+                    tracing::warn!(
+                        "job {job}: the results of {} from '{member}' were taken back; they run \
+                         again elsewhere",
+                        proto::human::count(indices.len() as u64, "chunk", "chunks")
+                    );
+                    let phase = record.phase;
+                    self.journal.push(Record::Revoked { job, phase, chunks: indices });
                 }
                 Action::NotGiven { worker, job, chunk } => {
                     let name = self.names.get(&worker).map_or("?", String::as_str);
@@ -726,6 +775,10 @@ struct JobRecord {
     /// The share of chunks also run on a second worker and compared.
     verify: f64,
     shares: BTreeMap<String, WorkerShare>,
+    /// For a revocable job, its current phase's outputs folded in, by chunk.
+    outputs: BTreeMap<ChunkIndex, ChunkOutput>,
+    /// Members later caught lying whose results it holds.
+    caught_lying: BTreeSet<String>,
     result: Option<JobResult>,
     error: Option<String>,
     ended_tx: watch::Sender<bool>,
@@ -747,6 +800,8 @@ impl JobRecord {
             progress: Progress::default(),
             verify,
             shares: BTreeMap::new(),
+            outputs: BTreeMap::new(),
+            caught_lying: BTreeSet::new(),
             result: None,
             error: None,
             ended_tx: watch::channel(false).0,
@@ -778,6 +833,16 @@ impl JobRecord {
         let fold = self.job.reduce(chunk, start, output);
         self.series_tx.send_replace(());
         fold
+    }
+
+    /// Takes a chunk of `units` units out of `worker`'s share (its result was taken back).
+    fn uncount_share(&mut self, worker: &str, units: u64) {
+        let Some(share) = self.shares.get_mut(worker) else { return };
+        share.chunks = share.chunks.saturating_sub(1);
+        share.units = share.units.saturating_sub(units);
+        if share.chunks == 0 {
+            self.shares.remove(worker);
+        }
     }
 
     /// Counts a chunk of `units` units to `worker`'s share.
@@ -910,6 +975,7 @@ impl JobRecord {
             workers: self.shares.values().cloned().collect(),
             ended_unix_ms: None,
             summary: self.result.as_ref().map(ToString::to_string),
+            caught_lying: self.caught_lying.iter().cloned().collect(),
         }
     }
 }

@@ -160,8 +160,11 @@ pub async fn start(config: CoordinatorConfig, process: CancellationToken) -> Res
         None => None,
     };
     let listener = socket::bind(&config.socket, config.socket_group.as_deref())?;
-    let scheduler =
-        scheduler::Config { straggler_factor: config.straggler_factor, ..Default::default() };
+    let scheduler = scheduler::Config {
+        straggler_factor: config.straggler_factor,
+        verify_key: scheduler::VerifyKey::derived(&reset_key),
+        ..Default::default()
+    };
     let binary_sha256 = update::binary::own_sha256().await?;
     let (journal, recovered) =
         Journal::open(&config.state_dir, config.journal_reset, config.retention).map_err(|e| {

@@ -100,6 +100,10 @@ pub enum Record {
     Read { job: u64 },
     /// A running job that could not be resumed (its request no longer makes a job): failed.
     Abandoned { job: u64, error: String },
+    /// These chunks' results were taken back (their worker was caught lying): not counted.
+    Revoked { job: u64, phase: u32, chunks: Vec<u32> },
+    /// An ended job's view changed after it ended (a worker it counted was caught lying).
+    Reviewed { job: u64, view: Box<JobView> },
 }
 
 /// Why a journal cannot be used; each reads as one line saying what to do.

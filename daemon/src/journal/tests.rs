@@ -27,6 +27,7 @@ fn ended_view(id: u64, state: JobState) -> Box<JobView> {
         workers: vec![],
         ended_unix_ms: None,
         summary: None,
+        caught_lying: vec![],
     })
 }
 
@@ -306,4 +307,42 @@ fn an_empty_journal_is_damaged_and_a_new_one_is_made_whole() {
     let line = e.to_string();
     assert!(line.contains("it is empty") && line.contains("--journal-reset"), "{line}");
     assert_eq!(std::fs::metadata(&path).unwrap().len(), 0, "untouched");
+}
+
+#[tokio::test]
+async fn results_taken_back_are_not_resumed_and_a_reviewed_view_is_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let (journal, _) = open(dir.path());
+    let chunk = |chunk: u32| Record::Chunk {
+        job: 1,
+        phase: 0,
+        chunk,
+        start: u64::from(chunk) * 100,
+        end: u64::from(chunk) * 100 + 100,
+        worker: if chunk == 1 { "liar".into() } else { "w1".into() },
+        output: Some(ChunkOutput::Pi { inside: u64::from(chunk) }),
+    };
+    let mut caught = ended_view(2, JobState::Done);
+    caught.caught_lying = vec!["liar".into()];
+    let kept = journal.append(vec![
+        submitted(1),
+        Record::Phase { job: 1, phase: 0, units: 1000, chunk_units: 100 },
+        chunk(0),
+        chunk(1),
+        chunk(2),
+        Record::Revoked { job: 1, phase: 0, chunks: vec![1] },
+        submitted(2),
+        Record::Ended { job: 2, view: ended_view(2, JobState::Done) },
+    ]);
+    journal.synced(kept).await;
+    let kept = journal.append(vec![Record::Reviewed { job: 2, view: caught }]);
+    journal.synced(kept).await;
+    journal.close();
+    let (journal, recovered) = open(dir.path());
+    let [job] = recovered.running.as_slice() else { panic!("{:?}", recovered.running) };
+    let chunks: Vec<u32> = job.chunks.iter().map(|c| c.chunk).collect();
+    assert_eq!(chunks, [0, 2], "chunk 1 was taken back");
+    let view = journal.ended_job(2).await.unwrap().unwrap();
+    assert_eq!(view.caught_lying, ["liar"]);
+    journal.close();
 }

@@ -116,6 +116,7 @@ fn write(conn: &mut Connection, group: &[Batch]) -> rusqlite::Result<()> {
                 }
                 Record::Phase { job, .. }
                 | Record::Chunk { job, .. }
+                | Record::Revoked { job, .. }
                 | Record::Taken { job, .. }
                     if ended.contains(job) =>
                 {
@@ -252,6 +253,19 @@ fn apply(conn: &Connection, record: &Record, at_ms: i64) -> rusqlite::Result<()>
         Record::Read { job } => {
             conn.prepare_cached("UPDATE jobs SET read_ms = coalesce(read_ms, ?2) WHERE id = ?1")?
                 .execute(params![int(*job), at_ms])?;
+        }
+        Record::Revoked { job, phase, chunks } => {
+            let mut delete = conn.prepare_cached(
+                "DELETE FROM chunks WHERE job = ?1 AND phase = ?2 AND chunk = ?3",
+            )?;
+            for chunk in chunks {
+                delete.execute(params![int(*job), phase, chunk])?;
+            }
+        }
+        Record::Reviewed { job, view } => {
+            let view = serde_json::to_string(view).map_err(json)?;
+            conn.prepare_cached("UPDATE jobs SET view = ?2 WHERE id = ?1 AND view IS NOT NULL")?
+                .execute(params![int(*job), view])?;
         }
     }
     Ok(())

@@ -18,7 +18,8 @@
 //!   missing their deadlines (one that hoards slots and never answers) is sent fewer: its
 //!   usable slots halve with every miss in a row, and recover when it finishes a chunk in
 //!   time.
-//! - *Verification*: a share of each job's chunks (chosen by a hash of job and chunk) also
+//! - *Verification*: a share of each job's chunks (chosen by a keyed hash of job and chunk
+//!   that members cannot compute, [`VerifyKey`]) also
 //!   runs on a second worker, and the two results must be equal; on a mismatch a third worker
 //!   decides, the odd one out is quarantined (no more chunks until cleared), and only an
 //!   agreeing result is reduced. A chunk nobody else could check is taken as it is.
@@ -48,7 +49,7 @@ mod tests;
 
 pub use chunking::{plan_chunks, ChunkPlan, ChunkTargets};
 
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::time::Duration;
 
 pub type WorkerId = u64;
@@ -81,11 +82,60 @@ pub struct Config {
     pub max_failures: u32,
     /// Chunk sizing: see [`plan_chunks`].
     pub chunking: chunking::ChunkTargets,
+    /// Keys the choice of chunks verified ([`VerifyKey::is_verified`]).
+    pub verify_key: VerifyKey,
 }
 
 impl Default for Config {
     fn default() -> Self {
-        Config { straggler_factor: 3.0, max_failures: 3, chunking: Default::default() }
+        Config {
+            straggler_factor: 3.0,
+            max_failures: 3,
+            chunking: Default::default(),
+            verify_key: VerifyKey::random(),
+        }
+    }
+}
+
+/// The secret behind which chunks are verified. Members know a chunk's job and index, so a
+/// choice they could compute (a fixed hash of the two) would tell a liar where it is safe to
+/// lie; keyed by a secret only the coordinator holds, the choice is a coin it cannot see. A
+/// verified chunk looks like any other on the wire: its check is sent to another member only
+/// after the first result is in.
+#[derive(Clone)]
+pub struct VerifyKey(ring::hmac::Key);
+
+impl std::fmt::Debug for VerifyKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("VerifyKey(..)")
+    }
+}
+
+impl VerifyKey {
+    /// The key derived from a secret the coordinator keeps across restarts (so a restarted
+    /// coordinator verifies the same chunks).
+    pub fn derived(secret: &[u8]) -> Self {
+        let root = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, secret);
+        let derived = ring::hmac::sign(&root, b"marmot: which chunks are verified");
+        VerifyKey(ring::hmac::Key::new(ring::hmac::HMAC_SHA256, derived.as_ref()))
+    }
+
+    pub fn random() -> Self {
+        let mut secret = [0u8; 32];
+        rand::RngCore::fill_bytes(&mut rand::rng(), &mut secret);
+        Self::derived(&secret)
+    }
+
+    /// Whether chunk `chunk` of `job` is among the share `fraction` that is verified: a
+    /// pseudo-random choice fixed by the key, so the same chunks are checked however the job
+    /// is scheduled.
+    pub fn is_verified(&self, job: JobId, chunk: ChunkIndex, fraction: f64) -> bool {
+        let mut message = [0u8; 12];
+        message[..8].copy_from_slice(&job.to_le_bytes());
+        message[8..].copy_from_slice(&chunk.to_le_bytes());
+        let tag = ring::hmac::sign(&self.0, &message);
+        let x = u64::from_le_bytes(tag.as_ref()[..8].try_into().expect("a SHA-256 tag"));
+        (x >> 11) as f64 / (1u64 << 53) as f64 <= fraction && fraction > 0.0
     }
 }
 
@@ -197,6 +247,9 @@ pub struct JobShape {
     pub slots_per_chunk: u32,
     /// Whether its chunks run users' commands: only workers that take them get its chunks.
     pub exec: bool,
+    /// Whether a reduced result can be taken back ([`Action::Revoked`]): the job keeps whose
+    /// result each chunk was, and when a member is caught lying, its chunks run again.
+    pub revocable: bool,
 }
 
 impl JobShape {
@@ -212,6 +265,7 @@ impl JobShape {
             retries: 0,
             slots_per_chunk: 1,
             exec: false,
+            revocable: false,
         }
     }
 }
@@ -243,6 +297,9 @@ pub enum Action<R> {
     /// The worker delivered a result for a chunk this scheduler never gave its member (a
     /// forgery, or given before the coordinator restarted): dropped, the chunk runs here.
     NotGiven { worker: WorkerId, job: JobId, chunk: ChunkIndex },
+    /// `member`, just caught lying, had given the results of these chunks (index, units) of
+    /// a revocable job: take them out of the job; the chunks run again.
+    Revoked { job: JobId, member: String, chunks: Vec<(ChunkIndex, u64, u64)> },
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -264,7 +321,7 @@ pub struct Progress {
     pub units_total: u64,
     /// Chunks run again: after a lost worker, a failure, or as a straggler's backup.
     pub chunks_rerun: u64,
-    /// Chunks whose result was checked against another worker's.
+    /// Chunks done whose result was checked against another worker's (counted when done).
     pub chunks_verified: u64,
 }
 
@@ -418,17 +475,6 @@ impl<R> Chunk<R> {
     }
 }
 
-/// Whether chunk `chunk` of `job` is among the share `fraction` that is verified: a fixed
-/// pseudo-random choice, so the same chunks are checked however the job is scheduled.
-pub fn is_verified(job: JobId, chunk: ChunkIndex, fraction: f64) -> bool {
-    // SplitMix64's finalizer: every input bit moves every output bit.
-    let mut x = job.rotate_left(32) ^ u64::from(chunk);
-    x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    x ^= x >> 31;
-    (x >> 11) as f64 / (1u64 << 53) as f64 <= fraction && fraction > 0.0
-}
-
 struct Job<R> {
     plan: ChunkPlan,
     window: Option<ChunkIndex>,
@@ -452,6 +498,8 @@ struct Job<R> {
     /// A chunk's expected time from the plan, until `durations` has one.
     planned: Duration,
     progress: Progress,
+    /// For a revocable job: the chunks reduced from each member's result.
+    done_by: Option<HashMap<String, Vec<ChunkIndex>>>,
 }
 
 impl<R> Job<R> {
@@ -703,6 +751,7 @@ impl<R: PartialEq> Scheduler<R> {
             planned,
             progress,
             plan,
+            done_by: shape.revocable.then(HashMap::new),
         };
         for &chunk in done.range(..n.min(ChunkIndex::MAX as usize) as ChunkIndex) {
             for missing in job_state.next_fresh..chunk {
@@ -767,6 +816,15 @@ impl<R: PartialEq> Scheduler<R> {
         out: &mut Vec<Action<R>>,
     ) {
         let Some(a) = self.release(assignment) else { return };
+        if self.workers.get(&a.worker).is_some_and(|w| w.quarantined) {
+            // Caught lying while it ran: its result is not taken; the chunk runs elsewhere.
+            let Some(job) = self.jobs.get_mut(&a.job) else { return };
+            let idle = job.started.get(&a.chunk).is_some_and(|c| c.running.is_empty());
+            if idle && !job.retry.contains(&a.chunk) {
+                job.retry.push_front(a.chunk);
+            }
+            return;
+        }
         let factor = self.config.straggler_factor;
         let Some(job) = self.jobs.get_mut(&a.job) else { return };
         let took = now.saturating_sub(a.started);
@@ -822,13 +880,12 @@ impl<R: PartialEq> Scheduler<R> {
         let Some(member) = self.member(worker) else { return };
         let checkers = self.checkers(job_id, chunk_index, &member);
         let Some(job) = self.jobs.get_mut(&job_id) else { return };
+        let verified = self.config.verify_key.is_verified(job_id, chunk_index, job.verify);
         let Some(chunk) = job.started.get_mut(&chunk_index) else { return };
         chunk.results.push((worker, result));
         chunk.answered.push(member);
-        if chunk.results.len() == 1 && is_verified(job_id, chunk_index, job.verify) && checkers > 0
-        {
+        if chunk.results.len() == 1 && verified && checkers > 0 {
             chunk.wanted = 2;
-            job.progress.chunks_verified += 1;
         }
         if chunk.results.len() < chunk.wanted {
             // Checked by a copy still running elsewhere, or by one queued now.
@@ -840,10 +897,15 @@ impl<R: PartialEq> Scheduler<R> {
         match agreement(&chunk.results) {
             Agreement::Agreed { index, odd } => {
                 if let Some(odd) = odd {
+                    let at = chunk.results.iter().position(|(w, _)| *w == odd);
+                    let liar = at.and_then(|at| chunk.answered.get(at)).cloned();
                     if let Some(w) = self.workers.get_mut(&odd) {
                         w.quarantined = true;
                     }
                     out.push(Action::Quarantine { worker: odd, job: job_id, chunk: chunk_index });
+                    if let Some(liar) = liar {
+                        self.revoke(&liar, (job_id, chunk_index), out);
+                    }
                 }
                 self.reduce(job_id, chunk_index, index, out);
             }
@@ -863,6 +925,44 @@ impl<R: PartialEq> Scheduler<R> {
         }
     }
 
+    /// Takes back what `member`, caught lying, gave running jobs (but `deciding`, the chunk
+    /// that caught it, which is reduced from the agreeing results): its results waiting for a
+    /// check are dropped, and the chunks of revocable jobs reduced from its results run again
+    /// ([`Action::Revoked`]).
+    fn revoke(&mut self, member: &str, deciding: (JobId, ChunkIndex), out: &mut Vec<Action<R>>) {
+        for (&job_id, job) in &mut self.jobs {
+            for (&index, chunk) in &mut job.started {
+                if (job_id, index) == deciding {
+                    continue;
+                }
+                while let Some(at) = chunk.answered.iter().position(|m| m == member) {
+                    chunk.answered.swap_remove(at);
+                    chunk.results.swap_remove(at);
+                    // A mismatch it made needs no third result to decide any more.
+                    chunk.wanted = chunk.wanted.min(2);
+                }
+                let short = chunk.results.len() < chunk.wanted;
+                if short && chunk.running.is_empty() && !job.retry.contains(&index) {
+                    job.retry.push_back(index);
+                }
+            }
+            let Some(chunks) = job.done_by.as_mut().and_then(|d| d.remove(member)) else {
+                continue;
+            };
+            let mut revoked = Vec::with_capacity(chunks.len());
+            for index in chunks {
+                let (start, end) = job.plan.range(index);
+                job.started.insert(index, Chunk::default());
+                job.retry.push_back(index);
+                job.progress.chunks_done -= 1;
+                job.progress.units_done -= end - start;
+                job.progress.chunks_rerun += 1;
+                revoked.push((index, start, end));
+            }
+            out.push(Action::Revoked { job: job_id, member: member.to_string(), chunks: revoked });
+        }
+    }
+
     /// Reduces result `index` of a chunk whose results agree: the chunk is done.
     fn reduce(&mut self, job_id: JobId, chunk: ChunkIndex, index: usize, out: &mut Vec<Action<R>>) {
         let Some(job) = self.jobs.get_mut(&job_id) else { return };
@@ -870,7 +970,13 @@ impl<R: PartialEq> Scheduler<R> {
         if let Some(position) = job.retry.iter().position(|&c| c == chunk) {
             job.retry.remove(position);
         }
+        if state.results.len() > 1 {
+            job.progress.chunks_verified += 1;
+        }
         let (worker, result) = state.results.swap_remove(index);
+        if let (Some(done_by), Some(member)) = (&mut job.done_by, state.answered.get(index)) {
+            done_by.entry(member.clone()).or_default().push(chunk);
+        }
         let (start, end) = job.plan.range(chunk);
         job.progress.chunks_done += 1;
         job.progress.units_done += end - start;

@@ -206,6 +206,20 @@ impl Harness {
                 assert!(self.issued.contains(&result.assignment));
             }
             Action::NotGiven { worker, .. } => panic!("worker {worker} delivered nothing here"),
+            Action::Revoked { job, member, chunks } => {
+                let liar: WorkerId = member.parse().unwrap();
+                assert!(self.liars.contains(&liar), "honest worker {member}'s results taken back");
+                assert!(self.open_jobs.contains_key(&job), "taken back from ended job {job}");
+                for (chunk, start, end) in chunks {
+                    let count = self.reduced.remove(&(job, chunk));
+                    assert_eq!(
+                        count,
+                        Some(1),
+                        "chunk {chunk} of job {job} taken back, not reduced"
+                    );
+                    *self.units_reduced.get_mut(&job).unwrap() -= end - start;
+                }
+            }
             Action::Quarantine { worker, .. } => {
                 assert!(self.liars.contains(&worker), "honest worker {worker} quarantined");
                 self.quarantined.insert(worker);
@@ -276,8 +290,15 @@ impl Harness {
                 if let Some(window) = window {
                     self.windows.insert(self.next_job, window);
                 }
-                let shape =
-                    JobShape { max_chunk_units, window, verify, ..JobShape::new(units, 1e5) };
+                // Results a client takes as they come cannot be taken back; the others can.
+                let revocable = window.is_none();
+                let shape = JobShape {
+                    max_chunk_units,
+                    window,
+                    verify,
+                    revocable,
+                    ..JobShape::new(units, 1e5)
+                };
                 self.feed(s, Event::JobSubmitted { job: self.next_job, shape });
             }
             Op::Window { pick, by } => {
@@ -709,22 +730,26 @@ fn three_different_results_fail_the_job_and_a_lone_worker_is_not_checked() {
 }
 
 #[test]
-fn the_verified_share_is_fixed_and_close_to_the_fraction() {
-    let share = |f: f64| (0..100_000u32).filter(|&c| is_verified(7, c, f)).count();
-    assert_eq!(share(0.0), 0);
-    assert_eq!(share(1.0), 100_000);
-    let two_percent = share(0.02);
-    assert!((1_800..2_200).contains(&two_percent), "{two_percent}");
-    assert_eq!(two_percent, share(0.02), "the same chunks every time");
-    assert_ne!(
-        (0..64).map(|c| is_verified(1, c, 0.5)).collect::<Vec<_>>(),
-        (0..64).map(|c| is_verified(2, c, 0.5)).collect::<Vec<_>>(),
-        "other jobs, other chunks"
-    );
-    // The choice is pinned: a coordinator restarted on a new build verifies the same chunks.
-    let bits =
-        (0..64u32).fold(0u64, |acc, c| acc | (u64::from(is_verified(0x1_0000_0003, c, 0.5)) << c));
-    assert_eq!(bits, 0xed9d_4fdc_030d_02d5, "{bits:#x}");
+fn the_verified_share_is_fixed_by_the_key_and_close_to_the_fraction() {
+    let key = VerifyKey::derived(b"a coordinator's secret");
+    let chosen = |key: &VerifyKey, job: JobId, f: f64| {
+        (0..100_000u32).filter(|&c| key.is_verified(job, c, f)).collect::<Vec<_>>()
+    };
+    assert!(chosen(&key, 7, 0.0).is_empty());
+    assert_eq!(chosen(&key, 7, 1.0).len(), 100_000);
+    let two_percent = chosen(&key, 7, 0.02);
+    assert!((1_800..2_200).contains(&two_percent.len()), "{}", two_percent.len());
+    assert_eq!(two_percent, chosen(&key, 7, 0.02), "the same chunks every time");
+    let again = VerifyKey::derived(b"a coordinator's secret");
+    assert_eq!(two_percent, chosen(&again, 7, 0.02), "and after a restart (the same secret)");
+    assert_ne!(chosen(&key, 8, 0.5)[..64], chosen(&key, 7, 0.5)[..64], "other jobs, other chunks");
+    // Another secret, another choice: what a member could compute from job and chunk alone
+    // says nothing of it (about half of one choice's chunks are in another's at 0.5).
+    let other = chosen(&VerifyKey::derived(b"another secret"), 7, 0.5);
+    let mine = chosen(&key, 7, 0.5);
+    let both = mine.iter().filter(|c| other.binary_search(c).is_ok()).count();
+    let expected = mine.len() / 2;
+    assert!(both.abs_diff(expected) < expected / 20, "{both} of {}", mine.len());
 }
 
 fn reduced(actions: &[Action<u64>]) -> Vec<ChunkIndex> {

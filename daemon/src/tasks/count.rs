@@ -96,7 +96,7 @@ impl Job for CountJob {
             // Streamed bytes: bounded by the network and the coordinator's disk.
             Data::Held { .. } => 5.0e8,
         };
-        JobShape::new(self.bytes, rate)
+        JobShape { revocable: true, ..JobShape::new(self.bytes, rate) }
     }
 
     fn chunk(&self, start: u64, end: u64, _attempt: u32) -> Chunk {
@@ -121,6 +121,12 @@ impl Job for CountJob {
             self.count += count;
         }
         Fold::Added
+    }
+
+    fn revoke(&mut self, output: &ChunkOutput) {
+        if let ChunkOutput::Count { count } = output {
+            self.count -= count;
+        }
     }
 
     fn result(&self, run: Run) -> JobResult {

@@ -72,6 +72,10 @@ pub trait Job: Send + 'static {
     /// Folds in chunk `chunk` (units from `start`), whose output [`check_output`] passed.
     fn reduce(&mut self, chunk: ChunkIndex, start: u64, output: ChunkOutput) -> Fold;
 
+    /// Takes out a chunk's output folded in before: for tasks whose [`Job::shape`] is
+    /// revocable, when the member that gave it is caught lying.
+    fn revoke(&mut self, _output: &ChunkOutput) {}
+
     /// The current phase ran all its chunks: `true` when another phase follows, whose
     /// [`Job::shape`] is then current (a freefall with drag runs its points once its survey
     /// has found where the body lands).

@@ -30,7 +30,7 @@ impl Job for PiJob {
     }
 
     fn shape(&self) -> JobShape {
-        JobShape::new(self.samples, NOMINAL_RATE)
+        JobShape { revocable: true, ..JobShape::new(self.samples, NOMINAL_RATE) }
     }
 
     fn chunk(&self, _start: u64, _end: u64, _attempt: u32) -> Chunk {
@@ -42,6 +42,12 @@ impl Job for PiJob {
             self.inside += inside;
         }
         Fold::Added
+    }
+
+    fn revoke(&mut self, output: &ChunkOutput) {
+        if let ChunkOutput::Pi { inside } = output {
+            self.inside -= inside;
+        }
     }
 
     fn result(&self, run: Run) -> JobResult {

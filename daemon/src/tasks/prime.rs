@@ -44,7 +44,10 @@ impl Job for PrimeJob {
     }
 
     fn shape(&self) -> JobShape {
-        JobShape::new(units(self.n, self.method), nominal_rate(self.n, self.method))
+        // Revocable with nothing to take out: a factor is checked (it divides n), and "none
+        // here" adds nothing; the chunks run again elsewhere.
+        let shape = JobShape::new(units(self.n, self.method), nominal_rate(self.n, self.method));
+        JobShape { revocable: true, ..shape }
     }
 
     fn chunk(&self, _start: u64, _end: u64, _attempt: u32) -> Chunk {

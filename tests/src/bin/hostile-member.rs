@@ -9,6 +9,9 @@
 //!   584 million, then 60 more batches
 //!   at once (a worker sends one a second), then hoards;
 //! - `fail`: answers every chunk at once with an error;
+//! - `dodge`: lies as `lie` does, but only on chunks that marmot's first spot checks (a fixed
+//!   hash of job and chunk, which members could compute) left unchecked at `--verify` 0.5 or
+//!   less, and answers the others right;
 //! - `forge`: hoards the chunks it is given and, on the first, delivers "held" results (the
 //!   lost-connection path) for the job's first 20 other chunks, which it was never given.
 //!
@@ -35,7 +38,8 @@ async fn main() -> anyhow::Result<()> {
         "shout" => Mode::Shout,
         "fail" => Mode::Fail,
         "forge" => Mode::Forge,
-        other => bail!("unknown mode {other}: hoard, lie, shout, fail or forge"),
+        "dodge" => Mode::Dodge,
+        other => bail!("unknown mode {other}: hoard, lie, shout, fail, forge or dodge"),
     };
     let addr: std::net::SocketAddr = addr.parse()?;
     let config = WorkerConfig {
@@ -121,6 +125,15 @@ async fn main() -> anyhow::Result<()> {
                 let _ = writer.send(&ChunkReply::Done(output)).await;
                 let _ = writer.get_mut().finish();
             }
+            CoordinatorOpen::Chunk(request) if mode == Mode::Dodge => {
+                let units = request.end - request.start;
+                let output = match checked_by_the_fixed_hash(request.job, request.chunk, 0.5) {
+                    true => right_output(&request),
+                    false => wrong_output(&request.task, units),
+                };
+                let _ = writer.send(&ChunkReply::Done(output)).await;
+                let _ = writer.get_mut().finish();
+            }
             CoordinatorOpen::Chunk(_) if mode == Mode::Fail => {
                 let error = "this member fails every chunk".to_string();
                 let _ = writer.send(&ChunkReply::Failed { error }).await;
@@ -157,6 +170,29 @@ enum Mode {
     Shout,
     Fail,
     Forge,
+    Dodge,
+}
+
+/// Whether marmot's first spot checks verified chunk `chunk` of `job` at `fraction`: the
+/// formula members could compute (SplitMix64's finalizer of job and chunk).
+fn checked_by_the_fixed_hash(job: u64, chunk: u32, fraction: f64) -> bool {
+    let mut x = job.rotate_left(32) ^ u64::from(chunk);
+    x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    x ^= x >> 31;
+    (x >> 11) as f64 / (1u64 << 53) as f64 <= fraction && fraction > 0.0
+}
+
+/// The right result of a `pi` chunk (the dodger answers only `pi` right).
+fn right_output(request: &ChunkRequest) -> ChunkOutput {
+    let ChunkTask::Pi { seed, .. } = request.task else {
+        return wrong_output(&request.task, request.end - request.start);
+    };
+    let level = marmotd::kernels::simd::Level::detect();
+    let cancel = marmotd::kernels::Cancel::default();
+    let inside =
+        marmotd::kernels::pi::count_inside(level, seed, request.start, request.end, &cancel);
+    ChunkOutput::Pi { inside: inside.unwrap_or(0) }
 }
 
 /// A result of the right shape and size, and wrong.

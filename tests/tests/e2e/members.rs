@@ -211,3 +211,73 @@ fn a_failing_member_fails_no_job_verified_or_not() {
     assert_eq!(last["chunks_verified"], last["chunks_total"], "every chunk checked: {last}");
     assert!((out["estimate"].as_f64().unwrap() - std::f64::consts::PI).abs() < 2e-3, "{out}");
 }
+
+/// A member that lies only where the first spot checks (a hash members could compute) would
+/// not look, at `--verify 0.5`: the coordinator's checks are keyed by a secret, so it is
+/// caught; what it gave the running job is taken back (that job's result is exact), and the
+/// jobs that ended with its lies say so.
+#[test]
+fn a_liar_dodging_predictable_checks_is_caught_and_its_results_taken_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = Coordinator::start(dir.path());
+    let _dodger = c.hostile_member("dodger", 2, "dodge");
+    let _a = c.worker("a", 1);
+    let _b = c.worker("b", 1);
+    c.wait_for_workers(&["a", "b", "dodger"]);
+    let caught =
+        || c.json(&["workers"]).as_array().unwrap().iter().any(|w| w["quarantined"] == true);
+    let right = |estimate: f64| (estimate - std::f64::consts::PI).abs() < 1e-3;
+    // Unchecked, its lies stand: a wrong result, for now.
+    let unchecked = c.json(&["run", "pi", "2e9", "--seed", "100", "--verify", "0"]);
+    assert!(!right(unchecked["estimate"].as_f64().unwrap()), "it told no lie: {unchecked}");
+    let mut ran = vec![];
+    for seed in 0..10 {
+        let out = c.json(&["run", "pi", "2e9", "--seed", &seed.to_string(), "--verify", "0.5"]);
+        ran.push(out["estimate"].as_f64().unwrap());
+        if caught() {
+            break;
+        }
+    }
+    assert!(caught(), "the dodger was never caught in {} jobs: {ran:?}", ran.len());
+    assert!(right(*ran.last().unwrap()), "the job that caught it kept a lie: {ran:?}");
+    let jobs = c.json(&["jobs"]);
+    let jobs = jobs.as_array().unwrap();
+    for (job, estimate) in jobs[1..].iter().zip(&ran) {
+        let flagged = job["caught_lying"].as_array().is_some_and(|l| l == &["dodger"]);
+        assert!(right(*estimate) || flagged, "a wrong result not flagged: {job}");
+    }
+    let last = jobs.last().unwrap();
+    let shares = last["workers"].as_array().unwrap();
+    assert!(shares.iter().all(|w| w["name"] != "dodger"), "its results counted: {last}");
+    assert!(c.proc.log_text().contains("from 'dodger' were taken back"), "{}", c.proc.log_text());
+
+    // The unchecked job ended before: it says so, and runs again right.
+    assert_eq!(jobs[0]["caught_lying"], serde_json::json!(["dodger"]), "{}", jobs[0]);
+    let listed = String::from_utf8_lossy(&c.ctl(&["jobs"]).stdout).into_owned();
+    let warning = "job 1 holds results from a worker later caught lying (dodger): `marmotctl \
+                   rerun 1` runs it again";
+    assert!(listed.contains(warning), "{listed}");
+    let result = c.ctl(&["result", "1"]);
+    assert_eq!(result.status.code(), Some(1), "{result:?}");
+    assert!(String::from_utf8_lossy(&result.stderr).contains(warning), "{result:?}");
+    let again = c.json(&["rerun", "1"]);
+    assert!(right(again["estimate"].as_f64().unwrap()), "{again}");
+    assert_eq!(again["seed"], 100, "{again}");
+}
+
+/// A plain liar caught in the middle of a job at `--verify 0.5`: every result it gave that job
+/// is taken back and run again, so the job ends right.
+#[test]
+fn a_liar_caught_mid_job_keeps_none_of_its_results() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = Coordinator::start(dir.path());
+    let _liar = c.hostile_member("liar", 4, "lie");
+    let _a = c.worker("a", 1);
+    let _b = c.worker("b", 1);
+    c.wait_for_workers(&["a", "b", "liar"]);
+    let out = c.json(&["run", "pi", "2e9", "--seed", "3", "--verify", "0.5"]);
+    let estimate = out["estimate"].as_f64().unwrap();
+    assert!((estimate - std::f64::consts::PI).abs() < 1e-3, "{out}");
+    let shares = out["workers"].as_array().unwrap();
+    assert!(shares.iter().all(|w| w["name"] != "liar"), "a lie was counted: {out}");
+}

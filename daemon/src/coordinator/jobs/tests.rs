@@ -393,6 +393,9 @@ fn a_worker_two_others_contradict_is_quarantined_until_cleared() {
     )
     .unwrap();
     assert_eq!(r.inside, direct, "only agreeing results counted");
+    let view = sim.view(id);
+    assert!(view.workers.iter().all(|w| w.name != "w1"), "the liar's share taken back: {view:?}");
+    assert!(view.caught_lying.is_empty(), "nothing of the liar's is left: {view:?}");
     sim.jobs.submit(sim.now, JobSpec::Pi { samples: 100_000, seed: 4 }, None, "test").unwrap();
     sim.carry_out();
     assert_eq!(sim.jobs.busy_slots(liar), 0, "quarantined: no chunks");
