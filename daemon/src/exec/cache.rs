@@ -8,10 +8,13 @@
 //! name says. A transfer that a lost connection cut can be kept there (`<sha256>.part`, one
 //! per file, until the process restarts) and resumed after its bytes. The cache is bounded
 //! (default 2 GiB): adding a file evicts the least recently used ones not in use by a running
-//! unit. Units get their files as hard links in their work
-//! dir, read-only; a unit that changes one anyway (chmod, then write) is caught when it ends,
-//! by the file's size and modification time, and the entry is dropped rather than handed to the
-//! next unit.
+//! unit. A unit gets each file as an ordinary file of its own in its work dir (a reflink
+//! where the file system shares extents, btrfs or XFS; a copy elsewhere: `std::fs::copy`'s
+//! `copy_file_range` does whichever it can), writable, with the cached file's modification
+//! time: whatever it does to it (`gzip` deletes it, `sed -i` rewrites it) cannot change what
+//! later units read, and programs that refuse a file with other links take it. A cached file
+//! changed in place anyway is caught when its unit ends, by its size and modification time, and
+//! the entry is dropped rather than handed to the next unit.
 
 use proto::command::spec::is_sha256;
 use sha2::{Digest, Sha256};
@@ -231,14 +234,23 @@ impl FileCache {
         })
     }
 
-    /// Links cached `sha256` into `dest` (a unit's work dir) and pins it until released.
-    pub fn link(&self, sha256: &str, dest: &Path) -> Result<Pinned, CacheError> {
+    /// Gives a unit cached `sha256` as its own file `dest` (in its work dir), and pins the
+    /// entry until released.
+    pub fn place(&self, sha256: &str, dest: &Path) -> Result<Pinned, CacheError> {
         let mut index = self.lock();
         index.clock += 1;
         let now = index.clock;
         let entry =
             index.entries.get_mut(sha256).ok_or_else(|| CacheError::Missing(sha256.into()))?;
-        std::fs::hard_link(self.dir.join(sha256), dest).map_err(io("cannot link", dest))?;
+        let cached = self.dir.join(sha256);
+        std::fs::copy(&cached, dest).map_err(io("cannot copy into", dest))?;
+        // Its own: writable, runnable (a script given as a file), dated as the cached one.
+        let dated = std::fs::metadata(&cached).and_then(|meta| {
+            let file = std::fs::OpenOptions::new().write(true).open(dest)?;
+            file.set_permissions(std::fs::Permissions::from_mode(0o755))?;
+            file.set_modified(meta.modified()?)
+        });
+        dated.map_err(io("cannot date", dest))?;
         entry.used = now;
         entry.pins += 1;
         Ok(Pinned { sha256: sha256.to_string() })
@@ -456,7 +468,7 @@ mod tests {
     }
 
     #[test]
-    fn a_file_is_stored_once_checked_and_linked_read_only() {
+    fn a_file_is_stored_once_checked_and_given_to_each_unit_as_its_own() {
         let dir = tempfile::tempdir().unwrap();
         let cache = Arc::new(FileCache::open(&dir.path().join("files"), DEFAULT_LIMIT).unwrap());
         let name = put(&cache, b"#!/bin/sh\necho hi\n");
@@ -464,12 +476,21 @@ mod tests {
         assert_eq!(cache.usage(), (18, 1));
         let work = tempfile::tempdir().unwrap();
         let dest = work.path().join("run.sh");
-        let pinned = cache.link(&name, &dest).unwrap();
+        let pinned = cache.place(&name, &dest).unwrap();
         assert_eq!(std::fs::read(&dest).unwrap(), b"#!/bin/sh\necho hi\n");
-        let mode = std::fs::metadata(&dest).unwrap().permissions().mode();
-        assert_eq!(mode & 0o777, 0o555, "read-only and runnable");
+        let meta = std::fs::metadata(&dest).unwrap();
+        assert_eq!(meta.permissions().mode() & 0o777, 0o755, "its own, and runnable");
+        assert_eq!(meta.nlink(), 1, "an ordinary file, not a link into the cache");
+        let cached = std::fs::metadata(dir.path().join("files").join(&name)).unwrap();
+        assert_eq!(meta.modified().unwrap(), cached.modified().unwrap(), "dated as the cached one");
+        // Whatever the unit does to its file, the cached one stays as it was.
+        std::fs::write(&dest, b"#!/bin/sh\necho HI\n").unwrap();
+        std::fs::remove_file(&dest).unwrap();
         cache.release(pinned);
         assert!(cache.has(&name), "an untouched file stays");
+        let again = work.path().join("again.sh");
+        cache.release(cache.place(&name, &again).unwrap());
+        assert_eq!(std::fs::read(&again).unwrap(), b"#!/bin/sh\necho hi\n");
         // Nothing left in incoming/.
         let left = std::fs::read_dir(dir.path().join("files/incoming")).unwrap().count();
         assert_eq!(left, 0);
@@ -541,7 +562,7 @@ mod tests {
         assert!(!cache.has(&name));
         assert_eq!(cache.usage(), (0, 0));
         assert_eq!(std::fs::read_dir(dir.path().join("incoming")).unwrap().count(), 0);
-        let e = cache.link(&name, &dir.path().join("x")).unwrap_err();
+        let e = cache.place(&name, &dir.path().join("x")).unwrap_err();
         assert!(matches!(e, CacheError::Missing(_)));
     }
 
@@ -556,9 +577,9 @@ mod tests {
         assert!(used(&a) < used(&b) && used(&b) < used(&c), "stored in order");
         let work = tempfile::tempdir().unwrap();
         // a used last, b pinned by a running unit: c is the one to go.
-        cache.release(cache.link(&a, &work.path().join("a")).unwrap());
+        cache.release(cache.place(&a, &work.path().join("a")).unwrap());
         assert!(used(&a) > used(&c) && used(&c) > used(&b), "a link counts as a use");
-        let pinned_b = cache.link(&b, &work.path().join("b")).unwrap();
+        let pinned_b = cache.place(&b, &work.path().join("b")).unwrap();
         let d = put(&cache, &[b'd'; 10]);
         assert!(cache.has(&a) && cache.has(&b) && cache.has(&d) && !cache.has(&c));
         assert_eq!(cache.usage(), (30, 3));
@@ -633,9 +654,11 @@ mod tests {
         let cache = Arc::new(FileCache::open(dir.path(), 100).unwrap());
         let name = put(&cache, b"data");
         let dest = dir.path().join("unit-copy");
-        let pinned = cache.link(&name, &dest).unwrap();
-        std::fs::set_permissions(&dest, std::fs::Permissions::from_mode(0o644)).unwrap();
-        std::fs::write(&dest, b"DATA").unwrap();
+        let pinned = cache.place(&name, &dest).unwrap();
+        // Changed where it is cached (a unit that went looking for it).
+        let cached = dir.path().join(&name);
+        std::fs::set_permissions(&cached, std::fs::Permissions::from_mode(0o644)).unwrap();
+        std::fs::write(&cached, b"DATA!").unwrap();
         cache.release(pinned);
         assert!(!cache.has(&name));
         assert_eq!(cache.usage(), (0, 0));

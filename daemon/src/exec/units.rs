@@ -287,7 +287,7 @@ async fn run_unit(
     units: &Units,
     cancel: &CancellationToken,
 ) -> Result<(UnitReport, Option<Listing>), Stop> {
-    let pinned = link_files(task, unit, dir, &units.cache)?;
+    let pinned = place_files(task, unit, dir, &units.cache)?;
     let command = UnitCommand {
         argv: task.command.expand(&unit.input, unit.unit + 1),
         env: environment(task, unit, &units.worker),
@@ -413,9 +413,9 @@ async fn fetch(
     Ok(())
 }
 
-/// Links the job's files and the unit's own into its work dir, pinned in the cache while the
+/// Gives the unit the job's files and its own in its work dir, pinned in the cache while the
 /// unit runs.
-fn link_files(
+fn place_files(
     task: &CmdChunk,
     unit: &CmdUnit,
     dir: &UnitDir,
@@ -423,7 +423,7 @@ fn link_files(
 ) -> Result<Vec<Pinned>, Stop> {
     let mut pinned = vec![];
     for file in task.files.iter().chain(unit.file.as_ref()) {
-        match cache.link(&file.sha256, &dir.work().join(&file.name)) {
+        match cache.place(&file.sha256, &dir.work().join(&file.name)) {
             Ok(pin) => pinned.push(pin),
             Err(e) => {
                 for pin in pinned {

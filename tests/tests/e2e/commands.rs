@@ -476,3 +476,35 @@ fn mistakes_are_one_clear_line_and_nothing_runs() {
     let cmd_jobs = jobs.as_array().unwrap().iter().filter(|j| j["task"] == "cmd").count();
     assert_eq!(cmd_jobs, 1, "only the last one became a job: {jobs}");
 }
+
+/// A unit's files are its own: one rewritten in place (the same size, its modification time
+/// put back) changes nothing a later unit reads, and `gzip`, which refuses a file with other
+/// links, compresses each input where it lies in the unit's work dir.
+#[test]
+fn a_units_files_are_its_own_and_later_units_read_what_was_sent() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = Coordinator::start(dir.path());
+    let [_w] = c.workers([("w", 1)]);
+    let data = dir.path().join("data.txt");
+    std::fs::write(&data, "good").unwrap();
+    let tamper = "cp -p data.txt .when; chmod u+w data.txt; printf evil > data.txt; \
+                  touch -r .when data.txt; cat data.txt";
+    let file = data.to_str().unwrap();
+    let out = run_cmd(&c, &["--file", file, "--", "sh", "-c", tamper, ":::", "x"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(lines(&out), ["evil"], "its own copy, changed");
+    let out = run_cmd(&c, &["--file", file, "--", "cat", "data.txt", ":::", "x"]);
+    assert_eq!(lines(&out), ["good"], "a later unit reads what was sent");
+
+    let inputs = dir.path().join("in");
+    std::fs::create_dir(&inputs).unwrap();
+    for name in ["a.txt", "b.txt"] {
+        std::fs::write(inputs.join(name), name.repeat(100)).unwrap();
+    }
+    let glob = format!("{}/*.txt", inputs.display());
+    let gzip = "gzip -9 {} && gzip -dc {}.gz | wc -c";
+    let out = run_cmd(&c, &["-k", "--input-files", &glob, "--", "sh", "-c", gzip]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert_eq!(lines(&out), ["500", "500"], "{stderr}");
+}
