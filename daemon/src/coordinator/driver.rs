@@ -76,7 +76,7 @@ impl State {
         }
         self.jobs.worker_joined(now, id, &name, slots, exec);
         self.jobs.worker_rtt(now, id, rtt);
-        self.jobs.set_speed(self.registry.speed());
+        self.jobs.set_claimed_speeds(self.registry.claimed_speeds());
         id
     }
 
@@ -104,7 +104,7 @@ impl State {
     pub fn unregister(&mut self, now: Instant, id: WorkerId) {
         if self.registry.remove(id).is_some() {
             self.jobs.worker_lost(now, id);
-            self.jobs.set_speed(self.registry.speed());
+            self.jobs.set_claimed_speeds(self.registry.claimed_speeds());
         }
     }
 

@@ -122,7 +122,7 @@ pub async fn bench(cluster: &Cluster, length: Duration) -> Result<Vec<BenchResul
             for (name, rates) in scores {
                 s.registry.set_rates(name, rates);
             }
-            s.jobs.set_speed(s.registry.speed());
+            s.jobs.set_claimed_speeds(s.registry.claimed_speeds());
             s.registry.slot_rates().clone()
         })
         .await?;

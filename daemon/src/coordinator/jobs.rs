@@ -67,6 +67,18 @@ pub struct TakenOutput {
     pub let_go: Vec<PathBuf>,
 }
 
+/// Chunks that ran shorter than this say little of their worker's speed: not counted.
+const MIN_TIMED_CHUNK: Duration = Duration::from_millis(20);
+
+/// A chunk of a built-in task sent to a worker, for timing it.
+struct Sent {
+    at: Instant,
+    worker: WorkerId,
+    units: u64,
+    /// Its task's units per second on the nominal slot.
+    nominal: f64,
+}
+
 /// Tunables of the job table.
 pub struct JobsConfig {
     pub scheduler: crate::scheduler::Config,
@@ -96,8 +108,17 @@ pub struct Jobs {
     names: HashMap<WorkerId, String>,
     /// Workers (by name) whose results two others contradicted: no chunks until cleared.
     quarantined: BTreeSet<String>,
-    /// How the cluster's benchmarked slots compare with the tasks' nominal slot.
-    speed: f64,
+    /// How each connected worker's slots compare with the tasks' nominal slot: as seen, from
+    /// the chunks it finished ([`Jobs::chunk_finished`]), and as it claims (its bench scores,
+    /// used until work was seen).
+    observed_speeds: HashMap<String, f64>,
+    claimed_speeds: HashMap<String, f64>,
+    /// When each running chunk of a built-in task was sent, to whom, its units and its task's
+    /// nominal rate: what [`Jobs::chunk_finished`] times.
+    sent: HashMap<AssignmentId, Sent>,
+    /// A speed fixed by a test.
+    #[cfg(test)]
+    pinned_speed: Option<f64>,
     /// The scheduler's clock starts here.
     epoch: Instant,
     orders: Vec<Order>,
@@ -127,7 +148,11 @@ impl Jobs {
             reserving: false,
             names: HashMap::new(),
             quarantined: BTreeSet::new(),
-            speed: 1.0,
+            observed_speeds: HashMap::new(),
+            claimed_speeds: HashMap::new(),
+            sent: HashMap::new(),
+            #[cfg(test)]
+            pinned_speed: None,
             epoch,
             orders: vec![],
             journal: vec![],
@@ -250,7 +275,7 @@ impl Jobs {
             resumed = Some((plan, done));
             break;
         }
-        let shape = record.shape(self.speed);
+        let shape = record.shape(self.speed());
         let window = record.window();
         self.records.insert(id, record);
         match resumed {
@@ -333,9 +358,36 @@ impl Jobs {
         self.changes.subscribe()
     }
 
-    /// Sets how fast the cluster's slots are against the nominal one: sizes new jobs' chunks.
-    pub fn set_speed(&mut self, speed: f64) {
-        self.speed = speed;
+    /// Sets how fast each connected worker claims its slots are against the nominal one.
+    pub fn set_claimed_speeds(&mut self, claimed: HashMap<String, f64>) {
+        self.claimed_speeds = claimed;
+    }
+
+    /// How fast the cluster's slots are against the nominal one, which sizes new jobs' chunks:
+    /// the lower median over connected workers (one vote each, whatever slots it claims) of
+    /// the speed seen in its work, or before any, of its bench claim (the nominal slot's
+    /// without either). A member claiming
+    /// thousands of impossibly fast slots moves nothing while others outnumber it, and its
+    /// claim stands only until it has done some work.
+    fn speed(&self) -> f64 {
+        #[cfg(test)]
+        if let Some(pinned) = self.pinned_speed {
+            return pinned;
+        }
+        let members: BTreeSet<&String> = self.names.values().collect();
+        let mut speeds: Vec<f64> = members
+            .into_iter()
+            .map(|name| {
+                let seen = self.observed_speeds.get(name);
+                seen.or_else(|| self.claimed_speeds.get(name)).copied().unwrap_or(1.0)
+            })
+            .filter(|s| s.is_finite() && *s > 0.0)
+            .collect();
+        if speeds.is_empty() {
+            return 1.0;
+        }
+        speeds.sort_by(f64::total_cmp);
+        speeds[(speeds.len() - 1) / 2].clamp(0.01, 100.0)
     }
 
     // ----- workers -----
@@ -443,7 +495,7 @@ impl Jobs {
         let verify = verify.unwrap_or(self.verify);
         let mut record = JobRecord::new(id, job, verify, now);
         record.client = client.to_string();
-        let shape = record.shape(self.speed);
+        let shape = record.shape(self.speed());
         self.records.insert(id, record);
         self.journal.push(Record::Submitted {
             job: id,
@@ -539,10 +591,27 @@ impl Jobs {
     // ----- chunk streams and time -----
 
     pub fn chunk_finished(&mut self, now: Instant, assignment: AssignmentId, result: ChunkOutput) {
+        if let Some(sent) = self.sent.remove(&assignment) {
+            self.observe(now, sent);
+        }
         self.apply(now, Event::ChunkFinished { assignment, result });
     }
 
+    /// Counts how fast a finished chunk ran on its worker's slot, against its task's nominal
+    /// rate (a moving average per worker). Chunks too short to time well are left out.
+    fn observe(&mut self, now: Instant, sent: Sent) {
+        let took = now.saturating_duration_since(sent.at).as_secs_f64();
+        let Some(name) = self.names.get(&sent.worker) else { return };
+        if took < MIN_TIMED_CHUNK.as_secs_f64() || sent.nominal <= 0.0 {
+            return;
+        }
+        let seen = sent.units as f64 / took / sent.nominal;
+        let speed = self.observed_speeds.entry(name.clone()).or_insert(seen);
+        *speed = 0.7 * *speed + 0.3 * seen;
+    }
+
     pub fn chunk_failed(&mut self, now: Instant, assignment: AssignmentId, error: String) {
+        self.sent.remove(&assignment);
         self.counters.chunks_failed += 1;
         self.apply(now, Event::ChunkFailed { assignment, error });
     }
@@ -627,11 +696,18 @@ impl Jobs {
                     let Some(record) = self.records.get(&job) else { continue };
                     self.counters.chunks_started += 1;
                     self.counters.chunks_retried += u64::from(attempt > 0);
+                    let shape = record.job.shape();
+                    if !shape.exec {
+                        let nominal = shape.units_per_second;
+                        let units = end - start;
+                        self.sent.insert(assignment, Sent { at: now, worker, units, nominal });
+                    }
                     let tasks::Chunk { task, talk } = record.job.chunk(start, end, attempt);
                     let request = ChunkRequest { job, chunk, task, start, end };
                     self.orders.push(Order::Run { assignment, worker, request, talk });
                 }
                 Action::Cancel { assignment, .. } => {
+                    self.sent.remove(&assignment);
                     self.counters.chunks_stopped += 1;
                     self.orders.push(Order::Stop { assignment })
                 }
@@ -716,10 +792,11 @@ impl Jobs {
                     );
                 }
                 Action::JobEnded { job, outcome, progress } => {
+                    let speed = self.speed();
                     let Some(record) = self.records.get_mut(&job) else { continue };
                     if outcome == Outcome::Done && record.job.next_phase() {
                         record.phase += 1;
-                        let shape = record.shape(self.speed);
+                        let shape = record.shape(speed);
                         actions
                             .extend(self.scheduler.handle(at, Event::JobSubmitted { job, shape }));
                         self.phase_started(job);

@@ -6,7 +6,7 @@ use crate::scheduler::WorkerId;
 use crate::tasks::NOMINAL_SLOT_RATE;
 use proto::api::WorkerView;
 use proto::wire::{Control, Hello};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -169,21 +169,17 @@ impl Registry {
         &self.slot_rates
     }
 
-    /// How the connected workers' benchmarked slots compare with the slot the tasks' nominal
-    /// rates assume; 1 before any benchmark.
-    pub fn speed(&self) -> f64 {
-        let rates: Vec<f64> = self
-            .workers
+    /// How each connected worker's benchmarked slots compare with the slot the tasks' nominal
+    /// rates assume, as it claims (by name; none before a benchmark).
+    pub fn claimed_speeds(&self) -> HashMap<String, f64> {
+        self.workers
             .values()
-            .filter_map(|w| self.slot_rates.get(&w.hello.name))
-            .flatten()
-            .copied()
-            .collect();
-        if rates.is_empty() {
-            return 1.0;
-        }
-        let mean = rates.iter().sum::<f64>() / rates.len() as f64;
-        (mean / NOMINAL_SLOT_RATE).clamp(0.01, 100.0)
+            .filter_map(|w| {
+                let rates = self.slot_rates.get(&w.hello.name).filter(|r| !r.is_empty())?;
+                let mean = rates.iter().sum::<f64>() / rates.len() as f64;
+                Some((w.hello.name.clone(), mean / NOMINAL_SLOT_RATE))
+            })
+            .collect()
     }
 
     /// The connected workers, by name, with their busy slots and quarantine as the job table

@@ -9,6 +9,7 @@
 //!   584 million, then 60 more batches
 //!   at once (a worker sends one a second), then hoards;
 //! - `fail`: answers every chunk at once with an error;
+//! - `brag`: hoards, and claims 9.9e10 samples/s for every slot when benchmarked;
 //! - `dodge`: lies as `lie` does, but only on chunks that marmot's first spot checks (a fixed
 //!   hash of job and chunk, which members could compute) left unchecked at `--verify` 0.5 or
 //!   less, and answers the others right;
@@ -39,7 +40,8 @@ async fn main() -> anyhow::Result<()> {
         "fail" => Mode::Fail,
         "forge" => Mode::Forge,
         "dodge" => Mode::Dodge,
-        other => bail!("unknown mode {other}: hoard, lie, shout, fail, forge or dodge"),
+        "brag" => Mode::Brag,
+        other => bail!("unknown mode {other}: hoard, lie, shout, fail, forge, dodge or brag"),
     };
     let addr: std::net::SocketAddr = addr.parse()?;
     let config = WorkerConfig {
@@ -116,7 +118,8 @@ async fn main() -> anyhow::Result<()> {
                 let _ = writer.get_mut().finish();
             }
             CoordinatorOpen::Bench { .. } => {
-                let slot_rates = vec![1e8; config.slots as usize];
+                let rate = if mode == Mode::Brag { 9.9e10 } else { 1e8 };
+                let slot_rates = vec![rate; config.slots as usize];
                 let _ = writer.send(&BenchReply { slot_rates }).await;
                 let _ = writer.get_mut().finish();
             }
@@ -171,6 +174,7 @@ enum Mode {
     Fail,
     Forge,
     Dodge,
+    Brag,
 }
 
 /// Whether marmot's first spot checks verified chunk `chunk` of `job` at `fraction`: the

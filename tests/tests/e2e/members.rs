@@ -281,3 +281,24 @@ fn a_liar_caught_mid_job_keeps_none_of_its_results() {
     let shares = out["workers"].as_array().unwrap();
     assert!(shares.iter().all(|w| w["name"] != "liar"), "a lie was counted: {out}");
 }
+
+/// A member claiming 4,096 slots at 9.9e10 samples/s each does not make jobs' chunks coarser:
+/// chunks are sized by the speed seen in work, and a claim counts once per member.
+#[test]
+fn a_members_claimed_speed_does_not_size_the_chunks() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = Coordinator::start(dir.path());
+    let _braggart = c.hostile_member("braggart", 4096, "brag");
+    let _a = c.worker("a", 1);
+    let _b = c.worker("b", 1);
+    c.wait_for_workers(&["a", "b", "braggart"]);
+    assert!(c.ctl(&["bench", "--length", "200ms"]).status.success());
+    let id = detach(&c, &["pi", "4e10", "--seed", "1"]);
+    let view = c.json(&["jobs"]);
+    let job = view.as_array().unwrap().iter().find(|j| j["id"] == id).unwrap().clone();
+    // Sized by a's and b's speed (0.01 s of a real slot's work: thousands of chunks here), not
+    // by the braggart's (100 times the nominal slot: 40 chunks of 1e9 samples).
+    let chunks = job["chunks_total"].as_u64().unwrap();
+    assert!(chunks >= 400, "{chunks} chunks: sized by the claim? {job}");
+    assert!(c.ctl(&["cancel", &id.to_string()]).status.success());
+}

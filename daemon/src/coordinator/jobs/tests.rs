@@ -15,7 +15,7 @@ fn jobs(verify: f64) -> (Jobs, Instant) {
     let config = JobsConfig { scheduler: Config::default(), max_running: 100, verify };
     let mut jobs = Jobs::new(config, epoch);
     // Slow nominal slots: the small jobs of these tests get many chunks.
-    jobs.set_speed(1e-6);
+    jobs.pinned_speed = Some(1e-6);
     (jobs, epoch)
 }
 
@@ -508,3 +508,49 @@ fn an_ended_jobs_time_is_the_coordinators_clock_once_told() {
 }
 
 mod durable;
+
+/// Chunks are sized by the speed seen in workers' work: a claim (a bench score) counts once
+/// per worker whatever slots it claims, the lower median wins, and work seen replaces it.
+#[test]
+fn chunks_are_sized_by_the_speed_seen_not_the_speed_claimed() {
+    let (mut jobs, epoch) = jobs(0.0);
+    jobs.pinned_speed = None;
+    assert_eq!(jobs.speed(), 1.0, "nobody: the nominal slot");
+    jobs.worker_joined(epoch, 1, "honest", 1, true);
+    jobs.worker_joined(epoch, 2, "braggart", 4096, true);
+    let claims = |list: &[(&str, f64)]| list.iter().map(|&(n, s)| (n.to_string(), s)).collect();
+    jobs.set_claimed_speeds(claims(&[("braggart", 1e4)]));
+    assert_eq!(jobs.speed(), 1.0, "one claim of two workers: the unclaimed one is nominal");
+    jobs.set_claimed_speeds(claims(&[("honest", 2.0), ("braggart", 1e4)]));
+    assert_eq!(jobs.speed(), 2.0, "the lower median");
+    jobs.set_claimed_speeds(claims(&[("honest", 2.0), ("braggart", f64::NAN)]));
+    assert_eq!(jobs.speed(), 2.0, "not a number: left out");
+
+    // Alone, the braggart's claim stands until its work is seen.
+    jobs.worker_lost(epoch, 1);
+    jobs.set_claimed_speeds(claims(&[("braggart", 1e4)]));
+    assert_eq!(jobs.speed(), 100.0, "clamped");
+    let id = jobs.submit(epoch, JobSpec::Pi { samples: 10_000_000_000, seed: 1 }, None, "t");
+    let id = id.unwrap().id;
+    let runs: Vec<(AssignmentId, u64)> = jobs
+        .take_orders()
+        .into_iter()
+        .filter_map(|o| match o {
+            Order::Run { assignment, request, .. } => {
+                Some((assignment, request.end - request.start))
+            }
+            _ => None,
+        })
+        .collect();
+    assert!(!runs.is_empty());
+    // Each chunk took its units at a tenth of the nominal rate.
+    let nominal = crate::tasks::NOMINAL_SLOT_RATE;
+    for &(assignment, units) in &runs {
+        let took = Duration::from_secs_f64(units as f64 / (0.1 * nominal));
+        let output = ChunkOutput::Pi { inside: units * 3 / 4 };
+        jobs.chunk_finished(epoch + took, assignment, output);
+    }
+    let seen = jobs.speed();
+    assert!((seen - 0.1).abs() < 1e-6, "seen, not claimed: {seen}");
+    jobs.cancel(epoch, id).unwrap();
+}
