@@ -210,7 +210,7 @@ async fn bench_one(conn: &quinn::Connection, length: Duration, slots: u32) -> Re
 }
 
 /// One ping round trip on a stream of its own.
-async fn ping_one(conn: &quinn::Connection) -> Result<Duration> {
+pub(super) async fn ping_one(conn: &quinn::Connection) -> Result<Duration> {
     let started = Instant::now();
     let nonce = rand::random::<u64>();
     let (send, recv) = conn.open_bi().await?;

@@ -235,7 +235,7 @@ impl Jobs {
                 // Not this phase as the task cuts it now: it runs again whole.
                 break;
             }
-            let mut done = BTreeSet::new();
+            let mut done = BTreeMap::new();
             for row in kept.chunks.iter().filter(|c| c.phase == phase.phase) {
                 let fits = u64::from(row.chunk) < plan.len() as u64
                     && plan.range(row.chunk) == (row.start, row.end);
@@ -246,7 +246,7 @@ impl Jobs {
                     // Taken by the client: done. Held for it when the coordinator stopped:
                     // gone with it, so run again.
                     if row.chunk < kept.taken {
-                        done.insert(row.chunk);
+                        done.insert(row.chunk, row.worker.clone());
                         record.count_share(&row.worker, row.end - row.start);
                     }
                     continue;
@@ -256,7 +256,10 @@ impl Jobs {
                 if tasks::check_output(&task, row.start, row.end, &output).is_err() {
                     continue;
                 }
-                done.insert(row.chunk);
+                done.insert(row.chunk, row.worker.clone());
+                if shape.revocable {
+                    record.outputs.insert(row.chunk, output.clone());
+                }
                 if record.reduce(&row.worker, (row.chunk, row.start, row.end), output)
                     == Fold::Answered
                 {
@@ -272,20 +275,22 @@ impl Jobs {
                     series.resume_at(kept.taken);
                 }
             }
-            resumed = Some((plan, done));
+            let given = kept.given.iter().filter(|g| g.phase == phase.phase);
+            let given = given.map(|g| (g.chunk, g.member.clone())).collect::<Vec<_>>();
+            resumed = Some((plan, done, given));
             break;
         }
         let shape = record.shape(self.speed());
         let window = record.window();
         self.records.insert(id, record);
         match resumed {
-            Some((plan, done)) => {
+            Some((plan, done, given)) => {
                 tracing::info!(
                     "job {id} resumed: {} of its {} chunks were counted before the restart",
                     done.len(),
                     plan.len()
                 );
-                self.apply(now, Event::JobResumed { job: id, shape, plan, done });
+                self.apply(now, Event::JobResumed { job: id, shape, plan, done, given });
                 if answered {
                     self.apply(now, Event::JobAnswered { job: id });
                 }
@@ -701,6 +706,11 @@ impl Jobs {
                         let nominal = shape.units_per_second;
                         let units = end - start;
                         self.sent.insert(assignment, Sent { at: now, worker, units, nominal });
+                        // Kept, so a result held through a restart is known for one given.
+                        if let Some(member) = self.names.get(&worker) {
+                            let (phase, member) = (record.phase, member.clone());
+                            self.journal.push(Record::Given { job, phase, chunk, member });
+                        }
                     }
                     let tasks::Chunk { task, talk } = record.job.chunk(start, end, attempt);
                     let request = ChunkRequest { job, chunk, task, start, end };

@@ -154,6 +154,32 @@ async fn trial(
     let _ = tokio::time::timeout(Duration::from_secs(5), conn.closed()).await;
 }
 
+/// How long a session of the same name has to answer a ping before a new one replaces it.
+const TWIN_PING: Duration = Duration::from_secs(1);
+
+/// The address of a session of worker `name` that still answers on another connection: a
+/// second machine with the same certificate (a copied state dir), not a reconnect (a worker
+/// that reconnects has left its old connection, which answers no more).
+async fn live_twin(cluster: &Cluster, name: &str) -> Option<SocketAddr> {
+    let name = name.to_string();
+    let sessions = cluster.call(move |s, _| {
+        let named = s.registry.iter().filter(|(_, w)| w.hello.name == name);
+        named.map(|(_, w)| w.conn.clone()).collect::<Vec<_>>()
+    });
+    for conn in sessions.await.ok()? {
+        if conn.close_reason().is_some() {
+            continue;
+        }
+        let rtt = conn.rtt();
+        if let Ok(Ok(_)) =
+            tokio::time::timeout(TWIN_PING + rtt, super::fleet::ping_one(&conn)).await
+        {
+            return Some(conn.remote_address());
+        }
+    }
+    None
+}
+
 fn welcome() -> Welcome {
     Welcome::Accepted { coordinator_version: crate::update::version::current().into() }
 }
@@ -280,7 +306,20 @@ async fn serve_member(
 ) {
     let SessionStream { mut writer, _reader } = stream;
     let name = hello.name.clone();
-    let member = match admit_member(&cluster, &conn, &hello) {
+    let admitted = match admit_member(&cluster, &conn, &hello) {
+        Ok(member) => match live_twin(&cluster, &name).await {
+            // Said in the log as every refusal is, below.
+            Some(twin) => Err(format!(
+                "a worker with this certificate is already connected from {twin}: two \
+                     machines share one worker state dir. Give this machine its own: remove \
+                     worker.key and worker.crt from its state dir and join with a token (and \
+                     another --name)"
+            )),
+            None => Ok(member),
+        },
+        Err(reason) => Err(reason),
+    };
+    let member = match admitted {
         Ok(member) => member,
         Err(reason) => {
             if let Some(held_back) = cluster.refusals_to_log() {

@@ -28,7 +28,7 @@ pub mod read;
 pub mod schema;
 mod writer;
 
-pub use read::{Recovered, RecoveredChunk, RecoveredJob, RecoveredPhase};
+pub use read::{Recovered, RecoveredChunk, RecoveredGiven, RecoveredJob, RecoveredPhase};
 
 use proto::api::JobView;
 use proto::job::JobSpec;
@@ -100,6 +100,9 @@ pub enum Record {
     Read { job: u64 },
     /// A running job that could not be resumed (its request no longer makes a job): failed.
     Abandoned { job: u64, error: String },
+    /// A chunk of a running job was given to a member: a result it held through a restart
+    /// counts (if the chunk was not counted meanwhile).
+    Given { job: u64, phase: u32, chunk: u32, member: String },
     /// These chunks' results were taken back (their worker was caught lying): not counted.
     Revoked { job: u64, phase: u32, chunks: Vec<u32> },
     /// An ended job's view changed after it ended (a worker it counted was caught lying).

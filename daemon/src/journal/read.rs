@@ -30,6 +30,16 @@ pub struct RecoveredJob {
     pub phases: Vec<RecoveredPhase>,
     /// Its counted chunks, by phase and chunk.
     pub chunks: Vec<RecoveredChunk>,
+    /// Chunks given to members and not counted.
+    pub given: Vec<RecoveredGiven>,
+}
+
+/// A chunk given to a member, not counted when the coordinator stopped.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RecoveredGiven {
+    pub phase: u32,
+    pub chunk: u32,
+    pub member: String,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -71,6 +81,7 @@ pub fn recover(conn: &Connection) -> rusqlite::Result<Recovered> {
                 taken: r.get(5)?,
                 phases: vec![],
                 chunks: vec![],
+                given: vec![],
             })
         })?
         .collect::<rusqlite::Result<Vec<_>>>()?;
@@ -81,7 +92,17 @@ pub fn recover(conn: &Connection) -> rusqlite::Result<Recovered> {
         "SELECT phase, chunk, start, end, worker, output FROM chunks WHERE job = ?1 \
          ORDER BY phase, chunk",
     )?;
+    let mut given = conn.prepare_cached(
+        "SELECT g.phase, g.chunk, g.member FROM given g WHERE g.job = ?1 AND NOT EXISTS \
+         (SELECT 1 FROM chunks c WHERE c.job = g.job AND c.phase = g.phase AND c.chunk = g.chunk) \
+         ORDER BY g.phase, g.chunk",
+    )?;
     for job in &mut running {
+        job.given = given
+            .query_map([job.id as i64], |r| {
+                Ok(RecoveredGiven { phase: r.get(0)?, chunk: r.get(1)?, member: r.get(2)? })
+            })?
+            .collect::<rusqlite::Result<_>>()?;
         job.phases = phases
             .query_map([job.id as i64], |r| {
                 Ok(RecoveredPhase {

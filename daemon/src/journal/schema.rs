@@ -18,6 +18,10 @@
 //! - `chunks(job, phase, chunk, start, end, worker, output)`: every chunk of a running job
 //!   whose result was counted, with its output (bincode, as on the wire; NULL for streamed
 //!   results, which go to the client instead). Deleted when the job ends.
+//! - `given(job, phase, chunk, member)`: the members each chunk of a running job was given
+//!   to, so a result a member held through a restart counts only for a chunk it was given.
+//!   Deleted when the job ends. Added beside version 1's tables, which it leaves as they were:
+//!   a marmotd of before it (a rollback) reads and writes the journal as it did.
 
 use rusqlite::Connection;
 
@@ -56,6 +60,18 @@ CREATE TABLE chunks (
     output BLOB,
     PRIMARY KEY (job, phase, chunk)
 ) WITHOUT ROWID;
+";
+
+/// Tables added to version 1 without changing its others (created where missing).
+const V1_ADDED: &str = "
+CREATE TABLE IF NOT EXISTS given (
+    job INTEGER NOT NULL,
+    phase INTEGER NOT NULL,
+    chunk INTEGER NOT NULL,
+    member TEXT NOT NULL,
+    PRIMARY KEY (job, phase, chunk, member)
+) WITHOUT ROWID;
+DELETE FROM given WHERE job NOT IN (SELECT id FROM jobs WHERE state = 'running');
 ";
 
 /// What stands in the way of using a journal file.
@@ -111,6 +127,8 @@ pub fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
         tx.pragma_update(None, "user_version", VERSION)?;
         tx.commit()?;
     }
+    // Also where a marmotd of before them made the journal, or wrote to it since.
+    conn.execute_batch(V1_ADDED)?;
     Ok(())
 }
 

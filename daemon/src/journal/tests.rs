@@ -331,6 +331,9 @@ async fn results_taken_back_are_not_resumed_and_a_reviewed_view_is_kept() {
         chunk(1),
         chunk(2),
         Record::Revoked { job: 1, phase: 0, chunks: vec![1] },
+        Record::Given { job: 1, phase: 0, chunk: 0, member: "w1".into() },
+        Record::Given { job: 1, phase: 0, chunk: 5, member: "w2".into() },
+        Record::Given { job: 1, phase: 0, chunk: 5, member: "w2".into() },
         submitted(2),
         Record::Ended { job: 2, view: ended_view(2, JobState::Done) },
     ]);
@@ -342,6 +345,8 @@ async fn results_taken_back_are_not_resumed_and_a_reviewed_view_is_kept() {
     let [job] = recovered.running.as_slice() else { panic!("{:?}", recovered.running) };
     let chunks: Vec<u32> = job.chunks.iter().map(|c| c.chunk).collect();
     assert_eq!(chunks, [0, 2], "chunk 1 was taken back");
+    let given = RecoveredGiven { phase: 0, chunk: 5, member: "w2".into() };
+    assert_eq!(job.given, [given], "given and not counted (chunk 0 was counted)");
     let view = journal.ended_job(2).await.unwrap().unwrap();
     assert_eq!(view.caught_lying, ["liar"]);
     journal.close();

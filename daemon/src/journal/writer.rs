@@ -117,6 +117,7 @@ fn write(conn: &mut Connection, group: &[Batch]) -> rusqlite::Result<()> {
                 Record::Phase { job, .. }
                 | Record::Chunk { job, .. }
                 | Record::Revoked { job, .. }
+                | Record::Given { job, .. }
                 | Record::Taken { job, .. }
                     if ended.contains(job) =>
                 {
@@ -174,6 +175,7 @@ fn insert_ended(
 fn forget_progress(conn: &Connection, job: u64) -> rusqlite::Result<()> {
     conn.prepare_cached("DELETE FROM chunks WHERE job = ?1")?.execute([int(job)])?;
     conn.prepare_cached("DELETE FROM phases WHERE job = ?1")?.execute([int(job)])?;
+    conn.prepare_cached("DELETE FROM given WHERE job = ?1")?.execute([int(job)])?;
     Ok(())
 }
 
@@ -253,6 +255,12 @@ fn apply(conn: &Connection, record: &Record, at_ms: i64) -> rusqlite::Result<()>
         Record::Read { job } => {
             conn.prepare_cached("UPDATE jobs SET read_ms = coalesce(read_ms, ?2) WHERE id = ?1")?
                 .execute(params![int(*job), at_ms])?;
+        }
+        Record::Given { job, phase, chunk, member } => {
+            conn.prepare_cached(
+                "INSERT OR IGNORE INTO given (job, phase, chunk, member) VALUES (?1, ?2, ?3, ?4)",
+            )?
+            .execute(params![int(*job), phase, chunk, member])?;
         }
         Record::Revoked { job, phase, chunks } => {
             let mut delete = conn.prepare_cached(

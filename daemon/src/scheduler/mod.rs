@@ -49,7 +49,7 @@ mod tests;
 
 pub use chunking::{plan_chunks, ChunkPlan, ChunkTargets};
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::time::Duration;
 
 pub type WorkerId = u64;
@@ -179,12 +179,15 @@ pub enum Event<R> {
         shape: JobShape,
     },
     /// A job the coordinator ran before a restart: cut as `plan` was then, with the chunks in
-    /// `done` already counted. The rest run as any job's.
+    /// `done` already counted (by member), and the chunks in `given` given to these members
+    /// and not counted (a result one of them held through the restart is taken). The rest run
+    /// as any job's.
     JobResumed {
         job: JobId,
         shape: JobShape,
         plan: ChunkPlan,
-        done: BTreeSet<ChunkIndex>,
+        done: BTreeMap<ChunkIndex, String>,
+        given: Vec<(ChunkIndex, String)>,
     },
     /// The job's client has taken its results up to chunk `upto − window`: chunks before
     /// `upto` may run. Windows only move forward.
@@ -620,8 +623,8 @@ impl<R: PartialEq> Scheduler<R> {
                 }
             }
             Event::JobSubmitted { job, shape } => self.submit(job, shape, &mut out),
-            Event::JobResumed { job, shape, plan, done } => {
-                self.resume(job, shape, plan, &done, &mut out)
+            Event::JobResumed { job, shape, plan, done, given } => {
+                self.resume(job, shape, plan, &done, &given, &mut out)
             }
             Event::JobWindow { job, upto } => {
                 if let Some(job) = self.jobs.get_mut(&job) {
@@ -717,17 +720,19 @@ impl<R: PartialEq> Scheduler<R> {
         let mut targets = self.config.chunking.clone();
         targets.max_units = shape.max_chunk_units;
         let plan = plan_chunks(shape.units, shape.units_per_second, slots, &targets);
-        self.resume(job, shape, plan, &BTreeSet::new(), out);
+        self.resume(job, shape, plan, &BTreeMap::new(), &[], out);
     }
 
     /// Starts a job cut as `plan`, with the chunks in `done` already counted: those before
-    /// the last one done that are not are queued to run again.
+    /// the last one done (or given) that are not are queued to run again, the given ones
+    /// remembering whom they were given to.
     fn resume(
         &mut self,
         job: JobId,
         shape: JobShape,
         plan: ChunkPlan,
-        done: &BTreeSet<ChunkIndex>,
+        done: &BTreeMap<ChunkIndex, String>,
+        given: &[(ChunkIndex, String)],
         out: &mut Vec<Action<R>>,
     ) {
         let n = plan.len();
@@ -753,7 +758,8 @@ impl<R: PartialEq> Scheduler<R> {
             plan,
             done_by: shape.revocable.then(HashMap::new),
         };
-        for &chunk in done.range(..n.min(ChunkIndex::MAX as usize) as ChunkIndex) {
+        let last = n.min(ChunkIndex::MAX as usize) as ChunkIndex;
+        for (&chunk, member) in done.range(..last) {
             for missing in job_state.next_fresh..chunk {
                 job_state.started.insert(missing, Chunk::default());
                 job_state.retry.push_back(missing);
@@ -762,6 +768,22 @@ impl<R: PartialEq> Scheduler<R> {
             job_state.progress.chunks_done += 1;
             job_state.progress.units_done += end - start;
             job_state.next_fresh = chunk + 1;
+            if let Some(done_by) = &mut job_state.done_by {
+                done_by.entry(member.clone()).or_default().push(chunk);
+            }
+        }
+        for (chunk, member) in given {
+            if *chunk >= last || done.contains_key(chunk) {
+                continue;
+            }
+            for missing in job_state.next_fresh..=*chunk {
+                job_state.started.insert(missing, Chunk::default());
+                job_state.retry.push_back(missing);
+            }
+            job_state.next_fresh = job_state.next_fresh.max(chunk + 1);
+            if let Some(state) = job_state.started.get_mut(chunk) {
+                state.given.push(member.clone());
+            }
         }
         if job_state.progress.chunks_done == n as u64 {
             let progress = job_state.progress;

@@ -6,7 +6,7 @@
 
 use super::*;
 use proptest::prelude::*;
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 
 /// A chunk result: the assignment that produced it (so double counting is visible) and its
 /// value, which is all verification compares.
@@ -779,9 +779,10 @@ fn a_resumed_job_runs_only_the_chunks_not_counted() {
     let mut s = Scheduler::new(Config::default());
     s.handle(Duration::ZERO, joined(1, 1));
     let plan = ChunkPlan { units: 100, chunk_units: 10 };
-    let done = BTreeSet::from([0, 1, 3, 4]);
+    let done = [0, 1, 3, 4].map(|c| (c, "w".to_string())).into();
     let shape = JobShape::new(100, 1.0);
-    let a = s.handle(Duration::ZERO, Event::JobResumed { job: 7, shape, plan, done });
+    let given = vec![];
+    let a = s.handle(Duration::ZERO, Event::JobResumed { job: 7, shape, plan, done, given });
     assert_eq!(s.plan(7), Some(plan), "the plan it had, not a new one");
     let p = s.progress(7).unwrap();
     assert_eq!((p.chunks_done, p.chunks_total, p.units_done, p.units_total), (4, 10, 40, 100));
@@ -798,9 +799,40 @@ fn a_resumed_job_runs_only_the_chunks_not_counted() {
     assert_eq!(order, [2, 5, 6, 7, 8, 9], "the gap first, then the rest, each once");
     assert_eq!(s.progress(7), None, "ended");
     // All counted: it ends at once.
-    let all = (0..10).collect();
-    let ended = s.handle(Duration::ZERO, Event::JobResumed { job: 8, shape, plan, done: all });
+    let all = (0..10).map(|c| (c, "w".to_string())).collect();
+    let given = vec![];
+    let resumed = Event::JobResumed { job: 8, shape, plan, done: all, given };
+    let ended = s.handle(Duration::ZERO, resumed);
     assert!(matches!(ended[..], [Action::JobEnded { job: 8, outcome: Outcome::Done, .. }]));
+}
+
+/// A result held through the coordinator's restart counts if the journal says the chunk was
+/// given to that member; the chunks before it run, and one given to nobody is not taken.
+#[test]
+fn a_result_held_through_a_restart_counts_for_a_chunk_given_before_it() {
+    let mut s = Scheduler::new(Config::default());
+    let plan = ChunkPlan { units: 100, chunk_units: 10 };
+    let done = [(0, "a".to_string())].into();
+    let given = vec![(4, "b".to_string()), (99, "b".to_string())];
+    let shape = JobShape::new(100, 1.0);
+    s.handle(Duration::ZERO, Event::JobResumed { job: 7, shape, plan, done, given });
+    assert_eq!(s.jobs[&7].next_fresh, 5);
+    assert_eq!(s.jobs[&7].retry, [1, 2, 3, 4]);
+    s.handle(Duration::ZERO, joined(2, 1));
+    let back = Event::WorkerJoined {
+        worker: 3,
+        member: "b".into(),
+        slots: 1,
+        quarantined: false,
+        exec: true,
+    };
+    s.handle(Duration::ZERO, back);
+    let deliver = |s: &mut Scheduler<u64>, worker, chunk| {
+        s.handle(Duration::ZERO, Event::ChunkDelivered { worker, job: 7, chunk, result: 5 })
+    };
+    assert_eq!(reduced(&deliver(&mut s, 3, 4)), [4], "given to b before the restart");
+    let not_given = deliver(&mut s, 3, 3);
+    assert!(not_given.iter().any(|a| matches!(a, Action::NotGiven { chunk: 3, .. })));
 }
 
 /// Results held through a lost connection: counted once, and only for a chunk given to the

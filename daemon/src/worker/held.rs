@@ -5,10 +5,10 @@
 //! default), and its result is held here until then. Every session delivers what is held as
 //! soon as it is welcomed, and whatever a leased chunk finishes later while it lasts: the
 //! coordinator counts a delivered result if it gave the chunk to this member and the chunk
-//! still waits for one (exactly once: another worker may have run it meanwhile), so a lost
-//! connection shorter than the lease costs no work. (A restarted coordinator no longer knows
-//! whom it gave what: it drops such results and runs their chunks again.) Results are bounded
-//! by the chunks that were running: a slot's worth each.
+//! still waits for one (exactly once: another worker may have run it meanwhile), so an outage
+//! shorter than the lease costs no work (the coordinator's journal keeps whom it gave which
+//! chunk, across its own restarts). Results are bounded by the chunks that were running: a
+//! slot's worth each.
 
 use proto::wire::{ChunkOutput, ChunkRequest, WorkerOpen};
 use proto::MessageWriter;

@@ -34,6 +34,38 @@ fn two_machines_given_one_name_get_a_refusal_not_a_tug_of_war() {
     assert_eq!(connected, 1, "{}", c.proc.log_text());
 }
 
+/// A worker's state dir copied to a second machine: two processes, one certificate. The
+/// newer session is refused (the older still answers), with a line on both sides, and the
+/// first is never knocked off: no tug of war, no phantom worker.
+#[test]
+fn a_copied_state_dir_is_refused_not_a_tug_of_war() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = Coordinator::start(dir.path());
+    let [first] = c.workers([("w1", 1)]);
+    let copy = dir.path().join("copied");
+    std::fs::create_dir(&copy).unwrap();
+    for file in ["worker.key", "worker.crt", "cluster-ca.crt"] {
+        std::fs::copy(dir.path().join("w1").join(file), copy.join(file)).unwrap();
+    }
+    let mut cmd = std::process::Command::new(bin("marmotd"));
+    cmd.args(["worker", "--coordinator", &c.addr, "--name", "w1"]);
+    cmd.arg("--state-dir").arg(&copy);
+    let mut second = spawn_worker(cmd, dir.path(), "copied");
+    let status = second.wait_exit(Duration::from_secs(30));
+    assert_eq!(status.code(), Some(FINAL), "{}", second.log_text());
+    let log = second.log_text();
+    assert!(log.contains("a worker with this certificate is already connected from"), "{log}");
+    assert!(log.contains("two machines share one worker state dir"), "{log}");
+    let coordinator = c.proc.log_text();
+    assert!(coordinator.contains("refused worker 'w1'"), "{coordinator}");
+    assert!(first.log_text().matches("connected to the coordinator").count() == 1);
+    assert_eq!(c.worker_names(), ["w1"]);
+    let connected = coordinator.matches("worker 'w1' connected").count();
+    assert_eq!(connected, 1, "{coordinator}");
+    let out = run_pi(&c, "1e8", "2");
+    assert_eq!(out["workers"].as_array().unwrap().len(), 1, "{out}");
+}
+
 #[test]
 fn a_certificate_speaks_for_its_own_name_only() {
     let dir = tempfile::tempdir().unwrap();
