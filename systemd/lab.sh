@@ -154,6 +154,8 @@ for unit in marmotd-coordinator marmotd-worker; do
     [ "$(prop $unit ActiveState)" = active ] || fail "$unit is not active"
     [ "$(prop $unit Type)" = notify ] || fail "$unit is not Type=notify"
     [ "$(inside systemctl is-enabled $unit)" = enabled ] || fail "$unit is not enabled"
+    files="$(inside awk '/^Max open files/ {print $4, $5}' "/proc/$(main_pid $unit)/limits")"
+    [ "$files" = "65536 65536" ] || fail "$unit may open $files files, not 65536"
 done
 # Installing again with the same settings changes nothing and restarts nothing.
 pid="$(main_pid marmotd-worker)"

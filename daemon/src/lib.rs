@@ -7,6 +7,7 @@
 //! - [`kernels`]: the tasks' compute kernels, plain functions with a cancellation flag.
 //! - [`coordinator`]: accepts workers over QUIC, drives the scheduler, serves the control API.
 //! - [`journal`]: the coordinator's jobs in SQLite, so they outlive it.
+//! - [`descriptors`]: the open-file limit raised at start.
 //! - [`worker`]: joins, connects forever, runs chunks on a pool of slot threads.
 //! - [`exec`]: users' commands: their files, units, processes and output, on both roles.
 //! - [`transport`]: quinn endpoints and transport settings shared by both roles.
@@ -23,6 +24,7 @@
 
 pub mod cli;
 pub mod coordinator;
+pub mod descriptors;
 pub mod exec;
 pub mod fatal;
 pub mod install;

@@ -50,6 +50,7 @@ pub mod driver;
 pub mod error;
 pub mod fleet;
 pub mod http;
+pub mod http_server;
 pub mod jobs;
 pub mod registry;
 pub mod renewal;
@@ -159,6 +160,9 @@ pub async fn start(config: CoordinatorConfig, process: CancellationToken) -> Res
         Some(addr) => Some(dashboard::bind(addr).await?),
         None => None,
     };
+    if let Some(limit) = crate::descriptors::raise() {
+        tracing::debug!("open files: up to {limit}");
+    }
     let listener = socket::bind(&config.socket, config.socket_group.as_deref())?;
     let scheduler = scheduler::Config {
         straggler_factor: config.straggler_factor,
@@ -228,15 +232,7 @@ pub async fn start(config: CoordinatorConfig, process: CancellationToken) -> Res
             "dashboard on http://{addr}/{}",
             if loopback { "" } else { " (it asks for the token: `marmotctl dashboard-token`)" }
         );
-        let api = api.clone();
-        api_tasks.spawn(async move {
-            let served = axum::serve(listener, router)
-                .with_graceful_shutdown(async move { api.cancelled().await })
-                .await;
-            if let Err(e) = served {
-                tracing::error!("dashboard stopped: {e}");
-            }
-        });
+        api_tasks.spawn(http_server::serve(listener, router, api.clone()));
     }
     let socket_path = config.socket.clone();
     let temporary = config.temporary;

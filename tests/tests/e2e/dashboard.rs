@@ -386,3 +386,37 @@ fn an_http_address_taken_or_not_one_is_one_clear_line() {
     let out = coordinator("localhost:80");
     one_line_error(&out, "is not a port or an IP:PORT");
 }
+
+/// 1,100 idle TCP connections to `--http` (more than a default limit of 1,024 descriptors)
+/// lock nothing out: the control socket answers and a job runs on a member meanwhile, the
+/// idle connections are closed within the header timeout, and the dashboard serves again.
+#[test]
+fn idle_connections_to_the_dashboard_lock_nothing_out() {
+    // This test's own 1,100 sockets need more than a default soft limit, as the coordinator
+    // does (marmotd raises its own).
+    use nix::sys::resource::{getrlimit, setrlimit, Resource};
+    let (_, hard) = getrlimit(Resource::RLIMIT_NOFILE).unwrap();
+    setrlimit(Resource::RLIMIT_NOFILE, hard, hard).unwrap();
+    assert!(hard >= 1_500, "this machine allows {hard} open files: too few for this test");
+    let dir = tempfile::tempdir().unwrap();
+    let c = started_with_http(dir.path(), "127.0.0.1:0");
+    let port = http_port(&c);
+    let _w = c.workers([("w", 1)]);
+    let idle: Vec<TcpStream> =
+        (0..1_100).map(|_| TcpStream::connect(("127.0.0.1", port)).expect("connect")).collect();
+    let status = c.json(&["status"]);
+    assert_eq!(status["workers"], 1, "{status}");
+    assert_eq!(run_pi(&c, "1e7", "1")["samples"], 10_000_000u64);
+    // Each is closed by the coordinator within the header timeout (5 s), unserved.
+    for mut stream in idle {
+        stream.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+        let mut byte = [0u8; 1];
+        let read = stream.read(&mut byte);
+        assert!(matches!(read, Ok(0) | Err(_)), "an idle connection was served: {read:?}");
+        if let Err(e) = read {
+            assert_ne!(e.kind(), std::io::ErrorKind::WouldBlock, "still open after 30 s");
+        }
+    }
+    let (code, body) = http(port, "GET", "/v1/overview", None);
+    assert_eq!(code, 200, "{body}");
+}
