@@ -20,6 +20,7 @@ use proto::command::spool::Event;
 use proto::command::{CmdSpec, FileRef, Template, UnitReport};
 use proto::job::JobSpec;
 use proto::result::JobResult;
+use sha2::{Digest, Sha256};
 use std::fs::File;
 use std::io::{BufWriter, IsTerminal, Write};
 use std::path::{Path, PathBuf};
@@ -40,6 +41,7 @@ pub async fn run(client: &Client, args: CmdArgs, how: Submit, json: bool) -> Res
     let (spec, CmdOptions { results, joblog }) = prepared??;
     uploaded?;
     let mut out = Writer::new(&spec, results, joblog)?;
+    let spec = send_large_inputs(client, spec).await?;
     let job = super::submit::submit(client, &JobSpec::Cmd(Box::new(spec)), how).await?;
     let id = job.id;
     let taken = tokio::select! {
@@ -70,6 +72,35 @@ pub async fn run(client: &Client, args: CmdArgs, how: Submit, json: bool) -> Res
         eprint!("{result}");
     }
     Ok(ExitCode::from(exit_status(result.failed)))
+}
+
+/// Inputs larger than this together go as a file, in pieces, rather than inside the request.
+const INLINE_INPUTS: usize = 1 << 20;
+
+/// A spec whose inputs are too large for one request, with its inputs uploaded as a file
+/// (one per line) instead; others as they are.
+async fn send_large_inputs(client: &Client, mut spec: CmdSpec) -> Result<CmdSpec> {
+    let bytes: usize = spec.inputs.iter().map(|i| i.len() + 1).sum();
+    if bytes <= INLINE_INPUTS {
+        return Ok(spec);
+    }
+    let mut file = tempfile::NamedTempFile::new().context("cannot write the inputs down")?;
+    let mut hasher = Sha256::new();
+    for input in &spec.inputs {
+        for piece in [input.as_bytes(), b"\n"] {
+            hasher.update(piece);
+            file.write_all(piece).context("cannot write the inputs down")?;
+        }
+    }
+    file.flush()?;
+    let sha256 = hex::encode(hasher.finalize());
+    let size = bytes as u64;
+    if !client.has_file(&sha256).await? {
+        client.upload_file(file.path(), &sha256, size).await?;
+    }
+    spec.inputs_file = Some(FileRef { name: "inputs".into(), sha256, size });
+    spec.inputs = vec![];
+    Ok(spec)
 }
 
 /// How many hashed files may wait for their upload.
@@ -151,6 +182,7 @@ fn prepare(args: CmdArgs, found: &mpsc::Sender<Found>) -> Result<(CmdSpec, CmdOp
     let spec = CmdSpec {
         command: template,
         inputs,
+        inputs_file: None,
         input_files,
         files,
         env: args.env,

@@ -366,6 +366,17 @@ impl Cluster {
         wait_for_workers: bool,
         client: String,
     ) -> Result<JobView, ClusterError> {
+        let spec = match spec {
+            proto::job::JobSpec::Cmd(mut cmd) if cmd.inputs_file.is_some() => {
+                let files = self.stores.files.clone();
+                let read = tokio::task::spawn_blocking(move || {
+                    crate::tasks::cmd::read_inputs_file(&files, &mut cmd).map(|()| cmd)
+                });
+                let cmd = read.await.map_err(|e| ClusterError::Internal(e.to_string()))?;
+                proto::job::JobSpec::Cmd(cmd.map_err(|e| ClusterError::Invalid(e.0))?)
+            }
+            spec => spec,
+        };
         let (view, reservation) = self
             .try_call(move |s, now| {
                 if !wait_for_workers && s.registry.is_empty() {

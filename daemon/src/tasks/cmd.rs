@@ -19,6 +19,7 @@
 
 use super::{Chunk, Converse, Fold, Invalid, Job, Run, Serve, Stream, Talk, Work};
 use crate::exec;
+use crate::exec::cache::FileCache;
 use crate::exec::outbox::{Delivery, Outbox};
 use crate::exec::tries::Tries;
 use crate::exec::units::Units;
@@ -26,6 +27,7 @@ use crate::kernels::KernelError;
 use crate::scheduler::{ChunkIndex, JobShape};
 use futures_util::future::BoxFuture;
 use proto::command::halt::{Tally, Verdict};
+use proto::command::inputs::Inputs;
 use proto::command::spec::MAX_CHUNK_UNITS;
 use proto::command::CmdSpec;
 #[cfg(test)]
@@ -45,6 +47,29 @@ pub const SINGLE_UNIT_JOBS: u64 = 256;
 /// The shortest time a unit is taken to need, for sizing chunks: below it, starting a process
 /// is what costs.
 const MIN_UNIT_SECONDS: f64 = 0.000_5;
+
+/// Reads a spec's inputs file (what a client sends, as any file, when its inputs would not fit
+/// in one request) into its inputs, checked as inputs given inline are. Blocking: run it off
+/// the async runtime.
+pub fn read_inputs_file(files: &FileCache, spec: &mut CmdSpec) -> Result<(), Invalid> {
+    let Some(file) = spec.inputs_file.take() else { return Ok(()) };
+    if !spec.inputs.is_empty() {
+        return Err(Invalid("give the inputs in the request or as a file, not both".into()));
+    }
+    let sha = &file.sha256;
+    let path = files.path(sha).ok_or_else(|| {
+        Invalid(format!(
+            "the inputs' file {sha} is not in the coordinator's store: upload it first"
+        ))
+    })?;
+    let opened = std::fs::File::open(&path)
+        .map_err(|e| Invalid(format!("cannot read the inputs' file {sha}: {e}")))?;
+    let mut inputs = Inputs::default();
+    let read = inputs.read_lines(std::io::BufReader::new(opened), "the inputs' file");
+    read.map_err(|e| Invalid(e.to_string()))?;
+    spec.inputs = inputs.finish().map_err(|e| Invalid(e.to_string()))?;
+    Ok(())
+}
 
 pub fn job(spec: CmdSpec) -> Result<Box<dyn Job>, Invalid> {
     spec.check().map_err(Invalid)?;
@@ -331,6 +356,7 @@ mod tests {
         CmdSpec {
             command: Template::new(vec!["echo".into()]).unwrap(),
             inputs: (0..inputs).map(|i| format!("in{i}")).collect(),
+            inputs_file: None,
             input_files: vec![],
             files: vec![],
             env: vec![],

@@ -37,6 +37,11 @@ pub struct CmdSpec {
     pub command: Template,
     /// One per unit: what `{}` stands for.
     pub inputs: Vec<String>,
+    /// The inputs, one per line, as a file in the coordinator's store, for a job whose inputs
+    /// would not fit in one request: sent in pieces as any file is, then read there into
+    /// `inputs` (empty until then).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inputs_file: Option<FileRef>,
     /// Under `--input-files`, one per input: the unit's own file, appearing in its work dir
     /// under the input's name. Empty otherwise.
     #[serde(default)]
@@ -138,6 +143,7 @@ impl CmdSpec {
         CmdSpec {
             command,
             inputs,
+            inputs_file: None,
             input_files: vec![],
             files: vec![],
             env: vec![],
@@ -319,6 +325,7 @@ mod tests {
         CmdSpec {
             command: Template::new(vec!["gzip".into(), "-9".into()]).unwrap(),
             inputs: vec!["a.log".into(), "b.log".into()],
+            inputs_file: None,
             input_files: vec![],
             files: vec![FileRef { name: "run.sh".into(), sha256: sha('a'), size: 3 }],
             env: vec![("LEVEL".into(), "9".into())],

@@ -508,3 +508,25 @@ fn a_units_files_are_its_own_and_later_units_read_what_was_sent() {
     assert!(out.status.success(), "{stderr}");
     assert_eq!(lines(&out), ["500", "500"], "{stderr}");
 }
+
+/// The documented limit of a million inputs can be sent: inputs too large for one request
+/// (here 6.9 MB) go to the coordinator in pieces, as a file, and become the job's units.
+#[test]
+fn a_million_inputs_reach_the_coordinator_in_pieces() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = Coordinator::start(dir.path());
+    let [_w] = c.workers([("w", 1)]);
+    let inputs = dir.path().join("inputs");
+    let text: String = (1..=1_000_000).map(|i| format!("{i}\n")).collect();
+    std::fs::write(&inputs, text).unwrap();
+    // The first unit fails and halts the job: what counts is that it had all its units.
+    let args = ["--inputs", inputs.to_str().unwrap(), "--halt", "now,fail=1", "--", "false"];
+    let out = run_cmd(&c, &args);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("hung up") && !stderr.contains("too large"), "{stderr}");
+    let jobs = c.json(&["jobs"]);
+    let result = &jobs[0]["result"];
+    assert_eq!(result["units"], 1_000_000, "{stderr} {result}");
+    assert_eq!(result["skipped"], 999_999, "{result}");
+    assert_eq!(jobs[0]["spec"]["cmd"]["inputs"][999_999], "1000000");
+}
