@@ -14,6 +14,23 @@ fn stored_certificate(state_dir: &Path) -> certs::CertInfo {
     certs::cert_info(&membership.cert_der).unwrap()
 }
 
+/// A hostile member `name` (`mode`, `slots`) beside two honest 1-slot workers `a` and `b`, all
+/// listed.
+fn beside_two_honest(c: &Coordinator, name: &str, slots: u32, mode: &str) -> [Proc; 3] {
+    let hostile = c.hostile_member(name, slots, mode);
+    let (a, b) = (c.worker("a", 1), c.worker("b", 1));
+    c.wait_for_workers(&["a", "b", name]);
+    [hostile, a, b]
+}
+
+/// Checks a `pi` result is right and counts nothing of `name`'s.
+fn right_without(out: &serde_json::Value, name: &str) {
+    let estimate = out["estimate"].as_f64().unwrap();
+    assert!((estimate - std::f64::consts::PI).abs() < 1e-3, "{out}");
+    let shares = out["workers"].as_array().unwrap();
+    assert!(shares.iter().all(|w| w["name"] != name), "a result of {name}'s counted: {out}");
+}
+
 #[test]
 fn two_machines_given_one_name_get_a_refusal_not_a_tug_of_war() {
     let dir = tempfile::tempdir().unwrap();
@@ -179,15 +196,9 @@ fn a_member_hoarding_slots_cannot_wedge_a_job() {
 fn a_lying_member_is_outvoted_and_quarantined() {
     let dir = tempfile::tempdir().unwrap();
     let c = Coordinator::start(dir.path());
-    let _liar = c.hostile_member("liar", 4, "lie");
-    let _a = c.worker("a", 1);
-    let _b = c.worker("b", 1);
-    c.wait_for_workers(&["a", "b", "liar"]);
+    let _members = beside_two_honest(&c, "liar", 4, "lie");
     let out = c.json(&["run", "pi", "200000000", "--seed", "5", "--verify", "1"]);
-    let estimate = out["estimate"].as_f64().unwrap();
-    assert!((estimate - std::f64::consts::PI).abs() < 1e-3, "{out}");
-    let shares = out["workers"].as_array().unwrap();
-    assert!(shares.iter().all(|w| w["name"] != "liar"), "a lie was counted: {out}");
+    right_without(&out, "liar");
     let workers = c.json(&["workers"]);
     let liar = workers.as_array().unwrap().iter().find(|w| w["name"] == "liar").unwrap();
     assert_eq!(liar["quarantined"], true, "{workers}");
@@ -213,10 +224,7 @@ fn results_for_chunks_never_given_are_dropped() {
     c.wait_for_workers(&["forger", "honest"]);
     let out = c.json(&["run", "pi", "400000000", "--seed", "4"]);
     assert!(forger.log_text().contains("forged"), "the forger never got a chunk: {out}");
-    let estimate = out["estimate"].as_f64().unwrap();
-    assert!((estimate - std::f64::consts::PI).abs() < 1e-3, "{out}");
-    let shares = out["workers"].as_array().unwrap();
-    assert!(shares.iter().all(|w| w["name"] == "honest"), "a forged result counted: {out}");
+    right_without(&out, "forger");
     let log = c.proc.log_text();
     assert!(log.contains("dropped a result from worker 'forger' for chunk"), "{log}");
 }
@@ -252,10 +260,7 @@ fn a_failing_member_fails_no_job_verified_or_not() {
 fn a_liar_dodging_predictable_checks_is_caught_and_its_results_taken_back() {
     let dir = tempfile::tempdir().unwrap();
     let c = Coordinator::start(dir.path());
-    let _dodger = c.hostile_member("dodger", 2, "dodge");
-    let _a = c.worker("a", 1);
-    let _b = c.worker("b", 1);
-    c.wait_for_workers(&["a", "b", "dodger"]);
+    let _members = beside_two_honest(&c, "dodger", 2, "dodge");
     let caught =
         || c.json(&["workers"]).as_array().unwrap().iter().any(|w| w["quarantined"] == true);
     let right = |estimate: f64| (estimate - std::f64::consts::PI).abs() < 1e-3;
@@ -303,15 +308,9 @@ fn a_liar_dodging_predictable_checks_is_caught_and_its_results_taken_back() {
 fn a_liar_caught_mid_job_keeps_none_of_its_results() {
     let dir = tempfile::tempdir().unwrap();
     let c = Coordinator::start(dir.path());
-    let _liar = c.hostile_member("liar", 4, "lie");
-    let _a = c.worker("a", 1);
-    let _b = c.worker("b", 1);
-    c.wait_for_workers(&["a", "b", "liar"]);
+    let _members = beside_two_honest(&c, "liar", 4, "lie");
     let out = c.json(&["run", "pi", "2e9", "--seed", "3", "--verify", "0.5"]);
-    let estimate = out["estimate"].as_f64().unwrap();
-    assert!((estimate - std::f64::consts::PI).abs() < 1e-3, "{out}");
-    let shares = out["workers"].as_array().unwrap();
-    assert!(shares.iter().all(|w| w["name"] != "liar"), "a lie was counted: {out}");
+    right_without(&out, "liar");
 }
 
 /// A member claiming 4,096 slots at 9.9e10 samples/s each does not make jobs' chunks coarser:
@@ -320,10 +319,7 @@ fn a_liar_caught_mid_job_keeps_none_of_its_results() {
 fn a_members_claimed_speed_does_not_size_the_chunks() {
     let dir = tempfile::tempdir().unwrap();
     let c = Coordinator::start(dir.path());
-    let _braggart = c.hostile_member("braggart", 4096, "brag");
-    let _a = c.worker("a", 1);
-    let _b = c.worker("b", 1);
-    c.wait_for_workers(&["a", "b", "braggart"]);
+    let _members = beside_two_honest(&c, "braggart", 4096, "brag");
     assert!(c.ctl(&["bench", "--length", "200ms"]).status.success());
     let id = detach(&c, &["pi", "4e10", "--seed", "1"]);
     let view = c.json(&["jobs"]);
