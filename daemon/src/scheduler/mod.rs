@@ -649,7 +649,7 @@ impl<R: PartialEq> Scheduler<R> {
             }
             Event::Tick => {}
         }
-        self.settle_unverifiable(&mut out);
+        self.settle_unverifiable(now, &mut out);
         self.end_closed(&mut out);
         self.dispatch(now, &mut out);
         out
@@ -1030,38 +1030,64 @@ impl<R: PartialEq> Scheduler<R> {
     }
 
     /// Chunks waiting for a check that no connected worker can give: a single result is
-    /// taken as it is; a mismatch no third worker can decide fails the job.
-    fn settle_unverifiable(&mut self, out: &mut Vec<Action<R>>) {
-        let waiting: Vec<(JobId, ChunkIndex)> = self
-            .jobs
-            .iter()
-            .flat_map(|(&id, job)| {
-                job.started
-                    .iter()
-                    .filter(|(_, c)| !c.results.is_empty() && c.running.is_empty())
-                    .map(move |(&chunk, _)| (id, chunk))
-            })
-            .collect();
-        for (job, chunk) in waiting {
-            let Some(state) = self.jobs.get(&job).and_then(|j| j.started.get(&chunk)) else {
-                continue;
-            };
-            let answered = state.results.len();
-            let any_checker =
-                self.workers.values().any(|w| w.takes_chunks() && state.may_check(&w.member));
-            if any_checker {
-                continue;
-            }
-            if answered == 1 {
-                self.reduce(job, chunk, 0, out);
-            } else {
-                let message = format!(
-                    "chunk {chunk}: two workers gave different results and no third worker is \
-                     connected to decide"
-                );
-                self.end_job(job, Outcome::Failed(message), out);
+    /// taken as it is; a mismatch no third worker can decide fails the job. A copy running
+    /// past its deadline (a straggler, or a member that hoards) is no check to wait for: the
+    /// check goes to another worker that can give it, or, if none can, the chunk settles so.
+    fn settle_unverifiable(&mut self, now: Duration, out: &mut Vec<Action<R>>) {
+        for (job_id, chunk, settle) in self.unverifiable(now) {
+            match settle {
+                Settle::Queue => {
+                    if let Some(job) = self.jobs.get_mut(&job_id) {
+                        job.retry.push_front(chunk);
+                    }
+                }
+                Settle::TakeIt => self.reduce(job_id, chunk, 0, out),
+                Settle::Fail => {
+                    let message = format!(
+                        "chunk {chunk}: two workers gave different results and no third worker \
+                         is connected to decide"
+                    );
+                    self.end_job(job_id, Outcome::Failed(message), out);
+                }
             }
         }
+    }
+
+    /// The chunks waiting for a check that only late copies run, or none, and what to do with
+    /// each ([`Scheduler::settle_unverifiable`]).
+    fn unverifiable(&self, now: Duration) -> Vec<(JobId, ChunkIndex, Settle)> {
+        let factor = self.config.straggler_factor;
+        let late = |id: &AssignmentId| {
+            let Some(a) = self.assignments.get(id) else { return true };
+            let job = self.jobs.get(&a.job);
+            job.is_none_or(|job| now.saturating_sub(a.started) > job.deadline(factor))
+        };
+        // A worker whose slots are all held by late copies (a hoarder) checks nothing soon.
+        let stuck = |w: &Worker| w.free_slots() == 0 && w.running.keys().all(late);
+        let mut found = vec![];
+        for (&job_id, job) in &self.jobs {
+            for (&chunk, state) in &job.started {
+                if state.results.is_empty() || !state.running.iter().all(late) {
+                    continue;
+                }
+                let running_it = |id: &WorkerId| {
+                    let on = |a: &AssignmentId| self.assignments.get(a).map(|a| a.worker);
+                    state.running.iter().any(|a| on(a) == Some(*id))
+                };
+                let any_checker = self.workers.iter().any(|(id, w)| {
+                    w.takes_chunks() && state.may_check(&w.member) && !running_it(id) && !stuck(w)
+                });
+                let settle = match (any_checker, state.results.len()) {
+                    // Queued, if only late copies run it: a free checker takes it.
+                    (true, _) if state.running.is_empty() || job.retry.contains(&chunk) => continue,
+                    (true, _) => Settle::Queue,
+                    (false, 1) => Settle::TakeIt,
+                    (false, _) => Settle::Fail,
+                };
+                found.push((job_id, chunk, settle));
+            }
+        }
+        found
     }
 
     fn fail_chunk(&mut self, assignment: AssignmentId, error: String, out: &mut Vec<Action<R>>) {
@@ -1312,6 +1338,16 @@ impl<R: PartialEq> Scheduler<R> {
             attempt,
         });
     }
+}
+
+/// What becomes of a chunk that waits for a check no one may give soon.
+enum Settle {
+    /// Queue it for a free checker.
+    Queue,
+    /// Take its one result as it is.
+    TakeIt,
+    /// Its two results differ and no third worker can decide.
+    Fail,
 }
 
 /// Which room a placement looks for.

@@ -1215,3 +1215,30 @@ fn a_chunk_never_runs_again_where_it_failed_while_another_member_can_run_it() {
     let after = s.handle(t, Event::ChunkFailed { assignment: check, error: "no".into() });
     assert!(reduced(&after).contains(&1), "member 2's result taken as it is: {after:?}");
 }
+
+/// A member that hoards the chunks it is given is no check to wait for: once its copy is past
+/// the deadline, a verified chunk's check goes to another worker or, if none can give it, the
+/// result is taken as it is. With every chunk verified and a hoarder beside one honest
+/// worker, the job ends.
+#[test]
+fn a_hoarded_check_does_not_wedge_a_verified_job() {
+    let mut s = Scheduler::new(Config::default());
+    let mut t = Duration::ZERO;
+    s.handle(t, joined(1, 1)); // hoards
+    s.handle(t, joined(2, 1));
+    let shape = JobShape { verify: 1.0, ..JobShape::new(400, 1000.0) };
+    s.handle(t, Event::JobSubmitted { job: 1, shape });
+    for _ in 0..2000 {
+        t += Duration::from_millis(10);
+        let on_2: Vec<AssignmentId> = s.workers[&2].running.keys().copied().collect();
+        let mut actions = vec![];
+        for assignment in on_2 {
+            actions.extend(s.handle(t, Event::ChunkFinished { assignment, result: 1 }));
+        }
+        actions.extend(s.handle(t, Event::Tick));
+        if actions.iter().any(|a| matches!(a, Action::JobEnded { outcome: Outcome::Done, .. })) {
+            return;
+        }
+    }
+    panic!("wedged: {:?}", s.progress(1));
+}
