@@ -803,7 +803,8 @@ impl<R: PartialEq> Scheduler<R> {
             let Some(job) = self.jobs.get_mut(&a.job) else { continue };
             let Some(chunk) = job.started.get_mut(&a.chunk) else { continue };
             chunk.running.retain(|&r| r != id);
-            if chunk.running.is_empty() {
+            // (It may be queued already: a check queued while only late copies ran it.)
+            if chunk.running.is_empty() && !job.retry.contains(&a.chunk) {
                 job.retry.push_front(a.chunk);
                 job.progress.chunks_rerun += 1;
             }
@@ -876,9 +877,22 @@ impl<R: PartialEq> Scheduler<R> {
         out: &mut Vec<Action<R>>,
     ) {
         let Some(w) = self.workers.get(&worker).filter(|w| !w.quarantined) else { return };
+        let Some(job) = self.jobs.get(&job_id) else { return };
+        // A result held through a lost connection is for an assignment lost with it: the
+        // member must have been given the chunk more times than it holds it now (a chunk it
+        // holds, running or in its queue, answers on that assignment's own stream).
+        let held_now = |state: &Chunk<R>| {
+            let member_of = |id: &AssignmentId| {
+                let a = self.assignments.get(id)?;
+                self.workers.get(&a.worker).map(|w| w.member.as_str())
+            };
+            state.running.iter().filter(|id| member_of(id) == Some(w.member.as_str())).count()
+        };
+        let holds = job.started.get(&chunk).map_or(0, held_now);
         let Some(job) = self.jobs.get_mut(&job_id) else { return };
         let given = match job.started.get_mut(&chunk) {
             Some(state) if state.answered_by(&w.member) => return, // its answer is in
+            Some(state) if state.given.iter().filter(|m| **m == w.member).count() <= holds => false,
             Some(state) => state.take_given(&w.member),
             None if chunk >= job.next_fresh => false, // never started
             None => return,                           // done since
@@ -1105,7 +1119,7 @@ impl<R: PartialEq> Scheduler<R> {
             self.end_job(a.job, Outcome::Failed(message), out);
             return;
         }
-        if chunk.running.is_empty() {
+        if chunk.running.is_empty() && !job.retry.contains(&a.chunk) {
             job.retry.push_front(a.chunk);
             job.progress.chunks_rerun += 1;
         }

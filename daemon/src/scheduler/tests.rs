@@ -1242,3 +1242,28 @@ fn a_hoarded_check_does_not_wedge_a_verified_job() {
     }
     panic!("wedged: {:?}", s.progress(1));
 }
+
+/// A member cannot pass a result off as held through a lost connection for a chunk it still
+/// holds (running, or waiting in its queue): that result comes on the chunk's own stream.
+#[test]
+fn a_held_result_for_a_chunk_still_held_is_not_taken() {
+    let mut s = Scheduler::new(Config::default());
+    let t = Duration::ZERO;
+    s.handle(t, joined(1, 1));
+    // Far: it is sent a chunk ahead, to wait in its queue.
+    s.handle(t, Event::WorkerRtt { worker: 1, rtt: Duration::from_secs(1) });
+    s.handle(t, Event::JobSubmitted { job: 1, shape: JobShape::new(400, 1000.0) });
+    let held: Vec<ChunkIndex> = s.workers[&1]
+        .running
+        .keys()
+        .chain(s.workers[&1].prefetched.iter().map(|(id, _)| id))
+        .map(|id| s.assignments[id].chunk)
+        .collect();
+    assert!(held.len() >= 2, "one running, one ahead: {held:?}");
+    for chunk in held {
+        let event = Event::ChunkDelivered { worker: 1, job: 1, chunk, result: 0 };
+        let actions = s.handle(t, event);
+        assert!(reduced(&actions).is_empty(), "chunk {chunk}: {actions:?}");
+        assert!(actions.iter().any(|a| matches!(a, Action::NotGiven { .. })), "{actions:?}");
+    }
+}

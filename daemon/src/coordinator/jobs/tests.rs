@@ -58,10 +58,16 @@ impl Sim {
     }
 
     fn join(&mut self) {
+        let name = format!("w{}", self.next_worker);
+        self.join_as(&name);
+    }
+
+    /// A worker joins as the member `name` (a new one, or one coming back).
+    fn join_as(&mut self, name: &str) {
         let id = self.next_worker;
         self.next_worker += 1;
         self.workers.push(id);
-        self.jobs.worker_joined(self.now, id, &format!("w{id}"), 2, true);
+        self.jobs.worker_joined(self.now, id, name, 2, true);
         self.carry_out();
     }
 
@@ -93,13 +99,14 @@ impl Sim {
         self.carry_out();
     }
 
-    /// Loses worker `pick` (its streams die with it) and lets a new one join.
+    /// Loses worker `pick`'s connection (its streams die with it); its member connects again.
     fn lose(&mut self, pick: usize) {
         let worker = self.workers.remove(pick % self.workers.len());
         self.in_flight.retain(|(_, w, ..)| *w != worker);
+        let name = self.jobs.names.get(&worker).cloned().unwrap_or_else(|| format!("w{worker}"));
         self.jobs.worker_lost(self.now, worker);
         self.carry_out();
-        self.join();
+        self.join_as(&name);
     }
 
     /// The clients of series jobs take what is ready, in order.
