@@ -1045,8 +1045,9 @@ impl<R: PartialEq> Scheduler<R> {
 
     /// Chunks waiting for a check that no connected worker can give: a single result is
     /// taken as it is; a mismatch no third worker can decide fails the job. A copy running
-    /// past its deadline (a straggler, or a member that hoards) is no check to wait for: the
-    /// check goes to another worker that can give it, or, if none can, the chunk settles so.
+    /// past its deadline and [`CHECK_GIVEN_UP_AFTER`] (a straggler, or a member that hoards)
+    /// is no check to wait for: the check goes to another worker that can give it, or, if none
+    /// can, the chunk settles so.
     fn settle_unverifiable(&mut self, now: Duration, out: &mut Vec<Action<R>>) {
         for (job_id, chunk, settle) in self.unverifiable(now) {
             match settle {
@@ -1071,10 +1072,13 @@ impl<R: PartialEq> Scheduler<R> {
     /// each ([`Scheduler::settle_unverifiable`]).
     fn unverifiable(&self, now: Duration) -> Vec<(JobId, ChunkIndex, Settle)> {
         let factor = self.config.straggler_factor;
+        // Past the job's deadline, and at least CHECK_GIVEN_UP_AFTER: the deadline follows the
+        // job's recent chunk times, which a liar's instant answers make short.
         let late = |id: &AssignmentId| {
             let Some(a) = self.assignments.get(id) else { return true };
             let job = self.jobs.get(&a.job);
-            job.is_none_or(|job| now.saturating_sub(a.started) > job.deadline(factor))
+            let limit = |job: &Job<R>| job.deadline(factor).max(CHECK_GIVEN_UP_AFTER);
+            job.is_none_or(|job| now.saturating_sub(a.started) > limit(job))
         };
         // A worker whose slots are all held by late copies (a hoarder) checks nothing soon.
         let stuck = |w: &Worker| w.free_slots() == 0 && w.running.keys().all(late);
@@ -1353,6 +1357,9 @@ impl<R: PartialEq> Scheduler<R> {
         });
     }
 }
+
+/// How long a copy of a chunk may run before it no longer counts as a check to wait for.
+pub const CHECK_GIVEN_UP_AFTER: Duration = Duration::from_secs(5);
 
 /// What becomes of a chunk that waits for a check no one may give soon.
 enum Settle {

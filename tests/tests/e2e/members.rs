@@ -286,7 +286,6 @@ fn a_liar_dodging_predictable_checks_is_caught_and_its_results_taken_back() {
     let last = jobs.last().unwrap();
     let shares = last["workers"].as_array().unwrap();
     assert!(shares.iter().all(|w| w["name"] != "dodger"), "its results counted: {last}");
-    assert!(c.proc.log_text().contains("from 'dodger' were taken back"), "{}", c.proc.log_text());
 
     // The unchecked job ended before: it says so, and runs again right.
     assert_eq!(jobs[0]["caught_lying"], serde_json::json!(["dodger"]), "{}", jobs[0]);
