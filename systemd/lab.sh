@@ -192,7 +192,9 @@ inside systemctl kill --signal=KILL marmotd-worker
 until_ok 30 sh -c "[ \"\$(nsenter -t $pid1 -a systemctl show -P MainPID marmotd-worker)\" != $pid ] && \
     [ \"\$(nsenter -t $pid1 -a systemctl show -P ActiveState marmotd-worker)\" = active ]" \
     || fail "the killed worker was not restarted"
-until_ok 30 sh -c "nsenter -t $pid1 -a marmotctl workers | grep -q lab" || fail "the restarted worker did not reconnect"
+# Reconnected: its new session answers (the killed one is listed until it times out).
+until_ok 30 sh -c "nsenter -t $pid1 -a marmotctl ping --timeout 1s lab >/dev/null 2>&1" \
+    || fail "the restarted worker did not reconnect"
 
 say "marmotctl update --coordinator keeps the coordinator's MainPID"
 cpid="$(main_pid marmotd-coordinator)"
