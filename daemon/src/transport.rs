@@ -30,6 +30,8 @@ pub mod codes {
     pub const EXITING: VarInt = VarInt::from_u32(5);
     /// The worker is re-executing itself on a new binary.
     pub const UPDATING: VarInt = VarInt::from_u32(6);
+    /// The coordinator made room for newer connections waiting to authenticate: try again.
+    pub const BUSY: VarInt = VarInt::from_u32(7);
 }
 
 /// Why a connection ended, in words: what the peer's close code means (with its reason, if it
@@ -53,6 +55,7 @@ pub fn closed_in_words(e: &quinn::ConnectionError) -> String {
         codes::REPLACED => ("a newer connection of the same worker replaced it", false),
         codes::EXITING => ("it exited as told", false),
         codes::UPDATING => ("it is restarting on a new binary", false),
+        codes::BUSY => ("it was busy with other connections (try again)", true),
         code => return format!("closed with code {code}: {}", proto::names::shown(&reason)),
     };
     match why && !reason.is_empty() {

@@ -201,6 +201,21 @@ pub struct Status {
     pub slots_busy: u32,
     pub chunks_queued: u64,
     pub jobs_running: usize,
+    /// Connections not authenticated yet, by where they wait: many strangers means someone
+    /// on the network is holding places (members never wait among them).
+    #[serde(default)]
+    pub waiting: Waiting,
+}
+
+/// Connections waiting to authenticate, by the place they hold.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Waiting {
+    /// In their TLS handshake.
+    pub handshaking: u32,
+    /// Handshake done without a certificate, first message not read yet (joiners, anyone).
+    pub strangers: u32,
+    /// Handshake done with a member's certificate, hello not welcomed yet.
+    pub members: u32,
 }
 
 /// One connected worker.

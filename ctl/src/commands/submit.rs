@@ -54,6 +54,7 @@ mod tests {
             slots_busy: 0,
             chunks_queued: 0,
             jobs_running: 1,
+            waiting: Default::default(),
         }
     }
 

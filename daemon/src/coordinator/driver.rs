@@ -166,6 +166,8 @@ pub struct Facts {
     /// Where the coordinator keeps its state (CA, keys, uploaded binaries).
     pub state_dir: PathBuf,
     pub started: Instant,
+    /// Places of the connections not authenticated yet (the accept loop's).
+    pub admission: super::admission::Admission,
 }
 
 /// Counts kept beside the job table, for `/metrics` and the dashboard.
@@ -413,6 +415,7 @@ impl Cluster {
         let (binary_sha256, listen, uptime) =
             (facts.binary_sha256.clone(), facts.listen.to_string(), facts.started.elapsed());
         let members = facts.authority.member_count();
+        let waiting = facts.admission.waiting();
         move |s| {
             let load = s.jobs.load();
             Status {
@@ -426,6 +429,7 @@ impl Cluster {
                 slots_busy: load.slots_busy,
                 chunks_queued: load.chunks_queued,
                 jobs_running: s.jobs.running(),
+                waiting,
             }
         }
     }

@@ -8,7 +8,7 @@
 //! - [`jobs`]: the job table and the scheduler, sans-IO: events in, chunk orders and journal
 //!   records out.
 //! - [`registry`]: the connected workers and their bench scores.
-//! - [`admission`]: how many connections may be unauthenticated at once.
+//! - [`admission`]: places for connections not authenticated yet, strangers apart from members.
 //! - [`session`]: an incoming connection, from handshake to the worker leaving.
 //! - [`chunk`]: a chunk's stream to a worker (or the conversation its task leads).
 //! - [`fleet`]: ping, bench, exit, revoke, clear: operations on workers, not jobs.
@@ -195,6 +195,7 @@ pub async fn start(config: CoordinatorConfig, process: CancellationToken) -> Res
         binary_sha256,
         state_dir: config.state_dir.clone(),
         started: std::time::Instant::now(),
+        admission: admission::Admission::default(),
     };
     let tokens = Arc::new(dashboard::access::TokenStore::open(&config.state_dir));
     // The token tree and the task trackers, one per layer.
@@ -293,19 +294,31 @@ async fn accept(
     tasks: &TaskTracker,
 ) {
     // Places for connections not yet authenticated: bounded in all and per source address.
-    let admission = admission::Admission::default();
+    let admission = &cluster.facts().admission;
     while let Some(incoming) = endpoint.accept().await {
-        let Some(ticket) = admission.admit(incoming.remote_address().ip()) else {
-            // Before its handshake, so a flood costs a packet each, not a connection.
-            if let Some(held_back) = cluster.refusals_to_log() {
-                tracing::warn!(
-                    "refused a connection from {}: too many unauthenticated connections{}",
-                    incoming.remote_address(),
-                    session::held_back_note(held_back)
-                );
+        let address = incoming.remote_address();
+        let ticket = match admission.first_packet(address.ip(), incoming.remote_address_validated())
+        {
+            admission::Decision::Admit(ticket) => ticket,
+            // Stateless: the peer comes back with a token proving its address, or never.
+            admission::Decision::Retry if incoming.may_retry() => {
+                if let Err(e) = incoming.retry() {
+                    e.into_incoming().refuse();
+                }
+                continue;
             }
-            incoming.refuse();
-            continue;
+            admission::Decision::Retry | admission::Decision::Refuse => {
+                // Before its handshake, so a flood costs a packet each, not a connection.
+                if let Some(held_back) = cluster.refusals_to_log() {
+                    tracing::warn!(
+                        "refused a connection from {address}: too many unauthenticated \
+                         connections from that address{}",
+                        session::held_back_note(held_back)
+                    );
+                }
+                incoming.refuse();
+                continue;
+            }
         };
         tasks.spawn(session::handle(cluster.clone(), incoming, ticket, sessions.child_token()));
     }

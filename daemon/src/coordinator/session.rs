@@ -6,7 +6,7 @@
 //! checked the signature; here we check one was presented) and speak our protocol version.
 //! A refused peer is told why, logged, and never appears as a worker.
 
-use super::admission::Ticket;
+use super::admission::{Pool, Ticket};
 use super::driver::Cluster;
 use super::registry::Joining;
 use super::renewal;
@@ -22,9 +22,17 @@ use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-/// How long a peer has, from its first packet, to complete the handshake and send its first
-/// message. Generous for a slow link, short for a peer that holds a place for nothing.
+/// How long a peer has, from its first packet, to complete its handshake: generous for a
+/// slow link (a handshake is a round trip or two, with retransmissions on a lossy one).
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// How long a member (a connection with a certificate) has, after its handshake, to send its
+/// first message; also a held delivery's deadline.
 const FIRST_MESSAGE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// How long a stranger (no certificate: a joiner, or anyone) has, after its handshake, to send
+/// its first message. A joiner sends it at once; a place held for nothing is soon freed.
+const STRANGER_FIRST_MESSAGE_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// The largest first message (a join request with its CSR, or a hello) a peer may send: a
 /// real one is a few hundred bytes.
@@ -42,12 +50,13 @@ const MAX_DELIVERIES: u32 = 4;
 pub async fn handle(
     cluster: Cluster,
     incoming: quinn::Incoming,
-    ticket: Ticket,
+    mut ticket: Ticket,
     session: CancellationToken,
 ) {
     let addr = incoming.remote_address();
     // Until the peer is a member, a stop simply drops it: the endpoint closes its connection.
-    let Some(opened) = session.run_until_cancelled(open(&cluster, incoming)).await else { return };
+    let opening = open(&cluster, incoming, &mut ticket);
+    let Some(opened) = session.run_until_cancelled(opening).await else { return };
     let Some((conn, writer, reader, msg)) = opened else { return };
     match msg {
         WorkerOpen::Join(request) => {
@@ -73,15 +82,21 @@ pub async fn handle(
     }
 }
 
-/// The handshake and the first message, within [`FIRST_MESSAGE_TIMEOUT`] of the first
-/// packet; `None` when the peer did not make it (refusals are logged, throttled).
+/// The handshake and the first message, each within its deadline, the connection moved from
+/// the handshaking places to the members' or the strangers' in between; `None` when the peer
+/// did not make it or a newcomer took its place (refusals are logged, throttled).
 async fn open(
     cluster: &Cluster,
     incoming: quinn::Incoming,
+    ticket: &mut Ticket,
 ) -> Option<(quinn::Connection, MessageWriter<SendStream>, MessageReader<RecvStream>, WorkerOpen)> {
     let addr = incoming.remote_address();
-    let deadline = tokio::time::Instant::now() + FIRST_MESSAGE_TIMEOUT;
-    let conn = match tokio::time::timeout_at(deadline, incoming).await {
+    let handshake = tokio::select! {
+        done = tokio::time::timeout(HANDSHAKE_TIMEOUT, incoming) => done,
+        // Dropping the half-made connection closes it.
+        () = ticket.evicted() => return None,
+    };
+    let conn = match handshake {
         Ok(Ok(conn)) => conn,
         Ok(Err(e)) => {
             if let Some(held_back) = cluster.refusals_to_log() {
@@ -94,6 +109,16 @@ async fn open(
         }
         Err(_) => return None, // quinn drops the half-made connection with the future
     };
+    // TLS checked any certificate against the cluster CA; one presented makes a member's
+    // connection (its hello is checked below), which strangers never compete with.
+    let (pool, deadline) = match conn.peer_identity() {
+        Some(_) => (Pool::Members, FIRST_MESSAGE_TIMEOUT),
+        None => (Pool::Strangers, STRANGER_FIRST_MESSAGE_TIMEOUT),
+    };
+    if !ticket.move_to(pool) {
+        conn.close(codes::BUSY, b"too many connections waiting from this address");
+        return None;
+    }
     let first = async {
         let (send, recv) = conn.accept_bi().await?;
         let mut reader = MessageReader::with_max_frame(recv, MAX_FIRST_MESSAGE);
@@ -101,7 +126,14 @@ async fn open(
         reader.set_max_frame(proto::frame::MAX_FRAME);
         anyhow::Ok((MessageWriter::new(send), reader, msg))
     };
-    match tokio::time::timeout_at(deadline, first).await {
+    let first = tokio::select! {
+        first = tokio::time::timeout(deadline, first) => first,
+        () = ticket.evicted() => {
+            conn.close(codes::BUSY, b"made room for newer connections");
+            return None;
+        }
+    };
+    match first {
         Ok(Ok((writer, reader, Some(msg)))) => Some((conn, writer, reader, msg)),
         Ok(Ok((_, _, None))) => None,
         Ok(Err(e)) => {

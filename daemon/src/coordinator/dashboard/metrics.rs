@@ -29,6 +29,11 @@ struct StateLabel {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct PlaceLabel {
+    place: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct OutcomeLabel {
     outcome: String,
 }
@@ -104,6 +109,14 @@ pub fn render(overview: &Overview) -> String {
         ended.get_or_create(&StateLabel { state: state.to_string() }).inc_by(value);
     }
     r.register("jobs_ended", "Jobs ended, by how", ended);
+    let waiting = Family::<PlaceLabel, Gauge>::default();
+    let w = status.waiting;
+    for (place, value) in
+        [("handshaking", w.handshaking), ("strangers", w.strangers), ("members", w.members)]
+    {
+        waiting.get_or_create(&PlaceLabel { place: place.into() }).set(i64::from(value));
+    }
+    r.register("connections_waiting", "Connections not authenticated yet, by place", waiting);
     let updates = Family::<OutcomeLabel, Counter>::default();
     for (outcome, value) in &c.updates {
         updates.get_or_create(&OutcomeLabel { outcome: outcome.clone() }).inc_by(*value);
@@ -150,6 +163,7 @@ mod tests {
             slots_busy: 3,
             chunks_queued: 7,
             jobs_running: 2,
+            waiting: proto::api::Waiting { handshaking: 3, strangers: 2, members: 1 },
         };
         let w: WorkerView = serde_json::from_value(serde_json::json!({
             "name": "w1", "address": "127.0.0.1:1", "slots": 4, "slots_busy": 3,
@@ -184,6 +198,9 @@ mod tests {
             "marmot_jobs_ended_total{state=\"done\"} 3",
             "marmot_jobs_ended_total{state=\"cancelled\"} 1",
             "marmot_jobs_ended_total{state=\"failed\"} 0",
+            "marmot_connections_waiting{place=\"handshaking\"} 3",
+            "marmot_connections_waiting{place=\"strangers\"} 2",
+            "marmot_connections_waiting{place=\"members\"} 1",
             "marmot_updates_total{outcome=\"rolled_back\"} 2",
             "marmot_worker_units_done_total{worker=\"w1\"} 5000",
             "marmot_worker_chunks_done_total{worker=\"w1\"} 5",
