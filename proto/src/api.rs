@@ -205,6 +205,9 @@ pub struct Status {
     /// on the network is holding places (members never wait among them).
     #[serde(default)]
     pub waiting: Waiting,
+    /// Why the journal cannot be written, while it cannot (a full disk): no job is accepted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub journal_failing: Option<String>,
 }
 
 /// Connections waiting to authenticate, by the place they hold.

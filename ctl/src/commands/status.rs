@@ -20,6 +20,9 @@ pub async fn status(client: &Client, json: bool) -> Result<ExitCode> {
         if let Some(line) = waiting(&s.waiting) {
             println!("waiting      {line}");
         }
+        if let Some(reason) = &s.journal_failing {
+            println!("journal      cannot be written ({reason}): no new job is taken");
+        }
     });
     Ok(ExitCode::SUCCESS)
 }

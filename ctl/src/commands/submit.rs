@@ -55,6 +55,7 @@ mod tests {
             chunks_queued: 0,
             jobs_running: 1,
             waiting: Default::default(),
+            journal_failing: None,
         }
     }
 

@@ -381,6 +381,15 @@ impl Cluster {
         };
         let (view, reservation) = self
             .try_call(move |s, now| {
+                // An accepted job is a journaled job: none is taken that a restart would lose.
+                if let Some(reason) = s.journal.failing() {
+                    return Err(ClusterError::Unavailable(format!(
+                        "the coordinator cannot write its journal {} ({reason}), so it takes no \
+                         new job: free space there (it tries again every second), then submit \
+                         again",
+                        s.journal.path().display()
+                    )));
+                }
                 if !wait_for_workers && s.registry.is_empty() {
                     return Err(ClusterError::Unavailable(
                         "no workers are connected (and --no-wait-for-workers was given): start \
@@ -430,6 +439,7 @@ impl Cluster {
                 chunks_queued: load.chunks_queued,
                 jobs_running: s.jobs.running(),
                 waiting,
+                journal_failing: s.journal.failing(),
             }
         }
     }

@@ -12,7 +12,9 @@
 //! a millisecond): a crash in that instant loses the job, and its client, following it after
 //! the restart, is told there is no such job. Ids are never given twice all the same: they are
 //! reserved in blocks ([`Record::Reserved`]), and a submission that opens a block waits for
-//! [`Journal::synced`].
+//! [`Journal::synced`]. A commit that fails (a full disk) is kept, in order, and tried again
+//! with the next ones and every second; meanwhile [`Journal::failing`] says why, and the driver
+//! takes no new job.
 //!
 //! On start, [`Journal::open`] checks the file, creates or migrates its tables, prunes old
 //! results, and returns the running jobs ([`Recovered`]) for the job table to resume. A file
@@ -146,6 +148,8 @@ struct Inner {
     /// writer writes).
     reader: Mutex<Connection>,
     writer: Mutex<Option<std::thread::JoinHandle<()>>>,
+    /// Why the journal cannot be written, while it cannot (the writer's).
+    failing: Arc<Mutex<Option<String>>>,
 }
 
 /// Records appended together, stamped with when.
@@ -212,7 +216,14 @@ impl Journal {
 
         let (tx, rx) = mpsc::sync_channel(QUEUE);
         let (synced_tx, synced) = watch::channel(0);
-        let writer = writer::Writer { conn, path: shown, retention, synced: synced_tx };
+        let failing = Arc::new(Mutex::new(None));
+        let writer = writer::Writer {
+            conn,
+            path: shown,
+            retention,
+            synced: synced_tx,
+            failing: failing.clone(),
+        };
         let thread = std::thread::Builder::new()
             .name("journal".into())
             .spawn(move || writer.run(rx))
@@ -226,6 +237,7 @@ impl Journal {
             synced,
             reader: Mutex::new(reader),
             writer: Mutex::new(Some(thread)),
+            failing,
         };
         Ok((Journal { inner: Arc::new(inner) }, recovered))
     }
@@ -249,6 +261,12 @@ impl Journal {
             tracing::error!("the journal's writer has stopped: jobs are no longer kept");
         }
         *last
+    }
+
+    /// Why the journal cannot be written, while it cannot (a full disk): what is appended
+    /// meanwhile waits in memory, and new jobs are refused.
+    pub fn failing(&self) -> Option<String> {
+        self.inner.failing.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
     /// The number of the last batch appended.

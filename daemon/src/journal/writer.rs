@@ -5,7 +5,8 @@ use super::{Batch, Record, Retention};
 use proto::api::{JobState, JobView};
 use rusqlite::{params, Connection};
 use std::collections::{HashMap, HashSet};
-use std::sync::mpsc::Receiver;
+use std::sync::mpsc::{Receiver, RecvTimeoutError};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::watch;
 
@@ -27,25 +28,48 @@ pub(super) struct Writer {
     pub conn: Connection,
     pub path: String,
     pub retention: Retention,
-    /// The number of the last batch committed.
+    /// The number of the last batch committed, or given up on.
     pub synced: watch::Sender<u64>,
+    /// Why the last commit failed, while it does: submissions are refused meanwhile.
+    pub failing: Arc<Mutex<Option<String>>>,
 }
 
+/// How often a journal that could not be written is tried again, new records or not.
+const RETRY: Duration = Duration::from_secs(1);
+
+/// Records a journal that cannot be written keeps in memory, at most, before it drops the
+/// ones that only save work ([`Backlog::shed`]).
+pub const BACKLOG: usize = 200_000;
+
 impl Writer {
-    /// Commits batches as they come until the queue closes.
+    /// Commits batches as they come until the queue closes. Batches that fail (a full disk)
+    /// are kept, in order, and tried again with the next ones and every [`RETRY`].
     pub fn run(mut self, queue: Receiver<Batch>) {
         lower_priority();
         let mut pruned = Instant::now();
-        let mut failing = false;
+        let mut backlog = Backlog::default();
         // Wait a moment for more after the first batch, longer under load (the last group
         // found many batches waiting): fewer, larger commits.
         let mut busy = false;
-        while let Ok(first) = queue.recv() {
+        loop {
+            let first = if backlog.is_empty() {
+                queue.recv().ok()
+            } else {
+                match queue.recv_timeout(RETRY) {
+                    Ok(batch) => Some(batch),
+                    Err(RecvTimeoutError::Timeout) => None,
+                    Err(RecvTimeoutError::Disconnected) => break,
+                }
+            };
+            // Nothing new after a wait: the backlog is tried again on its own.
+            let Some(first) = first.or_else(|| backlog.retry()) else { break };
             // Gathered while asleep, not while waiting on the queue: a sender then finds
             // nobody to wake, and the driver makes no system call per batch.
             std::thread::sleep(if busy { LINGER } else { GATHER });
-            let mut group = vec![first];
-            while group.len() < GROUP {
+            let mut group = backlog.take();
+            group.push(first);
+            let limit = group.len() + GROUP;
+            while group.len() < limit {
                 match queue.try_recv() {
                     Ok(batch) => group.push(batch),
                     Err(_) => break,
@@ -53,22 +77,7 @@ impl Writer {
             }
             busy = group.len() >= BUSY;
             let last = group.last().map_or(0, |b| b.number);
-            match write(&mut self.conn, &group) {
-                Ok(()) if failing => {
-                    failing = false;
-                    tracing::info!("the journal {} is written again", self.path);
-                }
-                Ok(()) => {}
-                Err(e) if !failing => {
-                    failing = true;
-                    tracing::error!(
-                        "cannot write the journal {} ({e}): jobs since are kept in memory only, \
-                         and lost if the coordinator stops",
-                        self.path
-                    );
-                }
-                Err(_) => {}
-            }
+            self.commit(group, &mut backlog);
             // Those waiting are answered either way: a failing disk must not hang the API.
             self.synced.send_replace(last);
             if pruned.elapsed() >= PRUNE_EVERY {
@@ -78,8 +87,107 @@ impl Writer {
                 }
             }
         }
-        // Closed: fold the WAL back into the file, so it is whole on its own.
+        // Closed: one last try for what could not be written, then fold the WAL back into
+        // the file, so it is whole on its own.
+        let group = backlog.take();
+        if !group.is_empty() {
+            self.commit(group, &mut backlog);
+            if !backlog.is_empty() {
+                tracing::error!(
+                    "the journal {} could not be written before the coordinator stopped: {} \
+                     lost (the jobs they belong to are not resumed)",
+                    self.path,
+                    proto::human::count(backlog.records as u64, "record", "records")
+                );
+            }
+        }
         let _ = checkpoint(&self.conn);
+    }
+
+    /// Writes `group`, or keeps it in `backlog` and says so once.
+    fn commit(&mut self, group: Vec<Batch>, backlog: &mut Backlog) {
+        let mut failing = self.failing.lock().unwrap_or_else(|p| p.into_inner());
+        match write(&mut self.conn, &group) {
+            Ok(()) => {
+                if failing.take().is_some() {
+                    tracing::info!(
+                        "the journal {} is written again: what waited in memory is kept",
+                        self.path
+                    );
+                }
+            }
+            Err(e) => {
+                if failing.is_none() {
+                    tracing::error!(
+                        "cannot write the journal {} ({e}): new jobs are refused until it can \
+                         be; the running jobs' records wait in memory and are written then",
+                        self.path
+                    );
+                }
+                *failing = Some(e.to_string());
+                backlog.keep(group);
+                let dropped = backlog.shed(BACKLOG);
+                if dropped > 0 {
+                    tracing::warn!(
+                        "the journal {} still cannot be written: dropped {} of running jobs' \
+                         progress from memory (after a restart those chunks run again)",
+                        self.path,
+                        proto::human::count(dropped as u64, "record", "records")
+                    );
+                }
+            }
+        }
+    }
+}
+
+/// Batches that could not be written yet, in order.
+#[derive(Default)]
+struct Backlog {
+    batches: Vec<Batch>,
+    /// Records in `batches`.
+    records: usize,
+}
+
+impl Backlog {
+    fn is_empty(&self) -> bool {
+        self.batches.is_empty()
+    }
+
+    fn keep(&mut self, group: Vec<Batch>) {
+        self.records += group.iter().map(|b| b.records.len()).sum::<usize>();
+        self.batches = group;
+    }
+
+    fn take(&mut self) -> Vec<Batch> {
+        self.records = 0;
+        std::mem::take(&mut self.batches)
+    }
+
+    /// The last batch, taken out to lead a retry (the rest follow with it).
+    fn retry(&mut self) -> Option<Batch> {
+        let batch = self.batches.pop()?;
+        self.records -= batch.records.len();
+        Some(batch)
+    }
+
+    /// Keeps at most `max` records: drops first the chunks given (a result held through a
+    /// restart is then not taken, and the chunk runs again), then the chunks counted (they
+    /// run again after a restart). What makes a job — submitted, ended, read — is never
+    /// dropped. Returns how many were.
+    fn shed(&mut self, max: usize) -> usize {
+        let before = self.records;
+        let sheddable: [fn(&Record) -> bool; 2] =
+            [|r| matches!(r, Record::Given { .. }), |r| matches!(r, Record::Chunk { .. })];
+        for drop_it in sheddable {
+            if self.records <= max {
+                break;
+            }
+            for batch in &mut self.batches {
+                batch.records.retain(|r| !drop_it(r));
+            }
+            self.records = self.batches.iter().map(|b| b.records.len()).sum();
+        }
+        before - self.records
     }
 }
 
@@ -330,5 +438,52 @@ fn lower_priority() {
     let failed = unsafe { nix::libc::setpriority(nix::libc::PRIO_PROCESS, 0, 10) } != 0;
     if failed {
         tracing::debug!("could not lower the journal thread's priority");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn batch(number: u64, records: Vec<Record>) -> Batch {
+        Batch { number, at_ms: 0, records }
+    }
+
+    fn given(chunk: u32) -> Record {
+        Record::Given { job: 1, phase: 0, chunk, member: "w".into() }
+    }
+
+    fn counted(chunk: u32) -> Record {
+        let worker = "w".to_string();
+        Record::Chunk { job: 1, phase: 0, chunk, start: 0, end: 1, worker, output: None }
+    }
+
+    #[test]
+    fn a_backlog_keeps_order_and_sheds_what_only_saves_work() {
+        let mut backlog = Backlog::default();
+        assert!(backlog.is_empty() && backlog.retry().is_none());
+        let made = vec![Record::Read { job: 1 }, given(0), counted(0)];
+        backlog.keep(vec![batch(1, made), batch(2, vec![given(1), given(2), counted(1)])]);
+        assert_eq!((backlog.batches.len(), backlog.records), (2, 6));
+        // Under the bound: nothing dropped.
+        assert_eq!(backlog.shed(6), 0);
+        // Over it: the given chunks go first, and that is enough.
+        assert_eq!(backlog.shed(4), 3);
+        assert_eq!(backlog.records, 3);
+        assert!(backlog
+            .batches
+            .iter()
+            .flat_map(|b| &b.records)
+            .all(|r| !matches!(r, Record::Given { .. })));
+        // Then the counted ones; the job's own records stay whatever the bound.
+        assert_eq!(backlog.shed(0), 2);
+        assert_eq!(backlog.records, 1);
+        assert!(matches!(backlog.batches[0].records[..], [Record::Read { job: 1 }]));
+        // A retry leads with the last batch; the rest come before it, in order.
+        let last = backlog.retry().unwrap();
+        assert_eq!((last.number, backlog.records), (2, 1));
+        let rest = backlog.take();
+        assert_eq!(rest.iter().map(|b| b.number).collect::<Vec<_>>(), [1]);
+        assert!(backlog.is_empty() && backlog.records == 0);
     }
 }

@@ -453,3 +453,85 @@ fn a_client_of_a_local_cluster_that_stops_ends_at_once_with_one_line() {
     assert!(ended.success(), "Ctrl-C ends `marmotd local` with status 0: {ended}");
     rest.join().unwrap();
 }
+
+/// A tmpfs mounted for a test, unmounted when dropped.
+struct Tmpfs(PathBuf);
+
+impl Tmpfs {
+    fn mount(at: &Path, size: &str) -> Tmpfs {
+        std::fs::create_dir_all(at).unwrap();
+        let out = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size},mode=0700"), "tmpfs"])
+            .arg(at)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "mount: {}", String::from_utf8_lossy(&out.stderr));
+        Tmpfs(at.to_path_buf())
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(&self.0).status();
+    }
+}
+
+/// Fills the file system of `path` (a file of zeros, written until ENOSPC).
+fn fill(path: &Path) {
+    use std::io::Write;
+    let mut file = std::fs::File::create(path).unwrap();
+    let block = vec![0u8; 16 * 1024];
+    while file.write_all(&block).is_ok() {}
+    let _ = file.sync_all();
+}
+
+/// The state dir on a 2 MB tmpfs filled while a detached `pi 1e12` runs: new jobs are refused
+/// with one line while the journal cannot be written; once space is back they are taken again,
+/// and after a `kill -9` and a restart every accepted job is there, with no chunk row orphaned.
+#[test]
+fn a_full_disk_refuses_new_jobs_and_loses_none() {
+    assert!(is_root(), "mounting a tmpfs needs root: run this test as root");
+    let dir = tempfile::tempdir().unwrap();
+    let _tmpfs = Tmpfs::mount(&dir.path().join("state"), "2m");
+    let listen = format!("127.0.0.1:{}", free_udp_port());
+    let mut c = Coordinator::start_on(dir.path(), &listen);
+    let _w = c.workers([("w1", 1)]);
+    let long = detach(&c, &["pi", "1e12", "--verify", "0"]);
+    wait_for_chunks(&c, long, 2);
+
+    let filler = dir.path().join("state/filler");
+    fill(&filler);
+    let reason = wait_for("the journal failing", Duration::from_secs(60), || {
+        c.json(&["status"])["journal_failing"].as_str().map(str::to_string)
+    });
+    assert!(reason.contains("full"), "{reason}");
+    let refused = c.ctl(&["run", "pi", "1000000", "--detach"]);
+    one_line_error(&refused, "cannot write its journal");
+    let said = String::from_utf8_lossy(&refused.stderr).to_string();
+    assert!(said.contains("free space"), "{said}");
+
+    std::fs::remove_file(&filler).unwrap();
+    wait_for("the journal written again", Duration::from_secs(30), || {
+        c.json(&["status"]).get("journal_failing").is_none().then_some(())
+    });
+    let later = detach(&c, &["pi", "1000000", "--verify", "0"]);
+    c.json(&["wait", &later.to_string()]);
+    wait_for_chunks(&c, long, job_view(&c, long)["chunks_done"].as_u64().unwrap() + 1);
+    let counted_before = counted(dir.path(), long).len();
+
+    c.proc.kill();
+    let c = Coordinator::start_on(dir.path(), &listen);
+    let jobs = c.json(&["jobs", "--all"]);
+    let ids: Vec<u64> = jobs.as_array().unwrap().iter().filter_map(|j| j["id"].as_u64()).collect();
+    assert!(ids.contains(&long) && ids.contains(&later), "{jobs}");
+    assert_eq!(job_view(&c, long)["state"], "running", "resumed");
+    assert!(counted_before >= 2, "{counted_before} chunks of job {long} in the journal");
+    let conn = rusqlite::Connection::open(dir.path().join("state/journal.sqlite")).unwrap();
+    let orphans: i64 = conn
+        .query_row("SELECT count(*) FROM chunks WHERE job NOT IN (SELECT id FROM jobs)", [], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    assert_eq!(orphans, 0, "chunk rows of jobs the journal does not have");
+    c.ctl(&["cancel", &long.to_string()]);
+}

@@ -164,6 +164,7 @@ mod tests {
             chunks_queued: 7,
             jobs_running: 2,
             waiting: proto::api::Waiting { handshaking: 3, strangers: 2, members: 1 },
+            journal_failing: None,
         };
         let w: WorkerView = serde_json::from_value(serde_json::json!({
             "name": "w1", "address": "127.0.0.1:1", "slots": 4, "slots_busy": 3,
