@@ -180,6 +180,17 @@ printf '%s\n' "$out" | sed -n 2p | grep -q '^/var/lib/marmot/worker/units/' \
     || fail "a unit ran outside the state dir: $out"
 printf '%s\n' "$out" | grep -qx read-only-usr || fail "a unit could write /usr: $out"
 
+say "a unit that daemonizes (setsid) does not outlive it: a cgroup of its own, delegated"
+out="$(inside marmotctl run cmd -- sh -c 'setsid sh -c "echo \$\$; exec sleep 300" & sleep 0.2' ::: one)" \
+    || fail "run cmd (setsid): $out"
+daemon="$(printf '%s\n' "$out" | head -1)"
+case "$daemon" in ''|*[!0-9]*) fail "the unit printed no daemon pid: $out" ;; esac
+until_ok 10 sh -c "! nsenter -t $pid1 -a test -e /proc/$daemon" \
+    || fail "the unit's daemon (pid $daemon) outlived it"
+if inside journalctl -u marmotd-worker | grep -q 'process group only'; then
+    fail "the worker unit gives the worker no cgroup for its units"
+fi
+
 say "marmotctl update keeps the worker's MainPID"
 pid="$(main_pid marmotd-worker)"
 inside marmotctl update /root/lab/marmotd-1 >"$work/update.log" 2>&1 || { cat "$work/update.log"; fail "update"; }

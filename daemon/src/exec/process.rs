@@ -11,11 +11,14 @@
 //!   gigabytes costs the worker no memory (and the command cannot read or rewrite them from
 //!   its work dir).
 //!
-//! The command is the leader of a new process group, so everything it starts (a shell's
-//! children, a build's compilers) is stopped with it: SIGTERM to the group, then SIGKILL after
-//! [`GRACE`], on cancel or timeout; a group that outlives its leader's normal exit is stopped
-//! the same way, so no unit leaves processes behind.
+//! The command is the leader of a new process group, and where the worker has cgroups
+//! ([`super::cgroup`]) in a cgroup of its own, so everything it starts (a shell's children, a
+//! build's compilers, a daemon that called `setsid`) is stopped with it: SIGTERM to the group
+//! and the cgroup, then SIGKILL after [`GRACE`] (the whole cgroup at once), on cancel or
+//! timeout; what outlives its leader's normal exit is stopped the same way, so no unit leaves
+//! processes behind.
 
+use super::cgroup::UnitCgroup;
 use nix::sys::signal::{killpg, Signal};
 use nix::unistd::Pid;
 use std::path::{Path, PathBuf};
@@ -170,9 +173,14 @@ pub struct Ran {
     pub duration: Duration,
 }
 
-/// Runs `command` in `dir` until it ends, times out or `cancel` fires, and stops its process
-/// group in every case.
-pub async fn run(command: &UnitCommand, dir: &UnitDir, cancel: &CancellationToken) -> Ran {
+/// Runs `command` in `dir` (and in `cgroup`, if any) until it ends, times out or `cancel`
+/// fires, and stops its process group and cgroup in every case.
+pub async fn run(
+    command: &UnitCommand,
+    dir: &UnitDir,
+    cgroup: Option<&UnitCgroup>,
+    cancel: &CancellationToken,
+) -> Ran {
     let started = SystemTime::now();
     let clock = Instant::now();
     let ran = |ending| Ran { ending, started, duration: clock.elapsed() };
@@ -185,7 +193,19 @@ pub async fn run(command: &UnitCommand, dir: &UnitDir, cancel: &CancellationToke
     };
     let spawned = found.and_then(|found| {
         let (stdout, stderr) = spool(dir)?;
-        tokio::process::Command::new(found)
+        let mut spawn = tokio::process::Command::new(found);
+        if let Some(cgroup) = cgroup {
+            let procs = cgroup.procs_fd();
+            // SAFETY: between fork and exec, one write(2) to a descriptor opened before the
+            // fork: async-signal-safe, no allocation, no lock.
+            unsafe {
+                spawn.pre_exec(move || {
+                    let procs = std::os::fd::BorrowedFd::borrow_raw(procs);
+                    nix::unistd::write(procs, b"0").map(drop).map_err(std::io::Error::from)
+                });
+            }
+        }
+        spawn
             .arg0(program)
             .args(args)
             .env_clear()
@@ -218,7 +238,7 @@ pub async fn run(command: &UnitCommand, dir: &UnitDir, cancel: &CancellationToke
         () = cancel.cancelled() => Ending::Cancelled,
     };
     if let Some(group) = group {
-        stop_group(group, &mut child).await;
+        stop_group(group, cgroup, &mut child).await;
     }
     // Reaped: the leader is dead by now (killed with its group, or exited before).
     let _ = child.wait().await;
@@ -261,21 +281,34 @@ fn ending_of(status: std::process::ExitStatus) -> Ending {
     status.code().map_or_else(|| Ending::Signalled(status.signal().unwrap_or(0)), Ending::Exited)
 }
 
-/// Stops every process left in `group` (whose leader is `leader`): SIGTERM, then SIGKILL
-/// after [`GRACE`] if any is left. Returns early once the leader is reaped and the group empty.
-async fn stop_group(group: Pid, leader: &mut tokio::process::Child) {
-    if killpg(group, Signal::SIGTERM).is_err() {
-        return; // The group is empty: nothing was left.
+/// Stops every process left in `group` (whose leader is `leader`) and in `cgroup`: SIGTERM,
+/// then SIGKILL after [`GRACE`] if any is left. Returns early once the leader is reaped and
+/// none is left.
+async fn stop_group(group: Pid, cgroup: Option<&UnitCgroup>, leader: &mut tokio::process::Child) {
+    let signal = |signal| {
+        let in_group = killpg(group, signal).is_ok();
+        // Signal 0 is not sent to the cgroup: its process list is the answer.
+        let in_cgroup = cgroup.is_some_and(|c| match signal {
+            Some(signal) => c.signal(signal),
+            None => !c.pids().is_empty(),
+        });
+        in_group || in_cgroup
+    };
+    if !signal(Some(Signal::SIGTERM)) {
+        return; // Nothing was left.
     }
     let until = Instant::now() + GRACE;
     while Instant::now() < until {
         tokio::time::sleep(Duration::from_millis(2)).await;
         let reaped = matches!(leader.try_wait(), Ok(Some(_)) | Err(_));
-        if reaped && killpg(group, None).is_err() {
+        if reaped && !signal(None) {
             return;
         }
     }
     let _ = killpg(group, Signal::SIGKILL);
+    if let Some(cgroup) = cgroup {
+        cgroup.kill();
+    }
 }
 
 #[cfg(test)]
@@ -305,6 +338,7 @@ mod tests {
         let ran = run(
             &sh("echo one; echo x > left; echo r > $MARMOT_OUT/r"),
             &dir,
+            None,
             &CancellationToken::new(),
         )
         .await;
@@ -318,7 +352,7 @@ mod tests {
         dir.reset().unwrap();
         let made = std::fs::metadata(dir.work()).unwrap().permissions().mode() & 0o7777;
         assert_eq!(made, dir.mode, "made again as it was made first, not 0o500");
-        let ran = run(&sh("echo two; ls"), &dir, &CancellationToken::new()).await;
+        let ran = run(&sh("echo two; ls"), &dir, None, &CancellationToken::new()).await;
         assert_eq!(ran.ending, Ending::Exited(0));
         assert_eq!(std::fs::read_to_string(dir.stdout()).unwrap(), "two\n", "stdout emptied");
     }
@@ -339,7 +373,7 @@ mod tests {
              && rm -r \"$MARMOT_OUT\" && ln -s {o} \"$MARMOT_OUT\"",
             o = outside.display()
         );
-        let ran = run(&sh(&script), &dir, &CancellationToken::new()).await;
+        let ran = run(&sh(&script), &dir, None, &CancellationToken::new()).await;
         assert_eq!(ran.ending, Ending::Exited(0));
         dir.reset().unwrap();
         for made in [dir.work(), dir.out()] {
@@ -374,12 +408,12 @@ mod tests {
             env: vec![("PATH".into(), path)],
             timeout: None,
         };
-        let ran = run(&command, &dir, &CancellationToken::new()).await;
+        let ran = run(&command, &dir, None, &CancellationToken::new()).await;
         assert_eq!(ran.ending, Ending::Exited(0));
         let printed = std::fs::read_to_string(dir.stdout()).unwrap();
         assert_eq!(printed, format!("tool {} a b\n", tool.display()));
         let missing = UnitCommand { argv: vec!["my-tool".into()], env: vec![], timeout: None };
-        let ran = run(&missing, &dir, &CancellationToken::new()).await;
+        let ran = run(&missing, &dir, None, &CancellationToken::new()).await;
         let Ending::NotStarted(why) = ran.ending else { panic!("{:?}", ran.ending) };
         assert!(why.contains("cannot run `my-tool`") && why.contains("PATH"), "{why}");
     }
@@ -391,7 +425,7 @@ mod tests {
         let mut command =
             sh("pwd; env | sort; echo oops >&2; echo made > \"$MARMOT_OUT/result\"; exit 3");
         command.env.push(("MARMOT_UNIT".into(), "1".into()));
-        let ran = run(&command, &dir, &CancellationToken::new()).await;
+        let ran = run(&command, &dir, None, &CancellationToken::new()).await;
         assert_eq!(ran.ending, Ending::Exited(3));
         assert!(!ran.ending.success());
         let stdout = std::fs::read_to_string(dir.stdout()).unwrap();
@@ -441,14 +475,14 @@ mod tests {
         let parent = tempfile::tempdir().unwrap();
         let dir = UnitDir::create(parent.path(), "u").unwrap();
         let cancel = CancellationToken::new();
-        let ran = run(&sh("true"), &dir, &cancel).await;
+        let ran = run(&sh("true"), &dir, None, &cancel).await;
         assert_eq!(ran.ending, Ending::Exited(0));
         assert!(ran.ending.success());
         assert!(ran.started <= SystemTime::now() && ran.duration < Duration::from_secs(5));
-        assert_eq!(run(&sh("kill -9 $$"), &dir, &cancel).await.ending, Ending::Signalled(9));
+        assert_eq!(run(&sh("kill -9 $$"), &dir, None, &cancel).await.ending, Ending::Signalled(9));
         let missing =
             UnitCommand { argv: vec!["no-such-program-x".into()], env: vec![], timeout: None };
-        let Ending::NotStarted(why) = run(&missing, &dir, &cancel).await.ending else {
+        let Ending::NotStarted(why) = run(&missing, &dir, None, &cancel).await.ending else {
             panic!("a missing program cannot start")
         };
         assert!(why.starts_with("cannot run `no-such-program-x`:"), "{why}");
@@ -485,7 +519,7 @@ mod tests {
         let command = UnitCommand { timeout, ..sh(script) };
         let cancel = CancellationToken::new();
         let pids = dir.work().join("pids");
-        let unit = run(&command, &dir, &cancel);
+        let unit = run(&command, &dir, None, &cancel);
         tokio::pin!(unit);
         let (leader, child) = both_started(unit.as_mut(), &pids).await;
         assert!(alive(leader) && alive(child));
@@ -539,7 +573,7 @@ mod tests {
         let cancel = CancellationToken::new();
         let pids = dir.work().join("pids");
         let command = sh(script);
-        let unit = run(&command, &dir, &cancel);
+        let unit = run(&command, &dir, None, &cancel);
         tokio::pin!(unit);
         both_started(unit.as_mut(), &pids).await;
         cancel.cancel();
@@ -559,7 +593,8 @@ mod tests {
         let parent = tempfile::tempdir().unwrap();
         let dir = UnitDir::create(parent.path(), "u").unwrap();
         let pids = dir.work().join("pids");
-        let ran = run(&sh("sleep 30 & echo $! > pids"), &dir, &CancellationToken::new()).await;
+        let ran =
+            run(&sh("sleep 30 & echo $! > pids"), &dir, None, &CancellationToken::new()).await;
         assert_eq!(ran.ending, Ending::Exited(0));
         let child: i32 = std::fs::read_to_string(pids).unwrap().trim().parse().unwrap();
         let ended = Instant::now();
@@ -567,5 +602,75 @@ mod tests {
             tokio::time::sleep(Duration::from_millis(1)).await;
         }
         assert!(!alive(child), "the background child outlived its unit");
+    }
+
+    /// Waits for the pid a unit's daemon wrote to `file`.
+    async fn daemon_pid(file: &Path) -> i32 {
+        for _ in 0..2000 {
+            if let Some(pid) =
+                std::fs::read_to_string(file).ok().and_then(|s| s.trim().parse().ok())
+            {
+                return pid;
+            }
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        panic!("no pid in {}", file.display());
+    }
+
+    async fn gone_soon(pid: i32) -> bool {
+        for _ in 0..500 {
+            if !alive(pid) {
+                return true;
+            }
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        false
+    }
+
+    /// A double fork and `setsid`: the daemon leaves the unit's process group and session.
+    const DAEMON: &str =
+        "(setsid sh -c 'echo $$ > daemon.tmp; mv daemon.tmp daemon; exec sleep 30' &); \
+                          while [ ! -e daemon ]; do sleep 0.001; done";
+
+    #[tokio::test]
+    async fn a_unit_that_calls_setsid_is_stopped_whole_in_its_cgroup() {
+        let cgroups = crate::exec::cgroup::Cgroups::detect()
+            .expect("a writable cgroup v2 is needed: run this test as root");
+        let parent = tempfile::tempdir().unwrap();
+        // Without a cgroup the daemon escapes: what this test would catch.
+        let dir = UnitDir::create(parent.path(), "u").unwrap();
+        let ran = run(&sh(DAEMON), &dir, None, &CancellationToken::new()).await;
+        assert_eq!(ran.ending, Ending::Exited(0));
+        let escaped = daemon_pid(&dir.work().join("daemon")).await;
+        assert!(!gone_soon(escaped).await, "a process group alone does not hold it");
+        let _ = nix::sys::signal::kill(Pid::from_raw(escaped), Signal::SIGKILL);
+
+        // In a cgroup: stopped when its unit ends...
+        let dir = UnitDir::create(parent.path(), "v").unwrap();
+        let cgroup = cgroups.unit().unwrap();
+        let ran = run(&sh(DAEMON), &dir, Some(&cgroup), &CancellationToken::new()).await;
+        assert_eq!(ran.ending, Ending::Exited(0));
+        let daemon = daemon_pid(&dir.work().join("daemon")).await;
+        assert!(gone_soon(daemon).await, "the daemon outlived its unit");
+        assert!(cgroup.pids().is_empty());
+        drop(cgroup);
+        // ...and when it is cancelled, the daemon with its unit still running.
+        let dir = UnitDir::create(parent.path(), "w").unwrap();
+        let cgroup = cgroups.unit().unwrap();
+        let cancel = CancellationToken::new();
+        let script = format!("{DAEMON}; sleep 30");
+        let command = sh(&script);
+        let unit = run(&command, &dir, Some(&cgroup), &cancel);
+        tokio::pin!(unit);
+        let daemon_file = dir.work().join("daemon");
+        let daemon = tokio::select! {
+            pid = daemon_pid(&daemon_file) => pid,
+            _ = &mut unit => panic!("the unit ended on its own"),
+        };
+        let in_cgroup = crate::exec::cgroup::cgroup_of(daemon).unwrap();
+        assert!(in_cgroup.ends_with("/unit-1"), "{in_cgroup}");
+        cancel.cancel();
+        assert_eq!(unit.await.ending, Ending::Cancelled);
+        assert!(gone_soon(daemon).await, "the daemon outlived its cancelled unit");
     }
 }

@@ -9,6 +9,7 @@
 //! the session with nobody to hand their output to, so it is stopped and runs again.
 
 use super::cache::{Arriving, CacheError, FileCache, Pinned};
+use super::cgroup::Cgroups;
 use super::process::{self, Ending, UnitCommand, UnitDir};
 use super::results::Listing;
 use anyhow::{Context, Result};
@@ -36,6 +37,9 @@ pub struct Units {
     pub exec: bool,
     /// Unit directories between chunks.
     pub dirs: Arc<DirPool>,
+    /// Where each unit gets a cgroup of its own; `None` where this worker cannot make them
+    /// (units then run in their process group alone).
+    pub cgroups: Option<Arc<Cgroups>>,
 }
 
 impl Units {
@@ -52,7 +56,27 @@ impl Units {
             .with_context(|| format!("cannot create {}", cache_dir.display()))?;
         let cache =
             FileCache::open(&cache_dir, cache_limit).context("cannot open the file cache")?;
-        Ok(Units { cache: Arc::new(cache), dir, worker: worker.into(), exec, dirs: Arc::default() })
+        let cgroups = match Cgroups::detect() {
+            Ok(cgroups) => Some(Arc::new(cgroups)),
+            Err(why) => {
+                if exec {
+                    tracing::warn!(
+                        "commands' units run in their process group only ({why}): a unit that \
+                         calls setsid can outlive its end. Under systemd the shipped unit \
+                         delegates a cgroup (Delegate=yes); run by hand, run as root"
+                    );
+                }
+                None
+            }
+        };
+        Ok(Units {
+            cache: Arc::new(cache),
+            dir,
+            worker: worker.into(),
+            exec,
+            dirs: Arc::default(),
+            cgroups,
+        })
     }
 }
 
@@ -293,7 +317,18 @@ async fn run_unit(
         env: environment(task, unit, &units.worker),
         timeout: task.timeout_ms.map(Duration::from_millis),
     };
-    let ran = process::run(&command, dir, cancel).await;
+    let cgroup = units.cgroups.as_ref().and_then(|cgroups| match cgroups.unit() {
+        Ok(cgroup) => Some(cgroup),
+        Err(e) => {
+            tracing::warn!("cannot make a cgroup for a unit ({e}): it runs in its process group");
+            None
+        }
+    });
+    let ran = process::run(&command, dir, cgroup.as_ref(), cancel).await;
+    // Removed once empty, off the runtime: its processes may take a moment to go.
+    if let Some(cgroup) = cgroup {
+        let _ = tokio::task::spawn_blocking(move || drop(cgroup)).await;
+    }
     for pin in pinned {
         units.cache.release(pin);
     }

@@ -376,7 +376,12 @@ fn a_unit_whose_worker_is_killed_runs_elsewhere_and_prints_once() {
 
 /// Processes whose command line is exactly `cmdline` (arguments joined by spaces).
 fn processes(cmdline: &str) -> usize {
-    let Ok(items) = std::fs::read_dir("/proc") else { return 0 };
+    pids_of(cmdline).len()
+}
+
+/// The PIDs of the processes whose command line is exactly `cmdline`.
+fn pids_of(cmdline: &str) -> Vec<i32> {
+    let Ok(items) = std::fs::read_dir("/proc") else { return vec![] };
     items
         .flatten()
         .filter(|p| {
@@ -388,7 +393,59 @@ fn processes(cmdline: &str) -> usize {
                 .collect();
             args.join(" ") == cmdline
         })
-        .count()
+        .filter_map(|p| p.file_name().to_str()?.parse().ok())
+        .collect()
+}
+
+/// Kills, by PID, the processes this test started under a unique command line, if a failure
+/// left any (an escaped daemon).
+struct Leftovers(Vec<String>);
+
+impl Drop for Leftovers {
+    fn drop(&mut self) {
+        for pid in self.0.iter().flat_map(|cmdline| pids_of(cmdline)) {
+            let pid = nix::unistd::Pid::from_raw(pid);
+            let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
+        }
+    }
+}
+
+/// A unit that daemonizes (`setsid`, out of its process group and session) is stopped all the
+/// same, in its cgroup: when the unit ends, and when its job is cancelled.
+#[test]
+fn a_unit_that_calls_setsid_is_stopped_at_its_end_and_on_cancel() {
+    assert!(is_root(), "a worker makes cgroups for its units as root (or delegated): run as root");
+    let dir = tempfile::tempdir().unwrap();
+    let c = Coordinator::start(dir.path());
+    let _w = c.workers([("w", 2)]);
+    let marker = |n: u128| format!("sleep {}.{}", 300 + unique() % 600, n * 1000 + unique() % 1000);
+    let (ended, cancelled) = (marker(1), marker(2));
+    let _leftovers = Leftovers(vec![ended.clone(), cancelled.clone()]);
+    let daemon = |sleep: &str| format!("setsid sh -c 'exec {sleep}' &");
+
+    // The unit exits at once, its daemon still running.
+    let script = format!("{} sleep 0.2", daemon(&ended));
+    let out = run_cmd(&c, &["--", "sh", "-c", &script, ":::", "a"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    wait_for("the ended unit's daemon gone", Duration::from_secs(5), || {
+        (processes(&ended) == 0).then_some(())
+    });
+
+    // Cancelled while it runs.
+    let script = format!("{} sleep 30", daemon(&cancelled));
+    let mut ctl = ctl_command();
+    ctl.arg("--socket").arg(&c.socket).args(["run", "cmd", "--", "sh", "-c", &script, ":::", "a"]);
+    let mut child = ctl.stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap();
+    wait_for("the daemon running", Duration::from_secs(30), || {
+        (processes(&cancelled) == 1).then_some(())
+    });
+    let pid = nix::unistd::Pid::from_raw(child.id() as i32);
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGINT).unwrap();
+    wait_for("the cancelled unit's daemon gone", Duration::from_secs(5), || {
+        (processes(&cancelled) == 0).then_some(())
+    });
+    assert_eq!(child.wait().unwrap().code(), Some(130));
+    c.wait_idle(Duration::from_secs(10));
 }
 
 #[test]
