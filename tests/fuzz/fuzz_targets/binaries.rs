@@ -1,5 +1,5 @@
-//! Uploaded bytes inspected as a marmotd binary: the ELF header check and the version stamp
-//! search take anything.
+//! Uploaded bytes inspected as a marmotd binary: the ELF header check, the version stamp
+//! search and the program stamp search (marmotd, not marmotctl) take anything.
 
 #![no_main]
 
@@ -10,6 +10,10 @@ fuzz_target!(|data: &[u8]| {
     let _ = binary::elf_arch(data);
     if let Some(found) = version::find_in(data) {
         assert_eq!(version::compare(&found, &found), Some(std::cmp::Ordering::Equal));
+    }
+    if let Some(program) = proto::version::find_program(data) {
+        assert!(!program.is_empty() && program.len() <= 16, "{program:?}");
+        assert!(program.bytes().all(|b| b.is_ascii_lowercase()), "{program:?}");
     }
     if let Ok(text) = std::str::from_utf8(data) {
         if let Some((a, b)) = text.split_once('\n') {
