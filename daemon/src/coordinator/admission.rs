@@ -217,11 +217,6 @@ impl Ticket {
         self.evicted.clone().cancelled_owned()
     }
 
-    /// Frees the place now (the connection authenticated).
-    pub fn release(mut self) {
-        self.free();
-    }
-
     fn free(&mut self) {
         if let Some((pool, id)) = self.place.take() {
             self.admission.lock().pool(pool).free(id);
@@ -274,6 +269,36 @@ mod tests {
     }
 
     #[test]
+    fn an_address_keeps_its_count_while_some_of_its_places_are_held() {
+        let admission = small();
+        let (a1, _a2) = (admit(&admission, ip(1), true).unwrap(), admit(&admission, ip(1), true));
+        drop(a1);
+        let _a3 = admit(&admission, ip(1), true).unwrap();
+        assert!(matches!(admission.first_packet(ip(1), true), Decision::Refuse), "two held");
+    }
+
+    #[test]
+    fn a_retry_is_asked_from_half_the_handshaking_places_on() {
+        let limits = Limits { total: 8, per_address: 8 };
+        let admission = Admission::new(limits, limits, limits);
+        let held: Vec<Ticket> = (0..3).map(|_| admit(&admission, ip(1), false).unwrap()).collect();
+        assert!(matches!(admission.first_packet(ip(2), false), Decision::Admit(_)), "3 of 8");
+        let _fourth = admit(&admission, ip(1), false).unwrap();
+        assert!(matches!(admission.first_packet(ip(2), false), Decision::Retry), "4 of 8");
+        drop(held);
+    }
+
+    #[test]
+    fn connections_moved_one_after_another_each_hold_a_place() {
+        let admission = small();
+        let mut a = admit(&admission, ip(1), true).unwrap();
+        let mut b = admit(&admission, ip(2), true).unwrap();
+        assert!(a.move_to(Pool::Strangers) && b.move_to(Pool::Strangers));
+        assert_eq!(admission.held(Pool::Strangers), 2);
+        assert!(!a.evicted.is_cancelled() && !b.evicted.is_cancelled());
+    }
+
+    #[test]
     fn a_full_pool_evicts_its_oldest_place() {
         let admission = small();
         let tickets: Vec<Ticket> =
@@ -316,7 +341,7 @@ mod tests {
         assert!(member.move_to(Pool::Members));
         let waiting = proto::api::Waiting { handshaking: 0, strangers: 3, members: 1 };
         assert_eq!(admission.waiting(), waiting);
-        member.release();
+        drop(member);
         assert_eq!(admission.held(Pool::Members), 0);
         // An evicted connection cannot come back into a pool.
         let mut gone = strangers.remove(0);

@@ -23,6 +23,32 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+/// The start of the name of a worker's cgroup for its units, followed by `PID-N`.
+const PREFIX: &str = "marmot-units-";
+
+/// Removes the units' cgroups that workers no longer running left under `own` (a worker killed
+/// or stopped does not remove its own; systemd removes a service's whole subtree, a worker run
+/// by hand leaves them). A cgroup with a process in it cannot be removed, so nothing running
+/// is touched; another live worker's are left alone.
+fn sweep(own: &std::path::Path) {
+    let Ok(entries) = std::fs::read_dir(own) else { return };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(pid) = name.to_str().and_then(|n| n.strip_prefix(PREFIX)) else { continue };
+        let pid = pid.split('-').next().unwrap_or_default();
+        let alive = std::path::Path::new("/proc").join(pid).exists();
+        if pid.is_empty() || alive {
+            continue;
+        }
+        for unit in std::fs::read_dir(entry.path()).into_iter().flatten().flatten() {
+            if unit.path().is_dir() {
+                let _ = std::fs::remove_dir(unit.path());
+            }
+        }
+        let _ = std::fs::remove_dir(entry.path());
+    }
+}
+
 /// Where this worker makes its units' cgroups.
 #[derive(Debug)]
 pub struct Cgroups {
@@ -41,9 +67,12 @@ impl Cgroups {
             .ok_or("no cgroup v2 file system is mounted")?;
         let own = own_cgroup(&read("/proc/self/cgroup")?)
             .ok_or("this process is in no cgroup v2 (a cgroup v1 system)")?;
-        let parent = mount
-            .join(own.trim_start_matches('/'))
-            .join(format!("marmot-units-{}", std::process::id()));
+        let own = mount.join(own.trim_start_matches('/'));
+        sweep(&own);
+        // One per worker: `marmotd local` runs several in one process.
+        static WORKERS: AtomicU64 = AtomicU64::new(0);
+        let worker = WORKERS.fetch_add(1, Ordering::Relaxed);
+        let parent = own.join(format!("{PREFIX}{}-{worker}", std::process::id()));
         std::fs::create_dir_all(&parent)
             .map_err(|e| format!("cannot make the cgroup {}: {e}", parent.display()))?;
         Ok(Cgroups { parent, made: AtomicU64::new(0) })
@@ -51,9 +80,17 @@ impl Cgroups {
 
     /// A new cgroup for one unit.
     pub fn unit(&self) -> std::io::Result<UnitCgroup> {
-        let n = self.made.fetch_add(1, Ordering::Relaxed);
-        let dir = self.parent.join(format!("unit-{n}"));
-        std::fs::create_dir(&dir)?;
+        // A worker re-executed on a new binary (same PID) may find its old cgroups: the next
+        // free name then.
+        let mut tries = 0;
+        let dir = loop {
+            let n = self.made.fetch_add(1, Ordering::Relaxed);
+            let dir = self.parent.join(format!("unit-{n}"));
+            match std::fs::create_dir(&dir) {
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && tries < 64 => tries += 1,
+                made => break made.map(|()| dir)?,
+            }
+        };
         let procs = File::options().write(true).open(dir.join("cgroup.procs"));
         match procs {
             Ok(procs) => Ok(UnitCgroup { dir, procs }),
@@ -204,6 +241,35 @@ mod tests {
         let spaced = "34 33 0:29 / /mnt/my\\040cgroups rw - cgroup2 cgroup2 rw";
         assert_eq!(cgroup2_mount(spaced), Some(PathBuf::from("/mnt/my cgroups")));
         assert_eq!(cgroup2_mount("garbage without a separator"), None);
+    }
+
+    #[test]
+    fn workers_in_one_process_make_their_units_cgroups_apart() {
+        let detect = || Cgroups::detect().expect("a writable cgroup v2: run this test as root");
+        let (one, two) = (detect(), detect());
+        assert_ne!(one.parent, two.parent, "marmotd local runs several workers in a process");
+        let (a, b) = (one.unit().unwrap(), two.unit().unwrap());
+        assert_ne!(a.dir, b.dir);
+        // A cgroup left where the next one would go (a re-executed worker's) is stepped over.
+        std::fs::create_dir(one.parent.join("unit-1")).unwrap();
+        let c = one.unit().unwrap();
+        assert!(c.dir.ends_with("unit-2"), "{}", c.dir.display());
+        std::fs::remove_dir(one.parent.join("unit-1")).unwrap();
+        drop((a, b, c));
+        let parents = [one.parent.clone(), two.parent.clone()];
+        drop((one, two));
+        assert!(parents.iter().all(|p| !p.exists()), "removed with their workers");
+        // What a dead worker left is swept by the next one; a live one's is kept.
+        let own = parents[0].parent().unwrap();
+        let dead = own.join(format!("{PREFIX}{}-0", i32::MAX));
+        std::fs::create_dir_all(dead.join("unit-0")).unwrap();
+        let live = own.join(format!("{PREFIX}1-0"));
+        std::fs::create_dir_all(&live).unwrap();
+        let three = detect();
+        assert!(!dead.exists(), "a dead worker's cgroups are swept");
+        assert!(live.exists(), "PID 1 is alive: its cgroups are its own");
+        std::fs::remove_dir(&live).unwrap();
+        drop(three);
     }
 
     #[test]

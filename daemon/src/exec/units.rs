@@ -59,12 +59,16 @@ impl Units {
         let cgroups = match Cgroups::detect() {
             Ok(cgroups) => Some(Arc::new(cgroups)),
             Err(why) => {
+                // Once per process: `marmotd local` runs several workers.
+                static SAID: std::sync::Once = std::sync::Once::new();
                 if exec {
-                    tracing::warn!(
-                        "commands' units run in their process group only ({why}): a unit that \
-                         calls setsid can outlive its end. Under systemd the shipped unit \
-                         delegates a cgroup (Delegate=yes); run by hand, run as root"
-                    );
+                    SAID.call_once(|| {
+                        tracing::warn!(
+                            "commands' units run in their process group only ({why}): a unit \
+                             that calls setsid can outlive its end. Under systemd the shipped \
+                             unit delegates a cgroup (Delegate=yes); run by hand, run as root"
+                        )
+                    });
                 }
                 None
             }

@@ -465,6 +465,14 @@ mod tests {
         let made = vec![Record::Read { job: 1 }, given(0), counted(0)];
         backlog.keep(vec![batch(1, made), batch(2, vec![given(1), given(2), counted(1)])]);
         assert_eq!((backlog.batches.len(), backlog.records), (2, 6));
+        assert!(!backlog.is_empty());
+        // A retry leads with the last batch, its records out of the count until kept again.
+        let last = backlog.retry().unwrap();
+        assert_eq!((last.number, backlog.records), (2, 3));
+        let mut group = backlog.take();
+        group.push(last);
+        backlog.keep(group);
+        assert_eq!((backlog.batches.len(), backlog.records), (2, 6));
         // Under the bound: nothing dropped.
         assert_eq!(backlog.shed(6), 0);
         // Over it: the given chunks go first, and that is enough.
