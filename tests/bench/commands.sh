@@ -13,8 +13,7 @@ bin=$(realpath "$1")
 rounds=${2:-3}
 source tests/bench/coordinator.sh
 for w in a b; do
-    MARMOT_TOKEN=$token "$bin/marmotd" worker --coordinator "127.0.0.1:$port" --name $w --slots 1 \
-        --state-dir "$dir/$w" >"$dir/$w.log" 2>&1 &
+    start_worker $w
 done
 until [ "$(workers_connected)" = 2 ]; do sleep 0.05; done
 

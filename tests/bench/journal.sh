@@ -25,8 +25,7 @@ port=$(python3 -c 'import socket; s=socket.socket(socket.AF_INET, socket.SOCK_DG
 start_coordinator
 token=$(ctl --json join-token | python3 -c 'import json,sys; print(json.load(sys.stdin)["token"])')
 for w in a b; do
-    MARMOT_TOKEN=$token "$bin/marmotd" worker --coordinator "127.0.0.1:$port" --name $w --slots 1 \
-        --state-dir "$dir/$w" >"$dir/$w.log" 2>&1 &
+    start_worker $w
 done
 until [ "$(ctl --json status | python3 -c 'import json,sys; print(json.load(sys.stdin)["workers"])')" = 2 ]; do sleep 0.05; done
 

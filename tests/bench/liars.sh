@@ -15,8 +15,7 @@ jobs_to_run=${3:-20}
 [ -x "$bin/hostile-member" ] || { echo "no $bin/hostile-member: build the tests first" >&2; exit 2; }
 source tests/bench/coordinator.sh
 for w in a b; do
-    MARMOT_TOKEN=$token "$bin/marmotd" worker --coordinator "127.0.0.1:$port" --name $w --slots 1 \
-        --state-dir "$dir/$w" >"$dir/$w.log" 2>&1 &
+    start_worker $w
 done
 "$bin/hostile-member" "127.0.0.1:$port" "$token" dodger 2 dodge "$dir/dodger" 2>"$dir/dodger.log" &
 until [ "$(workers_connected)" = 3 ]; do sleep 0.05; done

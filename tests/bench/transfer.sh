@@ -14,8 +14,7 @@ bin=$(realpath "$1")
 source tests/bench/coordinator.sh
 workers=()
 for w in a b; do
-    MARMOT_TOKEN=$token "$bin/marmotd" worker --coordinator "127.0.0.1:$port" --name $w --slots 1 \
-        --state-dir "$dir/$w" >"$dir/$w.log" 2>&1 &
+    start_worker $w
     workers+=($!)
 done
 until [ "$(workers_connected)" = 2 ]; do sleep 0.05; done
