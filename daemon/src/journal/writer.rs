@@ -106,8 +106,10 @@ impl Writer {
 
     /// Writes `group`, or keeps it in `backlog` and says so once.
     fn commit(&mut self, group: Vec<Batch>, backlog: &mut Backlog) {
+        // Written before the lock is taken: the driver reads it on every submission.
+        let written = write(&mut self.conn, &group);
         let mut failing = self.failing.lock().unwrap_or_else(|p| p.into_inner());
-        match write(&mut self.conn, &group) {
+        match written {
             Ok(()) => {
                 if failing.take().is_some() {
                     tracing::info!(
