@@ -242,6 +242,13 @@ pub struct CmdArgs {
     /// Write one line per unit (GNU parallel's joblog columns) to FILE.
     #[arg(long, value_name = "FILE")]
     pub joblog: Option<PathBuf>,
+    /// Skip the units the --joblog FILE of an earlier run of the same job shows, and append
+    /// to it (as GNU parallel's --resume).
+    #[arg(long, requires = "joblog", conflicts_with = "resume_failed")]
+    pub resume: bool,
+    /// Like --resume, but run again the units the joblog shows failed.
+    #[arg(long, requires = "joblog")]
+    pub resume_failed: bool,
     /// Run a failed unit again, on another worker if there is one, up to N times.
     #[arg(long, default_value_t = 0, value_name = "N")]
     pub retries: u32,

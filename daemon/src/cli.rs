@@ -182,6 +182,18 @@ pub struct CoordinatorArgs {
     /// hold before the least recently used are removed, e.g. 4GiB.
     #[arg(long, default_value = "8GiB", value_parser = parse_size)]
     pub file_store: u64,
+    /// How many files that store may hold. Files that queued and running jobs need are kept
+    /// whatever the bounds; a job whose files cannot be kept is refused.
+    #[arg(long, default_value_t = crate::exec::cache::DEFAULT_FILES, value_name = "N")]
+    pub files_max: usize,
+    /// How much output of command jobs may wait on this machine's disk for the clients that
+    /// take it, all jobs together, e.g. 4GiB. Past it (or past --spool-per-job), a job's
+    /// units wait until its client takes some.
+    #[arg(long, default_value = "4GiB", value_parser = parse_size)]
+    pub spool: u64,
+    /// How much of one job's output may wait, e.g. 1GiB.
+    #[arg(long, default_value = "1GiB", value_parser = parse_size)]
+    pub spool_per_job: u64,
     /// Serve the web dashboard and /metrics over HTTP on ADDR: a port alone (8080) listens
     /// on 127.0.0.1 only, where reading needs no token; any other address (0.0.0.0:8080)
     /// asks for the token `marmotctl dashboard-token` makes. Cancelling a job always needs
@@ -334,6 +346,11 @@ impl CoordinatorArgs {
             },
             journal_reset: self.journal_reset,
             file_store: self.file_store,
+            files_max: self.files_max,
+            spool: crate::coordinator::jobs::SpoolBounds {
+                per_job: self.spool_per_job,
+                total: self.spool,
+            },
             http: self.http,
         }
     }

@@ -48,6 +48,8 @@ impl LocalCluster {
             retention: Default::default(),
             journal_reset: false,
             file_store: crate::exec::cache::DEFAULT_LIMIT,
+            files_max: crate::exec::cache::DEFAULT_FILES,
+            spool: crate::coordinator::jobs::SpoolBounds::default(),
             http: None,
         };
         let coordinator = coordinator::start(config, shutdown.clone()).await?;

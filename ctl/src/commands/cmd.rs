@@ -22,7 +22,7 @@ use proto::job::JobSpec;
 use proto::result::JobResult;
 use sha2::{Digest, Sha256};
 use std::fs::File;
-use std::io::{BufWriter, IsTerminal, Write};
+use std::io::{BufWriter, IsTerminal, Seek, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Duration, UNIX_EPOCH};
@@ -40,6 +40,10 @@ pub async fn run(client: &Client, args: CmdArgs, how: Submit, json: bool) -> Res
     let (prepared, uploaded) = tokio::join!(preparing, upload(client, to_upload));
     let (spec, CmdOptions { results, joblog }) = prepared??;
     uploaded?;
+    if spec.units_to_run() == 0 {
+        eprintln!("marmotctl: the joblog shows every unit done: nothing to run");
+        return Ok(ExitCode::SUCCESS);
+    }
     let mut out = Writer::new(&spec, results, joblog)?;
     let spec = send_large_inputs(client, spec).await?;
     let job = super::submit::submit(client, &JobSpec::Cmd(Box::new(spec)), how).await?;
@@ -170,14 +174,14 @@ fn prepare(args: CmdArgs, found: &mpsc::Sender<Found>) -> Result<(CmdSpec, CmdOp
         std::fs::create_dir_all(dir)
             .with_context(|| format!("cannot create the results dir {}", dir.display()))?;
     }
-    let joblog = match &args.joblog {
-        Some(path) => {
-            let mut file = File::create(path)
-                .with_context(|| format!("cannot create the joblog {}", path.display()))?;
-            writeln!(file, "{}", joblog::HEADER)?;
-            Some(file)
-        }
-        None => None,
+    let resume = match (args.resume, args.resume_failed) {
+        (true, _) => Some(joblog::Resume::Logged),
+        (_, true) => Some(joblog::Resume::Succeeded),
+        _ => None,
+    };
+    let (joblog, skip) = match &args.joblog {
+        Some(path) => open_joblog(path, resume, inputs.len() as u64)?,
+        None => (None, vec![]),
     };
     let spec = CmdSpec {
         command: template,
@@ -192,9 +196,64 @@ fn prepare(args: CmdArgs, found: &mpsc::Sender<Found>) -> Result<(CmdSpec, CmdOp
         slots_per_unit: args.slots_per_unit,
         keep_order: args.keep_order,
         results: args.results.is_some(),
+        skip,
     };
+    if spec.units_to_run() == 0 {
+        return Ok((spec, CmdOptions { results: args.results, joblog }));
+    }
     spec.check().map_err(anyhow::Error::msg)?;
     Ok((spec, CmdOptions { results: args.results, joblog }))
+}
+
+/// Units not to run, as ranges of unit numbers from 0 ([`CmdSpec::skip`]).
+type Skipped = Vec<(u64, u64)>;
+
+/// Opens the joblog at `path` for this run's lines: a new one, or with `resume`, the earlier
+/// run's, appended to. Returns it, and the units to skip (those the earlier run's shows done,
+/// as ranges of unit numbers from 0) of a job of `units` units.
+fn open_joblog(
+    path: &Path,
+    resume: Option<joblog::Resume>,
+    units: u64,
+) -> Result<(Option<File>, Skipped)> {
+    let shown = path.display();
+    let Some(resume) = resume else {
+        let mut file =
+            File::create(path).with_context(|| format!("cannot create the joblog {shown}"))?;
+        writeln!(file, "{}", joblog::HEADER)?;
+        return Ok((Some(file), vec![]));
+    };
+    let earlier = match std::fs::read(path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => vec![],
+        read => read.with_context(|| format!("cannot read the joblog {shown}"))?,
+    };
+    let done = joblog::done(&earlier[..], resume).map_err(|e| {
+        anyhow::anyhow!(
+            "the joblog {shown} cannot be resumed from: {e}. Give the --joblog an earlier \
+             run of this job wrote"
+        )
+    })?;
+    if let Some(&beyond) = done.range(units + 1..).next() {
+        bail!(
+            "the joblog {shown} has unit {beyond}, but this job has {units}: it is another \
+             job's joblog (--resume needs the same command and inputs)"
+        );
+    }
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(path)
+        .with_context(|| format!("cannot open the joblog {shown}"))?;
+    // A last line cut short (the earlier run was killed while writing it) goes.
+    let whole = earlier.iter().rposition(|&b| b == b'\n').map_or(0, |at| at + 1);
+    file.set_len(whole as u64)?;
+    file.seek(std::io::SeekFrom::End(0))?;
+    if whole == 0 {
+        writeln!(file, "{}", joblog::HEADER)?;
+    }
+    let skip = proto::command::spec::ranges(done.into_iter().map(|seq| seq - 1));
+    Ok((Some(file), skip))
 }
 
 /// The files `--input-files` names: each pattern's matches in order; a pattern that matches
@@ -353,6 +412,8 @@ impl Writer {
                 command: &command,
             };
             writeln!(log, "{entry}")?;
+            // Line by line: a run killed now is resumed after its last unit logged.
+            log.flush()?;
         }
         if !report.ending.success() {
             let shown = proto::names::shown(input);

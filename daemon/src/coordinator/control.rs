@@ -300,8 +300,12 @@ async fn take_output(
     let wait = Duration::from_millis(query.wait_ms.unwrap_or(0)).min(MAX_WAIT);
     let deadline = tokio::time::Instant::now() + wait;
     loop {
-        let TakenOutput { take, changed, let_go } =
-            cluster.try_call(move |s, now| s.jobs.take_output(now, id, n)).await?;
+        let (TakenOutput { take, changed, let_go }, journal, appended) = cluster
+            .try_call(move |s, now| {
+                let taken = s.jobs.take_output(now, id, n)?;
+                Ok((taken, s.journal.clone(), s.journal.appended()))
+            })
+            .await?;
         if !let_go.is_empty() {
             tokio::task::spawn_blocking(move || {
                 for path in let_go {
@@ -312,6 +316,12 @@ async fn take_output(
         match (take, changed) {
             (Take::Ready(delivery), _) => {
                 let offset = query.offset.unwrap_or(0);
+                // Handed out only once the journal has its chunk as counted: a delivery the
+                // client printed is never run, and printed, again after a restart.
+                // (Until then, as for output not ready yet: the client asks again.)
+                if tokio::time::timeout_at(deadline, journal.synced(appended)).await.is_err() {
+                    return Ok(StatusCode::NO_CONTENT.into_response());
+                }
                 let (size, bytes) = read_piece(&delivery.spool, offset).await.map_err(internal)?;
                 let headers = [
                     (header::CONTENT_TYPE, "application/octet-stream".to_string()),

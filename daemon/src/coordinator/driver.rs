@@ -17,13 +17,15 @@ use super::error::ClusterError;
 use super::jobs::{Jobs, Order};
 use super::registry::{Joining, NotConnected, Registry};
 use super::{chunk, Stopped};
+use crate::exec::cache::{FileCache, Pinned};
 use crate::journal::Journal;
 use crate::logbook::LogBook;
-use crate::scheduler::{AssignmentId, WorkerId};
+use crate::scheduler::{AssignmentId, JobId, WorkerId};
 use crate::tasks::Stores;
 use crate::throttle::Throttle;
 use certs::Authority;
-use proto::api::{JobView, Leaving, Status};
+use proto::api::{JobState, JobView, Leaving, Status};
+use proto::job::JobSpec;
 use proto::logs::LogLine;
 use proto::wire::ChunkOutput;
 use std::collections::{BTreeMap, HashMap};
@@ -55,17 +57,33 @@ pub struct State {
     pub logs: LogBook,
     /// Counts of what happened beside the jobs: log lines, updates.
     pub counts: SideCounts,
+    /// The files in the store each queued or running command job needs, pinned until it ends.
+    pub pinned: HashMap<JobId, Vec<Pinned>>,
 }
 
 impl State {
     /// A new state around the job table, the registry and the journal.
     pub fn new(jobs: Jobs, registry: Registry, journal: Journal) -> Self {
         let logs = LogBook::with_own(crate::logbook::outbox());
-        State { jobs, registry, journal, logs, counts: SideCounts::default() }
+        let pinned = HashMap::new();
+        State { jobs, registry, journal, logs, counts: SideCounts::default(), pinned }
     }
 }
 
 impl State {
+    /// Pins the files of the command jobs resumed on start, as their submission did.
+    pub fn pin_resumed(&mut self, now: Instant, files: &FileCache) {
+        for view in self.jobs.list(now) {
+            let (JobState::Running, JobSpec::Cmd(spec)) = (view.state, &view.spec) else {
+                continue;
+            };
+            match crate::tasks::cmd::pin_files(files, spec) {
+                Ok(pins) => drop(self.pinned.insert(view.id, pins)),
+                Err(e) => tracing::warn!("job {}: {e}; units that need those files fail", view.id),
+            }
+        }
+    }
+
     /// Adds a welcomed worker (replacing a live session of the same name).
     pub fn register(&mut self, now: Instant, joining: Joining) -> WorkerId {
         let (name, slots) = (joining.hello.name.clone(), joining.hello.slots);
@@ -379,6 +397,7 @@ impl Cluster {
             }
             spec => spec,
         };
+        let files = self.stores.files.clone();
         let (view, reservation) = self
             .try_call(move |s, now| {
                 // An accepted job is a journaled job: none is taken that a restart would lose.
@@ -397,7 +416,22 @@ impl Cluster {
                             .into(),
                     ));
                 }
-                let view = s.jobs.submit(now, spec, verify, &client)?;
+                let pins = match &spec {
+                    proto::job::JobSpec::Cmd(cmd) => crate::tasks::cmd::pin_files(&files, cmd)
+                        .map_err(|e| ClusterError::Invalid(e.0))?,
+                    _ => vec![],
+                };
+                let view = s.jobs.submit(now, spec, verify, &client);
+                let view = match view {
+                    Ok(view) => view,
+                    Err(e) => {
+                        pins.into_iter().for_each(|pin| files.release(pin));
+                        return Err(e);
+                    }
+                };
+                if !pins.is_empty() {
+                    s.pinned.insert(view.id, pins);
+                }
                 let reservation =
                     s.jobs.take_reservation().then(|| (s.journal.clone(), s.journal_records()));
                 Ok((view, reservation))
@@ -558,6 +592,14 @@ impl Driver {
                 }
                 Order::Forget { job } => {
                     self.chunks.spawn_blocking(self.stores.forget(job));
+                }
+                Order::Ended { job } => {
+                    if let Some(pins) = self.state.pinned.remove(&job) {
+                        let files = self.stores.files.clone();
+                        self.chunks.spawn_blocking(move || {
+                            pins.into_iter().for_each(|pin| files.release(pin));
+                        });
+                    }
                 }
             }
         }

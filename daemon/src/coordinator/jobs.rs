@@ -10,11 +10,14 @@
 //!
 //! What must outlive the coordinator comes out as [`Record`]s ([`Jobs::take_records`]) for
 //! the journal, and goes back in on start with [`Jobs::resume`]: every job that was running
-//! goes on from the chunks it had counted, cut into chunks as it was.
+//! goes on from the chunks it had counted, cut into chunks as it was; a command job's
+//! deliveries of output are numbered as before, so its client goes on where it was, and
+//! output an ended command job's client had not taken still waits for it.
 
 use super::error::ClusterError;
-use crate::exec::outbox::Take;
-use crate::journal::{Record, Recovered, RecoveredJob};
+use crate::exec::outbox::{Delivery, Outbox, Take};
+use crate::exec::spool::Spool;
+use crate::journal::{Leftover, Record, Recovered, RecoveredJob, Spooled};
 use crate::scheduler::{
     Action, AssignmentId, ChunkIndex, ChunkPlan, Event, JobId, JobShape, Load, Outcome, Progress,
     Scheduler, WorkerId,
@@ -24,7 +27,7 @@ use proto::api::{Counters, JobState, JobView};
 use proto::job::JobSpec;
 use proto::result::{JobResult, WorkerShare};
 use proto::wire::{ChunkOutput, ChunkRequest};
-use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 use tokio::sync::watch;
@@ -51,11 +54,20 @@ pub enum Order {
     /// Forget a job whose record is gone and whose units printed: what waits for its
     /// client is let go.
     Forget { job: JobId },
+    /// A job ended: what it held while it might run (its files in the store) is let go.
+    Ended { job: JobId },
 }
 
 /// The answer for a job that is not in memory.
 fn no_job(id: JobId) -> ClusterError {
     ClusterError::NotFound(format!("no job {id}: `marmotctl jobs --all` lists every job kept"))
+}
+
+/// A delivery of job `job`'s output as the journal keeps it.
+fn delivery(spool: &Spool, job: JobId, spooled: &Spooled) -> Delivery {
+    let Spooled { ref file, first_unit, units, .. } = *spooled;
+    // (Its size counts only for running jobs' bound: the job has ended.)
+    Delivery { spool: spool.file(job, file), first_unit, units, bytes: 0 }
 }
 
 /// What asking for a delivery of a command job's output gave.
@@ -86,6 +98,24 @@ pub struct JobsConfig {
     pub max_running: usize,
     /// The share of chunks verified unless a job says otherwise.
     pub verify: f64,
+    pub spool: SpoolBounds,
+}
+
+/// How much command jobs' output may wait in the spool for their clients: past a bound, a
+/// job's chunks wait (those running finish) until its client takes some.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SpoolBounds {
+    /// Bytes one job's output may hold (`--spool-per-job`).
+    pub per_job: u64,
+    /// Bytes all jobs' output may hold together (`--spool`).
+    pub total: u64,
+}
+
+impl Default for SpoolBounds {
+    /// Sized for a laptop's disk: 1 GiB a job, 4 GiB in all.
+    fn default() -> Self {
+        SpoolBounds { per_job: 1 << 30, total: 4 << 30 }
+    }
 }
 
 /// The jobs, the scheduler that runs them, and what it knows of workers.
@@ -96,8 +126,12 @@ pub struct Jobs {
     /// Jobs that ended before the coordinator started, as the journal keeps them, oldest
     /// first: with `ended`, the recent jobs, at most [`KEEP_ENDED_JOBS`].
     earlier: VecDeque<JobView>,
+    /// Output of command jobs that ended before the coordinator started, still waiting for
+    /// their clients.
+    leftovers: BTreeMap<JobId, Outbox>,
     max_running: usize,
     verify: f64,
+    spool: SpoolBounds,
     next_job: JobId,
     /// Ids up to this one are reserved in the journal.
     reserved: JobId,
@@ -141,8 +175,10 @@ impl Jobs {
             records: BTreeMap::new(),
             ended: VecDeque::new(),
             earlier: VecDeque::new(),
+            leftovers: BTreeMap::new(),
             max_running: config.max_running,
             verify: config.verify,
+            spool: config.spool,
             next_job: 1,
             reserved: 0,
             reserving: false,
@@ -197,8 +233,9 @@ impl Jobs {
 
     /// Takes back what the journal kept: ids go on after the last one given, and every job
     /// that was running runs on from the chunks it had counted (at `now`, `now_ms` in Unix
-    /// milliseconds, for how long ago each was submitted).
-    pub fn resume(&mut self, now: Instant, now_ms: i64, recovered: Recovered) {
+    /// milliseconds, for how long ago each was submitted); output of command jobs waits in
+    /// `spool` for their clients.
+    pub fn resume(&mut self, now: Instant, now_ms: i64, recovered: Recovered, spool: &Spool) {
         let since_epoch = now.saturating_duration_since(self.epoch).as_millis() as u64;
         self.epoch_unix_ms = u64::try_from(now_ms).ok().map(|ms| ms.saturating_sub(since_epoch));
         self.next_job = self.next_job.max(recovered.last_job + 1);
@@ -206,37 +243,84 @@ impl Jobs {
         for job in recovered.running {
             let id = job.id;
             self.next_job = self.next_job.max(id + 1);
-            if let Err(why) = self.resume_job(now, now_ms, job) {
+            if let Err(why) = self.resume_job(now, now_ms, job, spool) {
                 tracing::warn!("job {id} cannot be resumed: {why}");
                 self.journal.push(Record::Abandoned { job: id, error: why });
+                self.journal.push(Record::Forgotten { job: id });
             }
+        }
+        for leftover in recovered.leftovers {
+            self.keep_leftover(now, leftover, spool);
         }
     }
 
-    fn resume_job(&mut self, now: Instant, now_ms: i64, kept: RecoveredJob) -> Result<(), String> {
+    /// Keeps the output an ended command job's client had not taken, as it was numbered.
+    fn keep_leftover(&mut self, now: Instant, leftover: Leftover, spool: &Spool) {
+        let id = leftover.id;
+        let Ok(JobSpec::Cmd(spec)) = leftover.request else {
+            self.journal.push(Record::Forgotten { job: id });
+            return;
+        };
+        let mut outbox = Outbox::new(spec.keep_order);
+        for spooled in &leftover.deliveries {
+            outbox.add(0, delivery(spool, id, spooled));
+        }
+        outbox.flush();
+        let taken = u64::from(leftover.taken);
+        if outbox.count() <= taken {
+            self.journal.push(Record::Forgotten { job: id });
+            return;
+        }
+        outbox.take(taken, now);
+        self.leftovers.insert(id, outbox);
+    }
+
+    /// The spool files of every job's output still waiting for its client, by job: what a
+    /// start keeps of the spool.
+    pub fn spooled_files(&mut self) -> HashMap<JobId, HashSet<String>> {
+        let mut files = HashMap::new();
+        let leftovers = self.leftovers.iter_mut();
+        let records = self.records.iter_mut().filter_map(|(&id, r)| Some((id, r.job.outbox()?)));
+        for (id, outbox) in leftovers.map(|(&id, o)| (id, o)).chain(records) {
+            let names = outbox.files().filter_map(|path| path.file_name()?.to_str());
+            files.insert(id, names.map(str::to_string).collect());
+        }
+        files
+    }
+
+    fn resume_job(
+        &mut self,
+        now: Instant,
+        now_ms: i64,
+        kept: RecoveredJob,
+        spool: &Spool,
+    ) -> Result<(), String> {
         let id = kept.id;
         let spec = kept.request?;
         let job = tasks::job(spec).map_err(|e| e.0)?;
-        job.resumable()?;
         let ago = Duration::from_millis(now_ms.saturating_sub(kept.submitted_ms).max(0) as u64);
         let mut record = JobRecord::new(id, job, kept.verify, now.checked_sub(ago).unwrap_or(now));
         record.client = kept.client;
         let last = kept.phases.last().map(|p| p.phase);
         let mut resumed = None;
-        let mut answered = false;
+        let mut folded = Fold::Added;
+        let prints = record.job.outbox().is_some();
         for phase in &kept.phases {
             if phase.phase != record.phase {
                 break;
             }
             let shape = record.job.shape();
-            let streamed = shape.window.is_some();
+            let streamed = shape.window.is_some() && !prints;
             let plan = ChunkPlan { units: phase.units, chunk_units: phase.chunk_units.max(1) };
             if plan.units != shape.units {
                 // Not this phase as the task cuts it now: it runs again whole.
                 break;
             }
             let mut done = BTreeMap::new();
-            for row in kept.chunks.iter().filter(|c| c.phase == phase.phase) {
+            let mut rows: Vec<_> = kept.chunks.iter().filter(|c| c.phase == phase.phase).collect();
+            // A command's deliveries are numbered in the order its chunks were counted.
+            rows.sort_by_key(|row| row.spooled.as_ref().map(|s| s.seq));
+            for row in rows {
                 let fits = u64::from(row.chunk) < plan.len() as u64
                     && plan.range(row.chunk) == (row.start, row.end);
                 if !fits {
@@ -251,7 +335,17 @@ impl Jobs {
                     }
                     continue;
                 }
-                let Some(output) = row.output.clone() else { continue };
+                let Some(mut output) = row.output.clone() else { continue };
+                if prints {
+                    // Counted only with the output it printed.
+                    let (ChunkOutput::Cmd { spool: file, .. }, Some(spooled)) =
+                        (&mut output, &row.spooled)
+                    else {
+                        continue;
+                    };
+                    *file = Some(spool.file(id, &spooled.file));
+                    record.spooled = record.spooled.max(spooled.seq + 1);
+                }
                 let task = record.job.chunk(row.start, row.end, 0).task;
                 if tasks::check_output(&task, row.start, row.end, &output).is_err() {
                     continue;
@@ -260,10 +354,11 @@ impl Jobs {
                 if shape.revocable {
                     record.outputs.insert(row.chunk, output.clone());
                 }
-                if record.reduce(&row.worker, (row.chunk, row.start, row.end), output)
-                    == Fold::Answered
-                {
-                    answered = true;
+                match record.reduce(&row.worker, (row.chunk, row.start, row.end), output) {
+                    Fold::Added => {}
+                    Fold::Answered => folded = Fold::Answered,
+                    Fold::Closing if folded == Fold::Added => folded = Fold::Closing,
+                    Fold::Closing => {}
                 }
             }
             if Some(phase.phase) != last && done.len() == plan.len() && record.job.next_phase() {
@@ -280,6 +375,10 @@ impl Jobs {
             resumed = Some((plan, done, given));
             break;
         }
+        if let Some(outbox) = record.job.outbox() {
+            // What the client took before is gone; it goes on from the next delivery.
+            outbox.take(u64::from(kept.taken), now);
+        }
         let shape = record.shape(self.speed());
         let window = record.window();
         self.records.insert(id, record);
@@ -291,8 +390,10 @@ impl Jobs {
                     plan.len()
                 );
                 self.apply(now, Event::JobResumed { job: id, shape, plan, done, given });
-                if answered {
-                    self.apply(now, Event::JobAnswered { job: id });
+                match folded {
+                    Fold::Added => {}
+                    Fold::Answered => self.apply(now, Event::JobAnswered { job: id }),
+                    Fold::Closing => self.apply(now, Event::JobClosing { job: id }),
                 }
             }
             None => {
@@ -567,10 +668,44 @@ impl Jobs {
         id: JobId,
         n: u64,
     ) -> Result<TakenOutput, ClusterError> {
-        let record = self.records.get_mut(&id).ok_or_else(|| no_job(id))?;
+        let Some(record) = self.records.get_mut(&id) else {
+            return self.take_leftover(now, id, n);
+        };
         let (take, let_go) = record.take_output(now, n)?;
         let changed = (take == Take::NotYet).then(|| record.series_tx.subscribe());
+        if !let_go.is_empty() {
+            self.journal
+                .push(Record::Taken { job: id, upto: u32::try_from(n).unwrap_or(u32::MAX) });
+            self.hold_spooled(now);
+        }
         Ok(TakenOutput { take, changed, let_go })
+    }
+
+    /// Delivery `n` of an ended command job's output kept through a restart; once the client
+    /// has taken the last, the output is let go.
+    fn take_leftover(
+        &mut self,
+        now: Instant,
+        id: JobId,
+        n: u64,
+    ) -> Result<TakenOutput, ClusterError> {
+        let outbox = self.leftovers.get_mut(&id).ok_or_else(|| no_job(id))?;
+        let (mut take, let_go) = outbox.take(n, now);
+        if take == Take::NotYet {
+            take = Take::Gone;
+            self.leftovers.remove(&id);
+            self.forget(id);
+        } else if !let_go.is_empty() {
+            self.journal
+                .push(Record::Taken { job: id, upto: u32::try_from(n).unwrap_or(u32::MAX) });
+        }
+        Ok(TakenOutput { take, changed: None, let_go })
+    }
+
+    /// Lets go of job `id`'s spooled output, in the spool and in the journal.
+    fn forget(&mut self, id: JobId) {
+        self.orders.push(Order::Forget { job: id });
+        self.journal.push(Record::Forgotten { job: id });
     }
 
     /// Takes chunk `chunk` of a series job's results if it is ready, else returns a receiver
@@ -600,6 +735,40 @@ impl Jobs {
             self.observe(now, sent);
         }
         self.apply(now, Event::ChunkFinished { assignment, result });
+        self.hold_spooled(now);
+    }
+
+    /// Holds the running command jobs whose output waiting for its client reached the
+    /// spool's bounds (the job's own, or all jobs' together, for a job that holds some), and
+    /// lets them go on once their clients have taken enough.
+    fn hold_spooled(&mut self, now: Instant) {
+        let outboxes = self.records.values_mut().filter_map(|r| r.job.outbox());
+        let total: u64 = outboxes.map(|outbox| outbox.bytes()).sum();
+        let mut changed = vec![];
+        for (&id, record) in &mut self.records {
+            let running = record.state == JobState::Running;
+            let Some(bytes) = record.job.outbox().map(|outbox| outbox.bytes()).filter(|_| running)
+            else {
+                continue;
+            };
+            let held = bytes >= self.spool.per_job || (bytes > 0 && total >= self.spool.total);
+            if held != record.held {
+                record.held = held;
+                changed.push((id, held, bytes));
+            }
+        }
+        for (job, held, bytes) in changed {
+            match held {
+                true => tracing::info!(
+                    "job {job}: {bytes} bytes of output wait for its client (the spool's bounds \
+                     are {} a job, {} in all): its units wait until the client takes some",
+                    self.spool.per_job,
+                    self.spool.total
+                ),
+                false => tracing::info!("job {job}: its client took output; its units go on"),
+            }
+            self.apply(now, Event::JobHeld { job, held });
+        }
     }
 
     /// Counts how fast a finished chunk ran on its worker's slot, against its task's nominal
@@ -659,6 +828,18 @@ impl Jobs {
         for job in abandoned {
             tracing::warn!("job {job}: its client stopped taking results; cancelling it");
             self.apply(now, Event::JobCancelled { job });
+        }
+        let epoch = self.epoch;
+        let gone: Vec<JobId> = self
+            .leftovers
+            .iter()
+            .filter(|(_, outbox)| outbox.abandoned(epoch, now, ABANDONED_AFTER))
+            .map(|(&id, _)| id)
+            .collect();
+        for job in gone {
+            tracing::warn!("job {job}: its client did not come back for its output; let go");
+            self.leftovers.remove(&job);
+            self.forget(job);
         }
     }
 
@@ -734,10 +915,13 @@ impl Jobs {
                     // Streamed results go to the client, not the journal: a resumed job runs
                     // again those it had not taken. Commands' outputs are spooled for theirs.
                     let shape = record.job.shape();
-                    let kept = (shape.window.is_none() && !shape.exec).then(|| result.clone());
+                    let kept = (shape.window.is_none() || shape.exec).then(|| result.clone());
                     if shape.revocable {
                         record.outputs.insert(chunk, result.clone());
                     }
+                    let added = record.job.outbox().map(|outbox| outbox.added().0);
+                    let fold = record.reduce(&name, (chunk, start, end), result);
+                    let spooled = record.spooled(added);
                     self.journal.push(Record::Chunk {
                         job,
                         phase: record.phase,
@@ -746,8 +930,9 @@ impl Jobs {
                         end,
                         worker: name.clone(),
                         output: kept,
+                        spooled,
                     });
-                    match record.reduce(&name, (chunk, start, end), result) {
+                    match fold {
                         Fold::Added => {}
                         Fold::Answered => {
                             actions.extend(self.scheduler.handle(at, Event::JobAnswered { job }))
@@ -816,6 +1001,7 @@ impl Jobs {
                         tracing::warn!("job {job} failed: {message}");
                     }
                     record.end(now, outcome, progress);
+                    self.orders.push(Order::Ended { job });
                     match record.state {
                         JobState::Done => self.counters.jobs_done += 1,
                         JobState::Failed => self.counters.jobs_failed += 1,
@@ -832,7 +1018,7 @@ impl Jobs {
                         if let Some(old) = self.ended.pop_front() {
                             if let Some(mut gone) = self.records.remove(&old) {
                                 if gone.job.outbox().is_some() {
-                                    self.orders.push(Order::Forget { job: old });
+                                    self.forget(old);
                                 }
                             }
                         }
@@ -866,6 +1052,10 @@ struct JobRecord {
     outputs: BTreeMap<ChunkIndex, ChunkOutput>,
     /// Members later caught lying whose results it holds.
     caught_lying: BTreeSet<String>,
+    /// A command job's chunks counted with spooled output so far: the next one's `seq`.
+    spooled: u64,
+    /// Its chunks wait: its output reached the spool's bounds.
+    held: bool,
     result: Option<JobResult>,
     error: Option<String>,
     ended_tx: watch::Sender<bool>,
@@ -889,6 +1079,8 @@ impl JobRecord {
             shares: BTreeMap::new(),
             outputs: BTreeMap::new(),
             caught_lying: BTreeSet::new(),
+            spooled: 0,
+            held: false,
             result: None,
             error: None,
             ended_tx: watch::channel(false).0,
@@ -920,6 +1112,18 @@ impl JobRecord {
         let fold = self.job.reduce(chunk, start, output);
         self.series_tx.send_replace(());
         fold
+    }
+
+    /// The delivery a chunk just reduced made, numbered in counting order, for the journal:
+    /// `None` if it made none (`before`: how many its outbox had before it, if any).
+    fn spooled(&mut self, before: Option<u64>) -> Option<Spooled> {
+        let (added, delivery) = self.job.outbox()?.added();
+        let delivery = delivery.filter(|_| Some(added) > before)?;
+        let file = delivery.spool.file_name()?.to_str()?.to_string();
+        let (first_unit, units) = (delivery.first_unit, delivery.units);
+        let seq = self.spooled;
+        self.spooled += 1;
+        Some(Spooled { seq, file, first_unit, units })
     }
 
     /// Takes a chunk of `units` units out of `worker`'s share (its result was taken back).

@@ -105,8 +105,11 @@ pub struct CoordinatorConfig {
     pub retention: journal::Retention,
     /// Move the journal aside and start an empty one (`--journal-reset`).
     pub journal_reset: bool,
-    /// The bound of the store of files uploaded for commands, in bytes.
+    /// The bounds of the store of files uploaded for commands, in bytes and in files.
     pub file_store: u64,
+    pub files_max: usize,
+    /// How much command jobs' output may wait for their clients.
+    pub spool: jobs::SpoolBounds,
     /// Where the dashboard is served over TCP (`--http`), if anywhere.
     pub http: Option<SocketAddr>,
     /// The cluster lives only as long as this process (`marmotd local`, `demo`): its stop is
@@ -181,14 +184,23 @@ pub async fn start(config: CoordinatorConfig, process: CancellationToken) -> Res
             }
         })?;
     let mut jobs = jobs::Jobs::new(
-        jobs::JobsConfig { scheduler, max_running: config.max_running_jobs, verify: config.verify },
+        jobs::JobsConfig {
+            scheduler,
+            max_running: config.max_running_jobs,
+            verify: config.verify,
+            spool: config.spool,
+        },
         std::time::Instant::now(),
     );
-    jobs.resume(std::time::Instant::now(), journal::unix_ms(), recovered);
+    let stores = stores(&config)?;
+    jobs.resume(std::time::Instant::now(), journal::unix_ms(), recovered, &stores.spool);
+    let spool = stores.spool.clone();
+    let keep = jobs.spooled_files();
+    let swept = tokio::task::spawn_blocking(move || spool.sweep(&keep)).await?;
+    swept.context("cannot clear the spool of output nobody will take")?;
     let recent = journal.ended_jobs(jobs::KEEP_ENDED_JOBS as u64).await;
     jobs.remember_ended(recent.context("cannot read the recent jobs from the journal")?);
     let registry = registry::Registry::new(scores::load(&config.state_dir));
-    let stores = stores(&config)?;
     let facts = driver::Facts {
         authority,
         listen: local_addr,
@@ -203,7 +215,8 @@ pub async fn start(config: CoordinatorConfig, process: CancellationToken) -> Res
     let (sessions, api, driving) = (role.child_token(), role.child_token(), role.child_token());
     let (session_tasks, api_tasks, driver_tasks) =
         (TaskTracker::new(), TaskTracker::new(), TaskTracker::new());
-    let state = driver::State::new(jobs, registry, journal);
+    let mut state = driver::State::new(jobs, registry, journal);
+    state.pin_resumed(std::time::Instant::now(), &stores.files);
     let cluster = driver::spawn(facts, stores, state, &driver_tasks, driving.clone());
     tracing::info!(
         "coordinator listening on UDP {local_addr}, control socket {}",
@@ -276,13 +289,15 @@ pub async fn start(config: CoordinatorConfig, process: CancellationToken) -> Res
 }
 
 /// The store of files uploaded for commands (`STATE_DIR/files/`), and the spool where units'
-/// output waits (`STATE_DIR/spool/`, emptied: command jobs do not outlive a restart).
+/// output waits for its client (`STATE_DIR/spool/`, kept across restarts).
 fn stores(config: &CoordinatorConfig) -> Result<Stores> {
     let files = config.state_dir.join("files");
     std::fs::create_dir_all(&files)
         .with_context(|| format!("cannot create {}", files.display()))?;
     let store = FileCache::open(&files, config.file_store).context("cannot open the file store")?;
-    Ok(Stores { files: Arc::new(store), spool: Spool::open(&config.state_dir)? })
+    let store = store.as_store(config.files_max);
+    let run = u64::try_from(journal::unix_ms()).unwrap_or_default();
+    Ok(Stores { files: Arc::new(store), spool: Spool::open(&config.state_dir, run)? })
 }
 
 /// Accepts connections until the endpoint closes, each served by a session task with a token

@@ -568,6 +568,8 @@ mod tests {
             retention: Default::default(),
             journal_reset: false,
             file_store: crate::exec::cache::DEFAULT_LIMIT,
+            files_max: crate::exec::cache::DEFAULT_FILES,
+            spool: crate::coordinator::jobs::SpoolBounds::default(),
             http: None,
         };
         let running = coordinator::start(config, shutdown.clone()).await.unwrap();

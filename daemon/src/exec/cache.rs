@@ -8,7 +8,9 @@
 //! name says. A transfer that a lost connection cut can be kept there (`<sha256>.part`, one
 //! per file, until the process restarts) and resumed after its bytes. The cache is bounded
 //! (default 2 GiB): adding a file evicts the least recently used ones not in use by a running
-//! unit. A unit gets each file as an ordinary file of its own in its work dir (a reflink
+//! unit. The coordinator's store is bounded in files too, and its files are pinned for as
+//! long as a job that needs them is queued or running ([`FileCache::pin`]): a file that cannot
+//! fit beside pinned ones is refused rather than stored over the bound. A unit gets each file as an ordinary file of its own in its work dir (a reflink
 //! where the file system shares extents, btrfs or XFS; a copy elsewhere: `std::fs::copy`'s
 //! `copy_file_range` does whichever it can), writable, with the cached file's modification
 //! time: whatever it does to it (`gzip` deletes it, `sed -i` rewrites it) cannot change what
@@ -26,6 +28,8 @@ use std::sync::{Arc, Mutex};
 
 /// The cache's default bound.
 pub const DEFAULT_LIMIT: u64 = 2 << 30;
+/// The coordinator's store's default bound in files (`--files-max`).
+pub const DEFAULT_FILES: usize = 100_000;
 
 /// Why the cache could not take or give a file.
 #[derive(Debug, thiserror::Error)]
@@ -40,6 +44,12 @@ pub enum CacheError {
     Size { announced: u64, received: u64 },
     #[error("the cache has no file {0}")]
     Missing(String),
+    #[error(
+        "the store is full of files that queued and running jobs need ({files} files, {bytes} \
+         bytes; it holds at most {max_files} files, {limit} bytes): wait for jobs to end, or \
+         start the coordinator with a larger --file-store or --files-max"
+    )]
+    Full { files: usize, bytes: u64, max_files: usize, limit: u64 },
     #[error("the file's writing thread stopped")]
     Gone,
     #[error("the file's writing thread failed: {0}")]
@@ -82,6 +92,11 @@ struct Index {
 pub struct FileCache {
     dir: PathBuf,
     limit: u64,
+    /// The most files it holds.
+    max_files: usize,
+    /// A file that cannot fit beside pinned ones is refused (the coordinator's store), rather
+    /// than stored over the bound (a worker's cache, whose pins are running units').
+    strict: bool,
     index: Mutex<Index>,
 }
 
@@ -138,9 +153,39 @@ impl FileCache {
             index.total += entry.size;
             index.entries.insert(name, entry);
         }
-        let cache = FileCache { dir: dir.to_path_buf(), limit, index: Mutex::new(index) };
-        cache.evict(0);
+        let cache = FileCache {
+            dir: dir.to_path_buf(),
+            limit,
+            max_files: usize::MAX,
+            strict: false,
+            index: Mutex::new(index),
+        };
+        cache.evict(0, 0);
         Ok(cache)
+    }
+
+    /// Makes this cache the coordinator's store: at most `max_files` files, and strict.
+    pub fn as_store(mut self, max_files: usize) -> FileCache {
+        self.max_files = max_files.max(1);
+        self.strict = true;
+        self.evict(0, 0);
+        self
+    }
+
+    /// The most bytes and files it holds.
+    pub fn bounds(&self) -> (u64, usize) {
+        (self.limit, self.max_files)
+    }
+
+    /// Pins `sha256` (a queued job needs it) until released, if the cache has it.
+    pub fn pin(&self, sha256: &str) -> Option<Pinned> {
+        let mut index = self.lock();
+        index.clock += 1;
+        let now = index.clock;
+        let entry = index.entries.get_mut(sha256)?;
+        entry.used = now;
+        entry.pins += 1;
+        Some(Pinned { sha256: sha256.to_string() })
     }
 
     /// Bytes stored, and how many files.
@@ -276,23 +321,25 @@ impl FileCache {
         }
     }
 
-    /// Evicts least recently used, unpinned entries until `incoming` more bytes fit.
-    fn evict(&self, incoming: u64) {
+    /// Evicts least recently used, unpinned entries until `files` more files of `bytes` more
+    /// bytes fit; whether they do.
+    fn evict(&self, bytes: u64, files: usize) -> bool {
         let mut index = self.lock();
-        while index.total + incoming > self.limit {
+        while index.total + bytes > self.limit || index.entries.len() + files > self.max_files {
             let oldest = index
                 .entries
                 .iter()
                 .filter(|(_, e)| e.pins == 0)
                 .min_by_key(|(_, e)| e.used)
                 .map(|(name, e)| (name.clone(), e.size));
-            let Some((name, size)) = oldest else { break };
+            let Some((name, size)) = oldest else { return false };
             index.entries.remove(&name);
             index.total -= size;
             if let Err(e) = std::fs::remove_file(self.dir.join(&name)) {
                 tracing::warn!("cannot remove {name} from the file cache: {e}");
             }
         }
+        true
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Index> {
@@ -343,7 +390,12 @@ impl Incoming {
         // Read-only, and runnable: `--file` brings scripts and programs too.
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o555))
             .map_err(io("cannot set permissions of", &path))?;
-        cache.evict(size);
+        if !cache.evict(size, 1) && cache.strict && !cache.has(&sha256) {
+            let index = cache.lock();
+            let (files, bytes) = (index.entries.len(), index.total);
+            let (max_files, limit) = (cache.max_files, cache.limit);
+            return Err(CacheError::Full { files, bytes, max_files, limit });
+        }
         let dest = cache.dir.join(&sha256);
         std::fs::rename(&path, &dest).map_err(io("cannot store", &dest))?;
         let meta = std::fs::metadata(&dest).map_err(io("cannot read", &dest))?;
@@ -646,6 +698,36 @@ mod tests {
         first.finish().unwrap();
         second.finish().unwrap();
         assert_eq!(cache.usage(), (5, 1));
+    }
+
+    #[test]
+    fn the_store_keeps_pinned_files_and_refuses_what_cannot_fit_beside_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(FileCache::open(dir.path(), 10).unwrap().as_store(2));
+        let (a, b) = (put(&store, b"aaaa"), put(&store, b"bbbb"));
+        assert!(store.pin(&sha(b"never sent")).is_none());
+        let pinned = store.pin(&a).unwrap();
+        // A third file: over the count, so the least recently used unpinned one goes.
+        let c = put(&store, b"cc");
+        assert!(store.has(&a) && !store.has(&b) && store.has(&c), "b went, not pinned a");
+        let pinned_c = store.pin(&c).unwrap();
+        let name = sha(b"dd");
+        let mut d = store.receive(&name, 2).unwrap();
+        d.write(b"dd").unwrap();
+        let e = d.finish().unwrap_err();
+        assert!(matches!(e, CacheError::Full { files: 2, bytes: 6, max_files: 2, limit: 10 }));
+        assert!(e.to_string().contains("--files-max"), "{e}");
+        assert!(!store.has(&name) && store.has(&a) && store.has(&c));
+        store.release(pinned);
+        store.release(pinned_c);
+        put(&store, b"dd");
+        assert!(store.has(&name) && store.usage().1 == 2, "room once unpinned");
+        // By bytes too; a worker's cache (not a store) goes over its bound instead.
+        let bytes = Arc::new(FileCache::open(&dir.path().join("w"), 4).unwrap());
+        let held = bytes.pin(&put(&bytes, b"1234")).unwrap();
+        put(&bytes, b"56");
+        assert_eq!(bytes.usage(), (6, 2));
+        bytes.release(held);
     }
 
     #[test]

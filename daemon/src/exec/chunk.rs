@@ -94,8 +94,9 @@ pub async fn exchange(
             other => bail!("the worker sent {} out of turn", name(&other)),
         }
     }
-    // Not synced: a command job does not outlive its coordinator.
+    // On the disk before the chunk counts: a restart delivers what the journal says it holds.
     out.flush().await?;
+    out.get_ref().sync_data().await?;
     // The worker waits for this before it lets the stream go.
     let _ = writer.get_mut().finish();
     let spool = Some(spool_path.to_path_buf());

@@ -18,9 +18,11 @@ use std::time::{Duration, Instant};
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Delivery {
     pub spool: PathBuf,
-    /// Its first unit, in the job's numbering (from 0), and how many.
+    /// Its first unit's place among the units the job runs (from 0), and how many.
     pub first_unit: u64,
     pub units: u64,
+    /// What its units printed and left as results, in bytes: what it holds of the spool.
+    pub bytes: u64,
 }
 
 /// A job's deliveries.
@@ -39,6 +41,11 @@ pub struct Outbox {
     /// Set when a phase starts: chunk indices count from 0 again.
     phase_base_unit: u64,
     last_asked: Option<Instant>,
+    /// Deliveries added so far, and the last.
+    added: u64,
+    last_added: Option<Delivery>,
+    /// Bytes of the deliveries not let go.
+    bytes: u64,
 }
 
 /// What asking for delivery `n` gives.
@@ -62,6 +69,9 @@ impl Outbox {
             delivered_chunk: None,
             phase_base_unit: 0,
             last_asked: None,
+            added: 0,
+            last_added: None,
+            bytes: 0,
         }
     }
 
@@ -73,6 +83,9 @@ impl Outbox {
 
     /// Chunk `chunk` of the current phase was counted.
     pub fn add(&mut self, chunk: ChunkIndex, delivery: Delivery) {
+        self.added += 1;
+        self.bytes += delivery.bytes;
+        self.last_added = Some(delivery.clone());
         if !self.keep_order {
             self.ready.push_back(delivery);
             return;
@@ -105,7 +118,9 @@ impl Outbox {
             return (Take::Gone, vec![]);
         }
         let done = usize::try_from(n - self.base).unwrap_or(usize::MAX).min(self.ready.len());
-        let let_go: Vec<PathBuf> = self.ready.drain(..done).map(|d| d.spool).collect();
+        let gone: Vec<Delivery> = self.ready.drain(..done).collect();
+        self.bytes -= gone.iter().map(|d| d.bytes).sum::<u64>();
+        let let_go: Vec<PathBuf> = gone.into_iter().map(|d| d.spool).collect();
         self.base += let_go.len() as u64;
         // Those before `n` are gone: the front, if any, is delivery `n`.
         match self.ready.front() {
@@ -118,7 +133,24 @@ impl Outbox {
     pub fn drain(&mut self) -> Vec<PathBuf> {
         self.flush();
         self.base += self.ready.len() as u64;
+        self.bytes = 0;
         self.ready.drain(..).map(|d| d.spool).collect()
+    }
+
+    /// Bytes of the deliveries not let go: what the job holds of the spool.
+    pub fn bytes(&self) -> u64 {
+        self.bytes
+    }
+
+    /// How many deliveries were added, and the last: what the journal keeps of each.
+    pub fn added(&self) -> (u64, Option<&Delivery>) {
+        (self.added, self.last_added.as_ref())
+    }
+
+    /// The spool files of every delivery not let go, ready or waiting.
+    pub fn files(&self) -> impl Iterator<Item = &std::path::Path> {
+        let waiting = self.waiting.values().map(|(_, delivery)| delivery);
+        self.ready.iter().chain(waiting).map(|delivery| delivery.spool.as_path())
     }
 
     /// How many deliveries were handed out or are ready: the number the next one will have.
@@ -147,7 +179,7 @@ mod tests {
     use super::*;
 
     fn delivery(first_unit: u64, units: u64) -> Delivery {
-        Delivery { spool: format!("s{first_unit}").into(), first_unit, units }
+        Delivery { spool: format!("s{first_unit}").into(), first_unit, units, bytes: units * 10 }
     }
 
     #[test]

@@ -30,7 +30,7 @@ pub mod read;
 pub mod schema;
 mod writer;
 
-pub use read::{Recovered, RecoveredChunk, RecoveredGiven, RecoveredJob, RecoveredPhase};
+pub use read::{Leftover, Recovered, RecoveredChunk, RecoveredGiven, RecoveredJob, RecoveredPhase};
 
 use proto::api::JobView;
 use proto::job::JobSpec;
@@ -85,6 +85,7 @@ pub enum Record {
     /// Phase `phase` of a job was cut into chunks of `chunk_units` (the last may be shorter).
     Phase { job: u64, phase: u32, units: u64, chunk_units: u64 },
     /// A chunk's result was counted; `output` is `None` for results streamed to the client.
+    /// A command's chunk says where its units' output waits for the client (`spooled`).
     Chunk {
         job: u64,
         phase: u32,
@@ -93,9 +94,13 @@ pub enum Record {
         end: u64,
         worker: String,
         output: Option<ChunkOutput>,
+        spooled: Option<Spooled>,
     },
-    /// The client of a streamed job has taken its chunks before `upto`.
+    /// The client of a streamed job has taken its chunks before `upto` (of a command job, its
+    /// deliveries of output before `upto`).
     Taken { job: u64, upto: u32 },
+    /// A command job's spooled output was let go (its record left memory): its files go.
+    Forgotten { job: u64 },
     /// The job ended, as its final view shows.
     Ended { job: u64, view: Box<JobView> },
     /// A client fetched the ended job (its result counts as read).
@@ -109,6 +114,19 @@ pub enum Record {
     Revoked { job: u64, phase: u32, chunks: Vec<u32> },
     /// An ended job's view changed after it ended (a worker it counted was caught lying).
     Reviewed { job: u64, view: Box<JobView> },
+}
+
+/// Where a counted chunk of a command job spooled its units' output, and its place among the
+/// job's deliveries to its client (kept after the job ends, until the output is let go).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Spooled {
+    /// The chunk was the job's `seq`th counted, from 0: deliveries go in this order.
+    pub seq: u64,
+    /// The file's name in the job's spool dir ([`crate::exec::spool::Spool::file`]).
+    pub file: String,
+    /// Its first unit, in the job's numbering, and how many.
+    pub first_unit: u64,
+    pub units: u64,
 }
 
 /// Why a journal cannot be used; each reads as one line saying what to do.

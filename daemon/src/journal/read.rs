@@ -1,6 +1,7 @@
 //! Reading the journal: the running jobs when the coordinator starts, and ended jobs for the
 //! control API once they are no longer in memory.
 
+use super::Spooled;
 use proto::api::JobView;
 use proto::job::JobSpec;
 use proto::wire::ChunkOutput;
@@ -13,6 +14,20 @@ pub struct Recovered {
     pub last_job: u64,
     /// The jobs that were running, oldest first.
     pub running: Vec<RecoveredJob>,
+    /// Ended command jobs whose output still waits for their clients, oldest first.
+    pub leftovers: Vec<Leftover>,
+}
+
+/// An ended command job with output its client had not taken when the coordinator stopped.
+#[derive(Debug)]
+pub struct Leftover {
+    pub id: u64,
+    /// The spec as submitted; `Err` with why, when it no longer reads as one.
+    pub request: Result<JobSpec, String>,
+    /// Deliveries its client had taken.
+    pub taken: u32,
+    /// Its counted chunks' output, in the order they were counted.
+    pub deliveries: Vec<Spooled>,
 }
 
 /// A job that was running when the coordinator stopped.
@@ -58,6 +73,8 @@ pub struct RecoveredChunk {
     pub worker: String,
     /// `None` for a streamed result (or one that no longer decodes: it runs again).
     pub output: Option<ChunkOutput>,
+    /// Where a command's chunk spooled its units' output.
+    pub spooled: Option<Spooled>,
 }
 
 /// The running jobs and the last id given.
@@ -89,8 +106,10 @@ pub fn recover(conn: &Connection) -> rusqlite::Result<Recovered> {
         "SELECT phase, units, chunk_units FROM phases WHERE job = ?1 ORDER BY phase",
     )?;
     let mut chunks = conn.prepare_cached(
-        "SELECT phase, chunk, start, end, worker, output FROM chunks WHERE job = ?1 \
-         ORDER BY phase, chunk",
+        "SELECT c.phase, c.chunk, c.start, c.end, c.worker, c.output, s.seq, s.first_unit, \
+         s.units, s.file FROM chunks c LEFT JOIN spooled s \
+         ON s.job = c.job AND s.phase = c.phase AND s.chunk = c.chunk \
+         WHERE c.job = ?1 ORDER BY c.phase, c.chunk",
     )?;
     let mut given = conn.prepare_cached(
         "SELECT g.phase, g.chunk, g.member FROM given g WHERE g.job = ?1 AND NOT EXISTS \
@@ -122,12 +141,53 @@ pub fn recover(conn: &Connection) -> rusqlite::Result<Recovered> {
                     end: r.get::<_, i64>(3)? as u64,
                     worker: r.get(4)?,
                     output: output.and_then(|bytes| proto::frame::decode(&bytes).ok()),
+                    spooled: spooled(r, 6)?,
                 })
             })?
             .collect::<rusqlite::Result<_>>()?;
     }
     let last_job = last_job.max(max_id.unwrap_or(0)) as u64;
-    Ok(Recovered { last_job, running })
+    let leftovers = leftovers(conn)?;
+    Ok(Recovered { last_job, running, leftovers })
+}
+
+/// A [`Spooled`] from columns `seq, first_unit, units, file` from `at` (NULL: none).
+fn spooled(r: &rusqlite::Row<'_>, at: usize) -> rusqlite::Result<Option<Spooled>> {
+    let Some(seq) = r.get::<_, Option<i64>>(at)? else { return Ok(None) };
+    Ok(Some(Spooled {
+        seq: seq as u64,
+        first_unit: r.get::<_, i64>(at + 1)? as u64,
+        units: r.get::<_, i64>(at + 2)? as u64,
+        file: r.get(at + 3)?,
+    }))
+}
+
+/// Ended jobs whose spooled output is still kept, with it.
+fn leftovers(conn: &Connection) -> rusqlite::Result<Vec<Leftover>> {
+    let mut jobs = conn.prepare(
+        "SELECT id, request, taken FROM jobs WHERE state != 'running' \
+         AND id IN (SELECT job FROM spooled) ORDER BY id",
+    )?;
+    let mut deliveries = conn.prepare_cached(
+        "SELECT seq, first_unit, units, file FROM spooled WHERE job = ?1 ORDER BY seq",
+    )?;
+    let mut leftovers = jobs
+        .query_map([], |r| {
+            let request: String = r.get(1)?;
+            Ok(Leftover {
+                id: r.get::<_, i64>(0)? as u64,
+                request: serde_json::from_str(&request).map_err(|e| e.to_string()),
+                taken: r.get(2)?,
+                deliveries: vec![],
+            })
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    for job in &mut leftovers {
+        job.deliveries = deliveries
+            .query_map([job.id as i64], |r| spooled(r, 0).map(Option::unwrap_or_default))?
+            .collect::<rusqlite::Result<_>>()?;
+    }
+    Ok(leftovers)
 }
 
 /// An ended job's view, if the journal still keeps it.

@@ -22,6 +22,11 @@
 //!   to, so a result a member held through a restart counts only for a chunk it was given.
 //!   Deleted when the job ends. Added beside version 1's tables, which it leaves as they were:
 //!   a marmotd of before it (a rollback) reads and writes the journal as it did.
+//! - `spooled(job, seq, phase, chunk, first_unit, units, file)`: each counted chunk of a
+//!   command job whose units' output waits in the spool (`file`, in `STATE_DIR/spool/job-ID/`),
+//!   `seq` the order it was counted in. Kept after the job ends, while its client may still
+//!   take the output; deleted when the coordinator lets it go, or with the job. Added beside
+//!   version 1's tables as `given` was.
 
 use rusqlite::Connection;
 
@@ -72,6 +77,17 @@ CREATE TABLE IF NOT EXISTS given (
     PRIMARY KEY (job, phase, chunk, member)
 ) WITHOUT ROWID;
 DELETE FROM given WHERE job NOT IN (SELECT id FROM jobs WHERE state = 'running');
+CREATE TABLE IF NOT EXISTS spooled (
+    job INTEGER NOT NULL,
+    seq INTEGER NOT NULL,
+    phase INTEGER NOT NULL,
+    chunk INTEGER NOT NULL,
+    first_unit INTEGER NOT NULL,
+    units INTEGER NOT NULL,
+    file TEXT NOT NULL,
+    PRIMARY KEY (job, seq)
+) WITHOUT ROWID;
+DELETE FROM spooled WHERE job NOT IN (SELECT id FROM jobs);
 ";
 
 /// What stands in the way of using a journal file.

@@ -52,6 +52,7 @@ async fn running_jobs_come_back_with_their_phases_and_counted_chunks() {
         end: u64::from(chunk) * 100 + 100,
         worker: "w1".into(),
         output,
+        spooled: None,
     };
     let kept = journal.append(vec![
         submitted(1),
@@ -110,6 +111,7 @@ async fn a_job_that_starts_and_ends_in_one_commit_is_written_once_as_it_ended() 
         end: 10,
         worker: "w".into(),
         output: Some(ChunkOutput::Pi { inside: 8 }),
+        spooled: None,
     };
     let phase = Record::Phase { job: 1, phase: 0, units: 10, chunk_units: 10 };
     let ended = |job| Record::Ended { job, view: ended_view(job, JobState::Done) };
@@ -321,6 +323,7 @@ async fn results_taken_back_are_not_resumed_and_a_reviewed_view_is_kept() {
         end: u64::from(chunk) * 100 + 100,
         worker: if chunk == 1 { "liar".into() } else { "w1".into() },
         output: Some(ChunkOutput::Pi { inside: u64::from(chunk) }),
+        spooled: None,
     };
     let mut caught = ended_view(2, JobState::Done);
     caught.caught_lying = vec!["liar".into()];

@@ -214,6 +214,14 @@ fn write(conn: &mut Connection, group: &[Batch]) -> rusqlite::Result<()> {
             _ => None,
         })
         .collect();
+    // And how much of its output its client took (a command's, which outlives the job).
+    let mut taken: HashMap<u64, u32> = HashMap::new();
+    for record in group.iter().flat_map(|b| &b.records) {
+        if let Record::Taken { job, upto } = record {
+            let most = taken.entry(*job).or_default();
+            *most = (*most).max(*upto);
+        }
+    }
     let mut submitted: HashMap<u64, (&Record, i64)> = HashMap::new();
     let mut written_read = HashSet::new();
     let tx = conn.transaction()?;
@@ -224,19 +232,29 @@ fn write(conn: &mut Connection, group: &[Batch]) -> rusqlite::Result<()> {
                     submitted.insert(*job, (record, batch.at_ms));
                     continue;
                 }
+                // What waits for the client is kept past the job's end.
+                Record::Chunk { job, phase, chunk, spooled: Some(spooled), .. }
+                    if ended.contains(job) =>
+                {
+                    insert_spooled(&tx, (*job, *phase, *chunk), spooled)?;
+                    continue;
+                }
                 Record::Phase { job, .. }
                 | Record::Chunk { job, .. }
                 | Record::Revoked { job, .. }
                 | Record::Given { job, .. }
-                | Record::Taken { job, .. }
                     if ended.contains(job) =>
                 {
                     continue
                 }
+                // Written with the job's row (a command job's client may take output after
+                // its end: then the row is there).
+                Record::Taken { job, .. } if submitted.contains_key(job) => continue,
                 Record::Ended { job, view } => {
                     if let Some((first, submitted_ms)) = submitted.remove(job) {
                         let times = (submitted_ms, batch.at_ms, read.get(job).copied());
-                        insert_ended(&tx, first, times, view)?;
+                        let taken = taken.get(job).copied().unwrap_or_default();
+                        insert_ended(&tx, first, times, taken, view)?;
                         written_read.insert(*job);
                         continue;
                     }
@@ -255,6 +273,7 @@ fn insert_ended(
     conn: &Connection,
     submitted: &Record,
     (submitted_ms, ended_ms, read_ms): (i64, i64, Option<i64>),
+    taken: u32,
     view: &JobView,
 ) -> rusqlite::Result<()> {
     let Record::Submitted { job, request, verify, client } = submitted else { return Ok(()) };
@@ -264,8 +283,8 @@ fn insert_ended(
     let view = serde_json::to_string(view).map_err(json)?;
     conn.prepare_cached(
         "INSERT OR REPLACE INTO jobs \
-         (id, request, verify, client, state, submitted_ms, ended_ms, read_ms, view) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+         (id, request, verify, client, state, submitted_ms, ended_ms, read_ms, taken, view) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
     )?
     .execute(params![
         int(*job),
@@ -276,6 +295,7 @@ fn insert_ended(
         submitted_ms,
         ended_ms,
         read_ms,
+        taken,
         view
     ])?;
     Ok(())
@@ -286,6 +306,28 @@ fn forget_progress(conn: &Connection, job: u64) -> rusqlite::Result<()> {
     conn.prepare_cached("DELETE FROM chunks WHERE job = ?1")?.execute([int(job)])?;
     conn.prepare_cached("DELETE FROM phases WHERE job = ?1")?.execute([int(job)])?;
     conn.prepare_cached("DELETE FROM given WHERE job = ?1")?.execute([int(job)])?;
+    Ok(())
+}
+
+/// Keeps where chunk `chunk` of phase `phase` of command job `job` spooled its output.
+fn insert_spooled(
+    conn: &Connection,
+    (job, phase, chunk): (u64, u32, u32),
+    spooled: &crate::journal::Spooled,
+) -> rusqlite::Result<()> {
+    conn.prepare_cached(
+        "INSERT OR REPLACE INTO spooled (job, seq, phase, chunk, first_unit, units, file) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    )?
+    .execute(params![
+        int(job),
+        int(spooled.seq),
+        phase,
+        chunk,
+        int(spooled.first_unit),
+        int(spooled.units),
+        spooled.file
+    ])?;
     Ok(())
 }
 
@@ -320,7 +362,10 @@ fn apply(conn: &Connection, record: &Record, at_ms: i64) -> rusqlite::Result<()>
             )?
             .execute(params![int(*job), phase, int(*units), int(*chunk_units)])?;
         }
-        Record::Chunk { job, phase, chunk, start, end, worker, output } => {
+        Record::Chunk { job, phase, chunk, start, end, worker, output, spooled } => {
+            if let Some(spooled) = spooled {
+                insert_spooled(conn, (*job, *phase, *chunk), spooled)?;
+            }
             let output = match output {
                 Some(output) => Some(
                     proto::frame::encode(output)
@@ -346,6 +391,9 @@ fn apply(conn: &Connection, record: &Record, at_ms: i64) -> rusqlite::Result<()>
         Record::Taken { job, upto } => {
             conn.prepare_cached("UPDATE jobs SET taken = max(taken, ?2) WHERE id = ?1")?
                 .execute(params![int(*job), upto])?;
+        }
+        Record::Forgotten { job } => {
+            conn.prepare_cached("DELETE FROM spooled WHERE job = ?1")?.execute([int(*job)])?;
         }
         Record::Ended { job, view } => {
             let state = view.state.to_string();
@@ -416,6 +464,7 @@ pub fn prune(conn: &Connection, retention: Retention, now_ms: i64) -> rusqlite::
         params![running, cutoff, newest_kept],
     )?;
     if gone > 0 {
+        conn.execute("DELETE FROM spooled WHERE job NOT IN (SELECT id FROM jobs)", [])?;
         // Each step of the pragma frees a page: step it to the end.
         let mut vacuum = conn.prepare("PRAGMA incremental_vacuum")?;
         let mut steps = vacuum.query([])?;
@@ -457,7 +506,16 @@ mod tests {
 
     fn counted(chunk: u32) -> Record {
         let worker = "w".to_string();
-        Record::Chunk { job: 1, phase: 0, chunk, start: 0, end: 1, worker, output: None }
+        Record::Chunk {
+            job: 1,
+            phase: 0,
+            chunk,
+            start: 0,
+            end: 1,
+            worker,
+            output: None,
+            spooled: None,
+        }
     }
 
     #[test]

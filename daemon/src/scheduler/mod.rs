@@ -195,6 +195,12 @@ pub enum Event<R> {
         job: JobId,
         upto: ChunkIndex,
     },
+    /// Start none of the job's chunks while `held` (what it printed waits for its client,
+    /// and the spool is at its bound); those running finish.
+    JobHeld {
+        job: JobId,
+        held: bool,
+    },
     JobCancelled {
         job: JobId,
     },
@@ -481,6 +487,8 @@ impl<R> Chunk<R> {
 struct Job<R> {
     plan: ChunkPlan,
     window: Option<ChunkIndex>,
+    /// No chunk starts ([`Event::JobHeld`]).
+    held: bool,
     /// Chunks started and not done (running, or waiting to run again). A chunk below
     /// `next_fresh` and not here is done.
     started: BTreeMap<ChunkIndex, Chunk<R>>,
@@ -509,10 +517,11 @@ impl<R> Job<R> {
     /// Chunks waiting to run inside the window: retried ones first (they ran before, so they
     /// are inside), then the next fresh one.
     fn runnable(&self) -> impl Iterator<Item = ChunkIndex> + '_ {
-        let fresh = (!self.closing && u64::from(self.next_fresh) < self.plan.len() as u64)
+        let stopped = self.closing || self.held;
+        let fresh = (!stopped && u64::from(self.next_fresh) < self.plan.len() as u64)
             .then_some(self.next_fresh)
             .filter(|&c| self.window.is_none_or(|w| c < w));
-        let retried = self.retry.iter().copied().filter(|_| !self.closing);
+        let retried = self.retry.iter().copied().filter(move |_| !stopped);
         retried.chain(fresh)
     }
 
@@ -631,6 +640,11 @@ impl<R: PartialEq> Scheduler<R> {
                     job.window = job.window.map(|w| w.max(upto));
                 }
             }
+            Event::JobHeld { job, held } => {
+                if let Some(job) = self.jobs.get_mut(&job) {
+                    job.held = held;
+                }
+            }
             Event::JobCancelled { job } => self.end_job(job, Outcome::Cancelled, &mut out),
             Event::JobAnswered { job } => self.end_job(job, Outcome::Answered, &mut out),
             Event::JobClosing { job } => {
@@ -743,6 +757,7 @@ impl<R: PartialEq> Scheduler<R> {
             Progress { chunks_total: n as u64, units_total: plan.units, ..Default::default() };
         let mut job_state = Job {
             window: shape.window,
+            held: false,
             started: BTreeMap::new(),
             retry: VecDeque::new(),
             next_fresh: 0,

@@ -19,7 +19,7 @@
 
 use super::{Chunk, Converse, Fold, Invalid, Job, Run, Serve, Stream, Talk, Work};
 use crate::exec;
-use crate::exec::cache::FileCache;
+use crate::exec::cache::{FileCache, Pinned};
 use crate::exec::outbox::{Delivery, Outbox};
 use crate::exec::tries::Tries;
 use crate::exec::units::Units;
@@ -29,9 +29,8 @@ use futures_util::future::BoxFuture;
 use proto::command::halt::{Tally, Verdict};
 use proto::command::inputs::Inputs;
 use proto::command::spec::MAX_CHUNK_UNITS;
-use proto::command::CmdSpec;
-#[cfg(test)]
 use proto::command::UnitReport;
+use proto::command::{CmdSpec, FileRef};
 use proto::job::JobSpec;
 use proto::result::{CmdResult, JobResult};
 use proto::wire::{ChunkOutput, ChunkReply, ChunkTask, CmdChunk, CmdUnit};
@@ -71,10 +70,46 @@ pub fn read_inputs_file(files: &FileCache, spec: &mut CmdSpec) -> Result<(), Inv
     Ok(())
 }
 
+/// Pins in the coordinator's store every file a job of `spec` needs, for as long as it is
+/// queued or running (the caller releases them when it ends); refuses, in one line, a job
+/// whose files are not all there or could never be together.
+pub fn pin_files(files: &FileCache, spec: &CmdSpec) -> Result<Vec<Pinned>, Invalid> {
+    let mut needed: Vec<&FileRef> = spec.files.iter().chain(&spec.input_files).collect();
+    needed.sort_by(|a, b| a.sha256.cmp(&b.sha256));
+    needed.dedup_by(|a, b| a.sha256 == b.sha256);
+    let bytes: u64 = needed.iter().map(|f| f.size).sum();
+    let (limit, max_files) = files.bounds();
+    if bytes > limit || needed.len() > max_files {
+        return Err(Invalid(format!(
+            "the job's {} files are {bytes} bytes together; the coordinator's store holds at \
+             most {max_files} files, {limit} bytes: start it with a larger --file-store or \
+             --files-max, or split the job",
+            needed.len()
+        )));
+    }
+    let mut pinned = Vec::with_capacity(needed.len());
+    for file in needed {
+        let Some(pin) = files.pin(&file.sha256) else {
+            for pin in pinned {
+                files.release(pin);
+            }
+            return Err(Invalid(format!(
+                "the job's file {} is no longer in the coordinator's store (newer uploads \
+                 pushed it out): run the command again, which sends it again",
+                proto::names::shown(&file.name)
+            )));
+        };
+        pinned.push(pin);
+    }
+    Ok(pinned)
+}
+
 pub fn job(spec: CmdSpec) -> Result<Box<dyn Job>, Invalid> {
     spec.check().map_err(Invalid)?;
     let outbox = Outbox::new(spec.keep_order);
+    let selected = (!spec.skip.is_empty()).then(|| spec.units().collect());
     Ok(Box::new(CmdJob {
+        selected,
         spec,
         phase: Phase::Probe,
         probe_ms: vec![],
@@ -87,6 +122,9 @@ pub fn job(spec: CmdSpec) -> Result<Box<dyn Job>, Invalid> {
 
 struct CmdJob {
     spec: CmdSpec,
+    /// The numbers of the units that run, when some are skipped (`--resume`): the job's
+    /// phases and chunks count only these.
+    selected: Option<Vec<u64>>,
     phase: Phase,
     /// How long each unit of the probe took, in milliseconds.
     probe_ms: Vec<u64>,
@@ -107,8 +145,20 @@ enum Phase {
 }
 
 impl CmdJob {
+    /// How many units run.
     fn units(&self) -> u64 {
-        self.spec.inputs.len() as u64
+        self.selected.as_ref().map_or(self.spec.inputs.len(), Vec::len) as u64
+    }
+
+    /// The number of the unit at `place` among those that run.
+    fn unit_at(&self, place: u64) -> u64 {
+        self.selected.as_ref().map_or(place, |units| units[place as usize])
+    }
+
+    /// The place of unit `unit` among those that run.
+    fn place_of(&self, unit: u64) -> u64 {
+        let place = self.selected.as_ref().map(|units| units.partition_point(|&u| u < unit));
+        place.map_or(unit, |p| p as u64)
     }
 
     /// The units of the first phase: the probe, or the whole of a small job.
@@ -156,10 +206,13 @@ impl Job for CmdJob {
         let base = self.first_unit();
         let spec = &self.spec;
         let units = (base + start..base + end)
-            .map(|unit| CmdUnit {
-                unit,
-                input: spec.inputs[unit as usize].clone(),
-                file: spec.input_files.get(unit as usize).cloned(),
+            .map(|place| {
+                let unit = self.unit_at(place);
+                CmdUnit {
+                    unit,
+                    input: spec.inputs[unit as usize].clone(),
+                    file: spec.input_files.get(unit as usize).cloned(),
+                }
             })
             .collect();
         let task = ChunkTask::Cmd(Box::new(CmdChunk {
@@ -189,7 +242,9 @@ impl Job for CmdJob {
             }
         }
         if let (Some(first), Some(spool)) = (units.first(), spool) {
-            let delivery = Delivery { spool, first_unit: first.unit, units: units.len() as u64 };
+            let first_unit = self.place_of(first.unit);
+            let bytes = units.iter().map(UnitReport::body).sum();
+            let delivery = Delivery { spool, first_unit, units: units.len() as u64, bytes };
             self.outbox.add(chunk, delivery);
         }
         if self.halted {
@@ -235,12 +290,6 @@ impl Job for CmdJob {
 
     fn outbox(&mut self) -> Option<&mut Outbox> {
         Some(&mut self.outbox)
-    }
-
-    fn resumable(&self) -> Result<(), String> {
-        Err("the coordinator restarted while it ran, and a command's units are not run again \
-             on their own (they may have side effects): run it again"
-            .into())
     }
 
     fn ended(&mut self) {
@@ -366,6 +415,7 @@ mod tests {
             slots_per_unit: 2,
             keep_order: false,
             results: false,
+            skip: vec![],
         }
     }
 
@@ -425,6 +475,26 @@ mod tests {
     }
 
     #[test]
+    fn units_a_joblog_shows_done_do_not_run_and_the_others_keep_their_numbers() {
+        let skip = vec![(0, 3), (7, 8)];
+        let mut job = job(CmdSpec { skip, keep_order: true, ..spec(10) }).unwrap();
+        assert_eq!(job.shape().units, 6, "ten units, three and one skipped");
+        let ChunkTask::Cmd(chunk) = job.chunk(0, 6, 0).task else { panic!("a command chunk") };
+        let run: Vec<(u64, &str)> = chunk.units.iter().map(|u| (u.unit, &*u.input)).collect();
+        let want = [3, 4, 5, 6, 8, 9].map(|u: u64| (u, format!("in{u}")));
+        assert_eq!(run, want.iter().map(|(u, i)| (*u, i.as_str())).collect::<Vec<_>>());
+        // In input order, unit 8 (place 4) waits for units 3 to 6 (places 0 to 3) only.
+        job.reduce(4, 4, output(8..9, UnitEnding::Exited(0), "eight"));
+        for (place, unit) in [(0, 3), (1, 4), (2, 5), (3, 6)] {
+            job.reduce(place as u32, place, output(unit..unit + 1, UnitEnding::Exited(0), "x"));
+        }
+        let now = std::time::Instant::now();
+        let (taken, _) = job.outbox().unwrap().take(4, now);
+        let want = Delivery { spool: "eight".into(), first_unit: 4, units: 1, bytes: 0 };
+        assert_eq!(taken, crate::exec::outbox::Take::Ready(want));
+    }
+
+    #[test]
     fn retries_make_single_unit_chunks_that_fail_until_the_last_attempt() {
         let mut job = job(CmdSpec { retries: 2, ..spec(300) }).unwrap();
         let tell = |attempt| {
@@ -480,12 +550,12 @@ mod tests {
         assert_eq!(outbox.take(0, now).0, crate::exec::outbox::Take::NotYet);
         job.reduce(0, 0, output(0..1, UnitEnding::Exited(0), "zero"));
         let (taken, _) = job.outbox().unwrap().take(0, now);
-        let want = Delivery { spool: "zero".into(), first_unit: 0, units: 1 };
+        let want = Delivery { spool: "zero".into(), first_unit: 0, units: 1, bytes: 0 };
         assert_eq!(taken, crate::exec::outbox::Take::Ready(want));
     }
 
     #[test]
-    fn a_chunk_serves_its_own_stream_and_a_job_is_not_resumed_on_its_own() {
+    fn a_chunk_serves_its_own_stream() {
         let job = job(spec(10)).unwrap();
         let chunk = job.chunk(2, 4, 0);
         assert!(matches!(chunk.talk, Talk::Own(_)), "the command leads its stream");
@@ -497,8 +567,6 @@ mod tests {
         let e = runnable(task.clone(), 2, 5).unwrap_err();
         assert_eq!(e, KernelError::OutOfRange { start: 2, end: 5, units: 2 }.to_string());
         assert!(runnable(task, 4, 2).is_err(), "backwards");
-        let e = job.resumable().unwrap_err();
-        assert!(e.contains("run it again"), "{e}");
     }
 
     #[test]

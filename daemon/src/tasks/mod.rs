@@ -96,12 +96,6 @@ pub trait Job: Send + 'static {
         None
     }
 
-    /// Whether the job may go on after a coordinator restart, from what its journal kept; if
-    /// not, why (in words for the user).
-    fn resumable(&self) -> Result<(), String> {
-        Ok(())
-    }
-
     /// The job ended: let go of what chunks read (a count's text).
     fn ended(&mut self) {}
 }
@@ -391,7 +385,8 @@ mod tests {
     fn a_forgotten_job_lets_go_of_its_spool_and_no_other() {
         let state = tempfile::tempdir().unwrap();
         let files = FileCache::open(&state.path().join("files"), 1 << 20).unwrap();
-        let stores = Stores { files: Arc::new(files), spool: Spool::open(state.path()).unwrap() };
+        let stores =
+            Stores { files: Arc::new(files), spool: Spool::open(state.path(), 1).unwrap() };
         for job in [3, 4] {
             std::fs::create_dir_all(stores.spool.job_dir(job)).unwrap();
             std::fs::write(stores.spool.chunk_file(job, 1), b"out").unwrap();

@@ -8,7 +8,12 @@
 //! it). Tabs and line ends inside the command are written as `\t`, `\n`, `\r`: one unit,
 //! one line.
 
+//!
+//! [`done`] reads one back for `--resume` and `--resume-failed`: GNU parallel's joblogs too.
+
+use std::collections::BTreeSet;
 use std::fmt;
+use std::io::BufRead;
 use std::time::{Duration, SystemTime};
 
 /// The joblog's first line.
@@ -46,6 +51,60 @@ impl fmt::Display for Entry<'_> {
             self.signal,
         )
     }
+}
+
+/// Which units of an earlier run count as done, as GNU parallel's options say.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Resume {
+    /// `--resume`: every unit with a line, however it ended.
+    Logged,
+    /// `--resume-failed`: every unit whose last line says it succeeded (exit 0, no signal);
+    /// the failed ones run again.
+    Succeeded,
+}
+
+/// Why a joblog cannot be read back.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum ReadError {
+    #[error("its first line is not a joblog's header (Seq, Host, Starttime, ...)")]
+    Header,
+    #[error("line {line} is not a joblog line ({why})")]
+    Line { line: usize, why: &'static str },
+    #[error("cannot read it: {0}")]
+    Io(String),
+}
+
+/// The numbers (`Seq`, from 1) of the units `log` shows done. An empty log shows none. A last
+/// line without its line end (the run was killed while writing it) is not counted.
+pub fn done(mut log: impl BufRead, resume: Resume) -> Result<BTreeSet<u64>, ReadError> {
+    let mut text = String::new();
+    log.read_to_string(&mut text).map_err(|e| ReadError::Io(e.to_string()))?;
+    let mut lines: Vec<&str> = text.split('\n').collect();
+    // What follows the last line end: nothing, or a line cut short.
+    lines.pop();
+    let Some((header, lines)) = lines.split_first() else { return Ok(BTreeSet::new()) };
+    if header.trim_end_matches('\r') != HEADER {
+        return Err(ReadError::Header);
+    }
+    let mut last = std::collections::BTreeMap::new();
+    for (i, line) in lines.iter().enumerate() {
+        let at = i + 2;
+        let bad = |why| ReadError::Line { line: at, why };
+        let fields: Vec<&str> = line.trim_end_matches('\r').splitn(9, '\t').collect();
+        if fields.len() != 9 {
+            return Err(bad("it has fewer than 9 tab-separated columns"));
+        }
+        let seq: u64 = fields[0].parse().map_err(|_| bad("its Seq is not a number"))?;
+        if seq == 0 {
+            return Err(bad("its Seq is 0; units count from 1"));
+        }
+        let exit: i64 = fields[6].trim().parse().map_err(|_| bad("its Exitval is not a number"))?;
+        let signal: i64 =
+            fields[7].trim().parse().map_err(|_| bad("its Signal is not a number"))?;
+        last.insert(seq, exit == 0 && signal == 0);
+    }
+    let done = last.into_iter().filter(|&(_, ok)| ok || resume == Resume::Logged);
+    Ok(done.map(|(seq, _)| seq).collect())
 }
 
 /// `argv` as a shell would need it typed, on one line.
@@ -88,6 +147,68 @@ mod tests {
             "7\tattic\t1700000000.123\t     2.346\t1024\t12\t3\t0\tgzip -9 'my file.txt'"
         );
         assert_eq!(HEADER.split('\t').count(), entry.to_string().split('\t').count());
+    }
+
+    /// A joblog in GNU parallel's columns (its `Host` is `:` for the local machine): a failed
+    /// unit, a killed one, one that failed then succeeded on a rerun, and a line cut short.
+    /// (e2e `resumed::` resumes from one GNU parallel itself wrote.)
+    const GNU_LOG: &str =
+        "Seq\tHost\tStarttime\tJobRuntime\tSend\tReceive\tExitval\tSignal\tCommand
+1\t:\t1733500000.000\t     0.002\t0\t0\t0\t0\texit 0
+2\t:\t1733500000.001\t     0.002\t0\t0\t1\t0\texit 1
+3\t:\t1733500000.002\t     0.002\t0\t0\t0\t0\texit 0
+4\t:\t1733500000.003\t     0.002\t0\t0\t0\t9\tsleep 9
+5\t:\t1733500000.004\t     0.002\t0\t0\t1\t0\texit 1
+5\t:\t1733500001.004\t     0.002\t0\t0\t0\t0\texit 0
+6\t:\t1733500001.0";
+
+    #[test]
+    fn a_joblog_read_back_says_which_units_are_done() {
+        let set = |seqs: &[u64]| seqs.iter().copied().collect::<BTreeSet<u64>>();
+        let logged = done(GNU_LOG.as_bytes(), Resume::Logged).unwrap();
+        assert_eq!(logged, set(&[1, 2, 3, 4, 5]), "unit 6's line was cut short");
+        let succeeded = done(GNU_LOG.as_bytes(), Resume::Succeeded).unwrap();
+        assert_eq!(succeeded, set(&[1, 3, 5]), "2 failed, 4 was killed, 5 succeeded last");
+        assert_eq!(done(&b""[..], Resume::Logged).unwrap(), set(&[]));
+        assert_eq!(done(format!("{HEADER}\n").as_bytes(), Resume::Logged).unwrap(), set(&[]));
+        // What this module writes reads back.
+        let command = argv(&["echo", "a\tb"]);
+        let entry = Entry {
+            seq: 3,
+            worker: "w",
+            started: SystemTime::UNIX_EPOCH,
+            runtime: Duration::ZERO,
+            sent: 0,
+            received: 0,
+            exit: 0,
+            signal: 0,
+            command: &command,
+        };
+        let ours = format!("{HEADER}\r\n{entry}\r\n");
+        assert_eq!(done(ours.as_bytes(), Resume::Succeeded).unwrap(), set(&[3]));
+    }
+
+    #[test]
+    fn what_is_not_a_joblog_is_refused() {
+        let read = |text: &str| done(text.as_bytes(), Resume::Logged).unwrap_err();
+        assert_eq!(read("a\tb\n"), ReadError::Header);
+        let line = |body: &str| read(&format!("{HEADER}\n1\t:\t0\t0\t0\t0\t0\t0\tok\n{body}\n"));
+        assert_eq!(
+            line("7\t:\t0\t0\t0\t0"),
+            ReadError::Line { line: 3, why: "it has fewer than 9 tab-separated columns" }
+        );
+        assert!(
+            matches!(line("x\t:\t0\t0\t0\t0\t0\t0\tc"), ReadError::Line { why, .. } if why.contains("Seq"))
+        );
+        assert!(
+            matches!(line("0\t:\t0\t0\t0\t0\t0\t0\tc"), ReadError::Line { why, .. } if why.contains("from 1"))
+        );
+        assert!(
+            matches!(line("2\t:\t0\t0\t0\t0\tx\t0\tc"), ReadError::Line { why, .. } if why.contains("Exitval"))
+        );
+        assert!(
+            matches!(line("2\t:\t0\t0\t0\t0\t0\t-\tc"), ReadError::Line { why, .. } if why.contains("Signal"))
+        );
     }
 
     #[test]

@@ -70,6 +70,11 @@ pub struct CmdSpec {
     /// `--results`: the files each unit writes under `$MARMOT_OUT` come back.
     #[serde(default)]
     pub results: bool,
+    /// `--resume`, `--resume-failed`: units not to run (a joblog shows them done), as
+    /// ranges `start..end` of unit numbers from 0, in order, apart. The others keep their
+    /// numbers (`{#}`, the joblog's `Seq`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub skip: Vec<(u64, u64)>,
 }
 
 fn one() -> u32 {
@@ -153,6 +158,7 @@ impl CmdSpec {
             slots_per_unit: 1,
             keep_order: false,
             results: false,
+            skip: vec![],
         }
     }
 
@@ -222,8 +228,58 @@ impl CmdSpec {
                 self.slots_per_unit
             ));
         }
+        self.check_skip()?;
         self.halt.check().map_err(|e| e.to_string())
     }
+
+    /// The skipped ranges are in order, apart, within the inputs, and leave a unit to run.
+    fn check_skip(&self) -> Result<(), String> {
+        let inputs = self.inputs.len() as u64;
+        let mut after = 0;
+        for (i, &(start, end)) in self.skip.iter().enumerate() {
+            if start >= end || end > inputs || (i > 0 && start <= after) {
+                return Err(format!(
+                    "units to skip {start}..{end} are not a range of the job's {inputs} units in \
+                     order after the last: give the joblog of this job's earlier run"
+                ));
+            }
+            after = end;
+        }
+        if self.units_to_run() == 0 {
+            return Err("every unit is skipped: nothing to run".into());
+        }
+        Ok(())
+    }
+
+    /// How many units run: the inputs but those skipped.
+    pub fn units_to_run(&self) -> u64 {
+        let skipped: u64 = self.skip.iter().map(|&(start, end)| end.saturating_sub(start)).sum();
+        (self.inputs.len() as u64).saturating_sub(skipped)
+    }
+
+    /// The numbers of the units that run, in order.
+    pub fn units(&self) -> impl Iterator<Item = u64> + '_ {
+        let mut skip = self.skip.iter().peekable();
+        (0..self.inputs.len() as u64).filter(move |&unit| {
+            while skip.next_if(|&&(_, end)| end <= unit).is_some() {}
+            skip.peek().is_none_or(|&&(start, _)| unit < start)
+        })
+    }
+}
+
+/// Ranges `start..end` of the units in `done` (numbers from 0), in order and apart.
+pub fn ranges(done: impl IntoIterator<Item = u64>) -> Vec<(u64, u64)> {
+    let mut ranges: Vec<(u64, u64)> = vec![];
+    let mut units: Vec<u64> = done.into_iter().collect();
+    units.sort_unstable();
+    units.dedup();
+    for unit in units {
+        match ranges.last_mut() {
+            Some((_, end)) if *end == unit => *end += 1,
+            _ => ranges.push((unit, unit + 1)),
+        }
+    }
+    ranges
 }
 
 /// How a unit's run ended.
@@ -335,7 +391,30 @@ mod tests {
             slots_per_unit: 1,
             keep_order: false,
             results: false,
+            skip: vec![],
         }
+    }
+
+    #[test]
+    fn units_a_joblog_shows_done_are_skipped_and_the_others_keep_their_numbers() {
+        let inputs: Vec<String> = (0..10).map(|i| i.to_string()).collect();
+        let with = |skip: Vec<(u64, u64)>| CmdSpec { skip, inputs: inputs.clone(), ..spec() };
+        assert_eq!(ranges([7, 0, 1, 2, 9, 1]), [(0, 3), (7, 8), (9, 10)]);
+        assert_eq!(ranges([]), []);
+        let spec = with(ranges([0, 1, 2, 7, 9]));
+        assert_eq!(spec.check(), Ok(()));
+        assert_eq!(spec.units().collect::<Vec<_>>(), [3, 4, 5, 6, 8]);
+        assert_eq!(spec.units_to_run(), 5);
+        assert_eq!(with(vec![]).units().count(), 10);
+        assert_eq!(with(vec![(4, 5)]).units().collect::<Vec<_>>(), [0, 1, 2, 3, 5, 6, 7, 8, 9]);
+        for bad in
+            [vec![(3, 3)], vec![(5, 4)], vec![(8, 11)], vec![(4, 6), (2, 3)], vec![(2, 4), (4, 5)]]
+        {
+            let e = with(bad.clone()).check().unwrap_err();
+            assert!(e.contains("not a range of the job's 10 units"), "{bad:?}: {e}");
+        }
+        let e = with(vec![(0, 10)]).check().unwrap_err();
+        assert_eq!(e, "every unit is skipped: nothing to run");
     }
 
     #[test]

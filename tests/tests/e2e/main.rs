@@ -40,6 +40,9 @@ mod jobs;
 mod members;
 /// The README's first steps, run as written.
 mod readme;
+/// Command jobs that outlive the coordinator: kill -9, update --coordinator, a worker lost
+/// with it.
+mod resumed;
 /// What the systemd units rely on: readiness, graceful stop, unit files that verify.
 mod service;
 /// The lab notebook's tasks, each checked against an independent oracle.

@@ -12,7 +12,8 @@ use std::time::Duration;
 
 fn jobs(verify: f64) -> (Jobs, Instant) {
     let epoch = Instant::now();
-    let config = JobsConfig { scheduler: Config::default(), max_running: 100, verify };
+    let spool = SpoolBounds::default();
+    let config = JobsConfig { scheduler: Config::default(), max_running: 100, verify, spool };
     let mut jobs = Jobs::new(config, epoch);
     // Slow nominal slots: the small jobs of these tests get many chunks.
     jobs.pinned_speed = Some(1e-6);
@@ -79,7 +80,7 @@ impl Sim {
                     self.in_flight.push((assignment, worker, request, input))
                 }
                 Order::Stop { assignment } => self.in_flight.retain(|(a, ..)| *a != assignment),
-                Order::Forget { .. } => {}
+                Order::Forget { .. } | Order::Ended { .. } => {}
             }
         }
     }
@@ -134,6 +135,11 @@ impl Sim {
             self.answer(0, false);
         }
         panic!("the jobs did not settle");
+    }
+
+    /// Whether job `id`'s chunks are held (its output at the spool's bounds).
+    fn records_held(&self, id: JobId) -> bool {
+        self.jobs.records[&id].held
     }
 
     fn view(&self, id: JobId) -> JobView {
@@ -506,7 +512,8 @@ fn counters_count_chunks_jobs_and_each_workers_share_since_the_start() {
 #[test]
 fn an_ended_jobs_time_is_the_coordinators_clock_once_told() {
     let (mut jobs, now) = jobs(0.0);
-    jobs.resume(now, 1_000_000, crate::journal::Recovered::default());
+    let spool = Spool::open(tempfile::tempdir().unwrap().path(), 1).unwrap();
+    jobs.resume(now, 1_000_000, crate::journal::Recovered::default(), &spool);
     jobs.worker_joined(now, 1, "w1", 1, true);
     let id = jobs.submit(now, JobSpec::Pi { samples: 10, seed: 1 }, None, "t").unwrap().id;
     let later = now + std::time::Duration::from_millis(250);

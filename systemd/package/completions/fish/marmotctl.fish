@@ -122,6 +122,8 @@ complete -c marmotctl -n "__fish_marmotctl_using_subcommand run; and __fish_seen
 complete -c marmotctl -n "__fish_marmotctl_using_subcommand run; and __fish_seen_subcommand_from cmd" -l env -d 'Set a variable in each unit\'s environment (K=V), repeatable' -r
 complete -c marmotctl -n "__fish_marmotctl_using_subcommand run; and __fish_seen_subcommand_from cmd" -l socket -d 'The coordinator\'s control socket [default: /run/marmot/marmotd.sock as root, else $XDG_RUNTIME_DIR/marmot/marmotd.sock]' -r -F
 complete -c marmotctl -n "__fish_marmotctl_using_subcommand run; and __fish_seen_subcommand_from cmd" -s k -l keep-order -d 'Print units\' output in input order (through a bounded window) instead of as they end'
+complete -c marmotctl -n "__fish_marmotctl_using_subcommand run; and __fish_seen_subcommand_from cmd" -l resume -d 'Skip the units the --joblog FILE of an earlier run of the same job shows, and append to it (as GNU parallel\'s --resume)'
+complete -c marmotctl -n "__fish_marmotctl_using_subcommand run; and __fish_seen_subcommand_from cmd" -l resume-failed -d 'Like --resume, but run again the units the joblog shows failed'
 complete -c marmotctl -n "__fish_marmotctl_using_subcommand run; and __fish_seen_subcommand_from cmd" -l no-wait-for-workers -d 'Refuse the job when no worker is connected, rather than queue it until one is'
 complete -c marmotctl -n "__fish_marmotctl_using_subcommand run; and __fish_seen_subcommand_from cmd" -l json -d 'Print one JSON document instead of human output (errors too: {"error": ...})'
 complete -c marmotctl -n "__fish_marmotctl_using_subcommand run; and __fish_seen_subcommand_from cmd" -s h -l help -d 'Print help'

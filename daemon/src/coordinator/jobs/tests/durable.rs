@@ -3,6 +3,7 @@
 //! an uninterrupted run's.
 
 use super::*;
+use crate::exec::spool::Spool;
 use crate::journal::{Journal, Retention};
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -11,7 +12,8 @@ use std::path::Path;
 fn resumed(dir: &Path, workers: usize) -> (Sim, Journal) {
     let (journal, recovered) = Journal::open(dir, false, Retention::default()).unwrap();
     let mut sim = Sim::new(0, 0.0);
-    sim.jobs.resume(sim.now, crate::journal::unix_ms(), recovered);
+    let spool = Spool::open(dir, 1).unwrap();
+    sim.jobs.resume(sim.now, crate::journal::unix_ms(), recovered, &spool);
     sim.carry_out();
     for _ in 0..workers {
         sim.join();
@@ -258,4 +260,190 @@ fn ids_are_reserved_a_block_ahead_and_only_a_new_block_waits() {
     assert_eq!(released(&mut sim), Vec::<u64>::new(), "nothing more to give back");
     // The next id opens a new block.
     assert_eq!(submit(&mut sim), (ID_BLOCK + 2, true, vec![2 * ID_BLOCK + 1]));
+}
+
+/// A command job of `units` units of `echo {}`, in input order or not.
+fn echo_job(units: usize, keep_order: bool) -> JobSpec {
+    JobSpec::Cmd(Box::new(proto::command::CmdSpec {
+        command: proto::command::Template::new(vec!["echo".into()]).unwrap(),
+        inputs: (0..units).map(|i| format!("in{i}")).collect(),
+        inputs_file: None,
+        input_files: vec![],
+        files: vec![],
+        env: vec![],
+        timeout_ms: None,
+        retries: 0,
+        halt: proto::command::Halt::Never,
+        slots_per_unit: 1,
+        keep_order,
+        results: false,
+        skip: vec![],
+    }))
+}
+
+/// Answers in-flight command chunk `pick` as its worker would: each unit succeeds, and the
+/// chunk's spool file says which units it holds.
+fn answer_cmd(sim: &mut Sim, spool: &Spool, pick: usize) {
+    let (assignment, _, request, _) = sim.in_flight.remove(pick % sim.in_flight.len());
+    let proto::wire::ChunkTask::Cmd(task) = &request.task else { panic!("not a command") };
+    let first = task.units[0].unit;
+    let units = first..first + task.units.len() as u64;
+    let path = spool.chunk_file(request.job, assignment);
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    let printed: String = units.clone().map(|u| format!("{u} ")).collect();
+    std::fs::write(&path, &printed).unwrap();
+    let ending = proto::command::UnitEnding::Exited(0);
+    let mut units = crate::tasks::cmd::reports(units, ending);
+    units[0].stdout = printed.len() as u64;
+    sim.jobs.chunk_finished(sim.now, assignment, ChunkOutput::Cmd { units, spool: Some(path) });
+    sim.carry_out();
+}
+
+/// The client takes the deliveries of job `id` that are ready, from its `next`: what they
+/// held, as units.
+fn take_deliveries(sim: &mut Sim, id: JobId, next: &mut u64) -> Vec<u64> {
+    let mut units = vec![];
+    loop {
+        let taken = sim.jobs.take_output(sim.now, id, *next).unwrap();
+        if taken.take == Take::Gone {
+            return units;
+        }
+        for path in taken.let_go {
+            std::fs::remove_file(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        }
+        let Take::Ready(delivery) = taken.take else { break };
+        let printed = std::fs::read_to_string(&delivery.spool).unwrap();
+        units.extend(printed.split_whitespace().map(|u| u.parse::<u64>().unwrap()));
+        *next += 1;
+    }
+    sim.carry_out();
+    units
+}
+
+#[test]
+fn a_command_job_goes_on_after_a_restart_and_its_client_gets_each_unit_once() {
+    for keep_order in [false, true] {
+        let dir = tempfile::tempdir().unwrap();
+        let spool = Spool::open(dir.path(), 1).unwrap();
+        let (mut sim, journal) = resumed(dir.path(), 2);
+        let id = sim.jobs.submit(sim.now, echo_job(600, keep_order), None, "test").unwrap().id;
+        sim.carry_out();
+        let (mut next, mut printed) = (0, vec![]);
+        // The probe, then some of the rest counted in another order than they were given.
+        for i in 0..12 {
+            answer_cmd(&mut sim, &spool, i * 7);
+            if i % 3 == 0 {
+                printed.extend(take_deliveries(&mut sim, id, &mut next));
+            }
+        }
+        assert!(next > 0 && !sim.in_flight.is_empty(), "taken some, some running");
+        let counted = sim.view(id).units_done;
+        stop(&mut sim, &journal);
+
+        // Another run: its spool files are named apart from the first run's.
+        let spool = Spool::open(dir.path(), 2).unwrap();
+        let (journal, recovered) = Journal::open(dir.path(), false, Retention::default()).unwrap();
+        let mut sim = Sim::new(0, 0.0);
+        sim.jobs.resume(sim.now, crate::journal::unix_ms(), recovered, &spool);
+        let kept = sim.jobs.spooled_files();
+        let left_before = kept[&id].len() as u64;
+        sim.carry_out();
+        sim.join();
+        sim.join();
+        let view = sim.view(id);
+        assert_eq!((view.state, view.units_done), (JobState::Running, counted), "{keep_order}");
+        assert!(left_before > 0 || keep_order, "deliveries not taken are kept");
+        while !sim.in_flight.is_empty() {
+            answer_cmd(&mut sim, &spool, 3);
+            printed.extend(take_deliveries(&mut sim, id, &mut next));
+        }
+        let view = sim.view(id);
+        assert_eq!(view.state, JobState::Done);
+        let Some(JobResult::Cmd(result)) = view.result else { panic!("a command's result") };
+        assert_eq!((result.succeeded, result.failed), (600, 0), "every unit counted once");
+        let mut sorted = printed.clone();
+        sorted.sort_unstable();
+        assert_eq!(sorted, (0..600).collect::<Vec<u64>>(), "each unit's output once");
+        if keep_order {
+            assert_eq!(printed, sorted, "in input order across the restart");
+        }
+        journal.close();
+    }
+}
+
+#[test]
+fn output_an_ended_command_job_had_not_handed_out_waits_through_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let spool = Spool::open(dir.path(), 1).unwrap();
+    let (mut sim, journal) = resumed(dir.path(), 2);
+    let id = sim.jobs.submit(sim.now, echo_job(5, false), None, "test").unwrap().id;
+    sim.carry_out();
+    while !sim.in_flight.is_empty() {
+        answer_cmd(&mut sim, &spool, 0);
+    }
+    assert_eq!(sim.view(id).state, JobState::Done);
+    let mut next = 0;
+    let taken = sim.jobs.take_output(sim.now, id, 0).unwrap();
+    assert!(matches!(taken.take, Take::Ready(_)), "delivery 0 read, not let go yet");
+    let taken = sim.jobs.take_output(sim.now, id, 2).unwrap();
+    assert_eq!(taken.let_go.len(), 2, "the client has 0 and 1");
+    for path in taken.let_go {
+        std::fs::remove_file(path).unwrap();
+    }
+    next += 2;
+    stop(&mut sim, &journal);
+
+    let (mut sim, journal) = resumed(dir.path(), 0);
+    let taken = sim.jobs.take_output(sim.now, id, next).unwrap();
+    assert!(matches!(taken.take, Take::Ready(ref d) if d.first_unit == 2), "{:?}", taken.take);
+    assert!(taken.let_go.is_empty(), "what the client had is gone already");
+    let printed = take_deliveries(&mut sim, id, &mut next);
+    assert_eq!(printed, [2, 3, 4], "the three deliveries not taken, then the end");
+    assert!(matches!(sim.jobs.take_orders()[..], [Order::Forget { job }] if job == id));
+    let records = sim.jobs.take_records();
+    assert!(records.iter().any(|r| matches!(r, Record::Forgotten { job } if *job == id)));
+    let e = sim.jobs.take_output(sim.now, id, next).err().expect("let go");
+    assert!(e.to_string().contains("no job"), "{e}");
+    journal.append(records);
+    journal.close();
+    let (journal, recovered) = Journal::open(dir.path(), false, Retention::default()).unwrap();
+    assert!(recovered.leftovers.is_empty(), "nothing left to take");
+    journal.close();
+}
+
+#[test]
+fn a_command_job_whose_output_reaches_the_spools_bound_waits_for_its_client() {
+    let dir = tempfile::tempdir().unwrap();
+    let spool = Spool::open(dir.path(), 1).unwrap();
+    let mut sim = Sim::new(2, 0.0);
+    // Each single-unit chunk prints "N " (2 to 4 bytes): 10 bytes hold a job, 16 all jobs.
+    sim.jobs.spool = SpoolBounds { per_job: 10, total: 16 };
+    let id = sim.jobs.submit(sim.now, echo_job(100, false), None, "test").unwrap().id;
+    sim.carry_out();
+    let mut answered = 0;
+    while !sim.in_flight.is_empty() && answered < 50 {
+        answer_cmd(&mut sim, &spool, 0);
+        answered += 1;
+    }
+    assert!(sim.in_flight.is_empty(), "running chunks finish, no new one starts");
+    assert!(answered < 10, "held after {answered} chunks");
+    let held_at = sim.view(id).units_done;
+    assert!(sim.records_held(id));
+    // Another job may still start; it is held as soon as it holds some output (16 in all).
+    let other = sim.jobs.submit(sim.now, echo_job(100, false), None, "test").unwrap().id;
+    sim.carry_out();
+    while !sim.in_flight.is_empty() {
+        answer_cmd(&mut sim, &spool, 0);
+    }
+    assert!(sim.view(other).units_done > 0 && sim.records_held(other));
+    // The first job's client takes its output: it goes on.
+    let mut next = 0;
+    take_deliveries(&mut sim, id, &mut next);
+    assert!(!sim.records_held(id) && !sim.in_flight.is_empty(), "its chunks run again");
+    while !sim.in_flight.is_empty() {
+        answer_cmd(&mut sim, &spool, 0);
+        take_deliveries(&mut sim, id, &mut next);
+    }
+    assert_eq!(sim.view(id).state, JobState::Done);
+    assert!(held_at < 100);
 }
