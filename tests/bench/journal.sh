@@ -9,25 +9,13 @@
 # With an older build (no journal) only the throughput lines mean anything.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-bin=$1
-load=${2:-target/release/tiny-load}
-dir=$(mktemp -d)
-trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$dir"' EXIT
-sock=$dir/marmotd.sock
-ctl() { "$bin/marmotctl" --socket "$sock" "$@"; }
-start_coordinator() { # EXTRA FLAGS...
-    "$bin/marmotd" coordinator --listen "127.0.0.1:$port" --state-dir "$dir/state" --socket "$sock" "$@" \
-        >>"$dir/coordinator.log" 2>&1 &
-    coordinator=$!
-    until ctl status >/dev/null 2>&1; do sleep 0.01; done
-}
-port=$(python3 -c 'import socket; s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-start_coordinator
-token=$(ctl --json join-token | python3 -c 'import json,sys; print(json.load(sys.stdin)["token"])')
+bin=$(realpath "$1")
+load=$(realpath "${2:-target/release/tiny-load}")
+source tests/bench/coordinator.sh
 for w in a b; do
     start_worker $w
 done
-until [ "$(ctl --json status | python3 -c 'import json,sys; print(json.load(sys.stdin)["workers"])')" = 2 ]; do sleep 0.05; done
+until [ "$(workers_connected)" = 2 ]; do sleep 0.05; done
 
 echo "throughput: $("$load" "$sock" 32 20000)"
 echo "round trip: $(MARMOT_SOCKET=$sock python3 tests/bench/tiny_jobs.py 2000)"
@@ -54,3 +42,16 @@ until [ "$(busy)" = 2 ]; do sleep 0.005; done
 t1=$(date +%s.%N)
 python3 -c "print(f'restart to resumed on both workers: {$t1-$t0:.3f} s (socket up after {$t_socket-$t0:.3f} s)')"
 ctl cancel "$(ctl --json jobs | python3 -c 'import json,sys; print([j["id"] for j in json.load(sys.stdin) if j["state"]=="running"][0])')" >/dev/null
+
+# The same for a command job: units of 5 s on both workers, its marmotctl attached.
+ctl run cmd -- sleep 5 ::: $(seq 40) >/dev/null 2>&1 &
+attached=$!
+until [ "$(busy)" = 2 ]; do sleep 0.01; done
+sleep 1
+kill -9 "$coordinator"; wait "$coordinator" 2>/dev/null || true
+t0=$(date +%s.%N)
+start_coordinator
+until [ "$(busy)" = 2 ]; do sleep 0.005; done
+t1=$(date +%s.%N)
+python3 -c "print(f'restart to a command job running on both workers: {$t1-$t0:.3f} s')"
+kill "$attached"

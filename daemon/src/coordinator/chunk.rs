@@ -34,7 +34,17 @@ pub struct Stream {
 /// nothing to report, the stream was cancelled or its connection lost).
 pub struct Ended {
     pub assignment: AssignmentId,
-    pub outcome: Option<Result<ChunkOutput, String>>,
+    pub outcome: Option<Result<ChunkOutput, Failure>>,
+}
+
+/// Why a chunk's stream gave no output.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Failure {
+    /// The chunk failed, in these words: it may run again.
+    Chunk(String),
+    /// The coordinator's own disk is full (it could not keep what the chunk sent): running it
+    /// again cannot help, so its job fails, in these words.
+    DiskFull(String),
 }
 
 /// Runs one assignment and reports how it ended on `report` (the driver's channel, whose
@@ -92,21 +102,35 @@ pub async fn run<M: From<Ended>>(
     };
     let outcome = match outcome {
         None => None,
-        Some(Ok(ChunkReply::Done(output))) => {
-            Some(check_output(&request.task, request.start, request.end, &output).map(|()| output))
-        }
+        Some(Ok(ChunkReply::Done(output))) => Some(
+            check_output(&request.task, request.start, request.end, &output)
+                .map(|()| output)
+                .map_err(Failure::Chunk),
+        ),
         // The worker's words reach logs and `marmotctl`: bounded and escaped.
         Some(Ok(ChunkReply::Failed { error })) => {
-            Some(Err(proto::names::shown_at_most(&error, MAX_REASON)))
+            Some(Err(Failure::Chunk(proto::names::shown_at_most(&error, MAX_REASON))))
         }
+        Some(Err(e)) if disk_full(&e) => Some(Err(Failure::DiskFull(format!(
+            "the coordinator's disk is full, so it cannot keep what the units print ({e:#}): \
+             free space in its state dir, then run the job again (with --resume and the \
+             --joblog, only the units not done)"
+        )))),
         // A lost connection is the session's to report (as a lost worker, not a failure).
         Some(Err(_)) if conn.close_reason().is_some() => None,
-        Some(Err(e)) => Some(Err(format!("{e:#}"))),
+        Some(Err(e)) => Some(Err(Failure::Chunk(format!("{e:#}")))),
     };
     if let (Talk::Own(own), false) = (&mut talk, matches!(outcome, Some(Ok(_)))) {
         own.abandoned().await;
     }
     let _ = report.send(M::from(Ended { assignment, outcome })).await;
+}
+
+/// Whether `error` is the coordinator's own disk being full (out of space or of quota).
+fn disk_full(error: &anyhow::Error) -> bool {
+    error.chain().filter_map(|e| e.downcast_ref::<std::io::Error>()).any(|e| {
+        e.kind() == std::io::ErrorKind::StorageFull || e.raw_os_error() == Some(nix::libc::EDQUOT)
+    })
 }
 
 /// Sends the request (and input), then reads the reply.
@@ -147,3 +171,18 @@ async fn stream_input(
 
 /// The longest failure reason of a worker's passed on, in characters.
 const MAX_REASON: usize = 300;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_the_coordinators_own_full_disk_fails_a_job_for_good() {
+        let io = |e: std::io::Error| anyhow::Error::new(e).context("cannot spool");
+        assert!(disk_full(&io(std::io::Error::from(std::io::ErrorKind::StorageFull))));
+        assert!(disk_full(&io(std::io::Error::from_raw_os_error(nix::libc::ENOSPC))));
+        assert!(disk_full(&io(std::io::Error::from_raw_os_error(nix::libc::EDQUOT))));
+        assert!(!disk_full(&io(std::io::Error::from_raw_os_error(nix::libc::EIO))));
+        assert!(!disk_full(&anyhow!("the worker closed the chunk stream")));
+    }
+}

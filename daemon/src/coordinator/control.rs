@@ -303,14 +303,21 @@ async fn take_output(
         let (TakenOutput { take, changed, let_go }, journal, appended) = cluster
             .try_call(move |s, now| {
                 let taken = s.jobs.take_output(now, id, n)?;
-                Ok((taken, s.journal.clone(), s.journal.appended()))
+                Ok((taken, s.journal.clone(), s.journal_records()))
             })
             .await?;
         if !let_go.is_empty() {
-            tokio::task::spawn_blocking(move || {
-                for path in let_go {
-                    let _ = std::fs::remove_file(path);
-                }
+            // Once the journal says the client has them: a restart before would deliver them
+            // again, so it must find them.
+            let journal = journal.clone();
+            tokio::spawn(async move {
+                journal.synced(appended).await;
+                let _ = tokio::task::spawn_blocking(move || {
+                    for path in let_go {
+                        let _ = std::fs::remove_file(path);
+                    }
+                })
+                .await;
             });
         }
         match (take, changed) {

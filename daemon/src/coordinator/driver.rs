@@ -555,7 +555,7 @@ impl Driver {
     fn chunk_ended(
         &mut self,
         assignment: AssignmentId,
-        outcome: Option<Result<ChunkOutput, String>>,
+        outcome: Option<Result<ChunkOutput, chunk::Failure>>,
     ) {
         if self.streams.remove(&assignment).is_none() {
             return; // stopped by an order: the scheduler has forgotten it
@@ -563,7 +563,12 @@ impl Driver {
         let now = Instant::now();
         match outcome {
             Some(Ok(output)) => self.state.jobs.chunk_finished(now, assignment, output),
-            Some(Err(error)) => self.state.jobs.chunk_failed(now, assignment, error),
+            Some(Err(chunk::Failure::Chunk(error))) => {
+                self.state.jobs.chunk_failed(now, assignment, error)
+            }
+            Some(Err(chunk::Failure::DiskFull(error))) => {
+                self.state.jobs.chunk_failed_for_good(now, assignment, error)
+            }
             // A lost connection is its session's to report (as a lost worker, not a failure).
             None => {}
         }

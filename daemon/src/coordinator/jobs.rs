@@ -790,6 +790,14 @@ impl Jobs {
         self.apply(now, Event::ChunkFailed { assignment, error });
     }
 
+    /// A chunk failed in a way that running it again cannot mend: its job fails, saying
+    /// `error`.
+    pub fn chunk_failed_for_good(&mut self, now: Instant, assignment: AssignmentId, error: String) {
+        self.sent.remove(&assignment);
+        self.counters.chunks_failed += 1;
+        self.apply(now, Event::ChunkFailedForGood { assignment, error });
+    }
+
     /// `worker` delivered a chunk's result held through a lost connection: counted if the
     /// chunk is one the job still runs, as it would be cut now, was given to the same member
     /// and still waits for a result; dropped otherwise (results held through the coordinator's
@@ -913,7 +921,8 @@ impl Jobs {
                     let done = self.done_by_worker.entry(name.clone()).or_default();
                     *done = (done.0 + 1, done.1 + (end - start));
                     // Streamed results go to the client, not the journal: a resumed job runs
-                    // again those it had not taken. Commands' outputs are spooled for theirs.
+                    // again those it had not taken. A command's units' reports are kept, with
+                    // where their output waits in the spool for its client.
                     let shape = record.job.shape();
                     let kept = (shape.window.is_none() || shape.exec).then(|| result.clone());
                     if shape.revocable {

@@ -193,6 +193,7 @@ pub async fn start(config: CoordinatorConfig, process: CancellationToken) -> Res
         std::time::Instant::now(),
     );
     let stores = stores(&config)?;
+    let recovered = spool_checked(recovered, &stores.spool);
     jobs.resume(std::time::Instant::now(), journal::unix_ms(), recovered, &stores.spool);
     let spool = stores.spool.clone();
     let keep = jobs.spooled_files();
@@ -300,6 +301,38 @@ fn stores(config: &CoordinatorConfig) -> Result<Stores> {
     Ok(Stores { files: Arc::new(store), spool: Spool::open(&config.state_dir, run)? })
 }
 
+/// The recovered jobs with the command chunks whose spool file was lost or cut short (a
+/// power cut: spool files are not synced) taken out: those run again.
+/// (The deliveries the client had taken are let go, not lost: in input order, the first in
+/// unit order; else the first counted.)
+fn spool_checked(mut recovered: journal::Recovered, spool: &Spool) -> journal::Recovered {
+    for job in &mut recovered.running {
+        let id = job.id;
+        let keep_order =
+            matches!(&job.request, Ok(proto::job::JobSpec::Cmd(spec)) if spec.keep_order);
+        let mut spooled: Vec<&journal::Spooled> =
+            job.chunks.iter().filter_map(|c| c.spooled.as_ref()).collect();
+        spooled.sort_by_key(|s| if keep_order { s.first_unit } else { s.seq });
+        let taken: std::collections::HashSet<u64> =
+            spooled.iter().take(job.taken as usize).map(|s| s.seq).collect();
+        job.chunks.retain(|chunk| match (&chunk.spooled, &chunk.output) {
+            (Some(spooled), _) if taken.contains(&spooled.seq) => true,
+            (Some(spooled), Some(proto::wire::ChunkOutput::Cmd { units, .. })) => {
+                let whole = spool.holds(id, &spooled.file, units);
+                if !whole {
+                    tracing::warn!(
+                        "job {id}: chunk {} lost its output: it runs again",
+                        chunk.chunk
+                    );
+                }
+                whole
+            }
+            _ => true,
+        });
+    }
+    recovered
+}
+
 /// Accepts connections until the endpoint closes, each served by a session task with a token
 /// of its own under `sessions`.
 async fn accept(
@@ -336,5 +369,59 @@ async fn accept(
             }
         };
         tasks.spawn(session::handle(cluster.clone(), incoming, ticket, sessions.child_token()));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use journal::{RecoveredChunk, RecoveredJob, Spooled};
+    use proto::command::UnitEnding;
+    use proto::wire::ChunkOutput;
+
+    #[test]
+    fn chunks_whose_spool_file_a_power_cut_lost_run_again_unless_their_client_had_them() {
+        let state = tempfile::tempdir().unwrap();
+        let spool = Spool::open(state.path(), 1).unwrap();
+        std::fs::create_dir_all(spool.job_dir(7)).unwrap();
+        let chunk = |chunk: u32, file: &str| {
+            let units = crate::tasks::cmd::reports(
+                u64::from(chunk)..u64::from(chunk) + 1,
+                UnitEnding::Exited(0),
+            );
+            let header = proto::command::spool::header(&units[0]).unwrap();
+            if file.starts_with("kept") {
+                std::fs::write(spool.file(7, file), header).unwrap();
+            }
+            let (first_unit, seq) = (u64::from(chunk), u64::from(chunk));
+            RecoveredChunk {
+                phase: 0,
+                chunk,
+                start: first_unit,
+                end: first_unit + 1,
+                worker: "w".into(),
+                output: Some(ChunkOutput::Cmd { units, spool: None }),
+                spooled: Some(Spooled { seq, file: file.into(), first_unit, units: 1 }),
+            }
+        };
+        let spec = proto::command::CmdSpec::new(
+            proto::command::Template::new(vec!["echo".into()]).unwrap(),
+            (0..4).map(|i| i.to_string()).collect(),
+        );
+        let job = RecoveredJob {
+            id: 7,
+            request: Ok(proto::job::JobSpec::Cmd(Box::new(spec))),
+            verify: 0.0,
+            client: String::new(),
+            submitted_ms: 0,
+            taken: 1,
+            phases: vec![],
+            chunks: vec![chunk(0, "taken"), chunk(1, "kept"), chunk(2, "lost"), chunk(3, "kept2")],
+            given: vec![],
+        };
+        let recovered = journal::Recovered { last_job: 7, running: vec![job], leftovers: vec![] };
+        let checked = spool_checked(recovered, &spool);
+        let left: Vec<u32> = checked.running[0].chunks.iter().map(|c| c.chunk).collect();
+        assert_eq!(left, [0, 1, 3], "the lost one runs again; the client had the first");
     }
 }

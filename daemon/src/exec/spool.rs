@@ -8,6 +8,8 @@
 //! every file the journal does not name (streams cut short by the stop, jobs forgotten).
 
 use anyhow::{Context, Result};
+use proto::command::spool;
+use proto::command::UnitReport;
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
@@ -41,6 +43,18 @@ impl Spool {
     /// The dir of a job's spool files.
     pub fn job_dir(&self, job: u64) -> PathBuf {
         self.dir.join(format!("job-{job}"))
+    }
+
+    /// Whether job `job`'s file `name` holds at least the records of `units` (their reports and
+    /// output; earlier tries' reports may come before them): false for a file a power cut lost
+    /// or cut short, whose chunk then runs again.
+    pub fn holds(&self, job: u64, name: &str, units: &[UnitReport]) -> bool {
+        let records: Result<u64, _> = units
+            .iter()
+            .map(|report| spool::header(report).map(|h| h.len() as u64 + report.body()))
+            .sum();
+        let size = std::fs::metadata(self.file(job, name)).map(|meta| meta.len());
+        matches!((records, size), (Ok(records), Ok(size)) if size >= records)
     }
 
     /// Removes every job dir and file but those in `keep` (file names by job). Blocking: run
@@ -79,6 +93,24 @@ mod tests {
         assert_eq!(spool.file(3, "1-2.spool"), state.path().join("spool/job-3/1-2.spool"));
         let next_run = Spool::open(state.path(), 1800).unwrap();
         assert_ne!(next_run.chunk_file(3, 7), spool.chunk_file(3, 7), "never the same file");
+    }
+
+    #[test]
+    fn a_file_holds_its_units_only_if_none_of_it_was_lost() {
+        let state = tempfile::tempdir().unwrap();
+        let spool = Spool::open(state.path(), 1).unwrap();
+        let mut units = crate::tasks::cmd::reports(0..2, proto::command::UnitEnding::Exited(0));
+        units[1].stdout = 3;
+        let mut whole = spool::header(&units[0]).unwrap();
+        whole.extend(spool::header(&units[1]).unwrap());
+        whole.extend(b"out");
+        std::fs::create_dir_all(spool.job_dir(1)).unwrap();
+        std::fs::write(spool.file(1, "a.spool"), &whole).unwrap();
+        assert!(spool.holds(1, "a.spool", &units));
+        std::fs::write(spool.file(1, "b.spool"), &whole[..whole.len() - 1]).unwrap();
+        assert!(!spool.holds(1, "b.spool", &units), "cut short");
+        assert!(!spool.holds(1, "c.spool", &units), "lost");
+        assert!(spool.holds(1, "b.spool", &units[..1]), "one unit's record is whole");
     }
 
     #[test]

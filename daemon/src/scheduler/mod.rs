@@ -220,6 +220,12 @@ pub enum Event<R> {
         assignment: AssignmentId,
         error: String,
     },
+    /// A chunk failed for a reason running it again cannot mend (the coordinator's disk is
+    /// full): its job fails now, with `error`.
+    ChunkFailedForGood {
+        assignment: AssignmentId,
+        error: String,
+    },
     /// A connected worker delivered the result of a chunk it ran for an assignment this
     /// scheduler no longer knows (given before its connection, or the coordinator, was lost).
     /// Counted like any result if the chunk still waits for one; dropped otherwise.
@@ -657,6 +663,11 @@ impl<R: PartialEq> Scheduler<R> {
             }
             Event::ChunkFailed { assignment, error } => {
                 self.fail_chunk(assignment, error, &mut out)
+            }
+            Event::ChunkFailedForGood { assignment, error } => {
+                if let Some(job) = self.release(assignment).map(|a| a.job) {
+                    self.end_job(job, Outcome::Failed(error), &mut out);
+                }
             }
             Event::ChunkDelivered { worker, job, chunk, result } => {
                 self.deliver(worker, job, chunk, result, &mut out)

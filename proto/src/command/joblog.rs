@@ -128,6 +128,12 @@ mod tests {
         words.iter().map(|w| w.to_string()).collect()
     }
 
+    /// A unit that started at the epoch and took no time, with nothing sent or received.
+    fn quick<'a>(seq: u64, worker: &'a str, signal: i32, command: &'a [String]) -> Entry<'a> {
+        let (started, runtime) = (SystemTime::UNIX_EPOCH, Duration::ZERO);
+        Entry { seq, worker, started, runtime, sent: 0, received: 0, exit: 0, signal, command }
+    }
+
     #[test]
     fn a_line_has_gnu_parallels_columns() {
         let command = argv(&["gzip", "-9", "my file.txt"]);
@@ -173,18 +179,7 @@ mod tests {
         assert_eq!(done(format!("{HEADER}\n").as_bytes(), Resume::Logged).unwrap(), set(&[]));
         // What this module writes reads back.
         let command = argv(&["echo", "a\tb"]);
-        let entry = Entry {
-            seq: 3,
-            worker: "w",
-            started: SystemTime::UNIX_EPOCH,
-            runtime: Duration::ZERO,
-            sent: 0,
-            received: 0,
-            exit: 0,
-            signal: 0,
-            command: &command,
-        };
-        let ours = format!("{HEADER}\r\n{entry}\r\n");
+        let ours = format!("{HEADER}\r\n{}\r\n", quick(3, "w", 0, &command));
         assert_eq!(done(ours.as_bytes(), Resume::Succeeded).unwrap(), set(&[3]));
     }
 
@@ -214,17 +209,7 @@ mod tests {
     #[test]
     fn a_command_with_tabs_and_newlines_stays_on_one_line() {
         let command = argv(&["printf", "a\tb\nc\r"]);
-        let entry = Entry {
-            seq: 1,
-            worker: "w\t1",
-            started: SystemTime::UNIX_EPOCH,
-            runtime: Duration::ZERO,
-            sent: 0,
-            received: 0,
-            exit: 0,
-            signal: 9,
-            command: &command,
-        };
+        let entry = quick(1, "w\t1", 9, &command);
         let line = entry.to_string();
         assert!(!line.contains('\n') && !line.contains('\r'));
         assert_eq!(line.split('\t').count(), 9, "{line}");

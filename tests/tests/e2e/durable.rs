@@ -536,3 +536,57 @@ fn a_full_disk_refuses_new_jobs_and_loses_none() {
     assert_eq!(orphans, 0, "chunk rows of jobs the journal does not have");
     c.ctl(&["cancel", &long.to_string()]);
 }
+
+/// A command job whose output fills the coordinator's disk (its state dir on an 8 MB tmpfs)
+/// fails at once, in one line, rather than running its units again and again; what its client
+/// had printed and logged stays done, and `--resume` runs only the rest once space is back.
+#[test]
+#[ignore = "needs root to mount a tmpfs: `.ci/run` runs it as root with --ignored"]
+fn a_command_job_that_fills_the_disk_fails_in_one_line_and_resumes_after_what_was_done() {
+    assert!(is_root(), "mounting a tmpfs needs root: run this test as root");
+    let dir = tempfile::tempdir().unwrap();
+    let _tmpfs = Tmpfs::mount(&dir.path().join("state"), "8m");
+    let c = Coordinator::start(dir.path());
+    let _w = c.workers([("w1", 1)]);
+    let joblog = dir.path().join("joblog");
+    let script = "head -c 100000 /dev/zero; echo unit $1";
+    let args = |resume: bool| {
+        let mut ctl = ctl_command();
+        ctl.arg("--socket").arg(&c.socket).args(["run", "cmd", "--joblog"]).arg(&joblog);
+        if resume {
+            ctl.arg("--resume");
+        }
+        ctl.args(["--", "sh", "-c", script, "sh", "{}", ":::"]);
+        ctl.args((1..=40).map(|n| n.to_string()));
+        ctl
+    };
+    let run = args(false).stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap();
+    wait_for("some units logged", Duration::from_secs(60), || {
+        (std::fs::read_to_string(&joblog).ok()?.lines().count() > 3).then_some(())
+    });
+    let filler = dir.path().join("state/filler");
+    fill(&filler);
+    let id = wait_for("the job failed", Duration::from_secs(60), || {
+        let jobs = c.json(&["jobs"]);
+        let job = jobs.as_array()?.iter().find(|j| j["state"] == "failed")?.clone();
+        job["id"].as_u64()
+    });
+    let error = job_view(&c, id)["error"].as_str().unwrap().to_string();
+    assert!(error.contains("disk is full") && error.contains("--resume"), "{error}");
+    std::fs::remove_file(&filler).unwrap();
+    let out = run.wait_with_output().unwrap();
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{said}");
+    assert!(said.lines().last().is_some_and(|l| l.contains("disk is full")), "{said}");
+    let logged = |joblog: &Path| -> Vec<u64> {
+        let log = std::fs::read_to_string(joblog).unwrap();
+        log.lines().skip(1).map(|l| l.split('\t').next().unwrap().parse().unwrap()).collect()
+    };
+    let before = logged(&joblog);
+    assert!(!before.is_empty() && before.len() < 40, "{before:?}");
+    let resumed = args(true).output().unwrap();
+    assert!(resumed.status.success(), "{}", String::from_utf8_lossy(&resumed.stderr));
+    let mut all = logged(&joblog);
+    all.sort_unstable();
+    assert_eq!(all, (1..=40).collect::<Vec<_>>(), "each unit done once, before or after");
+}

@@ -264,21 +264,10 @@ fn ids_are_reserved_a_block_ahead_and_only_a_new_block_waits() {
 
 /// A command job of `units` units of `echo {}`, in input order or not.
 fn echo_job(units: usize, keep_order: bool) -> JobSpec {
-    JobSpec::Cmd(Box::new(proto::command::CmdSpec {
-        command: proto::command::Template::new(vec!["echo".into()]).unwrap(),
-        inputs: (0..units).map(|i| format!("in{i}")).collect(),
-        inputs_file: None,
-        input_files: vec![],
-        files: vec![],
-        env: vec![],
-        timeout_ms: None,
-        retries: 0,
-        halt: proto::command::Halt::Never,
-        slots_per_unit: 1,
-        keep_order,
-        results: false,
-        skip: vec![],
-    }))
+    let command = proto::command::Template::new(vec!["echo".into()]).unwrap();
+    let inputs = (0..units).map(|i| format!("in{i}")).collect();
+    let spec = proto::command::CmdSpec::new(command, inputs);
+    JobSpec::Cmd(Box::new(proto::command::CmdSpec { keep_order, ..spec }))
 }
 
 /// Answers in-flight command chunk `pick` as its worker would: each unit succeeds, and the
