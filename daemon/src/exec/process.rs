@@ -567,7 +567,9 @@ mod tests {
 
     #[tokio::test]
     async fn a_unit_has_its_grace_time_to_clean_up() {
-        let script = "trap 'sleep 0.01; echo bye > \"$MARMOT_OUT/bye\"; exit 0' TERM; sleep 30 & echo $$ $! > pids; wait";
+        // (A builtin in the trap: the grace time is 50 ms, and a loaded 2-core machine can
+        // take longer than that to start a process.)
+        let script = "trap 'echo bye > \"$MARMOT_OUT/bye\"; exit 0' TERM; sleep 30 & echo $$ $! > pids; wait";
         let parent = tempfile::tempdir().unwrap();
         let dir = UnitDir::create(parent.path(), "u").unwrap();
         let cancel = CancellationToken::new();

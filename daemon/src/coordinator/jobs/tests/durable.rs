@@ -390,6 +390,14 @@ fn output_an_ended_command_job_had_not_handed_out_waits_through_a_restart() {
     assert_eq!(printed, [2, 3, 4], "the three deliveries not taken, then the end");
     assert!(matches!(sim.jobs.take_orders()[..], [Order::Forget { job }] if job == id));
     let records = sim.jobs.take_records();
+    let taken: Vec<u32> = records
+        .iter()
+        .filter_map(|r| match r {
+            Record::Taken { upto, .. } => Some(*upto),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(taken, [3, 4], "the client's place, journaled as it lets deliveries go");
     assert!(records.iter().any(|r| matches!(r, Record::Forgotten { job } if *job == id)));
     let e = sim.jobs.take_output(sim.now, id, next).err().expect("let go");
     assert!(e.to_string().contains("no job"), "{e}");
@@ -425,6 +433,10 @@ fn a_command_job_whose_output_reaches_the_spools_bound_waits_for_its_client() {
         answer_cmd(&mut sim, &spool, 0);
     }
     assert!(sim.view(other).units_done > 0 && sim.records_held(other));
+    // Its client takes all it printed: holding nothing, it goes on, though the first job
+    // still holds the spool past its bound in all.
+    take_deliveries(&mut sim, other, &mut 0);
+    assert!(!sim.records_held(other) && sim.records_held(id));
     // The first job's client takes its output: it goes on.
     let mut next = 0;
     take_deliveries(&mut sim, id, &mut next);
