@@ -132,6 +132,8 @@ pub struct Jobs {
     max_running: usize,
     verify: f64,
     spool: SpoolBounds,
+    /// Output was spooled or let go since [`Jobs::hold_spooled`] last looked.
+    spool_changed: bool,
     next_job: JobId,
     /// Ids up to this one are reserved in the journal.
     reserved: JobId,
@@ -179,6 +181,7 @@ impl Jobs {
             max_running: config.max_running,
             verify: config.verify,
             spool: config.spool,
+            spool_changed: false,
             next_job: 1,
             reserved: 0,
             reserving: false,
@@ -676,6 +679,7 @@ impl Jobs {
         if !let_go.is_empty() {
             self.journal
                 .push(Record::Taken { job: id, upto: u32::try_from(n).unwrap_or(u32::MAX) });
+            self.spool_changed = true;
             self.hold_spooled(now);
         }
         Ok(TakenOutput { take, changed, let_go })
@@ -741,7 +745,13 @@ impl Jobs {
     /// Holds the running command jobs whose output waiting for its client reached the
     /// spool's bounds (the job's own, or all jobs' together, for a job that holds some), and
     /// lets them go on once their clients have taken enough.
+    ///
+    /// Looks only when output was spooled or let go since it last did: it runs after every
+    /// chunk of every task.
     fn hold_spooled(&mut self, now: Instant) {
+        if !std::mem::take(&mut self.spool_changed) {
+            return;
+        }
         let outboxes = self.records.values_mut().filter_map(|r| r.job.outbox());
         let total: u64 = outboxes.map(|outbox| outbox.bytes()).sum();
         let mut changed = vec![];
@@ -931,6 +941,7 @@ impl Jobs {
                     let added = record.job.outbox().map(|outbox| outbox.added().0);
                     let fold = record.reduce(&name, (chunk, start, end), result);
                     let spooled = record.spooled(added);
+                    self.spool_changed |= spooled.is_some();
                     self.journal.push(Record::Chunk {
                         job,
                         phase: record.phase,

@@ -87,6 +87,17 @@ struct Index {
     clock: u64,
 }
 
+impl Index {
+    /// `sha256`'s entry, if there is one, counted as used now.
+    fn touch(&mut self, sha256: &str) -> Option<&mut Entry> {
+        self.clock += 1;
+        let now = self.clock;
+        let entry = self.entries.get_mut(sha256)?;
+        entry.used = now;
+        Some(entry)
+    }
+}
+
 /// One cache: a worker's, or the coordinator's store.
 #[derive(Debug)]
 pub struct FileCache {
@@ -180,11 +191,7 @@ impl FileCache {
     /// Pins `sha256` (a queued job needs it) until released, if the cache has it.
     pub fn pin(&self, sha256: &str) -> Option<Pinned> {
         let mut index = self.lock();
-        index.clock += 1;
-        let now = index.clock;
-        let entry = index.entries.get_mut(sha256)?;
-        entry.used = now;
-        entry.pins += 1;
+        index.touch(sha256)?.pins += 1;
         Some(Pinned { sha256: sha256.to_string() })
     }
 
@@ -202,11 +209,7 @@ impl FileCache {
     /// Where `sha256` is stored, if it is (counted as a use, for eviction): for reading it
     /// whole, to send it on.
     pub fn path(&self, sha256: &str) -> Option<PathBuf> {
-        let mut index = self.lock();
-        index.clock += 1;
-        let now = index.clock;
-        let entry = index.entries.get_mut(sha256)?;
-        entry.used = now;
+        self.lock().touch(sha256)?;
         Some(self.dir.join(sha256))
     }
 
