@@ -15,12 +15,13 @@
 //! output an ended command job's client had not taken still waits for it.
 
 use super::error::ClusterError;
+use super::holdings::Holdings;
 use crate::exec::outbox::{Delivery, Outbox, Take};
 use crate::exec::spool::Spool;
 use crate::journal::{Leftover, Record, Recovered, RecoveredJob, Spooled};
 use crate::scheduler::{
-    Action, AssignmentId, ChunkIndex, ChunkPlan, Event, JobId, JobShape, Load, Outcome, Progress,
-    Scheduler, WorkerId,
+    Action, AssignmentId, ChunkIndex, ChunkPlan, Event, Homes, JobId, JobShape, Load, Outcome,
+    Progress, Scheduler, WorkerId,
 };
 use crate::tasks::{self, Fold, Job, Run, TakenChunk, Talk};
 use proto::api::{Counters, JobState, JobView};
@@ -152,6 +153,9 @@ pub struct Jobs {
     /// When each running chunk of a built-in task was sent, to whom, its units and its task's
     /// nominal rate: what [`Jobs::chunk_finished`] times.
     sent: HashMap<AssignmentId, Sent>,
+    /// The input files each member's cache holds, as far as this coordinator sent them: a
+    /// job's units go where their files are.
+    holdings: Holdings,
     /// A speed fixed by a test.
     #[cfg(test)]
     pinned_speed: Option<f64>,
@@ -190,6 +194,7 @@ impl Jobs {
             observed_speeds: HashMap::new(),
             claimed_speeds: HashMap::new(),
             sent: HashMap::new(),
+            holdings: Holdings::of_default_caches(),
             #[cfg(test)]
             pinned_speed: None,
             epoch,
@@ -414,10 +419,28 @@ impl Jobs {
     /// out what follows.
     fn start_phase(&mut self, now: Instant, id: JobId, shape: JobShape) {
         let at = now.saturating_duration_since(self.epoch);
-        let actions = self.scheduler.handle(at, Event::JobSubmitted { job: id, shape });
+        let homes = self.homes(id, shape.units);
+        let actions = self.scheduler.handle(at, Event::JobSubmitted { job: id, shape, homes });
         self.phase_started(id);
         self.changes.send_replace(());
         self.carry_out(at, now, actions.into());
+    }
+
+    /// Where the files of the `units` units of job `id`'s current phase are, as far as this
+    /// coordinator sent them ([`Holdings`]): none for a job whose units have no files.
+    fn homes(&self, id: JobId, units: u64) -> Homes {
+        let mut homes = Homes::none();
+        let Some(job) = self.records.get(&id).map(|r| &r.job) else { return homes };
+        if self.holdings.is_empty() || job.unit_file(0).is_none() {
+            return homes;
+        }
+        for unit in 0..units {
+            let Some(file) = job.unit_file(unit) else { continue };
+            if let Some(member) = self.holdings.holder(&file.sha256) {
+                homes.0.entry(member.to_string()).or_default().push(unit);
+            }
+        }
+        homes
     }
 
     /// Journals how the current phase of job `id` was cut, if it runs.
@@ -911,6 +934,13 @@ impl Jobs {
                             self.journal.push(Record::Given { job, phase, chunk, member });
                         }
                     }
+                    if let Some(member) = self.names.get(&worker).filter(|_| shape.exec) {
+                        for unit in start..end {
+                            if let Some(file) = record.job.unit_file(unit) {
+                                self.holdings.took(member, &file.sha256, file.size);
+                            }
+                        }
+                    }
                     let tasks::Chunk { task, talk } = record.job.chunk(start, end, attempt);
                     let request = ChunkRequest { job, chunk, task, start, end };
                     self.orders.push(Order::Run { assignment, worker, request, talk });
@@ -1012,8 +1042,9 @@ impl Jobs {
                     if outcome == Outcome::Done && record.job.next_phase() {
                         record.phase += 1;
                         let shape = record.shape(speed);
-                        actions
-                            .extend(self.scheduler.handle(at, Event::JobSubmitted { job, shape }));
+                        let homes = self.homes(job, shape.units);
+                        let submitted = Event::JobSubmitted { job, shape, homes };
+                        actions.extend(self.scheduler.handle(at, submitted));
                         self.phase_started(job);
                         continue;
                     }

@@ -49,6 +49,7 @@ pub mod dashboard;
 pub mod driver;
 pub mod error;
 pub mod fleet;
+pub mod holdings;
 pub mod http;
 pub mod http_server;
 pub mod jobs;

@@ -34,6 +34,10 @@
 //!   such work ([`JobShape::exec`]); its chunks may take several slots each.
 //! - *Closing*: a job told to start no more chunks ([`Event::JobClosing`]) ends once its
 //!   running chunks have.
+//! - *Locality*: a free slot takes first a chunk whose input files its worker already holds,
+//!   as the job's [`Homes`] say (see `fresh.rs`); a job with homes, whose units take long
+//!   enough that a chunk each costs nothing, gets a chunk per unit, so each goes where its
+//!   file is.
 //! - *Prefetch*: a far worker (one whose round trip is a noticeable share of a chunk's time,
 //!   [`Event::WorkerRtt`]) is sent chunks beyond its slots, to wait in its queue, so a slot
 //!   that ends a chunk starts the next at once instead of idling for a round trip. Such a
@@ -44,10 +48,13 @@
 //!   commands are never prefetched (a worker starts them as they arrive).
 
 mod chunking;
+mod fresh;
 #[cfg(test)]
 mod tests;
 
 pub use chunking::{plan_chunks, ChunkPlan, ChunkTargets};
+use fresh::Fresh;
+pub use fresh::Homes;
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::time::Duration;
@@ -177,6 +184,8 @@ pub enum Event<R> {
     JobSubmitted {
         job: JobId,
         shape: JobShape,
+        /// Where its units' files already are (usually none).
+        homes: Homes,
     },
     /// A job the coordinator ran before a restart: cut as `plan` was then, with the chunks in
     /// `done` already counted (by member), and the chunks in `given` given to these members
@@ -495,13 +504,13 @@ struct Job<R> {
     window: Option<ChunkIndex>,
     /// No chunk starts ([`Event::JobHeld`]).
     held: bool,
-    /// Chunks started and not done (running, or waiting to run again). A chunk below
-    /// `next_fresh` and not here is done.
+    /// Chunks started and not done (running, or waiting to run again). A chunk neither here
+    /// nor in `fresh` is done.
     started: BTreeMap<ChunkIndex, Chunk<R>>,
     /// Chunks to run again (after a lost worker or a failure), before any fresh one.
     retry: VecDeque<ChunkIndex>,
-    /// The first chunk never started; it and all after it are fresh.
-    next_fresh: ChunkIndex,
+    /// The chunks never started.
+    fresh: Fresh,
     verify: f64,
     backups: bool,
     /// Failures a chunk may have before the job fails.
@@ -520,20 +529,30 @@ struct Job<R> {
 }
 
 impl<R> Job<R> {
-    /// Chunks waiting to run inside the window: retried ones first (they ran before, so they
-    /// are inside), then the next fresh one.
-    fn runnable(&self) -> impl Iterator<Item = ChunkIndex> + '_ {
-        let stopped = self.closing || self.held;
-        let fresh = (!stopped && u64::from(self.next_fresh) < self.plan.len() as u64)
-            .then_some(self.next_fresh)
-            .filter(|&c| self.window.is_none_or(|w| c < w));
-        let retried = self.retry.iter().copied().filter(move |_| !stopped);
-        retried.chain(fresh)
+    /// Whether it starts no chunk now (closing, or held).
+    fn stopped(&self) -> bool {
+        self.closing || self.held
+    }
+
+    /// The first chunk of the window's end: fresh chunks before it may run.
+    fn window_end(&self) -> ChunkIndex {
+        self.window.unwrap_or(ChunkIndex::MAX)
+    }
+
+    /// Chunks waiting to run again (they ran before, so they are inside the window).
+    fn retried(&self) -> impl Iterator<Item = ChunkIndex> + '_ {
+        self.retry.iter().copied().filter(|_| !self.stopped())
+    }
+
+    /// Whether a chunk waits to run inside the window.
+    fn has_runnable(&self) -> bool {
+        let fresh = self.fresh.first().is_some_and(|c| c < self.window_end());
+        !self.stopped() && (!self.retry.is_empty() || fresh)
     }
 
     /// Chunks waiting to run, inside the window or not.
     fn queued(&self) -> u64 {
-        self.retry.len() as u64 + (self.plan.len() as u64).saturating_sub(self.next_fresh.into())
+        self.retry.len() as u64 + self.fresh.len()
     }
 
     /// A chunk's typical time: the median of recent chunk times, or before any finished,
@@ -637,9 +656,9 @@ impl<R: PartialEq> Scheduler<R> {
                     w.rtt = rtt;
                 }
             }
-            Event::JobSubmitted { job, shape } => self.submit(job, shape, &mut out),
+            Event::JobSubmitted { job, shape, homes } => self.submit(job, shape, &homes, &mut out),
             Event::JobResumed { job, shape, plan, done, given } => {
-                self.resume(job, shape, plan, &done, &given, &mut out)
+                self.resume(job, shape, plan, (&done, &given), &Homes::none(), &mut out)
             }
             Event::JobWindow { job, upto } => {
                 if let Some(job) = self.jobs.get_mut(&job) {
@@ -729,7 +748,7 @@ impl<R: PartialEq> Scheduler<R> {
         self.workers.get(&worker).map_or(0, |w| w.missed)
     }
 
-    fn submit(&mut self, job: JobId, shape: JobShape, out: &mut Vec<Action<R>>) {
+    fn submit(&mut self, job: JobId, shape: JobShape, homes: &Homes, out: &mut Vec<Action<R>>) {
         if shape.exec && !self.workers.is_empty() && !self.workers.values().any(|w| w.exec) {
             let message = "no connected worker runs commands: every one was started with \
                            --no-exec; start a worker without it"
@@ -744,20 +763,24 @@ impl<R: PartialEq> Scheduler<R> {
         let slots = self.workers.values().map(|w| w.slots).sum::<u32>().max(1);
         let mut targets = self.config.chunking.clone();
         targets.max_units = shape.max_chunk_units;
+        if !homes.is_empty() && shape.units_per_second <= LOCAL_UNITS_PER_SECOND {
+            targets.max_units = 1;
+        }
         let plan = plan_chunks(shape.units, shape.units_per_second, slots, &targets);
-        self.resume(job, shape, plan, &BTreeMap::new(), &[], out);
+        self.resume(job, shape, plan, (&BTreeMap::new(), &[]), homes, out);
     }
 
     /// Starts a job cut as `plan`, with the chunks in `done` already counted: those before
     /// the last one done (or given) that are not are queued to run again, the given ones
-    /// remembering whom they were given to.
+    /// remembering whom they were given to. A job started afresh places its chunks by
+    /// `homes`; a resumed one runs the rest in order.
     fn resume(
         &mut self,
         job: JobId,
         shape: JobShape,
         plan: ChunkPlan,
-        done: &BTreeMap<ChunkIndex, String>,
-        given: &[(ChunkIndex, String)],
+        (done, given): (&BTreeMap<ChunkIndex, String>, &[(ChunkIndex, String)]),
+        homes: &Homes,
         out: &mut Vec<Action<R>>,
     ) {
         let n = plan.len();
@@ -771,7 +794,7 @@ impl<R: PartialEq> Scheduler<R> {
             held: false,
             started: BTreeMap::new(),
             retry: VecDeque::new(),
-            next_fresh: 0,
+            fresh: Fresh::in_order(0, 0),
             verify: shape.verify,
             backups: shape.backups,
             max_failures: self.config.max_failures.saturating_add(shape.retries),
@@ -785,15 +808,16 @@ impl<R: PartialEq> Scheduler<R> {
             done_by: shape.revocable.then(HashMap::new),
         };
         let last = n.min(ChunkIndex::MAX as usize) as ChunkIndex;
+        let mut next = 0;
         for (&chunk, member) in done.range(..last) {
-            for missing in job_state.next_fresh..chunk {
+            for missing in next..chunk {
                 job_state.started.insert(missing, Chunk::default());
                 job_state.retry.push_back(missing);
             }
             let (start, end) = plan.range(chunk);
             job_state.progress.chunks_done += 1;
             job_state.progress.units_done += end - start;
-            job_state.next_fresh = chunk + 1;
+            next = chunk + 1;
             if let Some(done_by) = &mut job_state.done_by {
                 done_by.entry(member.clone()).or_default().push(chunk);
             }
@@ -802,15 +826,19 @@ impl<R: PartialEq> Scheduler<R> {
             if *chunk >= last || done.contains_key(chunk) {
                 continue;
             }
-            for missing in job_state.next_fresh..=*chunk {
+            for missing in next..=*chunk {
                 job_state.started.insert(missing, Chunk::default());
                 job_state.retry.push_back(missing);
             }
-            job_state.next_fresh = job_state.next_fresh.max(chunk + 1);
+            next = next.max(chunk + 1);
             if let Some(state) = job_state.started.get_mut(chunk) {
                 state.given.push(member.clone());
             }
         }
+        job_state.fresh = match next {
+            0 => Fresh::placed(last, plan.chunk_units, homes),
+            next => Fresh::in_order(next, last),
+        };
         if job_state.progress.chunks_done == n as u64 {
             let progress = job_state.progress;
             out.push(Action::JobEnded { job, outcome: Outcome::Done, progress });
@@ -920,8 +948,10 @@ impl<R: PartialEq> Scheduler<R> {
             Some(state) if state.answered_by(&w.member) => return, // its answer is in
             Some(state) if state.given.iter().filter(|m| **m == w.member).count() <= holds => false,
             Some(state) => state.take_given(&w.member),
-            None if chunk >= job.next_fresh => false, // never started
-            None => return,                           // done since
+            None if job.fresh.contains(chunk) || u64::from(chunk) >= job.plan.len() as u64 => {
+                false // never started
+            }
+            None => return, // done since
         };
         match given {
             true => self.add_result(job_id, chunk, worker, result, out),
@@ -1250,15 +1280,42 @@ impl<R: PartialEq> Scheduler<R> {
     }
 
     /// The first queued chunk of `job` that a free slot (or a queue) may take, and its
-    /// worker.
+    /// worker: a chunk to run again, else a fresh one.
     fn place_queued(&self, job: &Job<R>, slot: Slot) -> Option<(ChunkIndex, WorkerId)> {
-        // Only retried chunks can refuse a free slot (they avoid workers they failed on), so
-        // this scan stops at the first fresh chunk at the latest.
+        // Only retried chunks can refuse a free slot (they avoid workers they failed on).
         let fresh = Chunk::default();
-        job.runnable().find_map(|chunk| {
+        let retried = job.retried().find_map(|chunk| {
             let state = job.started.get(&chunk).unwrap_or(&fresh);
             Some((chunk, self.pick_worker(job, state, &[], slot)?))
-        })
+        });
+        retried.or_else(|| self.place_fresh(job, slot))
+    }
+
+    /// A fresh chunk of `job` and its worker: the next one in order, or for a job with homes,
+    /// one whose files a worker with room holds, else one no worker here holds for the
+    /// worker with the most room (`fresh.rs`).
+    fn place_fresh(&self, job: &Job<R>, slot: Slot) -> Option<(ChunkIndex, WorkerId)> {
+        if job.stopped() {
+            return None;
+        }
+        let below = job.window_end();
+        let fresh = Chunk::default();
+        if !job.fresh.has_homes() {
+            let chunk = job.fresh.first().filter(|&c| c < below)?;
+            return Some((chunk, self.pick_worker(job, &fresh, &[], slot)?));
+        }
+        let candidates = self.candidates(job, &fresh, &[], slot);
+        for &id in &candidates {
+            let member = &self.workers.get(&id)?.member;
+            if let Some(chunk) = job.fresh.first_at(member, below) {
+                return Some((chunk, id));
+            }
+        }
+        let present = |member: &str| {
+            let able = |w: &Worker| w.member == member && w.takes_chunks() && (w.exec || !job.exec);
+            self.workers.values().any(able)
+        };
+        Some((job.fresh.first_elsewhere(present, below)?, *candidates.first()?))
     }
 
     /// A chunk of `job` waiting in a worker's queue that a free slot elsewhere may take now:
@@ -1284,7 +1341,7 @@ impl<R: PartialEq> Scheduler<R> {
         job_id: JobId,
         job: &Job<R>,
     ) -> Option<(ChunkIndex, WorkerId)> {
-        if !job.backups || job.runnable().next().is_some() {
+        if !job.backups || job.has_runnable() {
             return None;
         }
         let threshold = job.deadline(self.config.straggler_factor);
@@ -1302,10 +1359,7 @@ impl<R: PartialEq> Scheduler<R> {
         })
     }
 
-    /// The worker with the most room (free slots, or room in its queue), avoiding `exclude`
-    /// and the workers that answered the chunk always, and the chunk's failed workers unless
-    /// no other worker (`exclude` included) takes chunks of the job and the chunk needs no
-    /// check.
+    /// The worker with the most room for `chunk` ([`Scheduler::candidates`]).
     fn pick_worker(
         &self,
         job: &Job<R>,
@@ -1313,6 +1367,20 @@ impl<R: PartialEq> Scheduler<R> {
         exclude: &[WorkerId],
         slot: Slot,
     ) -> Option<WorkerId> {
+        self.candidates(job, chunk, exclude, slot).first().copied()
+    }
+
+    /// The workers with room (free slots, or room in their queue) for `chunk`, the most room
+    /// first: avoiding `exclude` and the workers that answered the chunk always, and the
+    /// chunk's failed workers unless no other worker (`exclude` included) takes chunks of
+    /// the job and the chunk needs no check.
+    fn candidates(
+        &self,
+        job: &Job<R>,
+        chunk: &Chunk<R>,
+        exclude: &[WorkerId],
+        slot: Slot,
+    ) -> Vec<WorkerId> {
         let able =
             |w: &Worker| w.takes_chunks() && (w.exec || !job.exec) && !chunk.answered_by(&w.member);
         let untried = |w: &Worker| !chunk.failed_on.contains(&w.member);
@@ -1322,13 +1390,15 @@ impl<R: PartialEq> Scheduler<R> {
             Slot::Free => w.fits(job).then(|| w.free_slots()),
             Slot::Ahead => Some(w.prefetch_room(job)).filter(|&room| room > 0),
         };
-        self.workers
+        let mut found: Vec<(WorkerId, u32)> = self
+            .workers
             .iter()
             .filter(|&(id, w)| able(w) && !exclude.contains(id))
             .filter(|&(_, w)| !only_untried || untried(w))
             .filter_map(|(&id, w)| Some((id, room(w)?)))
-            .max_by_key(|&(id, room)| (room, std::cmp::Reverse(id)))
-            .map(|(id, _)| id)
+            .collect();
+        found.sort_by_key(|&(id, room)| (std::cmp::Reverse(room), id));
+        found.into_iter().map(|(id, _)| id).collect()
     }
 
     fn assign(
@@ -1342,8 +1412,8 @@ impl<R: PartialEq> Scheduler<R> {
         let id = self.next_assignment;
         self.next_assignment += 1;
         let Some(job) = self.jobs.get_mut(&job_id) else { return };
-        if chunk == job.next_fresh && !job.started.contains_key(&chunk) {
-            job.next_fresh += 1;
+        if job.fresh.contains(chunk) && !job.started.contains_key(&chunk) {
+            job.fresh.take(chunk);
         } else if let Some(position) = job.retry.iter().position(|&c| c == chunk) {
             job.retry.remove(position);
         } else {
@@ -1383,6 +1453,11 @@ impl<R: PartialEq> Scheduler<R> {
         });
     }
 }
+
+/// Units expected to run at most this many times a second on a slot take a chunk each when
+/// their job has [`Homes`] (a unit of 20 ms or more: a chunk's round trip does not show), so
+/// that each goes where its file is.
+pub const LOCAL_UNITS_PER_SECOND: f64 = 50.0;
 
 /// How long a copy of a chunk may run before it no longer counts as a check to wait for.
 pub const CHECK_GIVEN_UP_AFTER: Duration = Duration::from_secs(5);

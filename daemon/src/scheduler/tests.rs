@@ -48,6 +48,9 @@ enum Op {
         max_chunk_units: u64,
         window: Option<ChunkIndex>,
         verify: f64,
+        /// Unit `u`'s file is at member `u % homes` (1 to the workers that ever joined), or
+        /// nowhere when that is 0.
+        homes: u64,
     },
     /// The client of a windowed job takes results: its window moves forward.
     Window {
@@ -90,10 +93,10 @@ fn op() -> impl Strategy<Value = Op> {
         1 => any::<usize>().prop_map(|pick| Op::Lose { pick }),
         1 => any::<usize>().prop_map(|pick| Op::Drain { pick }),
         1 => any::<usize>().prop_map(|pick| Op::Resume { pick }),
-        2 => (0u64..5_000, 1u64..2_000, proptest::option::of(1u32..6), 0..3).prop_map(
-            |(units, max_chunk_units, window, v)| {
+        2 => (0u64..5_000, 1u64..2_000, proptest::option::of(1u32..6), 0..3, 0u64..5).prop_map(
+            |(units, max_chunk_units, window, v, homes)| {
                 let verify = [0.0, 0.5, 1.0][v as usize];
-                Op::Submit { units, max_chunk_units, window, verify }
+                Op::Submit { units, max_chunk_units, window, verify, homes }
             }
         ),
         1 => (any::<usize>(), 1u32..4).prop_map(|(pick, by)| Op::Window { pick, by }),
@@ -280,7 +283,7 @@ impl Harness {
                     self.feed(s, Event::WorkerResumed { worker });
                 }
             }
-            Op::Submit { units, max_chunk_units, window, verify } => {
+            Op::Submit { units, max_chunk_units, window, verify, homes } => {
                 self.next_job += 1;
                 let slots = s.load().slots.max(1);
                 let targets = ChunkTargets { max_units: max_chunk_units, ..Default::default() };
@@ -299,7 +302,15 @@ impl Harness {
                     revocable,
                     ..JobShape::new(units, 1e5)
                 };
-                self.feed(s, Event::JobSubmitted { job: self.next_job, shape });
+                // Members that joined, gone or not (a gone one's chunks are anybody's).
+                let mut placed = Homes::none();
+                for unit in (0..units).filter(|_| homes > 0) {
+                    let member = unit % homes;
+                    if member > 0 && member <= self.next_worker {
+                        placed.0.entry(member.to_string()).or_default().push(unit);
+                    }
+                }
+                self.feed(s, Event::JobSubmitted { job: self.next_job, shape, homes: placed });
             }
             Op::Window { pick, by } => {
                 let open = self.windows.keys().copied().filter(|j| self.open_jobs.contains_key(j));
@@ -430,9 +441,15 @@ fn jobs_share_slots_round_robin() {
     let t = Duration::ZERO;
     s.handle(t, joined(1, 1));
     // A long job takes the only slot; a short job arrives.
-    let a = s.handle(t, Event::JobSubmitted { job: 1, shape: JobShape::new(1_000_000, 1e3) });
+    let a = s.handle(
+        t,
+        Event::JobSubmitted { job: 1, shape: JobShape::new(1_000_000, 1e3), homes: Homes::none() },
+    );
     let first = assigned(&a)[0].0;
-    s.handle(t, Event::JobSubmitted { job: 2, shape: JobShape::new(10, 1e3) });
+    s.handle(
+        t,
+        Event::JobSubmitted { job: 2, shape: JobShape::new(10, 1e3), homes: Homes::none() },
+    );
     // When the slot frees, the short job gets it, not the long one's next chunk.
     let next = assigned(&finish(&mut s, t, first));
     assert_eq!(next[0].2, 2);
@@ -445,7 +462,10 @@ fn a_straggler_gets_a_backup_and_the_first_result_wins() {
     s.handle(ms(0), joined(1, 1));
     s.handle(ms(0), joined(2, 1));
     // 2 s of work on 2 slots: 8 chunks of 0.25 s.
-    let a = s.handle(ms(0), Event::JobSubmitted { job: 1, shape: JobShape::new(2_000, 1e3) });
+    let a = s.handle(
+        ms(0),
+        Event::JobSubmitted { job: 1, shape: JobShape::new(2_000, 1e3), homes: Homes::none() },
+    );
     let (straggler, mut fast) = (assigned(&a)[0], assigned(&a)[1]);
     assert_eq!(straggler.1, 1);
     // Worker 2 runs chunk after chunk in 100 ms while worker 1 sits on chunk 0. No backup is
@@ -481,7 +501,10 @@ fn a_chunk_failing_three_times_fails_the_job() {
     for w in 1..=3 {
         s.handle(t, joined(w, 1));
     }
-    let mut actions = s.handle(t, Event::JobSubmitted { job: 1, shape: JobShape::new(5, 1e3) });
+    let mut actions = s.handle(
+        t,
+        Event::JobSubmitted { job: 1, shape: JobShape::new(5, 1e3), homes: Homes::none() },
+    );
     let mut tried = vec![];
     for _ in 0..3 {
         let (id, worker, _) = assigned(&actions)[0];
@@ -501,7 +524,10 @@ fn a_lost_workers_chunks_run_elsewhere_and_a_new_worker_gets_work() {
     let mut s = Scheduler::new(Config::default());
     let t = Duration::ZERO;
     s.handle(t, joined(1, 2));
-    let a = s.handle(t, Event::JobSubmitted { job: 1, shape: JobShape::new(100_000, 1e3) });
+    let a = s.handle(
+        t,
+        Event::JobSubmitted { job: 1, shape: JobShape::new(100_000, 1e3), homes: Homes::none() },
+    );
     assert_eq!(assigned(&a).len(), 2);
     // A worker joining mid-job is put to work at once.
     let put_to_work = s.handle(t, joined(2, 1));
@@ -529,7 +555,7 @@ fn a_window_holds_chunks_back_until_it_moves_and_stragglers_inside_get_backups()
     s.handle(ms(0), joined(1, 4));
     s.handle(ms(0), joined(2, 1));
     let shape = JobShape { max_chunk_units: 10, window: Some(2), ..JobShape::new(100, 1e3) };
-    let a = s.handle(ms(0), Event::JobSubmitted { job: 1, shape });
+    let a = s.handle(ms(0), Event::JobSubmitted { job: 1, shape, homes: Homes::none() });
     let chunks: Vec<ChunkIndex> = a
         .iter()
         .filter_map(|a| if let Action::Assign { chunk, .. } = a { Some(*chunk) } else { None })
@@ -561,7 +587,7 @@ fn a_hoarder_cannot_wedge_a_job() {
     s.handle(ms(0), joined(1, 4096));
     // 100 chunks of 10 ms planned (1,000 units a second, 10 units each).
     let shape = JobShape::new(1_000, 1e3);
-    let a = s.handle(ms(0), Event::JobSubmitted { job: 1, shape });
+    let a = s.handle(ms(0), Event::JobSubmitted { job: 1, shape, homes: Homes::none() });
     assert_eq!(assigned(&a).len(), 100, "the hoarder takes every chunk");
     s.handle(ms(0), joined(2, 1));
     // Nothing before the deadline: 3 × 10 ms, but at least a second.
@@ -585,7 +611,7 @@ fn a_hoarder_cannot_wedge_a_job() {
     // The hoarder's slots shrank to one with its misses in a row.
     assert!(s.missed_deadlines(1) >= 12, "{}", s.missed_deadlines(1));
     // A new job: the hoarder gets one chunk, not thousands.
-    let b = s.handle(now, Event::JobSubmitted { job: 2, shape });
+    let b = s.handle(now, Event::JobSubmitted { job: 2, shape, homes: Homes::none() });
     let to_hoarder = assigned(&b).iter().filter(|a| a.1 == 1).count();
     assert_eq!(to_hoarder, 1);
 }
@@ -597,12 +623,12 @@ fn a_huge_job_holds_only_the_chunks_in_flight() {
     s.handle(Duration::ZERO, joined(1, 2));
     let a = s.handle(
         Duration::ZERO,
-        Event::JobSubmitted { job: 1, shape: JobShape::new(u64::MAX, 1e8) },
+        Event::JobSubmitted { job: 1, shape: JobShape::new(u64::MAX, 1e8), homes: Homes::none() },
     );
     assert_eq!(assigned(&a).len(), 2);
     let job = &s.jobs[&1];
     assert_eq!(job.started.len(), 2);
-    assert_eq!(job.next_fresh, 2);
+    assert_eq!(job.fresh.first(), Some(2));
     assert_eq!(job.plan.len() as u64, u64::from(u32::MAX), "as many chunks as can be indexed");
     assert_eq!(s.load().chunks_queued, job.plan.len() as u64 - 2);
 }
@@ -628,7 +654,7 @@ fn a_verified_chunk_is_reduced_once_two_workers_agree() {
     s.handle(Duration::ZERO, joined(1, 1));
     s.handle(Duration::ZERO, joined(2, 1));
     let shape = JobShape { verify: 1.0, ..JobShape::new(5, 1e3) };
-    let a = s.handle(Duration::ZERO, Event::JobSubmitted { job: 1, shape });
+    let a = s.handle(Duration::ZERO, Event::JobSubmitted { job: 1, shape, homes: Homes::none() });
     let (first, worker, _) = assigned(&a)[0];
     // The first result waits; the same chunk goes to the other worker.
     let wait = answer(&mut s, first, 42);
@@ -661,7 +687,7 @@ fn a_contradicted_worker_is_quarantined_and_its_result_dropped() {
         s.handle(Duration::ZERO, joined(w, 1));
     }
     let shape = JobShape { verify: 1.0, ..JobShape::new(5, 1e3) };
-    let a = s.handle(Duration::ZERO, Event::JobSubmitted { job: 1, shape });
+    let a = s.handle(Duration::ZERO, Event::JobSubmitted { job: 1, shape, homes: Homes::none() });
     let (lie, liar, _) = assigned(&a)[0];
     let check = assigned(&answer(&mut s, lie, 0))[0];
     let third = assigned(&answer(&mut s, check.0, 7))[0];
@@ -674,7 +700,8 @@ fn a_contradicted_worker_is_quarantined_and_its_result_dropped() {
     assert!(decided.iter().any(|a| matches!(a, Action::Reduce { result: 7, .. })), "{decided:?}");
     // No more chunks for the liar, until cleared.
     let shape = JobShape::new(100_000, 1e3);
-    let next = s.handle(Duration::ZERO, Event::JobSubmitted { job: 2, shape });
+    let next =
+        s.handle(Duration::ZERO, Event::JobSubmitted { job: 2, shape, homes: Homes::none() });
     assert!(assigned(&next).iter().all(|a| a.1 != liar), "{next:?}");
     let cleared = s.handle(Duration::ZERO, Event::WorkerCleared { worker: liar });
     assert_eq!(assigned(&cleared).iter().filter(|a| a.1 == liar).count(), 1);
@@ -702,7 +729,7 @@ fn three_different_results_fail_the_job_and_a_lone_worker_is_not_checked() {
         s.handle(Duration::ZERO, joined(w, 1));
     }
     let shape = JobShape { verify: 1.0, ..JobShape::new(5, 1e3) };
-    let a = s.handle(Duration::ZERO, Event::JobSubmitted { job: 1, shape });
+    let a = s.handle(Duration::ZERO, Event::JobSubmitted { job: 1, shape, homes: Homes::none() });
     let second = assigned(&answer(&mut s, assigned(&a)[0].0, 1))[0];
     let third = assigned(&answer(&mut s, second.0, 2))[0];
     let end = answer(&mut s, third.0, 3);
@@ -713,14 +740,16 @@ fn three_different_results_fail_the_job_and_a_lone_worker_is_not_checked() {
 
     let mut lone = Scheduler::new(Config::default());
     lone.handle(Duration::ZERO, joined(1, 1));
-    let a = lone.handle(Duration::ZERO, Event::JobSubmitted { job: 1, shape });
+    let a =
+        lone.handle(Duration::ZERO, Event::JobSubmitted { job: 1, shape, homes: Homes::none() });
     let done = answer(&mut lone, assigned(&a)[0].0, 9);
     assert!(done.iter().any(|a| matches!(a, Action::Reduce { result: 9, .. })), "{done:?}");
     // Two disagreeing and no third: the job fails with the reason.
     let mut pair = Scheduler::new(Config::default());
     pair.handle(Duration::ZERO, joined(1, 1));
     pair.handle(Duration::ZERO, joined(2, 1));
-    let a = pair.handle(Duration::ZERO, Event::JobSubmitted { job: 1, shape });
+    let a =
+        pair.handle(Duration::ZERO, Event::JobSubmitted { job: 1, shape, homes: Homes::none() });
     let check = assigned(&answer(&mut pair, assigned(&a)[0].0, 1))[0];
     let end = answer(&mut pair, check.0, 2);
     let Some(Action::JobEnded { outcome: Outcome::Failed(message), .. }) = end.last() else {
@@ -816,7 +845,7 @@ fn a_result_held_through_a_restart_counts_for_a_chunk_given_before_it() {
     let given = vec![(4, "b".to_string()), (99, "b".to_string())];
     let shape = JobShape::new(100, 1.0);
     s.handle(Duration::ZERO, Event::JobResumed { job: 7, shape, plan, done, given });
-    assert_eq!(s.jobs[&7].next_fresh, 5);
+    assert_eq!(s.jobs[&7].fresh.first(), Some(5));
     assert_eq!(s.jobs[&7].retry, [1, 2, 3, 4]);
     s.handle(Duration::ZERO, joined(2, 1));
     let back = Event::WorkerJoined {
@@ -842,7 +871,10 @@ fn delivered_results_count_once_and_only_for_chunks_given() {
     let mut s = Scheduler::new(Config::default());
     s.handle(Duration::ZERO, joined(1, 1));
     s.handle(Duration::ZERO, joined(2, 1));
-    s.handle(Duration::ZERO, Event::JobSubmitted { job: 1, shape: JobShape::new(100, 1.0) });
+    s.handle(
+        Duration::ZERO,
+        Event::JobSubmitted { job: 1, shape: JobShape::new(100, 1.0), homes: Homes::none() },
+    );
     let deliver = |s: &mut Scheduler<u64>, worker, chunk| {
         s.handle(Duration::ZERO, Event::ChunkDelivered { worker, job: 1, chunk, result: 5 })
     };
@@ -897,7 +929,7 @@ fn a_delivered_result_is_checked_by_another_member_when_verified() {
     // came back as worker 3.)
     let mut s = Scheduler::new(Config::default());
     s.handle(Duration::ZERO, joined(1, 1));
-    s.handle(Duration::ZERO, Event::JobSubmitted { job: 1, shape });
+    s.handle(Duration::ZERO, Event::JobSubmitted { job: 1, shape, homes: Homes::none() });
     s.handle(Duration::ZERO, Event::WorkerLost { worker: 1 });
     s.handle(Duration::ZERO, member_1_again(3));
     assert_eq!(reduced(&deliver(&mut s, 3)), [0]);
@@ -906,7 +938,7 @@ fn a_delivered_result_is_checked_by_another_member_when_verified() {
     let mut s = Scheduler::new(Config::default());
     s.handle(Duration::ZERO, joined(1, 1));
     s.handle(Duration::ZERO, joined(2, 1));
-    s.handle(Duration::ZERO, Event::JobSubmitted { job: 1, shape });
+    s.handle(Duration::ZERO, Event::JobSubmitted { job: 1, shape, homes: Homes::none() });
     s.handle(Duration::ZERO, Event::WorkerLost { worker: 1 });
     s.handle(Duration::ZERO, member_1_again(3));
     assert_eq!(s.jobs[&1].started[&0].given, ["1", "1"], "given to member 1 twice");
@@ -953,17 +985,26 @@ fn commands_go_only_to_workers_that_run_them() {
     };
     s.handle(t, refuser.clone());
     // Workers are there and none runs commands: the job fails at once, saying why.
-    let a = s.handle(t, Event::JobSubmitted { job: 1, shape: command_shape(4, 1, 0) });
+    let a = s.handle(
+        t,
+        Event::JobSubmitted { job: 1, shape: command_shape(4, 1, 0), homes: Homes::none() },
+    );
     let ended = a.iter().find_map(|a| match a {
         Action::JobEnded { job: 1, outcome: Outcome::Failed(why), .. } => Some(why.clone()),
         _ => None,
     });
     assert!(ended.is_some_and(|why| why.contains("--no-exec")), "{a:?}");
     s.handle(t, joined(2, 1));
-    let a = s.handle(t, Event::JobSubmitted { job: 2, shape: command_shape(4, 1, 0) });
+    let a = s.handle(
+        t,
+        Event::JobSubmitted { job: 2, shape: command_shape(4, 1, 0), homes: Homes::none() },
+    );
     assert_eq!(assigned(&a).iter().map(|a| a.1).collect::<Vec<_>>(), [2], "only the runner");
     // Built-in tasks still use the refuser.
-    let a = s.handle(t, Event::JobSubmitted { job: 3, shape: JobShape::new(100, 1.0) });
+    let a = s.handle(
+        t,
+        Event::JobSubmitted { job: 3, shape: JobShape::new(100, 1.0), homes: Homes::none() },
+    );
     assert!(assigned(&a).iter().all(|a| a.1 == 1) && assigned(&a).len() == 4, "{a:?}");
 }
 
@@ -973,7 +1014,10 @@ fn a_chunk_takes_the_slots_it_asks_for_or_all_of_a_smaller_worker() {
     let t = Duration::ZERO;
     s.handle(t, joined(1, 4));
     s.handle(t, joined(2, 2));
-    let a = s.handle(t, Event::JobSubmitted { job: 1, shape: command_shape(10, 3, 0) });
+    let a = s.handle(
+        t,
+        Event::JobSubmitted { job: 1, shape: command_shape(10, 3, 0), homes: Homes::none() },
+    );
     // Worker 1 fits one chunk of 3 slots; worker 2 has 2 slots, and gives them all to one.
     let placed = assigned(&a);
     assert_eq!(placed.len(), 2, "{a:?}");
@@ -991,7 +1035,10 @@ fn a_failing_command_is_retried_elsewhere_as_often_as_the_job_allows_and_never_b
     let t = Duration::ZERO;
     s.handle(t, joined(1, 1));
     s.handle(t, joined(2, 1));
-    let a = s.handle(t, Event::JobSubmitted { job: 1, shape: command_shape(1, 1, 2) });
+    let a = s.handle(
+        t,
+        Event::JobSubmitted { job: 1, shape: command_shape(1, 1, 2), homes: Homes::none() },
+    );
     let attempts = |actions: &[Action<u64>]| -> Vec<(WorkerId, u32)> {
         actions
             .iter()
@@ -1023,7 +1070,10 @@ fn a_closing_job_starts_nothing_more_and_ends_when_its_running_chunks_do() {
     let mut s = Scheduler::new(Config::default());
     let t = Duration::ZERO;
     s.handle(t, joined(1, 2));
-    let a = s.handle(t, Event::JobSubmitted { job: 1, shape: command_shape(10, 1, 0) });
+    let a = s.handle(
+        t,
+        Event::JobSubmitted { job: 1, shape: command_shape(10, 1, 0), homes: Homes::none() },
+    );
     let running = assigned(&a);
     assert_eq!(running.len(), 2);
     let closed = s.handle(t, Event::JobClosing { job: 1 });
@@ -1048,7 +1098,10 @@ fn far(s: &mut Scheduler<u64>, worker: WorkerId, millis: u64) -> Vec<Action<u64>
 
 /// 1 s of work at 1e3 units/s on one slot: four chunks of 0.25 s.
 fn quarter_second_chunks(s: &mut Scheduler<u64>, job: JobId) -> Vec<Action<u64>> {
-    s.handle(Duration::ZERO, Event::JobSubmitted { job, shape: JobShape::new(1_000, 1e3) })
+    s.handle(
+        Duration::ZERO,
+        Event::JobSubmitted { job, shape: JobShape::new(1_000, 1e3), homes: Homes::none() },
+    )
 }
 
 #[test]
@@ -1070,7 +1123,7 @@ fn a_far_worker_holds_enough_chunks_to_cover_a_round_trip_and_a_near_one_none() 
     s.handle(Duration::ZERO, joined(1, 2));
     far(&mut s, 1, 300);
     let big = JobShape::new(1_000_000, 1e3);
-    s.handle(Duration::ZERO, Event::JobSubmitted { job: 1, shape: big });
+    s.handle(Duration::ZERO, Event::JobSubmitted { job: 1, shape: big, homes: Homes::none() });
     // Two slots, 300 ms against 0.5 s chunks (the longest planned): 1.2 chunks end per round
     // trip, 2.4 in two, rounded up.
     assert_eq!((s.busy_slots(1), s.prefetched(1)), (2, 3));
@@ -1085,7 +1138,9 @@ fn two_chunks_on_a_far_worker(s: &mut Scheduler<u64>) -> (AssignmentId, Assignme
     s.handle(Duration::ZERO, joined(1, 1));
     far(s, 1, 100);
     let shape = JobShape::new(2, 1.0);
-    let sent = assigned(&s.handle(Duration::ZERO, Event::JobSubmitted { job: 1, shape }));
+    let sent = assigned(
+        &s.handle(Duration::ZERO, Event::JobSubmitted { job: 1, shape, homes: Homes::none() }),
+    );
     assert_eq!(sent.len(), 2);
     assert_eq!((s.busy_slots(1), s.prefetched(1)), (1, 1));
     (sent[0].0, sent[1].0)
@@ -1159,7 +1214,10 @@ fn commands_are_never_sent_ahead() {
     let mut s = Scheduler::new(Config::default());
     s.handle(Duration::ZERO, joined(1, 1));
     far(&mut s, 1, 2_000);
-    let a = s.handle(Duration::ZERO, Event::JobSubmitted { job: 1, shape: command_shape(9, 1, 0) });
+    let a = s.handle(
+        Duration::ZERO,
+        Event::JobSubmitted { job: 1, shape: command_shape(9, 1, 0), homes: Homes::none() },
+    );
     assert_eq!(assigned(&a).len(), 1);
     assert_eq!(s.prefetched(1), 0);
 }
@@ -1176,7 +1234,10 @@ fn a_chunk_never_runs_again_where_it_failed_while_another_member_can_run_it() {
     s.handle(t, joined(2, 1));
     // Far: worker 2 is sent chunks ahead, to wait in its queue.
     s.handle(t, Event::WorkerRtt { worker: 2, rtt: Duration::from_secs(1) });
-    let mut actions = s.handle(t, Event::JobSubmitted { job: 1, shape: JobShape::new(50, 1.0) });
+    let mut actions = s.handle(
+        t,
+        Event::JobSubmitted { job: 1, shape: JobShape::new(50, 1.0), homes: Homes::none() },
+    );
     let mut failed = BTreeSet::new();
     for _ in 0..20 {
         for a in &actions {
@@ -1200,7 +1261,7 @@ fn a_chunk_never_runs_again_where_it_failed_while_another_member_can_run_it() {
     s.handle(t, joined(1, 1));
     s.handle(t, joined(2, 1));
     let shape = JobShape { verify: 1.0, ..JobShape::new(2, 1.0) };
-    s.handle(t, Event::JobSubmitted { job: 1, shape });
+    s.handle(t, Event::JobSubmitted { job: 1, shape, homes: Homes::none() });
     let on = |s: &Scheduler<u64>, worker| {
         *s.assignments.iter().find(|(_, a)| a.worker == worker).expect("a chunk").0
     };
@@ -1227,7 +1288,7 @@ fn a_hoarded_check_does_not_wedge_a_verified_job() {
     s.handle(t, joined(1, 1)); // hoards
     s.handle(t, joined(2, 1));
     let shape = JobShape { verify: 1.0, ..JobShape::new(400, 1000.0) };
-    s.handle(t, Event::JobSubmitted { job: 1, shape });
+    s.handle(t, Event::JobSubmitted { job: 1, shape, homes: Homes::none() });
     for _ in 0..2000 {
         t += Duration::from_millis(10);
         let on_2: Vec<AssignmentId> = s.workers[&2].running.keys().copied().collect();
@@ -1252,7 +1313,10 @@ fn a_held_result_for_a_chunk_still_held_is_not_taken() {
     s.handle(t, joined(1, 1));
     // Far: it is sent a chunk ahead, to wait in its queue.
     s.handle(t, Event::WorkerRtt { worker: 1, rtt: Duration::from_secs(1) });
-    s.handle(t, Event::JobSubmitted { job: 1, shape: JobShape::new(400, 1000.0) });
+    s.handle(
+        t,
+        Event::JobSubmitted { job: 1, shape: JobShape::new(400, 1000.0), homes: Homes::none() },
+    );
     let held: Vec<ChunkIndex> = s.workers[&1]
         .running
         .keys()
@@ -1266,4 +1330,85 @@ fn a_held_result_for_a_chunk_still_held_is_not_taken() {
         assert!(reduced(&actions).is_empty(), "chunk {chunk}: {actions:?}");
         assert!(actions.iter().any(|a| matches!(a, Action::NotGiven { .. })), "{actions:?}");
     }
+}
+
+/// The chunks assigned, as (worker, chunk).
+fn placed(actions: &[Action<u64>]) -> Vec<(WorkerId, ChunkIndex)> {
+    let chunks = actions.iter().filter_map(|a| match a {
+        Action::Assign { worker, chunk, .. } => Some((*worker, *chunk)),
+        _ => None,
+    });
+    chunks.collect()
+}
+
+fn homes(of: &[(&str, &[u64])]) -> Homes {
+    Homes(of.iter().map(|(m, units)| (m.to_string(), units.to_vec())).collect())
+}
+
+/// Locality: each slot takes the chunks whose files its worker holds, in order; a worker out
+/// of its own takes one nobody holds, then the last of another's, never idling.
+#[test]
+fn a_free_slot_takes_a_chunk_whose_files_its_worker_holds() {
+    let mut s = Scheduler::new(Config::default());
+    let t = Duration::ZERO;
+    s.handle(t, joined(1, 1));
+    s.handle(t, joined(2, 1));
+    // Units 0..7: 1 holds 1, 3, 5; 2 holds 0, 2; nobody holds 4 and 6.
+    let homes = homes(&[("1", &[1, 3, 5]), ("2", &[0, 2])]);
+    let shape = command_shape(7, 1, 0);
+    let a = s.handle(t, Event::JobSubmitted { job: 1, shape, homes });
+    assert_eq!(placed(&a), [(1, 1), (2, 0)], "each its own first");
+    let first = assigned(&a);
+    let a = finish(&mut s, t, first[1].0);
+    assert_eq!(placed(&a), [(2, 2)]);
+    let a = finish(&mut s, t, assigned(&a)[0].0);
+    assert_eq!(placed(&a), [(2, 4)], "out of its own: the first nobody holds");
+    let a = finish(&mut s, t, assigned(&a)[0].0);
+    assert_eq!(placed(&a), [(2, 6)]);
+    let a = finish(&mut s, t, assigned(&a)[0].0);
+    assert_eq!(placed(&a), [(2, 5)], "then the last of another's, never idle");
+    let a = finish(&mut s, t, first[0].0);
+    assert_eq!(placed(&a), [(1, 3)], "its own next one stayed");
+    assert_eq!(s.load().chunks_queued, 0);
+}
+
+/// A member that is not connected (or takes no chunks) holds nothing that counts: its chunks
+/// go in order to whoever is free, and the window bounds which chunks may go at all.
+#[test]
+fn chunks_held_by_an_absent_member_are_anybodys_and_the_window_holds() {
+    let mut s = Scheduler::new(Config::default());
+    let t = Duration::ZERO;
+    s.handle(t, joined(1, 1));
+    s.handle(t, joined(2, 1));
+    s.handle(t, Event::WorkerDraining { worker: 2 });
+    let homes = homes(&[("2", &[0, 1]), ("gone", &[2]), ("1", &[4])]);
+    let mut shape = command_shape(6, 1, 0);
+    shape.window = Some(3);
+    let a = s.handle(t, Event::JobSubmitted { job: 1, shape, homes });
+    assert_eq!(placed(&a), [(1, 0)], "2 takes no chunks: its files count for nothing");
+    let a = finish(&mut s, t, assigned(&a)[0].0);
+    assert_eq!(placed(&a), [(1, 1)], "chunk 4 is 1's, but outside the window");
+    s.handle(t, Event::JobWindow { job: 1, upto: 6 });
+    let a = finish(&mut s, t, assigned(&a)[0].0);
+    assert_eq!(placed(&a), [(1, 4)]);
+    let a = finish(&mut s, t, assigned(&a)[0].0);
+    assert_eq!(placed(&a), [(1, 2)], "a member never seen: its chunk is nobody's");
+}
+
+/// Units long enough (20 ms or more) get a chunk each when their job has homes, so each goes
+/// where its file is; quick units, or a job without homes, are cut as always.
+#[test]
+fn units_with_homes_get_a_chunk_each_unless_they_are_quick() {
+    let chunk_units = |rate: f64, homes: Homes| {
+        let mut s = Scheduler::<u64>::new(Config::default());
+        s.handle(Duration::ZERO, joined(1, 1));
+        let shape = JobShape { exec: true, ..JobShape::new(10_000, rate) };
+        s.handle(Duration::ZERO, Event::JobSubmitted { job: 1, shape, homes });
+        s.plan(1).map(|plan| plan.chunk_units)
+    };
+    let some = || homes(&[("1", &[3])]);
+    assert_eq!(chunk_units(LOCAL_UNITS_PER_SECOND, some()), Some(1));
+    assert!(chunk_units(LOCAL_UNITS_PER_SECOND, Homes::none()) > Some(1));
+    assert!(chunk_units(LOCAL_UNITS_PER_SECOND * 2.0, some()) > Some(1));
+    assert!(chunk_units(LOCAL_UNITS_PER_SECOND, homes(&[("1", &[])])) > Some(1));
 }

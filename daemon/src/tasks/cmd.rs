@@ -228,6 +228,11 @@ impl Job for CmdJob {
         Chunk { task, talk: Talk::Own(Box::new(Exchange { spool: None, tries })) }
     }
 
+    fn unit_file(&self, unit: u64) -> Option<&FileRef> {
+        let place = self.first_unit().checked_add(unit).filter(|&p| p < self.units())?;
+        self.spec.input_files.get(usize::try_from(self.unit_at(place)).ok()?)
+    }
+
     fn reduce(&mut self, chunk: ChunkIndex, _start: u64, output: ChunkOutput) -> Fold {
         let ChunkOutput::Cmd { units, spool } = output else { return Fold::Added };
         for report in &units {

@@ -69,6 +69,13 @@ pub trait Job: Send + 'static {
     /// `attempt` failed ones.
     fn chunk(&self, start: u64, end: u64, attempt: u32) -> Chunk;
 
+    /// The input file unit `unit` of the current phase has of its own, for tasks whose
+    /// units have one (`cmd --input-files`): the scheduler sends the unit where the file
+    /// already is.
+    fn unit_file(&self, _unit: u64) -> Option<&proto::command::FileRef> {
+        None
+    }
+
     /// Folds in chunk `chunk` (units from `start`), whose output [`check_output`] passed.
     fn reduce(&mut self, chunk: ChunkIndex, start: u64, output: ChunkOutput) -> Fold;
 

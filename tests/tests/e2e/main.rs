@@ -36,6 +36,8 @@ mod freefall;
 mod install;
 /// Jobs under failure: killed workers, cancellation, workers joining mid-job.
 mod jobs;
+/// Files stay where they were sent: a second run over them sends few again.
+mod locality;
 /// Members: names bound to certificates, revocation, renewal.
 mod members;
 /// The README's first steps, run as written.
