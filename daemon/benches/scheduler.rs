@@ -7,7 +7,7 @@
 //! `cargo bench -p marmotd --bench scheduler`
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
-use marmotd::scheduler::{Action, Config, Event, JobShape, Scheduler};
+use marmotd::scheduler::{Action, Config, Event, Homes, JobShape, Scheduler};
 use std::time::Duration;
 
 const CHUNKS: u64 = 100_000;
@@ -29,7 +29,8 @@ fn setup(jobs: u64) -> (Scheduler<u64>, Vec<u64>) {
     }
     for job in 0..jobs {
         // One unit a second and chunks of at most 0.5 s: one unit per chunk.
-        let event = Event::JobSubmitted { job, shape: JobShape::new(CHUNKS / jobs, 1.0) };
+        let shape = JobShape::new(CHUNKS / jobs, 1.0);
+        let event = Event::JobSubmitted { job, shape, homes: Homes::none() };
         running.extend(assignments(s.handle(Duration::ZERO, event)));
     }
     (s, running)

@@ -1304,7 +1304,7 @@ impl<R: PartialEq> Scheduler<R> {
             let chunk = job.fresh.first().filter(|&c| c < below)?;
             return Some((chunk, self.pick_worker(job, &fresh, &[], slot)?));
         }
-        let candidates = self.candidates(job, &fresh, &[], slot);
+        let candidates = self.candidates(job, &fresh, slot);
         for &id in &candidates {
             let member = &self.workers.get(&id)?.member;
             if let Some(chunk) = job.fresh.first_at(member, below) {
@@ -1359,7 +1359,7 @@ impl<R: PartialEq> Scheduler<R> {
         })
     }
 
-    /// The worker with the most room for `chunk` ([`Scheduler::candidates`]).
+    /// The worker with the most room for `chunk` ([`Scheduler::rooms`]).
     fn pick_worker(
         &self,
         job: &Job<R>,
@@ -1367,38 +1367,43 @@ impl<R: PartialEq> Scheduler<R> {
         exclude: &[WorkerId],
         slot: Slot,
     ) -> Option<WorkerId> {
-        self.candidates(job, chunk, exclude, slot).first().copied()
+        let rooms = self.rooms(job, chunk, exclude, slot);
+        rooms.max_by_key(|&(id, room)| (room, std::cmp::Reverse(id))).map(|(id, _)| id)
     }
 
-    /// The workers with room (free slots, or room in their queue) for `chunk`, the most room
-    /// first: avoiding `exclude` and the workers that answered the chunk always, and the
-    /// chunk's failed workers unless no other worker (`exclude` included) takes chunks of
-    /// the job and the chunk needs no check.
-    fn candidates(
-        &self,
-        job: &Job<R>,
-        chunk: &Chunk<R>,
-        exclude: &[WorkerId],
+    /// The workers with room for `chunk` ([`Scheduler::rooms`]), the most room first.
+    fn candidates(&self, job: &Job<R>, chunk: &Chunk<R>, slot: Slot) -> Vec<WorkerId> {
+        let mut found: Vec<(WorkerId, u32)> = self.rooms(job, chunk, &[], slot).collect();
+        found.sort_by_key(|&(id, room)| (std::cmp::Reverse(room), id));
+        found.into_iter().map(|(id, _)| id).collect()
+    }
+
+    /// The workers with room (free slots, or room in their queue) for `chunk`, and how much:
+    /// avoiding `exclude` and the workers that answered the chunk always, and the chunk's
+    /// failed workers unless no other worker (`exclude` included) takes chunks of the job and
+    /// the chunk needs no check.
+    fn rooms<'a>(
+        &'a self,
+        job: &'a Job<R>,
+        chunk: &'a Chunk<R>,
+        exclude: &'a [WorkerId],
         slot: Slot,
-    ) -> Vec<WorkerId> {
-        let able =
-            |w: &Worker| w.takes_chunks() && (w.exec || !job.exec) && !chunk.answered_by(&w.member);
+    ) -> impl Iterator<Item = (WorkerId, u32)> + 'a {
+        let able = move |w: &Worker| {
+            w.takes_chunks() && (w.exec || !job.exec) && !chunk.answered_by(&w.member)
+        };
         let untried = |w: &Worker| !chunk.failed_on.contains(&w.member);
         let only_untried =
             !chunk.results.is_empty() || self.workers.values().any(|w| able(w) && untried(w));
-        let room = |w: &Worker| match slot {
+        let room = move |w: &Worker| match slot {
             Slot::Free => w.fits(job).then(|| w.free_slots()),
             Slot::Ahead => Some(w.prefetch_room(job)).filter(|&room| room > 0),
         };
-        let mut found: Vec<(WorkerId, u32)> = self
-            .workers
+        self.workers
             .iter()
-            .filter(|&(id, w)| able(w) && !exclude.contains(id))
-            .filter(|&(_, w)| !only_untried || untried(w))
-            .filter_map(|(&id, w)| Some((id, room(w)?)))
-            .collect();
-        found.sort_by_key(|&(id, room)| (std::cmp::Reverse(room), id));
-        found.into_iter().map(|(id, _)| id).collect()
+            .filter(move |&(id, w)| able(w) && !exclude.contains(id))
+            .filter(move |&(_, w)| !only_untried || untried(w))
+            .filter_map(move |(&id, w)| Some((id, room(w)?)))
     }
 
     fn assign(
