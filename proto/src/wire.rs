@@ -174,7 +174,15 @@ pub enum CoordinatorOpen {
     /// a worker of an older release does not know it and resets the stream, and is then
     /// offered the binary again as a plain [`CoordinatorOpen::Update`].
     UpdateResume(UpdateOffer),
+    /// Input files of units this worker is likely to run next, sent ahead while its slots run
+    /// others (at most [`MAX_SENT_AHEAD`]): the worker answers [`CmdMessage::Need`] with those
+    /// it lacks, the coordinator sends each as [`ChunkData`] pieces and finishes its side.
+    /// Into the cache only: nothing runs. A worker of an earlier release resets the stream.
+    SendAhead(Vec<crate::command::FileRef>),
 }
+
+/// Files one [`CoordinatorOpen::SendAhead`] names, at most: a chunk's units'.
+pub const MAX_SENT_AHEAD: usize = crate::command::spec::MAX_CHUNK_UNITS as usize;
 
 /// Whether the worker stored its renewed certificate.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

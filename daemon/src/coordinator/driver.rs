@@ -17,6 +17,7 @@ use super::error::ClusterError;
 use super::jobs::{Jobs, Order};
 use super::registry::{Joining, NotConnected, Registry};
 use super::{chunk, Stopped};
+use crate::exec::ahead;
 use crate::exec::cache::{FileCache, Pinned};
 use crate::journal::Journal;
 use crate::logbook::LogBook;
@@ -594,6 +595,17 @@ impl Driver {
                     if let Some(cancel) = self.streams.remove(&assignment) {
                         cancel.cancel();
                     }
+                }
+                Order::SendAhead { worker, files } => {
+                    let Some(w) = self.state.registry.get(worker) else { continue };
+                    let (conn, cancel) = (w.conn.clone(), w.session.child_token());
+                    let store = self.stores.files.clone();
+                    self.chunks.spawn(async move {
+                        let sent = cancel.run_until_cancelled(ahead::send(&conn, files, &store));
+                        if let Some(Err(e)) = sent.await {
+                            tracing::debug!("files sent ahead did not all arrive: {e:#}");
+                        }
+                    });
                 }
                 Order::Forget { job } => {
                     self.chunks.spawn_blocking(self.stores.forget(job));

@@ -57,6 +57,9 @@ pub enum Order {
     Forget { job: JobId },
     /// A job ended: what it held while it might run (its files in the store) is let go.
     Ended { job: JobId },
+    /// Send these input files to `worker`'s cache ahead of the units that need them
+    /// ([`crate::exec::ahead`]).
+    SendAhead { worker: WorkerId, files: Vec<proto::command::FileRef> },
 }
 
 /// The answer for a job that is not in memory.
@@ -1007,6 +1010,23 @@ impl Jobs {
                     self.caught_lying(now, &name);
                     self.quarantined.insert(name);
                     self.counters.quarantines += 1;
+                }
+                Action::SendAhead { worker, job, start, end, .. } => {
+                    let (Some(record), Some(member)) =
+                        (self.records.get(&job), self.names.get(&worker))
+                    else {
+                        continue;
+                    };
+                    let mut files: Vec<proto::command::FileRef> = vec![];
+                    for file in (start..end).filter_map(|unit| record.job.unit_file(unit)) {
+                        if !files.iter().any(|f| f.sha256 == file.sha256) {
+                            self.holdings.took(member, &file.sha256, file.size);
+                            files.push(file.clone());
+                        }
+                    }
+                    if !files.is_empty() {
+                        self.orders.push(Order::SendAhead { worker, files });
+                    }
                 }
                 Action::Revoked { job, member, chunks } => {
                     let Some(record) = self.records.get_mut(&job) else { continue };

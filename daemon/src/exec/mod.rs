@@ -10,12 +10,14 @@
 //!   out, units' reports and output come back into the spool.
 //! - [`units`]: the same stream on a worker: files fetched, each unit run in a directory of
 //!   its own, its output sent back while the next runs.
+//! - [`ahead`]: the input file of a worker's next unit, sent while its slot runs another.
 //! - [`process`]: one unit's process group: spawned, timed out, stopped, nothing left behind.
 //! - [`cgroup`]: a cgroup for each unit, so that a unit's `setsid` does not escape its stop.
 //! - [`results`]: a unit's `$MARMOT_OUT`, packed as a tar while it is sent.
 //! - [`outbox`]: what a job's units printed, handed to the client in deliveries.
 //! - [`tries`]: the failed tries of units that run again, logged before their last.
 
+pub mod ahead;
 pub mod cache;
 pub mod cgroup;
 pub mod chunk;

@@ -40,6 +40,8 @@ pub struct Units {
     /// Where each unit gets a cgroup of its own; `None` where this worker cannot make them
     /// (units then run in their process group alone).
     pub cgroups: Option<Arc<Cgroups>>,
+    /// Files arriving ahead of their units: a chunk waits for them instead of asking again.
+    pub ahead: Arc<super::ahead::Ahead>,
 }
 
 impl Units {
@@ -80,6 +82,7 @@ impl Units {
             exec,
             dirs: Arc::default(),
             cgroups,
+            ahead: Arc::default(),
         })
     }
 }
@@ -213,6 +216,7 @@ async fn run(
 ) -> Result<(), Stop> {
     task.command.check().map_err(|e| Stop::Failed(e.to_string()))?;
     let files = wanted(task).map_err(Stop::Failed)?;
+    units.ahead.wait_for(&files).await;
     let need: Vec<&FileRef> = files.iter().filter(|f| !units.cache.has(&f.sha256)).collect();
     // What cut transfers kept of them: only the rest is asked for.
     let from: Vec<u64> = need.iter().map(|f| units.cache.kept(&f.sha256).min(f.size)).collect();
@@ -405,7 +409,7 @@ fn wanted(task: &CmdChunk) -> Result<Vec<FileRef>, String> {
 /// first `from` that a cut transfer kept. Cut again, it keeps what came whole, if anything
 /// came (a coordinator of an earlier release takes no resumed request: nothing comes, and
 /// what was kept goes).
-async fn fetch(
+pub(super) async fn fetch(
     file: &FileRef,
     from: u64,
     reader: &mut MessageReader<RecvStream>,

@@ -11,6 +11,7 @@
 //! index order and nothing is held per chunk: a job of 10^10 units costs two numbers here.
 
 use super::ChunkIndex;
+use std::cell::Cell;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 /// Where a job's units' input files already are: for each member, the units (of the phase,
@@ -49,116 +50,135 @@ impl Homes {
     }
 }
 
-/// The chunks of a job's phase not started yet.
+/// The chunks of a job's phase not started yet. Held sparsely: two numbers for the chunks in
+/// order, plus an entry for each chunk started out of order or with a home.
 #[derive(Debug)]
 pub struct Fresh {
-    /// The first chunk not started in index order; with no homes, it and every chunk after
-    /// it up to `end` are fresh.
+    /// Every chunk before it was started; it was not.
     next: ChunkIndex,
     end: ChunkIndex,
-    /// With homes: every fresh chunk, by the member holding its files (`None`: nobody).
-    homed: Option<Homed>,
-}
-
-#[derive(Debug, Default)]
-struct Homed {
-    by_home: BTreeMap<Option<String>, BTreeSet<ChunkIndex>>,
-    home_of: HashMap<ChunkIndex, Option<String>>,
+    /// Chunks after `next` started out of order.
+    taken: BTreeSet<ChunkIndex>,
+    /// Fresh chunks whose files a member holds, by member, and the member of each.
+    homes: BTreeMap<String, BTreeSet<ChunkIndex>>,
+    home_of: HashMap<ChunkIndex, String>,
+    /// No fresh chunk before it is without a home (chunks only ever gain a home or start: it
+    /// only moves forward), so the first one without is found in time linear in the job.
+    unhomed_from: Cell<ChunkIndex>,
 }
 
 impl Fresh {
     /// Chunks `next..end`, in order.
     pub fn in_order(next: ChunkIndex, end: ChunkIndex) -> Self {
-        Fresh { next, end, homed: None }
+        Fresh {
+            next,
+            end,
+            taken: BTreeSet::new(),
+            homes: BTreeMap::new(),
+            home_of: HashMap::new(),
+            unhomed_from: Cell::new(next),
+        }
     }
 
     /// Chunks `0..end` of `chunk_units` units each, going where `homes` says their files are.
     pub fn placed(end: ChunkIndex, chunk_units: u64, homes: &Homes) -> Self {
         let mut fresh = Fresh::in_order(0, end);
-        if homes.is_empty() {
-            return fresh;
+        for (chunk, member) in homes.of_chunks(chunk_units, end) {
+            fresh.home(chunk, &member);
         }
-        let mut home_of: HashMap<ChunkIndex, Option<String>> =
-            homes.of_chunks(chunk_units, end).into_iter().map(|(c, m)| (c, Some(m))).collect();
-        let mut by_home: BTreeMap<Option<String>, BTreeSet<ChunkIndex>> = BTreeMap::new();
-        for chunk in 0..end {
-            let home = home_of.entry(chunk).or_default();
-            by_home.entry(home.clone()).or_default().insert(chunk);
-        }
-        fresh.homed = Some(Homed { by_home, home_of });
         fresh
     }
 
     /// Whether `chunk` was never started.
     pub fn contains(&self, chunk: ChunkIndex) -> bool {
-        match &self.homed {
-            Some(homed) => homed.home_of.contains_key(&chunk),
-            None => (self.next..self.end).contains(&chunk),
-        }
+        (self.next..self.end).contains(&chunk) && !self.taken.contains(&chunk)
     }
 
     /// How many chunks were never started.
     pub fn len(&self) -> u64 {
-        match &self.homed {
-            Some(homed) => homed.home_of.len() as u64,
-            None => u64::from(self.end.saturating_sub(self.next)),
-        }
+        u64::from(self.end.saturating_sub(self.next)) - self.taken.len() as u64
     }
 
-    /// Whether chunks go by where their files are.
+    /// Whether some fresh chunk has a home: then chunks go by where their files are.
     pub fn has_homes(&self) -> bool {
-        self.homed.is_some()
+        !self.home_of.is_empty()
     }
 
     /// The first fresh chunk, by index.
     pub fn first(&self) -> Option<ChunkIndex> {
-        match &self.homed {
-            Some(homed) => homed.by_home.values().filter_map(|set| set.first().copied()).min(),
-            None => (self.next < self.end).then_some(self.next),
-        }
+        (self.next < self.end).then_some(self.next)
     }
 
     /// The first fresh chunk before `below` whose files `member` holds.
     pub fn first_at(&self, member: &str, below: ChunkIndex) -> Option<ChunkIndex> {
-        let homed = self.homed.as_ref()?;
-        let set = homed.by_home.get(&Some(member.to_string()))?;
-        set.first().copied().filter(|&c| c < below)
+        self.homes.get(member)?.first().copied().filter(|&c| c < below)
     }
 
-    /// The chunk a worker that holds none of the job's fresh chunks' files takes, before
-    /// `below`: the first one whose files no member in `present` holds, or else the last one
-    /// of the member holding the most.
+    /// The first fresh chunk before `below` whose files no member in `present` holds.
+    pub fn first_unhomed(
+        &self,
+        present: impl Fn(&str) -> bool,
+        below: ChunkIndex,
+    ) -> Option<ChunkIndex> {
+        let mut from = self.unhomed_from.get().max(self.next);
+        while from < self.end && (self.taken.contains(&from) || self.home_of.contains_key(&from)) {
+            from += 1;
+        }
+        self.unhomed_from.set(from);
+        let nobodys = (from < self.end).then_some(from);
+        let away = self.homes.iter().filter(|(member, _)| !present(member));
+        let absent = away.filter_map(|(_, set)| set.first().copied()).min();
+        nobodys.into_iter().chain(absent).min().filter(|&c| c < below)
+    }
+
+    /// The chunk a worker that holds none of the fresh chunks' files takes, before `below`:
+    /// the first one whose files no member in `present` holds, or else the last one of the
+    /// member holding the most.
     pub fn first_elsewhere(
         &self,
         present: impl Fn(&str) -> bool,
         below: ChunkIndex,
     ) -> Option<ChunkIndex> {
-        let Some(homed) = &self.homed else { return self.first().filter(|&c| c < below) };
-        let away = |home: &Option<String>| home.as_deref().is_none_or(|m| !present(m));
-        let sets = || homed.by_home.iter().filter(move |(home, _)| away(home));
-        let unhomed = sets().filter_map(|(_, set)| set.first().copied()).min();
-        if let Some(chunk) = unhomed.filter(|&c| c < below) {
+        if let Some(chunk) = self.first_unhomed(present, below) {
             return Some(chunk);
         }
-        let busiest = homed.by_home.values().max_by_key(|set| set.range(..below).count())?;
+        let busiest = self.homes.values().max_by_key(|set| set.range(..below).count())?;
         busiest.range(..below).next_back().copied()
+    }
+
+    /// Gives fresh chunk `chunk` the home `member` (its files were sent there ahead).
+    pub fn home(&mut self, chunk: ChunkIndex, member: &str) {
+        if !self.contains(chunk) {
+            return;
+        }
+        self.unhome(chunk);
+        self.homes.entry(member.to_string()).or_default().insert(chunk);
+        self.home_of.insert(chunk, member.to_string());
     }
 
     /// Marks `chunk` started (a chunk that is not fresh is left alone).
     pub fn take(&mut self, chunk: ChunkIndex) {
-        match &mut self.homed {
-            Some(homed) => {
-                if let Some(home) = homed.home_of.remove(&chunk) {
-                    if let Some(set) = homed.by_home.get_mut(&home) {
-                        set.remove(&chunk);
-                        if set.is_empty() {
-                            homed.by_home.remove(&home);
-                        }
-                    }
-                }
+        if !self.contains(chunk) {
+            return;
+        }
+        self.unhome(chunk);
+        if chunk != self.next {
+            self.taken.insert(chunk);
+            return;
+        }
+        self.next += 1;
+        while self.taken.remove(&self.next) {
+            self.next += 1;
+        }
+    }
+
+    fn unhome(&mut self, chunk: ChunkIndex) {
+        let Some(member) = self.home_of.remove(&chunk) else { return };
+        if let Some(set) = self.homes.get_mut(&member) {
+            set.remove(&chunk);
+            if set.is_empty() {
+                self.homes.remove(&member);
             }
-            None if chunk == self.next && chunk < self.end => self.next += 1,
-            None => {}
         }
     }
 }
@@ -172,23 +192,48 @@ mod tests {
     }
 
     #[test]
-    fn without_homes_chunks_go_in_order() {
-        let mut fresh = Fresh::placed(3, 1, &Homes::none());
+    fn without_homes_chunks_go_in_order_and_one_taken_early_is_skipped() {
+        let mut fresh = Fresh::placed(4, 1, &Homes::none());
         assert!(!fresh.has_homes());
-        assert_eq!((fresh.first(), fresh.first_at("a", 3), fresh.len()), (Some(0), None, 3));
-        assert_eq!(fresh.first_elsewhere(|_| true, 3), Some(0));
-        fresh.take(1); // not the next one: left alone
-        assert_eq!(fresh.first(), Some(0));
+        assert_eq!((fresh.first(), fresh.first_at("a", 4), fresh.len()), (Some(0), None, 4));
+        assert_eq!(fresh.first_elsewhere(|_| true, 4), Some(0));
+        fresh.take(2); // out of order
+        assert_eq!((fresh.first(), fresh.len()), (Some(0), 3));
+        assert!(fresh.contains(0) && fresh.contains(1) && !fresh.contains(2));
         fresh.take(0);
-        assert!(!fresh.contains(0) && fresh.contains(1) && fresh.contains(2));
+        fresh.take(0);
+        fresh.take(9);
         assert_eq!((fresh.first(), fresh.len()), (Some(1), 2));
         assert_eq!(fresh.first_elsewhere(|_| true, 1), None, "outside the window");
         fresh.take(1);
-        fresh.take(2);
-        fresh.take(2);
+        assert_eq!((fresh.first(), fresh.len()), (Some(3), 1), "2 was taken: skipped");
+        assert_eq!(fresh.first_unhomed(|_| true, 4), Some(3));
+        fresh.take(3);
         assert_eq!((fresh.first(), fresh.len()), (None, 0));
+        assert_eq!(fresh.first_unhomed(|_| true, 4), None);
         let resumed = Fresh::in_order(2, 5);
         assert!(!resumed.contains(1) && resumed.contains(2) && !resumed.contains(5));
+        assert_eq!(resumed.len(), 3);
+    }
+
+    #[test]
+    fn a_chunk_sent_ahead_gets_a_home_and_the_first_without_one_moves_on() {
+        let mut fresh = Fresh::in_order(0, 5);
+        assert_eq!(fresh.first_unhomed(|_| true, 5), Some(0));
+        fresh.home(0, "a");
+        fresh.home(1, "b");
+        assert!(fresh.has_homes());
+        assert_eq!(fresh.first_unhomed(|_| true, 5), Some(2));
+        assert_eq!(fresh.first_unhomed(|m| m != "a", 5), Some(0), "a is gone: 0 is anybody's");
+        fresh.home(1, "a"); // sent ahead to another: moved
+        assert_eq!((fresh.first_at("a", 5), fresh.first_at("b", 5)), (Some(0), None));
+        fresh.take(0);
+        assert_eq!(fresh.first_at("a", 5), Some(1));
+        fresh.home(0, "b"); // started already: no home
+        assert_eq!(fresh.first_at("b", 5), None);
+        fresh.take(1);
+        assert!(!fresh.has_homes());
+        assert_eq!((fresh.first(), fresh.first_unhomed(|_| true, 5)), (Some(2), Some(2)));
     }
 
     #[test]

@@ -38,6 +38,9 @@
 //!   as the job's [`Homes`] say (see `fresh.rs`); a job with homes, whose units take long
 //!   enough that a chunk each costs nothing, gets a chunk per unit, so each goes where its
 //!   file is.
+//! - *Sent ahead*: for a job whose units have input files, each chunk given to a worker
+//!   makes the first chunk no worker holds the files of that worker's next, and its files go
+//!   there ahead ([`Action::SendAhead`]), while the chunk before runs.
 //! - *Prefetch*: a far worker (one whose round trip is a noticeable share of a chunk's time,
 //!   [`Event::WorkerRtt`]) is sent chunks beyond its slots, to wait in its queue, so a slot
 //!   that ends a chunk starts the next at once instead of idling for a round trip. Such a
@@ -274,6 +277,9 @@ pub struct JobShape {
     /// Whether a reduced result can be taken back ([`Action::Revoked`]): the job keeps whose
     /// result each chunk was, and when a member is caught lying, its chunks run again.
     pub revocable: bool,
+    /// Whether its units have input files of their own, sent ahead to the worker whose slot
+    /// takes them next ([`Action::SendAhead`]).
+    pub send_ahead: bool,
 }
 
 impl JobShape {
@@ -290,6 +296,7 @@ impl JobShape {
             slots_per_chunk: 1,
             exec: false,
             revocable: false,
+            send_ahead: false,
         }
     }
 }
@@ -324,6 +331,9 @@ pub enum Action<R> {
     /// `member`, just caught lying, had given the results of these chunks (index, units) of
     /// a revocable job: take them out of the job; the chunks run again.
     Revoked { job: JobId, member: String, chunks: Vec<(ChunkIndex, u64, u64)> },
+    /// Send `worker` the input files of units `start..end` of `job`, whose chunk it will take
+    /// next (the chunk's home is that worker's now).
+    SendAhead { worker: WorkerId, job: JobId, chunk: ChunkIndex, start: u64, end: u64 },
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -517,6 +527,7 @@ struct Job<R> {
     max_failures: u32,
     slots_per_chunk: u32,
     exec: bool,
+    send_ahead: bool,
     /// Told to start no more chunks: it ends when none runs.
     closing: bool,
     /// Wall time of the most recently reduced chunks, for the deadline.
@@ -800,6 +811,7 @@ impl<R: PartialEq> Scheduler<R> {
             max_failures: self.config.max_failures.saturating_add(shape.retries),
             slots_per_chunk: shape.slots_per_chunk.max(1),
             exec: shape.exec,
+            send_ahead: shape.send_ahead,
             closing: false,
             durations: VecDeque::new(),
             planned,
@@ -1456,6 +1468,34 @@ impl<R: PartialEq> Scheduler<R> {
             end,
             attempt,
         });
+        self.send_ahead(job_id, worker, out);
+    }
+
+    /// For a job whose units have files: gives `worker`, if no fresh chunk of the job has a
+    /// home there, the first one without a home, and sends its files ahead.
+    fn send_ahead(&mut self, job_id: JobId, worker: WorkerId, out: &mut Vec<Action<R>>) {
+        let Some(member) = self.member(worker) else { return };
+        let present: Vec<&str> = self
+            .workers
+            .values()
+            .filter(|w| w.takes_chunks() && w.exec)
+            .map(|w| w.member.as_str())
+            .collect();
+        let Some(job) = self.jobs.get(&job_id).filter(|job| job.send_ahead && !job.stopped())
+        else {
+            return;
+        };
+        let below = job.window_end();
+        if job.fresh.first_at(&member, below).is_some() {
+            return;
+        }
+        let Some(chunk) = job.fresh.first_unhomed(|m| present.contains(&m), below) else {
+            return;
+        };
+        let Some(job) = self.jobs.get_mut(&job_id) else { return };
+        job.fresh.home(chunk, &member);
+        let (start, end) = job.plan.range(chunk);
+        out.push(Action::SendAhead { worker, job: job_id, chunk, start, end });
     }
 }
 

@@ -208,6 +208,19 @@ impl Harness {
                 *self.units_reduced.entry(job).or_default() += end - start;
                 assert!(self.issued.contains(&result.assignment));
             }
+            Action::SendAhead { worker, job, chunk, start, end } => {
+                assert!(self.workers.contains_key(&worker), "sent ahead to lost worker {worker}");
+                assert!(!self.draining.contains(&worker), "sent ahead to draining {worker}");
+                assert!(!self.quarantined.contains(&worker), "sent ahead to quarantined {worker}");
+                assert!(self.open_jobs.contains_key(&job), "sent ahead for ended job {job}");
+                assert!(start < end);
+                if let Some(&window) = self.windows.get(&job) {
+                    assert!(chunk < window, "chunk {chunk} of job {job} outside window {window}");
+                }
+                assert!(!self.reduced.contains_key(&(job, chunk)), "sent ahead a chunk done");
+                let running = self.running.values().any(|&(_, j, c)| (j, c) == (job, chunk));
+                assert!(!running, "sent ahead chunk {chunk} of job {job}, which runs");
+            }
             Action::NotGiven { worker, .. } => panic!("worker {worker} delivered nothing here"),
             Action::Revoked { job, member, chunks } => {
                 let liar: WorkerId = member.parse().unwrap();
@@ -300,6 +313,8 @@ impl Harness {
                     window,
                     verify,
                     revocable,
+                    // Its units have files: chunks without a home go ahead.
+                    send_ahead: homes % 2 == 1,
                     ..JobShape::new(units, 1e5)
                 };
                 // Members that joined, gone or not (a gone one's chunks are anybody's).
@@ -1411,4 +1426,45 @@ fn units_with_homes_get_a_chunk_each_unless_they_are_quick() {
     assert!(chunk_units(LOCAL_UNITS_PER_SECOND, Homes::none()) > Some(1));
     assert!(chunk_units(LOCAL_UNITS_PER_SECOND * 2.0, some()) > Some(1));
     assert!(chunk_units(LOCAL_UNITS_PER_SECOND, homes(&[("1", &[])])) > Some(1));
+}
+
+/// The chunks whose files are sent ahead, as (worker, chunk).
+fn sent_ahead(actions: &[Action<u64>]) -> Vec<(WorkerId, ChunkIndex)> {
+    let chunks = actions.iter().filter_map(|a| match a {
+        Action::SendAhead { worker, chunk, .. } => Some((*worker, *chunk)),
+        _ => None,
+    });
+    chunks.collect()
+}
+
+/// Sent ahead: a chunk given to a worker makes the first chunk nobody holds that worker's
+/// next, its files sent there while the first runs; a worker whose next is its own already
+/// is sent nothing, and a lost worker's next chunk is anybody's.
+#[test]
+fn a_worker_is_sent_the_files_of_its_next_chunk_while_it_runs_one() {
+    let mut s = Scheduler::new(Config::default());
+    let t = Duration::ZERO;
+    s.handle(t, joined(1, 1));
+    s.handle(t, joined(2, 1));
+    let shape = JobShape { send_ahead: true, ..command_shape(7, 1, 0) };
+    let a = s.handle(t, Event::JobSubmitted { job: 1, shape, homes: Homes::none() });
+    assert_eq!(placed(&a), [(1, 0), (2, 2)]);
+    assert_eq!(sent_ahead(&a), [(1, 1), (2, 3)]);
+    let a = finish(&mut s, t, assigned(&a)[0].0);
+    assert_eq!((placed(&a), sent_ahead(&a)), (vec![(1, 1)], vec![(1, 4)]));
+    let lost = s.handle(t, Event::WorkerLost { worker: 2 });
+    assert!(placed(&lost).is_empty(), "1 is busy");
+    let a = finish(&mut s, t, assigned(&a)[0].0);
+    assert_eq!(placed(&a), [(1, 2)], "2's chunk runs again, before any fresh one");
+    assert!(sent_ahead(&a).is_empty(), "1's next is its own already");
+    let a = finish(&mut s, t, assigned(&a)[0].0);
+    assert_eq!((placed(&a), sent_ahead(&a)), (vec![(1, 4)], vec![(1, 3)]), "2's next: anybody's");
+    let a = finish(&mut s, t, assigned(&a)[0].0);
+    assert_eq!((placed(&a), sent_ahead(&a)), (vec![(1, 3)], vec![(1, 5)]));
+    // A job whose units have no files sends nothing ahead.
+    let plain = s.handle(
+        t,
+        Event::JobSubmitted { job: 2, shape: command_shape(3, 1, 0), homes: Homes::none() },
+    );
+    assert!(sent_ahead(&plain).is_empty());
 }

@@ -199,6 +199,7 @@ impl Job for CmdJob {
         shape.retries = self.spec.retries;
         shape.slots_per_chunk = self.spec.slots_per_unit;
         shape.exec = true;
+        shape.send_ahead = !self.spec.input_files.is_empty();
         shape
     }
 

@@ -286,6 +286,9 @@ async fn serve_stream(
                 let _ = writer.get_mut().finish();
             }
         }
+        CoordinatorOpen::SendAhead(files) => {
+            crate::exec::ahead::receive(files, &mut reader, &mut writer, &chunks.units).await
+        }
         CoordinatorOpen::Ping { nonce } => {
             if writer.send(&Pong { nonce }).await.is_ok() {
                 let _ = writer.get_mut().finish();

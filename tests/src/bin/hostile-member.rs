@@ -161,7 +161,8 @@ async fn main() -> anyhow::Result<()> {
             CoordinatorOpen::Chunk(_) => hoard.push((writer, reader)),
             CoordinatorOpen::Update(_)
             | CoordinatorOpen::UpdateResume(_)
-            | CoordinatorOpen::Renew { .. } => {}
+            | CoordinatorOpen::Renew { .. }
+            | CoordinatorOpen::SendAhead(_) => {}
         }
     }
 }

@@ -74,3 +74,33 @@ fn a_second_run_over_the_same_files_sends_few_of_them_again() {
         );
     }
 }
+
+/// While a worker's slot runs a unit, the file of the unit it takes next is already on its way:
+/// each unit waits (3 s at most) for its worker's cache to hold more input files than the
+/// units that worker has started, and says whether it did.
+#[test]
+fn the_next_units_file_arrives_while_a_unit_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = Coordinator::start(dir.path());
+    let _workers = c.workers([("a", 1), ("b", 1)]);
+    let files = input_files(&dir.path().join("in"), 12, 4096);
+    let script = format!(
+        r#"count={dir}/started-$MARMOT_WORKER; n=$(( $(cat $count 2>/dev/null || echo 0) + 1 ));
+        echo $n > $count; cache={dir}/$MARMOT_WORKER/cache;
+        for i in $(seq 60); do
+            [ $(ls $cache | grep -c '^[0-9a-f]\{{64\}}$') -gt $n ] && {{ echo ahead; exit 0; }};
+            sleep 0.05;
+        done; echo none"#,
+        dir = c.dir.display()
+    );
+    let mut args = vec!["run", "cmd", "--input-files"];
+    args.extend(files.iter().map(|f| f.to_str().unwrap()));
+    args.extend(["--", "sh", "-c", &script]);
+    let out = c.ctl(&args);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let said = String::from_utf8_lossy(&out.stdout).to_string();
+    let ahead = said.lines().filter(|l| *l == "ahead").count();
+    // Not ahead: a worker's last unit of the probe (the rest is not cut yet) and of the job.
+    assert_eq!(said.lines().count(), 12, "{said}");
+    assert!(ahead >= 8, "{ahead} of 12 units found their worker's next file there:\n{said}");
+}

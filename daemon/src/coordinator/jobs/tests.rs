@@ -80,7 +80,7 @@ impl Sim {
                     self.in_flight.push((assignment, worker, request, input))
                 }
                 Order::Stop { assignment } => self.in_flight.retain(|(a, ..)| *a != assignment),
-                Order::Forget { .. } | Order::Ended { .. } => {}
+                Order::Forget { .. } | Order::Ended { .. } | Order::SendAhead { .. } => {}
             }
         }
     }
@@ -522,6 +522,7 @@ fn an_ended_jobs_time_is_the_coordinators_clock_once_told() {
 }
 
 mod durable;
+mod locality;
 
 /// Chunks are sized by the speed seen in workers' work: a claim (a bench score) counts once
 /// per worker whatever slots it claims, the lower median wins, and work seen replaces it.

@@ -1,0 +1,164 @@
+//! Input files sent ahead of their units, both ends of the exchange
+//! ([`CoordinatorOpen::SendAhead`]): while a worker's slot runs a unit, the coordinator sends
+//! the file of the unit that slot will take next, so that unit starts at once instead of
+//! waiting for its file after the one before ends.
+//!
+//! The scheduler decides which unit that is and gives it to that worker (its file is there
+//! then: `scheduler/fresh.rs`). On the worker, a chunk that needs a file still arriving ahead
+//! waits for it rather than asking for it again ([`Ahead`]).
+
+use super::cache::FileCache;
+use super::units::{fetch, Stop, Units};
+use anyhow::{bail, Context, Result};
+use proto::command::FileRef;
+use proto::pieces;
+use proto::wire::{ChunkData, CmdMessage, CoordinatorOpen, MAX_SENT_AHEAD};
+use proto::{MessageReader, MessageWriter};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::watch;
+
+/// How long a chunk waits for a file arriving ahead before it asks for the file itself.
+const WAIT_FOR_AHEAD: Duration = Duration::from_secs(60);
+
+/// The coordinator's end: sends `files` from `store` to the worker on `conn`, those it lacks.
+pub async fn send(conn: &quinn::Connection, files: Vec<FileRef>, store: &FileCache) -> Result<()> {
+    let (send, recv) = conn.open_bi().await?;
+    let (mut writer, mut reader) = (MessageWriter::new(send), MessageReader::new(recv));
+    let sizes: HashMap<String, u64> = files.iter().map(|f| (f.sha256.clone(), f.size)).collect();
+    writer.send(&CoordinatorOpen::SendAhead(files)).await?;
+    let need = match reader.recv::<CmdMessage>().await? {
+        Some(CmdMessage::Need(need)) => need,
+        Some(_) => bail!("the worker answered files sent ahead with something else"),
+        None => bail!("the worker closed the stream of files sent ahead"),
+    };
+    if need.len() > sizes.len() {
+        bail!("the worker asked for {} files of the {} sent ahead", need.len(), sizes.len());
+    }
+    for sha in &need {
+        let size = *sizes.get(sha).context("the worker asked for a file not sent ahead")?;
+        // Pushed out of the store since: the unit's own chunk says so, if it still runs.
+        let Some(path) = store.path(sha) else { return Ok(()) };
+        pieces::send_file::<ChunkData, _>(&mut writer, &path, 0, size).await?;
+    }
+    let _ = writer.get_mut().finish();
+    // The worker closes its side once it has them all.
+    let _ = tokio::time::timeout(WAIT_FOR_AHEAD, reader.recv::<CmdMessage>()).await;
+    Ok(())
+}
+
+/// The worker's end: asks for those of `files` its cache lacks (and that are not arriving
+/// already) and takes them in.
+pub async fn receive(
+    files: Vec<FileRef>,
+    reader: &mut MessageReader<quinn::RecvStream>,
+    writer: &mut MessageWriter<quinn::SendStream>,
+    units: &Units,
+) {
+    let checked = files.iter().try_for_each(FileRef::check);
+    if !units.exec || files.len() > MAX_SENT_AHEAD || checked.is_err() {
+        let _ = writer.get_mut().reset(quinn::VarInt::from_u32(1));
+        return;
+    }
+    let mut arriving = vec![];
+    for file in files {
+        if units.cache.has(&file.sha256) {
+            continue;
+        }
+        if let Some(arrival) = units.ahead.start(&file.sha256) {
+            arriving.push((file, arrival));
+        }
+    }
+    let need = arriving.iter().map(|(file, _)| file.sha256.clone()).collect();
+    if writer.send(&CmdMessage::Need(need)).await.is_err() {
+        return;
+    }
+    for (file, _arrival) in &arriving {
+        match fetch(file, 0, reader, &units.cache).await {
+            Ok(()) => {}
+            Err(Stop::Failed(why)) => {
+                tracing::debug!("a file sent ahead did not arrive: {why}");
+                return;
+            }
+            Err(_) => return,
+        }
+    }
+    let _ = writer.get_mut().finish();
+}
+
+/// The files arriving ahead on a worker, by SHA-256.
+#[derive(Debug, Default)]
+pub struct Ahead {
+    arriving: Mutex<HashMap<String, watch::Receiver<()>>>,
+}
+
+/// A file arriving ahead: a chunk that needs it waits until this is dropped.
+pub struct Arrival {
+    sha256: String,
+    ahead: Arc<Ahead>,
+    _done: watch::Sender<()>,
+}
+
+impl Drop for Arrival {
+    fn drop(&mut self) {
+        self.ahead.lock().remove(&self.sha256);
+    }
+}
+
+impl Ahead {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, watch::Receiver<()>>> {
+        self.arriving.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Marks `sha256` arriving, unless it is already.
+    pub fn start(self: &Arc<Self>, sha256: &str) -> Option<Arrival> {
+        let mut arriving = self.lock();
+        if arriving.contains_key(sha256) {
+            return None;
+        }
+        let (done, waiting) = watch::channel(());
+        arriving.insert(sha256.to_string(), waiting);
+        Some(Arrival { sha256: sha256.to_string(), ahead: self.clone(), _done: done })
+    }
+
+    /// Waits until none of `files` is arriving ahead any more (arrived, or given up on), for
+    /// [`WAIT_FOR_AHEAD`] at most.
+    pub async fn wait_for(&self, files: &[FileRef]) {
+        let waiting: Vec<watch::Receiver<()>> = {
+            let arriving = self.lock();
+            files.iter().filter_map(|f| arriving.get(&f.sha256).cloned()).collect()
+        };
+        let all = futures_util::future::join_all(waiting.into_iter().map(|mut rx| async move {
+            // Changes never come: it ends when the arrival is dropped.
+            while rx.changed().await.is_ok() {}
+        }));
+        let _ = tokio::time::timeout(WAIT_FOR_AHEAD, all).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn file(sha: char) -> FileRef {
+        FileRef { name: format!("{sha}.txt"), sha256: sha.to_string().repeat(64), size: 1 }
+    }
+
+    #[tokio::test]
+    async fn a_chunk_waits_for_a_file_arriving_ahead_and_only_for_it() {
+        let ahead = Arc::new(Ahead::default());
+        let arrival = ahead.start(&file('a').sha256).unwrap();
+        assert!(ahead.start(&file('a').sha256).is_none(), "arriving once at a time");
+        // Nothing arriving: no wait.
+        tokio::time::timeout(Duration::from_secs(5), ahead.wait_for(&[file('b')])).await.unwrap();
+        let both = [file('b'), file('a')];
+        let waiting = ahead.wait_for(&both);
+        tokio::pin!(waiting);
+        let early = tokio::time::timeout(Duration::from_millis(50), &mut waiting).await;
+        assert!(early.is_err(), "a is still arriving");
+        drop(arrival);
+        tokio::time::timeout(Duration::from_secs(5), waiting).await.unwrap();
+        assert!(ahead.start(&file('a').sha256).is_some(), "arrived: it may come again");
+    }
+}
