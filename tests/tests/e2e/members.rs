@@ -153,7 +153,10 @@ fn certificates_are_renewed_before_they_expire() {
     });
     assert!(renewed.not_after > first.not_after);
     assert_eq!(renewed.key_sha256, first.key_sha256, "the same key");
-    assert!(w.log_text().contains("stored a renewed certificate"), "{}", w.log_text());
+    // (The worker says so once it has stored it: the file may be seen first.)
+    wait_for("the worker to say it renewed", Duration::from_secs(10), || {
+        w.log_text().contains("stored a renewed certificate").then_some(())
+    });
     // Once the first certificate has expired, a restarted worker still connects: with the
     // renewed one.
     w.kill();
