@@ -446,6 +446,27 @@ impl Jobs {
         homes
     }
 
+    /// The input files of units `start..end` of job `id`'s current phase, once each: they go
+    /// to `worker` now, whose cache holds them then ([`Holdings`]).
+    fn took_files(
+        &mut self,
+        worker: WorkerId,
+        id: JobId,
+        (start, end): (u64, u64),
+    ) -> Vec<proto::command::FileRef> {
+        let (Some(record), Some(member)) = (self.records.get(&id), self.names.get(&worker)) else {
+            return vec![];
+        };
+        let mut files: Vec<proto::command::FileRef> = vec![];
+        for file in (start..end).filter_map(|unit| record.job.unit_file(unit)) {
+            if !files.iter().any(|f| f.sha256 == file.sha256) {
+                self.holdings.took(member, &file.sha256, file.size);
+                files.push(file.clone());
+            }
+        }
+        files
+    }
+
     /// Journals how the current phase of job `id` was cut, if it runs.
     /// `name` was caught lying: every job with results of its, running or ended, says so.
     /// (A running revocable job takes them back next, [`Action::Revoked`], and stops saying so.)
@@ -927,7 +948,9 @@ impl Jobs {
                     self.counters.chunks_started += 1;
                     self.counters.chunks_retried += u64::from(attempt > 0);
                     let shape = record.job.shape();
-                    if !shape.exec {
+                    if shape.exec {
+                        self.took_files(worker, job, (start, end));
+                    } else {
                         let nominal = shape.units_per_second;
                         let units = end - start;
                         self.sent.insert(assignment, Sent { at: now, worker, units, nominal });
@@ -937,13 +960,7 @@ impl Jobs {
                             self.journal.push(Record::Given { job, phase, chunk, member });
                         }
                     }
-                    if let Some(member) = self.names.get(&worker).filter(|_| shape.exec) {
-                        for unit in start..end {
-                            if let Some(file) = record.job.unit_file(unit) {
-                                self.holdings.took(member, &file.sha256, file.size);
-                            }
-                        }
-                    }
+                    let Some(record) = self.records.get(&job) else { continue };
                     let tasks::Chunk { task, talk } = record.job.chunk(start, end, attempt);
                     let request = ChunkRequest { job, chunk, task, start, end };
                     self.orders.push(Order::Run { assignment, worker, request, talk });
@@ -1012,18 +1029,7 @@ impl Jobs {
                     self.counters.quarantines += 1;
                 }
                 Action::SendAhead { worker, job, start, end, .. } => {
-                    let (Some(record), Some(member)) =
-                        (self.records.get(&job), self.names.get(&worker))
-                    else {
-                        continue;
-                    };
-                    let mut files: Vec<proto::command::FileRef> = vec![];
-                    for file in (start..end).filter_map(|unit| record.job.unit_file(unit)) {
-                        if !files.iter().any(|f| f.sha256 == file.sha256) {
-                            self.holdings.took(member, &file.sha256, file.size);
-                            files.push(file.clone());
-                        }
-                    }
+                    let files = self.took_files(worker, job, (start, end));
                     if !files.is_empty() {
                         self.orders.push(Order::SendAhead { worker, files });
                     }

@@ -179,17 +179,29 @@ impl Harness {
         }
     }
 
+    /// A chunk placed on `worker` (`what`: assigned or sent ahead): a connected worker that
+    /// takes chunks, a job still open, units inside its window.
+    fn check_placed(
+        &self,
+        what: &str,
+        worker: WorkerId,
+        (job, chunk): (JobId, ChunkIndex),
+        (start, end): (u64, u64),
+    ) {
+        assert!(self.workers.contains_key(&worker), "{what} to lost worker {worker}");
+        assert!(!self.draining.contains(&worker), "{what} to draining worker {worker}");
+        assert!(!self.quarantined.contains(&worker), "{what} to quarantined {worker}");
+        assert!(self.open_jobs.contains_key(&job), "{what} a chunk of ended job {job}");
+        assert!(start < end);
+        if let Some(&window) = self.windows.get(&job) {
+            assert!(chunk < window, "chunk {chunk} of job {job} outside window {window}");
+        }
+    }
+
     fn check(&mut self, action: Action<Result>) {
         match action {
             Action::Assign { assignment, worker, job, chunk, start, end, .. } => {
-                assert!(self.workers.contains_key(&worker), "assigned to lost worker {worker}");
-                assert!(!self.draining.contains(&worker), "assigned to draining worker {worker}");
-                assert!(!self.quarantined.contains(&worker), "assigned to quarantined {worker}");
-                assert!(self.open_jobs.contains_key(&job), "assigned a chunk of ended job {job}");
-                assert!(start < end);
-                if let Some(&window) = self.windows.get(&job) {
-                    assert!(chunk < window, "chunk {chunk} of job {job} outside window {window}");
-                }
+                self.check_placed("assigned", worker, (job, chunk), (start, end));
                 assert!(!self.running.contains_key(&assignment));
                 self.running.insert(assignment, (worker, job, chunk));
                 self.issued.push(assignment);
@@ -209,14 +221,7 @@ impl Harness {
                 assert!(self.issued.contains(&result.assignment));
             }
             Action::SendAhead { worker, job, chunk, start, end } => {
-                assert!(self.workers.contains_key(&worker), "sent ahead to lost worker {worker}");
-                assert!(!self.draining.contains(&worker), "sent ahead to draining {worker}");
-                assert!(!self.quarantined.contains(&worker), "sent ahead to quarantined {worker}");
-                assert!(self.open_jobs.contains_key(&job), "sent ahead for ended job {job}");
-                assert!(start < end);
-                if let Some(&window) = self.windows.get(&job) {
-                    assert!(chunk < window, "chunk {chunk} of job {job} outside window {window}");
-                }
+                self.check_placed("sent ahead", worker, (job, chunk), (start, end));
                 assert!(!self.reduced.contains_key(&(job, chunk)), "sent ahead a chunk done");
                 let running = self.running.values().any(|&(_, j, c)| (j, c) == (job, chunk));
                 assert!(!running, "sent ahead chunk {chunk} of job {job}, which runs");
