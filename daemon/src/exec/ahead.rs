@@ -5,7 +5,7 @@
 //!
 //! The scheduler decides which unit that is and gives it to that worker (its file is there
 //! then: `scheduler/fresh.rs`). On the worker, a chunk that needs a file still arriving ahead
-//! waits for it rather than asking for it again ([`Ahead`]).
+//! waits for it rather than asking for it again ([`super::arrivals`]).
 
 use super::cache::FileCache;
 use super::units::{fetch, Stop, Units};
@@ -15,12 +15,10 @@ use proto::pieces;
 use proto::wire::{ChunkData, CmdMessage, CoordinatorOpen, MAX_SENT_AHEAD};
 use proto::{MessageReader, MessageWriter};
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::sync::watch;
 
-/// How long a chunk waits for a file arriving ahead before it asks for the file itself.
-const WAIT_FOR_AHEAD: Duration = Duration::from_secs(60);
+/// How long the coordinator waits for the worker to close its side once it sent the files.
+const WAIT_FOR_WORKER: Duration = Duration::from_secs(60);
 
 /// The coordinator's end: sends `files` from `store` to the worker on `conn`, those it lacks.
 pub async fn send(conn: &quinn::Connection, files: Vec<FileRef>, store: &FileCache) -> Result<()> {
@@ -44,7 +42,7 @@ pub async fn send(conn: &quinn::Connection, files: Vec<FileRef>, store: &FileCac
     }
     let _ = writer.get_mut().finish();
     // The worker closes its side once it has them all.
-    let _ = tokio::time::timeout(WAIT_FOR_AHEAD, reader.recv::<CmdMessage>()).await;
+    let _ = tokio::time::timeout(WAIT_FOR_WORKER, reader.recv::<CmdMessage>()).await;
     Ok(())
 }
 
@@ -85,80 +83,4 @@ pub async fn receive(
         }
     }
     let _ = writer.get_mut().finish();
-}
-
-/// The files arriving ahead on a worker, by SHA-256.
-#[derive(Debug, Default)]
-pub struct Ahead {
-    arriving: Mutex<HashMap<String, watch::Receiver<()>>>,
-}
-
-/// A file arriving ahead: a chunk that needs it waits until this is dropped.
-pub struct Arrival {
-    sha256: String,
-    ahead: Arc<Ahead>,
-    _done: watch::Sender<()>,
-}
-
-impl Drop for Arrival {
-    fn drop(&mut self) {
-        self.ahead.lock().remove(&self.sha256);
-    }
-}
-
-impl Ahead {
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, watch::Receiver<()>>> {
-        self.arriving.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// Marks `sha256` arriving, unless it is already.
-    pub fn start(self: &Arc<Self>, sha256: &str) -> Option<Arrival> {
-        let mut arriving = self.lock();
-        if arriving.contains_key(sha256) {
-            return None;
-        }
-        let (done, waiting) = watch::channel(());
-        arriving.insert(sha256.to_string(), waiting);
-        Some(Arrival { sha256: sha256.to_string(), ahead: self.clone(), _done: done })
-    }
-
-    /// Waits until none of `files` is arriving ahead any more (arrived, or given up on), for
-    /// [`WAIT_FOR_AHEAD`] at most.
-    pub async fn wait_for(&self, files: &[FileRef]) {
-        let waiting: Vec<watch::Receiver<()>> = {
-            let arriving = self.lock();
-            files.iter().filter_map(|f| arriving.get(&f.sha256).cloned()).collect()
-        };
-        let all = futures_util::future::join_all(waiting.into_iter().map(|mut rx| async move {
-            // Changes never come: it ends when the arrival is dropped.
-            while rx.changed().await.is_ok() {}
-        }));
-        let _ = tokio::time::timeout(WAIT_FOR_AHEAD, all).await;
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn file(sha: char) -> FileRef {
-        FileRef { name: format!("{sha}.txt"), sha256: sha.to_string().repeat(64), size: 1 }
-    }
-
-    #[tokio::test]
-    async fn a_chunk_waits_for_a_file_arriving_ahead_and_only_for_it() {
-        let ahead = Arc::new(Ahead::default());
-        let arrival = ahead.start(&file('a').sha256).unwrap();
-        assert!(ahead.start(&file('a').sha256).is_none(), "arriving once at a time");
-        // Nothing arriving: no wait.
-        tokio::time::timeout(Duration::from_secs(5), ahead.wait_for(&[file('b')])).await.unwrap();
-        let both = [file('b'), file('a')];
-        let waiting = ahead.wait_for(&both);
-        tokio::pin!(waiting);
-        let early = tokio::time::timeout(Duration::from_millis(50), &mut waiting).await;
-        assert!(early.is_err(), "a is still arriving");
-        drop(arrival);
-        tokio::time::timeout(Duration::from_secs(5), waiting).await.unwrap();
-        assert!(ahead.start(&file('a').sha256).is_some(), "arrived: it may come again");
-    }
 }

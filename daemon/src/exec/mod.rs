@@ -10,7 +10,8 @@
 //!   out, units' reports and output come back into the spool.
 //! - [`units`]: the same stream on a worker: files fetched, each unit run in a directory of
 //!   its own, its output sent back while the next runs.
-//! - [`ahead`]: the input file of a worker's next unit, sent while its slot runs another.
+//! - [`ahead`]: the input file of a worker's next unit, sent while its slot runs another;
+//!   [`arrivals`]: those on their way, which a chunk needing them waits for.
 //! - [`process`]: one unit's process group: spawned, timed out, stopped, nothing left behind.
 //! - [`cgroup`]: a cgroup for each unit, so that a unit's `setsid` does not escape its stop.
 //! - [`results`]: a unit's `$MARMOT_OUT`, packed as a tar while it is sent.
@@ -18,6 +19,7 @@
 //! - [`tries`]: the failed tries of units that run again, logged before their last.
 
 pub mod ahead;
+pub mod arrivals;
 pub mod cache;
 pub mod cgroup;
 pub mod chunk;

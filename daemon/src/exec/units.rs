@@ -41,7 +41,7 @@ pub struct Units {
     /// (units then run in their process group alone).
     pub cgroups: Option<Arc<Cgroups>>,
     /// Files arriving ahead of their units: a chunk waits for them instead of asking again.
-    pub ahead: Arc<super::ahead::Ahead>,
+    pub ahead: Arc<super::arrivals::Arrivals>,
 }
 
 impl Units {
