@@ -142,7 +142,13 @@ impl Fresh {
         if let Some(chunk) = self.first_unhomed(present, below) {
             return Some(chunk);
         }
-        let busiest = self.homes.values().max_by_key(|set| set.range(..below).count())?;
+        // Counted inside the window only when there is one (it is short): a whole set's
+        // count is its length, so a job of many homed chunks pays no scan per steal.
+        let inside = |set: &BTreeSet<ChunkIndex>| match below {
+            ChunkIndex::MAX => set.len(),
+            _ => set.range(..below).count(),
+        };
+        let busiest = self.homes.values().max_by_key(|set| inside(set))?;
         busiest.range(..below).next_back().copied()
     }
 
