@@ -9,6 +9,7 @@
 
 use super::cache::FileCache;
 use super::units::{fetch, Stop, Units};
+use crate::transport::codes;
 use anyhow::{bail, Context, Result};
 use proto::command::FileRef;
 use proto::pieces;
@@ -55,8 +56,12 @@ pub async fn receive(
     units: &Units,
 ) {
     let checked = files.iter().try_for_each(FileRef::check);
-    if !units.exec || files.len() > MAX_SENT_AHEAD || checked.is_err() {
-        let _ = writer.get_mut().reset(quinn::VarInt::from_u32(1));
+    if files.len() > MAX_SENT_AHEAD || checked.is_err() {
+        let _ = writer.get_mut().reset(codes::PROTOCOL);
+        return;
+    }
+    if !units.exec {
+        let _ = writer.get_mut().reset(codes::REFUSED);
         return;
     }
     let mut arriving = vec![];
