@@ -398,6 +398,11 @@ impl Cluster {
             }
             spec => spec,
         };
+        // Space just freed is found now, not at the journal's next retry.
+        let journal = self.journal().await?;
+        if journal.failing().is_some() {
+            journal.retry_now().await;
+        }
         let files = self.stores.files.clone();
         let (view, reservation) = self
             .try_call(move |s, now| {

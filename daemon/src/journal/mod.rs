@@ -268,11 +268,24 @@ impl Journal {
     /// Waits while the writer is [`QUEUE`] batches behind. After [`Journal::close`], records
     /// are dropped.
     pub fn append(&self, records: Vec<Record>) -> u64 {
+        if records.is_empty() {
+            return self.appended();
+        }
+        self.send(records)
+    }
+
+    /// Has the writer try what it could not write (a full disk) now rather than at its next
+    /// retry, and returns once it has: a user who freed space and submits again at once is
+    /// not refused for a second.
+    pub async fn retry_now(&self) {
+        let number = self.send(Vec::new());
+        self.synced(number).await;
+    }
+
+    /// Queues a batch of `records` (none wakes the writer all the same); returns its number.
+    fn send(&self, records: Vec<Record>) -> u64 {
         let mut queue = self.inner.queue.lock().unwrap_or_else(|p| p.into_inner());
         let Some((tx, last)) = queue.as_mut() else { return 0 };
-        if records.is_empty() {
-            return *last;
-        }
         *last += 1;
         let batch = Batch { number: *last, at_ms: unix_ms(), records };
         if tx.send(batch).is_err() {

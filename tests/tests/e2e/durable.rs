@@ -539,7 +539,9 @@ fn a_full_disk_refuses_new_jobs_and_loses_none() {
 
 /// A command job whose output fills the coordinator's disk (its state dir on an 8 MB tmpfs)
 /// fails at once, in one line, rather than running its units again and again; what its client
-/// had printed and logged stays done, and `--resume` runs only the rest once space is back.
+/// had printed and logged stays done, and `--resume` runs only the rest once space is back:
+/// submitted the moment the space is freed, it is taken (the journal is tried again then,
+/// not at its next retry a second later).
 #[test]
 #[ignore = "needs root to mount a tmpfs: `.ci/run` runs it as root with --ignored"]
 fn a_command_job_that_fills_the_disk_fails_in_one_line_and_resumes_after_what_was_done() {
