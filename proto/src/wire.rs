@@ -47,6 +47,29 @@ pub enum WorkerOpen {
     /// sent about once a second while there are some. No answer follows; a coordinator that
     /// does not know this message stops the stream, and the batch is lost.
     Logs(Vec<crate::logs::LogLine>),
+    /// A command chunk whose units all ran through a lost connection, delivered on a new
+    /// session: the request as the coordinator sent it, then each unit's
+    /// [`CmdMessage::Unit`] report and output as on the chunk's own stream, then
+    /// [`CmdMessage::Done`]. The coordinator finishes its side once it has read them (counted
+    /// or not), or stops the stream if it does not want them.
+    DeliverUnits {
+        request: ChunkRequest,
+    },
+    /// The chunks this worker still runs or holds from connections lost before this session
+    /// (at most [`MAX_HOLDING`]), sent once as the session starts: the coordinator waits for
+    /// those, and runs again at once the ones it gave this member before a restart that are
+    /// not among them. No answer follows.
+    Holding(Vec<ChunkKey>),
+}
+
+/// The most chunks a [`WorkerOpen::Holding`] names.
+pub const MAX_HOLDING: usize = 4096;
+
+/// A chunk of a job, by number.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct ChunkKey {
+    pub job: u64,
+    pub chunk: u32,
 }
 
 /// What a worker agrees to run.

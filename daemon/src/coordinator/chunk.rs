@@ -77,7 +77,7 @@ pub async fn run<M: From<Ended>>(
                             writer,
                             reader,
                             request,
-                            assignment,
+                            via: crate::tasks::Via::Assignment(assignment),
                             worker,
                             stores,
                         };

@@ -27,7 +27,7 @@ use crate::tasks::{self, Fold, Job, Run, TakenChunk, Talk};
 use proto::api::{Counters, JobState, JobView};
 use proto::job::JobSpec;
 use proto::result::{JobResult, WorkerShare};
-use proto::wire::{ChunkOutput, ChunkRequest};
+use proto::wire::{ChunkKey, ChunkOutput, ChunkRequest, ChunkTask};
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -857,9 +857,9 @@ impl Jobs {
 
     /// `worker` delivered a chunk's result held through a lost connection: counted if the
     /// chunk is one the job still runs, as it would be cut now, was given to the same member
-    /// and still waits for a result; dropped otherwise (results held through the coordinator's
-    /// restart too: it no longer knows whom it gave what, so those chunks run again). Returns whether it completed
-    /// its chunk (a verified chunk's first result waits for its check).
+    /// and still waits for a result (across a restart too: the journal keeps whom it gave
+    /// what); dropped otherwise. Returns whether it completed its chunk (a verified chunk's
+    /// first result waits for its check).
     pub fn chunk_delivered(
         &mut self,
         now: Instant,
@@ -880,6 +880,29 @@ impl Jobs {
         self.apply(now, Event::ChunkDelivered { worker, job, chunk, result: output });
         let after = self.scheduler.progress(job).map(|p| p.chunks_done);
         after != before
+    }
+
+    /// The command chunk `request` names, cut as its job cuts it now, if `worker` may deliver
+    /// its units (it was given the chunk, which still waits for them): what takes them.
+    pub fn units_wanted(&self, worker: WorkerId, request: &ChunkRequest) -> Option<tasks::Chunk> {
+        let ChunkRequest { job, chunk, ref task, start, end } = *request;
+        let record = self.records.get(&job)?;
+        let plan = self.scheduler.plan(job)?;
+        // Checked before it is cut: a member names any range it likes.
+        let fits = u64::from(chunk) < plan.len() as u64 && plan.range(chunk) == (start, end);
+        if !fits || !matches!(task, ChunkTask::Cmd(_)) {
+            return None;
+        }
+        let cut = record.job.chunk(start, end, 0);
+        let same = cut.task == *task;
+        (same && self.scheduler.deliverable(worker, job, chunk) == Some(true)).then_some(cut)
+    }
+
+    /// `worker` runs or holds these chunks, from connections lost before its session: the
+    /// command chunks given to its member before a restart wait for them.
+    pub fn member_holds(&mut self, now: Instant, worker: WorkerId, held: &[ChunkKey]) {
+        let held = held.iter().map(|k| (k.job, k.chunk)).collect();
+        self.apply(now, Event::MemberHolds { worker, held });
     }
 
     /// Time passed: stragglers get backups, abandoned series are cancelled.
@@ -948,17 +971,17 @@ impl Jobs {
                     self.counters.chunks_started += 1;
                     self.counters.chunks_retried += u64::from(attempt > 0);
                     let shape = record.job.shape();
+                    // Kept, so a result held through a restart is known for one given.
+                    if let Some(member) = self.names.get(&worker) {
+                        let (phase, member) = (record.phase, member.clone());
+                        self.journal.push(Record::Given { job, phase, chunk, member });
+                    }
                     if shape.exec {
                         self.took_files(worker, job, (start, end));
                     } else {
                         let nominal = shape.units_per_second;
                         let units = end - start;
                         self.sent.insert(assignment, Sent { at: now, worker, units, nominal });
-                        // Kept, so a result held through a restart is known for one given.
-                        if let Some(member) = self.names.get(&worker) {
-                            let (phase, member) = (record.phase, member.clone());
-                            self.journal.push(Record::Given { job, phase, chunk, member });
-                        }
                     }
                     let Some(record) = self.records.get(&job) else { continue };
                     let tasks::Chunk { task, talk } = record.job.chunk(start, end, attempt);
@@ -1027,6 +1050,16 @@ impl Jobs {
                     self.caught_lying(now, &name);
                     self.quarantined.insert(name);
                     self.counters.quarantines += 1;
+                }
+                Action::UnitsLost { job, chunk, member } => {
+                    let Some((start, end)) = self.scheduler.plan(job).map(|p| p.range(chunk))
+                    else {
+                        continue;
+                    };
+                    let at_ms = crate::journal::unix_ms().max(0) as u64;
+                    if let Some(record) = self.records.get_mut(&job) {
+                        record.job.units_lost(start, end, &member, at_ms);
+                    }
                 }
                 Action::SendAhead { worker, job, start, end, .. } => {
                     let files = self.took_files(worker, job, (start, end));

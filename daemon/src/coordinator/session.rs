@@ -42,7 +42,8 @@ pub const MAX_FIRST_MESSAGE: usize = 16 * 1024;
 /// (chunk results); before, [`transport::UNAUTHENTICATED_RECEIVE_WINDOW`] bounds it.
 const MEMBER_RECEIVE_WINDOW: u32 = 16 * 1024 * 1024;
 /// Deliveries of held chunk results a member may have open at once (besides its session
-/// stream); each is one message, read within [`FIRST_MESSAGE_TIMEOUT`].
+/// stream); each starts with one message, read within [`FIRST_MESSAGE_TIMEOUT`] (a command
+/// chunk's units follow theirs within [`UNITS_DELIVERY_TIMEOUT`]).
 const MAX_DELIVERIES: u32 = 4;
 
 /// Serves one incoming connection until it ends, or until `session` is cancelled (the
@@ -79,6 +80,9 @@ pub async fn handle(
         // Only a member's session carries deliveries, after its hello.
         WorkerOpen::Deliver { .. } => conn.close(codes::PROTOCOL, b"a delivery before a hello"),
         WorkerOpen::Logs(_) => conn.close(codes::PROTOCOL, b"log lines before a hello"),
+        WorkerOpen::DeliverUnits { .. } | WorkerOpen::Holding(_) => {
+            conn.close(codes::PROTOCOL, b"a delivery before a hello")
+        }
     }
 }
 
@@ -403,9 +407,10 @@ async fn serve_member(
     loop {
         tokio::select! {
             stream = conn.accept_bi() => match stream {
-                Ok((_send, recv)) => {
+                Ok((send, recv)) => {
                     let batches = log_batches.clone();
-                    deliveries.spawn(take_stream(cluster.clone(), id, name.clone(), batches, recv));
+                    let stream = (send, recv);
+                    deliveries.spawn(take_stream(cluster.clone(), id, name.clone(), batches, stream));
                 }
                 // Closed: the branch above ends the session.
                 Err(_) => {
@@ -456,7 +461,7 @@ async fn take_stream(
     worker: crate::scheduler::WorkerId,
     name: String,
     log_batches: Arc<Mutex<Throttle>>,
-    recv: RecvStream,
+    (send, recv): (SendStream, RecvStream),
 ) {
     let mut reader = MessageReader::new(recv);
     let message = tokio::time::timeout(FIRST_MESSAGE_TIMEOUT, reader.recv::<WorkerOpen>()).await;
@@ -464,12 +469,93 @@ async fn take_stream(
         Ok(Ok(Some(WorkerOpen::Deliver { request, output }))) => {
             take_delivery(cluster, worker, &name, request, output).await
         }
+        Ok(Ok(Some(WorkerOpen::DeliverUnits { request }))) => {
+            let stream = (MessageWriter::new(send), reader);
+            take_units(cluster, worker, &name, request, stream).await
+        }
+        Ok(Ok(Some(WorkerOpen::Holding(held)))) if held.len() <= proto::wire::MAX_HOLDING => {
+            let _ = cluster.call(move |s, now| s.jobs.member_holds(now, worker, &held)).await;
+        }
         Ok(Ok(Some(WorkerOpen::Logs(lines)))) => {
             take_logs(&cluster, &name, &log_batches, lines).await
         }
         _ => {
             let _ = reader.get_mut().stop(codes::PROTOCOL);
         }
+    }
+}
+
+/// How long a member may take to send a command chunk's units it delivers, once it named
+/// the chunk.
+const UNITS_DELIVERY_TIMEOUT: Duration = Duration::from_secs(600);
+
+/// This run's deliveries of command units, numbered for their spool files.
+static UNITS_DELIVERIES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+
+/// Takes a command chunk's units that a member ran through a lost connection, if the chunk
+/// still waits for them from it: spooled and checked as on the chunk's own stream, then
+/// counted as a delivered result. A chunk not needed (done since, never given) is refused
+/// before its bytes come; the member lets them go either way.
+async fn take_units(
+    cluster: Cluster,
+    worker: crate::scheduler::WorkerId,
+    name: &str,
+    request: proto::wire::ChunkRequest,
+    (mut writer, mut reader): (MessageWriter<SendStream>, MessageReader<RecvStream>),
+) {
+    let (job, chunk, asked) = (request.job, request.chunk, request.clone());
+    let wanted = cluster.call(move |s, _| s.jobs.units_wanted(worker, &asked)).await;
+    let shown = proto::names::shown(name);
+    let Ok(Some(crate::tasks::Chunk { talk: crate::tasks::Talk::Own(mut own), .. })) = wanted
+    else {
+        tracing::debug!(
+            "worker {shown} delivered units of chunk {chunk} of job {job}: not needed, refused"
+        );
+        let _ = reader.get_mut().stop(codes::REFUSED);
+        let _ = writer.get_mut().reset(codes::REFUSED);
+        return;
+    };
+    let n = UNITS_DELIVERIES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let stores = cluster.stores();
+    let stream = crate::tasks::Stream {
+        writer: &mut writer,
+        reader: &mut reader,
+        request: &request,
+        via: crate::tasks::Via::Delivery(n),
+        worker: name,
+        stores,
+    };
+    let reply = tokio::time::timeout(UNITS_DELIVERY_TIMEOUT, own.converse(stream)).await;
+    let (start, end) = (request.start, request.end);
+    let output = match reply {
+        Ok(Ok(proto::wire::ChunkReply::Done(output)))
+            if crate::tasks::check_output(&request.task, start, end, &output).is_ok() =>
+        {
+            output
+        }
+        other => {
+            let why = match other {
+                Ok(Ok(_)) => "not a whole chunk's units".to_string(),
+                Ok(Err(e)) => format!("{e:#}"),
+                Err(_) => format!("not sent within {UNITS_DELIVERY_TIMEOUT:?}"),
+            };
+            tracing::warn!(
+                "dropped units of chunk {chunk} of job {job} delivered by worker {shown}: {why}"
+            );
+            own.abandoned().await;
+            let _ = reader.get_mut().stop(codes::PROTOCOL);
+            let _ = writer.get_mut().reset(codes::PROTOCOL);
+            return;
+        }
+    };
+    let counted = cluster
+        .call(move |s, now| s.jobs.chunk_delivered(now, worker, &request, output))
+        .await
+        .unwrap_or(false);
+    if counted {
+        tracing::info!("worker {shown} delivered the units of chunk {chunk} of job {job}, run through a lost connection: counted");
+    } else {
+        own.abandoned().await;
     }
 }
 

@@ -10,7 +10,7 @@
 use super::cache::FileCache;
 use super::tries::Tries;
 use anyhow::{anyhow, bail, Context, Result};
-use proto::command::{spool, UnitReport};
+use proto::command::{spool, UnitEnding, UnitReport};
 use proto::pieces::{self, Incoming, ReceiveError};
 use proto::wire::{
     ChunkData, ChunkOutput, ChunkReply, ChunkRequest, CmdChunk, CmdMessage, CoordinatorOpen,
@@ -65,6 +65,32 @@ pub async fn exchange(
         };
         pieces::send_file::<ChunkData, _>(writer, &path, *from, size - from).await?;
     }
+    receive(writer, reader, task, tries, (spool_path, worker), true).await
+}
+
+/// Takes the units of a command chunk that a worker ran through a lost connection and now
+/// delivers on a stream of its own ([`proto::wire::WorkerOpen::DeliverUnits`]), checked and
+/// spooled as on the chunk's own stream; a failure or a failed try is no delivery.
+pub async fn take_delivered(
+    writer: &mut MessageWriter<quinn::SendStream>,
+    reader: &mut MessageReader<quinn::RecvStream>,
+    task: &CmdChunk,
+    tries: &Tries,
+    at: (&Path, &str),
+) -> Result<ChunkReply> {
+    receive(writer, reader, task, tries, at, false).await
+}
+
+/// Receives each unit's report and output into `spool_path`, up to the chunk's end; a
+/// failed try is the chunk's failure if `tried` may be reported here.
+async fn receive(
+    writer: &mut MessageWriter<quinn::SendStream>,
+    reader: &mut MessageReader<quinn::RecvStream>,
+    task: &CmdChunk,
+    tries: &Tries,
+    (spool_path, worker): (&Path, &str),
+    may_try: bool,
+) -> Result<ChunkReply> {
     let dir = spool_path.parent().context("a spool file has a dir")?;
     tokio::fs::create_dir_all(dir).await?;
     let mut out = BufWriter::new(tokio::fs::File::create(spool_path).await?);
@@ -78,6 +104,12 @@ pub async fn exchange(
                 }
                 report.worker = worker.to_string();
                 report.check().map_err(|e| anyhow!("the worker sent a bad report: {e}"))?;
+                if report.ending == UnitEnding::Lost {
+                    bail!(
+                        "the worker reported unit {} lost, which only the coordinator says",
+                        report.unit
+                    );
+                }
                 for earlier in tries.of(report.unit) {
                     out.write_all(&spool::header(&earlier)?).await?;
                 }
@@ -88,7 +120,7 @@ pub async fn exchange(
             CmdMessage::Done if reports.len() == task.units.len() => break,
             CmdMessage::Done => bail!("the worker ended the chunk with units not run"),
             CmdMessage::Failed { error } => return Ok(ChunkReply::Failed { error }),
-            CmdMessage::Tried(report) => {
+            CmdMessage::Tried(report) if may_try => {
                 return tried(task, reports.len(), report, worker, tries);
             }
             other => bail!("the worker sent {} out of turn", name(&other)),
@@ -116,7 +148,8 @@ fn tried(
     if task.units.get(index).map(|u| u.unit) != Some(report.unit) {
         bail!("the worker reported a try of unit {} out of turn", report.unit);
     }
-    if !task.retry_failed || report.ending.success() || report.body() != 0 {
+    let lost = report.ending == UnitEnding::Lost;
+    if !task.retry_failed || report.ending.success() || lost || report.body() != 0 {
         bail!("the worker reported a try of unit {} that is not a failed one", report.unit);
     }
     report.worker = worker.to_string();

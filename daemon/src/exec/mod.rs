@@ -10,6 +10,9 @@
 //!   out, units' reports and output come back into the spool.
 //! - [`units`]: the same stream on a worker: files fetched, each unit run in a directory of
 //!   its own, its output sent back while the next runs.
+//! - [`finished`]: units that ran on a worker, their directories kept until the coordinator
+//!   has their chunk, and how they go back (on the chunk's stream, or after a lost
+//!   connection, on the next session's).
 //! - [`ahead`]: the input file of a worker's next unit, sent while its slot runs another;
 //!   [`arrivals`]: those on their way, which a chunk needing them waits for.
 //! - [`process`]: one unit's process group: spawned, timed out, stopped, nothing left behind.
@@ -23,6 +26,7 @@ pub mod arrivals;
 pub mod cache;
 pub mod cgroup;
 pub mod chunk;
+pub mod finished;
 pub mod outbox;
 pub mod process;
 pub mod results;

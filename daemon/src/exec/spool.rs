@@ -1,7 +1,8 @@
 //! Where command units' output waits on the coordinator until its client takes it: a dir per
 //! job under the state dir's `spool/`, and in it a file per chunk's stream. A file is named for
-//! the coordinator's run and the stream's assignment (`RUN-ASSIGNMENT.spool`), so a chunk run
-//! twice never writes into another run's file, in this run or after a restart.
+//! the coordinator's run and the stream's assignment (`RUN-ASSIGNMENT.spool`), or the run's
+//! delivery of units held through a lost connection (`RUN-dN.spool`), so a chunk run twice
+//! never writes into another run's file, in this run or after a restart.
 //!
 //! Kept across restarts: a command job goes on after one, and the journal names the files its
 //! counted chunks spooled ([`crate::journal::Spooled`]). On start, [`Spool::sweep`] removes
@@ -33,6 +34,12 @@ impl Spool {
     /// The spool file of an assignment's stream in this run.
     pub fn chunk_file(&self, job: u64, assignment: u64) -> PathBuf {
         self.job_dir(job).join(format!("{}-{assignment}.spool", self.run))
+    }
+
+    /// The spool file of this run's delivery `n` (units a worker ran through a lost
+    /// connection).
+    pub fn delivery_file(&self, job: u64, n: u64) -> PathBuf {
+        self.job_dir(job).join(format!("{}-d{n}.spool", self.run))
     }
 
     /// A file of job `job`'s, by the name the journal keeps.
@@ -91,6 +98,7 @@ mod tests {
         assert_eq!(spool.job_dir(3), state.path().join("spool/job-3"));
         assert_eq!(spool.chunk_file(3, 7), state.path().join("spool/job-3/1700-7.spool"));
         assert_eq!(spool.file(3, "1-2.spool"), state.path().join("spool/job-3/1-2.spool"));
+        assert_eq!(spool.delivery_file(3, 7), state.path().join("spool/job-3/1700-d7.spool"));
         let next_run = Spool::open(state.path(), 1800).unwrap();
         assert_ne!(next_run.chunk_file(3, 7), spool.chunk_file(3, 7), "never the same file");
     }

@@ -3,18 +3,21 @@
 //! stdout, stderr and results go back, one unit after another (the exchange is described at
 //! [`CmdChunk`]).
 //!
-//! The coordinator cancels by resetting its side of the stream (or by losing the connection):
-//! the reader sees that while a unit runs, and the unit's process group is stopped. A command
-//! unit is never held through an outage as a kernel's result is: its processes would outlive
-//! the session with nobody to hand their output to, so it is stopped and runs again.
+//! The coordinator cancels by resetting its side of the stream: the reader sees that while a
+//! unit runs, and the unit's process group is stopped. A lost connection is different (the
+//! coordinator restarting, a network gone): the units run on under the worker's lease, as a
+//! kernel does, and the whole chunk is kept ([`Kept`]) for the next session to deliver. Every
+//! unit's directory is kept until the coordinator has taken the chunk, so no unit of it runs
+//! twice for a restart.
 
 use super::cache::{Arriving, CacheError, FileCache, Pinned};
 use super::cgroup::Cgroups;
+use super::finished::{DirPool, Finished, Kept, Unsent};
 use super::process::{self, Ending, UnitCommand, UnitDir};
 use super::results::Listing;
 use anyhow::{Context, Result};
 use proto::command::{FileRef, UnitEnding, UnitReport};
-use proto::pieces::{self, Incoming, ReceiveError, SendError, PIECE};
+use proto::pieces::{Incoming, ReceiveError};
 use proto::wire::{ChunkData, CmdChunk, CmdMessage, CmdUnit};
 use proto::{MessageReader, MessageWriter};
 use quinn::{RecvStream, SendStream};
@@ -42,6 +45,13 @@ pub struct Units {
     pub cgroups: Option<Arc<Cgroups>>,
     /// Files arriving ahead of their units: a chunk waits for them instead of asking again.
     pub ahead: Arc<super::arrivals::Arrivals>,
+    /// How long a chunk's units run on without a coordinator (`--lease`).
+    pub lease: Duration,
+    /// Whether the worker has a session now (its sessions say): a chunk running through a
+    /// lost connection stops once there has been none for `lease` in a row.
+    pub connected: watch::Receiver<bool>,
+    /// The worker stopping: a chunk running through a lost connection stops with it.
+    pub stopping: CancellationToken,
 }
 
 impl Units {
@@ -83,75 +93,20 @@ impl Units {
             dirs: Arc::default(),
             cgroups,
             ahead: Arc::default(),
+            lease: Duration::from_secs(60),
+            connected: watch::Sender::new(false).subscribe(),
+            stopping: CancellationToken::new(),
         })
-    }
-}
-
-/// Unit directories kept between chunks, emptied: a chunk takes its [`DIRS`] from here and
-/// gives them back, so a short chunk makes none (on ext4, making a directory costs more than
-/// running `true`; `tests/bench/commands.sh` measures it).
-#[derive(Debug, Default)]
-pub struct DirPool {
-    idle: std::sync::Mutex<Vec<UnitDir>>,
-}
-
-/// The most directories kept idle; more are removed.
-const IDLE_DIRS: usize = 64;
-
-impl DirPool {
-    /// An idle directory, or a new one under `parent`.
-    fn take(&self, parent: &Path) -> std::io::Result<UnitDir> {
-        let idle = self.idle.lock().unwrap_or_else(|e| e.into_inner()).pop();
-        idle.map_or_else(|| UnitDir::create(parent, "unit-"), Ok)
-    }
-
-    /// Keeps `dir` for another chunk once reset, or removes it (dropped) if that fails or
-    /// enough are kept.
-    fn give(&self, dir: UnitDir) {
-        if let Err(e) = dir.reset() {
-            tracing::warn!("a unit directory could not be emptied, so it goes: {e}");
-            return;
-        }
-        let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
-        if idle.len() < IDLE_DIRS {
-            idle.push(dir);
-        }
-    }
-
-    #[cfg(test)]
-    fn idle(&self) -> usize {
-        self.idle.lock().unwrap().len()
-    }
-}
-
-/// A directory lent to a chunk by the pool, given back however the chunk ends.
-#[derive(Debug)]
-struct Lent<'a> {
-    dir: Option<UnitDir>,
-    pool: &'a DirPool,
-}
-
-impl std::ops::Deref for Lent<'_> {
-    type Target = UnitDir;
-
-    fn deref(&self) -> &UnitDir {
-        self.dir.as_ref().expect("a lent directory is held until dropped")
-    }
-}
-
-impl Drop for Lent<'_> {
-    fn drop(&mut self) {
-        if let Some(dir) = self.dir.take() {
-            self.pool.give(dir);
-        }
     }
 }
 
 /// How serving a chunk ended early.
 #[derive(Debug)]
 pub enum Stop {
-    /// The coordinator cancelled it or went away: nobody waits for an answer.
+    /// The coordinator cancelled it (or its lease ran out): nobody waits for an answer.
     Gone,
+    /// The connection was lost: the coordinator is not done with the chunk.
+    Lost,
     /// The chunk cannot run here: the answer to send.
     Failed(String),
     /// A unit that may be retried failed: how this try ended, to report.
@@ -159,20 +114,35 @@ pub enum Stop {
 }
 
 impl From<proto::FrameError> for Stop {
-    fn from(_: proto::FrameError) -> Self {
-        Stop::Gone
+    fn from(e: proto::FrameError) -> Self {
+        Stop::from(Unsent::from(e))
     }
 }
 
+impl From<Unsent> for Stop {
+    fn from(unsent: Unsent) -> Self {
+        match unsent {
+            Unsent::Lost => Stop::Lost,
+            Unsent::Reset => Stop::Gone,
+            Unsent::Failed(error) => Stop::Failed(error),
+        }
+    }
+}
+
+/// How long the coordinator may take to finish its side of a chunk's stream once it has the
+/// chunk's end; past that, the chunk is kept for the next session.
+const TAKEN_WITHIN: Duration = Duration::from_secs(10);
+
 /// Serves a command chunk to its end: `Done`, `Failed`, or nothing when the coordinator is
-/// gone.
-/// `task` is the chunk, or why it cannot be one.
+/// gone. `task` is the chunk, or why it cannot be one. Returns the chunk's units, whole, if
+/// they ran through a lost connection (or ended as it was lost): the next session delivers
+/// them.
 pub async fn serve(
     task: Result<&CmdChunk, String>,
     reader: &mut MessageReader<RecvStream>,
     writer: &mut MessageWriter<SendStream>,
     units: &Units,
-) {
+) -> Option<Kept> {
     let outcome = match (task, units.exec) {
         (_, false) => {
             Err(Stop::Failed("this worker runs no commands (it was started with --no-exec)".into()))
@@ -180,25 +150,37 @@ pub async fn serve(
         (Err(error), true) => Err(Stop::Failed(error)),
         (Ok(task), true) => run(task, reader, writer, units).await,
     };
-    let last = match outcome {
-        Ok(()) => CmdMessage::Done,
-        Err(Stop::Failed(error)) => CmdMessage::Failed { error },
-        Err(Stop::Tried(report)) => CmdMessage::Tried(*report),
-        Err(Stop::Gone) => return,
+    let (last, ran) = match outcome {
+        Ok(Ran { units, lost: true }) => return Some(Kept(units)),
+        Ok(Ran { units, lost: false }) => (CmdMessage::Done, Some(units)),
+        Err(Stop::Failed(error)) => (CmdMessage::Failed { error }, None),
+        Err(Stop::Tried(report)) => (CmdMessage::Tried(*report), None),
+        Err(Stop::Gone | Stop::Lost) => return None,
     };
-    if writer.send(&last).await.is_ok() {
-        let _ = writer.get_mut().finish();
-        // Wait for the coordinator to have read it (it finishes its side then), so the
-        // stream is not torn down under the last bytes.
-        let _ = tokio::time::timeout(Duration::from_secs(10), reader.recv::<ChunkData>()).await;
+    let taken = async {
+        writer.send(&last).await?;
+        writer.get_mut().finish().map_err(|_| Unsent::Reset)?;
+        // The coordinator finishes its side once it has read everything: the chunk is
+        // taken then, and its directories can go.
+        match tokio::time::timeout(TAKEN_WITHIN, reader.recv::<ChunkData>()).await {
+            Ok(Ok(None)) => Ok(()),
+            Ok(Ok(Some(_))) => Err(Unsent::Reset),
+            Ok(Err(e)) => Err(Unsent::from(e)),
+            Err(_) => Err(Unsent::Lost),
+        }
+    };
+    match (taken.await, ran) {
+        (Err(Unsent::Lost), Some(units)) => Some(Kept(units)),
+        _ => None,
     }
 }
 
-/// A unit that ran, its output waiting in its directory to be sent.
-struct Finished<'a> {
-    dir: Lent<'a>,
-    report: UnitReport,
-    results: Option<Listing>,
+/// How a chunk's units all ran.
+struct Ran {
+    /// Every unit, its output still in its directory.
+    units: Vec<Finished>,
+    /// The connection was lost on the way: the coordinator may not have their output.
+    lost: bool,
 }
 
 /// Runs the chunk's units as a pipeline of three parts on the one stream, so the slot is not
@@ -206,14 +188,19 @@ struct Finished<'a> {
 /// - reading: the files the cache lacks arrive in the order asked for, and a unit starts as
 ///   soon as its own are in, while the rest still arrive; after the last, anything from the
 ///   coordinator (an end, a reset) means the chunk is over;
-/// - running: one unit after another, each in a directory of its own ([`DIRS`] in turn);
-/// - sending: a unit's report and output go back while the next unit runs.
+/// - running: one unit after another, each in a directory of its own;
+/// - sending: a unit's report and output go back while the next unit runs; its directory is
+///   kept until the coordinator has taken the whole chunk.
+///
+/// A connection lost once every file is in does not stop the chunk: its units run on, for as
+/// long as the worker has been without a coordinator for less than its lease, and the chunk
+/// is returned whole, to be delivered by the next session.
 async fn run(
     task: &CmdChunk,
     reader: &mut MessageReader<RecvStream>,
     writer: &mut MessageWriter<SendStream>,
     units: &Units,
-) -> Result<(), Stop> {
+) -> Result<Ran, Stop> {
     task.command.check().map_err(|e| Stop::Failed(e.to_string()))?;
     let files = wanted(task).map_err(Stop::Failed)?;
     units.ahead.wait_for(&files).await;
@@ -235,14 +222,16 @@ async fn run(
             }
             fetched.send_modify(|n| *n += 1);
         }
-        let _ = reader.recv::<ChunkData>().await;
-        Stop::Gone
+        match reader.recv::<ChunkData>().await {
+            Err(e) => Stop::from(e),
+            Ok(_) => Stop::Gone,
+        }
     };
     let cancel = &CancellationToken::new();
+    let lost = &watch::Sender::new(false);
     let (free, mut free_rx) = mpsc::channel(DIRS);
     for _ in 0..DIRS {
-        let dir = units.dirs.take(&units.dir).map_err(dir_failed)?;
-        let _ = free.try_send(Lent { dir: Some(dir), pool: &units.dirs });
+        let _ = free.try_send(units.dirs.lend(&units.dir).map_err(dir_failed)?);
     }
     let (finished, mut finished_rx) = mpsc::channel::<Finished>(1);
     let running = async move {
@@ -263,18 +252,36 @@ async fn run(
         Ok(())
     };
     // Owns the way back for directories and the way in for finished units, so that running
-    // stops waiting on either once sending has stopped. A directory goes back emptied, while
-    // the next unit runs.
+    // stops waiting on either once sending has stopped. Each unit sent is kept, and the next
+    // one runs in a directory of its own.
     let sending = async move {
+        let mut sent = Vec::with_capacity(task.units.len());
         while let Some(mut unit) = finished_rx.recv().await {
-            let sent = send_unit(writer, &mut unit).await;
-            if let Err(stop) = sent.and_then(|()| unit.dir.reset().map_err(dir_failed)) {
-                cancel.cancel();
-                return Err(stop);
+            if !*lost.borrow() {
+                match unit.send(writer).await.map_err(Stop::from) {
+                    Ok(()) => {}
+                    Err(Stop::Lost) => {
+                        lost.send_replace(true);
+                    }
+                    Err(stop) => {
+                        cancel.cancel();
+                        return Err(stop);
+                    }
+                }
             }
-            let _ = free.send(unit.dir).await;
+            sent.push(unit);
+            let next = units.dirs.lend(&units.dir).map_err(dir_failed);
+            match next {
+                Ok(dir) => {
+                    let _ = free.send(dir).await;
+                }
+                Err(stop) => {
+                    cancel.cancel();
+                    return Err(stop);
+                }
+            }
         }
-        Ok(())
+        Ok(sent)
     };
     let working = async {
         match tokio::join!(running, sending) {
@@ -282,13 +289,56 @@ async fn run(
             (ran, sent) => ran.and(sent),
         }
     };
-    tokio::pin!(reading, working);
-    tokio::select! {
-        worked = &mut working => worked,
-        stop = &mut reading => {
-            cancel.cancel();
-            let _ = working.await;
-            Err(stop)
+    let lapsed = async {
+        let mut lost = lost.subscribe();
+        let _ = lost.wait_for(|lost| *lost).await;
+        tokio::select! {
+            () = outage_of(units.connected.clone(), units.lease) => {
+                tracing::warn!(
+                    "stopped a command chunk: no coordinator for {:?} (--lease)",
+                    units.lease
+                );
+            }
+            () = units.stopping.cancelled() => {}
+        }
+    };
+    tokio::pin!(reading, working, lapsed);
+    let mut reading_on = true;
+    loop {
+        tokio::select! {
+            worked = &mut working => {
+                return worked.map(|units| Ran { units, lost: *lost.borrow() });
+            }
+            stop = &mut reading, if reading_on => match stop {
+                Stop::Lost => {
+                    reading_on = false;
+                    lost.send_replace(true);
+                }
+                stop => {
+                    cancel.cancel();
+                    let _ = working.await;
+                    return Err(stop);
+                }
+            },
+            () = &mut lapsed => {
+                cancel.cancel();
+                let _ = working.await;
+                return Err(Stop::Gone);
+            }
+        }
+    }
+}
+
+/// Resolves once the worker has been without a session (`connected` false) for `lease` in a
+/// row.
+async fn outage_of(mut connected: watch::Receiver<bool>, lease: Duration) {
+    loop {
+        if connected.wait_for(|up| !*up).await.is_err() {
+            return;
+        }
+        tokio::select! {
+            () = tokio::time::sleep(lease) => return,
+            back = connected.wait_for(|up| *up) => if back.is_err() { return },
         }
     }
 }
@@ -364,7 +414,7 @@ async fn run_unit(
         return Err(Stop::Tried(Box::new(tried)));
     }
     let results = match task.results {
-        true => list_results(dir).await.map_err(Stop::Failed)?,
+        true => super::finished::list(&dir.out()).await?,
         false => None,
     };
     let size = |path: &Path| std::fs::metadata(path).map_or(0, |m| m.len());
@@ -375,21 +425,6 @@ async fn run_unit(
         ..tried
     };
     Ok((report, results))
-}
-
-/// A unit's report, then its stdout, stderr and results.
-async fn send_unit(
-    writer: &mut MessageWriter<SendStream>,
-    unit: &mut Finished<'_>,
-) -> Result<(), Stop> {
-    let Finished { dir, report, results } = unit;
-    writer.send(&CmdMessage::Unit(report.clone())).await?;
-    send_file(writer, &dir.stdout(), report.stdout).await?;
-    send_file(writer, &dir.stderr(), report.stderr).await?;
-    if let Some(results) = results.take() {
-        send_results(writer, results).await?;
-    }
-    Ok(())
 }
 
 /// Every file the chunk's units need, each once: the job's files and the units' own.
@@ -490,89 +525,6 @@ fn environment(task: &CmdChunk, unit: &CmdUnit, worker: &str) -> Vec<(String, St
     env
 }
 
-/// What the unit wrote under `$MARMOT_OUT`, or `None` if nothing.
-async fn list_results(dir: &UnitDir) -> Result<Option<Listing>, String> {
-    let out = dir.out();
-    tokio::task::spawn_blocking(move || Listing::of(&out))
-        .await
-        .map_err(|e| e.to_string())?
-        .map_err(|e| format!("cannot pack $MARMOT_OUT: {e}"))
-}
-
-/// Sends the unit's results as [`CmdMessage::Data`] pieces, packed by a blocking task as they
-/// go: at most [`RESULT_PIECES`] packed pieces wait to be sent.
-async fn send_results(
-    writer: &mut MessageWriter<SendStream>,
-    results: Listing,
-) -> Result<(), Stop> {
-    let size = results.size;
-    let (pieces, mut packed) = mpsc::channel(RESULT_PIECES);
-    let packing = tokio::task::spawn_blocking(move || results.pack(Pieces::to(pieces)));
-    let mut sent = 0u64;
-    // Ends when packing has: done, or failed. Stopping here (the coordinator gone) drops
-    // `packed`, and packing fails at its next piece.
-    while let Some(bytes) = packed.recv().await {
-        sent += bytes.len() as u64;
-        writer.send(&CmdMessage::Data(ChunkData { bytes })).await?;
-    }
-    match packing.await.map_err(std::io::Error::other).and_then(|packed| packed) {
-        Ok(()) if sent == size => Ok(()),
-        Ok(()) => Err(Stop::Failed(format!(
-            "$MARMOT_OUT packed to {sent} bytes, not the {size} announced"
-        ))),
-        Err(e) => Err(Stop::Failed(format!("cannot pack $MARMOT_OUT: {e}"))),
-    }
-}
-
-/// How many packed pieces of results may wait to be sent.
-const RESULT_PIECES: usize = 2;
-
-/// Packed bytes, handed on in pieces of [`PIECE`].
-struct Pieces {
-    piece: Vec<u8>,
-    to: mpsc::Sender<Vec<u8>>,
-}
-
-impl Pieces {
-    fn to(to: mpsc::Sender<Vec<u8>>) -> Self {
-        Pieces { piece: Vec::with_capacity(PIECE), to }
-    }
-}
-
-impl std::io::Write for Pieces {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        let n = buf.len().min(PIECE - self.piece.len());
-        self.piece.extend_from_slice(&buf[..n]);
-        if self.piece.len() == PIECE {
-            self.flush()?;
-        }
-        Ok(n)
-    }
-
-    /// Hands on the piece so far, if any.
-    fn flush(&mut self) -> std::io::Result<()> {
-        if self.piece.is_empty() {
-            return Ok(());
-        }
-        let piece = std::mem::replace(&mut self.piece, Vec::with_capacity(PIECE));
-        self.to.blocking_send(piece).map_err(|_| std::io::Error::other("nobody takes them"))
-    }
-}
-
-/// Sends `size` bytes of `path` as [`CmdMessage::Data`] pieces.
-async fn send_file(
-    writer: &mut MessageWriter<SendStream>,
-    path: &Path,
-    size: u64,
-) -> Result<(), Stop> {
-    pieces::send_file::<CmdMessage, _>(writer, path, 0, size).await.map_err(|e| match e {
-        SendError::Read { source, .. } => {
-            Stop::Failed(format!("cannot read a unit's output: {source}"))
-        }
-        SendError::Send(_) => Stop::Gone,
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -620,29 +572,6 @@ mod tests {
         task.files.clear();
         task.units.push(CmdUnit { unit: 6, input: "c".into(), file: None });
         assert_eq!(ready_after(&task, &all), [2, 1, 0]);
-    }
-
-    #[test]
-    fn directories_are_lent_emptied_and_kept_between_chunks_up_to_a_bound() {
-        let parent = tempfile::tempdir().unwrap();
-        let pool = DirPool::default();
-        let dir = pool.take(parent.path()).unwrap();
-        let work = dir.work();
-        std::fs::write(dir.out().join("x"), "x").unwrap();
-        drop(Lent { dir: Some(dir), pool: &pool });
-        assert_eq!(pool.idle(), 1, "given back when the chunk lets it go");
-        let again = pool.take(parent.path()).unwrap();
-        assert_eq!((again.work(), pool.idle()), (work, 0), "the same dir, lent again");
-        assert_eq!(std::fs::read_dir(again.out()).unwrap().count(), 0, "emptied");
-        let many: Vec<UnitDir> =
-            (0..IDLE_DIRS + 2).map(|_| pool.take(parent.path()).unwrap()).collect();
-        for dir in many {
-            pool.give(dir);
-        }
-        drop(again);
-        assert_eq!(pool.idle(), IDLE_DIRS);
-        let left = std::fs::read_dir(parent.path()).unwrap().count();
-        assert_eq!(left, IDLE_DIRS, "the ones not kept are removed");
     }
 
     #[test]

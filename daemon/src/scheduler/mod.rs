@@ -50,11 +50,14 @@
 //!   sent, so the scheduler knows when each one starts: when a chunk before it ends. Users'
 //!   commands are never prefetched (a worker starts them as they arrive).
 
+mod awaited;
 mod chunking;
 mod fresh;
 #[cfg(test)]
 mod tests;
 
+use awaited::Awaited;
+pub use awaited::AWAIT_MEMBER;
 pub use chunking::{plan_chunks, ChunkPlan, ChunkTargets};
 use fresh::Fresh;
 pub use fresh::Homes;
@@ -247,6 +250,13 @@ pub enum Event<R> {
         chunk: ChunkIndex,
         result: R,
     },
+    /// A member's worker, as its session starts, runs or holds these chunks (of
+    /// connections lost before): the command chunks given to that member before a restart
+    /// wait for them; the others run again now.
+    MemberHolds {
+        worker: WorkerId,
+        held: Vec<(JobId, ChunkIndex)>,
+    },
     /// Time passed (stragglers are looked for).
     Tick,
 }
@@ -331,6 +341,9 @@ pub enum Action<R> {
     /// `member`, just caught lying, had given the results of these chunks (index, units) of
     /// a revocable job: take them out of the job; the chunks run again.
     Revoked { job: JobId, member: String, chunks: Vec<(ChunkIndex, u64, u64)> },
+    /// `member` was lost (or did not come back after a restart) while it ran `chunk` of a
+    /// command job: how its units ended is unknown, and they run again.
+    UnitsLost { job: JobId, chunk: ChunkIndex, member: String },
     /// Send `worker` the input files of units `start..end` of `job`, whose chunk it will take
     /// next (the chunk's home is that worker's now).
     SendAhead { worker: WorkerId, job: JobId, chunk: ChunkIndex, start: u64, end: u64 },
@@ -472,6 +485,8 @@ struct Chunk<R> {
     given: Vec<String>,
     /// Results not yet reduced, with their workers: a verified chunk's first, then its check.
     results: Vec<(WorkerId, R)>,
+    /// Given before a restart, it waits for its member rather than running again.
+    awaited: Option<Awaited>,
     /// How many results it needs before one is reduced: 1, 2 when verified, 3 to decide a
     /// mismatch.
     wanted: usize,
@@ -486,6 +501,7 @@ impl<R> Default for Chunk<R> {
             answered: vec![],
             given: vec![],
             results: vec![],
+            awaited: None,
             wanted: 1,
         }
     }
@@ -650,7 +666,12 @@ impl<R: PartialEq> Scheduler<R> {
                 };
                 self.workers.insert(worker, w);
             }
-            Event::WorkerLost { worker } => self.lose_worker(worker, &mut out),
+            Event::WorkerLost { worker } => {
+                if let Some(member) = self.member(worker) {
+                    self.lose_worker(worker, &mut out);
+                    self.member_gone(&member, now);
+                }
+            }
             Event::WorkerDraining { worker } | Event::WorkerResumed { worker } => {
                 let draining = matches!(event, Event::WorkerDraining { .. });
                 if let Some(w) = self.workers.get_mut(&worker) {
@@ -669,7 +690,8 @@ impl<R: PartialEq> Scheduler<R> {
             }
             Event::JobSubmitted { job, shape, homes } => self.submit(job, shape, &homes, &mut out),
             Event::JobResumed { job, shape, plan, done, given } => {
-                self.resume(job, shape, plan, (&done, &given), &Homes::none(), &mut out)
+                self.resume(job, shape, plan, (&done, &given), &Homes::none(), &mut out);
+                self.await_given(job, now);
             }
             Event::JobWindow { job, upto } => {
                 if let Some(job) = self.jobs.get_mut(&job) {
@@ -702,7 +724,8 @@ impl<R: PartialEq> Scheduler<R> {
             Event::ChunkDelivered { worker, job, chunk, result } => {
                 self.deliver(worker, job, chunk, result, &mut out)
             }
-            Event::Tick => {}
+            Event::MemberHolds { worker, held } => self.member_holds(worker, &held, &mut out),
+            Event::Tick => self.lapse_awaited(now, &mut out),
         }
         self.settle_unverifiable(now, &mut out);
         self.end_closed(&mut out);
@@ -867,6 +890,10 @@ impl<R: PartialEq> Scheduler<R> {
             let Some(a) = self.assignments.remove(&id) else { continue };
             out.push(Action::Cancel { assignment: id, worker });
             let Some(job) = self.jobs.get_mut(&a.job) else { continue };
+            if job.exec && w.running.contains_key(&id) {
+                let (chunk, member) = (a.chunk, w.member.clone());
+                out.push(Action::UnitsLost { job: a.job, chunk, member });
+            }
             let Some(chunk) = job.started.get_mut(&a.chunk) else { continue };
             chunk.running.retain(|&r| r != id);
             // (It may be queued already: a check queued while only late copies ran it.)
@@ -942,8 +969,30 @@ impl<R: PartialEq> Scheduler<R> {
         result: R,
         out: &mut Vec<Action<R>>,
     ) {
-        let Some(w) = self.workers.get(&worker).filter(|w| !w.quarantined) else { return };
-        let Some(job) = self.jobs.get(&job_id) else { return };
+        match self.deliverable(worker, job_id, chunk) {
+            None => {}
+            Some(false) => out.push(Action::NotGiven { worker, job: job_id, chunk }),
+            Some(true) => {
+                let Some(member) = self.member(worker) else { return };
+                let Some(state) =
+                    self.jobs.get_mut(&job_id).and_then(|j| j.started.get_mut(&chunk))
+                else {
+                    return;
+                };
+                state.awaited = None;
+                state.take_given(&member);
+                self.add_result(job_id, chunk, worker, result, out);
+            }
+        }
+    }
+
+    /// Whether a result `worker` held through a lost connection would count for `chunk` of
+    /// `job_id`: `Some(true)` if so, `Some(false)` if the chunk was never given to its member
+    /// (a forgery), `None` if it is not needed (done since, answered, the job ended, or the
+    /// worker is quarantined).
+    pub fn deliverable(&self, worker: WorkerId, job_id: JobId, chunk: ChunkIndex) -> Option<bool> {
+        let w = self.workers.get(&worker).filter(|w| !w.quarantined)?;
+        let job = self.jobs.get(&job_id)?;
         // A result held through a lost connection is for an assignment lost with it: the
         // member must have been given the chunk more times than it holds it now (a chunk it
         // holds, running or in its queue, answers on that assignment's own stream).
@@ -954,20 +1003,16 @@ impl<R: PartialEq> Scheduler<R> {
             };
             state.running.iter().filter(|id| member_of(id) == Some(w.member.as_str())).count()
         };
-        let holds = job.started.get(&chunk).map_or(0, held_now);
-        let Some(job) = self.jobs.get_mut(&job_id) else { return };
-        let given = match job.started.get_mut(&chunk) {
-            Some(state) if state.answered_by(&w.member) => return, // its answer is in
-            Some(state) if state.given.iter().filter(|m| **m == w.member).count() <= holds => false,
-            Some(state) => state.take_given(&w.member),
-            None if job.fresh.contains(chunk) || u64::from(chunk) >= job.plan.len() as u64 => {
-                false // never started
+        match job.started.get(&chunk) {
+            Some(state) if state.answered_by(&w.member) => None, // its answer is in
+            Some(state) => {
+                let given = state.given.iter().filter(|m| **m == w.member).count();
+                Some(given > held_now(state))
             }
-            None => return, // done since
-        };
-        match given {
-            true => self.add_result(job_id, chunk, worker, result, out),
-            false => out.push(Action::NotGiven { worker, job: job_id, chunk }),
+            None if job.fresh.contains(chunk) || u64::from(chunk) >= job.plan.len() as u64 => {
+                Some(false) // never started
+            }
+            None => None, // done since
         }
     }
 

@@ -227,6 +227,9 @@ impl Harness {
                 assert!(!running, "sent ahead chunk {chunk} of job {job}, which runs");
             }
             Action::NotGiven { worker, .. } => panic!("worker {worker} delivered nothing here"),
+            // Told of a lost worker's running command chunk: it is queued again (checked
+            // when it is reduced, once).
+            Action::UnitsLost { .. } => {}
             Action::Revoked { job, member, chunks } => {
                 let liar: WorkerId = member.parse().unwrap();
                 assert!(self.liars.contains(&liar), "honest worker {member}'s results taken back");
@@ -1472,4 +1475,81 @@ fn a_worker_is_sent_the_files_of_its_next_chunk_while_it_runs_one() {
         Event::JobSubmitted { job: 2, shape: command_shape(3, 1, 0), homes: Homes::none() },
     );
     assert!(sent_ahead(&plain).is_empty());
+}
+
+/// A command job resumed after a restart, its chunks 1 and 2 given to members "1" and "2"
+/// before it; worker 3 (member "3") is connected and idle.
+fn resumed_command(s: &mut Scheduler<u64>) -> Vec<Action<u64>> {
+    s.handle(Duration::ZERO, joined(3, 1));
+    let plan = ChunkPlan { units: 4, chunk_units: 1 };
+    let done = [(0, "3".to_string())].into();
+    let given = vec![(1, "1".to_string()), (2, "2".to_string())];
+    let resumed = Event::JobResumed { job: 7, shape: command_shape(4, 1, 0), plan, done, given };
+    s.handle(Duration::ZERO, resumed)
+}
+
+/// A command chunk given before a restart waits for its member: one that says it still runs
+/// it is waited for past [`AWAIT_MEMBER`] and its delivery counts; one that does not say so
+/// runs again at once; one whose member never comes back runs again after [`AWAIT_MEMBER`].
+#[test]
+fn a_resumed_commands_given_chunks_wait_for_their_members_lease() {
+    let mut s = Scheduler::new(Config::default());
+    let a = resumed_command(&mut s);
+    assert_eq!(chunks_assigned(&a), [3], "only the chunk never given runs");
+    s.handle(Duration::ZERO, joined(1, 1));
+    let holds = Event::MemberHolds { worker: 1, held: vec![(7, 1), (9, 0)] };
+    assert!(assigned(&s.handle(Duration::ZERO, holds)).is_empty(), "1 still runs chunk 1");
+    let later = AWAIT_MEMBER + Duration::from_secs(1);
+    let just_before = s.handle(AWAIT_MEMBER - Duration::from_millis(1), Event::Tick);
+    assert!(assigned(&just_before).is_empty(), "2's member may still come back");
+    let lapsed = s.handle(later, Event::Tick);
+    assert_eq!(assigned(&lapsed).iter().map(|a| a.1).collect::<Vec<_>>(), [1]);
+    assert_eq!(chunks_assigned(&lapsed), [2], "2's member did not come back: it runs elsewhere");
+    assert_eq!(s.jobs[&7].started[&1].awaited, Some(Awaited::Held), "1's is still waited for");
+    let delivered = Event::ChunkDelivered { worker: 1, job: 7, chunk: 1, result: right(7, 1) };
+    assert_eq!(reduced(&s.handle(later, delivered)), [1]);
+    assert_eq!(s.progress(7).unwrap().chunks_rerun, 1, "only chunk 2 ran again");
+}
+
+#[test]
+fn a_member_that_does_not_hold_its_given_chunk_has_it_run_again_at_once() {
+    let mut s = Scheduler::new(Config::default());
+    resumed_command(&mut s);
+    s.handle(Duration::ZERO, joined(2, 1));
+    let holds = Event::MemberHolds { worker: 2, held: vec![(7, 1)] };
+    let a = s.handle(Duration::ZERO, holds);
+    assert_eq!(chunks_assigned(&a), [2], "2 does not hold chunk 2: it runs, on 2 itself");
+    assert_eq!(s.jobs[&7].started[&1].awaited, Some(Awaited::Until(AWAIT_MEMBER)), "not 2's");
+}
+
+#[test]
+fn a_held_chunk_whose_member_is_lost_waits_for_it_again_then_runs_elsewhere() {
+    let mut s = Scheduler::new(Config::default());
+    resumed_command(&mut s);
+    s.handle(Duration::ZERO, joined(1, 1));
+    s.handle(Duration::ZERO, Event::MemberHolds { worker: 1, held: vec![(7, 1)] });
+    let lost_at = Duration::from_secs(100);
+    s.handle(lost_at, Event::WorkerLost { worker: 1 });
+    let waiting = Some(Awaited::Until(lost_at + AWAIT_MEMBER));
+    assert_eq!(s.jobs[&7].started[&1].awaited, waiting);
+    s.handle(lost_at, joined(1, 1));
+    s.handle(lost_at, Event::MemberHolds { worker: 1, held: vec![(7, 1)] });
+    assert_eq!(s.jobs[&7].started[&1].awaited, Some(Awaited::Held), "back, and says so");
+    s.handle(lost_at, Event::WorkerLost { worker: 1 });
+    assert!(!s.jobs[&7].retry.contains(&1));
+    let a = s.handle(lost_at + AWAIT_MEMBER, Event::Tick);
+    assert!(s.jobs[&7].retry.contains(&1) || chunks_assigned(&a).contains(&1), "runs again");
+    assert_eq!(s.jobs[&7].started[&1].awaited, None);
+}
+
+#[test]
+fn a_kernels_given_chunks_run_again_at_once() {
+    let mut s = Scheduler::new(Config::default());
+    s.handle(Duration::ZERO, joined(3, 2));
+    let plan = ChunkPlan { units: 4, chunk_units: 1 };
+    let given = vec![(1, "1".to_string())];
+    let shape = JobShape::new(4, 1.0);
+    let resumed = Event::JobResumed { job: 7, shape, plan, done: [].into(), given };
+    let a = s.handle(Duration::ZERO, resumed);
+    assert_eq!(chunks_assigned(&a), [0, 1], "chunk 1 runs again, first result wins");
 }

@@ -17,7 +17,7 @@
 //! failed unit, and the scheduler runs it elsewhere), `--halt` (a verdict per counted chunk),
 //! and the result. Chunks of side effects get no backups and no verification copies.
 
-use super::{Chunk, Converse, Fold, Invalid, Job, Run, Serve, Stream, Talk, Work};
+use super::{Chunk, Converse, Fold, Invalid, Job, Run, Serve, Stream, Talk, Via, Work};
 use crate::exec;
 use crate::exec::cache::{FileCache, Pinned};
 use crate::exec::outbox::{Delivery, Outbox};
@@ -29,8 +29,8 @@ use futures_util::future::BoxFuture;
 use proto::command::halt::{Tally, Verdict};
 use proto::command::inputs::Inputs;
 use proto::command::spec::MAX_CHUNK_UNITS;
-use proto::command::UnitReport;
 use proto::command::{CmdSpec, FileRef};
+use proto::command::{UnitEnding, UnitReport};
 use proto::job::JobSpec;
 use proto::result::{CmdResult, JobResult};
 use proto::wire::{ChunkOutput, ChunkReply, ChunkTask, CmdChunk, CmdUnit};
@@ -234,6 +234,22 @@ impl Job for CmdJob {
         self.spec.input_files.get(usize::try_from(self.unit_at(place)).ok()?)
     }
 
+    fn units_lost(&mut self, start: u64, end: u64, worker: &str, at_ms: u64) {
+        let base = self.first_unit();
+        for place in (base + start..base + end).take_while(|&p| p < self.units()) {
+            self.tries.add(UnitReport {
+                unit: self.unit_at(place),
+                ending: UnitEnding::Lost,
+                started_ms: at_ms,
+                duration_ms: 0,
+                stdout: 0,
+                stderr: 0,
+                results: 0,
+                worker: worker.to_string(),
+            });
+        }
+    }
+
     fn reduce(&mut self, chunk: ChunkIndex, _start: u64, output: ChunkOutput) -> Fold {
         let ChunkOutput::Cmd { units, spool } = output else { return Fold::Added };
         for report in &units {
@@ -317,12 +333,23 @@ impl Converse for Exchange {
             let ChunkTask::Cmd(task) = &stream.request.task else {
                 anyhow::bail!("a command's exchange was given another task's chunk");
             };
-            let spool = stream.stores.spool.chunk_file(stream.request.job, stream.assignment);
+            let job = stream.request.job;
+            let spool = match stream.via {
+                Via::Assignment(assignment) => stream.stores.spool.chunk_file(job, assignment),
+                Via::Delivery(n) => stream.stores.spool.delivery_file(job, n),
+            };
             let spool = self.spool.insert(spool);
             let (writer, reader) = (stream.writer, stream.reader);
             let at = (spool.as_path(), stream.worker);
             let stores = (&*stream.stores.files, &self.tries);
-            exec::chunk::exchange(writer, reader, stream.request, task, stores, at).await
+            match stream.via {
+                Via::Assignment(_) => {
+                    exec::chunk::exchange(writer, reader, stream.request, task, stores, at).await
+                }
+                Via::Delivery(_) => {
+                    exec::chunk::take_delivered(writer, reader, task, stores.1, at).await
+                }
+            }
         })
     }
 
@@ -360,7 +387,7 @@ impl Serve for Served {
         reader: &'a mut MessageReader<RecvStream>,
         writer: &'a mut MessageWriter<SendStream>,
         units: &'a Units,
-    ) -> BoxFuture<'a, ()> {
+    ) -> BoxFuture<'a, Option<exec::finished::Kept>> {
         Box::pin(async move {
             let task = self.0.as_deref().map_err(Clone::clone);
             exec::units::serve(task, reader, writer, units).await

@@ -76,6 +76,11 @@ pub trait Job: Send + 'static {
         None
     }
 
+    /// Units `start..end` of the current phase ran (or may have) on `worker`, which was lost
+    /// before they were counted, at `at_ms` (Unix ms): they run again. A task whose units
+    /// have side effects says so in its output (a command's joblog gets a line for the try).
+    fn units_lost(&mut self, _start: u64, _end: u64, _worker: &str, _at_ms: u64) {}
+
     /// Folds in chunk `chunk` (units from `start`), whose output [`check_output`] passed.
     fn reduce(&mut self, chunk: ChunkIndex, start: u64, output: ChunkOutput) -> Fold;
 
@@ -171,10 +176,20 @@ pub struct Stream<'a> {
     pub writer: &'a mut MessageWriter<SendStream>,
     pub reader: &'a mut MessageReader<RecvStream>,
     pub request: &'a ChunkRequest,
-    pub assignment: AssignmentId,
+    pub via: Via,
     /// The worker's name.
     pub worker: &'a str,
     pub stores: &'a Stores,
+}
+
+/// How a chunk's stream came to be.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Via {
+    /// The coordinator opened it for an assignment.
+    Assignment(AssignmentId),
+    /// The worker opened it to deliver what ran through a lost connection (this run's
+    /// delivery number `n`): nothing goes out but the end; the chunk's result comes at once.
+    Delivery(u64),
 }
 
 /// What the coordinator lends chunks' conversations: the files users uploaded, and where
@@ -276,14 +291,15 @@ pub enum Work {
 }
 
 /// A chunk that serves its own stream on a worker, to its end (a command: files fetched,
-/// units run, their output sent back), with what the worker lends it.
+/// units run, their output sent back), with what the worker lends it. Returns what ran
+/// through a lost connection, for the next session to deliver.
 pub trait Serve: Send + 'static {
     fn serve<'a>(
         self: Box<Self>,
         reader: &'a mut MessageReader<RecvStream>,
         writer: &'a mut MessageWriter<SendStream>,
         units: &'a Units,
-    ) -> BoxFuture<'a, ()>;
+    ) -> BoxFuture<'a, Option<crate::exec::finished::Kept>>;
 }
 
 /// A chunk's kernel, ready to run on a slot thread.

@@ -158,7 +158,11 @@ async fn serve(
     // waited for, not a failure).
     crate::systemd::notify_ready();
     let held = Arc::new(held::Held::default());
-    let units = Units::open(&config.state_dir, &info.hello.name, config.exec, config.file_cache)?;
+    let mut units =
+        Units::open(&config.state_dir, &info.hello.name, config.exec, config.file_cache)?;
+    units.lease = config.lease;
+    units.connected = held.connected.subscribe();
+    units.stopping = shutdown.clone();
     let mut backoff = new_backoff();
     loop {
         let session = Session {

@@ -20,8 +20,8 @@ use crate::transport::{self, codes};
 use anyhow::{anyhow, bail, Result};
 use certs::Membership;
 use proto::wire::{
-    BenchReply, ChunkData, ChunkReply, ChunkRequest, Control, CoordinatorOpen, Pong, RenewReply,
-    Welcome, WorkerOpen,
+    BenchReply, ChunkData, ChunkKey, ChunkReply, ChunkRequest, Control, CoordinatorOpen, Pong,
+    RenewReply, Welcome, WorkerOpen,
 };
 use proto::{MessageReader, MessageWriter};
 use quinn::{ConnectionError, Endpoint, RecvStream, SendStream};
@@ -84,9 +84,12 @@ pub(crate) async fn run(
         None => return Ok(Attempt::Failed(anyhow!("the coordinator closed the session stream"))),
     }
 
-    // Results held through the last lost connection go first; later ones as they come.
+    // What this worker still runs or holds from lost connections is told first, then the
+    // results held go; later ones as they come.
     let mut delivering = tokio::task::JoinSet::new();
     let (held, lease) = (session.held.clone(), config.lease);
+    let _session = held.session();
+    delivering.spawn(super::held::tell_holding(held.holding(), conn.clone()));
     let deliver = |delivering: &mut tokio::task::JoinSet<()>| {
         let (held, conn) = (held.clone(), conn.clone());
         delivering.spawn(async move { super::held::deliver(&held, &conn, lease).await });
@@ -305,10 +308,16 @@ async fn serve_stream(
             }
         }
         CoordinatorOpen::Chunk(request) => {
+            let key = ChunkKey { job: request.job, chunk: request.chunk };
+            let _running = chunks.held.running(key);
             let work = match tasks::work(&request) {
                 // A chunk that says more than a request and a reply serves its own stream.
                 Ok(Work::Serve(chunk)) => {
-                    return chunk.serve(&mut reader, &mut writer, &chunks.units).await
+                    let kept = chunk.serve(&mut reader, &mut writer, &chunks.units).await;
+                    if let Some(kept) = kept {
+                        chunks.held.keep(request, kept, Instant::now() + chunks.lease);
+                    }
+                    return;
                 }
                 work => work,
             };

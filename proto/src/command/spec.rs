@@ -293,6 +293,9 @@ pub enum UnitEnding {
     TimedOut,
     /// It could not start (no such program, not executable): why, in words.
     NotStarted(String),
+    /// Its worker was lost before it was counted, so how it ended is unknown: it runs again.
+    /// Only the coordinator says this, for the try's joblog line; never a worker.
+    Lost,
 }
 
 impl UnitEnding {
@@ -308,6 +311,7 @@ impl UnitEnding {
             UnitEnding::Signalled(signal) => (-1, *signal),
             UnitEnding::TimedOut => (-1, 15),
             UnitEnding::NotStarted(_) => (127, 0),
+            UnitEnding::Lost => (-1, 0),
         }
     }
 
@@ -318,6 +322,7 @@ impl UnitEnding {
             UnitEnding::Signalled(signal) => format!("was killed by signal {signal}"),
             UnitEnding::TimedOut => "ran past --timeout and was stopped".into(),
             UnitEnding::NotStarted(why) => format!("did not start: {why}"),
+            UnitEnding::Lost => "was lost with its worker (how it ended is unknown)".into(),
         }
     }
 }

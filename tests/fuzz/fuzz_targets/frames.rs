@@ -37,6 +37,15 @@ fuzz_target!(|data: &[u8]| {
         Some(WorkerOpen::Logs(lines)) => {
             let _ = proto::logs::check_batch(&lines);
         }
+        // Units delivered after a lost connection: the request is matched against the job
+        // as the coordinator cuts it, its units checked as they come (the e2e tests).
+        Some(WorkerOpen::DeliverUnits { request }) => {
+            let _ = matches!(request.task, proto::wire::ChunkTask::Cmd(_));
+        }
+        // What a member still runs: bounded in count.
+        Some(WorkerOpen::Holding(held)) => {
+            let _ = held.len() <= proto::wire::MAX_HOLDING;
+        }
         None => {}
     }
     round_trip::<JoinReply>(data);

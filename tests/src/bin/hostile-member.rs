@@ -14,7 +14,9 @@
 //!   hash of job and chunk, which members could compute) left unchecked at `--verify` 0.5 or
 //!   less, and answers the others right;
 //! - `forge`: hoards the chunks it is given and, on the first, delivers "held" results (the
-//!   lost-connection path) for the job's first 20 other chunks, which it was never given.
+//!   lost-connection path) for the job's first 20 other chunks, which it was never given; given
+//!   a command chunk, it delivers "held" units printing `forged` for it (which it still holds)
+//!   and for 20 others, then fails it.
 //!
 //! Usage: hostile-member ADDR TOKEN NAME SLOTS MODE STATE_DIR
 //! Says `welcomed` on stderr once the coordinator has accepted its hello; runs until killed.
@@ -142,6 +144,20 @@ async fn main() -> anyhow::Result<()> {
                 let _ = writer.send(&ChunkReply::Failed { error }).await;
                 let _ = writer.get_mut().finish();
             }
+            CoordinatorOpen::Chunk(request)
+                if mode == Mode::Forge && matches!(request.task, ChunkTask::Cmd(_)) =>
+            {
+                for chunk in (0..21).chain([request.chunk]) {
+                    let size = request.end - request.start;
+                    let (start, end) = (u64::from(chunk) * size, u64::from(chunk + 1) * size);
+                    let forged = ChunkRequest { chunk, start, end, ..request.clone() };
+                    let _ = forge_units(&conn, forged).await;
+                }
+                eprintln!("forged");
+                let error = "this member forges".to_string();
+                let _ = writer.send(&proto::wire::CmdMessage::Failed { error }).await;
+                let _ = writer.get_mut().finish();
+            }
             CoordinatorOpen::Chunk(request) if mode == Mode::Forge && !forged => {
                 forged = true;
                 let given = request.chunk;
@@ -165,6 +181,34 @@ async fn main() -> anyhow::Result<()> {
             | CoordinatorOpen::SendAhead(_) => {}
         }
     }
+}
+
+/// Delivers "held" units for `request`'s chunk, each printing `forged`, and waits for the
+/// coordinator to take or refuse them.
+async fn forge_units(conn: &quinn::Connection, request: ChunkRequest) -> anyhow::Result<()> {
+    use proto::command::{UnitEnding, UnitReport};
+    use proto::wire::{ChunkData, CmdMessage};
+    let (send, recv) = conn.open_bi().await?;
+    let (mut writer, mut reader) = (MessageWriter::new(send), MessageReader::new(recv));
+    writer.send(&WorkerOpen::DeliverUnits { request: request.clone() }).await?;
+    for unit in request.start..request.end {
+        let report = UnitReport {
+            unit,
+            ending: UnitEnding::Exited(0),
+            started_ms: 1,
+            duration_ms: 1,
+            stdout: 7,
+            stderr: 0,
+            results: 0,
+            worker: String::new(),
+        };
+        writer.send(&CmdMessage::Unit(report)).await?;
+        writer.send(&CmdMessage::Data(ChunkData { bytes: b"forged\n".to_vec() })).await?;
+    }
+    writer.send(&CmdMessage::Done).await?;
+    writer.get_mut().finish()?;
+    let _ = tokio::time::timeout(Duration::from_secs(10), reader.recv::<ChunkData>()).await;
+    Ok(())
 }
 
 #[derive(Clone, Copy, PartialEq)]

@@ -344,8 +344,9 @@ fn a_unit_whose_worker_is_killed_runs_elsewhere_and_prints_once() {
     let dir = tempfile::tempdir().unwrap();
     let c = Coordinator::start(dir.path());
     let [_keeper, mut victim] = c.workers([("keeper", 1), ("victim", 1)]);
+    let joblog = c.dir.join("joblog");
     let mut ctl = ctl_command();
-    ctl.arg("--socket").arg(&c.socket).args(["run", "cmd", "--"]);
+    ctl.arg("--socket").arg(&c.socket).args(["run", "cmd", "--joblog"]).arg(&joblog).arg("--");
     // On the victim a unit hangs until the worker is killed (its process group outlives a
     // SIGKILLed worker: the test stops it by the PID it wrote); on the keeper it just prints.
     let pids = c.dir.join("victim-units.pid");
@@ -367,6 +368,22 @@ fn a_unit_whose_worker_is_killed_runs_elsewhere_and_prints_once() {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let want: Vec<String> = (1..=6).map(|n| format!("unit {n}")).collect();
     assert_eq!(sorted(lines(&out)), want, "each unit's output exactly once");
+    // The joblog says which unit was lost with its worker (Exitval -1, as GNU parallel
+    // writes for a unit that did not exit by itself), before that unit's line from the keeper.
+    let log = std::fs::read_to_string(&joblog).unwrap();
+    let rows: Vec<Vec<&str>> = log.lines().skip(1).map(|l| l.split('\t').collect()).collect();
+    let lost: Vec<&Vec<&str>> = rows.iter().filter(|r| r[1] == "victim").collect();
+    assert_eq!(lost.len(), 1, "one unit ran on the victim:\n{log}");
+    assert_eq!((lost[0][6], lost[0][7]), ("-1", "0"), "{log}");
+    let seq = lost[0][0];
+    let at = rows.iter().position(|r| r[1] == "victim").unwrap();
+    let after: Vec<_> = rows[at + 1..].iter().filter(|r| r[0] == seq).collect();
+    assert!(after.len() == 1 && after[0][1] == "keeper" && after[0][6] == "0", "{log}");
+    let mut seqs: Vec<&str> = rows.iter().filter(|r| r[6] == "0").map(|r| r[0]).collect();
+    seqs.sort_unstable();
+    assert_eq!(seqs, ["1", "2", "3", "4", "5", "6"], "each unit succeeded once:\n{log}");
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(said.contains(&format!("unit {seq} ('{seq}') was lost with its worker")), "{said}");
     // Only what this test started: each hung unit's process group, by the PID it wrote.
     let written = std::fs::read_to_string(&pids).unwrap();
     for pid in written.split_whitespace().filter_map(|p| p.parse::<i32>().ok()) {

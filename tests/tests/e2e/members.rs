@@ -4,6 +4,7 @@
 
 use crate::util::*;
 use std::path::Path;
+use std::process::Stdio;
 use std::time::Duration;
 
 /// The exit status marmotd uses for what retrying cannot fix (EX_CONFIG).
@@ -230,6 +231,32 @@ fn results_for_chunks_never_given_are_dropped() {
     right_without(&out, "forger");
     let log = c.proc.log_text();
     assert!(log.contains("dropped a result from worker 'forger' for chunk"), "{log}");
+}
+
+/// A member delivers "held" units (the lost-connection path) printing `forged`, for the
+/// command chunk it was given and still holds, and for chunks it was never given: none is
+/// taken, and every unit's own output comes once.
+#[test]
+fn units_delivered_for_chunks_not_held_through_an_outage_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = Coordinator::start(dir.path());
+    let forger = c.hostile_member("forger", 1, "forge");
+    let _honest = c.worker("honest", 1);
+    c.wait_for_workers(&["forger", "honest"]);
+    let mut args = vec!["run", "cmd", "--", "echo", "unit", ":::"];
+    let numbers: Vec<String> = (1..=20).map(|n| n.to_string()).collect();
+    args.extend(numbers.iter().map(String::as_str));
+    let mut ctl = ctl_command();
+    ctl.arg("--socket").arg(&c.socket).args(&args);
+    let out = ctl.stdin(Stdio::null()).output().unwrap();
+    let printed = String::from_utf8_lossy(&out.stdout);
+    assert!(forger.log_text().contains("forged"), "the forger never got a chunk: {printed}");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(!printed.contains("forged"), "{printed}");
+    let mut units: Vec<u64> =
+        printed.lines().map(|l| l.strip_prefix("unit ").unwrap().parse().unwrap()).collect();
+    units.sort_unstable();
+    assert_eq!(units, (1..=20).collect::<Vec<_>>(), "each unit's own output once");
 }
 
 /// A member that answers every chunk with an error never fails a job while another worker can

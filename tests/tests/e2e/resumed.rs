@@ -44,8 +44,10 @@ impl Run {
         Run { child, out, err, results, joblog }
     }
 
-    /// Waits for its end, and checks it ended as an undisturbed run does.
-    fn check(mut self) {
+    /// Waits for its end, and checks it ended as an undisturbed run does, but for a joblog
+    /// line for each try lost with its worker (Exitval -1, Signal 0), each before its unit's
+    /// own line; returns how many.
+    fn check(mut self) -> usize {
         let limit = Duration::from_secs(120);
         let status = wait_for("the attached run to end", limit, || self.child.try_wait().unwrap());
         let err = std::fs::read_to_string(&self.err).unwrap();
@@ -61,13 +63,20 @@ impl Run {
             assert_eq!(got.trim(), n.to_string());
         }
         let log = std::fs::read_to_string(&self.joblog).unwrap();
+        let rows: Vec<Vec<&str>> = log.lines().skip(1).map(|l| l.split('\t').collect()).collect();
+        let is_lost = |row: &Vec<&str>| (row[6], row[7]) == ("-1", "0");
         let mut seqs: Vec<u64> =
-            log.lines().skip(1).map(|l| l.split('\t').next().unwrap().parse().unwrap()).collect();
+            rows.iter().filter(|r| !is_lost(r)).map(|r| r[0].parse().unwrap()).collect();
         let failed: Vec<&str> = log.lines().filter(|l| l.split('\t').nth(6) == Some("1")).collect();
         seqs.sort_unstable();
         assert_eq!(seqs, (1..=UNITS).collect::<Vec<_>>(), "a joblog line per unit:\n{log}");
         assert_eq!(failed.len(), 1, "unit {FAILING} failed, once:\n{log}");
         assert!(failed[0].starts_with(&format!("{FAILING}\t")), "{log}");
+        for (at, row) in rows.iter().enumerate().filter(|(_, r)| is_lost(r)) {
+            let later = rows[at + 1..].iter().any(|r| r[0] == row[0] && !is_lost(r));
+            assert!(later, "a lost try of unit {} before its own line:\n{log}", row[0]);
+        }
+        rows.iter().filter(|r| is_lost(r)).count()
     }
 }
 
@@ -98,7 +107,7 @@ fn killed_after(units: u64) {
     let id = wait_for_units(&c, units);
     c.proc.kill();
     let c = Coordinator::start_on(dir.path(), &listen);
-    run.check();
+    assert_eq!(run.check(), 0, "its workers ran on: no unit was lost");
     // (Killed at the last unit, the job may have ended just before: then its output waited.)
     assert_eq!(job_view(&c, id)["state"], "done");
 }
@@ -134,7 +143,7 @@ fn a_command_job_goes_on_through_the_coordinator_updating_itself() {
     wait_for_units(&c, 5);
     let report = c.json(&["update", "--coordinator", new.to_str().unwrap()]);
     assert_eq!(report["coordinator"]["status"], "updated", "{report}");
-    run.check();
+    assert_eq!(run.check(), 0, "its workers ran on: no unit was lost");
 }
 
 #[test]
@@ -148,7 +157,7 @@ fn a_command_job_goes_on_when_its_coordinator_and_a_worker_die_together() {
     lost.kill();
     c.proc.kill();
     let c = Coordinator::start_on(dir.path(), &listen);
-    run.check();
+    assert!(run.check() <= 1, "at most the lost worker's unit was lost");
     let jobs = c.json(&["jobs"]);
     assert_eq!(jobs[0]["state"], "done", "{jobs}");
 }
@@ -372,4 +381,47 @@ fn output_its_client_does_not_take_holds_a_job_at_the_spools_bound_and_none_is_l
     units.sort_unstable();
     assert_eq!(units, (1..=40).collect::<Vec<_>>(), "every unit's output, whole, once");
     assert!(c.proc.log_text().contains("its units go on"), "{}", c.proc.log_text());
+}
+
+/// Units that take a while and count their runs in `{dir}/runs-N`.
+fn counted_script(dir: &Path) -> String {
+    format!("echo run >> {}/runs-$1; sleep 2; echo unit $1", dir.display())
+}
+
+/// How many times unit `n` started.
+fn runs(dir: &Path, n: u64) -> usize {
+    std::fs::read_to_string(dir.join(format!("runs-{n}"))).map_or(0, |s| s.lines().count())
+}
+
+/// The worker's lease: units running when the coordinator is killed run on, and their output
+/// is delivered when it is back. No unit runs twice, each prints once, and the run exits as an
+/// undisturbed one does. (Before the lease, a coordinator's restart stopped every running unit
+/// and ran it again.)
+#[test]
+fn units_running_when_their_coordinator_is_killed_run_once_under_the_workers_lease() {
+    let dir = tempfile::tempdir().unwrap();
+    let listen = format!("127.0.0.1:{}", free_udp_port());
+    let mut c = Coordinator::start_on(dir.path(), &listen);
+    let _workers = c.workers([("a", 1), ("b", 1)]);
+    const N: u64 = 6;
+    let script = counted_script(dir.path());
+    let mut ctl = ctl_command();
+    ctl.arg("--socket").arg(&c.socket).args(["run", "cmd", "-k", "--", "sh", "-c", &script]);
+    ctl.args(["sh", "{}", ":::"]).args((1..=N).map(|n| n.to_string()));
+    let run = ctl.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    // Both workers run a unit: the coordinator dies under them.
+    wait_for("two units running", Duration::from_secs(60), || {
+        ((1..=N).filter(|&n| runs(dir.path(), n) > 0).count() >= 2).then_some(())
+    });
+    c.proc.kill();
+    let _c = Coordinator::start_on(dir.path(), &listen);
+    let out = run.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    let printed: Vec<String> =
+        String::from_utf8_lossy(&out.stdout).lines().map(String::from).collect();
+    let want: Vec<String> = (1..=N).map(|n| format!("unit {n}")).collect();
+    assert_eq!(printed, want, "each unit's output once, in order: {err}");
+    let counts: Vec<usize> = (1..=N).map(|n| runs(dir.path(), n)).collect();
+    assert_eq!(counts, vec![1; N as usize], "no unit ran twice: {err}");
 }

@@ -69,6 +69,8 @@ impl Sim {
         self.next_worker += 1;
         self.workers.push(id);
         self.jobs.worker_joined(self.now, id, name, 2, true);
+        // Its session starts by saying it runs or holds nothing from before.
+        self.jobs.member_holds(self.now, id, &[]);
         self.carry_out();
     }
 
