@@ -1520,6 +1520,23 @@ fn a_member_that_does_not_hold_its_given_chunk_has_it_run_again_at_once() {
     let a = s.handle(Duration::ZERO, holds);
     assert_eq!(chunks_assigned(&a), [2], "2 does not hold chunk 2: it runs, on 2 itself");
     assert_eq!(s.jobs[&7].started[&1].awaited, Some(Awaited::Until(AWAIT_MEMBER)), "not 2's");
+    assert_eq!(s.progress(7).unwrap().chunks_rerun, 1);
+    let lost = a.iter().filter(|a| matches!(a, Action::UnitsLost { job: 7, chunk: 2, .. }));
+    assert_eq!(lost.count(), 1, "its try is told lost: {a:?}");
+}
+
+/// Only the chunks given wait: a gap before them (never counted, never given) runs at once.
+#[test]
+fn chunks_not_given_before_a_restart_do_not_wait() {
+    let mut s = Scheduler::new(Config::default());
+    s.handle(Duration::ZERO, joined(3, 2));
+    let plan = ChunkPlan { units: 4, chunk_units: 1 };
+    let given = vec![(2, "1".to_string())];
+    let resumed =
+        Event::JobResumed { job: 7, shape: command_shape(4, 1, 0), plan, done: [].into(), given };
+    let a = s.handle(Duration::ZERO, resumed);
+    assert_eq!(chunks_assigned(&a), [0, 1], "the gap runs; chunk 2 waits for member 1");
+    assert_eq!(s.jobs[&7].started[&2].awaited, Some(Awaited::Until(AWAIT_MEMBER)));
 }
 
 #[test]
