@@ -11,8 +11,8 @@ use super::results::Listing;
 use proto::command::UnitReport;
 use proto::pieces::{self, SendError, PIECE};
 use proto::wire::{ChunkData, CmdMessage};
-use proto::{FrameError, MessageWriter};
-use quinn::SendStream;
+use proto::{FrameError, MessageReader, MessageWriter};
+use quinn::{RecvStream, SendStream};
 use std::path::Path;
 use std::sync::Arc;
 use tokio::sync::mpsc;
@@ -164,6 +164,24 @@ impl Kept {
         }
         writer.send(&CmdMessage::Done).await?;
         Ok(())
+    }
+}
+
+/// Ends a chunk's stream from the worker's side and waits, `within` at most, for the
+/// coordinator to finish its own, which it does once it has read everything: the chunk is
+/// taken then (counted or not). A reset or a stop is a refusal; no answer in time counts as
+/// a lost connection (the chunk is kept for another try).
+pub async fn end(
+    writer: &mut MessageWriter<SendStream>,
+    reader: &mut MessageReader<RecvStream>,
+    within: std::time::Duration,
+) -> Result<(), Unsent> {
+    writer.get_mut().finish().map_err(|_| Unsent::Reset)?;
+    match tokio::time::timeout(within, reader.recv::<ChunkData>()).await {
+        Ok(Ok(None)) => Ok(()),
+        Ok(Ok(Some(_))) => Err(Unsent::Reset),
+        Ok(Err(e)) => Err(Unsent::from(e)),
+        Err(_) => Err(Unsent::Lost),
     }
 }
 

@@ -159,15 +159,7 @@ pub async fn serve(
     };
     let taken = async {
         writer.send(&last).await?;
-        writer.get_mut().finish().map_err(|_| Unsent::Reset)?;
-        // The coordinator finishes its side once it has read everything: the chunk is
-        // taken then, and its directories can go.
-        match tokio::time::timeout(TAKEN_WITHIN, reader.recv::<ChunkData>()).await {
-            Ok(Ok(None)) => Ok(()),
-            Ok(Ok(Some(_))) => Err(Unsent::Reset),
-            Ok(Err(e)) => Err(Unsent::from(e)),
-            Err(_) => Err(Unsent::Lost),
-        }
+        super::finished::end(writer, reader, TAKEN_WITHIN).await
     };
     match (taken.await, ran) {
         (Err(Unsent::Lost), Some(units)) => Some(Kept(units)),

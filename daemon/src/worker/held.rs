@@ -16,7 +16,7 @@
 //! runs again at once what it gave this member that is not among them.
 
 use crate::exec::finished::{Kept, Unsent};
-use proto::wire::{ChunkData, ChunkKey, ChunkOutput, ChunkRequest, WorkerOpen, MAX_HOLDING};
+use proto::wire::{ChunkKey, ChunkOutput, ChunkRequest, WorkerOpen, MAX_HOLDING};
 use proto::MessageWriter;
 use std::collections::BTreeMap;
 use std::sync::Mutex;
@@ -225,13 +225,7 @@ async fn deliver_units(
     let (mut writer, mut reader) = (MessageWriter::new(send), proto::MessageReader::new(recv));
     writer.send(&WorkerOpen::DeliverUnits { request: request.clone() }).await?;
     units.send(&mut writer).await?;
-    writer.get_mut().finish().map_err(|_| Unsent::Reset)?;
-    match tokio::time::timeout(OPEN_TIMEOUT, reader.recv::<ChunkData>()).await {
-        Ok(Ok(None)) => Ok(()),
-        Ok(Ok(Some(_))) => Err(Unsent::Reset),
-        Ok(Err(e)) => Err(Unsent::from(e)),
-        Err(_) => Err(Unsent::Lost),
-    }
+    crate::exec::finished::end(&mut writer, &mut reader, OPEN_TIMEOUT).await
 }
 
 /// Tells the coordinator, as a session starts, which chunks this worker still runs or holds
