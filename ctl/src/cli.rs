@@ -74,6 +74,15 @@ pub enum Command {
         #[arg(value_parser = parse_job_id)]
         job: u64,
     },
+    /// GNU parallel's command line, its jobs run on the cluster: `marmotctl parallel gzip
+    /// ::: *.txt`. Options and replacement strings as `man parallel` says; what marmot does
+    /// not do is refused with the reason.
+    #[command(disable_help_flag = true)]
+    Parallel {
+        /// GNU parallel's options, the command, and its input sources.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true, num_args = 0..)]
+        args: Vec<String>,
+    },
     /// Run a pi, prime or count job again, as it was asked for: for a job whose results came
     /// in part from a worker later caught lying (`marmotctl jobs` says so).
     Rerun {

@@ -18,6 +18,7 @@ mod cli;
 mod commands;
 mod follow;
 mod known_hashes;
+mod parallel;
 mod plot;
 
 use clap::Parser;

@@ -115,6 +115,10 @@ pub struct CmdResult {
     pub skipped: u64,
     /// The `--halt` rule that stopped the job, if one did.
     pub halted: Option<String>,
+    /// The job's exit status as the rule fixed it when it was met (GNU parallel's: see
+    /// `command::halt`); otherwise the failed units count.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub halt_status: Option<u8>,
     pub seconds: f64,
     pub workers: Vec<WorkerShare>,
     /// Units that ran more than once (`--retries`) before they counted.
@@ -123,6 +127,13 @@ pub struct CmdResult {
     /// The first of them (at most 100), with the worker of each try.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub retried_units: Vec<RetriedUnit>,
+}
+
+impl CmdResult {
+    /// The exit status `marmotctl` gives for the job, as GNU parallel's.
+    pub fn exit_status(&self) -> u8 {
+        self.halt_status.unwrap_or_else(|| crate::command::halt::exit_status(self.failed))
+    }
 }
 
 /// A unit that ran more than once.
@@ -284,6 +295,7 @@ mod tests {
             failed: 0,
             skipped: 0,
             halted: None,
+            halt_status: None,
             seconds: 1.5,
             workers: vec![],
             retried,

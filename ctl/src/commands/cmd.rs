@@ -13,7 +13,6 @@ use crate::known_hashes::KnownHashes;
 use anyhow::{bail, Context, Result};
 use client::{Client, ClientError, Submit};
 use proto::api::JobState;
-use proto::command::halt::exit_status;
 use proto::command::inputs::Inputs;
 use proto::command::joblog;
 use proto::command::spool::Event;
@@ -33,7 +32,6 @@ use tokio::sync::mpsc;
 const INPUTS_MARK: &str = ":::";
 
 pub async fn run(client: &Client, args: CmdArgs, how: Submit, json: bool) -> Result<ExitCode> {
-    let mut interrupt = Interrupt::listen()?;
     // Files are uploaded as they are hashed; the job is submitted once all are in.
     let (found, to_upload) = mpsc::channel(UPLOAD_QUEUE);
     let preparing = tokio::task::spawn_blocking(move || prepare(args, &found));
@@ -44,7 +42,20 @@ pub async fn run(client: &Client, args: CmdArgs, how: Submit, json: bool) -> Res
         eprintln!("marmotctl: the joblog shows every unit done: nothing to run");
         return Ok(ExitCode::SUCCESS);
     }
-    let mut out = Writer::new(&spec, results, joblog)?;
+    let out = Writer::new(&spec, Shown::default(), results, joblog)?;
+    run_spec(client, spec, out, how, json).await
+}
+
+/// Submits a command job and writes its units' output out with `out` as it comes; its exit
+/// status is GNU parallel's (the failed units, up to 101).
+pub async fn run_spec(
+    client: &Client,
+    spec: CmdSpec,
+    mut out: Writer,
+    how: Submit,
+    json: bool,
+) -> Result<ExitCode> {
+    let mut interrupt = Interrupt::listen()?;
     let spec = send_large_inputs(client, spec).await?;
     let job = super::submit::submit(client, &JobSpec::Cmd(Box::new(spec)), how).await?;
     let id = job.id;
@@ -67,15 +78,16 @@ pub async fn run(client: &Client, args: CmdArgs, how: Submit, json: bool) -> Res
     };
     if json {
         println!("{}", serde_json::to_string_pretty(&result)?);
-    } else if std::io::stderr().is_terminal()
-        || result.failed > 0
-        || result.retried > 0
-        || result.halted.is_some()
+    } else if !out.shown.quiet
+        && (std::io::stderr().is_terminal()
+            || result.failed > 0
+            || result.retried > 0
+            || result.halted.is_some())
     {
         // Stdout is the units'; the summary goes beside it (said when something went wrong).
         eprint!("{result}");
     }
-    Ok(ExitCode::from(exit_status(result.failed)))
+    Ok(ExitCode::from(result.exit_status()))
 }
 
 /// Inputs larger than this together go as a file, in pieces, rather than inside the request.
@@ -87,6 +99,15 @@ async fn send_large_inputs(client: &Client, mut spec: CmdSpec) -> Result<CmdSpec
     let bytes: usize = spec.inputs.iter().map(|i| i.len() + 1).sum();
     if bytes <= INLINE_INPUTS {
         return Ok(spec);
+    }
+    // The file holds one input per line.
+    if let Some(at) = spec.inputs.iter().position(|i| i.contains('\n')) {
+        bail!(
+            "input {} holds a newline, and the inputs are more than {} MiB together: \
+             split the job, or keep newlines out of the inputs",
+            at + 1,
+            INLINE_INPUTS >> 20
+        );
     }
     let mut file = tempfile::NamedTempFile::new().context("cannot write the inputs down")?;
     let mut hasher = Sha256::new();
@@ -211,7 +232,7 @@ type Skipped = Vec<(u64, u64)>;
 /// Opens the joblog at `path` for this run's lines: a new one, or with `resume`, the earlier
 /// run's, appended to. Returns it, and the units to skip (those the earlier run's shows done,
 /// as ranges of unit numbers from 0) of a job of `units` units.
-fn open_joblog(
+pub fn open_joblog(
     path: &Path,
     resume: Option<joblog::Resume>,
     units: u64,
@@ -324,10 +345,28 @@ async fn take_all(client: &Client, id: u64, out: &mut Writer) -> Result<()> {
     Ok(client::follow::take_output(client, id, |event| out.write(event), lost).await?)
 }
 
+/// How units' output is shown besides their bytes: GNU parallel's `--tag`, `-v`, and
+/// whether marmot's own lines about failed units are said.
+#[derive(Default)]
+pub struct Shown {
+    /// The joblog's command is the input itself (a line of shell code), not the template
+    /// filled in.
+    pub input_is_command: bool,
+    /// Per unit: its tag, put before each line of its output with a tab.
+    pub tags: Option<Vec<String>>,
+    /// Print each unit's command before its output: on stdout (`Some(true)`) or stderr.
+    pub verbose: Option<bool>,
+    /// Say nothing about failed units (GNU parallel does not); the exit status does.
+    pub quiet: bool,
+}
+
 /// Where the units' output goes.
-struct Writer {
+pub struct Writer {
     template: Template,
     inputs: Vec<String>,
+    shown: Shown,
+    /// Whether the stream written last (stdout, stderr) is at the start of a line.
+    line_start: [bool; 2],
     results: Option<PathBuf>,
     joblog: Option<BufWriter<File>>,
     /// The unit being written, and its results while they are unpacked.
@@ -340,10 +379,17 @@ struct Writer {
 }
 
 impl Writer {
-    fn new(spec: &CmdSpec, results: Option<PathBuf>, joblog: Option<File>) -> Result<Self> {
+    pub fn new(
+        spec: &CmdSpec,
+        shown: Shown,
+        results: Option<PathBuf>,
+        joblog: Option<File>,
+    ) -> Result<Self> {
         Ok(Writer {
             template: spec.command.clone(),
             inputs: spec.inputs.clone(),
+            shown,
+            line_start: [true; 2],
             results,
             joblog: joblog.map(BufWriter::new),
             unit: None,
@@ -365,10 +411,18 @@ impl Writer {
                     }
                     _ => None,
                 };
+                self.line_start = [true; 2];
+                if let Some(to_stdout) = self.shown.verbose {
+                    let command = self.command_of(report.unit);
+                    match to_stdout {
+                        true => writeln!(self.stdout.lock(), "{command}")?,
+                        false => writeln!(self.stderr.lock(), "{command}")?,
+                    }
+                }
                 self.unit = Some((report, unpacking));
             }
-            Event::Stdout(bytes) => self.stdout.lock().write_all(bytes)?,
-            Event::Stderr(bytes) => self.stderr.lock().write_all(bytes)?,
+            Event::Stdout(bytes) => self.output(0, bytes)?,
+            Event::Stderr(bytes) => self.output(1, bytes)?,
             Event::Results(bytes) => {
                 if let Some((_, Some(unpacking))) = &mut self.unit {
                     unpacking.feed(bytes);
@@ -382,6 +436,38 @@ impl Writer {
             }
         }
         Ok(())
+    }
+
+    /// Writes a piece of the current unit's stdout (0) or stderr (1), its tag before each
+    /// line.
+    fn output(&mut self, stream: usize, bytes: &[u8]) -> std::io::Result<()> {
+        let tag = match (&self.shown.tags, &self.unit) {
+            (Some(tags), Some((report, _))) => tags.get(report.unit as usize).map(String::as_str),
+            _ => None,
+        };
+        let mut sink: Box<dyn Write> = match stream {
+            0 => Box::new(self.stdout.lock()),
+            _ => Box::new(self.stderr.lock()),
+        };
+        let Some(tag) = tag else { return sink.write_all(bytes) };
+        for line in bytes.split_inclusive(|&b| b == b'\n') {
+            if self.line_start[stream] {
+                sink.write_all(tag.as_bytes())?;
+                sink.write_all(b"\t")?;
+            }
+            sink.write_all(line)?;
+            self.line_start[stream] = line.ends_with(b"\n");
+        }
+        Ok(())
+    }
+
+    /// The command unit `unit` (from 0) runs, as `-v` shows it.
+    fn command_of(&self, unit: u64) -> String {
+        let input = self.inputs.get(unit as usize).map_or("", String::as_str);
+        match self.shown.input_is_command {
+            true => input.to_string(),
+            false => self.template.expand(input, unit + 1).join(" "),
+        }
     }
 
     /// Finishes unpacking a unit's results, logs it, and says if it failed.
@@ -399,7 +485,11 @@ impl Writer {
         }
         if let Some(log) = &mut self.joblog {
             let (exit, signal) = report.ending.exit_and_signal();
-            let command = self.template.expand(input, number);
+            let argv = self.template.expand(input, number);
+            let command = match self.shown.input_is_command {
+                true => joblog::Command::Line(input),
+                false => joblog::Command::Argv(&argv),
+            };
             let entry = joblog::Entry {
                 seq: number,
                 worker: &report.worker,
@@ -409,13 +499,13 @@ impl Writer {
                 received: report.stdout + report.stderr,
                 exit,
                 signal,
-                command: &command,
+                command,
             };
             writeln!(log, "{entry}")?;
             // Line by line: a run killed now is resumed after its last unit logged.
             log.flush()?;
         }
-        if !report.ending.success() {
+        if !report.ending.success() && !self.shown.quiet {
             let shown = proto::names::shown(input);
             let line = format!(
                 "marmotctl: unit {number} ({shown}) {} on {}",

@@ -11,6 +11,7 @@ mod freefall;
 mod jobs;
 mod join_token;
 mod logs;
+mod parallel;
 mod ping;
 mod revoke;
 mod run;
@@ -42,6 +43,10 @@ pub async fn run(client: &Client, command: Command, json: bool) -> Result<ExitCo
                 RunTask::Freefall(args) => freefall::run(client, args, how, json).await,
                 RunTask::Cmd(args) => cmd::run(client, *args, how, json).await,
             }
+        }
+        Command::Parallel { args } => {
+            let how = client::Submit { verify: None, wait_for_workers: true };
+            parallel::run(client, args, how).await
         }
         Command::Clear { worker } => clear::clear(client, worker).await,
         Command::Jobs { all } => jobs::jobs(client, all, json).await,

@@ -26,7 +26,7 @@ use crate::exec::units::Units;
 use crate::kernels::KernelError;
 use crate::scheduler::{ChunkIndex, JobShape};
 use futures_util::future::BoxFuture;
-use proto::command::halt::{Tally, Verdict};
+use proto::command::halt::{Halt, Tally, Verdict};
 use proto::command::inputs::Inputs;
 use proto::command::spec::MAX_CHUNK_UNITS;
 use proto::command::{CmdSpec, FileRef};
@@ -115,6 +115,7 @@ pub fn job(spec: CmdSpec) -> Result<Box<dyn Job>, Invalid> {
         probe_ms: vec![],
         tally: Tally::default(),
         halted: false,
+        halt_status: None,
         outbox,
         tries: Tries::default(),
     }))
@@ -131,6 +132,8 @@ struct CmdJob {
     tally: Tally,
     /// `--halt` stopped the job.
     halted: bool,
+    /// The job's exit status, fixed when its `--halt` rule was met.
+    halt_status: Option<u8>,
     outbox: Outbox,
     /// Failed tries of units that run again (`--retries`).
     tries: Tries,
@@ -187,8 +190,10 @@ impl Job for CmdJob {
         let (units, units_per_second, max_chunk_units) = match self.phase {
             Phase::Probe => (self.probe_units(), 1.0 / MIN_UNIT_SECONDS, 1),
             Phase::Rest { units_per_second } => {
-                // A chunk whose failed unit is retried runs again whole: one unit each then.
-                let max = if self.spec.retries > 0 { 1 } else { MAX_CHUNK_UNITS };
+                // One unit a chunk: when a failed unit is retried (its chunk runs again
+                // whole), and under --halt (a halt starts no unit more, as GNU parallel's).
+                let one = self.spec.retries > 0 || self.spec.halt != Halt::Never;
+                let max = if one { 1 } else { MAX_CHUNK_UNITS };
                 (self.units() - self.first_unit(), units_per_second, max)
             }
         };
@@ -252,6 +257,7 @@ impl Job for CmdJob {
 
     fn reduce(&mut self, chunk: ChunkIndex, _start: u64, output: ChunkOutput) -> Fold {
         let ChunkOutput::Cmd { units, spool } = output else { return Fold::Added };
+        let mut verdict = Verdict::Go;
         for report in &units {
             self.tries.settle(report);
             if report.ending.success() {
@@ -261,6 +267,16 @@ impl Job for CmdJob {
             }
             if self.phase == Phase::Probe {
                 self.probe_ms.push(report.duration_ms);
+            }
+            // As GNU parallel: the rule is judged after each unit, and the exit status is
+            // what it was when the rule was met.
+            if self.halt_status.is_none() {
+                verdict = self.spec.halt.verdict(self.tally, self.units());
+                if verdict != Verdict::Go {
+                    let last = report.ending.exit_and_signal();
+                    let status = self.spec.halt.exit_status(self.tally, self.units(), last);
+                    self.halt_status = Some(status);
+                }
             }
         }
         if let (Some(first), Some(spool)) = (units.first(), spool) {
@@ -272,7 +288,7 @@ impl Job for CmdJob {
         if self.halted {
             return Fold::Added;
         }
-        match self.spec.halt.verdict(self.tally) {
+        match verdict {
             Verdict::Go => Fold::Added,
             Verdict::Soon => {
                 self.halted = true;
@@ -305,6 +321,7 @@ impl Job for CmdJob {
             failed,
             skipped: self.units().saturating_sub(succeeded + failed),
             halted: self.halted.then(|| self.spec.halt.to_string()),
+            halt_status: self.halt_status,
             seconds: run.seconds,
             workers: run.workers,
         })
@@ -555,6 +572,7 @@ mod tests {
         let JobResult::Cmd(result) = job.result(run) else { panic!("not a cmd result") };
         assert_eq!((result.units, result.succeeded, result.failed, result.skipped), (10, 1, 3, 6));
         assert_eq!(result.halted.as_deref(), Some("now,fail=2"));
+        assert_eq!(result.halt_status, Some(2), "the failed units when it halted, not after");
 
         let mut job = super::job(now("soon,fail=1")).unwrap();
         let failed = output(0..1, UnitEnding::Signalled(9), "a");
@@ -562,6 +580,7 @@ mod tests {
         let run = Run { seconds: 1.0, workers: vec![] };
         let JobResult::Cmd(result) = job.result(run) else { panic!("not a cmd result") };
         assert_eq!((result.failed, result.skipped), (1, 9));
+        assert_eq!(result.halt_status, Some(128 + 9), "a signal's status as bash gives it");
 
         let mut job = super::job(spec(10)).unwrap();
         for unit in 0..3 {
@@ -570,7 +589,29 @@ mod tests {
         }
         let run = Run { seconds: 1.0, workers: vec![] };
         let JobResult::Cmd(result) = job.result(run) else { panic!("not a cmd result") };
-        assert_eq!((result.failed, result.halted), (3, None));
+        assert_eq!((result.failed, result.halted, result.halt_status), (3, None, None));
+    }
+
+    #[test]
+    fn a_halt_is_judged_at_each_unit_of_a_chunk_and_chunks_are_single_units_under_it() {
+        let one = CmdSpec { halt: "soon,fail=1".parse().unwrap(), ..spec(1000) };
+        let mut job = super::job(one).unwrap();
+        let mut units = reports(0..3, UnitEnding::Exited(0));
+        units[1].ending = UnitEnding::Exited(4);
+        units[2].ending = UnitEnding::Exited(5);
+        let out = ChunkOutput::Cmd { units, spool: Some("s".into()) };
+        assert_eq!(job.reduce(0, 0, out), Fold::Closing);
+        let run = Run { seconds: 1.0, workers: vec![] };
+        let JobResult::Cmd(result) = job.result(run) else { panic!("not a cmd result") };
+        assert_eq!((result.failed, result.halt_status), (2, Some(4)), "the first failure's");
+
+        let half = CmdSpec { halt: "soon,fail=50%".parse().unwrap(), ..spec(1000) };
+        let mut job = super::job(half).unwrap();
+        for unit in 0..PROBE {
+            job.reduce(unit as u32, unit, output(unit..unit + 1, UnitEnding::Exited(0), "s"));
+        }
+        assert!(job.next_phase());
+        assert_eq!(job.shape().max_chunk_units, 1, "a halt starts no unit more");
     }
 
     #[test]

@@ -3,10 +3,15 @@
 //! `never` (the default) runs every unit. Otherwise `WHEN,WHAT=N` or `WHEN,WHAT=N%`:
 //! - WHEN: `soon` starts no new unit and lets running ones finish; `now` also stops them;
 //! - WHAT: `fail` counts failed units, `success` succeeded ones, `done` both;
-//! - N: that many units, or N% of the units done so far (once at least 3 are done).
+//! - N: that many units, or N% of the job's units.
 //!
 //! GNU parallel's older forms are read too: `0` (never), `1` (`soon,fail=1`), `2`
-//! (`now,fail=1`). A job's exit status is the number of failed units, at most 101.
+//! (`now,fail=1`), `-1` (`soon,success=1`), `-2` (`now,success=1`), `N%` (`soon,fail=N%`).
+//!
+//! A job's exit status is GNU parallel's: the number of failed units, at most 101; for a job
+//! a rule halted ([`Halt::exit_status`]), 0 after a `success` rule, the failing unit's own
+//! status after `fail=1` (`done=1`), the percentage of the units failed when it halted
+//! after a `N%` rule, and the failed units when it halted otherwise.
 
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -14,9 +19,6 @@ use std::str::FromStr;
 
 /// The highest exit status: "101 or more units failed", as GNU parallel caps it.
 pub const MAX_EXIT_STATUS: u8 = 101;
-
-/// How many units must be done before a percentage can halt a job.
-pub const MIN_DONE_FOR_PERCENT: u64 = 3;
 
 /// When a job halts.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -42,7 +44,7 @@ pub enum Counting {
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub enum Threshold {
     Units(u64),
-    /// Percent of the units done so far, above 0 and at most 100.
+    /// Percent of the job's units, above 0 and at most 100.
     Percent(f64),
 }
 
@@ -70,25 +72,42 @@ pub enum Verdict {
 pub struct HaltError(String, &'static str);
 
 impl Halt {
-    /// What this rule says once the units of `tally` are done.
-    pub fn verdict(&self, tally: Tally) -> Verdict {
+    /// What this rule says once the units of `tally` are done, of a job of `units`.
+    pub fn verdict(&self, tally: Tally, units: u64) -> Verdict {
         let Halt::When { now, counting, at } = *self else { return Verdict::Go };
         let counted = match counting {
             Counting::Fail => tally.failed,
             Counting::Success => tally.succeeded,
             Counting::Done => tally.failed + tally.succeeded,
         };
-        let done = tally.failed + tally.succeeded;
         let reached = match at {
             Threshold::Units(n) => counted >= n,
-            Threshold::Percent(p) => {
-                done >= MIN_DONE_FOR_PERCENT && counted as f64 * 100.0 >= p * done as f64
-            }
+            Threshold::Percent(p) => counted as f64 * 100.0 >= p * units as f64,
         };
         match (reached, now) {
             (false, _) => Verdict::Go,
             (true, false) => Verdict::Soon,
             (true, true) => Verdict::Now,
+        }
+    }
+
+    /// The job's exit status when this rule halted it as `tally` reached it, `last` the
+    /// unit that did (its exit status and signal), as GNU parallel computes it.
+    pub fn exit_status(&self, tally: Tally, units: u64, last: (i32, i32)) -> u8 {
+        let Halt::When { counting, at, .. } = *self else { return exit_status(tally.failed) };
+        match (counting, at) {
+            (Counting::Success, _) => 0,
+            (_, Threshold::Percent(_)) => {
+                let percent = (tally.failed * 100).div_ceil(units.max(1));
+                percent.min(u64::from(u8::MAX)) as u8
+            }
+            // Bash's way: a signal's number plus 128.
+            (_, Threshold::Units(1)) => match last {
+                (_, signal) if signal > 0 => (signal + 128).min(255) as u8,
+                (exit, _) if exit >= 0 => exit.min(255) as u8,
+                _ => u8::MAX,
+            },
+            (_, Threshold::Units(_)) => exit_status(tally.failed),
         }
     }
 
@@ -121,7 +140,18 @@ impl FromStr for Halt {
             "never" | "0" => return Ok(Halt::Never),
             "1" => return Ok(fail_one(false)),
             "2" => return Ok(fail_one(true)),
+            "-1" | "-2" => {
+                let at = Threshold::Units(1);
+                return Ok(Halt::When { now: text == "-2", counting: Counting::Success, at });
+            }
             _ => {}
+        }
+        if let Some(percent) = text.strip_suffix('%').filter(|p| !p.contains(',')) {
+            let p = percent.parse().map_err(|_| bad("N% needs a number before the %"))?;
+            let halt =
+                Halt::When { now: false, counting: Counting::Fail, at: Threshold::Percent(p) };
+            halt.check().map_err(|HaltError(_, why)| bad(why))?;
+            return Ok(halt);
         }
         let (when, rule) = text.split_once(',').ok_or_else(|| bad("it needs WHEN,WHAT=N"))?;
         let now = match when {
@@ -216,31 +246,50 @@ mod tests {
     #[test]
     fn counts_halt_soon_or_now_once_reached() {
         let now_fail = "now,fail=1".parse::<Halt>().unwrap();
-        assert_eq!(now_fail.verdict(tally(100, 0)), Verdict::Go);
-        assert_eq!(now_fail.verdict(tally(0, 1)), Verdict::Now);
+        assert_eq!(now_fail.verdict(tally(100, 0), 200), Verdict::Go);
+        assert_eq!(now_fail.verdict(tally(0, 1), 10_000), Verdict::Now);
         let soon_fail = "soon,fail=3".parse::<Halt>().unwrap();
-        assert_eq!(soon_fail.verdict(tally(9, 2)), Verdict::Go);
-        assert_eq!(soon_fail.verdict(tally(9, 3)), Verdict::Soon);
-        assert_eq!(soon_fail.verdict(tally(0, 4)), Verdict::Soon);
+        assert_eq!(soon_fail.verdict(tally(9, 2), 10_000), Verdict::Go);
+        assert_eq!(soon_fail.verdict(tally(9, 3), 10_000), Verdict::Soon);
+        assert_eq!(soon_fail.verdict(tally(0, 4), 10_000), Verdict::Soon);
         let success = "now,success=2".parse::<Halt>().unwrap();
-        assert_eq!(success.verdict(tally(1, 5)), Verdict::Go);
-        assert_eq!(success.verdict(tally(2, 0)), Verdict::Now);
+        assert_eq!(success.verdict(tally(1, 5), 10_000), Verdict::Go);
+        assert_eq!(success.verdict(tally(2, 0), 10_000), Verdict::Now);
         let done = "soon,done=3".parse::<Halt>().unwrap();
-        assert_eq!(done.verdict(tally(1, 1)), Verdict::Go);
-        assert_eq!(done.verdict(tally(2, 1)), Verdict::Soon);
-        assert_eq!(Halt::Never.verdict(tally(0, 1_000)), Verdict::Go);
+        assert_eq!(done.verdict(tally(1, 1), 10_000), Verdict::Go);
+        assert_eq!(done.verdict(tally(2, 1), 10_000), Verdict::Soon);
+        assert_eq!(Halt::Never.verdict(tally(0, 1_000), 10_000), Verdict::Go);
     }
 
     #[test]
-    fn percentages_wait_for_three_done_units() {
+    fn percentages_are_of_all_the_units_as_in_gnu_parallel() {
         let half = "now,fail=50%".parse::<Halt>().unwrap();
-        assert_eq!(half.verdict(tally(0, 2)), Verdict::Go, "only two done");
-        assert_eq!(half.verdict(tally(1, 2)), Verdict::Now);
-        assert_eq!(half.verdict(tally(2, 2)), Verdict::Now, "exactly half");
-        assert_eq!(half.verdict(tally(3, 2)), Verdict::Go);
+        assert_eq!(half.verdict(tally(0, 4), 10), Verdict::Go);
+        assert_eq!(half.verdict(tally(0, 5), 10), Verdict::Now, "exactly half");
+        assert_eq!(half.verdict(tally(9, 1), 2), Verdict::Now);
         let tenth = "soon,success=10%".parse::<Halt>().unwrap();
-        assert_eq!(tenth.verdict(tally(1, 9)), Verdict::Soon);
-        assert_eq!(tenth.verdict(tally(1, 10)), Verdict::Go);
+        assert_eq!(tenth.verdict(tally(1, 9), 10), Verdict::Soon);
+        assert_eq!(tenth.verdict(tally(1, 9), 11), Verdict::Go);
+        let old = "20%".parse::<Halt>().unwrap();
+        assert_eq!(old.to_string(), "soon,fail=20%");
+        assert_eq!("-2".parse::<Halt>().unwrap().to_string(), "now,success=1");
+        assert_eq!("-1".parse::<Halt>().unwrap().to_string(), "soon,success=1");
+    }
+
+    #[test]
+    fn a_halted_jobs_exit_status_is_gnu_parallels() {
+        let rule = |r: &str| r.parse::<Halt>().unwrap();
+        // `parallel -j2 --halt soon,fail=20% 'echo {}; exit {}' ::: 0 1 … 9` exits 20.
+        assert_eq!(rule("soon,fail=20%").exit_status(tally(1, 2), 10, (2, 0)), 20);
+        assert_eq!(rule("soon,fail=20%").exit_status(tally(1, 2), 3, (2, 0)), 67, "rounded up");
+        assert_eq!(rule("now,fail=1").exit_status(tally(2, 1), 5, (3, 0)), 3);
+        assert_eq!(rule("now,fail=1").exit_status(tally(2, 1), 5, (-1, 9)), 137);
+        assert_eq!(rule("now,done=1").exit_status(tally(1, 0), 5, (0, 0)), 0);
+        assert_eq!(rule("now,fail=1").exit_status(tally(0, 1), 5, (-1, 0)), 255, "lost");
+        assert_eq!(rule("now,fail=1").exit_status(tally(0, 1), 5, (300, 0)), 255);
+        assert_eq!(rule("now,success=1").exit_status(tally(1, 3), 7, (0, 0)), 0);
+        assert_eq!(rule("soon,fail=3").exit_status(tally(5, 3), 9, (1, 0)), 3);
+        assert_eq!(Halt::Never.exit_status(tally(0, 200), 200, (1, 0)), 101);
     }
 
     #[test]

@@ -31,13 +31,25 @@ pub struct Entry<'a> {
     pub received: u64,
     pub exit: i32,
     pub signal: i32,
-    pub command: &'a [String],
+    pub command: Command<'a>,
+}
+
+/// A unit's command as its joblog line shows it.
+#[derive(Clone, Copy, Debug)]
+pub enum Command<'a> {
+    /// A program and its arguments, quoted as a shell would need them typed.
+    Argv(&'a [String]),
+    /// A line of shell code, as it is (`marmotctl parallel`).
+    Line(&'a str),
 }
 
 impl fmt::Display for Entry<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let started = self.started.duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default();
-        let command = quoted(self.command);
+        let command = match self.command {
+            Command::Argv(argv) => quoted(argv),
+            Command::Line(line) => one_field(line),
+        };
         let worker = one_field(self.worker);
         write!(
             f,
@@ -131,6 +143,7 @@ mod tests {
     /// A unit that started at the epoch and took no time, with nothing sent or received.
     fn quick<'a>(seq: u64, worker: &'a str, signal: i32, command: &'a [String]) -> Entry<'a> {
         let (started, runtime) = (SystemTime::UNIX_EPOCH, Duration::ZERO);
+        let command = Command::Argv(command);
         Entry { seq, worker, started, runtime, sent: 0, received: 0, exit: 0, signal, command }
     }
 
@@ -146,7 +159,7 @@ mod tests {
             received: 12,
             exit: 3,
             signal: 0,
-            command: &command,
+            command: Command::Argv(&command),
         };
         assert_eq!(
             entry.to_string(),

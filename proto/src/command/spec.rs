@@ -124,8 +124,21 @@ pub fn is_sha256(text: &str) -> bool {
     text.len() == 64 && text.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
 }
 
-/// Whether `key` may be set by `--env`: a shell variable name, not one of marmot's own.
+/// Whether `key` may be set by `--env`: a shell variable name, not one of marmot's own; or
+/// a function bash exported (`export -f NAME` sets `BASH_FUNC_NAME%%`).
 pub fn check_env_key(key: &str) -> Result<(), String> {
+    if let Some(function) = key.strip_prefix("BASH_FUNC_").and_then(|k| k.strip_suffix("%%")) {
+        let mut chars = function.chars();
+        let named = chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+            && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | ':'));
+        return match named {
+            true => Ok(()),
+            false => Err(format!(
+                "--env {}: not a function's name bash exports",
+                crate::names::shown(key)
+            )),
+        };
+    }
     let mut chars = key.chars();
     let name = chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_');
@@ -380,6 +393,18 @@ mod tests {
 
     fn sha(c: char) -> String {
         c.to_string().repeat(64)
+    }
+
+    #[test]
+    fn exported_bash_functions_may_be_set_and_nothing_else_with_a_percent() {
+        assert!(check_env_key("BASH_FUNC_my_func%%").is_ok());
+        assert!(check_env_key("BASH_FUNC_a.b-c%%").is_ok());
+        assert!(check_env_key("BASH_FUNC_%%").is_err());
+        assert!(check_env_key("BASH_FUNC_1x%%").is_err());
+        assert!(check_env_key("BASH_FUNC_a b%%").is_err());
+        assert!(check_env_key("BASH_FUNC_x%").is_err());
+        assert!(check_env_key("X%%").is_err());
+        assert!(check_env_key("PLAIN_1").is_ok());
     }
 
     fn spec() -> CmdSpec {

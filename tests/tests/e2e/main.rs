@@ -40,6 +40,8 @@ mod jobs;
 mod locality;
 /// Members: names bound to certificates, revocation, renewal.
 mod members;
+/// `marmotctl parallel` against GNU parallel's own tutorial.
+mod parallel;
 /// The README's first steps, run as written.
 mod readme;
 /// Command jobs that outlive the coordinator: kill -9, update --coordinator, a worker lost

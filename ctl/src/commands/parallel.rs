@@ -1,0 +1,142 @@
+//! `marmotctl parallel`: a GNU parallel command line run on the cluster. The line is read
+//! here (`crate::parallel`), each job's line of shell code built here as GNU parallel builds
+//! it, and the jobs run as the units of a command job, each `bash -c LINE` on a worker, with
+//! `PARALLEL_SEQ` set; output, joblog and exit status as `run cmd` has them, shown as GNU
+//! parallel shows them (`--tag`, `-v`, no words about failed jobs but the exit status).
+
+use super::cmd::{open_joblog, run_spec, Shown, Writer};
+use crate::parallel::{self, Slots, Verbose};
+use anyhow::{bail, Context, Result};
+use client::{Client, Submit};
+use proto::command::{joblog, CmdSpec, Template};
+use std::process::ExitCode;
+
+/// GNU parallel's exit status for an error of its own (a bad option, an unreadable source).
+pub const ERROR_STATUS: u8 = 255;
+
+pub async fn run(client: &Client, argv: Vec<String>, how: Submit) -> Result<ExitCode> {
+    match run_line(client, argv, how).await {
+        Ok(code) => Ok(code),
+        Err(e) => {
+            eprintln!("marmotctl: error: {e:#}");
+            Ok(ExitCode::from(ERROR_STATUS))
+        }
+    }
+}
+
+async fn run_line(client: &Client, argv: Vec<String>, how: Submit) -> Result<ExitCode> {
+    let request =
+        tokio::task::spawn_blocking(move || parallel::read(&argv, &mut std::io::stdin().lock()))
+            .await
+            .context("reading the command line failed")??;
+    let settings = &request.settings;
+    if let Some((text, status)) = &settings.print {
+        print!("{text}");
+        return Ok(ExitCode::from(*status));
+    }
+    let slots = match (settings.slots, request.needs_slots()) {
+        (Some(Slots::Count(n)), _) if n > 0 => n,
+        (_, false) => 1,
+        (asked, true) => {
+            let cluster = client.status().await?.slots;
+            asked.unwrap_or(Slots::Percent(100)).of(cluster)
+        }
+    };
+    let jobs = request.jobs(slots)?;
+    let tags: Option<Vec<String>> = settings.tag.as_ref().map(|tagstring| {
+        jobs.iter()
+            .map(|job| {
+                let args: Vec<&str> = job.args.iter().map(String::as_str).collect();
+                match tagstring {
+                    Some(template) => template.tag(&args, job.seq),
+                    None => args.join(" "),
+                }
+            })
+            .collect()
+    });
+    if settings.dry_run {
+        for (n, job) in jobs.iter().enumerate() {
+            match &tags {
+                Some(tags) => println!("{}\t{}", tags[n], job.line),
+                None => println!("{}", job.line),
+            }
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    if jobs.is_empty() {
+        return Ok(ExitCode::SUCCESS);
+    }
+    let mut command: Vec<String> = vec![];
+    if let Some(nice) = settings.nice {
+        command.extend(["nice".into(), "-n".into(), nice.to_string()]);
+    }
+    command.extend(["env", "PARALLEL_SEQ={#}", "bash", "-c", "{}"].map(String::from));
+    let mut env = vec![];
+    for name in &settings.env {
+        proto::command::spec::check_env_key(name).map_err(anyhow::Error::msg)?;
+        if name == "_" {
+            bail!("--env _ (every variable but those in ~/.parallel/ignored_vars) is not supported by marmotctl parallel: name each variable");
+        }
+        let function = format!("BASH_FUNC_{name}%%");
+        match (std::env::var(name), std::env::var(&function)) {
+            (Ok(value), _) => env.push((name.clone(), value)),
+            (_, Ok(body)) => env.push((function, body)),
+            _ => bail!("--env {name}: no such variable or exported function is set here"),
+        }
+    }
+    // Functions bash exported reach the units, as they reach GNU parallel's jobs.
+    for (key, value) in std::env::vars_os() {
+        let (Some(key), Some(value)) = (key.to_str(), value.to_str()) else { continue };
+        if key.starts_with("BASH_FUNC_")
+            && key.ends_with("%%")
+            && !env.iter().any(|(k, _)| k == key)
+        {
+            proto::command::spec::check_env_key(key).map_err(anyhow::Error::msg)?;
+            env.push((key.to_string(), value.to_string()));
+        }
+    }
+    let resume = match (settings.resume, settings.resume_failed) {
+        (true, _) => Some(joblog::Resume::Logged),
+        (_, true) => Some(joblog::Resume::Succeeded),
+        _ => None,
+    };
+    if resume.is_some() && settings.joblog.is_none() {
+        bail!("--resume and --resume-failed need --joblog FILE");
+    }
+    let (joblog, skip) = match &settings.joblog {
+        Some(path) => open_joblog(path, resume, jobs.len() as u64)?,
+        None => (None, vec![]),
+    };
+    let mut inputs = proto::command::inputs::Inputs::default();
+    for job in jobs {
+        inputs.push(job.line)?;
+    }
+    let spec = CmdSpec {
+        command: Template::new(command)?,
+        inputs: inputs.finish()?,
+        inputs_file: None,
+        input_files: vec![],
+        files: vec![],
+        env,
+        timeout_ms: settings.timeout.map(|t| t.as_millis().max(1) as u64),
+        // GNU parallel's --retries counts the tries; marmot's the tries after the first.
+        retries: settings.retries.saturating_sub(1),
+        halt: settings.halt,
+        slots_per_unit: 1,
+        keep_order: settings.keep_order,
+        results: false,
+        skip,
+    };
+    if spec.units_to_run() == 0 {
+        return Ok(ExitCode::SUCCESS);
+    }
+    spec.check().map_err(anyhow::Error::msg)?;
+    let verbose = match settings.verbose {
+        Verbose::No => None,
+        Verbose::Stdout => Some(true),
+        Verbose::Stderr => Some(false),
+    };
+    let shown = Shown { input_is_command: true, tags, verbose, quiet: true };
+    let out = Writer::new(&spec, shown, None, joblog)?;
+    run_spec(client, spec, out, how, false).await
+}

@@ -1,0 +1,152 @@
+//! The jobs of a `marmotctl parallel` run: its records (one per combination of the input
+//! sources) grouped into jobs as GNU parallel groups them (one each; `-n`/`-N`/`-L` at a
+//! time; under `-m`, `-X` and `--xargs` as many as a line holds, spread over the job slots
+//! when they all fit in one), and each job's line of shell code.
+
+use super::template::Template;
+
+/// How records are grouped into jobs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Batching {
+    /// `-n N`, `-N N`, `-L N` (one record each by default); `-N 0` reads one and inserts
+    /// none; `context` (under `-N` and `-L`) repeats a word with `{}` per argument.
+    Each { records: usize, insert: bool, context: bool },
+    /// `-m`, `-X` (`context`), `--xargs`: as many as fit in `max_len` bytes (at most
+    /// `records` when `-n` says so); when all fit in the first line, spread evenly over
+    /// `slots` jobs.
+    Fill { context: bool, records: Option<usize>, slots: usize, spread: bool },
+}
+
+/// One job: its number from 1, its line, and its arguments (for `--tag`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Job {
+    pub seq: u64,
+    pub line: String,
+    pub args: Vec<String>,
+}
+
+/// Why the records cannot make jobs.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum JobsError {
+    #[error(
+        "command line too long ({len} >= {max} bytes) at input {at}: {shown}. Shorten the \
+         argument, or raise -s"
+    )]
+    TooLong { len: usize, max: usize, at: usize, shown: String },
+}
+
+/// Makes the jobs of `records` for `template`: no line reaches `max_len` bytes (a job of a
+/// single record is an error then, as in GNU parallel).
+pub fn jobs(
+    records: &[Vec<String>],
+    template: &Template,
+    batching: Batching,
+    max_len: usize,
+) -> Result<Vec<Job>, JobsError> {
+    let mut jobs = vec![];
+    let mut at = 0;
+    let mut per_job = match batching {
+        Batching::Each { records, .. } => Some(records.max(1)),
+        Batching::Fill { records, .. } => records,
+    };
+    let context = match batching {
+        Batching::Each { context, .. } | Batching::Fill { context, .. } => context,
+    };
+    let mut spread_done = false;
+    while at < records.len() {
+        let seq = jobs.len() as u64 + 1;
+        let line_of = |from: usize, to: usize| {
+            let args = flat(&records[from..to]);
+            let shown: Vec<&str> = match batching {
+                Batching::Each { insert: false, .. } => vec![],
+                _ => args.iter().map(String::as_str).collect(),
+            };
+            (template.line(&shown, seq, context), args)
+        };
+        let mut end = at;
+        let mut built = None;
+        loop {
+            if end == records.len() || per_job.is_some_and(|n| end - at >= n) {
+                break;
+            }
+            let (line, args) = line_of(at, end + 1);
+            if line.len() >= max_len {
+                if end == at {
+                    let shown: String = records[at].join(" ").chars().take(50).collect();
+                    return Err(JobsError::TooLong {
+                        len: line.len(),
+                        max: max_len,
+                        at: at + 1,
+                        shown,
+                    });
+                }
+                break;
+            }
+            end += 1;
+            built = Some((line, args));
+        }
+        if let Batching::Fill { slots, spread: true, .. } = batching {
+            if !spread_done && end == records.len() && slots > 0 && end - at > 1 {
+                let n = (end - at).div_ceil(slots);
+                per_job = Some(per_job.map_or(n, |p| p.min(n)));
+                end = at + n;
+                built = Some(line_of(at, end));
+            }
+            spread_done = true;
+        }
+        let (line, args) = built.unwrap_or_else(|| line_of(at, end));
+        jobs.push(Job { seq, line, args });
+        at = end;
+    }
+    Ok(jobs)
+}
+
+/// The records' values in order.
+fn flat(records: &[Vec<String>]) -> Vec<String> {
+    records.iter().flatten().cloned().collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::parallel::template::Names;
+
+    fn template(command: &str) -> Template {
+        let words: Vec<String> = command.split(' ').map(String::from).collect();
+        Template::new(&words, false, &Names::default(), &[]).unwrap()
+    }
+
+    fn numbers(n: usize) -> Vec<Vec<String>> {
+        (1..=n).map(|i| vec![i.to_string()]).collect()
+    }
+
+    fn lines(jobs: Vec<Job>) -> Vec<String> {
+        jobs.into_iter().map(|j| j.line).collect()
+    }
+
+    #[test]
+    fn fill_spreads_over_the_slots_when_all_fit() {
+        let fill = Batching::Fill { context: true, records: None, slots: 4, spread: true };
+        let got = lines(jobs(&numbers(10), &template("echo"), fill, 1000).unwrap());
+        assert_eq!(got, ["echo 1 2 3", "echo 4 5 6", "echo 7 8 9", "echo 10"]);
+    }
+
+    #[test]
+    fn fill_stops_below_the_length() {
+        let fill = Batching::Fill { context: false, records: None, slots: 1, spread: true };
+        let got = lines(jobs(&numbers(12), &template("echo"), fill, 12).unwrap());
+        assert_eq!(got, ["echo 1 2 3", "echo 4 5 6", "echo 7 8 9", "echo 10 11", "echo 12"]);
+        let err = jobs(&numbers(1), &template("echo"), fill, 5).unwrap_err();
+        assert!(matches!(err, JobsError::TooLong { at: 1, .. }));
+    }
+
+    #[test]
+    fn each_takes_n_records_and_n0_inserts_none() {
+        let each = Batching::Each { records: 2, insert: true, context: true };
+        let got = lines(jobs(&numbers(5), &template("echo {1} x {2}"), each, 1000).unwrap());
+        assert_eq!(got, ["echo 1 x 2", "echo 3 x 4", "echo 5 x "]);
+        let none = Batching::Each { records: 1, insert: false, context: true };
+        let got = lines(jobs(&numbers(2), &template("echo hi"), none, 1000).unwrap());
+        assert_eq!(got, ["echo hi ", "echo hi "]);
+    }
+}

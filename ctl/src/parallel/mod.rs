@@ -1,0 +1,560 @@
+//! GNU parallel's command line, read as GNU parallel reads it, into the jobs of a
+//! `marmotctl parallel` run: sans-IO but for reading the input sources, so that every rule is
+//! tested against GNU parallel itself (`parallel --dry-run` is the oracle).
+//!
+//! - `options`: every option GNU parallel has, taken or refused with the reason.
+//! - `sources`: input sources read into records and combined.
+//! - `template`: the command with its replacement strings, and a job's line.
+//! - `jobs`: records grouped into jobs (`-n`, `-N`, `-m`, `-X`), each with its line.
+//! - `quote`: GNU parallel's shell quoting.
+
+pub mod jobs;
+pub mod options;
+pub mod quote;
+pub mod sources;
+pub mod template;
+
+use options::Given;
+use regex::Regex;
+use sources::{Origin, Reading, Source};
+use std::io::Read;
+use std::time::Duration;
+use template::{Names, Template};
+
+/// The longest line a job may have unless `-s` says less: what one unit's input may hold.
+pub const MAX_LINE: usize = proto::command::inputs::MAX_INPUT_BYTES;
+
+/// The release of GNU parallel whose options and strings `marmotctl parallel` reads.
+pub const GNU_VERSION: usize = 20221122;
+
+/// How many slots the job may hold at once (`-j`), against the cluster's.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Slots {
+    Count(u32),
+    Percent(u32),
+    Plus(u32),
+    Minus(u32),
+}
+
+impl Slots {
+    fn parse(text: &str) -> Result<Slots, String> {
+        let bad =
+            || format!("-j {text}: give a number of jobs (N), N% of the cluster's slots, +N or -N");
+        let number = |s: &str| s.parse::<u32>().map_err(|_| bad());
+        if let Some(n) = text.strip_suffix('%') {
+            return Ok(Slots::Percent(number(n)?));
+        }
+        if let Some(n) = text.strip_prefix('+') {
+            return Ok(Slots::Plus(number(n)?));
+        }
+        if let Some(n) = text.strip_prefix('-') {
+            return Ok(Slots::Minus(number(n)?));
+        }
+        Ok(Slots::Count(number(text)?))
+    }
+
+    /// The slots for a cluster of `cluster` slots: at least one; 0 means all.
+    pub fn of(self, cluster: u32) -> u32 {
+        let n = match self {
+            Slots::Count(0) => cluster,
+            Slots::Count(n) => n,
+            Slots::Percent(p) => ((u64::from(cluster) * u64::from(p)) / 100) as u32,
+            Slots::Plus(n) => cluster.saturating_add(n),
+            Slots::Minus(n) => cluster.saturating_sub(n),
+        };
+        n.max(1)
+    }
+}
+
+/// Where the command lines are printed besides running them (`-t`, `--verbose` on stderr;
+/// `-v` on stdout).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Verbose {
+    #[default]
+    No,
+    Stdout,
+    Stderr,
+}
+
+/// What the command line asks for besides the jobs.
+#[derive(Debug, Default)]
+pub struct Settings {
+    pub keep_order: bool,
+    pub dry_run: bool,
+    pub verbose: Verbose,
+    /// `--tag`, `--tagstring`: each output line starts with this and a tab.
+    pub tag: Option<Option<Template>>,
+    pub slots: Option<Slots>,
+    pub joblog: Option<std::path::PathBuf>,
+    pub resume: bool,
+    pub resume_failed: bool,
+    pub retries: u32,
+    pub timeout: Option<Duration>,
+    pub halt: proto::command::Halt,
+    pub env: Vec<String>,
+    pub nice: Option<i32>,
+    /// Print this and exit with that status (`--help`, `--version`, `--minversion`,
+    /// `--max-line-length-allowed`, `--shell-quote`).
+    pub print: Option<(String, u8)>,
+}
+
+/// A command line read: the settings, and what makes the jobs.
+pub struct Request {
+    pub settings: Settings,
+    pub template: Template,
+    pub records: Vec<Vec<String>>,
+    batching: Batching,
+    max_len: usize,
+}
+
+/// How records are grouped, before the cluster's slots are known.
+#[derive(Clone, Copy, Debug)]
+enum Batching {
+    Each { records: usize, insert: bool, context: bool },
+    Fill { context: bool, records: Option<usize> },
+}
+
+impl Request {
+    /// The jobs, for a job that may hold `slots` slots at once.
+    pub fn jobs(&self, slots: u32) -> Result<Vec<jobs::Job>, jobs::JobsError> {
+        let batching = match self.batching {
+            Batching::Each { records, insert, context } => {
+                jobs::Batching::Each { records, insert, context }
+            }
+            Batching::Fill { context, records } => {
+                jobs::Batching::Fill { context, records, slots: slots as usize, spread: true }
+            }
+        };
+        jobs::jobs(&self.records, &self.template, batching, self.max_len)
+    }
+
+    /// Whether the jobs depend on the cluster's slots (`-m`, `-X` spread over them).
+    pub fn needs_slots(&self) -> bool {
+        matches!(self.batching, Batching::Fill { .. })
+    }
+}
+
+/// Reads a GNU parallel command line (what follows `marmotctl parallel`) and its input
+/// sources; `stdin` is read when no source is given, or for `-`.
+pub fn read(argv: &[String], stdin: &mut dyn Read) -> anyhow::Result<Request> {
+    let (given, rest) = options::parse(argv)?;
+    let mut settings = Settings::default();
+    let mut names = Names::default();
+    let mut reading = Reading { delimiter: b"\n".to_vec(), ..Reading::default() };
+    let mut arg_sep = ":::".to_string();
+    let mut arg_file_sep = "::::".to_string();
+    let mut files: Vec<Source> = vec![];
+    let mut quoted = false;
+    let mut link = false;
+    let mut colsep: Option<String> = None;
+    let mut header: Option<String> = None;
+    let mut trim: Option<String> = None;
+    let mut each: Option<(usize, bool)> = None;
+    let mut fill: Option<bool> = None;
+    let mut replace_args = false;
+    let mut lines = false;
+    let mut max_len = MAX_LINE;
+    for Given { name, value } in given {
+        let value = value.unwrap_or_default();
+        let number = |what: &str| -> anyhow::Result<usize> {
+            value.trim().parse().map_err(|_| anyhow::anyhow!("{what} {value}: give a number"))
+        };
+        match name {
+            "keep-order" => settings.keep_order = true,
+            "no-keep-order" => settings.keep_order = false,
+            "dry-run" => settings.dry_run = true,
+            "v" => settings.verbose = Verbose::Stdout,
+            "verbose" => settings.verbose = Verbose::Stderr,
+            "silent" => settings.verbose = Verbose::No,
+            "tag" => settings.tag = Some(None),
+            "tag-string" => settings.tag = Some(Some(tag_template(&value)?)),
+            "jobs" | "max-procs" => {
+                settings.slots = Some(Slots::parse(&value).map_err(anyhow::Error::msg)?)
+            }
+            "joblog" => settings.joblog = Some(value.into()),
+            "resume" => settings.resume = true,
+            "resume-failed" => settings.resume_failed = true,
+            "retries" => settings.retries = number("--retries")? as u32,
+            "timeout" => settings.timeout = Some(timeout(&value)?),
+            "halt-on-error" => {
+                settings.halt = value.parse().map_err(|e: proto::command::halt::HaltError| {
+                    anyhow::anyhow!("--halt {value}: {e}")
+                })?
+            }
+            "env" => settings.env.push(value),
+            "nice" => {
+                settings.nice = Some(
+                    value
+                        .trim()
+                        .parse()
+                        .map_err(|_| anyhow::anyhow!("--nice {value}: give a number"))?,
+                )
+            }
+            "help" => settings.print = Some((HELP.to_string(), 0)),
+            "version" => {
+                let text = format!("marmotctl parallel {}: GNU parallel {GNU_VERSION}'s command line on a marmot cluster\n", env!("CARGO_PKG_VERSION"));
+                settings.print = Some((text, 0));
+            }
+            // The version of GNU parallel whose command line this is.
+            "min-version" => {
+                let asked = number("--minversion")?;
+                let status = if asked <= GNU_VERSION { 0 } else { 255 };
+                settings.print = Some((format!("{GNU_VERSION}\n"), status));
+            }
+            "max-line-length-allowed" => settings.print = Some((format!("{MAX_LINE}\n"), 0)),
+            "shell-quote" => {
+                // The words given, or else each line of stdin.
+                let text = match rest.is_empty() {
+                    false => format!(
+                        "{}\n",
+                        rest.iter().map(|w| quote::quote(w)).collect::<Vec<_>>().join(" ")
+                    ),
+                    true => {
+                        let mut input = String::new();
+                        stdin.read_to_string(&mut input)?;
+                        input.lines().map(|l| format!("{}\n", quote::quote(l))).collect()
+                    }
+                };
+                settings.print = Some((text, 0));
+            }
+            "I" | "replace" => names.input = if value.is_empty() { "{}".into() } else { value },
+            "extensionreplace" | "U" => names.no_extension = value,
+            "basenamereplace" => names.basename = value,
+            "dirnamereplace" => names.dirname = value,
+            "basenameextensionreplace" => names.basename_no_extension = value,
+            "seqreplace" => names.seq = value,
+            "slotreplace" => names.slot = value,
+            "quote" => quoted = true,
+            "arg-sep" => arg_sep = value,
+            "arg-file-sep" => arg_file_sep = value,
+            "arg-file" => files.push(Source { origin: Origin::File(value.into()), linked: false }),
+            "null" => reading.delimiter = vec![0],
+            "delimiter" => reading.delimiter = unescape(&value)?,
+            "E" | "eof" => reading.eof = Some(value).filter(|v| !v.is_empty()),
+            "no-run-if-empty" => reading.skip_blank = true,
+            "col-sep" => colsep = Some(value),
+            "header" => header = Some(value),
+            "trim" => trim = Some(value),
+            "link" => link = true,
+            "max-args" => each = Some((number("-n")?.max(1), true)),
+            "L" | "max-lines" => {
+                lines = true;
+                let n = if value.is_empty() { 1 } else { number("-L")?.max(1) };
+                each = each.or(Some((n, true)));
+            }
+            "max-replace-args" => {
+                let n = number("-N")?;
+                replace_args = true;
+                each = Some((n.max(1), n > 0));
+            }
+            "m" | "xargs" => fill = Some(fill.unwrap_or(false)),
+            "X" => fill = Some(true),
+            "max-chars" => max_len = number("-s")?.min(MAX_LINE),
+            // Output comes whole per job, which each of these allows.
+            "group" | "g" | "ungroup" | "line-buffer" => {}
+            _ => {} // ignored on purpose (see the table)
+        }
+    }
+    // The command, then its sources.
+    let is_sep =
+        |w: &str| [&arg_sep, &arg_file_sep].iter().any(|s| w == s.as_str() || w == format!("{s}+"));
+    let command_end = rest.iter().position(|w| is_sep(w)).unwrap_or(rest.len());
+    let command = rest[..command_end].to_vec();
+    let mut sources: Vec<Source> = files;
+    let mut at = command_end;
+    while at < rest.len() {
+        let sep = &rest[at];
+        let end = rest[at + 1..].iter().position(|w| is_sep(w)).map_or(rest.len(), |p| at + 1 + p);
+        let group = rest[at + 1..end].to_vec();
+        let linked = *sep == format!("{arg_sep}+") || *sep == format!("{arg_file_sep}+");
+        if *sep == arg_file_sep || *sep == format!("{arg_file_sep}+") {
+            for path in group {
+                sources.push(Source { origin: Origin::File(path.into()), linked });
+            }
+        } else {
+            sources.push(Source { origin: Origin::Words(group), linked });
+        }
+        at = end;
+    }
+    if sources.is_empty() {
+        sources.push(Source { origin: Origin::File("-".into()), linked: false });
+    }
+    if header.is_some() && colsep.is_none() {
+        colsep = Some("\t".into());
+    } else if colsep.is_some() && trim.is_none() {
+        trim = Some("lr".into());
+    }
+    if let Some(sep) = &colsep {
+        reading.colsep = Some(Regex::new(sep).map_err(|e| {
+            // The parser's message ends with what is wrong, under a picture of where.
+            let text = e.to_string();
+            let why =
+                text.lines().last().unwrap_or_default().trim_start_matches("error: ").to_string();
+            anyhow::anyhow!(
+                "--colsep {sep} is not a regular expression marmotctl parallel reads: {why}"
+            )
+        })?);
+    }
+    reading.header_lines = match header.as_deref() {
+        None => 0,
+        Some(":") | Some(".*\\n") => 1,
+        Some(n) => n.parse().map_err(|_| {
+            anyhow::anyhow!(
+                "--header {n}: marmotctl parallel takes `:` (the first line) or a number of lines"
+            )
+        })?,
+    };
+    let trim = Trim::parse(trim.as_deref())?;
+    let mut read_sources = vec![];
+    let mut column_names = vec![];
+    for source in &sources {
+        let mut read = sources::read(&source.origin, &reading, stdin)?;
+        for record in &mut read.records {
+            for value in record.iter_mut() {
+                trim.apply(value);
+            }
+        }
+        column_names.extend(read.names);
+        read_sources.push((read.records, source.linked));
+    }
+    let records = sources::combine(read_sources, link);
+    let template = if command.is_empty() {
+        Template::verbatim()
+    } else {
+        Template::new(&command, quoted, &names, &column_names)?
+    };
+    // As GNU parallel: a word with {} is repeated per argument under -X, -N, and -L
+    // without -m.
+    let context = fill == Some(true) || replace_args || (lines && fill.is_none());
+    let batching = match (fill, each) {
+        (Some(_), each) => Batching::Fill { context, records: each.map(|(n, _)| n) },
+        (None, Some((records, insert))) => Batching::Each { records, insert, context },
+        (None, None) => Batching::Each { records: 1, insert: true, context },
+    };
+    Ok(Request { settings, template, records, batching, max_len })
+}
+
+/// `--tagstring`'s template: replacement strings, nothing appended.
+fn tag_template(text: &str) -> anyhow::Result<Template> {
+    Ok(Template::text(text, &Names::default())?)
+}
+
+/// `--timeout`: seconds (`30`, `2.5`) or a duration (`5m`); `N%` is not done yet.
+fn timeout(text: &str) -> anyhow::Result<Duration> {
+    if text.ends_with('%') {
+        anyhow::bail!("--timeout {text}: a share of the median run time is not supported by marmotctl parallel yet; give seconds");
+    }
+    if let Ok(seconds) = text.parse::<f64>() {
+        if seconds > 0.0 && seconds.is_finite() {
+            return Ok(Duration::from_secs_f64(seconds));
+        }
+    }
+    humantime::parse_duration(text).map_err(|_| {
+        anyhow::anyhow!("--timeout {text}: give seconds, e.g. 30 or 2.5, or a duration such as 5m")
+    })
+}
+
+/// `-d`'s value with C-like escapes (`\n`, `\t`, `\0`, `\\`, `\xHH`, `\NNN`) read.
+fn unescape(text: &str) -> anyhow::Result<Vec<u8>> {
+    let mut out = vec![];
+    let bytes = text.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] != b'\\' || i + 1 == bytes.len() {
+            out.push(bytes[i]);
+            i += 1;
+            continue;
+        }
+        let (byte, used) = match bytes[i + 1] {
+            b'n' => (b'\n', 2),
+            b't' => (b'\t', 2),
+            b'r' => (b'\r', 2),
+            b'a' => (7, 2),
+            b'b' => (8, 2),
+            b'f' => (12, 2),
+            b'v' => (11, 2),
+            b'\\' => (b'\\', 2),
+            b'x' => {
+                let hex: String =
+                    text[i + 2..].chars().take(2).take_while(char::is_ascii_hexdigit).collect();
+                let byte = u8::from_str_radix(&hex, 16)
+                    .map_err(|_| anyhow::anyhow!("-d {text}: \\x needs hex digits"))?;
+                (byte, 2 + hex.len())
+            }
+            b'0'..=b'7' => {
+                let oct: String =
+                    text[i + 1..].chars().take(3).take_while(|c| ('0'..='7').contains(c)).collect();
+                let byte = u8::from_str_radix(&oct, 8)
+                    .map_err(|_| anyhow::anyhow!("-d {text}: an octal escape is at most \\377"))?;
+                (byte, 1 + oct.len())
+            }
+            other => (other, 2),
+        };
+        out.push(byte);
+        i += used;
+    }
+    if out.is_empty() {
+        anyhow::bail!("-d needs a delimiter that is not empty");
+    }
+    Ok(out)
+}
+
+/// `--trim`: blanks taken off values (`--colsep` sets `lr` unless told otherwise).
+#[derive(Clone, Copy)]
+enum Trim {
+    None,
+    Left,
+    Right,
+    Both,
+}
+
+impl Trim {
+    fn parse(text: Option<&str>) -> anyhow::Result<Trim> {
+        Ok(match text {
+            None | Some("n") => Trim::None,
+            Some("l") => Trim::Left,
+            Some("r") => Trim::Right,
+            Some("lr" | "rl") => Trim::Both,
+            Some(other) => anyhow::bail!("--trim {other}: give one of n, l, r, lr, rl"),
+        })
+    }
+
+    fn apply(self, value: &mut String) {
+        let blank = |c: char| matches!(c, ' ' | '\t' | '\n' | '\r' | '\x0b' | '\x0c');
+        let trimmed = match self {
+            Trim::None => return,
+            Trim::Left => value.trim_start_matches(blank),
+            Trim::Right => value.trim_end_matches(blank),
+            Trim::Both => value.trim_matches(blank),
+        };
+        *value = trimmed.to_string();
+    }
+}
+
+const HELP: &str = "Usage: marmotctl parallel [GNU parallel's options] [command [arguments]] (::: arguments|:::: argfile(s))...
+
+GNU parallel's command line, its jobs run on the marmot cluster's workers. The options
+and replacement strings are GNU parallel's (`man parallel`); one it has that marmot does not
+do is refused with the reason. See the README's \"For GNU parallel users\".
+";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// The jobs' lines of a command line, as `marmotctl parallel --dry-run -j1` prints them.
+    fn ours(argv: &[String]) -> Result<Vec<String>, String> {
+        let request = read(argv, &mut std::io::empty()).map_err(|e| e.to_string())?;
+        let jobs = request.jobs(1).map_err(|e| e.to_string())?;
+        Ok(jobs.into_iter().map(|j| j.line).collect())
+    }
+
+    /// The same from GNU parallel itself; `None` where it is not installed.
+    fn gnu(argv: &[String]) -> Option<Vec<String>> {
+        let out = std::process::Command::new("parallel")
+            .args(["--dry-run", "-j1"])
+            .args(argv)
+            .stdin(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .output()
+            .ok()?;
+        assert!(out.status.success(), "GNU parallel refused {argv:?}");
+        Some(String::from_utf8_lossy(&out.stdout).lines().map(String::from).collect())
+    }
+
+    fn words(line: &str) -> Vec<String> {
+        line.split(' ').map(String::from).collect()
+    }
+
+    #[test]
+    fn options_sources_and_strings_read_as_gnu_parallel_reads_them() {
+        let cases = [
+            "echo ::: A B C ::: D E F",
+            "--link echo ::: A B C ::: D E F G",
+            "echo ::: A B C :::+ 1 2",
+            "-N2 echo {1} - {2} ::: 1 2 3 4 5",
+            "-n3 echo ::: 1 2 3 4 5 6 7",
+            "-X echo x{}y ::: 1 2 3",
+            "-m echo x{}y ::: 1 2 3",
+            "-s 20 -X echo ::: 1 2 3 4 5 6 7 8 9 10 11 12 13 14",
+            "-q echo {} x{}y ::: it's plain",
+            "--colsep , echo {2} {1} ::: a,b c,,d",
+            "-I XX --er YY echo XX YY ::: a.b",
+            "--trim lr echo [{}] ::: \t",
+            "-d , echo ::: a,b",
+            "-E b echo ::: a b c",
+            "-r echo ::: a \t b",
+            "--seqreplace NN echo NN {} ::: a b",
+            "::: a b",
+            "-N0 echo hi ::: a b",
+        ];
+        let mut ran = 0;
+        for case in cases {
+            let argv = words(case);
+            let Some(theirs) = gnu(&argv) else {
+                eprintln!(
+                    "SKIPPED: GNU parallel is not installed (the oracle); .ci/run installs it"
+                );
+                return;
+            };
+            assert_eq!(ours(&argv), Ok(theirs), "{case}");
+            ran += 1;
+        }
+        assert_eq!(ran, cases.len());
+    }
+
+    /// A value: letters, or one of the characters a shell or a path treats specially.
+    fn value() -> impl Strategy<Value = String> {
+        proptest::collection::vec(
+            prop_oneof![
+                4 => proptest::sample::select(vec!["a", "b", "x1", "é"]),
+                1 => proptest::sample::select(vec![" ", "'", "\"", ".", "/", "$", "*", "\\", ",", "-", "=", ";", "{}", "%"]),
+            ],
+            0..5,
+        )
+        .prop_map(|parts| parts.concat())
+        .prop_filter("a value is one record", |v| !v.is_empty() || v.is_empty())
+    }
+
+    /// A word of a command: text, a replacement string, or both.
+    fn word() -> impl Strategy<Value = String> {
+        let strings = vec![
+            "{}", "{.}", "{/}", "{//}", "{/.}", "{#}", "{1}", "{2}", "{-1}", "{1/.}", "{2.}",
+            "{1//}",
+        ];
+        prop_oneof![
+            2 => proptest::sample::select(strings).prop_map(String::from),
+            1 => (proptest::sample::select(vec!["x", "-a", "'q'"]), proptest::sample::select(vec!["{}", "{.}", "{#}", "{1}"]))
+                .prop_map(|(t, s)| format!("{t}{s}z")),
+            1 => proptest::sample::select(vec!["x", "a b", "|", ";"]).prop_map(String::from),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+
+        /// Random sources, options and replacement strings: the same lines as GNU parallel's.
+        #[test]
+        fn random_command_lines_build_as_gnu_parallel_builds_them(
+            sources in proptest::collection::vec(proptest::collection::vec(value(), 1..4), 1..3),
+            command in proptest::collection::vec(word(), 0..4),
+            flag in proptest::sample::select(vec!["", "-X", "-m", "-N2", "-n2", "--link", "-q", "--xargs"]),
+        ) {
+            let mut argv: Vec<String> = vec![];
+            if !flag.is_empty() {
+                argv.push(flag.to_string());
+            }
+            argv.push("echo".into());
+            argv.extend(command);
+            for source in &sources {
+                argv.push(":::".into());
+                // A value holding a newline would be two: GNU parallel reads ::: as lines.
+                argv.extend(source.iter().cloned());
+            }
+            if let Some(theirs) = gnu(&argv) {
+                prop_assert_eq!(ours(&argv), Ok(theirs), "{:?}", argv);
+            }
+        }
+    }
+}
