@@ -87,7 +87,13 @@ pub async fn run_spec(
         // Stdout is the units'; the summary goes beside it (said when something went wrong).
         eprint!("{result}");
     }
-    Ok(ExitCode::from(result.exit_status()))
+    // Units a perl expression skipped count as failed (a halt's status stands as it is).
+    let skipped = out.shown.skipped.len() as u64;
+    let status = match result.halt_status {
+        Some(status) => status,
+        None => proto::command::halt::exit_status(result.failed + skipped),
+    };
+    Ok(ExitCode::from(status))
 }
 
 /// Inputs larger than this together go as a file, in pieces, rather than inside the request.
@@ -215,6 +221,7 @@ fn prepare(args: CmdArgs, found: &mpsc::Sender<Found>) -> Result<(CmdSpec, CmdOp
         retries: args.retries,
         halt: args.halt,
         slots_per_unit: args.slots_per_unit,
+        max_slots: None,
         keep_order: args.keep_order,
         results: args.results.is_some(),
         skip,
@@ -358,6 +365,9 @@ pub struct Shown {
     pub verbose: Option<bool>,
     /// Say nothing about failed units (GNU parallel does not); the exit status does.
     pub quiet: bool,
+    /// Units not run because a perl expression called `skip()` (numbers from 0): each
+    /// counts as failed and has its joblog line, Exitval -2, as in GNU parallel.
+    pub skipped: Vec<u64>,
 }
 
 /// Where the units' output goes.
@@ -385,13 +395,32 @@ impl Writer {
         results: Option<PathBuf>,
         joblog: Option<File>,
     ) -> Result<Self> {
+        let mut joblog = joblog.map(BufWriter::new);
+        if let Some(log) = &mut joblog {
+            for &unit in &shown.skipped {
+                let line = spec.inputs.get(unit as usize).map_or("", String::as_str);
+                let entry = joblog::Entry {
+                    seq: unit + 1,
+                    worker: ":",
+                    started: std::time::SystemTime::now(),
+                    runtime: Duration::ZERO,
+                    sent: 0,
+                    received: 0,
+                    exit: -2,
+                    signal: 0,
+                    command: joblog::Command::Line(line),
+                };
+                writeln!(log, "{entry}")?;
+            }
+            log.flush()?;
+        }
         Ok(Writer {
             template: spec.command.clone(),
             inputs: spec.inputs.clone(),
             shown,
             line_start: [true; 2],
             results,
-            joblog: joblog.map(BufWriter::new),
+            joblog,
             unit: None,
             failed: None,
             stdout: std::io::stdout(),

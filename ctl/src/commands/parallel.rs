@@ -34,31 +34,33 @@ async fn run_line(client: &Client, argv: Vec<String>, how: Submit) -> Result<Exi
         print!("{text}");
         return Ok(ExitCode::from(*status));
     }
-    let slots = match (settings.slots, request.needs_slots()) {
-        (Some(Slots::Count(n)), _) if n > 0 => n,
-        (_, false) => 1,
-        (asked, true) => {
-            let cluster = client.status().await?.slots;
-            asked.unwrap_or(Slots::Percent(100)).of(cluster)
-        }
+    // -j: a number of slots, or one relative to the cluster's (asked of the coordinator).
+    let relative = !matches!(settings.slots, None | Some(Slots::Count(_)));
+    let cluster = match relative || request.needs_slots() {
+        true => Some(client.status().await?.slots),
+        false => None,
     };
+    let max_slots = match settings.slots {
+        None | Some(Slots::Count(0)) => None,
+        Some(asked) => Some(asked.of(cluster.unwrap_or(1))),
+    };
+    // The job slots -m and -X spread their arguments over, as GNU parallel's.
+    let slots = max_slots.or(cluster).unwrap_or(1);
     let jobs = request.jobs(slots)?;
-    let tags: Option<Vec<String>> = settings.tag.as_ref().map(|tagstring| {
-        jobs.iter()
-            .map(|job| {
-                let args: Vec<&str> = job.args.iter().map(String::as_str).collect();
-                match tagstring {
-                    Some(template) => template.tag(&args, job.seq),
-                    None => args.join(" "),
-                }
-            })
-            .collect()
-    });
+    let tags = match &settings.tag {
+        None => None,
+        Some(tagstring) => Some(tags(&jobs, tagstring.as_ref())?),
+    };
     if settings.dry_run {
+        // Jobs a perl expression skip()s are printed too, as GNU parallel prints them.
         for (n, job) in jobs.iter().enumerate() {
             match &tags {
                 Some(tags) => println!("{}\t{}", tags[n], job.line),
                 None => println!("{}", job.line),
+            }
+            // -t says what runs on stderr, even when nothing does.
+            if settings.verbose == Verbose::Stderr {
+                eprintln!("{}", job.line);
             }
         }
         return Ok(ExitCode::SUCCESS);
@@ -103,10 +105,18 @@ async fn run_line(client: &Client, argv: Vec<String>, how: Submit) -> Result<Exi
     if resume.is_some() && settings.joblog.is_none() {
         bail!("--resume and --resume-failed need --joblog FILE");
     }
-    let (joblog, skip) = match &settings.joblog {
+    let (joblog, logged) = match &settings.joblog {
         Some(path) => open_joblog(path, resume, jobs.len() as u64)?,
         None => (None, vec![]),
     };
+    // Not run: those the joblog shows done, and those a perl expression skip()s (each
+    // counted as failed, with its joblog line, unless the joblog shows it done).
+    let done = |n: &u64| logged.iter().any(|&(start, end)| (start..end).contains(n));
+    let skipped: Vec<u64> =
+        (0..jobs.len() as u64).filter(|&n| jobs[n as usize].skip && !done(&n)).collect();
+    let skip = proto::command::spec::ranges(
+        logged.iter().flat_map(|&(start, end)| start..end).chain(skipped.iter().copied()),
+    );
     let mut inputs = proto::command::inputs::Inputs::default();
     for job in jobs {
         inputs.push(job.line)?;
@@ -123,6 +133,7 @@ async fn run_line(client: &Client, argv: Vec<String>, how: Submit) -> Result<Exi
         retries: settings.retries.saturating_sub(1),
         halt: settings.halt,
         slots_per_unit: 1,
+        max_slots,
         keep_order: settings.keep_order,
         results: false,
         skip,
@@ -136,7 +147,33 @@ async fn run_line(client: &Client, argv: Vec<String>, how: Submit) -> Result<Exi
         Verbose::Stdout => Some(true),
         Verbose::Stderr => Some(false),
     };
-    let shown = Shown { input_is_command: true, tags, verbose, quiet: true };
+    let shown = Shown { input_is_command: true, tags, verbose, quiet: true, skipped };
     let out = Writer::new(&spec, shown, None, joblog)?;
     run_spec(client, spec, out, how, false).await
+}
+
+/// Each job's `--tag` (its arguments) or `--tagstring` (filled in, perl and all).
+fn tags(
+    jobs: &[parallel::jobs::Job],
+    tagstring: Option<&parallel::template::Template>,
+) -> Result<Vec<String>> {
+    let mut perl = match tagstring.is_some_and(|t| t.has_perl()) {
+        true => Some(parallel::perl::Perl::start()?),
+        false => None,
+    };
+    let total = jobs.len() as u64;
+    let mut tags = Vec::with_capacity(jobs.len());
+    for job in jobs {
+        let args: Vec<&str> = job.args.iter().map(String::as_str).collect();
+        let tag = match (tagstring, &mut perl) {
+            (None, _) => args.join(" "),
+            (Some(template), Some(perl)) => {
+                let values = template.evaluate(perl, &args, job.seq, total)?;
+                template.tag(&args, job.seq, &values)
+            }
+            (Some(template), None) => template.tag(&args, job.seq, &Default::default()),
+        };
+        tags.push(tag);
+    }
+    Ok(tags)
 }

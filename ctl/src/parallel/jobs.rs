@@ -3,7 +3,8 @@
 //! time; under `-m`, `-X` and `--xargs` as many as a line holds, spread over the job slots
 //! when they all fit in one), and each job's line of shell code.
 
-use super::template::Template;
+use super::perl::{Perl, PerlError};
+use super::template::{PerlValues, Template};
 
 /// How records are grouped into jobs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -13,21 +14,25 @@ pub enum Batching {
     Each { records: usize, insert: bool, context: bool },
     /// `-m`, `-X` (`context`), `--xargs`: as many as fit in `max_len` bytes (at most
     /// `records` when `-n` says so); when all fit in the first line, spread evenly over
-    /// `slots` jobs.
-    Fill { context: bool, records: Option<usize>, slots: usize, spread: bool },
+    /// the job slots.
+    Fill { context: bool, records: Option<usize> },
 }
 
-/// One job: its number from 1, its line, and its arguments (for `--tag`).
+/// One job: its number from 1, its line, and its arguments (for `--tag`); `skip` when a
+/// perl expression of it called `skip()` (it keeps its number, and does not run).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Job {
     pub seq: u64,
     pub line: String,
     pub args: Vec<String>,
+    pub skip: bool,
 }
 
 /// Why the records cannot make jobs.
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[derive(Debug, thiserror::Error)]
 pub enum JobsError {
+    #[error(transparent)]
+    Perl(#[from] PerlError),
     #[error(
         "command line too long ({len} >= {max} bytes) at input {at}: {shown}. Shorten the \
          argument, or raise -s"
@@ -35,14 +40,25 @@ pub enum JobsError {
     TooLong { len: usize, max: usize, at: usize, shown: String },
 }
 
-/// Makes the jobs of `records` for `template`: no line reaches `max_len` bytes (a job of a
-/// single record is an error then, as in GNU parallel).
+/// Makes the jobs of `records` for `template`, for a run of `slots` job slots: no line
+/// reaches `max_len` bytes (a job of a single record is an error then, as in GNU parallel).
 pub fn jobs(
     records: &[Vec<String>],
     template: &Template,
     batching: Batching,
     max_len: usize,
+    slots: usize,
 ) -> Result<Vec<Job>, JobsError> {
+    let mut perl = match template.has_perl() {
+        true => Some(Perl::start()?),
+        false => None,
+    };
+    // What `total_jobs()` says: exact one record batch at a time; under -m and -X, where
+    // the jobs are not known before they are made, the records.
+    let total = match batching {
+        Batching::Each { records: n, .. } => records.len().div_ceil(n.max(1)) as u64,
+        Batching::Fill { .. } => records.len() as u64,
+    };
     let mut jobs = vec![];
     let mut at = 0;
     let mut per_job = match batching {
@@ -55,21 +71,27 @@ pub fn jobs(
     let mut spread_done = false;
     while at < records.len() {
         let seq = jobs.len() as u64 + 1;
-        let line_of = |from: usize, to: usize| {
-            let args = flat(&records[from..to]);
-            let shown: Vec<&str> = match batching {
-                Batching::Each { insert: false, .. } => vec![],
-                _ => args.iter().map(String::as_str).collect(),
+        let mut line_of =
+            |from: usize, to: usize| -> Result<(String, Vec<String>, bool), PerlError> {
+                let args = flat(&records[from..to]);
+                let shown: Vec<&str> = match batching {
+                    Batching::Each { insert: false, .. } => vec![],
+                    _ => args.iter().map(String::as_str).collect(),
+                };
+                let values = match &mut perl {
+                    Some(perl) => template.evaluate(perl, &shown, seq, total)?,
+                    None => PerlValues::default(),
+                };
+                let line = template.line(&shown, seq, context, &values);
+                Ok((line, args, values.skip))
             };
-            (template.line(&shown, seq, context), args)
-        };
         let mut end = at;
         let mut built = None;
         loop {
             if end == records.len() || per_job.is_some_and(|n| end - at >= n) {
                 break;
             }
-            let (line, args) = line_of(at, end + 1);
+            let (line, args, skip) = line_of(at, end + 1)?;
             if line.len() >= max_len {
                 if end == at {
                     let shown: String = records[at].join(" ").chars().take(50).collect();
@@ -83,19 +105,22 @@ pub fn jobs(
                 break;
             }
             end += 1;
-            built = Some((line, args));
+            built = Some((line, args, skip));
         }
-        if let Batching::Fill { slots, spread: true, .. } = batching {
+        if let Batching::Fill { .. } = batching {
             if !spread_done && end == records.len() && slots > 0 && end - at > 1 {
                 let n = (end - at).div_ceil(slots);
                 per_job = Some(per_job.map_or(n, |p| p.min(n)));
                 end = at + n;
-                built = Some(line_of(at, end));
+                built = Some(line_of(at, end)?);
             }
             spread_done = true;
         }
-        let (line, args) = built.unwrap_or_else(|| line_of(at, end));
-        jobs.push(Job { seq, line, args });
+        let (line, args, skip) = match built {
+            Some(built) => built,
+            None => line_of(at, end)?,
+        };
+        jobs.push(Job { seq, line, args, skip });
         at = end;
     }
     Ok(jobs)
@@ -126,27 +151,27 @@ mod tests {
 
     #[test]
     fn fill_spreads_over_the_slots_when_all_fit() {
-        let fill = Batching::Fill { context: true, records: None, slots: 4, spread: true };
-        let got = lines(jobs(&numbers(10), &template("echo"), fill, 1000).unwrap());
+        let fill = Batching::Fill { context: true, records: None };
+        let got = lines(jobs(&numbers(10), &template("echo"), fill, 1000, 4).unwrap());
         assert_eq!(got, ["echo 1 2 3", "echo 4 5 6", "echo 7 8 9", "echo 10"]);
     }
 
     #[test]
     fn fill_stops_below_the_length() {
-        let fill = Batching::Fill { context: false, records: None, slots: 1, spread: true };
-        let got = lines(jobs(&numbers(12), &template("echo"), fill, 12).unwrap());
+        let fill = Batching::Fill { context: false, records: None };
+        let got = lines(jobs(&numbers(12), &template("echo"), fill, 12, 1).unwrap());
         assert_eq!(got, ["echo 1 2 3", "echo 4 5 6", "echo 7 8 9", "echo 10 11", "echo 12"]);
-        let err = jobs(&numbers(1), &template("echo"), fill, 5).unwrap_err();
+        let err = jobs(&numbers(1), &template("echo"), fill, 5, 1).unwrap_err();
         assert!(matches!(err, JobsError::TooLong { at: 1, .. }));
     }
 
     #[test]
     fn each_takes_n_records_and_n0_inserts_none() {
         let each = Batching::Each { records: 2, insert: true, context: true };
-        let got = lines(jobs(&numbers(5), &template("echo {1} x {2}"), each, 1000).unwrap());
+        let got = lines(jobs(&numbers(5), &template("echo {1} x {2}"), each, 1000, 1).unwrap());
         assert_eq!(got, ["echo 1 x 2", "echo 3 x 4", "echo 5 x "]);
         let none = Batching::Each { records: 1, insert: false, context: true };
-        let got = lines(jobs(&numbers(2), &template("echo hi"), none, 1000).unwrap());
+        let got = lines(jobs(&numbers(2), &template("echo hi"), none, 1000, 1).unwrap());
         assert_eq!(got, ["echo hi ", "echo hi "]);
     }
 }

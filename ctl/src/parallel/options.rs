@@ -138,11 +138,11 @@ pub const TABLE: &[(&str, Handling)] = &[
     ("onall", Never(SSH)),
     ("open-tty|o", Never(TTY)),
     ("output-as-files|outputasfiles|files", NotYet),
-    ("parens=s", NotYet),
+    ("parens=s", Take),
     ("pipe-part|pipepart", NotYet),
     ("pipe|spreadstdin", NotYet),
     ("plain", Ignore),
-    ("plus", NotYet),
+    ("plus", Take),
     ("process-slot-var|processslotvar=s", NotYet),
     ("profile|J=s", Never(CONFIG)),
     ("progress", NotYet),
@@ -160,7 +160,7 @@ pub const TABLE: &[(&str, Handling)] = &[
     ("retry-failed|retryfailed", NotYet),
     ("return=s", NotYet),
     ("round-robin|roundrobin|round", NotYet),
-    ("rpl=s", NotYet),
+    ("rpl=s", Take),
     ("rsync-opts|rsyncopts=s", Never(SSH)),
     ("semaphore-name|semaphorename|id=s", Never(SEMAPHORE)),
     ("semaphore-timeout|semaphoretimeout|st=s", Never(SEMAPHORE)),
@@ -261,8 +261,8 @@ fn specs() -> Vec<Spec> {
 }
 
 /// Reads the options from the start of `argv`: what was given, and the words that follow
-/// (the command and its input sources). `separators` are the words that end the options
-/// when met where an option could be (`:::`, `::::` and their `+` forms, as renamed).
+/// (the command and its input sources: the first word that is no option ends them, as
+/// `:::` does).
 pub fn parse(argv: &[String]) -> Result<(Vec<Given>, Vec<String>), OptionError> {
     let specs = specs();
     let mut given = vec![];
@@ -284,17 +284,7 @@ pub fn parse(argv: &[String]) -> Result<(Vec<Given>, Vec<String>), OptionError> 
                 (Takes::Nothing, Some(_)) => return Err(OptionError::Value(shown)),
                 (Takes::Nothing, None) => None,
                 (_, Some(value)) => Some(value),
-                (Takes::Value, None) => {
-                    at += 1;
-                    Some(argv.get(at).cloned().ok_or(OptionError::NoValue(shown.clone()))?)
-                }
-                (Takes::MaybeValue, None) => match argv.get(at + 1) {
-                    Some(next) if !next.starts_with('-') => {
-                        at += 1;
-                        Some(next.clone())
-                    }
-                    _ => None,
-                },
+                (takes, None) => next_value(argv, &mut at, takes, &shown)?,
             };
             given.push(take(spec, &shown, value)?);
             at += 1;
@@ -312,17 +302,7 @@ pub fn parse(argv: &[String]) -> Result<(Vec<Given>, Vec<String>), OptionError> 
             let rest = &letters[i + letter.len_utf8()..];
             let value = match spec.takes {
                 Takes::Nothing => None,
-                Takes::Value if rest.is_empty() => {
-                    at += 1;
-                    Some(argv.get(at).cloned().ok_or(OptionError::NoValue(shown.clone()))?)
-                }
-                Takes::MaybeValue if rest.is_empty() => match argv.get(at + 1) {
-                    Some(next) if !next.starts_with('-') => {
-                        at += 1;
-                        Some(next.clone())
-                    }
-                    _ => None,
-                },
+                takes if rest.is_empty() => next_value(argv, &mut at, takes, &shown)?,
                 _ => {
                     let value = rest.to_string();
                     given.push(take(spec, &shown, Some(value))?);
@@ -337,6 +317,25 @@ pub fn parse(argv: &[String]) -> Result<(Vec<Given>, Vec<String>), OptionError> 
         at += 1;
     }
     Ok((given, argv[at..].to_vec()))
+}
+
+/// An option's value given as the next word (`--jobs 2`, `-j 2`), that word taken: always
+/// for one that takes a value; for one whose value is optional, a word that is no option.
+fn next_value(
+    argv: &[String],
+    at: &mut usize,
+    takes: Takes,
+    shown: &str,
+) -> Result<Option<String>, OptionError> {
+    match (takes, argv.get(*at + 1)) {
+        (Takes::Nothing, _) | (Takes::MaybeValue, None) => Ok(None),
+        (Takes::MaybeValue, Some(next)) if next.starts_with('-') => Ok(None),
+        (_, Some(next)) => {
+            *at += 1;
+            Ok(Some(next.clone()))
+        }
+        (Takes::Value, None) => Err(OptionError::NoValue(shown.to_string())),
+    }
 }
 
 /// The option named `name` or by a prefix of one name only (as Getopt::Long allows).
@@ -398,6 +397,14 @@ mod tests {
         assert_eq!(rest, words("echo -k ::: a"));
         assert_eq!(names("--keep -- -x").1, ["-x"], "-- ends the options; a prefix names one");
         assert_eq!(names("::: a").1, [":::", "a"]);
+        // An optional value: the next word unless it is an option, or none at the end.
+        let (given, rest) = names("-i -k echo");
+        assert_eq!(given, [("replace".into(), None), ("keep-order".into(), None)]);
+        assert_eq!(rest, ["echo"]);
+        assert_eq!(names("-i XX echo").0, [("replace".into(), Some("XX".into()))]);
+        assert_eq!(names("-iXX echo").0, [("replace".into(), Some("XX".into()))]);
+        assert_eq!(names("--eof").0, [("eof".into(), None)]);
+        assert_eq!(names("-j 2k echo").0, [("jobs".into(), Some("2k".into()))]);
     }
 
     #[test]

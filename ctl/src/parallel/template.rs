@@ -15,6 +15,7 @@
 //! none gets ` {}` appended. Under `-X`, a word holding `{}` (or a renamed one) is repeated
 //! once per argument.
 
+use super::perl::{Evaluated, Perl, PerlError};
 use super::quote::quote;
 
 /// What an argument is turned into before it is quoted.
@@ -91,6 +92,12 @@ enum Piece {
     /// One argument by position from 1 (negative: from the end).
     At(i64, Transform),
     Seq,
+    /// A perl expression (`{= … =}`, `--rpl`, `--plus`): `$_` made of each argument, or of
+    /// the one at a position; its values are evaluated per job ([`Template::evaluate`]).
+    Perl {
+        id: usize,
+        at: Option<i64>,
+    },
 }
 
 /// The names of the replacement strings, as `-I` and its kin may rename them.
@@ -103,6 +110,12 @@ pub struct Names {
     pub basename_no_extension: String,
     pub seq: String,
     pub slot: String,
+    /// Strings defined in perl (`--rpl 'TAG CODE'`, `--plus`'s), as GNU parallel writes
+    /// them: a tag, or one holding a `(regex)` whose match the code reads as `$$1`.
+    pub rpl: Vec<(String, String)>,
+    /// What opens and closes a perl expression: `{=` and `=}` unless `--parens` says.
+    pub perl_open: String,
+    pub perl_close: String,
 }
 
 impl Default for Names {
@@ -115,6 +128,9 @@ impl Default for Names {
             basename_no_extension: "{/.}".into(),
             seq: "{#}".into(),
             slot: "{%}".into(),
+            rpl: vec![],
+            perl_open: "{=".into(),
+            perl_close: "=}".into(),
         }
     }
 }
@@ -124,11 +140,8 @@ impl Default for Names {
 pub enum TemplateError {
     #[error("no command given: `marmotctl parallel echo ::: a b` runs `echo a` and `echo b`")]
     Empty,
-    #[error(
-        "`{{= … =}}` (a perl expression) is not supported by marmotctl parallel yet: \
-         compute the value beforehand, e.g. in the input"
-    )]
-    Perl,
+    #[error("--rpl {0}: its (group) is not a regular expression marmotctl parallel reads")]
+    Rpl(String),
     #[error(
         "`{0}` (the job slot) is not supported by marmotctl parallel yet: use \
          $MARMOT_WORKER or {{#}} to tell jobs apart"
@@ -148,6 +161,17 @@ pub struct Template {
     quoted: bool,
     /// No command given: each job's arguments are its line, as they are.
     verbatim: bool,
+    /// Its perl expressions by [`Piece::Perl`]'s id: the code, and a position if it has one.
+    perl: Vec<(String, Option<i64>)>,
+}
+
+/// A job's values of a template's perl expressions: per expression, per argument (or the
+/// one at its position).
+#[derive(Clone, Debug, Default)]
+pub struct PerlValues {
+    values: Vec<Vec<Evaluated>>,
+    /// One called `skip()`: the job does not run.
+    pub skip: bool,
 }
 
 impl Template {
@@ -163,9 +187,6 @@ impl Template {
             return Err(TemplateError::Empty);
         }
         let line = command.join(" ");
-        if line.contains("{=") && line[line.find("{=").unwrap_or(0)..].contains("=}") {
-            return Err(TemplateError::Perl);
-        }
         if line.contains(names.slot.as_str()) || has_positional_slot(&line) {
             return Err(TemplateError::Slot(names.slot.clone()));
         }
@@ -173,21 +194,23 @@ impl Template {
         // is shell code, cut at blanks only to find the words -X repeats.
         let (words, mut gaps) = match quoted {
             true => (command.to_vec(), vec![" ".to_string(); command.len() - 1]),
-            false => split_words(&line),
+            false => split_words(&line, (&names.perl_open, &names.perl_close)),
         };
-        let mut pieces: Vec<Vec<Piece>> = words.iter().map(|w| pieces(w, names, header)).collect();
+        let mut perl = vec![];
+        let mut pieces: Vec<Vec<Piece>> =
+            words.iter().map(|w| pieces(w, names, header, &mut perl)).collect::<Result<_, _>>()?;
         let replaced = pieces.iter().flatten().any(|p| !matches!(p, Piece::Text(_)));
         if !replaced {
             gaps.push(" ".into());
             pieces.push(vec![Piece::All(Transform::Whole)]);
         }
-        Ok(Template { words: pieces, gaps, quoted, verbatim: false })
+        Ok(Template { words: pieces, gaps, quoted, verbatim: false, perl })
     }
 
     /// No command: the arguments are the command line (GNU parallel runs them as commands).
     pub fn verbatim() -> Template {
         let words = vec![vec![Piece::All(Transform::Whole)]];
-        Template { words, gaps: vec![], quoted: false, verbatim: true }
+        Template { words, gaps: vec![], quoted: false, verbatim: true, perl: vec![] }
     }
 
     /// A text with replacement strings and nothing appended, filled in unquoted
@@ -196,33 +219,74 @@ impl Template {
         if text.contains(names.slot.as_str()) || has_positional_slot(text) {
             return Err(TemplateError::Slot(names.slot.clone()));
         }
-        let words = vec![pieces(text, names, &[])];
-        Ok(Template { words, gaps: vec![], quoted: false, verbatim: true })
+        let mut perl = vec![];
+        let words = vec![pieces(text, names, &[], &mut perl)?];
+        Ok(Template { words, gaps: vec![], quoted: false, verbatim: true, perl })
+    }
+
+    /// Whether it holds perl expressions (their values are evaluated per job).
+    pub fn has_perl(&self) -> bool {
+        !self.perl.is_empty()
+    }
+
+    /// The values of its perl expressions for a job of `args`, its number `seq` of `total`
+    /// jobs (and whether one called `skip()`).
+    pub fn evaluate(
+        &self,
+        perl: &mut Perl,
+        args: &[&str],
+        seq: u64,
+        total: u64,
+    ) -> Result<PerlValues, PerlError> {
+        if self.perl.is_empty() {
+            return Ok(PerlValues::default());
+        }
+        let mut skip = false;
+        perl.job(seq, total, args)?;
+        let mut values = vec![];
+        for (code, at_position) in &self.perl {
+            let inputs: Vec<&str> = match at_position {
+                None => args.to_vec(),
+                Some(n) => vec![at(args, *n).unwrap_or_default()],
+            };
+            let mut evaluated = vec![];
+            for input in inputs {
+                let value = perl.eval(code, input)?;
+                skip |= value.skip;
+                evaluated.push(value);
+            }
+            values.push(evaluated);
+        }
+        Ok(PerlValues { values, skip })
     }
 
     /// The job's line: `args` its arguments in order (all sources' values of each record),
-    /// `seq` its number; under `context` (-X) a word with `{}` is repeated per argument.
-    pub fn line(&self, args: &[&str], seq: u64, context: bool) -> String {
+    /// `seq` its number, `perl` its perl expressions' values; under `context` (-X) a word
+    /// with `{}` is repeated per argument.
+    pub fn line(&self, args: &[&str], seq: u64, context: bool, perl: &PerlValues) -> String {
+        let job = Job { args, seq, perl };
+        let every: Vec<usize> = (0..args.len()).collect();
         let mut line = String::new();
         for (i, word) in self.words.iter().enumerate() {
             if i > 0 {
                 line.push_str(&self.gaps[i - 1]);
             }
-            let repeated = context && word.iter().any(|p| matches!(p, Piece::All(_)));
-            let one: Vec<&[&str]> = match repeated {
-                true => args.iter().map(std::slice::from_ref).collect(),
-                false => vec![args],
+            let per_arg = |p: &Piece| matches!(p, Piece::All(_) | Piece::Perl { at: None, .. });
+            let repeated = context && word.iter().any(per_arg);
+            let one: Vec<&[usize]> = match repeated {
+                true => every.iter().map(std::slice::from_ref).collect(),
+                false => vec![&every],
             };
             for (n, all) in one.into_iter().enumerate() {
                 if n > 0 {
                     line.push(' ');
                 }
                 if self.quoted {
-                    let raw = segments(word, all, args, seq, |v| v);
+                    let raw = segments(word, all, &job, false);
                     let quoted: Vec<String> = raw.iter().map(|s| quote(s)).collect();
                     line.push_str(&quoted.join(" "));
                 } else {
-                    fill(&mut line, word, all, args, seq, !self.verbatim);
+                    line.push_str(&segments(word, all, &job, !self.verbatim).join(" "));
                 }
             }
         }
@@ -230,54 +294,70 @@ impl Template {
     }
 
     /// The `--tagstring`'s text for a job: replacement strings filled in, unquoted.
-    pub fn tag(&self, args: &[&str], seq: u64) -> String {
+    pub fn tag(&self, args: &[&str], seq: u64, perl: &PerlValues) -> String {
+        let job = Job { args, seq, perl };
+        let every: Vec<usize> = (0..args.len()).collect();
         let mut tag = String::new();
         for (i, word) in self.words.iter().enumerate() {
             if i > 0 {
                 tag.push_str(&self.gaps[i - 1]);
             }
-            fill(&mut tag, word, args, args, seq, false);
+            tag.push_str(&segments(word, &every, &job, false).join(" "));
         }
         tag
     }
 }
 
-/// Appends `word` filled in: `all` for `{}`, `every` for positions; each value quoted
-/// unless `quoting` is off.
-fn fill(line: &mut String, word: &[Piece], all: &[&str], every: &[&str], seq: u64, quoting: bool) {
-    let shown = |value: String| if quoting { quote(&value) } else { value };
-    line.push_str(&segments(word, all, every, seq, shown).join(" "));
+/// What a line is filled in from.
+struct Job<'a> {
+    args: &'a [&'a str],
+    seq: u64,
+    perl: &'a PerlValues,
 }
 
-/// `word` filled in, cut where `{}` puts one value after another (`x{}y` of `a` and `b`
-/// is `xa` and `by`), each value `shown`.
-fn segments(
-    word: &[Piece],
-    all: &[&str],
-    every: &[&str],
-    seq: u64,
-    shown: impl Fn(String) -> String,
-) -> Vec<String> {
+/// `word` filled in for the arguments `all` (indices into the job's), cut where `{}` puts
+/// one value after another (`x{}y` of `a` and `b` is `xa` and `by`); each value quoted
+/// when `quoting` (a perl value unless it called `uq()`).
+fn segments(word: &[Piece], all: &[usize], job: &Job<'_>, quoting: bool) -> Vec<String> {
+    let shown = |value: String| if quoting { quote(&value) } else { value };
+    let perl = |id: usize, index: usize| {
+        let value = job.perl.values.get(id).and_then(|v| v.get(index));
+        match value {
+            Some(v) if quoting && !v.unquoted => quote(&v.value),
+            Some(v) => v.value.clone(),
+            None => String::new(),
+        }
+    };
     let mut segments = vec![String::new()];
     for piece in word {
         let last = segments.len() - 1;
         match piece {
             Piece::Text(text) => segments[last].push_str(text),
             Piece::All(t) => {
-                for (n, arg) in all.iter().enumerate() {
+                for (n, &index) in all.iter().enumerate() {
                     if n > 0 {
                         segments.push(String::new());
                     }
                     let at = segments.len() - 1;
-                    segments[at].push_str(&shown(t.apply(arg)));
+                    segments[at].push_str(&shown(t.apply(job.args[index])));
                 }
             }
+            Piece::Perl { id, at: None } => {
+                for (n, &index) in all.iter().enumerate() {
+                    if n > 0 {
+                        segments.push(String::new());
+                    }
+                    let at = segments.len() - 1;
+                    segments[at].push_str(&perl(*id, index));
+                }
+            }
+            Piece::Perl { id, at: Some(_) } => segments[last].push_str(&perl(*id, 0)),
             Piece::At(n, t) => {
-                if let Some(arg) = at(every, *n) {
+                if let Some(arg) = at(job.args, *n) {
                     segments[last].push_str(&shown(t.apply(arg)));
                 }
             }
-            Piece::Seq => segments[last].push_str(&seq.to_string()),
+            Piece::Seq => segments[last].push_str(&job.seq.to_string()),
         }
     }
     segments
@@ -301,15 +381,22 @@ fn has_positional_slot(line: &str) -> bool {
 
 /// The words of `line` and the runs of blanks between them (leading and trailing blanks
 /// stick to the first and last word).
-fn split_words(line: &str) -> (Vec<String>, Vec<String>) {
+fn split_words(line: &str, parens: (&str, &str)) -> (Vec<String>, Vec<String>) {
     let mut words = vec![String::new()];
     let mut gaps = vec![];
     let mut in_gap = false;
     let trimmed_start = line.len() - line.trim_start_matches([' ', '\t', '\n']).len();
     let (lead, body) = line.split_at(trimmed_start);
     words[0].push_str(lead);
-    for c in body.chars() {
-        let blank = matches!(c, ' ' | '\t' | '\n');
+    let mut perl = false;
+    for (at, c) in body.char_indices() {
+        // A perl expression is one word, blanks and all.
+        let seen = &body[..at + c.len_utf8()];
+        match perl {
+            false => perl = seen.ends_with(parens.0),
+            true => perl = !seen.ends_with(parens.1),
+        }
+        let blank = matches!(c, ' ' | '\t' | '\n') && !perl;
         match (blank, in_gap) {
             (true, false) => {
                 gaps.push(c.to_string());
@@ -331,13 +418,26 @@ fn split_words(line: &str) -> (Vec<String>, Vec<String>) {
     (words, gaps)
 }
 
-/// A word cut into text and replacement strings.
-fn pieces(word: &str, names: &Names, header: &[String]) -> Vec<Piece> {
+/// A word cut into text and replacement strings; perl ones are added to `perl`.
+fn pieces(
+    word: &str,
+    names: &Names,
+    header: &[String],
+    perl: &mut Vec<(String, Option<i64>)>,
+) -> Result<Vec<Piece>, TemplateError> {
     let mut pieces = vec![];
     let mut text = String::new();
     let mut rest = word;
     while !rest.is_empty() {
-        match found_at_start(rest, names, header) {
+        let found = match perl_at_start(rest, names)? {
+            Some((len, code)) => {
+                let (code, at) = position_of(&code, header);
+                perl.push((code, at));
+                Some((len, Piece::Perl { id: perl.len() - 1, at }))
+            }
+            None => found_at_start(rest, names, header),
+        };
+        match found {
             Some((len, piece)) => {
                 if !text.is_empty() {
                     pieces.push(Piece::Text(std::mem::take(&mut text)));
@@ -355,7 +455,121 @@ fn pieces(word: &str, names: &Names, header: &[String]) -> Vec<Piece> {
     if !text.is_empty() {
         pieces.push(Piece::Text(text));
     }
-    pieces
+    Ok(pieces)
+}
+
+/// A perl replacement string at the start of `text`, its length and code: `{= code =}`
+/// (the shortest), or one `--rpl` (or `--plus`) defines, the longest, a `{N…}` form of
+/// it at a position, its `(group)`'s match given to the code as `$$1`. A default string
+/// longer than any of these wins (`{/.}` over `--rpl '{/} …'`'s `{/}`).
+fn perl_at_start(text: &str, names: &Names) -> Result<Option<(usize, String)>, TemplateError> {
+    let (open, shut) = (names.perl_open.as_str(), names.perl_close.as_str());
+    if let Some(inner) = text.strip_prefix(open) {
+        let close = inner.find(shut);
+        // The shortest: one opened again before the close is another (unless both are
+        // the same string, as `--parens ,,,,` makes them).
+        let reopened = inner.find(open).filter(|_| open != shut);
+        if let Some(close) = close.filter(|c| reopened.is_none_or(|r| r > *c)) {
+            return Ok(Some((open.len() + close + shut.len(), inner[..close].to_string())));
+        }
+    }
+    // The longest match; of two as long, the longer string's (GNU parallel replaces the
+    // longer ones first: `{%%.e*}` is `{%%…}`'s, not `{%…}`'s).
+    let mut best: Option<((usize, usize), String)> = None;
+    for (key, code) in &names.rpl {
+        let found = match key.find('(').zip(key.rfind(')')) {
+            Some((open, close)) if open < close => {
+                let (prefix, group, postfix) =
+                    (&key[..open], &key[open..=close], &key[close + 1..]);
+                rpl_match(text, prefix, group, postfix, code, key)?
+                    .or(rpl_positional(text, prefix, group, postfix, code, key)?)
+            }
+            _ => match text.starts_with(key.as_str()) {
+                true => Some((key.len(), code.clone())),
+                false => rpl_positional(text, key, "", "", code, key)?,
+            },
+        };
+        if let Some((len, code)) = found {
+            if best.as_ref().is_none_or(|(l, _)| (len, key.len()) > *l) {
+                best = Some(((len, key.len()), code));
+            }
+        }
+    }
+    let native = found_at_start(text, names, &[]).map_or(0, |(len, _)| len);
+    Ok(best.filter(|((len, _), _)| *len > native).map(|((len, _), code)| (len, code)))
+}
+
+/// `prefix` `(group)` `postfix` at the start of `text`: its length and `code` given the
+/// groups' matches.
+fn rpl_match(
+    text: &str,
+    prefix: &str,
+    group: &str,
+    postfix: &str,
+    code: &str,
+    key: &str,
+) -> Result<Option<(usize, String)>, TemplateError> {
+    let pattern = format!("^{}{group}{}", regex::escape(prefix), regex::escape(postfix));
+    let re = regex::Regex::new(&pattern).map_err(|_| TemplateError::Rpl(key.to_string()))?;
+    let Some(found) = re.captures(text) else { return Ok(None) };
+    let mut set = String::new();
+    let mut code = code.to_string();
+    for n in (1..found.len()).rev() {
+        let value = found.get(n).map_or("", |m| m.as_str());
+        let quoted = value
+            .replace('\\', "\\\\")
+            .replace('"', "\\\"")
+            .replace('$', "\\$")
+            .replace('@', "\\@");
+        set = format!("$_pAr_gRp{n} = \"{quoted}\";{set}");
+        code = code.replace(&format!("$${n}"), &format!("$_pAr_gRp{n}"));
+    }
+    Ok(Some((found.get(0).map_or(0, |m| m.end()), format!("{set}{code}"))))
+}
+
+/// The `{N…}` form of a string that starts with `{`: the code at position N.
+fn rpl_positional(
+    text: &str,
+    prefix: &str,
+    group: &str,
+    postfix: &str,
+    code: &str,
+    key: &str,
+) -> Result<Option<(usize, String)>, TemplateError> {
+    let (Some(rest), Some(after)) = (text.strip_prefix('{'), prefix.strip_prefix('{')) else {
+        return Ok(None);
+    };
+    let sign = usize::from(rest.starts_with('-'));
+    let digits = rest[sign..].bytes().take_while(u8::is_ascii_digit).count();
+    if digits == 0 {
+        return Ok(None);
+    }
+    let number = &rest[..sign + digits];
+    let Some((len, code)) = rpl_match(&rest[sign + digits..], after, group, postfix, code, key)?
+    else {
+        return Ok(None);
+    };
+    Ok(Some((1 + sign + digits + len, format!("{number} {code}"))))
+}
+
+/// A perl expression's position (`{=2 … =}`, an `--rpl` code starting `1 `, a `--header`
+/// column's name), and its code without it.
+fn position_of(code: &str, header: &[String]) -> (String, Option<i64>) {
+    let sign = usize::from(code.starts_with('-'));
+    let digits = code[sign..].bytes().take_while(u8::is_ascii_digit).count();
+    if digits > 0 {
+        if let Ok(n) = code[..sign + digits].parse::<i64>() {
+            return (code[sign + digits..].trim_start_matches(' ').to_string(), Some(n));
+        }
+    }
+    let named = header.iter().position(|h| {
+        code.strip_prefix(h.as_str()).is_some_and(|rest| rest.is_empty() || rest.starts_with(' '))
+    });
+    if let Some(column) = named {
+        let rest = &code[header[column].len()..];
+        return (rest.trim_start_matches(' ').to_string(), Some(column as i64 + 1));
+    }
+    (code.trim_start_matches(' ').to_string(), None)
 }
 
 /// The replacement string `text` starts with, if any: its length and what it stands for.
@@ -421,7 +635,8 @@ mod tests {
     }
 
     fn line(command: &str, args: &[&str]) -> String {
-        Template::new(&words(command), false, &Names::default(), &[]).unwrap().line(args, 1, false)
+        let template = Template::new(&words(command), false, &Names::default(), &[]).unwrap();
+        template.line(args, 1, false, &PerlValues::default())
     }
 
     #[test]
@@ -457,15 +672,88 @@ mod tests {
     #[test]
     fn context_repeats_the_word_per_argument() {
         let t = Template::new(&words("echo x{}y {1}"), false, &Names::default(), &[]).unwrap();
-        assert_eq!(t.line(&["a", "b"], 1, true), "echo xay xby a");
+        assert_eq!(t.line(&["a", "b"], 1, true, &PerlValues::default()), "echo xay xby a");
     }
 
     #[test]
-    fn perl_and_slots_are_refused_not_printed() {
+    fn slots_are_refused_not_printed() {
         let new = |c: &str| Template::new(&words(c), false, &Names::default(), &[]).err();
-        assert_eq!(new("echo {= $_=uc =}"), Some(TemplateError::Perl));
         assert!(matches!(new("echo {%}"), Some(TemplateError::Slot(_))));
         assert!(matches!(new("echo {2%}"), Some(TemplateError::Slot(_))));
-        assert_eq!(new("awk {print} {=x"), None, "an unclosed {{= is text");
+        assert!(new("awk {print} {=x").is_none(), "an unclosed {{= is text");
+    }
+
+    /// The perl expressions a command holds, as (code, position), and its line for `args`.
+    fn perl_of(
+        command: &[&str],
+        names: &Names,
+        header: &[String],
+        args: &[&str],
+    ) -> (Vec<(String, Option<i64>)>, String) {
+        let command: Vec<String> = command.iter().map(|w| w.to_string()).collect();
+        let template = Template::new(&command, false, names, header).unwrap();
+        let mut perl = Perl::start().unwrap();
+        let values = template.evaluate(&mut perl, args, 4, 9).unwrap();
+        (template.perl.clone(), template.line(args, 4, false, &values))
+    }
+
+    #[test]
+    fn perl_expressions_are_found_with_their_positions_and_filled_in() {
+        let names = Names::default();
+        let (perl, line) = perl_of(
+            &["echo", "{= $_ .= 1 =}", "{=2 uq(); $_ = \"a b\" =}"],
+            &names,
+            &[],
+            &["x", "y"],
+        );
+        assert_eq!(perl, [("$_ .= 1 ".into(), None), ("uq(); $_ = \"a b\" ".into(), Some(2))]);
+        assert_eq!(line, "echo x1 y1 a b", "each argument's, then one left unquoted");
+        let header = vec!["name".to_string()];
+        let (perl, line) = perl_of(&["echo", "{=name $_=uc =}"], &names, &header, &["v"]);
+        assert_eq!(perl, [("$_=uc ".into(), Some(1))]);
+        assert_eq!(line, "echo V");
+        let (_, line) = perl_of(&["echo", "'{=", "$_=seq()", "=}'"], &names, &[], &["v"]);
+        assert_eq!(line, "echo '4'", "an expression spans words");
+    }
+
+    #[test]
+    fn rpl_strings_match_literally_or_by_their_group_and_longest_first() {
+        let rpl = vec![
+            ("{%(.+?)}".into(), "s/$$1$//;".into()),
+            ("{%%(.+?)}".into(), "s/$$1$/!/;".into()),
+            ("..".into(), "s/\\..*//".into()),
+            ("{1/}".into(), "$_='never'".into()),
+        ];
+        let mut names = Names { rpl, ..Names::default() };
+        let (perl, line) = perl_of(
+            &["echo", "{%.gz}", "{%%.gz}", "..", "{2%.b}", "{/}"],
+            &names,
+            &[],
+            &["a.gz", "x.b"],
+        );
+        // As `parallel --dry-run` with these --rpl's prints it.
+        assert_eq!(line, "echo a x.b 'a!' x.b a x x a.gz x.b");
+        assert_eq!(perl[0], ("$_pAr_gRp1 = \".gz\";s/$_pAr_gRp1$//;".into(), None));
+        assert_eq!(perl[3].1, Some(2), "{{2%.b}} is at position 2");
+        assert_eq!(perl.len(), 4, "{{/}} stays the default string: {perl:?}");
+        names.rpl = vec![("{$(.+)}".into(), "$_ = $$1".into())];
+        let (perl, line) = perl_of(&["echo", "{$\"@x}"], &names, &[], &["a"]);
+        assert_eq!(perl[0].0, "$_pAr_gRp1 = \"\\\"\\@x\";$_ = $_pAr_gRp1", "quoted for perl");
+        assert_eq!(line, "echo '\"@x'");
+        names.rpl = vec![("{(}".into(), "".into())];
+        let command = vec!["echo".to_string(), "{(}".to_string()];
+        assert!(Template::new(&command, false, &names, &[]).is_ok(), "no group: a literal tag");
+        names.rpl = vec![("{((}".into(), "".into())];
+        let command = vec!["echo".to_string(), "{x}".to_string()];
+        assert_eq!(Template::new(&command, false, &names, &[]).err(), None, "no match, no error");
+    }
+
+    #[test]
+    fn parens_of_one_string_open_and_close() {
+        let names =
+            Names { perl_open: ",,".into(), perl_close: ",,".into(), ..Names::default() };
+        let (perl, line) = perl_of(&["echo", ",, $_ = uc ,,", "x,,y"], &names, &[], &["a"]);
+        assert_eq!(perl.len(), 1);
+        assert_eq!(line, "echo A x,,y");
     }
 }

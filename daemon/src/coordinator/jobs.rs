@@ -1034,6 +1034,9 @@ impl Jobs {
                             actions.extend(self.scheduler.handle(at, Event::JobClosing { job }))
                         }
                     }
+                    if shape.judged {
+                        actions.extend(self.scheduler.handle(at, Event::JobJudged { job }));
+                    }
                     // A command's window in input order moves as its chunks are counted (a
                     // series' only as its client takes them).
                     if let Some(upto) = record.job.outbox().and_then(|outbox| outbox.window()) {

@@ -227,6 +227,11 @@ pub enum Event<R> {
     JobClosing {
         job: JobId,
     },
+    /// A result of a job whose results are judged ([`JobShape::judged`]) was: its chunks may
+    /// start again (unless it was told to close).
+    JobJudged {
+        job: JobId,
+    },
     ChunkFinished {
         assignment: AssignmentId,
         result: R,
@@ -290,6 +295,13 @@ pub struct JobShape {
     /// Whether its units have input files of their own, sent ahead to the worker whose slot
     /// takes them next ([`Action::SendAhead`]).
     pub send_ahead: bool,
+    /// Whether each of its results is judged by a rule that may stop it (`--halt`): none of
+    /// its chunks starts between a result ([`Action::Reduce`]) and the word that it was
+    /// judged ([`Event::JobJudged`], after [`Event::JobClosing`] if the rule was met), so a
+    /// slot freed by the result that meets the rule starts nothing.
+    pub judged: bool,
+    /// The most slots its chunks may hold at once (GNU parallel's `-j`); `None`: all free.
+    pub max_slots: Option<u32>,
 }
 
 impl JobShape {
@@ -307,6 +319,8 @@ impl JobShape {
             exec: false,
             revocable: false,
             send_ahead: false,
+            judged: false,
+            max_slots: None,
         }
     }
 }
@@ -546,6 +560,10 @@ struct Job<R> {
     send_ahead: bool,
     /// Told to start no more chunks: it ends when none runs.
     closing: bool,
+    /// Whether its results are judged ([`JobShape::judged`]), and how many are being.
+    judged: bool,
+    judging: u32,
+    max_slots: Option<u32>,
     /// Wall time of the most recently reduced chunks, for the deadline.
     durations: VecDeque<Duration>,
     /// A chunk's expected time from the plan, until `durations` has one.
@@ -556,9 +574,9 @@ struct Job<R> {
 }
 
 impl<R> Job<R> {
-    /// Whether it starts no chunk now (closing, or held).
+    /// Whether it starts no chunk now (closing, held, or a result of it is being judged).
     fn stopped(&self) -> bool {
-        self.closing || self.held
+        self.closing || self.held || self.judging > 0
     }
 
     /// The first chunk of the window's end: fresh chunks before it may run.
@@ -710,6 +728,11 @@ impl<R: PartialEq> Scheduler<R> {
                     job.closing = true;
                 }
             }
+            Event::JobJudged { job } => {
+                if let Some(job) = self.jobs.get_mut(&job) {
+                    job.judging = job.judging.saturating_sub(1);
+                }
+            }
             Event::ChunkFinished { assignment, result } => {
                 self.finish_chunk(now, assignment, result, &mut out)
             }
@@ -836,6 +859,9 @@ impl<R: PartialEq> Scheduler<R> {
             exec: shape.exec,
             send_ahead: shape.send_ahead,
             closing: false,
+            judged: shape.judged,
+            judging: 0,
+            max_slots: shape.max_slots,
             durations: VecDeque::new(),
             planned,
             progress,
@@ -1130,6 +1156,9 @@ impl<R: PartialEq> Scheduler<R> {
         job.progress.chunks_done += 1;
         job.progress.units_done += end - start;
         let finished = job.progress.chunks_done == job.progress.chunks_total;
+        if job.judged {
+            job.judging += 1;
+        }
         out.push(Action::Reduce { job: job_id, chunk, worker, start, end, result });
         for other in state.running {
             self.cancel_assignment(other, out);
@@ -1318,6 +1347,9 @@ impl<R: PartialEq> Scheduler<R> {
         let after = self.last_served.unwrap_or(0);
         let order = self.jobs.range(after + 1..).chain(self.jobs.range(..=after));
         for (&job_id, job) in order {
+            if self.at_most(job_id, job) {
+                continue;
+            }
             let placed =
                 |(chunk, worker)| Placement { job: job_id, chunk, worker, taken_back: None };
             if let Some(placement) = self.place_queued(job, slot) {
@@ -1334,6 +1366,13 @@ impl<R: PartialEq> Scheduler<R> {
             }
         }
         None
+    }
+
+    /// Whether `job` holds as many slots as it may ([`JobShape::max_slots`]).
+    fn at_most(&self, job_id: JobId, job: &Job<R>) -> bool {
+        let Some(max) = job.max_slots else { return false };
+        let held = self.assignments.values().filter(|a| a.job == job_id).count() as u64;
+        held * u64::from(job.slots_per_chunk) >= u64::from(max)
     }
 
     /// The first queued chunk of `job` that a free slot (or a queue) may take, and its

@@ -1114,6 +1114,71 @@ fn a_closing_job_starts_nothing_more_and_ends_when_its_running_chunks_do() {
     assert!(assigned(&last).is_empty());
 }
 
+#[test]
+fn a_judged_job_starts_nothing_between_a_result_and_its_judgement() {
+    let mut s = Scheduler::new(Config::default());
+    let t = Duration::ZERO;
+    s.handle(t, joined(1, 2));
+    let mut shape = command_shape(10, 1, 0);
+    shape.judged = true;
+    let a = s.handle(t, Event::JobSubmitted { job: 1, shape, homes: Homes::none() });
+    let running = assigned(&a);
+    assert_eq!(running.len(), 2);
+    // The result that would meet a halt rule: its freed slot waits for the judgement.
+    let done = finish(&mut s, t, running[0].0);
+    assert!(done.iter().any(|a| matches!(a, Action::Reduce { .. })), "{done:?}");
+    assert!(assigned(&done).is_empty(), "nothing starts before the judgement: {done:?}");
+    // Judged, the rule not met: the slot takes the next chunk.
+    let go_on = s.handle(t, Event::JobJudged { job: 1 });
+    assert_eq!(assigned(&go_on).len(), 1, "{go_on:?}");
+    // Met: closing first, then judged: nothing starts, and the job ends with its last chunk.
+    let done = finish(&mut s, t, running[1].0);
+    assert!(assigned(&done).is_empty());
+    assert!(s.handle(t, Event::JobClosing { job: 1 }).is_empty());
+    let judged = s.handle(t, Event::JobJudged { job: 1 });
+    assert!(assigned(&judged).is_empty(), "{judged:?}");
+    let last = finish(&mut s, t, assigned(&go_on)[0].0);
+    assert!(last.iter().any(|a| matches!(a, Action::JobEnded { outcome: Outcome::Answered, .. })));
+    // A job whose results are not judged goes on at once.
+    let a = s.handle(
+        t,
+        Event::JobSubmitted { job: 2, shape: command_shape(10, 1, 0), homes: Homes::none() },
+    );
+    let next = finish(&mut s, t, assigned(&a)[0].0);
+    assert_eq!(assigned(&next).len(), 1, "{next:?}");
+}
+
+#[test]
+fn a_job_holds_at_most_its_max_slots_at_once() {
+    let mut s = Scheduler::new(Config::default());
+    let t = Duration::ZERO;
+    s.handle(t, joined(1, 4));
+    s.handle(t, joined(2, 4));
+    let mut shape = command_shape(20, 1, 0);
+    shape.max_slots = Some(3);
+    let a = s.handle(t, Event::JobSubmitted { job: 1, shape, homes: Homes::none() });
+    let running = assigned(&a);
+    assert_eq!(running.len(), 3, "three of eight free slots: {a:?}");
+    assert_eq!(s.load().slots_busy, 3);
+    // Another job takes the rest.
+    let b = s.handle(
+        t,
+        Event::JobSubmitted { job: 2, shape: command_shape(20, 1, 0), homes: Homes::none() },
+    );
+    assert_eq!(assigned(&b).len(), 5);
+    // One of the first job's ends: it may take one more, no more.
+    let next = finish(&mut s, t, running[0].0);
+    let mine: Vec<_> = assigned(&next).into_iter().filter(|a| a.2 == 1).collect();
+    assert_eq!(mine.len(), 1, "{next:?}");
+    // Chunks of two slots: the first one that reaches the bound is the last.
+    let mut s = Scheduler::new(Config::default());
+    s.handle(t, joined(3, 8));
+    let mut shape = command_shape(20, 2, 0);
+    shape.max_slots = Some(3);
+    let c = s.handle(t, Event::JobSubmitted { job: 3, shape, homes: Homes::none() });
+    assert_eq!(assigned(&c).len(), 2, "two chunks of two slots reach three: {c:?}");
+}
+
 fn far(s: &mut Scheduler<u64>, worker: WorkerId, millis: u64) -> Vec<Action<u64>> {
     let rtt = Duration::from_millis(millis);
     s.handle(Duration::ZERO, Event::WorkerRtt { worker, rtt })

@@ -205,6 +205,8 @@ impl Job for CmdJob {
         shape.slots_per_chunk = self.spec.slots_per_unit;
         shape.exec = true;
         shape.send_ahead = !self.spec.input_files.is_empty();
+        shape.judged = self.spec.halt != Halt::Never;
+        shape.max_slots = self.spec.max_slots;
         shape
     }
 
@@ -463,6 +465,7 @@ mod tests {
             retries: 0,
             halt: Halt::Never,
             slots_per_unit: 2,
+            max_slots: None,
             keep_order: false,
             results: false,
             skip: vec![],

@@ -102,10 +102,10 @@ impl Halt {
                 percent.min(u64::from(u8::MAX)) as u8
             }
             // Bash's way: a signal's number plus 128.
+            // (A status that is none, a lost unit's -1, is 255 as GNU parallel's errors.)
             (_, Threshold::Units(1)) => match last {
-                (_, signal) if signal > 0 => (signal + 128).min(255) as u8,
-                (exit, _) if exit >= 0 => exit.min(255) as u8,
-                _ => u8::MAX,
+                (_, signal) if signal > 0 => u8::try_from(signal + 128).unwrap_or(u8::MAX),
+                (exit, _) => u8::try_from(exit).unwrap_or(u8::MAX),
             },
             (_, Threshold::Units(_)) => exit_status(tally.failed),
         }
@@ -287,6 +287,7 @@ mod tests {
         assert_eq!(rule("now,done=1").exit_status(tally(1, 0), 5, (0, 0)), 0);
         assert_eq!(rule("now,fail=1").exit_status(tally(0, 1), 5, (-1, 0)), 255, "lost");
         assert_eq!(rule("now,fail=1").exit_status(tally(0, 1), 5, (300, 0)), 255);
+        assert_eq!(rule("now,fail=1").exit_status(tally(0, 1), 5, (-1, 200)), 255);
         assert_eq!(rule("now,success=1").exit_status(tally(1, 3), 7, (0, 0)), 0);
         assert_eq!(rule("soon,fail=3").exit_status(tally(5, 3), 9, (1, 0)), 3);
         assert_eq!(Halt::Never.exit_status(tally(0, 200), 200, (1, 0)), 101);

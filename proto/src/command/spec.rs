@@ -64,6 +64,10 @@ pub struct CmdSpec {
     /// `--slots-per-unit`: slots a unit takes on its worker (all of a smaller worker's).
     #[serde(default = "one")]
     pub slots_per_unit: u32,
+    /// The most slots the job's units may hold at once (`marmotctl parallel -j`); `None`:
+    /// every free slot.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_slots: Option<u32>,
     /// `--keep-order`: output comes back in input order rather than as units finish.
     #[serde(default)]
     pub keep_order: bool,
@@ -169,6 +173,7 @@ impl CmdSpec {
             retries: 0,
             halt: Halt::default(),
             slots_per_unit: 1,
+            max_slots: None,
             keep_order: false,
             results: false,
             skip: vec![],
@@ -240,6 +245,11 @@ impl CmdSpec {
                 "--slots-per-unit {}: 1 to {MAX_SLOTS_PER_UNIT}",
                 self.slots_per_unit
             ));
+        }
+        if self.max_slots == Some(0) {
+            return Err(
+                "-j 0 as slots at once: give at least 1, or none for every free slot".into()
+            );
         }
         self.check_skip()?;
         self.halt.check().map_err(|e| e.to_string())
@@ -419,6 +429,7 @@ mod tests {
             retries: 0,
             halt: Halt::Never,
             slots_per_unit: 1,
+            max_slots: None,
             keep_order: false,
             results: false,
             skip: vec![],
@@ -459,7 +470,7 @@ mod tests {
         };
         assert_eq!(with_files.check(), Ok(()));
         type Spoil = fn(&mut CmdSpec);
-        let bad: [(&str, Spoil); 14] = [
+        let bad: [(&str, Spoil); 15] = [
             ("no input", |s| s.inputs.clear()),
             ("1 input files for 2 inputs", |s| {
                 s.input_files = vec![FileRef { name: "a.log".into(), sha256: sha('b'), size: 1 }]
@@ -475,6 +486,7 @@ mod tests {
             ("--timeout must be longer than 0", |s| s.timeout_ms = Some(0)),
             ("--retries 101: at most 100", |s| s.retries = 101),
             ("--slots-per-unit 0", |s| s.slots_per_unit = 0),
+            ("-j 0 as slots at once", |s| s.max_slots = Some(0)),
             ("bytes long", |s| s.command = Template::new(vec!["x".repeat(100_000); 3]).unwrap()),
         ];
         for (want, spoil) in bad {

@@ -196,8 +196,7 @@ fn run_units(c: &Coordinator, args: &[&str], script: &str, units: u64) -> std::p
 
 #[test]
 fn resume_failed_runs_again_what_gnu_parallel_would_from_either_ones_joblog() {
-    if which("parallel").is_none() {
-        eprintln!("SKIPPED: GNU parallel is not installed (the oracle); .ci/run installs it");
+    if without_gnu_parallel() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -270,12 +269,6 @@ fn resume_after_marmotctl_itself_is_killed_skips_the_units_it_logged() {
     let mut all = logged(&joblog);
     all.sort_unstable();
     assert_eq!(all, (1..=30).collect::<Vec<_>>(), "one joblog line per unit, one header");
-}
-
-/// Where `program` is on the PATH, if it is.
-fn which(program: &str) -> Option<PathBuf> {
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path).map(|dir| dir.join(program)).find(|p| p.is_file())
 }
 
 /// The SHA-256 of `bytes` in hex, as the store names a file.

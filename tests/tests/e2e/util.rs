@@ -456,3 +456,19 @@ pub fn output_within(mut cmd: Command, limit: Duration) -> Output {
     }
     child.wait_with_output().expect("wait")
 }
+
+/// Where `program` is on the PATH, if it is.
+pub fn which(program: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path).map(|dir| dir.join(program)).find(|p| p.is_file())
+}
+
+/// Whether GNU parallel (the oracle of `run cmd`'s joblog and of `marmotctl parallel`) is
+/// missing here; if so, the test says it is skipped.
+pub fn without_gnu_parallel() -> bool {
+    let missing = which("parallel").is_none();
+    if missing {
+        eprintln!("SKIPPED: GNU parallel is not installed (the oracle); .ci/run installs it");
+    }
+    missing
+}
