@@ -68,7 +68,6 @@ pub fn jobs(
     let context = match batching {
         Batching::Each { context, .. } | Batching::Fill { context, .. } => context,
     };
-    let mut spread_done = false;
     while at < records.len() {
         let seq = jobs.len() as u64 + 1;
         let mut line_of =
@@ -107,14 +106,14 @@ pub fn jobs(
             end += 1;
             built = Some((line, args, skip));
         }
-        if let Batching::Fill { .. } = batching {
-            if !spread_done && end == records.len() && slots > 0 && end - at > 1 {
-                let n = (end - at).div_ceil(slots);
-                per_job = Some(per_job.map_or(n, |p| p.min(n)));
-                end = at + n;
-                built = Some(line_of(at, end)?);
-            }
-            spread_done = true;
+        // -m, -X: when every record fits in the first line, they are spread over the job
+        // slots (as GNU parallel spreads them; a job of one record stays one).
+        let first = jobs.is_empty();
+        if matches!(batching, Batching::Fill { .. }) && first && end == records.len() {
+            let n = end.div_ceil(slots.max(1));
+            per_job = Some(per_job.map_or(n, |p| p.min(n)));
+            end = n;
+            built = Some(line_of(0, end)?);
         }
         let (line, args, skip) = match built {
             Some(built) => built,
@@ -160,6 +159,9 @@ mod tests {
     fn fill_stops_below_the_length() {
         let fill = Batching::Fill { context: false, records: None };
         let got = lines(jobs(&numbers(12), &template("echo"), fill, 12, 1).unwrap());
+        assert_eq!(got, ["echo 1 2 3", "echo 4 5 6", "echo 7 8 9", "echo 10 11", "echo 12"]);
+        // Not all in the first line: nothing is spread, whatever the slots.
+        let got = lines(jobs(&numbers(12), &template("echo"), fill, 12, 4).unwrap());
         assert_eq!(got, ["echo 1 2 3", "echo 4 5 6", "echo 7 8 9", "echo 10 11", "echo 12"]);
         let err = jobs(&numbers(1), &template("echo"), fill, 5, 1).unwrap_err();
         assert!(matches!(err, JobsError::TooLong { at: 1, .. }));

@@ -139,9 +139,9 @@ pub fn combine(sources: Vec<(Vec<Vec<String>>, bool)>, link: bool) -> Vec<Vec<St
     // Groups of linked sources: each group's records side by side, then every combination
     // of the groups.
     let mut groups: Vec<Vec<Vec<Vec<String>>>> = vec![];
-    for (i, (records, linked)) in sources.into_iter().enumerate() {
+    for (records, linked) in sources {
         match groups.last_mut() {
-            Some(group) if i > 0 && (link || linked) => group.push(records),
+            Some(group) if link || linked => group.push(records),
             _ => groups.push(vec![records]),
         }
     }
@@ -196,6 +196,22 @@ mod tests {
         assert_eq!(r, [["a"], ["b"], ["c"], [""]]);
         let comma = Reading { delimiter: b",".to_vec(), ..Reading::default() };
         assert_eq!(records(&words(&["a,b"]), &comma), [["a"], ["b"]]);
+    }
+
+    #[test]
+    fn a_dash_is_stdin_and_a_file_is_read_whole() {
+        let mut stdin = std::io::Cursor::new(b"a\nb".to_vec());
+        let read_stdin = read(&Origin::File("-".into()), &lines(), &mut stdin).unwrap();
+        assert_eq!(read_stdin.records, [["a"], ["b"]]);
+        assert!(read_stdin.names.is_empty(), "no header asked for, none taken");
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("f"), "x\ny\n").unwrap();
+        let file = Origin::File(dir.path().join("f"));
+        let mut unused = std::io::Cursor::new(b"not read".to_vec());
+        assert_eq!(read(&file, &lines(), &mut unused).unwrap().records, [["x"], ["y"]]);
+        assert_eq!(unused.position(), 0, "stdin untouched");
+        let missing = read(&Origin::File(dir.path().join("none")), &lines(), &mut unused);
+        assert!(missing.unwrap_err().to_string().contains("cannot read the input source"));
     }
 
     #[test]

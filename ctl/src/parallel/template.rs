@@ -750,8 +750,7 @@ mod tests {
 
     #[test]
     fn parens_of_one_string_open_and_close() {
-        let names =
-            Names { perl_open: ",,".into(), perl_close: ",,".into(), ..Names::default() };
+        let names = Names { perl_open: ",,".into(), perl_close: ",,".into(), ..Names::default() };
         let (perl, line) = perl_of(&["echo", ",, $_ = uc ,,", "x,,y"], &names, &[], &["a"]);
         assert_eq!(perl.len(), 1);
         assert_eq!(line, "echo A x,,y");
