@@ -33,7 +33,10 @@
 //!   commands) gets no backups ([`JobShape::backups`]); it runs only on workers that take
 //!   such work ([`JobShape::exec`]); its chunks may take several slots each.
 //! - *Closing*: a job told to start no more chunks ([`Event::JobClosing`]) ends once its
-//!   running chunks have.
+//!   running chunks have. One whose results are judged by a rule that may close it
+//!   ([`JobShape::judged`]: `--halt`) starts nothing between a result and its judgement
+//!   ([`Event::JobJudged`]), so the slot the deciding result freed starts nothing.
+//! - *Bounded jobs*: a job holds at most [`JobShape::max_slots`] slots at once (`-j`).
 //! - *Locality*: a free slot takes first a chunk whose input files its worker already holds,
 //!   as the job's [`Homes`] say (see `fresh.rs`); a job with homes, whose units take long
 //!   enough that a chunk each costs nothing, gets a chunk per unit, so each goes where its

@@ -540,6 +540,12 @@ fn mistakes_are_one_clear_line_and_nothing_runs() {
         let out = run_cmd(&c, args);
         one_line_error(&out, needle);
     }
+    // Inputs of more than 1 MiB go as a file of lines: one holding a newline cannot (it
+    // went as two inputs before, silently).
+    let big: Vec<String> = (0..17).map(|i| format!("{i}\n{}", "x".repeat(64 * 1000))).collect();
+    let mut args = vec!["--", "echo", ":::"];
+    args.extend(big.iter().map(String::as_str));
+    one_line_error(&run_cmd(&c, &args), "input 1 holds a newline");
     // A program that does not exist is a failed unit, not a mistake of marmotctl's.
     let out = run_cmd(&c, &["--", "no-such-program-here", ":::", "a"]);
     assert_eq!(out.status.code(), Some(1));
