@@ -52,6 +52,7 @@ const EXPECTED: &[(&str, Outcome, &str)] = &[
     ("parallel --retry-failed --joblog $CASE_DIR/log", Outcome::Refused, "not yet"),
     ("parallel -j2 --halt soon,fail=1 echo {}\\; exit {} ::: 0 0 1 2 3", Outcome::Racy, "a slot freed by the failing job may start one job more before the halt is judged"),
     ("parallel -j2 --halt now,fail=1 echo {}\\; exit {} ::: 0 0 1 2 3", Outcome::Racy, "which of two failing jobs on two workers is judged first"),
+    ("parallel -j2 --halt now,success=1 echo {}\\; exit {} ::: 1 2 3 0 4 5 6", Outcome::Racy, "which jobs of two workers have ended when one succeeds (GNU parallel's own varies under load)"),
     ("parallel -j2 --halt soon,fail=20% echo {}\\; exit {} \\", Outcome::Racy, "a slot freed by the failing job may start one job more before the halt is judged"),
     ("parallel -k --retries 3 \\", Outcome::Racy, "the tries of two jobs on two workers append to one file in the order they run"),
     ("echo | parallel --termseq TERM,200,TERM,100,TERM,50,KILL,25 \\", Outcome::Refused, "not yet"),
