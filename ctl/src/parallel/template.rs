@@ -196,9 +196,10 @@ impl Template {
             true => (command.to_vec(), vec![" ".to_string(); command.len() - 1]),
             false => split_words(&line, (&names.perl_open, &names.perl_close)),
         };
+        let rpls = rpls(names)?;
         let mut perl = vec![];
         let mut pieces: Vec<Vec<Piece>> =
-            words.iter().map(|w| pieces(w, names, header, &mut perl)).collect::<Result<_, _>>()?;
+            words.iter().map(|w| pieces(w, names, &rpls, header, &mut perl)).collect();
         let replaced = pieces.iter().flatten().any(|p| !matches!(p, Piece::Text(_)));
         if !replaced {
             gaps.push(" ".into());
@@ -220,7 +221,7 @@ impl Template {
             return Err(TemplateError::Slot(names.slot.clone()));
         }
         let mut perl = vec![];
-        let words = vec![pieces(text, names, &[], &mut perl)?];
+        let words = vec![pieces(text, names, &rpls(names)?, &[], &mut perl)];
         Ok(Template { words, gaps: vec![], quoted: false, verbatim: true, perl })
     }
 
@@ -422,14 +423,15 @@ fn split_words(line: &str, parens: (&str, &str)) -> (Vec<String>, Vec<String>) {
 fn pieces(
     word: &str,
     names: &Names,
+    rpls: &[Rpl],
     header: &[String],
     perl: &mut Vec<(String, Option<i64>)>,
-) -> Result<Vec<Piece>, TemplateError> {
+) -> Vec<Piece> {
     let mut pieces = vec![];
     let mut text = String::new();
     let mut rest = word;
     while !rest.is_empty() {
-        let found = match perl_at_start(rest, names)? {
+        let found = match perl_at_start(rest, names, rpls) {
             Some((len, code)) => {
                 let (code, at) = position_of(&code, header);
                 perl.push((code, at));
@@ -455,14 +457,14 @@ fn pieces(
     if !text.is_empty() {
         pieces.push(Piece::Text(text));
     }
-    Ok(pieces)
+    pieces
 }
 
 /// A perl replacement string at the start of `text`, its length and code: `{= code =}`
 /// (the shortest), or one `--rpl` (or `--plus`) defines, the longest, a `{N…}` form of
 /// it at a position, its `(group)`'s match given to the code as `$$1`. A default string
 /// longer than any of these wins (`{/.}` over `--rpl '{/} …'`'s `{/}`).
-fn perl_at_start(text: &str, names: &Names) -> Result<Option<(usize, String)>, TemplateError> {
+fn perl_at_start(text: &str, names: &Names, rpls: &[Rpl]) -> Option<(usize, String)> {
     let (open, shut) = (names.perl_open.as_str(), names.perl_close.as_str());
     if let Some(inner) = text.strip_prefix(open) {
         let close = inner.find(shut);
@@ -470,86 +472,86 @@ fn perl_at_start(text: &str, names: &Names) -> Result<Option<(usize, String)>, T
         // the same string, as `--parens ,,,,` makes them).
         let reopened = inner.find(open).filter(|_| open != shut);
         if let Some(close) = close.filter(|c| reopened.is_none_or(|r| r > *c)) {
-            return Ok(Some((open.len() + close + shut.len(), inner[..close].to_string())));
+            return Some((open.len() + close + shut.len(), inner[..close].to_string()));
         }
     }
     // The longest match; of two as long, the longer string's (GNU parallel replaces the
     // longer ones first: `{%%.e*}` is `{%%…}`'s, not `{%…}`'s).
     let mut best: Option<((usize, usize), String)> = None;
-    for (key, code) in &names.rpl {
-        let found = match key.find('(').zip(key.rfind(')')) {
-            Some((open, close)) if open < close => {
-                let (prefix, group, postfix) =
-                    (&key[..open], &key[open..=close], &key[close + 1..]);
-                rpl_match(text, prefix, group, postfix, code, key)?
-                    .or(rpl_positional(text, prefix, group, postfix, code, key)?)
-            }
-            _ => match text.starts_with(key.as_str()) {
-                true => Some((key.len(), code.clone())),
-                false => rpl_positional(text, key, "", "", code, key)?,
-            },
-        };
-        if let Some((len, code)) = found {
-            if best.as_ref().is_none_or(|(l, _)| (len, key.len()) > *l) {
-                best = Some(((len, key.len()), code));
+    for rpl in rpls {
+        if let Some((len, code)) = rpl.at_start(text) {
+            if best.as_ref().is_none_or(|(l, _)| (len, rpl.key_len) > *l) {
+                best = Some(((len, rpl.key_len), code));
             }
         }
     }
     let native = found_at_start(text, names, &[]).map_or(0, |(len, _)| len);
-    Ok(best.filter(|((len, _), _)| *len > native).map(|((len, _), code)| (len, code)))
+    best.filter(|((len, _), _)| *len > native).map(|((len, _), code)| (len, code))
 }
 
-/// `prefix` `(group)` `postfix` at the start of `text`: its length and `code` given the
-/// groups' matches.
-fn rpl_match(
-    text: &str,
-    prefix: &str,
-    group: &str,
-    postfix: &str,
-    code: &str,
-    key: &str,
-) -> Result<Option<(usize, String)>, TemplateError> {
-    let pattern = format!("^{}{group}{}", regex::escape(prefix), regex::escape(postfix));
-    let re = regex::Regex::new(&pattern).map_err(|_| TemplateError::Rpl(key.to_string()))?;
-    let Some(found) = re.captures(text) else { return Ok(None) };
-    let mut set = String::new();
-    let mut code = code.to_string();
-    for n in (1..found.len()).rev() {
-        let value = found.get(n).map_or("", |m| m.as_str());
-        let quoted = value
-            .replace('\\', "\\\\")
-            .replace('"', "\\\"")
-            .replace('$', "\\$")
-            .replace('@', "\\@");
-        set = format!("$_pAr_gRp{n} = \"{quoted}\";{set}");
-        code = code.replace(&format!("$${n}"), &format!("$_pAr_gRp{n}"));
-    }
-    Ok(Some((found.get(0).map_or(0, |m| m.end()), format!("{set}{code}"))))
+/// A string `--rpl` (or `--plus`) defines, read once: the regex of its tag (a `(group)`
+/// in it is a regex, the rest literal), and of its `{N…}` form at a position.
+struct Rpl {
+    whole: regex::Regex,
+    positional: Option<regex::Regex>,
+    code: String,
+    key_len: usize,
 }
 
-/// The `{N…}` form of a string that starts with `{`: the code at position N.
-fn rpl_positional(
-    text: &str,
-    prefix: &str,
-    group: &str,
-    postfix: &str,
-    code: &str,
-    key: &str,
-) -> Result<Option<(usize, String)>, TemplateError> {
-    let (Some(rest), Some(after)) = (text.strip_prefix('{'), prefix.strip_prefix('{')) else {
-        return Ok(None);
-    };
-    let sign = usize::from(rest.starts_with('-'));
-    let digits = rest[sign..].bytes().take_while(u8::is_ascii_digit).count();
-    if digits == 0 {
-        return Ok(None);
+impl Rpl {
+    fn new(key: &str, code: &str) -> Result<Rpl, TemplateError> {
+        let (prefix, group, postfix) = match key.find('(').zip(key.rfind(')')) {
+            Some((open, close)) if open < close => {
+                (&key[..open], &key[open..=close], &key[close + 1..])
+            }
+            _ => (key, "", ""),
+        };
+        let compile = |prefix: &str| {
+            let pattern = format!("^{}{group}{}", regex::escape(prefix), regex::escape(postfix));
+            regex::Regex::new(&pattern).map_err(|_| TemplateError::Rpl(key.to_string()))
+        };
+        let positional = prefix.strip_prefix('{').map(compile).transpose()?;
+        Ok(Rpl { whole: compile(prefix)?, positional, code: code.to_string(), key_len: key.len() })
     }
-    let number = &rest[..sign + digits];
-    let Some((len, code)) = rpl_match(&rest[sign + digits..], after, group, postfix, code, key)?
-    else {
-        return Ok(None);
-    };
-    Ok(Some((1 + sign + digits + len, format!("{number} {code}"))))
+
+    /// Its match at the start of `text`, or its `{N…}` form's: the length, and the code
+    /// given the groups' matches as `$$1`… (at position N: `N ` first).
+    fn at_start(&self, text: &str) -> Option<(usize, String)> {
+        if let Some(found) = self.with_groups(&self.whole, text) {
+            return Some(found);
+        }
+        let rest = text.strip_prefix('{')?;
+        let sign = usize::from(rest.starts_with('-'));
+        let digits = rest[sign..].bytes().take_while(u8::is_ascii_digit).count();
+        if digits == 0 {
+            return None;
+        }
+        let (number, after) = rest.split_at(sign + digits);
+        let (len, code) = self.with_groups(self.positional.as_ref()?, after)?;
+        Some((1 + sign + digits + len, format!("{number} {code}")))
+    }
+
+    fn with_groups(&self, re: &regex::Regex, text: &str) -> Option<(usize, String)> {
+        let found = re.captures(text)?;
+        let mut set = String::new();
+        let mut code = self.code.clone();
+        for n in (1..found.len()).rev() {
+            let value = found.get(n).map_or("", |m| m.as_str());
+            let quoted = value
+                .replace('\\', "\\\\")
+                .replace('"', "\\\"")
+                .replace('$', "\\$")
+                .replace('@', "\\@");
+            set = format!("$_pAr_gRp{n} = \"{quoted}\";{set}");
+            code = code.replace(&format!("$${n}"), &format!("$_pAr_gRp{n}"));
+        }
+        Some((found.get(0).map_or(0, |m| m.end()), format!("{set}{code}")))
+    }
+}
+
+/// The `--rpl` strings of `names`, read once for a whole command.
+fn rpls(names: &Names) -> Result<Vec<Rpl>, TemplateError> {
+    names.rpl.iter().map(|(key, code)| Rpl::new(key, code)).collect()
 }
 
 /// A perl expression's position (`{=2 … =}`, an `--rpl` code starting `1 `, a `--header`
