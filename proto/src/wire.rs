@@ -13,6 +13,7 @@
 //!
 //! bincode encodes enum variants by position: append new variants, never reorder or reuse them.
 
+use crate::command::placed::Placing;
 use crate::command::spec::{FileRef, UnitReport};
 use crate::command::Template;
 use crate::job::{Fall, Landing, PrimeMethod};
@@ -313,6 +314,21 @@ pub enum ChunkTask {
     Survey { fall: Fall, spacing: u64 },
     /// Units `start..end` of a user's command: see [`CmdChunk`] for the exchange that follows.
     Cmd(Box<CmdChunk>),
+    /// Units of a command whose units find files at their own paths and send back what they
+    /// make there (`marmotctl parallel`): the exchange of [`ChunkTask::Cmd`]. A worker of an
+    /// earlier release cannot read it and resets the stream: the chunk fails there.
+    CmdPlaced(Box<CmdChunk>, Box<Placing>),
+}
+
+impl ChunkTask {
+    /// A command's chunk, in either form, and what its units do with placed files.
+    pub fn cmd(&self) -> Option<(&CmdChunk, Option<&Placing>)> {
+        match self {
+            ChunkTask::Cmd(chunk) => Some((chunk, None)),
+            ChunkTask::CmdPlaced(chunk, placing) => Some((chunk, Some(placing))),
+            _ => None,
+        }
+    }
 }
 
 /// A chunk of a `cmd` job: the command once per unit, one unit after another on the slot.

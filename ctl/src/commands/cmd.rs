@@ -42,7 +42,7 @@ pub async fn run(client: &Client, args: CmdArgs, how: Submit, json: bool) -> Res
         eprintln!("marmotctl: the joblog shows every unit done: nothing to run");
         return Ok(ExitCode::SUCCESS);
     }
-    let out = Writer::new(&spec, Shown::default(), results, joblog)?;
+    let out = Writer::new(&spec, Shown::default(), results.map(ResultsTo::PerUnit), joblog)?;
     run_spec(client, spec, out, how, json).await
 }
 
@@ -135,7 +135,7 @@ async fn send_large_inputs(client: &Client, mut spec: CmdSpec) -> Result<CmdSpec
 }
 
 /// How many hashed files may wait for their upload.
-const UPLOAD_QUEUE: usize = 64;
+pub const UPLOAD_QUEUE: usize = 64;
 
 /// Where results and the joblog go, checked before the job starts.
 struct CmdOptions {
@@ -144,7 +144,7 @@ struct CmdOptions {
 }
 
 /// A file to upload and what it holds.
-type Found = (PathBuf, FileRef);
+pub type Found = (PathBuf, FileRef);
 
 /// Checks the request and reads what it names (inputs, files) before the job is submitted;
 /// each file is handed to `found` for its upload once it is hashed.
@@ -225,6 +225,8 @@ fn prepare(args: CmdArgs, found: &mpsc::Sender<Found>) -> Result<(CmdSpec, CmdOp
         keep_order: args.keep_order,
         results: args.results.is_some(),
         skip,
+        placed: vec![],
+        bring_back: false,
     };
     if spec.units_to_run() == 0 {
         return Ok((spec, CmdOptions { results: args.results, joblog }));
@@ -306,7 +308,7 @@ fn expand_globs(patterns: &[String]) -> Result<Vec<PathBuf>> {
 }
 
 /// A file by content: its name, SHA-256 and size (read whole unless `known` knows it).
-fn describe(path: &Path, known: &mut KnownHashes) -> Result<FileRef> {
+pub fn describe(path: &Path, known: &mut KnownHashes) -> Result<FileRef> {
     let name = path
         .file_name()
         .and_then(|n| n.to_str())
@@ -326,7 +328,7 @@ fn describe(path: &Path, known: &mut KnownHashes) -> Result<FileRef> {
 /// Uploads the files the coordinator's store lacks, each content once, as they are found.
 /// After a failure the rest are let go by, so that preparing ends and says first what was
 /// wrong with the request, if anything.
-async fn upload(client: &Client, mut found: mpsc::Receiver<Found>) -> Result<()> {
+pub async fn upload(client: &Client, mut found: mpsc::Receiver<Found>) -> Result<()> {
     let mut seen = std::collections::HashSet::new();
     let mut failed = None;
     while let Some((path, file)) = found.recv().await {
@@ -370,6 +372,15 @@ pub struct Shown {
     pub skipped: Vec<u64>,
 }
 
+/// Where units' results are unpacked.
+pub enum ResultsTo {
+    /// `--results DIR`: each unit's under `DIR/<n>/`.
+    PerUnit(PathBuf),
+    /// `marmotctl parallel`: every unit's into this dir (where it was run), at the paths they
+    /// have in the unit's work dir.
+    InPlace(PathBuf),
+}
+
 /// Where the units' output goes.
 pub struct Writer {
     template: Template,
@@ -377,7 +388,7 @@ pub struct Writer {
     shown: Shown,
     /// Whether the stream written last (stdout, stderr) is at the start of a line.
     line_start: [bool; 2],
-    results: Option<PathBuf>,
+    results: Option<ResultsTo>,
     joblog: Option<BufWriter<File>>,
     /// The unit being written, and its results while they are unpacked.
     unit: Option<(UnitReport, Option<Unpacking>)>,
@@ -392,7 +403,7 @@ impl Writer {
     pub fn new(
         spec: &CmdSpec,
         shown: Shown,
-        results: Option<PathBuf>,
+        results: Option<ResultsTo>,
         joblog: Option<File>,
     ) -> Result<Self> {
         let mut joblog = joblog.map(BufWriter::new);
@@ -433,11 +444,12 @@ impl Writer {
             Event::Unit(report) => {
                 self.say_failed(Some(report.unit))?;
                 let unpacking = match (&self.results, report.results) {
-                    (Some(dir), 1..) => {
+                    (Some(ResultsTo::PerUnit(dir)), 1..) => {
                         let into = dir.join((report.unit + 1).to_string());
                         std::fs::create_dir_all(&into)?;
                         Some(Unpacking::into(into))
                     }
+                    (Some(ResultsTo::InPlace(dir)), 1..) => Some(Unpacking::into(dir.clone())),
                     _ => None,
                 };
                 self.line_start = [true; 2];

@@ -4,12 +4,16 @@
 //! `PARALLEL_SEQ` set; output, joblog and exit status as `run cmd` has them, shown as GNU
 //! parallel shows them (`--tag`, `-v`, no words about failed jobs but the exit status).
 
-use super::cmd::{open_joblog, run_spec, Shown, Writer};
+use super::cmd::{open_joblog, run_spec, upload, ResultsTo, Shown, Writer};
+use super::cmd::{Found, UPLOAD_QUEUE};
+use crate::known_hashes::KnownHashes;
 use crate::parallel::{self, Slots, Verbose};
 use anyhow::{bail, Context, Result};
 use client::{Client, Submit};
+use proto::command::placed::Placed;
 use proto::command::{joblog, CmdSpec, Template};
 use std::process::ExitCode;
+use tokio::sync::mpsc;
 
 /// GNU parallel's exit status for an error of its own (a bad option, an unreadable source).
 pub const ERROR_STATUS: u8 = 255;
@@ -117,6 +121,15 @@ async fn run_line(client: &Client, argv: Vec<String>, how: Submit) -> Result<Exi
     let skip = proto::command::spec::ranges(
         logged.iter().flat_map(|&(start, end)| start..end).chain(skipped.iter().copied()),
     );
+    // Files the jobs' arguments name travel with them, uploaded as they are hashed.
+    let here = std::env::current_dir().context("cannot tell the current dir")?;
+    let args: Vec<Vec<String>> = jobs.iter().map(|job| job.args.clone()).collect();
+    let (found, to_upload) = mpsc::channel(UPLOAD_QUEUE);
+    let dir = here.clone();
+    let finding = tokio::task::spawn_blocking(move || placed_of(&args, &dir, &found));
+    let (placed, uploaded) = tokio::join!(finding, upload(client, to_upload));
+    let placed = placed.context("looking for the jobs' files failed")??;
+    uploaded?;
     let mut inputs = proto::command::inputs::Inputs::default();
     for job in jobs {
         inputs.push(job.line)?;
@@ -137,6 +150,8 @@ async fn run_line(client: &Client, argv: Vec<String>, how: Submit) -> Result<Exi
         keep_order: settings.keep_order,
         results: false,
         skip,
+        placed,
+        bring_back: true,
     };
     if spec.units_to_run() == 0 {
         return Ok(ExitCode::SUCCESS);
@@ -148,8 +163,39 @@ async fn run_line(client: &Client, argv: Vec<String>, how: Submit) -> Result<Exi
         Verbose::Stderr => Some(false),
     };
     let shown = Shown { input_is_command: true, tags, verbose, quiet: true, skipped };
-    let out = Writer::new(&spec, shown, None, joblog)?;
+    let out = Writer::new(&spec, shown, Some(ResultsTo::InPlace(here)), joblog)?;
     run_spec(client, spec, out, how, false).await
+}
+
+/// The files each job's `args` name under `dir`, or none at all when no job names one; each
+/// is handed to `found` to upload once hashed.
+fn placed_of(
+    args: &[Vec<String>],
+    dir: &std::path::Path,
+    found: &mpsc::Sender<Found>,
+) -> Result<Vec<Vec<Placed>>> {
+    let mut known = KnownHashes::load();
+    let mut upload = |path, file: &proto::command::FileRef| {
+        // Nobody takes it only when uploading has failed: that is said after.
+        let _ = found.blocking_send((path, file.clone()));
+    };
+    let placed =
+        args.iter().map(|args| parallel::files::of_args(args, dir, &mut known, &mut upload));
+    let placed = placed.collect::<Result<Vec<_>>>()?;
+    known.save();
+    let most = proto::command::placed::MAX_PLACED_PER_UNIT;
+    if let Some(at) = placed.iter().position(|files| files.len() > most) {
+        bail!(
+            "job {} names {} files; a job may take at most {most} with it: give -n {most} (or \
+             less) so that each job names fewer",
+            at + 1,
+            placed[at].len()
+        );
+    }
+    Ok(match placed.iter().all(Vec::is_empty) {
+        true => vec![],
+        false => placed,
+    })
 }
 
 /// Each job's `--tag` (its arguments) or `--tagstring` (filled in, perl and all).

@@ -1,13 +1,16 @@
 //! GNU parallel's command line, read as GNU parallel reads it, into the jobs of a
-//! `marmotctl parallel` run: sans-IO but for reading the input sources, so that every rule is
-//! tested against GNU parallel itself (`parallel --dry-run` is the oracle).
+//! `marmotctl parallel` run: sans-IO but for reading the input sources and looking at the
+//! files jobs name, so that every rule is tested against GNU parallel itself
+//! (`parallel --dry-run` is the oracle).
 //!
 //! - `options`: every option GNU parallel has, taken or refused with the reason.
 //! - `sources`: input sources read into records and combined.
 //! - `template`: the command with its replacement strings, and a job's line.
 //! - `jobs`: records grouped into jobs (`-n`, `-N`, `-m`, `-X`), each with its line.
 //! - `quote`: GNU parallel's shell quoting.
+//! - `files`: the files a job's arguments name, which travel with it.
 
+pub mod files;
 pub mod jobs;
 pub mod options;
 pub mod perl;

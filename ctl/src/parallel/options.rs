@@ -71,7 +71,8 @@ pub const TABLE: &[(&str, Handling)] = &[
     ("block-timeout|blocktimeout|bt=s", NotYet),
     ("bug", Never("report marmot's bugs to marmot, GNU parallel's to GNU parallel")),
     ("cat", NotYet),
-    ("cleanup", NotYet),
+    // Files a job's arguments name travel with it, and what it makes comes back, always.
+    ("cleanup", Ignore),
     ("col-sep|colsep|C=s", Take),
     ("color-failed|colour-failed|colorfailed|colourfailed|color-fail|colour-fail|colorfail|colourfail|cf", NotYet),
     ("color|colour", NotYet),
@@ -158,7 +159,8 @@ pub const TABLE: &[(&str, Handling)] = &[
     ("resume", Take),
     ("retries=s", Take),
     ("retry-failed|retryfailed", NotYet),
-    ("return=s", NotYet),
+    // Files a job's arguments name travel with it, and what it makes comes back, always.
+    ("return=s", Ignore),
     ("round-robin|roundrobin|round", NotYet),
     ("rpl=s", Take),
     ("rsync-opts|rsyncopts=s", Never(SSH)),
@@ -195,9 +197,12 @@ pub const TABLE: &[(&str, Handling)] = &[
     ("tmux", Never(TTY)),
     ("tollef", Never("it asked GNU parallel to behave as another program; marmotctl parallel is GNU parallel's command line")),
     ("total-jobs|totaljobs|total=s", NotYet),
-    ("transfer-file|transferfile|transfer-files|transferfiles|tf=s", NotYet),
-    ("transfer", NotYet),
-    ("trc=s", NotYet),
+    // Files a job's arguments name travel with it, and what it makes comes back, always.
+    ("transfer-file|transferfile|transfer-files|transferfiles|tf=s", Ignore),
+    // Files a job's arguments name travel with it, and what it makes comes back, always.
+    ("transfer", Ignore),
+    // Files a job's arguments name travel with it, and what it makes comes back, always.
+    ("trc=s", Ignore),
     ("trim=s", Take),
     ("tty", Never(TTY)),
     ("ungroup|u", Take),

@@ -27,7 +27,7 @@ use crate::tasks::{self, Fold, Job, Run, TakenChunk, Talk};
 use proto::api::{Counters, JobState, JobView};
 use proto::job::JobSpec;
 use proto::result::{JobResult, WorkerShare};
-use proto::wire::{ChunkKey, ChunkOutput, ChunkRequest, ChunkTask};
+use proto::wire::{ChunkKey, ChunkOutput, ChunkRequest};
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -890,7 +890,7 @@ impl Jobs {
         let plan = self.scheduler.plan(job)?;
         // Checked before it is cut: a member names any range it likes.
         let fits = u64::from(chunk) < plan.len() as u64 && plan.range(chunk) == (start, end);
-        if !fits || !matches!(task, ChunkTask::Cmd(_)) {
+        if !fits || task.cmd().is_none() {
             return None;
         }
         let cut = record.job.chunk(start, end, 0);

@@ -10,6 +10,7 @@
 use super::cache::FileCache;
 use super::tries::Tries;
 use anyhow::{anyhow, bail, Context, Result};
+use proto::command::placed::Placing;
 use proto::command::{spool, UnitEnding, UnitReport};
 use proto::pieces::{self, Incoming, ReceiveError};
 use proto::wire::{
@@ -27,15 +28,17 @@ pub async fn exchange(
     writer: &mut MessageWriter<quinn::SendStream>,
     reader: &mut MessageReader<quinn::RecvStream>,
     request: &ChunkRequest,
-    task: &CmdChunk,
+    (task, placing): (&CmdChunk, Option<&Placing>),
     (store, tries): (&FileCache, &Tries),
     (spool_path, worker): (&Path, &str),
 ) -> Result<ChunkReply> {
     writer.send(&CoordinatorOpen::Chunk(request.clone())).await?;
+    let placed = placing.into_iter().flat_map(|p| p.placed.iter().flatten().map(|p| &p.file));
     let files: HashMap<&str, u64> = task
         .files
         .iter()
         .chain(task.units.iter().filter_map(|u| u.file.as_ref()))
+        .chain(placed)
         .map(|f| (f.sha256.as_str(), f.size))
         .collect();
     let need: Vec<(String, u64)> = match next(reader).await? {

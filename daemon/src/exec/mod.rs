@@ -18,6 +18,8 @@
 //! - [`process`]: one unit's process group: spawned, timed out, stopped, nothing left behind.
 //! - [`cgroup`]: a cgroup for each unit, so that a unit's `setsid` does not escape its stop.
 //! - [`results`]: a unit's `$MARMOT_OUT`, packed as a tar while it is sent.
+//! - [`placed`]: files at their own paths in a unit's work dir (`marmotctl parallel`), and
+//!   what the unit made there gathered to go back.
 //! - [`outbox`]: what a job's units printed, handed to the client in deliveries.
 //! - [`tries`]: the failed tries of units that run again, logged before their last.
 
@@ -28,6 +30,7 @@ pub mod cgroup;
 pub mod chunk;
 pub mod finished;
 pub mod outbox;
+pub mod placed;
 pub mod process;
 pub mod results;
 pub mod spool;

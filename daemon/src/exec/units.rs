@@ -13,9 +13,11 @@
 use super::cache::{Arriving, CacheError, FileCache, Pinned};
 use super::cgroup::Cgroups;
 use super::finished::{DirPool, Finished, Kept, Unsent};
+use super::placed::{self, AsPlaced};
 use super::process::{self, Ending, UnitCommand, UnitDir};
 use super::results::Listing;
 use anyhow::{Context, Result};
+use proto::command::placed::{Placed, Placing};
 use proto::command::{FileRef, UnitEnding, UnitReport};
 use proto::pieces::{Incoming, ReceiveError};
 use proto::wire::{ChunkData, CmdChunk, CmdMessage, CmdUnit};
@@ -138,7 +140,7 @@ const TAKEN_WITHIN: Duration = Duration::from_secs(10);
 /// they ran through a lost connection (or ended as it was lost): the next session delivers
 /// them.
 pub async fn serve(
-    task: Result<&CmdChunk, String>,
+    task: Result<(&CmdChunk, &Placing), String>,
     reader: &mut MessageReader<RecvStream>,
     writer: &mut MessageWriter<SendStream>,
     units: &Units,
@@ -148,7 +150,7 @@ pub async fn serve(
             Err(Stop::Failed("this worker runs no commands (it was started with --no-exec)".into()))
         }
         (Err(error), true) => Err(Stop::Failed(error)),
-        (Ok(task), true) => run(task, reader, writer, units).await,
+        (Ok((task, placing)), true) => run(task, placing, reader, writer, units).await,
     };
     let (last, ran) = match outcome {
         Ok(Ran { units, lost: true }) => return Some(Kept(units)),
@@ -189,12 +191,13 @@ struct Ran {
 /// is returned whole, to be delivered by the next session.
 async fn run(
     task: &CmdChunk,
+    placing: &Placing,
     reader: &mut MessageReader<RecvStream>,
     writer: &mut MessageWriter<SendStream>,
     units: &Units,
 ) -> Result<Ran, Stop> {
     task.command.check().map_err(|e| Stop::Failed(e.to_string()))?;
-    let files = wanted(task).map_err(Stop::Failed)?;
+    let files = wanted(task, placing).map_err(Stop::Failed)?;
     units.ahead.wait_for(&files).await;
     let need: Vec<&FileRef> = files.iter().filter(|f| !units.cache.has(&f.sha256)).collect();
     // What cut transfers kept of them: only the rest is asked for.
@@ -205,7 +208,7 @@ async fn run(
         false => CmdMessage::NeedFrom(shas.zip(from.iter().copied()).collect()),
     };
     writer.send(&asked).await?;
-    let first_runs = ready_after(task, &need);
+    let first_runs = ready_after(task, placing, &need);
     let (fetched, mut fetched_rx) = watch::channel(0usize);
     let reading = async {
         for (file, &from) in need.iter().zip(&from) {
@@ -227,7 +230,7 @@ async fn run(
     }
     let (finished, mut finished_rx) = mpsc::channel::<Finished>(1);
     let running = async move {
-        for (unit, after) in task.units.iter().zip(first_runs) {
+        for (n, (unit, after)) in task.units.iter().zip(first_runs).enumerate() {
             let Some(dir) = free_rx.recv().await else { return Err(Stop::Gone) };
             let ready = tokio::select! {
                 fetched = fetched_rx.wait_for(|n| *n >= after) => fetched.is_ok(),
@@ -236,6 +239,8 @@ async fn run(
             if !ready {
                 return Err(Stop::Gone);
             }
+            let placed = placing.placed.get(n).map_or(&[][..], Vec::as_slice);
+            let unit = (unit, placed, placing.bring_back);
             let (report, results) = run_unit(task, unit, &dir, units, cancel).await?;
             if finished.send(Finished { dir, report, results }).await.is_err() {
                 return Err(Stop::Gone);
@@ -345,23 +350,27 @@ fn dir_failed(e: std::io::Error) -> Stop {
 
 /// For each unit, how many of the files asked for (`need`, in the order they arrive) must be
 /// in before it can start: up to the last one it uses.
-fn ready_after(task: &CmdChunk, need: &[&FileRef]) -> Vec<usize> {
+fn ready_after(task: &CmdChunk, placing: &Placing, need: &[&FileRef]) -> Vec<usize> {
     let arrives =
         |file: &FileRef| need.iter().position(|n| n.sha256 == file.sha256).map_or(0, |at| at + 1);
     let common = task.files.iter().map(arrives).max().unwrap_or(0);
-    task.units.iter().map(|u| u.file.as_ref().map_or(0, arrives).max(common)).collect()
+    let own = |(n, u): (usize, &CmdUnit)| {
+        let placed = placing.placed.get(n).into_iter().flatten().map(|p| &p.file);
+        u.file.iter().chain(placed).map(arrives).max().unwrap_or(0)
+    };
+    task.units.iter().enumerate().map(|unit| own(unit).max(common)).collect()
 }
 
 /// Runs one unit in `dir` to its end; a failed unit ends the chunk when it is to run again
 /// elsewhere, and a cancelled one ends it with nobody to tell.
 async fn run_unit(
     task: &CmdChunk,
-    unit: &CmdUnit,
+    (unit, placed, bring_back): (&CmdUnit, &[Placed], bool),
     dir: &UnitDir,
     units: &Units,
     cancel: &CancellationToken,
 ) -> Result<(UnitReport, Option<Listing>), Stop> {
-    let pinned = place_files(task, unit, dir, &units.cache)?;
+    let (pinned, as_placed) = place_files(task, (unit, placed), dir, &units.cache)?;
     let command = UnitCommand {
         argv: task.command.expand(&unit.input, unit.unit + 1),
         env: environment(task, unit, &units.worker),
@@ -405,7 +414,14 @@ async fn run_unit(
     if task.retry_failed && !tried.ending.success() {
         return Err(Stop::Tried(Box::new(tried)));
     }
-    let results = match task.results {
+    if bring_back {
+        let (work, out) = (dir.work(), dir.out());
+        let gathered =
+            tokio::task::spawn_blocking(move || placed::gather(&work, &out, &as_placed)).await;
+        let gathered = gathered.map_err(|e| Stop::Failed(e.to_string()))?;
+        gathered.map_err(|e| Stop::Failed(format!("cannot gather what a unit made: {e}")))?;
+    }
+    let results = match task.results || bring_back {
         true => super::finished::list(&dir.out()).await?,
         false => None,
     };
@@ -420,11 +436,18 @@ async fn run_unit(
 }
 
 /// Every file the chunk's units need, each once: the job's files and the units' own.
-fn wanted(task: &CmdChunk) -> Result<Vec<FileRef>, String> {
+fn wanted(task: &CmdChunk, placing: &Placing) -> Result<Vec<FileRef>, String> {
     let mut seen = HashSet::new();
     let mut files = vec![];
-    for file in task.files.iter().chain(task.units.iter().filter_map(|u| u.file.as_ref())) {
+    for placed in &placing.placed {
+        proto::command::placed::check_unit(placed)?;
+    }
+    let placed = placing.placed.iter().flatten().map(|p| &p.file);
+    let own = task.units.iter().filter_map(|u| u.file.as_ref());
+    for file in task.files.iter().chain(own.clone()) {
         file.check()?;
+    }
+    for file in task.files.iter().chain(own).chain(placed) {
         if seen.insert(file.sha256.clone()) {
             files.push(file.clone());
         }
@@ -487,23 +510,32 @@ pub(super) async fn fetch(
 /// unit runs.
 fn place_files(
     task: &CmdChunk,
-    unit: &CmdUnit,
+    (unit, placed): (&CmdUnit, &[Placed]),
     dir: &UnitDir,
     cache: &FileCache,
-) -> Result<Vec<Pinned>, Stop> {
-    let mut pinned = vec![];
-    for file in task.files.iter().chain(unit.file.as_ref()) {
-        match cache.place(&file.sha256, &dir.work().join(&file.name)) {
-            Ok(pin) => pinned.push(pin),
-            Err(e) => {
-                for pin in pinned {
-                    cache.release(pin);
-                }
-                return Err(Stop::Failed(format!("{}: {e}", file.name)));
+) -> Result<(Vec<Pinned>, AsPlaced), Stop> {
+    let (mut pinned, mut noted) = (vec![], AsPlaced::default());
+    let work = dir.work();
+    let mut place = || -> Result<(), String> {
+        for file in task.files.iter().chain(unit.file.as_ref()) {
+            let failed = |e: &dyn std::fmt::Display| format!("{}: {e}", file.name);
+            pinned.push(cache.place(&file.sha256, &work.join(&file.name)).map_err(|e| failed(&e))?);
+            noted.note(&work, Path::new(&file.name)).map_err(|e| failed(&e))?;
+        }
+        for file in placed {
+            pinned.push(placed::place(cache, &work, file, &mut noted).map_err(|e| e.to_string())?);
+        }
+        Ok(())
+    };
+    match place() {
+        Ok(()) => Ok((pinned, noted)),
+        Err(e) => {
+            for pin in pinned {
+                cache.release(pin);
             }
+            Err(Stop::Failed(e))
         }
     }
-    Ok(pinned)
 }
 
 /// Marmot's variables for a unit, then the job's `--env`.
@@ -542,28 +574,50 @@ mod tests {
         }
     }
 
+    fn placed(path: &str, c: char) -> Placed {
+        let file = FileRef { name: path.into(), sha256: c.to_string().repeat(64), size: 1 };
+        Placed { file, mode: 0o644, mtime_ns: 0 }
+    }
+
     #[test]
     fn each_file_is_wanted_once_and_names_are_checked() {
-        let files = wanted(&task()).unwrap();
+        let none = Placing::default();
+        let files = wanted(&task(), &none).unwrap();
         let names: Vec<&str> = files.iter().map(|f| f.name.as_str()).collect();
         assert_eq!(names, ["run.sh", "a"], "b has run.sh's content");
         let mut bad = task();
         bad.files[0].name = "../../etc/passwd".into();
-        assert!(wanted(&bad).is_err());
+        assert!(wanted(&bad, &none).is_err());
+        let placing = Placing {
+            placed: vec![vec![placed("d/x", 'c'), placed("y", 'a')], vec![placed("z", 'c')]],
+            bring_back: true,
+        };
+        let files = wanted(&task(), &placing).unwrap();
+        let names: Vec<&str> = files.iter().map(|f| f.name.as_str()).collect();
+        assert_eq!(names, ["run.sh", "a", "d/x"], "placed files are wanted, each content once");
+        let mut bad = placing.clone();
+        bad.placed[1][0].file.name = "../z".into();
+        assert!(wanted(&task(), &bad).unwrap_err().contains("../z"));
     }
 
     #[test]
     fn a_unit_starts_once_its_own_files_and_the_jobs_are_in() {
         let mut task = task();
-        let files = wanted(&task).unwrap();
+        let none = Placing::default();
+        let files = wanted(&task, &none).unwrap();
         // The cache has run.sh's content (which is also b's): only a arrives.
         let need = vec![&files[1]];
-        assert_eq!(ready_after(&task, &need), [1, 0]);
+        assert_eq!(ready_after(&task, &none, &need), [1, 0]);
         let all: Vec<&FileRef> = files.iter().collect();
-        assert_eq!(ready_after(&task, &all), [2, 1], "the job's file comes first");
+        assert_eq!(ready_after(&task, &none, &all), [2, 1], "the job's file comes first");
+        // A placed file counts as the unit's own.
+        let c = placed("d/x", 'c');
+        let with_c = [&files[0], &files[1], &c.file];
+        let placing = Placing { placed: vec![vec![], vec![c.clone()]], bring_back: false };
+        assert_eq!(ready_after(&task, &placing, &with_c), [2, 3]);
         task.files.clear();
         task.units.push(CmdUnit { unit: 6, input: "c".into(), file: None });
-        assert_eq!(ready_after(&task, &all), [2, 1, 0]);
+        assert_eq!(ready_after(&task, &none, &all), [2, 1, 0]);
     }
 
     #[test]

@@ -28,6 +28,7 @@ use crate::scheduler::{ChunkIndex, JobShape};
 use futures_util::future::BoxFuture;
 use proto::command::halt::{Halt, Tally, Verdict};
 use proto::command::inputs::Inputs;
+use proto::command::placed::{Placing, MAX_PLACED_CHUNK_UNITS};
 use proto::command::spec::MAX_CHUNK_UNITS;
 use proto::command::{CmdSpec, FileRef};
 use proto::command::{UnitEnding, UnitReport};
@@ -74,7 +75,9 @@ pub fn read_inputs_file(files: &FileCache, spec: &mut CmdSpec) -> Result<(), Inv
 /// queued or running (the caller releases them when it ends); refuses, in one line, a job
 /// whose files are not all there or could never be together.
 pub fn pin_files(files: &FileCache, spec: &CmdSpec) -> Result<Vec<Pinned>, Invalid> {
-    let mut needed: Vec<&FileRef> = spec.files.iter().chain(&spec.input_files).collect();
+    let placed = spec.placed.iter().flatten().map(|p| &p.file);
+    let mut needed: Vec<&FileRef> =
+        spec.files.iter().chain(&spec.input_files).chain(placed).collect();
     needed.sort_by(|a, b| a.sha256.cmp(&b.sha256));
     needed.dedup_by(|a, b| a.sha256 == b.sha256);
     let bytes: u64 = needed.iter().map(|f| f.size).sum();
@@ -193,7 +196,11 @@ impl Job for CmdJob {
                 // One unit a chunk: when a failed unit is retried (its chunk runs again
                 // whole), and under --halt (a halt starts no unit more, as GNU parallel's).
                 let one = self.spec.retries > 0 || self.spec.halt != Halt::Never;
-                let max = if one { 1 } else { MAX_CHUNK_UNITS };
+                let max = match (one, self.spec.placed.is_empty()) {
+                    (true, _) => 1,
+                    (false, true) => MAX_CHUNK_UNITS,
+                    (false, false) => MAX_PLACED_CHUNK_UNITS,
+                };
                 (self.units() - self.first_unit(), units_per_second, max)
             }
         };
@@ -223,7 +230,7 @@ impl Job for CmdJob {
                 }
             })
             .collect();
-        let task = ChunkTask::Cmd(Box::new(CmdChunk {
+        let chunk = Box::new(CmdChunk {
             command: spec.command.clone(),
             units,
             files: spec.files.clone(),
@@ -231,7 +238,18 @@ impl Job for CmdJob {
             timeout_ms: spec.timeout_ms,
             retry_failed: attempt < spec.retries,
             results: spec.results,
-        }));
+        });
+        let task = match spec.placed.is_empty() && !spec.bring_back {
+            true => ChunkTask::Cmd(chunk),
+            false => {
+                let placed = chunk.units.iter().filter_map(|u| spec.placed.get(u.unit as usize));
+                let placed = placed.cloned().collect();
+                ChunkTask::CmdPlaced(
+                    chunk,
+                    Box::new(Placing { placed, bring_back: spec.bring_back }),
+                )
+            }
+        };
         let tries = self.tries.clone();
         Chunk { task, talk: Talk::Own(Box::new(Exchange { spool: None, tries })) }
     }
@@ -349,7 +367,7 @@ struct Exchange {
 impl Converse for Exchange {
     fn converse<'a>(&'a mut self, stream: Stream<'a>) -> BoxFuture<'a, anyhow::Result<ChunkReply>> {
         Box::pin(async move {
-            let ChunkTask::Cmd(task) = &stream.request.task else {
+            let Some((task, placing)) = stream.request.task.cmd() else {
                 anyhow::bail!("a command's exchange was given another task's chunk");
             };
             let job = stream.request.job;
@@ -363,6 +381,7 @@ impl Converse for Exchange {
             let stores = (&*stream.stores.files, &self.tries);
             match stream.via {
                 Via::Assignment(_) => {
+                    let task = (task, placing);
                     exec::chunk::exchange(writer, reader, stream.request, task, stores, at).await
                 }
                 Via::Delivery(_) => {
@@ -384,21 +403,30 @@ impl Converse for Exchange {
 
 /// What a worker runs for a command chunk of units `start..end`: it serves the chunk's
 /// stream, answering a range it cannot run there too.
-pub fn work(task: Box<CmdChunk>, start: u64, end: u64) -> Work {
-    Work::Serve(Box::new(Served(runnable(task, start, end))))
+pub fn work(task: Box<CmdChunk>, placing: Placing, start: u64, end: u64) -> Work {
+    Work::Serve(Box::new(Served(runnable(task, placing, start, end))))
 }
 
-/// The chunk, if it carries a unit for each of `start..end`; else why it cannot run.
-fn runnable(task: Box<CmdChunk>, start: u64, end: u64) -> Result<Box<CmdChunk>, String> {
+/// The chunk, if it carries a unit for each of `start..end` (and a list of placed files for
+/// each, if any); else why it cannot run.
+fn runnable(
+    task: Box<CmdChunk>,
+    placing: Placing,
+    start: u64,
+    end: u64,
+) -> Result<(Box<CmdChunk>, Placing), String> {
     let units = task.units.len() as u64;
-    match units == end.saturating_sub(start) {
-        true => Ok(task),
-        false => Err(KernelError::OutOfRange { start, end, units }.to_string()),
+    if units != end.saturating_sub(start) {
+        return Err(KernelError::OutOfRange { start, end, units }.to_string());
     }
+    if !placing.placed.is_empty() && placing.placed.len() != task.units.len() {
+        return Err(format!("{} lists of placed files for {units} units", placing.placed.len()));
+    }
+    Ok((task, placing))
 }
 
 /// A command chunk on a worker ([`exec::units`]), or why it cannot run.
-struct Served(Result<Box<CmdChunk>, String>);
+struct Served(Result<(Box<CmdChunk>, Placing), String>);
 
 impl Serve for Served {
     fn serve<'a>(
@@ -408,8 +436,8 @@ impl Serve for Served {
         units: &'a Units,
     ) -> BoxFuture<'a, Option<exec::finished::Kept>> {
         Box::pin(async move {
-            let task = self.0.as_deref().map_err(Clone::clone);
-            exec::units::serve(task, reader, writer, units).await
+            let task = self.0.as_ref().map(|(task, placing)| (&**task, placing));
+            exec::units::serve(task.map_err(Clone::clone), reader, writer, units).await
         })
     }
 }
@@ -469,6 +497,8 @@ mod tests {
             keep_order: false,
             results: false,
             skip: vec![],
+            placed: vec![],
+            bring_back: false,
         }
     }
 
@@ -637,13 +667,49 @@ mod tests {
         let chunk = job.chunk(2, 4, 0);
         assert!(matches!(chunk.talk, Talk::Own(_)), "the command leads its stream");
         let ChunkTask::Cmd(task) = chunk.task else { panic!("a command's chunk") };
-        assert!(matches!(work(task.clone(), 2, 4), Work::Serve(_)));
-        assert!(matches!(work(task.clone(), 2, 5), Work::Serve(_)), "answered on its stream");
+        let none = Placing::default;
+        assert!(matches!(work(task.clone(), none(), 2, 4), Work::Serve(_)));
+        let other = work(task.clone(), none(), 2, 5);
+        assert!(matches!(other, Work::Serve(_)), "answered on its stream");
         // Two units, wherever they start; any other range cannot run.
-        assert!(runnable(task.clone(), 2, 4).is_ok() && runnable(task.clone(), 7, 9).is_ok());
-        let e = runnable(task.clone(), 2, 5).unwrap_err();
+        assert!(runnable(task.clone(), none(), 2, 4).is_ok());
+        assert!(runnable(task.clone(), none(), 7, 9).is_ok());
+        let e = runnable(task.clone(), none(), 2, 5).unwrap_err();
         assert_eq!(e, KernelError::OutOfRange { start: 2, end: 5, units: 2 }.to_string());
-        assert!(runnable(task, 4, 2).is_err(), "backwards");
+        assert!(runnable(task.clone(), none(), 4, 2).is_err(), "backwards");
+        // Placed files come as a list per unit, or none at all.
+        let one = Placing { placed: vec![vec![]], bring_back: true };
+        let e = runnable(task.clone(), one, 2, 4).unwrap_err();
+        assert_eq!(e, "1 lists of placed files for 2 units");
+        let two = Placing { placed: vec![vec![], vec![]], bring_back: true };
+        assert!(runnable(task, two, 2, 4).is_ok());
+    }
+
+    #[test]
+    fn a_job_with_placed_files_sends_each_unit_its_own_in_smaller_chunks() {
+        let file = |name: &str| proto::command::placed::Placed {
+            file: FileRef { name: name.into(), sha256: "c".repeat(64), size: 1 },
+            mode: 0o600,
+            mtime_ns: 3,
+        };
+        let placed: Vec<_> = (0..300).map(|n| vec![file(&format!("f{n}"))]).collect();
+        let mut job = job(CmdSpec { placed, bring_back: true, ..spec(300) }).unwrap();
+        let ChunkTask::CmdPlaced(chunk, placing) = job.chunk(2, 4, 0).task else {
+            panic!("not a placed chunk")
+        };
+        assert_eq!(chunk.units.len(), 2);
+        assert_eq!(placing.placed, [vec![file("f2")], vec![file("f3")]]);
+        assert!(placing.bring_back);
+        job.reduce(0, 0, output(0..1, UnitEnding::Exited(0), "a"));
+        for unit in 1..PROBE {
+            job.reduce(unit as u32, unit, output(unit..unit + 1, UnitEnding::Exited(0), "b"));
+        }
+        assert!(job.next_phase());
+        assert_eq!(job.shape().max_chunk_units, MAX_PLACED_CHUNK_UNITS);
+        // Only bringing back: a chunk of that form with no lists.
+        let job = super::job(CmdSpec { bring_back: true, ..spec(3) }).unwrap();
+        let ChunkTask::CmdPlaced(_, placing) = job.chunk(0, 1, 0).task else { panic!() };
+        assert_eq!(*placing, Placing { placed: vec![], bring_back: true });
     }
 
     #[test]

@@ -40,6 +40,7 @@ use crate::exec::units::Units;
 use crate::kernels::{Cancel, KernelError};
 use crate::scheduler::{AssignmentId, ChunkIndex, JobShape};
 use futures_util::future::BoxFuture;
+use proto::command::placed::Placing;
 use proto::job::JobSpec;
 use proto::result::{JobResult, WorkerShare};
 use proto::wire::{ChunkOutput, ChunkReply, ChunkRequest, ChunkTask};
@@ -257,7 +258,7 @@ pub fn check_output(
             freefall::check(task, units, output)
         }
         ChunkTask::Sweep { .. } => sweep::check(units, output),
-        ChunkTask::Cmd(task) => cmd::check(task, units, output),
+        ChunkTask::Cmd(task) | ChunkTask::CmdPlaced(task, _) => cmd::check(task, units, output),
     };
     if possible {
         Ok(())
@@ -276,7 +277,7 @@ fn name(task: &ChunkTask) -> &'static str {
             "freefall"
         }
         ChunkTask::Sweep { .. } => "sweep",
-        ChunkTask::Cmd(_) => "cmd",
+        ChunkTask::Cmd(_) | ChunkTask::CmdPlaced(..) => "cmd",
     }
 }
 
@@ -347,7 +348,10 @@ pub fn work(request: &ChunkRequest) -> Result<Work, KernelError> {
         }
         // A command's chunk carries its own units, and answers on its own stream (a range
         // it cannot run too).
-        ChunkTask::Cmd(task) => Ok(cmd::work(task.clone(), start, end)),
+        ChunkTask::Cmd(task) => Ok(cmd::work(task.clone(), Placing::default(), start, end)),
+        ChunkTask::CmdPlaced(task, placing) => {
+            Ok(cmd::work(task.clone(), (**placing).clone(), start, end))
+        }
     }
 }
 

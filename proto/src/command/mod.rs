@@ -8,12 +8,17 @@
 //! - [`halt`]: `--halt now,fail=1` and friends: when failures (or successes) stop a job, and
 //!   the exit status that counts failed units.
 //! - [`joblog`]: `--joblog FILE`, one line per unit in GNU parallel's columns.
+//! - [`file`]: a file by content, as jobs name it and stores keep it.
 //! - [`spec`]: the job as submitted, the files its units need, what a unit's run reports.
 //! - [`spool`]: how units' output is laid out on its way back to `marmotctl`.
+//! - [`placed`]: `marmotctl parallel`'s files, at their relative paths in a unit's work dir,
+//!   and what units make there coming back.
 
+pub mod file;
 pub mod halt;
 pub mod inputs;
 pub mod joblog;
+pub mod placed;
 pub mod spec;
 pub mod spool;
 pub mod template;

@@ -7,8 +7,10 @@
 //! and in each worker's cache. A unit's work dir holds the job's `--file`s and, under
 //! `--input-files`, its own input file, each under its own name.
 
+pub use super::file::{check_file_name, is_sha256, FileRef};
 use super::halt::Halt;
 use super::inputs;
+use super::placed::{self, Placed};
 use super::template::Template;
 use serde::{Deserialize, Serialize};
 
@@ -79,53 +81,18 @@ pub struct CmdSpec {
     /// numbers (`{#}`, the joblog's `Seq`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub skip: Vec<(u64, u64)>,
+    /// `marmotctl parallel`: one list per input (or none), each unit's files at their relative
+    /// paths in its work dir.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub placed: Vec<Vec<Placed>>,
+    /// `marmotctl parallel`: what a unit creates or changes in its work dir comes back as its
+    /// results (not with `results`, which brings back `$MARMOT_OUT`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub bring_back: bool,
 }
 
 fn one() -> u32 {
     1
-}
-
-/// A file by content, and the name it has in a unit's work dir.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct FileRef {
-    pub name: String,
-    /// Lowercase hex.
-    pub sha256: String,
-    pub size: u64,
-}
-
-impl FileRef {
-    /// Whether the name is a plain file name and the hash one.
-    pub fn check(&self) -> Result<(), String> {
-        check_file_name(&self.name)?;
-        if !is_sha256(&self.sha256) {
-            return Err(format!(
-                "{} is not a SHA-256 in lowercase hex",
-                crate::names::shown(&self.sha256)
-            ));
-        }
-        Ok(())
-    }
-}
-
-/// Whether `name` can be a file's name in a work dir: not empty, `.` or `..`, no `/` or NUL,
-/// at most 255 bytes.
-pub fn check_file_name(name: &str) -> Result<(), String> {
-    let plain = !name.is_empty()
-        && name != "."
-        && name != ".."
-        && name.len() <= 255
-        && !name.contains(['/', '\0']);
-    if plain {
-        Ok(())
-    } else {
-        Err(format!("{} cannot be a file's name in a work dir", crate::names::shown(name)))
-    }
-}
-
-/// Whether `text` is a SHA-256 in lowercase hex.
-pub fn is_sha256(text: &str) -> bool {
-    text.len() == 64 && text.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
 }
 
 /// Whether `key` may be set by `--env`: a shell variable name, not one of marmot's own; or
@@ -177,6 +144,8 @@ impl CmdSpec {
             keep_order: false,
             results: false,
             skip: vec![],
+            placed: vec![],
+            bring_back: false,
         }
     }
 
@@ -250,6 +219,21 @@ impl CmdSpec {
             return Err(
                 "-j 0 as slots at once: give at least 1, or none for every free slot".into()
             );
+        }
+        if !self.placed.is_empty() && self.placed.len() != self.inputs.len() {
+            return Err(format!(
+                "placed files for {} units of {}: give a list for every unit",
+                self.placed.len(),
+                self.inputs.len()
+            ));
+        }
+        for (unit, files) in self.placed.iter().enumerate() {
+            placed::check_unit(files).map_err(|e| format!("unit {}: {e}", unit + 1))?;
+        }
+        if self.bring_back && self.results {
+            return Err("a job brings back what its units make in their work dirs or under \
+                        $MARMOT_OUT, not both"
+                .into());
         }
         self.check_skip()?;
         self.halt.check().map_err(|e| e.to_string())
@@ -433,7 +417,27 @@ mod tests {
             keep_order: false,
             results: false,
             skip: vec![],
+            placed: vec![],
+            bring_back: false,
         }
+    }
+
+    #[test]
+    fn placed_files_come_one_list_per_unit_and_results_come_back_one_way() {
+        let file = |name: &str| Placed {
+            file: FileRef { name: name.into(), sha256: sha('b'), size: 1 },
+            mode: 0o644,
+            mtime_ns: 1,
+        };
+        let placed = vec![vec![file("logs/a.log")], vec![]];
+        assert_eq!(CmdSpec { placed: placed.clone(), bring_back: true, ..spec() }.check(), Ok(()));
+        let short = CmdSpec { placed: vec![vec![]], ..spec() }.check().unwrap_err();
+        assert!(short.contains("for 1 units of 2"), "{short}");
+        let twice = vec![vec![], vec![file("x"), file("x")]];
+        let e = CmdSpec { placed: twice, ..spec() }.check().unwrap_err();
+        assert!(e.starts_with("unit 2: x is placed twice"), "{e}");
+        let both = CmdSpec { bring_back: true, results: true, ..spec() }.check().unwrap_err();
+        assert!(both.contains("not both"), "{both}");
     }
 
     #[test]

@@ -145,7 +145,7 @@ async fn main() -> anyhow::Result<()> {
                 let _ = writer.get_mut().finish();
             }
             CoordinatorOpen::Chunk(request)
-                if mode == Mode::Forge && matches!(request.task, ChunkTask::Cmd(_)) =>
+                if mode == Mode::Forge && request.task.cmd().is_some() =>
             {
                 for chunk in (0..21).chain([request.chunk]) {
                     let size = request.end - request.start;
@@ -260,6 +260,8 @@ fn wrong_output(task: &ChunkTask, units: u64) -> ChunkOutput {
             ChunkOutput::Series { values: vec![0.0; units as usize] }
         }
         // A command's reply is a stream of its own; a plain one is a protocol error.
-        ChunkTask::Cmd(_) => ChunkOutput::Cmd { units: vec![], spool: None },
+        ChunkTask::Cmd(_) | ChunkTask::CmdPlaced(..) => {
+            ChunkOutput::Cmd { units: vec![], spool: None }
+        }
     }
 }

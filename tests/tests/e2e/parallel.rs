@@ -422,6 +422,100 @@ fn options_run_on_a_cluster_as_gnu_parallel_runs_them() {
     assert_eq!(same, cases.len());
 }
 
+/// Every file under `dir` (not dirs), by its path there: its bytes, mode and modification
+/// time in seconds.
+fn tree(dir: &Path) -> BTreeMap<String, (Vec<u8>, u32, i64)> {
+    use std::os::unix::fs::MetadataExt;
+    let mut files = BTreeMap::new();
+    let mut dirs = vec![dir.to_path_buf()];
+    while let Some(at) = dirs.pop() {
+        for item in std::fs::read_dir(&at).unwrap() {
+            let path = item.unwrap().path();
+            let meta = std::fs::metadata(&path).unwrap();
+            if meta.is_dir() {
+                dirs.push(path);
+                continue;
+            }
+            let name = path.strip_prefix(dir).unwrap().to_string_lossy().into_owned();
+            let bytes = std::fs::read(&path).unwrap();
+            files.insert(name, (bytes, meta.mode() & 0o7777, meta.mtime()));
+        }
+    }
+    files
+}
+
+/// The same files, modes and times in `gnu/` and `ours/`.
+fn two_copies(root: &Path) -> [std::path::PathBuf; 2] {
+    use std::os::unix::fs::PermissionsExt;
+    let dirs = [root.join("gnu"), root.join("ours")];
+    for dir in &dirs {
+        std::fs::create_dir_all(dir.join("sub")).unwrap();
+        for (name, text, mode, mtime) in [
+            ("a.txt", "alpha\n".repeat(100), 0o640, 1_000_000_000),
+            ("b.txt", "beta\n".to_string(), 0o600, 1_200_000_000),
+            ("sub/c.txt", "gamma\n".repeat(7), 0o755, 1_300_000_000),
+        ] {
+            let path = dir.join(name);
+            std::fs::write(&path, text).unwrap();
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
+            let file = std::fs::File::options().write(true).open(&path).unwrap();
+            file.set_modified(std::time::UNIX_EPOCH + Duration::new(mtime, 5)).unwrap();
+        }
+    }
+    dirs
+}
+
+/// GNU parallel runs a job where its files are; `marmotctl parallel` makes that true on a
+/// worker: files its arguments name travel there under the same paths, modes and times
+/// (gzip writes the name and time into its header), and what the job makes or changes
+/// comes back to where it was run. The originals stay, as with GNU parallel's `--trc`.
+#[test]
+fn files_travel_with_their_jobs_and_what_they_make_comes_back() {
+    if without_gnu_parallel() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (c, _w) = two_slots(dir.path());
+    let [gnu, ours] = two_copies(dir.path());
+    let cases: &[&[&str]] = &[
+        &["wc -c < {} > {}.n; echo {/}", ":::", "a.txt", "sub/c.txt"],
+        &["echo more >> {}", ":::", "b.txt"],
+        &["seq {} > made-{}; mkdir -p new/{}; touch new/{}/x", ":::", "1", "2"],
+        &["-X", "cat", "{}", ">", "all.{#}", ":::", "a.txt", "b.txt"],
+        // Last: GNU parallel's gzip takes the originals away.
+        &["gzip", "-9", ":::", "a.txt", "./b.txt", "sub/c.txt"],
+    ];
+    let mut before_gzip = BTreeMap::new();
+    for args in cases {
+        before_gzip = tree(&ours);
+        let theirs = one(None, args, &gnu, b"", &[]);
+        let mine = one(Some(&c.socket), args, &ours, b"", &[]);
+        assert_eq!(mine, theirs, "parallel -k {args:?}");
+    }
+    let (theirs, mine) = (tree(&gnu), tree(&ours));
+    // gzip took GNU parallel's originals away; ours stay as they were.
+    let taken: Vec<&String> = before_gzip.keys().filter(|n| !theirs.contains_key(*n)).collect();
+    assert_eq!(taken, ["a.txt", "b.txt", "sub/c.txt"]);
+    for name in taken {
+        assert_eq!(mine.get(name), before_gzip.get(name), "{name}: the original stays");
+    }
+    let names = |files: &BTreeMap<String, _>| files.keys().cloned().collect::<Vec<_>>();
+    let kept =
+        mine.keys().filter(|name| theirs.contains_key(*name) || !before_gzip.contains_key(*name));
+    assert_eq!(kept.cloned().collect::<Vec<_>>(), names(&theirs), "the same files made");
+    assert_eq!(theirs.len(), 11, "{:?}", names(&theirs));
+    for (name, (bytes, mode, mtime)) in &theirs {
+        let (my_bytes, my_mode, my_mtime) = mine.get(name).unwrap_or_else(|| panic!("{name}"));
+        assert!(my_bytes == bytes, "{name}: not the same bytes as GNU parallel's");
+        assert_eq!(my_mode, mode, "{name}: mode");
+        if name.ends_with(".gz") {
+            assert_eq!(my_mtime, mtime, "{name}: gzip dates it as the original");
+        }
+    }
+    let gz = &mine["a.txt.gz"].0;
+    assert_eq!(&gz[4..8], &1_000_000_000u32.to_le_bytes(), "the original's time in the header");
+}
+
 #[test]
 fn retries_count_tries_as_gnu_parallel_counts_them() {
     if without_gnu_parallel() {

@@ -1,0 +1,159 @@
+//! Files that travel with `marmotctl parallel`'s units as GNU parallel users expect them to:
+//! an argument naming a file in the client's current dir appears in the unit's work dir under
+//! the same relative path, with the original's mode and modification time ([`Placed`]); and
+//! what a unit creates or changes in its work dir comes back into that dir ([`Placing`]).
+//!
+//! A relative path here is a handful of plain names joined by `/`: never absolute, never
+//! `.` or `..`, so a unit's files stay inside its work dir whatever a client asks for.
+
+use super::file::{check_file_name, is_sha256, FileRef};
+use serde::{Deserialize, Serialize};
+
+/// The most files one unit may find placed.
+pub const MAX_PLACED_PER_UNIT: usize = 1024;
+/// The most bytes of a placed file's relative path.
+pub const MAX_PATH_BYTES: usize = 1024;
+/// The most names in a placed file's relative path.
+pub const MAX_PATH_NAMES: usize = 32;
+/// The most units in a chunk of a job with placed files: a unit's list of files may take
+/// about 230 KiB on the wire, and a chunk's request stays well inside a frame.
+pub const MAX_PLACED_CHUNK_UNITS: u64 = 8;
+
+/// A file a unit finds at `file.name`, a relative path in its work dir.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Placed {
+    /// By content; its name is the relative path.
+    pub file: FileRef,
+    /// Permission bits (`0o7777` at most).
+    pub mode: u32,
+    /// Last modified, in nanoseconds since the Unix epoch (before it: negative).
+    pub mtime_ns: i64,
+}
+
+impl Placed {
+    /// Whether the path is relative and plain, the hash one, and the mode permission bits.
+    pub fn check(&self) -> Result<(), String> {
+        check_relative_path(&self.file.name)?;
+        if !is_sha256(&self.file.sha256) {
+            return Err(format!(
+                "{}: {} is not a SHA-256 in lowercase hex",
+                crate::names::shown(&self.file.name),
+                crate::names::shown(&self.file.sha256)
+            ));
+        }
+        if self.mode > 0o7777 {
+            return Err(format!("{}: mode {:o} is not permission bits", self.file.name, self.mode));
+        }
+        Ok(())
+    }
+}
+
+/// Whether `path` may name a placed file: plain names (see [`check_file_name`]) joined by
+/// `/`, at most [`MAX_PATH_NAMES`] of them and [`MAX_PATH_BYTES`] bytes.
+pub fn check_relative_path(path: &str) -> Result<(), String> {
+    if path.len() > MAX_PATH_BYTES {
+        return Err(format!(
+            "{}: a path of {} bytes; at most {MAX_PATH_BYTES}",
+            crate::names::shown(path),
+            path.len()
+        ));
+    }
+    let mut names = 0;
+    for name in path.split('/') {
+        check_file_name(name).map_err(|_| {
+            format!(
+                "{} is not a relative path of plain names (no `.`, `..`, empty names or a \
+                 leading `/`)",
+                crate::names::shown(path)
+            )
+        })?;
+        names += 1;
+    }
+    if names > MAX_PATH_NAMES {
+        return Err(format!(
+            "{}: {names} names deep; at most {MAX_PATH_NAMES}",
+            crate::names::shown(path)
+        ));
+    }
+    Ok(())
+}
+
+/// What a command chunk's units do with files beyond `--file` and `--input-files`
+/// (`marmotctl parallel`'s): each unit's placed files, and whether what it creates or changes
+/// comes back.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Placing {
+    /// One list per unit of the chunk, in order (or none at all).
+    pub placed: Vec<Vec<Placed>>,
+    /// Files a unit creates or changes in its work dir go back as its results, under their
+    /// paths there (GNU parallel's `--return`, done for every file).
+    pub bring_back: bool,
+}
+
+/// Checks one unit's placed files: each one, at most [`MAX_PLACED_PER_UNIT`], no path twice
+/// and none both a file and a dir.
+pub fn check_unit(placed: &[Placed]) -> Result<(), String> {
+    if placed.len() > MAX_PLACED_PER_UNIT {
+        return Err(format!("{} files for one unit: at most {MAX_PLACED_PER_UNIT}", placed.len()));
+    }
+    let mut paths = std::collections::HashSet::new();
+    for file in placed {
+        file.check()?;
+        if !paths.insert(file.file.name.as_str()) {
+            return Err(format!("{} is placed twice in one unit", file.file.name));
+        }
+    }
+    for file in placed {
+        let path = file.file.name.as_str();
+        let mut dirs = path.match_indices('/').map(|(at, _)| &path[..at]);
+        if let Some(dir) = dirs.find(|dir| paths.contains(dir)) {
+            return Err(format!("{dir} is placed as a file and as the dir of {path}"));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn placed(path: &str) -> Placed {
+        let file = FileRef { name: path.into(), sha256: "a".repeat(64), size: 1 };
+        Placed { file, mode: 0o644, mtime_ns: 0 }
+    }
+
+    #[test]
+    fn relative_paths_of_plain_names_are_placed_and_nothing_else() {
+        for good in ["a.txt", "dir/a.txt", "a/b/c", ".hidden/x", "..x"] {
+            assert_eq!(check_relative_path(good), Ok(()), "{good}");
+        }
+        for bad in ["", "/etc/passwd", "a/../../b", "./a", "a//b", "a/", "..", "a\0b"] {
+            assert!(check_relative_path(bad).is_err(), "{bad:?} taken");
+        }
+        let deep = vec!["d"; MAX_PATH_NAMES].join("/");
+        assert_eq!(check_relative_path(&deep), Ok(()));
+        assert!(check_relative_path(&format!("{deep}/d")).unwrap_err().contains("deep"));
+        let long = vec!["x".repeat(200); 5].join("/") + "/" + &"y".repeat(MAX_PATH_BYTES - 1005);
+        assert_eq!(long.len(), MAX_PATH_BYTES);
+        assert_eq!(check_relative_path(&long), Ok(()));
+        assert!(check_relative_path(&format!("{long}y")).unwrap_err().contains("bytes"));
+    }
+
+    #[test]
+    fn a_unit_finds_each_path_once_and_a_file_is_never_a_dir() {
+        assert_eq!(check_unit(&[placed("a"), placed("b/a"), placed("b/c")]), Ok(()));
+        assert!(check_unit(&[placed("a"), placed("a")]).unwrap_err().contains("twice"));
+        let both = check_unit(&[placed("b/c/d"), placed("b/c")]).unwrap_err();
+        assert!(both.contains("b/c is placed as a file and as the dir of b/c/d"), "{both}");
+        let many: Vec<Placed> =
+            (0..=MAX_PLACED_PER_UNIT).map(|n| placed(&format!("f{n}"))).collect();
+        assert!(check_unit(&many).unwrap_err().contains("at most"));
+        assert_eq!(check_unit(&many[1..]), Ok(()));
+        let mut bad = placed("a");
+        bad.mode = 0o10000;
+        assert!(check_unit(&[bad]).unwrap_err().contains("mode"));
+        let mut bad = placed("a");
+        bad.file.sha256 = "A".repeat(64);
+        assert!(check_unit(&[bad]).unwrap_err().contains("SHA-256"));
+    }
+}
