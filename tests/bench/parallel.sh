@@ -4,8 +4,8 @@
 # a worker, its output back), the same through `run cmd --inputs -` (no shell), a job of
 # a perl expression per argument, and `parallel gzip -9 ::: *` over 40 files of 1-10 MB
 # (marmot's time counts hashing, uploading, sending each file to its worker and the .gz
-# coming back beside it). A coordinator and two 1-slot workers, separate processes,
-# state in a temp dir.
+# coming back beside it), and `cat 1 GiB | parallel --pipe --block 10M wc -l`. A
+# coordinator and two 1-slot workers, separate processes, state in a temp dir.
 #
 # Usage: tests/bench/parallel.sh BIN_DIR [ROUNDS] [N]   (BIN_DIR holds marmotd and
 # marmotctl; GNU parallel, bc and python3 must be installed).
@@ -57,3 +57,20 @@ for gz in "$dir"/gnu/*.gz; do
     cmp -s "$gz" "$dir/ours/$(basename "$gz")" || { echo "$(basename "$gz") differs!"; exit 1; }
 done
 echo "every .gz identical to GNU parallel's, beside its original"
+
+# --pipe: 1 GiB of lines in blocks of 10 MB, counted per block.
+python3 -c '
+import sys
+line = b"0123456789abcdef0123456789abcdef0123456789abcdef012345678\n"
+block = line * 4096
+for _ in range((1 << 30) // len(block)):
+    sys.stdout.buffer.write(block)' >"$dir/gib"
+for round in $(seq "$rounds"); do
+    g=$(seconds sh -c "cat '$dir/gib' | parallel -j2 --pipe --block 10M wc -l")
+    m=$(seconds sh -c "cat '$dir/gib' | '$bin/marmotctl' --socket '$sock' parallel --pipe --block 10M wc -l")
+    printf 'cat 1 GiB | --pipe --block 10M wc -l, round %s: GNU parallel -j2 %.2f s, marmotctl parallel %.2f s\n' \
+        "$round" "$g" "$m"
+done
+[ "$(cat "$dir/gib" | parallel -j2 --pipe --block 10M wc -l | paste -sd+ | bc)" = \
+  "$(cat "$dir/gib" | "$bin/marmotctl" --socket "$sock" parallel --pipe --block 10M wc -l | paste -sd+ | bc)" ] &&
+    echo "--pipe line counts identical"

@@ -137,6 +137,8 @@ enum Body {
     Json(Bytes),
     /// A file's bytes, streamed a piece at a time (memory stays at one piece).
     File(proto::pieces::FilePieces),
+    /// Bytes already in memory.
+    Bytes(Bytes),
 }
 
 type BoxBody = http_body_util::combinators::BoxBody<Bytes, std::io::Error>;
@@ -239,6 +241,13 @@ impl Client {
         let opened = open(file, size).await?;
         let path = format!("{}?size={size}", routes::file(sha256));
         let reply = self.send(Method::PUT, &path, Body::File(opened)).await?;
+        parse(&reply.body)
+    }
+
+    /// `PUT /v1/files/{sha256}?size=N`: uploads a file for commands from memory.
+    pub async fn upload_bytes(&self, bytes: Bytes, sha256: &str) -> Result<FileInfo> {
+        let path = format!("{}?size={}", routes::file(sha256), bytes.len());
+        let reply = self.send(Method::PUT, &path, Body::Bytes(bytes)).await?;
         parse(&reply.body)
     }
 
@@ -358,6 +367,7 @@ impl Client {
             Body::Empty => ("application/json", full(Bytes::new())),
             Body::Json(bytes) => ("application/json", full(bytes)),
             Body::File(file) => ("application/octet-stream", file_body(file)),
+            Body::Bytes(bytes) => ("application/octet-stream", full(bytes)),
         };
         let request = Request::builder()
             .method(method)

@@ -227,6 +227,7 @@ fn prepare(args: CmdArgs, found: &mpsc::Sender<Found>) -> Result<(CmdSpec, CmdOp
         skip,
         placed: vec![],
         bring_back: false,
+        stdin: None,
     };
     if spec.units_to_run() == 0 {
         return Ok((spec, CmdOptions { results: args.results, joblog }));

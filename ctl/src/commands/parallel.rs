@@ -7,11 +7,15 @@
 use super::cmd::{open_joblog, run_spec, upload, ResultsTo, Shown, Writer};
 use super::cmd::{Found, UPLOAD_QUEUE};
 use crate::known_hashes::KnownHashes;
+use crate::parallel::pipe;
 use crate::parallel::{self, Slots, Verbose};
 use anyhow::{bail, Context, Result};
 use client::{Client, Submit};
 use proto::command::placed::Placed;
+use proto::command::FileRef;
 use proto::command::{joblog, CmdSpec, Template};
+use sha2::{Digest, Sha256};
+use std::io::{Read, Seek};
 use std::process::ExitCode;
 use tokio::sync::mpsc;
 
@@ -29,28 +33,46 @@ pub async fn run(client: &Client, argv: Vec<String>, how: Submit) -> Result<Exit
 }
 
 async fn run_line(client: &Client, argv: Vec<String>, how: Submit) -> Result<ExitCode> {
-    let request =
+    let mut request =
         tokio::task::spawn_blocking(move || parallel::read(&argv, &mut std::io::stdin().lock()))
             .await
             .context("reading the command line failed")??;
-    let settings = &request.settings;
-    if let Some((text, status)) = &settings.print {
+    if let Some((text, status)) = &request.settings.print {
         print!("{text}");
         return Ok(ExitCode::from(*status));
     }
+    let pipe = request.pipe.take();
     // -j: a number of slots, or one relative to the cluster's (asked of the coordinator).
-    let relative = !matches!(settings.slots, None | Some(Slots::Count(_)));
-    let cluster = match relative || request.needs_slots() {
+    let relative = !matches!(request.settings.slots, None | Some(Slots::Count(_)));
+    let per_slot = pipe.as_ref().is_some_and(|pipe| pipe.per_slot.is_some());
+    let cluster = match relative || request.needs_slots() || per_slot {
         true => Some(client.status().await?.slots),
         false => None,
     };
-    let max_slots = match settings.slots {
+    let max_slots = match request.settings.slots {
         None | Some(Slots::Count(0)) => None,
         Some(asked) => Some(asked.of(cluster.unwrap_or(1))),
     };
     // The job slots -m and -X spread their arguments over, as GNU parallel's.
     let slots = max_slots.or(cluster).unwrap_or(1);
-    let jobs = request.jobs(slots)?;
+    // Under --pipe, a job per block: the blocks are read (and sent, unless in a dry run)
+    // before the jobs are made.
+    let blocks = match &pipe {
+        Some(pipe) => {
+            let blocks = read_blocks(client, pipe, slots, !request.settings.dry_run).await?;
+            let value = if pipe.as_file { parallel::BLOCK_FILE_MARK } else { "" };
+            request.records = vec![vec![value.to_string()]; blocks.len()];
+            Some(blocks)
+        }
+        None => None,
+    };
+    let settings = &request.settings;
+    let mut jobs = request.jobs(slots)?;
+    if pipe.as_ref().is_some_and(|pipe| pipe.as_file) {
+        for job in &mut jobs {
+            job.line = job.line.replace(parallel::BLOCK_FILE_MARK, "$PARALLEL_TMP");
+        }
+    }
     let tags = match &settings.tag {
         None => None,
         Some(tagstring) => Some(tags(&jobs, tagstring.as_ref())?),
@@ -76,7 +98,26 @@ async fn run_line(client: &Client, argv: Vec<String>, how: Submit) -> Result<Exi
     if let Some(nice) = settings.nice {
         command.extend(["nice".into(), "-n".into(), nice.to_string()]);
     }
-    command.extend(["env", "PARALLEL_SEQ={#}", "bash", "-c", "{}"].map(String::from));
+    command.extend(["env", "PARALLEL_SEQ={#}", "bash", "-c"].map(String::from));
+    match pipe.as_ref().map(|pipe| (pipe.as_file, pipe.fifo)) {
+        // --cat: $PARALLEL_TMP names the block.
+        Some((true, false)) => command.extend(
+            [&format!("PARALLEL_TMP=\"$PWD/{BLOCK}\" exec bash -c \"$0\""), "{}"].map(String::from),
+        ),
+        // --fifo: a named pipe the block is written into (the writer stops with the job).
+        Some((true, true)) => command.extend(
+            [
+                &format!(
+                    "export PARALLEL_TMP=\"$PWD/.marmot-fifo\"; mkfifo \"$PARALLEL_TMP\" || \
+                     exit 255; cat {BLOCK} > \"$PARALLEL_TMP\" & bash -c \"$0\"; status=$?; \
+                     rm -f \"$PARALLEL_TMP\"; exit $status"
+                ),
+                "{}",
+            ]
+            .map(String::from),
+        ),
+        _ => command.push("{}".into()),
+    }
     let mut env = vec![];
     for name in &settings.env {
         proto::command::spec::check_env_key(name).map_err(anyhow::Error::msg)?;
@@ -121,15 +162,28 @@ async fn run_line(client: &Client, argv: Vec<String>, how: Submit) -> Result<Exi
     let skip = proto::command::spec::ranges(
         logged.iter().flat_map(|&(start, end)| start..end).chain(skipped.iter().copied()),
     );
-    // Files the jobs' arguments name travel with them, uploaded as they are hashed.
+    // Files the jobs' arguments name travel with them, uploaded as they are hashed; under
+    // --pipe, each job's block.
     let here = std::env::current_dir().context("cannot tell the current dir")?;
-    let args: Vec<Vec<String>> = jobs.iter().map(|job| job.args.clone()).collect();
-    let (found, to_upload) = mpsc::channel(UPLOAD_QUEUE);
-    let dir = here.clone();
-    let finding = tokio::task::spawn_blocking(move || placed_of(&args, &dir, &found));
-    let (placed, uploaded) = tokio::join!(finding, upload(client, to_upload));
-    let placed = placed.context("looking for the jobs' files failed")??;
-    uploaded?;
+    let placed = match blocks {
+        Some(blocks) => {
+            let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
+            let mtime_ns = now.map_or(0, |t| t.as_nanos() as i64);
+            let placed = |file| vec![Placed { file, mode: 0o600, mtime_ns }];
+            blocks.into_iter().map(placed).collect()
+        }
+        None => {
+            let args: Vec<Vec<String>> = jobs.iter().map(|job| job.args.clone()).collect();
+            let (found, to_upload) = mpsc::channel(UPLOAD_QUEUE);
+            let dir = here.clone();
+            let finding = tokio::task::spawn_blocking(move || placed_of(&args, &dir, &found));
+            let (placed, uploaded) = tokio::join!(finding, upload(client, to_upload));
+            let placed = placed.context("looking for the jobs' files failed")??;
+            uploaded?;
+            placed
+        }
+    };
+    let stdin = pipe.as_ref().filter(|pipe| !pipe.as_file).map(|_| BLOCK.to_string());
     let mut inputs = proto::command::inputs::Inputs::default();
     for job in jobs {
         inputs.push(job.line)?;
@@ -152,6 +206,7 @@ async fn run_line(client: &Client, argv: Vec<String>, how: Submit) -> Result<Exi
         skip,
         placed,
         bring_back: true,
+        stdin,
     };
     if spec.units_to_run() == 0 {
         return Ok(ExitCode::SUCCESS);
@@ -165,6 +220,108 @@ async fn run_line(client: &Client, argv: Vec<String>, how: Submit) -> Result<Exi
     let shown = Shown { input_is_command: true, tags, verbose, quiet: true, skipped };
     let out = Writer::new(&spec, shown, Some(ResultsTo::InPlace(here)), joblog)?;
     run_spec(client, spec, out, how, false).await
+}
+
+/// The name of a `--pipe` job's block in its dir (its stdin, or `$PARALLEL_TMP`).
+const BLOCK: &str = ".marmot-block";
+
+/// How many blocks may wait for their upload: memory holds at most this many and the one
+/// being read.
+const BLOCKS_QUEUED: usize = 2;
+
+/// `--pipe`, `--pipepart`: the input cut into blocks, each hashed and (with `upload`) sent
+/// to the coordinator's store as it is cut; their names there, in order.
+async fn read_blocks(
+    client: &Client,
+    pipe: &parallel::Pipe,
+    slots: u32,
+    upload: bool,
+) -> Result<Vec<FileRef>> {
+    let (cutting, parts) = (pipe.cutting.clone(), pipe.parts.clone());
+    let per_slot = pipe.per_slot;
+    let (tx, mut rx) = mpsc::channel::<(bytes::Bytes, String)>(BLOCKS_QUEUED);
+    let reading = tokio::task::spawn_blocking(move || -> Result<Vec<FileRef>> {
+        let mut named = vec![];
+        let mut each = |block: Vec<u8>| -> Result<()> {
+            let sha256 = hex::encode(Sha256::digest(&block));
+            named.push(FileRef {
+                name: BLOCK.into(),
+                sha256: sha256.clone(),
+                size: block.len() as u64,
+            });
+            if upload && tx.blocking_send((block.into(), sha256)).is_err() {
+                bail!("the blocks' upload stopped");
+            }
+            Ok(())
+        };
+        if parts.is_empty() {
+            for block in pipe::Blocks::new(std::io::stdin().lock(), cutting)? {
+                each(block?)?;
+            }
+            return Ok(named);
+        }
+        for_each_part(&parts, &cutting, per_slot.map(|n| (n, slots)), &mut each)?;
+        Ok(named)
+    });
+    // Owns the way in: a failed upload drops it, which stops the reading.
+    let uploading = async move {
+        let mut seen = std::collections::HashSet::new();
+        while let Some((bytes, sha256)) = rx.recv().await {
+            if seen.insert(sha256.clone()) && !client.has_file(&sha256).await? {
+                client.upload_bytes(bytes, &sha256).await.context("cannot upload a block")?;
+            }
+        }
+        anyhow::Ok(())
+    };
+    let (read, uploaded) = tokio::join!(reading, uploading);
+    uploaded?;
+    read.context("reading the input failed")?
+}
+
+/// `--pipepart`: each file's parts (its header before each), in order, to `each`; with
+/// `per_slot` `(N, slots)`, parts of all files' size over N times the slots.
+fn for_each_part(
+    parts: &[std::path::PathBuf],
+    cutting: &pipe::Cutting,
+    per_slot: Option<(u64, u32)>,
+    each: &mut dyn FnMut(Vec<u8>) -> Result<()>,
+) -> Result<()> {
+    let size_of = |path: &std::path::PathBuf| {
+        std::fs::metadata(path)
+            .map(|m| m.len())
+            .with_context(|| format!("cannot read {}", path.display()))
+    };
+    let block = match per_slot {
+        Some((n, slots)) => {
+            let total: u64 = parts.iter().map(size_of).sum::<Result<u64>>()?;
+            1 + total / u64::from(slots.max(1)) / n.max(1)
+        }
+        None => cutting.block as u64,
+    };
+    for path in parts {
+        let shown = path.display();
+        let mut file = std::fs::File::open(path).with_context(|| format!("cannot read {shown}"))?;
+        if !file.metadata()?.is_file() {
+            bail!("--pipepart only works on files one can seek in, and {shown} is not one");
+        }
+        let size = size_of(path)?;
+        let header = match &cutting.header {
+            Some(header) => {
+                pipe::read_header(&mut file, &mut vec![], header, cutting.block.min(1 << 20))?
+            }
+            None => vec![],
+        };
+        let cuts =
+            pipe::part_positions(&mut file, size, block, header.len() as u64, &cutting.separators)?;
+        for pair in cuts.windows(2) {
+            let (start, end) = (pair[0], pair[1]);
+            let mut part = header.clone();
+            file.seek(std::io::SeekFrom::Start(start))?;
+            (&mut file).take(end - start).read_to_end(&mut part)?;
+            each(part)?;
+        }
+    }
+    Ok(())
 }
 
 /// The files each job's `args` name under `dir`, or none at all when no job names one; each

@@ -9,11 +9,13 @@
 //! - `jobs`: records grouped into jobs (`-n`, `-N`, `-m`, `-X`), each with its line.
 //! - `quote`: GNU parallel's shell quoting.
 //! - `files`: the files a job's arguments name, which travel with it.
+//! - `pipe`: `--pipe` and `--pipepart`, input cut into blocks as GNU parallel cuts it.
 
 pub mod files;
 pub mod jobs;
 pub mod options;
 pub mod perl;
+pub mod pipe;
 pub mod quote;
 pub mod sources;
 pub mod template;
@@ -145,10 +147,30 @@ pub struct Settings {
 pub struct Request {
     pub settings: Settings,
     pub template: Template,
+    /// One per job's arguments; under `--pipe`, none until the blocks are read.
     pub records: Vec<Vec<String>>,
     batching: jobs::Batching,
     max_len: usize,
+    pub pipe: Option<Pipe>,
 }
+
+/// `--pipe`, `--pipepart`: each job reads a block of the input.
+pub struct Pipe {
+    pub cutting: pipe::Cutting,
+    /// `--block -N` (`--pipepart`'s default is -10): blocks of the files' size over N
+    /// times the job slots.
+    pub per_slot: Option<u64>,
+    /// `--pipepart -a FILE`: the files cut, in place of stdin.
+    pub parts: Vec<std::path::PathBuf>,
+    /// `--cat`, `--fifo`: the block is a file whose name `{}` is (`$PARALLEL_TMP`), not the
+    /// job's stdin.
+    pub as_file: bool,
+    /// `--fifo`: that file is a named pipe the block is written into.
+    pub fifo: bool,
+}
+
+/// What `{}` stands for under `--cat` and `--fifo`, replaced by `$PARALLEL_TMP` in a line.
+pub const BLOCK_FILE_MARK: &str = "PARALLELxTMPxMARK";
 
 impl Request {
     /// The jobs, for a job that may hold `slots` slots at once.
@@ -183,6 +205,11 @@ pub fn read(argv: &[String], stdin: &mut dyn Read) -> anyhow::Result<Request> {
     let mut replace_args = false;
     let mut lines = false;
     let mut max_len = MAX_LINE;
+    let (mut piped, mut part, mut regexp, mut rrs) = (false, false, false, false);
+    let (mut as_file, mut fifo) = (false, false);
+    let (mut block, mut recstart, mut recend): (Option<String>, Option<String>, Option<String>) =
+        (None, None, None);
+    let (mut pipe_records, mut pipe_lines) = (None, None);
     for Given { name, value } in given {
         let value = value.unwrap_or_default();
         let number = |what: &str| -> anyhow::Result<usize> {
@@ -280,17 +307,31 @@ pub fn read(argv: &[String], stdin: &mut dyn Read) -> anyhow::Result<Request> {
             "header" => header = Some(value),
             "trim" => trim = Some(value),
             "link" => link = true,
-            "max-args" => each = Some((number("-n")?.max(1), true)),
+            "max-args" => {
+                each = Some((number("-n")?.max(1), true));
+                pipe_records = each.map(|(n, _)| n);
+            }
             "L" | "max-lines" => {
                 lines = true;
                 let n = if value.is_empty() { 1 } else { number("-L")?.max(1) };
                 each = each.or(Some((n, true)));
+                pipe_lines = Some(n);
             }
             "max-replace-args" => {
                 let n = number("-N")?;
                 replace_args = true;
                 each = Some((n.max(1), n > 0));
+                pipe_records = Some(n.max(1));
             }
+            "pipe" => piped = true,
+            "pipe-part" => part = true,
+            "cat" => as_file = true,
+            "fifo" => (as_file, fifo) = (true, true),
+            "block-size" => block = Some(value),
+            "recstart" => recstart = Some(value),
+            "recend" => recend = Some(value),
+            "regexp" => regexp = true,
+            "remove-rec-sep" => rrs = true,
             "m" | "xargs" => fill = Some(fill.unwrap_or(false)),
             "X" => fill = Some(true),
             "max-chars" => max_len = number("-s")?.min(MAX_LINE),
@@ -319,6 +360,64 @@ pub fn read(argv: &[String], stdin: &mut dyn Read) -> anyhow::Result<Request> {
             sources.push(Source { origin: Origin::Words(group), linked });
         }
         at = end;
+    }
+    if piped || part {
+        let mut parts = vec![];
+        for source in sources {
+            match (source.origin, part) {
+                (Origin::File(path), true) if path.as_os_str() != "-" => parts.push(path),
+                _ if part => anyhow::bail!("--pipepart cuts the files given with -a: give one"),
+                _ => anyhow::bail!(
+                    "--pipe reads its input from stdin: give no input sources (:::, ::::, -a), \
+                     or --pipepart -a FILE"
+                ),
+            }
+        }
+        if part && parts.is_empty() {
+            anyhow::bail!("--pipepart cuts the files given with -a: give one");
+        }
+        let size =
+            block.as_deref().map_or(Some(if part { -10 } else { 1 << 20 }), pipe::parse_size);
+        let size = size.filter(|&n| n != 0).ok_or_else(|| {
+            anyhow::anyhow!(
+                "--block {}: give a size, e.g. 10M (or -N under --pipepart: N blocks per job slot)",
+                block.as_deref().unwrap_or_default()
+            )
+        })?;
+        if size > pipe::MAX_BLOCK as i64 {
+            anyhow::bail!("--block {size}: at most {} bytes (1 GiB)", pipe::MAX_BLOCK);
+        }
+        if size < 0 && !part {
+            anyhow::bail!("--block {size}: a share of the input per job slot needs --pipepart");
+        }
+        let count = match (pipe_records, pipe_lines) {
+            (Some(n), lines) => pipe::Count::Records(n * lines.unwrap_or(1)),
+            (None, Some(lines)) => pipe::Count::Lines(lines),
+            (None, None) => pipe::Count::Fill,
+        };
+        let cutting = pipe::Cutting {
+            block: usize::try_from(size).unwrap_or(0),
+            separators: pipe::Separators::new(recstart.as_deref(), recend.as_deref(), regexp),
+            count,
+            remove_separators: rrs,
+            header,
+            skip_blank: reading.skip_blank,
+        };
+        let per_slot = (size < 0).then(|| size.unsigned_abs());
+        let template = match command.is_empty() {
+            true => anyhow::bail!("--pipe needs a command to read the blocks"),
+            false => Template::new(&command, quoted, &names, &[])?.without_appended(),
+        };
+        let batching = Batching::Each { records: 1, insert: true, context: false };
+        let pipe = Pipe { cutting, per_slot, parts, as_file, fifo };
+        return Ok(Request {
+            settings,
+            template,
+            records: vec![],
+            batching,
+            max_len,
+            pipe: Some(pipe),
+        });
     }
     if sources.is_empty() {
         sources.push(Source { origin: Origin::File("-".into()), linked: false });
@@ -384,7 +483,7 @@ pub fn read(argv: &[String], stdin: &mut dyn Read) -> anyhow::Result<Request> {
         (None, Some((records, insert))) => Batching::Each { records, insert, context },
         (None, None) => Batching::Each { records: 1, insert: true, context },
     };
-    Ok(Request { settings, template, records, batching, max_len })
+    Ok(Request { settings, template, records, batching, max_len, pipe: None })
 }
 
 /// `--tagstring`'s template: replacement strings, nothing appended.

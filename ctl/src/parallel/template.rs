@@ -163,6 +163,8 @@ pub struct Template {
     verbatim: bool,
     /// Its perl expressions by [`Piece::Perl`]'s id: the code, and a position if it has one.
     perl: Vec<(String, Option<i64>)>,
+    /// ` {}` was appended, the command naming no replacement string.
+    appended: bool,
 }
 
 /// A job's values of a template's perl expressions: per expression, per argument (or the
@@ -205,13 +207,32 @@ impl Template {
             gaps.push(" ".into());
             pieces.push(vec![Piece::All(Transform::Whole)]);
         }
-        Ok(Template { words: pieces, gaps, quoted, verbatim: false, perl })
+        let appended = !replaced;
+        Ok(Template { words: pieces, gaps, quoted, verbatim: false, perl, appended })
+    }
+
+    /// The same without the ` {}` appended to a command that names no replacement string:
+    /// under `--pipe` the input is the jobs' stdin, not their arguments.
+    pub fn without_appended(mut self) -> Template {
+        if self.appended {
+            self.words.pop();
+            self.gaps.pop();
+            self.appended = false;
+        }
+        self
     }
 
     /// No command: the arguments are the command line (GNU parallel runs them as commands).
     pub fn verbatim() -> Template {
         let words = vec![vec![Piece::All(Transform::Whole)]];
-        Template { words, gaps: vec![], quoted: false, verbatim: true, perl: vec![] }
+        Template {
+            words,
+            gaps: vec![],
+            quoted: false,
+            verbatim: true,
+            perl: vec![],
+            appended: false,
+        }
     }
 
     /// A text with replacement strings and nothing appended, filled in unquoted
@@ -222,7 +243,7 @@ impl Template {
         }
         let mut perl = vec![];
         let words = vec![pieces(text, names, &rpls(names)?, &[], &mut perl)];
-        Ok(Template { words, gaps: vec![], quoted: false, verbatim: true, perl })
+        Ok(Template { words, gaps: vec![], quoted: false, verbatim: true, perl, appended: false })
     }
 
     /// Whether it holds perl expressions (their values are evaluated per job).

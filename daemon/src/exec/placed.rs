@@ -88,15 +88,24 @@ fn time_of(ns: i64) -> SystemTime {
 /// depth; not the files it found there unchanged, nor empty dirs) to the same paths under
 /// `out`. Returns how many moved.
 pub fn gather(work: &Path, out: &Path, placed: &AsPlaced) -> io::Result<usize> {
+    gather_at_most(work, out, placed, MAX_ENTRIES)
+}
+
+fn gather_at_most(
+    work: &Path,
+    out: &Path,
+    placed: &AsPlaced,
+    max_entries: usize,
+) -> io::Result<usize> {
     let mut moved = 0;
     let mut seen = 0;
     let mut dirs = vec![PathBuf::new()];
     while let Some(dir) = dirs.pop() {
         for item in std::fs::read_dir(work.join(&dir))? {
             seen += 1;
-            if seen > MAX_ENTRIES {
+            if seen > max_entries {
                 return Err(io::Error::other(format!(
-                    "the unit left more than {MAX_ENTRIES} entries in its work dir"
+                    "the unit left more than {max_entries} entries in its work dir"
                 )));
             }
             let path = dir.join(item?.file_name());
@@ -189,6 +198,14 @@ mod tests {
         let file = std::fs::OpenOptions::new().write(true).open(work.join("t")).unwrap();
         file.set_modified(time_of(5)).unwrap();
         assert_eq!(gather(&work, &out, &noted).unwrap(), 1);
+        // Entries are counted at every depth: three here (a dir, two files).
+        std::fs::create_dir(work.join("d")).unwrap();
+        std::fs::write(work.join("d/x"), b"x").unwrap();
+        std::fs::write(work.join("y"), b"y").unwrap();
+        let e = gather_at_most(&work, &out, &noted, 2).unwrap_err();
+        assert!(e.to_string().contains("more than 2 entries"), "{e}");
+        gather_at_most(&work, &out, &noted, 3).unwrap();
+        assert!(out.join("d/x").exists() && out.join("y").exists());
         assert_eq!(time_of(-1), UNIX_EPOCH - Duration::from_nanos(1));
         assert_eq!(time_of(i64::MIN), UNIX_EPOCH - Duration::from_nanos(1 << 63));
     }

@@ -141,6 +141,10 @@ pub struct UnitCommand {
     pub env: Vec<(String, String)>,
     /// The longest the unit may run.
     pub timeout: Option<Duration>,
+    /// A file in its work dir (relative to it) whose bytes come down a pipe as its stdin, as
+    /// GNU parallel's `--pipe` feeds a job (a program sees a pipe, not a file); none: stdin
+    /// is empty.
+    pub stdin: Option<PathBuf>,
 }
 
 /// How a unit ended.
@@ -193,6 +197,10 @@ pub async fn run(
     };
     let spawned = found.and_then(|found| {
         let (stdout, stderr) = spool(dir)?;
+        let stdin = match &command.stdin {
+            Some(_) => Stdio::piped(),
+            None => Stdio::null(),
+        };
         let mut spawn = tokio::process::Command::new(found);
         if let Some(cgroup) = cgroup {
             let procs = cgroup.procs_fd();
@@ -211,7 +219,7 @@ pub async fn run(
             .env_clear()
             .envs(env)
             .current_dir(dir.work())
-            .stdin(Stdio::null())
+            .stdin(stdin)
             .stdout(stdout)
             .stderr(stderr)
             .process_group(0)
@@ -221,6 +229,18 @@ pub async fn run(
     let mut child = match spawned {
         Ok(child) => child,
         Err(e) => return ran(Ending::NotStarted(format!("cannot run `{}`: {e}", command.argv[0]))),
+    };
+    // Fed while it runs; a unit that stops reading (or never starts) ends the feeding.
+    let feeding = match (&command.stdin, child.stdin.take()) {
+        (Some(path), Some(mut pipe)) => {
+            let path = dir.work().join(path);
+            Some(tokio::spawn(async move {
+                if let Ok(mut file) = tokio::fs::File::open(&path).await {
+                    let _ = tokio::io::copy(&mut file, &mut pipe).await;
+                }
+            }))
+        }
+        _ => None,
     };
     let group = child.id().map(|pid| Pid::from_raw(pid as i32));
     let deadline = async {
@@ -242,6 +262,9 @@ pub async fn run(
     }
     // Reaped: the leader is dead by now (killed with its group, or exited before).
     let _ = child.wait().await;
+    if let Some(feeding) = feeding {
+        feeding.abort();
+    }
     ran(ending)
 }
 
@@ -320,6 +343,7 @@ mod tests {
             argv: vec!["sh".into(), "-c".into(), script.into()],
             env: vec![],
             timeout: None,
+            stdin: None,
         }
     }
 
@@ -407,15 +431,43 @@ mod tests {
             argv: vec!["my-tool".into(), "a b".into()],
             env: vec![("PATH".into(), path)],
             timeout: None,
+            stdin: None,
         };
         let ran = run(&command, &dir, None, &CancellationToken::new()).await;
         assert_eq!(ran.ending, Ending::Exited(0));
         let printed = std::fs::read_to_string(dir.stdout()).unwrap();
         assert_eq!(printed, format!("tool {} a b\n", tool.display()));
-        let missing = UnitCommand { argv: vec!["my-tool".into()], env: vec![], timeout: None };
+        let missing =
+            UnitCommand { argv: vec!["my-tool".into()], env: vec![], timeout: None, stdin: None };
         let ran = run(&missing, &dir, None, &CancellationToken::new()).await;
         let Ending::NotStarted(why) = ran.ending else { panic!("{:?}", ran.ending) };
         assert!(why.contains("cannot run `my-tool`") && why.contains("PATH"), "{why}");
+    }
+
+    #[tokio::test]
+    async fn a_unit_reads_its_stdin_from_a_file_in_its_dir_or_nothing() {
+        let parent = tempfile::tempdir().unwrap();
+        let dir = UnitDir::create(parent.path(), "unit-1-").unwrap();
+        std::fs::create_dir(dir.work().join("in")).unwrap();
+        std::fs::write(dir.work().join("in/block"), b"one\ntwo\n").unwrap();
+        let fed = UnitCommand { stdin: Some("in/block".into()), ..sh("cat; wc -c") };
+        assert_eq!(
+            run(&fed, &dir, None, &CancellationToken::new()).await.ending,
+            Ending::Exited(0)
+        );
+        assert_eq!(std::fs::read_to_string(dir.stdout()).unwrap().trim(), "one\ntwo\n0");
+        let empty = run(&sh("wc -c"), &dir, None, &CancellationToken::new()).await;
+        assert_eq!(empty.ending, Ending::Exited(0));
+        assert_eq!(std::fs::read_to_string(dir.stdout()).unwrap().trim(), "0");
+        // A pipe, as GNU parallel's --pipe gives (`wc` pads its counts for one).
+        let piped = UnitCommand { stdin: Some("in/block".into()), ..sh("test -p /dev/stdin") };
+        let ending = run(&piped, &dir, None, &CancellationToken::new()).await.ending;
+        assert_eq!(ending, Ending::Exited(0));
+        // A unit that does not read it ends all the same.
+        std::fs::write(dir.work().join("in/big"), vec![b'x'; 1 << 20]).unwrap();
+        let deaf = UnitCommand { stdin: Some("in/big".into()), ..sh("true") };
+        let ending = run(&deaf, &dir, None, &CancellationToken::new()).await.ending;
+        assert_eq!(ending, Ending::Exited(0));
     }
 
     #[tokio::test]
@@ -480,8 +532,12 @@ mod tests {
         assert!(ran.ending.success());
         assert!(ran.started <= SystemTime::now() && ran.duration < Duration::from_secs(5));
         assert_eq!(run(&sh("kill -9 $$"), &dir, None, &cancel).await.ending, Ending::Signalled(9));
-        let missing =
-            UnitCommand { argv: vec!["no-such-program-x".into()], env: vec![], timeout: None };
+        let missing = UnitCommand {
+            argv: vec!["no-such-program-x".into()],
+            env: vec![],
+            timeout: None,
+            stdin: None,
+        };
         let Ending::NotStarted(why) = run(&missing, &dir, None, &cancel).await.ending else {
             panic!("a missing program cannot start")
         };

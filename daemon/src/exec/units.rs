@@ -240,7 +240,7 @@ async fn run(
                 return Err(Stop::Gone);
             }
             let placed = placing.placed.get(n).map_or(&[][..], Vec::as_slice);
-            let unit = (unit, placed, placing.bring_back);
+            let unit = (unit, placed, placing);
             let (report, results) = run_unit(task, unit, &dir, units, cancel).await?;
             if finished.send(Finished { dir, report, results }).await.is_err() {
                 return Err(Stop::Gone);
@@ -365,7 +365,7 @@ fn ready_after(task: &CmdChunk, placing: &Placing, need: &[&FileRef]) -> Vec<usi
 /// elsewhere, and a cancelled one ends it with nobody to tell.
 async fn run_unit(
     task: &CmdChunk,
-    (unit, placed, bring_back): (&CmdUnit, &[Placed], bool),
+    (unit, placed, placing): (&CmdUnit, &[Placed], &Placing),
     dir: &UnitDir,
     units: &Units,
     cancel: &CancellationToken,
@@ -375,6 +375,7 @@ async fn run_unit(
         argv: task.command.expand(&unit.input, unit.unit + 1),
         env: environment(task, unit, &units.worker),
         timeout: task.timeout_ms.map(Duration::from_millis),
+        stdin: placing.stdin.as_ref().map(PathBuf::from),
     };
     let cgroup = units.cgroups.as_ref().and_then(|cgroups| match cgroups.unit() {
         Ok(cgroup) => Some(cgroup),
@@ -414,6 +415,7 @@ async fn run_unit(
     if task.retry_failed && !tried.ending.success() {
         return Err(Stop::Tried(Box::new(tried)));
     }
+    let bring_back = placing.bring_back;
     if bring_back {
         let (work, out) = (dir.work(), dir.out());
         let gathered =
@@ -591,6 +593,7 @@ mod tests {
         let placing = Placing {
             placed: vec![vec![placed("d/x", 'c'), placed("y", 'a')], vec![placed("z", 'c')]],
             bring_back: true,
+            stdin: None,
         };
         let files = wanted(&task(), &placing).unwrap();
         let names: Vec<&str> = files.iter().map(|f| f.name.as_str()).collect();
@@ -613,7 +616,8 @@ mod tests {
         // A placed file counts as the unit's own.
         let c = placed("d/x", 'c');
         let with_c = [&files[0], &files[1], &c.file];
-        let placing = Placing { placed: vec![vec![], vec![c.clone()]], bring_back: false };
+        let placing =
+            Placing { placed: vec![vec![], vec![c.clone()]], bring_back: false, stdin: None };
         assert_eq!(ready_after(&task, &placing, &with_c), [2, 3]);
         task.files.clear();
         task.units.push(CmdUnit { unit: 6, input: "c".into(), file: None });

@@ -239,14 +239,18 @@ impl Job for CmdJob {
             retry_failed: attempt < spec.retries,
             results: spec.results,
         });
-        let task = match spec.placed.is_empty() && !spec.bring_back {
+        let task = match spec.placed.is_empty() && !spec.bring_back && spec.stdin.is_none() {
             true => ChunkTask::Cmd(chunk),
             false => {
                 let placed = chunk.units.iter().filter_map(|u| spec.placed.get(u.unit as usize));
                 let placed = placed.cloned().collect();
                 ChunkTask::CmdPlaced(
                     chunk,
-                    Box::new(Placing { placed, bring_back: spec.bring_back }),
+                    Box::new(Placing {
+                        placed,
+                        bring_back: spec.bring_back,
+                        stdin: spec.stdin.clone(),
+                    }),
                 )
             }
         };
@@ -499,6 +503,7 @@ mod tests {
             skip: vec![],
             placed: vec![],
             bring_back: false,
+            stdin: None,
         }
     }
 
@@ -678,10 +683,10 @@ mod tests {
         assert_eq!(e, KernelError::OutOfRange { start: 2, end: 5, units: 2 }.to_string());
         assert!(runnable(task.clone(), none(), 4, 2).is_err(), "backwards");
         // Placed files come as a list per unit, or none at all.
-        let one = Placing { placed: vec![vec![]], bring_back: true };
+        let one = Placing { placed: vec![vec![]], bring_back: true, stdin: None };
         let e = runnable(task.clone(), one, 2, 4).unwrap_err();
         assert_eq!(e, "1 lists of placed files for 2 units");
-        let two = Placing { placed: vec![vec![], vec![]], bring_back: true };
+        let two = Placing { placed: vec![vec![], vec![]], bring_back: true, stdin: None };
         assert!(runnable(task, two, 2, 4).is_ok());
     }
 
@@ -709,7 +714,7 @@ mod tests {
         // Only bringing back: a chunk of that form with no lists.
         let job = super::job(CmdSpec { bring_back: true, ..spec(3) }).unwrap();
         let ChunkTask::CmdPlaced(_, placing) = job.chunk(0, 1, 0).task else { panic!() };
-        assert_eq!(*placing, Placing { placed: vec![], bring_back: true });
+        assert_eq!(*placing, Placing { placed: vec![], bring_back: true, stdin: None });
     }
 
     #[test]

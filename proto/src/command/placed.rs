@@ -88,6 +88,9 @@ pub struct Placing {
     /// Files a unit creates or changes in its work dir go back as its results, under their
     /// paths there (GNU parallel's `--return`, done for every file).
     pub bring_back: bool,
+    /// The path (in its work dir) of the placed file each unit reads as its stdin
+    /// (`marmotctl parallel --pipe`'s block); none: stdin is empty.
+    pub stdin: Option<String>,
 }
 
 /// Checks one unit's placed files: each one, at most [`MAX_PLACED_PER_UNIT`], no path twice
@@ -149,6 +152,9 @@ mod tests {
             (0..=MAX_PLACED_PER_UNIT).map(|n| placed(&format!("f{n}"))).collect();
         assert!(check_unit(&many).unwrap_err().contains("at most"));
         assert_eq!(check_unit(&many[1..]), Ok(()));
+        let mut all = placed("a");
+        all.mode = 0o7777;
+        assert_eq!(check_unit(&[all]), Ok(()));
         let mut bad = placed("a");
         bad.mode = 0o10000;
         assert!(check_unit(&[bad]).unwrap_err().contains("mode"));

@@ -89,6 +89,9 @@ pub struct CmdSpec {
     /// results (not with `results`, which brings back `$MARMOT_OUT`).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub bring_back: bool,
+    /// `marmotctl parallel --pipe`: the path of the placed file each unit reads as its stdin.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stdin: Option<String>,
 }
 
 fn one() -> u32 {
@@ -146,6 +149,7 @@ impl CmdSpec {
             skip: vec![],
             placed: vec![],
             bring_back: false,
+            stdin: None,
         }
     }
 
@@ -229,6 +233,12 @@ impl CmdSpec {
         }
         for (unit, files) in self.placed.iter().enumerate() {
             placed::check_unit(files).map_err(|e| format!("unit {}: {e}", unit + 1))?;
+        }
+        if let Some(path) = &self.stdin {
+            let placed = |files: &Vec<Placed>| files.iter().any(|p| p.file.name == *path);
+            if self.placed.len() != self.inputs.len() || !self.placed.iter().all(placed) {
+                return Err(format!("every unit reads {path} as its stdin: place it in each"));
+            }
         }
         if self.bring_back && self.results {
             return Err("a job brings back what its units make in their work dirs or under \
@@ -419,6 +429,7 @@ mod tests {
             skip: vec![],
             placed: vec![],
             bring_back: false,
+            stdin: None,
         }
     }
 
@@ -438,6 +449,12 @@ mod tests {
         assert!(e.starts_with("unit 2: x is placed twice"), "{e}");
         let both = CmdSpec { bring_back: true, results: true, ..spec() }.check().unwrap_err();
         assert!(both.contains("not both"), "{both}");
+        let stdin = Some("logs/a.log".to_string());
+        let each = vec![vec![file("logs/a.log")], vec![file("logs/a.log")]];
+        let fed = CmdSpec { placed: each, stdin: stdin.clone(), ..spec() };
+        assert_eq!(fed.check(), Ok(()));
+        let e = CmdSpec { placed, stdin, ..spec() }.check().unwrap_err();
+        assert!(e.contains("every unit reads logs/a.log"), "{e}");
     }
 
     #[test]
