@@ -141,7 +141,7 @@ pub struct UnitCommand {
     pub env: Vec<(String, String)>,
     /// The longest the unit may run.
     pub timeout: Option<Duration>,
-    /// A file in its work dir (relative to it) whose bytes come down a pipe as its stdin, as
+    /// A file (relative to the unit's work dir, or absolute) whose bytes come down a pipe as its stdin, as
     /// GNU parallel's `--pipe` feeds a job (a program sees a pipe, not a file); none: stdin
     /// is empty.
     pub stdin: Option<PathBuf>,

@@ -370,12 +370,31 @@ async fn run_unit(
     units: &Units,
     cancel: &CancellationToken,
 ) -> Result<(UnitReport, Option<Listing>), Stop> {
-    let (pinned, as_placed) = place_files(task, (unit, placed), dir, &units.cache)?;
+    // The file a unit reads as its stdin is read where the cache keeps it (pinned), not
+    // copied into its dir: under --pipe, that is every byte of the input.
+    let is_stdin = |p: &&Placed| placing.stdin.as_deref() == Some(p.file.name.as_str());
+    let others: Vec<Placed> = placed.iter().filter(|p| !is_stdin(p)).cloned().collect();
+    let (mut pinned, as_placed) = place_files(task, (unit, &others), dir, &units.cache)?;
+    let stdin = match placed.iter().find(is_stdin).map(|p| p.file.sha256.as_str()) {
+        Some(sha256) => match (units.cache.pin(sha256), units.cache.path(sha256)) {
+            (Some(pin), Some(path)) => {
+                pinned.push(pin);
+                Some(path)
+            }
+            (pin, _) => {
+                for pin in pinned.into_iter().chain(pin) {
+                    units.cache.release(pin);
+                }
+                return Err(Stop::Failed(format!("the unit's stdin {sha256} left the cache")));
+            }
+        },
+        None => None,
+    };
     let command = UnitCommand {
         argv: task.command.expand(&unit.input, unit.unit + 1),
         env: environment(task, unit, &units.worker),
         timeout: task.timeout_ms.map(Duration::from_millis),
-        stdin: placing.stdin.as_ref().map(PathBuf::from),
+        stdin,
     };
     let cgroup = units.cgroups.as_ref().and_then(|cgroups| match cgroups.unit() {
         Ok(cgroup) => Some(cgroup),
