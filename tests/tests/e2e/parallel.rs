@@ -520,30 +520,30 @@ fn pipe_blocks_reach_jobs_as_gnu_parallels_do() {
     }
     let dir = tempfile::tempdir().unwrap();
     let (c, _w, files) = two_slots_and_files(dir.path());
-    let numbers: String = (1..=200_000).map(|n| format!("{n}\n")).collect();
+    let numbers: String = (1..=30_000).map(|n| format!("{n}\n")).collect();
     std::fs::write(files.join("numbers"), &numbers).unwrap();
     let headed = format!("name\n{}", (1..=50).map(|n| format!("{n}\n")).collect::<String>());
     std::fs::write(files.join("headed"), &headed).unwrap();
     let (numbers, headed) = (numbers.as_bytes(), headed.as_bytes());
     let records = b"a,_b,__c,___d".as_slice();
     let cases: &[(&[&str], &[u8])] = &[
-        (&["--pipe", "--block", "100k", "wc"], numbers),
+        (&["--pipe", "--block", "20k", "wc"], numbers),
         (&["--pipe", "wc"], numbers),
         (&["--pipe", "-N", "1000", "wc -l"], numbers),
-        (&["--pipe", "-L", "30000", "wc -l"], numbers),
-        (&["--pipe", "--block", "10k", "-N", "100", "echo {#}; wc"], numbers),
+        (&["--pipe", "-L", "5000", "wc -l"], numbers),
+        (&["--pipe", "--block", "2k", "-N", "100", "echo {#}; wc"], numbers),
         (&["--pipe", "--block", "3", "--recstart", "_", "--recend", ",", "echo J{#};cat"], records),
         (&["--pipe", "-N1", "--recend", ",_", "echo J{#};cat;echo"], records),
         (&["--pipe", "-N1", "--regexp", "--recend", ",_+", "echo J{#};cat;echo"], records),
         (&["--pipe", "-N1", "--rrs", "--regexp", "--recend", ",_+", "echo J{#};cat;echo"], records),
         (&["--pipe", "--header", ":", "-N7", "echo J{#};cat"], headed),
         (&["--pipe", "-r", "-N2", "echo J{#};cat"], b"a\n\n \nb\nc\n\n"),
-        (&["--pipe", "--cat", "--block", "100k", "wc < {}"], numbers),
-        (&["--pipe", "--fifo", "--block", "100k", "wc < {}"], numbers),
-        (&["--pipe", "--block", "100k", "--tag", "wc -l"], numbers),
+        (&["--pipe", "--cat", "--block", "20k", "wc < {}"], numbers),
+        (&["--pipe", "--fifo", "--block", "20k", "wc < {}"], numbers),
+        (&["--pipe", "--block", "20k", "--tag", "wc -l"], numbers),
         (&["--pipe", "wc"], b""),
         (&["-j2", "--pipepart", "-a", "numbers", "wc"], b""),
-        (&["--pipepart", "-a", "numbers", "--block", "100k", "wc"], b""),
+        (&["--pipepart", "-a", "numbers", "--block", "20k", "wc"], b""),
         (&["--pipepart", "-a", "headed", "--header", ":", "--block", "30", "cat | head -2"], b""),
     ];
     same_as_gnu(&c.socket, cases, &files, &[]);
