@@ -6,7 +6,6 @@
 
 use super::cmd::{open_joblog, run_spec, upload, ResultsTo, Shown, Writer};
 use super::cmd::{Found, UPLOAD_QUEUE};
-use crate::known_hashes::KnownHashes;
 use crate::parallel::pipe;
 use crate::parallel::{self, Slots, Verbose};
 use anyhow::{bail, Context, Result};
@@ -331,7 +330,7 @@ fn placed_of(
     dir: &std::path::Path,
     found: &mpsc::Sender<Found>,
 ) -> Result<Vec<Vec<Placed>>> {
-    let mut known = KnownHashes::load();
+    let mut known = None;
     let mut upload = |path, file: &proto::command::FileRef| {
         // Nobody takes it only when uploading has failed: that is said after.
         let _ = found.blocking_send((path, file.clone()));
@@ -339,7 +338,9 @@ fn placed_of(
     let placed =
         args.iter().map(|args| parallel::files::of_args(args, dir, &mut known, &mut upload));
     let placed = placed.collect::<Result<Vec<_>>>()?;
-    known.save();
+    if let Some(known) = known {
+        known.save();
+    }
     let most = proto::command::placed::MAX_PLACED_PER_UNIT;
     if let Some(at) = placed.iter().position(|files| files.len() > most) {
         bail!(

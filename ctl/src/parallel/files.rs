@@ -28,11 +28,12 @@ pub fn relative(arg: &str) -> Option<String> {
 }
 
 /// The files a job's `args` name under `dir` (the current dir), each once, hashed (with
-/// `known` remembering hashes of files that did not change) and handed to `found` to upload.
+/// `known` remembering hashes of files that did not change, loaded at the first file: most
+/// jobs name none) and handed to `found` to upload.
 pub fn of_args(
     args: &[String],
     dir: &Path,
-    known: &mut KnownHashes,
+    known: &mut Option<KnownHashes>,
     found: &mut dyn FnMut(PathBuf, &FileRef),
 ) -> Result<Vec<Placed>> {
     let mut placed: Vec<Placed> = vec![];
@@ -49,6 +50,7 @@ pub fn of_args(
         }
         let mut file =
             std::fs::File::open(&at).with_context(|| format!("cannot read {}", at.display()))?;
+        let known = known.get_or_insert_with(KnownHashes::load);
         let (sha256, size) =
             known.sha256(&mut file).with_context(|| format!("cannot read {}", at.display()))?;
         let file = FileRef { name: path, sha256, size };
@@ -89,7 +91,7 @@ mod tests {
             ["./logs/b.log", "logs", "run.sh", "42", "logs/b.log", "/etc/hostname"]
                 .map(String::from)
                 .to_vec();
-        let mut known = KnownHashes::load_from(None);
+        let mut known = Some(KnownHashes::load_from(None));
         let mut uploads = vec![];
         let placed = of_args(&args, dir.path(), &mut known, &mut |path, file| {
             uploads.push((path, file.clone()))

@@ -167,7 +167,10 @@ pub struct Blocks<R> {
     cutting: Cutting,
     patterns: Option<Patterns>,
     buf: Vec<u8>,
-    /// Bytes of the input before `buf`.
+    /// Bytes at the start of `buf` already cut into blocks (dropped when it is filled
+    /// again, not as each block is cut: `-N 1` cuts thousands of records off one buffer).
+    head: usize,
+    /// Bytes of the input before what is left of `buf`.
     offset: u64,
     blocksize: usize,
     header: Vec<u8>,
@@ -192,6 +195,7 @@ impl<R: Read> Blocks<R> {
             cutting,
             patterns,
             buf: vec![],
+            head: 0,
             offset: 0,
             blocksize,
             header: vec![],
@@ -226,16 +230,16 @@ impl<R: Read> Blocks<R> {
         }
         let written = match (self.cutting.count, self.patterns.is_some()) {
             (Count::Lines(n), _) => self.pass_lines(n),
-            (Count::Records(n), true) => self.pass_n_regexps(n)?,
+            (Count::Records(_), true) => self.pass_n_regexps()?,
             (Count::Fill, true) => self.pass_regexp()?,
             (Count::Records(n), false) => self.pass_n(n),
             (Count::Fill, false) => self.pass(),
         };
         if self.eof {
-            let rest = self.buf.len();
+            let rest = self.rest().len();
             self.write(rest);
             self.done = true;
-        } else if !written && self.buf.len() >= self.max_block {
+        } else if !written && self.rest().len() >= self.max_block {
             return Err(PipeError::TooLong(self.offset, self.max_block));
         } else if !written {
             // A record longer than the block: GNU parallel grows it by 30%.
@@ -245,38 +249,55 @@ impl<R: Read> Blocks<R> {
         Ok(())
     }
 
-    /// Fills the buffer up to the next multiple of the block size, or to the input's end.
-    fn read_block(&mut self) -> io::Result<()> {
-        let mut want = self.blocksize - self.buf.len() % self.blocksize;
-        let mut chunk = vec![0; want.min(1 << 20)];
-        loop {
-            let n = self.input.read(&mut chunk[..want.min(1 << 20)])?;
-            self.buf.extend_from_slice(&chunk[..n]);
-            want -= n;
-            if n == 0 || want == 0 {
-                self.eof = n == 0;
-                return Ok(());
-            }
-        }
+    /// What is left of the buffer.
+    fn rest(&self) -> &[u8] {
+        &self.buf[self.head..]
     }
 
-    /// The first `end` bytes of the buffer are a block (none if `end` is 0).
+    /// Fills the buffer (what is left of it) up to the next multiple of the block size, or
+    /// to the input's end, reading straight into it.
+    fn read_block(&mut self) -> io::Result<()> {
+        self.buf.drain(..self.head);
+        self.head = 0;
+        let start = self.buf.len();
+        let end = start + (self.blocksize - start % self.blocksize);
+        self.buf.resize(end, 0);
+        let mut filled = start;
+        let read = loop {
+            match self.input.read(&mut self.buf[filled..end]) {
+                Ok(n) => {
+                    filled += n;
+                    if n == 0 || filled == end {
+                        self.eof = n == 0;
+                        break Ok(());
+                    }
+                }
+                Err(e) => break Err(e),
+            }
+        };
+        self.buf.truncate(filled);
+        read
+    }
+
+    /// The first `end` bytes of what is left are a block (none if `end` is 0).
     fn write(&mut self, end: usize) -> bool {
         if end == 0 {
             return false;
         }
-        let mut block: Vec<u8> = self.buf.drain(..end).collect();
+        let cut = &self.buf[self.head..self.head + end];
+        let removed = match (self.cutting.remove_separators, &self.patterns) {
+            (false, _) => None,
+            (true, Some(patterns)) => Some(remove_matched(cut, patterns)),
+            (true, None) => Some(remove_literal(cut, &self.cutting.separators)),
+        };
+        let block = match (self.header.is_empty(), removed) {
+            (true, Some(block)) => block,
+            (true, None) => cut.to_vec(),
+            (false, removed) => [&self.header[..], removed.as_deref().unwrap_or(cut)].concat(),
+        };
+        self.head += end;
         self.offset += end as u64;
-        if self.cutting.remove_separators {
-            block = match &self.patterns {
-                Some(patterns) => remove_matched(&block, patterns),
-                None => remove_literal(&block, &self.cutting.separators),
-            };
-        }
-        let mut with_header = Vec::with_capacity(self.header.len() + block.len());
-        with_header.extend_from_slice(&self.header);
-        with_header.extend_from_slice(&block);
-        self.ready.push_back(with_header);
+        self.ready.push_back(block);
         true
     }
 
@@ -291,7 +312,7 @@ impl<R: Read> Blocks<R> {
             return false;
         }
         let boundary = self.boundary();
-        match rindex(&self.buf, &boundary) {
+        match rindex(self.rest(), &boundary) {
             Some(at) => self.write(at + self.cutting.separators.recend.len()),
             None => false,
         }
@@ -301,8 +322,8 @@ impl<R: Read> Blocks<R> {
     fn pass_n(&mut self, n: usize) -> bool {
         let boundary = self.boundary();
         let mut written = false;
-        while let Some(at) = nindex(&self.buf, &boundary, n) {
-            if self.buf.is_empty() {
+        while let Some(at) = nindex(self.rest(), &boundary, n) {
+            if self.rest().is_empty() {
                 break;
             }
             written |= self.write(at + self.cutting.separators.recend.len());
@@ -312,11 +333,12 @@ impl<R: Read> Blocks<R> {
 
     /// `-L n`: cut after the last whole group of `n` lines.
     fn pass_lines(&mut self, n: usize) -> bool {
-        let mut lines = self.buf.iter().filter(|&&b| b == b'\n').count();
-        let mut last = rindex(&self.buf, b"\n");
+        let rest = self.rest();
+        let mut lines = rest.iter().filter(|&&b| b == b'\n').count();
+        let mut last = rindex(rest, b"\n");
         while lines % n != 0 {
             lines -= 1;
-            last = last.and_then(|at| self.buf[..at].iter().rposition(|&b| b == b'\n'));
+            last = last.and_then(|at| rest[..at].iter().rposition(|&b| b == b'\n'));
         }
         self.write(last.map_or(0, |at| at + 1))
     }
@@ -327,36 +349,35 @@ impl<R: Read> Blocks<R> {
             return Ok(false);
         }
         let patterns = self.patterns.as_ref().expect("--regexp has patterns");
-        let text = text_prefix(&self.buf, self.offset, false)?;
+        let text = text_prefix(self.rest(), self.offset, false)?;
         let end = group_end(&patterns.last, text)?;
         Ok(self.write(end.unwrap_or(0)))
     }
 
-    /// `--regexp -N n`: what comes before the first record as a block of its own, then
-    /// blocks of `n` records.
-    fn pass_n_regexps(&mut self, n: usize) -> Result<bool, PipeError> {
-        let _ = n;
+    /// `--regexp -N`: what comes before the first record as a block of its own, then
+    /// blocks of the pattern's records. The text is read once; the blocks are cut after.
+    fn pass_n_regexps(&mut self) -> Result<bool, PipeError> {
+        let patterns = self.patterns.as_ref().expect("--regexp has patterns");
+        let records = patterns.records.as_ref().expect("-N has its pattern");
+        let text = text_prefix(self.rest(), self.offset, self.eof)?;
+        let mut ends = vec![];
+        let mut at = 0;
+        if !self.garbage_read && !patterns.starts.is_match(text).map_err(matching)? {
+            if let Some(end) = group_end(&patterns.garbage, text)?.filter(|&end| end > 0) {
+                ends.push(end);
+                at = end;
+            }
+        }
+        while let Some(end) = group_end(records, &text[at..])?.filter(|&end| end > 0) {
+            ends.push(end);
+            at += end;
+        }
+        self.garbage_read = true;
         let mut written = false;
-        if !self.garbage_read {
-            self.garbage_read = true;
-            let patterns = self.patterns.as_ref().expect("--regexp has patterns");
-            let text = text_prefix(&self.buf, self.offset, self.eof)?;
-            let starts = patterns.starts.is_match(text).map_err(matching)?;
-            if !starts {
-                if let Some(end) = group_end(&patterns.garbage, text)? {
-                    written |= self.write(end);
-                }
-            }
+        for end in ends {
+            written |= self.write(end);
         }
-        loop {
-            let patterns = self.patterns.as_ref().expect("--regexp has patterns");
-            let records = patterns.records.as_ref().expect("-N has its pattern");
-            let text = text_prefix(&self.buf, self.offset, self.eof)?;
-            match group_end(records, text)? {
-                Some(end) if end > 0 => written |= self.write(end),
-                _ => return Ok(written),
-            }
-        }
+        Ok(written)
     }
 }
 
@@ -463,8 +484,10 @@ fn nindex(hay: &[u8], needle: &[u8], n: usize) -> Option<usize> {
 
 /// `-r`: lines of only blanks dropped (Perl's `s/^\s*\n//gm`).
 fn drop_blank_lines(buf: &[u8]) -> Vec<u8> {
-    let blank = regex::bytes::Regex::new(r"(?m)^[\t\n\x0b\x0c\r ]*\n").expect("a fixed pattern");
-    blank.replace_all(buf, &b""[..]).into_owned()
+    static BLANK: std::sync::LazyLock<regex::bytes::Regex> = std::sync::LazyLock::new(|| {
+        regex::bytes::Regex::new(r"(?m)^[\t\n\x0b\x0c\r ]*\n").expect("a fixed pattern")
+    });
+    BLANK.replace_all(buf, &b""[..]).into_owned()
 }
 
 /// `--rrs` with literal separators: every boundary, the first start, the last end (before

@@ -372,10 +372,10 @@ async fn run_unit(
 ) -> Result<(UnitReport, Option<Listing>), Stop> {
     // The file a unit reads as its stdin is read where the cache keeps it (pinned), not
     // copied into its dir: under --pipe, that is every byte of the input.
-    let is_stdin = |p: &&Placed| placing.stdin.as_deref() == Some(p.file.name.as_str());
-    let others: Vec<Placed> = placed.iter().filter(|p| !is_stdin(p)).cloned().collect();
-    let (mut pinned, as_placed) = place_files(task, (unit, &others), dir, &units.cache)?;
-    let stdin = match placed.iter().find(is_stdin).map(|p| p.file.sha256.as_str()) {
+    let stdin_name = placing.stdin.as_deref();
+    let (mut pinned, as_placed) = place_files(task, (unit, placed, stdin_name), dir, &units.cache)?;
+    let fed = placed.iter().find(|p| Some(p.file.name.as_str()) == stdin_name);
+    let stdin = match fed.map(|p| p.file.sha256.as_str()) {
         Some(sha256) => match (units.cache.pin(sha256), units.cache.path(sha256)) {
             (Some(pin), Some(path)) => {
                 pinned.push(pin);
@@ -527,11 +527,11 @@ pub(super) async fn fetch(
     Ok(())
 }
 
-/// Gives the unit the job's files and its own in its work dir, pinned in the cache while the
-/// unit runs.
+/// Gives the unit the job's files and its own in its work dir (but the one it reads as its
+/// stdin, `stdin_name`), pinned in the cache while the unit runs.
 fn place_files(
     task: &CmdChunk,
-    (unit, placed): (&CmdUnit, &[Placed]),
+    (unit, placed, stdin_name): (&CmdUnit, &[Placed], Option<&str>),
     dir: &UnitDir,
     cache: &FileCache,
 ) -> Result<(Vec<Pinned>, AsPlaced), Stop> {
@@ -543,7 +543,7 @@ fn place_files(
             pinned.push(cache.place(&file.sha256, &work.join(&file.name)).map_err(|e| failed(&e))?);
             noted.note(&work, Path::new(&file.name)).map_err(|e| failed(&e))?;
         }
-        for file in placed {
+        for file in placed.iter().filter(|p| Some(p.file.name.as_str()) != stdin_name) {
             pinned.push(placed::place(cache, &work, file, &mut noted).map_err(|e| e.to_string())?);
         }
         Ok(())
