@@ -14,7 +14,7 @@ use proto::wire::{ChunkData, ChunkOutput, ChunkReply, ChunkRequest, CoordinatorO
 use proto::{MessageReader, MessageWriter};
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
 /// Bounds `open_bi`, which waits silently while the worker's stream limit is reached.
@@ -35,6 +35,10 @@ pub struct Stream {
 pub struct Ended {
     pub assignment: AssignmentId,
     pub outcome: Option<Result<ChunkOutput, Failure>>,
+    /// Told once the output's count is in the journal: only then is the stream ended, so the
+    /// worker keeps a chunk whose count a coordinator killed in between never kept, and
+    /// delivers it again rather than have it run again. Dropped: not counted.
+    pub kept: oneshot::Sender<()>,
 }
 
 /// Why a chunk's stream gave no output.
@@ -60,6 +64,8 @@ pub async fn run<M: From<Ended>>(
         _ = cancel.cancelled() => None,
         opened = tokio::time::timeout(OPEN_TIMEOUT, conn.open_bi()) => Some(opened),
     };
+    // Kept open until the output's count is kept (dropped, it ends).
+    let mut open_writer = None;
     let outcome = match opened {
         None => None,
         Some(Ok(Ok((send, recv)))) => {
@@ -95,6 +101,7 @@ pub async fn run<M: From<Ended>>(
                 let _ = writer.get_mut().reset(codes::CANCELLED);
                 let _ = reader.get_mut().stop(codes::CANCELLED);
             }
+            open_writer = Some(writer);
             outcome
         }
         Some(Ok(Err(e))) => Some(Err(e.into())),
@@ -123,7 +130,15 @@ pub async fn run<M: From<Ended>>(
     if let (Talk::Own(own), false) = (&mut talk, matches!(outcome, Some(Ok(_)))) {
         own.abandoned().await;
     }
-    let _ = report.send(M::from(Ended { assignment, outcome })).await;
+    let (kept, counted) = oneshot::channel();
+    let _ = report.send(M::from(Ended { assignment, outcome, kept })).await;
+    if let Some(mut writer) = open_writer {
+        tokio::select! {
+            _ = cancel.cancelled() => {}
+            _ = counted => {}
+        }
+        let _ = writer.get_mut().finish();
+    }
 }
 
 /// Whether `error` is the coordinator's own disk being full (out of space or of quota).

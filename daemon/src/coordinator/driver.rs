@@ -532,8 +532,8 @@ impl Driver {
                 _ = self.token.cancelled() => break,
                 command = self.commands.recv() => match command {
                     Some(Command::Call(f)) => f(&mut self.state, Instant::now()),
-                    Some(Command::ChunkEnded(chunk::Ended { assignment, outcome })) => {
-                        self.chunk_ended(assignment, outcome)
+                    Some(Command::ChunkEnded(chunk::Ended { assignment, outcome, kept })) => {
+                        self.chunk_ended(assignment, outcome, kept)
                     }
                     None => break,
                 },
@@ -558,17 +558,27 @@ impl Driver {
         let _ = tokio::task::spawn_blocking(move || journal.close()).await;
     }
 
+    /// Hands a chunk's end to the job table; once what that made is in the journal, tells
+    /// its stream (`kept`), which then ends and lets the worker drop the chunk.
     fn chunk_ended(
         &mut self,
         assignment: AssignmentId,
         outcome: Option<Result<ChunkOutput, chunk::Failure>>,
+        kept: tokio::sync::oneshot::Sender<()>,
     ) {
         if self.streams.remove(&assignment).is_none() {
             return; // stopped by an order: the scheduler has forgotten it
         }
         let now = Instant::now();
         match outcome {
-            Some(Ok(output)) => self.state.jobs.chunk_finished(now, assignment, output),
+            Some(Ok(output)) => {
+                self.state.jobs.chunk_finished(now, assignment, output);
+                let (journal, batch) = (self.state.journal.clone(), self.state.journal_records());
+                self.chunks.spawn(async move {
+                    journal.synced(batch).await;
+                    let _ = kept.send(());
+                });
+            }
             Some(Err(chunk::Failure::Chunk(error))) => {
                 self.state.jobs.chunk_failed(now, assignment, error)
             }
@@ -582,7 +592,7 @@ impl Driver {
 
     /// Opens and stops chunk streams as the job table ordered, and journals what happened.
     fn carry_out(&mut self) {
-        self.state.journal_records();
+        let batch = self.state.journal_records();
         for order in self.state.jobs.take_orders() {
             match order {
                 Order::Run { assignment, worker, request, talk } => {
@@ -592,9 +602,19 @@ impl Driver {
                     self.streams.insert(assignment, cancel.clone());
                     let worker = w.hello.name.clone();
                     let conn = w.conn.clone();
+                    // A command's units act on the world: they are sent only once the journal
+                    // says they were given, so a coordinator killed in between awaits them from
+                    // their worker rather than run them again elsewhere. (A built-in chunk run
+                    // twice costs only time: it goes at once.)
+                    let given = request.task.cmd().is_some().then(|| self.state.journal.clone());
                     let stream = chunk::Stream { conn, worker, assignment, request, talk };
                     let (reports, stores) = (self.reports.clone(), self.stores.clone());
-                    self.chunks.spawn(chunk::run(reports, stream, stores, cancel));
+                    self.chunks.spawn(async move {
+                        if let Some(journal) = given {
+                            journal.synced(batch).await;
+                        }
+                        chunk::run(reports, stream, stores, cancel).await
+                    });
                 }
                 Order::Stop { assignment } => {
                     if let Some(cancel) = self.streams.remove(&assignment) {

@@ -549,13 +549,21 @@ async fn take_units(
         }
     };
     let counted = cluster
-        .call(move |s, now| s.jobs.chunk_delivered(now, worker, &request, output))
+        .call(move |s, now| {
+            let counted = s.jobs.chunk_delivered(now, worker, &request, output);
+            counted.then(|| (s.journal.clone(), s.journal_records()))
+        })
         .await
-        .unwrap_or(false);
-    if counted {
-        tracing::info!("worker {shown} delivered the units of chunk {chunk} of job {job}, run through a lost connection: counted");
-    } else {
-        own.abandoned().await;
+        .ok()
+        .flatten();
+    match counted {
+        Some((journal, batch)) => {
+            tracing::info!("worker {shown} delivered the units of chunk {chunk} of job {job}, run through a lost connection: counted");
+            // The member lets the units go when the stream ends: once their count is kept.
+            journal.synced(batch).await;
+            let _ = writer.get_mut().finish();
+        }
+        None => own.abandoned().await,
     }
 }
 

@@ -68,26 +68,26 @@ pub async fn exchange(
         };
         pieces::send_file::<ChunkData, _>(writer, &path, *from, size - from).await?;
     }
-    receive(writer, reader, task, tries, (spool_path, worker), true).await
+    receive(reader, task, tries, (spool_path, worker), true).await
 }
 
 /// Takes the units of a command chunk that a worker ran through a lost connection and now
 /// delivers on a stream of its own ([`proto::wire::WorkerOpen::DeliverUnits`]), checked and
-/// spooled as on the chunk's own stream; a failure or a failed try is no delivery.
+/// spooled as on the chunk's own stream; a failure or a failed try is no delivery. The
+/// caller ends the stream once the delivery is counted and kept.
 pub async fn take_delivered(
-    writer: &mut MessageWriter<quinn::SendStream>,
     reader: &mut MessageReader<quinn::RecvStream>,
     task: &CmdChunk,
     tries: &Tries,
     at: (&Path, &str),
 ) -> Result<ChunkReply> {
-    receive(writer, reader, task, tries, at, false).await
+    receive(reader, task, tries, at, false).await
 }
 
 /// Receives each unit's report and output into `spool_path`, up to the chunk's end; a
-/// failed try is the chunk's failure if `tried` may be reported here.
+/// failed try is the chunk's failure if `tried` may be reported here. The caller ends the
+/// stream (the worker keeps the chunk until then).
 async fn receive(
-    writer: &mut MessageWriter<quinn::SendStream>,
     reader: &mut MessageReader<quinn::RecvStream>,
     task: &CmdChunk,
     tries: &Tries,
@@ -133,8 +133,9 @@ async fn receive(
     // power cut, a spool file the journal names but the disk lost runs again
     // ([`super::spool::Spool::holds`]).
     out.flush().await?;
-    // The worker waits for this before it lets the stream go.
-    let _ = writer.get_mut().finish();
+    // The stream is left open: the worker lets the chunk go when it ends, which the caller
+    // does once the chunk's count is in the journal (a coordinator killed before then has
+    // the chunk delivered again rather than run again).
     let spool = Some(spool_path.to_path_buf());
     Ok(ChunkReply::Done(ChunkOutput::Cmd { units: reports, spool }))
 }

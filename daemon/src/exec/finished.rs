@@ -168,8 +168,8 @@ impl Kept {
 }
 
 /// Ends a chunk's stream from the worker's side and waits, `within` at most, for the
-/// coordinator to finish its own, which it does once it has read everything: the chunk is
-/// taken then (counted or not). A reset or a stop is a refusal; no answer in time counts as
+/// coordinator to finish its own, which it does once it has read everything and its journal
+/// keeps the chunk's count: the chunk is taken then (counted or not). A reset or a stop is a refusal; no answer in time counts as
 /// a lost connection (the chunk is kept for another try).
 pub async fn end(
     writer: &mut MessageWriter<SendStream>,

@@ -389,7 +389,7 @@ impl Converse for Exchange {
                     exec::chunk::exchange(writer, reader, stream.request, task, stores, at).await
                 }
                 Via::Delivery(_) => {
-                    exec::chunk::take_delivered(writer, reader, task, stores.1, at).await
+                    exec::chunk::take_delivered(reader, task, stores.1, at).await
                 }
             }
         })

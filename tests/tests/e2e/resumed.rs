@@ -138,6 +138,29 @@ fn a_command_job_goes_on_after_its_coordinator_is_killed_at_its_last_unit() {
     killed_after(UNITS - 1);
 }
 
+/// The journal held by another program's write (as `sqlite3` holding a transaction does), so
+/// that what the coordinator does is not kept for a while: it must neither send a command's
+/// chunk nor let a worker drop one it counted before its journal has them. Killed then, with
+/// units counted in memory only, the job goes on, and no unit runs twice.
+#[test]
+fn a_coordinator_killed_before_its_journal_keeps_what_it_did_runs_no_unit_twice() {
+    let dir = tempfile::tempdir().unwrap();
+    let listen = format!("127.0.0.1:{}", free_udp_port());
+    let mut c = Coordinator::start_on(dir.path(), &listen);
+    let _workers = c.workers([("a", 1), ("b", 1)]);
+    let run = Run::start(&c, dir.path());
+    wait_for_units(&c, 2);
+    let journal = rusqlite::Connection::open(dir.path().join("state/journal.sqlite")).unwrap();
+    journal.execute_batch("BEGIN IMMEDIATE").unwrap();
+    // The chunks running now end, and are counted (in memory): the journal cannot say so.
+    wait_for_units(&c, 4);
+    c.proc.kill();
+    drop(journal);
+    let c = Coordinator::start_on(dir.path(), &listen);
+    assert_eq!(run.check(), [0u64; 0], "no unit ran twice");
+    assert_eq!(c.json(&["jobs"])[0]["state"], "done");
+}
+
 #[test]
 fn a_command_job_goes_on_through_the_coordinator_updating_itself() {
     let dir = tempfile::tempdir().unwrap();
