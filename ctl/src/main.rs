@@ -20,6 +20,7 @@ mod follow;
 mod known_hashes;
 mod parallel;
 mod plot;
+mod saving;
 
 use clap::Parser;
 use std::process::ExitCode;

@@ -7,6 +7,8 @@
 //! Memory stays at a few pieces of output (4 MiB each at most) whatever the units print:
 //! pieces are written out as they come, and a unit's results are unpacked as they arrive.
 
+use crate::parallel::progress::Tracker;
+use crate::saving::{Open, Saving};
 use crate::cli::CmdArgs;
 use crate::follow::Interrupt;
 use crate::known_hashes::KnownHashes;
@@ -371,6 +373,10 @@ pub struct Shown {
     /// Units not run because a perl expression called `skip()` (numbers from 0): each
     /// counts as failed and has its joblog line, Exitval -2, as in GNU parallel.
     pub skipped: Vec<u64>,
+    /// Output kept in files instead of printed (`--results`, `--files`).
+    pub saving: Option<Saving>,
+    /// Progress shown on stderr (`--bar`, `--eta`, `--progress`).
+    pub progress: Option<crate::parallel::Progress>,
 }
 
 /// Where units' results are unpacked.
@@ -396,6 +402,9 @@ pub struct Writer {
     /// The last unit that failed, and the line that says so, held until the next record
     /// shows whether that was a try the unit made again (its records come one after another).
     failed: Option<(u64, String)>,
+    /// The current unit's files, when output is kept in files.
+    open: Option<Open>,
+    tracker: Option<Tracker>,
     stdout: std::io::Stdout,
     stderr: std::io::Stderr,
 }
@@ -426,6 +435,11 @@ impl Writer {
             }
             log.flush()?;
         }
+        let now = std::time::Instant::now();
+        let tracker = shown.progress.map(|show| Tracker::new(show, spec.units_to_run(), now));
+        if let Some(header) = tracker.as_ref().and_then(Tracker::header) {
+            eprint!("{header}");
+        }
         Ok(Writer {
             template: spec.command.clone(),
             inputs: spec.inputs.clone(),
@@ -435,6 +449,8 @@ impl Writer {
             joblog,
             unit: None,
             failed: None,
+            open: None,
+            tracker,
             stdout: std::io::stdout(),
             stderr: std::io::stderr(),
         })
@@ -454,6 +470,9 @@ impl Writer {
                     _ => None,
                 };
                 self.line_start = [true; 2];
+                if let Some(saving) = &self.shown.saving {
+                    self.open = Some(saving.open(report.unit)?);
+                }
                 if let Some(to_stdout) = self.shown.verbose {
                     let command = self.command_of(report.unit);
                     match to_stdout {
@@ -487,8 +506,10 @@ impl Writer {
             (Some(tags), Some((report, _))) => tags.get(report.unit as usize).map(String::as_str),
             _ => None,
         };
-        let mut sink: Box<dyn Write> = match stream {
-            0 => Box::new(self.stdout.lock()),
+        let mut sink: Box<dyn Write> = match (stream, &mut self.open) {
+            (0, Some(open)) => Box::new(&mut open.stdout),
+            (_, Some(Open { stderr: Some(file), .. })) => Box::new(file),
+            (0, _) => Box::new(self.stdout.lock()),
             _ => Box::new(self.stderr.lock()),
         };
         let Some(tag) = tag else { return sink.write_all(bytes) };
@@ -520,6 +541,16 @@ impl Writer {
     ) -> std::io::Result<()> {
         let number = report.unit + 1;
         let input = self.inputs.get(report.unit as usize).map_or("", String::as_str);
+        if let Some(open) = self.open.take() {
+            if self.shown.saving.as_ref().is_some_and(|s| s.print_names) {
+                writeln!(self.stdout.lock(), "{}", open.name.display())?;
+            }
+        }
+        if let Some(tracker) = &mut self.tracker {
+            let runtime = Duration::from_millis(report.duration_ms);
+            let now = std::time::Instant::now();
+            eprint!("{}", tracker.unit_ended(report.unit, &report.worker, runtime, input, now));
+        }
         if let Some(unpacking) = unpacking {
             unpacking.finish().map_err(|e| {
                 std::io::Error::other(format!("cannot unpack unit {number}'s results: {e}"))
@@ -567,6 +598,9 @@ impl Writer {
     }
 
     fn finish(&mut self) -> Result<()> {
+        if self.tracker.is_some() {
+            eprintln!();
+        }
         self.say_failed(None)?;
         self.stdout.lock().flush()?;
         if let Some(log) = &mut self.joblog {

@@ -7,7 +7,9 @@
 use super::cmd::{open_joblog, run_spec, upload, ResultsTo, Shown, Writer};
 use super::cmd::{Found, UPLOAD_QUEUE};
 use crate::parallel::pipe;
+use crate::parallel::results::Kept;
 use crate::parallel::{self, Slots, Verbose};
+use crate::saving::Saving;
 use anyhow::{bail, Context, Result};
 use client::{Client, Submit};
 use proto::command::placed::Placed;
@@ -66,7 +68,10 @@ async fn run_line(client: &Client, argv: Vec<String>, how: Submit) -> Result<Exi
         None => None,
     };
     let settings = &request.settings;
-    let mut jobs = request.jobs(slots)?;
+    let mut jobs = match settings.retry_failed {
+        true => logged_jobs(settings.joblog.as_deref())?,
+        false => request.jobs(slots)?,
+    };
     if pipe.as_ref().is_some_and(|pipe| pipe.as_file) {
         for job in &mut jobs {
             job.line = job.line.replace(parallel::BLOCK_FILE_MARK, "$PARALLEL_TMP");
@@ -141,7 +146,7 @@ async fn run_line(client: &Client, argv: Vec<String>, how: Submit) -> Result<Exi
             env.push((key.to_string(), value.to_string()));
         }
     }
-    let resume = match (settings.resume, settings.resume_failed) {
+    let resume = match (settings.resume, settings.resume_failed || settings.retry_failed) {
         (true, _) => Some(joblog::Resume::Logged),
         (_, true) => Some(joblog::Resume::Succeeded),
         _ => None,
@@ -158,8 +163,15 @@ async fn run_line(client: &Client, argv: Vec<String>, how: Submit) -> Result<Exi
     let done = |n: &u64| logged.iter().any(|&(start, end)| (start..end).contains(n));
     let skipped: Vec<u64> =
         (0..jobs.len() as u64).filter(|&n| jobs[n as usize].skip && !done(&n)).collect();
+    // --retry-failed: numbers the joblog does not have are no jobs.
+    let absent = jobs.iter().filter(|job| job.args.is_empty() && settings.retry_failed);
+    let absent: Vec<u64> = absent.map(|job| job.seq - 1).collect();
     let skip = proto::command::spec::ranges(
-        logged.iter().flat_map(|&(start, end)| start..end).chain(skipped.iter().copied()),
+        logged
+            .iter()
+            .flat_map(|&(start, end)| start..end)
+            .chain(skipped.iter().copied())
+            .chain(absent),
     );
     // Files the jobs' arguments name travel with them, uploaded as they are hashed; under
     // --pipe, each job's block.
@@ -183,6 +195,7 @@ async fn run_line(client: &Client, argv: Vec<String>, how: Submit) -> Result<Exi
         }
     };
     let stdin = pipe.as_ref().filter(|pipe| !pipe.as_file).map(|_| BLOCK.to_string());
+    let saving = saving_of(settings, &jobs, &request.columns)?;
     let mut inputs = proto::command::inputs::Inputs::default();
     for job in jobs {
         inputs.push(job.line)?;
@@ -216,7 +229,9 @@ async fn run_line(client: &Client, argv: Vec<String>, how: Submit) -> Result<Exi
         Verbose::Stdout => Some(true),
         Verbose::Stderr => Some(false),
     };
-    let shown = Shown { input_is_command: true, tags, verbose, quiet: true, skipped };
+    let progress = settings.progress;
+    let shown =
+        Shown { input_is_command: true, tags, verbose, quiet: true, skipped, saving, progress };
     let out = Writer::new(&spec, shown, Some(ResultsTo::InPlace(here)), joblog)?;
     run_spec(client, spec, out, how, false).await
 }
@@ -361,23 +376,77 @@ fn tags(
     jobs: &[parallel::jobs::Job],
     tagstring: Option<&parallel::template::Template>,
 ) -> Result<Vec<String>> {
-    let mut perl = match tagstring.is_some_and(|t| t.has_perl()) {
+    match tagstring {
+        None => Ok(jobs.iter().map(|job| job.args.join(" ")).collect()),
+        Some(template) => filled_in(jobs, template),
+    }
+}
+
+/// A text with replacement strings (`--tagstring`, `--results`) filled in for each job, perl
+/// and all, unquoted.
+fn filled_in(
+    jobs: &[parallel::jobs::Job],
+    template: &parallel::template::Template,
+) -> Result<Vec<String>> {
+    let mut perl = match template.has_perl() {
         true => Some(parallel::perl::Perl::start()?),
         false => None,
     };
     let total = jobs.len() as u64;
-    let mut tags = Vec::with_capacity(jobs.len());
+    let mut filled = Vec::with_capacity(jobs.len());
     for job in jobs {
         let args: Vec<&str> = job.args.iter().map(String::as_str).collect();
-        let tag = match (tagstring, &mut perl) {
-            (None, _) => args.join(" "),
-            (Some(template), Some(perl)) => {
-                let values = template.evaluate(perl, &args, job.seq, total)?;
-                template.tag(&args, job.seq, &values)
-            }
-            (Some(template), None) => template.tag(&args, job.seq, &Default::default()),
+        let values = match &mut perl {
+            Some(perl) => template.evaluate(perl, &args, job.seq, total)?,
+            None => Default::default(),
         };
-        tags.push(tag);
+        filled.push(template.tag(&args, job.seq, &values));
     }
-    Ok(tags)
+    Ok(filled)
+}
+
+/// Where each job's output is kept instead of printed (`--results`, `--files`), if anywhere.
+fn saving_of(
+    settings: &parallel::Settings,
+    jobs: &[parallel::jobs::Job],
+    columns: &[String],
+) -> Result<Option<Saving>> {
+    let kept = match &settings.results {
+        None => None,
+        Some((text, template)) if template.is_plain() => Some(
+            jobs.iter()
+                .map(|job| {
+                    let args: Vec<&str> = job.args.iter().map(String::as_str).collect();
+                    Kept::of(text, true, columns, &args)
+                })
+                .collect(),
+        ),
+        Some((_, template)) => Some(
+            filled_in(jobs, template)?.iter().map(|name| Kept::of(name, false, columns, &[])).collect(),
+        ),
+    };
+    if kept.is_none() && !settings.files {
+        return Ok(None);
+    }
+    let tmpdir = settings.tmpdir.clone().unwrap_or_else(std::env::temp_dir);
+    Ok(Some(Saving { kept, print_names: settings.files, tmpdir }))
+}
+
+/// `--retry-failed`: a job for each unit the joblog has a line of, its command the logged
+/// one (the command line's own and its sources are not read); a number it skips has a job
+/// with no arguments, which does not run.
+fn logged_jobs(joblog: Option<&std::path::Path>) -> Result<Vec<parallel::jobs::Job>> {
+    let Some(path) = joblog else { bail!("--retry-failed needs --joblog FILE (the one to retry)") };
+    let shown = path.display();
+    let log = std::fs::read(path).with_context(|| format!("cannot read the joblog {shown}"))?;
+    let logged = joblog::last_lines(&log[..])
+        .map_err(|e| anyhow::anyhow!("the joblog {shown} cannot be retried from: {e}"))?;
+    let last = logged.keys().next_back().copied().unwrap_or(0);
+    Ok((1..=last)
+        .map(|seq| {
+            let command = logged.get(&seq).map(|l| l.command.clone());
+            let args = command.iter().cloned().collect();
+            parallel::jobs::Job { seq, line: command.unwrap_or_default(), args, skip: false }
+        })
+        .collect())
 }

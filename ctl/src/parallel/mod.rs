@@ -10,13 +10,17 @@
 //! - `quote`: GNU parallel's shell quoting.
 //! - `files`: the files a job's arguments name, which travel with it.
 //! - `pipe`: `--pipe` and `--pipepart`, input cut into blocks as GNU parallel cuts it.
+//! - `results`: `--results` and `--files`, where jobs' output is kept instead of printed.
+//! - `progress`: `--bar`, `--eta`, `--progress`, the run's progress as units end.
 
 pub mod files;
 pub mod jobs;
 pub mod options;
 pub mod perl;
 pub mod pipe;
+pub mod progress;
 pub mod quote;
+pub mod results;
 pub mod sources;
 pub mod template;
 
@@ -141,12 +145,37 @@ pub struct Settings {
     /// Print this and exit with that status (`--help`, `--version`, `--minversion`,
     /// `--max-line-length-allowed`, `--shell-quote`).
     pub print: Option<(String, u8)>,
+    /// `--results`: as given, and as a template (plain when it holds no replacement string).
+    pub results: Option<(String, Template)>,
+    /// `--files`: each job's stdout into a file, whose name is printed in its place.
+    pub files: bool,
+    /// `--tmpdir`: where `--files` makes its files (`$TMPDIR` or /tmp by default).
+    pub tmpdir: Option<std::path::PathBuf>,
+    /// `--shuf`: the jobs in a random order (their numbers given after shuffling).
+    pub shuffle: bool,
+    /// `--bar`, `--eta`, `--progress`: how the run's progress is shown on stderr.
+    pub progress: Option<Progress>,
+    /// `--retry-failed`: the failed jobs of `--joblog` run again, from the joblog alone.
+    pub retry_failed: bool,
+}
+
+/// How `--bar`, `--eta` and `--progress` show a run's progress on stderr.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Progress {
+    /// `--bar`: the share done, jobs done and left, the time left, the last job's arguments.
+    pub bar: bool,
+    /// `--eta`: the time left, jobs left, the mean job time.
+    pub eta: bool,
+    /// `--progress`: per worker, jobs done, their share and mean time.
+    pub per_worker: bool,
 }
 
 /// A command line read: the settings, and what makes the jobs.
 pub struct Request {
     pub settings: Settings,
     pub template: Template,
+    /// The columns' names `--header` read (`--results` names dirs by them).
+    pub columns: Vec<String>,
     /// One per job's arguments; under `--pipe`, none until the blocks are read.
     pub records: Vec<Vec<String>>,
     batching: jobs::Batching,
@@ -210,6 +239,7 @@ pub fn read(argv: &[String], stdin: &mut dyn Read) -> anyhow::Result<Request> {
     let (mut block, mut recstart, mut recend): (Option<String>, Option<String>, Option<String>) =
         (None, None, None);
     let (mut pipe_records, mut pipe_lines) = (None, None);
+    let mut results_text: Option<String> = None;
     for Given { name, value } in given {
         let value = value.unwrap_or_default();
         let number = |what: &str| -> anyhow::Result<usize> {
@@ -337,8 +367,34 @@ pub fn read(argv: &[String], stdin: &mut dyn Read) -> anyhow::Result<Request> {
             "max-chars" => max_len = number("-s")?.min(MAX_LINE),
             // Output comes whole per job, which each of these allows.
             "group" | "g" | "ungroup" | "line-buffer" => {}
+            "results" => {
+                results::check(&value)?;
+                results_text = Some(value);
+            }
+            "output-as-files" => settings.files = true,
+            "tmpdir" => settings.tmpdir = Some(value.into()),
+            "shuf" => settings.shuffle = true,
+            "bar" => settings.progress.get_or_insert_with(Default::default).bar = true,
+            "eta" => settings.progress.get_or_insert_with(Default::default).eta = true,
+            "progress" => {
+                settings.progress.get_or_insert_with(Default::default).per_worker = true
+            }
+            "retry-failed" => settings.retry_failed = true,
             _ => {} // ignored on purpose (see the table)
         }
+    }
+    if plus {
+        // GNU parallel puts them before --rpl's, which may redefine them.
+        let defined: Vec<(String, String)> = std::mem::take(&mut names.rpl);
+        names.rpl = PLUS.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        for (key, code) in defined {
+            names.rpl.retain(|(k, _)| *k != key);
+            names.rpl.push((key, code));
+        }
+    }
+    if let Some(text) = results_text {
+        let template = Template::text(&text, &names)?;
+        settings.results = Some((text, template));
     }
     // The command, then its sources.
     let is_sep =
@@ -413,6 +469,7 @@ pub fn read(argv: &[String], stdin: &mut dyn Read) -> anyhow::Result<Request> {
         return Ok(Request {
             settings,
             template,
+            columns: vec![],
             records: vec![],
             batching,
             max_len,
@@ -447,15 +504,6 @@ pub fn read(argv: &[String], stdin: &mut dyn Read) -> anyhow::Result<Request> {
             )
         })?,
     };
-    if plus {
-        // GNU parallel puts them before --rpl's, which may redefine them.
-        let defined: Vec<(String, String)> = std::mem::take(&mut names.rpl);
-        names.rpl = PLUS.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-        for (key, code) in defined {
-            names.rpl.retain(|(k, _)| *k != key);
-            names.rpl.push((key, code));
-        }
-    }
     let trim = Trim::parse(trim.as_deref())?;
     let mut read_sources = vec![];
     let mut column_names = vec![];
@@ -469,7 +517,10 @@ pub fn read(argv: &[String], stdin: &mut dyn Read) -> anyhow::Result<Request> {
         column_names.extend(read.names);
         read_sources.push((read.records, source.linked));
     }
-    let records = sources::combine(read_sources, link);
+    let mut records = sources::combine(read_sources, link);
+    if settings.shuffle {
+        fastrand::shuffle(&mut records);
+    }
     let template = if command.is_empty() {
         Template::verbatim()
     } else {
@@ -483,7 +534,7 @@ pub fn read(argv: &[String], stdin: &mut dyn Read) -> anyhow::Result<Request> {
         (None, Some((records, insert))) => Batching::Each { records, insert, context },
         (None, None) => Batching::Each { records: 1, insert: true, context },
     };
-    Ok(Request { settings, template, records, batching, max_len, pipe: None })
+    Ok(Request { settings, template, columns: column_names, records, batching, max_len, pipe: None })
 }
 
 /// `--tagstring`'s template: replacement strings, nothing appended.

@@ -246,6 +246,11 @@ impl Template {
         Ok(Template { words, gaps: vec![], quoted: false, verbatim: true, perl, appended: false })
     }
 
+    /// Whether it holds no replacement string at all (its text is the same for every job).
+    pub fn is_plain(&self) -> bool {
+        self.words.iter().flatten().all(|p| matches!(p, Piece::Text(_)))
+    }
+
     /// Whether it holds perl expressions (their values are evaluated per job).
     pub fn has_perl(&self) -> bool {
         !self.perl.is_empty()

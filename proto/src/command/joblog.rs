@@ -11,7 +11,7 @@
 //!
 //! [`done`] reads one back for `--resume` and `--resume-failed`: GNU parallel's joblogs too.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::io::BufRead;
 use std::time::{Duration, SystemTime};
@@ -88,17 +88,34 @@ pub enum ReadError {
 
 /// The numbers (`Seq`, from 1) of the units `log` shows done. An empty log shows none. A last
 /// line without its line end (the run was killed while writing it) is not counted.
-pub fn done(mut log: impl BufRead, resume: Resume) -> Result<BTreeSet<u64>, ReadError> {
+pub fn done(log: impl BufRead, resume: Resume) -> Result<BTreeSet<u64>, ReadError> {
+    let last = last_lines(log)?;
+    let done = last.into_iter().filter(|(_, l)| l.succeeded || resume == Resume::Logged);
+    Ok(done.map(|(seq, _)| seq).collect())
+}
+
+/// A unit's last line in a joblog: how it ended, and its command.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Logged {
+    /// Exit 0, no signal.
+    pub succeeded: bool,
+    /// The `Command` column as written (GNU parallel's and marmot's agree but for a command
+    /// holding a tab or a line end, which marmot writes `\t`, `\n`).
+    pub command: String,
+}
+
+/// Each unit's last line in `log`, by `Seq`; read as [`done`] reads it.
+pub fn last_lines(mut log: impl BufRead) -> Result<BTreeMap<u64, Logged>, ReadError> {
     let mut text = String::new();
     log.read_to_string(&mut text).map_err(|e| ReadError::Io(e.to_string()))?;
     let mut lines: Vec<&str> = text.split('\n').collect();
     // What follows the last line end: nothing, or a line cut short.
     lines.pop();
-    let Some((header, lines)) = lines.split_first() else { return Ok(BTreeSet::new()) };
+    let Some((header, lines)) = lines.split_first() else { return Ok(BTreeMap::new()) };
     if header.trim_end_matches('\r') != HEADER {
         return Err(ReadError::Header);
     }
-    let mut last = std::collections::BTreeMap::new();
+    let mut last = BTreeMap::new();
     for (i, line) in lines.iter().enumerate() {
         let at = i + 2;
         let bad = |why| ReadError::Line { line: at, why };
@@ -113,11 +130,13 @@ pub fn done(mut log: impl BufRead, resume: Resume) -> Result<BTreeSet<u64>, Read
         let exit: i64 = fields[6].trim().parse().map_err(|_| bad("its Exitval is not a number"))?;
         let signal: i64 =
             fields[7].trim().parse().map_err(|_| bad("its Signal is not a number"))?;
-        last.insert(seq, exit == 0 && signal == 0);
+        // As GNU parallel reads it back: the rest of the line as it is.
+        let command = fields[8].to_string();
+        last.insert(seq, Logged { succeeded: exit == 0 && signal == 0, command });
     }
-    let done = last.into_iter().filter(|&(_, ok)| ok || resume == Resume::Logged);
-    Ok(done.map(|(seq, _)| seq).collect())
+    Ok(last)
 }
+
 
 /// `argv` as a shell would need it typed, on one line.
 fn quoted(argv: &[String]) -> String {

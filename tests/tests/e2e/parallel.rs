@@ -459,6 +459,102 @@ fn two_copies(root: &Path) -> [std::path::PathBuf; 2] {
     dirs
 }
 
+/// Every file under `dir` by its path there, with its bytes.
+fn contents(dir: &Path) -> BTreeMap<String, Vec<u8>> {
+    tree(dir).into_iter().map(|(name, (bytes, _, _))| (name, bytes)).collect()
+}
+
+/// GNU parallel and `marmotctl parallel` run `args` (after `-k`), each in its own dir
+/// under `root`: the same stdout, exit status, and files left there.
+fn same_files_as_gnu(socket: &Path, root: &Path, args: &[&str]) {
+    let dirs = [root.join("gnu"), root.join("ours")];
+    for dir in &dirs {
+        let _ = std::fs::remove_dir_all(dir);
+        std::fs::create_dir_all(dir).unwrap();
+    }
+    let theirs = one(None, args, &dirs[0], b"", &[]);
+    let mine = one(Some(socket), args, &dirs[1], b"", &[]);
+    assert_eq!(mine, theirs, "parallel -k {args:?}");
+    let (theirs, mine) = (contents(&dirs[0]), contents(&dirs[1]));
+    assert!(!mine.is_empty(), "parallel -k {args:?} kept no file");
+    assert_eq!(mine, theirs, "the files of parallel -k {args:?}");
+}
+
+/// Output kept in files (`--results` in each of its forms, `--files`), jobs run in a
+/// random order (`--shuf`), progress on stderr (`--bar`, `--eta`, `--progress`), and the
+/// failed jobs of a joblog run again (`--retry-failed`): as GNU parallel does them.
+#[test]
+fn results_files_shuffles_progress_and_retries_as_gnu_parallel_has_them() {
+    if without_gnu_parallel() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (c, _w, files) = two_slots_and_files(dir.path());
+    let socket = c.socket.as_path();
+    let both = "echo out {}; echo err {} >&2";
+    same_files_as_gnu(socket, dir.path(), &["--results", "out", "echo", ":::", "A", "b/c", "d e"]);
+    same_files_as_gnu(
+        socket,
+        dir.path(),
+        &["--header", ":", "--results", "out", both, ":::", "f1", "A", "B", ":::", "f2", "C"],
+    );
+    let failing = "echo out {}; echo err {} >&2; exit {}";
+    same_files_as_gnu(socket, dir.path(), &["--results", "o/{1}", failing, ":::", "0", "1"]);
+    same_files_as_gnu(socket, dir.path(), &["--results", "o/{}/", both, ":::", "X", "Y"]);
+    same_files_as_gnu(socket, dir.path(), &["--results", "r", "--files", "echo", ":::", "a"]);
+
+    // --files: each job's stdout in a new file under --tmpdir, its name printed.
+    let tmp = dir.path().join("tmp");
+    std::fs::create_dir_all(&tmp).unwrap();
+    let tmpdir = tmp.to_str().unwrap();
+    let (out, status) =
+        one(Some(socket), &["--tmpdir", tmpdir, "--files", "echo", ":::", "a", "b"], &files, b"", &[]);
+    assert_eq!(status, Some(0));
+    let kept: Vec<String> =
+        out.lines().map(|name| std::fs::read_to_string(name).unwrap()).collect();
+    assert_eq!(kept, ["a\n", "b\n"], "{out}");
+    assert!(out.lines().all(|name| name.starts_with(tmpdir) && name.ends_with(".par")), "{out}");
+
+    // --shuf: every job once, numbered in the order they run, in a random order.
+    let words: Vec<String> = (0..40).map(|n| n.to_string()).collect();
+    let mut args = vec!["--shuf", "echo", "{#}", "{}", ":::"];
+    args.extend(words.iter().map(String::as_str));
+    let (out, status) = one(Some(socket), &args, &files, b"", &[]);
+    assert_eq!(status, Some(0));
+    let lines: Vec<(String, String)> = out
+        .lines()
+        .map(|l| l.split_once(' ').map(|(a, b)| (a.to_string(), b.to_string())).unwrap())
+        .collect();
+    let seqs: Vec<String> = lines.iter().map(|(seq, _)| seq.clone()).collect();
+    assert_eq!(seqs, (1..=40).map(|n| n.to_string()).collect::<Vec<_>>(), "{out}");
+    let mut shuffled: Vec<String> = lines.iter().map(|(_, word)| word.clone()).collect();
+    assert_ne!(shuffled, words, "40 jobs kept their order (1 chance in 40!)");
+    shuffled.sort_by_key(|w| w.parse::<u32>().unwrap());
+    assert_eq!(shuffled, words);
+
+    // --bar, --eta, --progress: stdout as GNU parallel's; the last state on stderr.
+    same_as_gnu(socket, &[(&["--bar", "--eta", "echo", ":::", "1", "2", "3"], b"")], &files, &[]);
+    let mut bar = ctl_command();
+    bar.arg("--socket").arg(socket).args(["parallel", "--bar", "--eta", "--progress", "true"]);
+    let shown = bar.args([":::", "1", "2", "3"]).stdin(Stdio::null()).output().unwrap();
+    let stderr = String::from_utf8_lossy(&shown.stderr);
+    let last = stderr.rsplit('\r').next().unwrap();
+    assert!(last.starts_with("100% 3:0=0s true 3 ETA: 0s Left: 0 AVG: "), "{stderr:?}");
+    assert!(last.contains("w1:") && last.ends_with(" \n"), "{stderr:?}");
+
+    // --retry-failed: the joblog's failed jobs again, with their logged commands.
+    for ours in [None, Some(socket)] {
+        let (log, _) = (files.join(format!("log-{}", ours.is_some())), ());
+        let log = log.to_str().unwrap();
+        let first = one(ours, &["--joblog", log, "echo {}; exit {}", ":::", "1", "0", "2"], &files, b"", &[]);
+        assert_eq!(first.1, Some(2), "{first:?}");
+        let again = one(ours, &["--retry-failed", "--joblog", log], &files, b"", &[]);
+        assert_eq!(again, ("1\n2\n".to_string(), Some(2)), "ours: {}", ours.is_some());
+        let lines = std::fs::read_to_string(log).unwrap();
+        assert_eq!(lines.lines().count(), 1 + 3 + 2, "{lines}");
+    }
+}
+
 /// GNU parallel runs a job where its files are; `marmotctl parallel` makes that true on a
 /// worker: files its arguments name travel there under the same paths, modes and times
 /// (gzip writes the name and time into its header), and what the job makes or changes
