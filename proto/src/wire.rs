@@ -329,15 +329,45 @@ impl ChunkTask {
             _ => None,
         }
     }
+
+    /// A command's chunk given job slot `slot` ([`JOB_SLOT_VAR`] in its units' environment);
+    /// another task as it is.
+    pub fn in_job_slot(mut self, slot: u32) -> ChunkTask {
+        if let ChunkTask::Cmd(chunk) | ChunkTask::CmdPlaced(chunk, _) = &mut self {
+            chunk.env.push((JOB_SLOT_VAR.to_string(), slot.to_string()));
+        }
+        self
+    }
+
+    /// The task as it was before [`ChunkTask::in_job_slot`]: what a chunk is whatever slot
+    /// it was given.
+    pub fn without_job_slot(&self) -> ChunkTask {
+        let mut task = self.clone();
+        if let ChunkTask::Cmd(chunk) | ChunkTask::CmdPlaced(chunk, _) = &mut task {
+            if chunk.env.last().is_some_and(|(key, _)| key == JOB_SLOT_VAR) {
+                chunk.env.pop();
+            }
+        }
+        task
+    }
 }
+
+/// The variable a command chunk's units find their job slot in, as GNU parallel's jobs do.
+pub const JOB_SLOT_VAR: &str = "PARALLEL_JOBSLOT";
 
 /// A chunk of a `cmd` job: the command once per unit, one unit after another on the slot.
 ///
 /// After the request, the worker sends [`CmdMessage::Need`] with the files it does not have
 /// cached (or [`CmdMessage::NeedFrom`], when it kept part of one from a cut transfer); the
-/// coordinator sends each as [`ChunkData`] pieces, in that order, and finishes its side. The worker then runs the units and sends, per unit, a [`CmdMessage::Unit`] followed
-/// by its stdout, stderr and results as [`CmdMessage::Data`] pieces; then
-/// [`CmdMessage::Done`] (or [`CmdMessage::Failed`]).
+/// coordinator sends each as [`ChunkData`] pieces, in that order. The worker then runs the
+/// units and sends, per unit, a [`CmdMessage::Unit`] followed by its stdout, stderr and
+/// results as [`CmdMessage::Data`] pieces; then [`CmdMessage::Done`] (or
+/// [`CmdMessage::Failed`]). The coordinator finishes its side once its journal keeps the
+/// chunk's count; the worker keeps the chunk's output until then.
+///
+/// The coordinator adds [`JOB_SLOT_VAR`] to `env`: the job slot the chunk holds (GNU
+/// parallel's `{%}`), from 1 to the most slots the job holds at once, none two running
+/// chunks of a job share.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct CmdChunk {
     pub command: Template,
@@ -591,5 +621,37 @@ mod display_tests {
         for (outcome, words) in outcomes {
             assert_eq!(outcome.to_string(), words);
         }
+    }
+}
+
+#[cfg(test)]
+mod job_slot_tests {
+    use super::*;
+
+    fn chunk(env: &[(&str, &str)]) -> ChunkTask {
+        ChunkTask::Cmd(Box::new(CmdChunk {
+            command: crate::command::Template::new(vec!["echo".into()]).unwrap(),
+            units: vec![],
+            files: vec![],
+            env: env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+            timeout_ms: None,
+            retry_failed: false,
+            results: false,
+        }))
+    }
+
+    #[test]
+    fn a_chunk_in_a_job_slot_is_the_same_chunk_without_it() {
+        let task = chunk(&[("A", "1")]);
+        let slotted = task.clone().in_job_slot(3);
+        assert_eq!(slotted, chunk(&[("A", "1"), (JOB_SLOT_VAR, "3")]));
+        assert_eq!(slotted.without_job_slot(), task);
+        assert_eq!(task.without_job_slot(), task, "none to take off");
+        // The user's own variable of that name, not last, stays.
+        let own = chunk(&[(JOB_SLOT_VAR, "9"), ("A", "1")]);
+        assert_eq!(own.without_job_slot(), own);
+        let pi = ChunkTask::Pi { samples: 1, seed: 2 };
+        assert_eq!(pi.clone().in_job_slot(1), pi, "only commands have slots");
+        assert_eq!(pi.without_job_slot(), pi);
     }
 }

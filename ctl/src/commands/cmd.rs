@@ -7,11 +7,11 @@
 //! Memory stays at a few pieces of output (4 MiB each at most) whatever the units print:
 //! pieces are written out as they come, and a unit's results are unpacked as they arrive.
 
-use crate::parallel::progress::Tracker;
-use crate::saving::{Open, Saving};
 use crate::cli::CmdArgs;
 use crate::follow::Interrupt;
 use crate::known_hashes::KnownHashes;
+use crate::parallel::progress::Tracker;
+use crate::saving::{Open, Saving};
 use anyhow::{bail, Context, Result};
 use client::{Client, ClientError, Submit};
 use proto::api::JobState;

@@ -422,7 +422,10 @@ fn saving_of(
                 .collect(),
         ),
         Some((_, template)) => Some(
-            filled_in(jobs, template)?.iter().map(|name| Kept::of(name, false, columns, &[])).collect(),
+            filled_in(jobs, template)?
+                .iter()
+                .map(|name| Kept::of(name, false, columns, &[]))
+                .collect(),
         ),
     };
     if kept.is_none() && !settings.files {

@@ -376,9 +376,7 @@ pub fn read(argv: &[String], stdin: &mut dyn Read) -> anyhow::Result<Request> {
             "shuf" => settings.shuffle = true,
             "bar" => settings.progress.get_or_insert_with(Default::default).bar = true,
             "eta" => settings.progress.get_or_insert_with(Default::default).eta = true,
-            "progress" => {
-                settings.progress.get_or_insert_with(Default::default).per_worker = true
-            }
+            "progress" => settings.progress.get_or_insert_with(Default::default).per_worker = true,
             "retry-failed" => settings.retry_failed = true,
             _ => {} // ignored on purpose (see the table)
         }
@@ -534,7 +532,15 @@ pub fn read(argv: &[String], stdin: &mut dyn Read) -> anyhow::Result<Request> {
         (None, Some((records, insert))) => Batching::Each { records, insert, context },
         (None, None) => Batching::Each { records: 1, insert: true, context },
     };
-    Ok(Request { settings, template, columns: column_names, records, batching, max_len, pipe: None })
+    Ok(Request {
+        settings,
+        template,
+        columns: column_names,
+        records,
+        batching,
+        max_len,
+        pipe: None,
+    })
 }
 
 /// `--tagstring`'s template: replacement strings, nothing appended.

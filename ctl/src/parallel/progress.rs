@@ -28,9 +28,9 @@ impl Tracker {
 
     /// What is said before any unit ends (`--progress`: what its columns are).
     pub fn header(&self) -> Option<&'static str> {
-        self.show.per_worker.then_some(
-            "Worker:units done/% of units done/mean seconds a unit ran\n",
-        )
+        self.show
+            .per_worker
+            .then_some("Worker:units done/% of units done/mean seconds a unit ran\n")
     }
 
     /// Counts unit `unit` ended on `worker` after `runtime` (a try it makes again counts
@@ -67,9 +67,8 @@ impl Tracker {
             line += &format!("{pct}% {}:{left}={eta:.0}s {} ", self.done, &command[..end]);
         }
         if self.show.eta {
-            let (units, time) = self.workers.values().fold((0, Duration::ZERO), |(n, t), w| {
-                (n + w.0, t + w.1)
-            });
+            let (units, time) =
+                self.workers.values().fold((0, Duration::ZERO), |(n, t), w| (n + w.0, t + w.1));
             let mean = time.as_secs_f64() / units.max(1) as f64;
             line += &format!("ETA: {eta:.0}s Left: {left} AVG: {mean:.2}s  ");
         }

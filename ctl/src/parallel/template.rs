@@ -92,6 +92,9 @@ enum Piece {
     /// One argument by position from 1 (negative: from the end).
     At(i64, Transform),
     Seq,
+    /// The job slot (`{%}`), known only on the worker: [`SLOT_MARK`] until the line is
+    /// made, then the variable the worker sets.
+    Slot,
     /// A perl expression (`{= … =}`, `--rpl`, `--plus`): `$_` made of each argument, or of
     /// the one at a position; its values are evaluated per job ([`Template::evaluate`]).
     Perl {
@@ -143,11 +146,24 @@ pub enum TemplateError {
     #[error("--rpl {0}: its (group) is not a regular expression marmotctl parallel reads")]
     Rpl(String),
     #[error(
-        "`{0}` (the job slot) is not supported by marmotctl parallel yet: use \
-         $MARMOT_WORKER or {{#}} to tell jobs apart"
+        "`{0}` (the job slot) is not supported by marmotctl parallel yet in a tag, a \
+         results name or at a position: use {{#}} to tell jobs apart"
     )]
     Slot(String),
+    #[error(
+        "`{0}` inside single quotes: the job slot is filled in on the worker (from \
+         ${var}), which single quotes keep out; close them around it: 'a'{0}'b'",
+        var = JOB_SLOT_VAR
+    )]
+    SlotQuoted(String),
 }
+
+/// What a job slot is written as until the line is made: a NUL, which no argument holds.
+const SLOT_MARK: char = '\0';
+
+/// The job slot in a line: the variable the worker sets to it for each unit.
+const SLOT_VALUE: &str = "${PARALLEL_JOBSLOT}";
+const JOB_SLOT_VAR: &str = proto::wire::JOB_SLOT_VAR;
 
 /// A command with its replacement strings found.
 #[derive(Clone, Debug)]
@@ -189,8 +205,12 @@ impl Template {
             return Err(TemplateError::Empty);
         }
         let line = command.join(" ");
-        if line.contains(names.slot.as_str()) || has_positional_slot(&line) {
+        if has_positional_slot(&line) {
             return Err(TemplateError::Slot(names.slot.clone()));
+        }
+        let quoted_slot = |(at, _)| in_single_quotes(&line, at);
+        if !quoted && line.match_indices(names.slot.as_str()).any(quoted_slot) {
+            return Err(TemplateError::SlotQuoted(names.slot.clone()));
         }
         // Under -q each word stays one word (quoted whole once filled in); else the line
         // is shell code, cut at blanks only to find the words -X repeats.
@@ -310,10 +330,11 @@ impl Template {
                 }
                 if self.quoted {
                     let raw = segments(word, all, &job, false);
-                    let quoted: Vec<String> = raw.iter().map(|s| quote(s)).collect();
+                    let quoted: Vec<String> = raw.iter().map(|s| quoted_with_slots(s)).collect();
                     line.push_str(&quoted.join(" "));
                 } else {
-                    line.push_str(&segments(word, all, &job, !self.verbatim).join(" "));
+                    let filled = segments(word, all, &job, !self.verbatim).join(" ");
+                    line.push_str(&filled.replace(SLOT_MARK, SLOT_VALUE));
                 }
             }
         }
@@ -385,9 +406,41 @@ fn segments(word: &[Piece], all: &[usize], job: &Job<'_>, quoting: bool) -> Vec<
                 }
             }
             Piece::Seq => segments[last].push_str(&job.seq.to_string()),
+            Piece::Slot => segments[last].push(SLOT_MARK),
         }
     }
     segments
+}
+
+/// A word quoted whole (`-q`) but for its job slots, which the shell fills in between the
+/// quoted parts.
+fn quoted_with_slots(word: &str) -> String {
+    if !word.contains(SLOT_MARK) {
+        return quote(word);
+    }
+    let parts = word.split(SLOT_MARK).map(|part| match part.is_empty() {
+        true => String::new(),
+        false => quote(part),
+    });
+    parts.collect::<Vec<_>>().join(&format!("\"{SLOT_VALUE}\""))
+}
+
+/// Whether byte `at` of shell code `line` is inside single quotes (`'…'` or `$'…'`).
+fn in_single_quotes(line: &str, at: usize) -> bool {
+    let (mut single, mut double, mut escaped) = (false, false, false);
+    for c in line[..at].chars() {
+        if escaped {
+            escaped = false;
+            continue;
+        }
+        match c {
+            '\\' if !single => escaped = true,
+            '\'' if !double => single = !single,
+            '"' if !single => double = !double,
+            _ => {}
+        }
+    }
+    single
 }
 
 /// The argument at position `n` (from 1; negative from the end), if there is one.
@@ -610,6 +663,7 @@ fn found_at_start(text: &str, names: &Names, header: &[String]) -> Option<(usize
         (&names.dirname, Piece::All(Transform::Dirname)),
         (&names.basename_no_extension, Piece::All(Transform::BasenameNoExtension)),
         (&names.seq, Piece::Seq),
+        (&names.slot, Piece::Slot),
     ];
     let best = named
         .into_iter()
@@ -704,11 +758,35 @@ mod tests {
     }
 
     #[test]
-    fn slots_are_refused_not_printed() {
-        let new = |c: &str| Template::new(&words(c), false, &Names::default(), &[]).err();
-        assert!(matches!(new("echo {%}"), Some(TemplateError::Slot(_))));
-        assert!(matches!(new("echo {2%}"), Some(TemplateError::Slot(_))));
-        assert!(new("awk {print} {=x").is_none(), "an unclosed {{= is text");
+    fn slots_are_filled_in_on_the_worker_or_refused_not_printed() {
+        let new = |c: &str| Template::new(&words(c), false, &Names::default(), &[]);
+        let line = |c: &str| new(c).unwrap().line(&["a b"], 1, false, &PerlValues::default());
+        assert_eq!(line("echo {%} {}"), "echo ${PARALLEL_JOBSLOT} 'a b'");
+        assert_eq!(
+            line("echo \"x{%}\" 'q'\\'{%}"),
+            "echo \"x${PARALLEL_JOBSLOT}\" 'q'\\'${PARALLEL_JOBSLOT}"
+        );
+        assert!(matches!(new("echo '{%}'"), Err(TemplateError::SlotQuoted(_))));
+        assert!(matches!(new("echo \"'\"'{%}'"), Err(TemplateError::SlotQuoted(_))));
+        assert!(matches!(new("echo $'{%}'"), Err(TemplateError::SlotQuoted(_))));
+        assert!(matches!(new("echo {2%}"), Err(TemplateError::Slot(_))));
+        assert!(new("awk {print} {=x").is_ok(), "an unclosed {{= is text");
+        // -q: each word quoted whole, but for the slot.
+        let q = |c: &[&str]| {
+            let command: Vec<String> = c.iter().map(|w| w.to_string()).collect();
+            let t = Template::new(&command, true, &Names::default(), &[]).unwrap();
+            t.line(&["a"], 1, false, &PerlValues::default())
+        };
+        assert_eq!(
+            q(&["echo", "x {%}y", "{%}"]),
+            "echo 'x '\"${PARALLEL_JOBSLOT}\"y \"${PARALLEL_JOBSLOT}\""
+        );
+        assert_eq!(q(&["echo", "'{%}'"]), "echo \"'\"\"${PARALLEL_JOBSLOT}\"\"'\"");
+        // Renamed (--slotreplace), and not in a tag.
+        let names = Names { slot: ",,".into(), ..Names::default() };
+        let t = Template::new(&words("echo ,,"), false, &names, &[]).unwrap();
+        assert_eq!(t.line(&["a"], 1, false, &PerlValues::default()), "echo ${PARALLEL_JOBSLOT}");
+        assert!(matches!(Template::text("{%}", &Names::default()), Err(TemplateError::Slot(_))));
     }
 
     /// The perl expressions a command holds, as (code, position), and its line for `args`.

@@ -871,7 +871,7 @@ impl Jobs {
         let Some(record) = self.records.get(&job) else { return false };
         let cut = self.scheduler.plan(job).filter(|plan| u64::from(chunk) < plan.len() as u64);
         let same = cut.is_some_and(|plan| plan.range(chunk) == (start, end))
-            && record.job.chunk(start, end, 0).task == *task
+            && record.job.chunk(start, end, 0).task == task.without_job_slot()
             && tasks::check_output(task, start, end, &output).is_ok();
         if !same {
             return false;
@@ -894,7 +894,7 @@ impl Jobs {
             return None;
         }
         let cut = record.job.chunk(start, end, 0);
-        let same = cut.task == *task;
+        let same = cut.task == task.without_job_slot();
         (same && self.scheduler.deliverable(worker, job, chunk) == Some(true)).then_some(cut)
     }
 
@@ -955,6 +955,18 @@ impl Jobs {
         self.carry_out(at, now, actions.into());
     }
 
+    /// The job slot (GNU parallel's `{%}`) `assignment` of `job` holds: the lowest that none
+    /// of the job's running chunks holds, so from 1 to the most chunks it runs at once.
+    fn job_slot(&mut self, job: JobId, assignment: AssignmentId) -> u32 {
+        let Some(record) = self.records.get_mut(&job) else { return 1 };
+        let scheduler = &self.scheduler;
+        record.job_slots.retain(|&held, _| held != assignment && scheduler.is_assigned(held));
+        let taken: BTreeSet<u32> = record.job_slots.values().copied().collect();
+        let slot = (1..).find(|n| !taken.contains(n)).unwrap_or(1);
+        record.job_slots.insert(assignment, slot);
+        slot
+    }
+
     /// Carries out the scheduler's actions (and those they lead to): orders for the driver,
     /// reductions, phases and ends for the jobs, records for the journal.
     fn carry_out(
@@ -976,6 +988,7 @@ impl Jobs {
                         let (phase, member) = (record.phase, member.clone());
                         self.journal.push(Record::Given { job, phase, chunk, member });
                     }
+                    let slot = shape.exec.then(|| self.job_slot(job, assignment));
                     if shape.exec {
                         self.took_files(worker, job, (start, end));
                     } else {
@@ -984,7 +997,10 @@ impl Jobs {
                         self.sent.insert(assignment, Sent { at: now, worker, units, nominal });
                     }
                     let Some(record) = self.records.get(&job) else { continue };
-                    let tasks::Chunk { task, talk } = record.job.chunk(start, end, attempt);
+                    let tasks::Chunk { mut task, talk } = record.job.chunk(start, end, attempt);
+                    if let Some(slot) = slot {
+                        task = task.in_job_slot(slot);
+                    }
                     let request = ChunkRequest { job, chunk, task, start, end };
                     self.orders.push(Order::Run { assignment, worker, request, talk });
                 }
@@ -1169,6 +1185,8 @@ struct JobRecord {
     spooled: u64,
     /// Its chunks wait: its output reached the spool's bounds.
     held: bool,
+    /// A command job's job slots (`{%}`), by the assignment holding each.
+    job_slots: BTreeMap<AssignmentId, u32>,
     result: Option<JobResult>,
     error: Option<String>,
     ended_tx: watch::Sender<bool>,
@@ -1194,6 +1212,7 @@ impl JobRecord {
             caught_lying: BTreeSet::new(),
             spooled: 0,
             held: false,
+            job_slots: BTreeMap::new(),
             result: None,
             error: None,
             ended_tx: watch::channel(false).0,

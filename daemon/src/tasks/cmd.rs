@@ -388,9 +388,7 @@ impl Converse for Exchange {
                     let task = (task, placing);
                     exec::chunk::exchange(writer, reader, stream.request, task, stores, at).await
                 }
-                Via::Delivery(_) => {
-                    exec::chunk::take_delivered(reader, task, stores.1, at).await
-                }
+                Via::Delivery(_) => exec::chunk::take_delivered(reader, task, stores.1, at).await,
             }
         })
     }

@@ -137,7 +137,6 @@ pub fn last_lines(mut log: impl BufRead) -> Result<BTreeMap<u64, Logged>, ReadEr
     Ok(last)
 }
 
-
 /// `argv` as a shell would need it typed, on one line.
 fn quoted(argv: &[String]) -> String {
     let joined = shlex::try_join(argv.iter().map(String::as_str))

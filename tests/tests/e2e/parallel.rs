@@ -412,6 +412,10 @@ fn options_run_on_a_cluster_as_gnu_parallel_runs_them() {
         (&["--rpl", "{/(.+?)/(.*?)} s/$$1/$$2/;", "echo", "{/tar.gz/zip}", ":::", "f.tar.gz"], b""),
         (&["echo", "{#}", "{= skip() if $_ == 2 =}", ":::", "1", "2", "3"], b""),
         (&["--tagstring", "{= $_=uc =}", "echo", ":::", "a"], b""),
+        // The job slot, one job at a time: 1 each.
+        (&["-j1", "echo {%} $PARALLEL_JOBSLOT {}", ":::", "a", "b"], b""),
+        (&["-j1", "-q", "echo", "x{%}y", ":::", "a"], b""),
+        (&["-j1", "--slotreplace", ",,", "echo", ",,", ":::", "a"], b""),
     ];
     same_as_gnu(&c.socket, cases, &files, &function);
 }
@@ -457,6 +461,30 @@ fn two_copies(root: &Path) -> [std::path::PathBuf; 2] {
         }
     }
     dirs
+}
+
+/// `{%}` on a cluster as in GNU parallel: each running job holds a slot from 1 to `-j` that
+/// no other running job holds (a job that found its slot's lock taken would fail).
+#[test]
+fn the_job_slot_is_one_no_other_running_job_holds() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = Coordinator::start(dir.path());
+    let _w = c.workers([("w1", 2), ("w2", 2)]);
+    c.wait_for_workers(&["w1", "w2"]);
+    let locks = dir.path().join("locks");
+    std::fs::create_dir_all(&locks).unwrap();
+    let job =
+        format!("mkdir {0}/{{%}} && sleep 0.2 && rmdir {0}/{{%}} && echo {{%}}", locks.display());
+    let (out, status) = one(
+        Some(&c.socket),
+        &["-j3", &job, ":::", "1", "2", "3", "4", "5", "6", "7", "8", "9"],
+        dir.path(),
+        b"",
+        &[],
+    );
+    assert_eq!(status, Some(0), "no two running jobs shared a slot: {out}");
+    let slots: std::collections::BTreeSet<&str> = out.lines().collect();
+    assert_eq!(slots, ["1", "2", "3"].into(), "slots 1 to -j: {out}");
 }
 
 /// Every file under `dir` by its path there, with its bytes.
@@ -507,8 +535,13 @@ fn results_files_shuffles_progress_and_retries_as_gnu_parallel_has_them() {
     let tmp = dir.path().join("tmp");
     std::fs::create_dir_all(&tmp).unwrap();
     let tmpdir = tmp.to_str().unwrap();
-    let (out, status) =
-        one(Some(socket), &["--tmpdir", tmpdir, "--files", "echo", ":::", "a", "b"], &files, b"", &[]);
+    let (out, status) = one(
+        Some(socket),
+        &["--tmpdir", tmpdir, "--files", "echo", ":::", "a", "b"],
+        &files,
+        b"",
+        &[],
+    );
     assert_eq!(status, Some(0));
     let kept: Vec<String> =
         out.lines().map(|name| std::fs::read_to_string(name).unwrap()).collect();
@@ -546,7 +579,13 @@ fn results_files_shuffles_progress_and_retries_as_gnu_parallel_has_them() {
     for ours in [None, Some(socket)] {
         let (log, _) = (files.join(format!("log-{}", ours.is_some())), ());
         let log = log.to_str().unwrap();
-        let first = one(ours, &["--joblog", log, "echo {}; exit {}", ":::", "1", "0", "2"], &files, b"", &[]);
+        let first = one(
+            ours,
+            &["--joblog", log, "echo {}; exit {}", ":::", "1", "0", "2"],
+            &files,
+            b"",
+            &[],
+        );
         assert_eq!(first.1, Some(2), "{first:?}");
         let again = one(ours, &["--retry-failed", "--joblog", log], &files, b"", &[]);
         assert_eq!(again, ("1\n2\n".to_string(), Some(2)), "ours: {}", ours.is_some());
@@ -795,7 +834,8 @@ fn what_gnu_parallel_has_and_marmot_does_not_is_refused_in_one_line() {
             &["--round-robin", "--pipe", "wc"],
             "--round-robin is not supported by marmotctl parallel yet",
         ),
-        (&["echo", "{%}", ":::", "a"], "the job slot"),
+        (&["echo", "'{%}'", ":::", "a"], "`{%}` inside single quotes"),
+        (&["--tagstring", "{%}", "echo", ":::", "a"], "the job slot"),
         (&["echo", "{= $_ = ( =}", ":::", "a"], "cannot use the perl expression"),
         (&["--jo", "2", "echo"], "ambiguous"),
         (&["--colsep", "(", "echo", ":::", "a"], "--colsep ( is not a regular expression"),

@@ -524,6 +524,7 @@ fn an_ended_jobs_time_is_the_coordinators_clock_once_told() {
 }
 
 mod durable;
+mod job_slots;
 mod locality;
 
 /// Chunks are sized by the speed seen in workers' work: a claim (a bench score) counts once
