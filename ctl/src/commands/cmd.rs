@@ -220,6 +220,7 @@ fn prepare(args: CmdArgs, found: &mpsc::Sender<Found>) -> Result<(CmdSpec, CmdOp
         files,
         env: args.env,
         timeout_ms: args.timeout.map(|t| t.as_millis().max(1) as u64),
+        timeout_percent: None,
         retries: args.retries,
         halt: args.halt,
         slots_per_unit: args.slots_per_unit,

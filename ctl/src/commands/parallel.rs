@@ -207,7 +207,14 @@ async fn run_line(client: &Client, argv: Vec<String>, how: Submit) -> Result<Exi
         input_files: vec![],
         files: vec![],
         env,
-        timeout_ms: settings.timeout.map(|t| t.as_millis().max(1) as u64),
+        timeout_ms: match settings.timeout {
+            Some(parallel::Timeout::After(t)) => Some(t.as_millis().max(1) as u64),
+            _ => None,
+        },
+        timeout_percent: match settings.timeout {
+            Some(parallel::Timeout::OfMedian(pct)) => Some(pct),
+            _ => None,
+        },
         // GNU parallel's --retries counts the tries; marmot's the tries after the first.
         retries: settings.retries.saturating_sub(1),
         halt: settings.halt,

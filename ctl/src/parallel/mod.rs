@@ -138,7 +138,7 @@ pub struct Settings {
     pub resume: bool,
     pub resume_failed: bool,
     pub retries: u32,
-    pub timeout: Option<Duration>,
+    pub timeout: Option<Timeout>,
     pub halt: proto::command::Halt,
     pub env: Vec<String>,
     pub nice: Option<i32>,
@@ -548,20 +548,42 @@ fn tag_template(text: &str) -> anyhow::Result<Template> {
     Ok(Template::text(text, &Names::default())?)
 }
 
-/// `--timeout`: seconds (`30`, `2.5`) or a duration (`5m`); `N%` is not done yet.
-fn timeout(text: &str) -> anyhow::Result<Duration> {
-    if text.ends_with('%') {
-        anyhow::bail!("--timeout {text}: a share of the median run time is not supported by marmotctl parallel yet; give seconds");
+/// `--timeout`: how long a job may run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Timeout {
+    After(Duration),
+    /// `N%`: N% of the median time of the jobs that succeeded so far.
+    OfMedian(u32),
+}
+
+/// `--timeout`: seconds (`30`, `2.5`), a duration (`5m`), or `N%` of the median time.
+fn timeout(text: &str) -> anyhow::Result<Timeout> {
+    if let Some(pct) = text.strip_suffix('%') {
+        return match pct.trim().parse::<f64>() {
+            Ok(pct) if pct >= 1.0 && pct <= f64::from(MAX_TIMEOUT_PERCENT) => {
+                Ok(Timeout::OfMedian(pct.round() as u32))
+            }
+            _ => anyhow::bail!(
+                "--timeout {text}: give a share of the median time from 1% to \
+                 {MAX_TIMEOUT_PERCENT}%, e.g. 200%"
+            ),
+        };
     }
     if let Ok(seconds) = text.parse::<f64>() {
         if seconds > 0.0 && seconds.is_finite() {
-            return Ok(Duration::from_secs_f64(seconds));
+            return Ok(Timeout::After(Duration::from_secs_f64(seconds)));
         }
     }
-    humantime::parse_duration(text).map_err(|_| {
-        anyhow::anyhow!("--timeout {text}: give seconds, e.g. 30 or 2.5, or a duration such as 5m")
+    let parsed = humantime::parse_duration(text).ok().filter(|d| !d.is_zero());
+    parsed.map(Timeout::After).ok_or_else(|| {
+        anyhow::anyhow!(
+            "--timeout {text}: give seconds, e.g. 30 or 2.5, a duration such as 5m, or a share \
+             of the median time such as 200%"
+        )
     })
 }
+
+use proto::command::spec::MAX_TIMEOUT_PERCENT;
 
 /// `-d`'s value with C-like escapes (`\n`, `\t`, `\0`, `\\`, `\xHH`, `\NNN`) read.
 fn unescape(text: &str) -> anyhow::Result<Vec<u8>> {
@@ -651,6 +673,20 @@ do is refused with the reason. See the README's \"For GNU parallel users\".
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn a_timeout_is_a_time_or_a_share_of_the_median() {
+        assert_eq!(timeout("2.5").unwrap(), Timeout::After(Duration::from_millis(2500)));
+        assert_eq!(timeout("5m").unwrap(), Timeout::After(Duration::from_secs(300)));
+        assert_eq!(timeout("200%").unwrap(), Timeout::OfMedian(200));
+        assert_eq!(timeout("150.4%").unwrap(), Timeout::OfMedian(150));
+        assert_eq!(timeout("1%").unwrap(), Timeout::OfMedian(1));
+        assert_eq!(timeout("1000000%").unwrap(), Timeout::OfMedian(1_000_000));
+        for bad in ["0%", "0.4%", "1000001%", "x%", "%", "0", "-1", "soon"] {
+            let e = timeout(bad).unwrap_err().to_string();
+            assert!(e.starts_with(&format!("--timeout {bad}: give ")), "{bad}: {e}");
+        }
+    }
 
     /// The jobs' lines of a command line, as `marmotctl parallel --dry-run -j1` prints them.
     fn ours(argv: &[String]) -> Result<Vec<String>, String> {

@@ -37,6 +37,7 @@ use proto::result::{CmdResult, JobResult};
 use proto::wire::{ChunkOutput, ChunkReply, ChunkTask, CmdChunk, CmdUnit};
 use proto::{MessageReader, MessageWriter};
 use quinn::{RecvStream, SendStream};
+use std::collections::VecDeque;
 use std::path::PathBuf;
 
 /// Units of the first phase, one per chunk, run to learn how long a unit takes.
@@ -116,6 +117,7 @@ pub fn job(spec: CmdSpec) -> Result<Box<dyn Job>, Invalid> {
         spec,
         phase: Phase::Probe,
         probe_ms: vec![],
+        succeeded_ms: VecDeque::new(),
         tally: Tally::default(),
         halted: false,
         halt_status: None,
@@ -123,6 +125,9 @@ pub fn job(spec: CmdSpec) -> Result<Box<dyn Job>, Invalid> {
         tries: Tries::default(),
     }))
 }
+
+/// `--timeout N%` judges by the median of this many units that succeeded last.
+const MEDIAN_OF: usize = 999;
 
 struct CmdJob {
     spec: CmdSpec,
@@ -132,6 +137,9 @@ struct CmdJob {
     phase: Phase,
     /// How long each unit of the probe took, in milliseconds.
     probe_ms: Vec<u64>,
+    /// How long the last units that succeeded took (at most [`MEDIAN_OF`]), in milliseconds:
+    /// `--timeout N%` is a share of their median.
+    succeeded_ms: VecDeque<u64>,
     tally: Tally,
     /// `--halt` stopped the job.
     halted: bool,
@@ -151,6 +159,16 @@ enum Phase {
 }
 
 impl CmdJob {
+    /// `--timeout N%`: N% of the median time of the units that succeeded last; none before
+    /// one did (GNU parallel's rule, judged here when a chunk is given).
+    fn timeout_by_median(&self) -> Option<u64> {
+        let pct = u64::from(self.spec.timeout_percent?);
+        let mut times: Vec<u64> = self.succeeded_ms.iter().copied().collect();
+        times.sort_unstable();
+        let median = *times.get(times.len() / 2)?;
+        Some((median.saturating_mul(pct) / 100).max(1))
+    }
+
     /// How many units run.
     fn units(&self) -> u64 {
         self.selected.as_ref().map_or(self.spec.inputs.len(), Vec::len) as u64
@@ -235,7 +253,7 @@ impl Job for CmdJob {
             units,
             files: spec.files.clone(),
             env: spec.env.clone(),
-            timeout_ms: spec.timeout_ms,
+            timeout_ms: spec.timeout_ms.or_else(|| self.timeout_by_median()),
             retry_failed: attempt < spec.retries,
             results: spec.results,
         });
@@ -286,6 +304,12 @@ impl Job for CmdJob {
             self.tries.settle(report);
             if report.ending.success() {
                 self.tally.succeeded += 1;
+                if self.spec.timeout_percent.is_some() {
+                    if self.succeeded_ms.len() == MEDIAN_OF {
+                        self.succeeded_ms.pop_front();
+                    }
+                    self.succeeded_ms.push_back(report.duration_ms);
+                }
             } else {
                 self.tally.failed += 1;
             }
@@ -492,6 +516,7 @@ mod tests {
             files: vec![],
             env: vec![],
             timeout_ms: None,
+            timeout_percent: None,
             retries: 0,
             halt: Halt::Never,
             slots_per_unit: 2,
@@ -536,6 +561,42 @@ mod tests {
         assert!(!job.next_phase(), "two phases only");
         assert_eq!(rate(&[0, 0, 0]), 1.0 / MIN_UNIT_SECONDS);
         assert_eq!(rate(&[]), 1.0 / MIN_UNIT_SECONDS);
+    }
+
+    #[test]
+    fn a_timeout_in_percent_is_a_share_of_the_median_of_the_units_that_succeeded() {
+        let mut job = job(CmdSpec { timeout_percent: Some(200), ..spec(3000) }).unwrap();
+        let timeout = |job: &Box<dyn Job>| match job.chunk(0, 1, 0).task {
+            ChunkTask::Cmd(chunk) => chunk.timeout_ms,
+            _ => panic!("not a cmd chunk"),
+        };
+        assert_eq!(timeout(&job), None, "none before a unit succeeded");
+        let ran = |job: &mut Box<dyn Job>, unit: u64, ms: u64, ending: UnitEnding| {
+            let mut out = reports(unit..unit + 1, ending);
+            out[0].duration_ms = ms;
+            job.reduce(unit as u32, unit, ChunkOutput::Cmd { units: out, spool: None });
+        };
+        ran(&mut job, 0, 100, UnitEnding::Exited(0));
+        assert_eq!(timeout(&job), Some(200));
+        ran(&mut job, 1, 300, UnitEnding::Exited(0));
+        ran(&mut job, 2, 200, UnitEnding::Exited(0));
+        // A failed unit's time is not counted.
+        ran(&mut job, 3, 90_000, UnitEnding::Exited(1));
+        assert_eq!(timeout(&job), Some(400), "twice the median, 200 ms");
+        // The last MEDIAN_OF units judge: slower units push the fast ones out.
+        for unit in 4..4 + MEDIAN_OF as u64 {
+            ran(&mut job, unit, 1000, UnitEnding::Exited(0));
+        }
+        assert_eq!(timeout(&job), Some(2000));
+        let fixed = job_of(CmdSpec { timeout_ms: Some(5), ..spec(3) });
+        assert_eq!(timeout(&fixed), Some(5));
+        let mut tiny = job_of(CmdSpec { timeout_percent: Some(1), ..spec(3) });
+        ran(&mut tiny, 0, 0, UnitEnding::Exited(0));
+        assert_eq!(timeout(&tiny), Some(1), "never 0, which would be none");
+    }
+
+    fn job_of(spec: CmdSpec) -> Box<dyn Job> {
+        job(spec).unwrap()
     }
 
     #[test]

@@ -24,6 +24,8 @@ pub const MAX_ENV: usize = 256;
 pub const MAX_ENV_BYTES: usize = 256 * 1024;
 /// The most retries of one unit.
 pub const MAX_RETRIES: u32 = 100;
+/// The largest `--timeout N%`: ten thousand times the median.
+pub const MAX_TIMEOUT_PERCENT: u32 = 1_000_000;
 /// The most slots one unit may take.
 pub const MAX_SLOTS_PER_UNIT: u32 = 4096;
 /// The most units in one chunk: with inputs of at most 64 KiB, a chunk's request stays well
@@ -57,6 +59,10 @@ pub struct CmdSpec {
     /// `--timeout`: a unit running longer is stopped and counts as failed.
     #[serde(default)]
     pub timeout_ms: Option<u64>,
+    /// `marmotctl parallel --timeout N%`: a unit running longer than N% of the median time of
+    /// the job's units that succeeded so far is stopped (none is before one succeeded).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout_percent: Option<u32>,
     /// `--retries`: a unit that fails runs again (on another worker if there is one) up to
     /// this many times.
     #[serde(default)]
@@ -140,6 +146,7 @@ impl CmdSpec {
             files: vec![],
             env: vec![],
             timeout_ms: None,
+            timeout_percent: None,
             retries: 0,
             halt: Halt::default(),
             slots_per_unit: 1,
@@ -209,6 +216,18 @@ impl CmdSpec {
         }
         if self.timeout_ms == Some(0) {
             return Err("--timeout must be longer than 0".into());
+        }
+        match self.timeout_percent {
+            Some(pct) if pct == 0 || pct > MAX_TIMEOUT_PERCENT => {
+                return Err(format!(
+                    "--timeout {pct}%: give a share of the median time from 1% to \
+                     {MAX_TIMEOUT_PERCENT}%"
+                ))
+            }
+            Some(_) if self.timeout_ms.is_some() => {
+                return Err("--timeout: give seconds or a share of the median time, not both".into())
+            }
+            _ => {}
         }
         if self.retries > MAX_RETRIES {
             return Err(format!("--retries {}: at most {MAX_RETRIES}", self.retries));
@@ -420,6 +439,7 @@ mod tests {
             files: vec![FileRef { name: "run.sh".into(), sha256: sha('a'), size: 3 }],
             env: vec![("LEVEL".into(), "9".into())],
             timeout_ms: None,
+            timeout_percent: None,
             retries: 0,
             halt: Halt::Never,
             slots_per_unit: 1,
@@ -491,7 +511,7 @@ mod tests {
         };
         assert_eq!(with_files.check(), Ok(()));
         type Spoil = fn(&mut CmdSpec);
-        let bad: [(&str, Spoil); 15] = [
+        let bad: [(&str, Spoil); 18] = [
             ("no input", |s| s.inputs.clear()),
             ("1 input files for 2 inputs", |s| {
                 s.input_files = vec![FileRef { name: "a.log".into(), sha256: sha('b'), size: 1 }]
@@ -505,6 +525,9 @@ mod tests {
             ("marmot sets HOME itself", |s| s.env.push(("HOME".into(), "".into()))),
             ("NUL", |s| s.env.push(("X".into(), "\0".into()))),
             ("--timeout must be longer than 0", |s| s.timeout_ms = Some(0)),
+            ("--timeout 0%", |s| s.timeout_percent = Some(0)),
+            ("--timeout 1000001%", |s| s.timeout_percent = Some(1_000_001)),
+            ("not both", |s| (s.timeout_ms, s.timeout_percent) = (Some(1), Some(200))),
             ("--retries 101: at most 100", |s| s.retries = 101),
             ("--slots-per-unit 0", |s| s.slots_per_unit = 0),
             ("-j 0 as slots at once", |s| s.max_slots = Some(0)),

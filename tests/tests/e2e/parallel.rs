@@ -412,6 +412,8 @@ fn options_run_on_a_cluster_as_gnu_parallel_runs_them() {
         (&["--rpl", "{/(.+?)/(.*?)} s/$$1/$$2/;", "echo", "{/tar.gz/zip}", ":::", "f.tar.gz"], b""),
         (&["echo", "{#}", "{= skip() if $_ == 2 =}", ":::", "1", "2", "3"], b""),
         (&["--tagstring", "{= $_=uc =}", "echo", ":::", "a"], b""),
+        // Stopped past five times the median time of the jobs that succeeded (0.2 s).
+        (&["-j1", "--timeout", "500%", "sleep {}; echo {}", ":::", "0.2", "0.2", "0.2", "3"], b""),
         // The job slot, one job at a time: 1 each.
         (&["-j1", "echo {%} $PARALLEL_JOBSLOT {}", ":::", "a", "b"], b""),
         (&["-j1", "-q", "echo", "x{%}y", ":::", "a"], b""),
