@@ -221,6 +221,7 @@ fn prepare(args: CmdArgs, found: &mpsc::Sender<Found>) -> Result<(CmdSpec, CmdOp
         env: args.env,
         timeout_ms: args.timeout.map(|t| t.as_millis().max(1) as u64),
         timeout_percent: None,
+        delay_ms: None,
         retries: args.retries,
         halt: args.halt,
         slots_per_unit: args.slots_per_unit,

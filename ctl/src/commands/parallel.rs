@@ -215,6 +215,7 @@ async fn run_line(client: &Client, argv: Vec<String>, how: Submit) -> Result<Exi
             Some(parallel::Timeout::OfMedian(pct)) => Some(pct),
             _ => None,
         },
+        delay_ms: settings.delay.map(|d| d.as_millis().max(1) as u64),
         // GNU parallel's --retries counts the tries; marmot's the tries after the first.
         retries: settings.retries.saturating_sub(1),
         halt: settings.halt,

@@ -139,6 +139,8 @@ pub struct Settings {
     pub resume_failed: bool,
     pub retries: u32,
     pub timeout: Option<Timeout>,
+    /// `--delay`: a job starts no sooner than this after the one before.
+    pub delay: Option<Duration>,
     pub halt: proto::command::Halt,
     pub env: Vec<String>,
     pub nice: Option<i32>,
@@ -262,6 +264,7 @@ pub fn read(argv: &[String], stdin: &mut dyn Read) -> anyhow::Result<Request> {
             "resume-failed" => settings.resume_failed = true,
             "retries" => settings.retries = number("--retries")? as u32,
             "timeout" => settings.timeout = Some(timeout(&value)?),
+            "delay" => settings.delay = delay(&value)?,
             "halt-on-error" => {
                 settings.halt = value.parse().map_err(|e: proto::command::halt::HaltError| {
                     anyhow::anyhow!("--halt {value}: {e}")
@@ -569,18 +572,38 @@ fn timeout(text: &str) -> anyhow::Result<Timeout> {
             ),
         };
     }
-    if let Ok(seconds) = text.parse::<f64>() {
-        if seconds > 0.0 && seconds.is_finite() {
-            return Ok(Timeout::After(Duration::from_secs_f64(seconds)));
-        }
-    }
-    let parsed = humantime::parse_duration(text).ok().filter(|d| !d.is_zero());
-    parsed.map(Timeout::After).ok_or_else(|| {
+    seconds(text).filter(|d| !d.is_zero()).map(Timeout::After).ok_or_else(|| {
         anyhow::anyhow!(
             "--timeout {text}: give seconds, e.g. 30 or 2.5, a duration such as 5m, or a share \
              of the median time such as 200%"
         )
     })
+}
+
+/// `--delay`: seconds (`2.5`) or a duration (`1m`) between the starts of two jobs; 0 is
+/// none.
+fn delay(text: &str) -> anyhow::Result<Option<Duration>> {
+    if text.ends_with("auto") {
+        anyhow::bail!(
+            "--delay {text} (a delay found by itself) is not supported by marmotctl parallel \
+             yet: give seconds"
+        );
+    }
+    let delay = seconds(text).ok_or_else(|| {
+        anyhow::anyhow!("--delay {text}: give seconds, e.g. 2.5, or a duration such as 1m")
+    })?;
+    Ok(Some(delay).filter(|d| !d.is_zero()))
+}
+
+/// Seconds (`30`, `2.5`, `0`) or a duration (`5m`, `1h30m`).
+fn seconds(text: &str) -> Option<Duration> {
+    match text.trim().parse::<f64>() {
+        Ok(seconds) if seconds >= 0.0 && seconds.is_finite() => {
+            Some(Duration::from_secs_f64(seconds))
+        }
+        Ok(_) => None,
+        Err(_) => humantime::parse_duration(text).ok(),
+    }
 }
 
 use proto::command::spec::MAX_TIMEOUT_PERCENT;
@@ -682,10 +705,23 @@ mod tests {
         assert_eq!(timeout("150.4%").unwrap(), Timeout::OfMedian(150));
         assert_eq!(timeout("1%").unwrap(), Timeout::OfMedian(1));
         assert_eq!(timeout("1000000%").unwrap(), Timeout::OfMedian(1_000_000));
-        for bad in ["0%", "0.4%", "1000001%", "x%", "%", "0", "-1", "soon"] {
+        for bad in ["0%", "0.4%", "1000001%", "x%", "%", "0", "-1", "soon", "0s", "NaN"] {
             let e = timeout(bad).unwrap_err().to_string();
             assert!(e.starts_with(&format!("--timeout {bad}: give ")), "{bad}: {e}");
         }
+    }
+
+    #[test]
+    fn a_delay_is_a_time_between_starts() {
+        assert_eq!(delay("2.5").unwrap(), Some(Duration::from_millis(2500)));
+        assert_eq!(delay("1m").unwrap(), Some(Duration::from_secs(60)));
+        assert_eq!(delay("0").unwrap(), None, "no delay");
+        for bad in ["-1", "soon", "inf"] {
+            let e = delay(bad).unwrap_err().to_string();
+            assert!(e.starts_with(&format!("--delay {bad}: give ")), "{bad}: {e}");
+        }
+        let auto = delay("3sauto").unwrap_err().to_string();
+        assert!(auto.contains("is not supported by marmotctl parallel yet"), "{auto}");
     }
 
     /// The jobs' lines of a command line, as `marmotctl parallel --dry-run -j1` prints them.

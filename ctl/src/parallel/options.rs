@@ -83,7 +83,7 @@ pub const TABLE: &[(&str, Handling)] = &[
     ("ctag", NotYet),
     ("ctrl-c|ctrlc", Ignore),
     ("debug|D=s", NotYet),
-    ("delay=s", NotYet),
+    ("delay=s", Take),
     ("delimiter|d=s", Take),
     ("dirnamereplace|dnr=s", Take),
     ("dry-run|dryrun|dr", Take),

@@ -37,6 +37,7 @@
 //!   ([`JobShape::judged`]: `--halt`) starts nothing between a result and its judgement
 //!   ([`Event::JobJudged`]), so the slot the deciding result freed starts nothing.
 //! - *Bounded jobs*: a job holds at most [`JobShape::max_slots`] slots at once (`-j`).
+//! - *Spaced jobs*: a job's chunks start [`JobShape::spacing`] apart at least (`--delay`).
 //! - *Locality*: a free slot takes first a chunk whose input files its worker already holds,
 //!   as the job's [`Homes`] say (see `fresh.rs`); a job with homes, whose units take long
 //!   enough that a chunk each costs nothing, gets a chunk per unit, so each goes where its
@@ -305,6 +306,9 @@ pub struct JobShape {
     pub judged: bool,
     /// The most slots its chunks may hold at once (GNU parallel's `-j`); `None`: all free.
     pub max_slots: Option<u32>,
+    /// A chunk of it starts no sooner than this after the one before (GNU parallel's
+    /// `--delay`), on a tick if not at once.
+    pub spacing: Option<Duration>,
 }
 
 impl JobShape {
@@ -324,6 +328,7 @@ impl JobShape {
             send_ahead: false,
             judged: false,
             max_slots: None,
+            spacing: None,
         }
     }
 }
@@ -567,6 +572,9 @@ struct Job<R> {
     judged: bool,
     judging: u32,
     max_slots: Option<u32>,
+    /// [`JobShape::spacing`], and when its next chunk may start.
+    spacing: Option<Duration>,
+    next_start: Duration,
     /// Wall time of the most recently reduced chunks, for the deadline.
     durations: VecDeque<Duration>,
     /// A chunk's expected time from the plan, until `durations` has one.
@@ -870,6 +878,8 @@ impl<R: PartialEq> Scheduler<R> {
             judged: shape.judged,
             judging: 0,
             max_slots: shape.max_slots,
+            spacing: shape.spacing,
+            next_start: Duration::ZERO,
             durations: VecDeque::new(),
             planned,
             progress,
@@ -1355,7 +1365,7 @@ impl<R: PartialEq> Scheduler<R> {
         let after = self.last_served.unwrap_or(0);
         let order = self.jobs.range(after + 1..).chain(self.jobs.range(..=after));
         for (&job_id, job) in order {
-            if self.at_most(job_id, job) {
+            if self.at_most(job_id, job) || now < job.next_start {
                 continue;
             }
             let placed =
@@ -1534,6 +1544,9 @@ impl<R: PartialEq> Scheduler<R> {
                     w.missed = w.missed.saturating_add(1);
                 }
             }
+        }
+        if let Some(spacing) = job.spacing {
+            job.next_start = now + spacing;
         }
         let state = job.started.entry(chunk).or_default();
         state.running.push(id);

@@ -1179,6 +1179,30 @@ fn a_job_holds_at_most_its_max_slots_at_once() {
     assert_eq!(assigned(&c).len(), 2, "two chunks of two slots reach three: {c:?}");
 }
 
+#[test]
+fn a_spaced_jobs_chunks_start_that_far_apart_and_another_job_fills_the_slots() {
+    let mut s = Scheduler::new(Config::default());
+    s.handle(Duration::ZERO, joined(1, 4));
+    let mut shape = command_shape(20, 1, 0);
+    shape.spacing = Some(Duration::from_millis(500));
+    let at = Duration::from_millis;
+    let a = s.handle(at(0), Event::JobSubmitted { job: 1, shape, homes: Homes::none() });
+    assert_eq!(assigned(&a).len(), 1, "one at once, not four: {a:?}");
+    assert!(assigned(&s.handle(at(499), Event::Tick)).is_empty(), "not before 500 ms");
+    let tick = s.handle(at(500), Event::Tick);
+    assert_eq!(assigned(&tick).len(), 1, "one more at 500 ms: {tick:?}");
+    // A chunk ending frees a slot, which the spaced job does not take before its time...
+    let ended = finish(&mut s, at(600), assigned(&a)[0].0);
+    assert!(assigned(&ended).is_empty(), "{ended:?}");
+    // ...but another job does, at once.
+    let b = s.handle(
+        at(600),
+        Event::JobSubmitted { job: 2, shape: command_shape(20, 1, 0), homes: Homes::none() },
+    );
+    assert_eq!(assigned(&b).len(), 3, "{b:?}");
+    assert!(assigned(&b).iter().all(|a| a.2 == 2));
+}
+
 fn far(s: &mut Scheduler<u64>, worker: WorkerId, millis: u64) -> Vec<Action<u64>> {
     let rtt = Duration::from_millis(millis);
     s.handle(Duration::ZERO, Event::WorkerRtt { worker, rtt })

@@ -39,6 +39,7 @@ use proto::{MessageReader, MessageWriter};
 use quinn::{RecvStream, SendStream};
 use std::collections::VecDeque;
 use std::path::PathBuf;
+use std::time::Duration;
 
 /// Units of the first phase, one per chunk, run to learn how long a unit takes.
 pub const PROBE: u64 = 4;
@@ -213,7 +214,10 @@ impl Job for CmdJob {
             Phase::Rest { units_per_second } => {
                 // One unit a chunk: when a failed unit is retried (its chunk runs again
                 // whole), and under --halt (a halt starts no unit more, as GNU parallel's).
-                let one = self.spec.retries > 0 || self.spec.halt != Halt::Never;
+                // And under --delay, which spaces units, not chunks.
+                let one = self.spec.retries > 0
+                    || self.spec.halt != Halt::Never
+                    || self.spec.delay_ms.is_some();
                 let max = match (one, self.spec.placed.is_empty()) {
                     (true, _) => 1,
                     (false, true) => MAX_CHUNK_UNITS,
@@ -232,6 +236,7 @@ impl Job for CmdJob {
         shape.send_ahead = !self.spec.input_files.is_empty();
         shape.judged = self.spec.halt != Halt::Never;
         shape.max_slots = self.spec.max_slots;
+        shape.spacing = self.spec.delay_ms.map(Duration::from_millis);
         shape
     }
 
@@ -517,6 +522,7 @@ mod tests {
             env: vec![],
             timeout_ms: None,
             timeout_percent: None,
+            delay_ms: None,
             retries: 0,
             halt: Halt::Never,
             slots_per_unit: 2,

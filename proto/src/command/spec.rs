@@ -26,6 +26,8 @@ pub const MAX_ENV_BYTES: usize = 256 * 1024;
 pub const MAX_RETRIES: u32 = 100;
 /// The largest `--timeout N%`: ten thousand times the median.
 pub const MAX_TIMEOUT_PERCENT: u32 = 1_000_000;
+/// The longest `--delay`: a day between units.
+pub const MAX_DELAY_MS: u64 = 86_400_000;
 /// The most slots one unit may take.
 pub const MAX_SLOTS_PER_UNIT: u32 = 4096;
 /// The most units in one chunk: with inputs of at most 64 KiB, a chunk's request stays well
@@ -63,6 +65,9 @@ pub struct CmdSpec {
     /// the job's units that succeeded so far is stopped (none is before one succeeded).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timeout_percent: Option<u32>,
+    /// `marmotctl parallel --delay`: a unit starts no sooner than this after the one before.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delay_ms: Option<u64>,
     /// `--retries`: a unit that fails runs again (on another worker if there is one) up to
     /// this many times.
     #[serde(default)]
@@ -147,6 +152,7 @@ impl CmdSpec {
             env: vec![],
             timeout_ms: None,
             timeout_percent: None,
+            delay_ms: None,
             retries: 0,
             halt: Halt::default(),
             slots_per_unit: 1,
@@ -228,6 +234,9 @@ impl CmdSpec {
                 return Err("--timeout: give seconds or a share of the median time, not both".into())
             }
             _ => {}
+        }
+        if self.delay_ms.is_some_and(|ms| ms > MAX_DELAY_MS) {
+            return Err(format!("--delay: at most {} s between units", MAX_DELAY_MS / 1000));
         }
         if self.retries > MAX_RETRIES {
             return Err(format!("--retries {}: at most {MAX_RETRIES}", self.retries));
@@ -440,6 +449,7 @@ mod tests {
             env: vec![("LEVEL".into(), "9".into())],
             timeout_ms: None,
             timeout_percent: None,
+            delay_ms: None,
             retries: 0,
             halt: Halt::Never,
             slots_per_unit: 1,
@@ -511,7 +521,7 @@ mod tests {
         };
         assert_eq!(with_files.check(), Ok(()));
         type Spoil = fn(&mut CmdSpec);
-        let bad: [(&str, Spoil); 18] = [
+        let bad: [(&str, Spoil); 19] = [
             ("no input", |s| s.inputs.clear()),
             ("1 input files for 2 inputs", |s| {
                 s.input_files = vec![FileRef { name: "a.log".into(), sha256: sha('b'), size: 1 }]
@@ -528,6 +538,7 @@ mod tests {
             ("--timeout 0%", |s| s.timeout_percent = Some(0)),
             ("--timeout 1000001%", |s| s.timeout_percent = Some(1_000_001)),
             ("not both", |s| (s.timeout_ms, s.timeout_percent) = (Some(1), Some(200))),
+            ("--delay: at most 86400 s", |s| s.delay_ms = Some(MAX_DELAY_MS + 1)),
             ("--retries 101: at most 100", |s| s.retries = 101),
             ("--slots-per-unit 0", |s| s.slots_per_unit = 0),
             ("-j 0 as slots at once", |s| s.max_slots = Some(0)),

@@ -489,6 +489,31 @@ fn the_job_slot_is_one_no_other_running_job_holds() {
     assert_eq!(slots, ["1", "2", "3"].into(), "slots 1 to -j: {out}");
 }
 
+/// `--delay`: jobs start that far apart at least (as their joblog says), however many slots
+/// are free; their output as GNU parallel's.
+#[test]
+fn a_delay_spaces_the_starts_of_jobs() {
+    if without_gnu_parallel() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let c = Coordinator::start(dir.path());
+    let _w = c.workers([("w1", 2), ("w2", 2)]);
+    c.wait_for_workers(&["w1", "w2"]);
+    let log = dir.path().join("log");
+    let log = log.to_str().unwrap();
+    let args = ["--delay", "0.4", "--joblog", log, "echo", ":::", "a", "b", "c", "d"];
+    same_as_gnu(&c.socket, &[(&args, b"")], dir.path(), &[]);
+    let text = std::fs::read_to_string(log).unwrap();
+    let mut starts: Vec<f64> =
+        text.lines().skip(1).map(|l| l.split('\t').nth(2).unwrap().parse().unwrap()).collect();
+    starts.sort_by(f64::total_cmp);
+    assert_eq!(starts.len(), 4, "{text}");
+    for pair in starts.windows(2) {
+        assert!(pair[1] - pair[0] >= 0.39, "started {:.3} s apart:\n{text}", pair[1] - pair[0]);
+    }
+}
+
 /// Every file under `dir` by its path there, with its bytes.
 fn contents(dir: &Path) -> BTreeMap<String, Vec<u8>> {
     tree(dir).into_iter().map(|(name, (bytes, _, _))| (name, bytes)).collect()
