@@ -103,25 +103,27 @@ async fn run_line(client: &Client, argv: Vec<String>, how: Submit) -> Result<Exi
         command.extend(["nice".into(), "-n".into(), nice.to_string()]);
     }
     command.extend(["env", "PARALLEL_SEQ={#}", "bash", "-c"].map(String::from));
-    match pipe.as_ref().map(|pipe| (pipe.as_file, pipe.fifo)) {
+    // The job's line is "$0" of a wrapper, when one is needed.
+    let wrapper = match pipe.as_ref().map(|pipe| (pipe.as_file, pipe.fifo)) {
         // --cat: $PARALLEL_TMP names the block.
-        Some((true, false)) => command.extend(
-            [&format!("PARALLEL_TMP=\"$PWD/{BLOCK}\" exec bash -c \"$0\""), "{}"].map(String::from),
-        ),
+        Some((true, false)) => Some(format!("PARALLEL_TMP=\"$PWD/{BLOCK}\" exec bash -c \"$0\"")),
         // --fifo: a named pipe the block is written into (the writer stops with the job).
-        Some((true, true)) => command.extend(
-            [
-                &format!(
-                    "export PARALLEL_TMP=\"$PWD/.marmot-fifo\"; mkfifo \"$PARALLEL_TMP\" || \
-                     exit 255; cat {BLOCK} > \"$PARALLEL_TMP\" & bash -c \"$0\"; status=$?; \
-                     rm -f \"$PARALLEL_TMP\"; exit $status"
-                ),
-                "{}",
-            ]
-            .map(String::from),
-        ),
-        _ => command.push("{}".into()),
-    }
+        Some((true, true)) => Some(format!(
+            "export PARALLEL_TMP=\"$PWD/.marmot-fifo\"; mkfifo \"$PARALLEL_TMP\" || exit 255; \
+             cat {BLOCK} > \"$PARALLEL_TMP\" & bash -c \"$0\"; status=$?; rm -f \
+             \"$PARALLEL_TMP\"; exit $status"
+        )),
+        _ => None,
+    };
+    // --load, --memfree, --noswap: waited for on the worker first.
+    let wrapper = match (settings.gate.shell(), wrapper) {
+        (Some(gate), wrapper) => {
+            Some(format!("{gate}; {}", wrapper.as_deref().unwrap_or("exec bash -c \"$0\"")))
+        }
+        (None, wrapper) => wrapper,
+    };
+    command.extend(wrapper);
+    command.push("{}".into());
     let mut env = vec![];
     for name in &settings.env {
         proto::command::spec::check_env_key(name).map_err(anyhow::Error::msg)?;

@@ -9,11 +9,13 @@
 //! - `jobs`: records grouped into jobs (`-n`, `-N`, `-m`, `-X`), each with its line.
 //! - `quote`: GNU parallel's shell quoting.
 //! - `files`: the files a job's arguments name, which travel with it.
+//! - `gate`: `--load`, `--memfree`, `--noswap`, judged on the worker before a job starts.
 //! - `pipe`: `--pipe` and `--pipepart`, input cut into blocks as GNU parallel cuts it.
 //! - `results`: `--results` and `--files`, where jobs' output is kept instead of printed.
 //! - `progress`: `--bar`, `--eta`, `--progress`, the run's progress as units end.
 
 pub mod files;
+pub mod gate;
 pub mod jobs;
 pub mod options;
 pub mod perl;
@@ -141,6 +143,8 @@ pub struct Settings {
     pub timeout: Option<Timeout>,
     /// `--delay`: a job starts no sooner than this after the one before.
     pub delay: Option<Duration>,
+    /// `--load`, `--memfree`, `--noswap`: what a worker waits for before a job starts there.
+    pub gate: gate::Gate,
     pub halt: proto::command::Halt,
     pub env: Vec<String>,
     pub nice: Option<i32>,
@@ -265,6 +269,18 @@ pub fn read(argv: &[String], stdin: &mut dyn Read) -> anyhow::Result<Request> {
             "retries" => settings.retries = number("--retries")? as u32,
             "timeout" => settings.timeout = Some(timeout(&value)?),
             "delay" => settings.delay = delay(&value)?,
+            "load" => {
+                let load = Slots::parse(&value)
+                    .map_err(|_| anyhow::anyhow!("--load {value}: give N, N%, +N or -N (as -j)"))?;
+                settings.gate.load = Some(load);
+            }
+            "memfree" => {
+                let bytes = pipe::parse_size(&value).filter(|&b| b > 0).ok_or_else(|| {
+                    anyhow::anyhow!("--memfree {value}: give a size, e.g. 1G or 500M")
+                })?;
+                settings.gate.memfree = Some(bytes.unsigned_abs());
+            }
+            "noswap" => settings.gate.noswap = true,
             "halt-on-error" => {
                 settings.halt = value.parse().map_err(|e: proto::command::halt::HaltError| {
                     anyhow::anyhow!("--halt {value}: {e}")

@@ -414,6 +414,9 @@ fn options_run_on_a_cluster_as_gnu_parallel_runs_them() {
         (&["--tagstring", "{= $_=uc =}", "echo", ":::", "a"], b""),
         // Stopped past five times the median time of the jobs that succeeded (0.2 s).
         (&["-j1", "--timeout", "500%", "sleep {}; echo {}", ":::", "0.2", "0.2", "0.2", "3"], b""),
+        // Judged on the worker, with room to spare: the jobs start.
+        (&["--load", "100000", "--memfree", "1M", "--noswap", "echo", ":::", "a", "b"], b""),
+        (&["--load", "10000%", "echo", ":::", "a"], b""),
         // The job slot, one job at a time: 1 each.
         (&["-j1", "echo {%} $PARALLEL_JOBSLOT {}", ":::", "a", "b"], b""),
         (&["-j1", "-q", "echo", "x{%}y", ":::", "a"], b""),
