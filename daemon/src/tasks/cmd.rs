@@ -572,33 +572,33 @@ mod tests {
     #[test]
     fn a_timeout_in_percent_is_a_share_of_the_median_of_the_units_that_succeeded() {
         let mut job = job(CmdSpec { timeout_percent: Some(200), ..spec(3000) }).unwrap();
-        let timeout = |job: &Box<dyn Job>| match job.chunk(0, 1, 0).task {
+        let timeout = |job: &dyn Job| match job.chunk(0, 1, 0).task {
             ChunkTask::Cmd(chunk) => chunk.timeout_ms,
             _ => panic!("not a cmd chunk"),
         };
-        assert_eq!(timeout(&job), None, "none before a unit succeeded");
+        assert_eq!(timeout(&*job), None, "none before a unit succeeded");
         let ran = |job: &mut Box<dyn Job>, unit: u64, ms: u64, ending: UnitEnding| {
             let mut out = reports(unit..unit + 1, ending);
             out[0].duration_ms = ms;
             job.reduce(unit as u32, unit, ChunkOutput::Cmd { units: out, spool: None });
         };
         ran(&mut job, 0, 100, UnitEnding::Exited(0));
-        assert_eq!(timeout(&job), Some(200));
+        assert_eq!(timeout(&*job), Some(200));
         ran(&mut job, 1, 300, UnitEnding::Exited(0));
         ran(&mut job, 2, 200, UnitEnding::Exited(0));
         // A failed unit's time is not counted.
         ran(&mut job, 3, 90_000, UnitEnding::Exited(1));
-        assert_eq!(timeout(&job), Some(400), "twice the median, 200 ms");
+        assert_eq!(timeout(&*job), Some(400), "twice the median, 200 ms");
         // The last MEDIAN_OF units judge: slower units push the fast ones out.
         for unit in 4..4 + MEDIAN_OF as u64 {
             ran(&mut job, unit, 1000, UnitEnding::Exited(0));
         }
-        assert_eq!(timeout(&job), Some(2000));
+        assert_eq!(timeout(&*job), Some(2000));
         let fixed = job_of(CmdSpec { timeout_ms: Some(5), ..spec(3) });
-        assert_eq!(timeout(&fixed), Some(5));
+        assert_eq!(timeout(&*fixed), Some(5));
         let mut tiny = job_of(CmdSpec { timeout_percent: Some(1), ..spec(3) });
         ran(&mut tiny, 0, 0, UnitEnding::Exited(0));
-        assert_eq!(timeout(&tiny), Some(1), "never 0, which would be none");
+        assert_eq!(timeout(&*tiny), Some(1), "never 0, which would be none");
     }
 
     fn job_of(spec: CmdSpec) -> Box<dyn Job> {
