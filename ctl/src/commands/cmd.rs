@@ -439,8 +439,8 @@ impl Writer {
         }
         let now = std::time::Instant::now();
         let tracker = shown.progress.map(|show| Tracker::new(show, spec.units_to_run(), now));
-        if let Some(header) = tracker.as_ref().and_then(Tracker::header) {
-            eprint!("{header}");
+        if let Some(tracker) = &tracker {
+            std::io::stderr().lock().write_all(tracker.header(now).as_bytes())?;
         }
         Ok(Writer {
             template: spec.command.clone(),
@@ -551,7 +551,8 @@ impl Writer {
         if let Some(tracker) = &mut self.tracker {
             let runtime = Duration::from_millis(report.duration_ms);
             let now = std::time::Instant::now();
-            eprint!("{}", tracker.unit_ended(report.unit, &report.worker, runtime, input, now));
+            let line = tracker.unit_ended(report.unit, &report.worker, runtime, input, now);
+            self.stderr.lock().write_all(line.as_bytes())?;
         }
         if let Some(unpacking) = unpacking {
             unpacking.finish().map_err(|e| {
@@ -601,7 +602,7 @@ impl Writer {
 
     fn finish(&mut self) -> Result<()> {
         if self.tracker.is_some() {
-            eprintln!();
+            self.stderr.lock().write_all(b"\n")?;
         }
         self.say_failed(None)?;
         self.stdout.lock().flush()?;

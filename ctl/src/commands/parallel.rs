@@ -13,24 +13,43 @@ use crate::saving::Saving;
 use anyhow::{bail, Context, Result};
 use client::{Client, Submit};
 use proto::command::placed::Placed;
+use proto::command::spool::SpoolError;
 use proto::command::FileRef;
 use proto::command::{joblog, CmdSpec, Template};
 use sha2::{Digest, Sha256};
-use std::io::{Read, Seek};
+use std::io::{Read, Seek, Write};
 use std::process::ExitCode;
 use tokio::sync::mpsc;
 
 /// GNU parallel's exit status for an error of its own (a bad option, an unreadable source).
 pub const ERROR_STATUS: u8 = 255;
 
+/// The status of a process killed by SIGPIPE, as a shell reports it.
+const BROKEN_PIPE_STATUS: u8 = 128 + 13;
+
 pub async fn run(client: &Client, argv: Vec<String>, how: Submit) -> Result<ExitCode> {
     match run_line(client, argv, how).await {
         Ok(code) => Ok(code),
+        // What reads the output (`| head`, --bar's reader) is gone: the run stops, its job
+        // cancelled, silently, as GNU parallel stops (killed by SIGPIPE).
+        Err(e) if broken_pipe(&e) => Ok(ExitCode::from(BROKEN_PIPE_STATUS)),
         Err(e) => {
-            eprintln!("marmotctl: error: {e:#}");
+            let _ = writeln!(std::io::stderr(), "marmotctl: error: {e:#}");
             Ok(ExitCode::from(ERROR_STATUS))
         }
     }
+}
+
+/// Whether `error` is a write to a pipe nobody reads any more.
+fn broken_pipe(error: &anyhow::Error) -> bool {
+    let broken = |e: &std::io::Error| e.kind() == std::io::ErrorKind::BrokenPipe;
+    error.chain().any(|cause| {
+        let followed = match cause.downcast_ref::<client::follow::FollowError>() {
+            Some(client::follow::FollowError::Output(SpoolError::Io(e))) => Some(e),
+            _ => None,
+        };
+        cause.downcast_ref::<std::io::Error>().or(followed).is_some_and(broken)
+    })
 }
 
 async fn run_line(client: &Client, argv: Vec<String>, how: Submit) -> Result<ExitCode> {
@@ -451,7 +470,15 @@ fn saving_of(
 fn logged_jobs(joblog: Option<&std::path::Path>) -> Result<Vec<parallel::jobs::Job>> {
     let Some(path) = joblog else { bail!("--retry-failed needs --joblog FILE (the one to retry)") };
     let shown = path.display();
-    let log = std::fs::read(path).with_context(|| format!("cannot read the joblog {shown}"))?;
+    let log = match std::fs::read(path) {
+        // Nothing to retry: the joblog is begun, as GNU parallel begins it.
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let header = format!("{}\n", joblog::HEADER);
+            std::fs::write(path, header).with_context(|| format!("cannot create {shown}"))?;
+            return Ok(vec![]);
+        }
+        read => read.with_context(|| format!("cannot read the joblog {shown}"))?,
+    };
     let logged = joblog::last_lines(&log[..])
         .map_err(|e| anyhow::anyhow!("the joblog {shown} cannot be retried from: {e}"))?;
     let last = logged.keys().next_back().copied().unwrap_or(0);

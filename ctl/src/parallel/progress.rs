@@ -26,11 +26,14 @@ impl Tracker {
         Tracker { show, total, started: now, done: 0, last: None, workers: BTreeMap::new() }
     }
 
-    /// What is said before any unit ends (`--progress`: what its columns are).
-    pub fn header(&self) -> Option<&'static str> {
-        self.show
-            .per_worker
-            .then_some("Worker:units done/% of units done/mean seconds a unit ran\n")
+    /// What is said before any unit ends: `--progress`'s columns, and the line as it stands
+    /// (nothing done), as GNU parallel starts it.
+    pub fn header(&self, now: Instant) -> String {
+        let columns = match self.show.per_worker {
+            true => "Worker:units done/% of units done/mean seconds a unit ran\n",
+            false => "",
+        };
+        format!("{columns}{}", self.line("", now))
     }
 
     /// Counts unit `unit` ended on `worker` after `runtime` (a try it makes again counts
@@ -96,7 +99,7 @@ mod tests {
         let now = Instant::now();
         let bar = Progress { bar: true, ..Progress::default() };
         let mut run = Tracker::new(bar, 4, now);
-        assert_eq!(run.header(), None);
+        assert_eq!(run.header(now), "\r0% 0:4=0s  ");
         let line = run.unit_ended(0, "w1", Duration::from_secs(2), "sleep 2", at(now, 2));
         assert_eq!(line, "\r25% 1:3=6s sleep 2 ");
         // A try made again counts once.
@@ -114,7 +117,8 @@ mod tests {
         let now = Instant::now();
         let show = Progress { eta: true, per_worker: true, ..Progress::default() };
         let mut run = Tracker::new(show, 3, now);
-        assert!(run.header().is_some());
+        let header = run.header(now);
+        assert_eq!(header, "Worker:units done/% of units done/mean seconds a unit ran\n\rETA: 0s Left: 3 AVG: 0.00s  ");
         run.unit_ended(0, "w1", Duration::from_secs(1), "a", at(now, 1));
         let line = run.unit_ended(1, "w2", Duration::from_secs(3), "b", at(now, 2));
         assert_eq!(line, "\rETA: 1s Left: 1 AVG: 2.00s  w1:1/50%/1.0s w2:1/50%/3.0s ");
