@@ -81,6 +81,11 @@ async fn run_line(client: &Client, argv: Vec<String>, how: Submit) -> Result<Exi
         Some(pipe) => {
             let blocks = read_blocks(client, pipe, slots, !request.settings.dry_run).await?;
             let value = if pipe.as_file { parallel::BLOCK_FILE_MARK } else { "" };
+            // A job per block, or under --round-robin one per job slot.
+            let blocks = match pipe.round_robin {
+                true => dealt(blocks, slots)?,
+                false => blocks.into_iter().map(|block| vec![block]).collect(),
+            };
             request.records = vec![vec![value.to_string()]; blocks.len()];
             Some(blocks)
         }
@@ -132,6 +137,10 @@ async fn run_line(client: &Client, argv: Vec<String>, how: Submit) -> Result<Exi
              cat {BLOCK} > \"$PARALLEL_TMP\" & bash -c \"$0\"; status=$?; rm -f \
              \"$PARALLEL_TMP\"; exit $status"
         )),
+        // --round-robin: the job's blocks one after another on its stdin.
+        _ if pipe.as_ref().is_some_and(|pipe| pipe.round_robin) => {
+            Some(format!("cat {BLOCK}-* | bash -c \"$0\""))
+        }
         _ => None,
     };
     // --load, --memfree, --noswap: waited for on the worker first.
@@ -201,8 +210,8 @@ async fn run_line(client: &Client, argv: Vec<String>, how: Submit) -> Result<Exi
         Some(blocks) => {
             let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
             let mtime_ns = now.map_or(0, |t| t.as_nanos() as i64);
-            let placed = |file| vec![Placed { file, mode: 0o600, mtime_ns }];
-            blocks.into_iter().map(placed).collect()
+            let placed = |file| Placed { file, mode: 0o600, mtime_ns };
+            blocks.into_iter().map(|files| files.into_iter().map(placed).collect()).collect()
         }
         None => {
             let args: Vec<Vec<String>> = jobs.iter().map(|job| job.args.clone()).collect();
@@ -215,7 +224,8 @@ async fn run_line(client: &Client, argv: Vec<String>, how: Submit) -> Result<Exi
             placed
         }
     };
-    let stdin = pipe.as_ref().filter(|pipe| !pipe.as_file).map(|_| BLOCK.to_string());
+    let stdin = pipe.as_ref().filter(|pipe| !pipe.as_file && !pipe.round_robin);
+    let stdin = stdin.map(|_| BLOCK.to_string());
     let saving = saving_of(settings, &jobs, &request.columns)?;
     let mut inputs = proto::command::inputs::Inputs::default();
     for job in jobs {
@@ -319,6 +329,26 @@ async fn read_blocks(
     let (read, uploaded) = tokio::join!(reading, uploading);
     uploaded?;
     read.context("reading the input failed")?
+}
+
+/// `--round-robin`: the blocks dealt to `slots` jobs in turn (fewer if there are fewer
+/// blocks), each job's named to sort in the order it reads them.
+fn dealt(blocks: Vec<FileRef>, slots: u32) -> Result<Vec<Vec<FileRef>>> {
+    let jobs = (slots as usize).clamp(1, blocks.len().max(1));
+    let mut dealt: Vec<Vec<FileRef>> = vec![vec![]; jobs.min(blocks.len())];
+    for (n, mut block) in blocks.into_iter().enumerate() {
+        let job = &mut dealt[n % jobs];
+        block.name = format!("{BLOCK}-{:06}", job.len());
+        job.push(block);
+    }
+    let most = proto::command::placed::MAX_PLACED_PER_UNIT;
+    if let Some(blocks) = dealt.first().map(Vec::len).filter(|&n| n > most) {
+        bail!(
+            "--round-robin: each job would read {blocks} blocks, and a job reads at most \
+             {most}: give a larger --block (or more job slots with -j)"
+        );
+    }
+    Ok(dealt)
 }
 
 /// `--pipepart`: each file's parts (its header before each), in order, to `each`; with

@@ -202,6 +202,9 @@ pub struct Pipe {
     pub as_file: bool,
     /// `--fifo`: that file is a named pipe the block is written into.
     pub fifo: bool,
+    /// `--round-robin`: a job per job slot, the blocks dealt to them in turn (job `i` of `n`
+    /// reads blocks `i`, `i + n`, ... one after another on its stdin).
+    pub round_robin: bool,
 }
 
 /// What `{}` stands for under `--cat` and `--fifo`, replaced by `$PARALLEL_TMP` in a line.
@@ -241,7 +244,7 @@ pub fn read(argv: &[String], stdin: &mut dyn Read) -> anyhow::Result<Request> {
     let mut lines = false;
     let mut max_len = MAX_LINE;
     let (mut piped, mut part, mut regexp, mut rrs) = (false, false, false, false);
-    let (mut as_file, mut fifo) = (false, false);
+    let (mut as_file, mut fifo, mut round_robin) = (false, false, false);
     let (mut block, mut recstart, mut recend): (Option<String>, Option<String>, Option<String>) =
         (None, None, None);
     let (mut pipe_records, mut pipe_lines) = (None, None);
@@ -376,6 +379,7 @@ pub fn read(argv: &[String], stdin: &mut dyn Read) -> anyhow::Result<Request> {
             "pipe-part" => part = true,
             "cat" => as_file = true,
             "fifo" => (as_file, fifo) = (true, true),
+            "round-robin" => round_robin = true,
             "block-size" => block = Some(value),
             "recstart" => recstart = Some(value),
             "recend" => recend = Some(value),
@@ -434,6 +438,11 @@ pub fn read(argv: &[String], stdin: &mut dyn Read) -> anyhow::Result<Request> {
         }
         at = end;
     }
+    if round_robin && !(piped || part) {
+        anyhow::bail!(
+            "--round-robin deals --pipe's blocks to the jobs: give --pipe (or --pipepart)"
+        );
+    }
     if piped || part {
         let mut parts = vec![];
         for source in sources {
@@ -482,7 +491,13 @@ pub fn read(argv: &[String], stdin: &mut dyn Read) -> anyhow::Result<Request> {
             false => Template::new(&command, quoted, &names, &[])?.without_appended(),
         };
         let batching = Batching::Each { records: 1, insert: true, context: false };
-        let pipe = Pipe { cutting, per_slot, parts, as_file, fifo };
+        if round_robin && as_file {
+            anyhow::bail!(
+                "--round-robin with --cat or --fifo is not supported by marmotctl parallel yet: \
+                 the blocks come on the jobs' stdin"
+            );
+        }
+        let pipe = Pipe { cutting, per_slot, parts, as_file, fifo, round_robin };
         return Ok(Request {
             settings,
             template,

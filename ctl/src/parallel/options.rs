@@ -161,7 +161,7 @@ pub const TABLE: &[(&str, Handling)] = &[
     ("retry-failed|retryfailed", Take),
     // Files a job's arguments name travel with it, and what it makes comes back, always.
     ("return=s", Ignore),
-    ("round-robin|roundrobin|round", NotYet),
+    ("round-robin|roundrobin|round", Take),
     ("rpl=s", Take),
     ("rsync-opts|rsyncopts=s", Never(SSH)),
     ("semaphore-name|semaphorename|id=s", Never(SEMAPHORE)),

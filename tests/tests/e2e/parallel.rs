@@ -50,7 +50,7 @@ const EXPECTED: &[(&str, Outcome, &str)] = &[
     ("echo | parallel --termseq TERM,200,TERM,100,TERM,50,KILL,25 \\", Outcome::Refused, "not yet: the signals a worker stops a unit with are its own"),
     ("echo | parallel --termseq INT,200,TERM,100,KILL,25 \\", Outcome::Refused, "not yet: the signals a worker stops a unit with are its own"),
     ("parallel --sqlandworker $DBURLTABLE echo ::: foo bar ::: baz quuz", Outcome::Refused, "never: marmot keeps jobs in its own journal"),
-    ("cat num1000000 | parallel --pipe -j4 --roundrobin wc", Outcome::Refused, "not yet: --round-robin"),
+    ("cat num1000000 | parallel --pipe -j4 --roundrobin wc", Outcome::Racy, "GNU parallel deals the blocks to whichever job reads first; marmot in turn"),
     ("seq 1000 | parallel -j10 --bar '(echo -n {};sleep 0.1)' \\", Outcome::Racy, "the --bar's reader is gone (zenity is not installed): both stop as SIGPIPE stops them, after more or less output"),
     ("parallel --help", Outcome::Differs, "marmotctl parallel's own text"),
     ("parallel --version", Outcome::Differs, "marmotctl parallel's own text"),
@@ -737,7 +737,35 @@ fn pipe_blocks_reach_jobs_as_gnu_parallels_do() {
         (&["--pipe", "--block", "-2", "wc"], "needs --pipepart"),
         (&["--pipepart", "wc"], "--pipepart cuts the files given with -a"),
         (&["--pipe", "--regexp", "--recend", "(", "wc"], "not a regular expression"),
+        (&["--round-robin", "wc"], "give --pipe"),
+        (&["--pipe", "--round-robin", "--cat", "wc"], "with --cat or --fifo is not supported"),
     ];
+    // --round-robin: as many jobs as job slots, the blocks dealt to them in turn (GNU
+    // parallel deals them to whichever job reads first: only the whole is the same).
+    let (counts, status) = one(
+        Some(&c.socket),
+        &["--pipe", "--block", "20k", "-j3", "--round-robin", "wc -l"],
+        &files,
+        numbers,
+        &[],
+    );
+    assert_eq!(status, Some(0));
+    let counts: Vec<u64> = counts.lines().map(|l| l.trim().parse().unwrap()).collect();
+    assert_eq!(counts.len(), 3, "{counts:?}");
+    assert_eq!(counts.iter().sum::<u64>(), numbers.iter().filter(|&&b| b == b'\n').count() as u64);
+    let (text, _) = one(
+        Some(&c.socket),
+        &["--pipe", "--block", "20k", "-j3", "--round-robin", "cat"],
+        &files,
+        numbers,
+        &[],
+    );
+    let mut lines: Vec<&str> = text.lines().collect();
+    let mut want: Vec<&str> = std::str::from_utf8(numbers).unwrap().lines().collect();
+    assert_ne!(lines, want, "three jobs' blocks in turn, not the input in order");
+    lines.sort_unstable();
+    want.sort_unstable();
+    assert_eq!(lines, want, "every line once");
     for (args, needle) in refused {
         let (out, status) = one(Some(&c.socket), args, &files, b"x\n", &[]);
         assert_eq!((out.as_str(), status), ("", Some(255)), "{args:?}");
@@ -879,8 +907,8 @@ fn what_gnu_parallel_has_and_marmot_does_not_is_refused_in_one_line() {
         (&["--foo", "echo", ":::", "a"], "unknown option --foo"),
         (&["-S", "host", "echo", ":::", "a"], "not over ssh"),
         (
-            &["--round-robin", "--pipe", "wc"],
-            "--round-robin is not supported by marmotctl parallel yet",
+            &["--termseq", "INT,200,KILL,25", "echo", ":::", "a"],
+            "--termseq is not supported by marmotctl parallel yet",
         ),
         (&["echo", "'{%}'", ":::", "a"], "`{%}` inside single quotes"),
         (&["--tagstring", "{%}", "echo", ":::", "a"], "the job slot"),
