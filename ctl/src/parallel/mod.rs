@@ -508,7 +508,8 @@ pub fn read(argv: &[String], stdin: &mut dyn Read) -> anyhow::Result<Request> {
             pipe: Some(pipe),
         });
     }
-    if sources.is_empty() {
+    // --retry-failed takes its jobs from the joblog alone: no stdin is read for them.
+    if sources.is_empty() && !settings.retry_failed {
         sources.push(Source { origin: Origin::File("-".into()), linked: false });
     }
     if header.is_some() && colsep.is_none() {
@@ -740,6 +741,21 @@ mod tests {
             let e = timeout(bad).unwrap_err().to_string();
             assert!(e.starts_with(&format!("--timeout {bad}: give ")), "{bad}: {e}");
         }
+    }
+
+    #[test]
+    fn retry_failed_reads_no_stdin_and_others_do() {
+        /// A stdin that must not be read.
+        struct Untouched;
+        impl Read for Untouched {
+            fn read(&mut self, _: &mut [u8]) -> std::io::Result<usize> {
+                Err(std::io::Error::other("stdin was read"))
+            }
+        }
+        let argv = |a: &[&str]| a.iter().map(|w| w.to_string()).collect::<Vec<_>>();
+        let retry = read(&argv(&["--retry-failed", "--joblog", "log"]), &mut Untouched).unwrap();
+        assert!(retry.settings.retry_failed, "its jobs come from the joblog");
+        assert!(read(&argv(&["echo"]), &mut Untouched).is_err(), "no source: stdin");
     }
 
     #[test]

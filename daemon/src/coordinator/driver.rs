@@ -574,9 +574,14 @@ impl Driver {
             Some(Ok(output)) => {
                 self.state.jobs.chunk_finished(now, assignment, output);
                 let (journal, batch) = (self.state.journal.clone(), self.state.journal_records());
+                // Not past the driver's end: a journal that cannot write (a full disk) would
+                // hold the teardown, which closes it after the chunk streams.
+                let token = self.token.clone();
                 self.chunks.spawn(async move {
-                    journal.synced(batch).await;
-                    let _ = kept.send(());
+                    tokio::select! {
+                        _ = token.cancelled() => {}
+                        _ = journal.synced(batch) => { let _ = kept.send(()); }
+                    }
                 });
             }
             Some(Err(chunk::Failure::Chunk(error))) => {
@@ -611,7 +616,11 @@ impl Driver {
                     let (reports, stores) = (self.reports.clone(), self.stores.clone());
                     self.chunks.spawn(async move {
                         if let Some(journal) = given {
-                            journal.synced(batch).await;
+                            // Cancelled meanwhile, the stream says so at once.
+                            tokio::select! {
+                                _ = cancel.cancelled() => {}
+                                _ = journal.synced(batch) => {}
+                            }
                         }
                         chunk::run(reports, stream, stores, cancel).await
                     });

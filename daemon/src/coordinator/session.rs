@@ -559,8 +559,10 @@ async fn take_units(
     match counted {
         Some((journal, batch)) => {
             tracing::info!("worker {shown} delivered the units of chunk {chunk} of job {job}, run through a lost connection: counted");
-            // The member lets the units go when the stream ends: once their count is kept.
-            journal.synced(batch).await;
+            // The member lets the units go when the stream ends: once their count is kept,
+            // or after a while of a journal that cannot write (a full disk; the count is in
+            // memory, and kept when it can be).
+            let _ = tokio::time::timeout(UNITS_DELIVERY_TIMEOUT, journal.synced(batch)).await;
             let _ = writer.get_mut().finish();
         }
         None => own.abandoned().await,

@@ -796,12 +796,12 @@ impl<R: PartialEq> Scheduler<R> {
         load
     }
 
-    /// Chunks running on one worker.
     /// Whether `assignment` runs (or waits on its worker): it has not ended.
     pub fn is_assigned(&self, assignment: AssignmentId) -> bool {
         self.assignments.contains_key(&assignment)
     }
 
+    /// Chunks running on one worker.
     pub fn busy_slots(&self, worker: WorkerId) -> u32 {
         self.workers.get(&worker).map_or(0, Worker::busy)
     }

@@ -9,7 +9,8 @@
 //! one line.
 
 //!
-//! [`done`] reads one back for `--resume` and `--resume-failed`: GNU parallel's joblogs too.
+//! [`done`] reads one back for `--resume` and `--resume-failed`, [`last_lines`] for
+//! `--retry-failed`: GNU parallel's joblogs too.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
@@ -212,6 +213,24 @@ mod tests {
         let command = argv(&["echo", "a\tb"]);
         let ours = format!("{HEADER}\r\n{}\r\n", quick(3, "w", 0, &command));
         assert_eq!(done(ours.as_bytes(), Resume::Succeeded).unwrap(), set(&[3]));
+    }
+
+    #[test]
+    fn each_units_last_line_is_read_with_its_command_as_written() {
+        let log = format!(
+            "{HEADER}\n1\t:\t0\t0\t0\t0\t1\t0\tprintf '%s\\n' 'a\tb'\n2\t:\t0\t0\t0\t0\t0\t0\ttrue\n\
+             1\t:\t0\t0\t0\t0\t0\t0\tprintf again\n3\t:\t0\t0\t0\t0\t0\t9\tkilled\n4\t:\t0\t0"
+        );
+        let last = last_lines(log.as_bytes()).unwrap();
+        let logged = |succeeded, command: &str| Logged { succeeded, command: command.into() };
+        assert_eq!(last.get(&1), Some(&logged(true, "printf again")), "the last line counts");
+        assert_eq!(last.get(&2), Some(&logged(true, "true")));
+        assert_eq!(last.get(&3), Some(&logged(false, "killed")), "a signal is a failure");
+        assert_eq!(last.len(), 3, "a line cut short is not read");
+        let first = format!("{HEADER}\n1\t:\t0\t0\t0\t0\t1\t0\tprintf '%s\\n' 'a\tb'\n");
+        let tab = last_lines(first.as_bytes()).unwrap();
+        assert_eq!(tab[&1].command, "printf '%s\\n' 'a\tb'", "GNU parallel's raw tab kept");
+        assert!(last_lines(&b""[..]).unwrap().is_empty());
     }
 
     #[test]
