@@ -543,9 +543,9 @@ impl Writer {
     ) -> std::io::Result<()> {
         let number = report.unit + 1;
         let input = self.inputs.get(report.unit as usize).map_or("", String::as_str);
-        if let Some(open) = self.open.take() {
-            if self.shown.saving.as_ref().is_some_and(|s| s.print_names) {
-                writeln!(self.stdout.lock(), "{}", open.name.display())?;
+        if let (Some(open), Some(saving)) = (self.open.take(), &mut self.shown.saving) {
+            if let Some(name) = saving.close(open, report, input)? {
+                writeln!(self.stdout.lock(), "{}", name.display())?;
             }
         }
         if let Some(tracker) = &mut self.tracker {
@@ -572,7 +572,8 @@ impl Writer {
                 started: UNIX_EPOCH + Duration::from_millis(report.started_ms),
                 runtime: Duration::from_millis(report.duration_ms),
                 sent: 0,
-                received: report.stdout + report.stderr,
+                // As GNU parallel's: the bytes of stdout.
+                received: report.stdout,
                 exit,
                 signal,
                 command,

@@ -7,9 +7,9 @@
 use super::cmd::{open_joblog, run_spec, upload, ResultsTo, Shown, Writer};
 use super::cmd::{Found, UPLOAD_QUEUE};
 use crate::parallel::pipe;
-use crate::parallel::results::Kept;
+use crate::parallel::results::{Kept, Table};
 use crate::parallel::{self, Slots, Verbose};
-use crate::saving::Saving;
+use crate::saving::{Rows, Saving};
 use anyhow::{bail, Context, Result};
 use client::{Client, Submit};
 use proto::command::placed::Placed;
@@ -470,6 +470,19 @@ fn saving_of(
     jobs: &[parallel::jobs::Job],
     columns: &[String],
 ) -> Result<Option<Saving>> {
+    let table = settings.results.as_ref().and_then(|(text, _)| Some((text, Table::of(text)?)));
+    if let Some((text, table)) = table {
+        let path = std::path::PathBuf::from(text);
+        let mut file = std::fs::File::create(&path)
+            .with_context(|| format!("cannot create the --results table {text}"))?;
+        let values: Vec<Vec<String>> = jobs.iter().map(|job| job.args.clone()).collect();
+        let most = values.iter().map(Vec::len).max().unwrap_or(0);
+        file.write_all(&table.header(most, columns))?;
+        let rows = Rows { table, path, file, values };
+        let tmpdir = settings.tmpdir.clone().unwrap_or_else(std::env::temp_dir);
+        let print_names = settings.files;
+        return Ok(Some(Saving { kept: None, table: Some(rows), print_names, tmpdir }));
+    }
     let kept = match &settings.results {
         None => None,
         Some((text, template)) if template.is_plain() => Some(
@@ -491,7 +504,7 @@ fn saving_of(
         return Ok(None);
     }
     let tmpdir = settings.tmpdir.clone().unwrap_or_else(std::env::temp_dir);
-    Ok(Some(Saving { kept, print_names: settings.files, tmpdir }))
+    Ok(Some(Saving { kept, table: None, print_names: settings.files, tmpdir }))
 }
 
 /// `--retry-failed`: a job for each unit the joblog has a line of, its command the logged

@@ -390,10 +390,7 @@ pub fn read(argv: &[String], stdin: &mut dyn Read) -> anyhow::Result<Request> {
             "max-chars" => max_len = number("-s")?.min(MAX_LINE),
             // Output comes whole per job, which each of these allows.
             "group" | "g" | "ungroup" | "line-buffer" => {}
-            "results" => {
-                results::check(&value)?;
-                results_text = Some(value);
-            }
+            "results" => results_text = Some(value),
             "output-as-files" => settings.files = true,
             "tmpdir" => settings.tmpdir = Some(value.into()),
             "shuf" => settings.shuffle = true,

@@ -573,6 +573,48 @@ fn results_files_shuffles_progress_and_retries_as_gnu_parallel_has_them() {
     same_files_as_gnu(socket, dir.path(), &["--results", "o/{}/", both, ":::", "X", "Y"]);
     same_files_as_gnu(socket, dir.path(), &["--results", "r", "--files", "echo", ":::", "a"]);
 
+    // A table: a row per job. Host and times are the run's own; the rest as GNU parallel's.
+    for table in ["t.csv", "t.tsv"] {
+        let script = "printf '%s' {}; echo e {} >&2; exit {#}";
+        let args = ["--results", table, script, ":::", "a b", "c\"d", "e"];
+        let dirs = [dir.path().join("gnu"), dir.path().join("ours")];
+        let mut rows = vec![];
+        for (dir, ours) in dirs.iter().zip([None, Some(socket)]) {
+            let _ = std::fs::remove_dir_all(dir);
+            std::fs::create_dir_all(dir).unwrap();
+            let ran = one(ours, &args, dir, b"", &[]);
+            assert_eq!(ran, (String::new(), Some(3)), "{table}");
+            let text = std::fs::read_to_string(dir.join(table)).unwrap();
+            let sep = if table.ends_with("csv") { ',' } else { '\t' };
+            // A row's stderr ends in a line end, inside its quotes: rows end at the others.
+            let lines: Vec<Vec<String>> = text
+                .replace("\n\"", "\u{1}\"")
+                .lines()
+                .map(|l| l.split(sep).map(String::from).collect())
+                .collect();
+            rows.push(lines);
+        }
+        let strip = |rows: &Vec<Vec<String>>| -> Vec<Vec<String>> {
+            let mut out = rows.clone();
+            for row in out.iter_mut().skip(1) {
+                for n in [1, 2, 3] {
+                    row[n] = String::new();
+                }
+            }
+            out
+        };
+        assert_eq!(rows[1].len(), 4, "a header and three rows: {:?}", rows[1]);
+        assert_eq!(strip(&rows[1]), strip(&rows[0]), "{table}");
+    }
+    // A joblog's Receive is the bytes of stdout, as GNU parallel's.
+    for ours in [None, Some(socket)] {
+        let log = files.join(format!("received-{}", ours.is_some()));
+        let args = ["--joblog", log.to_str().unwrap(), "echo out; echo errr >&2", ":::", "1"];
+        one(ours, &args, &files, b"", &[]);
+        let text = std::fs::read_to_string(&log).unwrap();
+        let receive = text.lines().nth(1).and_then(|l| l.split('\t').nth(5));
+        assert_eq!(receive, Some("4"), "ours: {}: {text}", ours.is_some());
+    }
     // --files: each job's stdout in a new file under --tmpdir, its name printed.
     let tmp = dir.path().join("tmp");
     std::fs::create_dir_all(&tmp).unwrap();
