@@ -418,7 +418,7 @@ mod tests {
         assert!(err("--foo echo").contains("unknown option --foo"));
         assert!(err("--jo 2 echo").contains("ambiguous"));
         assert!(err("-S host echo").contains("not over ssh"));
-        assert!(err("--round-robin wc").contains("not supported by marmotctl parallel yet"));
+        assert!(err("--termseq INT,200 wc").contains("not supported by marmotctl parallel yet"));
         assert!(err("--jobs").contains("needs a value"));
         assert!(err("--tag=x echo").contains("takes no value"));
     }
