@@ -585,6 +585,9 @@ mod tests {
         assert_eq!(at(CmdSpec { slots_per_unit: MAX_SLOTS_PER_UNIT, ..spec() }), Ok(()));
         assert!(at(CmdSpec { slots_per_unit: MAX_SLOTS_PER_UNIT + 1, ..spec() }).is_err());
         assert_eq!(at(CmdSpec { timeout_ms: Some(1), ..spec() }), Ok(()));
+        let most = Some(MAX_TIMEOUT_PERCENT);
+        assert_eq!(at(CmdSpec { timeout_percent: most, ..spec() }), Ok(()), "a share alone");
+        assert_eq!(at(CmdSpec { delay_ms: Some(MAX_DELAY_MS), ..spec() }), Ok(()));
         // Left out of a request, a unit takes one slot.
         let json = r#"{"command":["true"],"inputs":["a"]}"#;
         let parsed: CmdSpec = serde_json::from_str(json).unwrap();
