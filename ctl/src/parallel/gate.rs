@@ -91,16 +91,27 @@ mod tests {
         assert!(!starts(&Gate { memfree: Some(1 << 60), ..Gate::default() }, "1.5"));
     }
 
+    /// Busy processes, killed when dropped (a failing test leaves none behind).
+    struct Busy(Vec<std::process::Child>);
+
+    impl Drop for Busy {
+        fn drop(&mut self) {
+            for child in &mut self.0 {
+                let _ = child.kill();
+                let _ = child.wait();
+            }
+        }
+    }
+
     #[test]
     fn a_job_waits_while_the_machine_runs_as_many_processes_as_the_load_allows() {
-        let busy: Vec<std::process::Child> = (0..3)
-            .map(|_| Command::new("sh").args(["-c", "while :; do :; done"]).spawn().unwrap())
-            .collect();
+        let busy = Busy(
+            (0..3)
+                .map(|_| Command::new("sh").args(["-c", "while :; do :; done"]).spawn().unwrap())
+                .collect(),
+        );
         let waited = !starts(&Gate { load: Some(Slots::Count(1)), ..Gate::default() }, "1.5");
-        for mut child in busy {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
+        drop(busy);
         assert!(waited, "three busy processes, --load 1: the job waited");
     }
 
