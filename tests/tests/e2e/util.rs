@@ -139,9 +139,13 @@ impl Coordinator {
         cmd.args(extra);
         cmd.arg("--state-dir").arg(dir.join("state"));
         cmd.arg("--socket").arg(&socket);
-        let proc = Proc::spawn(cmd, dir.join(format!("coordinator-{}.log", unique())));
-        // A crashed predecessor may have left its socket file: wait until one answers.
+        let mut proc = Proc::spawn(cmd, dir.join(format!("coordinator-{}.log", unique())));
+        // A crashed predecessor may have left its socket file: wait until one answers (a
+        // coordinator that stopped meanwhile says why, rather than the wait running out).
         wait_for("the control socket", Duration::from_secs(20), || {
+            if let Ok(Some(status)) = proc.child.try_wait() {
+                panic!("the coordinator stopped ({status}) before its socket: {}", proc.log_text());
+            }
             std::os::unix::net::UnixStream::connect(&socket).ok().map(drop)
         });
         let mut c = Coordinator { proc, dir: dir.to_path_buf(), socket, addr: String::new() };
@@ -321,8 +325,23 @@ pub fn marmotd_copy(dir: &Path) -> PathBuf {
     exe
 }
 
-/// A UDP port that was free a moment ago on 127.0.0.1.
+/// A UDP port that was free a moment ago on 127.0.0.1, below the kernel's range of ports
+/// it hands out itself: a coordinator restarted on it (after a kill) finds it free, where
+/// an ephemeral port may meanwhile have gone to any process of a test running beside.
 pub fn free_udp_port() -> u16 {
+    let range = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range");
+    let low: u16 =
+        range.ok().and_then(|r| r.split_whitespace().next()?.parse().ok()).unwrap_or(32768);
+    // 8,192 ports ending a margin below the range.
+    let high = low.saturating_sub(1024).max(2048);
+    let from = high.saturating_sub(8192).max(1024);
+    for _ in 0..1000 {
+        let port = fastrand::u16(from..high);
+        if std::net::UdpSocket::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    // Every one taken: the kernel's choice, as before.
     let socket = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind");
     socket.local_addr().expect("addr").port()
 }
