@@ -213,9 +213,11 @@ fn paths(text: &str) -> Vec<Vec<String>> {
     let bytes = text.as_bytes();
     let mut at = 0;
     while at < bytes.len() {
-        let starts = ["crate::", "super::", "self::"].iter().any(|p| text[at..].starts_with(p));
+        // By bytes: `at` may fall inside a character that is not ASCII.
+        let starts =
+            ["crate::", "super::", "self::"].iter().any(|p| bytes[at..].starts_with(p.as_bytes()));
         let boundary = at == 0 || !(bytes[at - 1].is_ascii_alphanumeric() || bytes[at - 1] == b'_');
-        let after_colons = at >= 2 && &text[at - 2..at] == "::";
+        let after_colons = at >= 2 && &bytes[at - 2..at] == b"::";
         if starts && boundary && !after_colons {
             let (paths, end) = path_at(text, at, vec![]);
             found.extend(paths);
