@@ -71,9 +71,7 @@ impl Saving {
         let name = kept.stdout();
         Ok(Open { stdout: create(name.clone())?, stderr: Some(create(kept.stderr())?), name })
     }
-}
 
-impl Saving {
     /// Closes a unit's files; into a table, writes its row. Returns the name `--files`
     /// prints, if it prints one.
     pub fn close(

@@ -334,8 +334,8 @@ async fn read_blocks(
 /// `--round-robin`: the blocks dealt to `slots` jobs in turn (fewer if there are fewer
 /// blocks), each job's named to sort in the order it reads them.
 fn dealt(blocks: Vec<FileRef>, slots: u32) -> Result<Vec<Vec<FileRef>>> {
-    let jobs = (slots as usize).clamp(1, blocks.len().max(1));
-    let mut dealt: Vec<Vec<FileRef>> = vec![vec![]; jobs.min(blocks.len())];
+    let jobs = (slots as usize).max(1).min(blocks.len());
+    let mut dealt: Vec<Vec<FileRef>> = vec![vec![]; jobs];
     for (n, mut block) in blocks.into_iter().enumerate() {
         let job = &mut dealt[n % jobs];
         block.name = format!("{BLOCK}-{:06}", job.len());
