@@ -227,10 +227,15 @@ fn results_for_chunks_never_given_are_dropped() {
     let _honest = c.worker("honest", 1);
     c.wait_for_workers(&["forger", "honest"]);
     let out = c.json(&["run", "pi", "400000000", "--seed", "4"]);
-    assert!(forger.log_text().contains("forged"), "the forger never got a chunk: {out}");
     right_without(&out, "forger");
-    let log = c.proc.log_text();
-    assert!(log.contains("dropped a result from worker 'forger' for chunk"), "{log}");
+    // A fast honest worker may end the job (backing up the chunk the forger holds) while the
+    // forger's deliveries still wait for streams: what it sent is dropped whenever it lands.
+    let forged = || forger.log_text().contains("forged").then_some(());
+    wait_for("the forger's deliveries", Duration::from_secs(30), forged);
+    let dropped = "dropped a result from worker 'forger' for chunk";
+    wait_for("the coordinator dropping them", Duration::from_secs(30), || {
+        c.proc.log_text().contains(dropped).then_some(())
+    });
 }
 
 /// A member delivers "held" units (the lost-connection path) printing `forged`, for the
@@ -250,7 +255,8 @@ fn units_delivered_for_chunks_not_held_through_an_outage_are_refused() {
     ctl.arg("--socket").arg(&c.socket).args(&args);
     let out = ctl.stdin(Stdio::null()).output().unwrap();
     let printed = String::from_utf8_lossy(&out.stdout);
-    assert!(forger.log_text().contains("forged"), "the forger never got a chunk: {printed}");
+    let forged = || forger.log_text().contains("forged").then_some(());
+    wait_for("the forger's deliveries", Duration::from_secs(30), forged);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(!printed.contains("forged"), "{printed}");
     let mut units: Vec<u64> =
