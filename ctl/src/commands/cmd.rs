@@ -17,6 +17,7 @@ use client::{Client, ClientError, Submit};
 use proto::api::JobState;
 use proto::command::inputs::Inputs;
 use proto::command::joblog;
+use proto::command::placed::Placed;
 use proto::command::spool::Event;
 use proto::command::{CmdSpec, FileRef, Template, UnitReport};
 use proto::job::JobSpec;
@@ -386,8 +387,9 @@ pub enum ResultsTo {
     /// `--results DIR`: each unit's under `DIR/<n>/`.
     PerUnit(PathBuf),
     /// `marmotctl parallel`: every unit's into this dir (where it was run), at the paths they
-    /// have in the unit's work dir.
-    InPlace(PathBuf),
+    /// have in the unit's work dir; and the files each unit was given from there (by unit),
+    /// removed there when the unit removed them ([`proto::command::placed::gone_mark`]).
+    InPlace(PathBuf, std::sync::Arc<Vec<Vec<Placed>>>),
 }
 
 /// Where the units' output goes.
@@ -466,9 +468,12 @@ impl Writer {
                     (Some(ResultsTo::PerUnit(dir)), 1..) => {
                         let into = dir.join((report.unit + 1).to_string());
                         std::fs::create_dir_all(&into)?;
-                        Some(Unpacking::into(into))
+                        Some(Unpacking::into(into, vec![]))
                     }
-                    (Some(ResultsTo::InPlace(dir)), 1..) => Some(Unpacking::into(dir.clone())),
+                    (Some(ResultsTo::InPlace(dir, given)), 1..) => {
+                        let given = given.get(report.unit as usize).cloned().unwrap_or_default();
+                        Some(Unpacking::into(dir.clone(), given))
+                    }
                     _ => None,
                 };
                 self.line_start = [true; 2];
@@ -627,10 +632,11 @@ struct Unpacking {
 const UNPACK_PIECES: usize = 2;
 
 impl Unpacking {
-    fn into(dir: PathBuf) -> Self {
+    /// Unpacks into `dir` a unit that was `given` these files from there.
+    fn into(dir: PathBuf, given: Vec<Placed>) -> Self {
         let (pieces, taken) = std::sync::mpsc::sync_channel(UNPACK_PIECES);
         let reader = PieceReader { pieces: taken, piece: vec![], at: 0 };
-        let thread = std::thread::spawn(move || tar::Archive::new(reader).unpack(&dir));
+        let thread = std::thread::spawn(move || unpack(reader, &dir, &given));
         Unpacking { pieces: Some(pieces), thread }
     }
 
@@ -646,6 +652,60 @@ impl Unpacking {
         self.pieces = None;
         self.thread.join().unwrap_or_else(|_| Err(std::io::Error::other("unpacking panicked")))
     }
+}
+
+/// Unpacks the tar `reader` reads into `dir`; a mark that a file `given` to the unit is gone
+/// removes that file from `dir` if it is still as it was sent (else says so and keeps it), as
+/// a local run would have removed it. A mark for any other file is dropped: a unit cannot
+/// make one, so only a worker that lies sends it.
+fn unpack(reader: impl std::io::Read, dir: &Path, given: &[Placed]) -> std::io::Result<()> {
+    let mut archive = tar::Archive::new(reader);
+    let mut dirs_gone = vec![];
+    for entry in archive.entries()? {
+        let mut entry = entry?;
+        let path = entry.path()?.to_string_lossy().into_owned();
+        if let Some(gone) = proto::command::placed::marked_gone(&path) {
+            match given.iter().find(|p| p.file.name == gone) {
+                Some(sent) if sent.is_dir() => dirs_gone.push(gone),
+                Some(sent) => remove_as_sent(&dir.join(&gone), sent)?,
+                None => {}
+            }
+            continue;
+        }
+        entry.unpack_in(dir)?;
+    }
+    // Once what was in them is gone, deepest first; one still holding something stays.
+    dirs_gone.sort_by_key(|path| std::cmp::Reverse(path.matches('/').count()));
+    for gone in dirs_gone {
+        let path = dir.join(&gone);
+        if std::fs::remove_dir(&path).is_err() && path.is_dir() {
+            eprintln!(
+                "marmotctl: {} holds files its unit was not given: kept, though the unit \
+                 removed its copy",
+                path.display()
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Removes `path` if it is still the file `sent` was made from (its size and time); says so
+/// and keeps it if it changed since.
+fn remove_as_sent(path: &Path, sent: &Placed) -> std::io::Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    let Ok(meta) = std::fs::symlink_metadata(path) else { return Ok(()) };
+    let mtime_ns = meta.mtime().saturating_mul(1_000_000_000).saturating_add(meta.mtime_nsec());
+    if meta.is_file() && meta.len() == sent.file.size && mtime_ns == sent.mtime_ns {
+        return match std::fs::remove_file(path) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
+            _ => Ok(()),
+        };
+    }
+    eprintln!(
+        "marmotctl: {} changed since its unit took it: kept, though the unit removed its copy",
+        path.display()
+    );
+    Ok(())
 }
 
 /// The bytes of a channel of pieces, as a reader; the end when the channel closes.
@@ -690,7 +750,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let big = vec![9u8; 100_000];
         let tar = tar_of(&[("a", b"alpha"), ("sub/b", &big)]);
-        let mut unpacking = Unpacking::into(dir.path().to_path_buf());
+        let mut unpacking = Unpacking::into(dir.path().to_path_buf(), vec![]);
         for piece in tar.chunks(777) {
             unpacking.feed(piece);
         }
@@ -700,15 +760,60 @@ mod tests {
     }
 
     #[test]
+    fn a_file_its_unit_removed_is_removed_here_if_still_as_sent() {
+        use std::os::unix::fs::MetadataExt;
+        let dir = tempfile::tempdir().unwrap();
+        let sent = |name: &str| {
+            let meta = std::fs::metadata(dir.path().join(name)).unwrap();
+            let file = FileRef { name: name.into(), sha256: "a".repeat(64), size: meta.len() };
+            let mtime_ns = meta.mtime() * 1_000_000_000 + meta.mtime_nsec();
+            Placed { file, mode: 0o644, mtime_ns }
+        };
+        std::fs::create_dir(dir.path().join("d")).unwrap();
+        for name in ["gone", "d/gone", "changed", "kept", "other"] {
+            std::fs::write(dir.path().join(name), name).unwrap();
+        }
+        std::fs::create_dir_all(dir.path().join("e/f")).unwrap();
+        std::fs::create_dir_all(dir.path().join("full")).unwrap();
+        std::fs::write(dir.path().join("full/not-given"), "x").unwrap();
+        let mut given = vec![sent("gone"), sent("d/gone"), sent("changed"), sent("kept")];
+        given.extend(["e", "e/f", "full"].map(|d| Placed::dir(d.into(), 0o755)));
+        std::fs::write(dir.path().join("changed"), "changed since").unwrap();
+        let tar = tar_of(&[
+            (".marmot-gone.gone", b""),
+            ("d/.marmot-gone.gone", b""),
+            (".marmot-gone.changed", b""),
+            (".marmot-gone.other", b""),
+            (".marmot-gone.e", b""),
+            ("e/.marmot-gone.f", b""),
+            (".marmot-gone.full", b""),
+            ("new", b"made"),
+        ]);
+        let mut unpacking = Unpacking::into(dir.path().to_path_buf(), given);
+        unpacking.feed(&tar);
+        unpacking.finish().unwrap();
+        let left = |name: &str| std::fs::read_to_string(dir.path().join(name)).ok();
+        assert_eq!(left("gone"), None);
+        assert_eq!(left("d/gone"), None);
+        assert_eq!(left("changed").as_deref(), Some("changed since"), "changed since sent");
+        assert_eq!(left("kept").as_deref(), Some("kept"), "not marked");
+        assert_eq!(left("other").as_deref(), Some("other"), "a mark for a file never given");
+        assert_eq!(left("new").as_deref(), Some("made"));
+        assert_eq!(left(".marmot-gone.other"), None, "marks are never written");
+        assert!(!dir.path().join("e").exists(), "dirs gone, the deepest first");
+        assert!(dir.path().join("full/not-given").exists(), "a dir holding more stays");
+    }
+
+    #[test]
     fn results_that_are_no_tar_are_refused_and_the_rest_let_go() {
         let dir = tempfile::tempdir().unwrap();
-        let mut unpacking = Unpacking::into(dir.path().to_path_buf());
+        let mut unpacking = Unpacking::into(dir.path().to_path_buf(), vec![]);
         // More pieces than the channel holds: feeding must not block once unpacking stopped.
         for _ in 0..UNPACK_PIECES + 3 {
             unpacking.feed(&[b'x'; 1024]);
         }
         assert!(unpacking.finish().is_err());
-        let mut cut = Unpacking::into(dir.path().join("cut"));
+        let mut cut = Unpacking::into(dir.path().join("cut"), vec![]);
         cut.feed(&tar_of(&[("a", &[1u8; 2000])])[..1000]);
         assert!(cut.finish().is_err(), "results cut short are an error");
     }

@@ -176,6 +176,13 @@ async fn run_line(client: &Client, argv: Vec<String>, how: Submit) -> Result<Exi
             env.push((key.to_string(), value.to_string()));
         }
     }
+    // Variables set here that the lines or those functions mention go too: a job that
+    // reads "$VAR" reads what it would read under GNU parallel.
+    let code = jobs.iter().map(|job| job.line.as_str()).chain(env.iter().map(|(_, v)| v.as_str()));
+    let mentioned = parallel::mentioned::to_send(code, &env, |name| {
+        std::env::var(name).ok().filter(|_| proto::command::spec::check_env_key(name).is_ok())
+    });
+    env.extend(mentioned);
     let resume = match (settings.resume, settings.resume_failed || settings.retry_failed) {
         (true, _) => Some(joblog::Resume::Logged),
         (_, true) => Some(joblog::Resume::Succeeded),
@@ -203,25 +210,30 @@ async fn run_line(client: &Client, argv: Vec<String>, how: Submit) -> Result<Exi
             .chain(skipped.iter().copied())
             .chain(absent),
     );
-    // Files the jobs' arguments name travel with them, uploaded as they are hashed; under
-    // --pipe, each job's block.
+    // Files the jobs' arguments and command lines name travel with them, uploaded as they
+    // are hashed; under --pipe, each job's block.
     let here = std::env::current_dir().context("cannot tell the current dir")?;
-    let placed = match blocks {
+    // What each job was given from here (not its block): removed here when its unit removes
+    // it, as a local run would.
+    let (placed, given) = match blocks {
         Some(blocks) => {
             let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
             let mtime_ns = now.map_or(0, |t| t.as_nanos() as i64);
             let placed = |file| Placed { file, mode: 0o600, mtime_ns };
-            blocks.into_iter().map(|files| files.into_iter().map(placed).collect()).collect()
+            // The files the command names (`grep -f - bigfile`) go with every block.
+            let line = jobs.first().map(parallel::files::names_of).into_iter().collect();
+            let named = found_and_uploaded(client, &here, line).await?;
+            let named = named.into_iter().next().unwrap_or_default();
+            let with_block = |files: Vec<_>| {
+                files.into_iter().map(placed).chain(named.iter().cloned()).collect()
+            };
+            let given = vec![named.clone(); blocks.len()];
+            (blocks.into_iter().map(with_block).collect(), given)
         }
         None => {
-            let args: Vec<Vec<String>> = jobs.iter().map(|job| job.args.clone()).collect();
-            let (found, to_upload) = mpsc::channel(UPLOAD_QUEUE);
-            let dir = here.clone();
-            let finding = tokio::task::spawn_blocking(move || placed_of(&args, &dir, &found));
-            let (placed, uploaded) = tokio::join!(finding, upload(client, to_upload));
-            let placed = placed.context("looking for the jobs' files failed")??;
-            uploaded?;
-            placed
+            let names = jobs.iter().map(parallel::files::names_of).collect();
+            let placed: Vec<Vec<Placed>> = found_and_uploaded(client, &here, names).await?;
+            (placed.clone(), placed)
         }
     };
     let stdin = pipe.as_ref().filter(|pipe| !pipe.as_file && !pipe.round_robin);
@@ -271,7 +283,12 @@ async fn run_line(client: &Client, argv: Vec<String>, how: Submit) -> Result<Exi
     let progress = settings.progress;
     let shown =
         Shown { input_is_command: true, tags, verbose, quiet: true, skipped, saving, progress };
-    let out = Writer::new(&spec, shown, Some(ResultsTo::InPlace(here)), joblog)?;
+    let out = Writer::new(
+        &spec,
+        shown,
+        Some(ResultsTo::InPlace(here, std::sync::Arc::new(given))),
+        joblog,
+    )?;
     run_spec(client, spec, out, how, false).await
 }
 
@@ -397,8 +414,23 @@ fn for_each_part(
     Ok(())
 }
 
-/// The files each job's `args` name under `dir`, or none at all when no job names one; each
-/// is handed to `found` to upload once hashed.
+/// The files each job's words (`names`) name under `dir`, uploaded as they are found.
+async fn found_and_uploaded(
+    client: &Client,
+    dir: &std::path::Path,
+    names: Vec<Vec<String>>,
+) -> Result<Vec<Vec<Placed>>> {
+    let (found, to_upload) = mpsc::channel(UPLOAD_QUEUE);
+    let dir = dir.to_path_buf();
+    let finding = tokio::task::spawn_blocking(move || placed_of(&names, &dir, &found));
+    let (placed, uploaded) = tokio::join!(finding, upload(client, to_upload));
+    let placed = placed.context("looking for the jobs' files failed")??;
+    uploaded?;
+    Ok(placed)
+}
+
+/// The files each job's words (`args`: its arguments and its line's words) name under `dir`,
+/// or none at all when no job names one; each is handed to `found` to upload once hashed.
 fn placed_of(
     args: &[Vec<String>],
     dir: &std::path::Path,
@@ -418,10 +450,10 @@ fn placed_of(
     let most = proto::command::placed::MAX_PLACED_PER_UNIT;
     if let Some(at) = placed.iter().position(|files| files.len() > most) {
         bail!(
-            "job {} names {} files; a job may take at most {most} with it: give -n {most} (or \
-             less) so that each job names fewer",
-            at + 1,
-            placed[at].len()
+            "job {} names more than {most} files and dirs (a dir counts with all it holds); a \
+             job may take at most {most} with it: give -n {most} (or less), or name smaller \
+             dirs, so that each job names fewer",
+            at + 1
         );
     }
     Ok(match placed.iter().all(Vec::is_empty) {

@@ -17,6 +17,7 @@
 pub mod files;
 pub mod gate;
 pub mod jobs;
+pub mod mentioned;
 pub mod options;
 pub mod perl;
 pub mod pipe;
@@ -248,7 +249,7 @@ pub fn read(argv: &[String], stdin: &mut dyn Read) -> anyhow::Result<Request> {
     let (mut block, mut recstart, mut recend): (Option<String>, Option<String>, Option<String>) =
         (None, None, None);
     let (mut pipe_records, mut pipe_lines) = (None, None);
-    let mut results_text: Option<String> = None;
+    let (mut results_text, mut tag_text): (Option<String>, Option<String>) = (None, None);
     for Given { name, value } in given {
         let value = value.unwrap_or_default();
         let number = |what: &str| -> anyhow::Result<usize> {
@@ -262,7 +263,7 @@ pub fn read(argv: &[String], stdin: &mut dyn Read) -> anyhow::Result<Request> {
             "verbose" => settings.verbose = Verbose::Stderr,
             "silent" => settings.verbose = Verbose::No,
             "tag" => settings.tag = Some(None),
-            "tag-string" => settings.tag = Some(Some(tag_template(&value)?)),
+            "tag-string" => tag_text = Some(value),
             "jobs" | "max-procs" => {
                 settings.slots = Some(Slots::parse(&value).map_err(anyhow::Error::msg)?)
             }
@@ -360,8 +361,10 @@ pub fn read(argv: &[String], stdin: &mut dyn Read) -> anyhow::Result<Request> {
             "trim" => trim = Some(value),
             "link" => link = true,
             "max-args" => {
-                each = Some((number("-n")?.max(1), true));
-                pipe_records = each.map(|(n, _)| n);
+                // As -N: -n 0 reads one argument and inserts none.
+                let n = number("-n")?;
+                each = Some((n.max(1), n > 0));
+                pipe_records = Some(n.max(1));
             }
             "L" | "max-lines" => {
                 lines = true;
@@ -409,6 +412,9 @@ pub fn read(argv: &[String], stdin: &mut dyn Read) -> anyhow::Result<Request> {
             names.rpl.retain(|(k, _)| *k != key);
             names.rpl.push((key, code));
         }
+    }
+    if let Some(text) = tag_text {
+        settings.tag = Some(Some(Template::text(&unquote_printf(&text)?, &names)?));
     }
     if let Some(text) = results_text {
         let template = Template::text(&text, &names)?;
@@ -575,9 +581,36 @@ pub fn read(argv: &[String], stdin: &mut dyn Read) -> anyhow::Result<Request> {
     })
 }
 
-/// `--tagstring`'s template: replacement strings, nothing appended.
-fn tag_template(text: &str) -> anyhow::Result<Template> {
-    Ok(Template::text(text, &Names::default())?)
+/// `--tagstring`'s escapes, as GNU parallel's `unquote_printf` reads them before the
+/// replacement strings: `\t`, `\n`, `\r`, and a byte in octal (`\033`, three digits, or
+/// one digit; tags are text, so below `\200`).
+fn unquote_printf(text: &str) -> anyhow::Result<String> {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find('\\') {
+        out.push_str(&rest[..at]);
+        let after = &rest[at + 1..];
+        let octal = |n: usize| {
+            let digits = after.get(..n).filter(|d| d.bytes().all(|b| b.is_ascii_digit()))?;
+            u8::from_str_radix(digits, 8).ok().map(|byte| (byte, n))
+        };
+        let (c, used) = match after.as_bytes().first() {
+            Some(b't') => ('\t', 1),
+            Some(b'n') => ('\n', 1),
+            Some(b'r') => ('\r', 1),
+            _ => match octal(3).or_else(|| octal(1)) {
+                Some((byte, n)) if byte.is_ascii() => (char::from(byte), n),
+                Some(_) => anyhow::bail!(
+                    "--tagstring {text}: a tag is text; give an octal escape below \\200"
+                ),
+                None => ('\\', 0),
+            },
+        };
+        out.push(c);
+        rest = &after[used..];
+    }
+    out.push_str(rest);
+    Ok(out)
 }
 
 /// `--timeout`: how long a job may run.
@@ -753,6 +786,27 @@ mod tests {
         let retry = read(&argv(&["--retry-failed", "--joblog", "log"]), &mut Untouched).unwrap();
         assert!(retry.settings.retry_failed, "its jobs come from the joblog");
         assert!(read(&argv(&["echo"]), &mut Untouched).is_err(), "no source: stdin");
+    }
+
+    #[test]
+    fn a_tagstrings_escapes_are_gnu_parallels() {
+        let unquoted = |t: &str| unquote_printf(t).unwrap();
+        assert_eq!(unquoted(r"\033[31m\t{}\n\r"), "\u{1b}[31m\t{}\n\r");
+        assert_eq!(unquoted(r"\0x\12\7"), "\0x\u{1}2\u{7}", "three digits, else one");
+        assert_eq!(unquoted(r"a\\b\q\8\"), r"a\\b\q\8\", "others kept as they are");
+        let e = unquote_printf(r"\377").unwrap_err().to_string();
+        assert!(e.starts_with(r"--tagstring \377: a tag is text"), "{e}");
+    }
+
+    #[test]
+    fn n_zero_reads_one_argument_and_inserts_none() {
+        let argv = |a: &[&str]| a.iter().map(|w| w.to_string()).collect::<Vec<_>>();
+        for n in ["-n0", "-N0"] {
+            let run = read(&argv(&[n, "echo", "x", ":::", "1", "2"]), &mut std::io::empty());
+            let jobs = run.unwrap().jobs(2).unwrap();
+            let lines: Vec<String> = jobs.iter().map(|j| j.line.clone()).collect();
+            assert_eq!(lines, ["echo x ", "echo x "], "{n}: as GNU parallel's --dry-run");
+        }
     }
 
     #[test]

@@ -76,7 +76,9 @@ pub const TABLE: &[(&str, Handling)] = &[
     ("col-sep|colsep|C=s", Take),
     ("color-failed|colour-failed|colorfailed|colourfailed|color-fail|colour-fail|colorfail|colourfail|cf", NotYet),
     ("color|colour", NotYet),
-    ("compress", NotYet),
+    // GNU parallel's temporary files, compressed: the output is the same; marmot's spools
+    // are its own.
+    ("compress", Ignore),
     ("controlmaster|M", Never(SSH)),
     ("csv", NotYet),
     ("ctag-string|ctagstring=s", NotYet),

@@ -47,6 +47,7 @@ sub answer { for (@_) { print length($_), "\n", $_ } }
 sub Q { my $s = shift; return "''" if $s eq '';
   return $s unless $s =~ /[^-_.+a-z0-9\/]/i;
   $s =~ s/'/'"'"'/g; $s = "'$s'"; $s =~ s/^''//; $s =~ s/''$//; $s }
+sub pQ { my $s = shift; $s =~ s/[\\\"\$\@]/\\$&/g if defined $s; $s }
 sub seq { $seq } sub total_jobs { $total } sub skip { $skip = 1 } sub uq { $uq = 1 }
 sub slot { die "the job slot (slot(), {%}) is not known where marmotctl parallel builds lines\n" }
 sub uniq { my %seen; grep { !$seen{$_}++ } @_ }
@@ -167,6 +168,7 @@ mod tests {
         assert_eq!(v(&mut perl, "$_ = $job->seq() . '/' . total_jobs()", "x").value, "3/5");
         assert_eq!(v(&mut perl, "$_ = $arg[2] . $arg[1]", "").value, "ba.tar.gz");
         assert_eq!(v(&mut perl, "$_ = Q($_)", "it's").value, "'it'\"'\"'s'");
+        assert_eq!(v(&mut perl, "$_ = pQ($_)", r#"a\"$@b"#).value, r#"a\\\"\$\@b"#);
         let unquoted = v(&mut perl, "uq()", "a b");
         assert!(unquoted.unquoted && !unquoted.skip);
         assert!(v(&mut perl, "skip() if $_ eq 'b'", "b").skip);

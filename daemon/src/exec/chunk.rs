@@ -33,7 +33,8 @@ pub async fn exchange(
     (spool_path, worker): (&Path, &str),
 ) -> Result<ChunkReply> {
     writer.send(&CoordinatorOpen::Chunk(request.clone())).await?;
-    let placed = placing.into_iter().flat_map(|p| p.placed.iter().flatten().map(|p| &p.file));
+    let placed = placing.into_iter().flat_map(|p| p.placed.iter().flatten());
+    let placed = placed.filter(|p| !p.is_dir()).map(|p| &p.file);
     let files: HashMap<&str, u64> = task
         .files
         .iter()

@@ -2,35 +2,47 @@
 //! arguments that name files): each put there from the cache with the original's mode and
 //! modification time, so a program that records them (gzip's header does) makes what it
 //! makes at home. After the unit, whatever it created or changed in its work dir is moved to
-//! its `out/`, to go back as its results under the same paths.
+//! its `out/`, to go back as its results under the same paths, and each placed file it
+//! removed or renamed away is marked gone there ([`proto::command::placed::gone_mark`]).
 
 use super::cache::{CacheError, FileCache, Pinned};
-use proto::command::placed::Placed;
-use std::collections::HashMap;
+use proto::command::placed::{gone_mark, Placed, GONE_PREFIX};
+use std::collections::{HashMap, HashSet};
 use std::io;
-use std::os::unix::fs::PermissionsExt;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// The most entries a unit's work dir may hold when what it made there is gathered.
 pub const MAX_ENTRIES: usize = super::results::MAX_ENTRIES;
 
-/// What a unit's work dir held as it started: each file's relative path, size and
-/// modification time. A file still so when the unit ends did not change.
+/// What a unit's work dir held as it started: each file's relative path, size,
+/// modification time and inode (a file still so when the unit ends did not change; one
+/// renamed over it has another inode), and the dirs placed.
 #[derive(Debug, Default)]
-pub struct AsPlaced(HashMap<PathBuf, (u64, SystemTime)>);
+pub struct AsPlaced {
+    files: HashMap<PathBuf, (u64, SystemTime, u64)>,
+    dirs: HashSet<PathBuf>,
+}
 
 impl AsPlaced {
     /// Notes a file placed at `path` (relative to `work`) as it is now.
     pub fn note(&mut self, work: &Path, path: &Path) -> io::Result<()> {
         let meta = std::fs::symlink_metadata(work.join(path))?;
-        self.0.insert(path.to_path_buf(), (meta.len(), meta.modified()?));
+        self.files.insert(path.to_path_buf(), (meta.len(), meta.modified()?, meta.ino()));
         Ok(())
     }
 
     fn unchanged(&self, path: &Path, meta: &std::fs::Metadata) -> bool {
-        let now = meta.modified().ok().map(|modified| (meta.len(), modified));
-        meta.is_file() && now.is_some() && self.0.get(path).copied() == now
+        let now = meta.modified().ok().map(|modified| (meta.len(), modified, meta.ino()));
+        meta.is_file() && now.is_some() && self.files.get(path).copied() == now
+    }
+
+    /// Every path placed (files and dirs), and the dirs that hold them: the dirs among them
+    /// were not made by the unit.
+    fn with_their_dirs(&self) -> HashSet<&Path> {
+        let placed = self.files.keys().chain(&self.dirs).map(PathBuf::as_path);
+        placed.flat_map(Path::ancestors).filter(|p| !p.as_os_str().is_empty()).collect()
     }
 }
 
@@ -76,6 +88,18 @@ pub fn place(
     }
 }
 
+/// Makes the placed dir `dir` in `work` (and its parents), with its permission bits but
+/// always open to its owner (the unit, and gathering what it made there, go into it).
+pub fn make_dir(work: &Path, dir: &Placed, noted: &mut AsPlaced) -> Result<(), PlaceError> {
+    let failed = |source| PlaceError::Io { path: dir.file.name.clone(), source };
+    let at = work.join(&dir.file.name);
+    std::fs::create_dir_all(&at).map_err(failed)?;
+    let mode = (dir.mode & 0o7777) | 0o700;
+    std::fs::set_permissions(&at, std::fs::Permissions::from_mode(mode)).map_err(failed)?;
+    noted.dirs.insert(PathBuf::from(&dir.file.name));
+    Ok(())
+}
+
 /// The time `ns` nanoseconds from the Unix epoch (before it when negative).
 fn time_of(ns: i64) -> SystemTime {
     match ns >= 0 {
@@ -85,8 +109,10 @@ fn time_of(ns: i64) -> SystemTime {
 }
 
 /// Moves what the unit created or changed under `work` (files and symbolic links, at any
-/// depth; not the files it found there unchanged, nor empty dirs) to the same paths under
-/// `out`. Returns how many moved.
+/// depth; not the files it found there unchanged) to the same paths under `out`, makes
+/// there the dirs it made, and marks there each placed file or dir that is no longer in
+/// `work`. Returns how many moved, were made or were marked. A unit that made a name marks
+/// use is an error.
 pub fn gather(work: &Path, out: &Path, placed: &AsPlaced) -> io::Result<usize> {
     gather_at_most(work, out, placed, MAX_ENTRIES)
 }
@@ -97,7 +123,19 @@ fn gather_at_most(
     placed: &AsPlaced,
     max_entries: usize,
 ) -> io::Result<usize> {
+    // Marked before anything moves: a changed file moved to `out` is not gone.
     let mut moved = 0;
+    for path in placed.files.keys().chain(&placed.dirs) {
+        if std::fs::symlink_metadata(work.join(path)).is_err() {
+            let mark = out.join(gone_mark(&path.to_string_lossy()));
+            if let Some(parent) = mark.parent() {
+                std::fs::create_dir_all(parent)?;
+            }
+            std::fs::File::create(mark)?;
+            moved += 1;
+        }
+    }
+    let not_made = placed.with_their_dirs();
     let mut seen = 0;
     let mut dirs = vec![PathBuf::new()];
     while let Some(dir) = dirs.pop() {
@@ -112,8 +150,19 @@ fn gather_at_most(
             let meta = std::fs::symlink_metadata(work.join(&path))?;
             let kind = meta.file_type();
             if kind.is_dir() {
+                if !not_made.contains(path.as_path()) {
+                    std::fs::create_dir_all(out.join(&path))?;
+                    moved += 1;
+                }
                 dirs.push(path);
             } else if (kind.is_file() || kind.is_symlink()) && !placed.unchanged(&path, &meta) {
+                if path.file_name().is_some_and(|n| n.to_string_lossy().starts_with(GONE_PREFIX)) {
+                    return Err(io::Error::other(format!(
+                        "the unit made {}: names starting {GONE_PREFIX} are marmot's own (they \
+                         mark the files a unit removed)",
+                        path.display()
+                    )));
+                }
                 let to = out.join(&path);
                 if let Some(parent) = to.parent() {
                     std::fs::create_dir_all(parent)?;
@@ -176,13 +225,79 @@ mod tests {
         std::fs::create_dir_all(work.join("empty")).unwrap();
         std::fs::write(work.join("b.log"), b"changed\n").unwrap();
         std::os::unix::fs::symlink("/etc/passwd", work.join("link")).unwrap();
-        assert_eq!(gather(&work, &out, &noted).unwrap(), 4);
+        // Four files, and three dirs it made (`logs` held an input: not made).
+        assert_eq!(gather(&work, &out, &noted).unwrap(), 7);
         assert_eq!(std::fs::read(out.join("logs/a.log.gz")).unwrap(), b"gz");
         assert_eq!(std::fs::read(out.join("new/deep/x")).unwrap(), b"x");
         assert_eq!(std::fs::read(out.join("b.log")).unwrap(), b"changed\n");
         assert!(std::fs::symlink_metadata(out.join("link")).unwrap().is_symlink());
         assert!(work.join("logs/a.log").exists(), "an unchanged input stays");
-        assert!(!out.join("logs/a.log").exists() && !out.join("empty").exists());
+        assert!(!out.join("logs/a.log").exists(), "an unchanged input does not go back");
+        assert!(out.join("empty").is_dir(), "an empty dir it made goes back");
+        let marks = std::fs::read_dir(&out).unwrap().flatten();
+        assert!(!marks.into_iter().any(|e| e.file_name().to_string_lossy().starts_with(".marmot")));
+    }
+
+    #[test]
+    fn a_placed_dir_is_made_open_to_its_owner() {
+        let root = tempfile::tempdir().unwrap();
+        let dir = Placed::dir("a/b".into(), 0o555);
+        let mut noted = AsPlaced::default();
+        make_dir(root.path(), &dir, &mut noted).unwrap();
+        assert!(noted.dirs.contains(Path::new("a/b")));
+        let meta = std::fs::metadata(root.path().join("a/b")).unwrap();
+        assert!(meta.is_dir());
+        assert_eq!(meta.permissions().mode() & 0o7777, 0o755);
+        make_dir(root.path(), &Placed::dir("a/b".into(), 0o750), &mut noted).unwrap();
+        let meta = std::fs::metadata(root.path().join("a/b")).unwrap();
+        assert_eq!(meta.permissions().mode() & 0o7777, 0o750, "made again: its mode set");
+        std::fs::write(root.path().join("f"), b"").unwrap();
+        let e = make_dir(root.path(), &Placed::dir("f".into(), 0o700), &mut noted).unwrap_err();
+        assert!(e.to_string().starts_with("cannot place f:"), "{e}");
+    }
+
+    #[test]
+    fn a_placed_file_removed_or_renamed_away_is_marked_gone() {
+        let root = tempfile::tempdir().unwrap();
+        let (work, out) = (root.path().join("work"), root.path().join("out"));
+        for dir in [work.join("logs"), out.clone()] {
+            std::fs::create_dir_all(dir).unwrap();
+        }
+        let mut noted = AsPlaced::default();
+        let files = [("logs/a.log", "a"), ("b.log", "b"), ("c.log", "c"), ("d", "d"), ("e", "d")];
+        for (path, text) in files {
+            std::fs::write(work.join(path), text).unwrap();
+            noted.note(&work, Path::new(path)).unwrap();
+        }
+        make_dir(&work, &Placed::dir("sub".into(), 0o755), &mut noted).unwrap();
+        std::fs::rename(work.join("logs/a.log"), work.join("logs/new.log")).unwrap();
+        std::fs::remove_file(work.join("b.log")).unwrap();
+        std::fs::write(work.join("c.log"), "changed").unwrap();
+        // Renamed over: the same size and time (`mv` keeps them), another file.
+        let time = std::fs::metadata(work.join("e")).unwrap().modified().unwrap();
+        std::fs::File::options()
+            .write(true)
+            .open(work.join("d"))
+            .unwrap()
+            .set_modified(time)
+            .unwrap();
+        std::fs::rename(work.join("d"), work.join("e")).unwrap();
+        std::fs::rename(work.join("sub"), work.join("moved")).unwrap();
+        // Marks for a.log, b.log, d and sub; new.log, c.log, e and the dir moved back.
+        assert_eq!(gather(&work, &out, &noted).unwrap(), 8);
+        assert_eq!(std::fs::read(out.join(".marmot-gone.d")).unwrap(), b"");
+        assert_eq!(std::fs::read(out.join("e")).unwrap(), b"d", "renamed over: changed");
+        assert_eq!(std::fs::read(out.join(".marmot-gone.sub")).unwrap(), b"");
+        assert!(out.join("moved").is_dir());
+        assert_eq!(std::fs::read(out.join("logs/.marmot-gone.a.log")).unwrap(), b"");
+        assert_eq!(std::fs::read(out.join(".marmot-gone.b.log")).unwrap(), b"");
+        assert_eq!(std::fs::read(out.join("logs/new.log")).unwrap(), b"a");
+        assert_eq!(std::fs::read(out.join("c.log")).unwrap(), b"changed", "changed: not gone");
+        assert!(!out.join(".marmot-gone.c.log").exists() && !out.join(".marmot-gone.e").exists());
+        // A unit may not make a mark itself.
+        std::fs::write(work.join(".marmot-gone.x"), b"").unwrap();
+        let e = gather(&work, &out, &noted).unwrap_err().to_string();
+        assert!(e.contains("the unit made .marmot-gone.x: names starting"), "{e}");
     }
 
     #[test]

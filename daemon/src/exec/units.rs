@@ -463,7 +463,8 @@ fn wanted(task: &CmdChunk, placing: &Placing) -> Result<Vec<FileRef>, String> {
     for placed in &placing.placed {
         proto::command::placed::check_unit(placed)?;
     }
-    let placed = placing.placed.iter().flatten().map(|p| &p.file);
+    // A dir is made, not fetched.
+    let placed = placing.placed.iter().flatten().filter(|p| !p.is_dir()).map(|p| &p.file);
     let own = task.units.iter().filter_map(|u| u.file.as_ref());
     for file in task.files.iter().chain(own.clone()) {
         file.check()?;
@@ -543,8 +544,13 @@ fn place_files(
             pinned.push(cache.place(&file.sha256, &work.join(&file.name)).map_err(|e| failed(&e))?);
             noted.note(&work, Path::new(&file.name)).map_err(|e| failed(&e))?;
         }
-        for file in placed.iter().filter(|p| Some(p.file.name.as_str()) != stdin_name) {
+        let (dirs, files): (Vec<&Placed>, Vec<&Placed>) = placed.iter().partition(|p| p.is_dir());
+        for file in files.into_iter().filter(|p| Some(p.file.name.as_str()) != stdin_name) {
             pinned.push(placed::place(cache, &work, file, &mut noted).map_err(|e| e.to_string())?);
+        }
+        // Dirs last: their own modes are set once what is in them is placed.
+        for dir in dirs {
+            placed::make_dir(&work, dir, &mut noted).map_err(|e| e.to_string())?;
         }
         Ok(())
     };

@@ -77,7 +77,8 @@ pub fn read_inputs_file(files: &FileCache, spec: &mut CmdSpec) -> Result<(), Inv
 /// queued or running (the caller releases them when it ends); refuses, in one line, a job
 /// whose files are not all there or could never be together.
 pub fn pin_files(files: &FileCache, spec: &CmdSpec) -> Result<Vec<Pinned>, Invalid> {
-    let placed = spec.placed.iter().flatten().map(|p| &p.file);
+    // A placed dir is made on the worker, not stored.
+    let placed = spec.placed.iter().flatten().filter(|p| !p.is_dir()).map(|p| &p.file);
     let mut needed: Vec<&FileRef> =
         spec.files.iter().chain(&spec.input_files).chain(placed).collect();
     needed.sort_by(|a, b| a.sha256.cmp(&b.sha256));

@@ -1,293 +1,15 @@
-//! `marmotctl parallel` against GNU parallel itself: GNU parallel's own tutorial (`man
-//! parallel_tutorial`), every example that runs on one machine, run with `parallel -k` and
-//! with `marmotctl parallel -k` on a cluster, stdout and exit status compared byte for byte.
-//! What differs must be on the list below, each with its reason; anything else that differs
-//! fails the test, and so does a listed case that now passes (the list is kept true).
+//! `marmotctl parallel` against GNU parallel itself: each option on a cluster, compared byte
+//! for byte with `parallel -k`; files, pipes, retries and refusals. GNU parallel's own man
+//! pages, run whole, are in [`man_pages`].
+
+/// GNU parallel's tutorial and examples page, every local example, both tools.
+mod man_pages;
 
 use crate::util::*;
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-
-/// How a tutorial case came out.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-enum Outcome {
-    /// Same stdout and exit status.
-    Same,
-    /// `marmotctl parallel` refused an option or string, saying so.
-    Refused,
-    /// Different output or status.
-    Differs,
-    /// GNU parallel's own output changes from run to run (time, random, PIDs): no oracle.
-    Unsteady,
-    /// Expected only: the same or not (or unsteady), by how jobs on two workers race.
-    Racy,
-}
-
-/// Tutorial cases that are not [`Outcome::Same`], by their first line, with why. Refused
-/// on purpose ("never") or for now ("not yet"); or they differ for a reason given.
-const EXPECTED: &[(&str, Outcome, &str)] = &[
-    ("parallel ::: ls 'echo foo' pwd", Outcome::Unsteady, "GNU parallel's own output changes from run to run"),
-    ("parallel -j 2 echo {%} ::: A B C", Outcome::Racy, "which of two jobs on two workers ends first frees the slot the third takes"),
-    ("parallel -j2 --slotreplace ,, echo ,, ::: A B C", Outcome::Racy, "which of two jobs on two workers ends first frees the slot the third takes"),
-    ("cat num30000 | parallel --jobs 4 -m echo | wc -l", Outcome::Differs, "lines hold up to 64 KiB (a unit's line), GNU parallel's up to this machine's measured limit (about 128 KiB)"),
-    ("parallel -j2 --ungroup 'printf \"%s-start\\n%s\" {} {};", Outcome::Differs, "output comes whole per job, which --ungroup allows but GNU parallel does not do"),
-    ("parallel --files echo ::: A B C", Outcome::Unsteady, "GNU parallel's own output changes from run to run (new files' random names)"),
-    ("parallel --tmpdir /var/tmp --files echo ::: A B C", Outcome::Unsteady, "GNU parallel's own output changes from run to run (new files' random names)"),
-    ("parallel --shuf echo ::: 1 2 3 ::: a b c ::: A B C", Outcome::Unsteady, "GNU parallel's own output changes from run to run (a random order)"),
-    ("parallel --tty emacs ::: 1 2 3", Outcome::Refused, "never: units run on workers, away from the terminal"),
-    ("parallel -X --tty vi ::: 1 2 3", Outcome::Refused, "never: units run on workers, away from the terminal"),
-    ("seq 10 20 | parallel --tmux 'echo start {}; sleep {}; echo done {}'", Outcome::Refused, "never: units run on workers, away from the terminal"),
-    ("parallel --delay 2.5 echo Starting {}\\;date ::: 1 2 3", Outcome::Unsteady, "GNU parallel's own output changes from run to run (the date)"),
-    ("parallel --joblog $CASE_DIR/log exit  ::: 1 2 3 0", Outcome::Unsteady, "GNU parallel's own output changes from run to run"),
-    ("parallel --resume-failed --joblog $CASE_DIR/log exit  ::: 1 2 3 0 0 0", Outcome::Unsteady, "GNU parallel's own output changes from run to run"),
-    ("parallel -j2 --halt soon,fail=1 echo {}\\; exit {} ::: 0 0 1 2 3", Outcome::Racy, "a slot freed by the failing job may start one job more before the halt is judged"),
-    ("parallel -j2 --halt now,fail=1 echo {}\\; exit {} ::: 0 0 1 2 3", Outcome::Racy, "which of two failing jobs on two workers is judged first"),
-    ("parallel -j2 --halt now,success=1 echo {}\\; exit {} ::: 1 2 3 0 4 5 6", Outcome::Racy, "which jobs of two workers have ended when one succeeds (GNU parallel's own varies under load)"),
-    ("parallel -j2 --halt soon,fail=20% echo {}\\; exit {} \\", Outcome::Racy, "a slot freed by the failing job may start one job more before the halt is judged"),
-    ("parallel -k --retries 3 \\", Outcome::Racy, "the tries of two jobs on two workers append to one file in the order they run"),
-    ("echo | parallel --termseq TERM,200,TERM,100,TERM,50,KILL,25 \\", Outcome::Refused, "not yet: the signals a worker stops a unit with are its own"),
-    ("echo | parallel --termseq INT,200,TERM,100,KILL,25 \\", Outcome::Refused, "not yet: the signals a worker stops a unit with are its own"),
-    ("parallel --sqlandworker $DBURLTABLE echo ::: foo bar ::: baz quuz", Outcome::Refused, "never: marmot keeps jobs in its own journal"),
-    ("cat num1000000 | parallel --pipe -j4 --roundrobin wc", Outcome::Racy, "GNU parallel deals the blocks to whichever job reads first; marmot in turn"),
-    ("seq 1000 | parallel -j10 --bar '(echo -n {};sleep 0.1)' \\", Outcome::Racy, "the --bar's reader is gone (zenity is not installed): both stop as SIGPIPE stops them, after more or less output"),
-    ("parallel --help", Outcome::Differs, "marmotctl parallel's own text"),
-    ("parallel --version", Outcome::Differs, "marmotctl parallel's own text"),
-    ("parallel --max-line-length-allowed", Outcome::Differs, "lines hold up to 64 KiB (a unit's line), GNU parallel's up to this machine's measured limit (about 128 KiB)"),
-    ("parallel --number-of-cpus", Outcome::Refused, "never: the cluster's size is `marmotctl status`"),
-    ("parallel --profile nicetimeout echo ::: A B C", Outcome::Refused, "never: GNU parallel's config files under ~/.parallel"),
-    ("parallel --profile dryverbose --profile nicetimeout echo ::: A B C", Outcome::Refused, "never: GNU parallel's config files under ~/.parallel"),
-];
-
-/// GNU parallel's tutorial as Debian installs it.
-const TUTORIAL: &str = "/usr/share/man/man7/parallel_tutorial.7.gz";
-
-/// The tutorial's code blocks in its sections, in order: (section, lines).
-fn tutorial_blocks() -> Vec<(String, Vec<String>)> {
-    let man = Command::new("zcat").arg(TUTORIAL).output().expect("zcat");
-    assert!(man.status.success(), "cannot read GNU parallel's tutorial");
-    let text = String::from_utf8_lossy(&man.stdout);
-    let mut blocks = vec![];
-    let mut section = String::new();
-    let mut block: Option<Vec<String>> = None;
-    for line in text.lines() {
-        if let Some(name) = line.strip_prefix(".SH ").or_else(|| line.strip_prefix(".SS ")) {
-            if line.starts_with(".SH ") {
-                section = unescape(name.trim_matches('"'));
-            }
-        } else if line.starts_with(".Vb") {
-            block = Some(vec![]);
-        } else if line.starts_with(".Ve") {
-            if let Some(lines) = block.take() {
-                blocks.push((section.clone(), lines));
-            }
-        } else if let Some(lines) = &mut block {
-            let line = unescape(line);
-            lines.push(line.strip_prefix("  ").unwrap_or(&line).to_string());
-        }
-    }
-    blocks
-}
-
-/// A line of roff as text.
-fn unescape(line: &str) -> String {
-    line.replace("\\&", "")
-        .replace("\\-", "-")
-        .replace("\\*(Aq", "'")
-        .replace("\\`", "`")
-        .replace("\\|", "")
-        .replace("\\s-1", "")
-        .replace("\\s0", "")
-        .replace("\\e", "\\")
-}
-
-/// Whether a line runs GNU parallel (as a command word, not in a sentence).
-fn runs_parallel(line: &str) -> bool {
-    let words: Vec<&str> = line.split_whitespace().collect();
-    words.iter().enumerate().any(|(i, w)| {
-        *w == "parallel"
-            && (i == 0 || ["|", ";", "&&", "||", "$(", "(", "time", "`"].contains(&words[i - 1]))
-            || w.ends_with("$(parallel")
-            || *w == "(parallel"
-    })
-}
-
-/// The tutorial's setup (the files its examples read) and its cases: blocks that run GNU
-/// parallel, outside "Remote execution" (they need other machines over ssh).
-fn tutorial() -> (Vec<String>, Vec<String>) {
-    let mut setup = vec![];
-    let mut cases = vec![];
-    for (section, lines) in tutorial_blocks() {
-        let script = lines.join("\n");
-        if section == "Prerequisites" {
-            if lines.iter().any(|l| l.contains(" > ")) && !script.contains("install.sh") {
-                setup.push(script);
-            }
-            continue;
-        }
-        if section == "Remote execution" || !lines.iter().any(|l| runs_parallel(l)) {
-            continue;
-        }
-        // Its own files in the case's dir (the same path for workers on this machine), not
-        // in the machine's /tmp.
-        cases.push(script.replace("/tmp/", "$CASE_DIR/"));
-    }
-    (setup, cases)
-}
-
-/// What one run printed and how it ended (`None`: cut off at the time limit).
-#[derive(Debug, PartialEq, Eq)]
-struct Ran {
-    stdout: Vec<u8>,
-    stderr: String,
-    status: Option<i32>,
-}
-
-/// How long one run of a case may take.
-const CASE_LIMIT: Duration = Duration::from_secs(30);
-
-/// Runs `script` with bash in a fresh copy of `files`, `parallel` being `parallel_fn`.
-fn run_case(script: &str, files: &Path, scratch: &Path, parallel_fn: &str) -> Ran {
-    let dir = scratch.join(format!("case-{}", unique()));
-    std::fs::create_dir_all(&dir).unwrap();
-    for entry in std::fs::read_dir(files).unwrap() {
-        let entry = entry.unwrap();
-        std::fs::hard_link(entry.path(), dir.join(entry.file_name())).unwrap();
-    }
-    let (out, err) = (dir.join(".stdout"), dir.join(".stderr"));
-    let mut bash = Command::new("bash");
-    bash.arg("-c")
-        .arg(format!("{parallel_fn}\nexport -f parallel\n{script}"))
-        .current_dir(&dir)
-        .env("CASE_DIR", &dir)
-        .stdin(Stdio::null())
-        .stdout(std::fs::File::create(&out).unwrap())
-        .stderr(std::fs::File::create(&err).unwrap());
-    std::os::unix::process::CommandExt::process_group(&mut bash, 0);
-    let mut child = bash.spawn().expect("bash");
-    let deadline = Instant::now() + CASE_LIMIT;
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status.code();
-        }
-        if Instant::now() >= deadline {
-            // The case's own process group: bash, GNU parallel or marmotctl, their children.
-            let group = nix::unistd::Pid::from_raw(-(child.id() as i32));
-            let _ = nix::sys::signal::kill(group, nix::sys::signal::Signal::SIGKILL);
-            let _ = child.wait();
-            break None;
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    };
-    let ran = Ran {
-        stdout: std::fs::read(&out).unwrap(),
-        stderr: std::fs::read_to_string(&err).unwrap_or_default(),
-        status,
-    };
-    let _ = std::fs::remove_dir_all(&dir);
-    ran
-}
-
-fn first_line(script: &str) -> &str {
-    script.lines().find(|l| runs_parallel(l)).unwrap_or_default()
-}
-
-#[test]
-#[ignore = "the GNU parallel lab (four minutes): .ci/run runs it; by hand: cargo test -p marmot-tests --test e2e parallel::gnu -- --ignored --nocapture"]
-fn gnu_parallels_tutorial_runs_as_gnu_parallel_runs_it() {
-    if without_gnu_parallel() {
-        return;
-    }
-    if !Path::new(TUTORIAL).exists() {
-        eprintln!(
-            "SKIPPED: GNU parallel's tutorial is not installed (the oracle); .ci/run installs it"
-        );
-        return;
-    }
-    let dir = tempfile::tempdir().unwrap();
-    let c = Coordinator::start(dir.path());
-    // As many slots as GNU parallel takes jobs here by default (the machine's threads).
-    let threads = std::thread::available_parallelism().map_or(2, |n| n.get() as u32);
-    let _w = c.workers([("w1", threads.div_ceil(2)), ("w2", threads / 2)]);
-    if threads > 1 {
-        c.wait_for_workers(&["w1", "w2"]);
-    }
-    let (setup, cases) = tutorial();
-    assert!(cases.len() > 100, "only {} cases found in the tutorial", cases.len());
-    let files = dir.path().join("files");
-    std::fs::create_dir_all(&files).unwrap();
-    for script in &setup {
-        let ran = run_case(script, &files, dir.path(), "");
-        assert_eq!(ran.status, Some(0), "the tutorial's setup {script}: {}", ran.stderr);
-    }
-    // The setup ran in a copy: make the files again in `files` itself.
-    let all_setup = setup.join("\n");
-    let made = Command::new("bash").arg("-c").arg(&all_setup).current_dir(&files).status().unwrap();
-    assert!(made.success());
-    let gnu = "parallel() { command parallel -k \"$@\"; }".to_string();
-    let ours = format!(
-        "parallel() {{ {} --socket {} parallel -k \"$@\"; }}",
-        bin("marmotctl").display(),
-        c.socket.display()
-    );
-    let mut outcomes: BTreeMap<Outcome, Vec<String>> = BTreeMap::new();
-    let mut surprises = vec![];
-    let expected: BTreeMap<&str, (Outcome, &str)> =
-        EXPECTED.iter().map(|(line, outcome, why)| (*line, (*outcome, *why))).collect();
-    for script in &cases {
-        let theirs = run_case(script, &files, dir.path(), &gnu);
-        let mine = run_case(script, &files, dir.path(), &ours);
-        let outcome = if (&theirs.stdout, theirs.status) == (&mine.stdout, mine.status) {
-            Outcome::Same
-        } else if mine.stderr.contains("not supported by marmotctl parallel") {
-            Outcome::Refused
-        } else {
-            let again = run_case(script, &files, dir.path(), &gnu);
-            if (&again.stdout, again.status) != (&theirs.stdout, theirs.status) {
-                Outcome::Unsteady
-            } else {
-                Outcome::Differs
-            }
-        };
-        let line = first_line(script);
-        eprintln!("{outcome:?}\t{line}");
-        let want = expected.get(line).map_or(Outcome::Same, |(o, _)| *o);
-        // Racy: anything but refused. Differing and unsteady are one: a case that differs
-        // for its reason may also find GNU parallel unsteady, and the other way round.
-        let accepted = match (want, outcome) {
-            (Outcome::Racy, got) => got != Outcome::Refused,
-            (Outcome::Differs | Outcome::Unsteady, Outcome::Differs | Outcome::Unsteady) => true,
-            (want, got) => want == got,
-        };
-        if !accepted {
-            surprises.push(format!(
-                "{line}\n  expected {want:?}, got {outcome:?}\n  GNU parallel: {:?} {:?}\n  marmotctl:    {:?} {:?} {}",
-                theirs.status,
-                String::from_utf8_lossy(&theirs.stdout).chars().take(300).collect::<String>(),
-                mine.status,
-                String::from_utf8_lossy(&mine.stdout).chars().take(300).collect::<String>(),
-                mine.stderr.lines().next().unwrap_or_default(),
-            ));
-        }
-        outcomes.entry(outcome).or_default().push(line.to_string());
-    }
-    let count = |o| outcomes.get(&o).map_or(0, Vec::len);
-    eprintln!(
-        "GNU parallel's tutorial: {} cases, {} the same, {} refused, {} differ, {} unsteady in GNU parallel itself",
-        cases.len(),
-        count(Outcome::Same),
-        count(Outcome::Refused),
-        count(Outcome::Differs),
-        count(Outcome::Unsteady),
-    );
-    assert!(
-        surprises.is_empty(),
-        "{} cases are not as listed:\n{}",
-        surprises.len(),
-        surprises.join("\n")
-    );
-}
 
 /// Runs `parallel -k ARGS` (GNU's, or ours over `socket`) in `dir`, stdin from `input`.
 fn one(
@@ -435,6 +157,23 @@ fn tree(dir: &Path) -> BTreeMap<String, (Vec<u8>, u32, i64)> {
         }
     }
     files
+}
+
+/// Every dir under `dir`, by its path there.
+fn dirs_in(dir: &Path) -> Vec<String> {
+    let mut found = vec![];
+    let mut to_read = vec![dir.to_path_buf()];
+    while let Some(at) = to_read.pop() {
+        for item in std::fs::read_dir(&at).unwrap() {
+            let path = item.unwrap().path();
+            if path.is_dir() {
+                found.push(path.strip_prefix(dir).unwrap().to_string_lossy().into_owned());
+                to_read.push(path);
+            }
+        }
+    }
+    found.sort();
+    found
 }
 
 /// The same files, modes and times in `gnu/` and `ours/`.
@@ -685,9 +424,9 @@ fn results_files_shuffles_progress_and_retries_as_gnu_parallel_has_them() {
 }
 
 /// GNU parallel runs a job where its files are; `marmotctl parallel` makes that true on a
-/// worker: files its arguments name travel there under the same paths, modes and times
-/// (gzip writes the name and time into its header), and what the job makes or changes
-/// comes back to where it was run. The originals stay, as with GNU parallel's `--trc`.
+/// worker: files and dirs its arguments name travel there under the same paths, modes and
+/// times (gzip writes the name and time into its header), and what the job makes, changes,
+/// removes or moves is so where it was run when it ends: the same tree as GNU parallel's.
 #[test]
 fn files_travel_with_their_jobs_and_what_they_make_comes_back() {
     if without_gnu_parallel() {
@@ -701,27 +440,23 @@ fn files_travel_with_their_jobs_and_what_they_make_comes_back() {
         &["echo more >> {}", ":::", "b.txt"],
         &["seq {} > made-{}; mkdir -p new/{}; touch new/{}/x", ":::", "1", "2"],
         &["-X", "cat", "{}", ">", "all.{#}", ":::", "a.txt", "b.txt"],
-        // Last: GNU parallel's gzip takes the originals away.
+        // Dirs: made empty, named (with what they hold), moved into and away.
+        &["mkdir", "{}", ":::", "dest", "empty"],
+        &["ls", "{}", ":::", "sub", "new"],
+        &["mv", "{}", "dest", ":::", "made-1", "made-2"],
+        &["mv {} {}.old", ":::", "new"],
+        // gzip takes the originals away, here as with GNU parallel.
         &["gzip", "-9", ":::", "a.txt", "./b.txt", "sub/c.txt"],
     ];
-    let mut before_gzip = BTreeMap::new();
     for args in cases {
-        before_gzip = tree(&ours);
         let theirs = one(None, args, &gnu, b"", &[]);
         let mine = one(Some(&c.socket), args, &ours, b"", &[]);
         assert_eq!(mine, theirs, "parallel -k {args:?}");
     }
     let (theirs, mine) = (tree(&gnu), tree(&ours));
-    // gzip took GNU parallel's originals away; ours stay as they were.
-    let taken: Vec<&String> = before_gzip.keys().filter(|n| !theirs.contains_key(*n)).collect();
-    assert_eq!(taken, ["a.txt", "b.txt", "sub/c.txt"]);
-    for name in taken {
-        assert_eq!(mine.get(name), before_gzip.get(name), "{name}: the original stays");
-    }
     let names = |files: &BTreeMap<String, _>| files.keys().cloned().collect::<Vec<_>>();
-    let kept =
-        mine.keys().filter(|name| theirs.contains_key(*name) || !before_gzip.contains_key(*name));
-    assert_eq!(kept.cloned().collect::<Vec<_>>(), names(&theirs), "the same files made");
+    assert_eq!(names(&mine), names(&theirs), "the same files made, moved and taken away");
+    assert!(!theirs.contains_key("a.txt") && theirs.contains_key("dest/made-1"));
     assert_eq!(theirs.len(), 11, "{:?}", names(&theirs));
     for (name, (bytes, mode, mtime)) in &theirs {
         let (my_bytes, my_mode, my_mtime) = mine.get(name).unwrap_or_else(|| panic!("{name}"));
@@ -731,6 +466,8 @@ fn files_travel_with_their_jobs_and_what_they_make_comes_back() {
             assert_eq!(my_mtime, mtime, "{name}: gzip dates it as the original");
         }
     }
+    assert_eq!(dirs_in(&ours), dirs_in(&gnu), "the same dirs, the empty one too");
+    assert!(dirs_in(&gnu).contains(&"empty".to_string()));
     let gz = &mine["a.txt.gz"].0;
     assert_eq!(&gz[4..8], &1_000_000_000u32.to_le_bytes(), "the original's time in the header");
 }
