@@ -692,10 +692,9 @@ fn unpack(reader: impl std::io::Read, dir: &Path, given: &[Placed]) -> std::io::
 /// Removes `path` if it is still the file `sent` was made from (its size and time); says so
 /// and keeps it if it changed since.
 fn remove_as_sent(path: &Path, sent: &Placed) -> std::io::Result<()> {
-    use std::os::unix::fs::MetadataExt;
     let Ok(meta) = std::fs::symlink_metadata(path) else { return Ok(()) };
-    let mtime_ns = meta.mtime().saturating_mul(1_000_000_000).saturating_add(meta.mtime_nsec());
-    if meta.is_file() && meta.len() == sent.file.size && mtime_ns == sent.mtime_ns {
+    let as_sent = crate::parallel::files::mtime_ns(&meta) == sent.mtime_ns;
+    if meta.is_file() && meta.len() == sent.file.size && as_sent {
         return match std::fs::remove_file(path) {
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
             _ => Ok(()),

@@ -28,6 +28,11 @@ pub fn relative(arg: &str) -> Option<String> {
     check_relative_path(&path).ok().map(|()| path)
 }
 
+/// A file's modification time in nanoseconds since the Unix epoch, as [`Placed`] carries it.
+pub fn mtime_ns(meta: &std::fs::Metadata) -> i64 {
+    meta.mtime().saturating_mul(1_000_000_000).saturating_add(meta.mtime_nsec())
+}
+
 /// The words of `job` that may name its files: its arguments, then its line's words as the
 /// shell splits them (`grep -f - bigfile`, `mv log.{} ...`); none from a line the split
 /// cannot read (its arguments still count).
@@ -88,9 +93,7 @@ pub fn of_args(
                 known.sha256(&mut file).with_context(|| format!("cannot read {}", at.display()))?;
             let file = FileRef { name: path, sha256, size };
             found(at, &file);
-            let mtime_ns =
-                meta.mtime().saturating_mul(1_000_000_000).saturating_add(meta.mtime_nsec());
-            placed.push(Placed { file, mode: meta.mode() & 0o7777, mtime_ns });
+            placed.push(Placed { file, mode: meta.mode() & 0o7777, mtime_ns: mtime_ns(&meta) });
         }
     }
     Ok(placed)
