@@ -15,6 +15,7 @@
 
 use crate::command::placed::Placing;
 use crate::command::spec::{FileRef, UnitReport};
+use crate::command::termseq::TermSeq;
 use crate::command::Template;
 use crate::job::{Fall, Landing, PrimeMethod};
 use serde::{Deserialize, Serialize};
@@ -318,6 +319,10 @@ pub enum ChunkTask {
     /// make there (`marmotctl parallel`): the exchange of [`ChunkTask::Cmd`]. A worker of an
     /// earlier release cannot read it and resets the stream: the chunk fails there.
     CmdPlaced(Box<CmdChunk>, Box<Placing>),
+    /// [`ChunkTask::CmdPlaced`] whose units are stopped with the signals of `--termseq`
+    /// (only then: a job without it keeps the forms above). A worker of an earlier release
+    /// cannot read it and resets the stream: the chunk fails there.
+    CmdTermSeq(Box<CmdChunk>, Box<Placing>, TermSeq),
 }
 
 impl ChunkTask {
@@ -325,7 +330,17 @@ impl ChunkTask {
     pub fn cmd(&self) -> Option<(&CmdChunk, Option<&Placing>)> {
         match self {
             ChunkTask::Cmd(chunk) => Some((chunk, None)),
-            ChunkTask::CmdPlaced(chunk, placing) => Some((chunk, Some(placing))),
+            ChunkTask::CmdPlaced(chunk, placing) | ChunkTask::CmdTermSeq(chunk, placing, _) => {
+                Some((chunk, Some(placing)))
+            }
+            _ => None,
+        }
+    }
+
+    /// The signals that stop a command chunk's units, when the job chose them.
+    pub fn term_seq(&self) -> Option<&TermSeq> {
+        match self {
+            ChunkTask::CmdTermSeq(_, _, seq) => Some(seq),
             _ => None,
         }
     }
@@ -333,7 +348,10 @@ impl ChunkTask {
     /// A command's chunk given job slot `slot` ([`JOB_SLOT_VAR`] in its units' environment);
     /// another task as it is.
     pub fn in_job_slot(mut self, slot: u32) -> ChunkTask {
-        if let ChunkTask::Cmd(chunk) | ChunkTask::CmdPlaced(chunk, _) = &mut self {
+        if let ChunkTask::Cmd(chunk)
+        | ChunkTask::CmdPlaced(chunk, _)
+        | ChunkTask::CmdTermSeq(chunk, ..) = &mut self
+        {
             chunk.env.push((JOB_SLOT_VAR.to_string(), slot.to_string()));
         }
         self
@@ -343,7 +361,10 @@ impl ChunkTask {
     /// it was given.
     pub fn without_job_slot(&self) -> ChunkTask {
         let mut task = self.clone();
-        if let ChunkTask::Cmd(chunk) | ChunkTask::CmdPlaced(chunk, _) = &mut task {
+        if let ChunkTask::Cmd(chunk)
+        | ChunkTask::CmdPlaced(chunk, _)
+        | ChunkTask::CmdTermSeq(chunk, ..) = &mut task
+        {
             if chunk.env.last().is_some_and(|(key, _)| key == JOB_SLOT_VAR) {
                 chunk.env.pop();
             }
@@ -653,5 +674,34 @@ mod job_slot_tests {
         let pi = ChunkTask::Pi { samples: 1, seed: 2 };
         assert_eq!(pi.clone().in_job_slot(1), pi, "only commands have slots");
         assert_eq!(pi.without_job_slot(), pi);
+    }
+
+    #[test]
+    fn every_form_of_a_command_chunk_gives_its_chunk_placing_and_signals() {
+        let ChunkTask::Cmd(inner) = chunk(&[("A", "1")]) else { unreachable!() };
+        let placing = Placing { placed: vec![], bring_back: true, stdin: None };
+        let seq = TermSeq { steps: vec![(2, 100)] };
+        let forms = [
+            (ChunkTask::Cmd(inner.clone()), None, None),
+            (ChunkTask::CmdPlaced(inner.clone(), Box::new(placing.clone())), Some(&placing), None),
+            (
+                ChunkTask::CmdTermSeq(inner.clone(), Box::new(placing.clone()), seq.clone()),
+                Some(&placing),
+                Some(&seq),
+            ),
+        ];
+        for (task, placed, signals) in forms {
+            assert_eq!(task.cmd(), Some((&*inner, placed)), "{task:?}");
+            assert_eq!(task.term_seq(), signals, "{task:?}");
+            let slotted = task.clone().in_job_slot(2);
+            assert_eq!(
+                slotted.cmd().unwrap().0.env.last().unwrap(),
+                &(JOB_SLOT_VAR.into(), "2".into())
+            );
+            assert_eq!(slotted.term_seq(), signals, "the slot changes nothing else");
+            assert_eq!(slotted.without_job_slot(), task);
+        }
+        let pi = ChunkTask::Pi { samples: 1, seed: 2 };
+        assert_eq!((pi.cmd(), pi.term_seq()), (None, None));
     }
 }

@@ -222,6 +222,7 @@ fn prepare(args: CmdArgs, found: &mpsc::Sender<Found>) -> Result<(CmdSpec, CmdOp
         env: args.env,
         timeout_ms: args.timeout.map(|t| t.as_millis().max(1) as u64),
         timeout_percent: None,
+        term_seq: None,
         delay_ms: None,
         retries: args.retries,
         halt: args.halt,

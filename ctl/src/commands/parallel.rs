@@ -270,6 +270,7 @@ async fn run_line(client: &Client, argv: Vec<String>, how: Submit) -> Result<Exi
         placed,
         bring_back: true,
         stdin,
+        term_seq: settings.term_seq.clone(),
     };
     if spec.units_to_run() == 0 {
         return Ok(ExitCode::SUCCESS);

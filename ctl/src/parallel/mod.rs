@@ -142,6 +142,8 @@ pub struct Settings {
     pub resume_failed: bool,
     pub retries: u32,
     pub timeout: Option<Timeout>,
+    /// `--termseq`: the signals that stop a job (timed out, halted, cancelled).
+    pub term_seq: Option<proto::command::termseq::TermSeq>,
     /// `--delay`: a job starts no sooner than this after the one before.
     pub delay: Option<Duration>,
     /// `--load`, `--memfree`, `--noswap`: what a worker waits for before a job starts there.
@@ -241,6 +243,8 @@ pub fn read(argv: &[String], stdin: &mut dyn Read) -> anyhow::Result<Request> {
     let mut trim: Option<String> = None;
     let mut each: Option<(usize, bool)> = None;
     let mut fill: Option<bool> = None;
+    // -m and -X (not --xargs) spread the last line's arguments over the job slots.
+    let mut spread = false;
     let mut replace_args = false;
     let mut lines = false;
     let mut max_len = MAX_LINE;
@@ -272,6 +276,10 @@ pub fn read(argv: &[String], stdin: &mut dyn Read) -> anyhow::Result<Request> {
             "resume-failed" => settings.resume_failed = true,
             "retries" => settings.retries = number("--retries")? as u32,
             "timeout" => settings.timeout = Some(timeout(&value)?),
+            "term-seq" => {
+                let seq = proto::command::termseq::TermSeq::parse(&value);
+                settings.term_seq = Some(seq.map_err(anyhow::Error::msg)?)
+            }
             "delay" => settings.delay = delay(&value)?,
             "load" => {
                 let load = Slots::parse(&value)
@@ -388,8 +396,9 @@ pub fn read(argv: &[String], stdin: &mut dyn Read) -> anyhow::Result<Request> {
             "recend" => recend = Some(value),
             "regexp" => regexp = true,
             "remove-rec-sep" => rrs = true,
-            "m" | "xargs" => fill = Some(fill.unwrap_or(false)),
-            "X" => fill = Some(true),
+            "m" => (fill, spread) = (Some(fill.unwrap_or(false)), true),
+            "xargs" => fill = Some(fill.unwrap_or(false)),
+            "X" => (fill, spread) = (Some(true), true),
             "max-chars" => max_len = number("-s")?.min(MAX_LINE),
             // Output comes whole per job, which each of these allows.
             "group" | "g" | "ungroup" | "line-buffer" => {}
@@ -566,7 +575,7 @@ pub fn read(argv: &[String], stdin: &mut dyn Read) -> anyhow::Result<Request> {
     // without -m.
     let context = fill == Some(true) || replace_args || (lines && fill.is_none());
     let batching = match (fill, each) {
-        (Some(_), each) => Batching::Fill { context, records: each.map(|(n, _)| n) },
+        (Some(_), each) => Batching::Fill { context, records: each.map(|(n, _)| n), spread },
         (None, Some((records, insert))) => Batching::Each { records, insert, context },
         (None, None) => Batching::Each { records: 1, insert: true, context },
     };

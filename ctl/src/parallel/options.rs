@@ -41,6 +41,8 @@ const SEMAPHORE: &str = "it is GNU parallel as a mutex on one machine (`sem`), n
 const LOCAL: &str =
     "it describes the machine GNU parallel runs on, not the cluster (see `marmotctl workers`)";
 const CONFIG: &str = "it reads GNU parallel's own config files under ~/.parallel";
+const LATEST_LINE: &str = "it redraws each job's last line in place on a terminal as time \
+     passes (alpha in GNU parallel); --line-buffer prints jobs' lines as they come";
 
 /// Every option of GNU parallel 20221122 (its Getopt::Long specs), and what is done with it.
 pub const TABLE: &[(&str, Handling)] = &[
@@ -111,7 +113,7 @@ pub const TABLE: &[(&str, Handling)] = &[
     ("joblog|jl=s", Take),
     ("jobs|j=s", Take),
     ("keep-order|keeporder|k", Take),
-    ("latest-line|latestline|ll", NotYet),
+    ("latest-line|latestline|ll", Never(LATEST_LINE)),
     ("limit=s", NotYet),
     ("line-buffer|line-buffered|linebuffer|linebuffered|lb", Take),
     ("linkinputsource|xapplyinputsource=i", Never("an internal option of GNU parallel")),
@@ -192,7 +194,7 @@ pub const TABLE: &[(&str, Handling)] = &[
     ("tag", Take),
     ("tee", NotYet),
     ("template|tmpl=s", NotYet),
-    ("term-seq|termseq=s", NotYet),
+    ("term-seq|termseq=s", Take),
     ("timeout=s", Take),
     ("tmpdir|tempdir=s", Take),
     ("tmux-pane|tmuxpane", Never(TTY)),
@@ -420,7 +422,7 @@ mod tests {
         assert!(err("--foo echo").contains("unknown option --foo"));
         assert!(err("--jo 2 echo").contains("ambiguous"));
         assert!(err("-S host echo").contains("not over ssh"));
-        assert!(err("--termseq INT,200 wc").contains("not supported by marmotctl parallel yet"));
+        assert!(err("--shard 2 wc").contains("not supported by marmotctl parallel yet"));
         assert!(err("--jobs").contains("needs a value"));
         assert!(err("--tag=x echo").contains("takes no value"));
     }

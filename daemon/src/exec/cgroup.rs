@@ -128,11 +128,15 @@ impl UnitCgroup {
         procs.lines().filter_map(|l| l.trim().parse().ok()).map(Pid::from_raw).collect()
     }
 
-    /// Sends `signal` to every process in the cgroup; `false` when there was none.
-    pub fn signal(&self, signal: Signal) -> bool {
+    /// Sends `signal` to every process in the cgroup but those of process group `but`
+    /// (which the caller signals itself: a process signalled twice may run its handler
+    /// twice); `false` when there was none.
+    pub fn signal(&self, signal: Signal, but: Option<Pid>) -> bool {
         let pids = self.pids();
         for &pid in &pids {
-            let _ = kill(pid, signal);
+            if but.is_none() || nix::unistd::getpgid(Some(pid)).ok() != but {
+                let _ = kill(pid, signal);
+            }
         }
         !pids.is_empty()
     }
@@ -146,7 +150,7 @@ impl UnitCgroup {
         if killed.is_err() {
             // Before Linux 5.14: one process at a time, until none is left.
             let until = Instant::now() + Duration::from_secs(1);
-            while self.signal(Signal::SIGKILL) && Instant::now() < until {
+            while self.signal(Signal::SIGKILL, None) && Instant::now() < until {
                 std::thread::sleep(Duration::from_millis(1));
             }
         }
@@ -271,6 +275,37 @@ mod tests {
         assert!(live.exists(), "PID 1 is alive: its cgroups are its own");
         std::fs::remove_dir(&live).unwrap();
         drop(three);
+    }
+
+    #[test]
+    #[ignore = "needs root (or a delegated cgroup): `.ci/run` runs it as root with --ignored"]
+    fn a_signal_to_the_cgroup_skips_the_group_the_caller_signals() {
+        let cgroups = Cgroups::detect().expect("a writable cgroup v2: run this test as root");
+        let unit = cgroups.unit().unwrap();
+        use std::os::unix::process::CommandExt;
+        let spawn = |group| {
+            let mut sleep = std::process::Command::new("sleep");
+            let child = sleep.arg("30").process_group(group).spawn().unwrap();
+            std::fs::write(unit.dir.join("cgroup.procs"), child.id().to_string()).unwrap();
+            child
+        };
+        let (mut leader, mut other) = (spawn(0), spawn(0));
+        let group = Pid::from_raw(leader.id() as i32);
+        let stopped = |pid: u32| {
+            // The state after the name's closing parenthesis: T when stopped.
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+            stat.rsplit_once(") ").is_some_and(|(_, rest)| rest.starts_with('T'))
+        };
+        assert!(unit.signal(Signal::SIGSTOP, Some(group)));
+        let until = Instant::now() + Duration::from_secs(5);
+        while !stopped(other.id()) && Instant::now() < until {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        assert!(stopped(other.id()), "the other group's process got it");
+        assert!(!stopped(leader.id()), "the caller's group did not get it twice");
+        unit.kill();
+        let _ = (leader.wait(), other.wait());
+        drop(unit);
     }
 
     #[test]

@@ -30,6 +30,9 @@ use tokio_util::sync::CancellationToken;
 /// unit is gone within 100 ms of its stream's reset.
 pub const GRACE: Duration = Duration::from_millis(50);
 
+/// A worker's own stop of a unit: SIGTERM, then (after it) SIGKILL after [`GRACE`].
+const OWN_STOP: [(Signal, Duration); 1] = [(Signal::SIGTERM, GRACE)];
+
 /// The environment variables a unit inherits from the worker (if set there); everything else
 /// is set by marmot or by `--env`.
 const INHERITED: [&str; 2] = ["PATH", "LANG"];
@@ -145,6 +148,9 @@ pub struct UnitCommand {
     /// GNU parallel's `--pipe` feeds a job (a program sees a pipe, not a file); none: stdin
     /// is empty.
     pub stdin: Option<PathBuf>,
+    /// `--termseq`: the signals that stop it when it times out or is cancelled, each with the
+    /// longest wait for it to end; empty: [`OWN_STOP`]. SIGKILL ends every stop.
+    pub stop: Vec<(Signal, Duration)>,
 }
 
 /// How a unit ended.
@@ -258,7 +264,12 @@ pub async fn run(
         () = cancel.cancelled() => Ending::Cancelled,
     };
     if let Some(group) = group {
-        stop_group(group, cgroup, &mut child).await;
+        // What outlives a unit that ended by itself is stopped the worker's way.
+        let stop = match ending {
+            Ending::TimedOut | Ending::Cancelled if !command.stop.is_empty() => &command.stop[..],
+            _ => &OWN_STOP[..],
+        };
+        stop_group(group, cgroup, &mut child, stop).await;
     }
     // Reaped: the leader is dead by now (killed with its group, or exited before).
     let _ = child.wait().await;
@@ -304,28 +315,36 @@ fn ending_of(status: std::process::ExitStatus) -> Ending {
     status.code().map_or_else(|| Ending::Signalled(status.signal().unwrap_or(0)), Ending::Exited)
 }
 
-/// Stops every process left in `group` (whose leader is `leader`) and in `cgroup`: SIGTERM,
-/// then SIGKILL after [`GRACE`] if any is left. Returns early once the leader is reaped and
-/// none is left.
-async fn stop_group(group: Pid, cgroup: Option<&UnitCgroup>, leader: &mut tokio::process::Child) {
+/// Stops every process left in `group` (whose leader is `leader`) and in `cgroup`: each of
+/// `steps`' signals in turn, each followed by its wait, then SIGKILL if any is left. Returns
+/// early once the leader is reaped and none is left.
+async fn stop_group(
+    group: Pid,
+    cgroup: Option<&UnitCgroup>,
+    leader: &mut tokio::process::Child,
+    steps: &[(Signal, Duration)],
+) {
     let signal = |signal| {
         let in_group = killpg(group, signal).is_ok();
-        // Signal 0 is not sent to the cgroup: its process list is the answer.
+        // Signal 0 is not sent to the cgroup: its process list is the answer. Nor is a signal
+        // sent twice to one process (its trap would run twice).
         let in_cgroup = cgroup.is_some_and(|c| match signal {
-            Some(signal) => c.signal(signal),
+            Some(signal) => c.signal(signal, Some(group)),
             None => !c.pids().is_empty(),
         });
         in_group || in_cgroup
     };
-    if !signal(Some(Signal::SIGTERM)) {
-        return; // Nothing was left.
-    }
-    let until = Instant::now() + GRACE;
-    while Instant::now() < until {
-        tokio::time::sleep(Duration::from_millis(2)).await;
-        let reaped = matches!(leader.try_wait(), Ok(Some(_)) | Err(_));
-        if reaped && !signal(None) {
-            return;
+    for &(sent, wait) in steps {
+        if !signal(Some(sent)) {
+            return; // Nothing was left.
+        }
+        let until = Instant::now() + wait;
+        while Instant::now() < until {
+            tokio::time::sleep(Duration::from_millis(2)).await;
+            let reaped = matches!(leader.try_wait(), Ok(Some(_)) | Err(_));
+            if reaped && !signal(None) {
+                return;
+            }
         }
     }
     let _ = killpg(group, Signal::SIGKILL);
@@ -344,6 +363,7 @@ mod tests {
             env: vec![],
             timeout: None,
             stdin: None,
+            stop: vec![],
         }
     }
 
@@ -430,15 +450,13 @@ mod tests {
         let command = UnitCommand {
             argv: vec!["my-tool".into(), "a b".into()],
             env: vec![("PATH".into(), path)],
-            timeout: None,
-            stdin: None,
+            ..sh("")
         };
         let ran = run(&command, &dir, None, &CancellationToken::new()).await;
         assert_eq!(ran.ending, Ending::Exited(0));
         let printed = std::fs::read_to_string(dir.stdout()).unwrap();
         assert_eq!(printed, format!("tool {} a b\n", tool.display()));
-        let missing =
-            UnitCommand { argv: vec!["my-tool".into()], env: vec![], timeout: None, stdin: None };
+        let missing = UnitCommand { argv: vec!["my-tool".into()], ..sh("") };
         let ran = run(&missing, &dir, None, &CancellationToken::new()).await;
         let Ending::NotStarted(why) = ran.ending else { panic!("{:?}", ran.ending) };
         assert!(why.contains("cannot run `my-tool`") && why.contains("PATH"), "{why}");
@@ -532,12 +550,7 @@ mod tests {
         assert!(ran.ending.success());
         assert!(ran.started <= SystemTime::now() && ran.duration < Duration::from_secs(5));
         assert_eq!(run(&sh("kill -9 $$"), &dir, None, &cancel).await.ending, Ending::Signalled(9));
-        let missing = UnitCommand {
-            argv: vec!["no-such-program-x".into()],
-            env: vec![],
-            timeout: None,
-            stdin: None,
-        };
+        let missing = UnitCommand { argv: vec!["no-such-program-x".into()], ..sh("") };
         let Ending::NotStarted(why) = run(&missing, &dir, None, &cancel).await.ending else {
             panic!("a missing program cannot start")
         };
@@ -547,9 +560,19 @@ mod tests {
     /// Waits for a unit's script to write its own pid and its background child's to `pids`
     /// (an event, not a fixed sleep), and returns them.
     async fn both_started(
-        mut unit: std::pin::Pin<&mut impl std::future::Future<Output = Ran>>,
+        unit: std::pin::Pin<&mut impl std::future::Future<Output = Ran>>,
         pids: &Path,
     ) -> (i32, i32) {
+        let ids = pids_written(unit, pids, 2).await;
+        (ids[0], ids[1])
+    }
+
+    /// Runs `unit` until it wrote `count` pids to `pids`, and returns them.
+    async fn pids_written(
+        mut unit: std::pin::Pin<&mut impl std::future::Future<Output = Ran>>,
+        pids: &Path,
+        count: usize,
+    ) -> Vec<i32> {
         loop {
             tokio::select! {
                 ran = &mut unit => panic!("ended before it started: {ran:?}"),
@@ -557,8 +580,8 @@ mod tests {
             }
             let text = std::fs::read_to_string(pids).unwrap_or_default();
             let ids: Vec<i32> = text.split_whitespace().filter_map(|p| p.parse().ok()).collect();
-            if let [leader, child] = ids[..] {
-                return (leader, child);
+            if ids.len() == count {
+                return ids;
             }
         }
     }
@@ -644,6 +667,61 @@ mod tests {
         let script = "sleep 30 & echo $$ $! > pids; wait";
         let ending = stopped_whole(script, Some(Duration::from_millis(300)), None).await;
         assert_eq!(ending, Ending::TimedOut);
+    }
+
+    #[tokio::test]
+    async fn a_stopped_unit_gets_the_signals_of_its_termseq_each_after_its_wait() {
+        // Each signal also ends the foreground sleep; the trap runs, and the loop goes on. It
+        // says it is ready once its traps are set; a second after each signal lets its trap
+        // run on a loaded machine before the next one.
+        let script = "for s in INT USR1 TERM; do trap \"echo $s >> got\" $s; done; \
+                      echo $$ > pids; while :; do sleep 0.05; done";
+        let parent = tempfile::tempdir().unwrap();
+        let dir = UnitDir::create(parent.path(), "u").unwrap();
+        let wait = Duration::from_secs(1);
+        let stop = vec![(Signal::SIGINT, wait), (Signal::SIGUSR1, wait), (Signal::SIGTERM, wait)];
+        let command = UnitCommand { stop, ..sh(script) };
+        let cancel = CancellationToken::new();
+        let unit = run(&command, &dir, None, &cancel);
+        tokio::pin!(unit);
+        let leader = pids_written(unit.as_mut(), &dir.work().join("pids"), 1).await[0];
+        let asked = Instant::now();
+        cancel.cancel();
+        assert_eq!(unit.await.ending, Ending::Cancelled);
+        let got = std::fs::read_to_string(dir.work().join("got")).unwrap();
+        assert_eq!(got, "INT\nUSR1\nTERM\n", "each signal in order, none twice");
+        assert!(asked.elapsed() >= 3 * wait, "each wait is given: {:?}", asked.elapsed());
+        assert!(gone_soon(leader).await, "deaf to all three, it was killed at the end");
+    }
+
+    #[tokio::test]
+    async fn a_termseq_stops_early_once_the_unit_is_gone_and_leftovers_get_the_workers_stop() {
+        let parent = tempfile::tempdir().unwrap();
+        let dir = UnitDir::create(parent.path(), "u").unwrap();
+        let long = Duration::from_secs(20);
+        let stop = vec![(Signal::SIGINT, long), (Signal::SIGKILL, long)];
+        // (A second: time for its trap to be set on a loaded machine before it times out.)
+        let script =
+            "trap 'echo INT >> got; exit 3' INT; echo $$ > pids; while :; do sleep 0.05; done";
+        let command = UnitCommand { timeout: Some(Duration::from_secs(1)), stop, ..sh(script) };
+        let ran = run(&command, &dir, None, &CancellationToken::new()).await;
+        assert_eq!(ran.ending, Ending::TimedOut);
+        assert_eq!(std::fs::read_to_string(dir.work().join("got")).unwrap(), "INT\n");
+        assert!(ran.duration < long, "ended when the unit did: {:?}", ran.duration);
+        // A unit that ended by itself: what it left gets SIGTERM, not its termseq's SIGINT.
+        let pids = dir.work().join("pids");
+        std::fs::remove_file(&pids).unwrap();
+        // (It says it is ready once its traps are set: the leader ends only then.)
+        let left = "sh -c 'trap \"echo INT >> got2\" INT; trap \"echo TERM >> got2; exit\" TERM; \
+                    echo $$ > pids; while :; do sleep 0.05; done' & \
+                    while [ ! -s pids ]; do sleep 0.01; done";
+        let stop = vec![(Signal::SIGINT, long)];
+        let command = UnitCommand { stop, ..sh(left) };
+        let ran = run(&command, &dir, None, &CancellationToken::new()).await;
+        assert_eq!(ran.ending, Ending::Exited(0));
+        let child: i32 = std::fs::read_to_string(&pids).unwrap().trim().parse().unwrap();
+        assert!(gone_soon(child).await);
+        assert_eq!(std::fs::read_to_string(dir.work().join("got2")).unwrap(), "TERM\n");
     }
 
     #[tokio::test]

@@ -18,6 +18,7 @@ use super::process::{self, Ending, UnitCommand, UnitDir};
 use super::results::Listing;
 use anyhow::{Context, Result};
 use proto::command::placed::{Placed, Placing};
+use proto::command::termseq::TermSeq;
 use proto::command::{FileRef, UnitEnding, UnitReport};
 use proto::pieces::{Incoming, ReceiveError};
 use proto::wire::{ChunkData, CmdChunk, CmdMessage, CmdUnit};
@@ -140,7 +141,7 @@ const TAKEN_WITHIN: Duration = Duration::from_secs(10);
 /// they ran through a lost connection (or ended as it was lost): the next session delivers
 /// them.
 pub async fn serve(
-    task: Result<(&CmdChunk, &Placing), String>,
+    task: Result<(&CmdChunk, &Placing, Option<&TermSeq>), String>,
     reader: &mut MessageReader<RecvStream>,
     writer: &mut MessageWriter<SendStream>,
     units: &Units,
@@ -150,7 +151,7 @@ pub async fn serve(
             Err(Stop::Failed("this worker runs no commands (it was started with --no-exec)".into()))
         }
         (Err(error), true) => Err(Stop::Failed(error)),
-        (Ok((task, placing)), true) => run(task, placing, reader, writer, units).await,
+        (Ok((task, placing, seq)), true) => run(task, (placing, seq), reader, writer, units).await,
     };
     let (last, ran) = match outcome {
         Ok(Ran { units, lost: true }) => return Some(Kept(units)),
@@ -191,7 +192,7 @@ struct Ran {
 /// is returned whole, to be delivered by the next session.
 async fn run(
     task: &CmdChunk,
-    placing: &Placing,
+    (placing, term_seq): (&Placing, Option<&TermSeq>),
     reader: &mut MessageReader<RecvStream>,
     writer: &mut MessageWriter<SendStream>,
     units: &Units,
@@ -241,7 +242,7 @@ async fn run(
             }
             let placed = placing.placed.get(n).map_or(&[][..], Vec::as_slice);
             let unit = (unit, placed, placing);
-            let (report, results) = run_unit(task, unit, &dir, units, cancel).await?;
+            let (report, results) = run_unit(task, unit, term_seq, &dir, units, cancel).await?;
             if finished.send(Finished { dir, report, results }).await.is_err() {
                 return Err(Stop::Gone);
             }
@@ -366,6 +367,7 @@ fn ready_after(task: &CmdChunk, placing: &Placing, need: &[&FileRef]) -> Vec<usi
 async fn run_unit(
     task: &CmdChunk,
     (unit, placed, placing): (&CmdUnit, &[Placed], &Placing),
+    term_seq: Option<&TermSeq>,
     dir: &UnitDir,
     units: &Units,
     cancel: &CancellationToken,
@@ -395,6 +397,7 @@ async fn run_unit(
         env: environment(task, unit, &units.worker),
         timeout: task.timeout_ms.map(Duration::from_millis),
         stdin,
+        stop: term_seq.map(|seq| seq.signals().collect()).unwrap_or_default(),
     };
     let cgroup = units.cgroups.as_ref().and_then(|cgroups| match cgroups.unit() {
         Ok(cgroup) => Some(cgroup),

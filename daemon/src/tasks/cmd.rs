@@ -30,6 +30,7 @@ use proto::command::halt::{Halt, Tally, Verdict};
 use proto::command::inputs::Inputs;
 use proto::command::placed::{Placing, MAX_PLACED_CHUNK_UNITS};
 use proto::command::spec::MAX_CHUNK_UNITS;
+use proto::command::termseq::TermSeq;
 use proto::command::{CmdSpec, FileRef};
 use proto::command::{UnitEnding, UnitReport};
 use proto::job::JobSpec;
@@ -263,20 +264,18 @@ impl Job for CmdJob {
             retry_failed: attempt < spec.retries,
             results: spec.results,
         });
-        let task = match spec.placed.is_empty() && !spec.bring_back && spec.stdin.is_none() {
-            true => ChunkTask::Cmd(chunk),
-            false => {
-                let placed = chunk.units.iter().filter_map(|u| spec.placed.get(u.unit as usize));
-                let placed = placed.cloned().collect();
-                ChunkTask::CmdPlaced(
-                    chunk,
-                    Box::new(Placing {
-                        placed,
-                        bring_back: spec.bring_back,
-                        stdin: spec.stdin.clone(),
-                    }),
-                )
-            }
+        let plain = spec.placed.is_empty() && !spec.bring_back && spec.stdin.is_none();
+        let placed = chunk.units.iter().filter_map(|u| spec.placed.get(u.unit as usize));
+        let placing = Placing {
+            placed: placed.cloned().collect(),
+            bring_back: spec.bring_back,
+            stdin: spec.stdin.clone(),
+        };
+        // The plainest form that says it all, which the most workers read.
+        let task = match (&spec.term_seq, plain) {
+            (Some(seq), _) => ChunkTask::CmdTermSeq(chunk, Box::new(placing), seq.clone()),
+            (None, true) => ChunkTask::Cmd(chunk),
+            (None, false) => ChunkTask::CmdPlaced(chunk, Box::new(placing)),
         };
         let tries = self.tries.clone();
         Chunk { task, talk: Talk::Own(Box::new(Exchange { spool: None, tries })) }
@@ -435,18 +434,25 @@ impl Converse for Exchange {
 
 /// What a worker runs for a command chunk of units `start..end`: it serves the chunk's
 /// stream, answering a range it cannot run there too.
-pub fn work(task: Box<CmdChunk>, placing: Placing, start: u64, end: u64) -> Work {
-    Work::Serve(Box::new(Served(runnable(task, placing, start, end))))
+pub fn work(
+    task: Box<CmdChunk>,
+    placing: Placing,
+    term_seq: Option<TermSeq>,
+    start: u64,
+    end: u64,
+) -> Work {
+    Work::Serve(Box::new(Served(runnable(task, placing, term_seq, start, end))))
 }
 
 /// The chunk, if it carries a unit for each of `start..end` (and a list of placed files for
-/// each, if any); else why it cannot run.
+/// each, if any) and its signals are signals; else why it cannot run.
 fn runnable(
     task: Box<CmdChunk>,
     placing: Placing,
+    term_seq: Option<TermSeq>,
     start: u64,
     end: u64,
-) -> Result<(Box<CmdChunk>, Placing), String> {
+) -> Result<(Box<CmdChunk>, Placing, Option<TermSeq>), String> {
     let units = task.units.len() as u64;
     if units != end.saturating_sub(start) {
         return Err(KernelError::OutOfRange { start, end, units }.to_string());
@@ -454,11 +460,14 @@ fn runnable(
     if !placing.placed.is_empty() && placing.placed.len() != task.units.len() {
         return Err(format!("{} lists of placed files for {units} units", placing.placed.len()));
     }
-    Ok((task, placing))
+    if let Some(seq) = &term_seq {
+        seq.check().map_err(|why| format!("--termseq: {why}"))?;
+    }
+    Ok((task, placing, term_seq))
 }
 
 /// A command chunk on a worker ([`exec::units`]), or why it cannot run.
-struct Served(Result<(Box<CmdChunk>, Placing), String>);
+struct Served(Result<(Box<CmdChunk>, Placing, Option<TermSeq>), String>);
 
 impl Serve for Served {
     fn serve<'a>(
@@ -468,7 +477,7 @@ impl Serve for Served {
         units: &'a Units,
     ) -> BoxFuture<'a, Option<exec::finished::Kept>> {
         Box::pin(async move {
-            let task = self.0.as_ref().map(|(task, placing)| (&**task, placing));
+            let task = self.0.as_ref().map(|(task, placing, seq)| (&**task, placing, seq.as_ref()));
             exec::units::serve(task.map_err(Clone::clone), reader, writer, units).await
         })
     }
@@ -523,6 +532,7 @@ mod tests {
             env: vec![],
             timeout_ms: None,
             timeout_percent: None,
+            term_seq: None,
             delay_ms: None,
             retries: 0,
             halt: Halt::Never,
@@ -739,21 +749,26 @@ mod tests {
         assert!(matches!(chunk.talk, Talk::Own(_)), "the command leads its stream");
         let ChunkTask::Cmd(task) = chunk.task else { panic!("a command's chunk") };
         let none = Placing::default;
-        assert!(matches!(work(task.clone(), none(), 2, 4), Work::Serve(_)));
-        let other = work(task.clone(), none(), 2, 5);
+        assert!(matches!(work(task.clone(), none(), None, 2, 4), Work::Serve(_)));
+        let other = work(task.clone(), none(), None, 2, 5);
         assert!(matches!(other, Work::Serve(_)), "answered on its stream");
         // Two units, wherever they start; any other range cannot run.
-        assert!(runnable(task.clone(), none(), 2, 4).is_ok());
-        assert!(runnable(task.clone(), none(), 7, 9).is_ok());
-        let e = runnable(task.clone(), none(), 2, 5).unwrap_err();
+        assert!(runnable(task.clone(), none(), None, 2, 4).is_ok());
+        assert!(runnable(task.clone(), none(), None, 7, 9).is_ok());
+        let e = runnable(task.clone(), none(), None, 2, 5).unwrap_err();
         assert_eq!(e, KernelError::OutOfRange { start: 2, end: 5, units: 2 }.to_string());
-        assert!(runnable(task.clone(), none(), 4, 2).is_err(), "backwards");
+        assert!(runnable(task.clone(), none(), None, 4, 2).is_err(), "backwards");
         // Placed files come as a list per unit, or none at all.
         let one = Placing { placed: vec![vec![]], bring_back: true, stdin: None };
-        let e = runnable(task.clone(), one, 2, 4).unwrap_err();
+        let e = runnable(task.clone(), one, None, 2, 4).unwrap_err();
         assert_eq!(e, "1 lists of placed files for 2 units");
         let two = Placing { placed: vec![vec![], vec![]], bring_back: true, stdin: None };
-        assert!(runnable(task, two, 2, 4).is_ok());
+        assert!(runnable(task.clone(), two, None, 2, 4).is_ok());
+        // Signals are checked where they are sent.
+        let seq = |steps| Some(TermSeq { steps });
+        assert!(runnable(task.clone(), none(), seq(vec![(2, 10), (9, 0)]), 2, 4).is_ok());
+        let e = runnable(task, none(), seq(vec![(0, 10)]), 2, 4).unwrap_err();
+        assert_eq!(e, "--termseq: 0 is not a signal");
     }
 
     #[test]
@@ -781,6 +796,22 @@ mod tests {
         let job = super::job(CmdSpec { bring_back: true, ..spec(3) }).unwrap();
         let ChunkTask::CmdPlaced(_, placing) = job.chunk(0, 1, 0).task else { panic!() };
         assert_eq!(*placing, Placing { placed: vec![], bring_back: true, stdin: None });
+    }
+
+    #[test]
+    fn a_job_with_a_termseq_sends_it_with_every_chunk_and_only_then_that_form() {
+        let seq = TermSeq { steps: vec![(2, 200), (15, 100)] };
+        let with = job(CmdSpec { term_seq: Some(seq.clone()), ..spec(3) }).unwrap();
+        let task = with.chunk(1, 2, 0).task;
+        let ChunkTask::CmdTermSeq(chunk, placing, sent) = &task else { panic!("{task:?}") };
+        assert_eq!((chunk.units.len(), &**placing, sent), (1, &Placing::default(), &seq));
+        assert_eq!(task.term_seq(), Some(&seq));
+        let placed = CmdSpec { bring_back: true, term_seq: Some(seq.clone()), ..spec(3) };
+        let ChunkTask::CmdTermSeq(_, placing, _) = job(placed).unwrap().chunk(0, 1, 0).task else {
+            panic!()
+        };
+        assert!(placing.bring_back, "placing goes with it");
+        assert_eq!(job(spec(3)).unwrap().chunk(0, 1, 0).task.term_seq(), None);
     }
 
     #[test]

@@ -258,7 +258,9 @@ pub fn check_output(
             freefall::check(task, units, output)
         }
         ChunkTask::Sweep { .. } => sweep::check(units, output),
-        ChunkTask::Cmd(task) | ChunkTask::CmdPlaced(task, _) => cmd::check(task, units, output),
+        ChunkTask::Cmd(task) | ChunkTask::CmdPlaced(task, _) | ChunkTask::CmdTermSeq(task, ..) => {
+            cmd::check(task, units, output)
+        }
     };
     if possible {
         Ok(())
@@ -277,7 +279,7 @@ fn name(task: &ChunkTask) -> &'static str {
             "freefall"
         }
         ChunkTask::Sweep { .. } => "sweep",
-        ChunkTask::Cmd(_) | ChunkTask::CmdPlaced(..) => "cmd",
+        ChunkTask::Cmd(_) | ChunkTask::CmdPlaced(..) | ChunkTask::CmdTermSeq(..) => "cmd",
     }
 }
 
@@ -348,9 +350,12 @@ pub fn work(request: &ChunkRequest) -> Result<Work, KernelError> {
         }
         // A command's chunk carries its own units, and answers on its own stream (a range
         // it cannot run too).
-        ChunkTask::Cmd(task) => Ok(cmd::work(task.clone(), Placing::default(), start, end)),
+        ChunkTask::Cmd(task) => Ok(cmd::work(task.clone(), Placing::default(), None, start, end)),
         ChunkTask::CmdPlaced(task, placing) => {
-            Ok(cmd::work(task.clone(), (**placing).clone(), start, end))
+            Ok(cmd::work(task.clone(), (**placing).clone(), None, start, end))
+        }
+        ChunkTask::CmdTermSeq(task, placing, seq) => {
+            Ok(cmd::work(task.clone(), (**placing).clone(), Some(seq.clone()), start, end))
         }
     }
 }

@@ -13,6 +13,7 @@
 //! - [`spool`]: how units' output is laid out on its way back to `marmotctl`.
 //! - [`placed`]: `marmotctl parallel`'s files, at their relative paths in a unit's work dir,
 //!   and what units make there coming back.
+//! - [`termseq`]: `--termseq`, the signals that stop a unit.
 
 pub mod file;
 pub mod halt;
@@ -22,6 +23,7 @@ pub mod placed;
 pub mod spec;
 pub mod spool;
 pub mod template;
+pub mod termseq;
 
 pub use halt::{Halt, Tally, Verdict};
 pub use spec::{CmdSpec, FileRef, UnitEnding, UnitReport};

@@ -12,6 +12,7 @@ use super::halt::Halt;
 use super::inputs;
 use super::placed::{self, Placed};
 use super::template::Template;
+use super::termseq::TermSeq;
 use serde::{Deserialize, Serialize};
 
 /// The most `--file`s a job may have.
@@ -103,6 +104,10 @@ pub struct CmdSpec {
     /// `marmotctl parallel --pipe`: the path of the placed file each unit reads as its stdin.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stdin: Option<String>,
+    /// `marmotctl parallel --termseq`: the signals that stop a unit (timed out, cancelled,
+    /// halted); none: the worker's own (SIGTERM, then SIGKILL after 50 ms).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub term_seq: Option<TermSeq>,
 }
 
 fn one() -> u32 {
@@ -163,6 +168,7 @@ impl CmdSpec {
             placed: vec![],
             bring_back: false,
             stdin: None,
+            term_seq: None,
         }
     }
 
@@ -234,6 +240,9 @@ impl CmdSpec {
                 return Err("--timeout: give seconds or a share of the median time, not both".into())
             }
             _ => {}
+        }
+        if let Some(seq) = &self.term_seq {
+            seq.check().map_err(|why| format!("--termseq: {why}"))?;
         }
         if self.delay_ms.is_some_and(|ms| ms > MAX_DELAY_MS) {
             return Err(format!("--delay: at most {} s between units", MAX_DELAY_MS / 1000));
@@ -460,6 +469,7 @@ mod tests {
             placed: vec![],
             bring_back: false,
             stdin: None,
+            term_seq: None,
         }
     }
 
@@ -521,7 +531,7 @@ mod tests {
         };
         assert_eq!(with_files.check(), Ok(()));
         type Spoil = fn(&mut CmdSpec);
-        let bad: [(&str, Spoil); 19] = [
+        let bad: [(&str, Spoil); 20] = [
             ("no input", |s| s.inputs.clear()),
             ("1 input files for 2 inputs", |s| {
                 s.input_files = vec![FileRef { name: "a.log".into(), sha256: sha('b'), size: 1 }]
@@ -539,6 +549,9 @@ mod tests {
             ("--timeout 1000001%", |s| s.timeout_percent = Some(1_000_001)),
             ("not both", |s| (s.timeout_ms, s.timeout_percent) = (Some(1), Some(200))),
             ("--delay: at most 86400 s", |s| s.delay_ms = Some(MAX_DELAY_MS + 1)),
+            ("--termseq: 99 is not a signal", |s| {
+                s.term_seq = Some(super::TermSeq { steps: vec![(99, 1)] })
+            }),
             ("--retries 101: at most 100", |s| s.retries = 101),
             ("--slots-per-unit 0", |s| s.slots_per_unit = 0),
             ("-j 0 as slots at once", |s| s.max_slots = Some(0)),

@@ -260,7 +260,7 @@ fn wrong_output(task: &ChunkTask, units: u64) -> ChunkOutput {
             ChunkOutput::Series { values: vec![0.0; units as usize] }
         }
         // A command's reply is a stream of its own; a plain one is a protocol error.
-        ChunkTask::Cmd(_) | ChunkTask::CmdPlaced(..) => {
+        ChunkTask::Cmd(_) | ChunkTask::CmdPlaced(..) | ChunkTask::CmdTermSeq(..) => {
             ChunkOutput::Cmd { units: vec![], spool: None }
         }
     }

@@ -80,6 +80,7 @@ fn options_run_on_a_cluster_as_gnu_parallel_runs_them() {
     let function = [("BASH_FUNC_twice%%", "() {  echo \"$1$1\"\n}")];
     let lock = dir.path().join("lock");
     let one_at_a_time = format!("mkdir {0} && sleep 0.2 && rmdir {0} && echo {{}}", lock.display());
+    let numbers: Vec<u8> = (1..=3000).flat_map(|n| format!("{n}\n").into_bytes()).collect();
     let cases: &[(&[&str], &[u8])] = &[
         (&["--tag", "echo", "x", ":::", "a", "b", ":::", "c"], b""),
         (&["--tagstring", "{1}-{2}", "echo x; echo y", ":::", "a", "b", ":::", "c"], b""),
@@ -108,6 +109,12 @@ fn options_run_on_a_cluster_as_gnu_parallel_runs_them() {
         // -j1: one job at a time, or the second mkdir would fail.
         (&["-j1", &one_at_a_time, ":::", "a", "b", "c"], b""),
         (&["-j2", "-m", "echo", ":::", "1", "2", "3", "4", "5"], b""),
+        // Lines filled to -s; under -m and -X the last line's arguments are spread over the
+        // job slots, under --xargs not.
+        (&["-j3", "-s", "1000", "-m", "echo"], &numbers),
+        (&["-j2", "-s", "300", "-X", "echo", "x{}y"], &numbers),
+        (&["-j4", "-s", "2000", "--xargs", "echo"], &numbers),
+        (&["-j4", "--xargs", "echo", ":::", "1", "2", "3"], b""),
         (&["echo", "$PARALLEL_SEQ", "{#}", "{}", ":::", "a", "b", "c"], b""),
         (&["twice", ":::", "1", "2"], b""),
         (&["--colsep", ",", "--header", ":", "echo", "{y}", "{1}"], b"x,y\n1,2\n"),
@@ -679,6 +686,25 @@ fn retries_count_tries_as_gnu_parallel_counts_them() {
 }
 
 #[test]
+fn a_timed_out_job_gets_the_signals_of_termseq_as_gnu_parallels_does() {
+    if without_gnu_parallel() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (c, _w) = two_slots(dir.path());
+    // Deaf to INT and TERM (it says which it got), so only the sequence's last step ends it;
+    // each signal also ends the foreground sleep. A second after each signal: time for its
+    // trap to run on a loaded machine, before the next one comes.
+    let deaf = "trap 'echo got INT' INT; trap 'echo got TERM' TERM; echo {}; \
+                while :; do sleep 0.05; done";
+    let cases: &[(&[&str], &[u8])] = &[
+        (&["--timeout", "1", "--termseq", "INT,1000,TERM,1000,KILL,25", deaf, ":::", "a"], b""),
+        (&["--timeout", "1", "--termseq", "TERM,1000,USR1,25", deaf, ":::", "a", "b"], b""),
+    ];
+    same_as_gnu(&c.socket, cases, dir.path(), &[]);
+}
+
+#[test]
 fn what_gnu_parallel_has_and_marmot_does_not_is_refused_in_one_line() {
     let dir = tempfile::tempdir().unwrap();
     let c = Coordinator::start(dir.path());
@@ -686,9 +712,10 @@ fn what_gnu_parallel_has_and_marmot_does_not_is_refused_in_one_line() {
         (&["--foo", "echo", ":::", "a"], "unknown option --foo"),
         (&["-S", "host", "echo", ":::", "a"], "not over ssh"),
         (
-            &["--termseq", "INT,200,KILL,25", "echo", ":::", "a"],
-            "--termseq is not supported by marmotctl parallel yet",
+            &["--shard", "2", "echo", ":::", "a"],
+            "--shard is not supported by marmotctl parallel yet",
         ),
+        (&["--termseq", "INT,200,BOGUS,25", "echo", ":::", "a"], "`BOGUS` is not a signal"),
         (&["echo", "'{%}'", ":::", "a"], "`{%}` inside single quotes"),
         (&["--tagstring", "{%}", "echo", ":::", "a"], "the job slot"),
         (&["echo", "{= $_ = ( =}", ":::", "a"], "cannot use the perl expression"),
