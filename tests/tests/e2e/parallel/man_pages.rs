@@ -33,7 +33,6 @@ const TUTORIAL_EXPECTED: &[(&str, Outcome, &str)] = &[
     ("parallel ::: ls 'echo foo' pwd", Outcome::Unsteady, "GNU parallel's own output changes from run to run"),
     ("parallel -j 2 echo {%} ::: A B C", Outcome::Racy, "which of two jobs on two workers ends first frees the slot the third takes"),
     ("parallel -j2 --slotreplace ,, echo ,, ::: A B C", Outcome::Racy, "which of two jobs on two workers ends first frees the slot the third takes"),
-    ("cat num30000 | parallel --jobs 4 -m echo | wc -l", Outcome::Differs, "lines hold up to 64 KiB (a unit's line), GNU parallel's up to this machine's measured limit (about 128 KiB)"),
     ("parallel -j2 --ungroup 'printf \"%s-start\\n%s\" {} {};", Outcome::Differs, "output comes whole per job, which --ungroup allows but GNU parallel does not do"),
     ("parallel --files echo ::: A B C", Outcome::Unsteady, "GNU parallel's own output changes from run to run (new files' random names)"),
     ("parallel --tmpdir /var/tmp --files echo ::: A B C", Outcome::Unsteady, "GNU parallel's own output changes from run to run (new files' random names)"),
