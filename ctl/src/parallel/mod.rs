@@ -798,6 +798,28 @@ mod tests {
     }
 
     #[test]
+    fn termseq_and_rrs_are_read_into_the_run() {
+        let argv = |a: &[&str]| a.iter().map(|w| w.to_string()).collect::<Vec<_>>();
+        let run =
+            read(&argv(&["--termseq", "INT,200,KILL", "echo", ":::", "a"]), &mut std::io::empty());
+        let seq = run.unwrap().settings.term_seq.expect("a sequence");
+        assert_eq!(seq.steps, [(2, 200), (9, 0)]);
+        let run = read(&argv(&["echo", ":::", "a"]), &mut std::io::empty()).unwrap();
+        assert_eq!(run.settings.term_seq, None, "the worker's own stop");
+        let bad = read(&argv(&["--termseq", "NOPE,1", "echo", ":::", "a"]), &mut std::io::empty());
+        let Err(e) = bad else { panic!("NOPE taken for a signal") };
+        assert!(e.to_string().contains("`NOPE` is not a signal"), "{e}");
+        let piped = |rrs: &[&str]| {
+            let mut args = vec!["--pipe", "--recend", ","];
+            args.extend_from_slice(rrs);
+            args.push("wc");
+            let run = read(&argv(&args), &mut std::io::empty()).unwrap();
+            run.pipe.expect("--pipe").cutting.remove_separators
+        };
+        assert!(piped(&["--rrs"]) && !piped(&[]));
+    }
+
+    #[test]
     fn a_tagstrings_escapes_are_gnu_parallels() {
         let unquoted = |t: &str| unquote_printf(t).unwrap();
         assert_eq!(unquoted(r"\033[31m\t{}\n\r"), "\u{1b}[31m\t{}\n\r");

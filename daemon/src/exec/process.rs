@@ -15,8 +15,8 @@
 //! ([`super::cgroup`]) in a cgroup of its own, so everything it starts (a shell's children, a
 //! build's compilers, a daemon that called `setsid`) is stopped with it: SIGTERM to the group
 //! and the cgroup, then SIGKILL after [`GRACE`] (the whole cgroup at once), on cancel or
-//! timeout; what outlives its leader's normal exit is stopped the same way, so no unit leaves
-//! processes behind.
+//! timeout, or the job's own `--termseq` signals before the SIGKILL; what outlives its
+//! leader's normal exit is stopped the worker's way, so no unit leaves processes behind.
 
 use super::cgroup::UnitCgroup;
 use nix::sys::signal::{killpg, Signal};
