@@ -167,14 +167,8 @@ fn a_command_job_goes_on_through_the_coordinator_updating_itself() {
     let exe = marmotd_copy(&dir.path().join("coordinator"));
     let listen = format!("127.0.0.1:{}", free_udp_port());
     let c = Coordinator::start_exe(&exe, dir.path(), &listen);
-    // Workers from copies too: the update replaces their binaries, which must not be the
-    // target dir's `marmotd` that the tests beside this one start.
-    let token = c.token();
-    let _workers = ["a", "b"].map(|name| {
-        let exe = marmotd_copy(&dir.path().join(name));
-        spawn_worker(worker_command(&exe, &c.dir, &c.addr, name, 1, Some(&token)), &c.dir, name)
-    });
-    c.wait_for_workers(&["a", "b"]);
+    // Workers from copies too: the update replaces their binaries.
+    let _workers = copied_workers(&c, dir.path(), ["a", "b"]);
     let new = dir.path().join("marmotd-new");
     let mut bytes = std::fs::read(bin("marmotd")).unwrap();
     bytes.extend_from_slice(b"a build that outlives a command");

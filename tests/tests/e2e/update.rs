@@ -65,17 +65,6 @@ fn worker_shas(c: &Coordinator) -> Vec<(String, String)> {
     list
 }
 
-/// Starts workers from copies of `marmotd` under `dir/NAME/`.
-fn copied_workers<const N: usize>(c: &Coordinator, dir: &Path, names: [&str; N]) -> [Proc; N] {
-    let token = c.token();
-    let procs = names.map(|name| {
-        let exe = marmotd_copy(&dir.join(name));
-        spawn_worker(worker_command(&exe, &c.dir, &c.addr, name, 1, Some(&token)), &c.dir, name)
-    });
-    c.wait_for_workers(&names);
-    procs
-}
-
 /// `marmotctl update ARGS --json`: the exit status and the report.
 fn update(c: &Coordinator, args: &[&str]) -> (bool, Value) {
     let mut all = vec!["--json", "update"];

@@ -325,6 +325,18 @@ pub fn marmotd_copy(dir: &Path) -> PathBuf {
     exe
 }
 
+/// Starts one-slot workers from copies of `marmotd` under `dir/NAME/`: a test that updates
+/// them must not replace the target dir's `marmotd`, which the tests beside it start.
+pub fn copied_workers<const N: usize>(c: &Coordinator, dir: &Path, names: [&str; N]) -> [Proc; N] {
+    let token = c.token();
+    let procs = names.map(|name| {
+        let exe = marmotd_copy(&dir.join(name));
+        spawn_worker(worker_command(&exe, &c.dir, &c.addr, name, 1, Some(&token)), &c.dir, name)
+    });
+    c.wait_for_workers(&names);
+    procs
+}
+
 /// A UDP port that was free a moment ago on 127.0.0.1, below the kernel's range of ports
 /// it hands out itself: a coordinator restarted on it (after a kill) finds it free, where
 /// an ephemeral port may meanwhile have gone to any process of a test running beside.
