@@ -180,6 +180,58 @@ printf '%s\n' "$out" | sed -n 2p | grep -q '^/var/lib/marmot/worker/units/' \
     || fail "a unit ran outside the state dir: $out"
 printf '%s\n' "$out" | grep -qx read-only-usr || fail "a unit could write /usr: $out"
 
+say "the worker takes the lowest priority: an idle cgroup, units under SCHED_IDLE and idle I/O"
+wpid="$(main_pid marmotd-worker)"
+cgroup="$(inside cat "/proc/$wpid/cgroup" | sed -n 's/^0:://p')"
+if inside test -e "/sys/fs/cgroup$cgroup/cpu.idle"; then
+    [ "$(inside cat "/sys/fs/cgroup$cgroup/cpu.idle")" = 1 ] \
+        || fail "the worker's cgroup $cgroup is not idle (cpu.idle is not 1): CPUWeight=idle"
+else
+    # A host on cgroup v1 keeps the cpu controller out of the unified hierarchy.
+    say "SKIPPED: cpu.idle = 1 in the running cgroup: this host's cgroups give the container no cpu controller (cgroup v1); checked instead: the unit's CPUWeight is $(prop marmotd-worker CPUWeight)"
+    case "$(prop marmotd-worker CPUWeight)" in idle|0) ;; *) fail "the worker unit does not ask for CPUWeight=idle" ;; esac
+fi
+[ "$(inside ionice -p "$wpid")" = idle ] || fail "the worker is not in the idle I/O class: $(inside ionice -p "$wpid")"
+# Its slot threads, under the unit's seccomp filter, took SCHED_IDLE themselves.
+slots=0
+for task in $(inside sh -c "grep -l '^marmot-slot-' /proc/$wpid/task/*/comm" | cut -d/ -f5); do
+    inside chrt -p "$task" | grep -q 'policy: SCHED_IDLE' || fail "slot thread $task is not under SCHED_IDLE"
+    slots=$((slots + 1))
+done
+[ "$slots" -gt 0 ] || fail "the worker has no slot threads named marmot-slot-*"
+out="$(inside marmotctl run cmd -- sh -c 'chrt -p $$; ionice -p $$' ::: one)" || fail "run cmd (priority): $out"
+printf '%s\n' "$out" | grep -q 'policy: SCHED_IDLE' || fail "a unit is not under SCHED_IDLE: $out"
+printf '%s\n' "$out" | grep -qx 'idle' || fail "a unit is not in the idle I/O class: $out"
+# The figure: a program of the machine's own (a service beside the worker, nice 0) counts for
+# a second beside the busy worker, then alone (the worker stopped meanwhile), seven rounds; the
+# share of the time it wanted a CPU that it got (its schedstat) is printed, not judged: speed
+# belongs in benchmarks (tests/bench/foreground.sh is the one for a worker started by hand).
+count() {
+    inside systemd-run --quiet --wait --pipe -p Nice=0 timeout --preserve-status -s INT 1 sh -c \
+        'read r0 w0 x < /proc/$$/schedstat; n=0
+         trap "read r1 w1 x < /proc/\$\$/schedstat; echo \$n \$((r1 - r0)) \$((w1 - w0)); exit 0" INT
+         while :; do n=$((n+1)); done'
+}
+inside marmotctl run pi 1e13 --detach >"$work/busy-job"
+until_ok 30 sh -c "nsenter -t $pid1 -a marmotctl --json workers | grep -q '\"slots_busy\": *[1-9]'" \
+    || fail "the worker never got busy"
+beside="" alone=""
+for _ in 1 2 3 4 5 6 7; do
+    beside="$beside $(count)"
+    inside kill -STOP "$wpid"
+    alone="$alone $(count)"
+    inside kill -CONT "$wpid"
+done
+inside marmotctl cancel "$(cat "$work/busy-job")" >/dev/null
+foreground="$(python3 -c '
+import sys
+def share(s):
+    v = [int(x) for x in s.split()]
+    return sum(v[1::3]) / sum(v[1::3] + v[2::3])
+print(f"{share(sys.argv[1]):.4f} of the CPU time it wanted ({share(sys.argv[2]):.4f} with the worker stopped)")
+' "$beside" "$alone")"
+say "under the unit, a program beside the busy worker got $foreground"
+
 say "a unit that daemonizes (setsid) does not outlive it: a cgroup of its own, delegated"
 out="$(inside marmotctl run cmd -- sh -c 'setsid sh -c "echo \$\$; exec sleep 300" & sleep 0.2' ::: one)" \
     || fail "run cmd (setsid): $out"
@@ -352,4 +404,4 @@ grep -q "pi ≈ 3.14" "$work/manual-pi.log" || { cat "$work/manual-pi.log"; fail
 say "what the installs printed"
 sed 's/^/   /' "$work/install-coordinator.log" "$work/install-worker.log" | grep -v '^   install \|^   write\|^   useradd\|^   systemctl\|^   /usr\|^   # keep\|^       ' || true
 say "passed: booted in $((booted - started)) s; .deb to a joined worker in $((joined - booted)) s; \
-whole lab $((SECONDS - started)) s"
+a program beside the busy worker got $foreground; whole lab $((SECONDS - started)) s"

@@ -239,6 +239,20 @@ pub struct WorkerArgs {
     /// least recently used are removed, e.g. 500MiB, 2GiB.
     #[arg(long, default_value = "2GiB", value_parser = parse_size)]
     pub file_cache: u64,
+    /// On battery: pause (take no chunks, suspend running commands), run, or slots=N.
+    #[arg(long, default_value = "pause", value_name = "pause|run|slots=N", value_parser = str::parse::<proto::policy::Mode>)]
+    pub on_battery: proto::policy::Mode,
+    /// On battery below this charge (percent), pause whatever --on-battery says.
+    #[arg(long, value_name = "PCT", value_parser = proto::policy::parse_percent)]
+    pub battery_below: Option<u8>,
+    /// At or above this temperature (°C, the hottest thermal zone) give up a slot every
+    /// 10 s; all come back below 10 °C less.
+    #[arg(long, default_value_t = proto::policy::DEFAULT_MAX_TEMP, value_name = "CELSIUS", value_parser = proto::policy::parse_celsius)]
+    pub max_temp: u16,
+    /// Work only in these hours, local time, e.g. 22:00-07:00 or 12:00-13:00,19:00-23:30
+    /// [default: all day]
+    #[arg(long, value_name = "HH:MM-HH:MM,...", value_parser = str::parse::<proto::policy::Hours>)]
+    pub hours: Option<proto::policy::Hours>,
     /// Internal: the trial start of a newly received binary (connect, shake hands, exit).
     #[arg(long = "update-trial", hide = true)]
     pub update_trial: bool,
@@ -394,6 +408,12 @@ impl WorkerArgs {
             updatable: true,
             exec: !self.no_exec,
             file_cache: self.file_cache,
+            policy: Some(proto::policy::Policy {
+                on_battery: self.on_battery,
+                battery_below: self.battery_below,
+                max_temp: self.max_temp,
+                hours: self.hours,
+            }),
         }
     }
 }

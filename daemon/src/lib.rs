@@ -13,6 +13,7 @@
 //! - [`transport`]: quinn endpoints and transport settings shared by both roles.
 //! - [`update`]: receiving, checking and installing a new `marmotd`, with rollback.
 //! - [`local`]: a coordinator and N workers in one process, and the `demo`.
+//! - [`priority`]: the lowest CPU and I/O priority, for what runs the cluster's work.
 //! - [`systemd`]: readiness notification for `Type=notify` units.
 //! - [`install`]: `marmotd install`/`uninstall`: the systemd services in one command.
 //! - [`cli`]: command-line flags, turned into the plain configs the modules take.
@@ -33,6 +34,7 @@ pub mod kernels;
 pub mod local;
 pub mod logbook;
 pub mod logging;
+pub mod priority;
 pub mod scheduler;
 pub mod state_dir;
 pub mod systemd;

@@ -69,6 +69,7 @@ impl LocalCluster {
                 exec: true,
                 file_cache: crate::exec::cache::DEFAULT_LIMIT,
                 send_logs: false,
+                policy: None,
             };
             let shutdown = shutdown.clone();
             workers.spawn(async move {

@@ -227,6 +227,14 @@ pub struct WorkerView {
     pub name: String,
     pub address: String,
     pub slots: u32,
+    /// The slots it takes chunks for now: fewer than `slots` while its laptop's rules hold
+    /// some back (0: paused).
+    #[serde(default)]
+    pub slots_now: u32,
+    /// Why it gives fewer than all its slots (shown as `battery 34%`, `91 °C`, `outside
+    /// hours`).
+    #[serde(default)]
+    pub held_back: Option<crate::policy::Holdback>,
     pub slots_busy: u32,
     pub version: String,
     pub binary_sha256: String,

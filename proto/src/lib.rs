@@ -12,6 +12,7 @@
 //! - [`job`]: what a user asks for (a job's task and parameters) and the units of its work.
 //! - [`result`]: what a finished job computed, typed per task.
 //! - [`pieces`]: files sent and received a piece at a time, resumable from an offset.
+//! - [`policy`]: a laptop's rules (battery, heat, hours) and what its worker gives now.
 //! - [`paths`]: default socket and state locations, shared by both binaries.
 //! - [`version`]: the build stamp both binaries report.
 //! - [`logs`]: log lines sent by workers to the coordinator, bounded and checked.
@@ -34,6 +35,7 @@ pub mod logs;
 pub mod names;
 pub mod paths;
 pub mod pieces;
+pub mod policy;
 pub mod result;
 pub mod version;
 pub mod wire;

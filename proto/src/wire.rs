@@ -62,6 +62,12 @@ pub enum WorkerOpen {
     /// those, and runs again at once the ones it gave this member before a restart that are
     /// not among them. No answer follows.
     Holding(Vec<ChunkKey>),
+    /// The slots this worker takes chunks for now, and why not all of them (its laptop's
+    /// rules: on battery, too hot, outside its hours), sent when that changes and as a session
+    /// starts if not all of them. Checked against the hello's slots; no answer follows. An
+    /// older coordinator cannot read it and resets the stream: the worker then simply keeps
+    /// getting chunks for all its slots, and stops its units while paused.
+    Standing(crate::policy::Standing),
 }
 
 /// The most chunks a [`WorkerOpen::Holding`] names.

@@ -589,6 +589,13 @@ impl Jobs {
         }
     }
 
+    /// Gives a worker chunks for `slots` of its slots from now on (0: none).
+    pub fn set_slots_now(&mut self, now: Instant, worker: WorkerId, slots: u32) {
+        if self.names.contains_key(&worker) {
+            self.apply(now, Event::WorkerStanding { worker, slots });
+        }
+    }
+
     pub fn is_quarantined(&self, name: &str) -> bool {
         self.quarantined.contains(name)
     }

@@ -21,6 +21,8 @@ pub struct WorkerEntry {
     control: mpsc::UnboundedSender<Control>,
     /// Datagrams received at the last check, and when that count last moved.
     last_rx: (u64, Instant),
+    /// What it said it gives now, if not all its slots (its laptop's rules).
+    pub standing: Option<proto::policy::Standing>,
 }
 
 /// What a new session brings to the registry.
@@ -93,8 +95,10 @@ impl Registry {
         self.next += 1;
         let Joining { hello, conn, session, control, .. } = joining;
         let since = SystemTime::now();
-        self.workers
-            .insert(id, WorkerEntry { hello, conn, session, since, control, last_rx: (0, now) });
+        self.workers.insert(
+            id,
+            WorkerEntry { hello, conn, session, since, control, last_rx: (0, now), standing: None },
+        );
         (id, stale)
     }
 
@@ -112,6 +116,13 @@ impl Registry {
 
     pub fn get(&self, id: WorkerId) -> Option<&WorkerEntry> {
         self.workers.get(&id)
+    }
+
+    /// Keeps what a worker said it gives now (all its slots: no standing).
+    pub fn set_standing(&mut self, id: WorkerId, standing: proto::policy::Standing) {
+        if let Some(w) = self.workers.get_mut(&id) {
+            w.standing = standing.why.is_some().then_some(standing);
+        }
     }
 
     pub fn len(&self) -> usize {
@@ -199,6 +210,8 @@ impl Registry {
                     name: w.hello.name.clone(),
                     address: w.conn.remote_address().to_string(),
                     slots: w.hello.slots,
+                    slots_now: w.standing.as_ref().map_or(w.hello.slots, |s| s.slots),
+                    held_back: w.standing.as_ref().and_then(|s| s.why.clone()),
                     slots_busy: busy(id),
                     version: w.hello.version.clone(),
                     binary_sha256: w.hello.binary_sha256.clone(),

@@ -80,7 +80,7 @@ pub async fn handle(
         // Only a member's session carries deliveries, after its hello.
         WorkerOpen::Deliver { .. } => conn.close(codes::PROTOCOL, b"a delivery before a hello"),
         WorkerOpen::Logs(_) => conn.close(codes::PROTOCOL, b"log lines before a hello"),
-        WorkerOpen::DeliverUnits { .. } | WorkerOpen::Holding(_) => {
+        WorkerOpen::DeliverUnits { .. } | WorkerOpen::Holding(_) | WorkerOpen::Standing(_) => {
             conn.close(codes::PROTOCOL, b"a delivery before a hello")
         }
     }
@@ -479,10 +479,58 @@ async fn take_stream(
         Ok(Ok(Some(WorkerOpen::Logs(lines)))) => {
             take_logs(&cluster, &name, &log_batches, lines).await
         }
+        Ok(Ok(Some(WorkerOpen::Standing(mut standing)))) => loop {
+            // The session's standings, in order on this one stream, at most ten a second.
+            take_standing(&cluster, worker, &name, standing).await;
+            tokio::time::sleep(STANDING_EVERY).await;
+            match reader.recv::<WorkerOpen>().await {
+                Ok(Some(WorkerOpen::Standing(next))) => standing = next,
+                Ok(None) => break,
+                _ => {
+                    let _ = reader.get_mut().stop(codes::PROTOCOL);
+                    break;
+                }
+            }
+        },
         _ => {
             let _ = reader.get_mut().stop(codes::PROTOCOL);
         }
     }
+}
+
+/// The most often a member's standing is taken: a flood of them waits in its stream.
+const STANDING_EVERY: Duration = Duration::from_millis(100);
+
+/// Takes what a member says it gives now, checked against the slots its hello said: the job
+/// table gives it chunks for those slots, the registry shows why not all of them. A standing
+/// that cannot be true (more slots than it has, a charge of 300%) is logged and ignored.
+async fn take_standing(
+    cluster: &Cluster,
+    worker: crate::scheduler::WorkerId,
+    name: &str,
+    standing: proto::policy::Standing,
+) {
+    let name = name.to_string();
+    let _ = cluster
+        .call(move |s, now| {
+            let Some(full) = s.registry.get(worker).map(|w| w.hello.slots) else { return };
+            if let Err(e) = standing.check(full) {
+                tracing::warn!(
+                    "worker '{name}' sent a standing that cannot be true ({e}): ignored"
+                );
+                return;
+            }
+            match &standing.why {
+                Some(why) => tracing::info!(
+                    "worker '{name}' gives {} of {full} slots: {why}",
+                    standing.slots
+                ),
+                None => tracing::info!("worker '{name}' gives all its {full} slots again"),
+            }
+            s.jobs.set_slots_now(now, worker, standing.slots);
+            s.registry.set_standing(worker, standing);
+        })
+        .await;
 }
 
 /// How long a member may take to send a command chunk's units it delivers, once it named

@@ -24,6 +24,7 @@ use nix::unistd::Pid;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant, SystemTime};
+use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 /// How long a unit's processes have between SIGTERM and SIGKILL: short enough that a cancelled
@@ -191,6 +192,19 @@ pub async fn run(
     cgroup: Option<&UnitCgroup>,
     cancel: &CancellationToken,
 ) -> Ran {
+    run_pausable(command, dir, cgroup, cancel, watch::Sender::new(false).subscribe()).await
+}
+
+/// [`run`], with the unit's processes stopped (SIGSTOP to its process group and cgroup)
+/// while `paused` says so and continued (SIGCONT) after, as BOINC keeps a suspended task in
+/// memory. Its timeout runs on meanwhile.
+pub async fn run_pausable(
+    command: &UnitCommand,
+    dir: &UnitDir,
+    cgroup: Option<&UnitCgroup>,
+    cancel: &CancellationToken,
+    mut paused: watch::Receiver<bool>,
+) -> Ran {
     let started = SystemTime::now();
     let clock = Instant::now();
     let ran = |ending| Ran { ending, started, duration: clock.elapsed() };
@@ -208,16 +222,21 @@ pub async fn run(
             None => Stdio::null(),
         };
         let mut spawn = tokio::process::Command::new(found);
-        if let Some(cgroup) = cgroup {
-            let procs = cgroup.procs_fd();
-            // SAFETY: between fork and exec, one write(2) to a descriptor opened before the
-            // fork: async-signal-safe, no allocation, no lock.
-            unsafe {
-                spawn.pre_exec(move || {
+        let procs = cgroup.map(UnitCgroup::procs_fd);
+        // SAFETY: between fork and exec, system calls only (a write(2) to a descriptor opened
+        // before the fork, sched_setscheduler, ioprio_set): async-signal-safe, no allocation,
+        // no lock.
+        unsafe {
+            spawn.pre_exec(move || {
+                if let Some(procs) = procs {
                     let procs = std::os::fd::BorrowedFd::borrow_raw(procs);
-                    nix::unistd::write(procs, b"0").map(drop).map_err(std::io::Error::from)
-                });
-            }
+                    nix::unistd::write(procs, b"0").map_err(std::io::Error::from)?;
+                }
+                // The unit's own priority is the lowest: a system that refuses it runs the
+                // unit as the slot threads run (the worker warned once).
+                let _ = crate::priority::lowest();
+                Ok(())
+            });
         }
         spawn
             .arg0(program)
@@ -255,14 +274,30 @@ pub async fn run(
             None => std::future::pending().await,
         }
     };
-    let ending = tokio::select! {
-        status = child.wait() => match status {
-            Ok(status) => ending_of(status),
-            Err(e) => Ending::NotStarted(format!("cannot wait for `{}`: {e}", command.argv[0])),
-        },
-        () = deadline => Ending::TimedOut,
-        () = cancel.cancelled() => Ending::Cancelled,
+    tokio::pin!(deadline);
+    let mut stopped = false;
+    let ending = loop {
+        tokio::select! {
+            status = child.wait() => break match status {
+                Ok(status) => ending_of(status),
+                Err(e) => Ending::NotStarted(format!("cannot wait for `{}`: {e}", command.argv[0])),
+            },
+            () = &mut deadline => break Ending::TimedOut,
+            () = cancel.cancelled() => break Ending::Cancelled,
+            Ok(()) = paused.changed(), if group.is_some() => {
+                let now = *paused.borrow_and_update();
+                if now != stopped {
+                    let signal = if now { Signal::SIGSTOP } else { Signal::SIGCONT };
+                    signal_unit(group, cgroup, signal);
+                    stopped = now;
+                }
+            }
+        }
     };
+    if stopped {
+        // Continued first, so that the stop signals below (a TERM trap) are acted on.
+        signal_unit(group, cgroup, Signal::SIGCONT);
+    }
     if let Some(group) = group {
         // What outlives a unit that ended by itself is stopped the worker's way.
         let stop = match ending {
@@ -277,6 +312,16 @@ pub async fn run(
         feeding.abort();
     }
     ran(ending)
+}
+
+/// Sends `signal` to every process of a unit: its process group and its cgroup, once each.
+fn signal_unit(group: Option<Pid>, cgroup: Option<&UnitCgroup>, signal: Signal) {
+    if let Some(group) = group {
+        let _ = killpg(group, signal);
+        if let Some(cgroup) = cgroup {
+            cgroup.signal(signal, Some(group));
+        }
+    }
 }
 
 /// `program` in the unit's own `PATH` (the last one `env` sets), as the shell would find it.

@@ -55,6 +55,9 @@ pub struct Units {
     pub connected: watch::Receiver<bool>,
     /// The worker stopping: a chunk running through a lost connection stops with it.
     pub stopping: CancellationToken,
+    /// Whether the worker gives no slot now (its laptop's rules): a running unit is
+    /// suspended (SIGSTOP) until it gives one again, and no unit starts meanwhile.
+    pub paused: watch::Receiver<bool>,
 }
 
 impl Units {
@@ -99,6 +102,7 @@ impl Units {
             lease: Duration::from_secs(60),
             connected: watch::Sender::new(false).subscribe(),
             stopping: CancellationToken::new(),
+            paused: watch::Sender::new(false).subscribe(),
         })
     }
 }
@@ -372,6 +376,13 @@ async fn run_unit(
     units: &Units,
     cancel: &CancellationToken,
 ) -> Result<(UnitReport, Option<Listing>), Stop> {
+    // No unit starts while the worker is paused (a chunk it was given before, the next unit
+    // of a chunk); a cancel still ends the wait.
+    let mut paused = units.paused.clone();
+    tokio::select! {
+        _ = paused.wait_for(|paused| !paused) => {}
+        () = cancel.cancelled() => return Err(Stop::Gone),
+    }
     // The file a unit reads as its stdin is read where the cache keeps it (pinned), not
     // copied into its dir: under --pipe, that is every byte of the input.
     let stdin_name = placing.stdin.as_deref();
@@ -406,7 +417,7 @@ async fn run_unit(
             None
         }
     });
-    let ran = process::run(&command, dir, cgroup.as_ref(), cancel).await;
+    let ran = process::run_pausable(&command, dir, cgroup.as_ref(), cancel, paused).await;
     // Removed once empty, off the runtime: its processes may take a moment to go.
     if let Some(cgroup) = cgroup {
         let _ = tokio::task::spawn_blocking(move || drop(cgroup)).await;

@@ -182,6 +182,12 @@ pub enum Event<R> {
     WorkerResumed {
         worker: WorkerId,
     },
+    /// The worker takes chunks for `slots` of its slots from now on (0: none), as its
+    /// laptop's rules allow; what runs there runs on.
+    WorkerStanding {
+        worker: WorkerId,
+        slots: u32,
+    },
     /// An operator cleared a quarantined worker.
     WorkerCleared {
         worker: WorkerId,
@@ -415,6 +421,9 @@ struct Worker {
     rtt: Duration,
     exec: bool,
     draining: bool,
+    /// The slots it gives now ([`Event::WorkerStanding`]): all of them unless its laptop's
+    /// rules hold some back; 0 while paused.
+    slots_now: u32,
     /// Deadlines missed in a row: each halves the slots it is sent chunks for.
     missed: u32,
     /// Contradicted by two other workers: no chunks until cleared.
@@ -422,14 +431,14 @@ struct Worker {
 }
 
 impl Worker {
-    /// The slots it may be sent chunks for: all of them, halved per deadline missed in a row
-    /// (at least one).
+    /// The slots it may be sent chunks for: those it gives now, halved per deadline missed
+    /// in a row (at least one while it gives any).
     fn usable_slots(&self) -> u32 {
-        (self.slots >> self.missed.min(31)).max(1)
+        (self.slots >> self.missed.min(31)).max(1).min(self.slots_now)
     }
 
     fn takes_chunks(&self) -> bool {
-        !self.draining && !self.quarantined
+        !self.draining && !self.quarantined && self.slots_now > 0
     }
 
     fn free_slots(&self) -> u32 {
@@ -447,7 +456,7 @@ impl Worker {
     /// Whether it takes a chunk of `job` now: a worker that runs its kind of work, with the
     /// slots one of its chunks takes free.
     fn fits<R>(&self, job: &Job<R>) -> bool {
-        (self.exec || !job.exec) && self.free_slots() >= self.slots_for(job)
+        (self.exec || !job.exec) && self.takes_chunks() && self.free_slots() >= self.slots_for(job)
     }
 
     /// The slots a chunk of `job` takes here.
@@ -457,11 +466,12 @@ impl Worker {
 
     /// How many more chunks of `job` it should hold ahead: enough for its slots to run on
     /// through [`PREFETCH_ROUND_TRIPS`] round trips (a chunk ends every `typical / slots`);
-    /// none for commands, when the round trip is a small share of a chunk, or while it
-    /// misses deadlines.
+    /// none for commands, when the round trip is a small share of a chunk, while it misses
+    /// deadlines, or while it gives fewer than all its slots (a chunk it holds ahead would
+    /// start on a slot it does not give).
     fn prefetch_room<R>(&self, job: &Job<R>) -> u32 {
         // (Whether it takes chunks at all is the caller's to ask.)
-        if job.exec || self.missed > 0 {
+        if job.exec || self.missed > 0 || self.slots_now < self.slots {
             return 0;
         }
         let chunk = job.typical().as_secs_f64().max(1e-6);
@@ -690,6 +700,7 @@ impl<R: PartialEq> Scheduler<R> {
                     rtt: Duration::ZERO,
                     exec,
                     draining: false,
+                    slots_now: slots,
                     missed: 0,
                     quarantined,
                 };
@@ -705,6 +716,11 @@ impl<R: PartialEq> Scheduler<R> {
                 let draining = matches!(event, Event::WorkerDraining { .. });
                 if let Some(w) = self.workers.get_mut(&worker) {
                     w.draining = draining;
+                }
+            }
+            Event::WorkerStanding { worker, slots } => {
+                if let Some(w) = self.workers.get_mut(&worker) {
+                    w.slots_now = slots.min(w.slots);
                 }
             }
             Event::WorkerCleared { worker } => {

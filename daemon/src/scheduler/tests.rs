@@ -43,6 +43,11 @@ enum Op {
     Resume {
         pick: usize,
     },
+    /// The worker gives `slots` of its slots now (its laptop's rules).
+    Stand {
+        pick: usize,
+        slots: u32,
+    },
     Submit {
         units: u64,
         max_chunk_units: u64,
@@ -93,6 +98,7 @@ fn op() -> impl Strategy<Value = Op> {
         1 => any::<usize>().prop_map(|pick| Op::Lose { pick }),
         1 => any::<usize>().prop_map(|pick| Op::Drain { pick }),
         1 => any::<usize>().prop_map(|pick| Op::Resume { pick }),
+        1 => (any::<usize>(), 0u32..4).prop_map(|(pick, slots)| Op::Stand { pick, slots }),
         2 => (0u64..5_000, 1u64..2_000, proptest::option::of(1u32..6), 0..3, 0u64..5).prop_map(
             |(units, max_chunk_units, window, v, homes)| {
                 let verify = [0.0, 0.5, 1.0][v as usize];
@@ -136,6 +142,8 @@ struct Harness {
     ended: HashMap<JobId, Outcome>,
     /// Workers told to drain (and not resumed): they must get no new chunks.
     draining: std::collections::BTreeSet<WorkerId>,
+    /// Workers that give fewer than all their slots: by how many they give.
+    standing: HashMap<WorkerId, u32>,
     /// Windows of windowed jobs: chunks from this index on must not run.
     windows: HashMap<JobId, ChunkIndex>,
     /// Quarantined workers: they must get no new chunks.
@@ -146,8 +154,17 @@ struct Harness {
 
 impl Harness {
     fn feed(&mut self, s: &mut Scheduler<Result>, event: Event<Result>) {
+        let before: HashMap<WorkerId, (u32, u32)> =
+            self.standing.keys().map(|&w| (w, (s.busy_slots(w), s.prefetched(w)))).collect();
         for action in s.handle(self.now, event) {
             self.check(action);
+        }
+        for (&w, &now) in &self.standing {
+            // A worker that gives `now` slots starts nothing beyond them.
+            let (busy, ahead) = (s.busy_slots(w), s.prefetched(w));
+            let (had, had_ahead) = before.get(&w).copied().unwrap_or((0, 0));
+            assert!(busy <= had.max(now), "worker {w} runs {busy} chunks, giving {now} slots");
+            assert!(ahead <= had_ahead, "worker {w} got chunks ahead, giving {now} slots");
         }
         for (&w, &slots) in &self.workers {
             let sent = self.running.values().filter(|r| r.0 == w).count() as u32;
@@ -191,6 +208,7 @@ impl Harness {
         assert!(self.workers.contains_key(&worker), "{what} to lost worker {worker}");
         assert!(!self.draining.contains(&worker), "{what} to draining worker {worker}");
         assert!(!self.quarantined.contains(&worker), "{what} to quarantined {worker}");
+        assert_ne!(self.standing.get(&worker), Some(&0), "{what} to paused worker {worker}");
         assert!(self.open_jobs.contains_key(&job), "{what} a chunk of ended job {job}");
         assert!(start < end);
         if let Some(&window) = self.windows.get(&job) {
@@ -288,6 +306,7 @@ impl Harness {
             Op::Lose { pick } => {
                 if let Some(worker) = Self::pick(self.workers.keys().copied(), pick) {
                     self.workers.remove(&worker);
+                    self.standing.remove(&worker);
                     self.running.retain(|_, r| r.0 != worker);
                     self.feed(s, Event::WorkerLost { worker });
                 }
@@ -302,6 +321,16 @@ impl Harness {
                 if let Some(worker) = Self::pick(self.workers.keys().copied(), pick) {
                     self.draining.remove(&worker);
                     self.feed(s, Event::WorkerResumed { worker });
+                }
+            }
+            Op::Stand { pick, slots } => {
+                if let Some(worker) = Self::pick(self.workers.keys().copied(), pick) {
+                    let full = self.workers[&worker];
+                    match slots < full {
+                        true => self.standing.insert(worker, slots),
+                        false => self.standing.remove(&worker),
+                    };
+                    self.feed(s, Event::WorkerStanding { worker, slots });
                 }
             }
             Op::Submit { units, max_chunk_units, window, verify, homes } => {
@@ -1658,4 +1687,57 @@ fn a_kernels_given_chunks_run_again_at_once() {
     let resumed = Event::JobResumed { job: 7, shape, plan, done: [].into(), given };
     let a = s.handle(Duration::ZERO, resumed);
     assert_eq!(chunks_assigned(&a), [0, 1], "chunk 1 runs again, first result wins");
+}
+
+/// A worker whose laptop's rules hold slots back gets chunks for the slots it gives: none
+/// while paused (what runs there runs on), one at a time on one slot, all again when it gives
+/// all; and none ahead while it gives fewer than all.
+#[test]
+fn a_worker_is_given_chunks_for_the_slots_it_gives_now() {
+    let mut s = Scheduler::new(Config::default());
+    let t = Duration::ZERO;
+    s.handle(t, joined(1, 2));
+    s.handle(t, Event::WorkerRtt { worker: 1, rtt: Duration::from_millis(500) });
+    let a = s.handle(
+        t,
+        Event::JobSubmitted { job: 1, shape: command_shape(8, 1, 0), homes: Homes::default() },
+    );
+    let first = assigned(&a);
+    assert_eq!(first.len(), 2, "two slots, two chunks");
+    s.handle(t, Event::WorkerStanding { worker: 1, slots: 0 });
+    assert_eq!(s.busy_slots(1), 2, "what runs runs on");
+    let a = finish(&mut s, t, first[0].0);
+    assert!(assigned(&a).is_empty(), "paused: no chunk for the freed slot");
+    let a = finish(&mut s, t, first[1].0);
+    assert!(assigned(&a).is_empty());
+    let a = s.handle(t, Event::WorkerStanding { worker: 1, slots: 1 });
+    let one = assigned(&a);
+    assert_eq!(one.len(), 1, "one slot given: one chunk");
+    assert_eq!(s.load().slots_busy, 1);
+    let a = finish(&mut s, t, one[0].0);
+    assert_eq!(assigned(&a).len(), 1, "the next one, on the same slot");
+    let a = s.handle(t, Event::WorkerStanding { worker: 1, slots: 2 });
+    assert_eq!(assigned(&a).len(), 1, "both slots again");
+    assert_eq!(s.busy_slots(1), 2);
+    // A standing above its slots is its slots.
+    s.handle(t, Event::WorkerStanding { worker: 1, slots: 9 });
+    assert_eq!(s.workers[&1].slots_now, 2);
+    // Chunks ahead only when it gives all its slots: a pi job on a far worker.
+    let mut s = Scheduler::new(Config::default());
+    s.handle(t, joined(1, 2));
+    s.handle(t, Event::WorkerRtt { worker: 1, rtt: Duration::from_millis(500) });
+    s.handle(t, Event::WorkerStanding { worker: 1, slots: 1 });
+    let a = s.handle(
+        t,
+        Event::JobSubmitted {
+            job: 1,
+            shape: JobShape::new(1_000_000, 1e6),
+            homes: Homes::default(),
+        },
+    );
+    assert_eq!(assigned(&a).len(), 1);
+    assert_eq!(s.prefetched(1), 0, "no chunk ahead on a worker giving 1 of 2 slots");
+    let a = s.handle(t, Event::WorkerStanding { worker: 1, slots: 2 });
+    assert!(!assigned(&a).is_empty());
+    assert!(s.prefetched(1) > 0, "all slots given again: chunks ahead again");
 }

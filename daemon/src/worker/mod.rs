@@ -6,6 +6,7 @@
 //! - [`session`]: one live connection, serving ping and chunk streams.
 //! - [`pool`]: the slot threads that run kernels, away from the async runtime.
 //! - [`held`]: chunk results held through a lost connection, delivered on the next session.
+//! - [`laptop`]: the slots given now, from the laptop's power, heat and hours.
 //! - [`update`]: receiving a new binary, its trial start, and the swap.
 //!
 //! Users' commands run in [`crate::exec`]; a new binary's probation is
@@ -23,6 +24,7 @@
 pub mod held;
 pub mod identity;
 pub mod join;
+pub mod laptop;
 pub mod pool;
 pub mod session;
 pub mod update;
@@ -65,6 +67,9 @@ pub struct WorkerConfig {
     /// Whether its process's log lines go to the coordinator (not so for `marmotd local`'s
     /// in-process workers: the coordinator beside them keeps the process's lines itself).
     pub send_logs: bool,
+    /// Its laptop's rules (`None`: all its slots always, as `marmotd local`'s in-process
+    /// workers, which someone started to use now).
+    pub policy: Option<proto::policy::Policy>,
 }
 
 /// How a worker's run ended, when it ended without an error.
@@ -158,11 +163,16 @@ async fn serve(
     // waited for, not a failure).
     crate::systemd::notify_ready();
     let held = Arc::new(held::Held::default());
+    let given = match config.policy.clone() {
+        Some(policy) => laptop::watch::start(policy, config.slots, tasks, shutdown.clone()).await,
+        None => laptop::watch::Given::all(config.slots),
+    };
     let mut units =
         Units::open(&config.state_dir, &info.hello.name, config.exec, config.file_cache)?;
     units.lease = config.lease;
     units.connected = held.connected.subscribe();
     units.stopping = shutdown.clone();
+    units.paused = given.paused.clone();
     let mut backoff = new_backoff();
     loop {
         let session = Session {
@@ -174,6 +184,7 @@ async fn serve(
             tasks,
             units: &units,
             probation: probation.as_deref(),
+            standing: &given.standing,
         };
         let attempt = tokio::select! {
             _ = shutdown.cancelled() => return Ok(Exit::Shutdown),
@@ -218,6 +229,8 @@ pub(crate) struct Session<'a> {
     pub units: &'a Units,
     /// A new binary's probation, which a welcome passes.
     pub probation: Option<&'a Probation>,
+    /// The slots this worker gives now, told to the coordinator as they change.
+    pub standing: &'a tokio::sync::watch::Receiver<proto::policy::Standing>,
 }
 
 /// `marmotd worker ... --update-trial`: the trial start of a new binary. Loads the worker's

@@ -54,9 +54,10 @@ impl SlotPool {
     }
 }
 
-/// One slot thread: takes the next work, runs it, until the pool is dropped. A panicking
+/// One slot thread, at the lowest priority ([`crate::priority`]): takes the next work, runs it, until the pool is dropped. A panicking
 /// kernel loses its chunk (its caller sees `None`), not the slot.
 fn serve(waiting: &Mutex<mpsc::Receiver<Work>>) {
+    crate::priority::lowest_or_warn();
     loop {
         let next = waiting.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).recv();
         let Ok(work) = next else { return };
@@ -85,5 +86,8 @@ mod tests {
         assert!(a.unwrap() ^ b.unwrap());
         let names = pool.run(|| std::thread::current().name().map(str::to_owned)).await;
         assert!(names.flatten().unwrap().starts_with("marmot-slot-"));
+        // SAFETY: a plain query of the calling thread.
+        let policy = pool.run(|| unsafe { libc::sched_getscheduler(0) }).await;
+        assert_eq!(policy, Some(libc::SCHED_IDLE), "a slot runs at the lowest priority");
     }
 }

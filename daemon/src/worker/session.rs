@@ -19,6 +19,7 @@ use crate::tasks::{self, Feed, Work};
 use crate::transport::{self, codes};
 use anyhow::{anyhow, bail, Result};
 use certs::Membership;
+use proto::policy::Standing;
 use proto::wire::{
     BenchReply, ChunkData, ChunkKey, ChunkReply, ChunkRequest, Control, CoordinatorOpen, Pong,
     RenewReply, Welcome, WorkerOpen,
@@ -46,6 +47,33 @@ async fn send_logs(conn: quinn::Connection, lines: Vec<proto::logs::LogLine>) {
         anyhow::Ok(())
     };
     let _ = tokio::time::timeout(Duration::from_secs(5), sent).await;
+}
+
+/// Tells the coordinator the slots this worker gives, in order on one stream of the session:
+/// at once if not all of them, then at each change, until the session ends.
+async fn tell_standing(
+    conn: quinn::Connection,
+    mut standing: tokio::sync::watch::Receiver<Standing>,
+) {
+    let mut stream = None;
+    loop {
+        let now = standing.borrow_and_update().clone();
+        if stream.is_some() || now.why.is_some() {
+            let writer = match &mut stream {
+                Some(writer) => writer,
+                None => match conn.open_bi().await {
+                    Ok((send, _)) => stream.insert(MessageWriter::new(send)),
+                    Err(_) => return,
+                },
+            };
+            if writer.send(&WorkerOpen::Standing(now)).await.is_err() {
+                return;
+            }
+        }
+        if standing.changed().await.is_err() {
+            return;
+        }
+    }
 }
 
 pub(crate) async fn run(
@@ -90,6 +118,7 @@ pub(crate) async fn run(
     let (held, lease) = (session.held.clone(), config.lease);
     let _session = held.session();
     delivering.spawn(super::held::tell_holding(held.holding(), conn.clone()));
+    delivering.spawn(tell_standing(conn.clone(), session.standing.clone()));
     let deliver = |delivering: &mut tokio::task::JoinSet<()>| {
         let (held, conn) = (held.clone(), conn.clone());
         delivering.spawn(async move { super::held::deliver(&held, &conn, lease).await });

@@ -26,6 +26,7 @@ async fn main() -> anyhow::Result<()> {
         exec: true,
         file_cache: marmotd::exec::cache::DEFAULT_LIMIT,
         send_logs: false,
+        policy: None,
     };
     let endpoint = marmotd::transport::client_endpoint(addr)?;
     for _ in 0..count.parse::<u32>()? {

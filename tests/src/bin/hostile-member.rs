@@ -58,6 +58,7 @@ async fn main() -> anyhow::Result<()> {
         exec: true,
         file_cache: marmotd::exec::cache::DEFAULT_LIMIT,
         send_logs: false,
+        policy: None,
     };
     let endpoint = marmotd::transport::client_endpoint(addr)?;
     let membership = match certs::Membership::load(&config.state_dir)? {

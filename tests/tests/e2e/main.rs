@@ -36,6 +36,9 @@ mod freefall;
 mod install;
 /// Jobs under failure: killed workers, cancellation, workers joining mid-job.
 mod jobs;
+/// Workers on laptops: paused on battery (units suspended in place), fewer slots when hot,
+/// only in their hours.
+mod laptop;
 /// Files stay where they were sent: a second run over them sends few again.
 mod locality;
 /// Members: names bound to certificates, revocation, renewal.

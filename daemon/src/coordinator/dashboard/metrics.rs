@@ -24,6 +24,13 @@ struct WorkerLabel {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct HeldBackLabel {
+    worker: String,
+    /// `battery`, `heat` or `hours`.
+    reason: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct StateLabel {
     state: String,
 }
@@ -127,6 +134,8 @@ pub fn render(overview: &Overview) -> String {
     let rtt = Family::<WorkerLabel, FloatGauge>::default();
     let slots = Family::<WorkerLabel, Gauge>::default();
     let busy = Family::<WorkerLabel, Gauge>::default();
+    let given = Family::<WorkerLabel, Gauge>::default();
+    let held_back = Family::<HeldBackLabel, Gauge>::default();
     for w in &overview.workers {
         let label = worker(&w.name);
         units.get_or_create(&label).inc_by(w.units_done);
@@ -134,12 +143,27 @@ pub fn render(overview: &Overview) -> String {
         rtt.get_or_create(&label).set(w.rtt_ms / 1e3);
         slots.get_or_create(&label).set(i64::from(w.slots));
         busy.get_or_create(&label).set(i64::from(w.slots_busy));
+        given.get_or_create(&label).set(i64::from(w.slots_now));
+        if let Some(why) = &w.held_back {
+            let label = HeldBackLabel { worker: w.name.clone(), reason: why.kind().into() };
+            held_back.get_or_create(&label).set(1);
+        }
     }
     r.register("worker_units_done", "Units a worker computed that were counted", units);
     r.register("worker_chunks_done", "Chunks a worker computed that were counted", chunks);
     r.register_with_unit("worker_rtt", "A worker's smoothed round-trip time", Unit::Seconds, rtt);
     r.register("worker_slots", "A worker's slots", slots);
     r.register("worker_slots_busy", "A worker's slots running a chunk", busy);
+    r.register(
+        "worker_slots_given",
+        "A worker's slots it takes chunks for now (its laptop's rules)",
+        given,
+    );
+    r.register(
+        "worker_held_back",
+        "1 while a worker gives fewer than all its slots, by reason",
+        held_back,
+    );
     let mut text = String::new();
     // Writing to a String cannot fail.
     let _ = prometheus_client::encoding::text::encode(&mut text, &r);
@@ -167,7 +191,8 @@ mod tests {
             journal_failing: None,
         };
         let w: WorkerView = serde_json::from_value(serde_json::json!({
-            "name": "w1", "address": "127.0.0.1:1", "slots": 4, "slots_busy": 3,
+            "name": "w1", "address": "127.0.0.1:1", "slots": 4, "slots_busy": 3, "slots_now": 1,
+            "held_back": {"Heat": {"celsius": 91}},
             "version": "0.1.0", "binary_sha256": "", "arch": "x86_64", "os": "linux",
             "connected_since": 0, "last_seen_ms": 0, "rtt_ms": 2.5, "score": null,
             "chunks_done": 5, "units_done": 5000
@@ -207,6 +232,8 @@ mod tests {
             "marmot_worker_chunks_done_total{worker=\"w1\"} 5",
             "marmot_worker_rtt_seconds{worker=\"w1\"} 0.0025",
             "marmot_worker_slots_busy{worker=\"w1\"} 3",
+            "marmot_worker_slots_given{worker=\"w1\"} 1",
+            "marmot_worker_held_back{worker=\"w1\",reason=\"heat\"} 1",
             "# TYPE marmot_chunks_done counter",
             "# EOF",
         ] {

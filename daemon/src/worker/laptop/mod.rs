@@ -1,0 +1,17 @@
+//! A worker on someone's laptop: how many slots it gives, from what the laptop says about
+//! itself (on mains or battery and its charge, how hot it runs, the time of day) and its
+//! owner's rules (`--on-battery`, `--battery-below`, `--max-temp`, `--hours`).
+//!
+//! - [`govern`]: facts and time in, the slots given and why not all out (sans-IO), with the
+//!   heat rule's steps and hysteresis.
+//! - [`sense`]: the facts, read from sysfs (power supplies, thermal zones) and the local clock.
+//! - [`watch`]: the driver: reads the facts twice a second and publishes the worker's
+//!   [`Standing`](proto::policy::Standing) when it changes; the session tells the coordinator,
+//!   the units pause and continue.
+//!
+//! The slots and units also run at the lowest priority ([`crate::priority`]), whatever the
+//! rules say: a laptop's own programs keep their speed while the worker works.
+
+pub mod govern;
+pub mod sense;
+pub mod watch;
