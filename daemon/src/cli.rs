@@ -249,6 +249,13 @@ pub struct WorkerArgs {
     /// 10 s; all come back below 10 °C less.
     #[arg(long, default_value_t = proto::policy::DEFAULT_MAX_TEMP, value_name = "CELSIUS", value_parser = proto::policy::parse_celsius)]
     pub max_temp: u16,
+    /// While someone uses the machine (keyboard or touchpad input within --idle-after):
+    /// pause, run, or slots=N.
+    #[arg(long, default_value = "run", value_name = "pause|run|slots=N", value_parser = str::parse::<proto::policy::Mode>)]
+    pub in_use: proto::policy::Mode,
+    /// How long without input before the machine counts as not in use.
+    #[arg(long, default_value = "3m", value_parser = parse_idle_after)]
+    pub idle_after: Duration,
     /// Work only in these hours, local time, e.g. 22:00-07:00 or 12:00-13:00,19:00-23:30
     /// [default: all day]
     #[arg(long, value_name = "HH:MM-HH:MM,...", value_parser = str::parse::<proto::policy::Hours>)]
@@ -279,6 +286,14 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
     let d = proto::human::parse_duration(s, "5s, 500ms or 1m")?;
     if d < Duration::from_millis(100) || d > Duration::from_secs(3600) {
         return Err("must be between 100ms and 1h".into());
+    }
+    Ok(d)
+}
+
+fn parse_idle_after(s: &str) -> Result<Duration, String> {
+    let d = proto::human::parse_duration(s, "3m, 90s or 10m")?;
+    if d < Duration::from_secs(1) || d > Duration::from_secs(24 * 3600) {
+        return Err("must be between 1s and 24h".into());
     }
     Ok(d)
 }
@@ -413,6 +428,8 @@ impl WorkerArgs {
                 battery_below: self.battery_below,
                 max_temp: self.max_temp,
                 hours: self.hours,
+                in_use: self.in_use,
+                idle_after: self.idle_after,
             }),
         }
     }

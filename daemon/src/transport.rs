@@ -32,6 +32,8 @@ pub mod codes {
     pub const UPDATING: VarInt = VarInt::from_u32(6);
     /// The coordinator made room for newer connections waiting to authenticate: try again.
     pub const BUSY: VarInt = VarInt::from_u32(7);
+    /// The worker's machine is going to sleep: it comes back when it wakes.
+    pub const SLEEPING: VarInt = VarInt::from_u32(8);
 }
 
 /// Why a connection ended, in words: what the peer's close code means (with its reason, if it
@@ -56,6 +58,7 @@ pub fn closed_in_words(e: &quinn::ConnectionError) -> String {
         codes::EXITING => ("it exited as told", false),
         codes::UPDATING => ("it is restarting on a new binary", false),
         codes::BUSY => ("it was busy with other connections (try again)", true),
+        codes::SLEEPING => ("its machine is going to sleep", false),
         code => return format!("closed with code {code}: {}", proto::names::shown(&reason)),
     };
     match why && !reason.is_empty() {

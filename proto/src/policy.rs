@@ -9,6 +9,7 @@
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::str::FromStr;
+use std::time::Duration;
 
 /// What a worker does while a condition holds (on battery, in use).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -129,7 +130,13 @@ pub struct Policy {
     pub max_temp: u16,
     /// It works only in these hours (all day when `None`).
     pub hours: Option<Hours>,
+    /// While someone uses the laptop (keyboard or mouse input within `idle_after`).
+    pub in_use: Mode,
+    pub idle_after: Duration,
 }
+
+/// How long without keyboard or mouse input before a laptop counts as not in use.
+pub const DEFAULT_IDLE_AFTER: Duration = Duration::from_secs(180);
 
 impl Default for Policy {
     fn default() -> Policy {
@@ -138,6 +145,8 @@ impl Default for Policy {
             battery_below: None,
             max_temp: DEFAULT_MAX_TEMP,
             hours: None,
+            in_use: Mode::Run,
+            idle_after: DEFAULT_IDLE_AFTER,
         }
     }
 }
@@ -168,6 +177,10 @@ pub enum Holdback {
     Heat { celsius: u16 },
     /// Outside its `--hours`.
     Hours,
+    /// Someone uses the laptop (keyboard or mouse within `--idle-after`).
+    InUse,
+    /// The machine is going to sleep.
+    Sleeping,
 }
 
 impl Holdback {
@@ -177,6 +190,8 @@ impl Holdback {
             Holdback::Battery { .. } => "battery",
             Holdback::Heat { .. } => "heat",
             Holdback::Hours => "hours",
+            Holdback::InUse => "in_use",
+            Holdback::Sleeping => "sleeping",
         }
     }
 
@@ -198,6 +213,8 @@ impl fmt::Display for Holdback {
             Holdback::Battery { charge: None } => f.write_str("on battery"),
             Holdback::Heat { celsius } => write!(f, "{celsius} °C"),
             Holdback::Hours => f.write_str("outside hours"),
+            Holdback::InUse => f.write_str("in use"),
+            Holdback::Sleeping => f.write_str("sleeping"),
         }
     }
 }
@@ -300,10 +317,21 @@ mod tests {
         assert!(hot.check(4).is_err());
         assert_eq!(Holdback::Heat { celsius: 91 }.to_string(), "91 °C");
         assert_eq!(Holdback::Heat { celsius: 250 }.check(), Ok(()));
+        assert_eq!(Holdback::Battery { charge: Some(100) }.check(), Ok(()), "full");
         assert_eq!(Holdback::Battery { charge: None }.to_string(), "on battery");
         assert_eq!(Holdback::Hours.to_string(), "outside hours");
-        let kinds =
-            [Holdback::Battery { charge: None }, Holdback::Heat { celsius: 1 }, Holdback::Hours];
-        assert_eq!(kinds.map(|k| k.kind()), ["battery", "heat", "hours"]);
+        let kinds = [
+            Holdback::Battery { charge: None },
+            Holdback::Heat { celsius: 1 },
+            Holdback::Hours,
+            Holdback::InUse,
+            Holdback::Sleeping,
+        ];
+        assert_eq!(
+            kinds.clone().map(|k| k.kind()),
+            ["battery", "heat", "hours", "in_use", "sleeping"]
+        );
+        let words = kinds.map(|k| k.to_string());
+        assert_eq!(words, ["on battery", "1 °C", "outside hours", "in use", "sleeping"]);
     }
 }

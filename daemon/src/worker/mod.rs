@@ -100,6 +100,8 @@ pub const DEFAULT_LEASE: Duration = Duration::from_secs(60);
 pub(crate) enum Attempt {
     /// A welcomed session ended (the connection was lost): reconnect from the shortest wait.
     SessionEnded,
+    /// The session was closed because the machine is going to sleep: reconnect when it wakes.
+    Asleep,
     /// No session came up; wait longer before the next try.
     Failed(anyhow::Error),
     Exit(Exit),
@@ -174,7 +176,17 @@ async fn serve(
     units.stopping = shutdown.clone();
     units.paused = given.paused.clone();
     let mut backoff = new_backoff();
+    let mut sleeping = given.sleep.sleeping.clone();
     loop {
+        // Asleep (or about to be): no session until the machine wakes, then one at once.
+        if *sleeping.borrow_and_update() {
+            tokio::select! {
+                _ = shutdown.cancelled() => return Ok(Exit::Shutdown),
+                _ = restart.cancelled() => return Ok(Exit::Restart),
+                _ = sleeping.wait_for(|sleeping| !sleeping) => {}
+            }
+            backoff = new_backoff();
+        }
         let session = Session {
             config: &config,
             info: &info,
@@ -185,6 +197,7 @@ async fn serve(
             units: &units,
             probation: probation.as_deref(),
             standing: &given.standing,
+            sleep: &given.sleep,
         };
         let attempt = tokio::select! {
             _ = shutdown.cancelled() => return Ok(Exit::Shutdown),
@@ -193,6 +206,7 @@ async fn serve(
         };
         let wait = match attempt {
             Attempt::Exit(exit) => return Ok(exit),
+            Attempt::Asleep => continue,
             Attempt::SessionEnded => {
                 // The first try after a lost session comes quickly (a restarted or updated
                 // coordinator is back within a fraction of a second); if that fails, the
@@ -231,6 +245,8 @@ pub(crate) struct Session<'a> {
     pub probation: Option<&'a Probation>,
     /// The slots this worker gives now, told to the coordinator as they change.
     pub standing: &'a tokio::sync::watch::Receiver<proto::policy::Standing>,
+    /// Sleep as logind announces it: the session closes before, and comes back after.
+    pub sleep: &'a laptop::bus::Sleep,
 }
 
 /// `marmotd worker ... --update-trial`: the trial start of a new binary. Loads the worker's

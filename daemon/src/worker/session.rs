@@ -125,6 +125,7 @@ pub(crate) async fn run(
     };
     deliver(&mut delivering);
     let mut control_open = true;
+    let mut sleeping = session.sleep.sleeping.clone();
     // The log lines this process gathered go to the coordinator about once a second.
     let mut log_tick = tokio::time::interval(LOG_BATCH_EVERY);
     loop {
@@ -147,6 +148,16 @@ pub(crate) async fn run(
             _ = updater.restart.cancelled() => {
                 conn.close(codes::UPDATING, b"restarting on a new binary");
                 return Ok(Attempt::Exit(Exit::Restart));
+            }
+            // (The guard `wait_for` returns is dropped at once: it must not be held across
+            // the awaits below. A worker whose machine never sleeps has no sender: an error.)
+            Ok(()) = async { sleeping.wait_for(|sleeping| *sleeping).await.map(drop) } => {
+                // The coordinator runs this worker's chunks elsewhere at once; what they
+                // finish with is held for the session after the wake-up.
+                conn.close(codes::SLEEPING, b"going to sleep");
+                let _ = tokio::time::timeout(Duration::from_millis(200), endpoint.wait_idle()).await;
+                session.sleep.left.notify_one();
+                return Ok(Attempt::Asleep);
             }
             msg = control.recv::<Control>(), if control_open => match msg {
                 Ok(Some(Control::Exit)) => {

@@ -239,7 +239,10 @@ impl Coordinator {
     }
 }
 
-/// The command that starts a worker; its state dir is `dir/NAME`.
+/// The command that starts a worker; its state dir is `dir/NAME`. It is a desktop whatever
+/// runs the tests: no power supply, no sensor, no input (`MARMOT_TEST_ROOT` empty) and no
+/// system D-Bus, so a laptop on battery runs the tests as any machine (the laptop tests
+/// give their workers a laptop of their own).
 pub fn worker_command(
     exe: &Path,
     dir: &Path,
@@ -250,6 +253,8 @@ pub fn worker_command(
 ) -> Command {
     let mut cmd = Command::new(exe);
     cmd.args(["worker", "--coordinator", addr, "--name", name, "--dead-after", "2s"]);
+    cmd.env("MARMOT_TEST_ROOT", dir.join("no-laptop"));
+    cmd.env("DBUS_SYSTEM_BUS_ADDRESS", format!("unix:path={}", dir.join("no-bus").display()));
     cmd.args(["--slots", &slots.to_string()]);
     cmd.arg("--state-dir").arg(dir.join(name));
     if let Some(token) = token {

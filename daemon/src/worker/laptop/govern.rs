@@ -2,8 +2,9 @@
 //! owner's [`Policy`] to the slots its worker gives now and why not all of them.
 //!
 //! Rules, each giving a number of slots; the fewest wins (the first of equals names the
-//! reason): outside `--hours` none; on battery what `--on-battery` says, none below
-//! `--battery-below`; too hot, one slot fewer per [`HEAT_STEP`] while the hottest reading is
+//! reason): about to sleep none; outside `--hours` none; on battery what `--on-battery`
+//! says, none below `--battery-below`; in use (keyboard or mouse within `--idle-after`) what
+//! `--in-use` says; too hot, one slot fewer per [`HEAT_STEP`] while the hottest reading is
 //! at or above `--max-temp`, all back once it falls [`COOL_BY`](proto::policy::COOL_BY)
 //! degrees below (between the two marks nothing changes: a reading wobbling around one mark
 //! does not make the slots flap).
@@ -27,10 +28,25 @@ pub enum Power {
     Unknown,
 }
 
+/// Whether someone uses the laptop, as far as the worker can tell.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Input {
+    /// logind's idle hint: idle for this long, or not idle (`None`: someone is there).
+    Idle(Option<Duration>),
+    /// Keyboard and mouse interrupts counted so far (the fallback without logind): a new
+    /// count is input now.
+    Interrupts(u64),
+    /// Nothing says.
+    Unknown,
+}
+
 /// What the laptop says about itself at one moment.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Facts {
+    /// The machine is about to sleep (or asleep).
+    pub sleeping: bool,
     pub power: Power,
+    pub input: Input,
     /// The hottest reading in °C (`None`: no sensor).
     pub celsius: Option<f64>,
     /// Minutes since local midnight (0 to 1439).
@@ -46,11 +62,14 @@ pub struct Governor {
     /// Slots the heat rule gives up now, and when it last gave one up.
     heat_cut: u32,
     last_cut: Option<Duration>,
+    /// Input interrupts last counted, and when that count last moved.
+    interrupts: Option<u64>,
+    last_input: Option<Duration>,
 }
 
 impl Governor {
     pub fn new(policy: Policy, full: u32) -> Governor {
-        Governor { policy, full, heat_cut: 0, last_cut: None }
+        Governor { policy, full, heat_cut: 0, last_cut: None, interrupts: None, last_input: None }
     }
 
     pub fn policy(&self) -> &Policy {
@@ -66,19 +85,20 @@ impl Governor {
                 fewest = Some((slots, why));
             }
         };
+        if facts.sleeping {
+            rule(0, Holdback::Sleeping);
+        }
         if self.policy.hours.as_ref().is_some_and(|hours| !hours.contain(facts.minute)) {
             rule(0, Holdback::Hours);
         }
         if let Power::Battery { charge } = facts.power {
             let low =
                 self.policy.battery_below.is_some_and(|below| charge.is_some_and(|c| c < below));
-            let slots = match self.policy.on_battery {
-                _ if low => 0,
-                Mode::Pause => 0,
-                Mode::Slots(n) => n,
-                Mode::Run => full,
-            };
+            let slots = if low { 0 } else { mode_slots(self.policy.on_battery, full) };
             rule(slots, Holdback::Battery { charge });
+        }
+        if self.in_use(now, facts.input) {
+            rule(mode_slots(self.policy.in_use, full), Holdback::InUse);
         }
         if let Some(celsius) = facts.celsius {
             self.heat(now, celsius);
@@ -92,6 +112,23 @@ impl Governor {
         match fewest {
             Some((slots, why)) => Standing { slots, why: Some(why) },
             None => Standing { slots: full, why: None },
+        }
+    }
+
+    /// Whether someone used the laptop within `--idle-after`: logind's word where it has one,
+    /// else the last time the input interrupts moved (not before the worker saw them move).
+    fn in_use(&mut self, now: Duration, input: Input) -> bool {
+        match input {
+            Input::Idle(None) => true,
+            Input::Idle(Some(idle)) => idle < self.policy.idle_after,
+            Input::Interrupts(count) => {
+                if self.interrupts.is_some_and(|seen| seen != count) {
+                    self.last_input = Some(now);
+                }
+                self.interrupts = Some(count);
+                self.last_input.is_some_and(|at| now.saturating_sub(at) < self.policy.idle_after)
+            }
+            Input::Unknown => false,
         }
     }
 
@@ -111,11 +148,26 @@ impl Governor {
     }
 }
 
+/// The slots a mode gives of `full`.
+fn mode_slots(mode: Mode, full: u32) -> u32 {
+    match mode {
+        Mode::Pause => 0,
+        Mode::Slots(n) => n.min(full),
+        Mode::Run => full,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    const MAINS: Facts = Facts { power: Power::Mains, celsius: None, minute: 12 * 60 };
+    const MAINS: Facts = Facts {
+        sleeping: false,
+        power: Power::Mains,
+        input: Input::Unknown,
+        celsius: None,
+        minute: 12 * 60,
+    };
 
     fn battery(charge: u8) -> Facts {
         Facts { power: Power::Battery { charge: Some(charge) }, ..MAINS }
@@ -218,5 +270,41 @@ mod tests {
         assert_eq!(g.decide(at(10), &hot_battery).slots, 2, "3 from the heat: the battery's 2 win");
         assert_eq!(g.decide(at(20), &hot_battery), given(1, Holdback::Heat { celsius: 99 }));
         assert_eq!(g.policy().on_battery, Mode::Slots(2));
+    }
+
+    #[test]
+    fn in_use_by_logind_or_by_input_interrupts_the_worker_does_what_the_policy_says() {
+        let policy = Policy { in_use: Mode::Slots(1), idle_after: at(180), ..Policy::default() };
+        let mut g = Governor::new(policy, 4);
+        let idle = |input| Facts { input, ..MAINS };
+        assert_eq!(g.decide(at(0), &idle(Input::Idle(None))), given(1, Holdback::InUse));
+        assert_eq!(g.decide(at(0), &idle(Input::Idle(Some(at(179))))).slots, 1);
+        assert_eq!(g.decide(at(0), &idle(Input::Idle(Some(at(180))))), ALL);
+        assert_eq!(g.decide(at(0), &idle(Input::Unknown)), ALL);
+        // Interrupts: the first count is no input; a moved one is, for idle_after.
+        assert_eq!(g.decide(at(10), &idle(Input::Interrupts(500))), ALL);
+        assert_eq!(g.decide(at(11), &idle(Input::Interrupts(500))), ALL);
+        assert_eq!(g.decide(at(12), &idle(Input::Interrupts(503))).slots, 1);
+        assert_eq!(g.decide(at(191), &idle(Input::Interrupts(503))).slots, 1);
+        assert_eq!(g.decide(at(192), &idle(Input::Interrupts(503))), ALL, "idle for 180 s");
+        assert_eq!(g.decide(at(200), &idle(Input::Interrupts(504))).slots, 1, "back");
+        let pause = Policy { in_use: Mode::Pause, ..Policy::default() };
+        assert_eq!(Governor::new(pause, 4).decide(at(0), &idle(Input::Idle(None))).slots, 0);
+        // The default: run while in use (the slots' priority keeps the user's programs fast).
+        assert_eq!(
+            Governor::new(Policy::default(), 4).decide(at(0), &idle(Input::Idle(None))),
+            ALL
+        );
+    }
+
+    #[test]
+    fn about_to_sleep_it_gives_nothing_whatever_else_holds() {
+        let mut g = Governor::new(Policy::default(), 4);
+        let sleeping = Facts { sleeping: true, celsius: Some(99.0), ..battery(10) };
+        assert_eq!(g.decide(at(0), &sleeping), given(0, Holdback::Sleeping));
+        assert_eq!(
+            g.decide(at(1), &Facts { sleeping: true, ..MAINS }),
+            given(0, Holdback::Sleeping)
+        );
     }
 }

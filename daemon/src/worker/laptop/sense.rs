@@ -1,31 +1,40 @@
 //! The laptop's facts, read where Linux keeps them: power supplies under
 //! `/sys/class/power_supply` (mains online, a battery's charge and status), heat under
-//! `/sys/class/thermal` (every thermal zone, in millidegrees), the minute of the day from the
-//! local clock. Files that are absent, unreadable or hold nonsense count as no reading.
+//! `/sys/class/thermal` (every thermal zone, in millidegrees), keyboard and touchpad
+//! interrupts in `/proc/interrupts` (the built-in keyboard's `i8042`, touchpads' `ELAN`,
+//! `SYNA` and `hid` lines; a USB keyboard shares its line with every USB device and is not
+//! counted), the minute of the day from the local clock. Files that are absent, unreadable or
+//! hold nonsense count as no reading.
 //!
-//! A hardened unit reads these too: sysfs is not hidden by `ProtectKernelTunables=` (read-only
-//! is all this needs) or `PrivateDevices=`.
+//! A hardened unit reads these too: sysfs and `/proc/interrupts` are not hidden by
+//! `ProtectKernelTunables=` (read-only is all this needs), `PrivateDevices=` or
+//! `ProtectProc=invisible` (which hides other users' processes, not the kernel's files).
 //!
-//! Tests point it at a tree of their own with `MARMOT_TEST_SYSFS` (a directory standing for
-//! `/sys`), and write the files a laptop would.
+//! Tests point it at a tree of their own with `MARMOT_TEST_ROOT` (a directory standing for
+//! `/`, with `sys/` and `proc/` in it), and write the files a laptop would.
 
-use super::govern::{Facts, Power};
+use super::govern::{Facts, Input, Power};
 use std::path::{Path, PathBuf};
 
-/// The test-only variable naming a directory that stands for `/sys`.
-pub const TEST_SYSFS: &str = "MARMOT_TEST_SYSFS";
+/// The test-only variable naming a directory that stands for `/`.
+pub const TEST_ROOT: &str = "MARMOT_TEST_ROOT";
 
 /// What the worker reads its facts from.
 #[derive(Clone, Debug)]
 pub struct Sensors {
     sys: PathBuf,
+    interrupts: PathBuf,
 }
 
 impl Sensors {
-    /// The machine's own `/sys`, or the test's.
+    /// The machine's own `/sys` and `/proc`, or the test's.
     pub fn from_env() -> Sensors {
-        let sys = std::env::var_os(TEST_SYSFS).map_or_else(|| PathBuf::from("/sys"), PathBuf::from);
-        Sensors { sys }
+        let root = std::env::var_os(TEST_ROOT).map_or_else(|| PathBuf::from("/"), PathBuf::from);
+        Sensors::at(&root)
+    }
+
+    fn at(root: &Path) -> Sensors {
+        Sensors { sys: root.join("sys"), interrupts: root.join("proc/interrupts") }
     }
 
     /// What it reads, in a few words for the log: `2 power supplies, 3 thermal zones`.
@@ -41,7 +50,13 @@ impl Sensors {
     /// The facts now. Blocking (sysfs reads of a battery go through the firmware and may take
     /// milliseconds): call off the async runtime.
     pub fn read(&self) -> Facts {
-        Facts { power: self.power(), celsius: self.hottest(), minute: local_minute() }
+        Facts {
+            sleeping: false,
+            power: self.power(),
+            input: self.input(),
+            celsius: self.hottest(),
+            minute: local_minute(),
+        }
     }
 
     /// On mains when any mains (or USB) supply is online; on battery when a battery is there
@@ -84,6 +99,25 @@ impl Sensors {
             .reduce(f64::max)
     }
 
+    /// Keyboard and touchpad interrupts counted so far, on every CPU; unknown where no line
+    /// is one of theirs.
+    fn input(&self) -> Input {
+        let Ok(text) = std::fs::read_to_string(&self.interrupts) else { return Input::Unknown };
+        let mut lines = text.lines();
+        let cpus = lines.next().map_or(0, |head| head.split_whitespace().count());
+        let mut seen = None;
+        for line in lines {
+            let mut fields = line.split_whitespace().skip(1);
+            let counts: u64 =
+                fields.by_ref().take(cpus).filter_map(|n| n.parse::<u64>().ok()).sum();
+            let device = fields.collect::<Vec<_>>().join(" ");
+            if INPUT_DEVICES.iter().any(|name| device.contains(name)) {
+                seen = Some(seen.unwrap_or(0) + counts);
+            }
+        }
+        seen.map_or(Input::Unknown, Input::Interrupts)
+    }
+
     /// The thermal zones' dirs (not the cooling devices beside them).
     fn zones(&self) -> Vec<PathBuf> {
         let mut zones = entries(&self.sys.join("class/thermal"));
@@ -93,6 +127,9 @@ impl Sensors {
         zones
     }
 }
+
+/// Words in `/proc/interrupts` that name a keyboard or a pointing device of a laptop.
+const INPUT_DEVICES: [&str; 6] = ["i8042", "ELAN", "SYNA", "hid", "keyboard", "touchpad"];
 
 /// The entries of a directory, sorted; none when it cannot be read.
 fn entries(dir: &Path) -> Vec<PathBuf> {
@@ -138,8 +175,8 @@ mod tests {
     #[test]
     fn power_and_heat_read_from_a_laptops_files() {
         let dir = tempfile::tempdir().unwrap();
-        let sys = dir.path();
-        let sensors = Sensors { sys: sys.to_path_buf() };
+        let sensors = Sensors::at(dir.path());
+        let sys = &dir.path().join("sys");
         assert_eq!(sensors.read().power, Power::Unknown, "no supply: a desktop");
         assert_eq!(sensors.read().celsius, None);
         write(sys, "class/power_supply/AC/type", "Mains\n");
@@ -171,6 +208,9 @@ mod tests {
         write(sys, "class/thermal/thermal_zone2/temp", "250000\n");
         write(sys, "class/thermal/cooling_device0/temp", "99000\n");
         assert_eq!(sensors.read().celsius, Some(91.5), "the hottest sane zone");
+        let cold = tempfile::tempdir().unwrap();
+        write(&cold.path().join("sys"), "class/thermal/thermal_zone0/temp", "-5000\n");
+        assert_eq!(Sensors::at(cold.path()).read().celsius, Some(-5.0), "a laptop in the snow");
         assert!(sensors.describe().starts_with("2 power supplies, 3 thermal zones under "));
     }
 
@@ -183,5 +223,25 @@ mod tests {
         let (h, m) = text.trim().split_once(' ').unwrap();
         let date = h.parse::<u16>().unwrap() * 60 + m.parse::<u16>().unwrap();
         assert!(date == before || date == (before + 1) % 1440, "{before} vs date's {date}");
+    }
+
+    #[test]
+    fn keyboard_and_touchpad_interrupts_are_counted_on_every_cpu() {
+        let dir = tempfile::tempdir().unwrap();
+        let sensors = Sensors::at(dir.path());
+        assert_eq!(sensors.read().input, Input::Unknown, "no /proc/interrupts");
+        let table = "           CPU0       CPU1
+  1:          9          2   IO-APIC    1-edge      i8042
+  8:          0          0   IO-APIC    8-edge      rtc0
+ 12:        144          0   IO-APIC   12-edge      i8042
+ 51:         10         20  amd_gpio    5  ELAN0001:00
+ 60:      99999      99999   PCI-MSI 327680-edge      xhci_hcd
+NMI:          0          0   Non-maskable interrupts
+";
+        write(dir.path(), "proc/interrupts", table);
+        assert_eq!(sensors.read().input, Input::Interrupts(9 + 2 + 144 + 10 + 20));
+        let none = "           CPU0\n  8:          0   IO-APIC    8-edge      rtc0\n";
+        write(dir.path(), "proc/interrupts", none);
+        assert_eq!(sensors.read().input, Input::Unknown, "no input line: nothing says");
     }
 }

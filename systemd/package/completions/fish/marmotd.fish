@@ -62,6 +62,12 @@ complete -c marmotd -n "__fish_marmotd_using_subcommand worker" -l state-dir -d 
 complete -c marmotd -n "__fish_marmotd_using_subcommand worker" -l dead-after -d 'The coordinator silent this long is considered gone, and the worker reconnects' -r
 complete -c marmotd -n "__fish_marmotd_using_subcommand worker" -l lease -d 'How long a chunk keeps running, and its result is kept, while the coordinator is out of reach: delivered when the worker reconnects within it, so a coordinator restart or a short network outage costs no work' -r
 complete -c marmotd -n "__fish_marmotd_using_subcommand worker" -l file-cache -d 'How much the cache of command files (`--file`, `--input-files`) may hold before the least recently used are removed, e.g. 500MiB, 2GiB' -r
+complete -c marmotd -n "__fish_marmotd_using_subcommand worker" -l on-battery -d 'On battery: pause (take no chunks, suspend running commands), run, or slots=N' -r
+complete -c marmotd -n "__fish_marmotd_using_subcommand worker" -l battery-below -d 'On battery below this charge (percent), pause whatever --on-battery says' -r
+complete -c marmotd -n "__fish_marmotd_using_subcommand worker" -l max-temp -d 'At or above this temperature (°C, the hottest thermal zone) give up a slot every 10 s; all come back below 10 °C less' -r
+complete -c marmotd -n "__fish_marmotd_using_subcommand worker" -l in-use -d 'While someone uses the machine (keyboard or touchpad input within --idle-after): pause, run, or slots=N' -r
+complete -c marmotd -n "__fish_marmotd_using_subcommand worker" -l idle-after -d 'How long without input before the machine counts as not in use' -r
+complete -c marmotd -n "__fish_marmotd_using_subcommand worker" -l hours -d 'Work only in these hours, local time, e.g. 22:00-07:00 or 12:00-13:00,19:00-23:30 [default: all day]' -r
 complete -c marmotd -n "__fish_marmotd_using_subcommand worker" -l no-exec -d 'Run no users\' commands (`marmotctl run cmd`): their units go to other workers'
 complete -c marmotd -n "__fish_marmotd_using_subcommand worker" -l update-trial -d 'Internal: the trial start of a newly received binary (connect, shake hands, exit)'
 complete -c marmotd -n "__fish_marmotd_using_subcommand worker" -s h -l help -d 'Print help'
