@@ -46,6 +46,13 @@ fuzz_target!(|data: &[u8]| {
         Some(WorkerOpen::Holding(held)) => {
             let _ = held.len() <= proto::wire::MAX_HOLDING;
         }
+        // The slots a member gives now, as the coordinator checks them against its hello's,
+        // and its reason as `marmotctl workers` prints it.
+        Some(WorkerOpen::Standing(standing)) => {
+            if standing.check(4096).is_ok() {
+                let _ = standing.why.map(|why| why.to_string());
+            }
+        }
         None => {}
     }
     round_trip::<JoinReply>(data);
